@@ -1,0 +1,178 @@
+"""Ed25519 JWS (compact serialisation) for signed documents, and key helpers.
+
+Signed documents (policy bundles, posture reports) travel as JWS compact strings with the
+fully-specified algorithm ``Ed25519`` (RFC 9864), a ``kid`` naming the signing key and a
+``typ`` naming the document kind, so a token of one kind is never accepted as another.
+
+Errors::
+
+    SignatureError                  anything wrong with a signed document
+     ├── MalformedTokenError        not a JWS compact string, oversized, bad header
+     ├── UnknownKeyError            ``kid`` not among the trusted keys
+     └── BadSignatureError          the signature does not verify
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from joserfc import jws
+from joserfc.errors import JoseError
+from joserfc.jwk import OKPKey
+
+__all__ = [
+    "ALG",
+    "BadSignatureError",
+    "MalformedTokenError",
+    "SignatureError",
+    "UnknownKeyError",
+    "VerifiedDocument",
+    "b64url",
+    "b64url_decode",
+    "jwk_from_public_key",
+    "key_id",
+    "public_key_from_jwk",
+    "sign",
+    "verify",
+]
+
+ALG = "Ed25519"
+_MAX_HEADER = 1024
+
+
+class SignatureError(ValueError):
+    """A signed document was refused; the message says why."""
+
+
+class MalformedTokenError(SignatureError):
+    """The input is not a well-formed, size-bounded JWS compact string."""
+
+
+class UnknownKeyError(SignatureError):
+    """The document names a key (``kid``) that is not trusted."""
+
+
+class BadSignatureError(SignatureError):
+    """The signature does not verify with the named key."""
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedDocument:
+    """A document whose signature verified: its header and raw payload bytes."""
+
+    kid: str
+    typ: str
+    payload: bytes
+
+
+def b64url(data: bytes) -> str:
+    """Base64url without padding."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    """Decode base64url with or without padding; raises ``ValueError`` on bad input."""
+    pad = "=" * (-len(text) % 4)
+    return base64.urlsafe_b64decode(text + pad)
+
+
+def _raw_public(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def key_id(key: Ed25519PublicKey) -> str:
+    """A stable key id: base64url of the first 12 bytes of SHA-256 of the raw key."""
+    return b64url(hashlib.sha256(_raw_public(key)).digest()[:12])
+
+
+def jwk_from_public_key(key: Ed25519PublicKey, kid: str | None = None) -> dict[str, str]:
+    """The public key as an RFC 8037 OKP JWK with ``kid``, ``alg`` and ``use``."""
+    return {
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "x": b64url(_raw_public(key)),
+        "kid": kid or key_id(key),
+        "alg": ALG,
+        "use": "sig",
+    }
+
+
+def public_key_from_jwk(jwk: Mapping[str, Any]) -> Ed25519PublicKey:
+    """Parse an OKP/Ed25519 public JWK; raises ``MalformedTokenError`` otherwise."""
+    if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519" or "d" in jwk:
+        raise MalformedTokenError("JWK is not an Ed25519 public key")
+    try:
+        raw = b64url_decode(str(jwk["x"]))
+        return Ed25519PublicKey.from_public_bytes(raw)
+    except (KeyError, ValueError) as exc:
+        raise MalformedTokenError(f"JWK has a bad 'x': {exc}") from exc
+
+
+def sign(payload: bytes, key: Ed25519PrivateKey, *, typ: str, kid: str | None = None) -> str:
+    """Sign ``payload`` and return the JWS compact string."""
+    pub = key.public_key()
+    header = {"alg": ALG, "kid": kid or key_id(pub), "typ": typ}
+    okp = OKPKey.import_key(key)
+    return jws.serialize_compact(header, payload, okp, algorithms=[ALG])
+
+
+def verify(
+    token: str | bytes,
+    keys: Mapping[str, Ed25519PublicKey],
+    *,
+    typ: str,
+    max_size: int,
+) -> VerifiedDocument:
+    """Verify ``token`` against the trusted ``keys`` (by ``kid``) and return its payload.
+
+    The size cap, the header allow-list (``alg`` exactly ``Ed25519``, the expected ``typ``,
+    a trusted ``kid``) are checked before joserfc verifies the signature.
+    Raises a ``SignatureError`` subclass; never returns unverified data.
+    """
+    if isinstance(token, bytes):
+        try:
+            token = token.decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise MalformedTokenError("token is not ASCII") from exc
+    if len(token) > max_size:
+        raise MalformedTokenError(f"token is {len(token)} bytes, over the {max_size} limit")
+    parts = token.split(".")
+    if len(parts) != 3 or len(parts[0]) > _MAX_HEADER:
+        raise MalformedTokenError("not a JWS compact string (header.payload.signature)")
+    try:
+        header = msgspec.json.decode(b64url_decode(parts[0]))
+    except (ValueError, msgspec.DecodeError) as exc:
+        raise MalformedTokenError("JWS header is not base64url JSON") from exc
+    if not isinstance(header, dict):
+        raise MalformedTokenError("JWS header is not an object")
+    alg = header.get("alg")
+    if alg != ALG:
+        raise MalformedTokenError(f"algorithm {alg!r} is not accepted (only Ed25519)")
+    if header.get("typ") != typ:
+        raise MalformedTokenError(f"document type {header.get('typ')!r}, expected {typ!r}")
+    if set(header) - {"alg", "kid", "typ"}:
+        raise MalformedTokenError(
+            f"unexpected JWS header fields {sorted(set(header) - {'alg', 'kid', 'typ'})}"
+        )
+    kid = header.get("kid")
+    if not isinstance(kid, str) or kid not in keys:
+        raise UnknownKeyError(f"signing key {kid!r} is not trusted")
+    try:
+        result = jws.deserialize_compact(token, OKPKey.import_key(keys[kid]), algorithms=[ALG])
+    except JoseError as exc:
+        if exc.error == "bad_signature":
+            raise BadSignatureError(f"signature does not verify with key {kid!r}") from exc
+        raise MalformedTokenError(f"JWS refused: {exc.description or exc.error}") from exc
+    except ValueError as exc:
+        raise MalformedTokenError(f"JWS refused: {exc}") from exc
+    return VerifiedDocument(kid=kid, typ=typ, payload=result.payload)

@@ -1,0 +1,86 @@
+"""Project-wide test configuration.
+
+- Qt runs offscreen unless a test asks for a real display.
+- Async tests run on a qasync loop, so Qt timers and signals work inside them.
+- Markers ``root``, ``netns`` and ``display`` skip with a stated reason where the machine
+  cannot run them; under ``CI=true`` such a skip is turned into a failure instead, so CI
+  never passes by silently not running them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def _netns_ok() -> tuple[bool, str]:
+    if not _is_root():
+        return False, "needs root to create network namespaces"
+    if shutil.which("ip") is None:
+        return False, "needs iproute2 ('ip')"
+    name = f"rtprobe{os.getpid()}"
+    add = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True)
+    if add.returncode != 0:
+        return False, f"'ip netns add' failed: {add.stderr.strip()}"
+    subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    return True, ""
+
+
+_NETNS: tuple[bool, str] | None = None
+
+
+def _requirement(item: pytest.Item) -> str | None:
+    """Why this item cannot run here, or None."""
+    global _NETNS
+    if item.get_closest_marker("root") and not _is_root():
+        return "needs root"
+    if item.get_closest_marker("netns"):
+        if _NETNS is None:
+            _NETNS = _netns_ok()
+        if not _NETNS[0]:
+            return _NETNS[1]
+    if item.get_closest_marker("display") and not (
+        os.environ.get("DISPLAY") or shutil.which("Xvfb")
+    ):
+        return "needs an X display or Xvfb"
+    return None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    reason = _requirement(item)
+    if reason is None:
+        return
+    if IN_CI:
+        pytest.fail(f"CI must run this test but the machine cannot: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> object:
+    """Run async tests on a qasync loop so Qt timers fire (see MACHINE-NOTES)."""
+    import qasync
+    from PySide6.QtWidgets import QApplication
+
+    def factory() -> object:
+        app = QApplication.instance() or QApplication([])
+        return qasync.QEventLoop(app)
+
+    return {"qasync": factory}
+
+
+@pytest.fixture
+def tmp_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point the client's config, data, cache and log dirs at a temporary tree."""
+    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
+        monkeypatch.setenv(var, str(tmp_path / var.lower()))
