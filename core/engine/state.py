@@ -1,0 +1,127 @@
+"""Session states, the snapshot front ends render, and the events the engine emits.
+
+The tray icon, the tray menu and ``rustronaut status`` are functions of ``Snapshot``
+alone. Every change of state is an ``Event``; decisions, posture changes and errors are
+events too, delivered in order to every subscriber.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from core.policy.api import Decision
+
+__all__ = [
+    "ErrorInfo",
+    "Event",
+    "EventKind",
+    "PostureItem",
+    "ResourceView",
+    "SessionState",
+    "Snapshot",
+    "TunnelView",
+]
+
+
+class SessionState(StrEnum):
+    """Where the session is. Ordered as a sign-in normally walks through them."""
+
+    SIGNED_OUT = "signed_out"  # no usable tokens: the user must sign in
+    SIGNING_IN = "signing_in"  # browser or device-code flow running
+    ENROLLING = "enrolling"  # registering this device's public keys
+    CHECKING_POSTURE = "checking_posture"  # collecting and reporting posture
+    CONNECTING = "connecting"  # fetching the signed bundle, tunnel up, proxy on
+    CONNECTED = "connected"  # tunnel healthy, every resource reachable
+    DEGRADED = "degraded"  # connected, but some resources blocked (posture/risk)
+    OFFLINE = "offline"  # controller unreachable: last valid bundle until it expires
+    DISCONNECTING = "disconnecting"  # tearing the tunnel and proxy down
+    DISCONNECTED = "disconnected"  # signed in, deliberately not connected
+    ERROR = "error"  # stopped with a cause and a next step (see Snapshot.error)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """A user-readable failure: what happened and what to do next."""
+
+    title: str
+    detail: str
+    next_step: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceView:
+    """One resource as the employee sees it."""
+
+    name: str
+    address: str
+    reachable: bool
+    reason: str = ""
+    fix: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PostureItem:
+    """One posture fact: ``status`` is "pass", "fail" or "unknown"."""
+
+    name: str
+    label: str
+    value: str
+    status: str
+    fix: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TunnelView:
+    """The tunnel as shown: interface, gateway and health."""
+
+    interface: str
+    gateway: str
+    handshake_age_s: float | None
+    rx_bytes: int
+    tx_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything a front end needs to draw the session; replaced, never mutated."""
+
+    state: SessionState = SessionState.SIGNED_OUT
+    user: str | None = None
+    device_id: str | None = None
+    organization: str | None = None
+    resources: tuple[ResourceView, ...] = ()
+    posture: tuple[PostureItem, ...] = ()
+    tunnel: TunnelView | None = None
+    risk: int = 0
+    risk_signals: tuple[str, ...] = ()
+    error: ErrorInfo | None = None
+    always_on: bool = False
+    session_expires_at: float | None = None
+    policy_version: int | None = None
+    policy_expires_at: float | None = None
+    proxy_address: str | None = None
+
+
+class EventKind(StrEnum):
+    """Kinds of engine events."""
+
+    STATE = "state"  # Snapshot changed (state or any field)
+    DECISION = "decision"  # the proxy decided a connection
+    POSTURE = "posture"  # a posture fact changed
+    NOTICE = "notice"  # something the user should be told (notification)
+    ERROR = "error"  # a failure with a next step
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One engine event. ``snapshot`` is the snapshot after the event."""
+
+    kind: EventKind
+    snapshot: Snapshot
+    time: float
+    message: str = ""
+    decision: Decision | None = None
+    app: str = ""
+    destination: str = ""
+    details: dict[str, str] = field(default_factory=dict)
