@@ -1,0 +1,117 @@
+// An independent, OpenID-certified provider (panva/node-oidc-provider) on loopback for
+// the sign-in tests of core/auth. It is a test tool, never shipped.
+//
+// Usage: node server.js [--port N] [--client-id ID] [--access-ttl S] [--refresh-ttl S]
+// Prints one JSON line {"issuer": ..., "kid": ...} on stdout once it listens, and exits
+// when stdin closes (so it never outlives the test process) or on SIGTERM/SIGINT.
+//
+// The client is a native app as RFC 8252 describes it: application_type "native", no client
+// secret (token_endpoint_auth_method "none", PKCE required), a loopback redirect on any
+// port, the device authorization grant and rotating refresh tokens. devInteractions serves
+// plain HTML login and consent forms an HTTP client can post, as a browser would.
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+
+import Provider from 'oidc-provider';
+
+const { values: opts } = parseArgs({
+  options: {
+    port: { type: 'string', default: '0' },
+    'client-id': { type: 'string', default: 'rustronaut-test' },
+    'access-ttl': { type: 'string', default: '3600' },
+    'refresh-ttl': { type: 'string', default: '86400' },
+    'id-ttl': { type: 'string', default: '3600' },
+  },
+});
+
+const port = Number(opts.port);
+const kid = `k-${randomBytes(6).toString('hex')}`;
+// A fresh signing key per start: restarting on the same port is how the tests rotate keys.
+const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const jwk = { ...privateKey.export({ format: 'jwk' }), kid, use: 'sig', alg: 'RS256' };
+
+const accounts = (id) => ({
+  accountId: id,
+  async claims() {
+    return {
+      sub: id,
+      email: `${id}@example.test`,
+      email_verified: true,
+      name: `Test User ${id}`,
+      preferred_username: id,
+    };
+  },
+});
+
+function configuration(issuer) {
+  return {
+    clients: [
+      {
+        client_id: opts['client-id'],
+        client_name: 'Rustronaut (test)',
+        application_type: 'native',
+        token_endpoint_auth_method: 'none',
+        redirect_uris: ['http://127.0.0.1/callback'],
+        grant_types: [
+          'authorization_code',
+          'refresh_token',
+          'urn:ietf:params:oauth:grant-type:device_code',
+        ],
+        response_types: ['code'],
+      },
+    ],
+    jwks: { keys: [jwk] },
+    cookies: { keys: [randomBytes(16).toString('hex')] },
+    claims: {
+      openid: ['sub'],
+      email: ['email', 'email_verified'],
+      profile: ['name', 'preferred_username'],
+    },
+    // Scope claims in the ID token too, so `whoami` can show them without userinfo.
+    conformIdTokenClaims: false,
+    findAccount: async (_ctx, id) => accounts(id),
+    features: {
+      devInteractions: { enabled: true },
+      deviceFlow: { enabled: true },
+      revocation: { enabled: true },
+      introspection: { enabled: true },
+    },
+    // Refresh tokens for every grant that allows them (real IdPs differ on offline_access;
+    // the client asks for it anyway). Public clients get them rotated on every use.
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    ttl: {
+      AccessToken: Number(opts['access-ttl']),
+      IdToken: Number(opts['id-ttl']),
+      RefreshToken: Number(opts['refresh-ttl']),
+      DeviceCode: 600,
+      Interaction: 600,
+      Session: 3600,
+      Grant: 86400,
+    },
+    pkce: { required: () => true },
+    renderError(ctx, out) {
+      ctx.type = 'json';
+      ctx.body = out;
+    },
+  };
+}
+
+// Bind first so the issuer carries the real port, then create the provider.
+const { createServer } = await import('node:http');
+const server = createServer();
+await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
+const issuer = `http://127.0.0.1:${server.address().port}`;
+const provider = new Provider(issuer, configuration(issuer));
+server.on('request', provider.callback());
+
+process.stdout.write(`${JSON.stringify({ issuer, kid })}\n`);
+
+function stop() {
+  server.closeAllConnections();
+  server.close(() => process.exit(0));
+  setTimeout(() => process.exit(0), 500).unref();
+}
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+process.stdin.on('end', stop);
+process.stdin.resume();
