@@ -1,0 +1,179 @@
+"""TunnelSpec validation: every refusal of the issue, with the field named."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import msgspec
+import pytest
+
+from tests.wg_backends.keys import PRIV, PSK, PUB
+from wg_backends.errors import SpecError
+from wg_backends.spec import PeerSpec, TunnelSpec, parse_endpoint, parse_spec
+
+pytestmark = pytest.mark.unit
+
+
+def good() -> dict[str, Any]:
+    return {
+        "interface": "rtw0",
+        "addresses": ["10.77.0.2/32", "fd77::2/128"],
+        "dns": ["10.77.0.1"],
+        "mtu": 1420,
+        "peers": [
+            {
+                "public_key": PUB,
+                "preshared_key": PSK,
+                "endpoint": "192.0.2.1:51820",
+                "allowed_ips": ["10.77.0.0/24", "10.78.0.0/24"],
+                "persistent_keepalive": 25,
+            }
+        ],
+    }
+
+
+def mutate(path: str, value: Any) -> dict[str, Any]:
+    data = copy.deepcopy(good())
+    target: Any = data
+    parts = path.split(".")
+    for part in parts[:-1]:
+        target = target[int(part)] if part.isdigit() else target[part]
+    last = parts[-1]
+    if last.isdigit():
+        target[int(last)] = value
+    else:
+        target[last] = value
+    return data
+
+
+def test_good_spec_parses_from_dict_and_json() -> None:
+    spec = parse_spec(good())
+    assert spec.interface == "rtw0"
+    assert spec.private_key is None
+    assert parse_spec(json.dumps(good()).encode()) == spec
+    assert isinstance(spec.peers[0], PeerSpec)
+
+
+def test_with_private_key_returns_copy_and_helper_requires_it() -> None:
+    spec = parse_spec(good())
+    with pytest.raises(SpecError, match="private_key: missing"):
+        spec.validate(require_private_key=True)
+    keyed = spec.with_private_key(PRIV)
+    assert keyed.private_key == PRIV
+    assert spec.private_key is None
+    assert keyed.validate(require_private_key=True) is keyed
+    with pytest.raises(SpecError, match="private_key"):
+        spec.with_private_key("not-a-key")
+    assert "<redacted>" in json.dumps(keyed.redacted())
+    assert PRIV not in json.dumps(keyed.redacted())
+    assert PSK not in json.dumps(keyed.redacted())
+
+
+BAD = [
+    ("interface", "rtw0\nPostUp", "interface"),
+    ("interface", "a" * 16, "interface"),
+    ("interface", "rtw=0", "interface"),
+    ("interface", "rtw 0", "interface"),
+    ("interface", "", "interface"),
+    ("interface", "..", "interface"),
+    ("addresses", ["10.77.0.2"], "prefix length"),
+    ("addresses", ["10.77.0.2/33"], "addresses"),
+    ("addresses", ["10.77.0.2/32\nPostUp = x"], "forbidden character"),
+    ("addresses", [], "addresses"),
+    ("dns", ["dns.example.com"], "dns"),
+    ("dns", ["10.0.0.1#x"], "forbidden"),
+    ("dns", ["10.0.0.1 "], "dns"),
+    ("mtu", 1279, "mtu"),
+    ("mtu", 9001, "mtu"),
+    ("mtu", "1420", "int"),
+    ("peers", [], "peers"),
+    ("peers.0.public_key", "AAAA", "public_key"),
+    ("peers.0.public_key", PUB[:-1] + "\n", "public_key"),
+    ("peers.0.public_key", "A" * 42 + "B=", "canonical"),
+    ("peers.0.preshared_key", "x" * 44, "preshared_key"),
+    ("peers.0.endpoint", "192.0.2.1:0", "port"),
+    ("peers.0.endpoint", "192.0.2.1:70000", "port"),
+    ("peers.0.endpoint", "192.0.2.1", "host:port"),
+    ("peers.0.endpoint", "192.0.2.1:51820\nPostUp=x", "forbidden"),
+    ("peers.0.endpoint", "fd00::1:51820", "brackets"),
+    ("peers.0.endpoint", "[zz]:51820", "IPv6"),
+    ("peers.0.endpoint", "bad_host:1", "host name"),
+    ("peers.0.endpoint", "999.1.1.1:1", "IPv4"),
+    ("peers.0.allowed_ips", ["10.77.0.1/24"], "host bits"),
+    ("peers.0.allowed_ips", ["10.77.0.0/24 #"], "forbidden"),
+    ("peers.0.allowed_ips", ["192.0.2.0/24"], "own endpoint"),
+    ("peers.0.allowed_ips", ["0.0.0.0/0"], "IPv6"),
+    ("peers.0.allowed_ips", ["0.0.0.0/1", "128.0.0.0/1", "::/0"], "own endpoint"),
+    ("peers.0.allowed_ips", [], "allowed_ips"),
+    ("peers.0.persistent_keepalive", 70000, "keepalive"),
+    ("peers.0.persistent_keepalive", -1, "keepalive"),
+    ("peers.0.PostUp", "rm -rf /", "unknown field"),
+    ("PostUp", "rm -rf /", "unknown field"),
+    ("Table", "off", "unknown field"),
+    ("SaveConfig", True, "unknown field"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "needle"), BAD)
+def test_bad_values_are_refused_with_a_clear_error(path: str, value: Any, needle: str) -> None:
+    with pytest.raises(SpecError, match="(?i)" + needle):
+        parse_spec(mutate(path, value))
+
+
+def test_split_default_route_counts_as_full_tunnel() -> None:
+    data = mutate("peers.0.allowed_ips", ["0.0.0.0/1", "128.0.0.0/1"])
+    data["peers"][0]["endpoint"] = "gw.example.com:51820"
+    with pytest.raises(SpecError, match="IPv6"):
+        parse_spec(data)
+
+
+def test_direct_construction_validates_too() -> None:
+    with pytest.raises(SpecError, match="interface"):
+        TunnelSpec(interface="x\n", addresses=("10.0.0.1/32",), peers=())
+
+
+def test_full_dual_stack_tunnel_is_fine_and_covers_endpoint_by_policy_routing() -> None:
+    spec = parse_spec(mutate("peers.0.allowed_ips", ["0.0.0.0/0", "::/0"]))
+    assert spec.peers[0].allowed_ips == ("0.0.0.0/0", "::/0")
+
+
+def test_controller_route_is_refused_even_by_default_route() -> None:
+    with pytest.raises(SpecError, match="controller"):
+        parse_spec(good(), forbid_routes=["10.78.0.5"])
+    with pytest.raises(SpecError, match="controller"):
+        parse_spec(
+            mutate("peers.0.allowed_ips", ["0.0.0.0/0", "::/0"]), forbid_routes=["203.0.113.9"]
+        )
+    assert parse_spec(good(), forbid_routes=["203.0.113.9", "2001:db8::1"]).interface == "rtw0"
+    with pytest.raises(SpecError, match="forbid_routes"):
+        parse_spec(good(), forbid_routes=["nope"])
+
+
+def test_duplicate_peer_and_oversize_refused() -> None:
+    data = good()
+    data["peers"].append(copy.deepcopy(data["peers"][0]))
+    with pytest.raises(SpecError, match="twice"):
+        parse_spec(data)
+    with pytest.raises(SpecError, match="larger"):
+        parse_spec(b" " * 70000)
+    with pytest.raises(SpecError, match="JSON"):
+        parse_spec(b"{not json")
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "expected"),
+    [
+        ("192.0.2.1:51820", ("192.0.2.1", 51820)),
+        ("[2001:db8::1]:1", ("2001:db8::1", 1)),
+        ("gw.example.com:65535", ("gw.example.com", 65535)),
+    ],
+)
+def test_parse_endpoint(endpoint: str, expected: tuple[str, int]) -> None:
+    assert parse_endpoint(endpoint) == expected
+
+
+def test_spec_roundtrips_through_msgspec_json() -> None:
+    spec = parse_spec(good()).with_private_key(PRIV)
+    assert msgspec.json.decode(msgspec.json.encode(spec), type=TunnelSpec) == spec

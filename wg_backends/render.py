@@ -1,0 +1,120 @@
+"""Render a :class:`TunnelSpec` into a wg-quick config and write it safely.
+
+The renderer writes only the keys it knows (``PrivateKey``, ``Address``, ``DNS``, ``MTU``;
+``PublicKey``, ``PresharedKey``, ``Endpoint``, ``AllowedIPs``, ``PersistentKeepalive``),
+from values re-serialised out of parsed ``ipaddress`` objects, never a hook key
+(``PreUp``/``PostUp``/``PreDown``/``PostDown``/``SaveConfig``/``Table``/``FwMark``). The
+spec has already refused newlines, ``=``, ``#`` and control characters, and
+:func:`render_wg_quick` checks its own output line by line again as a last guard.
+
+Config files are written 0600, atomically (temporary file + fsync + rename), only into a
+directory owned by the current user and writable by nobody else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import stat
+from pathlib import Path
+
+from wg_backends.errors import SpecError
+from wg_backends.spec import TunnelSpec, parse_endpoint
+
+__all__ = ["ALLOWED_KEYS", "check_private_dir", "remove_config", "render_wg_quick", "write_config"]
+
+ALLOWED_KEYS = frozenset(
+    {
+        "PrivateKey",
+        "Address",
+        "DNS",
+        "MTU",
+        "PublicKey",
+        "PresharedKey",
+        "Endpoint",
+        "AllowedIPs",
+        "PersistentKeepalive",
+    }
+)
+_LINE = re.compile(r"(?:\[(?:Interface|Peer)\]|([A-Za-z]+) = [A-Za-z0-9+/=.:,\[\] -]+|)")
+
+
+def render_wg_quick(spec: TunnelSpec) -> str:
+    """Return the wg-quick config text of ``spec``.
+
+    Raises :class:`SpecError` when the spec has no private key. Pure and deterministic.
+    """
+    spec.validate(require_private_key=True)
+    assert spec.private_key is not None
+    lines = ["[Interface]", f"PrivateKey = {spec.private_key}"]
+    lines.append("Address = " + ", ".join(str(i) for i in spec.interfaces()))
+    if spec.dns:
+        lines.append("DNS = " + ", ".join(str(a) for a in spec.dns_servers()))
+    if spec.mtu is not None:
+        lines.append(f"MTU = {int(spec.mtu)}")
+    for peer in spec.peers:
+        host, port = parse_endpoint(peer.endpoint)
+        endpoint = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        lines += ["", "[Peer]", f"PublicKey = {peer.public_key}"]
+        if peer.preshared_key is not None:
+            lines.append(f"PresharedKey = {peer.preshared_key}")
+        lines.append(f"Endpoint = {endpoint}")
+        lines.append("AllowedIPs = " + ", ".join(str(n) for n in peer.networks()))
+        if peer.persistent_keepalive is not None:
+            lines.append(f"PersistentKeepalive = {int(peer.persistent_keepalive)}")
+    for line in lines:  # last guard: the output grammar is tiny, check it
+        m = _LINE.fullmatch(line)
+        if m is None or (m.group(1) is not None and m.group(1) not in ALLOWED_KEYS):
+            raise SpecError(f"render: refusing to write line {line[:60]!r}")
+    return "\n".join(lines) + "\n"
+
+
+def check_private_dir(directory: Path) -> None:
+    """Create ``directory`` (0700) if needed and check it is ours and not writable by others.
+
+    Raises ``PermissionError`` if it is owned by someone else or
+    group/other-writable, or is a symlink. Idempotent.
+    """
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = os.lstat(directory)
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        raise PermissionError(f"{directory} is not a real directory")
+    if st.st_uid != os.geteuid():
+        raise PermissionError(f"{directory} is owned by uid {st.st_uid}, not {os.geteuid()}")
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise PermissionError(f"{directory} is writable by group or others")
+
+
+def write_config(spec: TunnelSpec, directory: Path) -> Path:
+    """Render ``spec`` and write ``<directory>/<interface>.conf`` 0600, atomically.
+
+    Nothing is written if rendering fails. Raises :class:`SpecError` or ``OSError``
+    (including ``PermissionError`` from :func:`check_private_dir`). Idempotent: rewriting
+    the same spec yields the same file.
+    """
+    text = render_wg_quick(spec)
+    check_private_dir(directory)
+    final = directory / f"{spec.interface}.conf"
+    tmp = directory / f".{spec.interface}.conf.{os.getpid()}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, flags, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    return final
+
+
+def remove_config(directory: Path, interface: str) -> None:
+    """Remove ``<directory>/<interface>.conf`` if present. Idempotent."""
+    with contextlib.suppress(FileNotFoundError):
+        (directory / f"{interface}.conf").unlink()

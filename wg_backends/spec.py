@@ -1,0 +1,341 @@
+"""``TunnelSpec``: the typed, validated description of one WireGuard tunnel.
+
+The controller produces it (without the private key, which it never knows), the policy
+bundle carries it, the client fills in the private key and hands it to the helper, and the
+helper renders the WireGuard config from it — never from a string it was given. Every
+value is checked when the struct is built or decoded (``__post_init__``), so an invalid
+spec cannot exist; checks that depend on context (private key required, routes that must
+not enter the tunnel) are in :meth:`TunnelSpec.validate`.
+
+Rules (all raise :class:`~wg_backends.errors.SpecError` naming the field):
+
+- no newline, ``=``, ``#``, ``[``/``]`` outside an IPv6 endpoint, or control character in
+  any string (keys are checked as canonical base64 of exactly 32 bytes instead, whose
+  ``=`` padding is part of the format);
+- interface name follows wg-quick's rule ``[a-zA-Z0-9_=+.-]{1,15}`` minus ``=``;
+- addresses are interface CIDRs, allowed IPs strict networks, DNS IP literals only;
+- MTU 1280–9000, endpoint port 1–65535, keepalive 0–65535;
+- a full IPv4 tunnel without a full IPv6 one is a leak and is refused;
+- an allowed IP narrower than ``/0`` that covers a peer's own (literal) endpoint is a
+  routing loop and is refused (``/0`` is fine: wg-quick and the WireGuard apps exclude the
+  endpoint by policy routing).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import msgspec
+
+from wg_backends.errors import SpecError
+
+__all__ = [
+    "MAX_SPEC_BYTES",
+    "PeerSpec",
+    "TunnelSpec",
+    "parse_endpoint",
+    "parse_spec",
+    "validate_key",
+]
+
+MAX_SPEC_BYTES = 64 * 1024  # a spec is a few hundred bytes; anything bigger is hostile
+_MAX_PEERS = 64
+_MAX_ALLOWED = 256
+_MAX_ADDRESSES = 16
+_MAX_DNS = 8
+_IFNAME = re.compile(r"[a-zA-Z0-9_+.-]{1,15}")
+_HOSTLABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+# Characters that could end a line, start a comment or a new key in an INI-style file.
+_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f=#\[\]\\]")
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _clean(field: str, value: str, *, limit: int = 256) -> str:
+    if not isinstance(value, str):
+        raise SpecError(f"{field}: expected a string")
+    if not value:
+        raise SpecError(f"{field}: must not be empty")
+    if len(value) > limit:
+        raise SpecError(f"{field}: longer than {limit} characters")
+    bad = _FORBIDDEN.search(value)
+    if bad:
+        raise SpecError(f"{field}: forbidden character {bad.group()!r} in {value[:40]!r}")
+    if value != value.strip():
+        raise SpecError(f"{field}: leading or trailing whitespace")
+    return value
+
+
+def validate_key(field: str, value: str) -> str:
+    """Check that ``value`` is canonical base64 of exactly 32 bytes; return it.
+
+    Raises :class:`SpecError` naming ``field``. Pure; callable from any thread.
+    """
+    if not isinstance(value, str) or len(value) != 44 or not value.endswith("="):
+        raise SpecError(f"{field}: must be base64 of 32 bytes (44 characters)")
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise SpecError(f"{field}: not valid base64") from None
+    if len(raw) != 32 or base64.b64encode(raw).decode() != value:
+        raise SpecError(f"{field}: must be canonical base64 of exactly 32 bytes")
+    return value
+
+
+def parse_endpoint(value: str) -> tuple[str, int]:
+    """Split ``host:port`` / ``[v6]:port`` into (host, port), validating both.
+
+    The host is an IP literal or a DNS name (letters, digits, hyphens, dots). Raises
+    :class:`SpecError`.
+    """
+    if not isinstance(value, str) or not value or len(value) > 261:
+        raise SpecError("endpoint: must be host:port")
+    bad = re.search(r"[\x00-\x20\x7f=#\\]", value)
+    if bad:
+        raise SpecError(f"endpoint: forbidden character {bad.group()!r}")
+    if value.startswith("["):
+        host, sep, port_s = value[1:].partition("]:")
+        if not sep:
+            raise SpecError("endpoint: IPv6 endpoint must be [address]:port")
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise SpecError(f"endpoint: {host!r} is not an IPv6 address") from None
+    else:
+        host, sep, port_s = value.rpartition(":")
+        if not sep or not host:
+            raise SpecError("endpoint: must be host:port")
+        if "[" in host or "]" in host or ":" in host:
+            raise SpecError("endpoint: an IPv6 endpoint needs brackets: [address]:port")
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            labels = host.rstrip(".").split(".")
+            if len(host) > 253 or not all(_HOSTLABEL.fullmatch(lb) for lb in labels):
+                raise SpecError(f"endpoint: {host!r} is not an IP address or host name") from None
+            if all(lb.isdigit() for lb in labels):
+                raise SpecError(f"endpoint: {host!r} is not a valid IPv4 address") from None
+    if not port_s.isascii() or not port_s.isdigit() or len(port_s) > 5:
+        raise SpecError(f"endpoint: port {port_s!r} is not a number")
+    port = int(port_s)
+    if not 1 <= port <= 65535:
+        raise SpecError(f"endpoint: port {port} outside 1-65535")
+    return host, port
+
+
+def _endpoint_ip(endpoint: str) -> IPAddress | None:
+    host, _ = parse_endpoint(endpoint)
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def _full(nets: Iterable[IPNetwork], version: int) -> bool:
+    """Whether ``nets`` together cover the whole address space of ``version``."""
+    collapsed: list[IPNetwork]
+    if version == 4:
+        collapsed = list(
+            ipaddress.collapse_addresses(n for n in nets if isinstance(n, ipaddress.IPv4Network))
+        )
+    else:
+        collapsed = list(
+            ipaddress.collapse_addresses(n for n in nets if isinstance(n, ipaddress.IPv6Network))
+        )
+    return len(collapsed) == 1 and collapsed[0].prefixlen == 0
+
+
+class PeerSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One WireGuard peer (the gateway). Validated on construction and decode."""
+
+    public_key: str
+    endpoint: str
+    allowed_ips: tuple[str, ...]
+    preshared_key: str | None = None
+    persistent_keepalive: int | None = None
+
+    def __post_init__(self) -> None:
+        validate_key("peers.public_key", self.public_key)
+        if self.preshared_key is not None:
+            validate_key("peers.preshared_key", self.preshared_key)
+        parse_endpoint(self.endpoint)
+        if not self.allowed_ips:
+            raise SpecError("peers.allowed_ips: at least one network is required")
+        if len(self.allowed_ips) > _MAX_ALLOWED:
+            raise SpecError(f"peers.allowed_ips: more than {_MAX_ALLOWED} networks")
+        nets = self.networks()
+        ka = self.persistent_keepalive
+        if ka is not None and not (isinstance(ka, int) and 0 <= ka <= 65535):
+            raise SpecError(f"peers.persistent_keepalive: {ka!r} outside 0-65535")
+        ep = _endpoint_ip(self.endpoint)
+        if ep is not None:
+            for net in nets:
+                if net.prefixlen and ep in net:
+                    raise SpecError(
+                        f"peers.allowed_ips: {net} covers the peer's own endpoint {ep} "
+                        "(routing loop)"
+                    )
+
+    def networks(self) -> tuple[IPNetwork, ...]:
+        """``allowed_ips`` parsed (strict: no host bits). Raises :class:`SpecError`."""
+        out: list[IPNetwork] = []
+        for raw in self.allowed_ips:
+            _clean("peers.allowed_ips", raw, limit=64)
+            try:
+                out.append(ipaddress.ip_network(raw, strict=True))
+            except ValueError as exc:
+                raise SpecError(f"peers.allowed_ips: {raw!r} is not a network: {exc}") from None
+        return tuple(out)
+
+
+class TunnelSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One tunnel: the interface and its peers.
+
+    ``private_key`` is ``None`` on the wire from the controller (it never knows it); the
+    client fills it with :meth:`with_private_key` before sending the spec to the helper,
+    which refuses a spec without it. Instances are immutable and always valid.
+    """
+
+    interface: str
+    addresses: tuple[str, ...]
+    peers: tuple[PeerSpec, ...]
+    private_key: str | None = None
+    dns: tuple[str, ...] = ()
+    mtu: int | None = None
+
+    def __post_init__(self) -> None:
+        name = self.interface
+        if not isinstance(name, str) or not _IFNAME.fullmatch(name):
+            raise SpecError(
+                f"interface: {name!r} must be 1-15 of letters, digits, '_', '+', '.', '-'"
+            )
+        if name in {".", ".."}:
+            raise SpecError(f"interface: {name!r} is not a usable name")
+        if self.private_key is not None:
+            validate_key("private_key", self.private_key)
+        if not self.addresses:
+            raise SpecError("addresses: at least one interface address is required")
+        if len(self.addresses) > _MAX_ADDRESSES:
+            raise SpecError(f"addresses: more than {_MAX_ADDRESSES}")
+        self.interfaces()
+        if len(self.dns) > _MAX_DNS:
+            raise SpecError(f"dns: more than {_MAX_DNS} servers")
+        self.dns_servers()
+        mtu = self.mtu
+        if mtu is not None and not (isinstance(mtu, int) and 1280 <= mtu <= 9000):
+            raise SpecError(f"mtu: {mtu!r} outside 1280-9000")
+        if not self.peers:
+            raise SpecError("peers: at least one peer is required")
+        if len(self.peers) > _MAX_PEERS:
+            raise SpecError(f"peers: more than {_MAX_PEERS}")
+        keys = [p.public_key for p in self.peers]
+        if len(set(keys)) != len(keys):
+            raise SpecError("peers.public_key: the same peer appears twice")
+        nets = [n for p in self.peers for n in p.networks()]
+        if _full(nets, 4) and not _full(nets, 6):
+            raise SpecError(
+                "peers.allowed_ips: full IPv4 tunnel without a full IPv6 tunnel would leak "
+                "IPv6 traffic; add ::/0"
+            )
+
+    def interfaces(self) -> tuple[IPInterface, ...]:
+        """``addresses`` parsed as interface CIDRs. Raises :class:`SpecError`."""
+        out: list[IPInterface] = []
+        for raw in self.addresses:
+            _clean("addresses", raw, limit=64)
+            if "/" not in raw:
+                raise SpecError(f"addresses: {raw!r} needs a prefix length (CIDR)")
+            try:
+                out.append(ipaddress.ip_interface(raw))
+            except ValueError as exc:
+                raise SpecError(f"addresses: {raw!r} is not an interface CIDR: {exc}") from None
+        return tuple(out)
+
+    def dns_servers(self) -> tuple[IPAddress, ...]:
+        """``dns`` parsed; IP literals only. Raises :class:`SpecError`."""
+        out: list[IPAddress] = []
+        for raw in self.dns:
+            _clean("dns", raw, limit=64)
+            try:
+                out.append(ipaddress.ip_address(raw))
+            except ValueError:
+                raise SpecError(f"dns: {raw!r} is not an IP address literal") from None
+        return tuple(out)
+
+    def validate(
+        self,
+        *,
+        require_private_key: bool = False,
+        forbid_routes: Sequence[str] = (),
+    ) -> TunnelSpec:
+        """Apply the context-dependent checks and return ``self``.
+
+        ``require_private_key``: the helper's side; a spec without a key is refused.
+        ``forbid_routes``: addresses or networks (e.g. the controller's) that must not be
+        routed into the tunnel; any allowed IP overlapping one — even ``/0`` — is refused.
+        Raises :class:`SpecError`. Pure and idempotent.
+        """
+        if require_private_key and self.private_key is None:
+            raise SpecError("private_key: missing; the client must fill it in")
+        forbidden: list[IPNetwork] = []
+        for raw in forbid_routes:
+            try:
+                forbidden.append(ipaddress.ip_network(raw, strict=False))
+            except ValueError:
+                raise SpecError(f"forbid_routes: {raw!r} is not an address or network") from None
+        for peer in self.peers:
+            for net in peer.networks():
+                for bad in forbidden:
+                    if net.version == bad.version and net.overlaps(bad):
+                        raise SpecError(
+                            f"peers.allowed_ips: {net} would route {bad} (controller) "
+                            "into the tunnel"
+                        )
+        return self
+
+    def with_private_key(self, key: str) -> TunnelSpec:
+        """Return a copy carrying ``key`` (validated). Raises :class:`SpecError`."""
+        validate_key("private_key", key)
+        return msgspec.structs.replace(self, private_key=key)
+
+    def redacted(self) -> dict[str, Any]:
+        """The spec as builtins with key material replaced, safe for logs."""
+        data: dict[str, Any] = msgspec.to_builtins(self)
+        if data.get("private_key"):
+            data["private_key"] = "<redacted>"
+        for peer in data["peers"]:
+            if peer.get("preshared_key"):
+                peer["preshared_key"] = "<redacted>"
+        return data
+
+
+def parse_spec(
+    data: bytes | str | Mapping[str, Any],
+    *,
+    require_private_key: bool = False,
+    forbid_routes: Sequence[str] = (),
+) -> TunnelSpec:
+    """Decode and fully validate a spec from JSON bytes/str or a builtins mapping.
+
+    Raises :class:`SpecError` with the field path on any problem (size, JSON, unknown
+    field, type, value). Pure; callable from any thread.
+    """
+    try:
+        if isinstance(data, bytes | str):
+            if len(data) > MAX_SPEC_BYTES:
+                raise SpecError(f"spec: larger than {MAX_SPEC_BYTES} bytes")
+            spec = msgspec.json.decode(data, type=TunnelSpec)
+        else:
+            spec = msgspec.convert(data, type=TunnelSpec)
+    except msgspec.ValidationError as exc:
+        raise SpecError(f"spec: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise SpecError(f"spec: not valid JSON: {exc}") from None
+    return spec.validate(require_private_key=require_private_key, forbid_routes=forbid_routes)
