@@ -1,0 +1,514 @@
+"""The signed policy bundle: one definition shared by the controller (signs) and the client.
+
+A bundle is a JSON document signed as an Ed25519 JWS with ``typ`` ``rustronaut-policy+jws``
+(:data:`BUNDLE_TYP`). It is bound to one device (``device_id``), valid in a time window
+(``issued_at`` .. ``expires_at``, unix seconds) and carries a ``version`` that only ever
+grows, so the client can refuse a replayed older bundle. It holds the user it was issued
+for, the resources (hosts, ``*.`` wildcard domains, CIDRs, ports, protocols), the rules
+(priority, allow/deny, resources, apps, conditions on facts, maximum risk, remediation
+texts), the risk settings and the WireGuard tunnel spec.
+
+Shape of a condition (a tree, at most :data:`MAX_DEPTH` deep)::
+
+    {"kind": "fact", "fact": "posture.disk.encrypted", "op": "eq", "value": true}
+    {"kind": "all", "of": [<condition>, ...]}
+    {"kind": "any", "of": [<condition>, ...]}
+    {"kind": "not", "of": <condition>}
+
+Operators (``op``) and the value each takes:
+
+===============================================  ==========================================
+``eq`` ``ne``                                     a scalar (on a list fact: contains / not)
+``in`` ``not_in``                                 a list of scalars (list fact: any overlap)
+``gt`` ``gte`` ``lt`` ``lte``                     a number
+``version_eq`` ``version_ne`` ``version_gt``      a dotted version string ("14.2.1")
+``version_gte`` ``version_lt`` ``version_lte``
+``glob``                                          a shell pattern (``fnmatchcase``)
+``regex``                                         an anchored (full-match) bounded regex
+``cidr``                                          a network; the fact is an IP address
+``exists``                                        nothing (or ``true``)
+``not_empty``                                     nothing (or ``true``)
+===============================================  ==========================================
+
+Everything is size-capped: the token (:data:`MAX_BUNDLE_BYTES`), every list and every
+string. :func:`decode_bundle` checks the schema and the cross-references (rules name
+known resources, ids unique, CIDRs and host patterns parse, regexes are safe) so a bundle
+that decodes is one the engine can compile.
+
+Errors::
+
+    BundleFormatError (ValueError)   the payload is not a valid bundle; message names
+                                     the field (``$.rules[3].conditions.op``) and why
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Any, Final, Literal
+
+import msgspec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from msgspec import Meta
+
+from core.wire.signing import sign
+from wg_backends.spec import TunnelSpec
+
+__all__ = [
+    "BUNDLE_TYP",
+    "MAX_BUNDLE_BYTES",
+    "MAX_DEPTH",
+    "OPERATORS",
+    "AllOf",
+    "AnyOf",
+    "AppMatch",
+    "BundleFormatError",
+    "Condition",
+    "FactCondition",
+    "NotOf",
+    "PolicyBundle",
+    "PortRange",
+    "Resource",
+    "RiskSettings",
+    "Rule",
+    "UserInfo",
+    "check_regex",
+    "condition_depth",
+    "decode_bundle",
+    "encode_bundle",
+    "sign_bundle",
+]
+
+BUNDLE_TYP: Final = "rustronaut-policy+jws"
+"""JWS ``typ`` of a policy bundle: a token of another kind is never taken for a bundle."""
+
+MAX_BUNDLE_BYTES: Final = 32 * 1024 * 1024
+"""Upper bound for a signed bundle (a 10,000-rule bundle is about 3 MB)."""
+
+MAX_DEPTH: Final = 12
+"""Deepest condition tree accepted (``all``/``any``/``not`` nesting)."""
+
+MAX_REGEX: Final = 256
+"""Longest regex or glob pattern accepted in a condition."""
+
+_MAX_RULES = 50_000
+_MAX_RESOURCES = 50_000
+_MAX_LIST = 1024
+_MAX_STR = 1024
+
+Id = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@/+-]+$")]
+ResourceRef = Annotated[
+    str, Meta(min_length=1, max_length=128, pattern=r"^(\*|[A-Za-z0-9._:@/+-]+)$")
+]
+Text = Annotated[str, Meta(max_length=_MAX_STR)]
+LongText = Annotated[str, Meta(max_length=4096)]
+# Posture process/file checks carry paths and process names: any printable text.
+FactName = Annotated[str, Meta(min_length=1, max_length=512, pattern=r"^[^\x00-\x1f\x7f]+$")]
+Port = Annotated[int, Meta(ge=0, le=65535)]
+Scalar = str | int | float | bool
+Timestamp = Annotated[int, Meta(ge=0, le=2**40)]
+
+OPERATORS: Final = (
+    "eq",
+    "ne",
+    "in",
+    "not_in",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "version_eq",
+    "version_ne",
+    "version_gt",
+    "version_gte",
+    "version_lt",
+    "version_lte",
+    "glob",
+    "regex",
+    "cidr",
+    "exists",
+    "not_empty",
+)
+Operator = Literal[
+    "eq",
+    "ne",
+    "in",
+    "not_in",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "version_eq",
+    "version_ne",
+    "version_gt",
+    "version_gte",
+    "version_lt",
+    "version_lte",
+    "glob",
+    "regex",
+    "cidr",
+    "exists",
+    "not_empty",
+]
+
+_HOST_RE = re.compile(
+    r"^(\*|(\*\.)?([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*)$"
+)
+_VERSION_RE = re.compile(r"^[0-9]{1,9}(\.[0-9]{1,9}){0,5}$")
+
+
+class BundleFormatError(ValueError):
+    """The payload is not a valid policy bundle; the message names the field and why."""
+
+
+# --- conditions -----------------------------------------------------------------------
+
+
+class FactCondition(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="fact"
+):
+    """A test of one fact (``posture.*``, ``user.groups``, ``user.email``, ``time.hour``,
+    ``time.weekday``, ``risk``) against ``value`` with ``op``.
+
+    A fact that is unknown (absent or marked unknown) never satisfies a condition, not
+    even ``ne`` or ``not_in``: unknown is not false. ``remediation`` is the text shown
+    when this condition is unmet (else the rule's, else a default per fact).
+    """
+
+    fact: FactName
+    op: Operator
+    value: (
+        Annotated[str, Meta(max_length=_MAX_STR)]
+        | int
+        | float
+        | bool
+        | Annotated[list[Scalar], Meta(max_length=_MAX_LIST)]
+        | None
+    ) = None
+    remediation: Text = ""
+
+    def __post_init__(self) -> None:
+        _check_condition_value(self.op, self.value)
+
+
+class AllOf(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="all"):
+    """True when every member is true (true when empty)."""
+
+    of: Annotated[tuple[Condition, ...], Meta(max_length=256)]
+
+
+class AnyOf(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="any"):
+    """True when at least one member is true (false when empty)."""
+
+    of: Annotated[tuple[Condition, ...], Meta(max_length=256)]
+
+
+class NotOf(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="kind", tag="not"):
+    """True when the member is false. An unknown fact inside stays unmet (not negated)."""
+
+    of: Condition
+
+
+Condition = FactCondition | AllOf | AnyOf | NotOf
+
+
+def _check_condition_value(op: str, value: object) -> None:
+    """Raise ``ValueError`` (msgspec turns it into a located ``ValidationError``)."""
+    if op in ("eq", "ne"):
+        if value is None or isinstance(value, list):
+            raise ValueError(f"operator {op!r} needs a single value (string, number, bool)")
+    elif op in ("in", "not_in"):
+        if not isinstance(value, list):
+            raise ValueError(f"operator {op!r} needs a list value")
+    elif op in ("gt", "gte", "lt", "lte"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"operator {op!r} needs a number")
+    elif op.startswith("version_"):
+        if not isinstance(value, str) or not _VERSION_RE.match(value):
+            raise ValueError(f"operator {op!r} needs a dotted version like '14.2.1'")
+    elif op == "glob":
+        if not isinstance(value, str) or len(value) > MAX_REGEX:
+            raise ValueError(f"operator 'glob' needs a pattern of at most {MAX_REGEX} chars")
+    elif op == "regex":
+        if not isinstance(value, str):
+            raise ValueError("operator 'regex' needs a string pattern")
+        check_regex(value)
+    elif op == "cidr":
+        if not isinstance(value, str):
+            raise ValueError("operator 'cidr' needs a network like '10.0.0.0/8'")
+        try:
+            ipaddress.ip_network(value, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"operator 'cidr': {exc}") from None
+    elif op in ("exists", "not_empty") and value not in (None, True):
+        raise ValueError(f"operator {op!r} takes no value (or true)")
+
+
+_REPEATS = ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT")
+
+
+def check_regex(pattern: str) -> re.Pattern[str]:
+    """Check that ``pattern`` is a safe condition regex and return it compiled.
+
+    Safe means: at most :data:`MAX_REGEX` characters, no back-references, no look-around,
+    and no unbounded repeat around another repeat or an alternation — the shapes behind
+    catastrophic backtracking (``(a+)+``, ``(a|a)*``). Raises ``ValueError`` naming the
+    problem. Pure; any thread.
+    """
+    if len(pattern) > MAX_REGEX:
+        raise ValueError(f"regex is {len(pattern)} chars, over the {MAX_REGEX} limit")
+    try:
+        from re import _parser  # type: ignore[attr-defined]  # stdlib parser, stable in 3.11+
+
+        tree = _parser.parse(pattern)
+        compiled = re.compile(pattern)
+    except (re.error, RecursionError, OverflowError) as exc:
+        raise ValueError(f"regex does not compile: {exc}") from None
+    _walk_regex(tree, inside_repeat=False)
+    return compiled
+
+
+def _walk_regex(items: Any, *, inside_repeat: bool) -> None:
+    for op, arg in items:
+        name = str(op)
+        if name in ("GROUPREF", "GROUPREF_EXISTS"):
+            raise ValueError("regex back-references are not allowed")
+        if name in ("ASSERT", "ASSERT_NOT"):
+            raise ValueError("regex look-around is not allowed")
+        if name in _REPEATS:
+            _low, high, sub = arg
+            unbounded = high > 100
+            if inside_repeat and unbounded:
+                raise ValueError("regex has a nested unbounded repeat (catastrophic backtracking)")
+            _walk_regex(sub, inside_repeat=inside_repeat or unbounded)
+        elif name == "SUBPATTERN":
+            _walk_regex(arg[-1], inside_repeat=inside_repeat)
+        elif name == "ATOMIC_GROUP":
+            _walk_regex(arg, inside_repeat=inside_repeat)
+        elif name == "BRANCH":
+            if inside_repeat:
+                raise ValueError("regex has an alternation inside an unbounded repeat")
+            for branch in arg[1]:
+                _walk_regex(branch, inside_repeat=inside_repeat)
+
+
+def condition_depth(cond: Condition) -> int:
+    """Depth of a condition tree (a single fact test is 1). Iterative: never recurses."""
+    deepest = 0
+    stack: list[tuple[Condition, int]] = [(cond, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_DEPTH:
+            return depth
+        if isinstance(node, AllOf | AnyOf):
+            stack.extend((child, depth + 1) for child in node.of)
+        elif isinstance(node, NotOf):
+            stack.append((node.of, depth + 1))
+    return deepest
+
+
+# --- resources, apps, rules -----------------------------------------------------------
+
+
+class PortRange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Ports ``first``..``last`` inclusive."""
+
+    first: Port
+    last: Port
+
+    def __post_init__(self) -> None:
+        if self.first > self.last:
+            raise ValueError(f"port range {self.first}-{self.last} is reversed")
+
+
+class Resource(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Something the user may reach: names and/or networks, on some ports and protocols.
+
+    ``hosts``: exact lower-case names or IP literals (``db.corp.example``), wildcard
+    domains (``*.corp.example`` matches any name strictly under it) or ``*`` (any name).
+    ``cidrs``: IPv4/IPv6 networks (host bits clear). ``ports``: single ports or ranges;
+    empty means every port. ``protocols``: ``tcp`` and/or ``udp``.
+    """
+
+    id: Id
+    name: Text
+    hosts: Annotated[
+        tuple[Annotated[str, Meta(max_length=253)], ...], Meta(max_length=_MAX_LIST)
+    ] = ()
+    cidrs: Annotated[
+        tuple[Annotated[str, Meta(max_length=64)], ...], Meta(max_length=_MAX_LIST)
+    ] = ()
+    ports: Annotated[tuple[Port | PortRange, ...], Meta(max_length=_MAX_LIST)] = ()
+    protocols: Annotated[tuple[Literal["tcp", "udp"], ...], Meta(min_length=1, max_length=2)] = (
+        "tcp",
+    )
+    description: LongText = ""
+
+    def __post_init__(self) -> None:
+        if not self.hosts and not self.cidrs:
+            raise ValueError(f"resource {self.id!r} has neither hosts nor cidrs")
+        for host in self.hosts:
+            if not _is_host_pattern(host):
+                raise ValueError(
+                    f"resource {self.id!r}: {host!r} is not a lower-case host name, "
+                    "IP address, '*.domain' wildcard or '*'"
+                )
+        for cidr in self.cidrs:
+            try:
+                ipaddress.ip_network(cidr, strict=True)
+            except ValueError as exc:
+                raise ValueError(f"resource {self.id!r}: bad CIDR: {exc}") from None
+
+
+def _is_host_pattern(host: str) -> bool:
+    if _HOST_RE.match(host):
+        return True
+    try:
+        return str(ipaddress.ip_address(host)) == host
+    except ValueError:
+        return False
+
+
+class AppMatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Which local programs a rule covers; every field given must match, none given = any.
+
+    ``exe`` is an absolute path (exact), ``name`` a basename (exact, case-sensitive),
+    ``sha256`` the lower-case hex digest of the executable.
+    """
+
+    exe: Annotated[str, Meta(max_length=4096)] | None = None
+    name: Annotated[str, Meta(max_length=255)] | None = None
+    sha256: Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")] | None = None
+
+
+class Rule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One rule. Higher ``priority`` is considered first; at equal priority deny wins.
+
+    ``resources`` are resource ids, or ``["*"]`` for every resource. ``apps`` empty
+    means any app. ``conditions`` absent means always. ``max_risk`` (allow rules): the
+    rule does not apply while the risk score is above it. ``remediation`` maps a fact
+    name to the fix shown when a condition on it is unmet.
+    """
+
+    id: Id
+    effect: Literal["allow", "deny"]
+    resources: Annotated[tuple[ResourceRef, ...], Meta(min_length=1, max_length=_MAX_LIST)]
+    priority: Annotated[int, Meta(ge=-1_000_000, le=1_000_000)] = 0
+    apps: Annotated[tuple[AppMatch, ...], Meta(max_length=256)] = ()
+    conditions: Condition | None = None
+    max_risk: Annotated[int, Meta(ge=0, le=100)] | None = None
+    remediation: Annotated[dict[FactName, Text], Meta(max_length=64)] = {}
+    description: LongText = ""
+
+
+class UserInfo(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The user the bundle was issued for (from the controller's view of the token)."""
+
+    subject: Annotated[str, Meta(min_length=1, max_length=255)]
+    email: Annotated[str, Meta(max_length=320)] = ""
+    groups: Annotated[
+        tuple[Annotated[str, Meta(max_length=255)], ...], Meta(max_length=_MAX_LIST)
+    ] = ()
+
+
+class RiskSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """How risk is scored. ``weights`` override the default signal weights by name
+    (see ``core.policy.risk.DEFAULT_WEIGHTS``); ``posture_weights`` give the risk a
+    failing (false) posture fact adds; ``half_life_s`` is the decay of behavioural signals.
+    """
+
+    weights: Annotated[
+        dict[FactName, Annotated[float, Meta(ge=0, le=100)]], Meta(max_length=64)
+    ] = {}
+    posture_weights: Annotated[
+        dict[FactName, Annotated[float, Meta(ge=0, le=100)]], Meta(max_length=256)
+    ] = {}
+    half_life_s: Annotated[float, Meta(gt=0, le=30 * 86400)] = 900.0
+
+
+class PolicyBundle(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The whole signed document. ``tunnel`` is the WireGuard tunnel spec for this device
+    without its private key (the device fills it); ``gateways`` optional failover specs.
+    """
+
+    version: Annotated[int, Meta(ge=1, le=2**53)]
+    device_id: Id
+    issued_at: Timestamp
+    expires_at: Timestamp
+    user: UserInfo
+    resources: Annotated[tuple[Resource, ...], Meta(max_length=_MAX_RESOURCES)] = ()
+    rules: Annotated[tuple[Rule, ...], Meta(max_length=_MAX_RULES)] = ()
+    risk: RiskSettings = RiskSettings()
+    tunnel: TunnelSpec | None = None
+    gateways: Annotated[tuple[TunnelSpec, ...], Meta(max_length=16)] = ()
+    schema: Literal[1] = 1
+
+    def __post_init__(self) -> None:
+        if self.expires_at <= self.issued_at:
+            raise ValueError("expires_at is not after issued_at")
+        for spec in (self.tunnel, *self.gateways):
+            if spec is not None and spec.private_key is not None:
+                raise ValueError("a tunnel spec in a bundle must not carry a private key")
+
+
+# --- encode / decode / sign -----------------------------------------------------------
+
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(PolicyBundle)
+
+
+def encode_bundle(bundle: PolicyBundle) -> bytes:
+    """The bundle as compact JSON bytes (the JWS payload). Pure; any thread."""
+    return _ENCODER.encode(bundle)
+
+
+def sign_bundle(bundle: PolicyBundle, key: Ed25519PrivateKey, kid: str | None = None) -> str:
+    """Validate ``bundle`` (as the client will) and sign it: a JWS compact string.
+
+    Raises ``BundleFormatError`` if the bundle would be refused by a client, so the
+    controller never signs a broken document. Pure; any thread.
+    """
+    payload = encode_bundle(bundle)
+    decode_bundle(payload)
+    return sign(payload, key, typ=BUNDLE_TYP, kid=kid)
+
+
+def decode_bundle(payload: bytes) -> PolicyBundle:
+    """Parse and fully validate a bundle payload (already signature-checked or trusted).
+
+    Raises ``BundleFormatError`` naming the field and the problem: schema (types, unknown
+    fields, sizes), condition depth, duplicate ids, rules naming unknown resources.
+    """
+    if len(payload) > MAX_BUNDLE_BYTES:
+        raise BundleFormatError(f"bundle is {len(payload)} bytes, over {MAX_BUNDLE_BYTES}")
+    try:
+        bundle = _DECODER.decode(payload)
+    except msgspec.ValidationError as exc:
+        raise BundleFormatError(f"invalid bundle: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise BundleFormatError(f"bundle is not JSON: {exc}") from None
+    except RecursionError:
+        raise BundleFormatError(f"bundle nests deeper than {MAX_DEPTH} levels") from None
+    _check_references(bundle)
+    return bundle
+
+
+def _check_references(bundle: PolicyBundle) -> None:
+    ids: set[str] = set()
+    for i, res in enumerate(bundle.resources):
+        if res.id in ids:
+            raise BundleFormatError(f"$.resources[{i}]: duplicate resource id {res.id!r}")
+        ids.add(res.id)
+    rule_ids: set[str] = set()
+    for i, rule in enumerate(bundle.rules):
+        if rule.id in rule_ids:
+            raise BundleFormatError(f"$.rules[{i}]: duplicate rule id {rule.id!r}")
+        rule_ids.add(rule.id)
+        for rid in rule.resources:
+            if rid != "*" and rid not in ids:
+                raise BundleFormatError(f"$.rules[{i}] ({rule.id}): unknown resource {rid!r}")
+        if rule.conditions is not None and condition_depth(rule.conditions) > MAX_DEPTH:
+            raise BundleFormatError(
+                f"$.rules[{i}] ({rule.id}): conditions nest deeper than {MAX_DEPTH} levels"
+            )
