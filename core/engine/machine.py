@@ -1,0 +1,62 @@
+"""The session state as a pure function of facts (Tailscale's ``nextStateLocked`` idea).
+
+The engine never assigns a state by hand: it updates ``SessionFacts`` and asks ``derive``.
+Keeping this pure makes every rule a row in a table test, and guarantees for instance
+that "connected" is never shown over a dead handshake or without a valid bundle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.engine.state import SessionState
+
+__all__ = ["BUSY_STATES", "SessionFacts", "derive"]
+
+#: States that only exist while an effect is running.
+BUSY_STATES = frozenset(
+    {
+        SessionState.SIGNING_IN,
+        SessionState.ENROLLING,
+        SessionState.CHECKING_POSTURE,
+        SessionState.CONNECTING,
+        SessionState.DISCONNECTING,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFacts:
+    """What the engine knows right now; ``derive`` maps it to a state."""
+
+    busy: SessionState | None = None  # an effect in progress (one of BUSY_STATES)
+    failed: bool = False  # the last attempt failed with an ErrorInfo
+    signed_in: bool = False  # usable tokens (or refreshable)
+    want_connected: bool = False  # the user (or auto-connect/always-on) asked to be connected
+    bundle_valid: bool = False  # a verified, unexpired bundle is held
+    controller_reachable: bool = True
+    tunnel_up: bool = False
+    handshake_ok: bool = False  # handshake fresh (or tunnel just came up)
+    blocked_resources: int = 0  # resources denied by posture or risk
+
+
+def derive(f: SessionFacts) -> SessionState:
+    """The state for ``f``. Pure; see the table in tests/core/engine/test_machine.py."""
+    if f.busy is not None:
+        return f.busy
+    if f.failed:
+        return SessionState.ERROR
+    if not f.signed_in:
+        return SessionState.SIGNED_OUT
+    if not f.want_connected:
+        return SessionState.DISCONNECTED
+    if not f.bundle_valid:
+        # Nothing valid to connect with: offline if we cannot even ask, else still connecting.
+        return SessionState.CONNECTING if f.controller_reachable else SessionState.OFFLINE
+    if not (f.tunnel_up and f.handshake_ok):
+        return SessionState.CONNECTING
+    if not f.controller_reachable:
+        return SessionState.OFFLINE
+    if f.blocked_resources:
+        return SessionState.DEGRADED
+    return SessionState.CONNECTED

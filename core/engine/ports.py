@@ -1,0 +1,241 @@
+"""What the engine needs from each part, as small protocols (the engine's seams).
+
+``core.engine.wiring`` builds the real implementations (auth, control plane, posture,
+policy, helper client, proxy); tests may pass their own. Each port hides one part's
+details so the engine reads as the session's story, not as glue.
+
+Errors a port raises are mapped to user messages in one place (``core.engine.errors``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from core.engine.state import PostureItem, ResourceView, TunnelView
+from core.policy.api import Decider
+
+__all__ = [
+    "AuthPort",
+    "BundleInfo",
+    "ControlEvent",
+    "ControlPort",
+    "DevicePort",
+    "Enrollment",
+    "PolicyPort",
+    "PosturePort",
+    "ProxyPort",
+    "TunnelPort",
+    "UserInfo",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfo:
+    """The signed-in user."""
+
+    subject: str
+    email: str
+    name: str = ""
+    groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Enrollment:
+    """This device's registration with the controller."""
+
+    device_id: str
+    address: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BundleInfo:
+    """The held, verified policy bundle, summarised."""
+
+    version: int
+    expires_at: float
+    resources: int
+
+
+@dataclass(frozen=True, slots=True)
+class ControlEvent:
+    """A controller event: "policy_changed", "device_revoked", "posture_recheck", ..."""
+
+    kind: str
+    data: Mapping[str, Any]
+
+
+class AuthPort(Protocol):
+    """Sign-in and tokens."""
+
+    def user(self) -> UserInfo | None:
+        """The user of the stored session, or None. No network."""
+        ...
+
+    def session_expires_at(self) -> float | None:
+        """When the sign-in itself ends (refresh token/session), if known."""
+        ...
+
+    async def sign_in(
+        self, *, device_code: bool, on_prompt: Callable[[str, str], None]
+    ) -> UserInfo:
+        """Run the browser or device flow; ``on_prompt(user_code, url)`` for the device flow."""
+        ...
+
+    async def sign_out(self) -> None:
+        """Revoke (where offered) and forget the tokens. Idempotent."""
+        ...
+
+
+class DevicePort(Protocol):
+    """This device's keys and enrollment record (keys stay on the device)."""
+
+    def enrollment(self) -> Enrollment | None:
+        """The stored enrollment, if any."""
+        ...
+
+    async def enroll(self) -> Enrollment:
+        """Make keys if needed, register the public halves, store the record."""
+        ...
+
+    def forget(self) -> None:
+        """Drop the enrollment record (after revocation)."""
+        ...
+
+    def sign_posture(self, facts: Any, nonce: str, device_id: str) -> str:
+        """Sign a posture report with the device key."""
+        ...
+
+    def wg_private_key(self) -> str:
+        """The WireGuard private key (base64), for the helper only."""
+        ...
+
+
+class ControlPort(Protocol):
+    """The controller's API."""
+
+    async def posture_nonce(self) -> str:
+        """A fresh single-use nonce for the next report."""
+        ...
+
+    async def submit_posture(self, token: str) -> None:
+        """Send a signed posture report."""
+        ...
+
+    async def fetch_bundle(self) -> str:
+        """The signed policy bundle (JWS) for this device."""
+        ...
+
+    def events(self) -> AsyncIterator[ControlEvent]:
+        """The live event stream; ends or raises when the connection drops."""
+        ...
+
+    async def report_break_glass(self, reason: str) -> None:
+        """Tell the controller why always-on was broken."""
+        ...
+
+
+class PosturePort(Protocol):
+    """Posture collection and its watchers."""
+
+    async def collect(self) -> Any:
+        """A full collection (the facts object the device signs)."""
+        ...
+
+    def start(self, on_change: Callable[[Any], None]) -> None:
+        """Start the scheduler; ``on_change(facts)`` on drift."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop the scheduler. Idempotent."""
+        ...
+
+    def items(self, facts: Any) -> tuple[PostureItem, ...]:
+        """The facts as the UI lists them."""
+        ...
+
+    def policy_facts(self, facts: Any) -> dict[str, object]:
+        """The facts as the policy engine names them (``posture.*``)."""
+        ...
+
+
+class PolicyPort(Protocol):
+    """The held bundle and decisions."""
+
+    @property
+    def decider(self) -> Decider:
+        """Decides proxy connections against the held bundle (deny when none)."""
+        ...
+
+    def accept(self, token: str, *, device_id: str) -> BundleInfo:
+        """Verify and hold a new bundle; raises and keeps the old one when invalid."""
+        ...
+
+    def load_cached(self, *, device_id: str) -> BundleInfo | None:
+        """Load the last valid bundle from disk if still valid."""
+        ...
+
+    def held(self) -> BundleInfo | None:
+        """The held bundle, or None (also None once it has expired)."""
+        ...
+
+    def clear(self) -> None:
+        """Drop the held and cached bundle (revocation, sign-out)."""
+        ...
+
+    def set_facts(self, facts: Mapping[str, object]) -> None:
+        """Replace the facts decisions are made on."""
+        ...
+
+    def resources(self) -> tuple[ResourceView, ...]:
+        """Every resource with reachable/blocked and why, for the current facts."""
+        ...
+
+    def tunnel_spec(self) -> Any:
+        """The bundle's tunnel spec (without the private key)."""
+        ...
+
+    def pac_targets(self) -> tuple[str, ...]:
+        """Hosts and CIDRs the proxy's PAC file lists."""
+        ...
+
+    def risk(self) -> tuple[int, tuple[str, ...]]:
+        """Current risk score and its signals."""
+        ...
+
+
+class TunnelPort(Protocol):
+    """The privileged helper."""
+
+    async def up(self, spec: Any) -> None:
+        """Bring the tunnel up (all or nothing)."""
+        ...
+
+    async def down(self) -> None:
+        """Bring it down. Idempotent."""
+        ...
+
+    async def status(self) -> TunnelView | None:
+        """The tunnel's health, or None when down."""
+        ...
+
+
+class ProxyPort(Protocol):
+    """The local policy-checked proxy."""
+
+    async def start(self, port: int) -> str:
+        """Listen on loopback; returns "host:port". Idempotent."""
+        ...
+
+    async def stop(self) -> None:
+        """Close listeners and every relayed connection. Idempotent."""
+        ...
+
+    def reevaluate(self) -> None:
+        """Re-decide open connections; close those no longer allowed."""
+        ...
+
+    def set_pac_targets(self, targets: tuple[str, ...]) -> None:
+        """Hosts/CIDRs the PAC file lists."""
+        ...

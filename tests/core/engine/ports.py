@@ -1,0 +1,261 @@
+"""In-memory ports for the engine's logic tests.
+
+These stand in for the controller, helper and proxy so the engine's state rules can be
+driven step by step (revocation, drift, offline, expiry) in milliseconds; the real parts
+are exercised together in tests/e2e. Each records what the engine asked of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+import httpx
+
+from core.engine.ports import BundleInfo, ControlEvent, Enrollment, UserInfo
+from core.engine.state import PostureItem, ResourceView, TunnelView
+from core.policy.api import AccessRequest, Decision, Effect
+
+ALICE = UserInfo(subject="u1", email="alice@example.com", groups=("engineering",))
+
+
+class Auth:
+    def __init__(self, user: UserInfo | None = None) -> None:
+        self._user = user
+        self.expires_at: float | None = None
+        self.sign_ins = 0
+        self.fail_with: Exception | None = None
+
+    def user(self) -> UserInfo | None:
+        return self._user
+
+    def session_expires_at(self) -> float | None:
+        return self.expires_at
+
+    async def sign_in(
+        self, *, device_code: bool, on_prompt: Callable[[str, str], None]
+    ) -> UserInfo:
+        self.sign_ins += 1
+        if device_code:
+            on_prompt("ABCD-EFGH", "https://idp.example/device")
+        if self.fail_with:
+            raise self.fail_with
+        self._user = ALICE
+        return ALICE
+
+    async def sign_out(self) -> None:
+        self._user = None
+
+
+class Device:
+    def __init__(self) -> None:
+        self._enrollment: Enrollment | None = None
+        self.enrolls = 0
+
+    def enrollment(self) -> Enrollment | None:
+        return self._enrollment
+
+    async def enroll(self) -> Enrollment:
+        self.enrolls += 1
+        self._enrollment = Enrollment(device_id="dev-1", address="100.64.0.2/32")
+        return self._enrollment
+
+    def forget(self) -> None:
+        self._enrollment = None
+
+    def sign_posture(self, facts: Any, nonce: str, device_id: str) -> str:
+        return f"signed:{nonce}:{device_id}:{sorted(facts.items())}"
+
+    def wg_private_key(self) -> str:
+        return "PRIVATE"
+
+
+class Control:
+    def __init__(self) -> None:
+        self.reachable = True
+        self.reports: list[str] = []
+        self.bundle = "bundle-v1"
+        self.queue: asyncio.Queue[ControlEvent] = asyncio.Queue()
+        self.break_glass: list[str] = []
+
+    def _check(self) -> None:
+        if not self.reachable:
+            raise httpx.ConnectError("connection refused")
+
+    async def posture_nonce(self) -> str:
+        self._check()
+        return "nonce-1"
+
+    async def submit_posture(self, token: str) -> None:
+        self._check()
+        self.reports.append(token)
+
+    async def fetch_bundle(self) -> str:
+        self._check()
+        return self.bundle
+
+    async def events(self) -> AsyncIterator[ControlEvent]:
+        self._check()
+        while True:
+            event = await self.queue.get()
+            self._check()
+            yield event
+
+    async def report_break_glass(self, reason: str) -> None:
+        self.break_glass.append(reason)
+
+
+class Posture:
+    def __init__(self) -> None:
+        self.facts: dict[str, object] = {"firewall.enabled": True}
+        self.on_change: Callable[[Any], None] | None = None
+
+    async def collect(self) -> Any:
+        return dict(self.facts)
+
+    def start(self, on_change: Callable[[Any], None]) -> None:
+        self.on_change = on_change
+
+    async def stop(self) -> None:
+        self.on_change = None
+
+    def items(self, facts: Any) -> tuple[PostureItem, ...]:
+        return tuple(
+            PostureItem(name=k, label=k, value=str(v), status="pass" if v else "fail")
+            for k, v in facts.items()
+        )
+
+    def policy_facts(self, facts: Any) -> dict[str, object]:
+        return {f"posture.{k}": v for k, v in facts.items()}
+
+    def drift(self, **facts: object) -> None:
+        self.facts.update(facts)
+        assert self.on_change is not None, "posture monitor not started"
+        self.on_change(dict(self.facts))
+
+
+class _TableDecider:
+    def __init__(self, policy: Policy) -> None:
+        self._policy = policy
+
+    def decide(self, request: AccessRequest) -> Decision:
+        if self._policy.held() is None:
+            return Decision(Effect.DENY, None, "no valid policy")
+        if request.host == "wiki.corp" and self._policy.facts.get("posture.firewall.enabled"):
+            return Decision(Effect.ALLOW, "r-wiki", "engineering may use the wiki")
+        return Decision(Effect.DENY, None, "no rule allows this")
+
+
+class Policy:
+    """Accepts bundles named 'bundle-vN'; anything else is refused."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._held: BundleInfo | None = None
+        self.cached: BundleInfo | None = None
+        self.facts: dict[str, object] = {}
+        self.lifetime = 3600.0
+        self._decider = _TableDecider(self)
+
+    @property
+    def decider(self) -> _TableDecider:
+        return self._decider
+
+    def accept(self, token: str, *, device_id: str) -> BundleInfo:
+        if not token.startswith("bundle-v"):
+            raise ValueError("bundle signature does not verify")
+        version = int(token.removeprefix("bundle-v"))
+        if self._held and version < self._held.version:
+            raise ValueError("older bundle refused")
+        self._held = BundleInfo(version, self._clock() + self.lifetime, 1)
+        self.cached = self._held
+        return self._held
+
+    def load_cached(self, *, device_id: str) -> BundleInfo | None:
+        if self.cached and self.cached.expires_at > self._clock():
+            self._held = self.cached
+        return self.held()
+
+    def held(self) -> BundleInfo | None:
+        if self._held and self._held.expires_at <= self._clock():
+            self._held = None
+        return self._held
+
+    def clear(self) -> None:
+        self._held = self.cached = None
+
+    def set_facts(self, facts: Mapping[str, object]) -> None:
+        self.facts = dict(facts)
+
+    def resources(self) -> tuple[ResourceView, ...]:
+        ok = bool(self.facts.get("posture.firewall.enabled"))
+        return (
+            ResourceView(
+                name="wiki",
+                address="wiki.corp",
+                reachable=ok,
+                reason="" if ok else "firewall is off",
+                fix="" if ok else "sudo ufw enable",
+            ),
+        )
+
+    def tunnel_spec(self) -> Any:
+        return _Spec()
+
+    def pac_targets(self) -> tuple[str, ...]:
+        return ("wiki.corp",)
+
+    def risk(self) -> tuple[int, tuple[str, ...]]:
+        return (0, ())
+
+
+class _Spec:
+    private_key: str | None = None
+
+    def with_private_key(self, key: str) -> _Spec:
+        spec = _Spec()
+        spec.private_key = key
+        return spec
+
+
+class Tunnel:
+    def __init__(self) -> None:
+        self.up_specs: list[Any] = []
+        self.is_up = False
+        self.handshake_age: float | None = 1.0
+        self.fail_up: Exception | None = None
+
+    async def up(self, spec: Any) -> None:
+        if self.fail_up:
+            raise self.fail_up
+        self.up_specs.append(spec)
+        self.is_up = True
+
+    async def down(self) -> None:
+        self.is_up = False
+
+    async def status(self) -> TunnelView | None:
+        if not self.is_up:
+            return None
+        return TunnelView("rt0", "gw.example:51820", self.handshake_age, 10, 20)
+
+
+class Proxy:
+    def __init__(self) -> None:
+        self.running = False
+        self.reevaluations = 0
+        self.pac: tuple[str, ...] = ()
+
+    async def start(self, port: int) -> str:
+        self.running = True
+        return f"127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        self.running = False
+
+    def reevaluate(self) -> None:
+        self.reevaluations += 1
+
+    def set_pac_targets(self, targets: tuple[str, ...]) -> None:
+        self.pac = targets

@@ -1,0 +1,256 @@
+"""The engine's session rules, driven through in-memory ports (real parts: tests/e2e)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import pytest
+
+from core.engine.engine import Engine, EngineConfig
+from core.engine.errors import AlwaysOnError
+from core.engine.ports import ControlEvent
+from core.engine.state import Event, EventKind
+from core.engine.state import SessionState as S
+
+from .ports import ALICE, Auth, Control, Device, Policy, Posture, Proxy, Tunnel
+
+pytestmark = pytest.mark.unit
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Rig:
+    engine: Engine
+    auth: Auth
+    device: Device
+    control: Control
+    posture: Posture
+    policy: Policy
+    tunnel: Tunnel
+    proxy: Proxy
+    clock: Clock
+    events: list[Event] = field(default_factory=list)
+
+    def states(self) -> list[S]:
+        out: list[S] = []
+        for e in self.events:
+            if e.kind is EventKind.STATE and (not out or out[-1] is not e.snapshot.state):
+                out.append(e.snapshot.state)
+        return out
+
+
+def make(user: bool = True, **config: object) -> Rig:
+    clock = Clock()
+    cfg = EngineConfig(
+        health_interval_s=0.05,
+        backoff_initial_s=0.02,
+        backoff_max_s=0.1,
+        **config,  # type: ignore[arg-type]
+    )
+    rig = Rig(
+        engine=None,  # type: ignore[arg-type]
+        auth=Auth(ALICE if user else None),
+        device=Device(),
+        control=Control(),
+        posture=Posture(),
+        policy=Policy(clock),
+        tunnel=Tunnel(),
+        proxy=Proxy(),
+        clock=clock,
+    )
+    rig.engine = Engine(
+        auth=rig.auth,
+        device=rig.device,
+        control=rig.control,
+        posture=rig.posture,
+        policy=rig.policy,
+        tunnel=rig.tunnel,
+        proxy=rig.proxy,
+        config=cfg,
+        clock=clock,
+    )
+    rig.engine.subscribe(rig.events.append)
+    return rig
+
+
+async def until(predicate, timeout: float = 3.0) -> None:  # type: ignore[no-untyped-def]
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+async def test_connect_walks_every_state_and_brings_everything_up() -> None:
+    rig = make(auto_connect=False)
+    await rig.engine.start()
+    await rig.engine.connect()
+    assert rig.states() == [
+        S.DISCONNECTED,
+        S.CONNECTING,
+        S.ENROLLING,
+        S.CHECKING_POSTURE,
+        S.CONNECTING,
+        S.CONNECTED,
+    ]
+    assert rig.tunnel.up_specs[0].private_key == "PRIVATE"  # key added on the device
+    assert rig.proxy.running
+    assert rig.proxy.pac == ("wiki.corp",)
+    assert rig.control.reports == ["signed:nonce-1:dev-1:[('firewall.enabled', True)]"]
+    snap = rig.engine.snapshot
+    assert snap.user == "alice@example.com"
+    assert snap.device_id == "dev-1"
+    assert snap.proxy_address == "127.0.0.1:9080"
+    assert snap.resources[0].reachable
+    await rig.engine.stop()
+    assert not rig.tunnel.is_up
+
+
+async def test_not_signed_in_is_an_error_with_a_next_step() -> None:
+    rig = make(user=False)
+    await rig.engine.start()
+    await rig.engine.connect()
+    snap = rig.engine.snapshot
+    assert snap.state is S.ERROR
+    assert snap.error is not None
+    assert "Sign in" in snap.error.next_step
+    assert not rig.tunnel.up_specs
+
+
+async def test_sign_in_with_device_code_prompts_then_connects() -> None:
+    rig = make(user=False)
+    await rig.engine.start()
+    await rig.engine.sign_in(device_code=True)
+    notices = [e for e in rig.events if e.kind is EventKind.NOTICE]
+    assert notices[0].details["user_code"] == "ABCD-EFGH"
+    assert rig.engine.snapshot.state is S.CONNECTED
+    await rig.engine.sign_out()
+    assert rig.engine.snapshot.state is S.SIGNED_OUT
+    assert not rig.tunnel.is_up
+    assert rig.policy.held() is None
+
+
+async def test_helper_failure_is_explained_and_nothing_is_left_up() -> None:
+    rig = make()
+    rig.tunnel.fail_up = RuntimeError("helper socket /run/rustronaut/helper.sock missing")
+    await rig.engine.connect()
+    snap = rig.engine.snapshot
+    assert snap.state is S.ERROR
+    assert snap.error is not None
+    assert "helper" in snap.error.title.lower()
+    assert not rig.proxy.running
+
+
+async def test_bad_bundle_is_an_error_and_no_tunnel() -> None:
+    rig = make()
+    rig.control.bundle = "forged"
+    await rig.engine.connect()
+    assert rig.engine.snapshot.state is S.ERROR
+    assert not rig.tunnel.up_specs
+
+
+async def test_revocation_withdraws_access_at_once() -> None:
+    rig = make()
+    await rig.engine.connect()
+    reevals = rig.proxy.reevaluations
+    rig.control.queue.put_nowait(ControlEvent("device_revoked", {}))
+    await until(lambda: rig.engine.snapshot.state is S.ERROR)
+    assert not rig.tunnel.is_up
+    assert not rig.proxy.running
+    assert rig.proxy.reevaluations > reevals
+    assert rig.policy.held() is None
+    assert rig.device.enrollment() is None
+    assert rig.engine.snapshot.error is not None
+    assert rig.engine.snapshot.error.title == "Device revoked"
+    await rig.engine.stop()
+
+
+async def test_posture_drift_degrades_and_recovers() -> None:
+    rig = make()
+    await rig.engine.connect()
+    assert rig.engine.snapshot.state is S.CONNECTED
+    rig.posture.drift(**{"firewall.enabled": False})
+    await until(lambda: rig.engine.snapshot.state is S.DEGRADED)
+    assert rig.engine.snapshot.resources[0].fix == "sudo ufw enable"
+    assert any(e.kind is EventKind.POSTURE for e in rig.events)
+    rig.posture.drift(**{"firewall.enabled": True})
+    await until(lambda: rig.engine.snapshot.state is S.CONNECTED)
+    await rig.engine.stop()
+
+
+async def test_offline_keeps_cached_bundle_then_expiry_removes_access() -> None:
+    rig = make()
+    await rig.engine.connect()
+    rig.control.reachable = False
+    rig.control.queue.put_nowait(ControlEvent("policy_changed", {}))
+    await until(lambda: rig.engine.snapshot.state is S.OFFLINE)
+    assert rig.tunnel.is_up  # still working on the held bundle
+    rig.clock.now += 3601  # the bundle expires
+    await until(lambda: not rig.tunnel.is_up)
+    assert rig.engine.snapshot.state not in (S.CONNECTED, S.DEGRADED)
+    assert rig.engine.snapshot.policy_version is None
+    assert not rig.proxy.running
+    rig.control.reachable = True
+    await until(lambda: rig.engine.snapshot.state is S.CONNECTED, timeout=5)
+    await rig.engine.stop()
+
+
+async def test_offline_at_start_uses_cached_bundle() -> None:
+    rig = make()
+    await rig.engine.connect()
+    await rig.engine.disconnect()
+    rig.control.reachable = False
+    await rig.engine.connect()
+    assert rig.tunnel.is_up
+    assert rig.engine.snapshot.state is S.OFFLINE
+    await rig.engine.stop()
+
+
+async def test_dead_handshake_is_never_shown_as_connected() -> None:
+    rig = make()
+    await rig.engine.connect()
+    rig.tunnel.handshake_age = 400.0
+    await until(lambda: rig.engine.snapshot.state is S.CONNECTING)
+    rig.tunnel.handshake_age = 2.0
+    await until(lambda: rig.engine.snapshot.state is S.CONNECTED)
+    await rig.engine.stop()
+
+
+async def test_always_on_requires_a_break_glass_reason() -> None:
+    rig = make(always_on=True)
+    await rig.engine.connect()
+    with pytest.raises(AlwaysOnError):
+        await rig.engine.disconnect()
+    assert rig.tunnel.is_up
+    await rig.engine.disconnect(break_glass_reason="  flight wifi blocks WireGuard ")
+    assert rig.control.break_glass == ["flight wifi blocks WireGuard"]
+    assert rig.engine.snapshot.state is S.DISCONNECTED
+    assert not rig.tunnel.is_up
+
+
+async def test_session_expiry_warns_once() -> None:
+    rig = make()
+    rig.auth.expires_at = rig.clock.now + 600
+    await rig.engine.connect()
+    await asyncio.sleep(0.2)
+    warnings = [e for e in rig.events if e.details.get("action") == "extend_session"]
+    assert len(warnings) == 1
+    await rig.engine.stop()
+
+
+async def test_refused_policy_update_keeps_the_held_bundle() -> None:
+    rig = make()
+    await rig.engine.connect()
+    rig.control.bundle = "tampered"
+    rig.control.queue.put_nowait(ControlEvent("policy_changed", {}))
+    await until(lambda: any(e.message == "A policy update was refused" for e in rig.events))
+    assert rig.policy.held() is not None
+    assert rig.engine.snapshot.policy_version == 1
+    assert rig.engine.snapshot.state is S.CONNECTED
+    await rig.engine.stop()
