@@ -1,0 +1,177 @@
+"""The controller's configuration: one frozen struct, read from a JSON file.
+
+``rustronaut-controller init`` writes it (with fresh keys and an admin token); ``serve``
+reads it. Parsing is strict (unknown keys refused, values checked) so a typo is an error
+naming the key rather than a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+__all__ = [
+    "ConfigError",
+    "ControllerConfig",
+    "DemoUser",
+    "DevOidcConfig",
+    "GatewayConfig",
+    "IssuerConfig",
+    "admin_token_matches",
+    "hash_admin_token",
+    "load_config",
+    "save_config",
+]
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing, not JSON, or has an invalid value."""
+
+
+class _Cfg(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Base: strict, frozen."""
+
+
+class DemoUser(_Cfg):
+    """A user of the development OIDC provider (demo/tests only)."""
+
+    username: Annotated[str, Meta(min_length=1, max_length=64)]
+    password: Annotated[str, Meta(min_length=1, max_length=128)]
+    email: Annotated[str, Meta(max_length=254)]
+    name: str = ""
+    groups: tuple[str, ...] = ()
+
+
+DEFAULT_USERS = (
+    DemoUser(
+        username="alice",
+        password="alice-password",  # noqa: S106 - demo credential, documented
+        email="alice@example.com",
+        name="Alice Example",
+        groups=("engineering",),
+    ),
+    DemoUser(
+        username="bob",
+        password="bob-password",  # noqa: S106 - demo credential, documented
+        email="bob@example.com",
+        name="Bob Example",
+        groups=("sales",),
+    ),
+)
+
+
+class DevOidcConfig(_Cfg):
+    """The built-in development OIDC provider, mounted at ``<public_url>/oidc``."""
+
+    enabled: bool = True
+    client_id: str = "rustronaut-desktop"
+    users: tuple[DemoUser, ...] = DEFAULT_USERS
+    id_token_alg: Literal["RS256", "EdDSA"] = "RS256"  # noqa: S105
+    access_token_ttl_s: Annotated[int, Meta(ge=10, le=86400)] = 600
+    refresh_token_ttl_s: Annotated[int, Meta(ge=60, le=30 * 86400)] = 86400
+    device_code_ttl_s: Annotated[int, Meta(ge=30, le=3600)] = 600
+    device_poll_interval_s: Annotated[int, Meta(ge=0, le=60)] = 1
+
+
+class IssuerConfig(_Cfg):
+    """An external OIDC issuer whose access (or ID) tokens the controller accepts."""
+
+    issuer: Annotated[str, Meta(pattern=r"^https?://")]
+    audiences: Annotated[tuple[str, ...], Meta(min_length=1)]
+    jwks_uri: str | None = None
+    groups_claim: str = "groups"
+
+
+class GatewayConfig(_Cfg):
+    """The gateway peer devices tunnel to; ``interface`` set = drive it with ``wg set``."""
+
+    public_key: str
+    endpoint: str
+    interface: str | None = None
+    #: The gateway's own tunnel address inside the pool, never given to a device.
+    address: str = "10.77.0.1/24"
+    keepalive_s: int | None = 25
+
+
+class ControllerConfig(_Cfg):
+    """Everything ``serve`` needs. Paths are absolute or relative to the config file."""
+
+    admin_token_sha256: Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")]
+    keys_dir: str
+    database: str = "sqlite:///controller.db"
+    host: str = "127.0.0.1"
+    port: Annotated[int, Meta(ge=0, le=65535)] = 8443
+    #: The URL clients reach this controller at; empty = ``http://host:port``.
+    public_url: str = ""
+    pool: str = "10.77.0.0/24"
+    api_audience: str = "rustronaut-api"
+    #: The desktop app's OIDC client id (announced in discovery).
+    client_id: str = "rustronaut-desktop"
+    issuers: tuple[IssuerConfig, ...] = ()
+    dev_oidc: DevOidcConfig | None = None
+    gateway: GatewayConfig | None = None
+    bundle_ttl_s: Annotated[int, Meta(ge=60, le=7 * 86400)] = 3600
+    nonce_ttl_s: Annotated[int, Meta(ge=5, le=3600)] = 120
+    posture_max_age_s: Annotated[int, Meta(ge=5, le=86400)] = 300
+    max_body_bytes: Annotated[int, Meta(ge=1024, le=16 * 1024 * 1024)] = 256 * 1024
+    #: Enrollment and login requests allowed per client address per minute.
+    sensitive_rate_per_min: Annotated[int, Meta(ge=1, le=100_000)] = 30
+    tunnel_interface: str = "rustronaut0"
+    tunnel_dns: tuple[str, ...] = ()
+    tunnel_mtu: int | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            ipaddress.ip_network(self.pool, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"pool: {exc}") from None
+
+    @property
+    def pool_network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+        """``pool`` parsed."""
+        return ipaddress.ip_network(self.pool, strict=True)
+
+
+def hash_admin_token(token: str) -> str:
+    """The hex SHA-256 the config stores instead of the admin token itself."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def admin_token_matches(config: ControllerConfig, presented: str) -> bool:
+    """Constant-time check of a presented admin bearer token."""
+    return hmac.compare_digest(hash_admin_token(presented), config.admin_token_sha256)
+
+
+def load_config(path: Path) -> ControllerConfig:
+    """Read and validate the config file; raises ``ConfigError`` naming the problem."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}") from exc
+    try:
+        cfg = msgspec.json.decode(data, type=ControllerConfig)
+    except msgspec.DecodeError as exc:
+        raise ConfigError(f"invalid config {path}: {exc}") from exc
+    base = path.parent
+    keys_dir = Path(cfg.keys_dir)
+    if not keys_dir.is_absolute():
+        cfg = msgspec.structs.replace(cfg, keys_dir=str(base / keys_dir))
+    if cfg.database.startswith("sqlite:///") and not cfg.database.startswith("sqlite:////"):
+        rel = cfg.database.removeprefix("sqlite:///")
+        cfg = msgspec.structs.replace(cfg, database=f"sqlite://{base / rel}")
+    return cfg
+
+
+def save_config(path: Path, config: ControllerConfig) -> None:
+    """Write the config (mode 0600: it names the keys directory and the token hash)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(msgspec.json.format(msgspec.json.encode(config)) + b"\n")
+    tmp.chmod(0o600)
+    tmp.replace(path)

@@ -1,0 +1,88 @@
+"""Policy-bundle signing keys with rotation by ``kid``.
+
+The key ring lives in one root-only JSON file (``signing-keys.json`` in the keys
+directory): the current Ed25519 key and up to ``KEEP_PREVIOUS`` previous ones. Bundles are
+signed with the current key; discovery publishes all of them, so clients holding a
+bundle signed just before a rotation still verify it. ``rotate()`` is atomic on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from core.controlplane.models import Jwk, Jwks
+from core.wire.signing import b64url, b64url_decode, jwk_from_public_key, key_id
+
+__all__ = ["KEEP_PREVIOUS", "SigningKeyRing"]
+
+KEEP_PREVIOUS = 2
+_FILE = "signing-keys.json"
+
+
+def _raw_private(key: Ed25519PrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.Raw,
+        serialization.PrivateFormat.Raw,
+        serialization.NoEncryption(),
+    )
+
+
+class SigningKeyRing:
+    """The current signing key plus previous ones. Thread-safe."""
+
+    def __init__(self, keys: list[Ed25519PrivateKey], path: Path | None = None) -> None:
+        if not keys:
+            raise ValueError("a key ring needs at least one key")
+        self._keys = list(keys)
+        self._path = path
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load_or_create(cls, keys_dir: Path) -> SigningKeyRing:
+        """Load the ring from ``keys_dir``, creating a first key if none exists."""
+        path = keys_dir / _FILE
+        if path.exists():
+            data = json.loads(path.read_text())
+            keys = [Ed25519PrivateKey.from_private_bytes(b64url_decode(k)) for k in data["keys"]]
+            return cls(keys, path)
+        ring = cls([Ed25519PrivateKey.generate()], path)
+        ring._save()
+        return ring
+
+    @classmethod
+    def ephemeral(cls) -> SigningKeyRing:
+        """An in-memory ring with a fresh key (tests)."""
+        return cls([Ed25519PrivateKey.generate()])
+
+    def _save(self) -> None:
+        if self._path is None:
+            return
+        self._path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = self._path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"keys": [b64url(_raw_private(k)) for k in self._keys]}, fh)
+        tmp.replace(self._path)
+
+    @property
+    def current(self) -> tuple[str, Ed25519PrivateKey]:
+        """``(kid, key)`` of the key that signs new bundles."""
+        key = self._keys[0]
+        return key_id(key.public_key()), key
+
+    def rotate(self) -> str:
+        """Make a fresh key current, keep ``KEEP_PREVIOUS`` old ones; returns the new kid."""
+        with self._lock:
+            self._keys = [Ed25519PrivateKey.generate(), *self._keys][: KEEP_PREVIOUS + 1]
+            self._save()
+            return key_id(self._keys[0].public_key())
+
+    def jwks(self) -> Jwks:
+        """Public keys, current first, as the discovery document's ``policy_keys``."""
+        return Jwks(keys=[Jwk(**jwk_from_public_key(k.public_key())) for k in self._keys])  # type: ignore[arg-type]

@@ -1,0 +1,344 @@
+"""The controller's logic, free of HTTP: enroll, posture, bundles, revoke, admin edits.
+
+``ControllerService`` owns the storage, the signing key ring, the event hub and the
+optional gateway. The web layer (``controller.app``) authenticates, parses bodies and
+calls these methods; they raise ``controller.errors.ApiError`` subclasses for refusals
+and never leave partial state behind (storage calls are single transactions).
+All methods run on the event loop thread.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from controller.config import ControllerConfig
+from controller.errors import Conflict, Forbidden, NotFound, Unavailable, Unprocessable
+from controller.events import EventHub
+from controller.gateway import Gateway, GatewayError
+from controller.keys import SigningKeyRing
+from controller.reach import allowed_ips, reachable_resources
+from controller.storage import (
+    ConflictError,
+    DeviceRecord,
+    NotFoundError,
+    PoolExhaustedError,
+    Storage,
+)
+from controller.tokens import Identity
+from core.controlplane.models import (
+    BundleResponse,
+    DeviceInfo,
+    Enrollment,
+    EnrollRequest,
+    GatewayInfo,
+    NonceResponse,
+    PostureResult,
+)
+from core.wire.policy import PolicyBundle, Resource, Rule, UserInfo, sign_bundle
+from core.wire.posture import PostureReportError, decode_report, facts_for_policy, verify_report
+from core.wire.signing import b64url_decode
+from wg_backends.spec import PeerSpec, TunnelSpec
+
+__all__ = ["ControllerService"]
+
+_log = logging.getLogger(__name__)
+
+
+class ControllerService:
+    """See the module docstring. ``clock`` returns Unix seconds (tests inject one)."""
+
+    def __init__(
+        self,
+        config: ControllerConfig,
+        storage: Storage,
+        keys: SigningKeyRing,
+        *,
+        gateway: Gateway | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.storage = storage
+        self.keys = keys
+        self.events = EventHub()
+        self.gateway = gateway
+        self.clock = clock
+        gw = config.gateway
+        # The pool's first host is the gateway's by convention, configured or not.
+        first = next(config.pool_network.hosts())
+        host_prefix = "/32" if first.version == 4 else "/128"
+        reserved = {f"{first}{host_prefix}"}
+        if gw:
+            gw_ip = ipaddress.ip_interface(gw.address).ip
+            reserved.add(f"{gw_ip}{'/32' if gw_ip.version == 4 else '/128'}")
+        self._reserved = frozenset(reserved)
+        # Identity of each device's last bearer token (groups for the bundle's user info).
+        self._identities: dict[str, Identity] = {}
+
+    def now(self) -> int:
+        """The service clock in whole seconds."""
+        return int(self.clock())
+
+    # policy -------------------------------------------------------------------------
+    def resources(self) -> list[Resource]:
+        """The stored resources as wire models."""
+        return [msgspec.convert(r, Resource) for r in self.storage.list_resources()]
+
+    def rules(self) -> list[Rule]:
+        """The stored rules as wire models."""
+        return [msgspec.convert(r, Rule) for r in self.storage.list_rules()]
+
+    def put_resource(self, resource: Resource) -> None:
+        """Insert/replace a resource and tell every device the policy changed."""
+        self.storage.put_resource(resource.id, msgspec.to_builtins(resource))
+        self._policy_changed(f"resource {resource.id} updated")
+
+    def delete_resource(self, resource_id: str) -> None:
+        """Remove a resource (refused while a rule names it)."""
+        users = [r.id for r in self.rules() if resource_id in r.resources]
+        if users:
+            raise Conflict(f"resource {resource_id!r} is used by rules {users}")
+        try:
+            self.storage.delete_resource(resource_id)
+        except NotFoundError as exc:
+            raise NotFound(str(exc)) from exc
+        self._policy_changed(f"resource {resource_id} removed")
+
+    def put_rule(self, rule: Rule) -> None:
+        """Insert/replace a rule (its resources must exist)."""
+        known = {r.id for r in self.resources()}
+        missing = [r for r in rule.resources if r != "*" and r not in known]
+        if missing:
+            raise Unprocessable(f"rule {rule.id!r} names unknown resources {missing}")
+        self.storage.put_rule(rule.id, msgspec.to_builtins(rule))
+        self._policy_changed(f"rule {rule.id} updated")
+
+    def delete_rule(self, rule_id: str) -> None:
+        """Remove a rule."""
+        try:
+            self.storage.delete_rule(rule_id)
+        except NotFoundError as exc:
+            raise NotFound(str(exc)) from exc
+        self._policy_changed(f"rule {rule_id} removed")
+
+    def _policy_changed(self, detail: str) -> None:
+        self.events.publish("policy_changed", None, detail)
+
+    # devices ------------------------------------------------------------------------
+    def _device_for(self, identity: Identity, device_id: str) -> DeviceRecord:
+        try:
+            dev = self.storage.get_device(device_id)
+        except NotFoundError as exc:
+            raise NotFound(f"no device {device_id!r}") from exc
+        if dev.user_id != identity.user_id:
+            # Same answer as a missing device: do not reveal other users' device ids.
+            raise NotFound(f"no device {device_id!r}")
+        if dev.status != "active":
+            raise Forbidden(f"device {device_id!r} has been revoked")
+        self._identities[device_id] = identity
+        return dev
+
+    def device(self, identity: Identity, device_id: str) -> DeviceRecord:
+        """The caller's active device; ``NotFound``/``Forbidden`` otherwise."""
+        return self._device_for(identity, device_id)
+
+    def enroll(self, identity: Identity, req: EnrollRequest) -> Enrollment:
+        """Register a device for the token's user; refuses a key already enrolled."""
+        try:
+            raw = b64url_decode(req.signing_key)
+            Ed25519PublicKey.from_public_bytes(raw)
+        except ValueError as exc:
+            raise Unprocessable(f"signing_key is not an Ed25519 public key: {exc}") from exc
+        device_id = "dev_" + secrets.token_urlsafe(12).replace("-", "x").replace("_", "y")
+        try:
+            dev = self.storage.enroll_device(
+                device_id=device_id,
+                user_id=identity.user_id,
+                name=req.name,
+                platform=req.platform,
+                wg_public_key=req.wg_public_key,
+                signing_key=req.signing_key,
+                pool=self.config.pool_network,
+                reserved=self._reserved,
+                now=self.now(),
+            )
+        except ConflictError as exc:
+            raise Conflict(str(exc)) from exc
+        except PoolExhaustedError as exc:
+            raise Unavailable(str(exc)) from exc
+        self._identities[device_id] = identity
+        self._gateway_add(dev)
+        gw = self.config.gateway
+        return Enrollment(
+            device_id=dev.device_id,
+            user=dev.user_id,
+            address=dev.address or "",
+            created_at=dev.created_at,
+            gateway=GatewayInfo(public_key=gw.public_key, endpoint=gw.endpoint) if gw else None,
+        )
+
+    def revoke(self, device_id: str) -> DeviceRecord:
+        """Revoke a device: address released, peer removed, event sent. Idempotent."""
+        try:
+            before = self.storage.revoke_device(device_id, now=self.now())
+        except NotFoundError as exc:
+            raise NotFound(str(exc)) from exc
+        if before.status == "active":
+            self._gateway_remove(before)
+            self.events.publish("device_revoked", device_id, "revoked by an administrator")
+        return self.storage.get_device(device_id)
+
+    def list_devices(self) -> list[DeviceInfo]:
+        """Every device (admin view)."""
+        return [_info(d) for d in self.storage.list_devices()]
+
+    # posture ------------------------------------------------------------------------
+    def issue_nonce(self, identity: Identity, device_id: str) -> NonceResponse:
+        """A fresh single-use nonce for the device's next posture report."""
+        self._device_for(identity, device_id)
+        nonce = secrets.token_urlsafe(24)
+        expires = self.now() + self.config.nonce_ttl_s
+        self.storage.add_nonce(nonce, device_id, expires)
+        return NonceResponse(nonce=nonce, expires_at=expires)
+
+    def submit_posture(self, identity: Identity, device_id: str, token: str) -> PostureResult:
+        """Verify a signed report (signature, device, single-use nonce, age) and store it."""
+        dev = self._device_for(identity, device_id)
+        key = Ed25519PublicKey.from_public_bytes(b64url_decode(dev.signing_key))
+        # The nonce is read from the (not yet trusted) payload only to look it up; it is
+        # consumed before verification so a replay with any signature fails the same way.
+        try:
+            claimed = decode_report(b64url_decode(token.split(".")[1])).nonce
+        except (PostureReportError, ValueError, IndexError) as exc:
+            raise Unprocessable(f"posture report refused: {exc}") from exc
+        if not self.storage.take_nonce(claimed, device_id, self.now()):
+            raise Unprocessable("posture report nonce is unknown, used or expired (replay?)")
+        try:
+            report = verify_report(
+                token,
+                key,
+                device_id=device_id,
+                expected_nonce=claimed,
+                now=self.clock(),
+                max_age_s=self.config.posture_max_age_s,
+            )
+        except PostureReportError as exc:
+            raise Unprocessable(f"posture report refused: {exc}") from exc
+        facts = facts_for_policy(report)
+        resources = self.resources()
+        reachable = reachable_resources(resources, self.rules(), self._facts(identity, facts))
+        self.storage.record_posture(device_id, posture=facts, reachable=reachable, now=self.now())
+        dev = self.storage.get_device(device_id)
+        if reachable:
+            self._gateway_add(dev)
+        else:
+            self._gateway_remove(dev)
+        return PostureResult(
+            accepted=True,
+            reachable=reachable,
+            checked_at=self.now(),
+            bundle_version=dev.bundle_version,
+        )
+
+    def _facts(self, identity: Identity, posture: dict[str, Any]) -> dict[str, Any]:
+        groups = self._groups(identity)
+        t = time.gmtime(self.clock())
+        return {
+            **posture,
+            "user.groups": list(groups),
+            "user.email": identity.email,
+            "time.hour": t.tm_hour,
+            "time.weekday": t.tm_wday,
+            "risk": 0,
+        }
+
+    def _groups(self, identity: Identity) -> tuple[str, ...]:
+        stored = self.storage.get_user_groups(identity.user_id)
+        return tuple(sorted(set(identity.groups) | set(stored or ())))
+
+    # bundle -------------------------------------------------------------------------
+    def bundle(self, identity: Identity, device_id: str) -> BundleResponse:
+        """Build and sign a bundle for the device with the next version."""
+        dev = self._device_for(identity, device_id)
+        resources = self.resources()
+        rules = self.rules()
+        version = self.storage.next_bundle_version(device_id)
+        now = self.now()
+        bundle = PolicyBundle(
+            version=version,
+            device_id=device_id,
+            issued_at=now,
+            expires_at=now + self.config.bundle_ttl_s,
+            user=UserInfo(
+                subject=identity.subject, email=identity.email, groups=self._groups(identity)
+            ),
+            resources=tuple(resources),
+            rules=tuple(rules),
+            tunnel=self._tunnel(dev, resources),
+        )
+        kid, key = self.keys.current
+        token = sign_bundle(bundle, key, kid=kid)
+        return BundleResponse(bundle=token, version=version, expires_at=bundle.expires_at)
+
+    def _tunnel(self, dev: DeviceRecord, resources: list[Resource]) -> dict[str, Any] | None:
+        gw = self.config.gateway
+        if gw is None or dev.address is None:
+            return None
+        gw_host = str(ipaddress.ip_interface(gw.address).ip)
+        prefix = "/32" if ":" not in gw_host else "/128"
+        allowed = sorted({gw_host + prefix, *allowed_ips(resources, dev.reachable)})
+        spec = TunnelSpec(
+            interface=self.config.tunnel_interface,
+            addresses=(dev.address,),
+            peers=(
+                PeerSpec(
+                    public_key=gw.public_key,
+                    endpoint=gw.endpoint,
+                    allowed_ips=tuple(allowed),
+                    persistent_keepalive=gw.keepalive_s,
+                ),
+            ),
+            dns=self.config.tunnel_dns,
+            mtu=self.config.tunnel_mtu,
+        )
+        out: dict[str, Any] = msgspec.to_builtins(spec)
+        return {k: v for k, v in out.items() if v is not None}
+
+    # gateway ------------------------------------------------------------------------
+    def _gateway_add(self, dev: DeviceRecord) -> None:
+        if self.gateway is None or dev.address is None or dev.status != "active":
+            return
+        try:
+            self.gateway.set_peer(dev.wg_public_key, [dev.address])
+        except GatewayError:
+            _log.exception("gateway: could not add peer for %s", dev.device_id)
+
+    def _gateway_remove(self, dev: DeviceRecord) -> None:
+        if self.gateway is None:
+            return
+        try:
+            self.gateway.remove_peer(dev.wg_public_key)
+        except GatewayError:
+            _log.exception("gateway: could not remove peer for %s", dev.device_id)
+
+
+def _info(d: DeviceRecord) -> DeviceInfo:
+    return DeviceInfo(
+        device_id=d.device_id,
+        user=d.user_id,
+        name=d.name,
+        platform=d.platform,  # type: ignore[arg-type]
+        wg_public_key=d.wg_public_key,
+        address=d.address,
+        status=d.status,  # type: ignore[arg-type]
+        created_at=d.created_at,
+        posture_at=d.posture_at,
+        reachable=list(d.reachable),
+    )

@@ -1,0 +1,157 @@
+"""The storage interface and its records (see the package docstring for the error tree)."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+__all__ = [
+    "ConflictError",
+    "DeviceRecord",
+    "NotFoundError",
+    "PoolExhaustedError",
+    "Storage",
+    "StorageError",
+]
+
+
+class StorageError(Exception):
+    """The database refused an operation; the message says which and why."""
+
+
+class ConflictError(StorageError):
+    """A unique value (a key, an address) is already in use."""
+
+
+class NotFoundError(StorageError):
+    """The named row does not exist."""
+
+
+class PoolExhaustedError(StorageError):
+    """Every address of the configured pool is taken."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRecord:
+    """One enrolled (or revoked) device. ``address`` is None once released."""
+
+    device_id: str
+    user_id: str
+    name: str
+    platform: str
+    wg_public_key: str
+    signing_key: str
+    address: str | None
+    status: str
+    created_at: int
+    revoked_at: int | None
+    bundle_version: int
+    posture_at: int | None
+    posture: dict[str, Any] | None
+    reachable: tuple[str, ...]
+
+
+class Storage(Protocol):
+    """What the controller needs from a database. Every method is thread-safe."""
+
+    def close(self) -> None:
+        """Close the connection. Idempotent."""
+        ...
+
+    def schema_version(self) -> int:
+        """The applied migration number."""
+        ...
+
+    # devices ----------------------------------------------------------------------
+    def enroll_device(
+        self,
+        *,
+        device_id: str,
+        user_id: str,
+        name: str,
+        platform: str,
+        wg_public_key: str,
+        signing_key: str,
+        pool: ipaddress.IPv4Network | ipaddress.IPv6Network,
+        reserved: frozenset[str],
+        now: int,
+    ) -> DeviceRecord:
+        """Insert a device with the lowest free pool address (not in ``reserved``).
+
+        Raises ``ConflictError`` if either key is used by any device (even revoked),
+        ``PoolExhaustedError`` when no address is free. Nothing is stored on error.
+        """
+        ...
+
+    def get_device(self, device_id: str) -> DeviceRecord:
+        """The device; raises ``NotFoundError``."""
+        ...
+
+    def list_devices(self) -> list[DeviceRecord]:
+        """All devices, oldest first."""
+        ...
+
+    def revoke_device(self, device_id: str, *, now: int) -> DeviceRecord:
+        """Mark revoked and release its address; returns the record before release.
+
+        Idempotent: revoking a revoked device returns it unchanged. ``NotFoundError``.
+        """
+        ...
+
+    def record_posture(
+        self, device_id: str, *, posture: dict[str, Any], reachable: list[str], now: int
+    ) -> None:
+        """Store the verified posture facts and the reachable resource ids."""
+        ...
+
+    def next_bundle_version(self, device_id: str) -> int:
+        """Atomically increment and return the device's bundle version (persisted)."""
+        ...
+
+    # nonces -----------------------------------------------------------------------
+    def add_nonce(self, nonce: str, device_id: str, expires_at: int) -> None:
+        """Remember a posture nonce issued to ``device_id``."""
+        ...
+
+    def take_nonce(self, nonce: str, device_id: str, now: int) -> bool:
+        """Consume the nonce: True only once, for its device, before it expires."""
+        ...
+
+    # policy -----------------------------------------------------------------------
+    def put_resource(self, resource_id: str, body: dict[str, Any]) -> None:
+        """Insert or replace a resource (validated JSON object)."""
+        ...
+
+    def delete_resource(self, resource_id: str) -> None:
+        """Remove a resource; raises ``NotFoundError``."""
+        ...
+
+    def list_resources(self) -> list[dict[str, Any]]:
+        """All resources, by id."""
+        ...
+
+    def put_rule(self, rule_id: str, body: dict[str, Any]) -> None:
+        """Insert or replace a rule (validated JSON object)."""
+        ...
+
+    def delete_rule(self, rule_id: str) -> None:
+        """Remove a rule; raises ``NotFoundError``."""
+        ...
+
+    def list_rules(self) -> list[dict[str, Any]]:
+        """All rules, by id."""
+        ...
+
+    # users ------------------------------------------------------------------------
+    def set_user_groups(self, user_id: str, groups: list[str]) -> None:
+        """Record the admin-managed groups of a user (replaces)."""
+        ...
+
+    def get_user_groups(self, user_id: str) -> list[str] | None:
+        """The user's admin-managed groups, or None if never set."""
+        ...
+
+    def list_users(self) -> list[tuple[str, list[str]]]:
+        """All users with admin-managed groups."""
+        ...

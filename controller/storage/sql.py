@@ -1,0 +1,417 @@
+# ruff: noqa: S608 - table and column names are module constants, values are bound
+"""One SQL implementation of ``Storage`` for SQLite and PostgreSQL (psycopg 3).
+
+Statements are written once with ``?`` placeholders and portable types (TEXT, BIGINT,
+JSON kept as TEXT); the PostgreSQL driver gets them with ``%s``. Uniqueness of keys and
+addresses is enforced by UNIQUE constraints, so two controller instances racing on the
+same key or address cannot both win; a lost address race is retried.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from controller.storage.base import (
+    ConflictError,
+    DeviceRecord,
+    NotFoundError,
+    PoolExhaustedError,
+    StorageError,
+)
+
+__all__ = ["MIGRATIONS", "SqlStorage", "open_storage"]
+
+#: Numbered schema migrations; append only, never edit an applied one.
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (
+        1,
+        (
+            """CREATE TABLE devices (
+                device_id TEXT PRIMARY KEY,
+                user_id TEXT NOT NULL,
+                name TEXT NOT NULL,
+                platform TEXT NOT NULL,
+                wg_public_key TEXT NOT NULL UNIQUE,
+                signing_key TEXT NOT NULL UNIQUE,
+                address TEXT UNIQUE,
+                status TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                revoked_at BIGINT,
+                bundle_version BIGINT NOT NULL DEFAULT 0,
+                posture_at BIGINT,
+                posture TEXT,
+                reachable TEXT NOT NULL DEFAULT '[]'
+            )""",
+            "CREATE INDEX devices_user ON devices (user_id)",
+            """CREATE TABLE nonces (
+                nonce TEXT PRIMARY KEY,
+                device_id TEXT NOT NULL,
+                expires_at BIGINT NOT NULL
+            )""",
+            "CREATE TABLE resources (resource_id TEXT PRIMARY KEY, body TEXT NOT NULL)",
+            "CREATE TABLE rules (rule_id TEXT PRIMARY KEY, body TEXT NOT NULL)",
+        ),
+    ),
+    (
+        2,
+        ("CREATE TABLE user_groups (user_id TEXT PRIMARY KEY, groups_json TEXT NOT NULL)",),
+    ),
+)
+
+_DEVICE_COLS = (
+    "device_id, user_id, name, platform, wg_public_key, signing_key, address, status, "
+    "created_at, revoked_at, bundle_version, posture_at, posture, reachable"
+)
+
+
+def _row_to_device(row: Sequence[Any]) -> DeviceRecord:
+    return DeviceRecord(
+        device_id=row[0],
+        user_id=row[1],
+        name=row[2],
+        platform=row[3],
+        wg_public_key=row[4],
+        signing_key=row[5],
+        address=row[6],
+        status=row[7],
+        created_at=int(row[8]),
+        revoked_at=None if row[9] is None else int(row[9]),
+        bundle_version=int(row[10]),
+        posture_at=None if row[11] is None else int(row[11]),
+        posture=None if row[12] is None else json.loads(row[12]),
+        reachable=tuple(json.loads(row[13])),
+    )
+
+
+class SqlStorage:
+    """``Storage`` over a DB-API connection; see ``open_storage``. Thread-safe."""
+
+    def __init__(self, conn: Any, *, dialect: str) -> None:
+        self._conn = conn
+        self._dialect = dialect
+        self._lock = threading.RLock()
+        self._closed = False
+        self._migrate()
+
+    # plumbing ---------------------------------------------------------------------
+    def _sql(self, statement: str) -> str:
+        return statement.replace("?", "%s") if self._dialect == "postgresql" else statement
+
+    def _is_unique_violation(self, exc: BaseException) -> bool:
+        if self._dialect == "sqlite":
+            return isinstance(exc, sqlite3.IntegrityError)
+        import psycopg.errors
+
+        return isinstance(exc, psycopg.errors.UniqueViolation)
+
+    @contextmanager
+    def _tx(self) -> Iterator[Any]:
+        """One transaction on the shared connection; rolled back on any error."""
+        with self._lock:
+            if self._closed:
+                raise StorageError("storage is closed")
+            cur = self._conn.cursor()
+            try:
+                if self._dialect == "sqlite":
+                    cur.execute("BEGIN IMMEDIATE")
+                yield cur
+                self._conn.commit()
+            except BaseException:
+                self._conn.rollback()
+                raise
+            finally:
+                cur.close()
+
+    def _exec(self, cur: Any, statement: str, params: Sequence[Any] = ()) -> Any:
+        cur.execute(self._sql(statement), tuple(params))
+        return cur
+
+    def _migrate(self) -> None:
+        with self._tx() as cur:
+            if self._dialect == "postgresql":
+                # Serialise migrations of instances starting together on one database.
+                cur.execute("SELECT pg_advisory_xact_lock(872341)")
+            self._exec(cur, "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+            row = self._exec(cur, "SELECT MAX(version) FROM schema_version").fetchone()
+            current = int(row[0]) if row and row[0] is not None else 0
+            for number, statements in MIGRATIONS:
+                if number <= current:
+                    continue
+                for statement in statements:
+                    self._exec(cur, statement)
+                self._exec(cur, "INSERT INTO schema_version (version) VALUES (?)", (number,))
+
+    def close(self) -> None:
+        """Close the connection. Idempotent."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._conn.close()
+
+    def schema_version(self) -> int:
+        """The applied migration number."""
+        with self._tx() as cur:
+            row = self._exec(cur, "SELECT MAX(version) FROM schema_version").fetchone()
+            return int(row[0])
+
+    # devices ----------------------------------------------------------------------
+    def enroll_device(
+        self,
+        *,
+        device_id: str,
+        user_id: str,
+        name: str,
+        platform: str,
+        wg_public_key: str,
+        signing_key: str,
+        pool: ipaddress.IPv4Network | ipaddress.IPv6Network,
+        reserved: frozenset[str],
+        now: int,
+    ) -> DeviceRecord:
+        """See ``Storage.enroll_device``."""
+        for _attempt in range(5):
+            with self._tx() as cur:
+                taken = self._exec(
+                    cur,
+                    "SELECT device_id FROM devices WHERE wg_public_key = ? OR signing_key = ?",
+                    (wg_public_key, signing_key),
+                ).fetchone()
+                if taken is not None:
+                    raise ConflictError("this key is already enrolled for another device")
+                used = {
+                    r[0]
+                    for r in self._exec(
+                        cur, "SELECT address FROM devices WHERE address IS NOT NULL"
+                    ).fetchall()
+                }
+                address = _first_free(pool, used | reserved)
+                if address is None:
+                    raise PoolExhaustedError(f"address pool {pool} is exhausted")
+                try:
+                    self._exec(
+                        cur,
+                        "INSERT INTO devices (device_id, user_id, name, platform, wg_public_key,"
+                        " signing_key, address, status, created_at) VALUES"
+                        " (?, ?, ?, ?, ?, ?, ?, 'active', ?)",
+                        (
+                            device_id,
+                            user_id,
+                            name,
+                            platform,
+                            wg_public_key,
+                            signing_key,
+                            address,
+                            now,
+                        ),
+                    )
+                except Exception as exc:
+                    if not self._is_unique_violation(exc):
+                        raise
+                    # Another instance won the race for a key or the address: re-check.
+                    continue
+            return self.get_device(device_id)
+        raise ConflictError("could not allocate an address (contention); try again")
+
+    def get_device(self, device_id: str) -> DeviceRecord:
+        """See ``Storage.get_device``."""
+        with self._tx() as cur:
+            row = self._exec(
+                cur, f"SELECT {_DEVICE_COLS} FROM devices WHERE device_id = ?", (device_id,)
+            ).fetchone()
+        if row is None:
+            raise NotFoundError(f"no device {device_id!r}")
+        return _row_to_device(row)
+
+    def list_devices(self) -> list[DeviceRecord]:
+        """See ``Storage.list_devices``."""
+        with self._tx() as cur:
+            rows = self._exec(
+                cur, f"SELECT {_DEVICE_COLS} FROM devices ORDER BY created_at, device_id"
+            ).fetchall()
+        return [_row_to_device(r) for r in rows]
+
+    def revoke_device(self, device_id: str, *, now: int) -> DeviceRecord:
+        """See ``Storage.revoke_device``."""
+        before = self.get_device(device_id)
+        if before.status == "revoked":
+            return before
+        with self._tx() as cur:
+            self._exec(
+                cur,
+                "UPDATE devices SET status = 'revoked', revoked_at = ?, address = NULL"
+                " WHERE device_id = ? AND status = 'active'",
+                (now, device_id),
+            )
+            self._exec(cur, "DELETE FROM nonces WHERE device_id = ?", (device_id,))
+        return before
+
+    def record_posture(
+        self, device_id: str, *, posture: dict[str, Any], reachable: list[str], now: int
+    ) -> None:
+        """See ``Storage.record_posture``."""
+        with self._tx() as cur:
+            n = self._exec(
+                cur,
+                "UPDATE devices SET posture = ?, reachable = ?, posture_at = ? WHERE device_id = ?",
+                (json.dumps(posture, sort_keys=True), json.dumps(reachable), now, device_id),
+            ).rowcount
+        if n == 0:
+            raise NotFoundError(f"no device {device_id!r}")
+
+    def next_bundle_version(self, device_id: str) -> int:
+        """See ``Storage.next_bundle_version``."""
+        with self._tx() as cur:
+            row = self._exec(
+                cur,
+                "UPDATE devices SET bundle_version = bundle_version + 1"
+                " WHERE device_id = ? RETURNING bundle_version",
+                (device_id,),
+            ).fetchone()
+        if row is None:
+            raise NotFoundError(f"no device {device_id!r}")
+        return int(row[0])
+
+    # nonces -----------------------------------------------------------------------
+    def add_nonce(self, nonce: str, device_id: str, expires_at: int) -> None:
+        """See ``Storage.add_nonce``."""
+        with self._tx() as cur:
+            # Keep the table small: expired nonces are useless.
+            self._exec(cur, "DELETE FROM nonces WHERE expires_at < ?", (expires_at - 3600,))
+            self._exec(
+                cur,
+                "INSERT INTO nonces (nonce, device_id, expires_at) VALUES (?, ?, ?)",
+                (nonce, device_id, expires_at),
+            )
+
+    def take_nonce(self, nonce: str, device_id: str, now: int) -> bool:
+        """See ``Storage.take_nonce``."""
+        with self._tx() as cur:
+            row = self._exec(
+                cur,
+                "DELETE FROM nonces WHERE nonce = ? RETURNING device_id, expires_at",
+                (nonce,),
+            ).fetchone()
+        return row is not None and row[0] == device_id and int(row[1]) >= now
+
+    # policy -----------------------------------------------------------------------
+    def _put(self, table: str, key: str, ident: str, body: dict[str, Any]) -> None:
+        text = json.dumps(body, sort_keys=True)
+        with self._tx() as cur:
+            self._exec(cur, f"DELETE FROM {table} WHERE {key} = ?", (ident,))  # noqa: S608
+            self._exec(
+                cur,
+                f"INSERT INTO {table} ({key}, body) VALUES (?, ?)",
+                (ident, text),
+            )
+
+    def _delete(self, table: str, key: str, ident: str) -> None:
+        with self._tx() as cur:
+            n = self._exec(cur, f"DELETE FROM {table} WHERE {key} = ?", (ident,)).rowcount  # noqa: S608
+        if n == 0:
+            raise NotFoundError(f"no {table[:-1]} {ident!r}")
+
+    def _list(self, table: str, key: str) -> list[dict[str, Any]]:
+        with self._tx() as cur:
+            rows = self._exec(cur, f"SELECT body FROM {table} ORDER BY {key}").fetchall()  # noqa: S608
+        return [json.loads(r[0]) for r in rows]
+
+    def put_resource(self, resource_id: str, body: dict[str, Any]) -> None:
+        """See ``Storage.put_resource``."""
+        self._put("resources", "resource_id", resource_id, body)
+
+    def delete_resource(self, resource_id: str) -> None:
+        """See ``Storage.delete_resource``."""
+        self._delete("resources", "resource_id", resource_id)
+
+    def list_resources(self) -> list[dict[str, Any]]:
+        """See ``Storage.list_resources``."""
+        return self._list("resources", "resource_id")
+
+    def put_rule(self, rule_id: str, body: dict[str, Any]) -> None:
+        """See ``Storage.put_rule``."""
+        self._put("rules", "rule_id", rule_id, body)
+
+    def delete_rule(self, rule_id: str) -> None:
+        """See ``Storage.delete_rule``."""
+        self._delete("rules", "rule_id", rule_id)
+
+    def list_rules(self) -> list[dict[str, Any]]:
+        """See ``Storage.list_rules``."""
+        return self._list("rules", "rule_id")
+
+    # users ------------------------------------------------------------------------
+    def set_user_groups(self, user_id: str, groups: list[str]) -> None:
+        """See ``Storage.set_user_groups``."""
+        with self._tx() as cur:
+            self._exec(cur, "DELETE FROM user_groups WHERE user_id = ?", (user_id,))
+            self._exec(
+                cur,
+                "INSERT INTO user_groups (user_id, groups_json) VALUES (?, ?)",
+                (user_id, json.dumps(sorted(set(groups)))),
+            )
+
+    def get_user_groups(self, user_id: str) -> list[str] | None:
+        """See ``Storage.get_user_groups``."""
+        with self._tx() as cur:
+            row = self._exec(
+                cur, "SELECT groups_json FROM user_groups WHERE user_id = ?", (user_id,)
+            ).fetchone()
+        return None if row is None else list(json.loads(row[0]))
+
+    def list_users(self) -> list[tuple[str, list[str]]]:
+        """See ``Storage.list_users``."""
+        with self._tx() as cur:
+            rows = self._exec(
+                cur, "SELECT user_id, groups_json FROM user_groups ORDER BY user_id"
+            ).fetchall()
+        return [(r[0], list(json.loads(r[1]))) for r in rows]
+
+
+def _first_free(
+    pool: ipaddress.IPv4Network | ipaddress.IPv6Network, used: set[str] | frozenset[str]
+) -> str | None:
+    """The lowest host address of ``pool`` (as ``addr/prefix``) not in ``used``."""
+    prefix = 32 if pool.version == 4 else 128
+    for count, host in enumerate(pool.hosts()):
+        if count > 65536:
+            break
+        text = f"{host}/{prefix}"
+        if text not in used and str(host) not in used:
+            return text
+    return None
+
+
+def open_storage(url: str) -> SqlStorage:
+    """Open (creating and migrating) the database named by ``url``.
+
+    ``sqlite:///abs/path.db``, ``sqlite://:memory:`` or a ``postgresql://`` conninfo URL.
+    Raises ``StorageError`` for an unknown scheme or a database that cannot be opened.
+    """
+    try:
+        if url.startswith("sqlite://"):
+            path = url.removeprefix("sqlite://")
+            if path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=5000")
+            # isolation_level=None + explicit BEGIN IMMEDIATE in _tx: we own transactions.
+            return SqlStorage(conn, dialect="sqlite")
+        if url.startswith(("postgresql://", "postgres://")):
+            import psycopg
+
+            return SqlStorage(psycopg.connect(url), dialect="postgresql")
+    except (sqlite3.Error, OSError) as exc:
+        raise StorageError(f"cannot open database {url!r}: {exc}") from exc
+    except Exception as exc:
+        if type(exc).__module__.startswith("psycopg"):
+            raise StorageError(f"cannot open database: {exc}") from exc
+        raise
+    raise StorageError(f"unsupported database URL {url!r} (sqlite:// or postgresql://)")

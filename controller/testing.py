@@ -1,0 +1,173 @@
+"""Start the whole controller (+ development OIDC provider) on loopback, for tests and demos.
+
+``run_controller()`` is an async context manager: it binds 127.0.0.1 on a free port,
+serves with uvicorn on the running loop and yields a ``RunningController`` with the base
+URL, the admin token, the issuer URL and the demo users; leaving the context stops the
+server and closes the database. Used by this package's tests, the engine's end-to-end
+tests and the demo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import uvicorn
+
+from controller.config import (
+    ControllerConfig,
+    DemoUser,
+    DevOidcConfig,
+    GatewayConfig,
+    IssuerConfig,
+    hash_admin_token,
+)
+from controller.gateway import Gateway, Runner, subprocess_runner
+from controller.keys import SigningKeyRing
+from controller.oidc import DevOidcProvider
+from controller.service import ControllerService
+from controller.storage import open_storage
+from controller.tokens import TokenValidator
+from core.aio import cancel_and_wait, spawn
+
+__all__ = ["RunningController", "build", "run_controller"]
+
+
+@dataclass(frozen=True)
+class RunningController:
+    """A controller serving on loopback."""
+
+    base_url: str
+    admin_token: str
+    issuer: str
+    client_id: str
+    users: tuple[DemoUser, ...]
+    service: ControllerService
+    oidc: DevOidcProvider | None
+
+
+def build(
+    config: ControllerConfig, *, base_url: str, gateway_runner: Runner | None = None
+) -> tuple[Any, ControllerService, DevOidcProvider | None, str]:
+    """Assemble storage, keys, service, validator, dev provider and the ASGI app.
+
+    Returns ``(app, service, dev_provider, issuer)``. Raises ``StorageError`` when the
+    database cannot be opened.
+    """
+    storage = open_storage(config.database)
+    keys = SigningKeyRing.load_or_create(Path(config.keys_dir))
+    gateway = None
+    if config.gateway is not None and config.gateway.interface:
+        gateway = Gateway(config.gateway.interface, gateway_runner or subprocess_runner)
+    service = ControllerService(config, storage, keys, gateway=gateway)
+    issuers = list(config.issuers)
+    local: dict[str, Any] = {}
+    dev = None
+    issuer = issuers[0].issuer if issuers else ""
+    if config.dev_oidc is not None and config.dev_oidc.enabled:
+        issuer = base_url.rstrip("/") + "/oidc"
+        dev = DevOidcProvider(config.dev_oidc, issuer, api_audience=config.api_audience)
+        issuers.append(
+            IssuerConfig(issuer=issuer, audiences=(config.api_audience, config.dev_oidc.client_id))
+        )
+        local[issuer] = dev.verification_keys()
+    provider = dev
+
+    def revoked(iss: str, jti: str) -> bool:
+        return (
+            provider is not None and iss == provider.issuer and provider.access_token_revoked(jti)
+        )
+
+    validator = TokenValidator(issuers, local_keys=local, revoked=revoked)
+    from controller.app import create_app
+
+    client_id = (
+        config.dev_oidc.client_id if dev is not None and config.dev_oidc else config.client_id
+    )
+    app = create_app(service, validator, issuer=issuer, client_id=client_id, dev_oidc=dev)
+    return app, service, dev, issuer
+
+
+@asynccontextmanager
+async def serve_app(app: Any, sock: socket.socket) -> AsyncIterator[None]:
+    """Serve ``app`` with uvicorn on the bound ``sock`` until the context exits."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
+    )
+    task = spawn(server.serve(sockets=[sock]), name="controller-uvicorn")
+    try:
+        for _ in range(500):
+            if server.started or task.done():
+                break
+            await asyncio.sleep(0.01)
+        if task.done():
+            task.result()
+        yield
+    finally:
+        server.should_exit = True
+        try:
+            await asyncio.wait_for(asyncio.shield(task), 5)
+        except (TimeoutError, Exception):
+            await cancel_and_wait(task)
+
+
+@asynccontextmanager
+async def run_controller(
+    workdir: Path | None = None,
+    *,
+    database: str | None = None,
+    gateway: GatewayConfig | None = None,
+    gateway_runner: Runner | None = None,
+    users: tuple[DemoUser, ...] | None = None,
+    **overrides: Any,
+) -> AsyncIterator[RunningController]:
+    """Run a controller with its dev OIDC provider on 127.0.0.1:<free port>.
+
+    ``workdir`` holds keys and the SQLite database (a temporary dir when None);
+    ``database`` overrides the URL (e.g. PostgreSQL); ``overrides`` are extra
+    ``ControllerConfig`` fields. Must be entered on the loop that will serve.
+    """
+    with tempfile.TemporaryDirectory(prefix="rtc-ctl-") as tmp:
+        base = Path(workdir) if workdir is not None else Path(tmp)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        base_url = f"http://127.0.0.1:{port}"
+        admin_token = secrets.token_urlsafe(32)
+        dev_cfg = DevOidcConfig() if users is None else DevOidcConfig(users=users)
+        cfg_data: dict[str, Any] = {
+            "admin_token_sha256": hash_admin_token(admin_token),
+            "keys_dir": str(base / "keys"),
+            "database": database or f"sqlite://{base / 'controller.db'}",
+            "host": "127.0.0.1",
+            "port": port,
+            "public_url": base_url,
+            "dev_oidc": dev_cfg,
+            "gateway": gateway,
+            **overrides,
+        }
+        config = msgspec.convert(msgspec.to_builtins(cfg_data), ControllerConfig)
+        app, service, dev, issuer = build(config, base_url=base_url, gateway_runner=gateway_runner)
+        try:
+            async with serve_app(app, sock):
+                yield RunningController(
+                    base_url=base_url,
+                    admin_token=admin_token,
+                    issuer=issuer,
+                    client_id=dev_cfg.client_id,
+                    users=dev_cfg.users,
+                    service=service,
+                    oidc=dev,
+                )
+        finally:
+            service.storage.close()
+            sock.close()

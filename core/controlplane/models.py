@@ -1,0 +1,197 @@
+"""The control-plane API's request and answer bodies: one definition for both sides.
+
+The reference controller (``controller/``) serves exactly these structs and the client
+(``core.controlplane.client``) decodes answers into them, so the OpenAPI document
+generated from them is the contract. All are strict msgspec structs: frozen, unknown
+fields refused, sizes and patterns bounded so a hostile answer cannot balloon.
+Timestamps are integer Unix seconds (UTC).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+__all__ = [
+    "API_VERSION",
+    "BundleResponse",
+    "DeviceInfo",
+    "DeviceList",
+    "Discovery",
+    "EnrollRequest",
+    "Enrollment",
+    "Event",
+    "EventType",
+    "GatewayInfo",
+    "Jwk",
+    "Jwks",
+    "NonceResponse",
+    "PostureResult",
+    "PostureSubmission",
+    "Problem",
+    "RecheckRequest",
+    "UserGroups",
+    "UserList",
+]
+
+API_VERSION = "v1"
+
+#: base64 (standard alphabet, padded) of exactly 32 bytes: a WireGuard key.
+WG_KEY_PATTERN = r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$"
+#: base64url without padding of exactly 32 bytes: a raw Ed25519 public key.
+ED25519_B64URL_PATTERN = r"^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"
+_ID = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:@-]+$")]
+_NAME = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9 ._()-]+$")]
+_TS = Annotated[int, Meta(ge=0, le=2**41)]
+_URL = Annotated[str, Meta(min_length=1, max_length=512, pattern=r"^https?://[^\s]+$")]
+_JWS = Annotated[str, Meta(min_length=5, max_length=262_144, pattern=r"^[A-Za-z0-9_.-]+$")]
+_B64U = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
+
+EventType = Literal["policy_changed", "device_revoked", "posture_recheck"]
+
+
+class _Model(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Base of every API body: frozen, strict, keyword-only."""
+
+
+class Jwk(_Model):
+    """An Ed25519 public key (RFC 8037 OKP JWK) that verifies policy bundles."""
+
+    kty: Literal["OKP"]
+    crv: Literal["Ed25519"]
+    x: Annotated[str, Meta(pattern=ED25519_B64URL_PATTERN)]
+    kid: _B64U
+    alg: Literal["Ed25519"] = "Ed25519"
+    use: Literal["sig"] = "sig"
+
+
+class Jwks(_Model):
+    """A JWK set: the current bundle-signing key first, then the previous ones."""
+
+    keys: Annotated[list[Jwk], Meta(min_length=1, max_length=8)]
+
+
+class Discovery(_Model):
+    """``GET /.well-known/rustronaut``: what a client needs to start talking."""
+
+    api_version: Literal["v1"]
+    issuer: _URL
+    client_id: Annotated[str, Meta(min_length=1, max_length=128)]
+    scopes: Annotated[list[Annotated[str, Meta(max_length=64)]], Meta(max_length=16)]
+    policy_keys: Jwks
+
+
+class EnrollRequest(_Model):
+    """``POST /v1/devices``: only public keys ever leave the device."""
+
+    name: _NAME
+    platform: Literal["linux", "windows", "macos"]
+    wg_public_key: Annotated[str, Meta(pattern=WG_KEY_PATTERN)]
+    signing_key: Annotated[str, Meta(pattern=ED25519_B64URL_PATTERN)]
+
+
+class GatewayInfo(_Model):
+    """The gateway peer a device's tunnel points at."""
+
+    public_key: Annotated[str, Meta(pattern=WG_KEY_PATTERN)]
+    endpoint: Annotated[str, Meta(min_length=3, max_length=261)]
+
+
+class Enrollment(_Model):
+    """The answer to an enrollment: the device's identity and tunnel address."""
+
+    device_id: _ID
+    user: _ID
+    address: Annotated[str, Meta(min_length=3, max_length=64)]
+    created_at: _TS
+    gateway: GatewayInfo | None = None
+
+
+class NonceResponse(_Model):
+    """A single-use posture nonce and when it stops being accepted."""
+
+    nonce: _B64U
+    expires_at: _TS
+
+
+class PostureSubmission(_Model):
+    """``POST /v1/devices/{id}/posture``: the device-signed report (JWS compact)."""
+
+    report: _JWS
+
+
+class PostureResult(_Model):
+    """What the controller concluded from a posture report."""
+
+    accepted: bool
+    reachable: Annotated[list[_ID], Meta(max_length=4096)]
+    checked_at: _TS
+    bundle_version: Annotated[int, Meta(ge=0)]
+
+
+class BundleResponse(_Model):
+    """``GET /v1/devices/{id}/bundle``: the signed policy bundle (JWS) and its headline."""
+
+    bundle: _JWS
+    version: Annotated[int, Meta(ge=1)]
+    expires_at: _TS
+
+
+class Event(_Model):
+    """One event on the stream; ``device_id`` is None when it concerns every device."""
+
+    type: EventType
+    at: _TS
+    device_id: _ID | None = None
+    detail: Annotated[str, Meta(max_length=512)] = ""
+
+
+class Problem(msgspec.Struct, frozen=True, kw_only=True):
+    """An RFC 9457 problem document (unknown members tolerated, as the RFC asks)."""
+
+    type: Annotated[str, Meta(max_length=512)] = "about:blank"
+    title: Annotated[str, Meta(max_length=256)] = ""
+    status: Annotated[int, Meta(ge=100, le=599)] = 500
+    detail: Annotated[str, Meta(max_length=2048)] = ""
+
+
+class DeviceInfo(_Model):
+    """A device as the admin API shows it."""
+
+    device_id: _ID
+    user: _ID
+    name: _NAME
+    platform: Literal["linux", "windows", "macos"]
+    wg_public_key: Annotated[str, Meta(pattern=WG_KEY_PATTERN)]
+    address: Annotated[str, Meta(max_length=64)] | None
+    status: Literal["active", "revoked"]
+    created_at: _TS
+    posture_at: _TS | None = None
+    reachable: Annotated[list[_ID], Meta(max_length=4096)] = []
+
+
+class DeviceList(_Model):
+    """``GET /v1/admin/devices``."""
+
+    devices: list[DeviceInfo]
+
+
+class UserGroups(_Model):
+    """A user's groups as the controller knows them (admin-managed)."""
+
+    user: _ID
+    groups: Annotated[list[_ID], Meta(max_length=64)]
+
+
+class UserList(_Model):
+    """``GET /v1/admin/users``."""
+
+    users: list[UserGroups]
+
+
+class RecheckRequest(_Model):
+    """``POST /v1/admin/posture-recheck``: ask one device (or all, when None) to re-check."""
+
+    device_id: _ID | None = None
