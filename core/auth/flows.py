@@ -1,0 +1,413 @@
+"""The OpenID Connect flows of a native app, over Authlib's httpx OAuth 2 client.
+
+``OidcClient`` runs discovery, the browser login (authorization code + PKCE S256 with a
+loopback redirect, RFC 8252), the device authorization grant (RFC 8628), refresh and
+revocation (RFC 7009). Every result is verified before it is returned (ID token via
+``IdTokenVerifier``); nothing here stores anything: the caller (``Session``) stores only
+what a flow returned, so a failed login leaves the keyring untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import secrets
+import time
+import webbrowser
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.httpx_client import AsyncOAuth2Client
+
+from core.auth.discovery import DiscoveryCache, ProviderMetadata
+from core.auth.errors import (
+    AuthError,
+    BadProviderResponse,
+    ConfigurationError,
+    DeviceCodeExpired,
+    DiscoveryError,
+    IdTokenError,
+    LoginDenied,
+    LoginError,
+    LoginTimeout,
+    ReauthRequired,
+    TokenError,
+)
+from core.auth.http import check_endpoint_url, json_object, make_transport, map_transport_error
+from core.auth.idtoken import DEFAULT_SKEW_S, IdTokenClaims, IdTokenVerifier, JwksCache
+from core.auth.idtoken import server_time as _server_time
+from core.auth.loopback import LoopbackListener
+from core.auth.tokens import TokenSet
+
+__all__ = [
+    "DEFAULT_SCOPES",
+    "DEVICE_CODE_GRANT",
+    "DevicePrompt",
+    "OidcClient",
+    "OidcConfig",
+    "OpenUrl",
+]
+
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+DEFAULT_SCOPES = ("openid", "profile", "email", "offline_access")
+
+#: Opens the authorization URL in a browser. May return an awaitable (awaited) or
+#: ``False`` (no browser could be opened: the login fails with a hint to use --device).
+OpenUrl = Callable[[str], object]
+#: ``on_prompt(user_code, verification_uri, verification_uri_complete)`` for the device flow.
+DevicePrompt = Callable[[str, str, str | None], object]
+
+
+@dataclass(frozen=True, slots=True)
+class OidcConfig:
+    """Which provider and client to use, from managed or user settings (never the network)."""
+
+    issuer: str
+    client_id: str
+    scopes: tuple[str, ...] = DEFAULT_SCOPES
+    skew_s: int = DEFAULT_SKEW_S
+    login_timeout_s: float = 300.0
+    http_timeout_s: float = 15.0
+
+    def __post_init__(self) -> None:
+        if not self.client_id or not self.client_id.isprintable():
+            raise ConfigurationError("The OIDC client id is empty or not printable.")
+        if "openid" not in self.scopes:
+            raise ConfigurationError("The OIDC scopes must include 'openid'.")
+
+
+async def _system_browser(url: str) -> bool:
+    # webbrowser.open can block while it starts a browser: keep it off the loop thread.
+    return await asyncio.to_thread(webbrowser.open, url)
+
+
+class OidcClient:
+    """One provider, one client id. Loop thread only; create once and reuse (caches).
+
+    ``transport`` is the test seam (e.g. ``httpx.MockTransport``); by default real HTTPS
+    with the OS trust store. ``open_url`` opens the login page (default: the system
+    browser); ``sleep`` and ``clock`` drive the device flow's polling and token times.
+    """
+
+    def __init__(
+        self,
+        config: OidcConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        open_url: OpenUrl | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        timeout = httpx.Timeout(config.http_timeout_s)
+        headers = {"User-Agent": "rustronaut-client"}
+        # Two clients, each owning its (capped) transport: plain GET/POSTs, and Authlib's
+        # OAuth 2 client for the token endpoint (grants, PKCE, client auth "none").
+        self._http = httpx.AsyncClient(
+            transport=make_transport(transport), timeout=timeout, headers=headers
+        )
+        self._oauth = AsyncOAuth2Client(
+            client_id=config.client_id,
+            token_endpoint_auth_method="none",  # noqa: S106 (public client)
+            revocation_endpoint_auth_method="none",
+            code_challenge_method="S256",
+            transport=make_transport(transport),
+            timeout=timeout,
+            headers=headers,
+        )
+        self._last_response: httpx.Response | None = None
+        for hook in ("access_token_response", "refresh_token_response"):
+            self._oauth.register_compliance_hook(hook, self._remember_response)
+        self.discovery = DiscoveryCache(config.issuer, self._http)
+        self._verifier: IdTokenVerifier | None = None
+        self._open_url: OpenUrl = open_url or _system_browser
+        self._sleep = sleep
+        self._clock = clock
+
+    async def aclose(self) -> None:
+        """Close the HTTP clients. Idempotent."""
+        await self._http.aclose()
+        await self._oauth.aclose()
+
+    async def __aenter__(self) -> OidcClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def _remember_response(self, response: httpx.Response) -> httpx.Response:
+        self._last_response = response
+        return response
+
+    @property
+    def issuer(self) -> str:
+        """The configured issuer (validated)."""
+        return self.discovery.issuer
+
+    async def metadata(self) -> ProviderMetadata:
+        """The provider's (cached) discovery document; see ``DiscoveryCache.get``."""
+        return await self.discovery.get()
+
+    async def _verifier_for(self, meta: ProviderMetadata) -> IdTokenVerifier:
+        if self._verifier is None or self._verifier.jwks.jwks_uri != meta.jwks_uri:
+            jwks = JwksCache(meta.jwks_uri, self._http)
+            self._verifier = IdTokenVerifier(
+                self.issuer,
+                self.config.client_id,
+                jwks,
+                skew_s=self.config.skew_s,
+                clock=self._clock,
+            )
+        return self._verifier
+
+    # -- browser login -------------------------------------------------------------
+
+    async def login_browser(self, *, time_limit_s: float | None = None) -> TokenSet:
+        """Authorization code + PKCE (S256) through the browser; returns verified tokens.
+
+        Binds a loopback listener for the duration of the login only. Raises
+        ``LoginError`` subclasses (timeout, wrong state/iss, denied), ``TokenError``
+        (code refused, e.g. replayed), ``IdTokenError``, ``ProviderError``.
+        """
+        meta = await self.metadata()
+        if meta.code_challenge_methods_supported and (
+            "S256" not in meta.code_challenge_methods_supported
+        ):
+            raise DiscoveryError("The identity provider does not support PKCE with S256.")
+        state = secrets.token_urlsafe(32)
+        nonce = secrets.token_urlsafe(32)
+        verifier = secrets.token_urlsafe(64)  # 86 chars of the RFC 7636 unreserved set
+        listener = LoopbackListener(
+            state=state,
+            issuer=self.issuer,
+            iss_required=meta.authorization_response_iss_parameter_supported,
+        )
+        async with listener:
+            url, _ = self._oauth.create_authorization_url(
+                meta.authorization_endpoint,
+                state=state,
+                code_verifier=verifier,
+                nonce=nonce,
+                redirect_uri=listener.redirect_uri,
+                scope=" ".join(self.config.scopes),
+            )
+            opened = self._open_url(url)
+            if inspect.isawaitable(opened):
+                opened = await opened
+            if opened is False:
+                raise LoginError(
+                    "No web browser could be opened for the sign-in.",
+                    "Sign in with 'rustronaut login --device' instead.",
+                )
+            answer = await listener.wait(time_limit_s or self.config.login_timeout_s)
+            redirect_uri = listener.redirect_uri
+        async with self._provider_call("token"):
+            body = await self._oauth.fetch_token(
+                meta.token_endpoint,
+                grant_type="authorization_code",
+                code=answer.code,
+                code_verifier=verifier,
+                redirect_uri=redirect_uri,
+            )
+        return await self._token_set(meta, dict(body), nonce=nonce)
+
+    # -- device login --------------------------------------------------------------
+
+    async def login_device(
+        self, on_prompt: DevicePrompt, *, time_limit_s: float | None = None
+    ) -> TokenSet:
+        """Device authorization grant (RFC 8628): prompt the user, poll, verify.
+
+        ``on_prompt`` is called once with the user code and URLs (may be async). Polls at
+        the provider's ``interval`` (default 5 s), +5 s on every ``slow_down``. Raises
+        ``LoginDenied``, ``DeviceCodeExpired``, ``LoginTimeout``, ``TokenError``,
+        ``IdTokenError``, ``ProviderError``.
+        """
+        meta = await self.metadata()
+        if meta.device_authorization_endpoint is None:
+            raise DiscoveryError(
+                "The identity provider does not offer device sign-in.",
+                "Sign in with the browser ('rustronaut login') instead.",
+            )
+        async with self._provider_call("device authorization"):
+            response = await self._http.post(
+                meta.device_authorization_endpoint,
+                data={"client_id": self.config.client_id, "scope": " ".join(self.config.scopes)},
+                headers={"Accept": "application/json"},
+            )
+        doc = json_object(response, "device authorization")
+        if response.status_code != 200 or "error" in doc:
+            raise TokenError(
+                "The identity provider refused device sign-in "
+                f"({doc.get('error', response.status_code)})."
+            )
+        device_code = _required_str(doc, "device_code")
+        user_code = _required_str(doc, "user_code")
+        verification_uri = check_endpoint_url(
+            "verification_uri",
+            doc.get("verification_uri", doc.get("verification_url")),
+            self.issuer,
+            BadProviderResponse,
+        )
+        complete = doc.get("verification_uri_complete")
+        if complete is not None:
+            complete = check_endpoint_url(
+                "verification_uri_complete", complete, self.issuer, BadProviderResponse
+            )
+        expires_in = _positive(doc.get("expires_in"), 600)
+        interval = _positive(doc.get("interval"), 5)
+        prompted = on_prompt(user_code, verification_uri, complete)
+        if inspect.isawaitable(prompted):
+            await prompted
+        limit = min(expires_in, time_limit_s or self.config.login_timeout_s)
+        deadline = self._clock() + limit
+        while True:
+            await self._sleep(interval)
+            if self._clock() > deadline:
+                if limit < expires_in:
+                    raise LoginTimeout(
+                        f"The device sign-in was not approved within {int(limit)} s."
+                    )
+                raise DeviceCodeExpired("The device code expired before it was approved.")
+            try:
+                async with self._provider_call("token"):
+                    body = await self._oauth.fetch_token(
+                        meta.token_endpoint, grant_type=DEVICE_CODE_GRANT, device_code=device_code
+                    )
+            except TokenError as exc:
+                code = exc.oauth_error
+                if code == "authorization_pending":
+                    continue
+                if code == "slow_down":
+                    interval += 5  # RFC 8628 §3.5: and keep it for all later polls
+                    continue
+                if code == "access_denied":
+                    raise LoginDenied("The device sign-in was refused.") from exc
+                if code == "expired_token":
+                    raise DeviceCodeExpired(
+                        "The device code expired before it was approved."
+                    ) from exc
+                raise
+            return await self._token_set(meta, dict(body), nonce=None)
+
+    # -- refresh and revocation ----------------------------------------------------
+
+    async def refresh(self, tokens: TokenSet) -> TokenSet:
+        """Use the refresh token; returns the new set (rotated refresh token if sent).
+
+        Raises ``ReauthRequired`` when there is no refresh token or the provider refuses
+        it; ``ProviderError`` on transient failures (the old tokens stay valid to retry).
+        """
+        if tokens.refresh_token is None:
+            raise ReauthRequired("The session has no refresh token and has expired.")
+        meta = await self.metadata()
+        try:
+            async with self._provider_call("refresh"):
+                body = await self._oauth.refresh_token(
+                    meta.token_endpoint, refresh_token=tokens.refresh_token
+                )
+        except TokenError as exc:
+            raise ReauthRequired(
+                f"The identity provider no longer accepts this session ({exc.message})."
+            ) from exc
+        return await self._token_set(meta, dict(body), nonce=None, previous=tokens)
+
+    async def revoke(self, tokens: TokenSet) -> bool:
+        """Revoke the refresh and access tokens (RFC 7009) if the provider offers it.
+
+        Returns True when the provider acknowledged every revocation, False when it has
+        no revocation endpoint or a request failed (logout goes on regardless). Never
+        raises for provider failures.
+        """
+        try:
+            meta = await self.metadata()
+        except AuthError:
+            return False
+        if meta.revocation_endpoint is None:
+            return False
+        ok = True
+        pairs = [(tokens.refresh_token, "refresh_token"), (tokens.access_token, "access_token")]
+        for token, hint in pairs:
+            if not token:
+                continue
+            try:
+                response = await self._oauth.revoke_token(
+                    meta.revocation_endpoint, token=token, token_type_hint=hint
+                )
+                ok = ok and response.status_code == 200
+            except (httpx.HTTPError, OAuthError, ValueError):
+                ok = False
+        return ok
+
+    # -- helpers -------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _provider_call(self, what: str) -> AsyncIterator[None]:
+        """Map httpx/Authlib errors raised inside to ``AuthError``s."""
+        self._last_response = None
+        try:
+            yield
+        except AuthError:
+            raise
+        except OAuthError as exc:
+            error = str(exc.error or "error")
+            desc = f": {exc.description}" if exc.description else ""
+            raise TokenError(
+                f"The identity provider refused the {what} request ({error}{desc}).",
+                oauth_error=error,
+            ) from exc
+        except (httpx.HTTPError, ValueError) as exc:
+            raise map_transport_error(exc, what) from exc
+
+    async def _token_set(
+        self,
+        meta: ProviderMetadata,
+        body: dict[str, Any],
+        *,
+        nonce: str | None,
+        previous: TokenSet | None = None,
+    ) -> TokenSet:
+        provider_time = _server_time(self._last_response) if self._last_response else None
+        id_token = body.get("id_token")
+        identity: IdTokenClaims
+        if isinstance(id_token, str):
+            verifier = await self._verifier_for(meta)
+            identity = await verifier.verify(id_token, nonce=nonce, provider_time=provider_time)
+            if previous is not None and (
+                identity.sub != previous.identity.sub or identity.iss != previous.identity.iss
+            ):
+                # OIDC Core §12.2: a refreshed ID token must name the same user.
+                raise IdTokenError("The refreshed ID token names a different user.")
+        elif previous is not None:
+            identity = previous.identity
+        else:
+            raise IdTokenError(
+                "The identity provider returned no ID token; is 'openid' among the scopes?"
+            )
+        return TokenSet.from_response(
+            body,
+            issuer=self.issuer,
+            client_id=self.config.client_id,
+            identity=identity,
+            now=self._clock(),
+            previous=previous,
+        )
+
+
+def _required_str(doc: dict[str, Any], key: str) -> str:
+    value = doc.get(key)
+    if not isinstance(value, str) or not value:
+        raise BadProviderResponse(f"The device authorization answer has no {key!r}.")
+    return value
+
+
+def _positive(value: object, default: int) -> float:
+    if value is None:
+        return float(default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 86400:
+        raise BadProviderResponse(f"The device authorization answer has a bad number {value!r}.")
+    return float(value)
