@@ -1,0 +1,382 @@
+"""Generate the IT templates and the admin guide's key table from the settings model.
+
+One source of truth: every file below is rendered from ``core.settings.model.SPECS``,
+and a test regenerates them and compares with the committed copies. Regenerate after
+changing the model::
+
+    .venv/bin/python -m core.settings.templates            # write into the repository
+    .venv/bin/python -m core.settings.templates --check    # exit 1 if anything is stale
+
+Outputs (relative to the repository root): ``installers/mdm/managed.schema.json``,
+``installers/mdm/managed.example.json``, ``installers/mdm/windows/rustronaut.admx``,
+``installers/mdm/windows/en-US/rustronaut.adml``,
+``installers/mdm/macos/com.rustronaut.client.mobileconfig`` and the generated section of
+``docs/admin-guide.md``. Rendering is pure and deterministic (fixed UUIDs, sorted keys).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import plistlib
+import re
+import sys
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from core.settings.managed.macos import DOMAIN
+from core.settings.managed.windows import POLICY_KEY
+from core.settings.model import SPECS, Kind, SettingSpec
+
+__all__ = [
+    "ADMIN_GUIDE",
+    "DOC_BEGIN",
+    "DOC_END",
+    "admin_guide_table",
+    "example_values",
+    "json_schema",
+    "main",
+    "mobileconfig",
+    "render_adml",
+    "render_admx",
+    "render_all",
+]
+
+ADMX_NS = "http://schemas.microsoft.com/GroupPolicy/2006/07/PolicyDefinitions"
+ADMX_PATH = "installers/mdm/windows/rustronaut.admx"
+ADML_PATH = "installers/mdm/windows/en-US/rustronaut.adml"
+SCHEMA_PATH = "installers/mdm/managed.schema.json"
+EXAMPLE_PATH = "installers/mdm/managed.example.json"
+MOBILECONFIG_PATH = "installers/mdm/macos/com.rustronaut.client.mobileconfig"
+ADMIN_GUIDE = "docs/admin-guide.md"
+DOC_BEGIN = "<!-- BEGIN GENERATED: settings table (python -m core.settings.templates) -->"
+DOC_END = "<!-- END GENERATED: settings table -->"
+
+_REG_TYPE = {
+    Kind.BOOL: "REG_DWORD (1 = on, 0 = off)",
+    Kind.INT: "REG_DWORD",
+    Kind.STR: "REG_SZ",
+    Kind.ENUM: "REG_SZ",
+    Kind.STR_LIST: "REG_MULTI_SZ",
+}
+_UUID_NS = uuid.UUID("5b0c3f36-2d0e-4d4b-9a43-8f3f1c1c0a11")  # fixed: output is stable
+
+
+def example_values() -> dict[str, Any]:
+    """The keys a typical deployment sets, with example values (model order)."""
+    return {k: s.to_json(s.example) for k, s in SPECS.items() if s.example is not None}
+
+
+def _json_type(spec: SettingSpec) -> dict[str, Any]:
+    if spec.kind is Kind.BOOL:
+        return {"type": "boolean"}
+    if spec.kind is Kind.INT:
+        return {"type": "integer", "minimum": spec.minimum, "maximum": spec.maximum}
+    if spec.kind is Kind.ENUM:
+        return {"type": "string", "enum": list(spec.choices)}
+    text: dict[str, Any] = {"type": "string", "maxLength": spec.max_length}
+    if spec.pattern:
+        text["pattern"] = spec.pattern
+    if spec.fmt:
+        text["format"] = spec.fmt
+    if spec.kind is Kind.STR:
+        return text
+    text["minLength"] = 1
+    return {"type": "array", "items": text, "maxItems": spec.max_items}
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of a managed settings document."""
+    props: dict[str, Any] = {}
+    for key, spec in SPECS.items():
+        props[key] = {
+            "title": spec.title,
+            "description": spec.description,
+            **_json_type(spec),
+            "default": spec.to_json(spec.default),
+        }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Rustronaut Client managed settings",
+        "description": (
+            "Settings an organization enforces on Rustronaut Client. Every key is optional; "
+            "a key that is present is locked for the user. Linux: "
+            "/etc/rustronaut/managed.json and /etc/rustronaut/managed.d/*.json."
+        ),
+        "type": "object",
+        "additionalProperties": False,
+        "properties": props,
+    }
+
+
+def _ident(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", text)
+
+
+def _categories() -> list[str]:
+    out: list[str] = []
+    for spec in SPECS.values():
+        if spec.category not in out:
+            out.append(spec.category)
+    return out
+
+
+def _default_text(spec: SettingSpec) -> str:
+    if spec.kind is Kind.BOOL:
+        return "on" if spec.default else "off"
+    if spec.kind is Kind.STR_LIST:
+        return "empty" if not spec.default else ", ".join(spec.default)
+    if spec.default == "":
+        return "not set"
+    return str(spec.default)
+
+
+def _xml(root: ET.Element) -> str:
+    ET.indent(root, space="  ")
+    body = ET.tostring(root, encoding="unicode", short_empty_elements=True)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + body + "\n"
+
+
+def render_admx() -> str:
+    """The ADMX policy definitions (Group Policy / Intune ADMX ingestion)."""
+    ET.register_namespace("", ADMX_NS)
+    q = f"{{{ADMX_NS}}}"
+    root = ET.Element(q + "policyDefinitions", revision="1.0", schemaVersion="1.0")
+    ns = ET.SubElement(root, q + "policyNamespaces")
+    ET.SubElement(ns, q + "target", prefix="rustronaut", namespace="Rustronaut.Policies.Client")
+    ET.SubElement(ns, q + "using", prefix="windows", namespace="Microsoft.Policies.Windows")
+    ET.SubElement(root, q + "resources", minRequiredRevision="1.0")
+    supported = ET.SubElement(ET.SubElement(root, q + "supportedOn"), q + "definitions")
+    ET.SubElement(
+        supported, q + "definition", name="SUPPORTED_Rustronaut_0_1",
+        displayName="$(string.SUPPORTED_Rustronaut_0_1)",
+    )  # fmt: skip
+    cats = ET.SubElement(root, q + "categories")
+    ET.SubElement(cats, q + "category", name="Rustronaut", displayName="$(string.Cat_Rustronaut)")
+    for category in _categories():
+        cat = ET.SubElement(
+            cats, q + "category", name=f"Rustronaut_{_ident(category)}",
+            displayName=f"$(string.Cat_{_ident(category)})",
+        )  # fmt: skip
+        ET.SubElement(cat, q + "parentCategory", ref="Rustronaut")
+    policies = ET.SubElement(root, q + "policies")
+    for key, spec in SPECS.items():
+        attrs = {
+            "name": key,
+            "class": "Machine",
+            "displayName": f"$(string.{key})",
+            "explainText": f"$(string.{key}_Explain)",
+            "key": POLICY_KEY,
+        }
+        if spec.kind is Kind.BOOL:
+            attrs["valueName"] = key
+        else:
+            attrs["presentation"] = f"$(presentation.{key})"
+        policy = ET.SubElement(policies, q + "policy", attrs)
+        ET.SubElement(policy, q + "parentCategory", ref=f"Rustronaut_{_ident(spec.category)}")
+        ET.SubElement(policy, q + "supportedOn", ref="SUPPORTED_Rustronaut_0_1")
+        if spec.kind is Kind.BOOL:
+            on = ET.SubElement(policy, q + "enabledValue")
+            ET.SubElement(on, q + "decimal", value="1")
+            off = ET.SubElement(policy, q + "disabledValue")
+            ET.SubElement(off, q + "decimal", value="0")
+            continue
+        elements = ET.SubElement(policy, q + "elements")
+        if spec.kind is Kind.INT:
+            ET.SubElement(
+                elements, q + "decimal", id=key, valueName=key, required="true",
+                minValue=str(spec.minimum), maxValue=str(spec.maximum),
+            )  # fmt: skip
+        elif spec.kind is Kind.STR:
+            ET.SubElement(
+                elements, q + "text", id=key, valueName=key, required="true",
+                maxLength=str(spec.max_length),
+            )  # fmt: skip
+        elif spec.kind is Kind.ENUM:
+            enum = ET.SubElement(elements, q + "enum", id=key, valueName=key, required="true")
+            for choice in spec.choices:
+                item = ET.SubElement(
+                    enum, q + "item", displayName=f"$(string.{key}_{_ident(choice)})"
+                )
+                ET.SubElement(ET.SubElement(item, q + "value"), q + "string").text = choice
+        else:
+            ET.SubElement(elements, q + "multiText", id=key, valueName=key, required="true")
+    return _xml(root)
+
+
+def _explain(spec: SettingSpec) -> str:
+    lines = [
+        spec.description,
+        "",
+        f"Default when not configured: {_default_text(spec)}.",
+        f"Registry: HKLM\\{POLICY_KEY}\\{spec.key} ({_REG_TYPE[spec.kind]}).",
+    ]
+    if spec.kind is Kind.INT:
+        lines.append(f"Allowed range: {spec.minimum}–{spec.maximum}.")
+    if spec.kind is Kind.STR_LIST:
+        lines.append("Enter one item per line.")
+    lines.append("When this policy is configured, users cannot change the setting.")
+    return "\n".join(lines)
+
+
+def render_adml() -> str:
+    """The en-US ADML strings and presentations matching :func:`render_admx`."""
+    ET.register_namespace("", ADMX_NS)
+    q = f"{{{ADMX_NS}}}"
+    root = ET.Element(q + "policyDefinitionResources", revision="1.0", schemaVersion="1.0")
+    ET.SubElement(root, q + "displayName").text = "Rustronaut Client"
+    ET.SubElement(root, q + "description").text = "Managed settings of Rustronaut Client."
+    resources = ET.SubElement(root, q + "resources")
+    strings = ET.SubElement(resources, q + "stringTable")
+
+    def string(ident: str, text: str) -> None:
+        ET.SubElement(strings, q + "string", id=ident).text = text
+
+    string("SUPPORTED_Rustronaut_0_1", "Rustronaut Client 0.1 or later")
+    string("Cat_Rustronaut", "Rustronaut Client")
+    for category in _categories():
+        string(f"Cat_{_ident(category)}", category)
+    presentations = ET.SubElement(resources, q + "presentationTable")
+    for key, spec in SPECS.items():
+        string(key, spec.title)
+        string(f"{key}_Explain", _explain(spec))
+        for choice in spec.choices:
+            string(f"{key}_{_ident(choice)}", choice)
+        if spec.kind is Kind.BOOL:
+            continue
+        pres = ET.SubElement(presentations, q + "presentation", id=key)
+        if spec.kind is Kind.INT:
+            ET.SubElement(
+                pres, q + "decimalTextBox", refId=key, defaultValue=str(spec.default)
+            ).text = spec.title
+        elif spec.kind is Kind.STR:
+            box = ET.SubElement(pres, q + "textBox", refId=key)
+            ET.SubElement(box, q + "label").text = spec.title
+            if spec.default:
+                ET.SubElement(box, q + "defaultValue").text = str(spec.default)
+        elif spec.kind is Kind.ENUM:
+            index = spec.choices.index(spec.default)
+            ET.SubElement(
+                pres, q + "dropdownList", refId=key, noSort="true", defaultItem=str(index)
+            ).text = spec.title
+        else:
+            ET.SubElement(pres, q + "multiTextBox", refId=key).text = spec.title
+    return _xml(root)
+
+
+def mobileconfig() -> dict[str, Any]:
+    """The macOS configuration profile (a dict ready for ``plistlib``) with the examples."""
+    inner: dict[str, Any] = {
+        "PayloadType": DOMAIN,
+        "PayloadIdentifier": f"{DOMAIN}.settings",
+        "PayloadUUID": str(uuid.uuid5(_UUID_NS, f"{DOMAIN}.settings")).upper(),
+        "PayloadVersion": 1,
+        "PayloadDisplayName": "Rustronaut Client settings",
+        **example_values(),
+    }
+    return {
+        "PayloadContent": [inner],
+        "PayloadDescription": (
+            "Managed settings for Rustronaut Client. Edit the values (and remove keys you "
+            "do not want to enforce) before deploying; every key present is locked."
+        ),
+        "PayloadDisplayName": "Rustronaut Client",
+        "PayloadIdentifier": f"{DOMAIN}.profile",
+        "PayloadOrganization": "Example Corp",
+        "PayloadRemovalDisallowed": False,
+        "PayloadScope": "System",
+        "PayloadType": "Configuration",
+        "PayloadUUID": str(uuid.uuid5(_UUID_NS, f"{DOMAIN}.profile")).upper(),
+        "PayloadVersion": 1,
+    }
+
+
+def _md_value(spec: SettingSpec, value: Any) -> str:
+    return f"`{json.dumps(spec.to_json(value))}`"
+
+
+def admin_guide_table() -> str:
+    """The Markdown reference of every key, grouped by category (generated section)."""
+    type_names = {
+        Kind.BOOL: "boolean",
+        Kind.INT: "integer",
+        Kind.STR: "string",
+        Kind.ENUM: "string (choice)",
+        Kind.STR_LIST: "list of strings",
+    }
+    out: list[str] = []
+    for category in _categories():
+        out += [f"### {category}", ""]
+        for key, spec in SPECS.items():
+            if spec.category != category:
+                continue
+            out.append(f"#### `{key}` — {spec.title}")
+            out.append("")
+            out.append(spec.description)
+            out.append("")
+            kind = type_names[spec.kind]
+            if spec.kind is Kind.INT:
+                kind += f", {spec.minimum}–{spec.maximum}"
+            if spec.kind is Kind.ENUM:
+                kind += ": " + ", ".join(f"`{c}`" for c in spec.choices)
+            if spec.check is not None:
+                kind += f"; {spec.expected()}"
+            out.append(f"- Type: {kind}")
+            out.append(f"- Default: {_md_value(spec, spec.default)}")
+            out.append(f"- Windows: `{spec.key}` as {_REG_TYPE[spec.kind]}")
+            if spec.example is not None:
+                out.append(f"- Example: {_md_value(spec, spec.example)}")
+            out.append("")
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _splice(document: str) -> str:
+    """``document`` with its generated section replaced; raises ``ValueError`` if absent."""
+    start = document.find(DOC_BEGIN)
+    end = document.find(DOC_END)
+    if start < 0 or end < start:
+        raise ValueError(f"{ADMIN_GUIDE} lacks the markers {DOC_BEGIN!r} … {DOC_END!r}")
+    head = document[: start + len(DOC_BEGIN)]
+    return f"{head}\n\n{admin_guide_table()}\n{document[end:]}"
+
+
+def render_all(root: Path) -> Mapping[str, bytes]:
+    """Every generated file (path relative to ``root`` → content). Reads only the guide."""
+    guide = (root / ADMIN_GUIDE).read_text(encoding="utf-8")
+    return {
+        SCHEMA_PATH: (json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n").encode(),
+        EXAMPLE_PATH: (json.dumps(example_values(), indent=2) + "\n").encode(),
+        ADMX_PATH: render_admx().encode("utf-8"),
+        ADML_PATH: render_adml().encode("utf-8"),
+        MOBILECONFIG_PATH: plistlib.dumps(mobileconfig(), fmt=plistlib.FMT_XML, sort_keys=True),
+        ADMIN_GUIDE: _splice(guide).encode("utf-8"),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write (or with ``--check`` verify) the generated files; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="python -m core.settings.templates")
+    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[2])
+    parser.add_argument("--check", action="store_true", help="only report stale files")
+    args = parser.parse_args(argv)
+    stale = []
+    for rel, content in render_all(args.root).items():
+        target = args.root / rel
+        if target.exists() and target.read_bytes() == content:
+            continue
+        stale.append(rel)
+        if not args.check:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+            print(f"wrote {rel}")
+    if args.check and stale:
+        print("stale (run python -m core.settings.templates): " + ", ".join(stale))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
