@@ -1,0 +1,49 @@
+"""Local policy-checked forwarding proxy: SOCKS5 and HTTP CONNECT/forwarding on loopback.
+
+Apps reach company resources through ``ProxyServer`` on 127.0.0.1/::1. Each connection
+is attributed to a local process (``peer``: netlink sock_diag on Linux, psutil
+elsewhere), other users' processes are refused, the destination is normalised
+(``normalize``) and decided by the policy engine's ``Decider`` as a name and as its
+resolved addresses; allowed connections are relayed (``relay``: splice or a buffered
+protocol), denied ones get a protocol-correct refusal. The protocol parsers (``socks5``,
+``http``) are sans-IO; only ``server`` does I/O. Decisions become ``ProxyEvent``s,
+traffic becomes ``ProxyCounters``; ``reevaluate()`` withdraws access from open
+connections when the bundle or posture changes; ``pac`` renders the browser PAC file.
+
+Exceptions (``errors``)::
+
+    ProxyError
+    ├── DestinationError     bad host/port (also a ValueError)
+    ├── ProxyConfigError     bad API input: PAC targets, forwards, limits (a ValueError)
+    └── ProxyStartError      a listener could not be opened (an OSError)
+"""
+
+from __future__ import annotations
+
+from core.proxy.errors import DestinationError, ProxyConfigError, ProxyError, ProxyStartError
+from core.proxy.model import EventKind, Limits, ProxyCounters, ProxyEvent, ResourceCounters
+from core.proxy.normalize import normalize_host, normalize_port
+from core.proxy.peer import PeerInfo, PeerLookup, default_lookup
+from core.proxy.server import Connector, EventCallback, ProxyServer, Resolver, system_connector
+
+__all__ = [
+    "Connector",
+    "DestinationError",
+    "EventCallback",
+    "EventKind",
+    "Limits",
+    "PeerInfo",
+    "PeerLookup",
+    "ProxyConfigError",
+    "ProxyCounters",
+    "ProxyError",
+    "ProxyEvent",
+    "ProxyServer",
+    "ProxyStartError",
+    "Resolver",
+    "ResourceCounters",
+    "default_lookup",
+    "normalize_host",
+    "normalize_port",
+    "system_connector",
+]

@@ -1,0 +1,33 @@
+"""Errors of the proxy package.
+
+```
+ProxyError                      base of everything this package raises
+├── DestinationError            a destination that cannot be normalised (bad name/IP/port)
+├── ProxyConfigError            bad input to the public API (PAC targets, forwards, limits)
+└── ProxyStartError             a listener could not be opened (port in use, no loopback)
+```
+
+Protocol errors from clients are never raised out of the server: the sans-IO parsers
+return them as ``Fail`` actions and the server answers the client with the matching
+protocol refusal.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DestinationError", "ProxyConfigError", "ProxyError", "ProxyStartError"]
+
+
+class ProxyError(Exception):
+    """Base class of the proxy package's errors."""
+
+
+class DestinationError(ProxyError, ValueError):
+    """A destination (host or port) that cannot be normalised; the message says why."""
+
+
+class ProxyConfigError(ProxyError, ValueError):
+    """Invalid configuration handed to the proxy; the previous configuration is kept."""
+
+
+class ProxyStartError(ProxyError, OSError):
+    """A listener could not be opened (for example the port is in use)."""
