@@ -2,5 +2,69 @@
 
 ``core.policy.api`` holds the request/decision types every caller uses (the proxy, the
 CLI's ``policy explain``, the UI). Deny by default: no valid bundle means every decision
-is a deny. Imports only ``core.wire`` and the standard library.
+is a deny. The pieces: ``verify`` (the one gate for signed bundles), ``store`` (the held
+bundle, anti-rollback, 0600 disk cache), ``conditions`` (three-valued compiled tests),
+``compiled`` (destination index and rule order), ``engine`` (``PolicyEngine`` — the
+``Decider`` — and ``reachable_resources`` for the controller), ``risk`` (posture and
+behavioural risk), ``explain`` (unmet requirements and fixes). Imports only ``core.wire``,
+``core.paths`` and the standard library (plus msgspec/cryptography).
+
+Errors (``core.policy.errors``)::
+
+    PolicyError
+     ├── BundleRejected (ValueError)   BundleSignatureError, BundleSchemaError,
+     │                                 WrongDeviceError, BundleExpiredError,
+     │                                 BundleNotYetValidError, RollbackError
+     └── PolicyCacheError
 """
+
+from core.policy.api import AccessRequest, AppIdentity, Decider, Decision, Effect, Unmet
+from core.policy.conditions import UNKNOWN_VALUE
+from core.policy.engine import (
+    PolicyEngine,
+    Reachability,
+    allowed_networks,
+    reachable_resources,
+)
+from core.policy.errors import (
+    BundleExpiredError,
+    BundleNotYetValidError,
+    BundleRejected,
+    BundleSchemaError,
+    BundleSignatureError,
+    PolicyCacheError,
+    PolicyError,
+    RollbackError,
+    WrongDeviceError,
+)
+from core.policy.risk import RiskSnapshot, RiskTracker
+from core.policy.store import PolicyStore, default_cache_path
+from core.policy.verify import verify_bundle
+
+__all__ = [
+    "UNKNOWN_VALUE",
+    "AccessRequest",
+    "AppIdentity",
+    "BundleExpiredError",
+    "BundleNotYetValidError",
+    "BundleRejected",
+    "BundleSchemaError",
+    "BundleSignatureError",
+    "Decider",
+    "Decision",
+    "Effect",
+    "PolicyCacheError",
+    "PolicyEngine",
+    "PolicyError",
+    "PolicyStore",
+    "Reachability",
+    "RiskSnapshot",
+    "RiskTracker",
+    "RollbackError",
+    "Unmet",
+    "WrongDeviceError",
+    "allowed_networks",
+    "default_cache_path",
+    "reachable_resources",
+    "verify_bundle",
+]

@@ -1,0 +1,68 @@
+"""Errors of the policy package: why a bundle was refused, or the cache failed.
+
+Every refusal leaves the held bundle (and so every decision) exactly as it was. The
+message is meant for logs and for the engine's user-facing error ("the policy from the
+controller was refused: <message>").
+
+Errors::
+
+    PolicyError                     anything raised by core.policy
+     ├── BundleRejected (ValueError) a bundle was refused; the held one stays
+     │    ├── BundleSignatureError   unsigned, malformed JWS, unknown key, bad signature
+     │    ├── BundleSchemaError      signed, but not a valid bundle (types, sizes, refs)
+     │    ├── WrongDeviceError       issued for another device
+     │    ├── BundleExpiredError     ``expires_at`` is past
+     │    ├── BundleNotYetValidError ``issued_at`` is in the future beyond the clock skew
+     │    └── RollbackError          older than the bundle held (replay/downgrade)
+     └── PolicyCacheError            the on-disk cache cannot be read or written
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BundleExpiredError",
+    "BundleNotYetValidError",
+    "BundleRejected",
+    "BundleSchemaError",
+    "BundleSignatureError",
+    "PolicyCacheError",
+    "PolicyError",
+    "RollbackError",
+    "WrongDeviceError",
+]
+
+
+class PolicyError(Exception):
+    """Base of every error raised by ``core.policy``."""
+
+
+class BundleRejected(PolicyError, ValueError):
+    """A policy bundle was refused; the message says why. The held bundle is unchanged."""
+
+
+class BundleSignatureError(BundleRejected):
+    """Not a well-formed JWS of the bundle type, signed by an unknown key or badly signed."""
+
+
+class BundleSchemaError(BundleRejected):
+    """The signed payload is not a valid bundle (schema, sizes, cross-references)."""
+
+
+class WrongDeviceError(BundleRejected):
+    """The bundle is bound to another device."""
+
+
+class BundleExpiredError(BundleRejected):
+    """The bundle's ``expires_at`` has passed."""
+
+
+class BundleNotYetValidError(BundleRejected):
+    """The bundle's ``issued_at`` is further in the future than the allowed clock skew."""
+
+
+class RollbackError(BundleRejected):
+    """The bundle is older than (or conflicts with) the one held: replay or downgrade."""
+
+
+class PolicyCacheError(PolicyError):
+    """The on-disk cache of the last valid bundle cannot be read or written."""
