@@ -6,3 +6,5 @@ NetworkManager). ``wg_backends.helper`` is the privileged process; unprivileged 
 to it only through its IPC client. This package imports only the standard library and
 small third-party libraries, never ``core``, ``app`` or ``controller``.
 """
+
+__version__ = "0.1.0"  # kept equal to core.__version__ and pyproject's version

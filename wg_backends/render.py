@@ -80,6 +80,8 @@ def check_private_dir(directory: Path) -> None:
     st = os.lstat(directory)
     if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
         raise PermissionError(f"{directory} is not a real directory")
+    if not hasattr(os, "geteuid"):
+        return  # Windows: the directory's ACL (admins + SYSTEM only) is set by the installer
     if st.st_uid != os.geteuid():
         raise PermissionError(f"{directory} is owned by uid {st.st_uid}, not {os.geteuid()}")
     if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):

@@ -1,0 +1,101 @@
+"""macOS backend: ``wg-quick`` with Homebrew's ``wireguard-go`` and ``bash``.
+
+macOS has no kernel WireGuard: ``wg-quick`` (Homebrew ``wireguard-tools``) always runs
+``wireguard-go`` on a ``utunN`` device and records the mapping in
+``/var/run/wireguard/<name>.name``. Homebrew lives in ``/opt/homebrew`` (Apple silicon) or
+``/usr/local`` (Intel); wg-quick needs Homebrew's bash 4+ first on ``PATH``. Tunnels of
+the WireGuard App Store app are Network Extension VPNs, visible only through
+``scutil --nc list``: :meth:`MacOSBackend.app_tunnels` reports them so the client can
+warn about a second, competing tunnel.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import msgspec
+
+from wg_backends.backends.wgquick import WgQuickBackend
+from wg_backends.errors import CommandError
+from wg_backends.runner import CommandRunner
+
+__all__ = ["HOMEBREW_PREFIXES", "AppTunnel", "MacOSBackend", "parse_scutil_nc_list"]
+
+HOMEBREW_PREFIXES = ("/opt/homebrew", "/usr/local")
+DEFAULT_CONFIG_DIR = Path("/var/run/rustronaut/tunnels")
+# `* (Connected)    UUID VPN (com.wireguard.macos) "name"    [VPN/com.wireguard.macos]`
+_NC_LINE = re.compile(
+    r"^(?P<enabled>[* ])\s*\((?P<state>[^)]*)\)\s+(?P<uuid>[0-9A-Fa-f-]{36})\s+"
+    r'(?P<kind>\S+)\s+\((?P<provider>[^)]*)\)\s+"(?P<name>[^"]*)"'
+)
+
+
+class AppTunnel(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A tunnel of the WireGuard app seen through ``scutil --nc list``."""
+
+    name: str
+    uuid: str
+    state: str  # Connected, Disconnected, Connecting, Disconnecting, Invalid
+    enabled: bool
+
+
+def parse_scutil_nc_list(text: str) -> tuple[AppTunnel, ...]:
+    """The WireGuard app's tunnels (provider ``com.wireguard.macos``) from ``scutil --nc list``.
+
+    Other VPN services and unparseable lines are skipped. Pure.
+    """
+    out: list[AppTunnel] = []
+    for line in text.splitlines():
+        m = _NC_LINE.match(line)
+        if m and m.group("provider").startswith("com.wireguard."):
+            out.append(
+                AppTunnel(
+                    name=m.group("name"),
+                    uuid=m.group("uuid"),
+                    state=m.group("state"),
+                    enabled=m.group("enabled") == "*",
+                )
+            )
+    return tuple(out)
+
+
+class MacOSBackend(WgQuickBackend):
+    """wg-quick with Homebrew paths. ``prefix`` is the Homebrew prefix in use."""
+
+    name = "macos"
+
+    def __init__(
+        self,
+        runner: CommandRunner,
+        *,
+        config_dir: Path = DEFAULT_CONFIG_DIR,
+        prefix: str | None = None,
+    ) -> None:
+        self.prefix = prefix or next(
+            (p for p in HOMEBREW_PREFIXES if Path(p, "bin", "wg-quick").exists()),
+            HOMEBREW_PREFIXES[0],
+        )
+        bin_dir = f"{self.prefix}/bin"
+        super().__init__(
+            runner,
+            config_dir=config_dir,
+            wg_quick=f"{bin_dir}/wg-quick",
+            wg=f"{bin_dir}/wg",
+            env={
+                "PATH": f"{bin_dir}:/usr/bin:/bin:/usr/sbin:/sbin",
+                "WG_QUICK_USERSPACE_IMPLEMENTATION": f"{bin_dir}/wireguard-go",
+            },
+        )
+
+    def _exists(self, interface: str) -> bool:
+        # The name maps to a utunN device only through wireguard-go's socket.
+        return self.status(interface).up
+
+    def app_tunnels(self) -> tuple[AppTunnel, ...]:
+        """Tunnels of the WireGuard app (empty if ``scutil`` is missing). Never raises."""
+        try:
+            res = self._run(["scutil", "--nc", "list"], check=False, timeout=10)
+        except CommandError:
+            return ()
+        return parse_scutil_nc_list(res.stdout) if res.returncode == 0 else ()
