@@ -1,0 +1,92 @@
+"""``rustronaut posture``: collect this device's posture now and show it.
+
+A table of every fact with its status, value and — for a false check or an unknown
+fact — the fix (or why it is unknown); ``--json`` prints the same as a list of objects.
+Runs the real collectors of this OS with a per-tool timeout; never fails on a fact.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping
+
+from core.posture import CollectContext, PostureConfig, SubprocessRunner, collect
+from core.posture.factory import collectors_for, current_os
+from core.posture.remediation import remediation
+from core.wire.posture import Fact, FactStatus
+
+__all__ = ["register", "rows"]
+
+
+def _show(value: object) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, tuple):
+        return ", ".join(value) if value else "(none)"
+    return str(value)
+
+
+def rows(facts: Mapping[str, Fact], os_name: str) -> list[dict[str, object]]:
+    """One row per fact (sorted): name, status, value, reason, fix. Pure."""
+    out: list[dict[str, object]] = []
+    for name in sorted(facts):
+        fact = facts[name]
+        fix = ""
+        if fact.status is FactStatus.KNOWN and fact.value is False:
+            fix = remediation(name, os_name)
+        value = list(fact.value) if isinstance(fact.value, tuple) else fact.value
+        out.append(
+            {
+                "fact": name,
+                "status": fact.status.value,
+                "value": value,
+                "reason": fact.reason,
+                "fix": fix,
+                "collected_at": fact.collected_at,
+            }
+        )
+    return out
+
+
+def _table(table: list[dict[str, object]]) -> str:
+    lines = []
+    width = max((len(str(r["fact"])) for r in table), default=4)
+    lines.append(f"{'FACT':<{width}}  {'STATUS':<7}  {'VALUE':<24}  FIX / REASON")
+    for r in table:
+        known = r["status"] == FactStatus.KNOWN.value
+        value = _show(tuple(r["value"]) if isinstance(r["value"], list) else r["value"])
+        shown = value if known else "?"
+        if len(shown) > 24:
+            shown = shown[:23] + "…"
+        note = r["fix"] if known else f"unknown: {r['reason']}"
+        lines.append(f"{r['fact']!s:<{width}}  {r['status']!s:<7}  {shown:<24}  {note}")
+    return "\n".join(lines)
+
+
+async def _run(args: argparse.Namespace) -> int:
+    os_name = current_os()
+    ctx = CollectContext(
+        runner=SubprocessRunner(),
+        config=PostureConfig.create(processes=args.process, files=args.file),
+        timeout_s=args.timeout,
+    )
+    facts = await collect(collectors_for(os_name), ctx)
+    table = rows(facts, os_name)
+    if args.json:
+        print(json.dumps(table, indent=2, ensure_ascii=False))
+    else:
+        print(_table(table))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``posture``."""
+    p = sub.add_parser("posture", help="show this device's posture facts and how to fix them")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds per OS tool (default 5)")
+    p.add_argument(
+        "--process", action="append", default=[], metavar="NAME", help="also check a process"
+    )
+    p.add_argument("--file", action="append", default=[], metavar="PATH", help="also check a file")
+    p.set_defaults(func=_run)

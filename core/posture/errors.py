@@ -1,0 +1,61 @@
+"""The posture exception tree (drawn in ``core.posture``'s docstring)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "CommandError",
+    "ParseError",
+    "PostureConfigError",
+    "PostureError",
+    "ToolFailedError",
+    "ToolMissingError",
+    "ToolTimeoutError",
+]
+
+
+class PostureError(ValueError):
+    """Base of every posture error."""
+
+
+class CommandError(PostureError):
+    """An OS tool gave no usable answer. Carries the argv (never secrets: argv is ours)."""
+
+    def __init__(self, argv: Sequence[str], message: str) -> None:
+        self.argv = tuple(argv)
+        self.tool = argv[0].rsplit("/", 1)[-1].rsplit("\\", 1)[-1] if argv else "?"
+        super().__init__(message)
+
+
+class ToolMissingError(CommandError):
+    """The tool is not installed; the fact's reason reads "<tool>: not installed"."""
+
+    def __init__(self, argv: Sequence[str]) -> None:
+        super().__init__(argv, "not installed")
+
+
+class ToolTimeoutError(CommandError):
+    """The tool ran longer than its timeout and was killed."""
+
+    def __init__(self, argv: Sequence[str], timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        super().__init__(argv, f"timed out after {timeout_s:g}s")
+
+
+class ToolFailedError(CommandError):
+    """The tool exited non-zero; ``returncode`` and a short ``stderr`` are kept."""
+
+    def __init__(self, argv: Sequence[str], returncode: int, stderr: str, hint: str = "") -> None:
+        self.returncode = returncode
+        self.stderr = stderr.strip()[:200]
+        detail = hint or (self.stderr.splitlines()[0] if self.stderr else "")
+        super().__init__(argv, f"exited {returncode}" + (f": {detail}" if detail else ""))
+
+
+class ParseError(PostureError):
+    """The output is not in a format the parser knows (so the fact stays unknown)."""
+
+
+class PostureConfigError(PostureError):
+    """IT's posture configuration (process/file checks, intervals) is invalid."""
