@@ -38,7 +38,7 @@ from controller.storage import open_storage
 from controller.tokens import TokenValidator
 from core.aio import cancel_and_wait, spawn
 
-__all__ = ["RunningController", "build", "run_controller"]
+__all__ = ["RunningController", "build", "login", "run_controller"]
 
 
 @dataclass(frozen=True)
@@ -171,3 +171,62 @@ async def run_controller(
         finally:
             service.storage.close()
             sock.close()
+
+
+async def login(
+    rc: RunningController,
+    username: str,
+    password: str,
+    *,
+    scope: str = "openid email profile offline_access",
+    transport: Any = None,
+) -> dict[str, Any]:
+    """Sign in through the dev provider's form like a browser would (code + PKCE S256).
+
+    Returns the token response (``access_token``, ``refresh_token``, ``id_token``...).
+    Raises ``RuntimeError`` if the login is refused. For tests and the demo.
+    """
+    import base64
+    import hashlib
+    from urllib.parse import parse_qs, urlsplit
+
+    import httpx
+
+    verifier = secrets.token_urlsafe(48)
+    challenge = (
+        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    )
+    redirect = "http://127.0.0.1:9/callback"
+    query = {
+        "response_type": "code",
+        "client_id": rc.client_id,
+        "redirect_uri": redirect,
+        "scope": scope,
+        "state": secrets.token_urlsafe(8),
+        "nonce": secrets.token_urlsafe(8),
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    async with httpx.AsyncClient(transport=transport) as http:
+        resp = await http.post(
+            f"{rc.issuer}/authorize",
+            params=query,
+            data={"username": username, "password": password},
+        )
+        if resp.status_code != 302:
+            raise RuntimeError(f"login refused: {resp.status_code} {resp.text[:200]}")
+        code = parse_qs(urlsplit(resp.headers["location"]).query)["code"][0]
+        tok = await http.post(
+            f"{rc.issuer}/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": redirect,
+                "client_id": rc.client_id,
+                "code_verifier": verifier,
+            },
+        )
+        if tok.status_code != 200:
+            raise RuntimeError(f"token exchange refused: {tok.status_code} {tok.text[:200]}")
+        data: dict[str, Any] = tok.json()
+        return data

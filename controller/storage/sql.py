@@ -304,7 +304,7 @@ class SqlStorage:
     def _put(self, table: str, key: str, ident: str, body: dict[str, Any]) -> None:
         text = json.dumps(body, sort_keys=True)
         with self._tx() as cur:
-            self._exec(cur, f"DELETE FROM {table} WHERE {key} = ?", (ident,))  # noqa: S608
+            self._exec(cur, f"DELETE FROM {table} WHERE {key} = ?", (ident,))
             self._exec(
                 cur,
                 f"INSERT INTO {table} ({key}, body) VALUES (?, ?)",
@@ -313,13 +313,13 @@ class SqlStorage:
 
     def _delete(self, table: str, key: str, ident: str) -> None:
         with self._tx() as cur:
-            n = self._exec(cur, f"DELETE FROM {table} WHERE {key} = ?", (ident,)).rowcount  # noqa: S608
+            n = self._exec(cur, f"DELETE FROM {table} WHERE {key} = ?", (ident,)).rowcount
         if n == 0:
             raise NotFoundError(f"no {table[:-1]} {ident!r}")
 
     def _list(self, table: str, key: str) -> list[dict[str, Any]]:
         with self._tx() as cur:
-            rows = self._exec(cur, f"SELECT body FROM {table} ORDER BY {key}").fetchall()  # noqa: S608
+            rows = self._exec(cur, f"SELECT body FROM {table} ORDER BY {key}").fetchall()
         return [json.loads(r[0]) for r in rows]
 
     def put_resource(self, resource_id: str, body: dict[str, Any]) -> None:

@@ -56,7 +56,7 @@ class _Model(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     """Base of every API body: frozen, strict, keyword-only."""
 
 
-class Jwk(_Model):
+class Jwk(_Model, frozen=True):
     """An Ed25519 public key (RFC 8037 OKP JWK) that verifies policy bundles."""
 
     kty: Literal["OKP"]
@@ -67,13 +67,13 @@ class Jwk(_Model):
     use: Literal["sig"] = "sig"
 
 
-class Jwks(_Model):
+class Jwks(_Model, frozen=True):
     """A JWK set: the current bundle-signing key first, then the previous ones."""
 
     keys: Annotated[list[Jwk], Meta(min_length=1, max_length=8)]
 
 
-class Discovery(_Model):
+class Discovery(_Model, frozen=True):
     """``GET /.well-known/rustronaut``: what a client needs to start talking."""
 
     api_version: Literal["v1"]
@@ -83,7 +83,7 @@ class Discovery(_Model):
     policy_keys: Jwks
 
 
-class EnrollRequest(_Model):
+class EnrollRequest(_Model, frozen=True):
     """``POST /v1/devices``: only public keys ever leave the device."""
 
     name: _NAME
@@ -92,14 +92,14 @@ class EnrollRequest(_Model):
     signing_key: Annotated[str, Meta(pattern=ED25519_B64URL_PATTERN)]
 
 
-class GatewayInfo(_Model):
+class GatewayInfo(_Model, frozen=True):
     """The gateway peer a device's tunnel points at."""
 
     public_key: Annotated[str, Meta(pattern=WG_KEY_PATTERN)]
     endpoint: Annotated[str, Meta(min_length=3, max_length=261)]
 
 
-class Enrollment(_Model):
+class Enrollment(_Model, frozen=True):
     """The answer to an enrollment: the device's identity and tunnel address."""
 
     device_id: _ID
@@ -109,20 +109,20 @@ class Enrollment(_Model):
     gateway: GatewayInfo | None = None
 
 
-class NonceResponse(_Model):
+class NonceResponse(_Model, frozen=True):
     """A single-use posture nonce and when it stops being accepted."""
 
     nonce: _B64U
     expires_at: _TS
 
 
-class PostureSubmission(_Model):
+class PostureSubmission(_Model, frozen=True):
     """``POST /v1/devices/{id}/posture``: the device-signed report (JWS compact)."""
 
     report: _JWS
 
 
-class PostureResult(_Model):
+class PostureResult(_Model, frozen=True):
     """What the controller concluded from a posture report."""
 
     accepted: bool
@@ -131,7 +131,7 @@ class PostureResult(_Model):
     bundle_version: Annotated[int, Meta(ge=0)]
 
 
-class BundleResponse(_Model):
+class BundleResponse(_Model, frozen=True):
     """``GET /v1/devices/{id}/bundle``: the signed policy bundle (JWS) and its headline."""
 
     bundle: _JWS
@@ -139,7 +139,7 @@ class BundleResponse(_Model):
     expires_at: _TS
 
 
-class Event(_Model):
+class Event(_Model, frozen=True):
     """One event on the stream; ``device_id`` is None when it concerns every device."""
 
     type: EventType
@@ -157,7 +157,7 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True):
     detail: Annotated[str, Meta(max_length=2048)] = ""
 
 
-class DeviceInfo(_Model):
+class DeviceInfo(_Model, frozen=True):
     """A device as the admin API shows it."""
 
     device_id: _ID
@@ -172,26 +172,26 @@ class DeviceInfo(_Model):
     reachable: Annotated[list[_ID], Meta(max_length=4096)] = []
 
 
-class DeviceList(_Model):
+class DeviceList(_Model, frozen=True):
     """``GET /v1/admin/devices``."""
 
     devices: list[DeviceInfo]
 
 
-class UserGroups(_Model):
+class UserGroups(_Model, frozen=True):
     """A user's groups as the controller knows them (admin-managed)."""
 
     user: _ID
     groups: Annotated[list[_ID], Meta(max_length=64)]
 
 
-class UserList(_Model):
+class UserList(_Model, frozen=True):
     """``GET /v1/admin/users``."""
 
     users: list[UserGroups]
 
 
-class RecheckRequest(_Model):
+class RecheckRequest(_Model, frozen=True):
     """``POST /v1/admin/posture-recheck``: ask one device (or all, when None) to re-check."""
 
     device_id: _ID | None = None

@@ -1,0 +1,60 @@
+"""Client of the control-plane API: discovery, enrollment, posture, bundles, events.
+
+``ControlPlaneClient`` speaks the ``/v1`` API of ``controller/`` (the contract is the
+shared models in ``core.controlplane.models`` and the committed OpenAPI document). It
+takes an injectable httpx transport (tests) and an ``httpx.Auth`` for the bearer token
+(the auth package's refreshing flow); TLS verifies through the OS trust store
+(truststore) with an optional SPKI pin. Every answer is size-capped and decoded
+strictly into its model: an invalid answer is an error, never partially used.
+
+Errors::
+
+    ControlPlaneError                  anything that went wrong talking to the controller
+     ├── ControllerUnreachableError    connect/read failure, timeout, TLS failure
+     │    └── PinMismatchError         the server key is not the pinned one
+     ├── InvalidAnswerError            oversized, not JSON, wrong type or schema
+     └── ApiRefusedError               a problem document (``status``, ``problem``)
+          ├── AuthenticationError      401: token missing, expired, wrong issuer/audience
+          ├── ForbiddenError           403: e.g. the device is revoked
+          ├── NotFoundError            404
+          ├── ConflictError            409: key already enrolled
+          ├── RejectedError            400/413/422: the request or report was refused
+          ├── RateLimitedError         429 (``retry_after`` seconds)
+          └── ServerError              5xx
+"""
+
+from core.controlplane.client import (
+    ApiRefusedError,
+    AuthenticationError,
+    BearerAuth,
+    ConflictError,
+    ControllerUnreachableError,
+    ControlPlaneClient,
+    ControlPlaneError,
+    ForbiddenError,
+    InvalidAnswerError,
+    NotFoundError,
+    PinMismatchError,
+    RateLimitedError,
+    RejectedError,
+    ServerError,
+    spki_sha256,
+)
+
+__all__ = [
+    "ApiRefusedError",
+    "AuthenticationError",
+    "BearerAuth",
+    "ConflictError",
+    "ControlPlaneClient",
+    "ControlPlaneError",
+    "ControllerUnreachableError",
+    "ForbiddenError",
+    "InvalidAnswerError",
+    "NotFoundError",
+    "PinMismatchError",
+    "RateLimitedError",
+    "RejectedError",
+    "ServerError",
+    "spki_sha256",
+]

@@ -1,0 +1,376 @@
+"""The async httpx client of the control-plane API (error tree: see the package docstring)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ssl
+from collections.abc import AsyncIterator, Callable, Generator
+from typing import Any, TypeVar
+
+import httpx
+import msgspec
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from core.controlplane.models import (
+    BundleResponse,
+    Discovery,
+    Enrollment,
+    EnrollRequest,
+    Event,
+    NonceResponse,
+    PostureResult,
+    PostureSubmission,
+    Problem,
+)
+
+__all__ = [
+    "MAX_ANSWER_BYTES",
+    "MAX_BUNDLE_ANSWER_BYTES",
+    "MAX_EVENT_BYTES",
+    "ApiRefusedError",
+    "AuthenticationError",
+    "BearerAuth",
+    "ConflictError",
+    "ControlPlaneClient",
+    "ControlPlaneError",
+    "ControllerUnreachableError",
+    "ForbiddenError",
+    "InvalidAnswerError",
+    "NotFoundError",
+    "PinMismatchError",
+    "RateLimitedError",
+    "RejectedError",
+    "ServerError",
+    "spki_sha256",
+]
+
+MAX_ANSWER_BYTES = 1024 * 1024
+MAX_BUNDLE_ANSWER_BYTES = 33 * 1024 * 1024
+MAX_EVENT_BYTES = 64 * 1024
+MAX_PROBLEM_BYTES = 16 * 1024
+_T = TypeVar("_T")
+
+
+class ControlPlaneError(Exception):
+    """Talking to the controller failed; the message says how."""
+
+
+class ControllerUnreachableError(ControlPlaneError):
+    """Could not connect, read, or establish trusted TLS."""
+
+
+class PinMismatchError(ControllerUnreachableError):
+    """The server's public key does not match the configured SPKI pin."""
+
+
+class InvalidAnswerError(ControlPlaneError):
+    """The answer is oversized, not JSON, or does not match its schema."""
+
+
+class ApiRefusedError(ControlPlaneError):
+    """The controller refused with a problem document."""
+
+    def __init__(self, status: int, problem: Problem) -> None:
+        super().__init__(f"{status} {problem.title}: {problem.detail}".strip())
+        self.status = status
+        self.problem = problem
+
+
+class AuthenticationError(ApiRefusedError):
+    """401: the bearer token was missing or refused."""
+
+
+class ForbiddenError(ApiRefusedError):
+    """403: authenticated but not allowed (e.g. the device is revoked)."""
+
+
+class NotFoundError(ApiRefusedError):
+    """404."""
+
+
+class ConflictError(ApiRefusedError):
+    """409: e.g. the key is already enrolled for another device."""
+
+
+class RejectedError(ApiRefusedError):
+    """400/413/422: the request or the posture report was refused."""
+
+
+class RateLimitedError(ApiRefusedError):
+    """429; ``retry_after`` is the server's hint in seconds (None if absent)."""
+
+    def __init__(self, status: int, problem: Problem, retry_after: float | None) -> None:
+        super().__init__(status, problem)
+        self.retry_after = retry_after
+
+
+class ServerError(ApiRefusedError):
+    """5xx."""
+
+
+class BearerAuth(httpx.Auth):
+    """Sends ``Authorization: Bearer <token>``; ``token`` is a string or a zero-arg getter.
+
+    The auth package's refreshing flow can replace this with its own ``httpx.Auth``.
+    """
+
+    def __init__(self, token: str | Callable[[], str]) -> None:
+        self._token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Attach the token (read at send time)."""
+        token = self._token() if callable(self._token) else self._token
+        request.headers["Authorization"] = f"Bearer {token}"
+        yield request
+
+
+def spki_sha256(cert_der: bytes) -> str:
+    """Base64 SHA-256 of a certificate's SubjectPublicKeyInfo (the pin format)."""
+    cert = x509.load_der_x509_certificate(cert_der)
+    spki = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")
+
+
+def _default_ssl_context() -> ssl.SSLContext:
+    import truststore
+
+    return truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
+_STATUS_ERRORS: dict[int, type[ApiRefusedError]] = {
+    400: RejectedError,
+    401: AuthenticationError,
+    403: ForbiddenError,
+    404: NotFoundError,
+    409: ConflictError,
+    413: RejectedError,
+    422: RejectedError,
+}
+
+
+class ControlPlaneClient:
+    """One controller at ``base_url``. Async; use from one event loop.
+
+    ``auth`` adds the user's bearer token to the device calls (discovery goes without).
+    ``transport`` replaces the network (tests). ``spki_pin`` (base64 SHA-256 of the
+    server's SubjectPublicKeyInfo) is checked on every HTTPS answer before its body is
+    read. Methods raise ``ControlPlaneError`` subclasses only.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        auth: httpx.Auth | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        spki_pin: str | None = None,
+        timeout: float = 10.0,
+        verify: ssl.SSLContext | None = None,
+    ) -> None:
+        self._auth = auth
+        self._pin = spki_pin
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            transport=transport,
+            timeout=httpx.Timeout(timeout),
+            verify=verify if verify is not None else _default_ssl_context(),
+            follow_redirects=False,
+            trust_env=False,
+            headers={"Accept": "application/json"},
+        )
+
+    async def aclose(self) -> None:
+        """Close connections. Idempotent."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> ControlPlaneClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # plumbing --------------------------------------------------------------------
+    def _check_pin(self, response: httpx.Response) -> None:
+        if self._pin is None or response.url.scheme != "https":
+            return
+        stream = response.extensions.get("network_stream")
+        ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        if not der:
+            raise PinMismatchError("cannot read the server certificate to check the pin")
+        if not hmac.compare_digest(spki_sha256(der), self._pin):
+            raise PinMismatchError("the controller's key does not match the configured pin")
+
+    async def _read_capped(self, response: httpx.Response, cap: int) -> bytes:
+        declared = response.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > cap:
+            raise InvalidAnswerError(f"answer of {declared} bytes is over the {cap} byte cap")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > cap:
+                raise InvalidAnswerError(f"answer is over the {cap} byte cap")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _refusal(self, response: httpx.Response) -> ApiRefusedError:
+        raw = await self._read_capped(response, MAX_PROBLEM_BYTES)
+        try:
+            problem = msgspec.json.decode(raw, type=Problem)
+        except msgspec.DecodeError:
+            problem = Problem(title=response.reason_phrase, status=response.status_code)
+        status = response.status_code
+        if status == 429:
+            hint = response.headers.get("retry-after", "")
+            return RateLimitedError(status, problem, float(hint) if hint.isdigit() else None)
+        if status >= 500:
+            return ServerError(status, problem)
+        return _STATUS_ERRORS.get(status, ApiRefusedError)(status, problem)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        answer: type[_T],
+        *,
+        body: Any = None,
+        authed: bool = True,
+        cap: int = MAX_ANSWER_BYTES,
+        expect: int = 200,
+    ) -> _T:
+        content = msgspec.json.encode(body) if body is not None else None
+        headers = {"Content-Type": "application/json"} if content is not None else {}
+        request = self._http.build_request(method, path, content=content, headers=headers)
+        try:
+            response = await self._http.send(
+                request, auth=self._auth if authed else None, stream=True
+            )
+        except httpx.HTTPError as exc:
+            raise ControllerUnreachableError(f"{method} {path}: {exc}") from exc
+        try:
+            self._check_pin(response)
+            if response.status_code >= 300:
+                raise await self._refusal(response)
+            if response.status_code != expect:
+                raise InvalidAnswerError(f"{method} {path}: unexpected {response.status_code}")
+            ctype = response.headers.get("content-type", "")
+            if not ctype.startswith("application/json"):
+                raise InvalidAnswerError(f"{method} {path}: content type {ctype!r} is not JSON")
+            raw = await self._read_capped(response, cap)
+            try:
+                return msgspec.json.decode(raw, type=answer)
+            except msgspec.DecodeError as exc:
+                raise InvalidAnswerError(f"{method} {path}: invalid answer: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise ControllerUnreachableError(f"{method} {path}: {exc}") from exc
+        finally:
+            await response.aclose()
+
+    # API -----------------------------------------------------------------------------
+    async def discovery(self) -> Discovery:
+        """``GET /.well-known/rustronaut`` (no token)."""
+        return await self._call("GET", "/.well-known/rustronaut", Discovery, authed=False)
+
+    async def enroll(self, request: EnrollRequest) -> Enrollment:
+        """Enroll this device (public keys only). ``ConflictError`` if a key is taken."""
+        return await self._call("POST", "/v1/devices", Enrollment, body=request, expect=201)
+
+    async def posture_nonce(self, device_id: str) -> NonceResponse:
+        """A fresh single-use nonce for the next report."""
+        return await self._call(
+            "POST", f"/v1/devices/{_seg(device_id)}/posture/nonce", NonceResponse
+        )
+
+    async def submit_posture(self, device_id: str, report_jws: str) -> PostureResult:
+        """Submit the device-signed report; ``RejectedError`` if refused (forged, stale)."""
+        return await self._call(
+            "POST",
+            f"/v1/devices/{_seg(device_id)}/posture",
+            PostureResult,
+            body=PostureSubmission(report=report_jws),
+        )
+
+    async def fetch_bundle(self, device_id: str) -> BundleResponse:
+        """The signed bundle; the caller verifies it (``core.policy``) before any use."""
+        return await self._call(
+            "GET",
+            f"/v1/devices/{_seg(device_id)}/bundle",
+            BundleResponse,
+            cap=MAX_BUNDLE_ANSWER_BYTES,
+        )
+
+    async def events(self, device_id: str) -> AsyncIterator[Event]:
+        """Yield events from ``/v1/events`` until the server closes the stream.
+
+        Raises ``ControlPlaneError`` subclasses; an event that does not match the schema
+        or is over ``MAX_EVENT_BYTES`` ends the stream with ``InvalidAnswerError``.
+        Cancel the consuming task to stop.
+        """
+        request = self._http.build_request(
+            "GET",
+            "/v1/events",
+            params={"device_id": device_id},
+            headers={"Accept": "text/event-stream"},
+            timeout=httpx.Timeout(10.0, read=None),
+        )
+        try:
+            response = await self._http.send(request, auth=self._auth, stream=True)
+        except httpx.HTTPError as exc:
+            raise ControllerUnreachableError(f"GET /v1/events: {exc}") from exc
+        try:
+            self._check_pin(response)
+            if response.status_code >= 300:
+                raise await self._refusal(response)
+            if not response.headers.get("content-type", "").startswith("text/event-stream"):
+                raise InvalidAnswerError("event stream has the wrong content type")
+            buffer = b""
+            async for chunk in response.aiter_bytes():
+                buffer += chunk.replace(b"\r\n", b"\n")
+                while b"\n\n" in buffer:
+                    block, buffer = buffer.split(b"\n\n", 1)
+                    event = _parse_sse(block)
+                    if event is not None:
+                        yield event
+                if len(buffer) > MAX_EVENT_BYTES:
+                    raise InvalidAnswerError(f"an event is over {MAX_EVENT_BYTES} bytes")
+        except httpx.HTTPError as exc:
+            raise ControllerUnreachableError(f"event stream: {exc}") from exc
+        finally:
+            await response.aclose()
+
+
+def _seg(value: str) -> str:
+    """A path segment; refuses values that could change the path."""
+    if not value or any(c in value for c in "/?#%") or value in {".", ".."}:
+        raise ValueError(f"bad identifier {value!r}")
+    return value
+
+
+def _parse_sse(block: bytes) -> Event | None:
+    """One SSE block → Event (comments/keepalives → None). Raises ``InvalidAnswerError``."""
+    data: list[bytes] = []
+    kind = b""
+    for line in block.split(b"\n"):
+        if not line or line.startswith(b":"):
+            continue
+        name, _, value = line.partition(b":")
+        value = value.removeprefix(b" ")
+        if name == b"data":
+            data.append(value)
+        elif name == b"event":
+            kind = value
+    if not data:
+        return None
+    try:
+        event = msgspec.json.decode(b"\n".join(data), type=Event)
+    except msgspec.DecodeError as exc:
+        raise InvalidAnswerError(f"invalid event: {exc}") from exc
+    if kind and kind.decode("ascii", "replace") != event.type:
+        raise InvalidAnswerError("event name and payload type differ")
+    return event

@@ -1,0 +1,72 @@
+"""Fixtures: a running controller with its dev OIDC provider, device keys, posture reports."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from controller.testing import RunningController, run_controller
+from core.controlplane.models import EnrollRequest
+from core.wire.posture import Fact, PostureReport, sign_report
+from core.wire.signing import b64url
+
+
+@dataclass
+class DeviceKeys:
+    """A device's key pairs and the enrollment request built from them."""
+
+    signing: Ed25519PrivateKey
+    wg_private: X25519PrivateKey
+
+    @property
+    def wg_public(self) -> str:
+        raw = self.wg_private.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        return base64.b64encode(raw).decode()
+
+    @property
+    def signing_public(self) -> str:
+        raw = self.signing.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        return b64url(raw)
+
+    def enroll_request(self, name: str = "laptop") -> EnrollRequest:
+        return EnrollRequest(
+            name=name,
+            platform="linux",
+            wg_public_key=self.wg_public,
+            signing_key=self.signing_public,
+        )
+
+    def report(
+        self, device_id: str, nonce: str, *, encrypted: bool = True, issued_at: float | None = None
+    ) -> str:
+        now = time.time() if issued_at is None else issued_at
+        rep = PostureReport(
+            device_id=device_id,
+            nonce=nonce,
+            issued_at=now,
+            facts=(Fact.of("disk.encrypted", encrypted, now), Fact.of("os.name", "linux", now)),
+        )
+        return sign_report(rep, self.signing)
+
+
+def new_device() -> DeviceKeys:
+    """Fresh device keys."""
+    return DeviceKeys(Ed25519PrivateKey.generate(), X25519PrivateKey.generate())
+
+
+@pytest.fixture
+async def controller() -> AsyncIterator[RunningController]:
+    """A controller on 127.0.0.1 (SQLite in a temp dir) with demo users alice and bob."""
+    async with run_controller(sensitive_rate_per_min=1000) as rc:
+        yield rc
