@@ -45,12 +45,11 @@ class ScriptedRunner:
         argv = tuple(argv)
         self.calls.append(argv)
         self.envs.append(env)
-        for i, (want, rc, out, err) in enumerate(self.script):
-            if want == argv:
-                del self.script[i]
-                break
-        else:
+        match = next((i for i, entry in enumerate(self.script) if entry[0] == argv), None)
+        if match is None:
             rc, out, err = 127, "", f"unscripted: {argv}"
+        else:
+            _, rc, out, err = self.script.pop(match)
         if check and rc != 0:
             raise CommandError(argv, rc, err)
         return CommandResult(argv, rc, out, err)

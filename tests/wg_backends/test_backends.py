@@ -31,7 +31,7 @@ def spec(name: str = "rtw0") -> TunnelSpec:
         addresses=("10.232.0.2/32",),
         peers=(
             PeerSpec(public_key=PUB, endpoint="10.231.0.1:51820", allowed_ips=("10.233.0.0/24",)),
-        ),  # fmt: skip
+        ),
         private_key=PRIV,
     )
 

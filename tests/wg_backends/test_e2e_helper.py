@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.wg_backends.helperproc import HelperProc, start_helper
-from tests.wg_backends.testbed import TestBed, ns_pids, run
+from tests.wg_backends.testbed import TestBed, run
 from wg_backends.errors import HelperRefused
 from wg_backends.helper.client import HelperClient
 
@@ -179,8 +179,11 @@ def test_always_on_keeps_tunnel_after_kill_and_restart_cleans_up(
         # the helper itself dies hard; the next start removes what the record lists
         hp.stop(signal.SIGKILL)
         assert testbed.client_if in run(["ip", "-o", "link"], ns=testbed.client_ns).stdout
-        hp = start_helper(testbed.workdir / "helper-ao", netns=testbed.client_ns,
-                          extra=["--backend", "wg-quick", "--managed-dir", str(managed)])  # fmt: skip
+        hp = start_helper(
+            testbed.workdir / "helper-ao",
+            netns=testbed.client_ns,
+            extra=["--backend", "wg-quick", "--managed-dir", str(managed)],
+        )
         assert_nothing_left(testbed, hp)
         assert "removed stale tunnel" in hp.log_text()
     finally:
