@@ -53,7 +53,7 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
     (
         re.compile(
             r"-----BEGIN (?P<label>[A-Z0-9 ]*)PRIVATE KEY-----(?!\[REDACTED\])"
-            r"(?:[A-Za-z0-9+/=:,\- \t\r\n]|\\[rnt])*"
+            r"(?:(?!-----)[A-Za-z0-9+/=:,\- \t\r\n]|\\[rnt])*"
             r"(?:-----END (?P=label)PRIVATE KEY-----)?"
         ),
         "-----BEGIN \\g<label>PRIVATE KEY-----" + MASK + "-----END \\g<label>PRIVATE KEY-----",

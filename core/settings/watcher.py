@@ -18,6 +18,7 @@ __all__ = ["SettingsWatcher"]
 _log = logging.getLogger(__name__)
 
 Subscriber = Callable[[EffectiveSettings], None]
+FORCE_EVERY = 12  # polls between unconditional reloads
 
 
 class SettingsWatcher:
@@ -46,6 +47,7 @@ class SettingsWatcher:
         self._fingerprint: Hashable = self._fingerprint_now()
         self._subscribers: list[Subscriber] = []
         self._task: asyncio.Task[None] | None = None
+        self._polls = 0
 
     @property
     def current(self) -> EffectiveSettings:
@@ -75,7 +77,10 @@ class SettingsWatcher:
     async def poll(self) -> bool:
         """Check once; reload and notify if something changed. Returns True if it notified."""
         fingerprint = self._fingerprint_now()
-        if fingerprint == self._fingerprint:
+        self._polls += 1
+        # Some file systems keep a coarse mtime: a same-size in-place edit within one tick
+        # looks unchanged, so every ``FORCE_EVERY`` polls reload regardless.
+        if fingerprint == self._fingerprint and self._polls % FORCE_EVERY:
             return False
         self._fingerprint = fingerprint
         fresh = await asyncio.to_thread(
