@@ -287,14 +287,14 @@ class ControllerService:
         token = sign_bundle(bundle, key, kid=kid)
         return BundleResponse(bundle=token, version=version, expires_at=bundle.expires_at)
 
-    def _tunnel(self, dev: DeviceRecord, resources: list[Resource]) -> dict[str, Any] | None:
+    def _tunnel(self, dev: DeviceRecord, resources: list[Resource]) -> TunnelSpec | None:
         gw = self.config.gateway
         if gw is None or dev.address is None:
             return None
         gw_host = str(ipaddress.ip_interface(gw.address).ip)
         prefix = "/32" if ":" not in gw_host else "/128"
         allowed = sorted({gw_host + prefix, *allowed_ips(resources, dev.reachable)})
-        spec = TunnelSpec(
+        return TunnelSpec(
             interface=self.config.tunnel_interface,
             addresses=(dev.address,),
             peers=(
@@ -308,8 +308,6 @@ class ControllerService:
             dns=self.config.tunnel_dns,
             mtu=self.config.tunnel_mtu,
         )
-        out: dict[str, Any] = msgspec.to_builtins(spec)
-        return {k: v for k, v in out.items() if v is not None}
 
     # gateway ------------------------------------------------------------------------
     def _gateway_add(self, dev: DeviceRecord) -> None:

@@ -63,7 +63,8 @@ async def test_enroll_posture_bundle_revoke(controller: RunningController) -> No
     keys = new_device()
     async with ControlPlaneClient(rc.base_url, auth=BearerAuth(tokens["access_token"])) as client:
         disc = await client.discovery()
-        assert disc.issuer == rc.issuer and disc.client_id == rc.client_id
+        assert disc.issuer == rc.issuer
+        assert disc.client_id == rc.client_id
         enrolled = await client.enroll(keys.enroll_request())
         assert enrolled.user == "alice@example.com"
         assert enrolled.address == "10.77.0.2/32"  # .1 is reserved for the gateway
@@ -72,7 +73,8 @@ async def test_enroll_posture_bundle_revoke(controller: RunningController) -> No
         # Posture with an unencrypted disk: nothing reachable.
         nonce = await client.posture_nonce(dev)
         result = await client.submit_posture(dev, keys.report(dev, nonce.nonce, encrypted=False))
-        assert result.accepted and result.reachable == []
+        assert result.accepted
+        assert result.reachable == []
         # Replaying the same nonce is refused.
         with pytest.raises(RejectedError, match="nonce"):
             await client.submit_posture(dev, keys.report(dev, nonce.nonce))
@@ -90,7 +92,8 @@ async def test_enroll_posture_bundle_revoke(controller: RunningController) -> No
         }
         doc = verify(b2.bundle, trusted, typ=BUNDLE_TYP, max_size=1 << 20)
         bundle = decode_bundle(doc.payload)
-        assert bundle.device_id == dev and bundle.version == b2.version
+        assert bundle.device_id == dev
+        assert bundle.version == b2.version
         assert [r.id for r in bundle.resources] == ["wiki"]
         assert [r.id for r in bundle.rules] == ["eng-wiki"]
         assert "engineering" in bundle.user.groups
@@ -110,7 +113,8 @@ async def test_enroll_posture_bundle_revoke(controller: RunningController) -> No
         resp = await _admin(rc, "POST", "/v1/admin/posture-recheck", {"device_id": dev})
         assert resp.status_code == 204
         resp = await _admin(rc, "POST", f"/v1/admin/devices/{dev}/revoke")
-        assert resp.status_code == 200 and resp.json()["status"] == "revoked"
+        assert resp.status_code == 200
+        assert resp.json()["status"] == "revoked"
         assert resp.json()["address"] is None  # released
         await asyncio.wait_for(task, 5)  # the server ends the stream after device_revoked
         assert [e.type for e in received] == ["posture_recheck", "device_revoked"]
@@ -286,4 +290,6 @@ async def test_key_rotation_keeps_previous_key_in_discovery(controller: RunningC
         resp = await _admin(rc, "POST", "/v1/admin/keys/rotate")
         assert resp.status_code == 200
         after = (await client.discovery()).policy_keys.keys
-    assert len(after) == 2 and after[1].kid == before[0].kid and after[0].kid != before[0].kid
+    assert len(after) == 2
+    assert after[1].kid == before[0].kid
+    assert after[0].kid != before[0].kid
