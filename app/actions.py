@@ -1,0 +1,230 @@
+"""Everything the employee can *do*, in one dispatcher: ``Actions``.
+
+The tray menu, window buttons and notification clicks all go through ``Actions.run`` or
+its named methods. Each engine call is started with ``core.aio.spawn`` and returns at
+once with the task, so the GUI thread never waits on the network, the helper or the disk.
+Windows are created lazily on first use (keeps cold start to tray-visible short) and then
+raised. No business logic: under always-on the engine decides whether a reason is needed;
+the UI only asks for one when the snapshot says ``always_on``. GUI thread only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QStandardPaths, Signal
+from PySide6.QtWidgets import QWidget
+
+from app.activity_model import ActivityModel
+from app.autostart import Autostart
+from app.bridge import EngineBridge
+from app.presenter import Action
+from core.aio import spawn
+from core.engine.api import EngineAPI
+
+__all__ = ["WINDOWS", "Actions"]
+
+#: Window names ``Actions.show_window`` accepts.
+WINDOWS = ("main", "posture", "activity", "settings", "signin", "about")
+
+
+def default_diagnostics_dir() -> Path:
+    """Where "Collect diagnostics" saves: Downloads, else Documents, else home."""
+    for loc in (
+        QStandardPaths.StandardLocation.DownloadLocation,
+        QStandardPaths.StandardLocation.DocumentsLocation,
+    ):
+        path = QStandardPaths.writableLocation(loc)
+        if path and Path(path).is_dir():
+            return Path(path)
+    return Path.home()
+
+
+class Actions(QObject):
+    """Dispatches user intents to engine coroutines and windows.
+
+    Signals: ``diagnostics_saved(str path)``, ``diagnostics_failed(str message)``.
+    ``quit_requested`` is emitted after ``engine.stop()`` finished (or failed).
+    """
+
+    diagnostics_saved = Signal(str)
+    diagnostics_failed = Signal(str)
+    quit_requested = Signal()
+
+    def __init__(
+        self,
+        engine: EngineAPI,
+        bridge: EngineBridge,
+        *,
+        autostart: Autostart | None = None,
+        diagnostics_dir: Callable[[], Path] = default_diagnostics_dir,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.engine = engine
+        self.bridge = bridge
+        self.autostart = autostart
+        self._diagnostics_dir = diagnostics_dir
+        self.windows: dict[str, QWidget] = {}
+        self._quitting = False
+        # Recorded from start-up on so decisions before the window opens are kept.
+        self.activity = ActivityModel(parent=self)
+        bridge.decision.connect(self.activity.add_event)
+
+    # -- intents ---------------------------------------------------------------------
+    def run(self, action: Action) -> None:
+        """Perform a menu/notification ``action``. Returns immediately."""
+        handlers: dict[Action, Callable[[], Any]] = {
+            Action.SIGN_IN: lambda: self.show_window("signin"),
+            Action.SIGN_OUT: self.sign_out,
+            Action.CONNECT: self.connect,
+            Action.DISCONNECT: self.disconnect,
+            Action.OPEN_MAIN: lambda: self.show_window("main"),
+            Action.POSTURE: lambda: self.show_window("posture"),
+            Action.ACTIVITY: lambda: self.show_window("activity"),
+            Action.SETTINGS: lambda: self.show_window("settings"),
+            Action.DIAGNOSTICS: self.collect_diagnostics,
+            Action.ABOUT: lambda: self.show_window("about"),
+            Action.QUIT: self.quit,
+        }
+        handlers[action]()
+
+    def sign_in(self, *, device_code: bool = False) -> asyncio.Task[None]:
+        """Start the browser (or device-code) sign-in in the background."""
+        return spawn(self.engine.sign_in(device_code=device_code), name="ui.sign_in")
+
+    def sign_out(self) -> asyncio.Task[None]:
+        """Sign out in the background."""
+        return spawn(self.engine.sign_out(), name="ui.sign_out")
+
+    def connect(self) -> asyncio.Task[None]:
+        """Connect in the background."""
+        return spawn(self.engine.connect(), name="ui.connect")
+
+    def disconnect(self) -> asyncio.Task[None] | None:
+        """Disconnect; under always-on open the break-glass dialog instead (returns None)."""
+        if self.bridge.snapshot.always_on:
+            from app.windows.breakglass import BreakGlassDialog
+
+            dialog = BreakGlassDialog(self.bridge.snapshot.organization, self._support_url())
+            dialog.reason_given.connect(self.disconnect_with_reason)
+            self.windows["breakglass"] = dialog
+            dialog.open()  # window-modal without a nested event loop: the loop keeps running
+            dialog.raise_()
+            dialog.activateWindow()
+            return None
+        return spawn(self.engine.disconnect(), name="ui.disconnect")
+
+    def disconnect_with_reason(self, reason: str) -> asyncio.Task[None]:
+        """Break-glass disconnect with the employee's ``reason`` (always-on)."""
+        return spawn(self.engine.disconnect(break_glass_reason=reason), name="ui.breakglass")
+
+    def recheck_posture(self) -> asyncio.Task[None]:
+        """Collect posture again in the background."""
+        return spawn(self.engine.recheck_posture(), name="ui.recheck_posture")
+
+    def collect_diagnostics(self, destination: Path | None = None) -> asyncio.Task[Path]:
+        """Write the diagnostics zip (default: Downloads); emits saved/failed when done."""
+        dest = destination if destination is not None else self._diagnostics_dir()
+        task = spawn(self._collect(dest), name="ui.diagnostics")
+        return task
+
+    async def _collect(self, dest: Path) -> Path:
+        try:
+            path = await self.engine.collect_diagnostics(dest)
+        except Exception as exc:
+            self.diagnostics_failed.emit(f"Could not save diagnostics: {exc}")
+            raise
+        self.diagnostics_saved.emit(str(path))
+        return path
+
+    def set_setting(self, key: str, value: object) -> str | None:
+        """Change a user setting; returns None on success or the error message to show.
+
+        The engine validates; a refused value leaves the previous one in force.
+        """
+        try:
+            self.engine.set_setting(key, value)
+        except Exception as exc:  # the engine's settings errors are user-readable
+            return str(exc) or type(exc).__name__
+        return None
+
+    def set_autostart(self, enabled: bool) -> str | None:
+        """Turn start-at-login on/off; returns None or the error message to show."""
+        if self.autostart is None:
+            return "Start at login is not supported on this system."
+        try:
+            self.autostart.set_enabled(enabled)
+        except OSError as exc:
+            return f"Could not change start at login: {exc}"
+        return None
+
+    def quit(self) -> None:
+        """Stop the engine in the background, then emit ``quit_requested``. Idempotent."""
+        if self._quitting:
+            return
+        self._quitting = True
+        spawn(self._stop(), name="ui.quit")
+
+    async def _stop(self) -> None:
+        try:
+            await self.engine.stop()
+        finally:
+            self.quit_requested.emit()
+
+    # -- windows ---------------------------------------------------------------------
+    def show_window(self, name: str) -> QWidget:
+        """Create (once) and raise window ``name`` (one of ``WINDOWS``); returns it."""
+        window = self.windows.get(name)
+        if window is None:
+            window = self._create(name)
+            self.windows[name] = window
+        window.show()
+        window.raise_()
+        window.activateWindow()
+        return window
+
+    def _create(self, name: str) -> QWidget:
+        # Imported lazily so start-up only loads what the tray needs.
+        if name == "main":
+            from app.windows.main_window import MainWindow
+
+            return MainWindow(self.bridge, self)
+        if name == "posture":
+            from app.windows.posture import PostureWindow
+
+            return PostureWindow(self.bridge, self)
+        if name == "activity":
+            from app.windows.activity import ActivityWindow
+
+            return ActivityWindow(self.bridge, self)
+        if name == "settings":
+            from app.windows.settings import SettingsWindow
+
+            return SettingsWindow(self.bridge, self)
+        if name == "signin":
+            from app.windows.signin import SignInWindow
+
+            return SignInWindow(self.bridge, self)
+        if name == "about":
+            from app.windows.about import AboutWindow
+
+            return AboutWindow(self.bridge, self)
+        raise KeyError(f"unknown window {name!r}; expected one of {', '.join(WINDOWS)}")
+
+    def _support_url(self) -> str | None:
+        return support_url(self.engine)
+
+
+def support_url(engine: EngineAPI) -> str | None:
+    """The organization's support link from (managed) settings, if any."""
+    try:
+        for s in engine.settings():
+            if s.key == "support_url" and isinstance(s.value, str) and s.value:
+                return s.value
+    except Exception:
+        return None
+    return None

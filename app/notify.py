@@ -1,0 +1,226 @@
+"""Desktop notifications for what matters, rate-limited so they never flood.
+
+``notices_for`` is a pure function (previous snapshot, event) → notices: connected,
+access withdrawn (reason and fix), sign-in about to expire (with **Extend**), sign-in
+needed, errors such as a missing helper, and the engine's own NOTICE events.
+``RateLimiter`` drops repeats of one key within ``per_key_s`` and caps the total at
+``burst`` per ``window_s``. ``Notifier`` wires both to a ``QSystemTrayIcon`` on the GUI
+thread and runs a notice's action (e.g. Extend → sign in) when its bubble is clicked.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PySide6.QtCore import QObject, QTimer
+from PySide6.QtWidgets import QSystemTrayIcon
+
+from app.presenter import Action
+from core.engine.state import Event, EventKind, SessionState, Snapshot
+
+__all__ = [
+    "EXPIRY_WARNING_S",
+    "Notice",
+    "Notifier",
+    "RateLimiter",
+    "expiry_notice",
+    "notices_for",
+]
+
+#: Warn this long before the sign-in session expires.
+EXPIRY_WARNING_S = 10 * 60
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One notification: ``key`` groups repeats for rate limiting; ``action`` runs on click."""
+
+    key: str
+    title: str
+    body: str
+    severity: str = "info"  # "info" | "warning" | "critical"
+    action: Action | None = None
+    repeat_s: float | None = None  # per-key interval override for the rate limiter
+
+
+class RateLimiter:
+    """Admit at most one notice per key per ``per_key_s`` and ``burst`` per ``window_s``.
+
+    Not thread-safe; used on the GUI thread. ``clock`` is injectable for tests.
+    """
+
+    def __init__(
+        self,
+        *,
+        per_key_s: float = 60.0,
+        burst: int = 3,
+        window_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._per_key_s = per_key_s
+        self._burst = burst
+        self._window_s = window_s
+        self._clock = clock
+        self._last: dict[str, float] = {}
+        self._recent: deque[float] = deque()
+
+    def admit(self, key: str, *, per_key_s: float | None = None) -> bool:
+        """True if a notice with ``key`` may be shown now (and record it).
+
+        ``per_key_s`` overrides the per-key interval for this key (e.g. the expiry warning
+        repeats only every few minutes).
+        """
+        now = self._clock()
+        last = self._last.get(key)
+        gap = self._per_key_s if per_key_s is None else per_key_s
+        if last is not None and now - last < gap:
+            return False
+        while self._recent and now - self._recent[0] >= self._window_s:
+            self._recent.popleft()
+        if len(self._recent) >= self._burst:
+            return False
+        self._last[key] = now
+        self._recent.append(now)
+        return True
+
+
+def _blocked(s: Snapshot) -> set[str]:
+    return {r.name for r in s.resources if not r.reachable}
+
+
+def notices_for(prev: Snapshot | None, event: Event, *, now: float) -> list[Notice]:
+    """What to tell the employee about ``event`` given the snapshot before it. Pure."""
+    cur = event.snapshot
+    out: list[Notice] = []
+    if event.kind is EventKind.NOTICE and event.message:
+        key = event.details.get("key", "notice:" + event.message)
+        action = Action.SIGN_IN if event.details.get("action") == "extend" else None
+        out.append(Notice(key, "Rustronaut", event.message, action=action))
+    if event.kind is EventKind.ERROR and cur.error is not None:
+        out.append(
+            Notice(
+                "error:" + cur.error.title,
+                cur.error.title,
+                f"{cur.error.detail}\n{cur.error.next_step}".strip(),
+                "critical",
+            )
+        )
+    before = prev.state if prev is not None else None
+    if cur.state is SessionState.CONNECTED and before not in {
+        SessionState.CONNECTED,
+        SessionState.DEGRADED,
+    }:
+        out.append(Notice("connected", "Connected", "Your work resources are reachable."))
+    newly_blocked = _blocked(cur) - (_blocked(prev) if prev is not None else set())
+    if newly_blocked and cur.state in {SessionState.DEGRADED, SessionState.CONNECTED}:
+        for r in cur.resources:
+            if r.name in newly_blocked:
+                body = r.reason or "Access was withdrawn."
+                if r.fix:
+                    body += f"\nTo fix: {r.fix}"
+                title = f"Access to {r.name} withdrawn"
+                out.append(Notice("blocked:" + r.name, title, body, "warning"))
+    if (
+        cur.state is SessionState.SIGNED_OUT
+        and before is not None
+        and before is not SessionState.SIGNED_OUT
+        and before is not SessionState.SIGNING_IN
+    ):
+        out.append(
+            Notice(
+                "signin-needed",
+                "Sign-in needed",
+                "Sign in again to reach your work resources.",
+                "warning",
+                Action.SIGN_IN,
+            )
+        )
+    expiring = expiry_notice(cur, now=now)
+    if expiring is not None:
+        out.append(expiring)
+    return out
+
+
+def expiry_notice(snapshot: Snapshot, *, now: float) -> Notice | None:
+    """The "sign-in expires soon — Extend" notice when within ``EXPIRY_WARNING_S``. Pure."""
+    exp = snapshot.session_expires_at
+    if exp is None or not snapshot.user or not 0 < exp - now <= EXPIRY_WARNING_S:
+        return None
+    minutes = max(1, int((exp - now) // 60))
+    return Notice(
+        "expiring",
+        "Sign-in expires soon",
+        f"Your sign-in ends in {minutes} min. Click to extend it.",
+        "warning",
+        Action.SIGN_IN,
+        repeat_s=5 * 60,
+    )
+
+
+_ICONS = {
+    "info": QSystemTrayIcon.MessageIcon.Information,
+    "warning": QSystemTrayIcon.MessageIcon.Warning,
+    "critical": QSystemTrayIcon.MessageIcon.Critical,
+}
+
+
+class Notifier(QObject):
+    """Shows admitted notices on ``tray`` and runs the last one's action when clicked.
+
+    ``run_action`` is called with the notice's ``Action`` on click (GUI thread).
+    ``shown`` lists every notice displayed, newest last (for the tests and the log).
+    """
+
+    def __init__(
+        self,
+        tray: QSystemTrayIcon,
+        run_action: Callable[[Action], None],
+        limiter: RateLimiter | None = None,
+        clock: Callable[[], float] = time.time,
+        initial: Snapshot | None = None,
+    ) -> None:
+        super().__init__(tray)
+        self._tray = tray
+        self._run_action = run_action
+        self._limiter = limiter or RateLimiter()
+        self._clock = clock
+        self._prev: Snapshot | None = initial
+        self._pending: Action | None = None
+        self.shown: list[Notice] = []
+        tray.messageClicked.connect(self._clicked)
+        self._timer = QTimer(self)
+        self._timer.setInterval(60_000)
+        self._timer.timeout.connect(self.check_expiry)
+        self._timer.start()
+
+    def on_event(self, event: Event) -> None:
+        """Slot for ``EngineBridge.event``."""
+        notices = notices_for(self._prev, event, now=self._clock())
+        self._prev = event.snapshot
+        for n in notices:
+            self._offer(n)
+
+    def check_expiry(self) -> None:
+        """Timer slot: warn about an expiring sign-in even when no event arrives."""
+        if self._prev is not None:
+            n = expiry_notice(self._prev, now=self._clock())
+            if n is not None:
+                self._offer(n)
+
+    def _offer(self, n: Notice) -> None:
+        if self._limiter.admit(n.key, per_key_s=n.repeat_s):
+            self.show(n)
+
+    def show(self, notice: Notice) -> None:
+        """Display ``notice`` now (no rate limiting)."""
+        self.shown.append(notice)
+        self._pending = notice.action
+        self._tray.showMessage(notice.title, notice.body, _ICONS[notice.severity], 8000)
+
+    def _clicked(self) -> None:
+        action, self._pending = self._pending, None
+        if action is not None:
+            self._run_action(action)

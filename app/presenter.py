@@ -1,0 +1,250 @@
+"""Pure functions from engine state to what the tray shows: labels, tooltip, menu model.
+
+Nothing here imports Qt, so the whole "what does the employee see in state X" table is
+tested without a display. The tray and the windows render these values and nothing more.
+All functions are pure and safe to call from any thread.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+
+from core.engine.state import SessionState, Snapshot, TunnelView
+
+__all__ = [
+    "BUSY_STATES",
+    "Action",
+    "IconKind",
+    "MenuEntry",
+    "format_age",
+    "format_bytes",
+    "icon_for",
+    "menu_model",
+    "state_label",
+    "tooltip",
+    "tunnel_summary",
+]
+
+#: States in which the engine is working towards (or away from) a connection.
+BUSY_STATES = frozenset(
+    {
+        SessionState.SIGNING_IN,
+        SessionState.ENROLLING,
+        SessionState.CHECKING_POSTURE,
+        SessionState.CONNECTING,
+        SessionState.DISCONNECTING,
+    }
+)
+
+#: States with a tunnel up (access flows, maybe partially).
+CONNECTED_STATES = frozenset({SessionState.CONNECTED, SessionState.DEGRADED})
+
+
+class IconKind(StrEnum):
+    """The tray icon variants; one SVG each (``app.icons``)."""
+
+    SIGNED_OUT = "signed-out"
+    BUSY = "busy"
+    CONNECTED = "connected"
+    DEGRADED = "degraded"
+    OFFLINE = "offline"
+    DISCONNECTED = "disconnected"
+    ERROR = "error"
+
+
+class Action(StrEnum):
+    """What a menu entry does; ``app.actions.Actions`` maps each to an engine call or window."""
+
+    SIGN_IN = "sign_in"
+    SIGN_OUT = "sign_out"
+    CONNECT = "connect"
+    DISCONNECT = "disconnect"
+    OPEN_MAIN = "open_main"
+    POSTURE = "posture"
+    ACTIVITY = "activity"
+    SETTINGS = "settings"
+    DIAGNOSTICS = "diagnostics"
+    ABOUT = "about"
+    QUIT = "quit"
+
+
+_LABELS: dict[SessionState, str] = {
+    SessionState.SIGNED_OUT: "Signed out",
+    SessionState.SIGNING_IN: "Signing in…",
+    SessionState.ENROLLING: "Registering this device…",
+    SessionState.CHECKING_POSTURE: "Checking this device…",
+    SessionState.CONNECTING: "Connecting…",
+    SessionState.CONNECTED: "Connected",
+    SessionState.DEGRADED: "Connected — some access blocked",
+    SessionState.OFFLINE: "Offline — using last policy",
+    SessionState.DISCONNECTING: "Disconnecting…",
+    SessionState.DISCONNECTED: "Not connected",
+    SessionState.ERROR: "Problem",
+}
+
+
+def state_label(snapshot: Snapshot) -> str:
+    """One short line for the state (menu header, window header)."""
+    label = _LABELS[snapshot.state]
+    if snapshot.state is SessionState.ERROR and snapshot.error is not None:
+        return f"Problem: {snapshot.error.title}"
+    return label
+
+
+def icon_for(state: SessionState) -> IconKind:
+    """The tray icon for ``state``; every state maps to exactly one icon."""
+    if state in BUSY_STATES:
+        return IconKind.BUSY
+    return {
+        SessionState.SIGNED_OUT: IconKind.SIGNED_OUT,
+        SessionState.CONNECTED: IconKind.CONNECTED,
+        SessionState.DEGRADED: IconKind.DEGRADED,
+        SessionState.OFFLINE: IconKind.OFFLINE,
+        SessionState.DISCONNECTED: IconKind.DISCONNECTED,
+        SessionState.ERROR: IconKind.ERROR,
+    }[state]
+
+
+def format_bytes(n: int) -> str:
+    """Human size with binary units: ``1536`` → ``"1.5 KiB"``."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def format_age(seconds: float | None) -> str:
+    """``None`` → ``"never"``; otherwise ``"12 s ago"``, ``"3 min ago"``, ``"2 h ago"``."""
+    if seconds is None:
+        return "never"
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s} s ago"
+    if s < 3600:
+        return f"{s // 60} min ago"
+    return f"{s // 3600} h ago"
+
+
+def tunnel_summary(tunnel: TunnelView | None) -> str:
+    """One line about the tunnel for the main window and tooltip."""
+    if tunnel is None:
+        return "No tunnel"
+    return (
+        f"{tunnel.gateway} via {tunnel.interface} · handshake {format_age(tunnel.handshake_age_s)}"
+        f" · ↓ {format_bytes(tunnel.rx_bytes)} ↑ {format_bytes(tunnel.tx_bytes)}"
+    )
+
+
+def tooltip(snapshot: Snapshot) -> str:
+    """The tray tooltip: state, user and resources, in at most four short lines.
+
+    Kept plain text (no HTML): some StatusNotifierItem hosts show markup verbatim.
+    """
+    lines = [f"Rustronaut — {state_label(snapshot)}"]
+    if snapshot.user:
+        org = f" ({snapshot.organization})" if snapshot.organization else ""
+        lines.append(f"Signed in as {snapshot.user}{org}")
+    if snapshot.resources:
+        ok = sum(1 for r in snapshot.resources if r.reachable)
+        lines.append(f"{ok} of {len(snapshot.resources)} resources reachable")
+    if snapshot.state is SessionState.ERROR and snapshot.error is not None:
+        lines.append(snapshot.error.next_step)
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class MenuEntry:
+    """One tray menu row.
+
+    ``kind`` is "header" (disabled text), "action", "separator" or "submenu";
+    ``action`` is set for actions, ``children`` for submenus. Equality is by value, so the
+    tray rebuilds its menu only when the model really changed.
+    """
+
+    kind: str
+    text: str = ""
+    action: Action | None = None
+    enabled: bool = True
+    children: tuple[MenuEntry, ...] = ()
+    tooltip: str = ""
+
+
+def _sep() -> MenuEntry:
+    return MenuEntry("separator")
+
+
+def _resource_entries(snapshot: Snapshot) -> tuple[MenuEntry, ...]:
+    if not snapshot.resources:
+        return (MenuEntry("header", "No resources yet", enabled=False),)
+    rows = []
+    for r in snapshot.resources:
+        if r.reachable:
+            text = f"✓ {r.name} — reachable"
+            tip = r.address
+        else:
+            why = r.reason or "blocked"
+            text = f"✕ {r.name} — {why}"
+            tip = f"{r.address}\n{r.fix}" if r.fix else r.address
+        rows.append(MenuEntry("action", text, Action.OPEN_MAIN, tooltip=tip))
+    return tuple(rows)
+
+
+def menu_model(snapshot: Snapshot, *, now: float | None = None) -> tuple[MenuEntry, ...]:
+    """The whole tray menu for ``snapshot``, top to bottom.
+
+    Sign in / Sign out and Connect / Disconnect follow the state; under always-on the
+    Disconnect entry reads "Disconnect (break-glass)…" because it asks for a reason.
+    ``now`` is accepted for symmetry with future time-dependent entries.
+    """
+    del now
+    st = snapshot.state
+    entries: list[MenuEntry] = [MenuEntry("header", state_label(snapshot), enabled=False)]
+    if snapshot.user:
+        entries.append(MenuEntry("header", snapshot.user, enabled=False))
+    entries.append(_sep())
+
+    signed_in = st not in {SessionState.SIGNED_OUT, SessionState.SIGNING_IN}
+    if st is SessionState.SIGNED_OUT or (st is SessionState.ERROR and not snapshot.user):
+        entries.append(MenuEntry("action", "Sign in…", Action.SIGN_IN))
+    elif st is SessionState.SIGNING_IN:
+        entries.append(MenuEntry("action", "Signing in…", Action.SIGN_IN, enabled=False))
+
+    if signed_in and snapshot.user:
+        if st in CONNECTED_STATES or st in {
+            SessionState.OFFLINE,
+            SessionState.CONNECTING,
+            SessionState.CHECKING_POSTURE,
+            SessionState.ENROLLING,
+        }:
+            text = "Disconnect (break-glass)…" if snapshot.always_on else "Disconnect"
+            entries.append(MenuEntry("action", text, Action.DISCONNECT))
+        elif st is SessionState.DISCONNECTING:
+            entries.append(MenuEntry("action", "Disconnecting…", Action.DISCONNECT, enabled=False))
+        else:
+            entries.append(MenuEntry("action", "Connect", Action.CONNECT))
+
+    entries.append(MenuEntry("submenu", "Resources", children=_resource_entries(snapshot)))
+    entries.append(_sep())
+    entries.append(MenuEntry("action", "Open Rustronaut", Action.OPEN_MAIN))
+    entries.append(MenuEntry("action", "Posture", Action.POSTURE))
+    entries.append(MenuEntry("action", "Activity", Action.ACTIVITY))
+    entries.append(MenuEntry("action", "Settings", Action.SETTINGS))
+    entries.append(_sep())
+    entries.append(MenuEntry("action", "Collect diagnostics…", Action.DIAGNOSTICS))
+    entries.append(MenuEntry("action", "About Rustronaut", Action.ABOUT))
+    if signed_in and snapshot.user:
+        entries.append(MenuEntry("action", "Sign out", Action.SIGN_OUT))
+    entries.append(_sep())
+    entries.append(MenuEntry("action", "Quit", Action.QUIT))
+    return tuple(entries)
+
+
+def seconds_until(ts: float | None, now: float | None = None) -> float | None:
+    """Seconds from ``now`` (default: wall clock) until ``ts``; None when ``ts`` is None."""
+    if ts is None:
+        return None
+    return ts - (time.time() if now is None else now)

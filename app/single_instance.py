@@ -1,0 +1,93 @@
+"""One tray per user: the first instance listens on a local socket, later ones knock.
+
+``SingleInstance.acquire()`` tries to reach a running instance on the per-user name; if
+one answers, it sends ``raise`` and returns False (the caller exits). Otherwise it
+listens (removing a stale socket a crashed instance left behind) and returns True; each
+later knock emits ``activated``, on which the app raises its main window.
+
+The name includes the user id and lives in ``$XDG_RUNTIME_DIR`` when set (a 0700
+per-user directory), so other users can neither block nor poke our instance. GUI thread.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtNetwork import QLocalServer, QLocalSocket
+
+__all__ = ["SingleInstance", "default_name"]
+
+_MESSAGE = b"raise\n"
+
+
+def default_name() -> str:
+    """The per-user server name (a socket path on Unix, a pipe name on Windows)."""
+    uid = os.getuid() if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and Path(runtime).is_dir():
+        return str(Path(runtime) / "rustronaut-tray.sock")
+    return f"rustronaut-tray-{uid}"
+
+
+class SingleInstance(QObject):
+    """The instance lock; ``activated`` fires when a second launch asks us to come forward."""
+
+    activated = Signal()
+
+    def __init__(self, name: str | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.name = name or default_name()
+        self._server: QLocalServer | None = None
+
+    def acquire(self, timeout_ms: int = 500) -> bool:
+        """True if we are the first instance (now listening); False if another answered.
+
+        Idempotent once acquired. Raises ``RuntimeError`` if the name can be neither
+        reached nor listened on (e.g. the directory is not writable).
+        """
+        if self._server is not None:
+            return True
+        if self._knock(timeout_ms):
+            return False
+        server = QLocalServer(self)
+        server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
+        if not server.listen(self.name):
+            # Nobody answered, so the socket is stale (a crashed instance): remove, retry.
+            QLocalServer.removeServer(self.name)
+            if not server.listen(self.name):
+                raise RuntimeError(f"cannot listen on {self.name}: {server.errorString()}")
+        server.newConnection.connect(self._on_connection)
+        self._server = server
+        return True
+
+    def release(self) -> None:
+        """Stop listening (at quit). Idempotent."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+    def _knock(self, timeout_ms: int) -> bool:
+        sock = QLocalSocket()
+        sock.connectToServer(self.name)
+        if not sock.waitForConnected(timeout_ms):
+            return False
+        sock.write(_MESSAGE)
+        sock.waitForBytesWritten(timeout_ms)
+        sock.disconnectFromServer()
+        return True
+
+    def _on_connection(self) -> None:
+        assert self._server is not None
+        while (conn := self._server.nextPendingConnection()) is not None:
+            conn.readyRead.connect(lambda c=conn: self._read(c))
+            conn.disconnected.connect(conn.deleteLater)
+            if conn.bytesAvailable():
+                self._read(conn)
+
+    def _read(self, conn: QLocalSocket) -> None:
+        data = bytes(conn.readAll().data())
+        # Only the one known message counts; anything else is ignored (size-capped by Qt).
+        if data.startswith(_MESSAGE.strip()):
+            self.activated.emit()

@@ -1,0 +1,133 @@
+"""The tray icon: icon, tooltip and menu as functions of the engine's snapshot.
+
+``Tray`` owns one ``QSystemTrayIcon`` and its ``QMenu``. On every snapshot change it sets
+the icon (``presenter.icon_for``), the tooltip (``presenter.tooltip``) and, only when
+``presenter.menu_model`` really changed, rebuilds the menu, so a stream of decision events
+costs no menu churn. Menu entries call ``Actions.run`` and nothing else. Qt talks
+StatusNotifierItem over D-Bus where a host exists (KDE, GNOME + AppIndicator) and falls
+back to XEmbed; ``available()`` says whether any tray exists at all. GUI thread only.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QAction, QIcon
+from PySide6.QtWidgets import QMenu, QSystemTrayIcon
+
+from app import icons
+from app.actions import Actions
+from app.bridge import EngineBridge
+from app.notify import Notifier, RateLimiter
+from app.presenter import Action, IconKind, MenuEntry, icon_for, menu_model, tooltip
+from core.engine.state import Snapshot
+
+__all__ = ["Tray"]
+
+
+class Tray(QObject):
+    """The tray icon and menu; ``show()`` makes it visible."""
+
+    def __init__(
+        self,
+        bridge: EngineBridge,
+        actions: Actions,
+        *,
+        limiter: RateLimiter | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._actions = actions
+        self.icon = QSystemTrayIcon(self)
+        self.menu = QMenu()
+        self.menu.setAccessibleName("Rustronaut menu")
+        self.menu.setTitle("Rustronaut")
+        self.icon.setContextMenu(self.menu)
+        self.icon.activated.connect(self._activated)
+        self.notifier = Notifier(self.icon, actions.run, limiter, initial=bridge.snapshot)
+        self._model: tuple[MenuEntry, ...] | None = None
+        self.icon_kind: IconKind | None = None
+        self.rebuilds = 0  # how many times the menu was rebuilt (tests check churn)
+        bridge.snapshot_changed.connect(self.render)
+        bridge.event.connect(self.notifier.on_event)
+        self.render(bridge.snapshot)
+
+    @staticmethod
+    def available() -> bool:
+        """True if the desktop has a system tray (SNI host or XEmbed tray)."""
+        return QSystemTrayIcon.isSystemTrayAvailable()
+
+    def show(self) -> None:
+        """Make the icon visible."""
+        self.icon.show()
+
+    def hide(self) -> None:
+        """Remove the icon (at quit)."""
+        self.icon.hide()
+
+    def render(self, s: Snapshot) -> None:
+        """Update icon, tooltip and (if changed) menu from snapshot ``s``."""
+        kind = icon_for(s.state)
+        if kind is not self.icon_kind:
+            self.icon_kind = kind
+            qicon = icons.icon(kind)
+            assert isinstance(qicon, QIcon)
+            self.icon.setIcon(qicon)
+        self.icon.setToolTip(tooltip(s))
+        model = menu_model(s)
+        if model != self._model:
+            self._model = model
+            self._build(model)
+
+    def _build(self, model: tuple[MenuEntry, ...]) -> None:
+        self.rebuilds += 1
+        self.menu.clear()
+        self._fill(self.menu, model)
+
+    def _fill(self, menu: QMenu, entries: tuple[MenuEntry, ...]) -> None:
+        for e in entries:
+            if e.kind == "separator":
+                menu.addSeparator()
+            elif e.kind == "submenu":
+                sub = menu.addMenu(e.text)
+                sub.setAccessibleName(e.text)
+                self._fill(sub, e.children)
+            else:
+                qa = QAction(e.text, menu)
+                qa.setEnabled(e.enabled and e.kind == "action")
+                if e.tooltip:
+                    qa.setToolTip(e.tooltip)
+                if e.action is not None:
+                    qa.setData(str(e.action))
+                    qa.triggered.connect(lambda _=False, a=e.action: self._actions.run(a))
+                menu.addAction(qa)
+        menu.setToolTipsVisible(True)
+
+    def entries(self, menu: QMenu | None = None) -> list[tuple[str, bool]]:
+        """(text, enabled) of every non-separator row, submenus flattened with "▸ "."""
+        out: list[tuple[str, bool]] = []
+        for qa in (menu or self.menu).actions():
+            if qa.isSeparator():
+                continue
+            sub = qa.menu()
+            if isinstance(sub, QMenu):
+                out.append((qa.text(), True))
+                out.extend((f"▸ {t}", en) for t, en in self.entries(sub))
+            else:
+                out.append((qa.text(), qa.isEnabled()))
+        return out
+
+    def action(self, text: str) -> QAction:
+        """The top-level menu action labelled ``text``; raises ``KeyError`` if absent."""
+        for qa in self.menu.actions():
+            if qa.text() == text:
+                return qa
+        raise KeyError(text)
+
+    def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        # Left click (SNI "Activate" / XEmbed click) opens the main window; the context
+        # menu is shown by Qt itself on right click.
+        if reason in (
+            QSystemTrayIcon.ActivationReason.Trigger,
+            QSystemTrayIcon.ActivationReason.DoubleClick,
+        ):
+            self._actions.run(Action.OPEN_MAIN)

@@ -1,0 +1,163 @@
+"""About and diagnostics: versions, the organization's support link, the diagnostics zip.
+
+"Save diagnostics" asks the engine for its redacted zip (in the background) into the
+Downloads folder and shows where it went; the employee sends that file to support.
+GUI thread only.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+from importlib import metadata
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QSize, Qt, qVersion
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import icons
+from app.actions import support_url
+from app.widgets import accessible, heading, muted, text, window_setup
+
+if TYPE_CHECKING:
+    from app.actions import Actions
+    from app.bridge import EngineBridge
+    from core.engine.state import Snapshot
+
+__all__ = ["AboutWindow", "versions"]
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def versions() -> dict[str, str]:
+    """Component versions shown in About and copied for support."""
+    import PySide6
+
+    return {
+        "Rustronaut": _version("rustronaut-client"),
+        "Python": platform.python_version(),
+        "Qt": qVersion(),
+        "PySide6": PySide6.__version__,
+        "qasync": _version("qasync"),
+        "System": f"{platform.system()} {platform.release()} ({platform.machine()})",
+    }
+
+
+class AboutWindow(QWidget):
+    """Versions, support and diagnostics export."""
+
+    def __init__(self, bridge: EngineBridge, actions: Actions) -> None:
+        super().__init__()
+        window_setup(self, "About", "about-window")
+        self._actions = actions
+        logo = QLabel()
+        logo.setPixmap(icons.icon(icons.APP_ICON).pixmap(64, 64))  # type: ignore[attr-defined]
+        logo.setAccessibleName("Rustronaut logo")
+        title = heading("Rustronaut")
+        tagline = muted("Zero-trust access to your work resources")
+        top = QHBoxLayout()
+        top.addWidget(logo, 0, Qt.AlignmentFlag.AlignTop)
+        col = QVBoxLayout()
+        col.addWidget(title)
+        col.addWidget(tagline)
+        top.addLayout(col, 1)
+
+        self._versions = versions()
+        vbox = QGroupBox("Versions")
+        form = QFormLayout(vbox)
+        for k, v in self._versions.items():
+            form.addRow(f"{k}:", text(v, selectable=True))
+        self.policy = text(selectable=True)
+        self.device = text(selectable=True)
+        form.addRow("Policy:", self.policy)
+        form.addRow("Device:", self.device)
+
+        sbox = QGroupBox("Support")
+        sl = QVBoxLayout(sbox)
+        self.support = text(rich=True)
+        sl.addWidget(self.support)
+
+        dbox = QGroupBox("Diagnostics")
+        dl = QVBoxLayout(dbox)
+        dl.addWidget(
+            text(
+                "Save a diagnostics file for your support team. It holds logs and "
+                "settings, never your passwords, tokens or keys."
+            )
+        )
+        self.save = QPushButton("&Save diagnostics…")
+        accessible(self.save, "Save diagnostics", "Write the diagnostics zip to Downloads")
+        self.save.clicked.connect(self._save)
+        self.copy = QPushButton("&Copy versions")
+        accessible(self.copy, "Copy versions", "Copy the version list to the clipboard")
+        self.copy.clicked.connect(self._copy)
+        row = QHBoxLayout()
+        row.addWidget(self.save)
+        row.addWidget(self.copy)
+        row.addStretch(1)
+        dl.addLayout(row)
+        self.result = text(selectable=True)
+        self.result.hide()
+        dl.addWidget(self.result)
+
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addWidget(vbox)
+        lay.addWidget(sbox)
+        lay.addWidget(dbox)
+        lay.addStretch(1)
+        self.resize(self.sizeHint().expandedTo(QSize(560, 520)))
+
+        actions.diagnostics_saved.connect(self._saved)
+        actions.diagnostics_failed.connect(self._failed)
+        bridge.snapshot_changed.connect(self.render)
+        self.render(bridge.snapshot)
+
+    def render(self, s: Snapshot) -> None:
+        """Redraw from snapshot ``s``."""
+        self.policy.setText(f"version {s.policy_version}" if s.policy_version else "none yet")
+        self.device.setText(s.device_id or "not registered")
+        url = support_url(self._actions.engine)
+        org = s.organization or "your organization"
+        if url:
+            self.support.setText(f'Need help? Contact {org}: <a href="{url}">{url}</a>')
+        else:
+            self.support.setText(f"Need help? Contact the IT team of {org}.")
+
+    def _save(self) -> None:
+        self.save.setEnabled(False)
+        self.result.setText("Saving diagnostics…")
+        self.result.show()
+        self._actions.collect_diagnostics()
+
+    def _saved(self, path: str) -> None:
+        self.save.setEnabled(True)
+        self.result.setText(f"Saved to {path}")
+        self.result.show()
+
+    def _failed(self, message: str) -> None:
+        self.save.setEnabled(True)
+        self.result.setText(message)
+        self.result.show()
+
+    def _copy(self) -> None:
+        clipboard = QGuiApplication.clipboard()
+        body = "\n".join(f"{k}: {v}" for k, v in self._versions.items())
+        body += f"\nPolicy: {self.policy.text()}\nDevice: {self.device.text()}"
+        body += f"\nPlatform: {sys.platform}"
+        if clipboard is not None:
+            clipboard.setText(body)

@@ -1,0 +1,124 @@
+"""The activity window: live policy decisions, filterable, with the current risk score.
+
+Shows ``Actions.activity`` (recorded since start-up) through an ``ActivityFilter``; new
+rows scroll into view unless the employee scrolled up. GUI thread only.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QSize
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.activity_model import ActivityFilter
+from app.widgets import accessible, heading, muted, window_setup
+
+if TYPE_CHECKING:
+    from app.actions import Actions
+    from app.bridge import EngineBridge
+    from core.engine.state import Snapshot
+
+__all__ = ["ActivityWindow", "risk_text"]
+
+
+def risk_text(score: int, signals: tuple[str, ...]) -> str:
+    """ "Risk 35 / 100 (elevated): new app → resource, burst of denials"."""
+    level = "low" if score < 30 else "elevated" if score < 70 else "high"
+    why = f": {', '.join(signals)}" if signals else ""
+    return f"Risk {score} / 100 ({level}){why}"
+
+
+class ActivityWindow(QWidget):
+    """Decisions as they happen."""
+
+    def __init__(self, bridge: EngineBridge, actions: Actions) -> None:
+        super().__init__()
+        window_setup(self, "Activity", "activity-window")
+        self.model = actions.activity
+        self.proxy = ActivityFilter(self)
+        self.proxy.setSourceModel(self.model)
+
+        self.risk = heading("", level=2)
+        self.hint = muted(
+            "Every connection your apps made through Rustronaut, and why it was allowed or denied."
+        )
+
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Filter by app, destination, rule or reason")
+        self.search.setClearButtonEnabled(True)
+        accessible(self.search, "Filter", "Show only decisions containing this text")
+        self.search.textChanged.connect(self.proxy.set_text)
+        self.effect = QComboBox()
+        for label, key in (("All decisions", "all"), ("Allowed", "allowed"), ("Denied", "denied")):
+            self.effect.addItem(label, key)
+        accessible(self.effect, "Decision filter", "Show all, allowed or denied decisions")
+        self.effect.currentIndexChanged.connect(
+            lambda _i: self.proxy.set_effect(str(self.effect.currentData()))
+        )
+        self.clear = QPushButton("C&lear")
+        accessible(self.clear, "Clear", "Forget the decisions shown")
+        self.clear.clicked.connect(self.model.clear)
+        filters = QHBoxLayout()
+        find = QLabel("&Find:")
+        find.setBuddy(self.search)
+        filters.addWidget(find)
+        filters.addWidget(self.search, 1)
+        filters.addWidget(self.effect)
+        filters.addWidget(self.clear)
+
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().hide()
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        accessible(self.table, "Decisions", "Time, app, destination, decision, rule and reason")
+        self.count = muted()
+
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.risk)
+        lay.addWidget(self.hint)
+        lay.addLayout(filters)
+        lay.addWidget(self.table, 1)
+        lay.addWidget(self.count)
+        self.resize(self.sizeHint().expandedTo(QSize(900, 480)))
+
+        self.proxy.rowsInserted.connect(self._follow)
+        self.proxy.modelReset.connect(self._update_count)
+        self.proxy.rowsRemoved.connect(self._update_count)
+        self.proxy.layoutChanged.connect(self._update_count)
+        bridge.snapshot_changed.connect(self.render)
+        self.render(bridge.snapshot)
+        self._update_count()
+
+    def render(self, s: Snapshot) -> None:
+        """Redraw the risk line from snapshot ``s``."""
+        self.risk.setText(risk_text(s.risk, s.risk_signals))
+
+    def _follow(self) -> None:
+        bar = self.table.verticalScrollBar()
+        at_bottom = bar.value() >= bar.maximum() - 2
+        self._update_count()
+        if at_bottom:
+            self.table.scrollToBottom()
+
+    def _update_count(self) -> None:
+        shown, total = self.proxy.rowCount(), self.model.rowCount()
+        self.count.setText(
+            f"{total} decisions" if shown == total else f"{shown} of {total} decisions shown"
+        )

@@ -1,0 +1,193 @@
+"""The main window: who is signed in, this device, the tunnel and every resource.
+
+Renders the snapshot only; the primary button changes with the state (Sign in /
+Connect / Disconnect) and goes through ``Actions``. GUI thread only.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import icons
+from app.presenter import (
+    CONNECTED_STATES,
+    Action,
+    format_age,
+    format_bytes,
+    icon_for,
+    menu_model,
+    state_label,
+)
+from app.widgets import STATUS_COLOURS, accessible, heading, muted, text, window_setup
+from core.engine.state import SessionState
+
+if TYPE_CHECKING:
+    from app.actions import Actions
+    from app.bridge import EngineBridge
+    from core.engine.state import Snapshot
+
+__all__ = ["MainWindow"]
+
+
+class MainWindow(QWidget):
+    """Overview window ("Open Rustronaut")."""
+
+    def __init__(self, bridge: EngineBridge, actions: Actions) -> None:
+        super().__init__()
+        window_setup(self, "Rustronaut", "main-window")
+        self._actions = actions
+        self._primary_action: Action | None = None
+
+        self.state_icon = QLabel()
+        self.state_icon.setAccessibleName("Connection state icon")
+        self.state_line = heading("")
+        self.who = text()
+        self.notice = muted()  # why the window opened (e.g. no system tray)
+        self.notice.hide()
+        self.error_box = QGroupBox("Problem")
+        self.error_text = text(selectable=True)
+        lay_err = QVBoxLayout(self.error_box)
+        lay_err.addWidget(self.error_text)
+
+        top = QHBoxLayout()
+        top.addWidget(self.state_icon, 0, Qt.AlignmentFlag.AlignTop)
+        col = QVBoxLayout()
+        col.addWidget(self.state_line)
+        col.addWidget(self.who)
+        top.addLayout(col, 1)
+
+        self.primary = QPushButton()
+        self.primary.setDefault(True)
+        self.primary.clicked.connect(self._on_primary)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.primary)
+        for label, action in (
+            ("&Posture", Action.POSTURE),
+            ("&Activity", Action.ACTIVITY),
+            ("S&ettings", Action.SETTINGS),
+        ):
+            b = QPushButton(label)
+            accessible(b, label.replace("&", ""), f"Open the {label.replace('&', '')} window")
+            b.clicked.connect(lambda _=False, a=action: actions.run(a))
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+
+        self.tunnel_box = QGroupBox("Tunnel")
+        form = QFormLayout(self.tunnel_box)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.gateway = text(selectable=True)
+        self.handshake = text()
+        self.traffic = text()
+        self.device = text(selectable=True)
+        form.addRow("Gateway:", self.gateway)
+        form.addRow("Last handshake:", self.handshake)
+        form.addRow("Traffic:", self.traffic)
+        form.addRow("Device:", self.device)
+
+        res_box = QGroupBox("Resources")
+        self.resources = QTreeWidget()
+        self.resources.setHeaderLabels(["Resource", "Address", "Status", "Why / how to fix"])
+        self.resources.setRootIsDecorated(False)
+        self.resources.setAlternatingRowColors(True)
+        self.resources.setWordWrap(True)
+        self.resources.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.resources.header().setStretchLastSection(True)
+        accessible(self.resources, "Resources", "Each resource, whether it is reachable, and why")
+        lay_res = QVBoxLayout(res_box)
+        lay_res.addWidget(self.resources)
+
+        root = QVBoxLayout(self)
+        root.addLayout(top)
+        root.addWidget(self.notice)
+        root.addWidget(self.error_box)
+        root.addLayout(buttons)
+        root.addWidget(self.tunnel_box)
+        root.addWidget(res_box, 1)
+        self.resize(self.sizeHint().expandedTo(QSize(720, 480)))
+
+        bridge.snapshot_changed.connect(self.render)
+        self.render(bridge.snapshot)
+
+    def show_notice(self, message: str) -> None:
+        """Show a one-line notice above the content (e.g. why there is no tray icon)."""
+        self.notice.setText(message)
+        self.notice.setVisible(bool(message))
+
+    def render(self, s: Snapshot) -> None:
+        """Redraw from snapshot ``s``."""
+        self.state_icon.setPixmap(icons.icon(icon_for(s.state)).pixmap(48, 48))  # type: ignore[attr-defined]
+        self.state_line.setText(state_label(s))
+        self.state_line.setAccessibleName(f"State: {state_label(s)}")
+        if s.user:
+            org = f" at {s.organization}" if s.organization else ""
+            self.who.setText(f"Signed in as {s.user}{org}")
+        else:
+            self.who.setText("Not signed in. Sign in with your work account to reach resources.")
+        if s.error is not None:
+            self.error_box.setTitle(s.error.title)
+            self.error_text.setText(f"{s.error.detail}\n\nWhat to do: {s.error.next_step}")
+            self.error_box.show()
+        else:
+            self.error_box.hide()
+
+        # The primary button is the first enabled Sign in/Connect/Disconnect of the menu.
+        primary = next(
+            (
+                e
+                for e in menu_model(s)
+                if e.action in {Action.SIGN_IN, Action.CONNECT, Action.DISCONNECT}
+            ),
+            None,
+        )
+        if primary is None:
+            self.primary.hide()
+            self._primary_action = None
+        else:
+            self.primary.show()
+            self.primary.setText(primary.text)
+            self.primary.setEnabled(primary.enabled)
+            self._primary_action = primary.action
+            accessible(self.primary, primary.text.rstrip("…"))
+
+        t = s.tunnel if s.state in CONNECTED_STATES or s.state is SessionState.OFFLINE else None
+        self.gateway.setText(f"{t.gateway} ({t.interface})" if t else "Not connected")
+        self.handshake.setText(format_age(t.handshake_age_s) if t else "—")
+        self.traffic.setText(
+            f"↓ {format_bytes(t.rx_bytes)} received · ↑ {format_bytes(t.tx_bytes)} sent"
+            if t
+            else "—"
+        )
+        self.device.setText(s.device_id or "Not registered yet")
+
+        self.resources.clear()
+        for r in s.resources:
+            status = "Reachable" if r.reachable else "Blocked"
+            why = "" if r.reachable else " — ".join(x for x in (r.reason, r.fix) if x)
+            item = QTreeWidgetItem([r.name, r.address, status, why])
+            item.setForeground(2, STATUS_COLOURS["ok" if r.reachable else "fail"])
+            item.setToolTip(3, why)
+            self.resources.addTopLevelItem(item)
+        if not s.resources:
+            self.resources.addTopLevelItem(
+                QTreeWidgetItem(["No resources yet", "", "", "Connect to load your policy"])
+            )
+
+    def _on_primary(self) -> None:
+        if self._primary_action is Action.SIGN_IN:
+            self._actions.show_window("signin")
+        elif self._primary_action is not None:
+            self._actions.run(self._primary_action)

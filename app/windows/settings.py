@@ -1,0 +1,199 @@
+"""The settings window: the effective settings, with managed ones locked.
+
+A managed (MDM) setting is shown with its value, a disabled editor and "Set by your
+organization (Org) · Get help"; it cannot be edited here. A user setting is applied as
+soon as it is edited, through ``Actions.set_setting``; if the engine refuses the value,
+the error is shown next to it and the editor returns to the value still in force.
+"Start at login" is the per-user autostart entry (``app.autostart``). GUI thread only.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QSize
+from PySide6.QtGui import QShowEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QLineEdit,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.actions import support_url
+from app.widgets import accessible, heading, managed_note, muted, text, window_setup
+
+if TYPE_CHECKING:
+    from app.actions import Actions
+    from app.bridge import EngineBridge
+    from core.engine.api import SettingView
+
+__all__ = ["SettingsWindow", "label_for"]
+
+_ACRONYMS = {"url": "URL", "oidc": "OIDC", "id": "ID", "tls": "TLS", "dns": "DNS", "mtu": "MTU"}
+
+
+def label_for(key: str) -> str:
+    """``"oidc_client_id"`` → ``"OIDC client ID"``."""
+    words = [_ACRONYMS.get(w, w) for w in key.replace("-", "_").split("_") if w]
+    if not words:
+        return key
+    first = words[0] if words[0].isupper() else words[0].capitalize()
+    return " ".join([first, *words[1:]])
+
+
+class SettingsWindow(QWidget):
+    """Effective settings; ``editors`` maps each key to its editor widget (for tests)."""
+
+    def __init__(self, bridge: EngineBridge, actions: Actions) -> None:
+        super().__init__()
+        window_setup(self, "Settings", "settings-window")
+        self._bridge = bridge
+        self._actions = actions
+        self.editors: dict[str, QWidget] = {}
+        self.errors: dict[str, QLabel] = {}
+        self._values: dict[str, object] = {}
+
+        self._scroll = QScrollArea()
+        self._scroll.setWidgetResizable(True)
+        lay = QVBoxLayout(self)
+        lay.addWidget(heading("Settings"))
+        lay.addWidget(self._scroll, 1)
+        self.resize(self.sizeHint().expandedTo(QSize(640, 560)))
+        self.rebuild()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Re-read the settings each time the window is shown (MDM may have changed)."""
+        self.rebuild()
+        super().showEvent(event)
+
+    def rebuild(self) -> None:
+        """Recreate every row from ``engine.settings()``."""
+        body = QWidget()
+        self.editors.clear()
+        self.errors.clear()
+        lay = QVBoxLayout(body)
+        org = self._bridge.snapshot.organization
+        help_url = support_url(self._actions.engine)
+        try:
+            settings = list(self._actions.engine.settings())
+        except Exception as exc:
+            lay.addWidget(text(f"Could not read the settings: {exc}"))
+            settings = []
+
+        box = QGroupBox("Connection and policy")
+        form = QFormLayout(box)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        for s in settings:
+            form.addRow(self._label(s), self._row(s, org, help_url))
+        if settings:
+            lay.addWidget(box)
+
+        local = QGroupBox("This computer")
+        lform = QFormLayout(local)
+        self.autostart = QCheckBox("Start Rustronaut when I log in")
+        accessible(self.autostart, "Start at login")
+        auto = self._actions.autostart
+        self.autostart.setEnabled(auto is not None)
+        self.autostart.setChecked(bool(auto and auto.enabled()))
+        self.autostart_error = muted()
+        self.autostart_error.hide()
+        self.autostart.toggled.connect(self._toggle_autostart)
+        lform.addRow(self.autostart)
+        lform.addRow(self.autostart_error)
+        lay.addWidget(local)
+        if org or help_url:
+            lay.addWidget(muted(f"Settings marked 🔒 are managed by {org or 'your organization'}."))
+        lay.addStretch(1)
+        self._scroll.setWidget(body)  # deletes the previous body and its editors
+
+    def _label(self, s: SettingView) -> QLabel:
+        label = QLabel(label_for(s.key) + ":")
+        label.setWordWrap(True)
+        return label
+
+    def _row(self, s: SettingView, org: str | None, help_url: str | None) -> QWidget:
+        self._values[s.key] = s.value
+        editor = self._editor(s)
+        accessible(editor, label_for(s.key), s.description)
+        editor.setToolTip(s.description)
+        if s.locked:
+            editor.setEnabled(False)
+            editor.setAccessibleDescription(f"Set by your organization. {s.description}")
+        self.editors[s.key] = editor
+        cell = QWidget()
+        v = QVBoxLayout(cell)
+        v.setContentsMargins(0, 0, 0, 0)
+        v.addWidget(editor)
+        if s.locked:
+            v.addWidget(text(managed_note(org, help_url), rich=True))
+        elif s.description:
+            v.addWidget(muted(s.description))
+        err = muted()
+        err.setStyleSheet("color: #b91c1c;")
+        err.hide()
+        self.errors[s.key] = err
+        v.addWidget(err)
+        return cell
+
+    def _editor(self, s: SettingView) -> QWidget:
+        key, value = s.key, s.value
+        if isinstance(value, bool):
+            box = QCheckBox("On")
+            box.setChecked(value)
+            box.toggled.connect(lambda on, k=key: self._apply(k, bool(on)))
+            return box
+        if isinstance(value, int):
+            spin = QSpinBox()
+            spin.setRange(-(2**31), 2**31 - 1)
+            spin.setValue(value)
+            spin.editingFinished.connect(lambda k=key, w=spin: self._apply(k, w.value()))
+            return spin
+        line = QLineEdit("" if value is None else str(value))
+        if not isinstance(value, str | None):
+            line.setReadOnly(True)  # structured values are edited by IT, not here
+        else:
+            line.editingFinished.connect(lambda k=key, w=line: self._apply(k, w.text()))
+        return line
+
+    def _apply(self, key: str, value: object) -> None:
+        if value == self._values.get(key):
+            return
+        error = self._actions.set_setting(key, value)
+        label = self.errors[key]
+        if error is None:
+            self._values[key] = value
+            label.hide()
+            return
+        label.setText(error)
+        label.show()
+        self._restore(key)
+
+    def _restore(self, key: str) -> None:
+        """Put the editor back to the value still in force (signals blocked)."""
+        editor, value = self.editors[key], self._values.get(key)
+        editor.blockSignals(True)
+        try:
+            if isinstance(editor, QCheckBox):
+                editor.setChecked(bool(value))
+            elif isinstance(editor, QSpinBox) and isinstance(value, int):
+                editor.setValue(value)
+            elif isinstance(editor, QLineEdit):
+                editor.setText("" if value is None else str(value))
+        finally:
+            editor.blockSignals(False)
+
+    def _toggle_autostart(self, on: bool) -> None:
+        error = self._actions.set_autostart(on)
+        self.autostart_error.setText(error or "")
+        self.autostart_error.setVisible(error is not None)
+        if error is not None:
+            self.autostart.blockSignals(True)
+            self.autostart.setChecked(not on)
+            self.autostart.blockSignals(False)

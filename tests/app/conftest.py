@@ -1,0 +1,48 @@
+"""Fixtures for the tray tests: a scripted engine and the app wired around it.
+
+``scripted_engine.py`` sits next to this file (test-only, never in ``app/``); it is put on
+``sys.path`` here so tests, the benchmark and the screenshot script share one copy.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from scripted_engine import ScriptedEngine, demo_settings
+
+from app.autostart import XdgAutostart
+from app.main import TrayApp
+from app.notify import RateLimiter
+
+
+@pytest.fixture
+def engine() -> ScriptedEngine:
+    """A signed-out engine with managed demo settings."""
+    return ScriptedEngine(settings=demo_settings())
+
+
+@pytest.fixture
+def make_app(qapp: object, tmp_path: Path) -> Iterator[object]:
+    """Factory: ``make_app(engine) -> TrayApp``; every app is shut down after the test."""
+    apps: list[TrayApp] = []
+
+    def factory(eng: ScriptedEngine, **kwargs: object) -> TrayApp:
+        kwargs.setdefault("autostart", XdgAutostart(tmp_path / "config", ["rustronaut-tray"]))
+        # Never drop a notice in tests unless a test passes its own limiter.
+        kwargs.setdefault("limiter", RateLimiter(per_key_s=0, burst=10_000))
+        kwargs.setdefault("open_signin_when_signed_out", False)
+        tray_app = TrayApp(eng, **kwargs)  # type: ignore[arg-type]
+        apps.append(tray_app)
+        return tray_app
+
+    yield factory
+    for a in apps:
+        a.shutdown()
+        for w in a.actions.windows.values():
+            w.deleteLater()
