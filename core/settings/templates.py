@@ -10,14 +10,17 @@ changing the model::
 Outputs (relative to the repository root): ``installers/mdm/managed.schema.json``,
 ``installers/mdm/managed.example.json``, ``installers/mdm/windows/rustronaut.admx``,
 ``installers/mdm/windows/en-US/rustronaut.adml``,
-``installers/mdm/macos/com.rustronaut.client.mobileconfig`` and the generated section of
-``docs/admin-guide.md``. Rendering is pure and deterministic (fixed UUIDs, sorted keys).
+``installers/mdm/macos/com.rustronaut.client.mobileconfig`` and the generated sections of
+``docs/admin-guide.md`` (every key) and ``docs/reference.md`` (every CLI command's help,
+taken from the real parser so the reference cannot drift from the code). Rendering is
+pure and deterministic (fixed UUIDs, sorted keys, fixed help width).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import plistlib
 import re
 import sys
@@ -36,6 +39,7 @@ __all__ = [
     "DOC_BEGIN",
     "DOC_END",
     "admin_guide_table",
+    "cli_reference",
     "example_values",
     "json_schema",
     "main",
@@ -54,6 +58,9 @@ MOBILECONFIG_PATH = "installers/mdm/macos/com.rustronaut.client.mobileconfig"
 ADMIN_GUIDE = "docs/admin-guide.md"
 DOC_BEGIN = "<!-- BEGIN GENERATED: settings table (python -m core.settings.templates) -->"
 DOC_END = "<!-- END GENERATED: settings table -->"
+REFERENCE = "docs/reference.md"
+REF_BEGIN = "<!-- BEGIN GENERATED: CLI help (python -m core.settings.templates) -->"
+REF_END = "<!-- END GENERATED: CLI help -->"
 
 _REG_TYPE = {
     Kind.BOOL: "REG_DWORD (1 = on, 0 = off)",
@@ -333,26 +340,67 @@ def admin_guide_table() -> str:
     return "\n".join(out).rstrip("\n") + "\n"
 
 
-def _splice(document: str) -> str:
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def cli_reference() -> str:
+    """Markdown with the ``--help`` of every ``rustronaut`` command and subcommand."""
+    from core.cli.main import build_parser  # lazy: the CLI imports this package
+
+    saved = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "90"  # argparse wraps to the terminal width; fix it
+    try:
+        out: list[str] = []
+
+        def walk(parser: argparse.ArgumentParser, depth: int) -> None:
+            for sub in _subcommands(parser).values():
+                out.append(f"{'#' * depth} `{sub.prog}`")
+                out.append("")
+                out.append("```text")
+                out.append(sub.format_help().rstrip())
+                out.append("```")
+                out.append("")
+                walk(sub, depth + 1)
+
+        walk(build_parser(), 3)
+    finally:
+        if saved is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = saved
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _splice(document: str, name: str, begin: str, end_marker: str, body: str) -> str:
     """``document`` with its generated section replaced; raises ``ValueError`` if absent."""
-    start = document.find(DOC_BEGIN)
-    end = document.find(DOC_END)
+    start = document.find(begin)
+    end = document.find(end_marker)
     if start < 0 or end < start:
-        raise ValueError(f"{ADMIN_GUIDE} lacks the markers {DOC_BEGIN!r} … {DOC_END!r}")
-    head = document[: start + len(DOC_BEGIN)]
-    return f"{head}\n\n{admin_guide_table()}\n{document[end:]}"
+        raise ValueError(f"{name} lacks the markers {begin!r} … {end_marker!r}")
+    head = document[: start + len(begin)]
+    return f"{head}\n\n{body}\n{document[end:]}"
 
 
 def render_all(root: Path) -> Mapping[str, bytes]:
     """Every generated file (path relative to ``root`` → content). Reads only the guide."""
     guide = (root / ADMIN_GUIDE).read_text(encoding="utf-8")
+    reference = (root / REFERENCE).read_text(encoding="utf-8")
     return {
         SCHEMA_PATH: (json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n").encode(),
         EXAMPLE_PATH: (json.dumps(example_values(), indent=2) + "\n").encode(),
         ADMX_PATH: render_admx().encode("utf-8"),
         ADML_PATH: render_adml().encode("utf-8"),
         MOBILECONFIG_PATH: plistlib.dumps(mobileconfig(), fmt=plistlib.FMT_XML, sort_keys=True),
-        ADMIN_GUIDE: _splice(guide).encode("utf-8"),
+        ADMIN_GUIDE: _splice(guide, ADMIN_GUIDE, DOC_BEGIN, DOC_END, admin_guide_table()).encode(
+            "utf-8"
+        ),
+        REFERENCE: _splice(reference, REFERENCE, REF_BEGIN, REF_END, cli_reference()).encode(
+            "utf-8"
+        ),
     }
 
 

@@ -46,6 +46,7 @@ def test_check_mode_reports_fresh_and_stale(
     assert t.main(["--check", "--root", str(ROOT)]) == 0
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "admin-guide.md").write_text(f"# x\n{t.DOC_BEGIN}\nold\n{t.DOC_END}\n")
+    (tmp_path / "docs" / "reference.md").write_text(f"# y\n{t.REF_BEGIN}\n{t.REF_END}\n")
     assert t.main(["--check", "--root", str(tmp_path)]) == 1
     assert "stale" in capsys.readouterr().out
     assert t.main(["--root", str(tmp_path)]) == 0
@@ -56,6 +57,7 @@ def test_check_mode_reports_fresh_and_stale(
 def test_guide_without_markers_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "admin-guide.md").write_text("# no markers\n")
+    (tmp_path / "docs" / "reference.md").write_text(f"{t.REF_BEGIN}\n{t.REF_END}\n")
     with pytest.raises(ValueError, match="lacks the markers"):
         t.render_all(tmp_path)
 
@@ -65,6 +67,18 @@ def test_admin_guide_documents_every_key() -> None:
     for key, spec in SPECS.items():
         assert f"#### `{key}` — {spec.title}" in guide
         assert spec.description in guide
+
+
+def test_reference_shows_every_cli_command() -> None:
+    from core.cli.main import build_parser
+
+    reference = (ROOT / t.REFERENCE).read_text()
+    top = t._subcommands(build_parser())
+    assert "config" in top
+    for name, sub in top.items():
+        assert f"### `rustronaut {name}`" in reference
+        for subname in t._subcommands(sub):
+            assert f"#### `rustronaut {name} {subname}`" in reference
 
 
 def _admx() -> ET.Element:
