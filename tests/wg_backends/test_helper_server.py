@@ -18,18 +18,17 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 
-from tests.wg_backends.fakes import FakeBackend, ScriptedRunner
+from tests.wg_backends.fakes import FakeBackend
+from tests.wg_backends.inproc import Running, serve_in_thread
 from tests.wg_backends.keys import PRIV, PUB
 from wg_backends.errors import HelperRefused
 from wg_backends.helper.client import HelperClient
-from wg_backends.helper.server import HelperConfig, HelperServer
 from wg_backends.helper.state import StateFile, TunnelRecord
 from wg_backends.spec import PeerSpec, TunnelSpec
 
@@ -49,57 +48,17 @@ def spec(name: str = "rtw0", key: str | None = PRIV) -> TunnelSpec:
     )
 
 
-@dataclass
-class Running:
-    server: HelperServer
-    backend: FakeBackend
-    loop: asyncio.AbstractEventLoop
-    socket: Path
-    state_dir: Path
-
-
-def _serve(cfg: HelperConfig, backend: FakeBackend, ready: threading.Event, box: list[Any]) -> None:
-    loop = asyncio.new_event_loop()
-    server = HelperServer(cfg, backend, ScriptedRunner())
-    box.append((server, loop))
-    loop.run_until_complete(server.start())
-    ready.set()
-    try:
-        loop.run_until_complete(server.serve_forever())
-    except asyncio.CancelledError:
-        pass
-    finally:
-        loop.run_until_complete(server.close())
-        loop.close()
-
-
 @pytest.fixture
 def make_server(tmp_path: Path) -> Iterator[Any]:
-    threads: list[tuple[threading.Thread, list[Any]]] = []
+    running: list[Running] = []
 
-    def make(
-        backend: FakeBackend | None = None, sock_dir: Path | None = None, **kw: Any
-    ) -> Running:
-        backend = backend or FakeBackend()
-        cfg = HelperConfig(
-            socket_path=(sock_dir or tmp_path / "run") / "helper.sock",
-            state_dir=tmp_path / "state",
-            **kw,
-        )
-        ready, box = threading.Event(), []
-        t = threading.Thread(target=_serve, args=(cfg, backend, ready, box), daemon=True)
-        t.start()
-        assert ready.wait(10)
-        threads.append((t, box))
-        server, loop = box[0]
-        return Running(server, backend, loop, cfg.socket_path, cfg.state_dir)
+    def make(*args: Any, **kw: Any) -> Running:
+        running.append(serve_in_thread(tmp_path, *args, **kw))
+        return running[-1]
 
     yield make
-    for t, box in threads:
-        _server, loop = box[0]
-        for task in asyncio.all_tasks(loop) if not loop.is_closed() else []:
-            loop.call_soon_threadsafe(task.cancel)
-        t.join(10)
+    for r in running:
+        r.stop()
 
 
 def raw(sock_path: Path) -> socket.socket:

@@ -1,0 +1,144 @@
+"""``rustronaut tunnel …``: diagnostics of the privileged helper and the tunnel.
+
+- ``tunnel hello``: is the helper there, which version, protocol and backend;
+- ``tunnel check SPEC.json``: validate a TunnelSpec and print its redacted config;
+- ``tunnel status IFACE``: live status (handshake age, rx/tx, endpoint) of a helper tunnel;
+- ``tunnel up SPEC.json --key-file F``: bring a tunnel up and hold it until Ctrl-C (the
+  helper removes it when this command ends, unless always-on is managed);
+- ``tunnel down IFACE``: bring a helper tunnel down.
+
+Exit codes: 0 ok, 1 refused or failed (message on stderr), 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+import msgspec
+
+from core.tunnel import DEFAULT_SOCKET, TunnelClient, TunnelStatus
+from wg_backends.errors import WgError
+from wg_backends.helper.client import HelperClient
+from wg_backends.render import render_wg_quick
+from wg_backends.spec import TunnelSpec, parse_spec
+
+__all__ = ["format_status", "register"]
+
+
+def format_status(st: TunnelStatus, *, now: float | None = None) -> str:
+    """A human summary of ``st`` (one line per fact)."""
+    if not st.up:
+        return f"{st.interface or 'tunnel'}: down" + (f" ({st.state})" if st.state else "")
+    age = st.handshake_age
+    lines = [
+        f"interface   {st.interface} ({st.backend})" + (f" [{st.state}]" if st.state else ""),
+        f"endpoint    {st.endpoint or '-'}",
+        f"handshake   {'never' if age is None else f'{age:.0f} s ago'}",
+        f"received    {st.rx_bytes} B",
+        f"sent        {st.tx_bytes} B",
+    ]
+    return "\n".join(lines)
+
+
+def _load_spec(path: str) -> TunnelSpec:
+    data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    return parse_spec(data)
+
+
+async def _hello(args: argparse.Namespace) -> int:
+    client = TunnelClient(args.socket)
+    try:
+        info = await client.hello()
+    finally:
+        await client.close()
+    fields = {"helper": info.helper, "version": info.version, "protocol": info.protocol}
+    print(json.dumps({**fields, "backend": info.backend}, indent=2))
+    return 0
+
+
+async def _status(args: argparse.Namespace) -> int:
+    async with HelperClient(args.socket) as client:
+        st = await client.status(args.interface)
+    print(json.dumps(msgspec.to_builtins(st), indent=2) if args.json else format_status(st))
+    return 0
+
+
+async def _down(args: argparse.Namespace) -> int:
+    async with HelperClient(args.socket) as client:
+        await client.down(args.interface)
+    print(f"{args.interface}: down")
+    return 0
+
+
+def _up(args: argparse.Namespace) -> object:
+    key = Path(args.key_file).read_text().strip()
+    return _hold(_load_spec(args.spec).with_private_key(key), args.socket)
+
+
+async def _hold(spec: TunnelSpec, socket: Path) -> int:
+    client = TunnelClient(socket)
+    try:
+        st = await client.up(spec)
+        print(format_status(st), flush=True)
+        print("holding the tunnel; Ctrl-C to bring it down", file=sys.stderr, flush=True)
+        await asyncio.Event().wait()  # until cancelled by Ctrl-C
+        return 0
+    finally:
+        await client.down()
+        await client.close()
+
+
+def _check(args: argparse.Namespace) -> int:
+    spec = _load_spec(args.spec)
+    text = render_wg_quick(spec.with_private_key(_PLACEHOLDER_KEY))
+    print(text.replace(_PLACEHOLDER_KEY, "<private key>"), end="")
+    return 0
+
+
+_PLACEHOLDER_KEY = "A" * 43 + "="  # renders the shape only; never a real key
+
+
+def _guard(func: object) -> object:
+    def run(args: argparse.Namespace) -> int:
+        started = time.monotonic()
+        try:
+            result = func(args)  # type: ignore[operator]
+            if asyncio.iscoroutine(result):
+                result = asyncio.run(result)
+            return int(result)
+        except (WgError, OSError) as exc:
+            print(f"rustronaut tunnel: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print(f"stopped after {time.monotonic() - started:.0f} s", file=sys.stderr)
+            return 0
+
+    return run
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``tunnel`` and its subcommands."""
+    p = sub.add_parser("tunnel", help="helper and tunnel diagnostics")
+    p.add_argument("--socket", type=Path, default=DEFAULT_SOCKET, help="helper socket")
+    actions = p.add_subparsers(dest="tunnel_command", metavar="ACTION", required=True)
+    a = actions.add_parser("hello", help="is the helper there; version and backend")
+    a.set_defaults(func=_guard(_hello))
+    a = actions.add_parser("check", help="validate a TunnelSpec JSON file ('-' for stdin)")
+    a.add_argument("spec")
+    a.set_defaults(func=_guard(_check))
+    a = actions.add_parser("status", help="live status of a helper tunnel")
+    a.add_argument("interface")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=_guard(_status))
+    a = actions.add_parser("up", help="bring a spec up and hold it until Ctrl-C")
+    a.add_argument("spec")
+    a.add_argument("--key-file", required=True, help="file holding the base64 private key")
+    a.set_defaults(func=_guard(_up))
+    a = actions.add_parser("down", help="bring a helper tunnel down")
+    a.add_argument("interface")
+    a.set_defaults(func=_guard(_down))

@@ -1,0 +1,105 @@
+"""The engine's handle on the tunnel: a thin async facade over the helper's IPC client.
+
+The engine never runs WireGuard itself: it passes the bundle's ``TunnelSpec`` (with this
+device's private key filled in) to the privileged helper through :class:`TunnelClient`
+and keeps the connection open for as long as it wants the tunnel — the helper brings the
+tunnel down when that connection ends (app crash included) unless always-on is managed.
+
+Errors (all from ``wg_backends.errors``, base ``WgError``): ``HelperUnavailable`` (no
+helper, connection lost, timeout), ``HelperRefused`` with a ``code`` (``unauthorized``,
+``busy``, ``bad_spec``, ``backend``, ``not_up``, ...), ``SpecError`` (invalid spec or key,
+raised before anything is sent), ``ProtocolError``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from wg_backends.errors import HelperRefused, ProtocolError
+from wg_backends.helper.client import DEFAULT_SOCKET, HelperClient
+from wg_backends.helper.protocol import PROTOCOL_VERSION
+from wg_backends.spec import TunnelSpec
+from wg_backends.status import TunnelStatus
+
+__all__ = ["DEFAULT_SOCKET", "HelperInfo", "TunnelClient", "TunnelSpec", "TunnelStatus"]
+
+
+@dataclass(frozen=True, slots=True)
+class HelperInfo:
+    """What ``hello`` tells about the helper."""
+
+    helper: str
+    version: str
+    protocol: int
+    backend: str
+
+
+class TunnelClient:
+    """One tunnel through the helper. Methods run on the engine's event loop; not reentrant.
+
+    ``up`` makes this client the tunnel's owner; ``down`` and ``close`` give it up.
+    """
+
+    def __init__(
+        self,
+        socket_path: Path = DEFAULT_SOCKET,
+        *,
+        timeout: float = 30.0,
+        client: HelperClient | None = None,
+    ) -> None:
+        self._client = client or HelperClient(socket_path, timeout=timeout)
+        self._interface: str | None = None
+
+    @property
+    def interface(self) -> str | None:
+        """The interface this client brought up and has not brought down, if any."""
+        return self._interface
+
+    async def hello(self) -> HelperInfo:
+        """Connect and check the helper speaks our protocol. Raises ``ProtocolError`` if not."""
+        raw = await self._client.hello()
+        info = HelperInfo(
+            helper=str(raw.get("helper", "")),
+            version=str(raw.get("version", "")),
+            protocol=int(raw.get("protocol", 0)),
+            backend=str(raw.get("backend", "")),
+        )
+        if info.protocol != PROTOCOL_VERSION:
+            raise ProtocolError(f"helper speaks protocol {info.protocol}, we need 1")
+        return info
+
+    async def up(self, spec: TunnelSpec) -> TunnelStatus:
+        """Bring ``spec`` up (private key required) and keep owning it. All-or-nothing.
+
+        Bringing up a different interface first brings the current one down.
+        """
+        spec.validate(require_private_key=True)
+        if self._interface is not None and self._interface != spec.interface:
+            await self.down()
+        status = await self._client.up(spec)
+        self._interface = spec.interface
+        return status
+
+    async def down(self) -> None:
+        """Bring the owned tunnel down. Idempotent (no tunnel, or already gone: no error)."""
+        interface, self._interface = self._interface, None
+        if interface is None:
+            return
+        try:
+            await self._client.down(interface)
+        except HelperRefused as exc:
+            if exc.code != "not_up":
+                self._interface = interface
+                raise
+
+    async def status(self) -> TunnelStatus:
+        """Live status of the owned tunnel; ``up=False`` (backend "") when there is none."""
+        if self._interface is None:
+            return TunnelStatus(interface="", up=False, backend="")
+        return await self._client.status(self._interface)
+
+    async def close(self) -> None:
+        """Drop the connection; the helper then removes the tunnel unless always-on. Idempotent."""
+        self._interface = None
+        await self._client.close()
