@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 
 import idna
 
@@ -77,10 +78,18 @@ def _canonical_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
 def is_ip(host: str) -> bool:
     """True when ``host`` (already normalised) is an IP literal."""
     try:
-        ipaddress.ip_address(host)
-    except ValueError:
+        socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
+    except (OSError, ValueError):
         return False
     return True
+
+
+def _canonical_v4(host: str) -> bool:
+    """Fast path: ``host`` already is a canonical dotted-quad IPv4 address."""
+    try:
+        return socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, host)) == host
+    except (OSError, ValueError):
+        return False
 
 
 def normalize_host(host: str | bytes) -> str:
@@ -98,6 +107,8 @@ def normalize_host(host: str | bytes) -> str:
             raise DestinationError("host is not valid UTF-8") from exc
     if not host:
         raise DestinationError("empty host")
+    if host[0].isdigit() and _canonical_v4(host):
+        return host
     if len(host) > 1024:
         raise DestinationError("host is too long")
     if host.startswith("[") and host.endswith("]"):

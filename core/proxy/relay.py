@@ -60,6 +60,9 @@ class Relay:
         """Stop relaying and close both sockets. Idempotent."""
         raise NotImplementedError
 
+    def trim(self) -> None:
+        """Release per-connection buffers an idle relay does not need. Idempotent."""
+
     def _closed(self, reason: str) -> None:
         self.closed = True
         self.close_reason = reason
@@ -69,10 +72,22 @@ class Relay:
 class _Flow:
     """One direction of a splice relay."""
 
-    __slots__ = ("count_up", "dst", "eof", "pending", "pr", "pw", "reading", "src", "writing")
+    __slots__ = (
+        "count_up",
+        "dst",
+        "eof",
+        "pending",
+        "pr",
+        "pw",
+        "reading",
+        "src",
+        "src_sock",
+        "writing",
+    )
 
-    def __init__(self, src: int, dst: int, count_up: bool) -> None:
-        self.src = src
+    def __init__(self, src_sock: socket.socket, dst: int, count_up: bool) -> None:
+        self.src_sock = src_sock
+        self.src = src_sock.fileno()
         self.dst = dst
         self.pr = -1
         self.pw = -1
@@ -107,8 +122,8 @@ class SpliceRelay(Relay):
         self._socks = (client, upstream)
         client.setblocking(False)
         upstream.setblocking(False)
-        self._up = _Flow(client.fileno(), upstream.fileno(), True)
-        self._down = _Flow(upstream.fileno(), client.fileno(), False)
+        self._up = _Flow(client, upstream.fileno(), True)
+        self._down = _Flow(upstream, client.fileno(), False)
 
     def start(self) -> None:
         """See ``Relay.start``."""
@@ -129,8 +144,19 @@ class SpliceRelay(Relay):
     def _readable(self, flow: _Flow) -> None:
         if self.closed:
             return
-        if flow.pw < 0 and not self._pipe(flow):
-            return
+        if flow.pw < 0:
+            # Most short connections only ever see EOF here: peek before paying for a pipe.
+            try:
+                if not flow.src_sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT):
+                    self._eof(flow)
+                    return
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                self.close(f"read error: {os.strerror(exc.errno or errno.EIO)}")
+                return
+            if not self._pipe(flow):
+                return
         # A few rounds per wake-up: fewer trips through the event loop at full speed.
         for _ in range(4):
             try:
@@ -182,6 +208,14 @@ class SpliceRelay(Relay):
             self._loop.add_reader(flow.src, self._readable, flow)
             flow.reading = True
         return True
+
+    def trim(self) -> None:
+        """Close the pipes of drained directions (an idle connection keeps only sockets)."""
+        for flow in (self._up, self._down):
+            if flow.pending == 0 and flow.pr >= 0:
+                os.close(flow.pr)
+                os.close(flow.pw)
+                flow.pr = flow.pw = -1
 
     def _writable(self, flow: _Flow) -> None:
         if not self.closed:

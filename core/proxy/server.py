@@ -51,6 +51,7 @@ Connector = Callable[[Sequence[str], int], Awaitable[socket.socket]]
 """``connect(addresses, port) -> connected socket``; raises OSError when none answer."""
 EventCallback = Callable[[ProxyEvent], None]
 
+_TRIM_AFTER = 2.0  # seconds without traffic before a relay gives its pipes back
 _UNKNOWN_APP = AppIdentity(pid=None, uid=None, exe="", name="")
 
 
@@ -463,97 +464,86 @@ class ProxyServer:
     ) -> bool:
         loop = asyncio.get_running_loop()
         app = _app(info)
-        limits = self._limits
         if forward is not None:
             refusal = self._peer_refusal(info)
             if refusal:
                 self._refuse(app, f"{_fmt_host(forward[0])}:{forward[1]}", refusal, "forward")
                 return False
             return await self._serve(conn, app, forward[0], forward[1], b"", _Answer(), "forward")
-        deadline = loop.time() + limits.handshake_timeout
+        # One deadline for the whole handshake: a slowloris client cannot extend it by
+        # trickling bytes, and one timeout context per connection keeps setup cheap.
+        target: s5.Connect | h.Action | None = None
+        is_socks = False
         try:
-            async with asyncio.timeout_at(deadline):
+            async with asyncio.timeout(self._limits.handshake_timeout):
                 first = await loop.sock_recv(conn, 4096)
-        except TimeoutError:
-            return False
-        if not first:
-            return False
-        if first[0] == 0x04:  # SOCKS4: answer "request rejected" in its own dialect
-            await _send(loop, conn, b"\x00\x5b" + bytes(6))
-            self._refused += 1
-            return False
-        if first[0] == s5.VERSION:
-            return await self._socks(conn, app, info, first, deadline)
-        return await self._http(conn, app, info, first, deadline)
-
-    async def _socks(
-        self,
-        conn: socket.socket,
-        app: AppIdentity,
-        info: PeerInfo | None,
-        data: bytes,
-        deadline: float,
-    ) -> bool:
-        loop = asyncio.get_running_loop()
-        parser = s5.Socks5Handshake()
-        target: s5.Connect | None = None
-        try:
-            async with asyncio.timeout_at(deadline):
-                while target is None:
-                    for action in parser.feed(data):
-                        if isinstance(action, s5.Send):
-                            await loop.sock_sendall(conn, action.data)
-                        elif isinstance(action, s5.Fail):
-                            self._refused += 1
-                            _log.debug("SOCKS5 refused: %s", action.reason)
-                            await loop.sock_sendall(conn, action.data)
-                            return False
-                        else:
-                            target = action
-                    if target is None:
-                        data = await loop.sock_recv(conn, 4096)
-                        if not data:
-                            return False
-        except (TimeoutError, OSError):
-            self._refused += 1
-            return False
-        host = target.host if isinstance(target.host, str) else target.host.decode("latin-1")
-        refusal = self._peer_refusal(info)
-        if refusal:
-            self._refuse(app, f"{host}:{target.port}", refusal, "socks5")
-            await _send(loop, conn, s5.reply_bytes(s5.Reply.NOT_ALLOWED))
-            return False
-        return await self._serve(
-            conn, app, target.host, target.port, target.rest, _SocksAnswer(), "socks5"
-        )
-
-    async def _http(
-        self,
-        conn: socket.socket,
-        app: AppIdentity,
-        info: PeerInfo | None,
-        data: bytes,
-        deadline: float,
-    ) -> bool:
-        loop = asyncio.get_running_loop()
-        parser = h.HttpRequestHead(max_head=self._limits.handshake_max_bytes)
-        action: h.Action | None = None
-        try:
-            async with asyncio.timeout_at(deadline):
-                while action is None:
-                    actions = parser.feed(data)
-                    if actions:
-                        action = actions[0]
-                        break
-                    data = await loop.sock_recv(conn, 4096)
-                    if not data:
-                        return False
+                if not first:
+                    return False
+                if first[0] == 0x04:  # SOCKS4: answer "request rejected" in its own dialect
+                    self._refused += 1
+                    await loop.sock_sendall(conn, b"\x00\x5b" + bytes(6))
+                    return False
+                is_socks = first[0] == s5.VERSION
+                if is_socks:
+                    target = await self._socks_handshake(conn, first)
+                else:
+                    target = await self._http_head(conn, first)
         except TimeoutError:
             self._refused += 1
-            await _send(loop, conn, h.response_bytes(408, b"request head not received in time\n"))
+            if not is_socks and target is None:
+                await _send(loop, conn, h.response_bytes(408, b"request head not in time\n"))
             return False
         except OSError:
             return False
+        if target is None:
+            return False
+        if isinstance(target, s5.Connect):
+            raw = target.host if isinstance(target.host, str) else target.host.decode("latin-1")
+            refusal = self._peer_refusal(info)
+            if refusal:
+                self._refuse(app, f"{raw}:{target.port}", refusal, "socks5")
+                await _send(loop, conn, s5.reply_bytes(s5.Reply.NOT_ALLOWED))
+                return False
+            return await self._serve(
+                conn, app, target.host, target.port, target.rest, _SocksAnswer(), "socks5"
+            )
+        return await self._http(conn, app, info, target)
+
+    async def _socks_handshake(self, conn: socket.socket, data: bytes) -> s5.Connect | None:
+        """Run the SOCKS5 greeting/request exchange; None when refused or abandoned."""
+        loop = asyncio.get_running_loop()
+        parser = s5.Socks5Handshake()
+        while True:
+            for action in parser.feed(data):
+                if isinstance(action, s5.Send):
+                    await loop.sock_sendall(conn, action.data)
+                elif isinstance(action, s5.Fail):
+                    self._refused += 1
+                    _log.debug("SOCKS5 refused: %s", action.reason)
+                    await loop.sock_sendall(conn, action.data)
+                    return None
+                else:
+                    return action
+            data = await loop.sock_recv(conn, 4096)
+            if not data:
+                return None
+
+    async def _http_head(self, conn: socket.socket, data: bytes) -> h.Action | None:
+        """Read one HTTP request head; None when the client gave up."""
+        loop = asyncio.get_running_loop()
+        parser = h.HttpRequestHead(max_head=self._limits.handshake_max_bytes)
+        while True:
+            actions = parser.feed(data)
+            if actions:
+                return actions[0]
+            data = await loop.sock_recv(conn, 4096)
+            if not data:
+                return None
+
+    async def _http(
+        self, conn: socket.socket, app: AppIdentity, info: PeerInfo | None, action: h.Action
+    ) -> bool:
+        loop = asyncio.get_running_loop()
         if isinstance(action, h.Reject):
             self._refused += 1
             await _send(loop, conn, h.response_bytes(action.status, f"{action.reason}\n".encode()))
@@ -632,7 +622,8 @@ class ProxyServer:
             await _send(loop, conn, answer.bad_destination(str(exc)))
             return False
         addresses: tuple[str, ...] = ()
-        if not is_ip(host):
+        host_is_ip = is_ip(host)
+        if not host_is_ip:
             addresses = await self._resolve(host, port)
         request = AccessRequest(app=app, host=host, port=port, protocol="tcp", addresses=addresses)
         decision = self._decide(request)
@@ -644,7 +635,7 @@ class ProxyServer:
             count.denials += 1
             await _send(loop, conn, answer.deny(decision.reason, decision.rule_id))
             return False
-        targets = addresses if addresses else ((host,) if is_ip(host) else ())
+        targets = (host,) if host_is_ip else addresses
         try:
             if not targets:
                 raise OSError(f"cannot resolve {host}")
@@ -723,13 +714,16 @@ class ProxyServer:
         count.bytes_down += relay.bytes_down
 
     async def _sweep(self) -> None:
+        """Close relays idle past the limit; trim buffers of those idle a few seconds."""
         idle = self._limits.idle_timeout
         while True:
-            await asyncio.sleep(min(idle / 2, 30.0))
-            horizon = time.monotonic() - idle
+            await asyncio.sleep(min(idle / 2, 1.0))
+            now = time.monotonic()
             for relay in list(self._relays):
-                if relay.last_active < horizon:
+                if relay.last_active < now - idle:
                     relay.close("idle timeout")
+                elif relay.last_active < now - _TRIM_AFTER:
+                    relay.trim()
 
     # -- events --------------------------------------------------------------------
 

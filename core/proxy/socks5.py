@@ -11,6 +11,7 @@ at any byte boundary. BIND and UDP ASSOCIATE are refused with "command not suppo
 from __future__ import annotations
 
 import ipaddress
+import socket
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
@@ -80,9 +81,9 @@ def reply_bytes(code: Reply, bind: tuple[str, int] | None = None) -> bytes:
     """The SOCKS5 reply for ``code`` with bound address ``bind`` (0.0.0.0:0 when None)."""
     if bind is None:
         return bytes((VERSION, code)) + _FAIL_REPLY_TAIL
-    ip = ipaddress.ip_address(bind[0])
-    atyp = 1 if ip.version == 4 else 4
-    return bytes((VERSION, code, 0, atyp)) + ip.packed + struct.pack("!H", bind[1])
+    v6 = ":" in bind[0]
+    packed = socket.inet_pton(socket.AF_INET6 if v6 else socket.AF_INET, bind[0])
+    return bytes((VERSION, code, 0, 4 if v6 else 1)) + packed + struct.pack("!H", bind[1])
 
 
 class Socks5Handshake:

@@ -1,0 +1,510 @@
+"""Benchmark of the local proxy against direct loopback, socat, microsocks and pproxy.
+
+Run: ``.venv/bin/python tests/bench/bench_proxy.py`` (about 2-3 minutes; ``--quick`` for a
+smaller run). Everything runs on loopback in one run, side by side:
+
+- bulk throughput, 1 stream and 32 parallel streams (GB/s, ratio to direct, proxy
+  CPU-seconds per GB);
+- connection setup over 2,000 sequential SOCKS5 connections (p50/p99, ratio to microsocks)
+  and connections per second with 50 concurrent clients;
+- peer identity lookup (netlink sock_diag vs /proc/net/tcp vs psutil);
+- 1,000 concurrent idle relayed connections: proxy RSS and fds per connection, and what is
+  left after they close.
+
+The load generator and the sink are separate processes from the proxy; the direct rows
+show their own limit. Timings are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import selectors
+import shutil
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+BUF = 1 << 20
+
+
+def _raise_nofile() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+# --------------------------------------------------------------------------- sink
+
+
+def run_sink(port_file: str) -> None:
+    """Sink/echo server: first byte T (count N bytes, answer 'k'), E (echo) or H (hold)."""
+    _raise_nofile()
+    sel = selectors.DefaultSelector()
+    lsock = socket.socket()
+    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(4096)
+    lsock.setblocking(False)
+    sel.register(lsock, selectors.EVENT_READ, None)
+    Path(port_file).write_text(str(lsock.getsockname()[1]))
+    buf = memoryview(bytearray(BUF))
+    # state per socket: [mode, remaining, header bytes]
+    state: dict[socket.socket, list[object]] = {}
+    while True:
+        for key, _ in sel.select():
+            if key.data is None:
+                while True:
+                    try:
+                        c, _a = lsock.accept()
+                    except BlockingIOError:
+                        break
+                    c.setblocking(False)
+                    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    state[c] = ["", 0, b""]
+                    sel.register(c, selectors.EVENT_READ, 1)
+                continue
+            c = key.fileobj
+            assert isinstance(c, socket.socket)
+            st = state[c]
+            try:
+                n = c.recv_into(buf)
+            except BlockingIOError:
+                continue
+            except OSError:
+                n = 0
+            if n == 0:
+                sel.unregister(c)
+                del state[c]
+                c.close()
+                continue
+            data = buf[:n]
+            if st[0] == "":
+                head = bytes(st[2]) + bytes(data)  # type: ignore[arg-type]
+                st[2] = head
+                if head[:1] == b"T":
+                    if len(head) < 9:
+                        continue
+                    st[0] = "T"
+                    st[1] = struct.unpack("!Q", head[1:9])[0] - (len(head) - 9)
+                    if st[1] == 0:
+                        c.send(b"k")
+                    continue
+                st[0] = chr(head[0])
+                data = memoryview(head[1:])
+                if st[0] != "T":
+                    st[2] = b""
+            elif st[0] == "T":
+                st[1] = int(st[1]) - n  # type: ignore[call-overload]
+                if st[1] == 0:
+                    c.send(b"k")
+                continue
+            if st[0] == "E" and len(data):
+                c.send(bytes(data))
+
+
+# --------------------------------------------------------------------------- ours
+
+
+class _TableDecider:
+    """A small realistic policy: allow loopback resources, deny the rest."""
+
+    def __init__(self) -> None:
+        from core.policy.api import Decision, Effect
+
+        self.allow = Decision(Effect.ALLOW, "allow-loopback", "loopback bench", resource="bench")
+        self.deny = Decision(Effect.DENY, None, "not in policy")
+
+    def decide(self, request: Any) -> Any:
+        if request.host.startswith("127.") or request.host == "localhost":
+            return self.allow
+        return self.deny
+
+
+def run_ours(port_file: str, relay: str) -> None:
+    """Our ProxyServer on a plain asyncio loop (as the engine's proxy thread would run)."""
+    _raise_nofile()
+    from core.proxy import Limits, ProxyServer
+
+    async def main() -> None:
+        server = ProxyServer(
+            _TableDecider(),  # type: ignore[arg-type]
+            host_uid=os.getuid(),
+            limits=Limits(relay=relay, max_connections=20000),  # type: ignore[arg-type]
+            hosts=("127.0.0.1",),
+        )
+        addrs = await server.start(0)
+        Path(port_file).write_text(str(addrs[0][1]))
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+# --------------------------------------------------------------------------- clients
+
+
+def socks_connect(proxy_port: int, dest_port: int) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", proxy_port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.sendall(b"\x05\x01\x00")
+    if _recv_exact(s, 2) != b"\x05\x00":
+        raise RuntimeError("SOCKS method refused")
+    s.sendall(b"\x05\x01\x00\x01" + socket.inet_aton("127.0.0.1") + struct.pack("!H", dest_port))
+    reply = _recv_exact(s, 10)
+    if reply[1] != 0:
+        raise RuntimeError(f"SOCKS connect refused: {reply[1]}")
+    return s
+
+
+def _recv_exact(s: socket.socket, n: int) -> bytes:
+    out = b""
+    while len(out) < n:
+        chunk = s.recv(n - len(out))
+        if not chunk:
+            raise ConnectionError("closed")
+        out += chunk
+    return out
+
+
+class Target:
+    """How to reach the sink: directly, through a port forwarder, or through SOCKS5."""
+
+    def __init__(self, name: str, kind: str, port: int, proc: subprocess.Popen[bytes] | None):
+        self.name, self.kind, self.port, self.proc = name, kind, port, proc
+
+    def connect(self, sink_port: int) -> socket.socket:
+        if self.kind == "direct":
+            s = socket.create_connection(("127.0.0.1", sink_port))
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return s
+        if self.kind == "forward":
+            s = socket.create_connection(("127.0.0.1", self.port))
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return s
+        return socks_connect(self.port, sink_port)
+
+    def cpu(self) -> float:
+        if self.proc is None:
+            return 0.0
+        import psutil
+
+        t = psutil.Process(self.proc.pid).cpu_times()
+        return float(t.user + t.system + t.children_user + t.children_system)
+
+
+def throughput(target: Target, sink_port: int, streams: int, total: int) -> tuple[float, float]:
+    """(GB/s, proxy CPU-seconds per GB) sending ``total`` bytes over ``streams``."""
+    per = total // streams
+    socks = [target.connect(sink_port) for _ in range(streams)]
+    for s in socks:
+        s.sendall(b"T" + struct.pack("!Q", per))
+        s.setblocking(False)
+    payload = memoryview(bytearray(BUF))
+    left = {s: per for s in socks}
+    sel = selectors.DefaultSelector()
+    for s in socks:
+        sel.register(s, selectors.EVENT_WRITE)
+    cpu0 = target.cpu()
+    t0 = time.perf_counter()
+    while left:
+        for key, _ in sel.select():
+            s = key.fileobj
+            assert isinstance(s, socket.socket)
+            try:
+                n = s.send(payload[: min(BUF, left[s])])
+            except BlockingIOError:
+                continue
+            left[s] -= n
+            if left[s] == 0:
+                sel.unregister(s)
+                del left[s]
+    for s in socks:
+        s.setblocking(True)
+        if s.recv(1) != b"k":
+            raise RuntimeError("sink did not confirm")
+    dt = time.perf_counter() - t0
+    cpu = target.cpu() - cpu0
+    for s in socks:
+        s.close()
+    gb = per * streams / 1e9
+    return gb / dt, cpu / gb
+
+
+def setup_latency(target: Target, sink_port: int, n: int) -> tuple[float, float]:
+    """p50, p99 in µs of connect + handshake + reply over ``n`` sequential connections."""
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        s = target.connect(sink_port)
+        times.append(time.perf_counter() - t0)
+        s.close()
+    times.sort()
+    return statistics.median(times) * 1e6, times[int(len(times) * 0.99)] * 1e6
+
+
+async def _aconnect(target: Target, sink_port: int) -> None:
+    if target.kind == "direct":
+        _r, w = await asyncio.open_connection("127.0.0.1", sink_port)
+    elif target.kind == "forward":
+        _r, w = await asyncio.open_connection("127.0.0.1", target.port)
+    else:
+        r, w = await asyncio.open_connection("127.0.0.1", target.port)
+        w.write(b"\x05\x01\x00")
+        await r.readexactly(2)
+        w.write(b"\x05\x01\x00\x01" + socket.inet_aton("127.0.0.1") + struct.pack("!H", sink_port))
+        reply = await r.readexactly(10)
+        if reply[1] != 0:
+            raise RuntimeError("refused")
+    w.close()
+
+
+def concurrent_rate(target: Target, sink_port: int, clients: int, seconds: float) -> float:
+    """Connections per second with ``clients`` concurrent connect-handshake-close loops."""
+
+    async def main() -> int:
+        done = 0
+        stop = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal done
+            while time.perf_counter() < stop:
+                await _aconnect(target, sink_port)
+                done += 1
+
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        return done
+
+    t0 = time.perf_counter()
+    count = asyncio.run(main())
+    return count / (time.perf_counter() - t0)
+
+
+def idle_memory(target: Target, sink_port: int, n: int) -> tuple[float, float, int, int]:
+    """(KiB RSS per conn, fds per conn, fds left after close, KiB RSS left after close)."""
+    import psutil
+
+    proc = psutil.Process(target.proc.pid) if target.proc else None
+    if proc is None:
+        return (0.0, 0.0, 0, 0)
+
+    def rss_fds() -> tuple[int, int]:
+        procs = [proc, *proc.children(recursive=True)]
+        return (
+            sum(p.memory_info().rss for p in procs),
+            sum(p.num_fds() for p in procs),
+        )
+
+    time.sleep(0.3)
+    rss0, fd0 = rss_fds()
+    socks = []
+    for _ in range(n):
+        s = target.connect(sink_port)
+        s.sendall(b"Ep")
+        if s.recv(1) != b"p":
+            raise RuntimeError("echo failed")
+        socks.append(s)
+    time.sleep(0.5)
+    rss1, fd1 = rss_fds()
+    for s in socks:
+        s.close()
+    time.sleep(1.5)
+    rss2, fd2 = rss_fds()
+    return (rss1 - rss0) / n / 1024, (fd1 - fd0) / n, fd2 - fd0, (rss2 - rss0) // 1024
+
+
+# --------------------------------------------------------------------------- peer id
+
+
+def peer_identity(rounds: int) -> dict[str, float]:
+    """p50 µs of each peer lookup over fresh loopback connections."""
+    from core.proxy.peer.netlink import SockDiagLookup
+    from core.proxy.peer.procfs import ProcNetTcpLookup
+    from core.proxy.peer.psutil_source import PsutilLookup
+
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(128)
+    nl = SockDiagLookup()
+    lookups: dict[str, tuple[Callable[[tuple[str, int], tuple[str, int]], object], int]] = {
+        "netlink uid+inode": (nl.uid_inode, rounds),
+        "netlink + pid + exe": (nl.lookup, rounds),
+        "/proc/net/tcp + pid + exe": (ProcNetTcpLookup().lookup, max(rounds // 20, 20)),
+        "psutil": (PsutilLookup().lookup, 20),
+    }
+    out = {}
+    for name, (fn, count) in lookups.items():
+        times = []
+        for _ in range(count):
+            c = socket.create_connection(lsock.getsockname())
+            s, _ = lsock.accept()
+            peer, local = s.getpeername()[:2], s.getsockname()[:2]
+            t0 = time.perf_counter()
+            found = fn(peer, local)
+            times.append(time.perf_counter() - t0)
+            if found is None:
+                raise RuntimeError(f"{name} found nothing")
+            c.close()
+            s.close()
+        out[name] = statistics.median(times) * 1e6
+    return out
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
+    for _ in range(200):
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited early")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{proc.args} did not listen on {port}")
+
+
+def _spawn_self(tmp: Path, *args: str) -> tuple[subprocess.Popen[bytes], int]:
+    port_file = tmp / f"port-{'-'.join(args)}"
+    proc = subprocess.Popen([sys.executable, __file__, *args, str(port_file)], cwd=ROOT)
+    for _ in range(200):
+        if port_file.exists() and port_file.read_text():
+            port = int(port_file.read_text())
+            _wait_port(port, proc)
+            return proc, port
+        if proc.poll() is not None:
+            raise RuntimeError(f"{args} exited early")
+        time.sleep(0.05)
+    raise RuntimeError(f"{args} did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--role", nargs="*")
+    ns, rest = parser.parse_known_args()
+    if ns.role:
+        if ns.role[0] == "sink":
+            run_sink(ns.role[1])
+        elif ns.role[0] == "ours":
+            run_ours(ns.role[2], ns.role[1])
+        return
+    _raise_nofile()
+    quick = ns.quick
+    total = (256 if quick else 1024) * (1 << 20)
+    n_setup = 300 if quick else 2000
+    n_idle = 200 if quick else 1000
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-proxy-{os.getpid()}"
+    tmp.mkdir()
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        sink, sink_port = _spawn_self(tmp, "--role", "sink")
+        procs.append(sink)
+        targets = [Target("direct", "direct", 0, None)]
+        for relay in ("splice", "buffered"):
+            p, port = _spawn_self(tmp, "--role", "ours", relay)
+            procs.append(p)
+            targets.append(Target(f"ours ({relay})", "socks", port, p))
+        if shutil.which("microsocks"):
+            port = _free_port()
+            p = subprocess.Popen(
+                ["microsocks", "-i", "127.0.0.1", "-p", str(port)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            procs.append(p)
+            _wait_port(port, p)
+            targets.append(Target("microsocks", "socks", port, p))
+        pproxy = Path(sys.executable).with_name("pproxy")
+        if pproxy.exists():
+            port = _free_port()
+            p = subprocess.Popen(
+                [str(pproxy), "-l", f"socks5://127.0.0.1:{port}"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            procs.append(p)
+            _wait_port(port, p)
+            targets.append(Target("pproxy", "socks", port, p))
+        if shutil.which("socat"):
+            port = _free_port()
+            p = subprocess.Popen(
+                [
+                    "socat",
+                    f"TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr,backlog=4096",
+                    f"TCP:127.0.0.1:{sink_port}",
+                ]
+            )
+            procs.append(p)
+            _wait_port(port, p)
+            targets.append(Target("socat (fwd)", "forward", port, p))
+
+        print(f"# proxy benchmark, {os.cpu_count()} CPUs, {total >> 20} MiB per throughput run")
+        results: dict[str, dict[str, float]] = {t.name: {} for t in targets}
+        for t in targets:
+            r = results[t.name]
+            r["gbps1"], r["cpu1"] = throughput(t, sink_port, 1, total)
+            r["gbps32"], r["cpu32"] = throughput(t, sink_port, 32, total)
+            r["p50"], r["p99"] = setup_latency(t, sink_port, n_setup)
+            r["cps50"] = concurrent_rate(t, sink_port, 50, 1.0 if quick else 2.0)
+            print(f"  measured {t.name}", flush=True)
+        direct = results["direct"]
+        ms = results.get("microsocks", direct)
+        print("\n## throughput (GB/s; ratio to direct; proxy CPU-s per GB)")
+        print(f"{'':16}{'1 stream':>28}{'32 streams':>30}")
+        for name, r in results.items():
+            print(
+                f"{name:16}{r['gbps1']:8.2f} {r['gbps1'] / direct['gbps1']:5.2f}x {r['cpu1']:6.2f} s/GB"
+                f"   {r['gbps32']:8.2f} {r['gbps32'] / direct['gbps32']:5.2f}x {r['cpu32']:6.2f} s/GB"
+            )
+        print(f"\n## connection setup ({n_setup} sequential; 50 concurrent clients)")
+        print(f"{'':16}{'p50 µs':>9}{'/ms':>6}{'p99 µs':>9}{'/ms':>6}{'conn/s':>9}{'/ms':>6}")
+        for name, r in results.items():
+            print(
+                f"{name:16}{r['p50']:9.0f}{r['p50'] / ms['p50']:6.2f}{r['p99']:9.0f}"
+                f"{r['p99'] / ms['p99']:6.2f}{r['cps50']:9.0f}{r['cps50'] / ms['cps50']:6.2f}"
+            )
+        print("(/ms = ratio to microsocks; socat forwards without a SOCKS handshake)")
+
+        print("\n## peer identity lookup (p50 µs, fresh connection each)")
+        for name, us in peer_identity(300 if quick else 2000).items():
+            print(f"  {name:28}{us:10.1f}")
+
+        print(f"\n## {n_idle} concurrent idle relayed connections")
+        print(f"{'':16}{'KiB/conn':>9}{'fds/conn':>9}{'fds left':>9}{'KiB left':>9}")
+        for t in targets:
+            if t.proc is None or t.kind == "forward":
+                continue  # socat forks one process per connection: not comparable
+            kib, fds, fd_left, kib_left = idle_memory(t, sink_port, n_idle)
+            print(f"{t.name:16}{kib:9.1f}{fds:9.1f}{fd_left:9d}{kib_left:9d}")
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
