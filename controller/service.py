@@ -14,7 +14,6 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any
 
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -24,7 +23,7 @@ from controller.errors import Conflict, Forbidden, NotFound, Unavailable, Unproc
 from controller.events import EventHub
 from controller.gateway import Gateway, GatewayError
 from controller.keys import SigningKeyRing
-from controller.reach import allowed_ips, reachable_resources
+from controller.reach import allowed_ips, reachable
 from controller.storage import (
     ConflictError,
     DeviceRecord,
@@ -232,32 +231,33 @@ class ControllerService:
         except PostureReportError as exc:
             raise Unprocessable(f"posture report refused: {exc}") from exc
         facts = facts_for_policy(report)
-        resources = self.resources()
-        reachable = reachable_resources(resources, self.rules(), self._facts(identity, facts))
-        self.storage.record_posture(device_id, posture=facts, reachable=reachable, now=self.now())
+        reachable_ids = reachable(
+            device_id=device_id,
+            user=self._user_info(identity),
+            resources=self.resources(),
+            rules=self.rules(),
+            facts=facts,
+            now=self.now(),
+        )
+        self.storage.record_posture(
+            device_id, posture=facts, reachable=reachable_ids, now=self.now()
+        )
         dev = self.storage.get_device(device_id)
-        if reachable:
+        if reachable_ids:
             self._gateway_add(dev)
         else:
             self._gateway_remove(dev)
         return PostureResult(
             accepted=True,
-            reachable=reachable,
+            reachable=reachable_ids,
             checked_at=self.now(),
             bundle_version=dev.bundle_version,
         )
 
-    def _facts(self, identity: Identity, posture: dict[str, Any]) -> dict[str, Any]:
-        groups = self._groups(identity)
-        t = time.gmtime(self.clock())
-        return {
-            **posture,
-            "user.groups": list(groups),
-            "user.email": identity.email,
-            "time.hour": t.tm_hour,
-            "time.weekday": t.tm_wday,
-            "risk": 0,
-        }
+    def _user_info(self, identity: Identity) -> UserInfo:
+        return UserInfo(
+            subject=identity.subject, email=identity.email, groups=self._groups(identity)
+        )
 
     def _groups(self, identity: Identity) -> tuple[str, ...]:
         stored = self.storage.get_user_groups(identity.user_id)
@@ -276,9 +276,7 @@ class ControllerService:
             device_id=device_id,
             issued_at=now,
             expires_at=now + self.config.bundle_ttl_s,
-            user=UserInfo(
-                subject=identity.subject, email=identity.email, groups=self._groups(identity)
-            ),
+            user=self._user_info(identity),
             resources=tuple(resources),
             rules=tuple(rules),
             tunnel=self._tunnel(dev, resources),
