@@ -188,3 +188,25 @@ def test_always_on_keeps_tunnel_after_kill_and_restart_cleans_up(
         assert "removed stale tunnel" in hp.log_text()
     finally:
         hp.stop()
+
+
+def resolvconf_records(interface: str) -> list[str]:
+    """openresolv's records for ``interface`` (wg-quick may prefix ``tun.``)."""
+    names = (interface, f"tun.{interface}")
+    return [n for n in names if os.path.exists(f"/run/resolvconf/interfaces/{n}")]
+
+
+async def test_dns_is_set_and_restored(testbed: TestBed, helper: HelperProc) -> None:
+    """DNS through resolvconf (openresolv), only inside the bed's namespace."""
+    import msgspec
+
+    spec = msgspec.structs.replace(testbed.client_spec(), dns=("10.233.0.2",))
+    async with HelperClient(helper.socket) as client:
+        await client.up(spec)
+        inside = run(["cat", "/etc/resolv.conf"], ns=testbed.client_ns).stdout
+        assert "nameserver 10.233.0.2" in inside
+        assert resolvconf_records(testbed.client_if) != []
+        await client.down(testbed.client_if)
+    assert run(["cat", "/etc/resolv.conf"], ns=testbed.client_ns).stdout == "nameserver 127.0.0.1\n"
+    assert resolvconf_records(testbed.client_if) == []
+    assert_nothing_left(testbed, helper)

@@ -47,6 +47,7 @@ CL_TUN_IP = "10.232.0.2"
 GW_SRV_IP = "10.233.0.1"
 SERVER_IP = "10.233.0.2"
 WG_PORT = 51820
+ORIGINAL_RESOLV = "nameserver 127.0.0.1\n"  # the client namespace's resolv.conf before a tunnel
 
 
 def _b36(n: int) -> str:
@@ -115,6 +116,11 @@ class TestBed:
         return f"rtw-sv-{self.tag}"
 
     @property
+    def resolv_conf(self) -> Path:
+        """The client namespace's own /etc/resolv.conf (as seen inside it)."""
+        return Path(f"/etc/netns/{self.client_ns}/resolv.conf")
+
+    @property
     def gateway_if(self) -> str:
         return f"rtwgw{self.tag}"
 
@@ -169,6 +175,7 @@ class TestBed:
             with contextlib.suppress(FileNotFoundError):
                 Path(f"/var/run/wireguard/{name}.sock").unlink()
         shutil.rmtree(self.workdir, ignore_errors=True)
+        shutil.rmtree(self.resolv_conf.parent, ignore_errors=True)
 
     def __enter__(self) -> TestBed:
         return self
@@ -202,6 +209,10 @@ def make_testbed() -> TestBed:
 
 def _build(bed: TestBed) -> None:
     cl, gw, sv, t = bed.client_ns, bed.gateway_ns, bed.server_ns, bed.tag
+    # `ip netns exec` bind-mounts /etc/netns/<ns>/resolv.conf over /etc/resolv.conf, so a
+    # tunnel with DNS (resolvconf) changes the namespace's copy, never the host's.
+    bed.resolv_conf.parent.mkdir(parents=True, exist_ok=True)
+    bed.resolv_conf.write_text(ORIGINAL_RESOLV)
     for ns in (cl, gw, sv):
         run(["ip", "netns", "add", ns])
         run(["ip", "link", "set", "lo", "up"], ns=ns)
