@@ -14,15 +14,23 @@ import contextlib
 import inspect
 import secrets
 import time
+import warnings
 import webbrowser
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from authlib.integrations.base_client import OAuthError
-from authlib.integrations.httpx_client import AsyncOAuth2Client
+from authlib.deprecate import AuthlibDeprecationWarning
 
+with warnings.catch_warnings():
+    # Authlib 1.7+ prefers the "httpx2" fork and warns once when it falls back to httpx;
+    # the whole client is built on httpx 0.28, which this integration still supports.
+    warnings.simplefilter("ignore", AuthlibDeprecationWarning)
+    from authlib.integrations.base_client import OAuthError
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
+
+from core.auth._threads import in_thread
 from core.auth.discovery import DiscoveryCache, ProviderMetadata
 from core.auth.errors import (
     AuthError,
@@ -82,7 +90,7 @@ class OidcConfig:
 
 async def _system_browser(url: str) -> bool:
     # webbrowser.open can block while it starts a browser: keep it off the loop thread.
-    return await asyncio.to_thread(webbrowser.open, url)
+    return await in_thread(webbrowser.open, url)
 
 
 class OidcClient:

@@ -19,6 +19,7 @@ import httpx
 import msgspec
 
 from core.aio import spawn
+from core.auth._threads import in_thread
 from core.auth.errors import AuthError, ReauthRequired
 from core.auth.flows import DevicePrompt, OidcClient
 from core.auth.idtoken import IdTokenClaims
@@ -79,14 +80,14 @@ class Session:
         Returns ``None`` (signed out) when nothing usable is stored; a corrupt entry is
         removed. Raises ``SecretStoreError``/``NoSecretStoreError``.
         """
-        raw = await asyncio.to_thread(self.store.get, TOKENS)
+        raw = await in_thread(self.store.get, TOKENS)
         tokens: TokenSet | None = None
         if raw is not None:
             try:
                 tokens = TokenSet.from_json(raw)
             except (msgspec.ValidationError, msgspec.DecodeError):
                 _log.warning("stored sign-in tokens are unreadable; removing them")
-                await asyncio.to_thread(self.store.delete, TOKENS)
+                await in_thread(self.store.delete, TOKENS)
         if tokens is not None and (
             tokens.issuer != self.client.issuer or tokens.client_id != self.client.config.client_id
         ):
@@ -103,7 +104,7 @@ class Session:
         The keyring is checked first, so the user never completes a login whose tokens
         cannot be kept. On any failure nothing is stored and the previous session stays.
         """
-        await asyncio.to_thread(self.store.backend)
+        await in_thread(self.store.backend)
         tokens = await self.client.login_browser(time_limit_s=time_limit_s)
         await self._store(tokens)
         return tokens.identity
@@ -112,7 +113,7 @@ class Session:
         self, on_prompt: DevicePrompt, *, time_limit_s: float | None = None
     ) -> IdTokenClaims:
         """Device-code sign-in (see ``OidcClient.login_device``); stores the tokens."""
-        await asyncio.to_thread(self.store.backend)
+        await in_thread(self.store.backend)
         tokens = await self.client.login_device(on_prompt, time_limit_s=time_limit_s)
         await self._store(tokens)
         return tokens.identity
@@ -134,11 +135,11 @@ class Session:
         if tokens is not None:
             revoked = await self.client.revoke(tokens)
         self._tokens = None
-        await asyncio.to_thread(self.store.delete, TOKENS)
+        await in_thread(self.store.delete, TOKENS)
         return revoked
 
     async def _store(self, tokens: TokenSet) -> None:
-        await asyncio.to_thread(self.store.set, TOKENS, tokens.to_json().decode())
+        await in_thread(self.store.set, TOKENS, tokens.to_json().decode())
         self._tokens = tokens
 
     # -- access tokens ---------------------------------------------------------------
@@ -194,14 +195,14 @@ class Session:
         except ReauthRequired:
             self._tokens = None
             try:
-                await asyncio.to_thread(self.store.delete, TOKENS)
+                await in_thread(self.store.delete, TOKENS)
             except Exception:
                 _log.warning("could not remove refused tokens from the keyring", exc_info=True)
             raise
         # Memory first: even if the keyring write fails, this process keeps the rotated
         # refresh token (the old one is already dead at the provider).
         self._tokens = new
-        await asyncio.to_thread(self.store.set, TOKENS, new.to_json().decode())
+        await in_thread(self.store.set, TOKENS, new.to_json().decode())
         return new
 
     def auth(self) -> SessionAuth:
