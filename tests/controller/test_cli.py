@@ -1,0 +1,112 @@
+"""``rustronaut-controller``: init + serve as a real process, and the admin commands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from controller.cli import main
+from controller.config import admin_token_matches, load_config
+from controller.testing import RunningController, login
+from core.controlplane import BearerAuth, ControlPlaneClient
+from tests.controller.conftest import new_device
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_init_then_serve(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg_path = tmp_path / "controller.json"
+    port = _free_port()
+    assert main(["init", "--config", str(cfg_path), "--port", str(port), "--dev-oidc"]) == 0
+    token = capsys.readouterr().out.split("admin token (shown once): ")[1].strip()
+    cfg = load_config(cfg_path)
+    assert admin_token_matches(cfg, token)
+    assert token not in cfg_path.read_text()  # only the hash is stored
+    assert cfg_path.stat().st_mode & 0o077 == 0
+    assert (tmp_path / "keys" / "signing-keys.json").stat().st_mode & 0o077 == 0
+    assert main(["init", "--config", str(cfg_path)]) == 2  # no silent overwrite
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "controller.cli", "serve", "--config", str(cfg_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        disc = None
+        for _ in range(100):
+            try:
+                disc = httpx.get(f"http://127.0.0.1:{port}/.well-known/rustronaut").json()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        assert disc is not None
+        assert disc["issuer"] == f"http://127.0.0.1:{port}/oidc"
+        resp = httpx.get(
+            f"http://127.0.0.1:{port}/v1/admin/devices",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert resp.json() == {"devices": []}
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    # State (the database file) survives the process.
+    assert (tmp_path / "controller.db").exists()
+
+
+def test_serve_with_a_bad_config_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "c.json"
+    bad.write_text('{"admin_token_sha256": "00", "keys_dir": "k", "typo": 1}')
+    assert main(["serve", "--config", str(bad)]) == 2
+    assert "invalid config" in capsys.readouterr().err
+
+
+async def test_admin_commands(
+    controller: RunningController, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc = controller
+    admin = ["--url", rc.base_url, "--token", rc.admin_token]
+
+    async def cli(*argv: str) -> int:
+        return await asyncio.to_thread(main, list(argv))
+
+    assert (
+        await cli("resource", "add", "wiki", "--cidr", "10.20.0.0/24", "--port", "443", *admin) == 0
+    )
+    assert (
+        await cli("rule", "add", "eng", "--resource", "wiki", "--group", "engineering", *admin) == 0
+    )
+    assert await cli("rule", "add", "bad", "--resource", "missing", *admin) == 1
+    assert "unknown resources" in capsys.readouterr().err
+    assert await cli("resource", "add", "x", "--cidr", "10.0.0.1/8", *admin) == 1
+    assert "host bits" in capsys.readouterr().err
+    assert await cli("device", "list", "--url", rc.base_url, "--token", "wrong") == 1
+    capsys.readouterr()
+    tokens = await login(rc, "alice", "alice-password")
+    async with ControlPlaneClient(rc.base_url, auth=BearerAuth(tokens["access_token"])) as c:
+        dev = (await c.enroll(new_device().enroll_request())).device_id
+    assert await cli("device", "list", *admin) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [d["device_id"] for d in listed["devices"]] == [dev]
+    assert await cli("device", "revoke", dev, *admin) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "revoked"
+    async with httpx.AsyncClient(
+        base_url=rc.base_url, headers={"Authorization": f"Bearer {rc.admin_token}"}
+    ) as http:
+        rules = (await http.get("/v1/admin/rules")).json()
+    assert [r["id"] for r in rules] == ["eng"]
+    assert rules[0]["conditions"]["value"] == ["engineering"]
