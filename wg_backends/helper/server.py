@@ -24,6 +24,7 @@ import os
 import socket
 import stat
 import struct
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,11 +47,12 @@ _READ = 65536
 
 @dataclass(frozen=True, slots=True)
 class PeerCred:
-    """The OS identity of a connected caller."""
+    """The OS identity of a connected caller (``groups``: supplementary, if the OS says)."""
 
     pid: int
     uid: int
     gid: int
+    groups: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -65,15 +67,29 @@ class HelperConfig:
     frame_timeout: float = 10.0  # seconds to finish a frame once it has started
 
 
+_SOL_LOCAL, _LOCAL_PEERCRED, _LOCAL_PEERPID = 0, 1, 2  # macOS <sys/un.h>
+_XUCRED = struct.Struct("=IIh2x16I")  # struct xucred: version, uid, ngroups, groups[16]
+
+
 def peer_cred(sock: socket.socket) -> PeerCred:
-    """``SO_PEERCRED`` of a connected Unix socket (Linux). Raises ``OSError``."""
+    """The peer's identity: ``SO_PEERCRED`` (Linux) or ``LOCAL_PEERCRED`` (macOS).
+
+    Raises ``OSError`` (or ``AttributeError`` on an OS with neither).
+    """
+    if sys.platform == "darwin":  # not exercised on the Linux test bed
+        raw = sock.getsockopt(_SOL_LOCAL, _LOCAL_PEERCRED, _XUCRED.size)
+        _version, uid, ngroups, *groups = _XUCRED.unpack(raw)
+        pid_raw = sock.getsockopt(_SOL_LOCAL, _LOCAL_PEERPID, 4)
+        gids = tuple(groups[: max(0, min(ngroups, 16))])
+        return PeerCred(struct.unpack("=i", pid_raw)[0], uid, gids[0] if gids else -1, gids)
     raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     pid, uid, gid = struct.unpack("3i", raw)
     return PeerCred(pid, uid, gid)
 
 
-def _groups_of(pid: int, gid: int) -> set[int]:
-    groups = {gid}
+def _groups_of(cred: PeerCred) -> set[int]:
+    pid, gid = cred.pid, cred.gid
+    groups = {gid, *cred.groups}
     with contextlib.suppress(OSError, ValueError):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("Groups:"):
@@ -157,7 +173,7 @@ class HelperServer:
         """Root, an allowed uid, or a member of the configured group."""
         if cred.uid == 0 or cred.uid in self.config.allowed_uids:
             return True
-        return self._group_gid is not None and self._group_gid in _groups_of(cred.pid, cred.gid)
+        return self._group_gid is not None and self._group_gid in _groups_of(cred)
 
     async def _send(self, writer: asyncio.StreamWriter, msg: p.Reply) -> None:
         writer.write(p.encode(msg))
@@ -167,7 +183,7 @@ class HelperServer:
         conn = next(self._ids)
         try:
             cred = peer_cred(writer.get_extra_info("socket"))
-        except OSError:
+        except (OSError, AttributeError):
             cred = PeerCred(-1, -1, -1)
         if not self.authorised(cred):
             _log.warning("refused uid %d (pid %d): not authorised", cred.uid, cred.pid)
