@@ -19,13 +19,16 @@ from pathlib import Path
 
 from app.presenter import IconKind
 
-__all__ = ["APP_ICON", "SIZES", "export", "icon", "svg"]
+__all__ = ["APP_ICON", "DESKTOP_ID", "SIZES", "export", "icon", "names", "svg"]
 
 #: Pixel sizes rendered into each QIcon (panel sizes 16–48 at 1×, 2× and beyond).
 SIZES = (16, 22, 24, 32, 44, 48, 64, 96, 128, 256)
 
 #: Name of the application (window / desktop entry) icon.
 APP_ICON = "rustronaut"
+
+#: The desktop/AppStream id; the app icon is also exported under this name.
+DESKTOP_ID = "com.rustronaut.Client"
 
 _SHIELD = "M32 3 L57 11.5 V30 C57 45.5 46.5 56 32 61 C17.5 56 7 45.5 7 30 V11.5 Z"
 
@@ -115,6 +118,10 @@ def export(directory: Path) -> list[Path]:
         path = directory / f"{name}.svg"
         path.write_text(svg(name), encoding="utf-8")
         written.append(path)
+    # The application icon under its desktop id, for hicolor/scalable/apps in packages.
+    path = directory / f"{DESKTOP_ID}.svg"
+    path.write_text(svg(APP_ICON), encoding="utf-8")
+    written.append(path)
     return written
 
 

@@ -227,13 +227,17 @@ def run(
     wake.start(500)
     wake.timeout.connect(lambda: None)
 
-    with loop:
+    async def session() -> None:
+        # Inside the running loop, so start() can spawn the engine's start-up task.
         tray_app.start()
         if args.show:
             tray_app.actions.show_window("main")
         if on_ready is not None:
             on_ready(tray_app)
-        loop.run_until_complete(done)
+        await done
+
+    with loop:
+        loop.run_until_complete(session())
     return 0
 
 

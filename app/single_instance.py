@@ -40,6 +40,7 @@ class SingleInstance(QObject):
         super().__init__(parent)
         self.name = name or default_name()
         self._server: QLocalServer | None = None
+        self._conns: set[QLocalSocket] = set()
 
     def acquire(self, timeout_ms: int = 500) -> bool:
         """True if we are the first instance (now listening); False if another answered.
@@ -64,8 +65,11 @@ class SingleInstance(QObject):
 
     def release(self) -> None:
         """Stop listening (at quit). Idempotent."""
+        for conn in list(self._conns):
+            self._drop(conn)
         if self._server is not None:
             self._server.close()
+            self._server.deleteLater()
             self._server = None
 
     def _knock(self, timeout_ms: int) -> bool:
@@ -79,15 +83,35 @@ class SingleInstance(QObject):
         return True
 
     def _on_connection(self) -> None:
-        assert self._server is not None
-        while (conn := self._server.nextPendingConnection()) is not None:
-            conn.readyRead.connect(lambda c=conn: self._read(c))
-            conn.disconnected.connect(conn.deleteLater)
-            if conn.bytesAvailable():
-                self._read(conn)
+        if self._server is None:
+            return
+        while self._server.hasPendingConnections():
+            conn = self._server.nextPendingConnection()
+            self._conns.add(conn)
+            conn.readyRead.connect(self._on_ready_read)
+            conn.disconnected.connect(self._on_disconnected)
 
-    def _read(self, conn: QLocalSocket) -> None:
-        data = bytes(conn.readAll().data())
-        # Only the one known message counts; anything else is ignored (size-capped by Qt).
-        if data.startswith(_MESSAGE.strip()):
+    def _on_ready_read(self) -> None:
+        conn = self.sender()
+        if not isinstance(conn, QLocalSocket) or conn not in self._conns:
+            return
+        # Read at most one short line; the only known message is "raise". Anything else is
+        # ignored, and each knock gets one read, so a peer cannot make us buffer.
+        data = bytes(conn.read(len(_MESSAGE)).data())
+        self._drop(conn)
+        if data == _MESSAGE:
             self.activated.emit()
+
+    def _on_disconnected(self) -> None:
+        conn = self.sender()
+        if isinstance(conn, QLocalSocket):
+            self._drop(conn)
+
+    def _drop(self, conn: QLocalSocket) -> None:
+        if conn not in self._conns:
+            return
+        self._conns.discard(conn)
+        conn.readyRead.disconnect(self._on_ready_read)
+        conn.disconnected.disconnect(self._on_disconnected)
+        conn.abort()
+        conn.deleteLater()  # never delete directly: Qt may still be inside its signal
