@@ -65,10 +65,10 @@ class SubprocessRunner:
         timeout: float = 60.0,
     ) -> CommandResult:
         full_env = {"PATH": self._path, "LC_ALL": "C"}
-        if "WG_QUICK_USERSPACE_IMPLEMENTATION" in os.environ and env is None:
-            full_env["WG_QUICK_USERSPACE_IMPLEMENTATION"] = os.environ[
-                "WG_QUICK_USERSPACE_IMPLEMENTATION"
-            ]
+        # The one inherited variable: the service unit may pick the userspace WireGuard.
+        userspace = os.environ.get("WG_QUICK_USERSPACE_IMPLEMENTATION")
+        if userspace:
+            full_env["WG_QUICK_USERSPACE_IMPLEMENTATION"] = userspace
         full_env.update(env or {})
         try:
             proc = subprocess.run(
