@@ -30,6 +30,7 @@ from controller.config import (
     save_config,
 )
 from controller.keys import SigningKeyRing
+from controller.storage import StorageError
 
 __all__ = ["main"]
 
@@ -67,7 +68,11 @@ def _serve(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     base = cfg.public_url or f"http://{cfg.host}:{cfg.port}"
-    app, service, _dev, issuer = build(cfg, base_url=base)
+    try:
+        app, service, _dev, issuer = build(cfg, base_url=base)
+    except (ConfigError, StorageError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
     print(f"controller on {base} (issuer {issuer})", file=sys.stderr)
     sock = socket.socket(socket.AF_INET6 if ":" in cfg.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

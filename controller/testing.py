@@ -23,6 +23,7 @@ import msgspec
 import uvicorn
 
 from controller.config import (
+    ConfigError,
     ControllerConfig,
     DemoUser,
     DevOidcConfig,
@@ -59,9 +60,13 @@ def build(
 ) -> tuple[Any, ControllerService, DevOidcProvider | None, str]:
     """Assemble storage, keys, service, validator, dev provider and the ASGI app.
 
-    Returns ``(app, service, dev_provider, issuer)``. Raises ``StorageError`` when the
-    database cannot be opened.
+    Returns ``(app, service, dev_provider, issuer)``. Raises ``ConfigError`` when no
+    issuer is configured (neither ``issuers`` nor an enabled ``dev_oidc``) and
+    ``StorageError`` when the database cannot be opened.
     """
+    dev_on = config.dev_oidc is not None and config.dev_oidc.enabled
+    if not config.issuers and not dev_on:
+        raise ConfigError("no OIDC issuer configured: set 'issuers' or enable 'dev_oidc'")
     storage = open_storage(config.database)
     keys = SigningKeyRing.load_or_create(Path(config.keys_dir))
     gateway = None
@@ -97,10 +102,22 @@ def build(
 
 
 @asynccontextmanager
-async def serve_app(app: Any, sock: socket.socket) -> AsyncIterator[None]:
-    """Serve ``app`` with uvicorn on the bound ``sock`` until the context exits."""
+async def serve_app(
+    app: Any, sock: socket.socket, *, certfile: str | None = None, keyfile: str | None = None
+) -> AsyncIterator[None]:
+    """Serve ``app`` with uvicorn on the bound ``sock`` until the context exits.
+
+    With ``certfile``/``keyfile`` (PEM) it serves HTTPS.
+    """
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
+        uvicorn.Config(
+            app,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+            ssl_certfile=certfile,
+            ssl_keyfile=keyfile,
+        )
     )
     task = spawn(server.serve(sockets=[sock]), name="controller-uvicorn")
     try:

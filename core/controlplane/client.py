@@ -44,6 +44,7 @@ __all__ = [
     "RateLimitedError",
     "RejectedError",
     "ServerError",
+    "pin_context",
     "spki_sha256",
 ]
 
@@ -142,6 +143,31 @@ def _default_ssl_context() -> ssl.SSLContext:
     return truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
+_PIN_REFUSED = "server key does not match the configured SPKI pin"
+
+
+def pin_context(context: ssl.SSLContext, pin: str) -> ssl.SSLContext:
+    """Make ``context`` refuse, during the TLS handshake, a server whose SPKI is not ``pin``.
+
+    The check runs right after the chain verification (truststore's or the stdlib's)
+    and before any HTTP byte — the bearer token never reaches an unpinned server. Works
+    on a stdlib ``ssl.SSLContext`` and on ``truststore.SSLContext`` (which keeps a stdlib
+    context inside). Mutates and returns ``context``.
+    """
+    inner: ssl.SSLContext = getattr(context, "_ctx", context)
+    parent: type[ssl.SSLObject] = inner.sslobject_class
+
+    class PinnedSSLObject(parent):  # type: ignore[valid-type,misc]
+        def do_handshake(self) -> None:
+            super().do_handshake()
+            der = self.getpeercert(binary_form=True)
+            if not der or not hmac.compare_digest(spki_sha256(der), pin):
+                raise ssl.SSLCertVerificationError(_PIN_REFUSED)
+
+    inner.sslobject_class = PinnedSSLObject
+    return context
+
+
 _STATUS_ERRORS: dict[int, type[ApiRefusedError]] = {
     400: RejectedError,
     401: AuthenticationError,
@@ -159,7 +185,9 @@ class ControlPlaneClient:
     ``auth`` adds the user's bearer token to the device calls (discovery goes without).
     ``transport`` replaces the network (tests). ``spki_pin`` (base64 SHA-256 of the
     server's SubjectPublicKeyInfo) is checked on every HTTPS answer before its body is
-    read. Methods raise ``ControlPlaneError`` subclasses only.
+    read — and, first of all, during the TLS handshake (``pin_context``), so no request
+    (and no token) reaches a server with another key. ``verify`` replaces the trust
+    store (tests). Methods raise ``ControlPlaneError`` subclasses only.
     """
 
     def __init__(
@@ -174,11 +202,14 @@ class ControlPlaneClient:
     ) -> None:
         self._auth = auth
         self._pin = spki_pin
+        context = verify if verify is not None else _default_ssl_context()
+        if spki_pin is not None:
+            context = pin_context(context, spki_pin)
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             transport=transport,
             timeout=httpx.Timeout(timeout),
-            verify=verify if verify is not None else _default_ssl_context(),
+            verify=context,
             follow_redirects=False,
             trust_env=False,
             headers={"Accept": "application/json"},
@@ -252,7 +283,7 @@ class ControlPlaneClient:
                 request, auth=self._auth if authed else None, stream=True
             )
         except httpx.HTTPError as exc:
-            raise ControllerUnreachableError(f"{method} {path}: {exc}") from exc
+            raise _unreachable(f"{method} {path}", exc) from exc
         try:
             self._check_pin(response)
             if response.status_code >= 300:
@@ -322,7 +353,7 @@ class ControlPlaneClient:
         try:
             response = await self._http.send(request, auth=self._auth, stream=True)
         except httpx.HTTPError as exc:
-            raise ControllerUnreachableError(f"GET /v1/events: {exc}") from exc
+            raise _unreachable("GET /v1/events", exc) from exc
         try:
             self._check_pin(response)
             if response.status_code >= 300:
@@ -343,6 +374,12 @@ class ControlPlaneClient:
             raise ControllerUnreachableError(f"event stream: {exc}") from exc
         finally:
             await response.aclose()
+
+
+def _unreachable(what: str, exc: httpx.HTTPError) -> ControllerUnreachableError:
+    if _PIN_REFUSED in str(exc):
+        return PinMismatchError(f"{what}: {_PIN_REFUSED}")
+    return ControllerUnreachableError(f"{what}: {exc}")
 
 
 def _seg(value: str) -> str:

@@ -110,3 +110,13 @@ async def test_admin_commands(
         rules = (await http.get("/v1/admin/rules")).json()
     assert [r["id"] for r in rules] == ["eng"]
     assert rules[0]["conditions"]["value"] == ["engineering"]
+
+
+def test_serve_without_any_issuer_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg_path = tmp_path / "c.json"
+    assert main(["init", "--config", str(cfg_path)]) == 0  # no --dev-oidc, no issuers
+    capsys.readouterr()
+    assert main(["serve", "--config", str(cfg_path)]) == 2
+    assert "no OIDC issuer configured" in capsys.readouterr().err

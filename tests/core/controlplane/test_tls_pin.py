@@ -1,0 +1,102 @@
+"""TLS with an SPKI pin against a real HTTPS controller on loopback."""
+
+from __future__ import annotations
+
+import datetime
+import socket
+import ssl
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from controller.config import ControllerConfig, IssuerConfig, hash_admin_token
+from controller.testing import build, serve_app
+from core.controlplane import (
+    ControllerUnreachableError,
+    ControlPlaneClient,
+    PinMismatchError,
+    spki_sha256,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def _self_signed(tmp: Path) -> tuple[Path, Path, bytes]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    import ipaddress
+
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    certfile, keyfile = tmp / "cert.pem", tmp / "key.pem"
+    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return certfile, keyfile, cert.public_bytes(serialization.Encoding.DER)
+
+
+@pytest.fixture
+async def https_controller(tmp_path: Path) -> AsyncIterator[tuple[str, Path, bytes]]:
+    certfile, keyfile, der = _self_signed(tmp_path)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    base = f"https://127.0.0.1:{sock.getsockname()[1]}"
+    cfg = ControllerConfig(
+        admin_token_sha256=hash_admin_token("x"),
+        keys_dir=str(tmp_path / "keys"),
+        database=f"sqlite://{tmp_path / 'c.db'}",
+        client_id="desktop",
+        issuers=(IssuerConfig(issuer="https://idp.example", audiences=("api",)),),
+    )
+    app, service, _dev, _iss = build(cfg, base_url=base)
+    try:
+        async with serve_app(app, sock, certfile=str(certfile), keyfile=str(keyfile)):
+            yield base, certfile, der
+    finally:
+        service.storage.close()
+        sock.close()
+
+
+async def test_pin_accepts_the_right_key_and_refuses_another(
+    https_controller: tuple[str, Path, bytes],
+) -> None:
+    base, certfile, der = https_controller
+
+    def trusting() -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(certfile))
+
+    good_pin = spki_sha256(der)
+    async with ControlPlaneClient(base, verify=trusting(), spki_pin=good_pin) as c:
+        assert (await c.discovery()).client_id == "desktop"
+    wrong_pin = "A" * 43 + "="
+    async with ControlPlaneClient(base, verify=trusting(), spki_pin=wrong_pin) as c:
+        with pytest.raises(PinMismatchError):
+            await c.discovery()
+    # Without trusting the self-signed certificate, the OS trust store refuses it.
+    async with ControlPlaneClient(base, spki_pin=good_pin) as c:
+        with pytest.raises(ControllerUnreachableError):
+            await c.discovery()
