@@ -51,6 +51,8 @@ Connector = Callable[[Sequence[str], int], Awaitable[socket.socket]]
 """``connect(addresses, port) -> connected socket``; raises OSError when none answer."""
 EventCallback = Callable[[ProxyEvent], None]
 
+_LINGER = 1.0  # seconds a refused client gets to read its answer before the close
+_LINGER_BYTES = 1 << 16
 _TRIM_AFTER = 2.0  # seconds without traffic before a relay gives its pipes back
 _UNKNOWN_APP = AppIdentity(pid=None, uid=None, exe="", name="")
 
@@ -775,9 +777,21 @@ def _fmt_host(host: str) -> str:
 
 
 async def _send(loop: asyncio.AbstractEventLoop, conn: socket.socket, data: bytes) -> None:
-    """Best-effort final answer before closing (the client may already be gone)."""
+    """Best-effort final answer, then a short lingering close.
+
+    Closing a socket with unread input makes the kernel send RST, which can destroy the
+    answer before the client reads it; so the write side is shut and a bounded amount of
+    input is drained for a moment first (what HTTP servers call a lingering close).
+    """
     if not data:
         return
     with contextlib.suppress(OSError, TimeoutError):
-        async with asyncio.timeout(2.0):
+        async with asyncio.timeout(_LINGER):
             await loop.sock_sendall(conn, data)
+            conn.shutdown(socket.SHUT_WR)
+            drained = 0
+            while drained < _LINGER_BYTES:
+                chunk = await loop.sock_recv(conn, 16384)
+                if not chunk:
+                    break
+                drained += len(chunk)

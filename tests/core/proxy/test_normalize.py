@@ -84,7 +84,9 @@ def test_bad_ports(raw: int | str) -> None:
 
 
 def test_is_ip() -> None:
-    assert is_ip("10.0.0.1") and is_ip("::1") and not is_ip("db.corp")
+    assert is_ip("10.0.0.1")
+    assert is_ip("::1")
+    assert not is_ip("db.corp")
 
 
 @settings(max_examples=500, deadline=None)
@@ -95,7 +97,9 @@ def test_fuzz_only_destination_errors_and_idempotent(raw: str | bytes) -> None:
     except DestinationError:
         return
     assert normalize_host(out) == out
-    assert out == out.lower() and out.isascii() and not out.endswith(".")
+    assert out == out.lower()
+    assert out.isascii()
+    assert not out.endswith(".")
 
 
 @settings(max_examples=300, deadline=None)

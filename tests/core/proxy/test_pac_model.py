@@ -27,16 +27,16 @@ def test_parse_targets_normalises() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    "bad", ["", "a'b.corp", 'x");alert(1);//', "10.0.0.0/33", "*.", "a b", 7]
-)
+@pytest.mark.parametrize("bad", ["", "a'b.corp", 'x");alert(1);//', "10.0.0.0/33", "*.", "a b", 7])
 def test_bad_targets_rejected(bad: object) -> None:
     with pytest.raises(ProxyConfigError):
         parse_pac_targets(["ok.corp", bad])  # type: ignore[list-item]
 
 
 def test_render_lists_exactly_the_targets() -> None:
-    pac = render_pac(parse_pac_targets(["git.corp", "*.wiki.corp", "10.20.0.0/16"]), "127.0.0.1:9080")
+    pac = render_pac(
+        parse_pac_targets(["git.corp", "*.wiki.corp", "10.20.0.0/16"]), "127.0.0.1:9080"
+    )
     assert 'var names = ["git.corp"];' in pac
     assert 'var suffixes = ["wiki.corp"];' in pac
     assert 'var nets4 = [["10.20.0.0", "255.255.0.0"]];' in pac
@@ -62,15 +62,29 @@ def test_pac_runs_in_javascript(tmp_path: object) -> None:
         ".reduce(function (a, o) { return a * 256 + Number(o); }, 0); };"
         " var m = p(mask); return (p(h) & m) >>> 0 === (p(net) & m) >>> 0; }\n"
     )
-    probes = ["git.corp", "GIT.CORP.", "a.wiki.corp", "wiki.corp", "10.20.3.4", "10.21.0.1",
-              "evil.corp", "git.corp.evil"]
-    code = shim + pac + "".join(
-        f"console.log(FindProxyForURL('http://x/', {p!r}));\n" for p in probes
+    probes = [
+        "git.corp",
+        "GIT.CORP.",
+        "a.wiki.corp",
+        "wiki.corp",
+        "10.20.3.4",
+        "10.21.0.1",
+        "evil.corp",
+        "git.corp.evil",
+    ]
+    code = (
+        shim + pac + "".join(f"console.log(FindProxyForURL('http://x/', {p!r}));\n" for p in probes)
     )
     out = subprocess.run(["node", "-e", code], capture_output=True, text=True, check=True)
     assert out.stdout.split("\n")[:8] == [
-        "PROXY 127.0.0.1:9080", "PROXY 127.0.0.1:9080", "PROXY 127.0.0.1:9080", "DIRECT",
-        "PROXY 127.0.0.1:9080", "DIRECT", "DIRECT", "DIRECT",
+        "PROXY 127.0.0.1:9080",
+        "PROXY 127.0.0.1:9080",
+        "PROXY 127.0.0.1:9080",
+        "DIRECT",
+        "PROXY 127.0.0.1:9080",
+        "DIRECT",
+        "DIRECT",
+        "DIRECT",
     ]
 
 

@@ -29,7 +29,9 @@ def _pair(family: int, host: str) -> tuple[socket.socket, socket.socket, socket.
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize(("family", "host"), [(socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")])
+@pytest.mark.parametrize(
+    ("family", "host"), [(socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")]
+)
 def test_netlink_finds_this_process(family: int, host: str) -> None:
     socks = _pair(family, host)
     try:
@@ -39,7 +41,8 @@ def test_netlink_finds_this_process(family: int, host: str) -> None:
         assert info == PeerInfo(uid=os.getuid(), pid=os.getpid(), exe=os.readlink("/proc/self/exe"))
         # the server end's own 4-tuple, reversed, names the server socket (same process)
         uid_inode = lookup.uid_inode(server.getsockname()[:2], server.getpeername()[:2])
-        assert uid_inode is not None and uid_inode[1] == os.fstat(server.fileno()).st_ino
+        assert uid_inode is not None
+        assert uid_inode[1] == os.fstat(server.fileno()).st_ino
         lookup.close()
     finally:
         for s in socks:
@@ -146,7 +149,9 @@ def test_psutil_lookup_real_on_this_machine() -> None:
     try:
         server = socks[2]
         info = PsutilLookup().lookup(server.getpeername()[:2], server.getsockname()[:2])
-        assert info is not None and info.pid == os.getpid() and info.uid == os.getuid()
+        assert info is not None
+        assert info.pid == os.getpid()
+        assert info.uid == os.getuid()
     finally:
         for s in socks:
             s.close()

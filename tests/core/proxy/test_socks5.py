@@ -61,7 +61,8 @@ def test_offers_without_no_auth_are_refused_with_ff() -> None:
 
 def test_zero_methods_refused() -> None:
     (fail,) = run(b"\x05\x00")
-    assert isinstance(fail, Fail) and fail.data == b"\x05\xff"
+    assert isinstance(fail, Fail)
+    assert fail.data == b"\x05\xff"
 
 
 @pytest.mark.parametrize(
@@ -94,7 +95,8 @@ def test_bad_requests_get_the_right_reply(req: bytes, code: int) -> None:
 
 def test_wrong_version_greeting_fails_silently() -> None:
     (fail,) = run(b"\x04\x01\x00\x50")
-    assert isinstance(fail, Fail) and fail.data == b""
+    assert isinstance(fail, Fail)
+    assert fail.data == b""
 
 
 def test_done_parser_ignores_more_input() -> None:
@@ -114,7 +116,9 @@ def test_truncated_handshake_waits() -> None:
 
 def test_reply_bytes_forms() -> None:
     assert reply_bytes(Reply.NOT_ALLOWED) == b"\x05\x02\x00\x01" + bytes(6)
-    assert reply_bytes(Reply.SUCCEEDED, ("127.0.0.1", 80)) == b"\x05\x00\x00\x01\x7f\x00\x00\x01\x00P"
+    assert (
+        reply_bytes(Reply.SUCCEEDED, ("127.0.0.1", 80)) == b"\x05\x00\x00\x01\x7f\x00\x00\x01\x00P"
+    )
     assert reply_bytes(Reply.SUCCEEDED, ("::1", 1))[3] == 4
 
 
