@@ -3,7 +3,9 @@
 The key ring lives in one root-only JSON file (``signing-keys.json`` in the keys
 directory): the current Ed25519 key and up to ``KEEP_PREVIOUS`` previous ones. Bundles are
 signed with the current key; discovery publishes all of them, so clients holding a
-bundle signed just before a rotation still verify it. ``rotate()`` is atomic on disk.
+bundle signed just before a rotation still verify it. ``rotate()`` is atomic on disk, and
+every instance sharing the keys directory picks a rotation up (the file is re-read when
+its modification time changes), so several instances behind a load balancer agree.
 """
 
 from __future__ import annotations
@@ -42,15 +44,31 @@ class SigningKeyRing:
         self._keys = list(keys)
         self._path = path
         self._lock = threading.Lock()
+        self._mtime = self._stat()
+
+    def _stat(self) -> int | None:
+        try:
+            return None if self._path is None else self._path.stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def _refresh(self) -> None:
+        """Re-read the file if another instance rotated the keys."""
+        mtime = self._stat()
+        if mtime is None or mtime == self._mtime or self._path is None:
+            return
+        try:
+            self._keys = _read(self._path)
+            self._mtime = mtime
+        except (OSError, ValueError, KeyError):
+            return  # keep the keys we have; a half-written file is never used
 
     @classmethod
     def load_or_create(cls, keys_dir: Path) -> SigningKeyRing:
         """Load the ring from ``keys_dir``, creating a first key if none exists."""
         path = keys_dir / _FILE
         if path.exists():
-            data = json.loads(path.read_text())
-            keys = [Ed25519PrivateKey.from_private_bytes(b64url_decode(k)) for k in data["keys"]]
-            return cls(keys, path)
+            return cls(_read(path), path)
         ring = cls([Ed25519PrivateKey.generate()], path)
         ring._save()
         return ring
@@ -69,20 +87,35 @@ class SigningKeyRing:
         with os.fdopen(fd, "w") as fh:
             json.dump({"keys": [b64url(_raw_private(k)) for k in self._keys]}, fh)
         tmp.replace(self._path)
+        self._mtime = self._stat()
 
     @property
     def current(self) -> tuple[str, Ed25519PrivateKey]:
         """``(kid, key)`` of the key that signs new bundles."""
-        key = self._keys[0]
+        with self._lock:
+            self._refresh()
+            key = self._keys[0]
         return key_id(key.public_key()), key
 
     def rotate(self) -> str:
         """Make a fresh key current, keep ``KEEP_PREVIOUS`` old ones; returns the new kid."""
         with self._lock:
+            self._refresh()
             self._keys = [Ed25519PrivateKey.generate(), *self._keys][: KEEP_PREVIOUS + 1]
             self._save()
             return key_id(self._keys[0].public_key())
 
     def jwks(self) -> Jwks:
         """Public keys, current first, as the discovery document's ``policy_keys``."""
-        return Jwks(keys=[Jwk(**jwk_from_public_key(k.public_key())) for k in self._keys])  # type: ignore[arg-type]
+        with self._lock:
+            self._refresh()
+            keys = list(self._keys)
+        return Jwks(keys=[Jwk(**jwk_from_public_key(k.public_key())) for k in keys])  # type: ignore[arg-type]
+
+
+def _read(path: Path) -> list[Ed25519PrivateKey]:
+    data = json.loads(path.read_text())
+    keys = [Ed25519PrivateKey.from_private_bytes(b64url_decode(k)) for k in data["keys"]]
+    if not keys:
+        raise ValueError(f"{path} holds no keys")
+    return keys

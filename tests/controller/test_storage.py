@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,55 +14,7 @@ from controller.storage.sql import MIGRATIONS
 
 pytestmark = pytest.mark.integration
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 POOL = ipaddress.ip_network("10.9.0.0/29")  # 6 hosts
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    """A private PostgreSQL cluster on a unix socket in a temp dir, removed afterwards."""
-    if not (PG_BIN / "initdb").exists():
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL 15 is not installed (apt: postgresql)")
-        pytest.skip("PostgreSQL 15 is not installed (apt: postgresql)")
-    tmp = Path(tempfile.mkdtemp(prefix="rtc-pg-"))
-    tmp.chmod(0o755)
-    data, sock = tmp / "data", tmp / "sock"
-    sock.mkdir()
-    as_pg: list[str] = []
-    if os.geteuid() == 0:
-        shutil.chown(tmp, "postgres")
-        shutil.chown(sock, "postgres")
-        as_pg = ["runuser", "-u", "postgres", "--"]
-    subprocess.run(
-        [*as_pg, str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [
-            *as_pg,
-            str(PG_BIN / "pg_ctl"),
-            "-D",
-            str(data),
-            "-w",
-            "-l",
-            str(tmp / "log"),
-            "-o",
-            f"-k {sock} -c listen_addresses=''",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        yield f"postgresql://postgres@/postgres?host={sock}"
-    finally:
-        subprocess.run(
-            [*as_pg, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-            capture_output=True,
-        )
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
