@@ -30,10 +30,18 @@ def need(ok: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+class NotViable:
+    """A ``priority`` that raises: keyring registers every ``KeyringBackend`` subclass and
+    would otherwise pick test backends as candidates for the process-wide keyring."""
+
+    def __get__(self, obj: object, cls: type | None = None) -> float:
+        raise RuntimeError("test backend, never chosen automatically")
+
+
 class MemoryKeyring(KeyringBackend):
     """A secure-looking in-memory backend for flow tests (keyring semantics, no D-Bus)."""
 
-    priority = 1  # type: ignore[assignment]
+    priority = NotViable()  # type: ignore[assignment]
 
     def __init__(self) -> None:
         super().__init__()
