@@ -17,6 +17,7 @@ import os
 import re
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -38,17 +39,50 @@ BACKUP_COUNT = 5
 MASK = "[REDACTED]"
 
 # Names whose values are secrets wherever they appear as JSON/dict keys, form or query
-# parameters, or "name: value" / "name=value" text.
-_SENSITIVE_FIELDS = (
-    r"access_token|refresh_token|id_token|token|device_code|code_verifier|client_secret"
-    r"|client_assertion|assertion|password|passwd|passphrase|secret|api_key|apikey"
-    r"|private_key|privatekey|preshared_key|presharedkey|session_key"
-)
-# ``code`` (an OAuth authorization code) is a secret too, but "exit code 1" is not:
-# only values of 6+ characters count for it.
-_Q = r"""(?P<q>["'])"""
+# parameters or "name=value" text — matched as the *end* of the name, so
+# ``client_secret``, ``X-Refresh-Token`` or ``wg_private_key`` count too.
+_SENSITIVE_SUFFIXES = (
+    "token", "device_code", "code_verifier", "secret", "assertion", "password", "passwd",
+    "passphrase", "api_key", "apikey", "private_key", "privatekey", "preshared_key",
+    "presharedkey", "session_key",
+)  # fmt: skip
+# Cheap substring checks that gate the name-based rules (see ``redact``).
+_SENSITIVE_TRIGGERS = (
+    "token", "device_code", "code_verifier", "secret", "assertion", "passw", "passphrase",
+    "api_key", "apikey", "private", "preshared", "session_key",
+)  # fmt: skip
 
-_RULES: list[tuple[re.Pattern[str], str]] = [
+Replacement = str | Callable[[re.Match[str]], str]
+
+
+def _sensitive(name: str) -> bool:
+    return name.lower().replace("-", "_").endswith(_SENSITIVE_SUFFIXES)
+
+
+def _mask_quoted_value(match: re.Match[str]) -> str:
+    # ``code`` (an OAuth authorization code) is a secret as a JSON key; as free text
+    # ("exit code 1") it is not, hence the separate rule below for ``code=``.
+    name = match["name"]
+    if not (_sensitive(name) or name.lower() == "code"):
+        return match[0]
+    return f"{match['q']}{name}{match['q']}{match['sep']}{match['vq']}{MASK}{match['vq']}"
+
+
+def _mask_assigned_quoted(match: re.Match[str]) -> str:
+    if not _sensitive(match["name"]):
+        return match[0]
+    return f"{match['name']}{match['sep']}{match['vq']}{MASK}{match['vq']}"
+
+
+def _mask_assigned(match: re.Match[str]) -> str:
+    if not _sensitive(match["name"]):
+        return match[0]
+    return f"{match['name']}{match['sep']}{MASK}"
+
+
+# (pattern, replacement, triggers): a rule runs only if the lower-cased text contains
+# one of its triggers, so an ordinary log line costs a few substring checks.
+_RULES: list[tuple[re.Pattern[str], Replacement, tuple[str, ...]]] = [
     # PEM private keys, complete or truncated, raw or with escaped newlines (reprs).
     (
         re.compile(
@@ -57,11 +91,13 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
             r"(?:-----END (?P=label)PRIVATE KEY-----)?"
         ),
         "-----BEGIN \\g<label>PRIVATE KEY-----" + MASK + "-----END \\g<label>PRIVATE KEY-----",
+        ("private key-----",),
     ),
     # JWT / JWS (three parts) and JWE (five parts): base64url JSON header "eyJ…".
     (
         re.compile(r"\beyJ[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]*){1,4}"),
         "[REDACTED-JWT]",
+        ("eyj",),
     ),
     # Authorization-type headers and "Bearer xyz" wherever it appears.
     (
@@ -70,18 +106,21 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
             r"(?P<sep>[\"']?\s*[:=]\s*[\"']?)(?P<val>[^\r\n\"']+)"
         ),
         "\\g<name>\\g<sep>" + MASK,
+        ("authorization", "cookie", "x-api-key"),
     ),
     (
         re.compile(r"(?i)\b(?P<scheme>bearer|basic|dpop)\s+[A-Za-z0-9\-._~+/]{8,}=*"),
         "\\g<scheme> " + MASK,
+        ("bearer", "basic", "dpop"),
     ),
     # JSON / Python-dict values: "access_token": "…", 'password': '…'.
     (
         re.compile(
-            rf"(?i){_Q}(?P<name>[a-z_\-]*(?:{_SENSITIVE_FIELDS})|code)(?P=q)(?P<sep>\s*:\s*)"
-            r"(?P<vq>[\"'])(?:\\.|(?!(?P=vq)).)*(?P=vq)"
+            r"""(?P<q>["'])(?P<name>[A-Za-z_\-]+)(?P=q)(?P<sep>\s*:\s*)"""
+            r"""(?P<vq>["'])(?:\\.|(?!(?P=vq)).)*(?P=vq)"""
         ),
-        "\\g<q>\\g<name>\\g<q>\\g<sep>\\g<vq>" + MASK + "\\g<vq>",
+        _mask_quoted_value,
+        (*_SENSITIVE_TRIGGERS, "code"),
     ),
     # WireGuard config / wg show / key=value text: PrivateKey = <44 base64 chars>.
     (
@@ -90,31 +129,35 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
             r"[A-Za-z0-9+/]{42,43}="
         ),
         "\\g<name>\\g<sep>" + MASK,
+        ("private", "preshared"),
     ),
     # name="quoted value" (keyword reprs, shell-like text), then bare form/query values.
     (
         re.compile(
-            rf"(?i)(?<![A-Za-z0-9_])(?P<name>[a-z_\-]*(?:{_SENSITIVE_FIELDS}))(?P<sep>\s*=\s*)"
-            r"(?P<vq>[\"'])(?:\\.|(?!(?P=vq)).)*(?P=vq)"
+            r"(?<![A-Za-z0-9_\-])(?P<name>[A-Za-z_\-]+)(?P<sep>\s*=\s*)"
+            r"""(?P<vq>["'])(?:\\.|(?!(?P=vq)).)*(?P=vq)"""
         ),
-        "\\g<name>\\g<sep>\\g<vq>" + MASK + "\\g<vq>",
+        _mask_assigned_quoted,
+        _SENSITIVE_TRIGGERS,
     ),
-    # Form bodies, query strings and name=value text.
     (
         re.compile(
-            rf"(?i)(?<![A-Za-z0-9_])(?P<name>[a-z_\-]*(?:{_SENSITIVE_FIELDS}))"
-            r"(?P<sep>\s*=\s*[\"']?)(?P<val>(?!\[REDACTED)[^&\s\"',;)\]}]+)"
+            r"(?<![A-Za-z0-9_\-])(?P<name>[A-Za-z_\-]+)(?P<sep>\s*=\s*)"
+            r"(?P<val>(?!\[REDACTED)[^&\s\"',;)\]}]+)"
         ),
-        "\\g<name>\\g<sep>" + MASK,
+        _mask_assigned,
+        _SENSITIVE_TRIGGERS,
     ),
     (
         re.compile(r"(?i)(?<![A-Za-z0-9_])(?P<name>code)=(?P<val>[A-Za-z0-9._~%\-]{6,})"),
         "\\g<name>=" + MASK,
+        ("code=",),
     ),
     # Credentials inside URLs: scheme://user:password@host.
     (
         re.compile(r"(?P<pre>\b[a-z][a-z0-9+.\-]*://[^/\s:@]+:)[^/\s@]+@"),
         "\\g<pre>" + MASK + "@",
+        ("://",),
     ),
 ]
 
@@ -127,8 +170,12 @@ def redact(text: str) -> str:
     secrets, WireGuard private and preshared keys, PEM private keys and URL credentials.
     Idempotent and pure; safe from any thread.
     """
-    for pattern, replacement in _RULES:
-        text = pattern.sub(replacement, text)
+    lowered = text.lower()
+    for pattern, replacement, triggers in _RULES:
+        if any(trigger in lowered for trigger in triggers):
+            new = pattern.sub(replacement, text)
+            if new != text:
+                text, lowered = new, new.lower()
     return text
 
 
