@@ -19,13 +19,16 @@ from pathlib import Path
 
 from app.presenter import IconKind
 
-__all__ = ["APP_ICON", "DESKTOP_ID", "SIZES", "export", "icon", "names", "svg"]
+__all__ = ["APP_ICON", "DESKTOP_ID", "LOCK_ICON", "SIZES", "export", "icon", "names", "svg"]
 
 #: Pixel sizes rendered into each QIcon (panel sizes 16–48 at 1×, 2× and beyond).
 SIZES = (16, 22, 24, 32, 44, 48, 64, 96, 128, 256)
 
 #: Name of the application (window / desktop entry) icon.
 APP_ICON = "rustronaut"
+
+#: The padlock shown next to settings managed by the organization.
+LOCK_ICON = "lock"
 
 #: The desktop/AppStream id; the app icon is also exported under this name.
 DESKTOP_ID = "com.rustronaut.Client"
@@ -62,6 +65,11 @@ _GLYPHS: dict[str, str] = {
     + '<circle cx="32" cy="25" r="7" fill="#ffffff"/>'
     + '<path d="M19 45 C19 37 25 34 32 34 C39 34 45 37 45 45 Z" fill="#ffffff"/>',
     IconKind.ERROR: _shield("#dc2626", "#7f1d1d") + f'<path d="M23 23 L41 41 M41 23 L23 41" {_W}/>',
+    LOCK_ICON: '<path d="M21 30 V22 A11 11 0 0 1 43 22 V30" fill="none" stroke="#4b5563" '
+    'stroke-width="7"/>'
+    + '<rect x="12" y="28" width="40" height="31" rx="6" fill="#4b5563"/>'
+    + '<circle cx="32" cy="41" r="4.5" fill="#ffffff"/><rect x="30" y="43" width="4" height="8" '
+    'fill="#ffffff"/>',
     APP_ICON: _shield("#2563eb", "#173f96")
     + '<circle cx="32" cy="31" r="15" fill="#ffffff"/>'
     + '<rect x="21" y="25" width="22" height="11" rx="5.5" fill="#0f172a"/>'

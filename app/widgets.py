@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont
-from PySide6.QtWidgets import QFrame, QLabel, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QWidget
 
 from app import icons
 
@@ -16,6 +16,7 @@ __all__ = [
     "STATUS_COLOURS",
     "accessible",
     "heading",
+    "managed_label",
     "managed_note",
     "muted",
     "separator",
@@ -80,7 +81,25 @@ def managed_note(organization: str | None, support_url: str | None) -> str:
     """Rich text for a locked item: "Set by your organization (Acme) · Get help"."""
     org = f" ({_escape(organization)})" if organization else ""
     link = f' · <a href="{_escape(support_url)}">Get help</a>' if support_url else ""
-    return f"🔒 Set by your organization{org}{link}"
+    return f"Set by your organization{org}{link}"
+
+
+def managed_label(organization: str | None, support_url: str | None) -> QWidget:
+    """A padlock and :func:`managed_note`, as one row (the padlock scales with the font)."""
+    row = QWidget()
+    lay = QHBoxLayout(row)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lock = QLabel()
+    size = max(12, row.fontMetrics().height())
+    lock.setPixmap(icons.icon(icons.LOCK_ICON).pixmap(size, size))  # type: ignore[attr-defined]
+    lock.setAccessibleName("Locked")
+    note = text(managed_note(organization, support_url), rich=True)
+    note.setAccessibleName(
+        "Set by your organization" + (f" ({organization})" if organization else "")
+    )
+    lay.addWidget(lock, 0, Qt.AlignmentFlag.AlignTop)
+    lay.addWidget(note, 1)
+    return row
 
 
 def separator() -> QFrame:
@@ -97,6 +116,19 @@ def window_setup(widget: QWidget, title: str, object_name: str) -> None:
     widget.setObjectName(object_name)
     widget.setAccessibleName(title)
     widget.setWindowIcon(icons.icon(icons.APP_ICON))  # type: ignore[arg-type]
+    widget.setStyleSheet(WINDOW_STYLE)
+
+
+#: Shared look: roomier table rows, and locked (disabled) fields keep readable text.
+WINDOW_STYLE = """
+QTreeView::item, QTableView::item { padding: 3px 6px; }
+QHeaderView::section {
+    padding: 4px 6px; border: none; background: palette(button);
+    border-bottom: 1px solid palette(mid); border-right: 1px solid palette(midlight);
+}
+QLineEdit:disabled, QSpinBox:disabled { color: palette(text); background: palette(window); }
+QPushButton[primary="true"] { font-weight: bold; }
+"""
 
 
 def _escape(value: str) -> str:

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.widgets import accessible, heading, managed_note, muted, text, window_setup
+from app.widgets import accessible, heading, managed_label, muted, text, window_setup
 
 __all__ = ["MIN_REASON", "BreakGlassDialog"]
 
@@ -71,7 +71,7 @@ class BreakGlassDialog(QDialog):
                 "Disconnecting is recorded and reported, together with your reason."
             )
         )
-        lay.addWidget(text(managed_note(organization, support_url), rich=True))
+        lay.addWidget(managed_label(organization, support_url))
         lay.addWidget(label)
         lay.addWidget(self.reason)
         lay.addWidget(self.hint)

@@ -72,6 +72,7 @@ class MainWindow(QWidget):
 
         self.primary = QPushButton()
         self.primary.setDefault(True)
+        self.primary.setProperty("primary", True)
         self.primary.clicked.connect(self._on_primary)
         buttons = QHBoxLayout()
         buttons.addWidget(self.primary)

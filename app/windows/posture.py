@@ -80,7 +80,8 @@ class PostureWindow(QWidget):
             self.summary.setText("No posture checks yet")
         elif failed:
             total = len(s.posture)
-            self.summary.setText(f"{failed} check(s) need attention · {passed} of {total} pass")
+            need = "1 check needs" if failed == 1 else f"{failed} checks need"
+            self.summary.setText(f"{need} attention · {passed} of {total} pass")
         else:
             self.summary.setText(f"All good · {passed} of {len(s.posture)} checks pass")
         for p in s.posture:

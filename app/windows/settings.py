@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.actions import support_url
-from app.widgets import accessible, heading, managed_note, muted, text, window_setup
+from app.widgets import accessible, heading, managed_label, muted, text, window_setup
 
 if TYPE_CHECKING:
     from app.actions import Actions
@@ -109,7 +109,8 @@ class SettingsWindow(QWidget):
         lform.addRow(self.autostart_error)
         lay.addWidget(local)
         if org or help_url:
-            lay.addWidget(muted(f"Settings marked 🔒 are managed by {org or 'your organization'}."))
+            who = org or "your organization"
+            lay.addWidget(muted(f"Settings with a padlock are managed by {who}."))
         lay.addStretch(1)
         self._scroll.setWidget(body)  # deletes the previous body and its editors
 
@@ -132,7 +133,7 @@ class SettingsWindow(QWidget):
         v.setContentsMargins(0, 0, 0, 0)
         v.addWidget(editor)
         if s.locked:
-            v.addWidget(text(managed_note(org, help_url), rich=True))
+            v.addWidget(managed_label(org, help_url))
         elif s.description:
             v.addWidget(muted(s.description))
         err = muted()

@@ -87,6 +87,7 @@ class SignInWindow(QWidget):
 
         self.browser = QPushButton("Sign in with &browser")
         self.browser.setDefault(True)
+        self.browser.setProperty("primary", True)
         accessible(self.browser, "Sign in with browser", "Opens your web browser to sign in")
         self.browser.clicked.connect(lambda: actions.sign_in())
         self.device = QPushButton("Use a &code instead")

@@ -92,7 +92,7 @@ async def test_posture_window_lists_checks_and_fixes(engine: ScriptedEngine, mak
     engine.publish(demo_snapshot())
     app = make_app(engine)
     w = app.actions.show_window("posture")
-    assert w.summary.text() == "1 check(s) need attention · 3 of 5 pass"
+    assert w.summary.text() == "1 check needs attention · 3 of 5 pass"
     rows = tree_rows(w.table)
     assert ["Firewall", "active (nftables)", "✓ Pass", ""] in rows
     assert [
