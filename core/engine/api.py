@@ -20,13 +20,21 @@ Unsubscribe = Callable[[], None]
 
 
 class SettingView(Protocol):
-    """One effective setting as the UI shows it."""
+    """One effective setting as the UI shows it (read-only)."""
 
-    key: str
-    value: object
-    source: str  # "default" | "user" | "managed"
-    locked: bool
-    description: str
+    @property
+    def key(self) -> str: ...
+    @property
+    def value(self) -> object: ...
+    @property
+    def source(self) -> str:
+        """ "default" | "user" | "managed"."""
+        ...
+
+    @property
+    def locked(self) -> bool: ...
+    @property
+    def description(self) -> str: ...
 
 
 class EngineAPI(Protocol):

@@ -46,7 +46,7 @@ from core.engine.state import (
     SessionState,
     Snapshot,
 )
-from core.policy.api import AccessRequest, Decision
+from core.policy.api import Decision, Effect
 
 __all__ = ["Engine", "EngineConfig"]
 
@@ -606,16 +606,16 @@ class Engine:
             await self._connect_locked()
 
     # ------------------------------------------------------------ decisions
-    def record_decision(self, request: AccessRequest, decision: Decision) -> None:
-        """Called by the proxy for every decision: becomes a DECISION event."""
-        app = request.app.exe or request.app.name or "unknown app"
-        self._emit(
-            EventKind.DECISION,
-            decision.reason,
-            decision=decision,
-            app=app,
-            destination=f"{request.host}:{request.port}",
-        )
+    def record_decision_event(
+        self, *, app: str, destination: str, effect: str, rule: str | None, reason: str
+    ) -> None:
+        """Called by the proxy for every decision: becomes a DECISION event (and is kept
+        for diagnostics). Risk may have moved, so the snapshot's risk is refreshed too."""
+        decision = Decision(effect=Effect(effect), rule_id=rule, reason=reason)
+        self._emit(EventKind.DECISION, reason, decision=decision, app=app, destination=destination)
+        risk, signals = self._policy.risk()
+        if (risk, signals) != (self._snapshot.risk, self._snapshot.risk_signals):
+            self._set_snapshot(risk=risk, risk_signals=signals)
 
     # ------------------------------------------------------------ diagnostics
     async def collect_diagnostics(self, destination: Path) -> Path:

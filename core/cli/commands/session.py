@@ -105,9 +105,13 @@ async def _up(args: argparse.Namespace) -> int:
 
 async def _run_foreground(args: argparse.Namespace) -> int:
     """Run an engine in this process until Ctrl-C/SIGTERM, printing what happens."""
-    from core.engine.wiring import build_engine
+    from core.engine.wiring import EngineSetupError, build_engine
 
-    engine = build_engine()
+    try:
+        engine = await build_engine()
+    except EngineSetupError as exc:
+        print(f"{exc} {exc.next_step}", file=sys.stderr)
+        return 1
     server = ControlServer(engine)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -174,9 +178,14 @@ async def _diag(args: argparse.Namespace) -> int:
     try:
         answer = await ControlClient().request("diagnostics", path=str(out))
     except EngineNotRunningError:
-        from core.engine.wiring import build_engine
+        from core.engine.wiring import EngineSetupError, build_engine
 
-        path = await build_engine().collect_diagnostics(out)
+        try:
+            engine = await build_engine()
+        except EngineSetupError as exc:
+            print(f"{exc} {exc.next_step}", file=sys.stderr)
+            return 1
+        path = await engine.collect_diagnostics(out)
         print(f"Diagnostics written to {path} (the client was not running)")
         return 0
     if not answer.get("ok"):

@@ -1,0 +1,617 @@
+"""Builds the real engine: each port backed by its part of ``core``.
+
+``build_engine`` reads the effective settings, learns the controller's discovery
+document (OIDC issuer and client id, policy-signing keys) and wires sign-in
+(``core.auth``), the control plane (``core.controlplane``), device keys in the keyring,
+posture (``core.posture``), the policy engine (``core.policy``), the helper client
+(``core.tunnel``) and the proxy (``core.proxy``) to one ``Engine``.
+
+The discovery document is cached (0600, data dir) after every successful fetch so the
+client can verify its cached bundle and run offline; it comes only from the controller
+URL in settings — never from a controller answer or over IPC (DESIGN §7.6).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import platform
+import socket
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from core import __version__
+from core.aio import spawn
+from core.auth import (
+    DEVICE_SIGNING_KEY,
+    WIREGUARD_PRIVATE_KEY,
+    OidcClient,
+    OidcConfig,
+    OpenUrl,
+    SecretStore,
+    Session,
+)
+from core.controlplane import ControlPlaneClient
+from core.controlplane.models import Discovery, EnrollRequest
+from core.engine.engine import Engine, EngineConfig
+from core.engine.ports import BundleInfo, ControlEvent, Enrollment, UserInfo
+from core.engine.state import PostureItem, ResourceView, TunnelView
+from core.paths import data_dir, ensure_private_dir
+from core.policy import PolicyEngine, PolicyStore, RiskTracker
+from core.policy.api import Decider
+from core.posture import (
+    CollectContext,
+    FactChange,
+    PostureConfig,
+    PostureMonitor,
+    SubprocessRunner,
+    collect,
+    collectors_for,
+    current_os,
+    remediation,
+)
+from core.settings import EffectiveSettings, load, set_user
+from core.tunnel import TunnelClient
+from core.wire.posture import Fact, PostureReport, fact_spec, facts_for_policy, sign_report
+from core.wire.signing import b64url, public_key_from_jwk
+
+__all__ = ["EngineSetupError", "build_engine", "engine_config"]
+
+_log = logging.getLogger(__name__)
+_HELPER_SOCKET_ENV = "RUSTRONAUT_HELPER_SOCKET"
+_DEFAULT_HELPER_SOCKET = Path("/run/rustronaut/helper.sock")
+
+
+class EngineSetupError(RuntimeError):
+    """The client is not configured well enough to start (message says what to set)."""
+
+    user_message = "Rustronaut is not configured."
+    next_step = "Ask IT to set the controller URL, or run: rustronaut config set controller_url URL"
+
+
+def engine_config(settings: EffectiveSettings) -> EngineConfig:
+    """The engine's part of the settings."""
+    return EngineConfig(
+        proxy_port=settings.proxy_port,
+        auto_connect=settings.auto_connect,
+        always_on=settings.always_on,
+        allow_break_glass=settings.allow_break_glass,
+        organization=settings.organization_name or None,
+    )
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    ensure_private_dir(path.parent)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- discovery
+class _Discovery:
+    """The controller's discovery document, fetched or from the 0600 cache."""
+
+    def __init__(self, client: ControlPlaneClient, cache: Path) -> None:
+        self._client = client
+        self._cache = cache
+        self.doc: Discovery | None = None
+
+    async def get(self) -> Discovery:
+        try:
+            self.doc = await self._client.discovery()
+            _write_private(self._cache, msgspec.json.encode(self.doc))
+        except Exception:
+            if self.doc is None and self._cache.is_file():
+                self.doc = msgspec.json.decode(self._cache.read_bytes(), type=Discovery)
+                _log.info("controller unreachable; using the cached discovery document")
+            if self.doc is None:
+                raise
+        return self.doc
+
+    def keys(self) -> dict[str, Ed25519PublicKey]:
+        if self.doc is None:
+            return {}
+        return {
+            k.kid: public_key_from_jwk(msgspec.to_builtins(k)) for k in self.doc.policy_keys.keys
+        }
+
+
+# -------------------------------------------------------------------------------- auth
+class AuthAdapter:
+    """``AuthPort`` over ``core.auth.Session``."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def user(self) -> UserInfo | None:
+        claims = self._session.identity
+        if claims is None:
+            return None
+        return UserInfo(
+            subject=claims.sub,
+            email=claims.email or claims.preferred_username or claims.sub,
+            name=claims.display_name,
+        )
+
+    def session_expires_at(self) -> float | None:
+        return self._session.session_expires_at
+
+    async def sign_in(
+        self, *, device_code: bool, on_prompt: Callable[[str, str], None]
+    ) -> UserInfo:
+        if device_code:
+            await self._session.login_device(
+                lambda code, uri, complete: on_prompt(code, complete or uri)
+            )
+        else:
+            await self._session.login_browser()
+        user = self.user()
+        assert user is not None
+        return user
+
+    async def sign_out(self) -> None:
+        await self._session.logout()
+
+
+# ------------------------------------------------------------------------------ device
+class DeviceAdapter:
+    """``DevicePort``: keys made here and kept in the keyring; a small enrollment record."""
+
+    def __init__(self, store: SecretStore, client: ControlPlaneClient, record: Path) -> None:
+        self._store = store
+        self._client = client
+        self._record = record
+        self._cached: Enrollment | None = None
+        self._loaded = False
+
+    def enrollment(self) -> Enrollment | None:
+        if not self._loaded:
+            self._loaded = True
+            try:
+                data = json.loads(self._record.read_text())
+                self._cached = Enrollment(
+                    device_id=str(data["device_id"]), address=str(data["address"])
+                )
+            except FileNotFoundError:
+                self._cached = None
+            except (ValueError, KeyError, TypeError):
+                _log.warning("enrollment record %s is unreadable; enrolling again", self._record)
+                self._cached = None
+        return self._cached
+
+    def _wg_key(self) -> X25519PrivateKey:
+        text = self._store.get(WIREGUARD_PRIVATE_KEY)
+        if text is None:
+            key = X25519PrivateKey.generate()
+            raw = key.private_bytes(
+                serialization.Encoding.Raw,
+                serialization.PrivateFormat.Raw,
+                serialization.NoEncryption(),
+            )
+            self._store.set(WIREGUARD_PRIVATE_KEY, base64.b64encode(raw).decode())
+            return key
+        return X25519PrivateKey.from_private_bytes(base64.b64decode(text))
+
+    def _signing_key(self) -> Ed25519PrivateKey:
+        text = self._store.get(DEVICE_SIGNING_KEY)
+        if text is None:
+            key = Ed25519PrivateKey.generate()
+            raw = key.private_bytes(
+                serialization.Encoding.Raw,
+                serialization.PrivateFormat.Raw,
+                serialization.NoEncryption(),
+            )
+            self._store.set(DEVICE_SIGNING_KEY, base64.b64encode(raw).decode())
+            return key
+        return Ed25519PrivateKey.from_private_bytes(base64.b64decode(text))
+
+    async def enroll(self) -> Enrollment:
+        wg_pub = (
+            self._wg_key()
+            .public_key()
+            .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        )
+        sign_pub = (
+            self._signing_key()
+            .public_key()
+            .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        )
+        answer = await self._client.enroll(
+            EnrollRequest(
+                name=(socket.gethostname() or "device")[:64],
+                platform=_platform(),
+                wg_public_key=base64.b64encode(wg_pub).decode(),
+                signing_key=b64url(sign_pub),
+            )
+        )
+        record = {"device_id": answer.device_id, "address": answer.address, "at": time.time()}
+        _write_private(self._record, json.dumps(record).encode())
+        self._cached = Enrollment(device_id=answer.device_id, address=answer.address)
+        self._loaded = True
+        return self._cached
+
+    def forget(self) -> None:
+        self._record.unlink(missing_ok=True)
+        self._cached = None
+        self._loaded = True
+
+    def sign_posture(self, facts: Any, nonce: str, device_id: str) -> str:
+        report = PostureReport(
+            device_id=device_id,
+            nonce=nonce,
+            issued_at=time.time(),
+            facts=tuple(facts.values()),
+        )
+        return sign_report(report, self._signing_key())
+
+    def wg_private_key(self) -> str:
+        raw = self._wg_key().private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+        return base64.b64encode(raw).decode()
+
+
+def _platform() -> Literal["linux", "windows", "macos"]:
+    system = platform.system()
+    if system == "Windows":
+        return "windows"
+    return "macos" if system == "Darwin" else "linux"
+
+
+# ----------------------------------------------------------------------------- control
+class ControlAdapter:
+    """``ControlPort`` over ``ControlPlaneClient`` (device id from the enrollment)."""
+
+    def __init__(self, client: ControlPlaneClient, device: DeviceAdapter) -> None:
+        self._client = client
+        self._device = device
+
+    def _device_id(self) -> str:
+        enrollment = self._device.enrollment()
+        if enrollment is None:
+            raise RuntimeError("this device is not enrolled")
+        return enrollment.device_id
+
+    async def posture_nonce(self) -> str:
+        return (await self._client.posture_nonce(self._device_id())).nonce
+
+    async def submit_posture(self, token: str) -> None:
+        await self._client.submit_posture(self._device_id(), token)
+
+    async def fetch_bundle(self) -> str:
+        return (await self._client.fetch_bundle(self._device_id())).bundle
+
+    async def events(self) -> AsyncIterator[ControlEvent]:
+        async for event in self._client.events(self._device_id()):
+            yield ControlEvent(kind=str(event.type), data={"detail": event.detail, "at": event.at})
+
+    async def report_break_glass(self, reason: str) -> None:
+        report = getattr(self._client, "report_break_glass", None)
+        if report is None:
+            _log.warning("controller client cannot report break-glass; reason: %s", reason)
+            return
+        await report(self._device_id(), reason)
+
+
+# ----------------------------------------------------------------------------- posture
+class PostureAdapter:
+    """``PosturePort`` over the platform's collectors and ``PostureMonitor``."""
+
+    def __init__(self, settings: EffectiveSettings) -> None:
+        self._os = current_os()
+        self._collectors = collectors_for(self._os)
+        self._ctx = CollectContext(
+            runner=SubprocessRunner(),
+            config=PostureConfig.create(
+                processes=settings.posture_required_processes,
+                files=settings.posture_required_files,
+                client_version=__version__,
+            ),
+        )
+        self._full_s = float(settings.posture_interval_minutes * 60)
+        self._watch_s = float(settings.posture_watch_seconds)
+        self._monitor: PostureMonitor | None = None
+        self.failing: frozenset[str] = frozenset()
+
+    async def collect(self) -> dict[str, Fact]:
+        return await collect(self._collectors, self._ctx)
+
+    def start(self, on_change: Callable[[Any], None]) -> None:
+        if self._monitor is not None:
+            return
+
+        def changed(_changes: tuple[FactChange, ...]) -> None:
+            assert monitor is not None
+            on_change(dict(monitor.facts))
+
+        monitor = PostureMonitor(
+            self._collectors,
+            full_interval_s=self._full_s,
+            watch_interval_s=self._watch_s,
+            on_change=changed,
+            context=self._ctx,
+        )
+        self._monitor = monitor
+        spawn(monitor.start(), name="posture-monitor-start")
+
+    async def stop(self) -> None:
+        monitor, self._monitor = self._monitor, None
+        if monitor is not None:
+            await monitor.stop()
+
+    def items(self, facts: Any) -> tuple[PostureItem, ...]:
+        out = []
+        for name, fact in sorted(facts.items()):
+            spec = fact_spec(name)
+            label = spec.description if spec else name
+            if not fact.known:
+                status, value = "unknown", fact.reason or "could not be determined"
+            elif fact.value is False or name in self.failing:
+                status, value = "fail", _show(fact.value)
+            else:
+                status, value = "pass", _show(fact.value)
+            fix = remediation(name, self._os) if status != "pass" else ""
+            out.append(PostureItem(name=name, label=label, value=value, status=status, fix=fix))
+        return tuple(out)
+
+    def policy_facts(self, facts: Any) -> dict[str, object]:
+        return facts_for_policy(facts)
+
+
+def _show(value: object) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value)) or "none"
+    return str(value)
+
+
+# ------------------------------------------------------------------------------ policy
+class PolicyAdapter:
+    """``PolicyPort`` over ``PolicyStore`` + ``PolicyEngine`` + ``RiskTracker``."""
+
+    def __init__(self, keys: Callable[[], Mapping[str, Ed25519PublicKey]], cache: Path) -> None:
+        self._keys = keys
+        self._cache = cache
+        self._store: PolicyStore | None = None
+        self._store_device: str | None = None
+        self._tracker = RiskTracker()
+        self._engine = PolicyEngine(tracker=self._tracker)
+        self._posture: PostureAdapter | None = None
+
+    def bind_posture(self, posture: PostureAdapter) -> None:
+        """Let the posture view mark facts that block resources as failing."""
+        self._posture = posture
+
+    @property
+    def decider(self) -> Decider:
+        return self._engine
+
+    def _store_for(self, device_id: str) -> PolicyStore:
+        if self._store is None or self._store_device != device_id:
+            self._store = PolicyStore(
+                device_id=device_id, keys=self._keys(), cache_path=self._cache
+            )
+            self._store_device = device_id
+        else:
+            self._store.set_keys(self._keys())
+        return self._store
+
+    def accept(self, token: str, *, device_id: str) -> BundleInfo:
+        store = self._store_for(device_id)
+        store.update(token)
+        self._engine.load(store.current())
+        info = self.held()
+        assert info is not None
+        return info
+
+    def load_cached(self, *, device_id: str) -> BundleInfo | None:
+        store = self._store_for(device_id)
+        try:
+            store.load_cache()
+        except Exception as exc:
+            _log.warning("cached policy unusable: %s", exc)
+            return None
+        self._engine.load(store.current())
+        return self.held()
+
+    def held(self) -> BundleInfo | None:
+        bundle = self._store.current() if self._store else None
+        if bundle is None:
+            if self._engine.bundle is not None:
+                self._engine.load(None)  # expired: every decision denies from now on
+            return None
+        return BundleInfo(bundle.version, float(bundle.expires_at), len(bundle.resources))
+
+    def clear(self) -> None:
+        if self._store is not None:
+            self._store.clear()
+        self._engine.load(None)
+
+    def set_facts(self, facts: Mapping[str, object]) -> None:
+        self._engine.set_facts(facts)
+        self._tracker.set_posture(facts)
+
+    def resources(self) -> tuple[ResourceView, ...]:
+        views = []
+        failing: set[str] = set()
+        for r in self._engine.reachable():
+            fix = "; ".join(u.remediation for u in r.unmet if u.remediation)
+            failing.update(u.fact.removeprefix("posture.") for u in r.unmet)
+            views.append(
+                ResourceView(
+                    name=r.resource.name or r.resource.id,
+                    address=", ".join((*r.resource.hosts, *r.resource.cidrs)),
+                    reachable=r.allowed,
+                    reason="" if r.allowed else r.reason,
+                    fix=fix,
+                )
+            )
+        if self._posture is not None:
+            self._posture.failing = frozenset(failing)
+        return tuple(views)
+
+    def tunnel_spec(self) -> Any:
+        bundle = self._store.current() if self._store else None
+        if bundle is None:
+            raise RuntimeError("no valid policy bundle")
+        return bundle.tunnel
+
+    def pac_targets(self) -> tuple[str, ...]:
+        bundle = self._store.current() if self._store else None
+        if bundle is None:
+            return ()
+        out: list[str] = []
+        for r in bundle.resources:
+            out.extend(r.hosts)
+            out.extend(r.cidrs)
+        return tuple(dict.fromkeys(out))
+
+    def risk(self) -> tuple[int, tuple[str, ...]]:
+        snap = self._tracker.snapshot()
+        return snap.score, snap.active
+
+
+# ------------------------------------------------------------------------------ tunnel
+class TunnelAdapter:
+    """``TunnelPort`` over the helper client."""
+
+    def __init__(self, client: TunnelClient) -> None:
+        self._client = client
+
+    async def up(self, spec: Any) -> None:
+        await self._client.up(spec)
+
+    async def down(self) -> None:
+        await self._client.down()
+
+    async def status(self) -> TunnelView | None:
+        if self._client.interface is None:
+            return None
+        status = await self._client.status()
+        if not status.up:
+            return None
+        return TunnelView(
+            interface=status.interface,
+            gateway=status.endpoint or "",
+            handshake_age_s=status.handshake_age,
+            rx_bytes=status.rx_bytes,
+            tx_bytes=status.tx_bytes,
+        )
+
+
+# ------------------------------------------------------------------------------- proxy
+class ProxyAdapter:
+    """``ProxyPort`` over ``ProxyServer``; decisions flow to the engine as events."""
+
+    def __init__(self, decider: Decider) -> None:
+        from core.proxy import ProxyServer
+
+        self._server = ProxyServer(decider, host_uid=os.getuid())
+        self._address: str | None = None
+
+    def subscribe(self, callback: Callable[[Any], None]) -> None:
+        self._server.subscribe(callback)
+
+    async def start(self, port: int) -> str:
+        if self._address is None:
+            bound = await self._server.start(port)
+            host, real_port = bound[0]
+            self._address = f"{host}:{real_port}"
+        return self._address
+
+    async def stop(self) -> None:
+        await self._server.stop()
+        self._address = None
+
+    def reevaluate(self) -> None:
+        self._server.reevaluate()
+
+    def set_pac_targets(self, targets: tuple[str, ...]) -> None:
+        self._server.set_pac_targets(targets)
+
+    def counters(self) -> Any:
+        return self._server.counters()
+
+
+# ------------------------------------------------------------------------------- build
+def _set_user_setting(key: str, value: object) -> None:
+    set_user(key, value)
+
+
+async def build_engine(
+    settings: EffectiveSettings | None = None,
+    *,
+    open_url: OpenUrl | None = None,
+    helper_socket: Path | None = None,
+    state_dir: Path | None = None,
+) -> Engine:
+    """Wire the real engine. Raises ``EngineSetupError`` when no controller is configured.
+
+    Contacts the controller once for its discovery document (falls back to the cached one
+    when offline). ``helper_socket`` defaults to ``$RUSTRONAUT_HELPER_SOCKET`` or
+    ``/run/rustronaut/helper.sock``.
+    """
+    settings = settings or load()
+    if not settings.controller_url:
+        raise EngineSetupError("No controller URL is set.")
+    state = state_dir or data_dir()
+    pin = settings.tls_pin_sha256[0] if settings.tls_pin_sha256 else None
+    plain = ControlPlaneClient(settings.controller_url, spki_pin=pin)
+    discovery = _Discovery(plain, state / "discovery.json")
+    doc = await discovery.get()
+    issuer = settings.oidc_issuer or doc.issuer
+    client_id = (
+        settings.oidc_client_id if settings.source("oidc_client_id") != "default" else doc.client_id
+    )
+    store = SecretStore()
+    oidc = OidcClient(OidcConfig(issuer=issuer, client_id=client_id), open_url=open_url)
+    session = Session(oidc, store)
+    try:
+        await session.load()
+    except Exception as exc:
+        _log.warning("stored sign-in unusable: %s", exc)
+    control_client = ControlPlaneClient(settings.controller_url, auth=session.auth(), spki_pin=pin)
+    device = DeviceAdapter(store, control_client, state / "enrollment.json")
+    posture = PostureAdapter(settings)
+    policy = PolicyAdapter(discovery.keys, state / "policy-bundle.jws")
+    policy.bind_posture(posture)
+    socket_path = helper_socket or Path(
+        os.environ.get(_HELPER_SOCKET_ENV) or _DEFAULT_HELPER_SOCKET
+    )
+    proxy = ProxyAdapter(policy.decider)
+    engine = Engine(
+        auth=AuthAdapter(session),
+        device=device,
+        control=ControlAdapter(control_client, device),
+        posture=posture,
+        policy=policy,
+        tunnel=TunnelAdapter(TunnelClient(socket_path)),
+        proxy=proxy,
+        config=engine_config(settings),
+        settings_view=lambda: list(load().items()),
+        settings_setter=_set_user_setting,
+    )
+    proxy.subscribe(
+        lambda event: engine.record_decision_event(
+            app=event.app.exe or event.app.name or "unknown app",
+            destination=event.destination,
+            effect=str(event.effect),
+            rule=event.rule,
+            reason=event.reason,
+        )
+    )
+    return engine
