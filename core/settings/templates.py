@@ -38,6 +38,7 @@ __all__ = [
     "ADMIN_GUIDE",
     "DOC_BEGIN",
     "DOC_END",
+    "GENERATED",
     "admin_guide_table",
     "cli_reference",
     "example_values",
@@ -56,6 +57,16 @@ SCHEMA_PATH = "installers/mdm/managed.schema.json"
 EXAMPLE_PATH = "installers/mdm/managed.example.json"
 MOBILECONFIG_PATH = "installers/mdm/macos/com.rustronaut.client.mobileconfig"
 ADMIN_GUIDE = "docs/admin-guide.md"
+GENERATED = (
+    "installers/mdm/managed.schema.json",
+    "installers/mdm/managed.example.json",
+    "installers/mdm/windows/rustronaut.admx",
+    "installers/mdm/windows/en-US/rustronaut.adml",
+    "installers/mdm/macos/com.rustronaut.client.mobileconfig",
+    "docs/admin-guide.md",
+    "docs/reference.md",
+)
+"""Every file ``render_all`` produces, relative to the repository root."""
 DOC_BEGIN = "<!-- BEGIN GENERATED: settings table (python -m core.settings.templates) -->"
 DOC_END = "<!-- END GENERATED: settings table -->"
 REFERENCE = "docs/reference.md"

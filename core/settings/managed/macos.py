@@ -34,7 +34,7 @@ class MacManagedSource:
         domain: str = DOMAIN,
     ) -> None:
         self.root = root
-        self.user = user if user is not None else getpass.getuser()
+        self.user = user if user is not None else _current_user()
         self.domain = domain
 
     def files(self) -> list[Path]:
@@ -63,6 +63,14 @@ class MacManagedSource:
     def fingerprint(self) -> Hashable:
         """Changes when a plist is added, removed, replaced or modified."""
         return stat_token(self.files())
+
+
+def _current_user() -> str:
+    """The login name, or "" (device-level only) when the OS cannot tell."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return ""
 
 
 def parse_plist_layer(origin: str, data: bytes) -> ManagedLayer:
