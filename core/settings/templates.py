@@ -10,6 +10,7 @@ changing the model::
 Outputs (relative to the repository root): ``installers/mdm/managed.schema.json``,
 ``installers/mdm/managed.example.json``, ``installers/mdm/windows/rustronaut.admx``,
 ``installers/mdm/windows/en-US/rustronaut.adml``,
+``installers/mdm/windows/rustronaut-example.reg``,
 ``installers/mdm/macos/com.rustronaut.client.mobileconfig`` and the generated sections of
 ``docs/admin-guide.md`` (every key) and ``docs/reference.md`` (every CLI command's help,
 taken from the real parser so the reference cannot drift from the code). Rendering is
@@ -48,11 +49,13 @@ __all__ = [
     "render_adml",
     "render_admx",
     "render_all",
+    "render_reg",
 ]
 
 ADMX_NS = "http://schemas.microsoft.com/GroupPolicy/2006/07/PolicyDefinitions"
 ADMX_PATH = "installers/mdm/windows/rustronaut.admx"
 ADML_PATH = "installers/mdm/windows/en-US/rustronaut.adml"
+REG_PATH = "installers/mdm/windows/rustronaut-example.reg"
 SCHEMA_PATH = "installers/mdm/managed.schema.json"
 EXAMPLE_PATH = "installers/mdm/managed.example.json"
 MOBILECONFIG_PATH = "installers/mdm/macos/com.rustronaut.client.mobileconfig"
@@ -62,6 +65,7 @@ GENERATED = (
     "installers/mdm/managed.example.json",
     "installers/mdm/windows/rustronaut.admx",
     "installers/mdm/windows/en-US/rustronaut.adml",
+    "installers/mdm/windows/rustronaut-example.reg",
     "installers/mdm/macos/com.rustronaut.client.mobileconfig",
     "docs/admin-guide.md",
     "docs/reference.md",
@@ -285,6 +289,37 @@ def render_adml() -> str:
     return _xml(root)
 
 
+def _reg_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def render_reg() -> bytes:
+    """A ``.reg`` file setting the example values under the policy key (for test rigs).
+
+    UTF-16LE with a BOM and CRLF line ends, as ``regedit`` writes version 5.00 files.
+    Production deployments should use Group Policy or Intune with the ADMX instead.
+    """
+    lines = [
+        "Windows Registry Editor Version 5.00",
+        "",
+        "; Example managed settings for Rustronaut Client (generated; see docs/admin-guide.md).",
+        "; Import with: reg import rustronaut-example.reg   (as administrator)",
+        "",
+        f"[HKEY_LOCAL_MACHINE\\{POLICY_KEY}]",
+    ]
+    for key, value in example_values().items():
+        kind = SPECS[key].kind
+        if kind in (Kind.BOOL, Kind.INT):
+            lines.append(f'"{key}"=dword:{int(value):08x}')
+        elif kind is Kind.STR_LIST:
+            raw = "".join(f"{item}\0" for item in value) + "\0"
+            data = ",".join(f"{b:02x}" for b in raw.encode("utf-16-le"))
+            lines.append(f'"{key}"=hex(7):{data}')
+        else:
+            lines.append(f'"{key}"={_reg_string(value)}')
+    return ("\r\n".join(lines) + "\r\n").encode("utf-16")
+
+
 def mobileconfig() -> dict[str, Any]:
     """The macOS configuration profile (a dict ready for ``plistlib``) with the examples."""
     inner: dict[str, Any] = {
@@ -405,6 +440,7 @@ def render_all(root: Path) -> Mapping[str, bytes]:
         EXAMPLE_PATH: (json.dumps(example_values(), indent=2) + "\n").encode(),
         ADMX_PATH: render_admx().encode("utf-8"),
         ADML_PATH: render_adml().encode("utf-8"),
+        REG_PATH: render_reg(),
         MOBILECONFIG_PATH: plistlib.dumps(mobileconfig(), fmt=plistlib.FMT_XML, sort_keys=True),
         ADMIN_GUIDE: _splice(guide, ADMIN_GUIDE, DOC_BEGIN, DOC_END, admin_guide_table()).encode(
             "utf-8"

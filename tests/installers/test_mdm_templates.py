@@ -25,7 +25,13 @@ from core.settings import SPECS, Kind
 from core.settings import templates as t
 from core.settings.managed.linux import LinuxManagedSource
 from core.settings.managed.macos import DOMAIN, MacManagedSource
-from core.settings.managed.windows import POLICY_KEY
+from core.settings.managed.windows import (
+    POLICY_KEY,
+    REG_DWORD,
+    REG_MULTI_SZ,
+    REG_SZ,
+    WindowsManagedSource,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -189,6 +195,71 @@ def test_mobileconfig_is_a_valid_profile_that_configures_the_client(tmp_path: Pa
     for key in keys:
         assert s.locked(key)
         assert SPECS[key].to_json(s.get(key)) == payload[key]
+
+
+def parse_reg(data: bytes) -> dict[str, dict[str, tuple[object, int]]]:
+    """A small reader of regedit's version 5.00 format (what the template uses)."""
+    text = data.decode("utf-16")
+    lines = text.split("\r\n")
+    assert lines[0] == "Windows Registry Editor Version 5.00"
+    keys: dict[str, dict[str, tuple[object, int]]] = {}
+    current: dict[str, tuple[object, int]] | None = None
+    for line in lines[1:]:
+        if not line or line.startswith(";"):
+            continue
+        if line.startswith("["):
+            path = line.strip("[]")
+            assert path.startswith("HKEY_LOCAL_MACHINE\\")
+            current = keys.setdefault(path.removeprefix("HKEY_LOCAL_MACHINE\\"), {})
+            continue
+        assert current is not None
+        m = re.fullmatch(r'"(?P<name>[^"]+)"=(?P<data>.*)', line)
+        assert m, line
+        raw = m["data"]
+        if raw.startswith("dword:"):
+            current[m["name"]] = (int(raw[6:], 16), REG_DWORD)
+        elif raw.startswith("hex(7):"):
+            blob = bytes(int(b, 16) for b in raw[7:].split(","))
+            items = blob.decode("utf-16-le").split("\0")
+            current[m["name"]] = (items[:-2], REG_MULTI_SZ)
+        else:
+            assert raw.startswith('"'), raw
+            assert raw.endswith('"'), raw
+            current[m["name"]] = (json.loads(raw), REG_SZ)
+    return keys
+
+
+class RegistryFromFile:
+    def __init__(self, keys: dict[str, dict[str, tuple[object, int]]]) -> None:
+        self.keys = keys
+
+    def read_values(self, key_path: str) -> Mapping[str, tuple[object, int]] | None:
+        return self.keys.get(key_path)
+
+
+def test_reg_example_configures_the_client_through_the_windows_reader() -> None:
+    data = (ROOT / t.REG_PATH).read_bytes()
+    assert data.startswith(b"\xff\xfe")  # UTF-16LE BOM, as regedit writes
+    keys = parse_reg(data)
+    assert list(keys) == [POLICY_KEY]
+    source = WindowsManagedSource(RegistryFromFile(keys))
+    s = settings.load(managed_sources=[source], user_path=ROOT / "no-such-user-file.json")
+    assert s.problems == ()
+    example = t.example_values()
+    assert {i.key for i in s.items() if i.locked} == set(example)
+    for key, value in example.items():
+        assert SPECS[key].to_json(s.get(key)) == value
+
+
+def test_reg_renders_lists_as_multi_sz(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(t, "example_values", lambda: {"tls_pin_sha256": [PIN, PIN]})
+    keys = parse_reg(t.render_reg())
+    assert keys[POLICY_KEY]["tls_pin_sha256"] == ([PIN, PIN], REG_MULTI_SZ)
+    s = settings.load(
+        managed_sources=[WindowsManagedSource(RegistryFromFile(keys))],
+        user_path=ROOT / "no-such-user-file.json",
+    )
+    assert s.tls_pin_sha256 == (PIN, PIN)
 
 
 def test_linux_example_loads_without_problems(tmp_path: Path) -> None:
