@@ -1,0 +1,187 @@
+"""``rustronaut login [--device]``, ``rustronaut logout``, ``rustronaut whoami``.
+
+The issuer and client id come from the settings (``oidc_issuer``, ``oidc_client_id``;
+managed settings win). ``--issuer``/``--client-id`` override them for this run only and
+are refused when the organization manages the key. Tokens go to the OS keyring; with no
+keyring the commands say so and store nothing.
+
+Exit codes: 0 done; 1 sign-in failed or not signed in; 2 not configured / bad option;
+3 no usable keyring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+import webbrowser
+from typing import Any
+
+from core.auth import (
+    AuthError,
+    ConfigurationError,
+    NoSecretStoreError,
+    OidcClient,
+    OidcConfig,
+    SecretStore,
+    SecretStoreError,
+    Session,
+)
+
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+EXIT_NO_KEYRING = 3
+
+
+def _config(args: argparse.Namespace) -> OidcConfig:
+    """The OIDC config from settings and flags; raises ``ConfigurationError``."""
+    from core import settings
+
+    current = settings.load()
+    issuer, client_id = current.oidc_issuer, current.oidc_client_id
+    for flag, key in (("issuer", "oidc_issuer"), ("client_id", "oidc_client_id")):
+        value = getattr(args, flag, None)
+        if value is None:
+            continue
+        if current.locked(key):
+            raise ConfigurationError(
+                f"'{key}' is set by your organization; --{flag.replace('_', '-')} is refused.",
+                "Leave the option out to use your organization's setting.",
+            )
+        if key == "oidc_issuer":
+            issuer = value
+        else:
+            client_id = value
+    if not issuer:
+        raise ConfigurationError(
+            "No OpenID Connect issuer is configured.",
+            "Run 'rustronaut config set oidc_issuer https://login.example.com/...' "
+            "(or ask IT to set it).",
+        )
+    return OidcConfig(issuer=str(issuer), client_id=str(client_id))
+
+
+def _fail(exc: AuthError) -> int:
+    print(f"rustronaut: {exc.message}\n  Next step: {exc.next_step}", file=sys.stderr)
+    if isinstance(exc, NoSecretStoreError):
+        return EXIT_NO_KEYRING
+    if isinstance(exc, ConfigurationError):
+        return EXIT_CONFIG
+    return EXIT_FAILED
+
+
+async def _print_and_open(url: str) -> None:
+    # The URL is printed first so a user without a working browser can copy it; the
+    # login keeps waiting even if no browser could be started.
+    print(f"Opening your browser to sign in. If it does not open, visit:\n  {url}", flush=True)
+    await asyncio.to_thread(webbrowser.open, url)
+
+
+def _device_prompt(user_code: str, uri: str, complete: str | None) -> None:
+    print(f"To sign in, open {uri}\nand enter the code:  {user_code}", flush=True)
+    if complete:
+        print(f"(or open {complete} directly)", flush=True)
+    print("Waiting for the sign-in to be approved…", flush=True)
+
+
+async def _login(args: argparse.Namespace) -> int:
+    try:
+        config = _config(args)
+        async with OidcClient(config, open_url=_print_and_open) as client:
+            session = Session(client, SecretStore())
+            if args.device:
+                identity = await session.login_device(_device_prompt)
+            else:
+                identity = await session.login_browser()
+    except AuthError as exc:
+        return _fail(exc)
+    print(f"Signed in as {identity.display_name} ({config.issuer}).")
+    return 0
+
+
+async def _logout(args: argparse.Namespace) -> int:
+    try:
+        config = _config(args)
+        async with OidcClient(config) as client:
+            session = Session(client, SecretStore())
+            revoked = await session.logout()
+    except AuthError as exc:
+        return _fail(exc)
+    if revoked:
+        print("Signed out; the tokens were revoked at the identity provider.")
+    else:
+        print("Signed out; the tokens were removed from this device.")
+    return 0
+
+
+def _when(epoch: float | None) -> str:
+    if epoch is None:
+        return "unknown"
+    left = int(epoch - time.time())
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(epoch))
+    return f"{stamp} ({'expired' if left <= 0 else f'in {left // 60} min'})"
+
+
+async def _whoami(args: argparse.Namespace) -> int:
+    try:
+        config = _config(args)
+        async with OidcClient(config) as client:
+            session = Session(client, SecretStore())
+            tokens = await session.load()
+    except (ConfigurationError, SecretStoreError) as exc:
+        return _fail(exc)
+    if tokens is None:
+        print("Not signed in. Run 'rustronaut login'.", file=sys.stderr)
+        return EXIT_FAILED
+    who = tokens.identity
+    info: dict[str, Any] = {
+        "user": who.display_name,
+        "subject": who.sub,
+        "email": who.email,
+        "name": who.name,
+        "issuer": tokens.issuer,
+        "client_id": tokens.client_id,
+        "access_token_expires_at": tokens.expires_at,
+        "session_expires_at": tokens.session_expires_at,
+    }
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"Signed in as {who.display_name}")
+    if who.name:
+        print(f"  name:            {who.name}")
+    if who.email:
+        print(f"  email:           {who.email}")
+    print(f"  subject:         {who.sub}")
+    print(f"  issuer:          {tokens.issuer}")
+    print(f"  access token:    expires {_when(tokens.expires_at)}")
+    print(f"  session:         ends {_when(tokens.session_expires_at)}")
+    return 0
+
+
+def _provider_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--issuer", help="OIDC issuer URL for this run (default: settings)")
+    p.add_argument("--client-id", help="OIDC client id for this run (default: settings)")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``login``, ``logout`` and ``whoami``."""
+    p = sub.add_parser("login", help="sign in with your company account")
+    p.add_argument(
+        "--device",
+        action="store_true",
+        help="sign in with a code on another device (no browser needed here)",
+    )
+    _provider_flags(p)
+    p.set_defaults(func=_login)
+
+    p = sub.add_parser("logout", help="sign out, revoke and forget the tokens")
+    _provider_flags(p)
+    p.set_defaults(func=_logout)
+
+    p = sub.add_parser("whoami", help="who is signed in, and until when")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _provider_flags(p)
+    p.set_defaults(func=_whoami)
