@@ -8,7 +8,8 @@ one reader per OS in ``core.settings.managed``) into an immutable
 crashes and is never half-applied: it becomes a readable problem and the key keeps its
 lower-precedence value. :class:`SettingsWatcher` reloads on change; ``templates``
 generates the JSON Schema, ADMX/ADML, ``.mobileconfig`` and the admin guide's table
-from the model. Imports only the standard library, ``core.paths`` and ``core.aio``.
+from the model. Imports only the standard library, ``core.paths`` and ``core.aio``
+(``templates`` also imports ``core.cli`` lazily, to document the commands).
 
 Errors::
 
