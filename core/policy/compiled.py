@@ -12,6 +12,7 @@ and ``reachable_resources``.
 
 from __future__ import annotations
 
+import gc
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -122,8 +123,13 @@ class CompiledPolicy:
         per_resource: list[list[CompiledRule]] = [[] for _ in bundle.resources]
         self.rules: list[CompiledRule] = []
         uses: set[str] = set()
+        profiles = {name: compile_condition(c) for name, c in bundle.profiles.items()}
         for pos, rule in enumerate(bundle.rules):
-            cond = compile_condition(rule.conditions) if rule.conditions is not None else None
+            cond = (
+                compile_condition(rule.conditions, profiles)
+                if rule.conditions is not None
+                else None
+            )
             facts = cond.facts if cond is not None else frozenset()
             if rule.max_risk is not None and rule.effect == "allow":
                 facts = facts | {"risk"}
@@ -216,8 +222,18 @@ class CompiledPolicy:
 
 
 def compile_bundle(bundle: PolicyBundle) -> CompiledPolicy:
-    """Compile ``bundle`` (one that passed ``decode_bundle``). Pure; any thread."""
-    return CompiledPolicy(bundle)
+    """Compile ``bundle`` (one that passed ``decode_bundle``). Pure; any thread.
+
+    The cyclic GC is paused meanwhile: compiling allocates a few closures per rule and
+    collections rescanning the growing heap would otherwise cost more than the work.
+    """
+    gc_was_on = gc.isenabled()
+    gc.disable()
+    try:
+        return CompiledPolicy(bundle)
+    finally:
+        if gc_was_on:
+            gc.enable()
 
 
 def evaluate(
@@ -230,18 +246,22 @@ def evaluate(
     """Walk ``rules`` in order; the first that applies decides (deny wins ties because
     denies sort first at equal priority). Never raises for any facts mapping."""
     failed: list[tuple[CompiledRule, int]] = []
-    needed: set[str] = set()
+    needed: frozenset[str] = _NOTHING
     for cr, res in rules:
-        if not app_ok(cr, app):
+        if cr.apps and not app_ok(cr, app):
             continue
         if cr.facts:
-            needed |= cr.facts
+            needed = cr.facts if not needed else needed | cr.facts
         if cr.max_risk is not None and risk > cr.max_risk:
             failed.append((cr, res))
             continue
-        if cr.cond is None or cr.cond.evaluate(facts) == TRUE:
-            return Outcome(cr, res, tuple(failed), frozenset(needed))
+        cond = cr.cond
+        if cond is None or cond.evaluate(facts) == TRUE:
+            return Outcome(cr, res, tuple(failed), needed)
         if not cr.deny:
             failed.append((cr, res))
     resource = failed[0][1] if failed else (rules[0][1] if rules else None)
-    return Outcome(None, resource, tuple(failed), frozenset(needed))
+    return Outcome(None, resource, tuple(failed), needed)
+
+
+_NOTHING: Final[frozenset[str]] = frozenset()

@@ -19,12 +19,13 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import json
+import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
-from core.wire.policy import AllOf, AnyOf, Condition, FactCondition, NotOf, check_regex
+from core.wire.policy import AllOf, AnyOf, Condition, FactCondition, NotOf, RefOf, check_regex
 
 __all__ = [
     "FALSE",
@@ -192,10 +193,90 @@ def _compile_test(leaf: FactCondition) -> Callable[[object], int]:
     raise ValueError(f"unknown operator {op!r}")  # pragma: no cover - schema forbids it
 
 
-def _compile(cond: Condition, leaves: dict[int, Evaluator], facts: set[str]) -> Evaluator:
+def _fast_leaf(cond: FactCondition) -> Evaluator | None:
+    """One-call closures for the hot operators (fetch and test fused), else None."""
+    name, op, value = cond.fact, cond.op, cond.value
+    uv = UNKNOWN_VALUE
+    if op in ("eq", "ne") and value is not None and not isinstance(value, list):
+        want, wcls, wkey = value, value.__class__, _key(value)
+        hit, miss = (TRUE, FALSE) if op == "eq" else (FALSE, TRUE)
+
+        def eq(fs: Facts) -> int:
+            v = fs.get(name, uv)
+            c = v.__class__
+            if c is wcls:
+                return hit if v == want else miss
+            if v is uv or v is None:
+                return UNKNOWN
+            if c is list or c is tuple:
+                return hit if any(_key(x) == wkey for x in v) else miss  # type: ignore[attr-defined]
+            return hit if _key(v) == wkey else miss
+
+        return eq
+    if op in ("in", "not_in") and isinstance(value, list):
+        strs = frozenset(x for x in value if isinstance(x, str))
+        others = frozenset(k for x in value if not isinstance(x, str) and (k := _key(x)))
+        hit, miss = (TRUE, FALSE) if op == "in" else (FALSE, TRUE)
+
+        def one(x: object) -> bool:
+            if x.__class__ is str:
+                return x in strs
+            return bool(others) and _key(x) in others
+
+        def member(fs: Facts) -> int:
+            v = fs.get(name, uv)
+            c = v.__class__
+            if c is str:
+                return hit if v in strs else miss
+            if v is uv or v is None:
+                return UNKNOWN
+            if c is list or c is tuple:
+                for x in v:  # type: ignore[attr-defined]
+                    if one(x):
+                        return hit
+                return miss
+            return hit if one(v) else miss
+
+        return member
+    if op in ("gt", "gte", "lt", "lte") and isinstance(value, int | float):
+        bound = value
+        cmp: Callable[[Any, Any], bool] = {
+            "gt": operator.gt,
+            "gte": operator.ge,
+            "lt": operator.lt,
+            "lte": operator.le,
+        }[op]
+
+        def order(fs: Facts) -> int:
+            v = fs.get(name, uv)
+            c = v.__class__
+            if c is int or c is float:
+                return TRUE if cmp(v, bound) else FALSE
+            return UNKNOWN  # absent, unknown, bool, string...
+
+        return order
+    return None
+
+
+def _compile(
+    cond: Condition,
+    leaves: dict[int, Evaluator],
+    facts: set[str],
+    profiles: Mapping[str, CompiledCondition],
+) -> Evaluator:
+    if isinstance(cond, RefOf):
+        profile = profiles.get(cond.profile)
+        if profile is None:
+            raise ValueError(f"unknown condition profile {cond.profile!r}")
+        facts.update(profile.facts)
+        return profile.evaluate
     if isinstance(cond, FactCondition):
         name = cond.fact
         facts.add(name)
+        fast = _fast_leaf(cond)
+        if fast is not None:
+            leaves[id(cond)] = fast
+            return fast
         if cond.op == "exists":
 
             def exists(fs: Facts) -> int:
@@ -215,14 +296,14 @@ def _compile(cond: Condition, leaves: dict[int, Evaluator], facts: set[str]) -> 
         leaves[id(cond)] = leaf
         return leaf
     if isinstance(cond, NotOf):
-        inner = _compile(cond.of, leaves, facts)
+        inner = _compile(cond.of, leaves, facts, profiles)
 
         def negate(fs: Facts) -> int:
             r = inner(fs)
             return UNKNOWN if r == UNKNOWN else (FALSE if r == TRUE else TRUE)
 
         return negate
-    children = tuple(_compile(c, leaves, facts) for c in cond.of)
+    children = tuple(_compile(c, leaves, facts, profiles) for c in cond.of)
     if isinstance(cond, AllOf):
 
         def all_of(fs: Facts) -> int:
@@ -270,12 +351,16 @@ class CompiledCondition:
     evaluate: Evaluator
     facts: frozenset[str]
     _leaves: Mapping[int, Evaluator]
+    _profiles: Mapping[str, CompiledCondition]
 
     def blockers(self, facts: Facts, want: bool = True) -> list[Blocker]:
         """The tests that keep the condition from being ``want`` (for explanations)."""
         return self._blockers(self.tree, facts, want)
 
     def _blockers(self, cond: Condition, facts: Facts, want: bool) -> list[Blocker]:
+        if isinstance(cond, RefOf):
+            profile = self._profiles[cond.profile]
+            return profile._blockers(profile.tree, facts, want)
         if isinstance(cond, FactCondition):
             status = self._leaves[id(cond)](facts)
             if status == (TRUE if want else FALSE):
@@ -293,14 +378,18 @@ class CompiledCondition:
         return out
 
 
-def compile_condition(cond: Condition) -> CompiledCondition:
-    """Compile ``cond`` once (regexes/globs compiled here). Raises ``ValueError`` only for
-    a condition the wire schema would have refused. Pure; any thread.
+def compile_condition(
+    cond: Condition, profiles: Mapping[str, CompiledCondition] | None = None
+) -> CompiledCondition:
+    """Compile ``cond`` once (regexes/globs compiled here); ``ref`` nodes use the already
+    compiled ``profiles``. Raises ``ValueError`` only for a condition the wire schema
+    would have refused. Pure; any thread.
     """
     leaves: dict[int, Evaluator] = {}
     names: set[str] = set()
-    evaluate = _compile(cond, leaves, names)
-    return CompiledCondition(cond, evaluate, frozenset(names), leaves)
+    profiles = profiles or {}
+    evaluate = _compile(cond, leaves, names, profiles)
+    return CompiledCondition(cond, evaluate, frozenset(names), leaves, profiles)
 
 
 _PHRASES: Final[Mapping[str, tuple[str, str]]] = {

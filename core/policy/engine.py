@@ -144,6 +144,7 @@ class PolicyEngine:
         self.record = record
         self._cache: OrderedDict[tuple[object, ...], Decision] = OrderedDict()
         self._cache_size = cache_size
+        self._conf_cache: dict[frozenset[str], float] = {}
         self._compiled: CompiledPolicy | None = None
         self._facts: dict[str, object] = {}
         self._stale: frozenset[str] = frozenset()
@@ -188,6 +189,7 @@ class PolicyEngine:
 
     def _rebuild(self) -> None:
         self._cache.clear()
+        self._conf_cache.clear()
         self._hour_until = 0.0
         cp = self._compiled
         if cp is not None:
@@ -271,7 +273,7 @@ class PolicyEngine:
             matched,
             facts,
             risk,
-            _confidence(out.needed, facts, self._stale),
+            self._confidence(out.needed, facts),
             signals,
         )
         if use_cache:
@@ -279,6 +281,14 @@ class PolicyEngine:
             if len(cache) > self._cache_size:
                 cache.popitem(last=False)
         return decision
+
+    def _confidence(self, needed: frozenset[str], facts: Facts) -> float:
+        # Facts only change in set_facts (which empties this memo); time and risk facts
+        # are always known, so the share for a given set of names is stable until then.
+        conf = self._conf_cache.get(needed)
+        if conf is None:
+            conf = self._conf_cache[needed] = _confidence(needed, facts, self._stale)
+        return conf
 
     def _signals(self, now: float) -> tuple[str, ...]:
         return self.tracker.snapshot(now).active

@@ -38,6 +38,7 @@ from core.wire.policy import (
     NotOf,
     PolicyBundle,
     PortRange,
+    RefOf,
     Resource,
     decode_bundle,
 )
@@ -132,6 +133,8 @@ def render_condition(cond: Condition | None) -> str:
         return f"{cond.fact} {cond.op}{value}"
     if isinstance(cond, NotOf):
         return f"not({render_condition(cond.of)})"
+    if isinstance(cond, RefOf):
+        return f"profile:{cond.profile}"
     name = "all" if isinstance(cond, AllOf) else "any"
     assert isinstance(cond, AllOf | AnyOf)
     return f"{name}({', '.join(render_condition(c) for c in cond.of)})"

@@ -21,6 +21,7 @@ from core.wire.policy import (
     FactCondition,
     NotOf,
     PolicyBundle,
+    RefOf,
     Resource,
     Rule,
 )
@@ -71,16 +72,18 @@ def _fact(cond: FactCondition) -> str:
     raise NotImplementedError(f"operator {op} has no Cedar equivalent")
 
 
-def condition(cond: Condition) -> str:
-    """A Cedar boolean expression for ``cond``."""
+def condition(cond: Condition, profiles: Mapping[str, Condition]) -> str:
+    """A Cedar boolean expression for ``cond`` (profiles inlined)."""
     if isinstance(cond, FactCondition):
         return _fact(cond)
+    if isinstance(cond, RefOf):
+        return condition(profiles[cond.profile], profiles)
     if isinstance(cond, NotOf):
-        return f"!({condition(cond.of)})"
+        return f"!({condition(cond.of, profiles)})"
     if isinstance(cond, AllOf):
-        return "(" + (" && ".join(condition(c) for c in cond.of) or "true") + ")"
+        return "(" + (" && ".join(condition(c, profiles) for c in cond.of) or "true") + ")"
     assert isinstance(cond, AnyOf)
-    return "(" + (" || ".join(condition(c) for c in cond.of) or "false") + ")"
+    return "(" + (" || ".join(condition(c, profiles) for c in cond.of) or "false") + ")"
 
 
 def _resource(res: Resource) -> str:
@@ -105,7 +108,7 @@ def _resource(res: Resource) -> str:
     return "(" + " && ".join(parts) + ")"
 
 
-def _rule(rule: Rule, resources: Mapping[str, Resource]) -> str:
+def _rule(rule: Rule, resources: Mapping[str, Resource], profiles: Mapping[str, Condition]) -> str:
     targets = (
         resources.values() if "*" in rule.resources else [resources[r] for r in rule.resources]
     )
@@ -125,7 +128,7 @@ def _rule(rule: Rule, resources: Mapping[str, Resource]) -> str:
     if rule.max_risk is not None and rule.effect == "allow":
         parts.append(f"(context.risk <= {rule.max_risk})")
     if rule.conditions is not None:
-        parts.append(condition(rule.conditions))
+        parts.append(condition(rule.conditions, profiles))
     kind = "permit" if rule.effect == "allow" else "forbid"
     return f"{kind}(principal, action, resource) when {{ {' && '.join(parts)} }};"
 
@@ -134,7 +137,7 @@ def policies(bundle: PolicyBundle) -> str:
     """The bundle's rules as a Cedar policy set (priorities ignored: single-priority
     sets, or all denies above all allows, are equivalent)."""
     resources = {r.id: r for r in bundle.resources}
-    return "\n".join(_rule(r, resources) for r in bundle.rules)
+    return "\n".join(_rule(r, resources, bundle.profiles) for r in bundle.rules)
 
 
 def context(request: AccessRequest, facts: Mapping[str, object], risk: int) -> dict[str, object]:

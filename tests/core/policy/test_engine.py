@@ -355,3 +355,27 @@ def test_engine_reachable_uses_current_facts() -> None:
     b = bundle(rule("db", resources=("db",), conditions=fact("posture.disk.encrypted", "eq", True)))
     e = engine(b, posture__disk__encrypted=True)
     assert [r.allowed for r in e.reachable()] == [False, True, False]
+
+
+def test_condition_profiles_are_shared_and_explained() -> None:
+    from core.wire.policy import RefOf
+
+    managed = AllOf(
+        of=(
+            fact("posture.disk.encrypted", "eq", True),
+            fact("posture.firewall.enabled", "eq", True),
+        )
+    )
+    b = bundle(
+        rule("git", conditions=RefOf(profile="managed")),
+        rule("db", resources=("db",), conditions=AllOf(of=(RefOf(profile="managed"),))),
+        profiles={"managed": managed},
+    )
+    e = engine(b, posture__disk__encrypted=True, posture__firewall__enabled=False)
+    d = e.decide(req())
+    assert not d.allowed
+    assert [u.fact for u in d.unmet] == ["posture.firewall.enabled"]
+    assert d.confidence == 1.0
+    e.update_facts({"posture.firewall.enabled": True})
+    assert e.decide(req()).allowed
+    assert e.decide(req(host="10.20.0.5", port=5432)).allowed

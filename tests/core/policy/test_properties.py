@@ -31,6 +31,7 @@ from core.wire.policy import (
     FactCondition,
     NotOf,
     PolicyBundle,
+    RefOf,
     Rule,
     UserInfo,
     decode_bundle,
@@ -282,8 +283,18 @@ def leaf() -> st.SearchStrategy[FactCondition]:
     )
 
 
+PROFILES: dict[str, Condition] = {
+    "managed": AllOf(
+        of=(
+            FactCondition(fact="posture.disk.encrypted", op="eq", value=True),
+            FactCondition(fact="posture.screen_lock.timeout_s", op="lte", value=600),
+        )
+    ),
+    "linux": FactCondition(fact="posture.os.name", op="eq", value="linux"),
+}
+
 conditions: st.SearchStrategy[Condition] = st.recursive(
-    leaf(),
+    leaf() | st.sampled_from([RefOf(profile="managed"), RefOf(profile="linux")]),
     lambda inner: st.one_of(
         st.builds(lambda xs: AllOf(of=tuple(xs)), st.lists(inner, max_size=3)),
         st.builds(lambda xs: AnyOf(of=tuple(xs)), st.lists(inner, max_size=3)),
@@ -370,7 +381,11 @@ def test_same_decisions_as_cedar(
         )
         for i, (effect, resources, apps, cond, max_risk) in enumerate(rule_specs)
     )
-    b = bundle(*rules, user=UserInfo(subject="u", email="alice@corp.example", groups=tuple(groups)))
+    b = bundle(
+        *rules,
+        user=UserInfo(subject="u", email="alice@corp.example", groups=tuple(groups)),
+        profiles=PROFILES,
+    )
     b = decode_bundle(encode_bundle(b))  # exactly what a client would hold
     engine = PolicyEngine(clock=lambda: NOW, record=False)
     engine.load(b)

@@ -90,8 +90,7 @@ def test_condition_json_shape_uses_kind_tag() -> None:
         "fact": "posture.disk.encrypted",
         "op": "eq",
         "value": True,
-        "remediation": "",
-    }
+    }  # defaults are omitted: smaller bundles
     assert cond["of"][1]["kind"] == "not"
 
 
@@ -202,3 +201,17 @@ def test_ordinary_regexes_pass(pattern: str) -> None:
 def test_operator_value_mismatch_is_refused(op: str, value: object) -> None:
     with pytest.raises(ValueError):
         FactCondition(fact="posture.os.version", op=op, value=value)  # type: ignore[arg-type]
+
+
+def test_profiles_are_checked() -> None:
+    from core.wire.policy import RefOf
+
+    managed = FactCondition(fact="posture.disk.encrypted", op="eq", value=True)
+    rule = Rule(id="r", effect="allow", resources=("git",), conditions=RefOf(profile="managed"))
+    ok = _bundle(rules=(rule,), profiles={"managed": managed})
+    assert decode_bundle(encode_bundle(ok)) == ok
+    with pytest.raises(BundleFormatError, match="unknown condition profile 'managed'"):
+        decode_bundle(encode_bundle(_bundle(rules=(rule,))))
+    nested = _bundle(rules=(rule,), profiles={"managed": RefOf(profile="managed")})
+    with pytest.raises(BundleFormatError, match="may not refer to profiles"):
+        decode_bundle(encode_bundle(nested))
