@@ -115,23 +115,40 @@ class SettingSpec:
         if self.kind is Kind.STR:
             return self._check_text(value, bad)
         # STR_LIST: all items valid or the whole key is refused (never half-applied).
-        if not isinstance(value, list | tuple) or len(value) > self.max_items:
+        if not isinstance(value, list | tuple):
             raise bad
-        return tuple(self._check_text(item, bad) for item in value)
+        if len(value) > self.max_items:
+            raise self._bad(value, f"more than {self.max_items} items")
+        items = []
+        for index, item in enumerate(value, start=1):
+            where = f"item {index}"
+            if not isinstance(item, str):
+                raise self._bad(item, where)
+            if item == "":
+                raise self._bad(item, f"{where} is empty")
+            items.append(self._check_text(item, bad, where))
+        return tuple(items)
 
-    def _check_text(self, value: object, bad: SettingValueError) -> str:
-        if not isinstance(value, str) or len(value) > self.max_length or "\x00" in value:
+    def _bad(self, value: object, reason: str = "") -> SettingValueError:
+        detail = f" ({reason})" if reason else ""
+        return SettingValueError(
+            f"{self.key}: expected {self.expected()}, got {describe(value)}{detail}",
+            key=self.key,
+        )
+
+    def _check_text(self, value: object, bad: SettingValueError, where: str = "") -> str:
+        prefix = f"{where}: " if where else ""
+        if not isinstance(value, str):
             raise bad
+        if len(value) > self.max_length:
+            raise self._bad(value, f"{prefix}longer than {self.max_length} characters")
+        if "\x00" in value:
+            raise self._bad(value, f"{prefix}contains a NUL character")
         if self.check is not None and value != "":
             try:
                 self.check(value)
             except SettingValueError as exc:
-                raise SettingValueError(
-                    f"{self.key}: expected {self.expected()}, got {describe(value)} ({exc})",
-                    key=self.key,
-                ) from None
-        elif self.kind is Kind.STR_LIST and value == "":
-            raise bad
+                raise self._bad(value, f"{prefix}{exc}") from None
         return value
 
     def parse_text(self, text: str) -> Any:
