@@ -56,7 +56,6 @@ class Actions(QObject):
 
     def __init__(
         self,
-        engine: EngineAPI,
         bridge: EngineBridge,
         *,
         autostart: Autostart | None = None,
@@ -64,7 +63,6 @@ class Actions(QObject):
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        self.engine = engine
         self.bridge = bridge
         self.autostart = autostart
         self._diagnostics_dir = diagnostics_dir
@@ -73,6 +71,11 @@ class Actions(QObject):
         # Recorded from start-up on so decisions before the window opens are kept.
         self.activity = ActivityModel(parent=self)
         bridge.decision.connect(self.activity.add_event)
+
+    @property
+    def engine(self) -> EngineAPI | None:
+        """The engine, or None while it is still loading (intents are then ignored)."""
+        return self.bridge.engine
 
     # -- intents ---------------------------------------------------------------------
     def run(self, action: Action) -> None:
@@ -92,20 +95,28 @@ class Actions(QObject):
         }
         handlers[action]()
 
-    def sign_in(self, *, device_code: bool = False) -> asyncio.Task[None]:
+    def sign_in(self, *, device_code: bool = False) -> asyncio.Task[None] | None:
         """Start the browser (or device-code) sign-in in the background."""
-        return spawn(self.engine.sign_in(device_code=device_code), name="ui.sign_in")
+        if (engine := self.engine) is None:
+            return None
+        return spawn(engine.sign_in(device_code=device_code), name="ui.sign_in")
 
-    def sign_out(self) -> asyncio.Task[None]:
+    def sign_out(self) -> asyncio.Task[None] | None:
         """Sign out in the background."""
-        return spawn(self.engine.sign_out(), name="ui.sign_out")
+        if (engine := self.engine) is None:
+            return None
+        return spawn(engine.sign_out(), name="ui.sign_out")
 
-    def connect(self) -> asyncio.Task[None]:
+    def connect(self) -> asyncio.Task[None] | None:
         """Connect in the background."""
-        return spawn(self.engine.connect(), name="ui.connect")
+        if (engine := self.engine) is None:
+            return None
+        return spawn(engine.connect(), name="ui.connect")
 
     def disconnect(self) -> asyncio.Task[None] | None:
         """Disconnect; under always-on open the break-glass dialog instead (returns None)."""
+        if (engine := self.engine) is None:
+            return None
         if self.bridge.snapshot.always_on:
             from app.windows.breakglass import BreakGlassDialog
 
@@ -116,25 +127,31 @@ class Actions(QObject):
             dialog.raise_()
             dialog.activateWindow()
             return None
-        return spawn(self.engine.disconnect(), name="ui.disconnect")
+        return spawn(engine.disconnect(), name="ui.disconnect")
 
-    def disconnect_with_reason(self, reason: str) -> asyncio.Task[None]:
+    def disconnect_with_reason(self, reason: str) -> asyncio.Task[None] | None:
         """Break-glass disconnect with the employee's ``reason`` (always-on)."""
-        return spawn(self.engine.disconnect(break_glass_reason=reason), name="ui.breakglass")
+        if (engine := self.engine) is None:
+            return None
+        return spawn(engine.disconnect(break_glass_reason=reason), name="ui.breakglass")
 
-    def recheck_posture(self) -> asyncio.Task[None]:
+    def recheck_posture(self) -> asyncio.Task[None] | None:
         """Collect posture again in the background."""
-        return spawn(self.engine.recheck_posture(), name="ui.recheck_posture")
+        if (engine := self.engine) is None:
+            return None
+        return spawn(engine.recheck_posture(), name="ui.recheck_posture")
 
-    def collect_diagnostics(self, destination: Path | None = None) -> asyncio.Task[Path]:
+    def collect_diagnostics(self, destination: Path | None = None) -> asyncio.Task[Path] | None:
         """Write the diagnostics zip (default: Downloads); emits saved/failed when done."""
+        if (engine := self.engine) is None:
+            self.diagnostics_failed.emit("Rustronaut is still starting; try again in a moment.")
+            return None
         dest = destination if destination is not None else self._diagnostics_dir()
-        task = spawn(self._collect(dest), name="ui.diagnostics")
-        return task
+        return spawn(self._collect(engine, dest), name="ui.diagnostics")
 
-    async def _collect(self, dest: Path) -> Path:
+    async def _collect(self, engine: EngineAPI, dest: Path) -> Path:
         try:
-            path = await self.engine.collect_diagnostics(dest)
+            path = await engine.collect_diagnostics(dest)
         except Exception as exc:
             self.diagnostics_failed.emit(f"Could not save diagnostics: {exc}")
             raise
@@ -146,8 +163,10 @@ class Actions(QObject):
 
         The engine validates; a refused value leaves the previous one in force.
         """
+        if (engine := self.engine) is None:
+            return "Rustronaut is still starting; try again in a moment."
         try:
-            self.engine.set_setting(key, value)
+            engine.set_setting(key, value)
         except Exception as exc:  # the engine's settings errors are user-readable
             return str(exc) or type(exc).__name__
         return None
@@ -167,11 +186,12 @@ class Actions(QObject):
         if self._quitting:
             return
         self._quitting = True
-        spawn(self._stop(), name="ui.quit")
+        spawn(self._stop(self.engine), name="ui.quit")
 
-    async def _stop(self) -> None:
+    async def _stop(self, engine: EngineAPI | None) -> None:
         try:
-            await self.engine.stop()
+            if engine is not None:
+                await engine.stop()
         finally:
             self.quit_requested.emit()
 
@@ -219,8 +239,10 @@ class Actions(QObject):
         return support_url(self.engine)
 
 
-def support_url(engine: EngineAPI) -> str | None:
+def support_url(engine: EngineAPI | None) -> str | None:
     """The organization's support link from (managed) settings, if any."""
+    if engine is None:
+        return None
     try:
         for s in engine.settings():
             if s.key == "support_url" and isinstance(s.value, str) and s.value:

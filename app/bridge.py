@@ -17,12 +17,16 @@ __all__ = ["EngineBridge"]
 
 
 class EngineBridge(QObject):
-    """Subscribes to ``engine`` on construction; ``close()`` unsubscribes (idempotent).
+    """Re-emits one engine's events as Qt signals; the engine may arrive later.
+
+    Created without an engine, the bridge is *starting*: views render a "Starting…" state
+    while ``app.main`` imports and builds the engine after the tray is already visible.
+    ``attach(engine)`` subscribes (once); ``close()`` unsubscribes (idempotent).
 
     Signals carry the engine's frozen objects unchanged:
     ``event(Event)`` for every event; ``snapshot_changed(Snapshot)`` whenever the
-    snapshot differs from the last one seen; ``decision(Event)``, ``notice(Event)`` and
-    ``error(Event)`` for those kinds.
+    snapshot differs from the last one seen (and once on attach); ``decision(Event)``,
+    ``notice(Event)`` and ``error(Event)`` for those kinds; ``attached(engine)``.
     """
 
     event = Signal(object)
@@ -30,17 +34,40 @@ class EngineBridge(QObject):
     decision = Signal(object)
     notice = Signal(object)
     error = Signal(object)
+    attached = Signal(object)
 
-    def __init__(self, engine: EngineAPI, parent: QObject | None = None) -> None:
+    def __init__(self, engine: EngineAPI | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.engine = engine
-        self._snapshot: Snapshot = engine.snapshot
-        self._unsubscribe: Unsubscribe | None = engine.subscribe(self._on_event)
+        self._engine: EngineAPI | None = None
+        self._snapshot = Snapshot()
+        self._unsubscribe: Unsubscribe | None = None
+        if engine is not None:
+            self.attach(engine)
+
+    @property
+    def engine(self) -> EngineAPI | None:
+        """The engine, or None while starting."""
+        return self._engine
+
+    @property
+    def starting(self) -> bool:
+        """True until an engine is attached."""
+        return self._engine is None
 
     @property
     def snapshot(self) -> Snapshot:
-        """The last snapshot seen (the engine's at construction, then each event's)."""
+        """The last snapshot seen (a default one while starting)."""
         return self._snapshot
+
+    def attach(self, engine: EngineAPI) -> None:
+        """Subscribe to ``engine`` and announce its snapshot; RuntimeError if called twice."""
+        if self._engine is not None:
+            raise RuntimeError("EngineBridge already has an engine")
+        self._engine = engine
+        self._snapshot = engine.snapshot
+        self._unsubscribe = engine.subscribe(self._on_event)
+        self.attached.emit(engine)
+        self.snapshot_changed.emit(self._snapshot)
 
     def _on_event(self, event: Event) -> None:
         self.event.emit(event)

@@ -5,11 +5,11 @@
 1. ``QApplication``; a second launch only knocks on the first (``SingleInstance``),
    which raises its main window, and exits 0.
 2. A ``qasync.QEventLoop`` so engine coroutines and Qt share the GUI thread.
-3. The engine from ``make_engine()`` (the one factory; the real
-   ``core.engine.engine.Engine`` is imported lazily), wrapped by ``TrayApp``.
-4. The tray icon is shown at once; ``engine.start()`` then runs in the background, so
-   the icon appears before any keyring, network or helper work. Without any system tray
-   the main window opens instead and says why (and the tray appears if a host shows up).
+3. ``TrayApp`` shows the tray icon at once, reading "Starting…". Without any system
+   tray the main window opens instead and says why (the tray appears if a host shows up).
+4. Only then the engine: its modules are imported on a worker thread, ``make_engine()``
+   (the one factory) builds it on the GUI thread, and ``engine.start()`` runs in the
+   background, so the icon appears before any import, keyring, network or helper work.
 5. Quit (menu, SIGTERM, SIGINT) stops the engine, then the loop.
 
 Errors: ``EngineUnavailable`` when the engine cannot be created; ``run`` reports it in a
@@ -21,10 +21,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import inspect
 import logging
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer
@@ -52,42 +53,57 @@ NO_TRAY_NOTICE = (
 )
 
 
+#: Where the real engine is wired (imported lazily, see ``make_engine``).
+ENGINE_MODULE = "core.engine.wiring"
+
+
 class EngineUnavailable(RuntimeError):
     """The engine could not be created (not installed, or its set-up failed)."""
 
 
-def make_engine(**options: Any) -> EngineAPI:
-    """Create the real engine: ``core.engine.engine.Engine(**options)``.
+async def make_engine(**options: Any) -> EngineAPI:
+    """Build the real engine: ``await core.engine.wiring.build_engine(**options)``.
 
-    The import is lazy so the tray's own start-up does not pay for it before the icon is
-    up, and so this module imports while the engine is being written. Raises
-    ``EngineUnavailable`` if the module is missing or the constructor fails.
+    The import is lazy (and ``run`` preloads it on a worker thread after the tray is up).
+    ``build_engine`` reads the effective settings and may contact the controller, so this
+    is a coroutine on the GUI loop. Raises ``EngineUnavailable`` with a user-readable
+    cause if the engine is not installed or cannot be set up (e.g. no controller URL).
     """
     try:
-        module = importlib.import_module("core.engine.engine")
+        wiring = importlib.import_module(ENGINE_MODULE)
     except ModuleNotFoundError as exc:
-        if exc.name not in {"core.engine.engine", "core.engine"}:
+        if exc.name not in {ENGINE_MODULE, "core.engine"}:
             raise
         raise EngineUnavailable(
-            "The Rustronaut engine is not installed (core.engine.engine is missing)."
+            f"The Rustronaut engine is not installed ({ENGINE_MODULE} is missing)."
         ) from exc
     try:
-        engine: EngineAPI = module.Engine(**options)
-    except Exception as exc:
-        raise EngineUnavailable(f"The Rustronaut engine could not start: {exc}") from exc
+        engine: EngineAPI = await wiring.build_engine(**options)
+    except Exception as exc:  # the boundary: any set-up failure becomes one clear message
+        raise EngineUnavailable(f"Rustronaut could not start: {exc}") from exc
     return engine
+
+
+def preload_engine_module() -> None:
+    """Import the engine's module tree if it exists (any thread). Never raises."""
+    try:
+        importlib.import_module(ENGINE_MODULE)
+    except Exception:  # make_engine reports it properly on the GUI thread
+        _log.debug("engine module not preloaded", exc_info=True)
 
 
 class TrayApp(QObject):
     """The composition root: bridge, actions and tray around one engine.
 
+    ``engine`` may be None: the UI then shows "Starting…" until ``attach_engine``.
     ``start()`` shows the tray (or the main window when there is no tray) and starts the
-    engine in the background; returns True if the tray icon is visible. GUI thread.
+    engine (once attached) in the background; returns True if the tray icon is visible.
+    Must be called on the GUI thread with the qasync loop running.
     """
 
     def __init__(
         self,
-        engine: EngineAPI,
+        engine: EngineAPI | None,
         *,
         autostart: autostart_mod.Autostart | None = None,
         limiter: RateLimiter | None = None,
@@ -96,9 +112,8 @@ class TrayApp(QObject):
         super().__init__()
         # A tray app lives on with no window open; closing a dialog must not quit it.
         QApplication.setQuitOnLastWindowClosed(False)
-        self.engine = engine
         self.bridge = EngineBridge(engine, self)
-        self.actions = Actions(engine, self.bridge, autostart=autostart, parent=self)
+        self.actions = Actions(self.bridge, autostart=autostart, parent=self)
         self.tray = Tray(self.bridge, self.actions, limiter=limiter, parent=self)
         self._open_signin = open_signin_when_signed_out
         self._tray_poll = QTimer(self)
@@ -106,6 +121,7 @@ class TrayApp(QObject):
         self._tray_poll.timeout.connect(self._poll_tray)
         self._polls = 0
         self.engine_task: asyncio.Task[None] | None = None
+        self._started = False
 
     def start(self, *, tray_available: bool | None = None) -> bool:
         """Show the tray (or the main window with the reason) and start the engine."""
@@ -119,12 +135,23 @@ class TrayApp(QObject):
             assert isinstance(window, MainWindow)
             window.show_notice(NO_TRAY_NOTICE)
             self._tray_poll.start()  # a tray host may start after us (login races)
-        self.engine_task = spawn(self._start_engine(), name="ui.engine_start")
+        self._started = True
+        if self.bridge.engine is not None:
+            self._start_engine(self.bridge.engine)
         return has_tray
 
-    async def _start_engine(self) -> None:
-        await self.engine.start()
-        if self._open_signin and self.engine.snapshot.state is SessionState.SIGNED_OUT:
+    def attach_engine(self, engine: EngineAPI) -> None:
+        """Give the (already visible) UI its engine and start it in the background."""
+        self.bridge.attach(engine)
+        if self._started:
+            self._start_engine(engine)
+
+    def _start_engine(self, engine: EngineAPI) -> None:
+        self.engine_task = spawn(self._run_start(engine), name="ui.engine_start")
+
+    async def _run_start(self, engine: EngineAPI) -> None:
+        await engine.start()
+        if self._open_signin and engine.snapshot.state is SessionState.SIGNED_OUT:
             self.actions.show_window("signin")
 
     def _poll_tray(self) -> None:
@@ -155,13 +182,14 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
 def run(
     argv: Sequence[str] | None = None,
     *,
-    engine_factory: Callable[[], EngineAPI] = make_engine,
+    engine_factory: Callable[[], EngineAPI | Awaitable[EngineAPI]] = make_engine,
     instance_name: str | None = None,
     on_ready: Callable[[TrayApp], None] | None = None,
 ) -> int:
     """Run the tray app until Quit; returns the process exit code.
 
-    ``engine_factory`` builds the engine (tests and benchmarks inject their own);
+    ``engine_factory`` builds the engine, returning it or an awaitable of it (tests and
+    benchmarks inject their own);
     ``on_ready`` is called once the tray (or window) is visible, before the engine has
     finished starting.
     """
@@ -197,20 +225,14 @@ def run(
         )
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
-    try:
-        engine = engine_factory()
-    except EngineUnavailable as exc:
-        QMessageBox.critical(None, "Rustronaut", f"{exc}\n\nReinstall Rustronaut or contact IT.")
-        single.release()
-        return 1
-
     tray_app = TrayApp(
-        engine,
+        None,
         autostart=autostart_mod.for_platform(),
         open_signin_when_signed_out=not args.autostart,
     )
     single.activated.connect(lambda: tray_app.actions.show_window("main"))
     done: asyncio.Future[None] = loop.create_future()
+    status = 0
 
     def finish() -> None:
         tray_app.shutdown()
@@ -228,17 +250,35 @@ def run(
     wake.timeout.connect(lambda: None)
 
     async def session() -> None:
-        # Inside the running loop, so start() can spawn the engine's start-up task.
+        nonlocal status
+        # 1. The tray first ("Starting…"), inside the running loop.
         tray_app.start()
         if args.show:
             tray_app.actions.show_window("main")
         if on_ready is not None:
             on_ready(tray_app)
+        # 2. Then the engine: its module tree (auth, controller client, crypto) is
+        #    imported on a worker thread so the tray keeps painting; built on this thread.
+        await asyncio.to_thread(preload_engine_module)
+        try:
+            made = engine_factory()
+            engine = await made if inspect.isawaitable(made) else made
+        except EngineUnavailable as exc:
+            status = 1
+            box = QMessageBox(
+                QMessageBox.Icon.Critical,
+                "Rustronaut",
+                f"{exc}\n\nReinstall Rustronaut or contact IT.",
+            )
+            box.finished.connect(lambda _result: tray_app.actions.quit())
+            box.open()  # no nested event loop
+        else:
+            tray_app.attach_engine(engine)
         await done
 
     with loop:
         loop.run_until_complete(session())
-    return 0
+    return status
 
 
 def main() -> None:

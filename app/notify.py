@@ -196,6 +196,10 @@ class Notifier(QObject):
         self._timer.timeout.connect(self.check_expiry)
         self._timer.start()
 
+    def set_baseline(self, snapshot: Snapshot) -> None:
+        """Compare future events with ``snapshot`` (when the engine is attached)."""
+        self._prev = snapshot
+
     def on_event(self, event: Event) -> None:
         """Slot for ``EngineBridge.event``."""
         notices = notices_for(self._prev, event, now=self._clock())

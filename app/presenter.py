@@ -15,6 +15,7 @@ from core.engine.state import SessionState, Snapshot, TunnelView
 
 __all__ = [
     "BUSY_STATES",
+    "STARTING_LABEL",
     "Action",
     "IconKind",
     "MenuEntry",
@@ -85,17 +86,23 @@ _LABELS: dict[SessionState, str] = {
 }
 
 
-def state_label(snapshot: Snapshot) -> str:
+#: What the tray says between start-up and the engine being ready.
+STARTING_LABEL = "Starting…"
+
+
+def state_label(snapshot: Snapshot, *, starting: bool = False) -> str:
     """One short line for the state (menu header, window header)."""
+    if starting:
+        return STARTING_LABEL
     label = _LABELS[snapshot.state]
     if snapshot.state is SessionState.ERROR and snapshot.error is not None:
         return f"Problem: {snapshot.error.title}"
     return label
 
 
-def icon_for(state: SessionState) -> IconKind:
+def icon_for(state: SessionState, *, starting: bool = False) -> IconKind:
     """The tray icon for ``state``; every state maps to exactly one icon."""
-    if state in BUSY_STATES:
+    if starting or state in BUSY_STATES:
         return IconKind.BUSY
     return {
         SessionState.SIGNED_OUT: IconKind.SIGNED_OUT,
@@ -139,11 +146,13 @@ def tunnel_summary(tunnel: TunnelView | None) -> str:
     )
 
 
-def tooltip(snapshot: Snapshot) -> str:
+def tooltip(snapshot: Snapshot, *, starting: bool = False) -> str:
     """The tray tooltip: state, user and resources, in at most four short lines.
 
     Kept plain text (no HTML): some StatusNotifierItem hosts show markup verbatim.
     """
+    if starting:
+        return f"Rustronaut — {STARTING_LABEL}"
     lines = [f"Rustronaut — {state_label(snapshot)}"]
     if snapshot.user:
         org = f" ({snapshot.organization})" if snapshot.organization else ""
@@ -193,14 +202,22 @@ def _resource_entries(snapshot: Snapshot) -> tuple[MenuEntry, ...]:
     return tuple(rows)
 
 
-def menu_model(snapshot: Snapshot, *, now: float | None = None) -> tuple[MenuEntry, ...]:
+def menu_model(snapshot: Snapshot, *, starting: bool = False) -> tuple[MenuEntry, ...]:
     """The whole tray menu for ``snapshot``, top to bottom.
 
     Sign in / Sign out and Connect / Disconnect follow the state; under always-on the
     Disconnect entry reads "Disconnect (break-glass)…" because it asks for a reason.
-    ``now`` is accepted for symmetry with future time-dependent entries.
+    While ``starting`` (engine not loaded yet) only windows that need no engine and Quit.
     """
-    del now
+    if starting:
+        return (
+            MenuEntry("header", STARTING_LABEL, enabled=False),
+            _sep(),
+            MenuEntry("action", "Open Rustronaut", Action.OPEN_MAIN),
+            MenuEntry("action", "About Rustronaut", Action.ABOUT),
+            _sep(),
+            MenuEntry("action", "Quit", Action.QUIT),
+        )
     st = snapshot.state
     entries: list[MenuEntry] = [MenuEntry("header", state_label(snapshot), enabled=False)]
     if snapshot.user:

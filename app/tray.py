@@ -37,6 +37,7 @@ class Tray(QObject):
     ) -> None:
         super().__init__(parent)
         self._actions = actions
+        self._bridge = bridge
         self.icon = QSystemTrayIcon(self)
         self.menu = QMenu()
         self.menu.setAccessibleName("Rustronaut menu")
@@ -49,6 +50,7 @@ class Tray(QObject):
         self.rebuilds = 0  # how many times the menu was rebuilt (tests check churn)
         bridge.snapshot_changed.connect(self.render)
         bridge.event.connect(self.notifier.on_event)
+        bridge.attached.connect(lambda engine: self.notifier.set_baseline(engine.snapshot))
         self.render(bridge.snapshot)
 
     @staticmethod
@@ -66,14 +68,15 @@ class Tray(QObject):
 
     def render(self, s: Snapshot) -> None:
         """Update icon, tooltip and (if changed) menu from snapshot ``s``."""
-        kind = icon_for(s.state)
+        starting = self._bridge.starting
+        kind = icon_for(s.state, starting=starting)
         if kind is not self.icon_kind:
             self.icon_kind = kind
             qicon = icons.icon(kind)
             assert isinstance(qicon, QIcon)
             self.icon.setIcon(qicon)
-        self.icon.setToolTip(tooltip(s))
-        model = menu_model(s)
+        self.icon.setToolTip(tooltip(s, starting=starting))
+        model = menu_model(s, starting=starting)
         if model != self._model:
             self._model = model
             self._build(model)

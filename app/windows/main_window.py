@@ -50,6 +50,7 @@ class MainWindow(QWidget):
         super().__init__()
         window_setup(self, "Rustronaut", "main-window")
         self._actions = actions
+        self._bridge = bridge
         self._primary_action: Action | None = None
 
         self.state_icon = QLabel()
@@ -130,9 +131,12 @@ class MainWindow(QWidget):
 
     def render(self, s: Snapshot) -> None:
         """Redraw from snapshot ``s``."""
-        self.state_icon.setPixmap(icons.icon(icon_for(s.state)).pixmap(48, 48))  # type: ignore[attr-defined]
-        self.state_line.setText(state_label(s))
-        self.state_line.setAccessibleName(f"State: {state_label(s)}")
+        starting = self._bridge.starting
+        kind = icon_for(s.state, starting=starting)
+        self.state_icon.setPixmap(icons.icon(kind).pixmap(48, 48))  # type: ignore[attr-defined]
+        label = state_label(s, starting=starting)
+        self.state_line.setText(label)
+        self.state_line.setAccessibleName(f"State: {label}")
         if s.user:
             org = f" at {s.organization}" if s.organization else ""
             self.who.setText(f"Signed in as {s.user}{org}")
@@ -149,7 +153,7 @@ class MainWindow(QWidget):
         primary = next(
             (
                 e
-                for e in menu_model(s)
+                for e in menu_model(s, starting=starting)
                 if e.action in {Action.SIGN_IN, Action.CONNECT, Action.DISCONNECT}
             ),
             None,

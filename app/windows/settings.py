@@ -65,6 +65,7 @@ class SettingsWindow(QWidget):
         lay.addWidget(heading("Settings"))
         lay.addWidget(self._scroll, 1)
         self.resize(self.sizeHint().expandedTo(QSize(640, 560)))
+        bridge.attached.connect(lambda _engine: self.rebuild())
         self.rebuild()
 
     def showEvent(self, event: QShowEvent) -> None:
@@ -80,8 +81,9 @@ class SettingsWindow(QWidget):
         lay = QVBoxLayout(body)
         org = self._bridge.snapshot.organization
         help_url = support_url(self._actions.engine)
+        engine = self._actions.engine
         try:
-            settings = list(self._actions.engine.settings())
+            settings = list(engine.settings()) if engine is not None else []
         except Exception as exc:
             lay.addWidget(text(f"Could not read the settings: {exc}"))
             settings = []

@@ -17,30 +17,36 @@ pytestmark = pytest.mark.ui
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_make_engine_reports_a_missing_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_make_engine_reports_a_missing_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     real = importlib.import_module
 
     def fake(name: str, *a: object) -> object:
-        if name == "core.engine.engine":
-            raise ModuleNotFoundError("No module named 'core.engine.engine'", name=name)
+        if name == app_main.ENGINE_MODULE:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
         return real(name, *a)
 
     monkeypatch.setattr(importlib, "import_module", fake)
     with pytest.raises(app_main.EngineUnavailable, match="engine is not installed"):
-        app_main.make_engine()
+        await app_main.make_engine()
 
 
-def test_make_engine_reports_a_failing_constructor(monkeypatch: pytest.MonkeyPatch) -> None:
-    class Boom:
-        def __init__(self, **_: object) -> None:
-            raise OSError("keyring locked")
+async def test_make_engine_reports_a_failing_set_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Wiring:
+        @staticmethod
+        async def build_engine(**_: object) -> object:
+            raise RuntimeError("No controller URL is set.")
 
-    class Module:
-        Engine = Boom
+    monkeypatch.setattr(importlib, "import_module", lambda name, *a: Wiring)
+    with pytest.raises(app_main.EngineUnavailable, match="could not start: No controller URL"):
+        await app_main.make_engine()
 
-    monkeypatch.setattr(importlib, "import_module", lambda name, *a: Module)
-    with pytest.raises(app_main.EngineUnavailable, match="could not start: keyring locked"):
-        app_main.make_engine()
+
+async def test_make_engine_with_the_real_wiring_and_no_controller(
+    tmp_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real ``build_engine`` on an unconfigured machine: one clear message, no crash."""
+    with pytest.raises(app_main.EngineUnavailable, match="could not start"):
+        await app_main.make_engine()
 
 
 def test_the_installed_qt_binding_does_not_leak_references(qapp) -> None:

@@ -203,3 +203,27 @@ async def test_quit_stops_the_engine(engine: ScriptedEngine, make_app) -> None:
     assert ("stop", {}) in engine.calls
     app.shutdown()
     assert engine.subscribers == 0
+
+
+async def test_tray_shows_starting_until_the_engine_is_attached(
+    engine: ScriptedEngine, make_app
+) -> None:
+    from scripted_engine import demo_snapshot as snap
+
+    app = make_app(None)
+    app.start(tray_available=True)
+    assert app.tray.icon_kind is IconKind.BUSY
+    assert app.tray.icon.toolTip() == "Rustronaut — Starting…"
+    assert [t for t, _ in app.tray.entries()] == [
+        "Starting…",
+        "Open Rustronaut",
+        "About Rustronaut",
+        "Quit",
+    ]
+    assert app.actions.connect() is None  # nothing to call yet, and no crash
+    assert app.actions.set_setting("auto_connect", False) is not None
+    engine.publish(snap(SessionState.CONNECTED))
+    app.attach_engine(engine)
+    assert app.tray.icon_kind is IconKind.CONNECTED
+    assert ("Disconnect", True) in app.tray.entries()
+    await until(lambda: engine.started)  # start() runs once attached
