@@ -275,6 +275,9 @@ def setup(
         handler.setFormatter(formatter)
         setattr(handler, _TAG, True)
         root.addHandler(handler)
+    # Ours first: the filter rewrites the shared record, so every handler that runs after
+    # ours (including ones other code added earlier) sees only the redacted text.
+    root.handlers.sort(key=lambda h: not getattr(h, _TAG, False))
     root.setLevel(min(h.level for h in handlers))
     logging.captureWarnings(True)
     return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
 import stat
@@ -235,6 +236,21 @@ def test_cli_console_gets_warnings_redacted_and_setup_is_idempotent(
     assert 'refresh failed: {"refresh_token": "[REDACTED]"}' in err
     assert TOKEN not in (tmp_path / "cli.log").read_text()
     assert "quiet on the console" in (tmp_path / "cli.log").read_text()
+
+
+def test_handlers_added_before_setup_also_see_redacted_records(
+    tmp_path: Path, clean_root: None
+) -> None:
+    stream = io.StringIO()
+    foreign = logging.StreamHandler(stream)
+    root = logging.getLogger()
+    root.addHandler(foreign)
+    try:
+        logs.setup("app", log_dir=tmp_path)
+        logging.getLogger("core.test").warning("got %s", real_jwt())
+    finally:
+        root.removeHandler(foreign)
+    assert stream.getvalue() == "got [REDACTED-JWT]\n"
 
 
 def test_setup_defaults_to_the_platform_log_dir(
