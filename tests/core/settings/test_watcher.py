@@ -121,3 +121,28 @@ async def test_background_task_delivers_changes(managed_dir: Path) -> None:
         await w.stop()
         await w.stop()
     assert w._task is None
+
+
+async def test_registry_policy_changes_are_picked_up() -> None:
+    from core.settings.managed.windows import POLICY_KEY, REG_DWORD, WindowsManagedSource
+
+    class Registry:
+        def __init__(self) -> None:
+            self.values: dict[str, tuple[object, int]] = {}
+
+        def read_values(self, key_path: str) -> dict[str, tuple[object, int]] | None:
+            assert key_path == POLICY_KEY
+            return dict(self.values) if self.values else None
+
+    registry = Registry()
+    w = SettingsWatcher(interval=60, managed_sources=[WindowsManagedSource(registry)])
+    seen: list[EffectiveSettings] = []
+    w.subscribe(seen.append)
+    registry.values["always_on"] = (1, REG_DWORD)  # Group Policy refresh sets the value
+    assert await w.poll() is True
+    assert seen[-1].always_on is True
+    assert seen[-1].locked("always_on")
+    assert await w.poll() is False
+    registry.values.clear()  # the policy is removed
+    assert await w.poll() is True
+    assert seen[-1].source("always_on") == "default"
