@@ -169,7 +169,6 @@ def render_admx() -> str:
     root = ET.Element(q + "policyDefinitions", revision="1.0", schemaVersion="1.0")
     ns = ET.SubElement(root, q + "policyNamespaces")
     ET.SubElement(ns, q + "target", prefix="rustronaut", namespace="Rustronaut.Policies.Client")
-    ET.SubElement(ns, q + "using", prefix="windows", namespace="Microsoft.Policies.Windows")
     ET.SubElement(root, q + "resources", minRequiredRevision="1.0")
     supported = ET.SubElement(ET.SubElement(root, q + "supportedOn"), q + "definitions")
     ET.SubElement(
