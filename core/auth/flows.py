@@ -203,9 +203,15 @@ class OidcClient:
                 redirect_uri=listener.redirect_uri,
                 scope=" ".join(self.config.scopes),
             )
-            opened = self._open_url(url)
-            if inspect.isawaitable(opened):
-                opened = await opened
+            try:
+                opened = self._open_url(url)
+                if inspect.isawaitable(opened):
+                    opened = await opened
+            except Exception as exc:
+                raise LoginError(
+                    f"The web browser could not be opened for the sign-in ({exc}).",
+                    "Sign in with 'rustronaut login --device' instead.",
+                ) from exc
             if opened is False:
                 raise LoginError(
                     "No web browser could be opened for the sign-in.",
