@@ -14,6 +14,7 @@ import pytest
 from core.cli.commands.tunnel import format_status
 from core.cli.main import main as cli_main
 from core.tunnel import TunnelClient
+from tests.wg_backends.fakes import plain_asyncio
 from tests.wg_backends.inproc import Running, serve_in_thread
 from tests.wg_backends.keys import PRIV, PUB
 from wg_backends.errors import HelperRefused, HelperUnavailable, SpecError
@@ -50,6 +51,7 @@ def _wait(cond: object) -> bool:
     return False
 
 
+@plain_asyncio
 async def test_hello_up_status_down(helper: Running) -> None:
     client = TunnelClient(helper.socket)
     info = await client.hello()
@@ -67,6 +69,7 @@ async def test_hello_up_status_down(helper: Running) -> None:
     await client.close()
 
 
+@plain_asyncio
 async def test_up_without_key_refused_locally(helper: Running) -> None:
     client = TunnelClient(helper.socket)
     with pytest.raises(SpecError, match="private_key"):
@@ -75,6 +78,7 @@ async def test_up_without_key_refused_locally(helper: Running) -> None:
     await client.close()
 
 
+@plain_asyncio
 async def test_switching_interface_downs_the_old_one(helper: Running) -> None:
     client = TunnelClient(helper.socket)
     await client.up(spec("rtw0"))
@@ -85,11 +89,13 @@ async def test_switching_interface_downs_the_old_one(helper: Running) -> None:
     assert await asyncio.to_thread(_wait, lambda: helper.backend.up_ifaces == {})
 
 
+@plain_asyncio
 async def test_no_helper(tmp_path: Path) -> None:
     with pytest.raises(HelperUnavailable, match="not reachable"):
         await TunnelClient(tmp_path / "nope.sock", timeout=2).hello()
 
 
+@plain_asyncio
 async def test_another_client_cannot_take_an_owned_tunnel(helper: Running) -> None:
     client = TunnelClient(helper.socket)
     await client.up(spec())

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from core.tunnel import TunnelClient
+from tests.wg_backends.fakes import plain_asyncio
 from tests.wg_backends.helperproc import HelperProc, start_helper
 from tests.wg_backends.testbed import TestBed, make_testbed, run
 
@@ -28,6 +29,7 @@ def links(bed: TestBed) -> str:
     return run(["ip", "-o", "link"], ns=bed.client_ns).stdout
 
 
+@plain_asyncio
 async def test_engine_facade_up_then_close_removes_tunnel(
     bed_and_helper: tuple[TestBed, HelperProc],
 ) -> None:

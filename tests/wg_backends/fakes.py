@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, ParamSpec
 
 from wg_backends.errors import BackendError, CommandError, TunnelStateError
 from wg_backends.runner import CommandResult
 from wg_backends.spec import TunnelSpec
 from wg_backends.status import TunnelStatus
 
+P = ParamSpec("P")
 DATA = Path(__file__).resolve().parents[1] / "data" / "wg"
 
 
@@ -85,3 +89,17 @@ class FakeBackend:
 
     def status(self, interface: str) -> TunnelStatus:
         return TunnelStatus(interface=interface, up=interface in self.up_ifaces, backend=self.name)
+
+
+def plain_asyncio(fn: Callable[P, Coroutine[Any, Any, None]]) -> Callable[P, None]:
+    """Run an async test body on a fresh plain asyncio loop instead of the qasync one.
+
+    These tests need no Qt; keeping their many short-lived sockets off the Qt event loop
+    keeps them independent of qasync's socket notifiers.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
+        asyncio.run(fn(*args, **kwargs))
+
+    return wrapper

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,25 +26,34 @@ class Running:
     state_dir: Path
     thread: threading.Thread = field(repr=False)
 
+    task: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
+
     def stop(self) -> None:
-        if not self.loop.is_closed():
-            for task in asyncio.all_tasks(self.loop):
-                self.loop.call_soon_threadsafe(task.cancel)
+        """Cancel the serving task from any thread and wait for the thread. Idempotent."""
+        if self.task:
+            with contextlib.suppress(RuntimeError):  # loop already closed: nothing to stop
+                self.loop.call_soon_threadsafe(self.task[0].cancel)
         self.thread.join(10)
 
 
 def _serve(cfg: HelperConfig, backend: FakeBackend, ready: threading.Event, box: list[Any]) -> None:
     loop = asyncio.new_event_loop()
     server = HelperServer(cfg, backend, ScriptedRunner())
-    box.append((server, loop))
-    loop.run_until_complete(server.start())
-    ready.set()
+
+    async def main() -> None:
+        await server.start()
+        box.append((server, loop, asyncio.current_task()))
+        ready.set()
+        try:
+            await server.serve_forever()
+        except asyncio.CancelledError:
+            pass
+        finally:
+            await server.close()
+
     try:
-        loop.run_until_complete(server.serve_forever())
-    except asyncio.CancelledError:
-        pass
+        loop.run_until_complete(main())
     finally:
-        loop.run_until_complete(server.close())
         loop.close()
 
 
@@ -60,5 +70,5 @@ def serve_in_thread(
     t.start()
     if not ready.wait(10):
         raise RuntimeError("in-process helper did not start")
-    server, loop = box[0]
-    return Running(server, backend, loop, cfg.socket_path, cfg.state_dir, t)
+    server, loop, task = box[0]
+    return Running(server, backend, loop, cfg.socket_path, cfg.state_dir, t, [task])

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.wg_backends.fakes import plain_asyncio
 from tests.wg_backends.helperproc import HelperProc, start_helper
 from tests.wg_backends.testbed import TestBed, run
 from wg_backends.errors import HelperRefused
@@ -78,6 +79,7 @@ def assert_nothing_left(bed: TestBed, hp: HelperProc) -> None:
     assert not Path(f"/var/run/wireguard/{bed.client_if}.sock").exists()
 
 
+@plain_asyncio
 async def test_up_traffic_down_nothing_left(
     testbed: TestBed, helper: HelperProc, server: None
 ) -> None:
@@ -196,6 +198,7 @@ def resolvconf_records(interface: str) -> list[str]:
     return [n for n in names if os.path.exists(f"/run/resolvconf/interfaces/{n}")]
 
 
+@plain_asyncio
 async def test_dns_is_set_and_restored(testbed: TestBed, helper: HelperProc) -> None:
     """DNS through resolvconf (openresolv), only inside the bed's namespace."""
     import msgspec

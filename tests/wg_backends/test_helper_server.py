@@ -24,7 +24,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from tests.wg_backends.fakes import FakeBackend
+from tests.wg_backends.fakes import FakeBackend, plain_asyncio
 from tests.wg_backends.inproc import Running, serve_in_thread
 from tests.wg_backends.keys import PRIV, PUB
 from wg_backends.errors import HelperRefused
@@ -214,6 +214,7 @@ def test_allowed_uid_and_group_authorise(make_server: Any) -> None:
     assert r.server.authorised(PeerCred(999999, 12345, 0))  # primary group root
 
 
+@plain_asyncio
 async def test_second_client_mid_up_is_refused(make_server: Any) -> None:
     gate = threading.Event()
     r = make_server(FakeBackend(gate=gate))
@@ -244,6 +245,7 @@ def _wait(cond: Any, timeout: float = 10) -> bool:
     return False
 
 
+@plain_asyncio
 async def test_lost_client_brings_down_and_state_cleared(make_server: Any) -> None:
     r = make_server()
     client = HelperClient(r.socket)
@@ -255,6 +257,7 @@ async def test_lost_client_brings_down_and_state_cleared(make_server: Any) -> No
     assert await asyncio.to_thread(_wait, lambda: StateFile(r.state_dir).load() == ())
 
 
+@plain_asyncio
 async def test_failed_up_leaves_no_record(make_server: Any) -> None:
     r = make_server(FakeBackend(fail_up=True))
     async with HelperClient(r.socket) as client:
@@ -265,6 +268,7 @@ async def test_failed_up_leaves_no_record(make_server: Any) -> None:
     assert StateFile(r.state_dir).load() == ()
 
 
+@plain_asyncio
 async def test_foreign_interface_is_not_touched(make_server: Any) -> None:
     backend = FakeBackend()
     backend.up_ifaces["rtw0"] = spec()  # exists, but this helper did not make it

@@ -115,6 +115,8 @@ class HelperServer:
         self._live: set[int] = set()
         self._owners: dict[str, int] = {}
         self._busy: set[str] = set()
+        self._writers: dict[int, asyncio.StreamWriter] = {}
+        self._handlers: set[asyncio.Task[Any]] = set()
         self._group_gid: int | None = None
         if config.group is not None:
             self._group_gid = grp.getgrnam(config.group).gr_gid
@@ -150,6 +152,12 @@ class HelperServer:
             self._server = None
         with contextlib.suppress(FileNotFoundError):
             self.config.socket_path.unlink()
+        # Python 3.11's Server.close() leaves accepted connections open: end them so every
+        # handler finishes (and releases what it owns) before the loop goes away.
+        for writer in list(self._writers.values()):
+            writer.close()
+        if self._handlers:
+            await asyncio.wait(set(self._handlers), timeout=10)
         await asyncio.to_thread(self.cleanup_stale)
 
     def cleanup_stale(self) -> None:
@@ -194,6 +202,10 @@ class HelperServer:
             writer.close()
             return
         self._live.add(conn)
+        self._writers[conn] = writer
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
         decoder = p.FrameDecoder()
         try:
             while True:
@@ -219,8 +231,13 @@ class HelperServer:
             pass
         finally:
             self._live.discard(conn)
+            self._writers.pop(conn, None)
             writer.close()
-            await self._lost(conn)
+            try:
+                await self._lost(conn)
+            finally:
+                if task is not None:
+                    self._handlers.discard(task)
 
     async def _lost(self, conn: int) -> None:
         for interface in [i for i, c in self._owners.items() if c == conn]:
