@@ -131,10 +131,6 @@ async def test_bearer_auth_refreshes_once_on_401_and_retries() -> None:
         assert seen[1] == session.tokens.access_token != "revoked-early"
         assert len(seen) == 2
         assert keyring.writes == 1  # the refreshed set was stored
-        with pytest.raises(RuntimeError, match="AsyncClient"):
-            httpx.Client(transport=httpx.MockTransport(api), auth=session.auth()).get(
-                "https://controller.example.test/api"
-            )
     finally:
         await client.aclose()
 
@@ -146,3 +142,14 @@ async def test_refreshed_id_token_for_another_user_is_refused() -> None:
     ) as client:
         with pytest.raises(IdTokenError, match="different user"):
             await client.refresh(_from({"access_token": "a", "refresh_token": "r"}))
+
+
+def test_bearer_auth_refuses_sync_clients() -> None:
+    client = OidcClient(OidcConfig(issuer=ISSUER, client_id=CLIENT_ID))
+    session = Session(client, SecretStore(backend=MemoryKeyring()))
+    ok = httpx.MockTransport(lambda r: httpx.Response(200))
+    with (
+        httpx.Client(transport=ok, auth=session.auth()) as sync,
+        pytest.raises(RuntimeError, match="AsyncClient"),
+    ):
+        sync.get("https://controller.example.test/api")
