@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import gc
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -25,6 +25,9 @@ from core.wire.policy import AppMatch, PolicyBundle, Resource, Rule
 __all__ = ["CompiledPolicy", "CompiledRule", "Outcome", "compile_bundle", "evaluate", "ip_key"]
 
 _COMBO_CACHE_MAX = 4096
+_UNSET: Final = object()
+_NOTHING: Final[frozenset[str]] = frozenset()
+_RISK: Final[frozenset[str]] = frozenset({"risk"})
 _V4: Final = socket.AF_INET
 _V6: Final = socket.AF_INET6
 
@@ -41,17 +44,48 @@ def ip_key(text: str) -> tuple[int, int] | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
 class CompiledRule:
-    """A rule ready to evaluate. ``order`` sorts it: priority desc, deny first, position."""
+    """A rule ready to evaluate. ``order`` sorts it: priority desc, deny first, position.
 
-    rule: Rule
-    order: tuple[int, int, int]
-    deny: bool
-    apps: tuple[AppMatch, ...]
-    cond: CompiledCondition | None
-    facts: frozenset[str]
-    max_risk: int | None
+    Its condition is compiled on first use (``cond``), so loading a 10,000-rule bundle
+    does not pay for rules no connection ever reaches. Read-only after that.
+    """
+
+    __slots__ = ("_cond", "_facts", "_profiles", "apps", "deny", "max_risk", "order", "rule")
+
+    def __init__(self, rule: Rule, pos: int, profiles: Mapping[str, CompiledCondition]) -> None:
+        self.rule = rule
+        self.deny = rule.effect == "deny"
+        self.order = (-rule.priority, 0 if self.deny else 1, pos)
+        self.apps: tuple[AppMatch, ...] = rule.apps
+        self.max_risk = rule.max_risk if not self.deny else None
+        self._profiles = profiles
+        self._cond: CompiledCondition | object | None = (
+            _UNSET if rule.conditions is not None else None
+        )
+        self._facts: frozenset[str] = _RISK if self.max_risk is not None else _NOTHING
+
+    def _compile(self) -> CompiledCondition:
+        assert self.rule.conditions is not None
+        cond = compile_condition(self.rule.conditions, self._profiles)
+        self._facts = self._facts | cond.facts
+        self._cond = cond
+        return cond
+
+    @property
+    def cond(self) -> CompiledCondition | None:
+        """The compiled condition (None: always applies). Compiles on first access."""
+        cond = self._cond
+        if cond is _UNSET:
+            return self._compile()
+        return cond  # type: ignore[return-value]
+
+    @property
+    def facts(self) -> frozenset[str]:
+        """The fact names the rule reads (``risk`` included when it has ``max_risk``)."""
+        if self._cond is _UNSET:
+            self._compile()
+        return self._facts
 
     def app_ok(self, app: AppIdentity | None) -> bool:
         """Whether the rule covers ``app``; ``None`` (any app) matches app-specific allows
@@ -101,6 +135,7 @@ class CompiledPolicy:
         self.nets: dict[int, dict[int, dict[int, list[int]]]] = {32: {}, 128: {}}
         self.ports: list[tuple[frozenset[str], tuple[tuple[int, int], ...]]] = []
         ids = {r.id: i for i, r in enumerate(bundle.resources)}
+        proto_sets: dict[tuple[str, ...], frozenset[str]] = {}
         for i, res in enumerate(bundle.resources):
             for host in res.hosts:
                 if host == "*":
@@ -117,32 +152,17 @@ class CompiledPolicy:
                 plen = int(plen_s) if plen_s else bits
                 by_len = self.nets[bits].setdefault(plen, {})
                 by_len.setdefault(value >> (bits - plen), []).append(i)
-            ranges = tuple((p, p) if isinstance(p, int) else (p.first, p.last) for p in res.ports)
-            self.ports.append((frozenset(res.protocols), ranges))
+            ranges = tuple([(p, p) if type(p) is int else (p.first, p.last) for p in res.ports])  # type: ignore[union-attr]
+            protocols = proto_sets.get(res.protocols)
+            if protocols is None:
+                protocols = proto_sets[res.protocols] = frozenset(res.protocols)
+            self.ports.append((protocols, ranges))
         self.prefix_lens = {bits: sorted(d, reverse=True) for bits, d in self.nets.items()}
         per_resource: list[list[CompiledRule]] = [[] for _ in bundle.resources]
         self.rules: list[CompiledRule] = []
-        uses: set[str] = set()
         profiles = {name: compile_condition(c) for name, c in bundle.profiles.items()}
         for pos, rule in enumerate(bundle.rules):
-            cond = (
-                compile_condition(rule.conditions, profiles)
-                if rule.conditions is not None
-                else None
-            )
-            facts = cond.facts if cond is not None else frozenset()
-            if rule.max_risk is not None and rule.effect == "allow":
-                facts = facts | {"risk"}
-            uses |= facts
-            cr = CompiledRule(
-                rule=rule,
-                order=(-rule.priority, 0 if rule.effect == "deny" else 1, pos),
-                deny=rule.effect == "deny",
-                apps=rule.apps,
-                cond=cond,
-                facts=facts,
-                max_risk=rule.max_risk if rule.effect == "allow" else None,
-            )
+            cr = CompiledRule(rule, pos, profiles)
             self.rules.append(cr)
             targets = (
                 range(len(per_resource))
@@ -152,10 +172,8 @@ class CompiledPolicy:
             for t in targets:
                 per_resource[t].append(cr)
         self.by_resource: list[tuple[CompiledRule, ...]] = [
-            tuple(sorted(rs, key=lambda c: c.order)) for rs in per_resource
+            tuple(rs) if len(rs) < 2 else tuple(sorted(rs, key=_order)) for rs in per_resource
         ]
-        self.uses_time = any(f.startswith("time.") for f in uses)
-        self.uses_risk = "risk" in uses
         self._combos: dict[tuple[int, ...], tuple[tuple[CompiledRule, int], ...]] = {}
 
     def match(
@@ -221,6 +239,10 @@ class CompiledPolicy:
         return merged
 
 
+def _order(rule: CompiledRule) -> tuple[int, int, int]:
+    return rule.order
+
+
 def compile_bundle(bundle: PolicyBundle) -> CompiledPolicy:
     """Compile ``bundle`` (one that passed ``decode_bundle``). Pure; any thread.
 
@@ -250,18 +272,18 @@ def evaluate(
     for cr, res in rules:
         if cr.apps and not app_ok(cr, app):
             continue
-        if cr.facts:
-            needed = cr.facts if not needed else needed | cr.facts
+        cond = cr._cond
+        if cond is _UNSET:
+            cond = cr._compile()
+        facts_read = cr._facts
+        if facts_read:
+            needed = facts_read if not needed else needed | facts_read
         if cr.max_risk is not None and risk > cr.max_risk:
             failed.append((cr, res))
             continue
-        cond = cr.cond
-        if cond is None or cond.evaluate(facts) == TRUE:
+        if cond is None or cond.evaluate(facts) == TRUE:  # type: ignore[attr-defined]
             return Outcome(cr, res, tuple(failed), needed)
         if not cr.deny:
             failed.append((cr, res))
     resource = failed[0][1] if failed else (rules[0][1] if rules else None)
     return Outcome(None, resource, tuple(failed), needed)
-
-
-_NOTHING: Final[frozenset[str]] = frozenset()

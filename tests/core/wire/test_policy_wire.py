@@ -215,3 +215,18 @@ def test_profiles_are_checked() -> None:
     nested = _bundle(rules=(rule,), profiles={"managed": RefOf(profile="managed")})
     with pytest.raises(BundleFormatError, match="may not refer to profiles"):
         decode_bundle(encode_bundle(nested))
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (["rules", 0, "id"], "allow git", "$.rules[0]: id 'allow git' may only use"),
+        (["resources", 0, "id"], "g\nit", "$.resources[0]: id 'g\\nit'"),
+        (["device_id"], "dev 1", "$.device_id[0]"),
+        (["rules", 0, "conditions", "of", 0, "fact"], "posture.\x1b[31m", "control characters"),
+    ],
+)
+def test_bad_ids_and_fact_names_are_refused(path: list[object], value: str, message: str) -> None:
+    with pytest.raises(BundleFormatError) as info:
+        decode_bundle(_mutate(path, value))
+    assert message in str(info.value)
