@@ -35,12 +35,19 @@ EXIT_CONFIG = 2
 EXIT_NO_KEYRING = 3
 
 
-def _config(args: argparse.Namespace) -> OidcConfig:
-    """The OIDC config from settings and flags; raises ``ConfigurationError``."""
+async def _config(args: argparse.Namespace) -> OidcConfig:
+    """The OIDC config: flags, else settings, else the controller's discovery document.
+
+    Same rule as the engine's wiring, so both find the same keyring entry: the issuer
+    from ``oidc_issuer`` if set, else from the controller (``controller_url``); the
+    client id from ``oidc_client_id`` unless it is the default, else the controller's.
+    Raises ``ConfigurationError``.
+    """
     from core import settings
 
     current = settings.load()
     issuer, client_id = current.oidc_issuer, current.oidc_client_id
+    client_id_set = current.source("oidc_client_id") != "default"
     for flag, key in (("issuer", "oidc_issuer"), ("client_id", "oidc_client_id")):
         value = getattr(args, flag, None)
         if value is None:
@@ -53,14 +60,45 @@ def _config(args: argparse.Namespace) -> OidcConfig:
         if key == "oidc_issuer":
             issuer = value
         else:
-            client_id = value
+            client_id, client_id_set = value, True
+    if not issuer or not client_id_set:
+        doc = await _controller_discovery(current)
+        if doc is not None:
+            issuer = issuer or doc.issuer
+            client_id = client_id if client_id_set else doc.client_id
     if not issuer:
         raise ConfigurationError(
             "No OpenID Connect issuer is configured.",
-            "Run 'rustronaut config set oidc_issuer https://login.example.com/...' "
-            "(or ask IT to set it).",
+            "Run 'rustronaut config set controller_url https://...' (or 'oidc_issuer'), "
+            "or ask IT to set it.",
         )
     return OidcConfig(issuer=str(issuer), client_id=str(client_id))
+
+
+async def _controller_discovery(current: Any) -> Any:
+    """The controller's discovery document (online, else the engine's cached copy)."""
+    if not current.controller_url:
+        return None
+    import msgspec
+
+    from core.controlplane import ControlPlaneClient
+    from core.controlplane.models import Discovery
+    from core.paths import data_dir
+
+    pin = current.tls_pin_sha256[0] if current.tls_pin_sha256 else None
+    try:
+        async with ControlPlaneClient(current.controller_url, spki_pin=pin) as plain:
+            return await plain.discovery()
+    except Exception as exc:
+        cache = data_dir() / "discovery.json"
+        try:
+            return msgspec.json.decode(cache.read_bytes(), type=Discovery)
+        except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+            raise ConfigurationError(
+                f"The controller ({current.controller_url}) could not tell which identity "
+                f"provider to use ({exc}).",
+                "Check your network connection, or set 'oidc_issuer'.",
+            ) from exc
 
 
 def _fail(exc: AuthError) -> int:
@@ -88,7 +126,7 @@ def _device_prompt(user_code: str, uri: str, complete: str | None) -> None:
 
 async def _login(args: argparse.Namespace) -> int:
     try:
-        config = _config(args)
+        config = await _config(args)
         async with OidcClient(config, open_url=_print_and_open) as client:
             session = Session(client, SecretStore())
             if args.device:
@@ -103,7 +141,7 @@ async def _login(args: argparse.Namespace) -> int:
 
 async def _logout(args: argparse.Namespace) -> int:
     try:
-        config = _config(args)
+        config = await _config(args)
         async with OidcClient(config) as client:
             session = Session(client, SecretStore())
             revoked = await session.logout()
@@ -126,7 +164,7 @@ def _when(epoch: float | None) -> str:
 
 async def _whoami(args: argparse.Namespace) -> int:
     try:
-        config = _config(args)
+        config = await _config(args)
         async with OidcClient(config) as client:
             session = Session(client, SecretStore())
             tokens = await session.load()

@@ -112,4 +112,19 @@ async def test_login_without_keyring_says_so_and_contacts_nobody(tmp_path: Path)
 async def test_login_without_issuer_explains_how_to_configure(tmp_path: Path) -> None:
     rc, _, err = await _cli(_env(tmp_path), "login")
     assert rc == 2
-    assert "rustronaut config set oidc_issuer" in err
+    assert "rustronaut config set controller_url" in err
+
+
+async def test_issuer_comes_from_the_controller_when_not_set(tmp_path: Path) -> None:
+    """Like the engine: no oidc_issuer setting, so the controller's discovery names it."""
+    from controller.testing import run_controller
+
+    env = _env(tmp_path, XDG_RUNTIME_DIR=str(tmp_path / "run"), HOME=str(tmp_path))
+    env.pop("DBUS_SESSION_BUS_ADDRESS", None)  # no keyring: whoami must say so, not crash
+    (tmp_path / "run").mkdir(mode=0o700)
+    async with run_controller() as rc:
+        code, _, err = await _cli(env, "config", "set", "controller_url", rc.base_url)
+        assert code == 0, err
+        code, _, err = await _cli(env, "whoami")
+    assert code == 3  # got past the configuration: the issuer was found
+    assert "Cannot" in err
