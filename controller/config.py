@@ -38,7 +38,7 @@ class _Cfg(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     """Base: strict, frozen."""
 
 
-class DemoUser(_Cfg):
+class DemoUser(_Cfg, frozen=True):
     """A user of the development OIDC provider (demo/tests only)."""
 
     username: Annotated[str, Meta(min_length=1, max_length=64)]
@@ -66,7 +66,7 @@ DEFAULT_USERS = (
 )
 
 
-class DevOidcConfig(_Cfg):
+class DevOidcConfig(_Cfg, frozen=True):
     """The built-in development OIDC provider, mounted at ``<public_url>/oidc``."""
 
     enabled: bool = True
@@ -79,7 +79,7 @@ class DevOidcConfig(_Cfg):
     device_poll_interval_s: Annotated[int, Meta(ge=0, le=60)] = 1
 
 
-class IssuerConfig(_Cfg):
+class IssuerConfig(_Cfg, frozen=True):
     """An external OIDC issuer whose access (or ID) tokens the controller accepts."""
 
     issuer: Annotated[str, Meta(pattern=r"^https?://")]
@@ -88,7 +88,7 @@ class IssuerConfig(_Cfg):
     groups_claim: str = "groups"
 
 
-class GatewayConfig(_Cfg):
+class GatewayConfig(_Cfg, frozen=True):
     """The gateway peer devices tunnel to; ``interface`` set = drive it with ``wg set``."""
 
     public_key: str
@@ -99,7 +99,7 @@ class GatewayConfig(_Cfg):
     keepalive_s: int | None = 25
 
 
-class ControllerConfig(_Cfg):
+class ControllerConfig(_Cfg, frozen=True):
     """Everything ``serve`` needs. Paths are absolute or relative to the config file."""
 
     admin_token_sha256: Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")]

@@ -219,7 +219,7 @@ class _State:
 # --- request glue ------------------------------------------------------------------------
 
 
-class _Payload(OAuth2Payload):
+class _Payload(OAuth2Payload):  # type: ignore[misc]
     def __init__(self, data: dict[str, str], datalist: dict[str, list[str]]) -> None:
         self._data = data
         self._datalist = datalist
@@ -229,11 +229,11 @@ class _Payload(OAuth2Payload):
         return self._data
 
     @property
-    def datalist(self) -> dict[str, list[str]]:  # type: ignore[override]
+    def datalist(self) -> dict[str, list[str]]:
         return self._datalist
 
 
-class _Req(OAuth2Request):
+class _Req(OAuth2Request):  # type: ignore[misc]
     """An ``OAuth2Request`` built from an already-read Starlette request."""
 
     def __init__(
@@ -426,7 +426,7 @@ class DevOidcProvider:
                 provider._save_token(token, request)
 
             def create_oauth2_request(self, request: Any) -> OAuth2Request:
-                return request  # type: ignore[no-any-return]
+                return request
 
             def handle_response(self, status: int, body: Any, headers: Any) -> Response:
                 hdrs = dict(headers)
