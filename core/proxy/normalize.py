@@ -143,6 +143,9 @@ def normalize_host(host: str | bytes) -> str:
         except (idna.IDNAError, UnicodeError) as exc:
             raise DestinationError(f"host {host!r} is not a valid internationalised name") from exc
     name = name.lower()
+    if _NUMERIC_LABEL.match(name.rsplit(".", 1)[-1]):
+        # e.g. full-width or Arabic-Indic digits that UTS 46 maps to ASCII ones
+        raise DestinationError(f"host {host!r} spells a number with non-ASCII characters")
     if len(name) > _MAX_NAME:
         raise DestinationError("host name longer than 253 characters")
     for label in name.split("."):

@@ -27,6 +27,7 @@ __all__ = ["BufferedRelay", "Relay", "SpliceRelay", "splice_available"]
 
 _F_SETPIPE_SZ = 1031
 _SPLICE_FLAGS = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)
+_PEEK = int(socket.MSG_PEEK | socket.MSG_DONTWAIT)  # an int: enum "|" per call is slow
 _COPY_WRITES = sys.version_info >= (3, 12)  # later asyncio may keep the written view
 
 
@@ -147,7 +148,7 @@ class SpliceRelay(Relay):
         if flow.pw < 0:
             # Most short connections only ever see EOF here: peek before paying for a pipe.
             try:
-                if not flow.src_sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT):
+                if not flow.src_sock.recv(1, _PEEK):
                     self._eof(flow)
                     return
             except BlockingIOError:

@@ -20,9 +20,10 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
+from typing import Any
 
 from core.aio import cancel_and_wait, spawn
 from core.policy.api import AccessRequest, AppIdentity, Decider, Decision, Effect
@@ -208,6 +209,7 @@ class ProxyServer:
         self._subscribers: list[EventCallback] = [on_event] if on_event else []
         self._listeners: list[_Listener] = []
         self._handshakes: set[asyncio.Task[None]] = set()
+        self._pending: set[_Handshake] = set()
         self._relays: dict[Relay, _Open] = {}
         self._counts: dict[str, _Count] = {}
         self._refused = 0
@@ -288,6 +290,8 @@ class ProxyServer:
         self._close_listeners()
         await cancel_and_wait(self._sweeper)
         self._sweeper = None
+        for hs in list(self._pending):
+            self._hs_drop(hs)
         tasks = list(self._handshakes)
         for task in tasks:
             task.cancel()
@@ -426,26 +430,33 @@ class ProxyServer:
             except OSError as exc:  # EMFILE/ENFILE: try again at the next wake-up
                 _log.warning("proxy accept failed: %s", exc)
                 return
-            if len(self._relays) + len(self._handshakes) >= self._limits.max_connections:
+            busy = len(self._relays) + len(self._handshakes) + len(self._pending)
+            if busy >= self._limits.max_connections:
                 self._refused += 1
                 conn.close()
                 continue
-            task = spawn(self._handle(conn, listener.forward), name="proxy-connection")
-            self._handshakes.add(task)
-            task.add_done_callback(self._handshakes.discard)
+            try:
+                conn.setblocking(False)
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                slot = _PeerSlot(self._peers, conn.getpeername()[:2], conn.getsockname()[:2])
+            except OSError:
+                conn.close()
+                continue
+            if listener.forward is not None:
+                self._own(conn, self._forward(conn, slot, listener.forward))
+            else:
+                self._begin(conn, slot)
 
-    async def _handle(self, conn: socket.socket, forward: tuple[str, int] | None) -> None:
+    def _own(self, conn: socket.socket, coro: Coroutine[Any, Any, bool]) -> None:
+        """Run ``coro`` (True = a relay took ``conn``) as a tracked task; close otherwise."""
+        task = spawn(self._owning(conn, coro), name="proxy-connection")
+        self._handshakes.add(task)
+        task.add_done_callback(self._handshakes.discard)
+
+    async def _owning(self, conn: socket.socket, coro: Coroutine[Any, Any, bool]) -> None:
         handed_over = False
         try:
-            conn.setblocking(False)
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            try:
-                peer = conn.getpeername()[:2]
-                local = conn.getsockname()[:2]
-            except OSError:
-                return
-            info = self._peers.lookup(peer, local)
-            handed_over = await self._dispatch(conn, info, forward)
+            handed_over = await coro
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -454,6 +465,92 @@ class ProxyServer:
             if not handed_over:
                 conn.close()
 
+    # The handshake is driven by reader callbacks rather than a task awaiting
+    # sock_recv: no task, future or timeout context per read keeps connection setup
+    # cheap. Once the target is known, the (rarer, slower) rest runs as a task.
+
+    def _begin(self, conn: socket.socket, slot: _PeerSlot) -> None:
+        assert self._loop is not None
+        hs = _Handshake(conn, slot)
+        hs.timer = self._loop.call_later(self._limits.handshake_timeout, self._hs_timeout, hs)
+        self._pending.add(hs)
+        self._loop.add_reader(hs.fd, self._hs_readable, hs)
+
+    def _hs_end(self, hs: _Handshake) -> None:
+        if hs not in self._pending:
+            return
+        self._pending.discard(hs)
+        if self._loop is not None:
+            self._loop.remove_reader(hs.fd)
+        if hs.timer is not None:
+            hs.timer.cancel()
+
+    def _hs_drop(self, hs: _Handshake) -> None:
+        self._hs_end(hs)
+        hs.conn.close()
+
+    def _hs_final(self, hs: _Handshake, answer: bytes) -> None:
+        """End the handshake with a final answer (then a lingering close)."""
+        self._refused += 1
+        self._hs_end(hs)
+        self._own(hs.conn, self._answer_and_close(hs.conn, answer))
+
+    async def _answer_and_close(self, conn: socket.socket, answer: bytes) -> bool:
+        await _send(asyncio.get_running_loop(), conn, answer)
+        return False
+
+    def _hs_timeout(self, hs: _Handshake) -> None:
+        if isinstance(hs.parser, s5.Socks5Handshake):
+            self._refused += 1
+            self._hs_drop(hs)
+        else:
+            self._hs_final(hs, h.response_bytes(408, b"request head not in time\n"))
+
+    def _hs_readable(self, hs: _Handshake) -> None:
+        try:
+            data = hs.conn.recv(4096)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._hs_drop(hs)
+            return
+        if not data:
+            self._hs_drop(hs)
+            return
+        parser = hs.parser
+        if parser is None:
+            if data[0] == 0x04:  # SOCKS4: answer "request rejected" in its own dialect
+                self._hs_final(hs, b"\x00\x5b" + bytes(6))
+                return
+            if data[0] == s5.VERSION:
+                parser = hs.parser = s5.Socks5Handshake()
+            else:
+                parser = hs.parser = h.HttpRequestHead(max_head=self._limits.handshake_max_bytes)
+        if isinstance(parser, h.HttpRequestHead):
+            actions = parser.feed(data)
+            if actions:
+                self._hs_end(hs)
+                self._own(hs.conn, self._http(hs.conn, hs.slot, actions[0]))
+            return
+        for action in parser.feed(data):
+            if isinstance(action, s5.Send):
+                try:
+                    sent = hs.conn.send(action.data)
+                except OSError:
+                    sent = -1
+                if sent != len(action.data):  # a 2-byte answer always fits a new socket
+                    self._hs_drop(hs)
+                    return
+                hs.slot.get()  # identify the peer while the client writes its request
+            elif isinstance(action, s5.Fail):
+                _log.debug("SOCKS5 refused: %s", action.reason)
+                self._hs_final(hs, action.data)
+                return
+            else:
+                self._hs_end(hs)
+                self._own(hs.conn, self._socks(hs.conn, hs.slot, action))
+                return
+
     def _peer_refusal(self, info: PeerInfo | None) -> str | None:
         if info is None:
             return "the connecting process could not be identified"
@@ -461,91 +558,34 @@ class ProxyServer:
             return f"connection from another user's process (uid {info.uid})"
         return None
 
-    async def _dispatch(
-        self, conn: socket.socket, info: PeerInfo | None, forward: tuple[str, int] | None
+    async def _forward(
+        self, conn: socket.socket, slot: _PeerSlot, forward: tuple[str, int]
     ) -> bool:
-        loop = asyncio.get_running_loop()
+        info = slot.get()
         app = _app(info)
-        if forward is not None:
-            refusal = self._peer_refusal(info)
-            if refusal:
-                self._refuse(app, f"{_fmt_host(forward[0])}:{forward[1]}", refusal, "forward")
-                return False
-            return await self._serve(conn, app, forward[0], forward[1], b"", _Answer(), "forward")
-        # One deadline for the whole handshake: a slowloris client cannot extend it by
-        # trickling bytes, and one timeout context per connection keeps setup cheap.
-        target: s5.Connect | h.Action | None = None
-        is_socks = False
-        try:
-            async with asyncio.timeout(self._limits.handshake_timeout):
-                first = await loop.sock_recv(conn, 4096)
-                if not first:
-                    return False
-                if first[0] == 0x04:  # SOCKS4: answer "request rejected" in its own dialect
-                    self._refused += 1
-                    await loop.sock_sendall(conn, b"\x00\x5b" + bytes(6))
-                    return False
-                is_socks = first[0] == s5.VERSION
-                if is_socks:
-                    target = await self._socks_handshake(conn, first)
-                else:
-                    target = await self._http_head(conn, first)
-        except TimeoutError:
-            self._refused += 1
-            if not is_socks and target is None:
-                await _send(loop, conn, h.response_bytes(408, b"request head not in time\n"))
+        refusal = self._peer_refusal(info)
+        if refusal:
+            self._refuse(app, f"{_fmt_host(forward[0])}:{forward[1]}", refusal, "forward")
             return False
-        except OSError:
-            return False
-        if target is None:
-            return False
-        if isinstance(target, s5.Connect):
+        return await self._serve(conn, app, forward[0], forward[1], b"", _Answer(), "forward")
+
+    async def _socks(self, conn: socket.socket, slot: _PeerSlot, target: s5.Connect) -> bool:
+        info = slot.get()
+        app = _app(info)
+        refusal = self._peer_refusal(info)
+        if refusal:
             raw = target.host if isinstance(target.host, str) else target.host.decode("latin-1")
-            refusal = self._peer_refusal(info)
-            if refusal:
-                self._refuse(app, f"{raw}:{target.port}", refusal, "socks5")
-                await _send(loop, conn, s5.reply_bytes(s5.Reply.NOT_ALLOWED))
-                return False
-            return await self._serve(
-                conn, app, target.host, target.port, target.rest, _SocksAnswer(), "socks5"
-            )
-        return await self._http(conn, app, info, target)
+            self._refuse(app, f"{raw}:{target.port}", refusal, "socks5")
+            await _send(asyncio.get_running_loop(), conn, s5.reply_bytes(s5.Reply.NOT_ALLOWED))
+            return False
+        return await self._serve(
+            conn, app, target.host, target.port, target.rest, _SocksAnswer(), "socks5"
+        )
 
-    async def _socks_handshake(self, conn: socket.socket, data: bytes) -> s5.Connect | None:
-        """Run the SOCKS5 greeting/request exchange; None when refused or abandoned."""
+    async def _http(self, conn: socket.socket, slot: _PeerSlot, action: h.Action) -> bool:
         loop = asyncio.get_running_loop()
-        parser = s5.Socks5Handshake()
-        while True:
-            for action in parser.feed(data):
-                if isinstance(action, s5.Send):
-                    await loop.sock_sendall(conn, action.data)
-                elif isinstance(action, s5.Fail):
-                    self._refused += 1
-                    _log.debug("SOCKS5 refused: %s", action.reason)
-                    await loop.sock_sendall(conn, action.data)
-                    return None
-                else:
-                    return action
-            data = await loop.sock_recv(conn, 4096)
-            if not data:
-                return None
-
-    async def _http_head(self, conn: socket.socket, data: bytes) -> h.Action | None:
-        """Read one HTTP request head; None when the client gave up."""
-        loop = asyncio.get_running_loop()
-        parser = h.HttpRequestHead(max_head=self._limits.handshake_max_bytes)
-        while True:
-            actions = parser.feed(data)
-            if actions:
-                return actions[0]
-            data = await loop.sock_recv(conn, 4096)
-            if not data:
-                return None
-
-    async def _http(
-        self, conn: socket.socket, app: AppIdentity, info: PeerInfo | None, action: h.Action
-    ) -> bool:
-        loop = asyncio.get_running_loop()
+        info = slot.get()
+        app = _app(info)
         if isinstance(action, h.Reject):
             self._refused += 1
             await _send(loop, conn, h.response_bytes(action.status, f"{action.reason}\n".encode()))
@@ -764,6 +804,38 @@ class ProxyServer:
                 callback(event)
             except Exception:
                 _log.exception("proxy event subscriber failed")
+
+
+class _Handshake:
+    """A connection whose handshake is being read (see ProxyServer._hs_readable)."""
+
+    __slots__ = ("conn", "fd", "parser", "slot", "timer")
+
+    def __init__(self, conn: socket.socket, slot: _PeerSlot) -> None:
+        self.conn = conn
+        self.fd = conn.fileno()
+        self.slot = slot
+        self.parser: s5.Socks5Handshake | h.HttpRequestHead | None = None
+        self.timer: asyncio.TimerHandle | None = None
+
+
+class _PeerSlot:
+    """Looks the peer up once, when first needed (SOCKS: while the client is busy)."""
+
+    __slots__ = ("_done", "_info", "_local", "_lookup", "_peer")
+
+    def __init__(self, lookup: PeerLookup, peer: tuple[str, int], local: tuple[str, int]):
+        self._lookup = lookup
+        self._peer = peer
+        self._local = local
+        self._info: PeerInfo | None = None
+        self._done = False
+
+    def get(self) -> PeerInfo | None:
+        if not self._done:
+            self._info = self._lookup.lookup(self._peer, self._local)
+            self._done = True
+        return self._info
 
 
 def _app(info: PeerInfo | None) -> AppIdentity:

@@ -65,6 +65,8 @@ def test_canonical_forms(raw: str | bytes, canonical: str) -> None:
         "a." * 130,
         b"\xff\xfe",
         "xn--zz.corp",
+        "\uff12",  # full-width 2: UTS 46 maps it to "2"
+        "10.0.0.\u0661",
     ],
 )
 def test_rejected(raw: str | bytes) -> None:
