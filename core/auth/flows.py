@@ -115,8 +115,10 @@ class OidcClient:
         headers = {"User-Agent": "rustronaut-client"}
         # Two clients, each owning its (capped) transport: plain GET/POSTs, and Authlib's
         # OAuth 2 client for the token endpoint (grants, PKCE, client auth "none").
+        # trust_env=False (defensive, as the controller client): with an explicit transport
+        # httpx 0.28 already ignores proxy variables; keep any future env use out as well.
         self._http = httpx.AsyncClient(
-            transport=make_transport(transport), timeout=timeout, headers=headers
+            transport=make_transport(transport), timeout=timeout, headers=headers, trust_env=False
         )
         self._oauth = AsyncOAuth2Client(
             client_id=config.client_id,
@@ -126,6 +128,7 @@ class OidcClient:
             transport=make_transport(transport),
             timeout=timeout,
             headers=headers,
+            trust_env=False,
         )
         self._last_response: httpx.Response | None = None
         for hook in ("access_token_response", "refresh_token_response"):

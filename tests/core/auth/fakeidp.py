@@ -206,5 +206,5 @@ class FakeIdP:
         callback = httpx.URL(q["redirect_uri"]).copy_merge_params(
             {"code": code, "state": q["state"], "iss": self.issuer}
         )
-        async with httpx.AsyncClient() as c:
+        async with httpx.AsyncClient(trust_env=False) as c:
             await c.get(callback)
