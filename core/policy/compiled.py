@@ -15,8 +15,7 @@ from __future__ import annotations
 import gc
 import socket
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from core.policy.api import AppIdentity
 from core.policy.conditions import TRUE, CompiledCondition, Facts, compile_condition
@@ -104,12 +103,12 @@ class CompiledRule:
         return False
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What ``evaluate`` found: the deciding rule (None: default deny) and what it looked at.
 
     ``failed`` are allow rules that matched the destination and app but whose conditions
-    or risk limit were not met, in priority order (for explanations).
+    or risk limit were not met, in priority order (for explanations). A NamedTuple: built
+    once per decision, cheaper than a frozen dataclass.
     """
 
     rule: CompiledRule | None
@@ -158,22 +157,21 @@ class CompiledPolicy:
                 protocols = proto_sets[res.protocols] = frozenset(res.protocols)
             self.ports.append((protocols, ranges))
         self.prefix_lens = {bits: sorted(d, reverse=True) for bits, d in self.nets.items()}
-        per_resource: list[list[CompiledRule]] = [[] for _ in bundle.resources]
-        self.rules: list[CompiledRule] = []
-        profiles = {name: compile_condition(c) for name, c in bundle.profiles.items()}
+        # Rules are indexed by position only; CompiledRule objects (and their sorted
+        # per-resource order) are built the first time a destination needs them.
+        self._positions: list[list[int]] = [[] for _ in bundle.resources]
+        self._rules: list[CompiledRule | None] = [None] * len(bundle.rules)
+        self._sorted: list[tuple[CompiledRule, ...] | None] = [None] * len(bundle.resources)
+        self._profiles = {name: compile_condition(c) for name, c in bundle.profiles.items()}
+        per_resource = self._positions
+        everywhere = range(len(per_resource))
         for pos, rule in enumerate(bundle.rules):
-            cr = CompiledRule(rule, pos, profiles)
-            self.rules.append(cr)
-            targets = (
-                range(len(per_resource))
-                if "*" in rule.resources
-                else (ids[r] for r in rule.resources)
-            )
-            for t in targets:
-                per_resource[t].append(cr)
-        self.by_resource: list[tuple[CompiledRule, ...]] = [
-            tuple(rs) if len(rs) < 2 else tuple(sorted(rs, key=_order)) for rs in per_resource
-        ]
+            if "*" in rule.resources:
+                for t in everywhere:
+                    per_resource[t].append(pos)
+            else:
+                for r in rule.resources:
+                    per_resource[ids[r]].append(pos)
         self._combos: dict[tuple[int, ...], tuple[tuple[CompiledRule, int], ...]] = {}
 
     def match(
@@ -183,8 +181,9 @@ class CompiledPolicy:
         found: list[int] = []
         hit = self.exact.get(host)
         if hit:
-            found.extend(hit)
-        key = ip_key(host)
+            found += hit
+        last = host[-1:]
+        key = ip_key(host) if (last.isdigit() or ":" in host) else None
         if key is None:
             suffix = self.suffix
             if suffix:
@@ -192,30 +191,53 @@ class CompiledPolicy:
                 while dot != -1:
                     hit = suffix.get(host[dot + 1 :])
                     if hit:
-                        found.extend(hit)
+                        found += hit
                     dot = host.find(".", dot + 1)
-            keys = [k for k in map(ip_key, addresses) if k is not None] if addresses else []
+            keys: Sequence[tuple[int, int]] = (
+                [k for k in map(ip_key, addresses) if k is not None] if addresses else ()
+            )
         else:
-            keys = [key]
+            keys = (key,)
         if self.any_host:
-            found.extend(self.any_host)
+            found += self.any_host
         for bits, value in keys:
             nets = self.nets[bits]
             for plen in self.prefix_lens[bits]:
                 hit = nets[plen].get(value >> (bits - plen))
                 if hit:
-                    found.extend(hit)
+                    found += hit
         if not found:
             return found
         out: list[int] = []
+        ports = self.ports
         for i in found:
-            protocols, ranges = self.ports[i]
+            protocols, ranges = ports[i]
             if protocol not in protocols or i in out:
                 continue
-            if ranges and not any(lo <= port <= hi for lo, hi in ranges):
-                continue
+            if ranges:
+                for lo, hi in ranges:
+                    if lo <= port <= hi:
+                        break
+                else:
+                    continue
             out.append(i)
         return out
+
+    def rule(self, pos: int) -> CompiledRule:
+        """The compiled rule at bundle position ``pos`` (built on first use)."""
+        cr = self._rules[pos]
+        if cr is None:
+            cr = self._rules[pos] = CompiledRule(self.bundle.rules[pos], pos, self._profiles)
+        return cr
+
+    def by_resource(self, i: int) -> tuple[CompiledRule, ...]:
+        """Resource ``i``'s rules in decision order."""
+        ordered = self._sorted[i]
+        if ordered is None:
+            rules = [self.rule(pos) for pos in self._positions[i]]
+            rules.sort(key=_order)
+            ordered = self._sorted[i] = tuple(rules)
+        return ordered
 
     def rules_for(self, resources: list[int]) -> tuple[tuple[CompiledRule, int], ...]:
         """The rules covering any of ``resources``, each once, in decision order, with
@@ -226,11 +248,11 @@ class CompiledPolicy:
             return merged
         if len(resources) == 1:
             i = resources[0]
-            merged = tuple((cr, i) for cr in self.by_resource[i])
+            merged = tuple((cr, i) for cr in self.by_resource(i))
         else:
             seen: dict[int, tuple[CompiledRule, int]] = {}
             for i in resources:
-                for cr in self.by_resource[i]:
+                for cr in self.by_resource(i):
                     seen.setdefault(cr.order[2], (cr, i))
             merged = tuple(sorted(seen.values(), key=lambda p: p[0].order))
         if len(self._combos) >= _COMBO_CACHE_MAX:

@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
-_ALWAYS_KNOWN = frozenset({"risk", "time.hour", "time.weekday", "user.subject"})
+_NO_MATCH = Outcome(None, None, (), frozenset())
 
 
 def base_facts(
@@ -83,7 +83,7 @@ def _decision(
     cp: CompiledPolicy,
     out: Outcome,
     request_app: AppIdentity | None,
-    dest: str,
+    dest: AccessRequest | str,
     matched: list[int],
     facts: Facts,
     risk: int,
@@ -112,6 +112,8 @@ def _decision(
         reason = f"denied by rule {rule.rule.id}{desc}"
         return Decision(Effect.DENY, rule.rule.id, reason, res_id, unmet, risk, confidence, signals)
     if resource is None:
+        if isinstance(dest, AccessRequest):
+            dest = f"{dest.host}:{dest.port}/{dest.protocol}"
         reason = f"no resource in the policy covers {dest}"
     elif unmet:
         reason = (
@@ -145,6 +147,7 @@ class PolicyEngine:
         self._cache: OrderedDict[tuple[object, ...], Decision] = OrderedDict()
         self._cache_size = cache_size
         self._conf_cache: dict[frozenset[str], float] = {}
+        self._allows: dict[tuple[object, ...], Decision] = {}
         self._compiled: CompiledPolicy | None = None
         self._facts: dict[str, object] = {}
         self._stale: frozenset[str] = frozenset()
@@ -190,6 +193,7 @@ class PolicyEngine:
     def _rebuild(self) -> None:
         self._cache.clear()
         self._conf_cache.clear()
+        self._allows.clear()
         self._hour_until = 0.0
         cp = self._compiled
         if cp is not None:
@@ -240,19 +244,19 @@ class PolicyEngine:
             self._merged["time.hour"], self._merged["time.weekday"] = self._hour_key
             self._hour_until = now + 3600 - (lt.tm_min * 60 + lt.tm_sec)
         app = request.app
-        key = (
-            app.exe,
-            app.name,
-            app.sha256,
-            request.host,
-            request.port,
-            request.protocol,
-            request.addresses,
-            risk,
-            self._hour_key,
-        )
         cache = self._cache
         if use_cache:
+            key = (
+                app.exe,
+                app.name,
+                app.sha256,
+                request.host,
+                request.port,
+                request.protocol,
+                request.addresses,
+                risk,
+                self._hour_key,
+            )
             hit = cache.get(key)
             if hit is not None:
                 cache.move_to_end(key)
@@ -260,22 +264,20 @@ class PolicyEngine:
         facts = self._merged
         facts["risk"] = risk
         matched = cp.match(request.host, request.port, request.protocol, request.addresses)
-        if matched:
-            out = evaluate(cp.rules_for(matched), app, facts, risk)
-        else:
-            out = Outcome(None, None, (), frozenset())
+        out = evaluate(cp.rules_for(matched), app, facts, risk) if matched else _NO_MATCH
         signals = self._signals(now) if risk else ()
-        decision = _decision(
-            cp,
-            out,
-            app,
-            f"{request.host}:{request.port}/{request.protocol}",
-            matched,
-            facts,
-            risk,
-            self._confidence(out.needed, facts),
-            signals,
-        )
+        confidence = self._confidence(out.needed, facts)
+        rule = out.rule
+        if rule is not None and not rule.deny:
+            # Allows are the hot path: one shared Decision per (rule, resource, risk...).
+            memo_key = (rule.order[2], out.resource, risk, confidence, signals)
+            decision = self._allows.get(memo_key)
+            if decision is None:
+                decision = self._allows[memo_key] = _decision(
+                    cp, out, app, request, matched, facts, risk, confidence, signals
+                )
+        else:
+            decision = _decision(cp, out, app, request, matched, facts, risk, confidence, signals)
         if use_cache:
             cache[key] = decision
             if len(cache) > self._cache_size:

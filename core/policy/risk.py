@@ -117,6 +117,7 @@ class RiskTracker:
     ) -> None:
         self._clock = clock
         self._values = dict.fromkeys(SIGNALS, 0.0)
+        self._active = False
         self._last_fired: dict[str, float | None] = dict.fromkeys(SIGNALS, None)
         self._t = clock()
         self._posture: tuple[tuple[str, float], ...] = ()
@@ -163,15 +164,22 @@ class RiskTracker:
     def _fire(self, name: str, now: float) -> None:
         spec = SIGNALS[name]
         self._values[name] = min(spec.cap, self._values[name] + self._weights[name])
+        self._active = True
         self._last_fired[name] = now
         self.version += 1
 
     def score(self, now: float | None = None) -> float:
         """The current score (0–100, not rounded). Cheap: one ``exp``."""
+        if not self._active:  # nothing fired lately: posture only, no maths
+            return min(100.0, self._posture_sum)
         now = self._clock() if now is None else now
         behaviour = sum(self._values.values())
-        if behaviour and now > self._t:
+        if now > self._t:
             behaviour *= math.exp(-self._rate * (now - self._t))
+        if behaviour < 0.001:  # decayed away: back to the fast path
+            self._active = False
+            self._values = dict.fromkeys(SIGNALS, 0.0)
+            behaviour = 0.0
         return min(100.0, self._posture_sum + behaviour)
 
     def observe(
