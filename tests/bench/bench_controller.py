@@ -18,14 +18,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import httpx  # noqa: E402
-from starlette.applications import Starlette  # noqa: E402
-from starlette.responses import Response  # noqa: E402
-from starlette.routing import Route  # noqa: E402
+import httpx
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
 
-from controller.testing import login, run_controller, serve_app  # noqa: E402
-from core.controlplane import BearerAuth, ControlPlaneClient  # noqa: E402
-from tests.controller.conftest import new_device  # noqa: E402
+from controller.testing import login, run_controller, serve_app
+from core.controlplane import BearerAuth, ControlPlaneClient
+from tests.controller.conftest import new_device
 
 N = 150
 RULES = 100
