@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 __all__ = [
@@ -43,13 +44,25 @@ class ToolTimeoutError(CommandError):
         super().__init__(argv, f"timed out after {timeout_s:g}s")
 
 
+_TELLING = re.compile(r"error|denied|fehler|erreur|not permitted|permission", re.IGNORECASE)
+
+
+def _telling_line(text: str) -> str:
+    """The line of a tool's complaint that says what is wrong (else its first line)."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    for line in lines:
+        if _TELLING.search(line):
+            return line
+    return lines[0] if lines else ""
+
+
 class ToolFailedError(CommandError):
     """The tool exited non-zero; ``returncode`` and a short ``stderr`` are kept."""
 
     def __init__(self, argv: Sequence[str], returncode: int, stderr: str, hint: str = "") -> None:
         self.returncode = returncode
-        self.stderr = stderr.strip()[:200]
-        detail = hint or (self.stderr.splitlines()[0] if self.stderr else "")
+        self.stderr = stderr.strip()[:2000]
+        detail = (hint or _telling_line(self.stderr))[:200]
         super().__init__(argv, f"exited {returncode}" + (f": {detail}" if detail else ""))
 
 
