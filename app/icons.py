@@ -14,12 +14,35 @@ at 16–256 px so HiDPI panels get real pixels, not upscaled ones. GUI thread on
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from functools import cache
 from pathlib import Path
 
-from app.presenter import IconKind
 
-__all__ = ["APP_ICON", "DESKTOP_ID", "LOCK_ICON", "SIZES", "export", "icon", "names", "svg"]
+class IconKind(StrEnum):
+    """The tray icon variants; one SVG each. (Here, not in ``presenter``, so the start-up
+    icon can be drawn before ``core`` is imported.)"""
+
+    SIGNED_OUT = "signed-out"
+    BUSY = "busy"
+    CONNECTED = "connected"
+    DEGRADED = "degraded"
+    OFFLINE = "offline"
+    DISCONNECTED = "disconnected"
+    ERROR = "error"
+
+
+__all__ = [
+    "APP_ICON",
+    "DESKTOP_ID",
+    "LOCK_ICON",
+    "SIZES",
+    "IconKind",
+    "export",
+    "icon",
+    "names",
+    "svg",
+]
 
 #: Pixel sizes rendered into each QIcon (panel sizes 16–48 at 1×, 2× and beyond).
 SIZES = (16, 22, 24, 32, 44, 48, 64, 96, 128, 256)

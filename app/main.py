@@ -5,12 +5,14 @@
 1. ``QApplication``; a second launch only knocks on the first (``SingleInstance``),
    which raises its main window, and exits 0.
 2. A ``qasync.QEventLoop`` so engine coroutines and Qt share the GUI thread.
-3. ``TrayApp`` shows the tray icon at once, reading "Starting…". Without any system
-   tray the main window opens instead and says why (the tray appears if a host shows up).
-4. Only then the engine: its modules are imported on a worker thread, ``make_engine()``
-   (the one factory) builds it on the GUI thread, and ``engine.start()`` runs in the
-   background, so the icon appears before any import, keyring, network or helper work.
-5. Quit (menu, SIGTERM, SIGINT) stops the engine, then the loop.
+3. The tray icon is shown at once ("Starting…"), drawn by ``app.icons`` alone: nothing
+   of ``core`` is imported yet, so it appears as fast as a bare Qt tray icon.
+4. The UI (``app.tray_app``) and the engine's modules are imported on a worker thread
+   while the loop keeps the icon painted; ``TrayApp`` adopts the icon. Without any
+   system tray the main window opens instead and says why.
+5. The engine from ``make_engine()`` (the one factory) is built on the GUI loop, then
+   ``engine.start()`` runs in the background (keyring, network, helper).
+6. Quit (menu, SIGTERM, SIGINT) stops the engine, then the loop.
 
 Errors: ``EngineUnavailable`` when the engine cannot be created; ``run`` reports it in a
 dialog and returns 1.
@@ -26,32 +28,22 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
-from app import autostart as autostart_mod
-from app.actions import Actions
-from app.bridge import EngineBridge
-from app.notify import RateLimiter
+from app import icons
 from app.qtcompat import binding_leaks
 from app.single_instance import SingleInstance
-from app.tray import Tray
-from core.aio import spawn
-from core.engine.api import EngineAPI
-from core.engine.state import SessionState
 
-__all__ = ["NO_TRAY_NOTICE", "EngineUnavailable", "TrayApp", "main", "make_engine", "run"]
+if TYPE_CHECKING:
+    from app.tray_app import TrayApp
+    from core.engine.api import EngineAPI
+
+__all__ = ["ENGINE_MODULE", "EngineUnavailable", "main", "make_engine", "run"]
 
 _log = logging.getLogger(__name__)
-
-NO_TRAY_NOTICE = (
-    "No system tray was found on this desktop, so Rustronaut shows this window instead. "
-    "Closing it keeps you connected; start Rustronaut again to come back here. "
-    "On GNOME, the AppIndicator extension adds the tray icon."
-)
-
 
 #: Where the real engine is wired (imported lazily, see ``make_engine``).
 ENGINE_MODULE = "core.engine.wiring"
@@ -84,91 +76,13 @@ async def make_engine(**options: Any) -> EngineAPI:
     return engine
 
 
-def preload_engine_module() -> None:
-    """Import the engine's module tree if it exists (any thread). Never raises."""
-    try:
-        importlib.import_module(ENGINE_MODULE)
-    except Exception:  # make_engine reports it properly on the GUI thread
-        _log.debug("engine module not preloaded", exc_info=True)
-
-
-class TrayApp(QObject):
-    """The composition root: bridge, actions and tray around one engine.
-
-    ``engine`` may be None: the UI then shows "Starting…" until ``attach_engine``.
-    ``start()`` shows the tray (or the main window when there is no tray) and starts the
-    engine (once attached) in the background; returns True if the tray icon is visible.
-    Must be called on the GUI thread with the qasync loop running.
-    """
-
-    def __init__(
-        self,
-        engine: EngineAPI | None,
-        *,
-        autostart: autostart_mod.Autostart | None = None,
-        limiter: RateLimiter | None = None,
-        open_signin_when_signed_out: bool = True,
-    ) -> None:
-        super().__init__()
-        # A tray app lives on with no window open; closing a dialog must not quit it.
-        QApplication.setQuitOnLastWindowClosed(False)
-        self.bridge = EngineBridge(engine, self)
-        self.actions = Actions(self.bridge, autostart=autostart, parent=self)
-        self.tray = Tray(self.bridge, self.actions, limiter=limiter, parent=self)
-        self._open_signin = open_signin_when_signed_out
-        self._tray_poll = QTimer(self)
-        self._tray_poll.setInterval(2000)
-        self._tray_poll.timeout.connect(self._poll_tray)
-        self._polls = 0
-        self.engine_task: asyncio.Task[None] | None = None
-        self._started = False
-
-    def start(self, *, tray_available: bool | None = None) -> bool:
-        """Show the tray (or the main window with the reason) and start the engine."""
-        has_tray = Tray.available() if tray_available is None else tray_available
-        if has_tray:
-            self.tray.show()
-        else:
-            from app.windows.main_window import MainWindow
-
-            window = self.actions.show_window("main")
-            assert isinstance(window, MainWindow)
-            window.show_notice(NO_TRAY_NOTICE)
-            self._tray_poll.start()  # a tray host may start after us (login races)
-        self._started = True
-        if self.bridge.engine is not None:
-            self._start_engine(self.bridge.engine)
-        return has_tray
-
-    def attach_engine(self, engine: EngineAPI) -> None:
-        """Give the (already visible) UI its engine and start it in the background."""
-        self.bridge.attach(engine)
-        if self._started:
-            self._start_engine(engine)
-
-    def _start_engine(self, engine: EngineAPI) -> None:
-        self.engine_task = spawn(self._run_start(engine), name="ui.engine_start")
-
-    async def _run_start(self, engine: EngineAPI) -> None:
-        await engine.start()
-        if self._open_signin and engine.snapshot.state is SessionState.SIGNED_OUT:
-            self.actions.show_window("signin")
-
-    def _poll_tray(self) -> None:
-        self._polls += 1
-        if Tray.available():
-            self.tray.show()
-            self._tray_poll.stop()
-        elif self._polls >= 30:
-            self._tray_poll.stop()
-
-    def shutdown(self) -> None:
-        """Hide the tray, close windows, stop listening to the engine. Idempotent."""
-        self._tray_poll.stop()
-        self.tray.hide()
-        for w in self.actions.windows.values():
-            w.close()
-        self.bridge.close()
+def preload_ui_and_engine() -> None:
+    """Import the UI modules and the engine's module tree (any thread). Never raises."""
+    for name in ("app.tray_app", ENGINE_MODULE):
+        try:
+            importlib.import_module(name)
+        except Exception:  # reported properly on the GUI thread when really used
+            _log.debug("module %s not preloaded", name, exc_info=True)
 
 
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
@@ -185,13 +99,15 @@ def run(
     engine_factory: Callable[[], EngineAPI | Awaitable[EngineAPI]] = make_engine,
     instance_name: str | None = None,
     on_ready: Callable[[TrayApp], None] | None = None,
+    on_tray: Callable[[QSystemTrayIcon], None] | None = None,
 ) -> int:
     """Run the tray app until Quit; returns the process exit code.
 
     ``engine_factory`` builds the engine, returning it or an awaitable of it (tests and
     benchmarks inject their own);
-    ``on_ready`` is called once the tray (or window) is visible, before the engine has
-    finished starting.
+    ``on_tray`` is called with the start-up tray icon as soon as it is shown (before any
+    ``core`` import); ``on_ready`` with the ``TrayApp`` once the UI is built, before the
+    engine exists.
     """
     import PySide6
     import qasync
@@ -225,24 +141,35 @@ def run(
         )
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
-    tray_app = TrayApp(
-        None,
-        autostart=autostart_mod.for_platform(),
-        open_signin_when_signed_out=not args.autostart,
-    )
-    single.activated.connect(lambda: tray_app.actions.show_window("main"))
+
+    # 1. The tray icon first, drawn from app.icons alone (no core import yet).
+    early: QSystemTrayIcon | None = None
+    if QSystemTrayIcon.isSystemTrayAvailable():
+        early = QSystemTrayIcon(icons.icon(icons.IconKind.BUSY))  # type: ignore[arg-type]
+        early.setToolTip("Rustronaut — Starting…")
+        early.show()
+        if on_tray is not None:
+            on_tray(early)
+
     done: asyncio.Future[None] = loop.create_future()
     status = 0
+    holder: list[TrayApp] = []
 
     def finish() -> None:
-        tray_app.shutdown()
+        for tray_app in holder:
+            tray_app.shutdown()
         single.release()
         if not done.done():
             done.set_result(None)
 
-    tray_app.actions.quit_requested.connect(finish)
+    def quit_now() -> None:
+        if holder:
+            holder[0].actions.quit()
+        else:
+            finish()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: tray_app.actions.quit())
+        signal.signal(sig, lambda *_: quit_now())
     # Python runs signal handlers only when the interpreter gets control; a cheap timer
     # hands it control twice a second while Qt sits in its C++ loop.
     wake = QTimer()
@@ -251,15 +178,34 @@ def run(
 
     async def session() -> None:
         nonlocal status
-        # 1. The tray first ("Starting…"), inside the running loop.
-        tray_app.start()
+        # 2. Let the icon dock and paint before the heavy imports compete for the GIL
+        #    (XEmbed gives it a geometry when docked; SNI hosts may not: capped wait).
+        if early is not None:
+            for _ in range(30):
+                if early.geometry().width() > 0:
+                    break
+                await asyncio.sleep(0.01)
+        # 3. The UI and engine modules load on a worker thread while the loop keeps the
+        #    icon painted; widgets are then built here, on the GUI thread.
+        await asyncio.to_thread(preload_ui_and_engine)
+        from app import autostart as autostart_mod
+        from app.tray_app import TrayApp
+
+        tray_app = TrayApp(
+            None,
+            autostart=autostart_mod.for_platform(),
+            open_signin_when_signed_out=not args.autostart,
+            icon=early,
+        )
+        holder.append(tray_app)
+        tray_app.actions.quit_requested.connect(finish)
+        single.activated.connect(lambda: tray_app.actions.show_window("main"))
+        tray_app.start(tray_available=early is not None)
         if args.show:
             tray_app.actions.show_window("main")
         if on_ready is not None:
             on_ready(tray_app)
-        # 2. Then the engine: its module tree (auth, controller client, crypto) is
-        #    imported on a worker thread so the tray keeps painting; built on this thread.
-        await asyncio.to_thread(preload_engine_module)
+        # 4. Then the engine, built (and maybe awaited) on the GUI loop.
         try:
             made = engine_factory()
             engine = await made if inspect.isawaitable(made) else made

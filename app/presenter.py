@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from enum import StrEnum
 
+from app.icons import IconKind
 from core.engine.state import SessionState, Snapshot, TunnelView
 
 __all__ = [
@@ -41,18 +42,6 @@ BUSY_STATES = frozenset(
 
 #: States with a tunnel up (access flows, maybe partially).
 CONNECTED_STATES = frozenset({SessionState.CONNECTED, SessionState.DEGRADED})
-
-
-class IconKind(StrEnum):
-    """The tray icon variants; one SVG each (``app.icons``)."""
-
-    SIGNED_OUT = "signed-out"
-    BUSY = "busy"
-    CONNECTED = "connected"
-    DEGRADED = "degraded"
-    OFFLINE = "offline"
-    DISCONNECTED = "disconnected"
-    ERROR = "error"
 
 
 class Action(StrEnum):

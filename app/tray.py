@@ -33,12 +33,15 @@ class Tray(QObject):
         actions: Actions,
         *,
         limiter: RateLimiter | None = None,
+        icon: QSystemTrayIcon | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self._actions = actions
         self._bridge = bridge
-        self.icon = QSystemTrayIcon(self)
+        # Adopt the icon start-up already showed, if any, so it never disappears.
+        self.icon = icon if icon is not None else QSystemTrayIcon()
+        self.icon.setParent(self)
         self.menu = QMenu()
         self.menu.setAccessibleName("Rustronaut menu")
         self.menu.setTitle("Rustronaut")

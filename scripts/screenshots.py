@@ -56,7 +56,7 @@ async def _shoot(out: Path, display: str) -> list[Path]:
     from scripted_engine import DEMO_DECISIONS, ScriptedEngine, demo_settings
 
     from app.autostart import XdgAutostart
-    from app.main import TrayApp
+    from app.tray_app import TrayApp
     from core.engine.state import EventKind, SessionState
 
     qapp = QApplication.instance()

@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from scripted_engine import ScriptedEngine, demo_settings
 
 from app.autostart import XdgAutostart
-from app.main import TrayApp
 from app.notify import RateLimiter
+from app.tray_app import TrayApp
 
 
 @pytest.fixture

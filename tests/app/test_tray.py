@@ -158,7 +158,7 @@ async def test_break_glass_cancel_keeps_the_connection(engine: ScriptedEngine, m
 
 
 async def test_no_tray_opens_the_main_window_and_says_why(engine: ScriptedEngine, make_app) -> None:
-    from app.main import NO_TRAY_NOTICE
+    from app.tray_app import NO_TRAY_NOTICE
 
     app = make_app(engine)
     assert not QSystemTrayIcon.isSystemTrayAvailable()  # offscreen has no tray

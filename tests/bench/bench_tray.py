@@ -30,39 +30,48 @@ from xdisplay import XDisplay, available  # noqa: E402
 COMMON = textwrap.dedent(
     """
     import sys, time
+    from PySide6.QtCore import QTimer
     def rss_mb():
         with open("/proc/self/status") as f:
             for line in f:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1]) / 1024
         return float("nan")
-    def watch(icon, fallback, quit):
-        from PySide6.QtCore import QTimer
-        from PySide6.QtWidgets import QSystemTrayIcon
-        tray = QSystemTrayIcon.isSystemTrayAvailable()
+    def idle_then_quit(quit):
+        # Idle RSS: 2 s after everything (UI, engine) is loaded.
+        QTimer.singleShot(2000, lambda: (print("rss", rss_mb(), flush=True), quit()))
+    def watch(visible, mode):
         def poll():
-            docked = icon.isVisible() and icon.geometry().width() > 0
-            if docked or (not tray and fallback() is not None and fallback().isVisible()):
-                print("visible", time.time(), "tray" if tray else "window", flush=True)
+            if visible():
+                print("visible", time.time(), mode, flush=True)
                 timer.stop()
-                QTimer.singleShot(2000, lambda: (print("rss", rss_mb(), flush=True), quit()))
         timer = QTimer()
         timer.timeout.connect(poll)
         timer.start(2)
-        watch.timer = timer
+        watch.timers = [*getattr(watch, "timers", []), timer]
+    def docked(icon):
+        return icon.isVisible() and icon.geometry().width() > 0
     """
 )
 
 APP = COMMON + textwrap.dedent(
     """
     sys.path.insert(0, {tests!r})
-    from scripted_engine import ScriptedEngine
-    from core.engine.state import SessionState
     import app.main as m
-    def ready(a):
-        watch(a.tray.icon, lambda: a.actions.windows.get("main"), a.actions.quit)
-    demo = lambda: ScriptedEngine.demo(SessionState.CONNECTED)
-    sys.exit(m.run(["--autostart"], engine_factory=demo, instance_name={name!r}, on_ready=ready))
+    seen_tray = []
+    def demo():
+        from scripted_engine import ScriptedEngine
+        from core.engine.state import SessionState
+        return ScriptedEngine.demo(SessionState.CONNECTED)
+    def on_tray(icon):
+        seen_tray.append(icon)
+        watch(lambda: docked(icon), "tray")
+    def on_ready(a):
+        if not seen_tray:  # no tray: time to the main window instead
+            watch(lambda: a.actions.windows.get("main") is not None, "window")
+        idle_then_quit(a.actions.quit)
+    sys.exit(m.run(["--autostart"], engine_factory=demo, instance_name={name!r},
+                   on_tray=on_tray, on_ready=on_ready))
     """
 )
 
@@ -73,7 +82,8 @@ PEER = COMMON + textwrap.dedent(
     app = QApplication([])
     pm = QPixmap(22, 22); pm.fill(QColor("#16a34a"))
     icon = QSystemTrayIcon(QIcon(pm)); icon.show()
-    watch(icon, lambda: None, app.quit)
+    watch(lambda: docked(icon), "tray")
+    idle_then_quit(app.quit)
     sys.exit(app.exec())
     """
 )
