@@ -213,3 +213,43 @@ async def test_dns_is_set_and_restored(testbed: TestBed, helper: HelperProc) -> 
     assert run(["cat", "/etc/resolv.conf"], ns=testbed.client_ns).stdout == "nameserver 127.0.0.1\n"
     assert resolvconf_records(testbed.client_if) == []
     assert_nothing_left(testbed, helper)
+
+
+def routing_state(bed: TestBed) -> dict[str, str]:
+    """Everything wg-quick touches for a full tunnel: rules, routes, nftables."""
+    cmds = {
+        "rule4": ["ip", "-4", "rule"],
+        "rule6": ["ip", "-6", "rule"],
+        "route4": ["ip", "-4", "route", "show", "table", "all"],
+        "route6": ["ip", "-6", "route", "show", "table", "all"],
+        "nft": ["nft", "list", "ruleset"],
+    }
+    return {k: run(argv, ns=bed.client_ns).stdout for k, argv in cmds.items()}
+
+
+@plain_asyncio
+async def test_full_tunnel_policy_routing_is_undone(
+    testbed: TestBed, helper: HelperProc, server: None
+) -> None:
+    import msgspec
+
+    base = testbed.client_spec()
+    peer = msgspec.structs.replace(base.peers[0], allowed_ips=("0.0.0.0/0", "::/0"))
+    spec = msgspec.structs.replace(base, peers=(peer,))
+    before = await asyncio.to_thread(routing_state, testbed)
+    async with HelperClient(helper.socket) as client:
+        await client.up(spec)
+        during = await asyncio.to_thread(routing_state, testbed)
+        assert "fwmark" in during["rule4"]  # wg-quick's policy routing keeps the endpoint out
+        assert "table 51820" in during["route4"]
+        assert "table 51820" in during["route6"]
+        assert f"wg-quick-{testbed.client_if}" in during["nft"]
+        assert (await asyncio.to_thread(fetch, testbed)).stdout == "200"
+        await client.down(testbed.client_if)
+    after = await asyncio.to_thread(routing_state, testbed)
+    for key in ("rule4", "rule6", "nft"):
+        assert after[key] == before[key]
+    for key in ("route4", "route6"):  # the veth's own link-local routes may appear meanwhile
+        assert testbed.client_if not in after[key]
+        assert "table 51820" not in after[key]
+    assert_nothing_left(testbed, helper)

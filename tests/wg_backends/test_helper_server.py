@@ -7,6 +7,7 @@ socket, with raw frames (to send garbage) or with the library client.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -23,6 +24,8 @@ from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.wg_backends.fakes import FakeBackend, plain_asyncio
 from tests.wg_backends.inproc import Running, serve_in_thread
@@ -299,3 +302,40 @@ def test_corrupt_state_file_is_ignored(make_server: Any, tmp_path: Path) -> None
     with raw(r.socket) as s:
         send(s, {"v": 1, "type": "hello", "id": 1})
         assert recv(s)["type"] == "ok"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(garbage=st.binary(min_size=1, max_size=200))
+def test_fuzzed_bytes_never_stop_the_helper(
+    tmp_path_factory: pytest.TempPathFactory, garbage: bytes
+) -> None:
+    r = _shared_server(tmp_path_factory)
+    with raw(r.socket) as s:
+        s.sendall(garbage)
+        s.shutdown(socket.SHUT_WR)
+        s.settimeout(5)
+        with contextlib.suppress(OSError):
+            while s.recv(65536):
+                pass
+    with raw(r.socket) as s:  # still serving, nothing brought up
+        send(s, {"v": 1, "type": "hello", "id": 1})
+        assert recv(s)["type"] == "ok"
+    assert r.backend.up_ifaces == {}
+
+
+_SHARED: list[Running] = []
+
+
+def _shared_server(factory: pytest.TempPathFactory) -> Running:
+    # one server for all hypothesis examples (function fixtures do not reset per example)
+    if not _SHARED:
+        _SHARED.append(serve_in_thread(factory.mktemp("fuzz")))
+    return _SHARED[0]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _stop_shared() -> Iterator[None]:
+    yield
+    for r in _SHARED:
+        r.stop()
+    _SHARED.clear()
