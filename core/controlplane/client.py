@@ -6,7 +6,7 @@ import base64
 import hashlib
 import hmac
 import ssl
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from typing import Any, TypeVar
 
 import httpx
@@ -146,22 +146,51 @@ def _default_ssl_context() -> ssl.SSLContext:
 _PIN_REFUSED = "server key does not match the configured SPKI pin"
 
 
-def pin_context(context: ssl.SSLContext, pin: str) -> ssl.SSLContext:
-    """Make ``context`` refuse, during the TLS handshake, a server whose SPKI is not ``pin``.
+def _chain_der(obj: ssl.SSLObject) -> list[bytes]:
+    """DER certificates of the peer: the verified chain if known, else the leaf."""
+    inner = getattr(obj, "_sslobj", None)
+    for name in ("get_verified_chain", "get_unverified_chain"):
+        getter = getattr(inner, name, None)
+        if getter is None:
+            continue
+        try:
+            chain = getter() or []
+            ders = [c.public_bytes(ssl.ENCODING_DER) for c in chain]  # type: ignore[attr-defined]
+        except (ssl.SSLError, ValueError, AttributeError):
+            continue
+        if ders:
+            return ders
+    leaf = obj.getpeercert(binary_form=True)
+    return [leaf] if leaf else []
+
+
+def _matches(ders: Sequence[bytes], pins: Sequence[str]) -> bool:
+    found = False
+    for der in ders:
+        digest = spki_sha256(der)
+        # Compare with every pin in constant time; no early exit on a hit.
+        for pin in pins:
+            found |= hmac.compare_digest(digest, pin)
+    return found
+
+
+def pin_context(context: ssl.SSLContext, pins: str | Sequence[str]) -> ssl.SSLContext:
+    """Make ``context`` refuse, during the TLS handshake, a server whose chain has no
+    certificate whose SubjectPublicKeyInfo SHA-256 (base64) is among ``pins``.
 
     The check runs right after the chain verification (truststore's or the stdlib's)
     and before any HTTP byte — the bearer token never reaches an unpinned server. Works
     on a stdlib ``ssl.SSLContext`` and on ``truststore.SSLContext`` (which keeps a stdlib
     context inside). Mutates and returns ``context``.
     """
+    wanted = (pins,) if isinstance(pins, str) else tuple(pins)
     inner: ssl.SSLContext = getattr(context, "_ctx", context)
     parent: type[ssl.SSLObject] = inner.sslobject_class
 
     class PinnedSSLObject(parent):  # type: ignore[valid-type,misc]
         def do_handshake(self) -> None:
             super().do_handshake()
-            der = self.getpeercert(binary_form=True)
-            if not der or not hmac.compare_digest(spki_sha256(der), pin):
+            if not _matches(_chain_der(self), wanted):
                 raise ssl.SSLCertVerificationError(_PIN_REFUSED)
 
     inner.sslobject_class = PinnedSSLObject
@@ -183,11 +212,11 @@ class ControlPlaneClient:
     """One controller at ``base_url``. Async; use from one event loop.
 
     ``auth`` adds the user's bearer token to the device calls (discovery goes without).
-    ``transport`` replaces the network (tests). ``spki_pin`` (base64 SHA-256 of the
-    server's SubjectPublicKeyInfo) is checked on every HTTPS answer before its body is
-    read — and, first of all, during the TLS handshake (``pin_context``), so no request
-    (and no token) reaches a server with another key. ``verify`` replaces the trust
-    store (tests). Methods raise ``ControlPlaneError`` subclasses only.
+    ``transport`` replaces the network (tests). ``spki_pin``: one or several base64
+    SHA-256 of a SubjectPublicKeyInfo (any certificate of the server's chain may match),
+    enforced during the TLS handshake (``pin_context``), so no request and no token
+    reaches a server with another key, and checked again on every HTTPS answer.
+    ``verify`` replaces the trust store (tests). Methods raise ``ControlPlaneError`` subclasses only.
     """
 
     def __init__(
@@ -196,15 +225,21 @@ class ControlPlaneClient:
         *,
         auth: httpx.Auth | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
-        spki_pin: str | None = None,
+        spki_pin: str | Sequence[str] | None = None,
         timeout: float = 10.0,
         verify: ssl.SSLContext | None = None,
     ) -> None:
         self._auth = auth
-        self._pin = spki_pin
+        self._pins: tuple[str, ...] = (
+            ()
+            if spki_pin is None
+            else (spki_pin,)
+            if isinstance(spki_pin, str)
+            else tuple(spki_pin)
+        )
         context = verify if verify is not None else _default_ssl_context()
-        if spki_pin is not None:
-            context = pin_context(context, spki_pin)
+        if self._pins:
+            context = pin_context(context, self._pins)
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             transport=transport,
@@ -227,15 +262,13 @@ class ControlPlaneClient:
 
     # plumbing --------------------------------------------------------------------
     def _check_pin(self, response: httpx.Response) -> None:
-        if self._pin is None or response.url.scheme != "https":
+        """Second line of defence: the answer came over a pinned connection."""
+        if not self._pins or response.url.scheme != "https":
             return
         stream = response.extensions.get("network_stream")
         ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
-        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
-        if not der:
-            raise PinMismatchError("cannot read the server certificate to check the pin")
-        if not hmac.compare_digest(spki_sha256(der), self._pin):
-            raise PinMismatchError("the controller's key does not match the configured pin")
+        if ssl_object is None or not _matches(_chain_der(ssl_object), self._pins):
+            raise PinMismatchError("the controller's key does not match a configured pin")
 
     async def _read_capped(self, response: httpx.Response, cap: int) -> bytes:
         declared = response.headers.get("content-length")

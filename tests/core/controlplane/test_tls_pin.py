@@ -92,6 +92,11 @@ async def test_pin_accepts_the_right_key_and_refuses_another(
     good_pin = spki_sha256(der)
     async with ControlPlaneClient(base, verify=trusting(), spki_pin=good_pin) as c:
         assert (await c.discovery()).client_id == "desktop"
+    # Several pins: one matching is enough (rotation: old and new key both pinned).
+    async with ControlPlaneClient(
+        base, verify=trusting(), spki_pin=["B" * 43 + "=", good_pin]
+    ) as c:
+        assert (await c.discovery()).client_id == "desktop"
     wrong_pin = "A" * 43 + "="
     async with ControlPlaneClient(base, verify=trusting(), spki_pin=wrong_pin) as c:
         with pytest.raises(PinMismatchError):
