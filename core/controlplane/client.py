@@ -216,7 +216,8 @@ class ControlPlaneClient:
     SHA-256 of a SubjectPublicKeyInfo (any certificate of the server's chain may match),
     enforced during the TLS handshake (``pin_context``), so no request and no token
     reaches a server with another key, and checked again on every HTTPS answer.
-    ``verify`` replaces the trust store (tests). Methods raise ``ControlPlaneError`` subclasses only.
+    ``verify`` replaces the trust store (tests). Methods raise ``ControlPlaneError``
+    subclasses only.
     """
 
     def __init__(
