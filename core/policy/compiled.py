@@ -132,9 +132,11 @@ class CompiledPolicy:
         self.suffix: dict[str, list[int]] = {}
         self.any_host: list[int] = []
         self.nets: dict[int, dict[int, dict[int, list[int]]]] = {32: {}, 128: {}}
-        self.ports: list[tuple[frozenset[str], tuple[tuple[int, int], ...]]] = []
+        # (protocols, port ranges) per resource, filled on first match of the resource
+        self._ports: list[tuple[tuple[str, ...], tuple[tuple[int, int], ...]] | None] = [
+            None
+        ] * len(bundle.resources)
         ids = {r.id: i for i, r in enumerate(bundle.resources)}
-        proto_sets: dict[tuple[str, ...], frozenset[str]] = {}
         for i, res in enumerate(bundle.resources):
             for host in res.hosts:
                 if host == "*":
@@ -151,11 +153,6 @@ class CompiledPolicy:
                 plen = int(plen_s) if plen_s else bits
                 by_len = self.nets[bits].setdefault(plen, {})
                 by_len.setdefault(value >> (bits - plen), []).append(i)
-            ranges = tuple([(p, p) if type(p) is int else (p.first, p.last) for p in res.ports])  # type: ignore[union-attr]
-            protocols = proto_sets.get(res.protocols)
-            if protocols is None:
-                protocols = proto_sets[res.protocols] = frozenset(res.protocols)
-            self.ports.append((protocols, ranges))
         self.prefix_lens = {bits: sorted(d, reverse=True) for bits, d in self.nets.items()}
         # Rules are indexed by position only; CompiledRule objects (and their sorted
         # per-resource order) are built the first time a destination needs them.
@@ -209,9 +206,16 @@ class CompiledPolicy:
         if not found:
             return found
         out: list[int] = []
-        ports = self.ports
+        ports = self._ports
         for i in found:
-            protocols, ranges = ports[i]
+            spec = ports[i]
+            if spec is None:
+                res = self.resources[i]
+                ranges = tuple(
+                    [(p, p) if type(p) is int else (p.first, p.last) for p in res.ports]  # type: ignore[union-attr]
+                )
+                spec = ports[i] = (res.protocols, ranges)
+            protocols, ranges = spec
             if protocol not in protocols or i in out:
                 continue
             if ranges:

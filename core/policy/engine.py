@@ -293,7 +293,7 @@ class PolicyEngine:
         return conf
 
     def _signals(self, now: float) -> tuple[str, ...]:
-        return self.tracker.snapshot(now).active
+        return self.tracker.active(now)
 
     def reachable(self, app: AppIdentity | None = None) -> tuple[Reachability, ...]:
         """``reachable_resources`` for the current bundle, facts and risk (status view)."""

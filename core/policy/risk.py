@@ -232,6 +232,16 @@ class RiskTracker:
             self._fire(name, now)
         return tuple(fired)
 
+    def active(self, now: float | None = None) -> tuple[str, ...]:
+        """Names of what adds risk now (failing posture facts, then signals adding at
+        least 0.5): what a Decision lists in ``signals``. Cheaper than ``snapshot``."""
+        names = tuple(name for name, _ in self._posture)
+        if not self._active:
+            return names
+        now = self._clock() if now is None else now
+        factor = math.exp(-self._rate * (now - self._t)) if now > self._t else 1.0
+        return names + tuple(n for n, v in self._values.items() if v * factor >= 0.5)
+
     def snapshot(self, now: float | None = None) -> RiskSnapshot:
         """Score and its parts for the UI (``rustronaut status``, the tray's risk panel)."""
         now = self._clock() if now is None else now

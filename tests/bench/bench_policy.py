@@ -8,7 +8,8 @@ group, disk encryption, a firewall and a screen-lock timeout; every 10th resourc
 gets an explicit deny (priority 10) for contractors or on high risk. Most rules name one
 of three shared posture profiles (``profiles``); every 10th carries its own terms.
 Because every deny sits above every allow, Cedar's forbid-overrides semantics is the
-same, so cedarpy evaluates an equivalent policy set (translated by ``tests/core/policy/cedar.py``) on the
+same, so cedarpy evaluates an equivalent policy set (translated by
+``tests/core/policy/cedar.py``) on the
 same requests in the same run; both answers are compared.
 
 Measured (median over requests, each timed in a tight batch):

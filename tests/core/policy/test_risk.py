@@ -140,3 +140,15 @@ def test_reset_keeps_settings_and_posture() -> None:
     for _ in range(R.DENY_STREAK):
         t.observe(request(), DENY, NOW)
     assert t.score(NOW) == 25
+
+
+def test_active_matches_snapshot() -> None:
+    t = RiskTracker(clock=lambda: NOW)
+    assert t.active(NOW) == ()
+    t.set_posture({"posture.disk.encrypted": False})
+    for _ in range(R.DENY_STREAK):
+        t.observe(request(), DENY, NOW)
+    assert t.active(NOW) == t.snapshot(NOW).active == ("posture.disk.encrypted", "deny_streak")
+    later = NOW + 3600 * 24
+    assert t.active(later) == ("posture.disk.encrypted",)  # decayed away
+    assert t.score(later) == DEFAULT_POSTURE_WEIGHTS["posture.disk.encrypted"]
