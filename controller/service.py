@@ -78,8 +78,6 @@ class ControllerService:
             gw_ip = ipaddress.ip_interface(gw.address).ip
             reserved.add(f"{gw_ip}{'/32' if gw_ip.version == 4 else '/128'}")
         self._reserved = frozenset(reserved)
-        # Identity of each device's last bearer token (groups for the bundle's user info).
-        self._identities: dict[str, Identity] = {}
 
     def now(self) -> int:
         """The service clock in whole seconds."""
@@ -141,7 +139,6 @@ class ControllerService:
             raise NotFound(f"no device {device_id!r}")
         if dev.status != "active":
             raise Forbidden(f"device {device_id!r} has been revoked")
-        self._identities[device_id] = identity
         return dev
 
     def device(self, identity: Identity, device_id: str) -> DeviceRecord:
@@ -172,7 +169,6 @@ class ControllerService:
             raise Conflict(str(exc)) from exc
         except PoolExhaustedError as exc:
             raise Unavailable(str(exc)) from exc
-        self._identities[device_id] = identity
         self._gateway_add(dev)
         gw = self.config.gateway
         return Enrollment(

@@ -51,6 +51,7 @@ class _IssuerState:
         self.keys = keys
         self.static = keys is not None
         self.fetched_at = 0.0
+        self.forced_at = float("-inf")
 
 
 class TokenValidator:
@@ -85,9 +86,13 @@ class TokenValidator:
         if state.keys is not None and (
             state.static
             or (not force and now - state.fetched_at < JWKS_TTL_S)
-            or (force and now - state.fetched_at < REFRESH_MIN_S)
+            # An unknown kid re-fetches at most every REFRESH_MIN_S, so a flood of
+            # tokens naming made-up keys cannot hammer the issuer.
+            or (force and now - state.forced_at < REFRESH_MIN_S)
         ):
             return state.keys
+        if force:
+            state.forced_at = now
         try:
             uri = state.cfg.jwks_uri
             if uri is None:
