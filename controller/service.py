@@ -304,6 +304,31 @@ class ControllerService:
         )
 
     # gateway ------------------------------------------------------------------------
+    def reconcile_gateway(self) -> None:
+        """Make the gateway's peers match the stored devices. Idempotent.
+
+        Active devices that have not failed posture are peers (allowed IP: their
+        address); every other peer of the interface is removed. Called at start, so a
+        restarted controller or a re-created interface converges. A ``wg`` failure is
+        logged, never raised (the API keeps serving).
+        """
+        if self.gateway is None:
+            return
+        want = {
+            d.wg_public_key: d.address
+            for d in self.storage.list_devices()
+            if d.status == "active" and d.address and not (d.posture_at and not d.reachable)
+        }
+        try:
+            have = self.gateway.peers()
+            for key in have.keys() - want.keys():
+                self.gateway.remove_peer(key)
+            for key, address in want.items():
+                if have.get(key) != [address]:
+                    self.gateway.set_peer(key, [str(address)])
+        except GatewayError:
+            _log.exception("gateway: reconcile failed")
+
     def _gateway_add(self, dev: DeviceRecord) -> None:
         if self.gateway is None or dev.address is None or dev.status != "active":
             return

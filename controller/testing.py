@@ -73,6 +73,7 @@ def build(
     if config.gateway is not None and config.gateway.interface:
         gateway = Gateway(config.gateway.interface, gateway_runner or subprocess_runner)
     service = ControllerService(config, storage, keys, gateway=gateway)
+    service.reconcile_gateway()
     issuers = list(config.issuers)
     local: dict[str, Any] = {}
     dev = None

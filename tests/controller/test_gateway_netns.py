@@ -106,6 +106,12 @@ async def test_peers_follow_enroll_posture_and_revoke(wg_namespace: tuple[str, s
             assert enrolled.gateway is not None
             assert enrolled.gateway.public_key == gw_pub
             assert peers() == {keys.wg_public: ["10.77.0.2/32"]}
+            # A stray peer is removed and a lost one restored when a controller starts.
+            stray = new_device().wg_public
+            Gateway(ifname, in_ns).set_peer(stray, ["10.77.0.99/32"])
+            Gateway(ifname, in_ns).remove_peer(keys.wg_public)
+            rc.service.reconcile_gateway()
+            assert peers() == {keys.wg_public: ["10.77.0.2/32"]}
             # No rule allows anything: posture leaves nothing reachable → peer removed.
             nonce = await c.posture_nonce(enrolled.device_id)
             await c.submit_posture(enrolled.device_id, keys.report(enrolled.device_id, nonce.nonce))
