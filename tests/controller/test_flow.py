@@ -281,6 +281,14 @@ async def test_enrollment_is_rate_limited() -> None:
                 statuses.append((await http.post("/v1/devices", json={})).status_code)
         assert statuses[:3] == [401, 401, 401]
         assert statuses[3:] == [429, 429]
+        # Login-related endpoints of the dev provider have their own budget.
+        async with httpx.AsyncClient() as http:
+            logins = [
+                (await http.post(f"{rc.issuer}/token", data={"grant_type": "x"})).status_code
+                for _ in range(4)
+            ]
+        assert logins[:3] == [400, 400, 400]
+        assert logins[3] == 429
 
 
 async def test_key_rotation_keeps_previous_key_in_discovery(controller: RunningController) -> None:
