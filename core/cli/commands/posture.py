@@ -9,9 +9,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Mapping
 
-from core.posture import CollectContext, PostureConfig, SubprocessRunner, collect
+from core.posture import (
+    CollectContext,
+    PostureConfig,
+    PostureConfigError,
+    SubprocessRunner,
+    collect,
+)
 from core.posture.factory import collectors_for, current_os
 from core.posture.remediation import remediation
 from core.wire.posture import Fact, FactStatus
@@ -66,11 +73,15 @@ def _table(table: list[dict[str, object]]) -> str:
 
 async def _run(args: argparse.Namespace) -> int:
     os_name = current_os()
-    ctx = CollectContext(
-        runner=SubprocessRunner(),
-        config=PostureConfig.create(processes=args.process, files=args.file),
-        timeout_s=args.timeout,
-    )
+    if not 0 < args.timeout <= 300:
+        print("rustronaut posture: --timeout must be between 0 and 300 seconds", file=sys.stderr)
+        return 2
+    try:
+        config = PostureConfig.create(processes=args.process, files=args.file)
+    except PostureConfigError as exc:
+        print(f"rustronaut posture: {exc}", file=sys.stderr)
+        return 2
+    ctx = CollectContext(runner=SubprocessRunner(), config=config, timeout_s=args.timeout)
     facts = await collect(collectors_for(os_name), ctx)
     table = rows(facts, os_name)
     if args.json:

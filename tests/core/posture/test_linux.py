@@ -123,6 +123,15 @@ def test_other_parsers(data: Callable[[str], str]) -> None:
 # --- real runs on this machine --------------------------------------------------------
 
 
+def _read(path: str) -> str:
+    return Path(path).read_text()
+
+
+def _run(argv: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+    """Blocking on purpose: the test sets state before the collector looks."""
+    return subprocess.run(argv, capture_output=True, text=True, **kw)
+
+
 def _real(**kw: Any) -> CollectContext:
     kw.setdefault("runner", SubprocessRunner())
     return CollectContext(timeout_s=10, **kw)
@@ -134,7 +143,7 @@ async def test_full_linux_collection_is_real_and_complete() -> None:
     assert facts["os.name"].value == "linux"
     assert facts["os.kernel"].value == platform.release()
     assert facts["device.hostname"].value == socket.gethostname()
-    release = osinfo.parse_os_release(Path("/etc/os-release").read_text())
+    release = osinfo.parse_os_release(_read("/etc/os-release"))
     assert facts["os.version"].value == release.get("VERSION_ID")
     assert facts["os.distro"].value == release["ID"]
     for fact in facts.values():
@@ -173,7 +182,8 @@ async def test_firewall_flips_with_real_nftables_in_netns(
         "-f",
         "-",
         stdin=(
-            "table inet rtp {\n  chain input {\n    type filter hook input priority 0; policy drop;\n  }\n}\n"
+            "table inet rtp {\n  chain input {\n"
+            "    type filter hook input priority 0; policy drop;\n  }\n}\n"
         ),
     )
     assert await _firewall_in(netns) is True
@@ -201,9 +211,8 @@ async def test_firewall_flips_with_real_nftables_in_netns(
 @pytest.mark.skipif(shutil.which("gsettings") is None, reason="needs gsettings")
 async def test_screen_lock_flips_with_real_gsettings(tmp_path: Path) -> None:
     env = {"GSETTINGS_BACKEND": "keyfile", "XDG_CONFIG_HOME": str(tmp_path)}
-    check = subprocess.run(
+    check = _run(
         ["gsettings", "list-keys", "org.gnome.desktop.screensaver"],
-        capture_output=True,
         env={**os.environ, **env},
     )
     if check.returncode != 0:
@@ -241,10 +250,8 @@ async def test_updates_flip_with_real_apt_config(tmp_path: Path) -> None:
     # APT_CONFIG is read first, /etc/apt/apt.conf.d after: give the last word explicitly.
     for conf, expected in ((on, True), (off, False)):
         ctx = _real(runner=SubprocessRunner(env={"APT_CONFIG": str(conf)}), root=root)
-        result = subprocess.run(
+        result = _run(
             ["apt-config", "dump"],
-            capture_output=True,
-            text=True,
             env={**os.environ, "APT_CONFIG": str(conf)},
         )
         merged = updates.apt_periodic(result.stdout).get("APT::Periodic::Unattended-Upgrade")

@@ -265,8 +265,6 @@ async def test_every_fact_answered_when_every_tool_hangs(runner: Any, ctx: Colle
     """A Windows box whose every tool hangs: all facts unknown with a timeout reason."""
 
     class Hang:
-        calls: list[tuple[str, ...]] = []
-
         async def run(self, argv: Any, *, timeout_s: float) -> Any:
             runner.hang(argv)
             return await runner.run(argv, timeout_s=timeout_s)
