@@ -82,6 +82,7 @@ class Actions(QObject):
         """Perform a menu/notification ``action``. Returns immediately."""
         handlers: dict[Action, Callable[[], Any]] = {
             Action.SIGN_IN: lambda: self.show_window("signin"),
+            Action.EXTEND: self.extend_session,
             Action.SIGN_OUT: self.sign_out,
             Action.CONNECT: self.connect,
             Action.DISCONNECT: self.disconnect,
@@ -100,6 +101,11 @@ class Actions(QObject):
         if (engine := self.engine) is None:
             return None
         return spawn(engine.sign_in(device_code=device_code), name="ui.sign_in")
+
+    def extend_session(self) -> asyncio.Task[None] | None:
+        """Sign in again right away (the "Extend" notification); progress in the window."""
+        self.show_window("signin")
+        return self.sign_in()
 
     def sign_out(self) -> asyncio.Task[None] | None:
         """Sign out in the background."""

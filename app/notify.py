@@ -96,9 +96,9 @@ def notices_for(prev: Snapshot | None, event: Event, *, now: float) -> list[Noti
     cur = event.snapshot
     out: list[Notice] = []
     if event.kind is EventKind.NOTICE and event.message:
-        key = event.details.get("key", "notice:" + event.message)
-        action = Action.SIGN_IN if event.details.get("action") == "extend" else None
-        out.append(Notice(key, "Rustronaut", event.message, action=action))
+        notice = _engine_notice(event)
+        if notice is not None:
+            out.append(notice)
     if event.kind is EventKind.ERROR and cur.error is not None:
         out.append(
             Notice(
@@ -144,6 +144,25 @@ def notices_for(prev: Snapshot | None, event: Event, *, now: float) -> list[Noti
     return out
 
 
+#: Engine notices the UI already tells better from the snapshot (with resource and fix),
+#: or shows elsewhere (the device code is in the sign-in window).
+_DERIVED_PREFIXES = ("Connected", "Access withdrawn")
+
+
+def _engine_notice(event: Event) -> Notice | None:
+    """An engine NOTICE as a notification, or None when the UI says it another way."""
+    details = event.details
+    if "user_code" in details or event.message.startswith(_DERIVED_PREFIXES):
+        return None
+    if details.get("action") in {"extend", "extend_session"}:
+        # Same key as the UI's own expiry warning, so only one of them is shown.
+        return Notice(
+            "expiring", "Sign-in expires soon", event.message, "warning", Action.EXTEND, 5 * 60
+        )
+    key = details.get("key", "notice:" + event.message)
+    return Notice(key, "Rustronaut", event.message)
+
+
 def expiry_notice(snapshot: Snapshot, *, now: float) -> Notice | None:
     """The "sign-in expires soon — Extend" notice when within ``EXPIRY_WARNING_S``. Pure."""
     exp = snapshot.session_expires_at
@@ -155,7 +174,7 @@ def expiry_notice(snapshot: Snapshot, *, now: float) -> Notice | None:
         "Sign-in expires soon",
         f"Your sign-in ends in {minutes} min. Click to extend it.",
         "warning",
-        Action.SIGN_IN,
+        Action.EXTEND,
         repeat_s=5 * 60,
     )
 

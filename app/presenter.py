@@ -48,6 +48,7 @@ class Action(StrEnum):
     """What a menu entry does; ``app.actions.Actions`` maps each to an engine call or window."""
 
     SIGN_IN = "sign_in"
+    EXTEND = "extend"  # sign in again now, before the session ends (from a notification)
     SIGN_OUT = "sign_out"
     CONNECT = "connect"
     DISCONNECT = "disconnect"

@@ -57,7 +57,7 @@ def test_expiry_warning_offers_extend() -> None:
     s = dataclasses.replace(demo_snapshot(), session_expires_at=NOW + 300)
     n = expiry_notice(s, now=NOW)
     assert n is not None
-    assert n.action is Action.SIGN_IN
+    assert n.action is Action.EXTEND
     assert "5 min" in n.body
     assert (
         expiry_notice(
@@ -108,3 +108,23 @@ def test_a_flood_of_events_yields_few_notices() -> None:
             shown += lim.admit(n.key)
         prev = s
     assert shown == 1
+
+
+def test_engine_notices_do_not_duplicate_what_the_ui_derives() -> None:
+    s = far(demo_snapshot(SessionState.CONNECTED))
+    for message, details in (
+        ("Connected", {}),
+        ("Access withdrawn: firewall is off", {}),
+        ("Open https://idp/device and enter the code AB-CD", {"user_code": "AB-CD"}),
+    ):
+        assert keys(s, ev(s, EventKind.NOTICE, message=message, details=details)) == []
+    extend = ev(
+        s,
+        EventKind.NOTICE,
+        message="Your sign-in ends in 9 minutes.",
+        details={"action": "extend_session"},
+    )
+    notes = notices_for(s, extend, now=NOW)
+    assert [(n.key, n.action) for n in notes] == [("expiring", Action.EXTEND)]
+    other = ev(s, EventKind.NOTICE, message="Reconnecting after sleep")
+    assert keys(s, other) == ["notice:Reconnecting after sleep"]

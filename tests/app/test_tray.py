@@ -192,6 +192,8 @@ async def test_notifications_are_shown_and_extend_signs_in(
     engine.gate = asyncio.Event()
     app.tray.icon.messageClicked.emit()  # the employee clicks the "expires soon" bubble
     assert app.actions.windows["signin"].isVisible()
+    await until(lambda: ("sign_in", {"device_code": False}) in engine.calls)  # at once
+    engine.gate.set()
 
 
 async def test_quit_stops_the_engine(engine: ScriptedEngine, make_app) -> None:
