@@ -60,6 +60,8 @@ def _process_facts(config: PostureConfig) -> tuple[str, ...]:
 
 
 async def _processes(ctx: CollectContext) -> Mapping[str, Answer]:
+    if not ctx.config.processes:
+        return {}  # nothing configured: skip the process scan
     running = await asyncio.to_thread(running_process_names)
     if not running:
         return {n: Unknown("cannot list processes") for n in _process_facts(ctx.config)}

@@ -8,6 +8,7 @@ the facts are unknown.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Mapping
 
@@ -38,15 +39,19 @@ def parse_gsettings_uint(text: str) -> int:
 
 
 async def _collect(ctx: CollectContext) -> Mapping[str, Answer]:
+    # Three independent reads: run them together (this collector is a watcher).
     try:
-        enabled = parse_gsettings_bool((await ctx.run(LOCK_ENABLED)).stdout)
+        results = await asyncio.gather(
+            ctx.run(LOCK_ENABLED), ctx.run(IDLE_DELAY), ctx.run(LOCK_DELAY)
+        )
     except ToolFailedError as exc:
         if "schema" in exc.stderr.lower():
             reason = Unknown("GNOME screen-lock settings not installed")
             return {"screen_lock.enabled": reason, "screen_lock.timeout_s": reason}
         raise
-    idle = parse_gsettings_uint((await ctx.run(IDLE_DELAY)).stdout)
-    lock_delay = parse_gsettings_uint((await ctx.run(LOCK_DELAY)).stdout)
+    enabled = parse_gsettings_bool(results[0].stdout)
+    idle = parse_gsettings_uint(results[1].stdout)
+    lock_delay = parse_gsettings_uint(results[2].stdout)
     on = enabled and idle > 0
     return {
         "screen_lock.enabled": on,
