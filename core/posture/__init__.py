@@ -43,6 +43,7 @@ from core.posture.factory import collectors_for, current_os
 from core.posture.model import FactChange, diff_facts
 from core.posture.monitor import PostureMonitor
 from core.posture.remediation import remediation
+from core.posture.report import make_report, signed_report
 from core.posture.runner import CommandResult, CommandRunner, SubprocessRunner
 
 __all__ = [
@@ -66,6 +67,8 @@ __all__ = [
     "collectors_for",
     "current_os",
     "diff_facts",
+    "make_report",
     "remediation",
     "run_collector",
+    "signed_report",
 ]

@@ -1,4 +1,4 @@
-"""``rustronaut posture`` on this machine, for real."""
+"""``rustronaut posture`` and a signed report of a real collection on this machine."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import pytest
 
 from core.cli.main import main
+from core.posture.factory import collectors_for
 
 pytestmark = pytest.mark.integration
 
@@ -41,3 +42,22 @@ def test_posture_bad_config_is_a_clear_error(capsys: pytest.CaptureFixture[str])
     assert main(["posture", "--file", ""]) == 2
     err = capsys.readouterr().err
     assert err.startswith("rustronaut posture: bad file path for a posture check: ''")
+
+
+async def test_a_real_collection_signs_and_verifies() -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from core.posture import CollectContext, SubprocessRunner, collect, signed_report
+    from core.wire.posture import facts_for_policy, verify_report
+
+    facts = await collect(collectors_for("linux"), CollectContext(runner=SubprocessRunner()))
+    key = Ed25519PrivateKey.generate()
+    token = signed_report(facts, key, device_id="dev-9", nonce="n-1", now=1000.0)
+    report = verify_report(
+        token, key.public_key(), device_id="dev-9", expected_nonce="n-1", now=1001.0, max_age_s=60
+    )
+    assert [f.name for f in report.facts] == sorted(facts)
+    policy = facts_for_policy(report)
+    assert policy["posture.os.name"] == "linux"
+    assert all(k.startswith("posture.") for k in policy)
+    assert len(policy) == sum(1 for f in facts.values() if f.known)
