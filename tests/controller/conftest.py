@@ -80,6 +80,34 @@ async def controller() -> AsyncIterator[RunningController]:
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
+def _reap_stale_clusters(as_pg: list[str]) -> None:
+    """Stop and remove clusters of earlier runs whose pytest process died (a crash or a
+    kill skips fixture teardown); a live owner's cluster is left alone."""
+    for owner in Path(tempfile.gettempdir()).glob("rtc-pg-*/owner"):
+        try:
+            os.kill(int(owner.read_text()), 0)
+            continue  # its owner still runs
+        except ProcessLookupError:
+            pass
+        except (ValueError, OSError):
+            continue
+        subprocess.run(
+            [
+                *as_pg,
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(owner.parent / "data"),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+            capture_output=True,
+            timeout=30,
+        )
+        shutil.rmtree(owner.parent, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A private PostgreSQL cluster on a unix socket in a temp dir, removed afterwards."""
@@ -87,15 +115,16 @@ def postgres_url() -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail("PostgreSQL 15 is not installed (apt: postgresql)")
         pytest.skip("PostgreSQL 15 is not installed (apt: postgresql)")
+    as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    _reap_stale_clusters(as_pg)
     tmp = Path(tempfile.mkdtemp(prefix="rtc-pg-"))
     tmp.chmod(0o755)
+    (tmp / "owner").write_text(str(os.getpid()))
     data, sock = tmp / "data", tmp / "sock"
     sock.mkdir()
-    as_pg: list[str] = []
-    if os.geteuid() == 0:
+    if as_pg:
         shutil.chown(tmp, "postgres")
         shutil.chown(sock, "postgres")
-        as_pg = ["runuser", "-u", "postgres", "--"]
     subprocess.run(
         [*as_pg, str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
         check=True,
