@@ -44,8 +44,31 @@ def _run(*argv: str) -> None:
     subprocess.run(list(argv), check=True, capture_output=True, timeout=20)
 
 
+def _reap_stale_namespaces() -> None:
+    """Remove rtcgw<pid> namespaces (and their interface) of test runs that died."""
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        name = line.split()[0] if line.split() else ""
+        if not name.startswith("rtcgw") or not name[5:].isdigit():
+            continue
+        try:
+            os.kill(int(name[5:]), 0)
+            continue  # that run is alive
+        except ProcessLookupError:
+            pass
+        except OSError:
+            continue
+        subprocess.run(
+            ["ip", "netns", "exec", name, "ip", "link", "del", f"rtcg{name[5:]}"],
+            capture_output=True,
+            timeout=20,
+        )
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=20)
+
+
 @pytest.fixture
 def wg_namespace(tmp_path) -> Iterator[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+    _reap_stale_namespaces()
     ns = f"rtcgw{os.getpid() % 100000}"
     ifname = f"rtcg{os.getpid() % 100000}"
     key = X25519PrivateKey.generate()
