@@ -319,3 +319,32 @@ async def test_generic_av_check_sees_an_agent_by_name(tmp_path: Path) -> None:
 async def test_device_collector() -> None:
     facts = await run_collector(device.COLLECTOR, _real(config=PostureConfig(client_version="9.9")))
     assert facts["client.version"].value == "9.9"
+
+
+async def test_screen_lock_kde_then_logind(
+    runner: Any, ctx: CollectContext, data: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CURRENT_DESKTOP", "KDE")
+    runner.add(screen_lock.kde_argv("kreadconfig5", "Autolock", "true"), "true\n")
+    runner.add(screen_lock.kde_argv("kreadconfig5", "Timeout", "5"), "10\n")
+    runner.add(screen_lock.kde_argv("kreadconfig5", "LockGrace", "5"), "5\n")
+    facts = await run_collector(screen_lock.COLLECTOR, ctx)
+    assert (facts["screen_lock.enabled"].value, facts["screen_lock.timeout_s"].value) == (
+        True,
+        605,
+    )
+    assert runner.calls[0][0] == "kreadconfig6"  # Plasma 6 first, then 5
+    # no desktop tools at all: logind decides
+    monkeypatch.setenv("XDG_CURRENT_DESKTOP", "")
+    runner.table.clear()
+    runner.add(screen_lock.LOGIND, data("linux/loginctl-idle-lock.txt"))
+    facts = await run_collector(screen_lock.COLLECTOR, ctx)
+    assert facts["screen_lock.timeout_s"].value == 900
+    runner.add(screen_lock.LOGIND, data("linux/loginctl-idle-ignore.txt"))
+    fact = (await run_collector(screen_lock.COLLECTOR, ctx))["screen_lock.enabled"]
+    assert not fact.known
+    assert fact.reason == "no desktop screen-lock settings; logind IdleAction=ignore"
+    assert screen_lock.parse_timespan("1h 30min") == 5400
+    runner.table.clear()
+    fact = (await run_collector(screen_lock.COLLECTOR, ctx))["screen_lock.enabled"]
+    assert fact.reason == "no GNOME/KDE screen-lock settings; loginctl: not installed"
