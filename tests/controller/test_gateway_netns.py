@@ -69,8 +69,8 @@ def _reap_stale_namespaces() -> None:
 @pytest.fixture
 def wg_namespace(tmp_path) -> Iterator[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
     _reap_stale_namespaces()
-    ns = f"rtcgw{os.getpid() % 100000}"
-    ifname = f"rtcg{os.getpid() % 100000}"
+    ns = f"rtcgw{os.getpid()}"
+    ifname = f"rtcg{os.getpid()}"  # at most 11 characters (IFNAMSIZ 15)
     key = X25519PrivateKey.generate()
     priv = base64.b64encode(
         key.private_bytes(
