@@ -11,7 +11,8 @@ the UI only asks for one when the snapshot says ``always_on``. GUI thread only.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,17 @@ from core.aio import spawn
 from core.engine.api import EngineAPI
 
 __all__ = ["WINDOWS", "Actions"]
+
+_log = logging.getLogger(__name__)
+
+#: Notification titles when the engine refuses an intent.
+_TITLES = {
+    "sign_in": "Sign-in failed",
+    "sign_out": "Sign-out failed",
+    "connect": "Could not connect",
+    "disconnect": "Could not disconnect",
+    "recheck_posture": "Device check failed",
+}
 
 #: Window names ``Actions.show_window`` accepts.
 WINDOWS = ("main", "posture", "activity", "settings", "signin", "about")
@@ -46,12 +58,15 @@ def default_diagnostics_dir() -> Path:
 class Actions(QObject):
     """Dispatches user intents to engine coroutines and windows.
 
-    Signals: ``diagnostics_saved(str path)``, ``diagnostics_failed(str message)``.
+    Signals: ``diagnostics_saved(str path)``, ``diagnostics_failed(str message)``,
+    ``action_failed(str title, str message)`` when the engine refuses an intent.
+    ``prefs`` caches the effective settings the UI acts on itself (``refresh_prefs``).
     ``quit_requested`` is emitted after ``engine.stop()`` finished (or failed).
     """
 
     diagnostics_saved = Signal(str)
     diagnostics_failed = Signal(str)
+    action_failed = Signal(str, str)  # title, message
     quit_requested = Signal()
 
     def __init__(
@@ -71,6 +86,10 @@ class Actions(QObject):
         # Recorded from start-up on so decisions before the window opens are kept.
         self.activity = ActivityModel(parent=self)
         bridge.decision.connect(self.activity.add_event)
+        self.prefs: dict[str, object] = {}
+        bridge.attached.connect(lambda _engine: self.refresh_prefs())
+        if bridge.engine is not None:
+            self.refresh_prefs()
 
     @property
     def engine(self) -> EngineAPI | None:
@@ -96,11 +115,24 @@ class Actions(QObject):
         }
         handlers[action]()
 
+    def _run(self, coro: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
+        """Start ``coro`` in the background; a refusal becomes ``action_failed``."""
+        return spawn(self._guarded(coro, what), name=f"ui.{what}")
+
+    async def _guarded(self, coro: Coroutine[Any, Any, None], what: str) -> None:
+        try:
+            await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the engine's errors carry a user-readable message
+            _log.warning("%s refused: %s", what, exc)
+            self.action_failed.emit(_TITLES.get(what, "Rustronaut"), str(exc) or repr(exc))
+
     def sign_in(self, *, device_code: bool = False) -> asyncio.Task[None] | None:
         """Start the browser (or device-code) sign-in in the background."""
         if (engine := self.engine) is None:
             return None
-        return spawn(engine.sign_in(device_code=device_code), name="ui.sign_in")
+        return self._run(engine.sign_in(device_code=device_code), "sign_in")
 
     def extend_session(self) -> asyncio.Task[None] | None:
         """Sign in again right away (the "Extend" notification); progress in the window."""
@@ -111,19 +143,24 @@ class Actions(QObject):
         """Sign out in the background."""
         if (engine := self.engine) is None:
             return None
-        return spawn(engine.sign_out(), name="ui.sign_out")
+        return self._run(engine.sign_out(), "sign_out")
 
     def connect(self) -> asyncio.Task[None] | None:
         """Connect in the background."""
         if (engine := self.engine) is None:
             return None
-        return spawn(engine.connect(), name="ui.connect")
+        return self._run(engine.connect(), "connect")
 
     def disconnect(self) -> asyncio.Task[None] | None:
         """Disconnect; under always-on open the break-glass dialog instead (returns None)."""
         if (engine := self.engine) is None:
             return None
         if self.bridge.snapshot.always_on:
+            if not self.break_glass_allowed:
+                self.action_failed.emit(
+                    "Cannot disconnect", "Your organization does not allow disconnecting."
+                )
+                return None
             from app.windows.breakglass import BreakGlassDialog
 
             dialog = BreakGlassDialog(self.bridge.snapshot.organization, self._support_url())
@@ -133,19 +170,19 @@ class Actions(QObject):
             dialog.raise_()
             dialog.activateWindow()
             return None
-        return spawn(engine.disconnect(), name="ui.disconnect")
+        return self._run(engine.disconnect(), "disconnect")
 
     def disconnect_with_reason(self, reason: str) -> asyncio.Task[None] | None:
         """Break-glass disconnect with the employee's ``reason`` (always-on)."""
         if (engine := self.engine) is None:
             return None
-        return spawn(engine.disconnect(break_glass_reason=reason), name="ui.breakglass")
+        return self._run(engine.disconnect(break_glass_reason=reason), "disconnect")
 
     def recheck_posture(self) -> asyncio.Task[None] | None:
         """Collect posture again in the background."""
         if (engine := self.engine) is None:
             return None
-        return spawn(engine.recheck_posture(), name="ui.recheck_posture")
+        return self._run(engine.recheck_posture(), "recheck_posture")
 
     def collect_diagnostics(self, destination: Path | None = None) -> asyncio.Task[Path] | None:
         """Write the diagnostics zip (default: Downloads); emits saved/failed when done."""
@@ -175,7 +212,38 @@ class Actions(QObject):
             engine.set_setting(key, value)
         except Exception as exc:  # the engine's settings errors are user-readable
             return str(exc) or type(exc).__name__
+        self.refresh_prefs()
         return None
+
+    # -- preferences the UI itself acts on -------------------------------------------
+    def refresh_prefs(self) -> None:
+        """Re-read the settings the UI uses itself (autostart, notifications, break-glass)
+        and make the autostart entry match the effective ``autostart`` setting."""
+        engine = self.engine
+        if engine is None:
+            return
+        try:
+            self.prefs = {s.key: s.value for s in engine.settings()}
+        except Exception as exc:
+            _log.warning("could not read settings: %s", exc)
+            return
+        wanted = self.prefs.get("autostart")
+        if isinstance(wanted, bool) and self.autostart is not None:
+            try:
+                if self.autostart.enabled() != wanted:
+                    self.autostart.set_enabled(wanted)
+            except OSError as exc:
+                _log.warning("could not change start at login: %s", exc)
+
+    @property
+    def notifications_enabled(self) -> bool:
+        """The ``notifications`` setting (on unless set off)."""
+        return self.prefs.get("notifications", True) is not False
+
+    @property
+    def break_glass_allowed(self) -> bool:
+        """The ``allow_break_glass`` setting (allowed unless set off)."""
+        return self.prefs.get("allow_break_glass", True) is not False
 
     def set_autostart(self, enabled: bool) -> str | None:
         """Turn start-at-login on/off; returns None or the error message to show."""

@@ -189,7 +189,8 @@ _ICONS = {
 class Notifier(QObject):
     """Shows admitted notices on ``tray`` and runs the last one's action when clicked.
 
-    ``run_action`` is called with the notice's ``Action`` on click (GUI thread).
+    ``run_action`` is called with the notice's ``Action`` on click (GUI thread);
+    ``enabled`` gates the automatic notices (the ``notifications`` setting).
     ``shown`` lists every notice displayed, newest last (for the tests and the log).
     """
 
@@ -200,6 +201,7 @@ class Notifier(QObject):
         limiter: RateLimiter | None = None,
         clock: Callable[[], float] = time.time,
         initial: Snapshot | None = None,
+        enabled: Callable[[], bool] = lambda: True,
     ) -> None:
         super().__init__(tray)
         self._tray = tray
@@ -207,6 +209,7 @@ class Notifier(QObject):
         self._limiter = limiter or RateLimiter()
         self._clock = clock
         self._prev: Snapshot | None = initial
+        self._enabled = enabled
         self._pending: Action | None = None
         self.shown: list[Notice] = []
         tray.messageClicked.connect(self._clicked)
@@ -234,6 +237,8 @@ class Notifier(QObject):
                 self._offer(n)
 
     def _offer(self, n: Notice) -> None:
+        if not self._enabled():  # the ``notifications`` setting is off
+            return
         if self._limiter.admit(n.key, per_key_s=n.repeat_s):
             self.show(n)
 

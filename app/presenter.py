@@ -192,12 +192,16 @@ def _resource_entries(snapshot: Snapshot) -> tuple[MenuEntry, ...]:
     return tuple(rows)
 
 
-def menu_model(snapshot: Snapshot, *, starting: bool = False) -> tuple[MenuEntry, ...]:
+def menu_model(
+    snapshot: Snapshot, *, starting: bool = False, break_glass: bool = True
+) -> tuple[MenuEntry, ...]:
     """The whole tray menu for ``snapshot``, top to bottom.
 
     Sign in / Sign out and Connect / Disconnect follow the state; under always-on the
     Disconnect entry reads "Disconnect (break-glass)…" because it asks for a reason.
-    While ``starting`` (engine not loaded yet) only windows that need no engine and Quit.
+    With ``break_glass`` False (managed ``allow_break_glass`` off) an always-on session
+    shows a disabled "Disconnect (not allowed)". While ``starting`` (engine not loaded
+    yet) only windows that need no engine, and Quit.
     """
     if starting:
         return (
@@ -227,8 +231,20 @@ def menu_model(snapshot: Snapshot, *, starting: bool = False) -> tuple[MenuEntry
             SessionState.CHECKING_POSTURE,
             SessionState.ENROLLING,
         }:
-            text = "Disconnect (break-glass)…" if snapshot.always_on else "Disconnect"
-            entries.append(MenuEntry("action", text, Action.DISCONNECT))
+            if not snapshot.always_on:
+                entries.append(MenuEntry("action", "Disconnect", Action.DISCONNECT))
+            elif break_glass:
+                entries.append(MenuEntry("action", "Disconnect (break-glass)…", Action.DISCONNECT))
+            else:
+                entries.append(
+                    MenuEntry(
+                        "action",
+                        "Disconnect (not allowed)",
+                        Action.DISCONNECT,
+                        enabled=False,
+                        tooltip="Your organization keeps this connection always on.",
+                    )
+                )
         elif st is SessionState.DISCONNECTING:
             entries.append(MenuEntry("action", "Disconnecting…", Action.DISCONNECT, enabled=False))
         else:

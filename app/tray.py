@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 from app import icons
 from app.actions import Actions
 from app.bridge import EngineBridge
-from app.notify import Notifier, RateLimiter
+from app.notify import Notice, Notifier, RateLimiter
 from app.presenter import Action, IconKind, MenuEntry, icon_for, menu_model, tooltip
 from core.engine.state import Snapshot
 
@@ -47,7 +47,19 @@ class Tray(QObject):
         self.menu.setTitle("Rustronaut")
         self.icon.setContextMenu(self.menu)
         self.icon.activated.connect(self._activated)
-        self.notifier = Notifier(self.icon, actions.run, limiter, initial=bridge.snapshot)
+        self.notifier = Notifier(
+            self.icon,
+            actions.run,
+            limiter,
+            initial=bridge.snapshot,
+            enabled=lambda: actions.notifications_enabled,
+        )
+        # A refused intent is feedback on something the employee just did: always shown.
+        actions.action_failed.connect(
+            lambda title, message: self.notifier.show(
+                Notice("failed:" + title, title, message, "critical")
+            )
+        )
         self._model: tuple[MenuEntry, ...] | None = None
         self.icon_kind: IconKind | None = None
         self.rebuilds = 0  # how many times the menu was rebuilt (tests check churn)
@@ -79,7 +91,7 @@ class Tray(QObject):
             assert isinstance(qicon, QIcon)
             self.icon.setIcon(qicon)
         self.icon.setToolTip(tooltip(s, starting=starting))
-        model = menu_model(s, starting=starting)
+        model = menu_model(s, starting=starting, break_glass=self._actions.break_glass_allowed)
         if model != self._model:
             self._model = model
             self._build(model)

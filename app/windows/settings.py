@@ -97,6 +97,9 @@ class SettingsWindow(QWidget):
         if settings:
             lay.addWidget(box)
 
+        # The engine may own "autostart" as a setting (then Actions syncs the entry and
+        # this separate checkbox would say the same thing twice).
+        has_autostart_setting = any(s.key == "autostart" for s in settings)
         local = QGroupBox("This computer")
         lform = QFormLayout(local)
         self.autostart = QCheckBox("Start Rustronaut when I log in")
@@ -110,6 +113,7 @@ class SettingsWindow(QWidget):
         lform.addRow(self.autostart)
         lform.addRow(self.autostart_error)
         lay.addWidget(local)
+        local.setVisible(not has_autostart_setting)
         if org or help_url:
             who = org or "your organization"
             lay.addWidget(muted(f"Settings with a padlock are managed by {who}."))
@@ -158,9 +162,14 @@ class SettingsWindow(QWidget):
             spin.setValue(value)
             spin.editingFinished.connect(lambda k=key, w=spin: self._apply(k, w.value()))
             return spin
-        line = QLineEdit("" if value is None else str(value))
+        if isinstance(value, list | tuple):
+            shown = ", ".join(str(v) for v in value) if value else "(none)"
+        else:
+            shown = "" if value is None else str(value)
+        line = QLineEdit(shown)
         if not isinstance(value, str | None):
-            line.setReadOnly(True)  # structured values are edited by IT, not here
+            # Lists (pins, required processes) are set by IT in managed settings, not here.
+            line.setReadOnly(True)
         else:
             line.editingFinished.connect(lambda k=key, w=line: self._apply(k, w.text()))
         return line

@@ -101,6 +101,10 @@ def demo_settings(*, managed: bool = True) -> list[Setting]:
         Setting("proxy_port", 1080, "default", False, "Local proxy port"),
         Setting("log_level", "info", "default", False, "How much to log"),
         Setting("support_url", "https://help.corp.example", src, managed, "Where to get help"),
+        Setting("tls_pin_sha256", ("pin1", "pin2"), src, managed, "Controller TLS pins"),
+        Setting("allow_break_glass", True, src, managed, "Allow break-glass disconnects"),
+        Setting("autostart", True, "default", False, "Start the tray app at login"),
+        Setting("notifications", True, "default", False, "Show desktop notifications"),
     ]
 
 
@@ -117,6 +121,7 @@ class ScriptedEngine:
         self._settings = {s.key: s for s in (settings if settings is not None else [])}
         self.calls: list[tuple[str, dict[str, object]]] = []
         self.gate: asyncio.Event | None = None
+        self.raise_next: Exception | None = None
         self.started = False
         self.signed_in_snapshot = demo_snapshot(SessionState.CONNECTED)
 
@@ -158,6 +163,9 @@ class ScriptedEngine:
         self.calls.append((name, kwargs))
         if self.gate is not None:
             await self.gate.wait()
+        if self.raise_next is not None:
+            exc, self.raise_next = self.raise_next, None
+            raise exc
 
     async def start(self) -> None:
         await self._call("start")

@@ -143,3 +143,10 @@ def test_format_age(age: float | None, text: str) -> None:
 def test_tunnel_summary() -> None:
     assert tunnel_summary(None) == "No tunnel"
     assert "gw.corp.example:51820 via rt0" in tunnel_summary(demo_snapshot().tunnel)
+
+
+def test_always_on_without_break_glass_disables_disconnect() -> None:
+    s = demo_snapshot(SessionState.CONNECTED, always_on=True)
+    entry = next(e for e in menu_model(s, break_glass=False) if e.action is Action.DISCONNECT)
+    assert (entry.text, entry.enabled) == ("Disconnect (not allowed)", False)
+    assert "always on" in entry.tooltip

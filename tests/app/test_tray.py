@@ -229,3 +229,42 @@ async def test_tray_shows_starting_until_the_engine_is_attached(
     assert app.tray.icon_kind is IconKind.CONNECTED
     assert ("Disconnect", True) in app.tray.entries()
     await until(lambda: engine.started)  # start() runs once attached
+
+
+async def test_a_refused_intent_is_shown_to_the_employee(engine: ScriptedEngine, make_app) -> None:
+    engine.publish(demo_snapshot(SessionState.DISCONNECTED))
+    app = make_app(engine)
+    engine.raise_next = RuntimeError("The tunnel helper is not running. Reinstall Rustronaut.")
+    app.tray.action("Connect").trigger()
+    await until(lambda: app.tray.notifier.shown)
+    n = app.tray.notifier.shown[-1]
+    assert (n.title, n.severity) == ("Could not connect", "critical")
+    assert n.body == "The tunnel helper is not running. Reinstall Rustronaut."
+
+
+async def test_settings_drive_autostart_notifications_and_break_glass(
+    engine: ScriptedEngine, make_app
+) -> None:
+    import dataclasses as dc
+
+    engine.publish(demo_snapshot(SessionState.CONNECTING, always_on=True))
+    app = make_app(engine)
+    # autostart=True in the effective settings: the XDG entry was written on attach.
+    assert app.actions.autostart.enabled()
+    assert app.actions.set_setting("autostart", False) is None
+    assert not app.actions.autostart.enabled()
+
+    assert app.actions.set_setting("notifications", False) is None
+    engine.publish(demo_snapshot(SessionState.CONNECTED, always_on=True))
+    assert app.tray.notifier.shown == []  # "Connected" suppressed by the setting
+
+    # IT forbids break-glass: the entry is disabled and nothing reaches the engine.
+    settings = engine._settings
+    settings["allow_break_glass"] = dc.replace(settings["allow_break_glass"], value=False)
+    app.actions.refresh_prefs()
+    engine.publish(demo_snapshot(SessionState.DEGRADED, always_on=True))
+    assert ("Disconnect (not allowed)", False) in app.tray.entries()
+    assert app.actions.disconnect() is None
+    assert "breakglass" not in app.actions.windows
+    assert app.tray.notifier.shown[-1].title == "Cannot disconnect"
+    assert not any(c[0] == "disconnect" for c in engine.calls)

@@ -214,10 +214,25 @@ async def test_user_settings_apply_and_invalid_values_are_refused(
     assert {s.key: s.value for s in engine.settings()}["proxy_port"] == 1080
 
 
-async def test_autostart_toggle_writes_the_entry(engine: ScriptedEngine, make_app) -> None:
+async def test_autostart_setting_writes_the_entry(engine: ScriptedEngine, make_app) -> None:
+    app = make_app(engine)
+    path = app.actions.autostart.path
+    assert path.is_file()  # effective autostart=True applied when the engine attached
+    w = app.actions.show_window("settings")
+    w.editors["autostart"].click()
+    assert not path.exists()
+    w.editors["autostart"].click()
+    assert path.is_file()
+
+
+async def test_autostart_checkbox_without_an_engine_setting(make_app) -> None:
+    from scripted_engine import demo_settings
+
+    engine = ScriptedEngine(settings=[s for s in demo_settings() if s.key != "autostart"])
     app = make_app(engine)
     w = app.actions.show_window("settings")
     path = app.actions.autostart.path
+    assert w.autostart.isVisibleTo(w)
     assert not w.autostart.isChecked()
     w.autostart.click()
     assert path.is_file()
@@ -376,3 +391,14 @@ async def test_text_fits_at_double_font_size(engine: ScriptedEngine, make_app, n
         assert lbl.width() >= need.width() - 1, f"{name}: {lbl.text()[:40]!r} clipped"
         if lbl.wordWrap():
             assert lbl.height() >= lbl.heightForWidth(lbl.width()) - 1, lbl.text()[:40]
+
+
+async def test_list_settings_are_shown_read_only(engine: ScriptedEngine, make_app) -> None:
+    app = make_app(engine)
+    w = app.actions.show_window("settings")
+    pins = w.editors["tls_pin_sha256"]
+    assert isinstance(pins, QLineEdit)
+    assert pins.text() == "pin1, pin2"
+    # An engine-owned "autostart" setting replaces the separate checkbox.
+    assert w.editors["autostart"].isEnabled()
+    assert not w.autostart.isVisibleTo(w)
