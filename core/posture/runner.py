@@ -61,7 +61,10 @@ class SubprocessRunner:
     """Runs tools as child processes (no shell) on the running asyncio loop.
 
     ``prefix`` is prepended to every argv (e.g. ``ip netns exec NAME``); ``env`` adds
-    variables to the inherited environment. A tool that times out is killed and reaped.
+    variables to the inherited environment. On Linux and macOS tools run with
+    ``LC_ALL=C`` so their messages are the English the parsers know (``ufw`` and
+    ``mokutil`` are translated); Windows tools keep the user's language, which their
+    parsers handle. A tool that times out is killed and reaped.
     Output beyond 4 MiB per stream is cut. Call from the loop's thread.
     """
 
@@ -73,7 +76,10 @@ class SubprocessRunner:
         encoding: str | None = None,
     ) -> None:
         self._prefix = tuple(prefix)
-        self._env = {**os.environ, **env} if env is not None else None
+        base = dict(os.environ)
+        if sys.platform != "win32":
+            base.update({"LC_ALL": "C", "LANGUAGE": ""})
+        self._env = {**base, **(env or {})}
         self._encoding = encoding or default_encoding()
 
     async def run(self, argv: Sequence[str], *, timeout_s: float) -> CommandResult:
@@ -82,7 +88,7 @@ class SubprocessRunner:
         if not argv:
             raise ValueError("empty argv")
         full = self._prefix + argv
-        path = self._env.get("PATH") if self._env is not None else None
+        path = self._env.get("PATH")
         # Resolve before spawning so "not installed" is told apart from a failure; with a
         # prefix (ip netns exec …) the prefix's own tool must exist and argv[0] too.
         if shutil.which(full[0], path=path) is None or shutil.which(argv[0], path=path) is None:

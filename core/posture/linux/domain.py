@@ -6,6 +6,7 @@ when the machine is not joined.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from core.posture.collector import Answer, CollectContext, Collector, Unknown
@@ -21,15 +22,25 @@ def realm_joined(text: str) -> bool:
     return any(line.strip().startswith("domain-name:") for line in text.splitlines())
 
 
+def _sssd(ctx: CollectContext) -> Answer:
+    """Without realmd, an SSSD domain with the AD or IPA provider shows a join."""
+    try:
+        conf = ctx.path("/etc/sssd/sssd.conf").read_text(errors="replace")
+    except FileNotFoundError:
+        return Unknown("realm: not installed; no SSSD configuration")
+    except OSError as exc:
+        return Unknown(f"realm: not installed; sssd.conf: {exc.strerror}")
+    if re.search(r"(?m)^\s*id_provider\s*=\s*(ad|ipa)\s*$", conf):
+        return True
+    return Unknown("realm: not installed; SSSD has no AD/IPA domain")
+
+
 async def _collect(ctx: CollectContext) -> Mapping[str, Answer]:
     mdm = Unknown("Linux has no standard MDM enrollment to read")
     try:
         result = await ctx.run(REALM)
     except ToolMissingError:
-        # No realmd: an SSSD configuration still shows a domain join.
-        if ctx.path("/etc/sssd/sssd.conf").exists():
-            return {"domain.joined": True, "mdm.enrolled": mdm}
-        return {"domain.joined": Unknown("realm: not installed"), "mdm.enrolled": mdm}
+        return {"domain.joined": _sssd(ctx), "mdm.enrolled": mdm}
     return {"domain.joined": realm_joined(result.stdout), "mdm.enrolled": mdm}
 
 

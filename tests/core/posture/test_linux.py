@@ -348,3 +348,37 @@ async def test_screen_lock_kde_then_logind(
     runner.table.clear()
     fact = (await run_collector(screen_lock.COLLECTOR, ctx))["screen_lock.enabled"]
     assert fact.reason == "no GNOME/KDE screen-lock settings; loginctl: not installed"
+
+
+async def test_domain_from_sssd_without_realmd(tmp_path: Path) -> None:
+    nobin = SubprocessRunner(env={"PATH": str(tmp_path / "nobin")})
+    ctx = _real(runner=nobin, root=tmp_path)
+    fact = (await run_collector(domain.COLLECTOR, ctx))["domain.joined"]
+    assert fact.reason == "realm: not installed; no SSSD configuration"
+    conf = tmp_path / "etc/sssd/sssd.conf"
+    conf.parent.mkdir(parents=True)
+    conf.write_text("[domain/LDAP]\nid_provider = ldap\n")
+    assert not (await run_collector(domain.COLLECTOR, ctx))["domain.joined"].known
+    conf.write_text(
+        "[sssd]\ndomains = corp.example.com\n[domain/corp.example.com]\nid_provider = ad\n"
+    )
+    assert (await run_collector(domain.COLLECTOR, ctx))["domain.joined"].value is True
+
+
+async def test_tools_run_in_the_c_locale() -> None:
+    result = await SubprocessRunner().run(("sh", "-c", "echo $LC_ALL"), timeout_s=5)
+    assert result.stdout == "C\n"
+
+
+async def test_serial_from_a_dmi_tree(tmp_path: Path) -> None:
+    ctx = _real(root=tmp_path)
+    fact = (await run_collector(osinfo.SERIAL, ctx))["device.serial"]
+    assert fact.reason == "no DMI data (/sys/class/dmi/id)"
+    dmi = tmp_path / "sys/class/dmi/id"
+    dmi.mkdir(parents=True)
+    (dmi / "product_serial").write_text("To Be Filled By O.E.M.\n")
+    (dmi / "board_serial").write_text("  \n")
+    fact = (await run_collector(osinfo.SERIAL, ctx))["device.serial"]
+    assert fact.reason == "firmware reports no serial number"
+    (dmi / "chassis_serial").write_text("CZC1234XYZ\n")
+    assert (await run_collector(osinfo.SERIAL, ctx))["device.serial"].value == "CZC1234XYZ"
