@@ -103,8 +103,8 @@ class Actions(QObject):
             Action.SIGN_IN: lambda: self.show_window("signin"),
             Action.EXTEND: self.extend_session,
             Action.SIGN_OUT: self.sign_out,
-            Action.CONNECT: self.connect,
-            Action.DISCONNECT: self.disconnect,
+            Action.CONNECT: self.connect_session,
+            Action.DISCONNECT: self.disconnect_session,
             Action.OPEN_MAIN: lambda: self.show_window("main"),
             Action.POSTURE: lambda: self.show_window("posture"),
             Action.ACTIVITY: lambda: self.show_window("activity"),
@@ -145,13 +145,13 @@ class Actions(QObject):
             return None
         return self._run(engine.sign_out(), "sign_out")
 
-    def connect(self) -> asyncio.Task[None] | None:
+    def connect_session(self) -> asyncio.Task[None] | None:
         """Connect in the background."""
         if (engine := self.engine) is None:
             return None
         return self._run(engine.connect(), "connect")
 
-    def disconnect(self) -> asyncio.Task[None] | None:
+    def disconnect_session(self) -> asyncio.Task[None] | None:
         """Disconnect; under always-on open the break-glass dialog instead (returns None)."""
         if (engine := self.engine) is None:
             return None

@@ -24,12 +24,12 @@ class EngineBridge(QObject):
     ``attach(engine)`` subscribes (once); ``close()`` unsubscribes (idempotent).
 
     Signals carry the engine's frozen objects unchanged:
-    ``event(Event)`` for every event; ``snapshot_changed(Snapshot)`` whenever the
+    ``engine_event(Event)`` for every event; ``snapshot_changed(Snapshot)`` whenever the
     snapshot differs from the last one seen (and once on attach); ``decision(Event)``,
     ``notice(Event)`` and ``error(Event)`` for those kinds; ``attached(engine)``.
     """
 
-    event = Signal(object)
+    engine_event = Signal(object)
     snapshot_changed = Signal(object)
     decision = Signal(object)
     notice = Signal(object)
@@ -70,7 +70,7 @@ class EngineBridge(QObject):
         self.snapshot_changed.emit(self._snapshot)
 
     def _on_event(self, event: Event) -> None:
-        self.event.emit(event)
+        self.engine_event.emit(event)
         if event.snapshot != self._snapshot:
             self._snapshot = event.snapshot
             self.snapshot_changed.emit(event.snapshot)

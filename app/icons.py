@@ -15,6 +15,10 @@ from __future__ import annotations
 
 import sys
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PySide6.QtGui import QIcon
 from functools import cache
 from pathlib import Path
 
@@ -118,11 +122,11 @@ def names() -> tuple[str, ...]:
 
 
 @cache
-def icon(name: str) -> object:
+def icon(name: str) -> QIcon:
     """A ``QIcon`` for ``name`` with a pixmap per size in ``SIZES``. Cached; GUI thread only.
 
-    Typed ``object`` so this module imports without Qt for ``export``; callers use it as a
-    ``QIcon``. Raises ``KeyError`` for an unknown name.
+    Qt is imported here, not at module level, so ``export`` runs without a display.
+    Raises ``KeyError`` for an unknown name.
     """
     from PySide6.QtCore import QByteArray, Qt
     from PySide6.QtGui import QIcon, QImage, QPainter, QPixmap

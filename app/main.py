@@ -145,7 +145,7 @@ def run(
     # 1. The tray icon first, drawn from app.icons alone (no core import yet).
     early: QSystemTrayIcon | None = None
     if QSystemTrayIcon.isSystemTrayAvailable():
-        early = QSystemTrayIcon(icons.icon(icons.IconKind.BUSY))  # type: ignore[arg-type]
+        early = QSystemTrayIcon(icons.icon(icons.IconKind.BUSY))
         early.setToolTip("Rustronaut — Starting…")
         early.show()
         if on_tray is not None:

@@ -223,7 +223,7 @@ class Notifier(QObject):
         self._prev = snapshot
 
     def on_event(self, event: Event) -> None:
-        """Slot for ``EngineBridge.event``."""
+        """Slot for ``EngineBridge.engine_event``."""
         notices = notices_for(self._prev, event, now=self._clock())
         self._prev = event.snapshot
         for n in notices:

@@ -11,7 +11,7 @@ back to XEmbed; ``available()`` says whether any tray exists at all. GUI thread 
 from __future__ import annotations
 
 from PySide6.QtCore import QObject
-from PySide6.QtGui import QAction, QIcon
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from app import icons
@@ -63,10 +63,10 @@ class Tray(QObject):
         self._model: tuple[MenuEntry, ...] | None = None
         self.icon_kind: IconKind | None = None
         self.rebuilds = 0  # how many times the menu was rebuilt (tests check churn)
-        bridge.snapshot_changed.connect(self.render)
-        bridge.event.connect(self.notifier.on_event)
+        bridge.snapshot_changed.connect(self.on_snapshot)
+        bridge.engine_event.connect(self.notifier.on_event)
         bridge.attached.connect(lambda engine: self.notifier.set_baseline(engine.snapshot))
-        self.render(bridge.snapshot)
+        self.on_snapshot(bridge.snapshot)
 
     @staticmethod
     def available() -> bool:
@@ -81,15 +81,13 @@ class Tray(QObject):
         """Remove the icon (at quit)."""
         self.icon.hide()
 
-    def render(self, s: Snapshot) -> None:
+    def on_snapshot(self, s: Snapshot) -> None:
         """Update icon, tooltip and (if changed) menu from snapshot ``s``."""
         starting = self._bridge.starting
         kind = icon_for(s.state, starting=starting)
         if kind is not self.icon_kind:
             self.icon_kind = kind
-            qicon = icons.icon(kind)
-            assert isinstance(qicon, QIcon)
-            self.icon.setIcon(qicon)
+            self.icon.setIcon(icons.icon(kind))
         self.icon.setToolTip(tooltip(s, starting=starting))
         model = menu_model(s, starting=starting, break_glass=self._actions.break_glass_allowed)
         if model != self._model:

@@ -91,7 +91,7 @@ def managed_label(organization: str | None, support_url: str | None) -> QWidget:
     lay.setContentsMargins(0, 0, 0, 0)
     lock = QLabel()
     size = max(12, row.fontMetrics().height())
-    lock.setPixmap(icons.icon(icons.LOCK_ICON).pixmap(size, size))  # type: ignore[attr-defined]
+    lock.setPixmap(icons.icon(icons.LOCK_ICON).pixmap(size, size))
     lock.setAccessibleName("Locked")
     note = text(managed_note(organization, support_url), rich=True)
     note.setAccessibleName(
@@ -115,7 +115,7 @@ def window_setup(widget: QWidget, title: str, object_name: str) -> None:
     widget.setWindowTitle(f"{title} — Rustronaut" if title != "Rustronaut" else title)
     widget.setObjectName(object_name)
     widget.setAccessibleName(title)
-    widget.setWindowIcon(icons.icon(icons.APP_ICON))  # type: ignore[arg-type]
+    widget.setWindowIcon(icons.icon(icons.APP_ICON))
     widget.setStyleSheet(WINDOW_STYLE)
 
 

@@ -65,7 +65,7 @@ class AboutWindow(QWidget):
         window_setup(self, "About", "about-window")
         self._actions = actions
         logo = QLabel()
-        logo.setPixmap(icons.icon(icons.APP_ICON).pixmap(64, 64))  # type: ignore[attr-defined]
+        logo.setPixmap(icons.icon(icons.APP_ICON).pixmap(64, 64))
         logo.setAccessibleName("Rustronaut logo")
         title = heading("Rustronaut")
         tagline = muted("Zero-trust access to your work resources")
@@ -124,10 +124,10 @@ class AboutWindow(QWidget):
 
         actions.diagnostics_saved.connect(self._saved)
         actions.diagnostics_failed.connect(self._failed)
-        bridge.snapshot_changed.connect(self.render)
-        self.render(bridge.snapshot)
+        bridge.snapshot_changed.connect(self.on_snapshot)
+        self.on_snapshot(bridge.snapshot)
 
-    def render(self, s: Snapshot) -> None:
+    def on_snapshot(self, s: Snapshot) -> None:
         """Redraw from snapshot ``s``."""
         self.policy.setText(f"version {s.policy_version}" if s.policy_version else "none yet")
         self.device.setText(s.device_id or "not registered")

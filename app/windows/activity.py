@@ -102,11 +102,11 @@ class ActivityWindow(QWidget):
         self.proxy.modelReset.connect(self._update_count)
         self.proxy.rowsRemoved.connect(self._update_count)
         self.proxy.layoutChanged.connect(self._update_count)
-        bridge.snapshot_changed.connect(self.render)
-        self.render(bridge.snapshot)
+        bridge.snapshot_changed.connect(self.on_snapshot)
+        self.on_snapshot(bridge.snapshot)
         self._update_count()
 
-    def render(self, s: Snapshot) -> None:
+    def on_snapshot(self, s: Snapshot) -> None:
         """Redraw the risk line from snapshot ``s``."""
         self.risk.setText(risk_text(s.risk, s.risk_signals))
 

@@ -121,19 +121,19 @@ class MainWindow(QWidget):
         root.addWidget(res_box, 1)
         self.resize(self.sizeHint().expandedTo(QSize(720, 480)))
 
-        bridge.snapshot_changed.connect(self.render)
-        self.render(bridge.snapshot)
+        bridge.snapshot_changed.connect(self.on_snapshot)
+        self.on_snapshot(bridge.snapshot)
 
     def show_notice(self, message: str) -> None:
         """Show a one-line notice above the content (e.g. why there is no tray icon)."""
         self.notice.setText(message)
         self.notice.setVisible(bool(message))
 
-    def render(self, s: Snapshot) -> None:
+    def on_snapshot(self, s: Snapshot) -> None:
         """Redraw from snapshot ``s``."""
         starting = self._bridge.starting
         kind = icon_for(s.state, starting=starting)
-        self.state_icon.setPixmap(icons.icon(kind).pixmap(48, 48))  # type: ignore[attr-defined]
+        self.state_icon.setPixmap(icons.icon(kind).pixmap(48, 48))
         label = state_label(s, starting=starting)
         self.state_line.setText(label)
         self.state_line.setAccessibleName(f"State: {label}")

@@ -68,10 +68,10 @@ class PostureWindow(QWidget):
         lay.addWidget(self.table, 1)
         lay.addLayout(row)
         self.resize(self.sizeHint().expandedTo(QSize(680, 400)))
-        bridge.snapshot_changed.connect(self.render)
-        self.render(bridge.snapshot)
+        bridge.snapshot_changed.connect(self.on_snapshot)
+        self.on_snapshot(bridge.snapshot)
 
-    def render(self, s: Snapshot) -> None:
+    def on_snapshot(self, s: Snapshot) -> None:
         """Redraw from snapshot ``s``."""
         self.table.clear()
         passed = sum(1 for p in s.posture if p.status == "pass")

@@ -35,7 +35,15 @@ if TYPE_CHECKING:
 
 __all__ = ["SettingsWindow", "label_for"]
 
-_ACRONYMS = {"url": "URL", "oidc": "OIDC", "id": "ID", "tls": "TLS", "dns": "DNS", "mtu": "MTU"}
+_ACRONYMS = {
+    "sha256": "SHA-256",
+    "url": "URL",
+    "oidc": "OIDC",
+    "id": "ID",
+    "tls": "TLS",
+    "dns": "DNS",
+    "mtu": "MTU",
+}
 
 
 def label_for(key: str) -> str:

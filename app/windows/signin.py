@@ -45,7 +45,7 @@ class SignInWindow(QWidget):
         self._user_code = ""
 
         logo = QLabel()
-        logo.setPixmap(icons.icon(icons.APP_ICON).pixmap(64, 64))  # type: ignore[attr-defined]
+        logo.setPixmap(icons.icon(icons.APP_ICON).pixmap(64, 64))
         logo.setAccessibleName("Rustronaut logo")
         self.title = heading("Sign in to Rustronaut")
         self.body = text()
@@ -115,9 +115,9 @@ class SignInWindow(QWidget):
         lay.addLayout(buttons)
         self.resize(self.sizeHint().expandedTo(QSize(560, 340)))
 
-        bridge.snapshot_changed.connect(self.render)
-        bridge.event.connect(self.on_event)
-        self.render(bridge.snapshot)
+        bridge.snapshot_changed.connect(self.on_snapshot)
+        bridge.engine_event.connect(self.on_event)
+        self.on_snapshot(bridge.snapshot)
 
     def on_event(self, event: Event) -> None:
         """Pick up the device code when the engine announces it."""
@@ -135,7 +135,7 @@ class SignInWindow(QWidget):
         self.code.setAccessibleName(f"Sign-in code {' '.join(code)}")
         self.code_box.show()
 
-    def render(self, s: Snapshot) -> None:
+    def on_snapshot(self, s: Snapshot) -> None:
         """Redraw from snapshot ``s``."""
         busy = s.state is SessionState.SIGNING_IN
         signed_in = s.user is not None and s.state not in {

@@ -128,7 +128,7 @@ async def test_device_code_sign_in_shows_the_engines_code(make_app, rig) -> None
     assert app.tray.icon_kind is IconKind.SIGNED_OUT
     window = app.actions.show_window("signin")
     codes: list[str] = []
-    app.bridge.event.connect(lambda e: codes.append(e.details.get("user_code", "")))
+    app.bridge.engine_event.connect(lambda e: codes.append(e.details.get("user_code", "")))
     window.device.click()
     await until(lambda: "ABCD-EFGH" in codes)
     await until(lambda: rig.engine.snapshot.user is not None)

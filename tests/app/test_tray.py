@@ -148,7 +148,7 @@ async def test_always_on_disconnect_asks_for_a_reason(engine: ScriptedEngine, ma
 async def test_break_glass_cancel_keeps_the_connection(engine: ScriptedEngine, make_app) -> None:
     engine.publish(demo_snapshot(SessionState.CONNECTED, always_on=True))
     app = make_app(engine)
-    app.actions.disconnect()
+    app.actions.disconnect_session()
     dialog = app.actions.windows["breakglass"]
     dialog.reason.setPlainText("I would rather not be connected")
     dialog.reject()
@@ -222,7 +222,7 @@ async def test_tray_shows_starting_until_the_engine_is_attached(
         "About Rustronaut",
         "Quit",
     ]
-    assert app.actions.connect() is None  # nothing to call yet, and no crash
+    assert app.actions.connect_session() is None  # nothing to call yet, and no crash
     assert app.actions.set_setting("auto_connect", False) is not None
     engine.publish(snap(SessionState.CONNECTED))
     app.attach_engine(engine)
@@ -264,7 +264,7 @@ async def test_settings_drive_autostart_notifications_and_break_glass(
     app.actions.refresh_prefs()
     engine.publish(demo_snapshot(SessionState.DEGRADED, always_on=True))
     assert ("Disconnect (not allowed)", False) in app.tray.entries()
-    assert app.actions.disconnect() is None
+    assert app.actions.disconnect_session() is None
     assert "breakglass" not in app.actions.windows
     assert app.tray.notifier.shown[-1].title == "Cannot disconnect"
     assert not any(c[0] == "disconnect" for c in engine.calls)
