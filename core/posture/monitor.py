@@ -62,6 +62,9 @@ class PostureMonitor:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._next_full = 0.0
+        # Bumped by start and stop: a start whose first collection is overtaken by a stop
+        # (or by a newer start) must not launch the loop afterwards.
+        self._generation = 0
         self.full_runs = 0
         self.watch_runs = 0
 
@@ -76,14 +79,21 @@ class PostureMonitor:
         return self._task is not None and not self._task.done()
 
     async def start(self) -> None:
-        """Collect everything once, report it, then watch in the background. Idempotent."""
+        """Collect everything once, report it, then watch in the background. Idempotent.
+
+        A ``stop`` that arrives while this first collection runs wins: no loop starts.
+        """
         if self.running:
             return
+        self._generation += 1
+        generation = self._generation
         await self.refresh()
-        self._task = spawn(self._loop(), name="posture-monitor")
+        if generation == self._generation and not self.running:
+            self._task = spawn(self._loop(), name="posture-monitor")
 
     async def stop(self) -> None:
         """Stop watching and wait until the loop (and any tool it ran) is gone. Idempotent."""
+        self._generation += 1
         task, self._task = self._task, None
         await cancel_and_wait(task)
 

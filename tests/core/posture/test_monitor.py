@@ -148,3 +148,26 @@ def test_diff_ignores_time_and_reason_wording() -> None:
     gone = diff_facts(b, {})
     assert [(c.name, c.new) for c in gone] == [("os.name", None)]
     assert diff_facts(b, {}, partial=True) == ()
+
+
+async def test_stop_during_the_first_collection_wins() -> None:
+    gate = asyncio.Event()
+
+    async def slow(ctx: CollectContext) -> Mapping[str, Answer]:
+        await gate.wait()
+        return {"firewall.enabled": True}
+
+    monitor = PostureMonitor(
+        [Collector("slow", ("firewall.enabled",), slow, cheap=True)],
+        full_interval_s=1,
+        watch_interval_s=0.01,
+        on_change=lambda changes: None,
+        context=CollectContext(runner=SubprocessRunner()),
+    )
+    starting = asyncio.ensure_future(monitor.start())
+    await asyncio.sleep(0.05)
+    await monitor.stop()  # the engine shut down while posture was still collecting
+    gate.set()
+    await starting
+    assert not monitor.running
+    assert monitor.facts["firewall.enabled"].value is True
