@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import secrets
-import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -60,7 +59,7 @@ def _init(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from controller.testing import build
+    from controller.testing import build, listen_socket
 
     try:
         cfg = load_config(Path(args.config))
@@ -74,9 +73,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     print(f"controller on {base} (issuer {issuer})", file=sys.stderr)
-    sock = socket.socket(socket.AF_INET6 if ":" in cfg.host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((cfg.host, cfg.port))
+    sock = listen_socket(cfg.host, cfg.port)
     server = uvicorn.Server(uvicorn.Config(app, log_level="info", lifespan="off"))
     try:
         asyncio.run(server.serve(sockets=[sock]))

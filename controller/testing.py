@@ -39,7 +39,7 @@ from controller.storage import open_storage
 from controller.tokens import TokenValidator
 from core.aio import cancel_and_wait, spawn
 
-__all__ = ["RunningController", "build", "login", "run_controller"]
+__all__ = ["RunningController", "build", "listen_socket", "login", "run_controller", "serve_app"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,20 @@ def build(
     return app, service, dev, issuer
 
 
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A bound TCP socket for ``serve_app``.
+
+    Created with ``IPPROTO_TCP`` explicitly: asyncio enables TCP_NODELAY only on
+    accepted sockets whose protocol says TCP, and a socket made with proto 0 would leave
+    Nagle on — every keep-alive request then waits ~40 ms for a delayed ACK.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
 @asynccontextmanager
 async def serve_app(
     app: Any, sock: socket.socket, *, certfile: str | None = None, keyfile: str | None = None
@@ -155,9 +169,7 @@ async def run_controller(
     """
     with tempfile.TemporaryDirectory(prefix="rtc-ctl-") as tmp:
         base = Path(workdir) if workdir is not None else Path(tmp)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
+        sock = listen_socket("127.0.0.1", 0)
         port = sock.getsockname()[1]
         base_url = f"http://127.0.0.1:{port}"
         admin_token = secrets.token_urlsafe(32)

@@ -10,7 +10,6 @@ and ratios; timings never gate anything.
 from __future__ import annotations
 
 import asyncio
-import socket
 import statistics
 import sys
 import time
@@ -23,7 +22,7 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Route
 
-from controller.testing import login, run_controller, serve_app
+from controller.testing import listen_socket, login, run_controller, serve_app
 from core.controlplane import BearerAuth, ControlPlaneClient
 from tests.controller.conftest import new_device
 
@@ -94,8 +93,7 @@ async def main() -> None:
         async def bare(request):  # type: ignore[no-untyped-def]
             return Response(raw_disc, media_type="application/json")
 
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
+        sock = listen_socket("127.0.0.1", 0)
         url = f"http://127.0.0.1:{sock.getsockname()[1]}/"
         async with serve_app(Starlette(routes=[Route("/", bare)]), sock), httpx.AsyncClient() as h:
             floor = await _time(N, lambda: h.get(url))

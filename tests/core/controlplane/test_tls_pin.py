@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import socket
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from controller.config import ControllerConfig, IssuerConfig, hash_admin_token
-from controller.testing import build, serve_app
+from controller.testing import build, listen_socket, serve_app
 from core.controlplane import (
     ControllerUnreachableError,
     ControlPlaneClient,
@@ -62,8 +61,7 @@ def _self_signed(tmp: Path) -> tuple[Path, Path, bytes]:
 @pytest.fixture
 async def https_controller(tmp_path: Path) -> AsyncIterator[tuple[str, Path, bytes]]:
     certfile, keyfile, der = _self_signed(tmp_path)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock = listen_socket("127.0.0.1", 0)
     base = f"https://127.0.0.1:{sock.getsockname()[1]}"
     cfg = ControllerConfig(
         admin_token_sha256=hash_admin_token("x"),
