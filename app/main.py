@@ -36,6 +36,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 from app import icons
 from app.qtcompat import binding_leaks
 from app.single_instance import SingleInstance
+from core.aio import cancel_and_wait, spawn
 
 if TYPE_CHECKING:
     from app.tray_app import TrayApp
@@ -154,6 +155,7 @@ def run(
     done: asyncio.Future[None] = loop.create_future()
     status = 0
     holder: list[TrayApp] = []
+    holder_boxes: list[QMessageBox] = []  # keeps the error dialog alive while shown
 
     def finish() -> None:
         for tray_app in holder:
@@ -177,7 +179,6 @@ def run(
     wake.timeout.connect(lambda: None)
 
     async def session() -> None:
-        nonlocal status
         # 2. Let the icon dock and paint before the heavy imports compete for the GIL
         #    (XEmbed gives it a geometry when docked; SNI hosts may not: capped wait).
         if early is not None:
@@ -205,7 +206,16 @@ def run(
             tray_app.actions.show_window("main")
         if on_ready is not None:
             on_ready(tray_app)
-        # 4. Then the engine, built (and maybe awaited) on the GUI loop.
+        # 4. Then the engine, built (and maybe awaited: it may contact the controller) in
+        #    its own task, so Quit works even while that is still pending.
+        builder = spawn(build(tray_app), name="ui.build_engine")
+        try:
+            await done
+        finally:
+            await cancel_and_wait(builder)
+
+    async def build(tray_app: TrayApp) -> None:
+        nonlocal status
         try:
             made = engine_factory()
             engine = await made if inspect.isawaitable(made) else made
@@ -217,10 +227,13 @@ def run(
                 f"{exc}\n\nReinstall Rustronaut or contact IT.",
             )
             box.finished.connect(lambda _result: tray_app.actions.quit())
+            holder_boxes.append(box)
             box.open()  # no nested event loop
-        else:
-            tray_app.attach_engine(engine)
-        await done
+            return
+        if done.done():  # quit while we were building: do not start it
+            await engine.stop()
+            return
+        tray_app.attach_engine(engine)
 
     with loop:
         loop.run_until_complete(session())
