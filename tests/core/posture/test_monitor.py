@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import subprocess
 from collections.abc import Mapping
+from pathlib import Path
 
 import pytest
 
 from core.posture.collector import Answer, CollectContext, Collector, Unknown
 from core.posture.errors import PostureConfigError
-from core.posture.linux import firewall
+from core.posture.linux import firewall, screen_lock
 from core.posture.model import FactChange, diff_facts
 from core.posture.monitor import PostureMonitor
 from core.posture.runner import SubprocessRunner
@@ -171,3 +174,37 @@ async def test_stop_during_the_first_collection_wins() -> None:
     await starting
     assert not monitor.running
     assert monitor.facts["firewall.enabled"].value is True
+
+
+async def test_real_screen_lock_drift_is_reported(tmp_path: Path) -> None:
+    env = {"GSETTINGS_BACKEND": "keyfile", "XDG_CONFIG_HOME": str(tmp_path)}
+    if shutil.which("gsettings") is None or _gset(env, "lock-enabled", "true").returncode:
+        pytest.skip("needs gsettings with the GNOME desktop schemas")
+    events: asyncio.Queue[tuple[FactChange, ...]] = asyncio.Queue()
+    monitor = PostureMonitor(
+        [screen_lock.COLLECTOR],
+        full_interval_s=3600,
+        watch_interval_s=0.2,
+        on_change=events.put_nowait,
+        context=CollectContext(runner=SubprocessRunner(env=env)),
+    )
+    await monitor.start()
+    try:
+        events.get_nowait()
+        assert monitor.facts["screen_lock.enabled"].value is True
+        _gset(env, "lock-enabled", "false")
+        changes = await asyncio.wait_for(events.get(), 20)
+        assert {c.name for c in changes} == {"screen_lock.enabled", "screen_lock.timeout_s"}
+        assert monitor.facts["screen_lock.enabled"].value is False
+        assert monitor.full_runs == 1
+    finally:
+        await monitor.stop()
+
+
+def _gset(env: dict[str, str], key: str, value: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["gsettings", "set", "org.gnome.desktop.screensaver", key, value],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+    )
