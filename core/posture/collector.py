@@ -152,11 +152,11 @@ async def run_collector(collector: Collector, ctx: CollectContext) -> dict[str, 
 
     A fact the collector did not answer, or answered with a value of the wrong kind,
     is unknown with a reason. The whole collector is bounded by a safety timeout of
-    four times the per-call timeout (collectors make at most a few calls).
+    six times the per-call timeout (a collector makes at most five calls in a row).
     """
     names = collector.fact_names(ctx.config)
     try:
-        answers: Mapping[str, Answer] = await asyncio.wait_for(collector.fn(ctx), ctx.timeout_s * 4)
+        answers: Mapping[str, Answer] = await asyncio.wait_for(collector.fn(ctx), ctx.timeout_s * 6)
     except asyncio.CancelledError:
         raise
     except Exception as exc:
