@@ -164,6 +164,18 @@ async def _shoot(out: Path, display: str) -> list[Path]:
     sub.hide()
     menu.hide()
 
+    # Break-glass: always-on, the employee asks to disconnect.
+    engine.publish(dataclasses.replace(engine.snapshot, always_on=True))
+    tray_app.actions.disconnect_session()
+    dialog = tray_app.actions.windows["breakglass"]
+    dialog.reason.setPlainText("The hotel's captive portal needs the VPN off to log in.")
+    dialog.resize(560, dialog.sizeHint().height())
+    await _settle(qapp)
+    path = out / "breakglass.png"
+    dialog.grab().save(str(path))
+    written.append(path)
+    dialog.reject()
+
     signin_app.shutdown()
     tray_app.shutdown()
     wall.close()

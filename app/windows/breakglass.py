@@ -44,6 +44,9 @@ class BreakGlassDialog(QDialog):
         self.reason = QPlainTextEdit()
         self.reason.setPlaceholderText("For example: the hotel Wi-Fi portal needs the VPN off")
         self.reason.setTabChangesFocus(True)  # Tab moves on instead of typing a tab
+        # A few lines are enough for a reason; measured in lines so it scales with the font.
+        lines = self.reason.fontMetrics().lineSpacing()
+        self.reason.setMaximumHeight(lines * 6 + 12)
         accessible(self.reason, "Reason", "Why you need to disconnect")
         label = QLabel("&Reason:")
         label.setBuddy(self.reason)
@@ -54,6 +57,9 @@ class BreakGlassDialog(QDialog):
         self.ok.setText("&Disconnect")
         accessible(self.ok, "Disconnect")
         self.ok.setEnabled(False)
+        # Enter must never disconnect by accident: the safe choice is the default.
+        self.ok.setAutoDefault(False)
+        self.ok.setDefault(False)
         cancel = self.buttons.button(QDialogButtonBox.StandardButton.Cancel)
         cancel.setText("Stay &connected")
         accessible(cancel, "Stay connected")
