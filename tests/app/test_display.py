@@ -8,6 +8,7 @@ checks what an employee would see: the icon docks in the tray at once reading
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -88,3 +89,26 @@ def test_tray_docks_in_a_real_tray_and_follows_the_engine(tmp_path: Path) -> Non
     assert report["tooltip"].startswith("Rustronaut — Connected — some access blocked")
     assert report["menu_visible"] is True
     assert report["menu_first"] == "Connected — some access blocked"
+
+
+@pytest.mark.skipif(
+    not available(tray=True) or shutil.which("import") is None,
+    reason="needs Xvfb, trayer, imagemagick",
+)
+def test_screenshot_script_renders_every_window(tmp_path: Path) -> None:
+    from PySide6.QtGui import QImage
+
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "screenshots.py"), "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    names = {p.name for p in tmp_path.glob("*.png")}
+    assert {
+        "tray-menu.png", "main.png", "posture.png", "activity.png", "settings.png",
+        "signin.png", "about.png", "breakglass.png",
+    } <= names  # fmt: skip
+    for name in names:
+        image = QImage(str(tmp_path / name))
+        assert image.width() >= 400, name
+        assert image.height() >= 200, name
