@@ -14,6 +14,7 @@ Without Xvfb/trayer it falls back to offscreen (no tray: time to the main window
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import subprocess
 import sys
@@ -147,6 +148,7 @@ def main() -> int:
     finally:
         if x is not None:
             x.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
     mode = results["rustronaut-tray"][0][2]
     print(
         f"tray benchmark: {args.runs} runs, display={'Xvfb+trayer' if use_x else 'offscreen'}, "
