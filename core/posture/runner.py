@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -66,6 +67,11 @@ class SubprocessRunner:
     ``mokutil`` are translated); Windows tools keep the user's language, which their
     parsers handle. A tool that times out is killed and reaped.
     Output beyond 4 MiB per stream is cut. Call from the loop's thread.
+
+    ``threaded`` runs each tool with ``subprocess.run`` in a worker thread instead of
+    asyncio's subprocess support, for event loops without it (qasync on Windows); the
+    default is threaded on Windows only. There, tools start with ``CREATE_NO_WINDOW`` so
+    no console window flashes over the user's desktop every few seconds.
     """
 
     def __init__(
@@ -74,7 +80,10 @@ class SubprocessRunner:
         prefix: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
         encoding: str | None = None,
+        threaded: bool | None = None,
     ) -> None:
+        self._threaded = sys.platform == "win32" if threaded is None else threaded
+        self._flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)
         self._prefix = tuple(prefix)
         base = dict(os.environ)
         if sys.platform != "win32":
@@ -93,6 +102,8 @@ class SubprocessRunner:
         # prefix (ip netns exec …) the prefix's own tool must exist and argv[0] too.
         if shutil.which(full[0], path=path) is None or shutil.which(argv[0], path=path) is None:
             raise ToolMissingError(argv)
+        if self._threaded:
+            return await self._run_in_thread(argv, full, timeout_s)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *full,
@@ -100,6 +111,7 @@ class SubprocessRunner:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 env=self._env,
+                creationflags=self._flags,
             )
         except FileNotFoundError as exc:
             raise ToolMissingError(argv) from exc
@@ -118,9 +130,40 @@ class SubprocessRunner:
             with contextlib.suppress(Exception):
                 await asyncio.shield(proc.wait())
             raise
+        rc = proc.returncode if proc.returncode is not None else -1
+        return self._result(argv, rc, out, err)
+
+    def _result(self, argv: tuple[str, ...], rc: int, out: bytes, err: bytes) -> CommandResult:
         return CommandResult(
             argv=argv,
-            returncode=proc.returncode if proc.returncode is not None else -1,
+            returncode=rc,
             stdout=out[:_MAX_OUTPUT].decode(self._encoding, errors="replace"),
             stderr=err[:_MAX_OUTPUT].decode(self._encoding, errors="replace"),
         )
+
+    async def _run_in_thread(
+        self, argv: tuple[str, ...], full: tuple[str, ...], timeout_s: float
+    ) -> CommandResult:
+        # subprocess.run kills the child itself on timeout; a cancelled caller leaves the
+        # thread to finish within that same bound.
+        def work() -> subprocess.CompletedProcess[bytes] | None:
+            try:
+                return subprocess.run(
+                    full,
+                    stdin=subprocess.DEVNULL,
+                    capture_output=True,
+                    env=self._env,
+                    timeout=timeout_s,
+                    check=False,
+                    creationflags=self._flags,
+                )
+            except subprocess.TimeoutExpired:
+                return None
+
+        try:
+            done = await asyncio.to_thread(work)
+        except FileNotFoundError as exc:
+            raise ToolMissingError(argv) from exc
+        if done is None:
+            raise ToolTimeoutError(argv, timeout_s)
+        return self._result(argv, done.returncode, done.stdout, done.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -90,10 +91,28 @@ def sh() -> Callable[..., str]:
     return _sh
 
 
+def _remove_stale_namespaces() -> None:
+    """Delete ``rtp<pid>x…`` namespaces left by a test process that died (e.g. killed).
+
+    Only ours (the name carries the creating pid) and only when that process is gone
+    and nothing runs inside.
+    """
+    listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
+    for line in listing.stdout.splitlines():
+        name = line.split()[0] if line.split() else ""
+        m = re.fullmatch(r"rtp(\d+)x[0-9a-f]{4}", name)
+        if m is None or Path(f"/proc/{m.group(1)}").exists():
+            continue
+        pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True)
+        if not pids.stdout.strip():
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
 @pytest.fixture
 def netns() -> Iterator[str]:
     """A fresh network namespace (prefix ``rtp``), deleted afterwards."""
-    name = f"rtp{os.getpid() % 100000}x{os.urandom(2).hex()}"
+    _remove_stale_namespaces()
+    name = f"rtp{os.getpid()}x{os.urandom(2).hex()}"
     _sh("ip", "netns", "add", name)
     try:
         yield name

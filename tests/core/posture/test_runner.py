@@ -10,9 +10,13 @@ from core.posture.runner import SubprocessRunner
 
 pytestmark = pytest.mark.integration
 
+# Both ways of running a tool: asyncio subprocesses and subprocess.run in a thread.
+MODES = pytest.mark.parametrize("threaded", [False, True], ids=["asyncio", "threaded"])
 
-async def test_runs_and_keeps_exit_code() -> None:
-    result = await SubprocessRunner().run(
+
+@MODES
+async def test_runs_and_keeps_exit_code(threaded: bool) -> None:
+    result = await SubprocessRunner(threaded=threaded).run(
         ("sh", "-c", "echo out; echo err >&2; exit 3"), timeout_s=5
     )
     assert result.argv == ("sh", "-c", "echo out; echo err >&2; exit 3")
@@ -20,14 +24,16 @@ async def test_runs_and_keeps_exit_code() -> None:
     assert not result.ok
 
 
-async def test_missing_tool() -> None:
+@MODES
+async def test_missing_tool(threaded: bool) -> None:
     with pytest.raises(ToolMissingError, match="not installed") as info:
-        await SubprocessRunner().run(("rtp-no-such-tool", "-x"), timeout_s=5)
+        await SubprocessRunner(threaded=threaded).run(("rtp-no-such-tool", "-x"), timeout_s=5)
     assert info.value.tool == "rtp-no-such-tool"
 
 
-async def test_hanging_tool_is_killed() -> None:
-    runner = SubprocessRunner()
+@MODES
+async def test_hanging_tool_is_killed(threaded: bool) -> None:
+    runner = SubprocessRunner(threaded=threaded)
     with pytest.raises(ToolTimeoutError, match=r"timed out after 0.3s"):
         await runner.run(("sleep", "30"), timeout_s=0.3)
     # the child was killed and reaped: no 'sleep 30' child of ours is left
@@ -35,14 +41,16 @@ async def test_hanging_tool_is_killed() -> None:
     assert not [c for c in me.children(recursive=True) if c.cmdline() == ["sleep", "30"]]
 
 
-async def test_prefix_and_env() -> None:
-    runner = SubprocessRunner(prefix=("env",), env={"RTP_POSTURE": "flag"})
+@MODES
+async def test_prefix_and_env(threaded: bool) -> None:
+    runner = SubprocessRunner(prefix=("env",), env={"RTP_POSTURE": "flag"}, threaded=threaded)
     result = await runner.run(("sh", "-c", "echo $RTP_POSTURE"), timeout_s=5)
     assert result.stdout == "flag\n"
 
 
-async def test_undecodable_output_is_replaced() -> None:
-    result = await SubprocessRunner().run(("printf", "caf\\351"), timeout_s=5)
+@MODES
+async def test_undecodable_output_is_replaced(threaded: bool) -> None:
+    result = await SubprocessRunner(threaded=threaded).run(("printf", "caf\\351"), timeout_s=5)
     assert result.stdout == "caf\ufffd"
 
 
