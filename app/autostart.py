@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import plistlib
 import shlex
+import shutil
 import sys
 from pathlib import Path
 from typing import Protocol
@@ -41,7 +42,16 @@ class Autostart(Protocol):
 
 
 def default_command() -> list[str]:
-    """The argv that starts the tray: the installed launcher, else this interpreter."""
+    """The argv that starts the tray at login.
+
+    A frozen build (PyInstaller) is its own launcher; otherwise the installed
+    ``rustronaut-tray`` script if on PATH; else this interpreter with ``-m app.main``.
+    """
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "--autostart"]
+    launcher = shutil.which("rustronaut-tray")
+    if launcher:
+        return [launcher, "--autostart"]
     return [sys.executable, "-m", "app.main", "--autostart"]
 
 

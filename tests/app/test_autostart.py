@@ -99,3 +99,17 @@ def test_for_platform_picks_by_os(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert linux.path.parent == tmp_path / "autostart"
     assert isinstance(for_platform("darwin"), LaunchAgentAutostart)
     assert isinstance(for_platform("win32"), WindowsAutostart)
+
+
+def test_default_command_prefers_frozen_then_launcher(monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+    import sys
+
+    from app.autostart import default_command
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert default_command() == [sys.executable, "-m", "app.main", "--autostart"]
+    monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
+    assert default_command() == ["/usr/bin/rustronaut-tray", "--autostart"]
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert default_command() == [sys.executable, "--autostart"]
