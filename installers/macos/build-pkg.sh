@@ -1,0 +1,66 @@
+#!/bin/bash
+# Build, sign and notarize the macOS installer package (runs on a macOS runner).
+#
+#   build-pkg.sh APP_PATH OUT_DIR     → OUT_DIR/rustronaut-<ver>-macos-<arch>.pkg
+#
+# APP_PATH is dist/Rustronaut.app from `pyinstaller build.spec` (built with
+# RUSTRONAUT_CODESIGN_IDENTITY set, so PyInstaller signed every Mach-O inside).
+# Environment (all optional; without them the pkg is built unsigned, for local tests):
+#   MACOS_APP_IDENTITY        "Developer ID Application: … (TEAMID)"  — codesign
+#   MACOS_INSTALLER_IDENTITY  "Developer ID Installer: … (TEAMID)"    — productbuild
+#   APPLE_ID, APPLE_TEAM_ID, APPLE_NOTARY_PASSWORD                    — notarytool
+#   MACOS_KEYCHAIN            keychain holding both identities
+#   RUSTRONAUT_ARCH           label in the file name (default: uname -m)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+app=${1:?usage: build-pkg.sh APP_PATH OUT_DIR}
+out=${2:?usage: build-pkg.sh APP_PATH OUT_DIR}
+version=${RUSTRONAUT_VERSION:-$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$here/../../core/__init__.py")}
+arch=${RUSTRONAUT_ARCH:-$(uname -m)}
+[ -x "$app/Contents/MacOS/rustronaut-helper" ] || { echo "build-pkg.sh: $app is not the Rustronaut.app bundle" >&2; exit 2; }
+kc=()
+[ -n "${MACOS_KEYCHAIN:-}" ] && kc=(--keychain "$MACOS_KEYCHAIN")
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# 1. Stage the payload: the app and the helper's launchd daemon.
+mkdir -p "$work/root/Applications" "$work/root/Library/LaunchDaemons" "$out"
+ditto "$app" "$work/root/Applications/Rustronaut.app"
+python3 "$here/helper_plist.py" "$work/root/Library/LaunchDaemons/com.rustronaut.helper.plist"
+plutil -lint "$work/root/Library/LaunchDaemons/com.rustronaut.helper.plist"
+
+# 2. Sign the app (hardened runtime, secure timestamp): inner executables first, then
+#    the bundle; --deep is not used (Apple discourages it), each Mach-O is named.
+if [ -n "${MACOS_APP_IDENTITY:-}" ]; then
+  sign=(codesign --force --timestamp --options runtime --entitlements "$here/entitlements.plist"
+        --sign "$MACOS_APP_IDENTITY" "${kc[@]}")
+  staged="$work/root/Applications/Rustronaut.app"
+  find "$staged/Contents" -type f \( -name '*.dylib' -o -name '*.so' -o -perm -111 \) -print0 |
+    while IFS= read -r -d '' f; do
+      if file -b "$f" | grep -q 'Mach-O'; then "${sign[@]}" "$f"; fi
+    done
+  "${sign[@]}" "$staged"
+  codesign --verify --strict --deep --verbose=2 "$staged"
+fi
+
+# 3. Component package (with the pre/postinstall scripts), then the product archive.
+pkgbuild --root "$work/root" --scripts "$here/scripts" --identifier com.rustronaut.client.pkg \
+  --version "$version" --install-location / --ownership recommended \
+  "$work/rustronaut-component.pkg"
+pkg="$out/rustronaut-$version-macos-$arch.pkg"
+pb=(productbuild --distribution "$here/distribution.xml" --package-path "$work" --version "$version")
+[ -n "${MACOS_INSTALLER_IDENTITY:-}" ] && pb+=(--sign "$MACOS_INSTALLER_IDENTITY" "${kc[@]}" --timestamp)
+"${pb[@]}" "$pkg"
+
+# 4. Notarize and staple (the ticket travels with the pkg; Gatekeeper works offline).
+if [ -n "${APPLE_NOTARY_PASSWORD:-}" ]; then
+  xcrun notarytool submit "$pkg" --apple-id "$APPLE_ID" --team-id "$APPLE_TEAM_ID" \
+    --password "$APPLE_NOTARY_PASSWORD" --wait --timeout 30m
+  xcrun stapler staple "$pkg"
+  xcrun stapler validate "$pkg"
+  spctl --assess --type install --verbose=2 "$pkg"
+fi
+if [ -n "${MACOS_INSTALLER_IDENTITY:-}" ]; then
+  pkgutil --check-signature "$pkg"
+fi
+echo "$pkg"

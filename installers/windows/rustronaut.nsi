@@ -1,0 +1,268 @@
+; Windows installer of Rustronaut Client (NSIS 3, built on Linux with makensis).
+;
+;   makensis -DVERSION=0.1.0 -DPAYLOAD=dist/rustronaut -DOUTFILE=out/setup.exe rustronaut.nsi
+;   (installers/windows/build-installer.sh does this, and signs; see docs/deployment.md)
+;
+; Installs, for all users (admin, 64-bit registry view):
+;   * the PyInstaller bundle (rustronaut-tray.exe, rustronaut.exe, rustronaut-helper.exe,
+;     _internal\) into "C:\Program Files\Rustronaut" (or /D=...);
+;   * the helper as the Windows service RustronautHelper (LocalSystem, automatic start,
+;     restart on failure) and its root-only data dirs C:\ProgramData\Rustronaut\{helper,
+;     tunnels} (SYSTEM + Administrators only, inheritance off), as in
+;     resources/helper/windows-service.md; the local group "Rustronaut Users";
+;   * the managed-settings key HKLM\SOFTWARE\Policies\Rustronaut\Client (empty: Group
+;     Policy or Intune fills it from installers/mdm/windows/rustronaut.admx);
+;   * the Start menu shortcut, the tray's autostart (HKLM ...\Run) and the
+;     Add/Remove Programs entry with a QuietUninstallString.
+;
+; Silent use (MDM / Intune Win32 app):
+;   install:    rustronaut-<ver>-windows-x86_64-setup.exe /S [/D=C:\Path\Without\Quotes]
+;   uninstall:  "C:\Program Files\Rustronaut\uninstall.exe" /S            (keeps data)
+;               "C:\Program Files\Rustronaut\uninstall.exe" /S /PURGE     (also data, group)
+;   detection:  HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall\Rustronaut,
+;               DisplayVersion = <ver>
+; Exit code 0 on success; 1 on abort/error; 2 when not elevated (RequestExecutionLevel).
+;
+; Upgrade over a running install: the service is stopped (and waited for) before any file
+; is replaced, then reconfigured and started again: never two helpers, and the helper's
+; SIGTERM-equivalent shutdown brings its tunnel down before the files change.
+;
+; Defines: VERSION, PAYLOAD (required); OUTFILE; COMPRESSION (lzma | zlib | bzip2 | none);
+; UNINST_SIGN (a command that Authenticode-signs the file "%1" in place: the uninstaller
+; is generated at build time and signed before it is embedded).
+
+!ifndef VERSION
+  !error "define VERSION (makensis -DVERSION=x.y.z)"
+!endif
+!ifndef PAYLOAD
+  !error "define PAYLOAD: the directory of the Windows PyInstaller bundle"
+!endif
+!ifndef OUTFILE
+  !define OUTFILE "rustronaut-${VERSION}-windows-x86_64-setup.exe"
+!endif
+!ifndef COMPRESSION
+  !define COMPRESSION "lzma"
+!endif
+
+!define APP "Rustronaut"
+!define SERVICE "RustronautHelper"
+!define GROUP "Rustronaut Users"
+!define POLICY_KEY "SOFTWARE\Policies\Rustronaut\Client"
+!define UNINST_KEY "Software\Microsoft\Windows\CurrentVersion\Uninstall\Rustronaut"
+!define RUN_KEY "Software\Microsoft\Windows\CurrentVersion\Run"
+; $APPDATA under SetShellVarContext all is C:\ProgramData.
+!define DATA "$APPDATA\Rustronaut"
+
+Unicode true
+Target amd64-unicode
+!if "${COMPRESSION}" == "none"
+  SetCompress off
+!else
+  SetCompressor /SOLID ${COMPRESSION}
+!endif
+Name "${APP}"
+OutFile "${OUTFILE}"
+InstallDir "$PROGRAMFILES64\${APP}"
+RequestExecutionLevel admin
+ManifestDPIAware true
+ShowInstDetails show
+ShowUnInstDetails show
+BrandingText "${APP} ${VERSION}"
+
+VIProductVersion "${VERSION}.0"
+VIAddVersionKey "ProductName" "${APP}"
+VIAddVersionKey "ProductVersion" "${VERSION}"
+VIAddVersionKey "FileVersion" "${VERSION}"
+VIAddVersionKey "FileDescription" "${APP} installer"
+VIAddVersionKey "CompanyName" "Rustronaut"
+VIAddVersionKey "LegalCopyright" "Apache-2.0"
+
+!ifdef UNINST_SIGN
+  !uninstfinalize '${UNINST_SIGN} "%1"' = 0
+!endif
+
+!include "LogicLib.nsh"
+!include "x64.nsh"
+!include "FileFunc.nsh"
+
+Page directory
+Page instfiles
+UninstPage uninstConfirm
+UninstPage instfiles
+
+; Stop the helper service and wait (up to ~20 s) until it has stopped or does not exist.
+!macro StopHelper
+  nsExec::ExecToLog '"$SYSDIR\sc.exe" stop ${SERVICE}'
+  Pop $0
+  StrCpy $1 0
+  ${Do}
+    nsExec::ExecToStack '"$SYSDIR\sc.exe" query ${SERVICE}'
+    Pop $0
+    Pop $2
+    ${If} $0 == 1060   ; ERROR_SERVICE_DOES_NOT_EXIST
+      ${Break}
+    ${EndIf}
+    ${StrContains} $3 "STOPPED" $2
+    ${If} $3 != ""
+      ${Break}
+    ${EndIf}
+    IntOp $1 $1 + 1
+    ${If} $1 > 40
+      DetailPrint "The helper did not stop in time; continuing"
+      ${Break}
+    ${EndIf}
+    Sleep 500
+  ${Loop}
+  ; The tray of each signed-in user holds its files open; it reconnects after upgrade.
+  nsExec::ExecToLog '"$SYSDIR\taskkill.exe" /F /IM rustronaut-tray.exe'
+  Pop $0
+!macroend
+
+; ${StrContains} OUT NEEDLE HAYSTACK: OUT = NEEDLE if found, else "".
+!macro _StrContains OUT NEEDLE HAYSTACK
+  Push `${HAYSTACK}`
+  Push `${NEEDLE}`
+  !ifdef __UNINSTALL__
+    Call un.StrContainsFn
+  !else
+    Call StrContainsFn
+  !endif
+  Pop `${OUT}`
+!macroend
+!define StrContains '!insertmacro _StrContains'
+!macro StrContainsFnBody
+  Exch $R1 ; needle
+  Exch
+  Exch $R2 ; haystack
+  Push $R3
+  Push $R4
+  Push $R5
+  StrLen $R3 $R1
+  StrCpy $R4 0
+  ${Do}
+    StrCpy $R5 $R2 $R3 $R4
+    ${If} $R5 == $R1
+      ${Break}
+    ${EndIf}
+    ${If} $R5 == ""
+      StrCpy $R1 ""
+      ${Break}
+    ${EndIf}
+    IntOp $R4 $R4 + 1
+  ${Loop}
+  Pop $R5
+  Pop $R4
+  Pop $R3
+  Pop $R2
+  Exch $R1
+!macroend
+Function StrContainsFn
+  !insertmacro StrContainsFnBody
+FunctionEnd
+Function un.StrContainsFn
+  !insertmacro StrContainsFnBody
+FunctionEnd
+
+Function .onInit
+  ${IfNot} ${RunningX64}
+    MessageBox MB_ICONSTOP|MB_OK "${APP} needs 64-bit Windows." /SD IDOK
+    SetErrorLevel 1
+    Quit
+  ${EndIf}
+  SetRegView 64
+  SetShellVarContext all
+FunctionEnd
+
+Function un.onInit
+  SetRegView 64
+  SetShellVarContext all
+FunctionEnd
+
+Section "${APP}" SecMain
+  SectionIn RO
+  !insertmacro StopHelper
+
+  SetOutPath "$INSTDIR"
+  File /r "${PAYLOAD}\*.*"
+  WriteUninstaller "$INSTDIR\uninstall.exe"
+
+  ; The helper's directories: SYSTEM and Administrators only (tunnel configs hold keys).
+  CreateDirectory "${DATA}\helper"
+  CreateDirectory "${DATA}\tunnels"
+  nsExec::ExecToLog '"$SYSDIR\icacls.exe" "${DATA}" /inheritance:r /grant:r *S-1-5-18:(OI)(CI)F *S-1-5-32-544:(OI)(CI)F'
+  Pop $0
+
+  ; The users allowed to call the helper (IT adds them; "exists" is fine on upgrade).
+  nsExec::ExecToLog '"$SYSDIR\net.exe" localgroup "${GROUP}" /add /comment:"May use the Rustronaut helper"'
+  Pop $0
+
+  ; The helper service: created on first install, reconfigured on upgrade.
+  nsExec::ExecToStack '"$SYSDIR\sc.exe" query ${SERVICE}'
+  Pop $0
+  Pop $2
+  StrCpy $4 'binPath= "\"$INSTDIR\rustronaut-helper.exe\" --backend windows --state-dir \"${DATA}\helper\"" start= auto DisplayName= "Rustronaut WireGuard helper"'
+  ${If} $0 == 1060
+    nsExec::ExecToLog '"$SYSDIR\sc.exe" create ${SERVICE} $4 obj= LocalSystem'
+  ${Else}
+    nsExec::ExecToLog '"$SYSDIR\sc.exe" config ${SERVICE} $4'
+  ${EndIf}
+  Pop $0
+  ${If} $0 != 0
+    DetailPrint "Could not register the ${SERVICE} service (sc.exe exit $0)"
+    SetErrorLevel 1
+  ${EndIf}
+  nsExec::ExecToLog '"$SYSDIR\sc.exe" description ${SERVICE} "Brings the Rustronaut WireGuard tunnel up and down for the tray app."'
+  Pop $0
+  nsExec::ExecToLog '"$SYSDIR\sc.exe" failure ${SERVICE} reset= 60 actions= restart/1000/restart/5000//'
+  Pop $0
+  nsExec::ExecToLog '"$SYSDIR\sc.exe" start ${SERVICE}'
+  Pop $0
+
+  ; Managed settings: the policy key exists (its unnamed default value carries no
+  ; setting); its values belong to IT and are never written or removed here.
+  WriteRegStr HKLM "${POLICY_KEY}" "" ""
+
+  CreateShortcut "$SMPROGRAMS\${APP}.lnk" "$INSTDIR\rustronaut-tray.exe" "--show"
+  WriteRegStr HKLM "${RUN_KEY}" "${APP}" '"$INSTDIR\rustronaut-tray.exe" --autostart'
+
+  WriteRegStr HKLM "${UNINST_KEY}" "DisplayName" "${APP}"
+  WriteRegStr HKLM "${UNINST_KEY}" "DisplayVersion" "${VERSION}"
+  WriteRegStr HKLM "${UNINST_KEY}" "Publisher" "Rustronaut"
+  WriteRegStr HKLM "${UNINST_KEY}" "DisplayIcon" "$INSTDIR\rustronaut-tray.exe"
+  WriteRegStr HKLM "${UNINST_KEY}" "InstallLocation" "$INSTDIR"
+  WriteRegStr HKLM "${UNINST_KEY}" "UninstallString" '"$INSTDIR\uninstall.exe"'
+  WriteRegStr HKLM "${UNINST_KEY}" "QuietUninstallString" '"$INSTDIR\uninstall.exe" /S'
+  WriteRegDWORD HKLM "${UNINST_KEY}" "NoModify" 1
+  WriteRegDWORD HKLM "${UNINST_KEY}" "NoRepair" 1
+  ${GetSize} "$INSTDIR" "/S=0K" $0 $1 $2
+  WriteRegDWORD HKLM "${UNINST_KEY}" "EstimatedSize" $0
+SectionEnd
+
+Section "Uninstall"
+  !insertmacro StopHelper
+  nsExec::ExecToLog '"$SYSDIR\sc.exe" delete ${SERVICE}'
+  Pop $0
+
+  Delete "$SMPROGRAMS\${APP}.lnk"
+  DeleteRegValue HKLM "${RUN_KEY}" "${APP}"
+  ; Only what we installed: never RMDir /r an arbitrary /D= directory.
+  RMDir /r "$INSTDIR\_internal"
+  Delete "$INSTDIR\rustronaut-tray.exe"
+  Delete "$INSTDIR\rustronaut.exe"
+  Delete "$INSTDIR\rustronaut-helper.exe"
+  Delete "$INSTDIR\uninstall.exe"
+  RMDir "$INSTDIR"
+  DeleteRegKey HKLM "${UNINST_KEY}"
+
+  ; Kept unless /PURGE: the helper's state (device identity, tunnel configs) and the
+  ; group. Never removed: the policy key's values (IT's; Group Policy/Intune own them)
+  ; and each user's own settings in %APPDATA%\Rustronaut.
+  ${GetParameters} $R0
+  ClearErrors
+  ${GetOptions} $R0 "/PURGE" $R1
+  ${IfNot} ${Errors}
+    RMDir /r "${DATA}"
+    nsExec::ExecToLog '"$SYSDIR\net.exe" localgroup "${GROUP}" /delete'
+    Pop $0
+  ${EndIf}
+SectionEnd
