@@ -1,7 +1,8 @@
 """Project-wide test configuration.
 
 - Qt runs offscreen unless a test asks for a real display.
-- Async tests run on a qasync loop, so Qt timers and signals work inside them.
+- Async tests marked ``ui`` run on a qasync loop, so Qt timers and signals work inside
+  them; the others run on a plain asyncio loop.
 - Markers ``root``, ``netns`` and ``display`` skip with a stated reason where the machine
   cannot run them; under ``CI=true`` such a skip is turned into a failure instead, so CI
   never passes by silently not running them.
@@ -9,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -68,13 +70,30 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> object:
-    """Run async tests on a qasync loop so Qt timers fire (see MACHINE-NOTES)."""
+    """UI tests run on a qasync loop so Qt timers and signals fire (see MACHINE-NOTES);
+    every other async test gets a plain asyncio loop, free of Qt's event processing."""
+    if item.get_closest_marker("ui") is None:
+        return {"asyncio": asyncio.new_event_loop}
     import qasync
     from PySide6.QtWidgets import QApplication
 
+    class TestLoop(qasync.QEventLoop):  # type: ignore[misc]
+        def close(self) -> None:
+            # qasync never kills the Qt timer of a cancelled call_later handle; once the
+            # loop's timer object is freed such a timer fires into freed memory and the
+            # process segfaults (found with gdb). Kill them while the loop is alive.
+            timer = getattr(self, "_timer", None)
+            callbacks = getattr(timer, "_SimpleTimer__callbacks", None)
+            if timer is not None and isinstance(callbacks, dict):
+                for timer_id, handle in list(callbacks.items()):
+                    if handle.cancelled():
+                        timer.killTimer(timer_id)
+                        del callbacks[timer_id]
+            super().close()
+
     def factory() -> object:
         app = QApplication.instance() or QApplication([])
-        return qasync.QEventLoop(app)
+        return TestLoop(app)
 
     return {"qasync": factory}
 

@@ -52,7 +52,8 @@ def test_every_package_has_a_docstring() -> None:
         assert source.lstrip().startswith('"""'), f"{init} has no module docstring"
 
 
-async def test_async_tests_run_on_a_qt_loop() -> None:
+@pytest.mark.ui
+async def test_ui_async_tests_run_on_a_qt_loop() -> None:
     """A Qt timer fires inside an async test (the qasync loop factory is in force)."""
     from PySide6.QtCore import QTimer
 

@@ -117,6 +117,7 @@ class Engine:
         self._posture_facts: Any = None
         self._user: UserInfo | None = None
         self._tunnel_up_at: float | None = None
+        self._applied_spec: Any = None
         self._session_warned = False
         self._started = False
         #: recent history for diagnostics: (time, state) and decisions
@@ -353,12 +354,31 @@ class Engine:
     async def _bring_up(self) -> None:
         spec = self._policy.tunnel_spec()
         await self._tunnel.up(_with_key(spec, self._device.wg_private_key()))
+        self._applied_spec = spec
         self._tunnel_up_at = self._clock()
         self._proxy.set_pac_targets(self._policy.pac_targets())
         address = await self._proxy.start(self.config.proxy_port)
         self._set_snapshot(proxy_address=address)
         self._proxy.reevaluate()
         await self._check_health()
+
+    async def _sync_tunnel(self) -> None:
+        """Re-apply the tunnel when a new bundle changed its spec (routes, peers).
+
+        The controller narrows what the gateway accepts as posture changes; re-applying
+        also makes WireGuard handshake afresh at once instead of after its ~15 s rekey
+        timeout, so restored access is restored in about a second.
+        """
+        if not self._facts.tunnel_up or self._policy.held() is None:
+            return
+        spec = self._policy.tunnel_spec()
+        if spec == self._applied_spec:
+            return
+        _log.info("policy changed the tunnel; re-applying it")
+        await self._safe_tunnel_down()
+        await self._tunnel.up(_with_key(spec, self._device.wg_private_key()))
+        self._applied_spec = spec
+        self._tunnel_up_at = self._clock()
 
     # ------------------------------------------------------------- disconnect
     async def disconnect(self, *, break_glass_reason: str | None = None) -> None:
@@ -434,6 +454,7 @@ class Engine:
         try:
             if await self._report_posture(enrollment.device_id):
                 await self._refresh_bundle(enrollment.device_id)
+                await self._sync_tunnel()
                 self._proxy.reevaluate()
                 self._update(blocked_resources=_blocked(self._policy.resources()))
         except Exception:
@@ -520,6 +541,11 @@ class Engine:
             self._emit(EventKind.ERROR, "A policy update was refused", details={"detail": str(exc)})
             return True
         if ok:
+            try:
+                await self._sync_tunnel()
+            except Exception as exc:
+                self._fail(exc, during="applying a policy update")
+                return True
             self._proxy.reevaluate()
             self._proxy.set_pac_targets(self._policy.pac_targets())
             self._update(
@@ -633,7 +659,8 @@ def _with_key(spec: Any, private_key: str) -> Any:
 
 
 def _blocked(resources: Sequence[Any]) -> int:
-    return sum(1 for r in resources if not r.reachable)
+    # Resources the user is simply not entitled to do not degrade the session.
+    return sum(1 for r in resources if not r.reachable and r.fixable)
 
 
 def _jitter(delay: float) -> float:

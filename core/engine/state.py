@@ -58,6 +58,9 @@ class ResourceView:
     reachable: bool
     reason: str = ""
     fix: str = ""
+    #: blocked by something the device can fix (posture, risk) rather than by entitlement;
+    #: such resources make the session DEGRADED
+    fixable: bool = False
 
 
 @dataclass(frozen=True, slots=True)

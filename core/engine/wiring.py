@@ -450,7 +450,8 @@ class PolicyAdapter:
         failing: set[str] = set()
         for r in self._engine.reachable():
             fix = "; ".join(u.remediation for u in r.unmet if u.remediation)
-            failing.update(u.fact.removeprefix("posture.") for u in r.unmet)
+            device_facts = [u.fact for u in r.unmet if u.fact.startswith(("posture.", "risk"))]
+            failing.update(f.removeprefix("posture.") for f in device_facts)
             views.append(
                 ResourceView(
                     name=r.resource.name or r.resource.id,
@@ -458,6 +459,7 @@ class PolicyAdapter:
                     reachable=r.allowed,
                     reason="" if r.allowed else r.reason,
                     fix=fix,
+                    fixable=bool(device_facts) and not r.allowed,
                 )
             )
         if self._posture is not None:

@@ -197,6 +197,14 @@ class Policy:
                 reachable=ok,
                 reason="" if ok else "firewall is off",
                 fix="" if ok else "sudo ufw enable",
+                fixable=not ok,
+            ),
+            ResourceView(
+                name="payroll",
+                address="payroll.corp",
+                reachable=False,
+                reason="not in the finance group",
+                fix="Ask IT for access",
             ),
         )
 

@@ -6,7 +6,7 @@ import asyncio
 import os
 import re
 import subprocess
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,25 +118,3 @@ def netns() -> Iterator[str]:
         yield name
     finally:
         subprocess.run(["ip", "netns", "del", name], capture_output=True)
-
-
-@pytest.fixture(autouse=True)
-async def _kill_cancelled_qt_timers() -> AsyncIterator[None]:
-    """Unregister the Qt timers of cancelled ``call_later`` handles at test end.
-
-    Each async test runs on a new qasync loop. qasync never kills the Qt timer of a
-    cancelled handle (every ``wait_for`` timeout that did not expire leaves one), and
-    when the loop's timer QObject is later freed — possibly by the garbage collector on
-    a worker thread, where Qt cannot unregister timers — a pending timer fires into
-    freed memory and the test process segfaults. Killing them here, on the loop's own
-    thread while the loop is alive, avoids that (see the report to the lead).
-    """
-    yield
-    timer = getattr(asyncio.get_running_loop(), "_timer", None)
-    callbacks = getattr(timer, "_SimpleTimer__callbacks", None)
-    if timer is None or not isinstance(callbacks, dict):
-        return
-    for timer_id, handle in list(callbacks.items()):
-        if handle.cancelled():
-            timer.killTimer(timer_id)
-            del callbacks[timer_id]

@@ -1,0 +1,312 @@
+"""The session test bed: client, gateway and resource namespaces, all real (root only).
+
+::
+
+    host (root ns)        client ns               gateway ns               server ns
+    controller        ┌─ engine, proxy, helper  WireGuard rtegw<tag>     wiki    10.243.0.10
+    127.0.0.1:P ◀socat┤  127.0.0.1:P (bridge)   :51820, 10.242.0.1/24    payroll 10.243.0.20
+                      └─ 10.241.0.2 ── veth ── 10.241.0.1 ─ veth ─ 10.243.0.1
+
+The controller runs on the host's loopback; a pair of ``socat`` processes joined by a Unix
+socket make it appear on the client namespace's loopback at the same port, so the client
+reaches it as ``http://127.0.0.1:P`` (plain HTTP is allowed only on loopback). The gateway
+has a real WireGuard interface (``wg-quick`` + ``wireguard-go``) whose peers the controller
+adds and removes with ``wg set`` inside the gateway namespace. Resource names resolve in the
+client namespace through ``/etc/netns/<client>/hosts`` (``ip netns exec`` bind-mounts it).
+
+Only these namespaces' own addresses and loopback are ever used. ``close`` removes every
+namespace, interface, process, socket and file the bed made; it is idempotent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from controller.gateway import CommandResult, subprocess_runner
+
+__all__ = ["RESOURCES", "Bed", "make_bed", "ns_pids", "run"]
+
+_counter = itertools.count()
+CL_VETH = "10.241.0.2"
+GW_VETH = "10.241.0.1"
+POOL = "10.242.0.0/24"
+GW_TUN = "10.242.0.1/24"
+GW_SRV = "10.243.0.1"
+WG_PORT = 51820
+
+#: name → (address, description) of the resource servers behind the gateway.
+RESOURCES = {
+    "wiki.corp.example": ("10.243.0.10", "Corp Wiki"),
+    "payroll.corp.example": ("10.243.0.20", "Payroll"),
+}
+
+_SERVER = r"""
+import http.server, socketserver, sys
+name, addr = sys.argv[1], sys.argv[2]
+body = f"<h1>{name}</h1><p>You reached {name} through the Rustronaut tunnel.</p>\n".encode()
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+S((addr, 80), H).serve_forever()
+"""
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    ns: str | None = None,
+    check: bool = True,
+    input: str | None = None,
+    timeout: float = 30,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` (inside netns ``ns`` if given); raise ``RuntimeError`` on failure."""
+    full = ["ip", "netns", "exec", ns, *argv] if ns else list(argv)
+    proc = subprocess.run(full, capture_output=True, text=True, input=input, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(full)} exited {proc.returncode}: {proc.stderr.strip()}")
+    return proc
+
+
+def ns_pids(ns: str) -> list[int]:
+    """Pids of the processes in netns ``ns`` (empty when it is gone)."""
+    proc = run(["ip", "netns", "pids", ns], check=False)
+    return [int(p) for p in proc.stdout.split() if p.isdigit()]
+
+
+@dataclass
+class Bed:
+    """Names, keys and processes of one bed. Build it with :func:`make_bed`."""
+
+    tag: str
+    workdir: Path
+    gw_private: str
+    gw_public: str
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _bridge: subprocess.Popen[bytes] | None = None
+
+    @property
+    def client_ns(self) -> str:
+        return f"rte-cl-{self.tag}"
+
+    @property
+    def gateway_ns(self) -> str:
+        return f"rte-gw-{self.tag}"
+
+    @property
+    def server_ns(self) -> str:
+        return f"rte-sv-{self.tag}"
+
+    @property
+    def gateway_if(self) -> str:
+        return f"rtegw{self.tag}"
+
+    @property
+    def client_if(self) -> str:
+        """The interface name the bundle's tunnel spec should use (unique per bed)."""
+        return f"rtecl{self.tag}"
+
+    @property
+    def gateway_endpoint(self) -> str:
+        return f"{GW_VETH}:{WG_PORT}"
+
+    @property
+    def netns_etc(self) -> Path:
+        return Path("/etc/netns") / self.client_ns
+
+    def gateway_runner(self, argv: Sequence[str]) -> CommandResult:
+        """The controller's command runner: runs ``wg`` inside the gateway namespace."""
+        return subprocess_runner(["ip", "netns", "exec", self.gateway_ns, *argv])
+
+    def spawn(
+        self, argv: Sequence[str], *, ns: str | None = None, **kw: object
+    ) -> subprocess.Popen[bytes]:
+        """Start a long-running process (inside ``ns``); it is killed by ``close``."""
+        full = ["ip", "netns", "exec", ns, *argv] if ns else list(argv)
+        proc = subprocess.Popen(full, **kw)  # type: ignore[call-overload]
+        self.procs.append(proc)
+        return proc
+
+    def bridge_controller(self, port: int) -> None:
+        """Make host ``127.0.0.1:port`` reachable on the client namespace's loopback."""
+        sock = self.workdir / "controller.sock"
+        self.spawn(
+            ["socat", f"UNIX-LISTEN:{sock},fork,mode=600", f"TCP:127.0.0.1:{port}"],
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_for(sock.exists, what="controller bridge socket")
+        self._bridge = self.spawn(
+            ["socat", f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork", f"UNIX-CONNECT:{sock}"],
+            ns=self.client_ns,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_for(
+            lambda: (
+                run(["ss", "-Hltn", f"sport = :{port}"], ns=self.client_ns).stdout.strip() != ""
+            ),
+            what="controller bridge listener",
+        )
+
+    def unbridge_controller(self) -> None:
+        """Cut the client namespace off from the controller (its bridge and connections)."""
+        if self._bridge is not None:
+            # socat forks one child per connection; kill the listener and its children.
+            run(["pkill", "-KILL", "-P", str(self._bridge.pid)], check=False)
+            self._bridge.kill()
+            self._bridge.wait()
+            self._bridge = None
+
+    def firewall(self, on: bool) -> None:
+        """Turn the client namespace's firewall (an nftables input filter) on or off."""
+        run(["nft", "delete", "table", "inet", "rtdemo"], ns=self.client_ns, check=False)
+        if on:
+            run(
+                ["nft", "-f", "-"],
+                ns=self.client_ns,
+                input=(
+                    "table inet rtdemo {\n chain input {\n"
+                    "  type filter hook input priority 0; policy accept;\n"
+                    "  tcp dport 23 drop\n }\n}\n"
+                ),
+            )
+
+    def close(self) -> None:
+        """Remove everything the bed made. Idempotent; never raises."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(3)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs.clear()
+        conf = self.workdir / f"{self.gateway_if}.conf"
+        if conf.exists():
+            run(["wg-quick", "down", str(conf)], ns=self.gateway_ns, check=False)
+        namespaces = (self.client_ns, self.gateway_ns, self.server_ns)
+        for ns in namespaces:
+            for pid in ns_pids(ns):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 3
+        for ns in namespaces:
+            while ns_pids(ns) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            for pid in ns_pids(ns):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            run(["ip", "netns", "del", ns], check=False)
+        for name in (self.gateway_if, self.client_if):
+            with contextlib.suppress(FileNotFoundError):
+                Path(f"/var/run/wireguard/{name}.sock").unlink()
+        shutil.rmtree(self.netns_etc, ignore_errors=True)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Bed:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _wait_for(predicate: object, *, what: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"timed out waiting for the {what}")
+
+
+def _genkey() -> tuple[str, str]:
+    private = run(["wg", "genkey"]).stdout.strip()
+    public = run(["wg", "pubkey"], input=private + "\n").stdout.strip()
+    return private, public
+
+
+def make_bed() -> Bed:
+    """Build a fresh bed (about a second). Cleans up and raises ``RuntimeError`` on failure."""
+    tag = f"{os.getpid() % 1296:03x}{next(_counter)}"[-4:]
+    private, public = _genkey()
+    bed = Bed(
+        tag=tag,
+        workdir=Path(tempfile.mkdtemp(prefix=f"rte-bed-{tag}-")),
+        gw_private=private,
+        gw_public=public,
+    )
+    try:
+        _build(bed)
+    except BaseException:
+        bed.close()
+        raise
+    return bed
+
+
+def _veth(a: str, ns_a: str, b: str, ns_b: str) -> None:
+    run(["ip", "link", "add", a, "netns", ns_a, "type", "veth", "peer", "name", b, "netns", ns_b])
+
+
+def _addr(ns: str, dev: str, *cidrs: str) -> None:
+    for cidr in cidrs:
+        run(["ip", "addr", "add", cidr, "dev", dev], ns=ns)
+    run(["ip", "link", "set", dev, "up"], ns=ns)
+
+
+def _build(bed: Bed) -> None:
+    cl, gw, sv, t = bed.client_ns, bed.gateway_ns, bed.server_ns, bed.tag
+    bed.netns_etc.mkdir(parents=True, exist_ok=True)
+    hosts = "127.0.0.1 localhost\n::1 localhost\n" + "".join(
+        f"{addr} {name}\n" for name, (addr, _) in RESOURCES.items()
+    )
+    (bed.netns_etc / "hosts").write_text(hosts)
+    (bed.netns_etc / "resolv.conf").write_text("# no DNS in the test bed\n")
+    for ns in (cl, gw, sv):
+        run(["ip", "netns", "add", ns])
+        run(["ip", "link", "set", "lo", "up"], ns=ns)
+    _veth(f"rtevc{t}", cl, f"rtevg{t}", gw)
+    _veth(f"rtess{t}", sv, f"rtesg{t}", gw)
+    _addr(cl, f"rtevc{t}", f"{CL_VETH}/24")
+    _addr(gw, f"rtevg{t}", f"{GW_VETH}/24")
+    _addr(gw, f"rtesg{t}", f"{GW_SRV}/24")
+    _addr(sv, f"rtess{t}", *(f"{addr}/24" for addr, _ in RESOURCES.values()))
+    run(["ip", "route", "add", "default", "via", GW_SRV], ns=sv)
+    run(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"], ns=gw)
+    conf = bed.workdir / f"{bed.gateway_if}.conf"
+    fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(
+            f"[Interface]\nPrivateKey = {bed.gw_private}\nAddress = {GW_TUN}\n"
+            f"ListenPort = {WG_PORT}\nMTU = 1420\n"
+        )
+    run(["wg-quick", "up", str(conf)], ns=gw)
+    for name, (addr, _) in RESOURCES.items():
+        bed.spawn([sys.executable, "-I", "-c", _SERVER, name, addr], ns=sv)
+    for addr, _ in RESOURCES.values():
+        _wait_for(
+            lambda a=addr: run(["ss", "-Hltn", f"src {a}"], ns=sv).stdout.strip() != "",  # type: ignore[misc]
+            what=f"resource server on {addr}",
+        )

@@ -1,0 +1,325 @@
+"""One whole session on the bed: controller, helper and client, started and watched.
+
+``session(bed)`` is an async context manager used by the demo and the end-to-end tests:
+it runs the reference controller (with its development OIDC provider) on the host's
+loopback with the bed's gateway, seeds a small company policy, starts the real privileged
+helper and the real client (engine + proxy, signed in by the robot browser) inside the
+client namespace, and yields a ``Session`` to drive and observe them. Leaving the context
+stops the client and helper; the bed's ``close`` removes the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from controller.config import GatewayConfig
+from controller.demo.bed import POOL, RESOURCES, Bed, ns_pids, run
+from controller.testing import RunningController, run_controller
+from core.engine.control import ControlClient
+from core.wire.policy import AllOf, FactCondition, PortRange, Resource, Rule
+
+__all__ = ["Session", "company_policy", "session"]
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_USER = "alice"
+
+
+def _demo_password(rc: RunningController) -> str:
+    return next(u.password for u in rc.users if u.username == DEMO_USER)
+
+
+def company_policy() -> tuple[list[Resource], list[Rule]]:
+    """The demo company: engineers reach the wiki on port 80 while their firewall is on;
+    payroll is for the finance group only."""
+    wiki_ip, _ = RESOURCES["wiki.corp.example"]
+    payroll_ip, _ = RESOURCES["payroll.corp.example"]
+    resources = [
+        Resource(
+            id="wiki",
+            name="Corp Wiki",
+            hosts=("wiki.corp.example",),
+            cidrs=(f"{wiki_ip}/32",),
+            ports=(80, PortRange(8000, 8099)),
+        ),
+        Resource(
+            id="payroll",
+            name="Payroll",
+            hosts=("payroll.corp.example",),
+            cidrs=(f"{payroll_ip}/32",),
+            ports=(80,),
+        ),
+    ]
+    rules = [
+        Rule(
+            id="engineering-wiki",
+            effect="allow",
+            resources=("wiki",),
+            priority=10,
+            conditions=AllOf(
+                of=(
+                    FactCondition(fact="user.groups", op="eq", value="engineering"),
+                    FactCondition(
+                        fact="posture.firewall.enabled",
+                        op="eq",
+                        value=True,
+                        remediation="Turn on the firewall: sudo ufw enable",
+                    ),
+                )
+            ),
+            description="Engineers may read the wiki from a device with a firewall.",
+        ),
+        Rule(
+            id="finance-payroll",
+            effect="allow",
+            resources=("payroll",),
+            priority=10,
+            conditions=FactCondition(fact="user.groups", op="eq", value="finance"),
+            description="Only finance may open payroll.",
+        ),
+    ]
+    return resources, rules
+
+
+@dataclass
+class Session:
+    """A running client in the bed, with handles to observe and disturb it."""
+
+    bed: Bed
+    controller: RunningController
+    client: subprocess.Popen[bytes]
+    helper: subprocess.Popen[bytes]
+    control_socket: Path
+    proxy_port: int
+    events: list[dict[str, Any]] = field(default_factory=list)
+    _reader: asyncio.Task[None] | None = None
+
+    async def _read(self) -> None:
+        assert self.client.stdout is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            line = await loop.run_in_executor(None, self.client.stdout.readline)
+            if not line:
+                return
+            with contextlib.suppress(ValueError):
+                self.events.append(json.loads(line))
+
+    async def wait_event(
+        self, predicate: Callable[[dict[str, Any]], bool], within: float = 30
+    ) -> dict[str, Any]:
+        """The first event (seen so far or arriving within ``within`` s) matching ``predicate``."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            for event in self.events:
+                if predicate(event):
+                    return event
+            if self.client.poll() is not None:
+                raise RuntimeError(f"the client exited with {self.client.returncode}")
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"no matching event in {within} s; last: {self.events[-3:]}")
+
+    async def status(self) -> dict[str, Any]:
+        """The engine's snapshot through its control socket."""
+        answer = await ControlClient(self.control_socket).request("status")
+        snapshot: dict[str, Any] = answer["snapshot"]
+        return snapshot
+
+    async def wait_state(self, *states: str, within: float = 30) -> dict[str, Any]:
+        """Poll the snapshot until its state is one of ``states``."""
+        deadline = time.monotonic() + within
+        snap: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            snap = await self.status()
+            if snap["state"] in states:
+                return snap
+            await asyncio.sleep(0.1)
+        raise TimeoutError(
+            f"state stayed {snap.get('state')!r}, wanted {states}: {snap.get('error')}"
+        )
+
+    def curl(
+        self, url: str, *, socks: bool = True, timeout: float = 5
+    ) -> subprocess.CompletedProcess[str]:
+        """Fetch ``url`` through the proxy with curl, inside the client namespace."""
+        via = (
+            ["--socks5-hostname", f"127.0.0.1:{self.proxy_port}"]
+            if socks
+            else ["--proxy", f"http://127.0.0.1:{self.proxy_port}"]
+        )
+        return run(
+            ["curl", "-sS", "--max-time", str(timeout), *via, "-w", "\n%{http_code}", url],
+            ns=self.bed.client_ns,
+            check=False,
+        )
+
+    def engine_pid(self) -> int:
+        """The pid of the engine's process (inside the client namespace)."""
+        pid = _engine_pid(self.bed)
+        if pid is None:
+            raise RuntimeError("the engine is not running")
+        return pid
+
+    def cut_controller(self) -> None:
+        """Make the controller unreachable from the client (a network partition)."""
+        self.bed.unbridge_controller()
+
+    def tunnel_exists(self) -> bool:
+        """Does the client's WireGuard interface exist in the client namespace?"""
+        return (
+            run(
+                ["ip", "link", "show", self.bed.client_if], ns=self.bed.client_ns, check=False
+            ).returncode
+            == 0
+        )
+
+
+def _env(state: Path) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "DBUS_", "RUSTRONAUT_"))
+    }
+    for name in ("CONFIG", "DATA", "CACHE", "STATE"):
+        env[f"XDG_{name}_HOME"] = str(state / name.lower())
+    env["XDG_RUNTIME_DIR"] = str(state / "run")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@asynccontextmanager
+async def session(
+    bed: Bed,
+    *,
+    bundle_ttl_s: int = 3600,
+    proxy_port: int = 9080,
+    firewall: bool = True,
+    extra_resources: list[Resource] | None = None,
+    extra_rules: list[Rule] | None = None,
+) -> AsyncIterator[Session]:
+    """Run controller + helper + client on ``bed``; see the module docstring."""
+    bed.firewall(firewall)
+    state = bed.workdir / "client"
+    (state / "run").mkdir(parents=True, mode=0o700)
+    gateway = GatewayConfig(
+        public_key=bed.gw_public,
+        endpoint=bed.gateway_endpoint,
+        interface=bed.gateway_if,
+        address="10.242.0.1/24",
+    )
+    async with run_controller(
+        bed.workdir / "controller",
+        gateway=gateway,
+        gateway_runner=bed.gateway_runner,
+        pool=POOL,
+        tunnel_interface=bed.client_if,
+        bundle_ttl_s=bundle_ttl_s,
+        posture_max_age_s=60,
+    ) as rc:
+        resources, rules = company_policy()
+        for resource in resources + (extra_resources or []):
+            rc.service.put_resource(resource)
+        for rule in rules + (extra_rules or []):
+            rc.service.put_rule(rule)
+        port = int(rc.base_url.rsplit(":", 1)[1])
+        await asyncio.to_thread(bed.bridge_controller, port)
+        helper_socket = bed.workdir / "helper" / "helper.sock"
+        helper = bed.spawn(
+            [
+                sys.executable,
+                "-I",
+                "-m",
+                "wg_backends.helper",
+                "--socket",
+                str(helper_socket),
+                "--state-dir",
+                str(bed.workdir / "helper" / "state"),
+                "--config-dir",
+                str(bed.workdir / "helper" / "conf"),
+                "--managed-dir",
+                str(bed.workdir / "managed"),
+                "--allow-uid",
+                str(os.getuid()),
+            ],
+            ns=bed.client_ns,
+            cwd=ROOT,
+            env=_env(state),
+        )
+        await asyncio.to_thread(_wait_path, helper_socket, helper)
+        control_socket = state / "run" / "rustronaut" / "engine.sock"
+        client = bed.spawn(
+            [
+                "bash",
+                str(ROOT / "scripts" / "with-keyring.sh"),
+                sys.executable,
+                "-m",
+                "controller.demo.client",
+                "--controller",
+                rc.base_url,
+                "--helper-socket",
+                str(helper_socket),
+                "--control-socket",
+                str(control_socket),
+                "--user",
+                DEMO_USER,
+                "--password",
+                _demo_password(rc),
+                "--proxy-port",
+                str(proxy_port),
+            ],
+            ns=bed.client_ns,
+            cwd=ROOT,
+            env=_env(state),
+            stdout=subprocess.PIPE,
+        )
+        s = Session(bed, rc, client, helper, control_socket, proxy_port)
+        s._reader = asyncio.ensure_future(s._read())
+        try:
+            await s.wait_event(lambda e: e.get("kind") == "ready", within=60)
+            yield s
+        finally:
+            _terminate_engine(bed)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                await asyncio.to_thread(client.wait, 15)
+            if s._reader is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(s._reader, 5)
+
+
+def _engine_pid(bed: Bed) -> int | None:
+    for pid in ns_pids(bed.client_ns):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"controller.demo.client" in cmdline:
+            return pid
+    return None
+
+
+def _terminate_engine(bed: Bed) -> None:
+    # The client runs under ip netns exec → with-keyring.sh → dbus-run-session, none of
+    # which forward SIGTERM: signal the engine's own process so it shuts down cleanly.
+    pid = _engine_pid(bed)
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+
+
+def _wait_path(path: Path, proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            return
+        if proc.poll() is not None:
+            raise RuntimeError(f"the helper exited with {proc.returncode}")
+        time.sleep(0.05)
+    raise RuntimeError(f"the helper did not create {path}")
