@@ -379,3 +379,29 @@ def test_condition_profiles_are_shared_and_explained() -> None:
     e.update_facts({"posture.firewall.enabled": True})
     assert e.decide(req()).allowed
     assert e.decide(req(host="10.20.0.5", port=5432)).allowed
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        lambda: token(bundle(rule("evil", resources=("*",)), version=1)),  # replayed older
+        lambda: token(bundle(rule("evil", resources=("*",)), version=9, device_id="dev-2")),
+        lambda: token(bundle(rule("evil", resources=("*",)), version=9))[:-6] + "AAAAAA",
+        lambda: "garbage",
+    ],
+)
+def test_refused_update_leaves_decisions_unchanged(bad: object) -> None:
+    clock = Clock()
+    store = PolicyStore(device_id=DEVICE, keys=KEYS, clock=clock)
+    e = PolicyEngine(store, clock=clock, record=False)
+    store.update(token(bundle(rule("git"), version=2)))
+    before = [
+        e.decide(req(host=h, port=p)) for h, p in (("git.corp.example", 22), ("10.20.0.1", 5432))
+    ]
+    with pytest.raises(ValueError):
+        store.update(bad())  # type: ignore[operator]
+    after = [
+        e.decide(req(host=h, port=p)) for h, p in (("git.corp.example", 22), ("10.20.0.1", 5432))
+    ]
+    assert after == before
+    assert [d.allowed for d in after] == [True, False]
