@@ -38,9 +38,11 @@ import cedarpy  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 
 from core.policy.api import AccessRequest, AppIdentity  # noqa: E402
+from core.policy.compiled import compile_bundle  # noqa: E402
 from core.policy.engine import PolicyEngine  # noqa: E402
 from core.policy.verify import verify_bundle  # noqa: E402
 from core.wire.policy import (  # noqa: E402
+    BUNDLE_TYP,
     AllOf,
     Condition,
     FactCondition,
@@ -49,8 +51,11 @@ from core.wire.policy import (  # noqa: E402
     Resource,
     Rule,
     UserInfo,
+    decode_bundle,
+    encode_bundle,
     sign_bundle,
 )
+from core.wire.signing import verify  # noqa: E402
 from tests.core.policy import cedar  # noqa: E402
 
 SIZES = (10, 1_000, 10_000)
@@ -260,6 +265,35 @@ def main() -> None:
         f"verify+load {last[5]:.1f} ms wall, {last[6]:.1f} ms cpu"
     )
     print(f"load average during the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    stages = load_stages(SIZES[-1], key, keys)
+    print(
+        f"verify+load stages at {SIZES[-1]} rules (cpu ms): "
+        + ", ".join(f"{name} {ms:.1f}" for name, ms in stages)
+    )
+
+
+def load_stages(n: int, key: Ed25519PrivateKey, keys: dict[str, object]) -> list[tuple[str, float]]:
+    """Where verify+load time goes: JWS signature check, schema decode, compile."""
+    bundle = make_bundle(n, random.Random(6))
+    token = sign_bundle(bundle, key, "bench")
+    payload = encode_bundle(bundle)
+
+    def best(fn) -> float:  # type: ignore[no-untyped-def]
+        times = []
+        for _ in range(5):
+            c0 = time.process_time()
+            fn()
+            times.append((time.process_time() - c0) * 1000)
+        return min(times)
+
+    return [
+        (
+            "signature (joserfc)",
+            best(lambda: verify(token, keys, typ=BUNDLE_TYP, max_size=1 << 26)),
+        ),
+        ("decode+validate", best(lambda: decode_bundle(payload))),
+        ("compile+index", best(lambda: compile_bundle(bundle))),
+    ]
 
 
 if __name__ == "__main__":
