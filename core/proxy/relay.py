@@ -310,6 +310,8 @@ class _Side(asyncio.BufferedProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.relay.close("connection lost" if exc is None else f"connection lost: {exc}")
+        self.peer = None  # break the side <-> side cycle: freed without waiting for GC
+        self.transport = None
 
 
 class BufferedRelay(Relay):
@@ -352,10 +354,11 @@ class BufferedRelay(Relay):
             raise
 
     def start(self) -> None:
-        """See ``Relay.start`` (call after ``attach``)."""
-        assert self._sides is not None
+        """See ``Relay.start`` (call after ``attach``); a no-op once closed."""
+        if self._sides is None or self.closed:
+            return
         for side in self._sides:
-            if side.transport is not None and not self.closed:
+            if side.transport is not None:
                 side.transport.resume_reading()
 
     def close(self, reason: str = "closed") -> None:
@@ -374,4 +377,5 @@ class BufferedRelay(Relay):
                     side.transport.abort()
             else:
                 sock.close()
+        self._sides = None
         self._closed(reason)
