@@ -105,6 +105,20 @@ def test_cli_and_helper_carry_no_qt(bundle_dir: Path) -> None:
     assert not {m for m in helper if m.split(".")[0] in {"core", "httpx", "authlib"}}
 
 
+def test_frozen_helper_ignores_pythonpath(bundle_dir: Path, tmp_path: Path) -> None:
+    """Like ``python -I`` in the resource unit: a module planted on PYTHONPATH that
+    shadows one the helper imports is not loaded by the frozen helper."""
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    for name in ("argparse", "sitecustomize", "wg_backends"):
+        (evil / f"{name}.py").write_text('raise SystemExit("PLANTED MODULE LOADED")\n')
+    env = {**os.environ, "PYTHONPATH": str(evil), "PYTHONSTARTUP": str(evil / "argparse.py")}
+    proc = run([str(bundle_dir / "rustronaut-helper"), "--help"], env=env, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "PLANTED" not in proc.stdout + proc.stderr
+    assert "usage: rustronaut-helper" in proc.stdout
+
+
 def test_helper_starts_frozen(bundle_dir: Path, tmp_path: Path) -> None:
     """The frozen helper listens on its socket and removes it on SIGTERM."""
     sock = tmp_path / "helper.sock"
