@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
+import ipaddress
 import logging
 import os
 import socket
@@ -42,7 +43,14 @@ from core.proxy.pac import PacTargets, parse_pac_targets, render_pac
 from core.proxy.peer import PeerInfo, PeerLookup, default_lookup
 from core.proxy.relay import BufferedRelay, Relay, SpliceRelay, splice_available
 
-__all__ = ["Connector", "EventCallback", "ProxyServer", "Resolver", "system_connector"]
+__all__ = [
+    "Connector",
+    "EventCallback",
+    "ProxyServer",
+    "Resolver",
+    "system_connector",
+    "system_resolver",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -185,6 +193,17 @@ class ProxyServer:
     (the signed-in user); ``resolver``/``connector`` default to the OS resolver and plain
     TCP connects (the engine injects tunnel-bound ones); ``peer_lookup`` defaults to the
     fastest lookup of this OS. ``on_event`` is a first subscriber (see ``subscribe``).
+    ``hosts`` are the listening addresses and must be loopback (DESIGN §7.4).
+
+    Raises ProxyConfigError for non-loopback ``hosts`` or ``relay="splice"`` off Linux.
+    Typical engine use::
+
+        proxy = ProxyServer(policy_engine, host_uid=os.getuid(), resolver=tunnel_dns,
+                            connector=tunnel_connect, on_event=engine.on_proxy_event)
+        await proxy.start(settings.proxy_port)
+        proxy.set_pac_targets(hosts_and_cidrs_of_bundle)
+        ...  # on bundle/posture change: proxy.reevaluate()
+        await proxy.stop()
     """
 
     def __init__(
@@ -199,6 +218,13 @@ class ProxyServer:
         peer_lookup: PeerLookup | None = None,
         hosts: Sequence[str] = ("127.0.0.1", "::1"),
     ) -> None:
+        for host in hosts:
+            try:
+                loopback = ipaddress.ip_address(host).is_loopback
+            except ValueError:
+                loopback = False
+            if not loopback:
+                raise ProxyConfigError(f"the proxy listens on loopback only, not {host!r}")
         self._decider = decider
         self._host_uid = host_uid
         self._resolver: Resolver = resolver or system_resolver

@@ -486,6 +486,9 @@ async def test_port_forward(proxy: Harness, echo: EchoServer) -> None:
 
 async def test_start_errors_and_stop_is_idempotent_and_leak_free(echo: EchoServer) -> None:
     decider = TableDecider([("loop", (), ("127.0.0.0/8",), ())])
+    for bad in (("0.0.0.0",), ("127.0.0.1", "::"), ("localhost",)):
+        with pytest.raises(ProxyConfigError):
+            ProxyServer(decider, host_uid=os.getuid(), hosts=bad)
     fds_before = len(os.listdir("/proc/self/fd"))
     server = ProxyServer(decider, host_uid=os.getuid())
     await server.start(0)
