@@ -350,3 +350,25 @@ def _wait_for(cond: Callable[[], bool], what: str, seconds: float = 30) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}")
         time.sleep(0.1)
+
+
+def test_rpm_installs_and_erases_in_a_throwaway_root(
+    packages: Packages, throwaway_root: Callable[[Path], ThrowawayRoot]
+) -> None:
+    """rpm --root runs the scriptlets chrooted too: group, enablement, erase."""
+    root = throwaway_root(packages.deb)
+    rpm = ["rpm", f"--root={root.path}", "--dbpath=/var/lib/rpm"]
+    run([*rpm, "--initdb"])
+    # --nodeps: the root's rpm database knows none of the Debian host's libraries.
+    run([*rpm, "-i", "--nodeps", "--nosignature", str(packages.rpm)])
+    assert root.group("rustronaut") is not None
+    assert root.p(f"/usr/lib/systemd/system/{UNIT}").is_file()
+    assert root.p("/opt/rustronaut/rustronaut-helper").is_file()
+    assert oct(root.p("/var/lib/rustronaut/helper").stat().st_mode & 0o777) == "0o700"
+    assert root.p(f"/etc/systemd/system/multi-user.target.wants/{UNIT}").is_symlink()
+    run([*rpm, "-e", "rustronaut"])
+    assert not root.p("/opt/rustronaut").exists()
+    assert not root.p(f"/etc/systemd/system/multi-user.target.wants/{UNIT}").exists()
+    # No purge in RPM: the helper's state and the group stay (docs/deployment.md).
+    assert root.p("/var/lib/rustronaut/helper").is_dir()
+    assert root.group("rustronaut") is not None
