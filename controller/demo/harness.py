@@ -106,14 +106,21 @@ class Session:
     _reader: asyncio.Task[None] | None = None
 
     async def _read(self) -> None:
+        # An asyncio pipe reader, not a thread: the client's pipe stays open as long as the
+        # keyring session's daemons live, and a thread blocked on it would hang the loop's
+        # shutdown. This task is cancelled when the session ends.
         assert self.client.stdout is not None
         loop = asyncio.get_running_loop()
-        while True:
-            line = await loop.run_in_executor(None, self.client.stdout.readline)
-            if not line:
-                return
-            with contextlib.suppress(ValueError):
-                self.events.append(json.loads(line))
+        reader = asyncio.StreamReader(limit=1 << 20)
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), self.client.stdout
+        )
+        try:
+            while line := await reader.readline():
+                with contextlib.suppress(ValueError):
+                    self.events.append(json.loads(line))
+        finally:
+            transport.close()
 
     async def wait_event(
         self, predicate: Callable[[dict[str, Any]], bool], within: float = 30
@@ -290,8 +297,9 @@ async def session(
             with contextlib.suppress(subprocess.TimeoutExpired):
                 await asyncio.to_thread(client.wait, 15)
             if s._reader is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(s._reader, 5)
+                s._reader.cancel()
+                with contextlib.suppress(BaseException):
+                    await s._reader
 
 
 def _engine_pid(bed: Bed) -> int | None:
@@ -300,7 +308,9 @@ def _engine_pid(bed: Bed) -> int | None:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"controller.demo.client" in cmdline:
+        # The wrappers (bash, dbus-run-session) carry the same words; the engine is the
+        # Python process running the module.
+        if "python" in Path(cmdline[0].decode()).name and b"controller.demo.client" in cmdline:
             return pid
     return None
 

@@ -457,8 +457,8 @@ class Engine:
                 await self._sync_tunnel()
                 self._proxy.reevaluate()
                 self._update(blocked_resources=_blocked(self._policy.resources()))
-        except Exception:
-            _log.exception("posture report after drift failed")
+        except Exception as exc:
+            _log.warning("could not report the posture change: %s", exc)
 
     # --------------------------------------------------------------- live tasks
     def _start_live(self) -> None:

@@ -589,7 +589,7 @@ async def build_engine(
     control_client = ControlPlaneClient(settings.controller_url, auth=session.auth(), spki_pin=pin)
     device = DeviceAdapter(store, control_client, state / "enrollment.json")
     posture = PostureAdapter(settings)
-    policy = PolicyAdapter(discovery.keys, state / "policy-bundle.jws")
+    policy = PolicyAdapter(discovery.keys, state / "policy-bundle.json")
     policy.bind_posture(posture)
     socket_path = helper_socket or Path(
         os.environ.get(_HELPER_SOCKET_ENV) or _DEFAULT_HELPER_SOCKET

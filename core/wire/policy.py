@@ -52,7 +52,6 @@ from typing import Annotated, Any, Final, Literal
 
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from joserfc.jws import JWSRegistry
 from msgspec import Meta
 
 from core.wire.signing import sign
@@ -90,12 +89,6 @@ BUNDLE_TYP: Final = "rustronaut-policy+jws"
 MAX_BUNDLE_BYTES: Final = 32 * 1024 * 1024
 """Upper bound for a signed bundle (a 10,000-rule bundle is about 3 MB)."""
 
-# joserfc refuses compact tokens over ~128 kB by default, through a class-wide limit,
-# and a 1,000-rule bundle is larger. ``core.wire.signing.verify`` enforces the caller's
-# own ``max_size`` before joserfc sees a token, so lift joserfc's ceiling to the largest
-# bundle we accept (never lowered if something else raised it further).
-# TODO(lead): pass a per-call ``JWSRegistry`` in ``signing.verify`` and drop this line.
-JWSRegistry.max_payload_length = max(JWSRegistry.max_payload_length, MAX_BUNDLE_BYTES)
 
 MAX_DEPTH: Final = 12
 """Deepest condition tree accepted (``all``/``any``/``not`` nesting)."""

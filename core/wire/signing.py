@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import OKPKey
+from joserfc.jws import JWSRegistry
 
 __all__ = [
     "ALG",
@@ -118,12 +119,22 @@ def public_key_from_jwk(jwk: Mapping[str, Any]) -> Ed25519PublicKey:
         raise MalformedTokenError(f"JWK has a bad 'x': {exc}") from exc
 
 
+def _registry(max_payload: int) -> JWSRegistry:
+    # joserfc caps payloads library-wide (128 kB); a bundle of thousands of rules is
+    # larger, so each call gets a registry whose cap is that call's own limit.
+    registry = JWSRegistry(algorithms=[ALG])
+    registry.max_payload_length = max_payload
+    return registry
+
+
 def sign(payload: bytes, key: Ed25519PrivateKey, *, typ: str, kid: str | None = None) -> str:
     """Sign ``payload`` and return the JWS compact string."""
     pub = key.public_key()
     header = {"alg": ALG, "kid": kid or key_id(pub), "typ": typ}
     okp = OKPKey.import_key(key)
-    return jws.serialize_compact(header, payload, okp, algorithms=[ALG])
+    return jws.serialize_compact(
+        header, payload, okp, algorithms=[ALG], registry=_registry(len(payload) + 1)
+    )
 
 
 def verify(
@@ -168,7 +179,9 @@ def verify(
     if not isinstance(kid, str) or kid not in keys:
         raise UnknownKeyError(f"signing key {kid!r} is not trusted")
     try:
-        result = jws.deserialize_compact(token, OKPKey.import_key(keys[kid]), algorithms=[ALG])
+        result = jws.deserialize_compact(
+            token, OKPKey.import_key(keys[kid]), algorithms=[ALG], registry=_registry(max_size)
+        )
     except JoseError as exc:
         if exc.error == "bad_signature":
             raise BadSignatureError(f"signature does not verify with key {kid!r}") from exc

@@ -81,3 +81,12 @@ def test_wrong_type_and_unknown_key(key: Ed25519PrivateKey) -> None:
     forged = {signing.key_id(key.public_key()): other.public_key()}
     with pytest.raises(signing.BadSignatureError):
         signing.verify(token, forged, typ="bundle+jws", max_size=1000)
+
+
+def test_large_payloads_within_the_callers_cap(key: Ed25519PrivateKey) -> None:
+    """joserfc's library-wide 128 kB cap does not apply; the caller's own cap does."""
+    payload = b'{"x":"' + b"a" * 500_000 + b'"}'
+    token = signing.sign(payload, key, typ="t+jws")
+    assert signing.verify(token, _keys(key), typ="t+jws", max_size=1_000_000).payload == payload
+    with pytest.raises(signing.MalformedTokenError, match="over the"):
+        signing.verify(token, _keys(key), typ="t+jws", max_size=600_000)
