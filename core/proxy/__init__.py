@@ -4,8 +4,9 @@ Apps reach company resources through ``ProxyServer`` on 127.0.0.1/::1. Each conn
 is attributed to a local process (``peer``: netlink sock_diag on Linux, psutil
 elsewhere), other users' processes are refused, the destination is normalised
 (``normalize``) and decided by the policy engine's ``Decider`` as a name and as its
-resolved addresses; allowed connections are relayed (``relay``: splice or a buffered
-protocol), denied ones get a protocol-correct refusal. The protocol parsers (``socks5``,
+resolved addresses; allowed connections are reached through the injected resolver and
+connector (``dial``) and relayed (``relay``: splice or a buffered protocol), denied ones
+get a protocol-correct refusal (``answers``). The protocol parsers (``socks5``,
 ``http``) are sans-IO; only ``server`` does I/O. Decisions become ``ProxyEvent``s,
 traffic becomes ``ProxyCounters``; ``reevaluate()`` withdraws access from open
 connections when the bundle or posture changes; ``pac`` renders the browser PAC file.
@@ -20,11 +21,12 @@ Exceptions (``errors``)::
 
 from __future__ import annotations
 
+from core.proxy.dial import Connector, Resolver, system_connector
 from core.proxy.errors import DestinationError, ProxyConfigError, ProxyError, ProxyStartError
 from core.proxy.model import EventKind, Limits, ProxyCounters, ProxyEvent, ResourceCounters
 from core.proxy.normalize import normalize_host, normalize_port
 from core.proxy.peer import PeerInfo, PeerLookup, default_lookup
-from core.proxy.server import Connector, EventCallback, ProxyServer, Resolver, system_connector
+from core.proxy.server import EventCallback, ProxyServer
 
 __all__ = [
     "Connector",

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import html
 import ipaddress
 import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
@@ -30,6 +29,14 @@ from core.aio import cancel_and_wait, spawn
 from core.policy.api import AccessRequest, AppIdentity, Decider, Decision, Effect
 from core.proxy import http as h
 from core.proxy import socks5 as s5
+from core.proxy.answers import Answer, HttpAnswer, SocksAnswer, rebinding_reason
+from core.proxy.dial import (
+    Connector,
+    Resolver,
+    send_final,
+    system_connector,
+    system_resolver,
+)
 from core.proxy.errors import DestinationError, ProxyConfigError, ProxyStartError
 from core.proxy.model import (
     EventKind,
@@ -43,56 +50,14 @@ from core.proxy.pac import PacTargets, parse_pac_targets, render_pac
 from core.proxy.peer import PeerInfo, PeerLookup, default_lookup
 from core.proxy.relay import BufferedRelay, Relay, SpliceRelay, splice_available
 
-__all__ = [
-    "Connector",
-    "EventCallback",
-    "ProxyServer",
-    "Resolver",
-    "system_connector",
-    "system_resolver",
-]
+__all__ = ["EventCallback", "ProxyServer"]
 
 _log = logging.getLogger(__name__)
 
-Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
-"""``resolve(host, port) -> addresses``; may raise OSError (treated as unresolvable)."""
-Connector = Callable[[Sequence[str], int], Awaitable[socket.socket]]
-"""``connect(addresses, port) -> connected socket``; raises OSError when none answer."""
 EventCallback = Callable[[ProxyEvent], None]
 
-_LINGER = 1.0  # seconds a refused client gets to read its answer before the close
-_LINGER_BYTES = 1 << 16
 _TRIM_AFTER = 2.0  # seconds without traffic before a relay gives its pipes back
 _UNKNOWN_APP = AppIdentity(pid=None, uid=None, exe="", name="")
-
-
-async def system_resolver(host: str, port: int) -> Sequence[str]:
-    """Resolve ``host`` with the OS resolver (``loop.getaddrinfo``)."""
-    infos = await asyncio.get_running_loop().getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
-    )
-    return [str(info[4][0]) for info in infos]
-
-
-async def system_connector(addresses: Sequence[str], port: int) -> socket.socket:
-    """Connect to the first of ``addresses`` that answers (in order). Raises OSError."""
-    loop = asyncio.get_running_loop()
-    last: OSError = OSError("no address to connect to")
-    for address in addresses:
-        family = socket.AF_INET6 if ":" in address else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setblocking(False)
-        try:
-            await loop.sock_connect(sock, (address, port))
-        except OSError as exc:
-            sock.close()
-            last = exc
-            continue
-        except BaseException:
-            sock.close()
-            raise
-        return sock
-    raise last
 
 
 @dataclass(slots=True)
@@ -110,71 +75,6 @@ class _Open:
     request: AccessRequest
     resource: str
     protocol: str
-
-
-class _Answer:
-    """Protocol-specific answers to the client (SOCKS5, HTTP CONNECT/forward, forward)."""
-
-    def deny(self, reason: str, rule: str | None) -> bytes:
-        return b""
-
-    def bad_destination(self, reason: str) -> bytes:
-        return b""
-
-    def failure(self, exc: BaseException) -> bytes:
-        return b""
-
-    def ok(self, bind: tuple[str, int]) -> bytes:
-        return b""
-
-
-class _SocksAnswer(_Answer):
-    def deny(self, reason: str, rule: str | None) -> bytes:
-        return s5.reply_bytes(s5.Reply.NOT_ALLOWED)
-
-    def bad_destination(self, reason: str) -> bytes:
-        return s5.reply_bytes(s5.Reply.HOST_UNREACHABLE)
-
-    def failure(self, exc: BaseException) -> bytes:
-        if isinstance(exc, ConnectionRefusedError):
-            return s5.reply_bytes(s5.Reply.CONNECTION_REFUSED)
-        if isinstance(exc, TimeoutError):
-            return s5.reply_bytes(s5.Reply.TTL_EXPIRED)
-        if isinstance(exc, OSError) and exc.errno == getattr(os, "ENETUNREACH", -1):
-            return s5.reply_bytes(s5.Reply.NETWORK_UNREACHABLE)
-        return s5.reply_bytes(s5.Reply.HOST_UNREACHABLE)
-
-    def ok(self, bind: tuple[str, int]) -> bytes:
-        return s5.reply_bytes(s5.Reply.SUCCEEDED, bind)
-
-
-def _page(title: str, text: str, rule: str | None = None) -> bytes:
-    rule_line = f"<p>Rule: <code>{html.escape(rule)}</code></p>" if rule else ""
-    return (
-        "<!doctype html><meta charset=utf-8><title>Rustronaut: "
-        f"{html.escape(title)}</title><h1>{html.escape(title)}</h1>"
-        f"<p>{html.escape(text)}</p>{rule_line}\n"
-    ).encode()
-
-
-class _HttpAnswer(_Answer):
-    def __init__(self, tunnel: bool) -> None:
-        self.tunnel = tunnel
-
-    def deny(self, reason: str, rule: str | None) -> bytes:
-        body = _page("Access blocked", reason, rule)
-        return h.response_bytes(403, body, "text/html; charset=utf-8")
-
-    def bad_destination(self, reason: str) -> bytes:
-        return h.response_bytes(400, _page("Bad destination", reason), "text/html; charset=utf-8")
-
-    def failure(self, exc: BaseException) -> bytes:
-        status = 504 if isinstance(exc, TimeoutError) else 502
-        text = "the destination did not answer in time" if status == 504 else str(exc)
-        return h.response_bytes(status, _page("Cannot reach destination", text), "text/html")
-
-    def ok(self, bind: tuple[str, int]) -> bytes:
-        return b"HTTP/1.1 200 Connection established\r\n\r\n" if self.tunnel else b""
 
 
 class _Listener:
@@ -522,7 +422,7 @@ class ProxyServer:
         self._own(hs.conn, self._answer_and_close(hs.conn, answer))
 
     async def _answer_and_close(self, conn: socket.socket, answer: bytes) -> bool:
-        await _send(asyncio.get_running_loop(), conn, answer)
+        await send_final(asyncio.get_running_loop(), conn, answer)
         return False
 
     def _hs_timeout(self, hs: _Handshake) -> None:
@@ -593,7 +493,7 @@ class ProxyServer:
         if refusal:
             self._refuse(app, f"{_fmt_host(forward[0])}:{forward[1]}", refusal, "forward")
             return False
-        return await self._serve(conn, app, forward[0], forward[1], b"", _Answer(), "forward")
+        return await self._serve(conn, app, forward[0], forward[1], b"", Answer(), "forward")
 
     async def _socks(self, conn: socket.socket, slot: _PeerSlot, target: s5.Connect) -> bool:
         info = slot.get()
@@ -602,10 +502,10 @@ class ProxyServer:
         if refusal:
             raw = target.host if isinstance(target.host, str) else target.host.decode("latin-1")
             self._refuse(app, f"{raw}:{target.port}", refusal, "socks5")
-            await _send(asyncio.get_running_loop(), conn, s5.reply_bytes(s5.Reply.NOT_ALLOWED))
+            await send_final(asyncio.get_running_loop(), conn, s5.reply_bytes(s5.Reply.NOT_ALLOWED))
             return False
         return await self._serve(
-            conn, app, target.host, target.port, target.rest, _SocksAnswer(), "socks5"
+            conn, app, target.host, target.port, target.rest, SocksAnswer(), "socks5"
         )
 
     async def _http(self, conn: socket.socket, slot: _PeerSlot, action: h.Action) -> bool:
@@ -614,20 +514,22 @@ class ProxyServer:
         app = _app(info)
         if isinstance(action, h.Reject):
             self._refused += 1
-            await _send(loop, conn, h.response_bytes(action.status, f"{action.reason}\n".encode()))
+            await send_final(
+                loop, conn, h.response_bytes(action.status, f"{action.reason}\n".encode())
+            )
             return False
         refusal = self._peer_refusal(info)
         if refusal:
             where = "local" if isinstance(action, h.Local) else f"{action.host}:{action.port}"
             self._refuse(app, where, refusal, "http")
-            await _send(loop, conn, _HttpAnswer(False).deny(refusal, None))
+            await send_final(loop, conn, HttpAnswer(False).deny(refusal, None))
             return False
         if isinstance(action, h.Local):
-            await _send(loop, conn, self._local(action))
+            await send_final(loop, conn, self._local(action))
             return False
         if isinstance(action, h.Tunnel):
             return await self._serve(
-                conn, app, action.host, action.port, action.rest, _HttpAnswer(True), "http-connect"
+                conn, app, action.host, action.port, action.rest, HttpAnswer(True), "http-connect"
             )
         return await self._serve(
             conn,
@@ -635,13 +537,13 @@ class ProxyServer:
             action.host,
             action.port,
             action.head + action.rest,
-            _HttpAnswer(False),
+            HttpAnswer(False),
             "http",
         )
 
     def _local(self, request: h.Local) -> bytes:
         """Answer a request for the proxy itself (the PAC file), after the rebinding check."""
-        betrayal = self._rebinding(request)
+        betrayal = rebinding_reason(request, self._port)
         if betrayal:
             self._refused += 1
             return h.response_bytes(403, f"{betrayal}\n".encode())
@@ -654,20 +556,6 @@ class ProxyServer:
         resp = h.response_bytes(200, body, "application/x-ns-proxy-autoconfig")
         return resp[: -len(body)] if request.method == "HEAD" else resp
 
-    def _rebinding(self, request: h.Local) -> str | None:
-        """Why this request looks like a web page reaching the proxy (DNS rebinding)."""
-        port = self._port
-        allowed = {f"127.0.0.1:{port}", f"[::1]:{port}", f"localhost:{port}"}
-        host = (request.header("host") or "").lower()
-        if host not in allowed:
-            return "refused: the Host header does not name this proxy (DNS rebinding?)"
-        if request.header("origin") is not None:
-            return "refused: requests from web pages (Origin header) are not served"
-        site = request.header("sec-fetch-site")
-        if site is not None and site.lower() != "none":
-            return "refused: requests from web pages (Sec-Fetch-Site) are not served"
-        return None
-
     async def _serve(
         self,
         conn: socket.socket,
@@ -675,7 +563,7 @@ class ProxyServer:
         raw_host: str | bytes,
         raw_port: int,
         first_up: bytes,
-        answer: _Answer,
+        answer: Answer,
         protocol: str,
     ) -> bool:
         """Decide, connect and start relaying. Returns True when a relay owns ``conn``."""
@@ -687,7 +575,7 @@ class ProxyServer:
         except DestinationError as exc:
             shown = raw_host if isinstance(raw_host, str) else raw_host.decode("latin-1")
             self._refuse(app, f"{shown!r}:{raw_port}", str(exc), protocol)
-            await _send(loop, conn, answer.bad_destination(str(exc)))
+            await send_final(loop, conn, answer.bad_destination(str(exc)))
             return False
         addresses: tuple[str, ...] = ()
         host_is_ip = is_ip(host)
@@ -701,7 +589,7 @@ class ProxyServer:
         count = self._counts.setdefault(resource, _Count())
         if not decision.allowed:
             count.denials += 1
-            await _send(loop, conn, answer.deny(decision.reason, decision.rule_id))
+            await send_final(loop, conn, answer.deny(decision.reason, decision.rule_id))
             return False
         targets = (host,) if host_is_ip else addresses
         try:
@@ -710,7 +598,7 @@ class ProxyServer:
             async with asyncio.timeout(limits.connect_timeout):
                 upstream = await self._connector(targets, port)
         except (OSError, TimeoutError) as exc:
-            await _send(loop, conn, answer.failure(exc))
+            await send_final(loop, conn, answer.failure(exc))
             return False
         try:
             upstream.setblocking(False)
@@ -872,24 +760,3 @@ def _app(info: PeerInfo | None) -> AppIdentity:
 
 def _fmt_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
-
-
-async def _send(loop: asyncio.AbstractEventLoop, conn: socket.socket, data: bytes) -> None:
-    """Best-effort final answer, then a short lingering close.
-
-    Closing a socket with unread input makes the kernel send RST, which can destroy the
-    answer before the client reads it; so the write side is shut and a bounded amount of
-    input is drained for a moment first (what HTTP servers call a lingering close).
-    """
-    if not data:
-        return
-    with contextlib.suppress(OSError, TimeoutError):
-        async with asyncio.timeout(_LINGER):
-            await loop.sock_sendall(conn, data)
-            conn.shutdown(socket.SHUT_WR)
-            drained = 0
-            while drained < _LINGER_BYTES:
-                chunk = await loop.sock_recv(conn, 16384)
-                if not chunk:
-                    break
-                drained += len(chunk)
