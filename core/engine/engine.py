@@ -567,10 +567,22 @@ class Engine:
         while self._needs_retry():
             await asyncio.sleep(_jitter(delay))
             delay = min(delay * 2, self.config.backoff_max_s)
+            if not await self._probe():
+                continue  # still offline: no state flapping in the tray while we wait
             async with self._lock:
                 if not self._needs_retry():
                     return
                 await self._connect_locked()
+
+    async def _probe(self) -> bool:
+        """Cheaply ask whether the controller answers (a posture nonce), without states."""
+        if self._device.enrollment() is None:
+            return True
+        try:
+            await self._control.posture_nonce()
+        except Exception as exc:
+            return not _is_unreachable(exc)
+        return True
 
     def _needs_retry(self) -> bool:
         return self._facts.want_connected and not self._facts.tunnel_up

@@ -14,13 +14,14 @@ URL in settings — never from a controller answer or over IPC (DESIGN §7.6).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import os
 import platform
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,10 +38,11 @@ from core.auth import (
     OidcClient,
     OidcConfig,
     OpenUrl,
+    ProviderUnreachable,
     SecretStore,
     Session,
 )
-from core.controlplane import ControlPlaneClient
+from core.controlplane import ControllerUnreachableError, ControlPlaneClient, PinMismatchError
 from core.controlplane.models import Discovery, EnrollRequest
 from core.engine.engine import Engine, EngineConfig
 from core.engine.ports import BundleInfo, ControlEvent, Enrollment, UserInfo
@@ -272,6 +274,20 @@ def _platform() -> Literal["linux", "windows", "macos"]:
 
 
 # ----------------------------------------------------------------------------- control
+@contextlib.contextmanager
+def _offline_as_connection_error() -> Iterator[None]:
+    """The engine treats ``ConnectionError`` as "offline: keep the cached bundle, retry".
+
+    A wrong TLS pin is not "offline": it stays an error the employee is told about.
+    """
+    try:
+        yield
+    except PinMismatchError:
+        raise
+    except (ControllerUnreachableError, ProviderUnreachable) as exc:
+        raise ConnectionError(str(exc)) from exc
+
+
 class ControlAdapter:
     """``ControlPort`` over ``ControlPlaneClient`` (device id from the enrollment)."""
 
@@ -286,24 +302,31 @@ class ControlAdapter:
         return enrollment.device_id
 
     async def posture_nonce(self) -> str:
-        return (await self._client.posture_nonce(self._device_id())).nonce
+        with _offline_as_connection_error():
+            return (await self._client.posture_nonce(self._device_id())).nonce
 
     async def submit_posture(self, token: str) -> None:
-        await self._client.submit_posture(self._device_id(), token)
+        with _offline_as_connection_error():
+            await self._client.submit_posture(self._device_id(), token)
 
     async def fetch_bundle(self) -> str:
-        return (await self._client.fetch_bundle(self._device_id())).bundle
+        with _offline_as_connection_error():
+            return (await self._client.fetch_bundle(self._device_id())).bundle
 
     async def events(self) -> AsyncIterator[ControlEvent]:
-        async for event in self._client.events(self._device_id()):
-            yield ControlEvent(kind=str(event.type), data={"detail": event.detail, "at": event.at})
+        with _offline_as_connection_error():
+            async for event in self._client.events(self._device_id()):
+                yield ControlEvent(
+                    kind=str(event.type), data={"detail": event.detail, "at": event.at}
+                )
 
     async def report_break_glass(self, reason: str) -> None:
         report = getattr(self._client, "report_break_glass", None)
         if report is None:
             _log.warning("controller client cannot report break-glass; reason: %s", reason)
             return
-        await report(self._device_id(), reason)
+        with _offline_as_connection_error():
+            await report(self._device_id(), reason)
 
 
 # ----------------------------------------------------------------------------- posture

@@ -154,16 +154,21 @@ async def test_revocation_takes_the_tunnel_down(bed: Bed) -> None:
 
 async def test_offline_keeps_the_cached_bundle_until_it_expires(bed: Bed) -> None:
     async with session(bed, bundle_ttl_s=60) as s:
-        snap = await s.wait_state("connected", "degraded")
-        expires = snap["policy_expires_at"]
+        await s.wait_state("connected", "degraded")
         s.cut_controller()  # the controller becomes unreachable from the client
-        await s.wait_state("offline", within=20)
+        snap = await s.wait_state("offline", within=20)
+        expires = snap["policy_expires_at"]  # of the last bundle fetched before the cut
         assert _ok(await asyncio.to_thread(s.curl, WIKI))  # still working on the held bundle
         await _until(lambda: time.time() > expires, timeout=70)
         await _until(lambda: not _ok(s.curl(WIKI, timeout=2)), timeout=5)
-        snap = await s.status()
+        for _ in range(50):  # the snapshot follows the withdrawal within a health tick
+            snap = await s.status()
+            if snap["policy_version"] is None:
+                break
+            await asyncio.sleep(0.1)
         assert snap["policy_version"] is None
         assert snap["state"] not in ("connected", "degraded")
+        assert not s.tunnel_exists()
 
 
 async def test_killed_client_leaves_nothing_behind(bed: Bed) -> None:
