@@ -54,7 +54,12 @@ class InodePidIndex:
             self._last_fd.pop(pid, None)
             return False
         try:
-            names = os.listdir(dfd)
+            try:
+                names = os.listdir(dfd)
+            except OSError:  # the process exited between open and listdir
+                self._recent.pop(pid, None)
+                self._last_fd.pop(pid, None)
+                return False
             seen = self._recent.get(pid, frozenset())
             ordered = [n for n in names if n not in seen] + [n for n in names if n in seen]
             found = False
