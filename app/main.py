@@ -114,7 +114,18 @@ def run(
     import qasync
 
     args = _parse(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO)
+    from core.logs import setup as setup_logging
+
+    try:  # rotating, redacted app.log in the user's log dir; stderr too with --debug
+        setup_logging(
+            "app",
+            level="debug" if args.debug else "info",
+            console=args.debug,
+            console_level=logging.DEBUG,
+        )
+    except OSError as exc:
+        logging.basicConfig(level=logging.INFO)
+        _log.warning("cannot write the log file: %s", exc)
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setApplicationName("Rustronaut")

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from core import __version__
 from core.cli import commands
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "entry", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,9 +44,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(result or 0)
 
 
+def entry() -> None:
+    """The console script: log to the user's log dir (redacted), then run ``main``."""
+    import os
+
+    from core.logs import setup
+
+    try:
+        setup("cli", level=os.environ.get("RUSTRONAUT_LOG_LEVEL", "info"))
+    except OSError as exc:  # an unwritable log dir must not stop the CLI
+        print(f"rustronaut: logging to file disabled: {exc}", file=sys.stderr)
+    sys.exit(main())
+
+
 async def _await(awaitable: object) -> object:
     return await awaitable  # type: ignore[misc]
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import EllipsisType
-from typing import Any
+from typing import Any, Protocol
 
 from core.aio import cancel_and_wait, spawn
 from core.engine.api import SettingView, Unsubscribe
@@ -48,9 +48,16 @@ from core.engine.state import (
 )
 from core.policy.api import Decision, Effect
 
-__all__ = ["Engine", "EngineConfig"]
+__all__ = ["Engine", "EngineConfig", "Watcher"]
 
 _log = logging.getLogger(__name__)
+
+
+class Watcher(Protocol):
+    """Something the engine runs while it runs (the settings watcher)."""
+
+    def start(self) -> None: ...
+    async def stop(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +99,7 @@ class Engine:
         settings_view: Callable[[], list[SettingView]] | None = None,
         settings_setter: Callable[[str, object], None] | None = None,
         diagnostics: Callable[[Engine, Path], Awaitable[Path]] | None = None,
+        settings_watcher: Watcher | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._auth = auth
@@ -105,6 +113,7 @@ class Engine:
         self._settings_view = settings_view
         self._settings_setter = settings_setter
         self._diagnostics = diagnostics
+        self._watcher = settings_watcher
         self._clock = clock
         self._facts = SessionFacts()
         self._snapshot = Snapshot(
@@ -215,6 +224,8 @@ class Engine:
         if self._started:
             return
         self._started = True
+        if self._watcher is not None:
+            self._watcher.start()
         self._user = self._auth.user()
         enrollment = self._device.enrollment()
         if enrollment is not None:
@@ -231,7 +242,26 @@ class Engine:
         if not self.config.always_on:
             await self._safe_tunnel_down()
         await self._posture.stop()
+        if self._watcher is not None:
+            await self._watcher.stop()
         self._started = False
+
+    def reconfigure(self, config: EngineConfig) -> None:
+        """Apply changed settings at once (managed settings change without a restart)."""
+        old, self.config = self.config, config
+        if config == old:
+            return
+        self._set_snapshot(always_on=config.always_on, organization=config.organization)
+        self._notice("Settings changed" + (" by your organization" if config.organization else ""))
+        if config.proxy_port != old.proxy_port and self._snapshot.proxy_address:
+            spawn(self._restart_proxy(), name="engine-proxy-restart")
+
+    async def _restart_proxy(self) -> None:
+        async with self._lock:
+            await self._proxy.stop()
+            if self._facts.tunnel_up:
+                address = await self._proxy.start(self.config.proxy_port)
+                self._set_snapshot(proxy_address=address)
 
     # ---------------------------------------------------------------- sign-in
     async def sign_in(self, *, device_code: bool = False) -> None:

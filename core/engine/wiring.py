@@ -61,7 +61,7 @@ from core.posture import (
     current_os,
     remediation,
 )
-from core.settings import EffectiveSettings, load, set_user
+from core.settings import EffectiveSettings, SettingsWatcher, load, set_user
 from core.tunnel import TunnelClient
 from core.wire.posture import Fact, PostureReport, fact_spec, facts_for_policy, sign_report
 from core.wire.signing import b64url, public_key_from_jwk
@@ -573,8 +573,9 @@ class ProxyAdapter:
 
 
 # ------------------------------------------------------------------------------- build
-def _set_user_setting(key: str, value: object) -> None:
-    set_user(key, value)
+def _set_user_setting(watcher: SettingsWatcher, key: str, value: object) -> None:
+    set_user(key, value, settings=watcher.current)
+    spawn(watcher.poll(), name="settings-reload")  # apply the user's change at once
 
 
 async def build_engine(
@@ -618,6 +619,7 @@ async def build_engine(
         os.environ.get(_HELPER_SOCKET_ENV) or _DEFAULT_HELPER_SOCKET
     )
     proxy = ProxyAdapter(policy.decider)
+    watcher = SettingsWatcher(initial=settings)
     engine = Engine(
         auth=AuthAdapter(session),
         device=device,
@@ -627,9 +629,11 @@ async def build_engine(
         tunnel=TunnelAdapter(TunnelClient(socket_path)),
         proxy=proxy,
         config=engine_config(settings),
-        settings_view=lambda: list(load().items()),
-        settings_setter=_set_user_setting,
+        settings_view=lambda: list(watcher.current.items()),
+        settings_setter=lambda key, value: _set_user_setting(watcher, key, value),
+        settings_watcher=watcher,
     )
+    watcher.subscribe(lambda new: engine.reconfigure(engine_config(new)))
     proxy.subscribe(
         lambda event: engine.record_decision_event(
             app=event.app.exe or event.app.name or "unknown app",

@@ -254,3 +254,22 @@ async def test_refused_policy_update_keeps_the_held_bundle() -> None:
     assert rig.engine.snapshot.policy_version == 1
     assert rig.engine.snapshot.state is S.CONNECTED
     await rig.engine.stop()
+
+
+async def test_changed_settings_apply_without_restart() -> None:
+    from dataclasses import replace
+
+    rig = make()
+    await rig.engine.connect()
+    assert not rig.engine.snapshot.always_on
+    rig.engine.reconfigure(
+        replace(rig.engine.config, always_on=True, organization="ACME", proxy_port=9191)
+    )
+    assert rig.engine.snapshot.always_on
+    assert rig.engine.snapshot.organization == "ACME"
+    assert any(e.message == "Settings changed by your organization" for e in rig.events)
+    await until(lambda: rig.engine.snapshot.proxy_address == "127.0.0.1:9191")
+    assert rig.proxy.running
+    with pytest.raises(AlwaysOnError):
+        await rig.engine.disconnect()
+    await rig.engine.stop()
