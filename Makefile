@@ -6,3 +6,4 @@ test: ; bash scripts/test.sh
 bench: ; bash scripts/bench.sh
 lint: ; .venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
 fmt: ; .venv/bin/ruff format . && .venv/bin/ruff check --fix .
+screenshots: ; .venv/bin/python scripts/screenshots.py
