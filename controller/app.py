@@ -41,6 +41,9 @@ from controller.ratelimit import RateLimiter
 from controller.service import ControllerService
 from controller.tokens import Identity, TokenValidator
 from core.controlplane.models import (
+    AuditList,
+    AuditRecord,
+    BreakGlassReport,
     BundleResponse,
     DeviceInfo,
     DeviceList,
@@ -160,6 +163,20 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=(401, 403, 404),
         path_params=("device_id",),
         handler_name="bundle",
+        tags=("client",),
+    ),
+    Operation(
+        "POST",
+        "/v1/devices/{device_id}/break-glass",
+        "reportBreakGlass",
+        "Report a break-glass disconnect under always-on, with the user's reason (audited)",
+        "user",
+        body=BreakGlassReport,
+        answer=AuditRecord,
+        status=201,
+        errors=(400, 401, 404, 413, 422),
+        path_params=("device_id",),
+        handler_name="break_glass",
         tags=("client",),
     ),
     Operation(
@@ -291,6 +308,18 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=(401, 404),
         path_params=("device_id",),
         handler_name="revoke",
+        tags=("admin",),
+    ),
+    Operation(
+        "GET",
+        "/v1/admin/audit",
+        "listAudit",
+        "Audit records (break-glass disconnects), oldest first; the newest `limit` (<=1000)",
+        "admin",
+        answer=AuditList,
+        errors=(400, 401),
+        query=(("device_id", False), ("limit", False)),
+        handler_name="list_audit",
         tags=("admin",),
     ),
     Operation(
@@ -469,6 +498,12 @@ class Api:
         assert ctx.identity is not None
         return self.service.bundle(ctx.identity, ctx.params["device_id"])
 
+    async def h_break_glass(self, ctx: Ctx) -> AuditRecord:
+        assert ctx.identity is not None
+        return self.service.report_break_glass(
+            ctx.identity, ctx.params["device_id"], ctx.body.reason
+        )
+
     async def h_events(self, ctx: Ctx) -> Response:
         assert ctx.identity is not None
         device_id = ctx.request.query_params.get("device_id", "")
@@ -536,6 +571,16 @@ class Api:
 
     async def h_list_devices(self, ctx: Ctx) -> DeviceList:
         return DeviceList(devices=self.service.list_devices())
+
+    async def h_list_audit(self, ctx: Ctx) -> AuditList:
+        query = ctx.request.query_params
+        device_id = query.get("device_id")
+        if device_id is not None and not _ID_RE.match(device_id):
+            raise BadRequest("device_id is not a device id")
+        raw_limit = query.get("limit", "1000")
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 1000:
+            raise BadRequest("limit must be an integer from 1 to 1000")
+        return AuditList(records=self.service.audit(device_id=device_id, limit=int(raw_limit)))
 
     async def h_revoke(self, ctx: Ctx) -> DeviceInfo:
         self.service.revoke(ctx.params["device_id"])

@@ -2,8 +2,9 @@
 
 ``init`` writes a config, the bundle-signing key ring and prints the admin token once
 (only its hash is stored). ``serve`` runs the controller. ``resource add``, ``rule add``,
-``device list`` and ``device revoke`` call the running controller's admin API with the
-token from ``--token`` or ``RUSTRONAUT_ADMIN_TOKEN``. Exit codes: 0 ok, 1 refused by the
+``device list``, ``device revoke`` and ``audit list`` (break-glass reports) call the
+running controller's admin API with the token from ``--token`` or
+``RUSTRONAUT_ADMIN_TOKEN``. Exit codes: 0 ok, 1 refused by the
 controller (the problem's detail is printed), 2 usage or local error.
 """
 
@@ -17,6 +18,7 @@ import secrets
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -157,6 +159,11 @@ def _parser() -> argparse.ArgumentParser:
     drev = dev.add_parser("revoke", help="revoke a device")
     admin(drev)
     drev.add_argument("device_id")
+    aud = sub.add_parser("audit").add_subparsers(dest="action", required=True)
+    alist = aud.add_parser("list", help="list audit records (break-glass disconnects)")
+    admin(alist)
+    alist.add_argument("--device", help="only this device's records")
+    alist.add_argument("--limit", type=int, default=1000, help="newest N records (1-1000)")
     return p
 
 
@@ -189,6 +196,11 @@ def main(argv: list[str] | None = None) -> int:
         if cond is not None:
             body["conditions"] = cond
         return _admin(args, "PUT", f"/v1/admin/rules/{args.id}", body)
+    if args.cmd == "audit":
+        query = {"limit": str(args.limit)}
+        if args.device:
+            query["device_id"] = args.device
+        return _admin(args, "GET", "/v1/admin/audit?" + urlencode(query))
     if args.action == "list":
         return _admin(args, "GET", "/v1/admin/devices")
     return _admin(args, "POST", f"/v1/admin/devices/{args.device_id}/revoke")

@@ -18,13 +18,14 @@ from collections.abc import Callable
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from controller.config import ControllerConfig
+from controller.config import ControllerConfig, GatewayConfig
 from controller.errors import Conflict, Forbidden, NotFound, Unavailable, Unprocessable
 from controller.events import EventHub
 from controller.gateway import Gateway, GatewayError
 from controller.keys import SigningKeyRing
 from controller.reach import allowed_ips, reachable
 from controller.storage import (
+    AuditEntry,
     ConflictError,
     DeviceRecord,
     NotFoundError,
@@ -33,6 +34,7 @@ from controller.storage import (
 )
 from controller.tokens import Identity
 from core.controlplane.models import (
+    AuditRecord,
     BundleResponse,
     DeviceInfo,
     Enrollment,
@@ -194,6 +196,44 @@ class ControllerService:
         """Every device (admin view)."""
         return [_info(d) for d in self.storage.list_devices()]
 
+    # audit --------------------------------------------------------------------------
+    def report_break_glass(self, identity: Identity, device_id: str, reason: str) -> AuditRecord:
+        """Record that the user bypassed always-on on their device, and why.
+
+        The device must be the caller's (another user's or a missing one: ``NotFound``);
+        a revoked device may still report, since the record matters more then. The
+        reason is stripped; empty or with control characters other than tab/newline is
+        ``Unprocessable``. Not idempotent: every call is one record.
+        """
+        try:
+            dev = self.storage.get_device(device_id)
+        except NotFoundError as exc:
+            raise NotFound(f"no device {device_id!r}") from exc
+        if dev.user_id != identity.user_id:
+            raise NotFound(f"no device {device_id!r}")
+        text = reason.strip()
+        if not text:
+            raise Unprocessable("the break-glass reason is empty")
+        if any((ord(c) < 32 and c not in "\t\n") or ord(c) == 127 for c in text):
+            raise Unprocessable("the break-glass reason contains control characters")
+        # Time-ordered id (nanoseconds, then randomness): records of one second keep
+        # their order in listings.
+        entry = AuditEntry(
+            record_id=f"{time.time_ns():016x}{secrets.token_hex(4)}",
+            at=self.now(),
+            kind="break_glass",
+            user_id=identity.user_id,
+            device_id=device_id,
+            detail=text,
+        )
+        self.storage.add_audit(entry)
+        _log.warning("break-glass disconnect on %s by %s", device_id, identity.user_id)
+        return _audit(entry)
+
+    def audit(self, *, device_id: str | None = None, limit: int = 1000) -> list[AuditRecord]:
+        """The newest ``limit`` audit records (of one device when given), oldest first."""
+        return [_audit(e) for e in self.storage.list_audit(device_id=device_id, limit=limit)]
+
     # posture ------------------------------------------------------------------------
     def issue_nonce(self, identity: Identity, device_id: str) -> NonceResponse:
         """A fresh single-use nonce for the device's next posture report."""
@@ -276,13 +316,23 @@ class ControllerService:
             resources=tuple(resources),
             rules=tuple(rules),
             tunnel=self._tunnel(dev, resources),
+            gateways=self._failover_tunnels(dev, resources),
         )
         kid, key = self.keys.current
         token = sign_bundle(bundle, key, kid=kid)
         return BundleResponse(bundle=token, version=version, expires_at=bundle.expires_at)
 
-    def _tunnel(self, dev: DeviceRecord, resources: list[Resource]) -> TunnelSpec | None:
-        gw = self.config.gateway
+    def _failover_tunnels(
+        self, dev: DeviceRecord, resources: list[Resource]
+    ) -> tuple[TunnelSpec, ...]:
+        # The first gateway is the bundle's ``tunnel``; the others are failover choices.
+        specs = (self._tunnel(dev, resources, gw) for gw in self.config.all_gateways[1:])
+        return tuple(s for s in specs if s is not None)
+
+    def _tunnel(
+        self, dev: DeviceRecord, resources: list[Resource], gw: GatewayConfig | None = None
+    ) -> TunnelSpec | None:
+        gw = gw or (self.config.all_gateways or (None,))[0]
         if gw is None or dev.address is None:
             return None
         gw_host = str(ipaddress.ip_interface(gw.address).ip)
@@ -358,4 +408,15 @@ def _info(d: DeviceRecord) -> DeviceInfo:
         created_at=d.created_at,
         posture_at=d.posture_at,
         reachable=list(d.reachable),
+    )
+
+
+def _audit(e: AuditEntry) -> AuditRecord:
+    return AuditRecord(
+        record_id=e.record_id,
+        at=e.at,
+        kind=e.kind,  # type: ignore[arg-type]
+        user=e.user_id,
+        device_id=e.device_id,
+        reason=e.detail,
     )

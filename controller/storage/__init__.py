@@ -19,6 +19,7 @@ Errors::
 from __future__ import annotations
 
 from controller.storage.base import (
+    AuditEntry,
     ConflictError,
     DeviceRecord,
     NotFoundError,
@@ -29,6 +30,7 @@ from controller.storage.base import (
 from controller.storage.sql import SqlStorage, open_storage
 
 __all__ = [
+    "AuditEntry",
     "ConflictError",
     "DeviceRecord",
     "NotFoundError",

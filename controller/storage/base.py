@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 __all__ = [
+    "AuditEntry",
     "ConflictError",
     "DeviceRecord",
     "NotFoundError",
@@ -50,6 +51,18 @@ class DeviceRecord:
     posture_at: int | None
     posture: dict[str, Any] | None
     reachable: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One audit record (e.g. a break-glass disconnect), kept for the administrators."""
+
+    record_id: str
+    at: int
+    kind: str
+    user_id: str
+    device_id: str
+    detail: str
 
 
 class Storage(Protocol):
@@ -154,4 +167,13 @@ class Storage(Protocol):
 
     def list_users(self) -> list[tuple[str, list[str]]]:
         """All users with admin-managed groups."""
+        ...
+
+    # audit ------------------------------------------------------------------------
+    def add_audit(self, entry: AuditEntry) -> None:
+        """Append an audit record. Raises ``ConflictError`` if its id is taken."""
+        ...
+
+    def list_audit(self, *, device_id: str | None = None, limit: int = 1000) -> list[AuditEntry]:
+        """The newest ``limit`` records (of one device when given), oldest first."""
         ...

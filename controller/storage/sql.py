@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.storage.base import (
+    AuditEntry,
     ConflictError,
     DeviceRecord,
     NotFoundError,
@@ -62,6 +63,23 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
     (
         2,
         ("CREATE TABLE user_groups (user_id TEXT PRIMARY KEY, groups_json TEXT NOT NULL)",),
+    ),
+    (
+        3,
+        (
+            # Append-only audit trail (break-glass disconnects); no foreign key so a
+            # record outlives anything done to its device.
+            """CREATE TABLE audit (
+                record_id TEXT PRIMARY KEY,
+                at BIGINT NOT NULL,
+                kind TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                device_id TEXT NOT NULL,
+                detail TEXT NOT NULL
+            )""",
+            "CREATE INDEX audit_at ON audit (at)",
+            "CREATE INDEX audit_device ON audit (device_id, at)",
+        ),
     ),
 )
 
@@ -372,6 +390,51 @@ class SqlStorage:
                 cur, "SELECT user_id, groups_json FROM user_groups ORDER BY user_id"
             ).fetchall()
         return [(r[0], list(json.loads(r[1]))) for r in rows]
+
+    # audit ------------------------------------------------------------------------
+    def add_audit(self, entry: AuditEntry) -> None:
+        """See ``Storage.add_audit``."""
+        try:
+            with self._tx() as cur:
+                self._exec(
+                    cur,
+                    "INSERT INTO audit (record_id, at, kind, user_id, device_id, detail) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        entry.record_id,
+                        entry.at,
+                        entry.kind,
+                        entry.user_id,
+                        entry.device_id,
+                        entry.detail,
+                    ),
+                )
+        except Exception as exc:
+            if self._is_unique_violation(exc):
+                raise ConflictError(f"audit record {entry.record_id!r} exists") from exc
+            raise
+
+    def list_audit(self, *, device_id: str | None = None, limit: int = 1000) -> list[AuditEntry]:
+        """See ``Storage.list_audit``."""
+        where, params = ("WHERE device_id = ? ", [device_id]) if device_id is not None else ("", [])
+        with self._tx() as cur:
+            rows = self._exec(
+                cur,
+                "SELECT record_id, at, kind, user_id, device_id, detail FROM audit "
+                f"{where}ORDER BY at DESC, record_id DESC LIMIT ?",
+                (*params, max(0, int(limit))),
+            ).fetchall()
+        return [
+            AuditEntry(
+                record_id=r[0],
+                at=int(r[1]),
+                kind=r[2],
+                user_id=r[3],
+                device_id=r[4],
+                detail=r[5],
+            )
+            for r in reversed(rows)
+        ]
 
 
 def _first_free(

@@ -15,6 +15,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from core.controlplane.models import (
+    BREAK_GLASS_REASON_MAX,
+    AuditRecord,
+    BreakGlassReport,
     BundleResponse,
     Discovery,
     Enrollment,
@@ -368,6 +371,28 @@ class ControlPlaneClient:
             f"/v1/devices/{_seg(device_id)}/bundle",
             BundleResponse,
             cap=MAX_BUNDLE_ANSWER_BYTES,
+        )
+
+    async def report_break_glass(self, device_id: str, reason: str) -> AuditRecord:
+        """Tell the controller the user bypassed always-on on this device, and why.
+
+        ``reason`` is stripped and, when longer than the controller keeps
+        (``BREAK_GLASS_REASON_MAX`` characters), clipped with an ellipsis: a long
+        explanation must not make the report fail. Raises ``ValueError`` for an empty
+        reason (nothing is sent); otherwise ``ControlPlaneError`` subclasses. Not
+        idempotent: each call is one audit record.
+        """
+        text = reason.strip()
+        if not text:
+            raise ValueError("a break-glass reason is required")
+        if len(text) > BREAK_GLASS_REASON_MAX:
+            text = text[: BREAK_GLASS_REASON_MAX - 1] + "\u2026"
+        return await self._call(
+            "POST",
+            f"/v1/devices/{_seg(device_id)}/break-glass",
+            AuditRecord,
+            body=BreakGlassReport(reason=text),
+            expect=201,
         )
 
     async def events(self, device_id: str) -> AsyncIterator[Event]:

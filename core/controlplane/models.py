@@ -16,6 +16,10 @@ from msgspec import Meta
 
 __all__ = [
     "API_VERSION",
+    "BREAK_GLASS_REASON_MAX",
+    "AuditList",
+    "AuditRecord",
+    "BreakGlassReport",
     "BundleResponse",
     "DeviceInfo",
     "DeviceList",
@@ -195,3 +199,31 @@ class RecheckRequest(_Model, frozen=True):
     """``POST /v1/admin/posture-recheck``: ask one device (or all, when None) to re-check."""
 
     device_id: _ID | None = None
+
+
+#: The longest break-glass reason the controller stores (characters).
+BREAK_GLASS_REASON_MAX = 500
+_REASON = Annotated[str, Meta(min_length=1, max_length=BREAK_GLASS_REASON_MAX)]
+
+
+class BreakGlassReport(_Model, frozen=True):
+    """``POST /v1/devices/{device_id}/break-glass``: why always-on was bypassed."""
+
+    reason: _REASON
+
+
+class AuditRecord(_Model, frozen=True):
+    """One audit entry: what happened, when, by which user on which device."""
+
+    record_id: _B64U
+    at: _TS
+    kind: Literal["break_glass"]
+    user: _ID
+    device_id: _ID
+    reason: _REASON
+
+
+class AuditList(_Model, frozen=True):
+    """``GET /v1/admin/audit``: audit records, oldest first."""
+
+    records: list[AuditRecord]
