@@ -116,6 +116,9 @@ class ControllerConfig(_Cfg, frozen=True):
     issuers: tuple[IssuerConfig, ...] = ()
     dev_oidc: DevOidcConfig | None = None
     gateway: GatewayConfig | None = None
+    #: More gateways, announced after ``gateway`` as failover choices (the client picks
+    #: the healthiest). Interface names must differ: each has its own peers.
+    gateways: Annotated[tuple[GatewayConfig, ...], Meta(max_length=15)] = ()
     bundle_ttl_s: Annotated[int, Meta(ge=60, le=7 * 86400)] = 3600
     nonce_ttl_s: Annotated[int, Meta(ge=5, le=3600)] = 120
     posture_max_age_s: Annotated[int, Meta(ge=5, le=86400)] = 300
@@ -131,6 +134,14 @@ class ControllerConfig(_Cfg, frozen=True):
             ipaddress.ip_network(self.pool, strict=True)
         except ValueError as exc:
             raise ValueError(f"pool: {exc}") from None
+        names = [g.interface for g in self.all_gateways if g.interface]
+        if len(names) != len(set(names)):
+            raise ValueError("gateways: two gateways name the same interface")
+
+    @property
+    def all_gateways(self) -> tuple[GatewayConfig, ...]:
+        """``gateway`` (when set) then ``gateways``, in the order clients try them."""
+        return ((self.gateway,) if self.gateway is not None else ()) + self.gateways
 
     @property
     def pool_network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:

@@ -20,7 +20,14 @@ import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["CommandResult", "Gateway", "GatewayError", "Runner", "subprocess_runner"]
+__all__ = [
+    "CommandResult",
+    "Gateway",
+    "GatewayError",
+    "GatewayGroup",
+    "Runner",
+    "subprocess_runner",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -91,6 +98,51 @@ class Gateway:
         """Current peers and their allowed IPs, from ``wg show <if> allowed-ips``."""
         out = self._check([self._wg, "show", self.interface, "allowed-ips"]).stdout
         return parse_allowed_ips(out)
+
+
+class GatewayGroup(Gateway):
+    """Several gateways driven as one: every device is a peer of each (failover).
+
+    Same methods as ``Gateway``. ``set_peer``/``remove_peer`` apply to every member
+    (the first failure raises after the others were tried, so one dead gateway does not
+    stop the rest from converging). ``peers`` reports a key's allowed IPs only where
+    every member agrees, and ``[]`` otherwise, so ``reconcile`` re-sets it everywhere.
+    """
+
+    def __init__(self, members: Sequence[Gateway]) -> None:
+        if not members:
+            raise ValueError("a gateway group needs at least one gateway")
+        self.members = tuple(members)
+        super().__init__(",".join(m.interface for m in self.members), members[0]._run)
+
+    def _each(self, action: Callable[[Gateway], None]) -> None:
+        first: GatewayError | None = None
+        for member in self.members:
+            try:
+                action(member)
+            except GatewayError as exc:
+                _log.warning("gateway %s: %s", member.interface, exc)
+                first = first or exc
+        if first is not None:
+            raise first
+
+    def set_peer(self, public_key: str, allowed_ips: Sequence[str]) -> None:
+        """Add or update the peer on every member."""
+        self._each(lambda m: m.set_peer(public_key, allowed_ips))
+
+    def remove_peer(self, public_key: str) -> None:
+        """Remove the peer from every member."""
+        self._each(lambda m: m.remove_peer(public_key))
+
+    def peers(self) -> dict[str, list[str]]:
+        """Union of the members' peers; ``[]`` for a key the members disagree on."""
+        views = [m.peers() for m in self.members]
+        out: dict[str, list[str]] = {}
+        for key in {k for view in views for k in view}:
+            ips = [view.get(key) for view in views]
+            first = ips[0]
+            out[key] = first if first is not None and all(i == first for i in ips) else []
+        return out
 
 
 def parse_allowed_ips(text: str) -> dict[str, list[str]]:

@@ -31,7 +31,7 @@ from controller.config import (
     IssuerConfig,
     hash_admin_token,
 )
-from controller.gateway import Gateway, Runner, subprocess_runner
+from controller.gateway import Gateway, GatewayGroup, Runner, subprocess_runner
 from controller.keys import SigningKeyRing
 from controller.oidc import DevOidcProvider
 from controller.service import ControllerService
@@ -69,9 +69,15 @@ def build(
         raise ConfigError("no OIDC issuer configured: set 'issuers' or enable 'dev_oidc'")
     storage = open_storage(config.database)
     keys = SigningKeyRing.load_or_create(Path(config.keys_dir))
-    gateway = None
-    if config.gateway is not None and config.gateway.interface:
-        gateway = Gateway(config.gateway.interface, gateway_runner or subprocess_runner)
+    members = [
+        Gateway(g.interface, gateway_runner or subprocess_runner)
+        for g in config.all_gateways
+        if g.interface
+    ]
+    # One gateway is driven directly; several as a group (each device a peer of each).
+    gateway: Gateway | None = (
+        None if not members else members[0] if len(members) == 1 else GatewayGroup(members)
+    )
     service = ControllerService(config, storage, keys, gateway=gateway)
     service.reconcile_gateway()
     issuers = list(config.issuers)

@@ -7,6 +7,12 @@ tray, the CLI, the local control socket). Live tasks keep the session honest whi
 connected: the controller's event stream, the tunnel's health (handshake age; long timer
 gaps mean the machine slept), the bundle's expiry, posture drift and session expiry.
 
+Gateways: the bundle may name several (``tunnel`` then ``gateways``). One is used at a
+time; every health tick ``core.engine.gateways`` classifies its handshake and plans
+staying, re-probing or switching to the next one, which this module carries out (with a
+NOTICE naming the gateway). Network changes (``core.engine.netwatch``) re-establish the
+session like a resume from sleep does.
+
 Threading: every public method is a coroutine for the engine's loop; nothing blocks it.
 Concurrency: ``connect``, ``disconnect``, ``sign_in`` and ``sign_out`` are serialised by
 one lock; live reactions that change access take the same lock.
@@ -28,7 +34,9 @@ from typing import Any, Protocol
 from core.aio import cancel_and_wait, spawn
 from core.engine.api import SettingView, Unsubscribe
 from core.engine.errors import AlwaysOnError, SignInRequiredError, explain
+from core.engine.gateways import Action, Health, Step, assess, gateway_label, plan
 from core.engine.machine import SessionFacts, derive
+from core.engine.netwatch import NetworkWatch
 from core.engine.ports import (
     AuthPort,
     ControlPort,
@@ -101,6 +109,7 @@ class Engine:
         diagnostics: Callable[[Engine, Path], Awaitable[Path]] | None = None,
         settings_watcher: Watcher | None = None,
         clock: Callable[[], float] = time.time,
+        network: NetworkWatch | None = None,
     ) -> None:
         self._auth = auth
         self._device = device
@@ -127,6 +136,13 @@ class Engine:
         self._user: UserInfo | None = None
         self._tunnel_up_at: float | None = None
         self._applied_spec: Any = None
+        #: the gateway in use (index into ``_gateway_specs()``), the ones that failed in
+        #: this round, and whether the current one is being probed (re-applied/switched)
+        self._gw_index = 0
+        self._gw_failed: frozenset[int] = frozenset()
+        self._gw_probing = False
+        self._gw_task: asyncio.Task[Any] | None = None
+        self._network = network
         self._session_warned = False
         self._started = False
         #: recent history for diagnostics: (time, state) and decisions
@@ -381,11 +397,29 @@ class Engine:
         self._apply_facts()
         return True
 
-    async def _bring_up(self) -> None:
-        spec = self._policy.tunnel_spec()
+    def _gateway_specs(self) -> list[Any]:
+        """The bundle's tunnel specs in order: ``tunnel`` then the failover ``gateways``."""
+        specs = getattr(self._policy, "tunnel_specs", None)
+        if callable(specs):
+            listed = [s for s in specs() if s is not None]
+            if listed:
+                return listed
+        return [self._policy.tunnel_spec()]
+
+    def _current_spec(self) -> Any:
+        specs = self._gateway_specs()
+        if self._gw_index >= len(specs):
+            self._gw_index, self._gw_failed = 0, frozenset()
+        return specs[self._gw_index]
+
+    async def _apply(self, spec: Any) -> None:
         await self._tunnel.up(_with_key(spec, self._device.wg_private_key()))
         self._applied_spec = spec
         self._tunnel_up_at = self._clock()
+
+    async def _bring_up(self) -> None:
+        self._gw_probing = False  # a fresh connect gets the first-handshake grace
+        await self._apply(self._current_spec())
         self._proxy.set_pac_targets(self._policy.pac_targets())
         address = await self._proxy.start(self.config.proxy_port)
         self._set_snapshot(proxy_address=address)
@@ -401,14 +435,12 @@ class Engine:
         """
         if not self._facts.tunnel_up or self._policy.held() is None:
             return
-        spec = self._policy.tunnel_spec()
+        spec = self._current_spec()
         if spec == self._applied_spec:
             return
         _log.info("policy changed the tunnel; re-applying it")
         await self._safe_tunnel_down()
-        await self._tunnel.up(_with_key(spec, self._device.wg_private_key()))
-        self._applied_spec = spec
-        self._tunnel_up_at = self._clock()
+        await self._apply(spec)
 
     # ------------------------------------------------------------- disconnect
     async def disconnect(self, *, break_glass_reason: str | None = None) -> None:
@@ -502,6 +534,9 @@ class Engine:
 
     async def _stop_live(self) -> None:
         live, self._live = self._live, []
+        gw_task, self._gw_task = self._gw_task, None
+        if gw_task is not None and gw_task is not asyncio.current_task():
+            await cancel_and_wait(gw_task)
         for task in live:
             await cancel_and_wait(task)
         await self._posture.stop()
@@ -620,6 +655,8 @@ class Engine:
     async def _health_loop(self) -> None:
         interval = self.config.health_interval_s
         last = time.monotonic()
+        if self._network is not None:
+            self._network.prime(self._tunnel_interfaces())
         while True:
             await asyncio.sleep(interval)
             now = time.monotonic()
@@ -629,7 +666,22 @@ class Engine:
                 self._notice("Reconnecting after sleep")
                 spawn(self._reestablish(), name="engine-reestablish")
                 continue
+            if self._network is not None and self._network.changed(self._tunnel_interfaces()):
+                self._notice("Network changed: reconnecting")
+                spawn(self._reestablish(), name="engine-reestablish")
+                continue
             await self._check_health()
+
+    def _tunnel_interfaces(self) -> set[str]:
+        # The tunnel's own interface coming and going is not a change of network.
+        names = {self._snapshot.tunnel.interface} if self._snapshot.tunnel else set()
+        if self._policy.held() is not None:
+            try:
+                specs = self._gateway_specs()
+            except Exception:
+                specs = []
+            names |= {str(n) for s in specs if (n := getattr(s, "interface", None))}
+        return names
 
     async def _check_health(self) -> None:
         """Update tunnel health, bundle validity and the session-expiry warning."""
@@ -644,11 +696,21 @@ class Engine:
             view = None
         now = self._clock()
         handshake_ok = False
-        if view is not None:
-            if view.handshake_age_s is not None:
-                handshake_ok = view.handshake_age_s < self.config.handshake_stale_s
-            elif self._tunnel_up_at is not None:
-                handshake_ok = now - self._tunnel_up_at < self.config.first_handshake_grace_s
+        if view is not None and self._tunnel_up_at is not None:
+            health = assess(
+                view.handshake_age_s,
+                now - self._tunnel_up_at,
+                grace_s=self.config.first_handshake_grace_s,
+                stale_s=self.config.handshake_stale_s,
+            )
+            # While a re-probe or switch waits for its handshake, the gateway is unproven:
+            # never CONNECTED over it. The first wait after connecting keeps the grace.
+            handshake_ok = health is Health.FRESH or (
+                health is Health.WAITING and not self._gw_probing
+            )
+            if health is Health.FRESH:
+                self._gw_probing = False
+            self._plan_gateway(health)
         self._set_snapshot(tunnel=view)
         self._update(
             tunnel_up=view is not None,
@@ -666,6 +728,50 @@ class Engine:
                     f"Your sign-in ends in {int(left // 60)} minutes. Sign in again to extend it.",
                     details={"action": "extend_session"},
                 )
+
+    def _plan_gateway(self, health: Health) -> None:
+        """Carry out ``gateways.plan`` for the current gateway's ``health``."""
+        if self._gw_task is not None and not self._gw_task.done():
+            return  # a switch is already running
+        try:
+            count = len(self._gateway_specs())
+        except Exception:
+            return  # no bundle: nothing to switch between
+        step = plan(health, current=self._gw_index, count=count, failed=self._gw_failed)
+        self._gw_failed = step.failed
+        if step.action is not Action.STAY:
+            self._gw_task = spawn(self._switch_gateway(step), name="engine-gateway")
+
+    async def _switch_gateway(self, step: Step) -> None:
+        """Re-apply the current gateway or bring up another one (under the lock)."""
+        async with self._lock:
+            if not (self._facts.tunnel_up and self._facts.want_connected):
+                return
+            specs = self._gateway_specs()
+            if step.index >= len(specs):
+                return
+            old_index, spec = self._gw_index, specs[step.index]
+            old = gateway_label(specs[old_index], old_index) if old_index < len(specs) else "?"
+            new = gateway_label(spec, step.index)
+            if step.action is Action.SWITCH and step.index != old_index:
+                _log.warning("gateway %s is not answering; switching to %s", old, new)
+                self._emit(
+                    EventKind.NOTICE,
+                    f"Gateway {old} is not answering: switching to {new}",
+                    details={"gateway": new, "previous": old},
+                )
+            else:
+                _log.info("re-applying gateway %s to check its handshake", new)
+            self._gw_index, self._gw_probing = step.index, True
+            await self._safe_tunnel_down()
+            try:
+                await self._apply(spec)
+            except Exception as exc:
+                self._set_snapshot(tunnel=None)
+                self._update(tunnel_up=False, handshake_ok=False)
+                self._fail(exc, during=f"switching to gateway {new}")
+                return
+            self._update(handshake_ok=False)
 
     async def _reestablish(self) -> None:
         async with self._lock:

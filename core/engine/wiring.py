@@ -45,6 +45,7 @@ from core.auth import (
 from core.controlplane import ControllerUnreachableError, ControlPlaneClient, PinMismatchError
 from core.controlplane.models import Discovery, EnrollRequest
 from core.engine.engine import Engine, EngineConfig
+from core.engine.netwatch import NetworkWatch
 from core.engine.ports import BundleInfo, ControlEvent, Enrollment, UserInfo
 from core.engine.state import PostureItem, ResourceView, TunnelView
 from core.paths import data_dir, ensure_private_dir
@@ -70,6 +71,10 @@ __all__ = ["EngineSetupError", "build_engine", "engine_config"]
 
 _log = logging.getLogger(__name__)
 _HELPER_SOCKET_ENV = "RUSTRONAUT_HELPER_SOCKET"
+#: "interval,grace,stale" seconds of the tunnel health check (EngineConfig fields
+#: health_interval_s, first_handshake_grace_s, handshake_stale_s). Not a user setting:
+#: the end-to-end test bed shortens them to show a gateway failover in seconds.
+_HEALTH_ENV = "RUSTRONAUT_TUNNEL_HEALTH"
 _DEFAULT_HELPER_SOCKET = Path("/run/rustronaut/helper.sock")
 
 
@@ -81,14 +86,38 @@ class EngineSetupError(RuntimeError):
 
 
 def engine_config(settings: EffectiveSettings) -> EngineConfig:
-    """The engine's part of the settings."""
+    """The engine's part of the settings (plus ``$RUSTRONAUT_TUNNEL_HEALTH`` timings)."""
     return EngineConfig(
         proxy_port=settings.proxy_port,
         auto_connect=settings.auto_connect,
         always_on=settings.always_on,
         allow_break_glass=settings.allow_break_glass,
         organization=settings.organization_name or None,
+        **health_timings(os.environ.get(_HEALTH_ENV, "")),
     )
+
+
+def health_timings(text: str) -> dict[str, float]:
+    """Parse "interval,grace,stale" (seconds, each > 0) into EngineConfig fields.
+
+    Empty → ``{}`` (the defaults). Anything malformed is logged and ignored (the
+    defaults stay), never raised: a bad test knob must not stop the client.
+    """
+    if not text.strip():
+        return {}
+    try:
+        interval, grace, stale = (float(part) for part in text.split(","))
+    except ValueError:
+        _log.warning("ignoring %s=%r: expected interval,grace,stale seconds", _HEALTH_ENV, text)
+        return {}
+    if min(interval, grace, stale) <= 0:
+        _log.warning("ignoring %s=%r: every value must be > 0", _HEALTH_ENV, text)
+        return {}
+    return {
+        "health_interval_s": interval,
+        "first_handshake_grace_s": grace,
+        "handshake_stale_s": stale,
+    }
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -495,6 +524,14 @@ class PolicyAdapter:
             raise RuntimeError("no valid policy bundle")
         return bundle.tunnel
 
+    def tunnel_specs(self) -> tuple[Any, ...]:
+        """The bundle's ``tunnel`` then its failover ``gateways`` (raises without a bundle)."""
+        bundle = self._store.current() if self._store else None
+        if bundle is None:
+            raise RuntimeError("no valid policy bundle")
+        first = (bundle.tunnel,) if bundle.tunnel is not None else ()
+        return first + tuple(bundle.gateways)
+
     def pac_targets(self) -> tuple[str, ...]:
         bundle = self._store.current() if self._store else None
         if bundle is None:
@@ -632,6 +669,7 @@ async def build_engine(
         settings_view=lambda: list(watcher.current.items()),
         settings_setter=lambda key, value: _set_user_setting(watcher, key, value),
         settings_watcher=watcher,
+        network=NetworkWatch(),
     )
     watcher.subscribe(lambda new: engine.reconfigure(engine_config(new)))
     proxy.subscribe(

@@ -156,6 +156,8 @@ class Policy:
         self.cached: BundleInfo | None = None
         self.facts: dict[str, object] = {}
         self.lifetime = 3600.0
+        #: endpoints of the bundle's gateways, in order (``tunnel`` then ``gateways``)
+        self.gateways: tuple[str, ...] = ("gw.example:51820",)
         self._decider = _TableDecider(self)
 
     @property
@@ -209,7 +211,10 @@ class Policy:
         )
 
     def tunnel_spec(self) -> Any:
-        return _Spec()
+        return _Spec(self.gateways[0])
+
+    def tunnel_specs(self) -> tuple[Any, ...]:
+        return tuple(_Spec(e) for e in self.gateways)
 
     def pac_targets(self) -> tuple[str, ...]:
         return ("wiki.corp",)
@@ -218,27 +223,62 @@ class Policy:
         return (0, ())
 
 
+class _Peer:
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Peer) and other.endpoint == self.endpoint
+
+
 class _Spec:
-    private_key: str | None = None
+    interface = "rt0"
+
+    def __init__(self, endpoint: str = "gw.example:51820", private_key: str | None = None) -> None:
+        self.peers = (_Peer(endpoint),)
+        self.private_key = private_key
+
+    @property
+    def endpoint(self) -> str:
+        return self.peers[0].endpoint
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Spec) and other.endpoint == self.endpoint
 
     def with_private_key(self, key: str) -> _Spec:
-        spec = _Spec()
-        spec.private_key = key
-        return spec
+        return _Spec(self.endpoint, key)
 
 
 class Tunnel:
-    def __init__(self) -> None:
+    """A WireGuard stand-in: a live gateway's handshake age is ``handshake_age``; a dead
+    one (``dead``) never handshakes after ``up``, and a handshake made before it died
+    ages with ``clock``, as ``wg show`` would report it."""
+
+    def __init__(self, clock: Callable[[], float] = lambda: 0.0) -> None:
+        self.clock = clock
         self.up_specs: list[Any] = []
         self.is_up = False
         self.handshake_age: float | None = 1.0
         self.fail_up: Exception | None = None
+        self.dead: set[str] = set()
+        self._last_handshake: float | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return getattr(self.up_specs[-1], "endpoint", "gw.example:51820")
+
+    def kill(self, endpoint: str) -> None:
+        """The gateway stops answering; its last handshake was ``handshake_age`` ago."""
+        self.dead.add(endpoint)
+        if self.is_up and self.endpoint == endpoint and self.handshake_age is not None:
+            self._last_handshake = self.clock() - self.handshake_age
 
     async def up(self, spec: Any) -> None:
         if self.fail_up:
             raise self.fail_up
         self.up_specs.append(spec)
         self.is_up = True
+        self._last_handshake = None  # a fresh interface has no handshake yet
 
     async def down(self) -> None:
         self.is_up = False
@@ -246,7 +286,12 @@ class Tunnel:
     async def status(self) -> TunnelView | None:
         if not self.is_up:
             return None
-        return TunnelView("rt0", "gw.example:51820", self.handshake_age, 10, 20)
+        if self.endpoint in self.dead:
+            last = self._last_handshake
+            age = None if last is None else self.clock() - last
+        else:
+            age = self.handshake_age
+        return TunnelView("rt0", self.endpoint, age, 10, 20)
 
 
 class Proxy:

@@ -9,6 +9,7 @@ import pytest
 
 from core.engine.engine import Engine, EngineConfig
 from core.engine.errors import AlwaysOnError
+from core.engine.netwatch import NetworkWatch
 from core.engine.ports import ControlEvent
 from core.engine.state import Event, EventKind
 from core.engine.state import SessionState as S
@@ -47,7 +48,7 @@ class Rig:
         return out
 
 
-def make(user: bool = True, **config: object) -> Rig:
+def make(user: bool = True, network: NetworkWatch | None = None, **config: object) -> Rig:
     clock = Clock()
     cfg = EngineConfig(
         health_interval_s=0.05,
@@ -62,7 +63,7 @@ def make(user: bool = True, **config: object) -> Rig:
         control=Control(),
         posture=Posture(),
         policy=Policy(clock),
-        tunnel=Tunnel(),
+        tunnel=Tunnel(clock),
         proxy=Proxy(),
         clock=clock,
     )
@@ -76,6 +77,7 @@ def make(user: bool = True, **config: object) -> Rig:
         proxy=rig.proxy,
         config=cfg,
         clock=clock,
+        network=network,
     )
     rig.engine.subscribe(rig.events.append)
     return rig
@@ -215,6 +217,7 @@ async def test_offline_at_start_uses_cached_bundle() -> None:
 async def test_dead_handshake_is_never_shown_as_connected() -> None:
     rig = make()
     await rig.engine.connect()
+    rig.clock.now += 400  # a tunnel up for 400 s whose last handshake is 400 s old
     rig.tunnel.handshake_age = 400.0
     await until(lambda: rig.engine.snapshot.state is S.CONNECTING)
     rig.tunnel.handshake_age = 2.0
