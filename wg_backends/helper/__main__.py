@@ -1,8 +1,10 @@
 """``rustronaut-helper``: parse the command line, set up logging, run the server.
 
 Everything the helper is configured with comes from its own command line (written by the
-service unit), never from a caller. Runs until SIGTERM/SIGINT, then brings its tunnels
-down and removes its socket.
+service unit or, on Windows, the service's ``binPath``), never from a caller. On Linux and
+macOS it runs until SIGTERM/SIGINT, then brings its tunnels down and removes its socket.
+On Windows, started by the service control manager, it runs as the ``RustronautHelper``
+service (``winservice``); started from a console it runs until Ctrl+C.
 """
 
 from __future__ import annotations
@@ -19,47 +21,70 @@ from pathlib import Path
 from wg_backends.backends import select_backend
 from wg_backends.errors import WgError
 from wg_backends.helper.server import HelperConfig, HelperServer
+from wg_backends.helper.winpipe import DEFAULT_GROUP, PIPE_NAME
 from wg_backends.runner import SubprocessRunner
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "build_server", "config_from_args", "main", "run_helper"]
+
+_log = logging.getLogger("rustronaut.helper")
+WINDOWS_STATE_DIR = Path(r"C:\ProgramData\Rustronaut\helper")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The helper's argument parser."""
+def build_parser(platform: str = sys.platform) -> argparse.ArgumentParser:
+    """The helper's argument parser (defaults differ on Windows: group, state dir)."""
+    win = platform == "win32"
     ap = argparse.ArgumentParser(prog="rustronaut-helper", description=__doc__)
     ap.add_argument("--socket", type=Path, default=HelperConfig.socket_path)
-    ap.add_argument("--state-dir", type=Path, default=HelperConfig.state_dir)
+    ap.add_argument("--pipe", default=PIPE_NAME, help="named pipe (Windows)")
+    ap.add_argument(
+        "--state-dir", type=Path, default=WINDOWS_STATE_DIR if win else HelperConfig.state_dir
+    )
     ap.add_argument("--config-dir", type=Path, default=None, help="where tunnel configs go")
-    ap.add_argument("--group", default=None, help="group whose members may call the helper")
+    ap.add_argument(
+        "--group",
+        default=DEFAULT_GROUP if win else None,
+        help="group whose members may call the helper (Unix group or Windows local group)",
+    )
     ap.add_argument("--allow-uid", type=int, action="append", default=[], help="allowed uid")
+    ap.add_argument("--allow-sid", action="append", default=[], help="allowed user SID (Windows)")
     ap.add_argument("--managed-dir", type=Path, default=None, help="managed settings dir")
     ap.add_argument("--backend", default=None, help="preferred backend (wg-quick, ...)")
     ap.add_argument("--log-level", default="INFO")
     return ap
 
 
-async def _run(args: argparse.Namespace) -> int:
-    runner = SubprocessRunner()
-    try:
-        backend = await asyncio.to_thread(
-            select_backend, args.backend, runner=runner, config_dir=args.config_dir
-        )
-    except WgError as exc:
-        logging.getLogger("rustronaut.helper").error("%s", exc)
-        return 3
-    config = HelperConfig(
+def config_from_args(args: argparse.Namespace) -> HelperConfig:
+    """The server configuration a parsed command line describes."""
+    return HelperConfig(
         socket_path=args.socket,
         state_dir=args.state_dir,
         group=args.group,
         allowed_uids=frozenset(args.allow_uid),
         managed_dir=args.managed_dir,
+        pipe_name=args.pipe,
+        allowed_sids=frozenset(args.allow_sid),
     )
-    server = HelperServer(config, backend, runner)
+
+
+def build_server(args: argparse.Namespace) -> HelperServer:
+    """Select the backend (blocking: probes tools) and build the server.
+
+    Raises :class:`~wg_backends.errors.WgError` when no backend is usable.
+    """
+    runner = SubprocessRunner()
+    backend = select_backend(args.backend, runner=runner, config_dir=args.config_dir)
+    return HelperServer(config_from_args(args), backend, runner)
+
+
+async def run_helper(
+    server: HelperServer, stop: asyncio.Event, *, keep_always_on: bool = False
+) -> int:
+    """Start ``server``, serve until ``stop`` is set, then close it. Returns 0.
+
+    ``keep_always_on`` is passed to ``close`` (the Windows service stop). Raises
+    ``OSError`` if the listener cannot start.
+    """
     await server.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     serving = asyncio.ensure_future(server.serve_forever())
     try:
         await stop.wait()
@@ -67,19 +92,46 @@ async def _run(args: argparse.Namespace) -> int:
         serving.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await serving
-        await server.close()
+        await server.close(keep_always_on=keep_always_on)
     return 0
+
+
+async def _run(args: argparse.Namespace) -> int:
+    try:
+        server = await asyncio.to_thread(build_server, args)
+    except WgError as exc:
+        _log.error("%s", exc)
+        return 3
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        # Windows' event loops have no add_signal_handler: Ctrl+C raises KeyboardInterrupt
+        # out of asyncio.run, which still runs the finally below via cancellation.
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    return await run_helper(server, stop)
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console script entry point. Returns the exit code."""
+    if sys.platform == "win32" and argv is None:  # pragma: no cover - Windows only
+        from wg_backends.helper.winservice import dispatch_service
+
+        if dispatch_service(sys.argv[1:]):
+            return 0  # ran as the service until the SCM stopped it
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    return asyncio.run(_run(args))
+    _logging(args.log_level)
+    with contextlib.suppress(KeyboardInterrupt):
+        return asyncio.run(_run(args))
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """The unprivileged side's asyncio client of the helper.
 
-One :class:`HelperClient` holds one connection. Keep it open while a tunnel is wanted:
+One :class:`HelperClient` holds one connection: a Unix socket on Linux/macOS, the named
+pipe ``\\\\.\\pipe\\rustronaut-helper`` on Windows (``winpipe``; or anywhere when a
+``pipe_api`` is injected, as the tests do). Keep it open while a tunnel is wanted:
 the helper treats the connection that brought a tunnel up as its owner and brings the
 tunnel down when that connection ends (unless always-on is managed). Requests on one
 client are serialised; each has a timeout.
@@ -9,17 +11,21 @@ client are serialised; each has a timeout.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
+import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from wg_backends.errors import HelperRefused, HelperUnavailable, ProtocolError
 from wg_backends.helper import protocol as p
+from wg_backends.helper.transport import StreamConnection
 from wg_backends.spec import TunnelSpec
 from wg_backends.status import TunnelStatus
+
+if TYPE_CHECKING:
+    from wg_backends.helper.winpipe import PipeApi, PipeConnection
 
 __all__ = ["DEFAULT_SOCKET", "HelperClient"]
 
@@ -34,11 +40,21 @@ class HelperClient:
     :class:`HelperRefused` (the helper's error answer), :class:`ProtocolError`.
     """
 
-    def __init__(self, socket_path: Path = DEFAULT_SOCKET, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        socket_path: Path = DEFAULT_SOCKET,
+        *,
+        timeout: float = 30.0,
+        pipe_name: str | None = None,
+        pipe_api: PipeApi | None = None,
+    ) -> None:
         self.socket_path = socket_path
         self.timeout = timeout
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        # Windows (or an injected pipe API): the pipe; ``socket_path`` is then unused.
+        self._use_pipe = pipe_api is not None or sys.platform == "win32"
+        self.pipe_name = pipe_name
+        self._pipe_api = pipe_api
+        self._conn: StreamConnection | PipeConnection | None = None
         self._lock = asyncio.Lock()
         self._ids = itertools.count(1)
         self._decoder = p.FrameDecoder()
@@ -46,27 +62,41 @@ class HelperClient:
     @property
     def connected(self) -> bool:
         """Whether a connection is open (it may still have been closed by the helper)."""
-        return self._writer is not None and not self._writer.is_closing()
+        return self._conn is not None and not self._conn.closing
+
+    @property
+    def address(self) -> str:
+        """The socket path or pipe name this client connects to."""
+        if self._use_pipe:
+            from wg_backends.helper.winpipe import PIPE_NAME
+
+            return self.pipe_name or PIPE_NAME
+        return str(self.socket_path)
+
+    async def _open(self) -> StreamConnection | PipeConnection:
+        if self._use_pipe:
+            from wg_backends.helper.winpipe import open_pipe
+
+            return await open_pipe(self.address, self._pipe_api, self.timeout)
+        reader, writer = await asyncio.open_unix_connection(str(self.socket_path))
+        return StreamConnection(reader, writer)
 
     async def connect(self) -> None:
-        """Open the connection. Idempotent."""
+        """Open the connection. Idempotent. Raises :class:`HelperUnavailable`."""
         if self.connected:
             return
         try:
-            self._reader, self._writer = await asyncio.wait_for(
-                asyncio.open_unix_connection(str(self.socket_path)), self.timeout
-            )
-        except (OSError, TimeoutError) as exc:
-            raise HelperUnavailable(f"helper not reachable at {self.socket_path}: {exc}") from None
+            self._conn = await asyncio.wait_for(self._open(), self.timeout)
+        except (OSError, TimeoutError, ImportError) as exc:
+            raise HelperUnavailable(f"helper not reachable at {self.address}: {exc}") from None
         self._decoder = p.FrameDecoder()
 
     async def close(self) -> None:
         """Close the connection (the helper then drops tunnels this client owns). Idempotent."""
-        writer, self._writer, self._reader = self._writer, None, None
-        if writer is not None:
-            writer.close()
-            with contextlib.suppress(OSError, ConnectionError):
-                await writer.wait_closed()
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+            await conn.wait_closed()
 
     async def __aenter__(self) -> HelperClient:
         await self.connect()
@@ -78,11 +108,9 @@ class HelperClient:
     async def _request(self, msg: p.Request) -> dict[str, Any]:
         async with self._lock:
             await self.connect()
-            assert self._reader is not None
-            assert self._writer is not None
+            assert self._conn is not None
             try:
-                self._writer.write(p.encode(msg))
-                await self._writer.drain()
+                await self._conn.write(p.encode(msg))
                 reply = await asyncio.wait_for(self._read_reply(), self.timeout)
             except (OSError, ConnectionError, TimeoutError, asyncio.IncompleteReadError) as exc:
                 await self.close()
@@ -97,11 +125,11 @@ class HelperClient:
         return reply.result
 
     async def _read_reply(self) -> p.Reply:
-        assert self._reader is not None
+        assert self._conn is not None
         while True:
             for body in self._decoder.feed(b""):
                 return p.decode_reply(body)
-            data = await self._reader.read(65536)
+            data = await self._conn.read(65536)
             if not data:
                 raise ConnectionError("helper closed the connection")
             for body in self._decoder.feed(data):

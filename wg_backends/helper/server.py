@@ -1,29 +1,29 @@
 """The privileged helper's asyncio server: authorise, decode, dispatch, clean up.
 
-One server owns one backend. Each accepted connection is authorised first from its
-``SO_PEERCRED`` (uid 0, an allowed uid, or a member of the configured group); a refused
-caller gets one ``unauthorized`` error and is disconnected. Requests on a connection are
-served in order; backend calls run in a worker thread so the loop keeps serving others.
+One server owns one backend and one :class:`~wg_backends.helper.transport.Listener`
+(a Unix socket on Linux/macOS, a named pipe on Windows: ``winpipe``); request handling
+is the same for both. Each accepted connection is authorised first from its caller
+identity (``SO_PEERCRED``: uid 0, an allowed uid, or a member of the configured group;
+on Windows the pipe client's token: SYSTEM, an elevated Administrator, an allowed SID or
+a member of the configured group — ``winpipe.authorise``); a refused caller gets one
+``unauthorized`` error and is disconnected. Requests on a connection are served in
+order; backend calls run in a worker thread so the loop keeps serving others.
 
 Ownership and concurrency: the connection that brought a tunnel up owns it. While a
 request for an interface is in progress, any other request for it is refused ``busy``;
 while its owner is connected, another client's ``up`` is refused ``busy`` too. When the
 owner's connection ends (clean close or ``kill -9`` of the app), the tunnel is brought
 down unless managed settings say ``always_on``. At start the server removes tunnels a
-previous run recorded (crash, power loss); at stop it brings its tunnels down.
+previous run recorded (crash, power loss); at stop it brings its tunnels down (the
+Windows service keeps them when always-on is managed: ``close(keep_always_on=True)``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import grp
 import itertools
 import logging
-import os
-import socket
-import stat
-import struct
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,28 +36,31 @@ from wg_backends.backends import WireGuardBackend, backend_class
 from wg_backends.errors import BackendError, ProtocolError, SpecError, TunnelStateError
 from wg_backends.helper import protocol as p
 from wg_backends.helper.state import StateFile, TunnelRecord, read_always_on
+from wg_backends.helper.transport import (
+    Caller,
+    Connection,
+    Listener,
+    PeerCred,
+    UnixListener,
+    WindowsCaller,
+)
+from wg_backends.helper.winpipe import PIPE_NAME, NamedPipeListener, authorise
 from wg_backends.runner import CommandRunner
 from wg_backends.spec import TunnelSpec
 
-__all__ = ["HelperConfig", "HelperServer", "PeerCred"]
+__all__ = ["HelperConfig", "HelperServer", "PeerCred", "default_listener"]
 
 _log = logging.getLogger("rustronaut.helper")
 _READ = 65536
 
 
-@dataclass(frozen=True, slots=True)
-class PeerCred:
-    """The OS identity of a connected caller (``groups``: supplementary, if the OS says)."""
-
-    pid: int
-    uid: int
-    gid: int
-    groups: tuple[int, ...] = ()
-
-
 @dataclass(frozen=True)
 class HelperConfig:
-    """Everything the helper is configured with (only from its own command line)."""
+    """Everything the helper is configured with (only from its own command line).
+
+    ``socket_path`` is used on Linux/macOS, ``pipe_name`` and ``allowed_sids`` on Windows;
+    ``group`` is a Unix group name or a Windows local group name.
+    """
 
     socket_path: Path = Path("/run/rustronaut/helper.sock")
     state_dir: Path = Path("/var/lib/rustronaut/helper")
@@ -65,26 +68,8 @@ class HelperConfig:
     allowed_uids: frozenset[int] = field(default_factory=frozenset)
     managed_dir: Path | None = None
     frame_timeout: float = 10.0  # seconds to finish a frame once it has started
-
-
-_SOL_LOCAL, _LOCAL_PEERCRED, _LOCAL_PEERPID = 0, 1, 2  # macOS <sys/un.h>
-_XUCRED = struct.Struct("=IIh2x16I")  # struct xucred: version, uid, ngroups, groups[16]
-
-
-def peer_cred(sock: socket.socket) -> PeerCred:
-    """The peer's identity: ``SO_PEERCRED`` (Linux) or ``LOCAL_PEERCRED`` (macOS).
-
-    Raises ``OSError`` (or ``AttributeError`` on an OS with neither).
-    """
-    if sys.platform == "darwin":  # not exercised on the Linux test bed
-        raw = sock.getsockopt(_SOL_LOCAL, _LOCAL_PEERCRED, _XUCRED.size)
-        _version, uid, ngroups, *groups = _XUCRED.unpack(raw)
-        pid_raw = sock.getsockopt(_SOL_LOCAL, _LOCAL_PEERPID, 4)
-        gids = tuple(groups[: max(0, min(ngroups, 16))])
-        return PeerCred(struct.unpack("=i", pid_raw)[0], uid, gids[0] if gids else -1, gids)
-    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    pid, uid, gid = struct.unpack("3i", raw)
-    return PeerCred(pid, uid, gid)
+    pipe_name: str = PIPE_NAME
+    allowed_sids: frozenset[str] = field(default_factory=frozenset)
 
 
 def _groups_of(cred: PeerCred) -> set[int]:
@@ -97,67 +82,93 @@ def _groups_of(cred: PeerCred) -> set[int]:
     return groups
 
 
+def _unix_gid(group: str | None) -> int | None:
+    if group is None:
+        return None
+    import grp  # Unix-only module: imported only where it exists
+
+    return grp.getgrnam(group).gr_gid
+
+
+def default_listener(config: HelperConfig, platform: str = sys.platform) -> Listener:
+    """The platform's listener: a named pipe on Windows, else a Unix socket.
+
+    Raises ``KeyError`` for an unknown Unix group. Imports nothing Windows-only until
+    the Windows listener starts.
+    """
+    if platform == "win32":
+        return NamedPipeListener(
+            config.pipe_name, group=config.group, allowed_sids=config.allowed_sids
+        )
+    return UnixListener(config.socket_path, _unix_gid(config.group))
+
+
 class HelperServer:
     """The helper. Create, ``await start()``, then ``await serve_forever()`` or ``close()``.
 
-    All methods run on the event loop thread.
+    ``listener`` defaults to :func:`default_listener`. All methods run on the event loop
+    thread.
     """
 
     def __init__(
-        self, config: HelperConfig, backend: WireGuardBackend, runner: CommandRunner
+        self,
+        config: HelperConfig,
+        backend: WireGuardBackend,
+        runner: CommandRunner,
+        listener: Listener | None = None,
     ) -> None:
         self.config = config
         self.backend = backend
         self._runner = runner
         self.state = StateFile(config.state_dir)
-        self._server: asyncio.AbstractServer | None = None
         self._ids = itertools.count(1)
         self._live: set[int] = set()
         self._owners: dict[str, int] = {}
         self._busy: set[str] = set()
-        self._writers: dict[int, asyncio.StreamWriter] = {}
+        self._conns: dict[int, Connection] = {}
         self._handlers: set[asyncio.Task[Any]] = set()
         self._group_gid: int | None = None
-        if config.group is not None:
-            self._group_gid = grp.getgrnam(config.group).gr_gid
+        if listener is None:
+            if sys.platform != "win32":
+                self._group_gid = _unix_gid(config.group)
+            listener = default_listener(config)
+        elif isinstance(listener, UnixListener):
+            self._group_gid = _unix_gid(config.group)
+        self.listener: Listener = listener
+        self._listening = False
 
     # ----- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Clean up stale tunnels, then bind the socket (dir 0755, socket 0660 root:group)."""
+        """Clean up stale tunnels, then start the listener. Raises ``OSError``."""
         await asyncio.to_thread(self.cleanup_stale)
-        path = self.config.socket_path
-        path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            if stat.S_ISSOCK(os.lstat(path).st_mode):
-                path.unlink()
-        old = os.umask(0o177)  # the socket is born 0600, widened below after chown
-        try:
-            self._server = await asyncio.start_unix_server(self._handle, path=str(path))
-        finally:
-            os.umask(old)
-        os.chown(path, 0, self._group_gid if self._group_gid is not None else 0)
-        os.chmod(path, 0o660)
-        _log.info("listening on %s with backend %s", path, self.backend.name)
+        await self.listener.start(self._handle)
+        self._listening = True
+        _log.info("listening on %s with backend %s", self.listener.address, self.backend.name)
 
     async def serve_forever(self) -> None:
         """Serve until cancelled."""
-        assert self._server is not None
-        await self._server.serve_forever()
+        assert self._listening, "start() first"
+        await self.listener.serve_forever()
 
-    async def close(self) -> None:
-        """Stop listening and bring down every tunnel this helper made. Idempotent."""
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        with contextlib.suppress(FileNotFoundError):
-            self.config.socket_path.unlink()
+    async def close(self, *, keep_always_on: bool = False) -> None:
+        """Stop listening and bring down every tunnel this helper made. Idempotent.
+
+        With ``keep_always_on`` (the Windows service stop) and managed ``always_on``, the
+        tunnels stay up and recorded; the next start still cleans them up as stale.
+        """
+        if self._listening:
+            self._listening = False
+            await self.listener.close()
         # Python 3.11's Server.close() leaves accepted connections open: end them so every
         # handler finishes (and releases what it owns) before the loop goes away.
-        for writer in list(self._writers.values()):
-            writer.close()
+        for conn in list(self._conns.values()):
+            conn.close()
         if self._handlers:
             await asyncio.wait(set(self._handlers), timeout=10)
+        if keep_always_on and read_always_on(self.config.managed_dir):
+            _log.info("stopping with tunnels kept up (managed always_on)")
+            return
         await asyncio.to_thread(self.cleanup_stale)
 
     def cleanup_stale(self) -> None:
@@ -177,32 +188,32 @@ class HelperServer:
 
     # ----- connections -----------------------------------------------------------------
 
-    def authorised(self, cred: PeerCred) -> bool:
-        """Root, an allowed uid, or a member of the configured group."""
+    def authorised(self, cred: Caller) -> bool:
+        """Whether ``cred`` may use the helper (see the module docstring for the rules)."""
+        if isinstance(cred, WindowsCaller):
+            group_sid = getattr(self.listener, "group_sid", None)
+            return authorise(cred, group_sid=group_sid, allowed_sids=self.config.allowed_sids)
         if cred.uid == 0 or cred.uid in self.config.allowed_uids:
             return True
         return self._group_gid is not None and self._group_gid in _groups_of(cred)
 
-    async def _send(self, writer: asyncio.StreamWriter, msg: p.Reply) -> None:
-        writer.write(p.encode(msg))
-        await writer.drain()
+    async def _send(self, conn: Connection, msg: p.Reply) -> None:
+        await conn.write(p.encode(msg))
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _handle(self, connection: Connection) -> None:
         conn = next(self._ids)
-        try:
-            cred = peer_cred(writer.get_extra_info("socket"))
-        except (OSError, AttributeError):
-            cred = PeerCred(-1, -1, -1)
+        cred = connection.identity
         if not self.authorised(cred):
-            _log.warning("refused uid %d (pid %d): not authorised", cred.uid, cred.pid)
-            with contextlib.suppress(OSError):
+            _log.warning("refused %s: not authorised", _who(cred))
+            with contextlib.suppress(OSError, ConnectionError):
                 await self._send(
-                    writer, p.ErrorReply(id=0, code=p.UNAUTHORIZED, message="caller not allowed")
+                    connection,
+                    p.ErrorReply(id=0, code=p.UNAUTHORIZED, message="caller not allowed"),
                 )
-            writer.close()
+            connection.close()
             return
         self._live.add(conn)
-        self._writers[conn] = writer
+        self._conns[conn] = connection
         task = asyncio.current_task()
         if task is not None:
             self._handlers.add(task)
@@ -212,27 +223,29 @@ class HelperServer:
                 # Idle between frames is fine (the owner stays connected); a started frame
                 # must finish within frame_timeout so a stalled client cannot pin a reader.
                 if decoder.pending:
-                    data = await asyncio.wait_for(reader.read(_READ), self.config.frame_timeout)
+                    data = await asyncio.wait_for(connection.read(_READ), self.config.frame_timeout)
                 else:
-                    data = await reader.read(_READ)
+                    data = await connection.read(_READ)
                 if not data:
                     break
                 for body in decoder.feed(data):
-                    await self._send(writer, await self._dispatch(conn, cred, body))
+                    await self._send(connection, await self._dispatch(conn, cred, body))
         except ProtocolError as exc:  # framing broken: the stream cannot be resynchronised
-            with contextlib.suppress(OSError):
-                await self._send(writer, p.ErrorReply(id=0, code=p.BAD_REQUEST, message=str(exc)))
-        except TimeoutError:
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, ConnectionError):
                 await self._send(
-                    writer, p.ErrorReply(id=0, code=p.BAD_REQUEST, message="frame timed out")
+                    connection, p.ErrorReply(id=0, code=p.BAD_REQUEST, message=str(exc))
+                )
+        except TimeoutError:
+            with contextlib.suppress(OSError, ConnectionError):
+                await self._send(
+                    connection, p.ErrorReply(id=0, code=p.BAD_REQUEST, message="frame timed out")
                 )
         except (ConnectionError, OSError):
             pass
         finally:
             self._live.discard(conn)
-            self._writers.pop(conn, None)
-            writer.close()
+            self._conns.pop(conn, None)
+            connection.close()
             try:
                 await self._lost(conn)
             finally:
@@ -258,7 +271,7 @@ class HelperServer:
 
     # ----- requests --------------------------------------------------------------------
 
-    async def _dispatch(self, conn: int, cred: PeerCred, body: bytes) -> p.Reply:
+    async def _dispatch(self, conn: int, cred: Caller, body: bytes) -> p.Reply:
         try:
             req = p.decode_request(body)
         except ProtocolError as exc:
@@ -286,13 +299,18 @@ class HelperServer:
             _log.exception("internal error serving %s", type(req).__name__)
             return p.ErrorReply(id=req.id, code=p.INTERNAL, message=type(exc).__name__)
 
-    def _hello(self, cred: PeerCred) -> dict[str, Any]:
+    def _hello(self, cred: Caller) -> dict[str, Any]:
+        who: dict[str, Any] = (
+            {"uid": -1, "sid": cred.user_sid}
+            if isinstance(cred, WindowsCaller)
+            else {"uid": cred.uid}
+        )
         return {
             "helper": "rustronaut-helper",
             "version": __version__,
             "protocol": p.PROTOCOL_VERSION,
             "backend": self.backend.name,
-            "uid": cred.uid,
+            **who,
         }
 
     def _claim(self, interface: str) -> None:
@@ -376,3 +394,9 @@ def _id_of(body: bytes) -> int:
         return 0
     rid = raw.get("id") if isinstance(raw, dict) else None
     return rid if isinstance(rid, int) and not isinstance(rid, bool) else 0
+
+
+def _who(cred: Caller) -> str:
+    if isinstance(cred, WindowsCaller):
+        return f"sid {cred.user_sid} (pid {cred.pid})"
+    return f"uid {cred.uid} (pid {cred.pid})"

@@ -1,0 +1,233 @@
+"""The helper's transport seam: connections, listeners and caller identities.
+
+The server's request handling (``server.HelperServer``) only sees a :class:`Connection`
+(``read``/``write``/``close`` plus the caller's ``identity``) handed to it by a
+:class:`Listener`. Two listeners exist: :class:`UnixListener` here (Linux and macOS, a
+Unix socket, identity from ``SO_PEERCRED`` / ``LOCAL_PEERCRED``) and
+``winpipe.NamedPipeListener`` (Windows, a named pipe, identity from the pipe client's
+token). Framing, limits, timeouts and authorisation are the same for both because they
+live in the server, not here. Nothing in this module imports a Windows-only module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import stat
+import struct
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+__all__ = [
+    "Caller",
+    "Connection",
+    "ConnectionHandler",
+    "Listener",
+    "PeerCred",
+    "StreamConnection",
+    "UnixListener",
+    "WindowsCaller",
+    "peer_cred",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class PeerCred:
+    """The OS identity of a Unix-socket caller (``groups``: supplementary, if the OS says)."""
+
+    pid: int
+    uid: int
+    gid: int
+    groups: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WindowsCaller:
+    """The identity of a named-pipe caller, read from its (impersonated) access token.
+
+    ``groups`` holds only the *enabled* group SIDs (string form); groups a UAC-filtered
+    token carries as deny-only (e.g. Administrators of a non-elevated admin) are in
+    ``deny_only`` and never grant anything.
+    """
+
+    pid: int
+    user_sid: str
+    groups: frozenset[str] = frozenset()
+    deny_only: frozenset[str] = frozenset()
+
+
+Caller = PeerCred | WindowsCaller
+
+
+class Connection(Protocol):
+    """One accepted caller. Methods run on the event loop thread."""
+
+    @property
+    def identity(self) -> Caller:
+        """Who is calling (established before the first byte is read)."""
+        ...
+
+    async def read(self, n: int) -> bytes:
+        """Up to ``n`` bytes; ``b""`` at end of stream. Raises ``OSError`` on failure."""
+        ...
+
+    async def write(self, data: bytes) -> None:
+        """Send all of ``data``. Raises ``OSError`` / ``ConnectionError`` on failure."""
+        ...
+
+    def close(self) -> None:
+        """Close; a pending ``read`` then returns or raises. Idempotent."""
+        ...
+
+
+ConnectionHandler = Callable[[Connection], Awaitable[None]]
+
+
+class Listener(Protocol):
+    """Accepts callers and hands each to the handler. Methods run on the loop thread."""
+
+    @property
+    def address(self) -> str:
+        """Where it listens (socket path or pipe name), for logs."""
+        ...
+
+    async def start(self, handler: ConnectionHandler) -> None:
+        """Begin listening. Raises ``OSError`` if the address cannot be taken."""
+        ...
+
+    async def serve_forever(self) -> None:
+        """Serve until cancelled (``start`` first)."""
+        ...
+
+    async def close(self) -> None:
+        """Stop accepting (open connections are the server's to close). Idempotent."""
+        ...
+
+
+class StreamConnection:
+    """A :class:`Connection` over asyncio streams (the Unix socket; also the client side)."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        identity: Caller | None = None,
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._identity: Caller = identity or PeerCred(-1, -1, -1)
+
+    @property
+    def identity(self) -> Caller:
+        """The peer's credentials (``PeerCred(-1, -1, -1)`` when unknown)."""
+        return self._identity
+
+    @property
+    def closing(self) -> bool:
+        """Whether ``close`` was called or the transport is closing."""
+        return self._writer.is_closing()
+
+    async def read(self, n: int) -> bytes:
+        """Up to ``n`` bytes; ``b""`` at end of stream."""
+        return await self._reader.read(n)
+
+    async def write(self, data: bytes) -> None:
+        """Write and drain."""
+        self._writer.write(data)
+        await self._writer.drain()
+
+    def close(self) -> None:
+        """Close the transport. Idempotent."""
+        self._writer.close()
+
+    async def wait_closed(self) -> None:
+        """Wait until the transport is closed; never raises for an already broken one."""
+        with contextlib.suppress(OSError, ConnectionError):
+            await self._writer.wait_closed()
+
+
+_SOL_LOCAL, _LOCAL_PEERCRED, _LOCAL_PEERPID = 0, 1, 2  # macOS <sys/un.h>
+_XUCRED = struct.Struct("=IIh2x16I")  # struct xucred: version, uid, ngroups, groups[16]
+_XUCRED_VERSION = 0
+
+
+class _SockOpt(Protocol):
+    def getsockopt(self, level: int, option: int, buflen: int, /) -> bytes: ...
+
+
+def peer_cred(sock: _SockOpt, platform: str = sys.platform) -> PeerCred:
+    """The peer's identity: ``SO_PEERCRED`` (Linux) or ``LOCAL_PEERCRED`` (macOS).
+
+    ``platform`` exists so the macOS path can be tested anywhere with a fake socket.
+    Raises ``OSError`` (the OS refused; also for a malformed/unknown-version ``xucred``)
+    or ``AttributeError`` on an OS with neither option.
+    """
+    if platform == "darwin":
+        raw = sock.getsockopt(_SOL_LOCAL, _LOCAL_PEERCRED, _XUCRED.size)
+        if len(raw) < _XUCRED.size:
+            raise OSError(f"LOCAL_PEERCRED returned {len(raw)} bytes, expected {_XUCRED.size}")
+        version, uid, ngroups, *groups = _XUCRED.unpack(raw[: _XUCRED.size])
+        if version != _XUCRED_VERSION:
+            raise OSError(f"unknown xucred version {version}")
+        pid_raw = sock.getsockopt(_SOL_LOCAL, _LOCAL_PEERPID, 4)
+        gids = tuple(groups[: max(0, min(ngroups, 16))])
+        # cr_groups[0] is the effective gid (BSD convention); the rest are supplementary.
+        return PeerCred(struct.unpack("=i", pid_raw[:4])[0], uid, gids[0] if gids else -1, gids)
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid, uid, gid = struct.unpack("3i", raw)
+    return PeerCred(pid, uid, gid)
+
+
+class UnixListener:
+    """A Unix stream socket: directory 0755, socket 0660 ``root:<gid>`` (born 0600)."""
+
+    def __init__(self, path: Path, gid: int | None = None) -> None:
+        self.path = path
+        self._gid = gid
+        self._server: asyncio.AbstractServer | None = None
+
+    @property
+    def address(self) -> str:
+        """The socket path."""
+        return str(self.path)
+
+    async def start(self, handler: ConnectionHandler) -> None:
+        """Bind (replacing a stale socket file, never another kind of file) and listen."""
+        path = self.path
+        path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISSOCK(os.lstat(path).st_mode):
+                path.unlink()
+
+        async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                cred = peer_cred(writer.get_extra_info("socket"))
+            except (OSError, AttributeError):
+                cred = PeerCred(-1, -1, -1)  # unknown: refused by every rule
+            await handler(StreamConnection(reader, writer, cred))
+
+        old = os.umask(0o177)  # the socket is born 0600, widened below after chown
+        try:
+            self._server = await asyncio.start_unix_server(accept, path=str(path))
+        finally:
+            os.umask(old)
+        os.chown(path, 0, self._gid if self._gid is not None else 0)
+        os.chmod(path, 0o660)
+
+    async def serve_forever(self) -> None:
+        """Serve until cancelled."""
+        assert self._server is not None
+        await self._server.serve_forever()
+
+    async def close(self) -> None:
+        """Stop listening and remove the socket file. Idempotent."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
