@@ -14,6 +14,14 @@ has a real WireGuard interface (``wg-quick`` + ``wireguard-go``) whose peers the
 adds and removes with ``wg set`` inside the gateway namespace. Resource names resolve in the
 client namespace through ``/etc/netns/<client>/hosts`` (``ip netns exec`` bind-mounts it).
 
+With ``make_bed(second_gateway=True)`` a second gateway namespace joins, with its own
+WireGuard interface (``rteg2<tag>``, tunnel address 10.242.0.254) on its own links to
+the client (10.244.0.0/24) and to the same server namespace (10.245.0.0/24); it
+masquerades what it forwards, so the servers answer it without a route back to the
+pool. Taking one gateway's WireGuard down (``gateway_down``) leaves the other working::
+
+    client ns ── 10.244.0.2 ── veth ── 10.244.0.1 ─ gateway2 ns ─ 10.245.0.1 ── veth ── server ns
+
 Only these namespaces' own addresses and loopback are ever used. ``close`` removes every
 namespace, interface, process, socket and file the bed made; it is idempotent.
 """
@@ -45,6 +53,11 @@ POOL = "10.242.0.0/24"
 GW_TUN = "10.242.0.1/24"
 GW_SRV = "10.243.0.1"
 WG_PORT = 51820
+CL_VETH2 = "10.244.0.2"
+GW2_VETH = "10.244.0.1"
+GW2_TUN = "10.242.0.254/24"
+GW2_SRV = "10.245.0.1"
+SV_GW2 = "10.245.0.2"
 
 #: name → (address, description) of the resource servers behind the gateway.
 RESOURCES = {
@@ -102,6 +115,9 @@ class Bed:
     workdir: Path
     gw_private: str
     gw_public: str
+    #: keys of the second gateway (empty without one)
+    gw2_private: str = ""
+    gw2_public: str = ""
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _bridge: subprocess.Popen[bytes] | None = None
 
@@ -122,6 +138,32 @@ class Bed:
         return f"rtegw{self.tag}"
 
     @property
+    def second_gateway(self) -> bool:
+        """Whether this bed has the second gateway."""
+        return bool(self.gw2_public)
+
+    @property
+    def gateway2_ns(self) -> str:
+        return f"rte-g2-{self.tag}"
+
+    @property
+    def gateway2_if(self) -> str:
+        return f"rteg2{self.tag}"
+
+    @property
+    def gateway2_endpoint(self) -> str:
+        return f"{GW2_VETH}:{WG_PORT}"
+
+    def gateway_down(self, which: int = 1) -> None:
+        """``wg-quick down`` gateway ``which`` (1 or 2) in its namespace: it stops answering."""
+        ns, name = (
+            (self.gateway_ns, self.gateway_if)
+            if which == 1
+            else (self.gateway2_ns, self.gateway2_if)
+        )
+        run(["wg-quick", "down", str(self.workdir / f"{name}.conf")], ns=ns)
+
+    @property
     def client_if(self) -> str:
         """The interface name the bundle's tunnel spec should use (unique per bed)."""
         return f"rtecl{self.tag}"
@@ -135,8 +177,10 @@ class Bed:
         return Path("/etc/netns") / self.client_ns
 
     def gateway_runner(self, argv: Sequence[str]) -> CommandResult:
-        """The controller's command runner: runs ``wg`` inside the gateway namespace."""
-        return subprocess_runner(["ip", "netns", "exec", self.gateway_ns, *argv])
+        """The controller's command runner: runs ``wg`` inside the namespace of the gateway
+        whose interface ``argv`` names (``wg set|show <interface> ...``)."""
+        ns = self.gateway2_ns if self.gateway2_if in argv[1:3] else self.gateway_ns
+        return subprocess_runner(["ip", "netns", "exec", ns, *argv])
 
     def spawn(
         self, argv: Sequence[str], *, ns: str | None = None, **kw: object
@@ -202,10 +246,11 @@ class Bed:
                 proc.kill()
                 proc.wait()
         self.procs.clear()
-        conf = self.workdir / f"{self.gateway_if}.conf"
-        if conf.exists():
-            run(["wg-quick", "down", str(conf)], ns=self.gateway_ns, check=False)
-        namespaces = (self.client_ns, self.gateway_ns, self.server_ns)
+        for ns, name in ((self.gateway_ns, self.gateway_if), (self.gateway2_ns, self.gateway2_if)):
+            conf = self.workdir / f"{name}.conf"
+            if conf.exists():
+                run(["wg-quick", "down", str(conf)], ns=ns, check=False)
+        namespaces = (self.client_ns, self.gateway_ns, self.server_ns, self.gateway2_ns)
         for ns in namespaces:
             for pid in ns_pids(ns):
                 with contextlib.suppress(ProcessLookupError):
@@ -218,7 +263,7 @@ class Bed:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             run(["ip", "netns", "del", ns], check=False)
-        for name in (self.gateway_if, self.client_if):
+        for name in (self.gateway_if, self.gateway2_if, self.client_if):
             with contextlib.suppress(FileNotFoundError):
                 Path(f"/var/run/wireguard/{name}.sock").unlink()
         shutil.rmtree(self.netns_etc, ignore_errors=True)
@@ -248,18 +293,26 @@ def _genkey() -> tuple[str, str]:
     return private, public
 
 
-def make_bed() -> Bed:
-    """Build a fresh bed (about a second). Cleans up and raises ``RuntimeError`` on failure."""
+def make_bed(*, second_gateway: bool = False) -> Bed:
+    """Build a fresh bed (about a second), with a second gateway when asked.
+
+    Cleans up and raises ``RuntimeError`` on failure.
+    """
     tag = f"{os.getpid() % 1296:03x}{next(_counter)}"[-4:]
     private, public = _genkey()
+    private2, public2 = _genkey() if second_gateway else ("", "")
     bed = Bed(
         tag=tag,
         workdir=Path(tempfile.mkdtemp(prefix=f"rte-bed-{tag}-")),
         gw_private=private,
         gw_public=public,
+        gw2_private=private2,
+        gw2_public=public2,
     )
     try:
         _build(bed)
+        if second_gateway:
+            _build_gateway2(bed)
     except BaseException:
         bed.close()
         raise
@@ -295,14 +348,7 @@ def _build(bed: Bed) -> None:
     _addr(sv, f"rtess{t}", *(f"{addr}/24" for addr, _ in RESOURCES.values()))
     run(["ip", "route", "add", "default", "via", GW_SRV], ns=sv)
     run(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"], ns=gw)
-    conf = bed.workdir / f"{bed.gateway_if}.conf"
-    fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(
-            f"[Interface]\nPrivateKey = {bed.gw_private}\nAddress = {GW_TUN}\n"
-            f"ListenPort = {WG_PORT}\nMTU = 1420\n"
-        )
-    run(["wg-quick", "up", str(conf)], ns=gw)
+    _wg_up(bed, gw, bed.gateway_if, bed.gw_private, GW_TUN)
     for name, (addr, _) in RESOURCES.items():
         bed.spawn([sys.executable, "-I", "-c", _SERVER, name, addr], ns=sv)
     for addr, _ in RESOURCES.values():
@@ -310,3 +356,40 @@ def _build(bed: Bed) -> None:
             lambda a=addr: run(["ss", "-Hltn", f"src {a}"], ns=sv).stdout.strip() != "",  # type: ignore[misc]
             what=f"resource server on {addr}",
         )
+
+
+def _wg_up(bed: Bed, ns: str, name: str, private: str, address: str) -> None:
+    conf = bed.workdir / f"{name}.conf"
+    fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(
+            f"[Interface]\nPrivateKey = {private}\nAddress = {address}\n"
+            f"ListenPort = {WG_PORT}\nMTU = 1420\n"
+        )
+    run(["wg-quick", "up", str(conf)], ns=ns)
+
+
+def _build_gateway2(bed: Bed) -> None:
+    cl, g2, sv, t = bed.client_ns, bed.gateway2_ns, bed.server_ns, bed.tag
+    run(["ip", "netns", "add", g2])
+    run(["ip", "link", "set", "lo", "up"], ns=g2)
+    _veth(f"rtewc{t}", cl, f"rtewg{t}", g2)
+    _veth(f"rtets{t}", sv, f"rtetg{t}", g2)
+    _addr(cl, f"rtewc{t}", f"{CL_VETH2}/24")
+    _addr(g2, f"rtewg{t}", f"{GW2_VETH}/24")
+    _addr(g2, f"rtetg{t}", f"{GW2_SRV}/24")
+    _addr(sv, f"rtets{t}", f"{SV_GW2}/24")
+    server_net = RESOURCES["wiki.corp.example"][0].rsplit(".", 1)[0] + ".0/24"
+    run(["ip", "route", "add", server_net, "via", SV_GW2], ns=g2)
+    run(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"], ns=g2)
+    # Masquerade towards the servers: their default route points at gateway 1.
+    run(
+        ["nft", "-f", "-"],
+        ns=g2,
+        input=(
+            "table ip rtdemo {\n chain post {\n"
+            "  type nat hook postrouting priority srcnat; policy accept;\n"
+            f'  oifname "rtetg{t}" masquerade\n }}\n}}\n'
+        ),
+    )
+    _wg_up(bed, g2, bed.gateway2_if, bed.gw2_private, GW2_TUN)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.config import GatewayConfig
-from controller.demo.bed import POOL, RESOURCES, Bed, ns_pids, run
+from controller.demo.bed import GW2_TUN, POOL, RESOURCES, Bed, ns_pids, run
 from controller.testing import RunningController, run_controller
 from core.engine.control import ControlClient
 from core.wire.policy import AllOf, FactCondition, PortRange, Resource, Rule
@@ -191,10 +191,12 @@ class Session:
         )
 
 
-def _env(state: Path) -> dict[str, str]:
+def _env(state: Path, health: str | None = None) -> dict[str, str]:
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "DBUS_", "RUSTRONAUT_"))
     }
+    if health:
+        env["RUSTRONAUT_TUNNEL_HEALTH"] = health
     for name in ("CONFIG", "DATA", "CACHE", "STATE"):
         env[f"XDG_{name}_HOME"] = str(state / name.lower())
     env["XDG_RUNTIME_DIR"] = str(state / "run")
@@ -211,8 +213,14 @@ async def session(
     firewall: bool = True,
     extra_resources: list[Resource] | None = None,
     extra_rules: list[Rule] | None = None,
+    health: str | None = None,
 ) -> AsyncIterator[Session]:
-    """Run controller + helper + client on ``bed``; see the module docstring."""
+    """Run controller + helper + client on ``bed``; see the module docstring.
+
+    A bed with a second gateway has the controller announce both (failover order: 1, 2).
+    ``health`` = "interval,grace,stale" seconds overrides the engine's tunnel health
+    timings (``core.engine.wiring.health_timings``), e.g. to show a failover quickly.
+    """
     bed.firewall(firewall)
     state = bed.workdir / "client"
     (state / "run").mkdir(parents=True, mode=0o700)
@@ -222,6 +230,16 @@ async def session(
         interface=bed.gateway_if,
         address="10.242.0.1/24",
     )
+    more: tuple[GatewayConfig, ...] = ()
+    if bed.second_gateway:
+        more = (
+            GatewayConfig(
+                public_key=bed.gw2_public,
+                endpoint=bed.gateway2_endpoint,
+                interface=bed.gateway2_if,
+                address=GW2_TUN,
+            ),
+        )
     async with run_controller(
         bed.workdir / "controller",
         gateway=gateway,
@@ -230,6 +248,7 @@ async def session(
         tunnel_interface=bed.client_if,
         bundle_ttl_s=bundle_ttl_s,
         posture_max_age_s=60,
+        gateways=more,
     ) as rc:
         resources, rules = company_policy()
         for resource in resources + (extra_resources or []):
@@ -284,7 +303,7 @@ async def session(
             ],
             ns=bed.client_ns,
             cwd=ROOT,
-            env=_env(state),
+            env=_env(state, health),
             stdout=subprocess.PIPE,
         )
         s = Session(bed, rc, client, helper, control_socket, proxy_port)
