@@ -7,11 +7,18 @@ takes an injectable httpx transport (tests) and an ``httpx.Auth`` for the bearer
 (truststore) with an optional SPKI pin. Every answer is size-capped and decoded
 strictly into its model: an invalid answer is an error, never partially used.
 
+The controller is reached through the proxy the environment, the OS settings or a PAC
+file give (``core.controlplane.proxy``); an answer from a captive portal (HTML, a
+redirect to another host, 511; or a TLS failure while the opt-in plain-HTTP probe is
+hijacked) is refused as ``CaptivePortalError`` (``core.controlplane.portal``).
+
 Errors::
 
     ControlPlaneError                  anything that went wrong talking to the controller
      ├── ControllerUnreachableError    connect/read failure, timeout, TLS failure
-     │    └── PinMismatchError         the server key is not the pinned one
+     │    ├── PinMismatchError         the server key is not the pinned one
+     │    ├── CaptivePortalError       a captive portal answered (``portal_url``)
+     │    └── ProxyFailedError         the proxy failed or refused (``proxy``, ``source``)
      ├── InvalidAnswerError            oversized, not JSON, wrong type or schema
      └── ApiRefusedError               a problem document (``status``, ``problem``)
           ├── AuthenticationError      401: token missing, expired, wrong issuer/audience
@@ -27,6 +34,7 @@ from core.controlplane.client import (
     ApiRefusedError,
     AuthenticationError,
     BearerAuth,
+    CaptivePortalError,
     ConflictError,
     ControllerUnreachableError,
     ControlPlaneClient,
@@ -35,6 +43,7 @@ from core.controlplane.client import (
     InvalidAnswerError,
     NotFoundError,
     PinMismatchError,
+    ProxyFailedError,
     RateLimitedError,
     RejectedError,
     ServerError,
@@ -45,6 +54,7 @@ __all__ = [
     "ApiRefusedError",
     "AuthenticationError",
     "BearerAuth",
+    "CaptivePortalError",
     "ConflictError",
     "ControlPlaneClient",
     "ControlPlaneError",
@@ -53,6 +63,7 @@ __all__ = [
     "InvalidAnswerError",
     "NotFoundError",
     "PinMismatchError",
+    "ProxyFailedError",
     "RateLimitedError",
     "RejectedError",
     "ServerError",

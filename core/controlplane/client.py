@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import ssl
-from collections.abc import AsyncIterator, Callable, Generator, Sequence
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence
+from typing import Any, Literal, TypeVar
 
 import httpx
 import msgspec
@@ -28,6 +29,13 @@ from core.controlplane.models import (
     PostureSubmission,
     Problem,
 )
+from core.controlplane.portal import (
+    CAPTIVE_PORTAL_MESSAGE,
+    PortalProbe,
+    portal_sign,
+    probe_portal,
+)
+from core.controlplane.proxy import ProxyChoice, ProxyRunner, redact_proxy_url, resolve_proxy
 
 __all__ = [
     "MAX_ANSWER_BYTES",
@@ -36,6 +44,7 @@ __all__ = [
     "ApiRefusedError",
     "AuthenticationError",
     "BearerAuth",
+    "CaptivePortalError",
     "ConflictError",
     "ControlPlaneClient",
     "ControlPlaneError",
@@ -44,6 +53,7 @@ __all__ = [
     "InvalidAnswerError",
     "NotFoundError",
     "PinMismatchError",
+    "ProxyFailedError",
     "RateLimitedError",
     "RejectedError",
     "ServerError",
@@ -68,6 +78,41 @@ class ControllerUnreachableError(ControlPlaneError):
 
 class PinMismatchError(ControllerUnreachableError):
     """The server's public key does not match the configured SPKI pin."""
+
+
+class CaptivePortalError(ControllerUnreachableError):
+    """A captive portal answered in place of the controller (HTML, a redirect off-host,
+    511, or a TLS failure while a plain-HTTP probe was hijacked).
+
+    ``portal_url`` is the login page when the portal told it (a redirect), else None.
+    ``user_message``/``next_step`` are what the employee is told.
+    """
+
+    user_message = CAPTIVE_PORTAL_MESSAGE
+    next_step = "Open a browser and sign in to the network; Rustronaut reconnects by itself."
+
+    def __init__(self, message: str, *, portal_url: str | None = None) -> None:
+        super().__init__(message)
+        self.portal_url = portal_url
+
+
+class ProxyFailedError(ControllerUnreachableError):
+    """The proxy chosen for the controller could not be reached or refused to connect.
+
+    ``proxy`` is its URL without credentials, ``source`` where it was configured.
+    """
+
+    def __init__(self, message: str, *, proxy: str, source: str) -> None:
+        super().__init__(message)
+        self.proxy = proxy
+        self.source = source
+        self.user_message = (
+            f"Could not reach the controller through the proxy {proxy} (set by {source})."
+        )
+        self.next_step = (
+            "Check the proxy settings (or that you are on the network the proxy belongs "
+            "to); ask IT if the proxy refuses the controller."
+        )
 
 
 class InvalidAnswerError(ControlPlaneError):
@@ -211,15 +256,28 @@ _STATUS_ERRORS: dict[int, type[ApiRefusedError]] = {
 }
 
 
+ProxySetting = Literal["system"] | str | None
+
+
 class ControlPlaneClient:
     """One controller at ``base_url``. Async; use from one event loop.
 
     ``auth`` adds the user's bearer token to the device calls (discovery goes without).
-    ``transport`` replaces the network (tests). ``spki_pin``: one or several base64
-    SHA-256 of a SubjectPublicKeyInfo (any certificate of the server's chain may match),
-    enforced during the TLS handshake (``pin_context``), so no request and no token
-    reaches a server with another key, and checked again on every HTTPS answer.
-    ``verify`` replaces the trust store (tests). Methods raise ``ControlPlaneError``
+    ``transport`` replaces the network (tests; no proxy is then used). ``spki_pin``: one
+    or several base64 SHA-256 of a SubjectPublicKeyInfo (any certificate of the server's
+    chain may match), enforced during the TLS handshake (``pin_context``), so no request
+    and no token reaches a server with another key, and checked again on every HTTPS
+    answer. ``verify`` replaces the trust store (tests).
+
+    ``proxy``: ``"system"`` (default) resolves, before the first request, the proxy the
+    environment (``HTTPS_PROXY``/``NO_PROXY``...) or the OS settings or PAC file give
+    for ``base_url`` (``core.controlplane.proxy.resolve_proxy``; ``proxy_runner`` and
+    ``proxy_env`` are its seams); a URL forces that proxy, None goes direct.
+    ``portal_probe`` (opt-in, see ``core.controlplane.portal``) is fetched after a TLS
+    verification failure to tell a captive portal from other TLS trouble.
+
+    Answers that look like a captive portal (HTML, a redirect off-host, 511) raise
+    ``CaptivePortalError``; they are never used. Methods raise ``ControlPlaneError``
     subclasses only.
     """
 
@@ -232,8 +290,22 @@ class ControlPlaneClient:
         spki_pin: str | Sequence[str] | None = None,
         timeout: float = 10.0,
         verify: ssl.SSLContext | None = None,
+        proxy: ProxySetting = "system",
+        proxy_runner: ProxyRunner | None = None,
+        proxy_env: Mapping[str, str] | None = None,
+        portal_probe: PortalProbe | None = None,
     ) -> None:
         self._auth = auth
+        self._base = httpx.URL(base_url.rstrip("/"))
+        self._timeout = timeout
+        self._transport = transport
+        self._proxy_setting: ProxySetting = None if transport is not None else proxy
+        self._proxy_runner = proxy_runner
+        self._proxy_env = proxy_env
+        self._portal_probe = portal_probe
+        self._proxy: ProxyChoice | None = None
+        self._http_lock = asyncio.Lock()
+        self._closed = False
         self._pins: tuple[str, ...] = (
             ()
             if spki_pin is None
@@ -244,19 +316,50 @@ class ControlPlaneClient:
         context = verify if verify is not None else _default_ssl_context()
         if self._pins:
             context = pin_context(context, self._pins)
-        self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
-            transport=transport,
-            timeout=httpx.Timeout(timeout),
-            verify=context,
+        self._context = context
+        self._http: httpx.AsyncClient | None = None
+        if self._proxy_setting != "system":
+            self._http = self._make_http(self._proxy_setting, "configured" if proxy else "none")
+
+    def _make_http(self, proxy: str | None, source: str) -> httpx.AsyncClient:
+        self._proxy = ProxyChoice(proxy, source)
+        # trust_env stays False: the environment's proxy variables are applied by
+        # resolve_proxy (with NO_PROXY), and .netrc credentials must never be sent.
+        return httpx.AsyncClient(
+            base_url=str(self._base),
+            transport=self._transport,
+            proxy=proxy,
+            timeout=httpx.Timeout(self._timeout),
+            verify=self._context,
             follow_redirects=False,
             trust_env=False,
             headers={"Accept": "application/json"},
         )
 
+    async def _client(self) -> httpx.AsyncClient:
+        """The HTTP client, made on first use once the system proxy is resolved."""
+        if self._http is not None:
+            return self._http
+        async with self._http_lock:
+            if self._http is None:
+                if self._closed:
+                    raise ControllerUnreachableError("the client is closed")
+                choice = await resolve_proxy(
+                    str(self._base), env=self._proxy_env, runner=self._proxy_runner
+                )
+                self._http = self._make_http(choice.url, choice.source)
+        return self._http
+
+    @property
+    def proxy(self) -> ProxyChoice | None:
+        """The proxy in use and where it came from (None before the first request)."""
+        return self._proxy
+
     async def aclose(self) -> None:
         """Close connections. Idempotent."""
-        await self._http.aclose()
+        self._closed = True
+        if self._http is not None:
+            await self._http.aclose()
 
     async def __aenter__(self) -> ControlPlaneClient:
         return self
@@ -265,6 +368,40 @@ class ControlPlaneClient:
         await self.aclose()
 
     # plumbing --------------------------------------------------------------------
+    def _check_portal(self, response: httpx.Response, what: str) -> None:
+        """Refuse an answer that a captive portal gave in place of the controller."""
+        sign = portal_sign(response, self._base)
+        if sign is not None:
+            reason, portal_url = sign
+            raise CaptivePortalError(f"{what}: {reason}", portal_url=portal_url)
+
+    async def _failure(self, what: str, exc: httpx.HTTPError) -> ControllerUnreachableError:
+        """The error for a request that got no answer: pin, proxy, portal or network."""
+        if _PIN_REFUSED in str(exc):
+            return PinMismatchError(f"{what}: {_PIN_REFUSED}")
+        proxy = self._proxy
+        if (
+            proxy is not None
+            and proxy.url is not None
+            and isinstance(exc, httpx.ProxyError | httpx.ConnectError | httpx.ConnectTimeout)
+            and not _is_tls_failure(exc)
+        ):
+            shown = redact_proxy_url(proxy.url)
+            return ProxyFailedError(
+                f"{what}: through the proxy {shown} ({proxy.source}): {exc}",
+                proxy=shown,
+                source=proxy.source,
+            )
+        if self._portal_probe is not None and _is_tls_failure(exc):
+            verdict = await probe_portal(
+                self._portal_probe, proxy=proxy.url if proxy is not None else None
+            )
+            if verdict.verdict == "portal":
+                return CaptivePortalError(
+                    f"{what}: TLS failed and {verdict.detail}: {exc}", portal_url=verdict.location
+                )
+        return ControllerUnreachableError(f"{what}: {exc}")
+
     def _check_pin(self, response: httpx.Response) -> None:
         """Second line of defence: the answer came over a pinned connection."""
         if not self._pins or response.url.scheme != "https":
@@ -314,15 +451,15 @@ class ControlPlaneClient:
     ) -> _T:
         content = msgspec.json.encode(body) if body is not None else None
         headers = {"Content-Type": "application/json"} if content is not None else {}
-        request = self._http.build_request(method, path, content=content, headers=headers)
+        http = await self._client()
+        request = http.build_request(method, path, content=content, headers=headers)
         try:
-            response = await self._http.send(
-                request, auth=self._auth if authed else None, stream=True
-            )
+            response = await http.send(request, auth=self._auth if authed else None, stream=True)
         except httpx.HTTPError as exc:
-            raise _unreachable(f"{method} {path}", exc) from exc
+            raise await self._failure(f"{method} {path}", exc) from exc
         try:
             self._check_pin(response)
+            self._check_portal(response, f"{method} {path}")
             if response.status_code >= 300:
                 raise await self._refusal(response)
             if response.status_code != expect:
@@ -402,7 +539,8 @@ class ControlPlaneClient:
         or is over ``MAX_EVENT_BYTES`` ends the stream with ``InvalidAnswerError``.
         Cancel the consuming task to stop.
         """
-        request = self._http.build_request(
+        http = await self._client()
+        request = http.build_request(
             "GET",
             "/v1/events",
             params={"device_id": device_id},
@@ -410,11 +548,12 @@ class ControlPlaneClient:
             timeout=httpx.Timeout(10.0, read=None),
         )
         try:
-            response = await self._http.send(request, auth=self._auth, stream=True)
+            response = await http.send(request, auth=self._auth, stream=True)
         except httpx.HTTPError as exc:
-            raise _unreachable("GET /v1/events", exc) from exc
+            raise await self._failure("GET /v1/events", exc) from exc
         try:
             self._check_pin(response)
+            self._check_portal(response, "GET /v1/events")
             if response.status_code >= 300:
                 raise await self._refusal(response)
             if not response.headers.get("content-type", "").startswith("text/event-stream"):
@@ -435,10 +574,17 @@ class ControlPlaneClient:
             await response.aclose()
 
 
-def _unreachable(what: str, exc: httpx.HTTPError) -> ControllerUnreachableError:
-    if _PIN_REFUSED in str(exc):
-        return PinMismatchError(f"{what}: {_PIN_REFUSED}")
-    return ControllerUnreachableError(f"{what}: {exc}")
+def _is_tls_failure(exc: BaseException) -> bool:
+    """Whether a transport error was the TLS handshake failing (verification included)."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            break
+        if isinstance(seen, ssl.SSLError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc)
+    return "CERTIFICATE_VERIFY_FAILED" in text or "SSL" in text or "certificate" in text
 
 
 def _seg(value: str) -> str:

@@ -4,6 +4,11 @@ Ports raise their own packages' exceptions; ``explain`` maps them by duck-typing
 well-known attributes and class names, so the engine does not need to import every
 package's exception tree (and a new part only has to give its errors a ``user_message``
 and ``next_step`` to be explained well).
+
+Adapters re-raise some errors as others (the control adapter turns "controller
+unreachable" into ``ConnectionError`` so the engine goes offline): ``explain`` looks
+through the ``__cause__`` chain for a captive portal or a failed proxy first, because
+those tell the employee exactly what to do.
 """
 
 from __future__ import annotations
@@ -13,9 +18,17 @@ import ssl
 
 import httpx
 
+from core.controlplane import CaptivePortalError, ProxyFailedError
+from core.controlplane.portal import CAPTIVE_PORTAL_MESSAGE
 from core.engine.state import ErrorInfo
 
-__all__ = ["AlwaysOnError", "EngineError", "SignInRequiredError", "explain"]
+__all__ = [
+    "AlwaysOnError",
+    "EngineError",
+    "SignInRequiredError",
+    "captive_portal",
+    "explain",
+]
 
 
 class EngineError(Exception):
@@ -39,8 +52,43 @@ class AlwaysOnError(EngineError):
     next_step = "Use the break-glass disconnect and give a reason; IT is told."
 
 
+def _chain(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and seen not in out and len(out) < 16:
+        out.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    return out
+
+
+def captive_portal(exc: BaseException) -> CaptivePortalError | None:
+    """The captive-portal error behind ``exc`` (itself or a cause), else None.
+
+    For the engine: an "offline" failure that is a portal deserves the portal message.
+    """
+    return next((e for e in _chain(exc) if isinstance(e, CaptivePortalError)), None)
+
+
 def explain(exc: BaseException, *, during: str) -> ErrorInfo:
-    """Map ``exc`` (raised while ``during``, e.g. "connecting") to an ``ErrorInfo``."""
+    """Map ``exc`` (raised while ``during``, e.g. "connecting") to an ``ErrorInfo``.
+
+    Pure; never raises; safe from any thread.
+    """
+    portal = captive_portal(exc)
+    if portal is not None:
+        where = f" The sign-in page: {portal.portal_url}" if portal.portal_url else ""
+        return ErrorInfo(
+            title="Sign in to the Wi-Fi network",
+            detail=CAPTIVE_PORTAL_MESSAGE + "." + where,
+            next_step=portal.next_step,
+        )
+    proxy = next((e for e in _chain(exc) if isinstance(e, ProxyFailedError)), None)
+    if proxy is not None:
+        return ErrorInfo(
+            title="The proxy did not get through",
+            detail=f"{proxy.user_message} {proxy}",
+            next_step=proxy.next_step,
+        )
     if isinstance(exc, EngineError):
         return ErrorInfo(title=exc.title, detail=str(exc), next_step=exc.next_step)
     user_message = getattr(exc, "user_message", None)

@@ -95,7 +95,7 @@ async def test_rate_limited_carries_retry_after() -> None:
         (_json(200, {"nonce": "abc"}), "missing required field"),
         (_json(200, {**NONCE, "extra": 1}), "unknown field"),
         (_json(200, {"nonce": 5, "expires_at": 1}), "Expected `str`"),
-        (_json(200, NONCE, "text/html"), "not JSON"),
+        (_json(200, NONCE, "text/plain"), "not JSON"),
         (_json(200, b" " * (MAX_ANSWER_BYTES + 1)), "cap"),
         (_json(201, NONCE), "unexpected 201"),
     ],
