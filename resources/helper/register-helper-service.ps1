@@ -23,8 +23,15 @@ if ($existing) {
     sc.exe delete $name | Out-Null
     Start-Sleep -Seconds 1
 }
-$python = Join-Path $InstallDir "python\python.exe"
-$bin = "`"$python`" -I -m wg_backends.helper --backend windows --state-dir `"$DataDir\helper`""
+# The installer's binPath (installers/windows/rustronaut.nsi, winservice.service_command_line)
+# when the frozen bundle is installed; otherwise an isolated Python running the package.
+$exe = Join-Path $InstallDir "rustronaut-helper.exe"
+if (Test-Path $exe) {
+    $bin = "`"$exe`" --backend windows --state-dir `"$DataDir\helper`""
+} else {
+    $python = Join-Path $InstallDir "python\python.exe"
+    $bin = "`"$python`" -I -m wg_backends.helper --backend windows --state-dir `"$DataDir\helper`""
+}
 New-Service -Name $name -BinaryPathName $bin -DisplayName "Rustronaut WireGuard helper" `
     -Description "Brings the Rustronaut WireGuard tunnel up and down for the tray app." `
     -StartupType Automatic | Out-Null
