@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import gc
 import socket
+import struct
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Final, NamedTuple
 
 from core.policy.api import AppIdentity
@@ -136,39 +138,16 @@ class CompiledPolicy:
         self._ports: list[tuple[tuple[str, ...], tuple[tuple[int, int], ...]] | None] = [
             None
         ] * len(bundle.resources)
-        ids = {r.id: i for i, r in enumerate(bundle.resources)}
-        for i, res in enumerate(bundle.resources):
-            for host in res.hosts:
-                if host == "*":
-                    self.any_host.append(i)
-                elif host.startswith("*."):
-                    self.suffix.setdefault(host[2:], []).append(i)
-                else:
-                    self.exact.setdefault(host, []).append(i)
-            for cidr in res.cidrs:
-                net, _, plen_s = cidr.partition("/")
-                key = ip_key(net)
-                assert key is not None  # the wire schema parsed it
-                bits, value = key
-                plen = int(plen_s) if plen_s else bits
-                by_len = self.nets[bits].setdefault(plen, {})
-                by_len.setdefault(value >> (bits - plen), []).append(i)
+        resources = bundle.resources
+        self.exact, self.suffix, self.any_host = _host_index(resources)
+        self.nets = _net_index(resources)
         self.prefix_lens = {bits: sorted(d, reverse=True) for bits, d in self.nets.items()}
         # Rules are indexed by position only; CompiledRule objects (and their sorted
         # per-resource order) are built the first time a destination needs them.
-        self._positions: list[list[int]] = [[] for _ in bundle.resources]
         self._rules: list[CompiledRule | None] = [None] * len(bundle.rules)
-        self._sorted: list[tuple[CompiledRule, ...] | None] = [None] * len(bundle.resources)
+        self._sorted: list[tuple[CompiledRule, ...] | None] = [None] * len(resources)
         self._profiles = {name: compile_condition(c) for name, c in bundle.profiles.items()}
-        per_resource = self._positions
-        everywhere = range(len(per_resource))
-        for pos, rule in enumerate(bundle.rules):
-            if "*" in rule.resources:
-                for t in everywhere:
-                    per_resource[t].append(pos)
-            else:
-                for r in rule.resources:
-                    per_resource[ids[r]].append(pos)
+        self._positions = _rule_positions(bundle)
         self._combos: dict[tuple[int, ...], tuple[tuple[CompiledRule, int], ...]] = {}
 
     def match(
@@ -263,6 +242,101 @@ class CompiledPolicy:
             self._combos.clear()
         self._combos[key] = merged
         return merged
+
+
+def _host_index(
+    resources: Sequence[Resource],
+) -> tuple[dict[str, list[int]], dict[str, list[int]], list[int]]:
+    """(exact names, ``*.`` suffixes, ``*`` holders) -> resource indices.
+
+    Built with comprehensions (C-speed loops) assuming names are unique, which they
+    nearly always are; a repeat is detected by the counts and then merged.
+    """
+    exact = {h: [i] for i, res in enumerate(resources) for h in res.hosts if h[:1] != "*"}
+    suffix = {h[2:]: [i] for i, res in enumerate(resources) for h in res.hosts if h[:2] == "*."}
+    any_host = [i for i, res in enumerate(resources) if "*" in res.hosts]
+    if len(exact) + len(suffix) + len(any_host) == sum(len(res.hosts) for res in resources):
+        return exact, suffix, any_host
+    # a name repeats (in one resource or across several): collect every index, in order
+    exact, suffix, any_host = {}, {}, []
+    for i, res in enumerate(resources):
+        for host in res.hosts:
+            if host == "*":
+                any_host.append(i)
+            elif host.startswith("*."):
+                suffix.setdefault(host[2:], []).append(i)
+            else:
+                exact.setdefault(host, []).append(i)
+    return exact, suffix, any_host
+
+
+def _net_index(resources: Sequence[Resource]) -> dict[int, dict[int, dict[int, list[int]]]]:
+    """family bits (32/128) -> prefix length -> network number -> resource indices."""
+    nets: dict[int, dict[int, dict[int, list[int]]]] = {32: {}, 128: {}}
+    cidrs = [c for res in resources for c in res.cidrs]
+    if not cidrs:
+        return nets
+    owners = [i for i, res in enumerate(resources) for _ in res.cidrs]
+    parts = "/".join(cidrs).split("/")
+    addrs, plens = parts[0::2], parts[1::2]
+    if len(parts) == 2 * len(cidrs) and ":" not in "".join(addrs):
+        # All IPv4 "a.b.c.d/n": converted in C (inet_pton, as ip_key, + one struct
+        # unpack) instead of one ip_key call each. Not inet_aton: it reads "010" as octal.
+        packed = b"".join(map(partial(socket.inet_pton, _V4), addrs))
+        values = struct.unpack(f">{len(addrs)}I", packed)
+        lens = list(map(int, plens))
+        distinct = set(lens)
+        if len(distinct) <= 4:  # a few prefix lengths (the norm): one comprehension each
+            for plen in distinct:
+                shift = 32 - plen
+                group = {
+                    v >> shift: [i]
+                    for v, n, i in zip(values, lens, owners, strict=True)
+                    if n == plen
+                }
+                if len(group) == lens.count(plen):  # else a network repeats: merged below
+                    nets[32][plen] = group
+                    continue
+                for v, n, i in zip(values, lens, owners, strict=True):
+                    if n == plen:
+                        _add_net(nets, 32, plen, v, i)
+            return nets
+        keys = [(32, v, n) for v, n in zip(values, lens, strict=True)]
+    else:
+        keys = []
+        for cidr in cidrs:
+            net, _, plen_s = cidr.partition("/")
+            key = ip_key(net)
+            assert key is not None  # the wire schema parsed it
+            bits, value = key
+            keys.append((bits, value, int(plen_s) if plen_s else bits))
+    for (bits, value, plen), i in zip(keys, owners, strict=True):
+        _add_net(nets, bits, plen, value, i)
+    return nets
+
+
+def _add_net(
+    nets: dict[int, dict[int, dict[int, list[int]]]], bits: int, plen: int, value: int, i: int
+) -> None:
+    nets[bits].setdefault(plen, {}).setdefault(value >> (bits - plen), []).append(i)
+
+
+def _rule_positions(bundle: PolicyBundle) -> list[list[int]]:
+    """Per resource, the bundle positions of the rules naming it (or ``*``)."""
+    per_resource: list[list[int]] = [[] for _ in bundle.resources]
+    ids = {r.id: i for i, r in enumerate(bundle.resources)}
+    everywhere = range(len(per_resource))
+    for pos, rule in enumerate(bundle.rules):
+        names = rule.resources
+        if len(names) == 1 and names[0] != "*":
+            per_resource[ids[names[0]]].append(pos)
+        elif "*" in names:
+            for t in everywhere:
+                per_resource[t].append(pos)
+        else:
+            for r in names:
+                per_resource[ids[r]].append(pos)
+    return per_resource
 
 
 def _order(rule: CompiledRule) -> tuple[int, int, int]:

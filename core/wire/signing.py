@@ -18,18 +18,18 @@ import base64
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
-from joserfc import jws
-from joserfc.errors import JoseError
-from joserfc.jwk import OKPKey
-from joserfc.jws import JWSRegistry
+
+if TYPE_CHECKING:
+    from joserfc.jws import JWSRegistry
 
 __all__ = [
     "ALG",
@@ -49,6 +49,8 @@ __all__ = [
 
 ALG = "Ed25519"
 _MAX_HEADER = 1024
+_SIG_B64_LEN = 86  # a 64-byte Ed25519 signature in unpadded base64url
+_B64URL_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
 class SignatureError(ValueError):
@@ -122,19 +124,57 @@ def public_key_from_jwk(jwk: Mapping[str, Any]) -> Ed25519PublicKey:
 def _registry(max_payload: int) -> JWSRegistry:
     # joserfc caps payloads library-wide (128 kB); a bundle of thousands of rules is
     # larger, so each call gets a registry whose cap is that call's own limit.
+    from joserfc.jws import JWSRegistry
+
     registry = JWSRegistry(algorithms=[ALG])
     registry.max_payload_length = max_payload
     return registry
 
 
 def sign(payload: bytes, key: Ed25519PrivateKey, *, typ: str, kid: str | None = None) -> str:
-    """Sign ``payload`` and return the JWS compact string."""
+    """Sign ``payload`` and return the JWS compact string. Pure; any thread.
+
+    joserfc is imported here, not at module import: only signers (the controller, tests)
+    pay for it; a client that only verifies never loads it.
+    """
+    from joserfc import jws
+    from joserfc.jwk import OKPKey
+
     pub = key.public_key()
     header = {"alg": ALG, "kid": kid or key_id(pub), "typ": typ}
     okp = OKPKey.import_key(key)
     return jws.serialize_compact(
         header, payload, okp, algorithms=[ALG], registry=_registry(len(payload) + 1)
     )
+
+
+def _std_table() -> bytes:
+    # base64url -> standard base64; every byte outside the base64url alphabet (padding,
+    # "+", "/", quotes, backslashes, ...) becomes "!", which the decoder refuses.
+    table = bytearray(b"!" * 256)
+    for c in _B64URL_ALPHABET:
+        table[c] = c
+    table[ord("-")], table[ord("_")] = ord("+"), ord("/")
+    return bytes(table)
+
+
+_TO_STD_B64 = _std_table()
+
+
+def _strict_b64url(std: bytes, start: int, end: int, what: str) -> bytes:
+    """Decode ``std[start:end]`` — one unpadded base64url segment already mapped by
+    ``_TO_STD_B64`` — refusing any byte outside the alphabet.
+
+    msgspec's C base64 decoder (a JSON string typed ``bytes``) is ~5x faster than
+    ``binascii`` on a multi-megabyte bundle, and unlike ``base64.urlsafe_b64decode`` it
+    never skips stray bytes.
+    """
+    size = end - start
+    text = b"".join((b'"', memoryview(std)[start:end], b"=" * (-size % 4), b'"'))
+    try:
+        return msgspec.json.decode(text, type=bytes)
+    except msgspec.DecodeError:
+        raise MalformedTokenError(f"JWS {what} is not base64url") from None
 
 
 def verify(
@@ -146,23 +186,26 @@ def verify(
 ) -> VerifiedDocument:
     """Verify ``token`` against the trusted ``keys`` (by ``kid``) and return its payload.
 
-    The size cap, the header allow-list (``alg`` exactly ``Ed25519``, the expected ``typ``,
-    a trusted ``kid``) are checked before joserfc verifies the signature.
-    Raises a ``SignatureError`` subclass; never returns unverified data.
+    Checked in this order, cheapest first: the size cap, the compact shape, the header
+    allow-list (``alg`` exactly ``Ed25519``, the expected ``typ``, a trusted ``kid``, no
+    other field), a strict base64url alphabet and the 64-byte signature length, then the
+    Ed25519 signature over the signing input (RFC 7515 §5.2) with ``cryptography`` — one
+    pass over the token, no second parse. Raises a ``SignatureError`` subclass; never
+    returns unverified data. Pure; any thread.
     """
-    if isinstance(token, bytes):
-        try:
-            token = token.decode("ascii")
-        except UnicodeDecodeError as exc:
-            raise MalformedTokenError("token is not ASCII") from exc
     if len(token) > max_size:
         raise MalformedTokenError(f"token is {len(token)} bytes, over the {max_size} limit")
-    parts = token.split(".")
-    if len(parts) != 3 or len(parts[0]) > _MAX_HEADER:
+    if not token.isascii():
+        raise MalformedTokenError("token is not ASCII")
+    raw = token.encode("ascii") if isinstance(token, str) else bytes(token)
+    dot1 = raw.find(b".")
+    dot2 = raw.find(b".", dot1 + 1) if dot1 != -1 else -1
+    if dot2 == -1 or raw.find(b".", dot2 + 1) != -1 or dot1 > _MAX_HEADER:
         raise MalformedTokenError("not a JWS compact string (header.payload.signature)")
+    std = raw.translate(_TO_STD_B64)
     try:
-        header = msgspec.json.decode(b64url_decode(parts[0]))
-    except (ValueError, msgspec.DecodeError) as exc:
+        header = msgspec.json.decode(_strict_b64url(std, 0, dot1, "header"))
+    except (ValueError, msgspec.DecodeError) as exc:  # MalformedTokenError, bad UTF-8
         raise MalformedTokenError("JWS header is not base64url JSON") from exc
     if not isinstance(header, dict):
         raise MalformedTokenError("JWS header is not an object")
@@ -178,14 +221,14 @@ def verify(
     kid = header.get("kid")
     if not isinstance(kid, str) or kid not in keys:
         raise UnknownKeyError(f"signing key {kid!r} is not trusted")
+    if len(raw) - dot2 - 1 != _SIG_B64_LEN:
+        raise BadSignatureError(f"signature is not 64 bytes (key {kid!r})")
+    signature = _strict_b64url(std, dot2 + 1, len(raw), "signature")
+    # Decoding the payload also checks its alphabet, so a malformed payload is refused
+    # as such; its bytes are returned only once the signature over them verified.
+    payload = _strict_b64url(std, dot1 + 1, dot2, "payload")
     try:
-        result = jws.deserialize_compact(
-            token, OKPKey.import_key(keys[kid]), algorithms=[ALG], registry=_registry(max_size)
-        )
-    except JoseError as exc:
-        if exc.error == "bad_signature":
-            raise BadSignatureError(f"signature does not verify with key {kid!r}") from exc
-        raise MalformedTokenError(f"JWS refused: {exc.description or exc.error}") from exc
-    except ValueError as exc:
-        raise MalformedTokenError(f"JWS refused: {exc}") from exc
-    return VerifiedDocument(kid=kid, typ=typ, payload=result.payload)
+        keys[kid].verify(signature, memoryview(raw)[:dot2])
+    except InvalidSignature:
+        raise BadSignatureError(f"signature does not verify with key {kid!r}") from None
+    return VerifiedDocument(kid=kid, typ=typ, payload=payload)
