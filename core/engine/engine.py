@@ -136,11 +136,10 @@ class Engine:
         self._user: UserInfo | None = None
         self._tunnel_up_at: float | None = None
         self._applied_spec: Any = None
-        #: the gateway in use (index into ``_gateway_specs()``), the ones that failed in
-        #: this round, and whether the current one is being probed (re-applied/switched)
+        #: the gateway in use (index into ``_gateway_specs()``) and the ones that failed
+        #: in this round
         self._gw_index = 0
         self._gw_failed: frozenset[int] = frozenset()
-        self._gw_probing = False
         self._gw_task: asyncio.Task[Any] | None = None
         self._network = network
         self._session_warned = False
@@ -418,13 +417,32 @@ class Engine:
         self._tunnel_up_at = self._clock()
 
     async def _bring_up(self) -> None:
-        self._gw_probing = False  # a fresh connect gets the first-handshake grace
         await self._apply(self._current_spec())
+        await self._await_handshake()
         self._proxy.set_pac_targets(self._policy.pac_targets())
         address = await self._proxy.start(self.config.proxy_port)
         self._set_snapshot(proxy_address=address)
         self._proxy.reevaluate()
         await self._check_health()
+
+    async def _await_handshake(self, within_s: float = 1.0) -> None:
+        """Wait briefly for the first handshake so a healthy connect is CONNECTED at once.
+
+        WireGuard handshakes within milliseconds of ``up`` when the gateway answers (the
+        bundle's persistent keepalive starts it); a gateway that does not is left to the
+        health loop and its grace. Never raises.
+        """
+        # No longer than a health tick: the tick would see the handshake anyway.
+        wait = min(within_s, self.config.first_handshake_grace_s, self.config.health_interval_s)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                view = await self._tunnel.status()
+            except Exception:
+                return
+            if view is None or view.handshake_age_s is not None:
+                return
+            await asyncio.sleep(0.02)
 
     async def _sync_tunnel(self) -> None:
         """Re-apply the tunnel when a new bundle changed its spec (routes, peers).
@@ -703,13 +721,9 @@ class Engine:
                 grace_s=self.config.first_handshake_grace_s,
                 stale_s=self.config.handshake_stale_s,
             )
-            # While a re-probe or switch waits for its handshake, the gateway is unproven:
-            # never CONNECTED over it. The first wait after connecting keeps the grace.
-            handshake_ok = health is Health.FRESH or (
-                health is Health.WAITING and not self._gw_probing
-            )
-            if health is Health.FRESH:
-                self._gw_probing = False
+            # Only a handshake made since the tunnel was applied proves the gateway:
+            # waiting for one (within the grace) is not CONNECTED either.
+            handshake_ok = health is Health.FRESH
             self._plan_gateway(health)
         self._set_snapshot(tunnel=view)
         self._update(
@@ -762,7 +776,7 @@ class Engine:
                 )
             else:
                 _log.info("re-applying gateway %s to check its handshake", new)
-            self._gw_index, self._gw_probing = step.index, True
+            self._gw_index = step.index
             await self._safe_tunnel_down()
             try:
                 await self._apply(spec)
@@ -771,10 +785,13 @@ class Engine:
                 self._update(tunnel_up=False, handshake_ok=False)
                 self._fail(exc, during=f"switching to gateway {new}")
                 return
-            self._update(handshake_ok=False)
+            await self._await_handshake()
+            await self._check_health()
 
     async def _reestablish(self) -> None:
         async with self._lock:
+            # A new network (or a resume) may reach the preferred gateway again.
+            self._gw_index, self._gw_failed = 0, frozenset()
             await self._safe_tunnel_down()
             await self._stop_live()
             await self._connect_locked()

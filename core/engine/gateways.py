@@ -5,7 +5,8 @@ choices). The engine uses one at a time and, every health tick, asks ``assess`` 
 current gateway's handshake says and ``plan`` what to do about it:
 
 * ``FRESH``   a handshake younger than the stale limit: stay.
-* ``WAITING`` no handshake yet, still within the first-handshake grace: stay.
+* ``WAITING`` no handshake since the tunnel was applied, still within the first-handshake
+  grace: stay (the engine does not show CONNECTED until a handshake proves the gateway).
 * ``STALE``   the last handshake is older than the stale limit. An idle tunnel and a dead
   gateway look alike here, so the engine re-applies the same gateway, which makes
   WireGuard handshake at once: alive, it answers within the grace; dead, it does not.

@@ -120,3 +120,54 @@ async def test_a_network_change_re_establishes_the_session() -> None:
     assert "Network changed: reconnecting" in _notices(rig)
     assert len(rig.control.reports) > bundles_before  # posture and bundle fetched again
     await rig.engine.stop()
+
+
+async def test_a_gateway_that_cannot_be_brought_up_is_an_error_with_a_next_step() -> None:
+    rig = _rig(GW1, GW2)
+    await rig.engine.connect()
+    rig.tunnel.kill(GW1)
+    rig.clock.now += 61
+    await until(lambda: _ups(rig) == [GW1, GW1])  # re-probed
+    rig.tunnel.fail_up = RuntimeError("helper refused the config")
+    rig.clock.now += 11
+    await until(lambda: rig.engine.snapshot.state is S.ERROR)
+    assert rig.engine.snapshot.error is not None
+    assert rig.engine.snapshot.error.next_step
+    assert rig.engine.snapshot.tunnel is None
+    await rig.engine.stop()
+
+
+async def test_a_policy_update_re_applies_the_gateway_in_use() -> None:
+    rig = _rig(GW1, GW2)
+    rig.tunnel.dead.add(GW1)
+    await rig.engine.connect()
+    rig.clock.now += 11
+    await until(lambda: rig.engine.snapshot.state is S.CONNECTED)
+    assert _ups(rig) == [GW1, GW2]
+    rig.policy.gateways = (GW1, "gw2-new.corp:51820")  # the bundle moved gateway 2
+    rig.control.bundle = "bundle-v2"
+    await rig.engine._try_refresh()
+    assert _ups(rig) == [GW1, GW2, "gw2-new.corp:51820"]  # stays on the second gateway
+    await rig.engine.stop()
+
+
+async def test_after_a_network_change_the_first_gateway_is_tried_again() -> None:
+    current: dict[str, list[str]] = {"wlan0": ["192.168.1.20"]}
+    calls: list[int] = []
+
+    def read(ignore: Collection[str]) -> Fingerprint:
+        calls.append(1)
+        return fingerprint(current, [], ignore=ignore)
+
+    rig = make(network=NetworkWatch(read), first_handshake_grace_s=10.0, handshake_stale_s=60.0)
+    rig.policy.gateways = (GW1, GW2)
+    rig.tunnel.dead.add(GW1)
+    await rig.engine.connect()
+    rig.clock.now += 11
+    await until(lambda: _ups(rig) == [GW1, GW2])
+    await until(lambda: len(calls) >= 2)
+    rig.tunnel.dead.clear()  # on the new network gateway 1 answers
+    current["eth0"] = ["10.9.8.7"]
+    await until(lambda: _ups(rig) == [GW1, GW2, GW1])
+    await until(lambda: rig.engine.snapshot.state is S.CONNECTED)
+    await rig.engine.stop()
