@@ -19,6 +19,7 @@ import pytest
 from tests.wg_backends.fakes import FakeBackend, ScriptedRunner
 from tests.wg_backends.keys import PRIV, PUB
 from tests.wg_backends.winfakes import FakeWinError
+from wg_backends.helper import state
 from wg_backends.helper import winservice as ws
 from wg_backends.helper.__main__ import run_helper
 from wg_backends.helper.client import HelperClient
@@ -345,3 +346,43 @@ def test_a_nonzero_exit_fails_the_service() -> None:
     sm = FakeServiceManager()
     with pytest.raises(RuntimeError, match="exited with 3"):
         ws.dispatch_service([], _modules(sm), lambda: ws.ServiceRunner(no_backend))
+
+
+# ----- always-on from the Windows policy registry --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(1, True), (0, False), (None, False), (2, False), ("1", False), (True, False),
+     ("<registry type 1>", False)],
+)  # fmt: skip
+def test_always_on_from_the_registry(value: object, expected: bool) -> None:
+    asked: list[tuple[str, str]] = []
+
+    def query(key: str, name: str) -> object:
+        asked.append((key, name))
+        return value
+
+    assert state.read_always_on_registry(query) is expected
+    assert asked == [("SOFTWARE\\Policies\\Rustronaut\\Client", "always_on")]
+
+
+def test_unreadable_registry_is_not_always_on() -> None:
+    def query(key: str, name: str) -> object:
+        raise PermissionError("access denied")
+
+    assert state.read_always_on_registry(query) is False
+
+
+def test_the_policy_key_matches_the_admx() -> None:
+    admx = (ROOT / "installers" / "mdm" / "windows" / "rustronaut.admx").read_text()
+    assert f'key="{state.POLICY_KEY}" valueName="always_on"' in admx
+
+
+def test_windows_reads_the_registry_when_no_managed_dir_is_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("RUSTRONAUT_MANAGED_DIR", raising=False)
+    monkeypatch.setattr(state, "read_always_on_registry", lambda: True)
+    monkeypatch.setattr(state.sys, "platform", "win32")
+    assert state.read_always_on() is True

@@ -12,19 +12,32 @@ import ``core`` and must never take such a setting from an IPC caller.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import logging
 import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
 from wg_backends.render import check_private_dir
 
-__all__ = ["DEFAULT_MANAGED_DIR", "StateFile", "TunnelRecord", "read_always_on"]
+__all__ = [
+    "DEFAULT_MANAGED_DIR",
+    "POLICY_KEY",
+    "StateFile",
+    "TunnelRecord",
+    "read_always_on",
+    "read_always_on_registry",
+]
 
 _log = logging.getLogger(__name__)
 DEFAULT_MANAGED_DIR = Path("/etc/rustronaut")
+# Windows: Group Policy / Intune write managed settings here (installers/mdm/windows/*.admx).
+POLICY_KEY = r"SOFTWARE\Policies\Rustronaut\Client"
 _MAX_MANAGED = 256 * 1024
 
 
@@ -84,10 +97,14 @@ class StateFile:
 def read_always_on(managed_dir: Path | None = None) -> bool:
     """Whether managed settings force always-on. Never raises: bad files are logged, skipped.
 
-    ``managed_dir`` defaults to ``$RUSTRONAUT_MANAGED_DIR`` or ``/etc/rustronaut``.
+    ``managed_dir`` defaults to ``$RUSTRONAUT_MANAGED_DIR`` or ``/etc/rustronaut``; on
+    Windows, without either, the policy registry key is read instead
+    (:func:`read_always_on_registry`).
     """
     if managed_dir is None:
         env = os.environ.get("RUSTRONAUT_MANAGED_DIR")
+        if not env and sys.platform == "win32":
+            return read_always_on_registry()
         managed_dir = Path(env) if env else DEFAULT_MANAGED_DIR
     files = [managed_dir / "managed.json"]
     with contextlib.suppress(OSError):
@@ -110,3 +127,42 @@ def read_always_on(managed_dir: Path | None = None) -> bool:
             else:
                 _log.warning("managed always_on in %s is not a boolean, ignored", path)
     return value
+
+
+RegistryQuery = Callable[[str, str], object]
+
+
+def read_always_on_registry(query: RegistryQuery | None = None) -> bool:
+    """``always_on`` from ``HKLM\\SOFTWARE\\Policies\\Rustronaut\\Client`` (REG_DWORD 0/1).
+
+    ``query(key_path, value_name)`` returns the value's data, ``None`` when the key or
+    value is missing, or a non-int for another registry type; it defaults to ``winreg``
+    (imported only then, so Windows only). Never raises: anything but 0/1 is logged and
+    counts as ``False``.
+    """
+    try:
+        value = (query or _winreg_query)(POLICY_KEY, "always_on")
+    except (OSError, ImportError) as exc:
+        _log.warning("managed always_on unreadable, ignored: %s", exc)
+        return False
+    if value is None:
+        return False
+    if isinstance(value, int) and not isinstance(value, bool) and value in (0, 1):
+        return value == 1
+    _log.warning("managed always_on in the registry is not a DWORD 0/1, ignored: %r", value)
+    return False
+
+
+def _winreg_query(key_path: str, name: str) -> object:  # pragma: no cover - Windows only
+    winreg: Any = importlib.import_module("winreg")
+    access = winreg.KEY_READ | getattr(winreg, "KEY_WOW64_64KEY", 0)
+    try:
+        key = winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, key_path, 0, access)
+    except FileNotFoundError:
+        return None
+    with key:
+        try:
+            data, kind = winreg.QueryValueEx(key, name)
+        except FileNotFoundError:
+            return None
+    return data if kind == winreg.REG_DWORD else f"<registry type {kind}>"
