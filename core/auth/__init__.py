@@ -32,36 +32,40 @@ Exceptions (``core.auth.errors``); each has ``message`` and ``next_step`` for th
 
 from __future__ import annotations
 
-from core.auth.discovery import DiscoveryCache, ProviderMetadata
-from core.auth.errors import (
-    AuthError,
-    BadProviderResponse,
-    CallbackError,
-    ClockSkewError,
-    ConfigurationError,
-    DeviceCodeExpired,
-    DiscoveryError,
-    IdTokenError,
-    LoginDenied,
-    LoginError,
-    LoginTimeout,
-    NoSecretStoreError,
-    ProviderError,
-    ProviderUnreachable,
-    ReauthRequired,
-    SecretStoreError,
-    TokenError,
-)
-from core.auth.flows import DEFAULT_SCOPES, DevicePrompt, OidcClient, OidcConfig, OpenUrl
-from core.auth.idtoken import IdTokenClaims
-from core.auth.secrets import (
-    DEVICE_SIGNING_KEY,
-    TOKENS,
-    WIREGUARD_PRIVATE_KEY,
-    SecretStore,
-)
-from core.auth.session import Session, SessionAuth
-from core.auth.tokens import TokenSet
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.auth.discovery import DiscoveryCache, ProviderMetadata
+    from core.auth.errors import (
+        AuthError,
+        BadProviderResponse,
+        CallbackError,
+        ClockSkewError,
+        ConfigurationError,
+        DeviceCodeExpired,
+        DiscoveryError,
+        IdTokenError,
+        LoginDenied,
+        LoginError,
+        LoginTimeout,
+        NoSecretStoreError,
+        ProviderError,
+        ProviderUnreachable,
+        ReauthRequired,
+        SecretStoreError,
+        TokenError,
+    )
+    from core.auth.flows import DEFAULT_SCOPES, DevicePrompt, OidcClient, OidcConfig, OpenUrl
+    from core.auth.idtoken import IdTokenClaims
+    from core.auth.secrets import (
+        DEVICE_SIGNING_KEY,
+        TOKENS,
+        WIREGUARD_PRIVATE_KEY,
+        SecretStore,
+    )
+    from core.auth.session import Session, SessionAuth
+    from core.auth.tokens import TokenSet
 
 __all__ = [
     "DEFAULT_SCOPES",
@@ -97,3 +101,54 @@ __all__ = [
     "TokenError",
     "TokenSet",
 ]
+
+# Exports load on first use (PEP 562): importing one submodule (``core.auth.errors``…)
+# or the package does not pull in every submodule and its third-party dependencies.
+_LAZY: dict[str, str] = {
+    "AuthError": "core.auth.errors",
+    "BadProviderResponse": "core.auth.errors",
+    "CallbackError": "core.auth.errors",
+    "ClockSkewError": "core.auth.errors",
+    "ConfigurationError": "core.auth.errors",
+    "DEFAULT_SCOPES": "core.auth.flows",
+    "DEVICE_SIGNING_KEY": "core.auth.secrets",
+    "DeviceCodeExpired": "core.auth.errors",
+    "DevicePrompt": "core.auth.flows",
+    "DiscoveryCache": "core.auth.discovery",
+    "DiscoveryError": "core.auth.errors",
+    "IdTokenClaims": "core.auth.idtoken",
+    "IdTokenError": "core.auth.errors",
+    "LoginDenied": "core.auth.errors",
+    "LoginError": "core.auth.errors",
+    "LoginTimeout": "core.auth.errors",
+    "NoSecretStoreError": "core.auth.errors",
+    "OidcClient": "core.auth.flows",
+    "OidcConfig": "core.auth.flows",
+    "OpenUrl": "core.auth.flows",
+    "ProviderError": "core.auth.errors",
+    "ProviderMetadata": "core.auth.discovery",
+    "ProviderUnreachable": "core.auth.errors",
+    "ReauthRequired": "core.auth.errors",
+    "SecretStore": "core.auth.secrets",
+    "SecretStoreError": "core.auth.errors",
+    "Session": "core.auth.session",
+    "SessionAuth": "core.auth.session",
+    "TOKENS": "core.auth.secrets",
+    "TokenError": "core.auth.errors",
+    "TokenSet": "core.auth.tokens",
+    "WIREGUARD_PRIVATE_KEY": "core.auth.secrets",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the submodule that defines ``name`` on first access (any thread)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

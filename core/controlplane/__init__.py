@@ -30,25 +30,31 @@ Errors::
           └── ServerError              5xx
 """
 
-from core.controlplane.client import (
-    ApiRefusedError,
-    AuthenticationError,
-    BearerAuth,
-    CaptivePortalError,
-    ConflictError,
-    ControllerUnreachableError,
-    ControlPlaneClient,
-    ControlPlaneError,
-    ForbiddenError,
-    InvalidAnswerError,
-    NotFoundError,
-    PinMismatchError,
-    ProxyFailedError,
-    RateLimitedError,
-    RejectedError,
-    ServerError,
-    spki_sha256,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.controlplane.client import (
+        ApiRefusedError,
+        AuthenticationError,
+        BearerAuth,
+        CaptivePortalError,
+        ConflictError,
+        ControllerUnreachableError,
+        ControlPlaneClient,
+        ControlPlaneError,
+        ForbiddenError,
+        InvalidAnswerError,
+        NotFoundError,
+        PinMismatchError,
+        ProxyFailedError,
+        RateLimitedError,
+        RejectedError,
+        ServerError,
+        spki_sha256,
+    )
 
 __all__ = [
     "ApiRefusedError",
@@ -69,3 +75,39 @@ __all__ = [
     "ServerError",
     "spki_sha256",
 ]
+
+# Exports load on first use (PEP 562): importing one submodule (``core.controlplane.errors``…)
+# or the package does not pull in every submodule and its third-party dependencies.
+_LAZY: dict[str, str] = {
+    "ApiRefusedError": "core.controlplane.client",
+    "AuthenticationError": "core.controlplane.client",
+    "BearerAuth": "core.controlplane.client",
+    "CaptivePortalError": "core.controlplane.client",
+    "ConflictError": "core.controlplane.client",
+    "ControlPlaneClient": "core.controlplane.client",
+    "ControlPlaneError": "core.controlplane.client",
+    "ControllerUnreachableError": "core.controlplane.client",
+    "ForbiddenError": "core.controlplane.client",
+    "InvalidAnswerError": "core.controlplane.client",
+    "NotFoundError": "core.controlplane.client",
+    "PinMismatchError": "core.controlplane.client",
+    "ProxyFailedError": "core.controlplane.client",
+    "RateLimitedError": "core.controlplane.client",
+    "RejectedError": "core.controlplane.client",
+    "ServerError": "core.controlplane.client",
+    "spki_sha256": "core.controlplane.client",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the submodule that defines ``name`` on first access (any thread)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -18,28 +18,34 @@ Errors (``core.policy.errors``)::
      └── PolicyCacheError
 """
 
-from core.policy.api import AccessRequest, AppIdentity, Decider, Decision, Effect, Unmet
-from core.policy.conditions import UNKNOWN_VALUE
-from core.policy.engine import (
-    PolicyEngine,
-    Reachability,
-    allowed_networks,
-    reachable_resources,
-)
-from core.policy.errors import (
-    BundleExpiredError,
-    BundleNotYetValidError,
-    BundleRejected,
-    BundleSchemaError,
-    BundleSignatureError,
-    PolicyCacheError,
-    PolicyError,
-    RollbackError,
-    WrongDeviceError,
-)
-from core.policy.risk import RiskSnapshot, RiskTracker
-from core.policy.store import PolicyStore, default_cache_path
-from core.policy.verify import verify_bundle
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.policy.api import AccessRequest, AppIdentity, Decider, Decision, Effect, Unmet
+    from core.policy.conditions import UNKNOWN_VALUE
+    from core.policy.engine import (
+        PolicyEngine,
+        Reachability,
+        allowed_networks,
+        reachable_resources,
+    )
+    from core.policy.errors import (
+        BundleExpiredError,
+        BundleNotYetValidError,
+        BundleRejected,
+        BundleSchemaError,
+        BundleSignatureError,
+        PolicyCacheError,
+        PolicyError,
+        RollbackError,
+        WrongDeviceError,
+    )
+    from core.policy.risk import RiskSnapshot, RiskTracker
+    from core.policy.store import PolicyStore, default_cache_path
+    from core.policy.verify import verify_bundle
 
 __all__ = [
     "UNKNOWN_VALUE",
@@ -68,3 +74,47 @@ __all__ = [
     "reachable_resources",
     "verify_bundle",
 ]
+
+# Exports load on first use (PEP 562): importing one submodule (``core.policy.errors``…)
+# or the package does not pull in every submodule and its third-party dependencies.
+_LAZY: dict[str, str] = {
+    "AccessRequest": "core.policy.api",
+    "AppIdentity": "core.policy.api",
+    "BundleExpiredError": "core.policy.errors",
+    "BundleNotYetValidError": "core.policy.errors",
+    "BundleRejected": "core.policy.errors",
+    "BundleSchemaError": "core.policy.errors",
+    "BundleSignatureError": "core.policy.errors",
+    "Decider": "core.policy.api",
+    "Decision": "core.policy.api",
+    "Effect": "core.policy.api",
+    "PolicyCacheError": "core.policy.errors",
+    "PolicyEngine": "core.policy.engine",
+    "PolicyError": "core.policy.errors",
+    "PolicyStore": "core.policy.store",
+    "Reachability": "core.policy.engine",
+    "RiskSnapshot": "core.policy.risk",
+    "RiskTracker": "core.policy.risk",
+    "RollbackError": "core.policy.errors",
+    "UNKNOWN_VALUE": "core.policy.conditions",
+    "Unmet": "core.policy.api",
+    "WrongDeviceError": "core.policy.errors",
+    "allowed_networks": "core.policy.engine",
+    "default_cache_path": "core.policy.store",
+    "reachable_resources": "core.policy.engine",
+    "verify_bundle": "core.policy.verify",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the submodule that defines ``name`` on first access (any thread)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

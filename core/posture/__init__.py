@@ -22,29 +22,36 @@ Errors::
 Collectors raise these; ``collect`` maps them to unknown facts with a reason.
 """
 
-from core.posture.collector import (
-    CollectContext,
-    Collector,
-    PostureConfig,
-    Unknown,
-    collect,
-    run_collector,
-)
-from core.posture.errors import (
-    CommandError,
-    ParseError,
-    PostureConfigError,
-    PostureError,
-    ToolFailedError,
-    ToolMissingError,
-    ToolTimeoutError,
-)
-from core.posture.factory import collectors_for, current_os
-from core.posture.model import FactChange, diff_facts
-from core.posture.monitor import PostureMonitor
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from core.posture.remediation import remediation
-from core.posture.report import make_report, signed_report
-from core.posture.runner import CommandResult, CommandRunner, SubprocessRunner
+
+if TYPE_CHECKING:
+    from core.posture.collector import (
+        CollectContext,
+        Collector,
+        PostureConfig,
+        Unknown,
+        collect,
+        run_collector,
+    )
+    from core.posture.errors import (
+        CommandError,
+        ParseError,
+        PostureConfigError,
+        PostureError,
+        ToolFailedError,
+        ToolMissingError,
+        ToolTimeoutError,
+    )
+    from core.posture.factory import collectors_for, current_os
+    from core.posture.model import FactChange, diff_facts
+    from core.posture.monitor import PostureMonitor
+    from core.posture.report import make_report, signed_report
+    from core.posture.runner import CommandResult, CommandRunner, SubprocessRunner
 
 __all__ = [
     "CollectContext",
@@ -72,3 +79,45 @@ __all__ = [
     "run_collector",
     "signed_report",
 ]
+
+# Exports load on first use (PEP 562): importing one submodule (``core.posture.errors``…)
+# or the package does not pull in every submodule and its third-party dependencies.
+_LAZY: dict[str, str] = {
+    "CollectContext": "core.posture.collector",
+    "Collector": "core.posture.collector",
+    "CommandError": "core.posture.errors",
+    "CommandResult": "core.posture.runner",
+    "CommandRunner": "core.posture.runner",
+    "FactChange": "core.posture.model",
+    "ParseError": "core.posture.errors",
+    "PostureConfig": "core.posture.collector",
+    "PostureConfigError": "core.posture.errors",
+    "PostureError": "core.posture.errors",
+    "PostureMonitor": "core.posture.monitor",
+    "SubprocessRunner": "core.posture.runner",
+    "ToolFailedError": "core.posture.errors",
+    "ToolMissingError": "core.posture.errors",
+    "ToolTimeoutError": "core.posture.errors",
+    "Unknown": "core.posture.collector",
+    "collect": "core.posture.collector",
+    "collectors_for": "core.posture.factory",
+    "current_os": "core.posture.factory",
+    "diff_facts": "core.posture.model",
+    "make_report": "core.posture.report",
+    "run_collector": "core.posture.collector",
+    "signed_report": "core.posture.report",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the submodule that defines ``name`` on first access (any thread)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

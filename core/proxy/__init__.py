@@ -21,12 +21,16 @@ Exceptions (``errors``)::
 
 from __future__ import annotations
 
-from core.proxy.dial import Connector, Resolver, system_connector
-from core.proxy.errors import DestinationError, ProxyConfigError, ProxyError, ProxyStartError
-from core.proxy.model import EventKind, Limits, ProxyCounters, ProxyEvent, ResourceCounters
-from core.proxy.normalize import normalize_host, normalize_port
-from core.proxy.peer import PeerInfo, PeerLookup, default_lookup
-from core.proxy.server import EventCallback, ProxyServer
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.proxy.dial import Connector, Resolver, system_connector
+    from core.proxy.errors import DestinationError, ProxyConfigError, ProxyError, ProxyStartError
+    from core.proxy.model import EventKind, Limits, ProxyCounters, ProxyEvent, ResourceCounters
+    from core.proxy.normalize import normalize_host, normalize_port
+    from core.proxy.peer import PeerInfo, PeerLookup, default_lookup
+    from core.proxy.server import EventCallback, ProxyServer
 
 __all__ = [
     "Connector",
@@ -49,3 +53,41 @@ __all__ = [
     "normalize_port",
     "system_connector",
 ]
+
+# Exports load on first use (PEP 562): importing one submodule (``core.proxy.errors``…)
+# or the package does not pull in every submodule and its third-party dependencies.
+_LAZY: dict[str, str] = {
+    "Connector": "core.proxy.dial",
+    "DestinationError": "core.proxy.errors",
+    "EventCallback": "core.proxy.server",
+    "EventKind": "core.proxy.model",
+    "Limits": "core.proxy.model",
+    "PeerInfo": "core.proxy.peer",
+    "PeerLookup": "core.proxy.peer",
+    "ProxyConfigError": "core.proxy.errors",
+    "ProxyCounters": "core.proxy.model",
+    "ProxyError": "core.proxy.errors",
+    "ProxyEvent": "core.proxy.model",
+    "ProxyServer": "core.proxy.server",
+    "ProxyStartError": "core.proxy.errors",
+    "Resolver": "core.proxy.dial",
+    "ResourceCounters": "core.proxy.model",
+    "default_lookup": "core.proxy.peer",
+    "normalize_host": "core.proxy.normalize",
+    "normalize_port": "core.proxy.normalize",
+    "system_connector": "core.proxy.dial",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the submodule that defines ``name`` on first access (any thread)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -19,25 +19,31 @@ Errors::
      └── SettingsFileError (also OSError)     the user's file cannot be written
 """
 
-from core.settings.errors import (
-    SettingLockedError,
-    SettingsError,
-    SettingsFileError,
-    SettingValueError,
-)
-from core.settings.loader import (
-    EffectiveSettings,
-    SettingItem,
-    Source,
-    as_json,
-    load,
-    set_user,
-    spec_for,
-    unset_user,
-)
-from core.settings.managed import ManagedLayer, ManagedSource, default_sources
-from core.settings.model import SPECS, Kind, Settings, SettingSpec
-from core.settings.watcher import SettingsWatcher
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.settings.errors import (
+        SettingLockedError,
+        SettingsError,
+        SettingsFileError,
+        SettingValueError,
+    )
+    from core.settings.loader import (
+        EffectiveSettings,
+        SettingItem,
+        Source,
+        as_json,
+        load,
+        set_user,
+        spec_for,
+        unset_user,
+    )
+    from core.settings.managed import ManagedLayer, ManagedSource, default_sources
+    from core.settings.model import SPECS, Kind, Settings, SettingSpec
+    from core.settings.watcher import SettingsWatcher
 
 __all__ = [
     "SPECS",
@@ -61,3 +67,42 @@ __all__ = [
     "spec_for",
     "unset_user",
 ]
+
+# Exports load on first use (PEP 562): importing one submodule (``core.settings.errors``…)
+# or the package does not pull in every submodule and its third-party dependencies.
+_LAZY: dict[str, str] = {
+    "EffectiveSettings": "core.settings.loader",
+    "Kind": "core.settings.model",
+    "ManagedLayer": "core.settings.managed",
+    "ManagedSource": "core.settings.managed",
+    "SPECS": "core.settings.model",
+    "SettingItem": "core.settings.loader",
+    "SettingLockedError": "core.settings.errors",
+    "SettingSpec": "core.settings.model",
+    "SettingValueError": "core.settings.errors",
+    "Settings": "core.settings.model",
+    "SettingsError": "core.settings.errors",
+    "SettingsFileError": "core.settings.errors",
+    "SettingsWatcher": "core.settings.watcher",
+    "Source": "core.settings.loader",
+    "as_json": "core.settings.loader",
+    "default_sources": "core.settings.managed",
+    "load": "core.settings.loader",
+    "set_user": "core.settings.loader",
+    "spec_for": "core.settings.loader",
+    "unset_user": "core.settings.loader",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the submodule that defines ``name`` on first access (any thread)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
