@@ -493,3 +493,29 @@ def test_nothing_windows_only_is_imported_on_linux() -> None:
         "msvcrt",
     ):
         assert name not in sys.modules, name
+
+
+class _CancelMissesConnect(FakePipes):
+    """CancelIoEx that does not reach a pending ConnectNamedPipe."""
+
+    def cancel(self, handle: Any) -> None:
+        if handle.sock is not None:
+            super().cancel(handle)
+
+
+def test_close_wakes_a_connect_that_cancel_missed_by_connecting_to_itself(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        pipes = _CancelMissesConnect()
+        bed = _Bed(tmp_path, pipes)
+        await bed.server.start()
+        await asyncio.sleep(0.05)  # the accept loop is now blocked in connect
+        await bed.server.close()
+        assert bed.listener.closed
+        assert bed.listener._accepting is not None
+        assert bed.listener._accepting.done()
+        assert [h for h, server in pipes.closed if server], "the self-connection was dropped"
+        assert [h for h, server in pipes.closed if not server], "and its client end closed"
+
+    run(scenario())

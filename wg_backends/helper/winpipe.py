@@ -25,7 +25,6 @@ maps them to ``wg_backends.errors.HelperUnavailable``.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import logging
 import re
@@ -76,6 +75,36 @@ ERROR_FAILED_SERVICE_CONTROLLER_CONNECT: Final = 1063
 
 _SID = re.compile(r"S-1-\d{1,13}(-\d{1,10}){1,15}")
 _BUFSIZE = 65536
+
+
+def _in_thread(fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+    """Run a blocking Win32 call on its own daemon thread; a future on the running loop.
+
+    Daemon threads (not an executor): a call Windows never completes (a ``ReadFile`` that
+    ``CancelIoEx`` could not abort) must not keep the service process from exiting. Calls
+    are few (a handful per request), so a thread each is cheap.
+    """
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[T] = loop.create_future()
+
+    def settle(ok: bool, value: Any) -> None:
+        if not fut.done():
+            if ok:
+                fut.set_result(value)
+            else:
+                fut.set_exception(value)
+
+    def work() -> None:
+        try:
+            result: Any = fn(*args)
+            ok = True
+        except BaseException as exc:  # handed to the awaiting coroutine
+            result, ok = exc, False
+        with contextlib.suppress(RuntimeError):  # loop already closed: nobody waits
+            loop.call_soon_threadsafe(settle, ok, result)
+
+    threading.Thread(target=work, name="helper-pipe", daemon=True).start()
+    return fut
 
 
 def _check_sid(sid: str) -> str:
@@ -194,7 +223,7 @@ class PipeApi(Protocol):
 class PipeConnection:
     """A :class:`~wg_backends.helper.transport.Connection` over one pipe handle.
 
-    Used by both ends. Calls run in ``executor`` threads; ``close`` cancels a pending call
+    Used by both ends. Calls run in worker threads; ``close`` cancels a pending call
     and the handle is closed once no call is using it. Methods run on the loop thread.
     """
 
@@ -203,14 +232,12 @@ class PipeConnection:
         api: PipeApi,
         handle: Any,
         identity: Caller,
-        executor: concurrent.futures.Executor | None,
         *,
         server: bool,
     ) -> None:
         self._api = api
         self._h = handle
         self._identity = identity
-        self._executor = executor
         self._server = server
         self._lock = threading.Lock()
         self._pending = 0
@@ -248,8 +275,7 @@ class PipeConnection:
             return last
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(self._executor, self._call, fn, *args)
+        fut = _in_thread(self._call, fn, *args)
         try:
             return await asyncio.shield(fut)
         except asyncio.CancelledError:
@@ -299,8 +325,8 @@ async def open_pipe(
     Raises ``OSError`` (no such pipe, access denied, busy) or ``ImportError`` (no pywin32).
     """
     api = api or PyWin32PipeApi.load()
-    handle = await asyncio.to_thread(api.open_client, name, wait)
-    return PipeConnection(api, handle, WindowsCaller(-1, ""), None, server=False)
+    handle = await _in_thread(api.open_client, name, wait)
+    return PipeConnection(api, handle, WindowsCaller(-1, ""), server=False)
 
 
 class NamedPipeListener:
@@ -327,13 +353,9 @@ class NamedPipeListener:
         self.sddl = ""
         self._api = api
         self._slots = asyncio.Semaphore(max_connections)
-        self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=2 * max_connections + 2, thread_name_prefix="helper-pipe"
-        )
         self._accepting: asyncio.Task[None] | None = None
         self._pending: Any = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._finisher: asyncio.Future[None] | None = None
         self._closed = False
 
     @property
@@ -341,8 +363,13 @@ class NamedPipeListener:
         """The pipe name."""
         return self.name
 
+    @property
+    def closed(self) -> bool:
+        """Whether ``close`` was called."""
+        return self._closed
+
     async def _thread(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        return await _in_thread(fn, *args)
 
     async def start(self, handler: ConnectionHandler) -> None:
         """Resolve the group, build the ACL, create the first instance, start accepting.
@@ -378,6 +405,10 @@ class NamedPipeListener:
                 continue
             finally:
                 self._pending = None
+            if self.closed:  # woken by close(): no new connection now
+                self._slots.release()
+                api.close(handle, server=True)
+                return
             task = asyncio.ensure_future(self._serve(api, handle, handler))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -390,7 +421,7 @@ class NamedPipeListener:
             except OSError as exc:  # cannot tell who it is: refused by every rule
                 _log.warning("cannot identify pipe client: %s", exc)
                 identity = WindowsCaller(-1, "")
-            await handler(PipeConnection(api, handle, identity, self._executor, server=True))
+            await handler(PipeConnection(api, handle, identity, server=True))
         finally:
             self._slots.release()
 
@@ -409,16 +440,16 @@ class NamedPipeListener:
         if api is not None and pending is not None:
             api.cancel(pending)  # unblocks ConnectNamedPipe in its worker thread
         if self._accepting is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(self._accepting, 5)
-        # Open connections still use the worker threads until the server closes them
-        # (after this returns): release the threads once the last one has finished.
-        self._finisher = asyncio.ensure_future(self._release_threads())
-
-    async def _release_threads(self) -> None:
-        if self._tasks:
-            await asyncio.wait(set(self._tasks))
-        self._executor.shutdown(wait=False)
+            done, _ = await asyncio.wait({self._accepting}, timeout=2)
+            if not done and api is not None:
+                # The cancel did not reach ConnectNamedPipe: complete it by connecting to
+                # our own pipe (the loop then sees _closed and drops that connection).
+                with contextlib.suppress(Exception):
+                    own = await asyncio.wait_for(_in_thread(api.open_client, self.name, 1.0), 3)
+                    api.close(own, server=False)
+                done, _ = await asyncio.wait({self._accepting}, timeout=3)
+            if not done:
+                self._accepting.cancel()
 
 
 class PyWin32PipeApi:
