@@ -125,8 +125,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if sys.platform == "win32" and argv is None:  # pragma: no cover - Windows only
         from wg_backends.helper.winservice import dispatch_service
 
-        if dispatch_service(sys.argv[1:]):
-            return 0  # ran as the service until the SCM stopped it
+        try:
+            if dispatch_service(sys.argv[1:]):
+                return 0  # ran as the service until the SCM stopped it
+        except ImportError as exc:
+            print(f"rustronaut-helper: pywin32 is required on Windows ({exc})", file=sys.stderr)
+            return 4
     args = build_parser().parse_args(argv)
     _logging(args.log_level)
     with contextlib.suppress(KeyboardInterrupt):
