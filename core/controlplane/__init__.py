@@ -33,7 +33,15 @@ Errors::
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import TYPE_CHECKING, Any
+
+# httpx imports its optional command-line client (click, rich, pygments: ~8 MB resident
+# in the tray) whenever those happen to be installed; nothing in Rustronaut uses it.
+# Marking that submodule absent before httpx's first import makes httpx keep its stub
+# ``httpx.main`` instead. Done here because this package's modules import httpx first.
+if "httpx" not in sys.modules:
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 if TYPE_CHECKING:
     from core.controlplane.client import (
