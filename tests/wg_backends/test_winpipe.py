@@ -519,3 +519,39 @@ def test_close_wakes_a_connect_that_cancel_missed_by_connecting_to_itself(
         assert [h for h, server in pipes.closed if not server], "and its client end closed"
 
     run(scenario())
+
+
+def test_a_silent_caller_is_dropped_and_frees_its_slot(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        pipes = FakePipes()
+        bed = _Bed(tmp_path, pipes)
+        bed.listener = w.NamedPipeListener(
+            "\\\\.\\pipe\\rt-test", api=pipes, max_connections=1, first_read_timeout=0.2
+        )
+        bed.server.listener = bed.listener
+        await bed.server.start()
+        try:
+            silent = await w.open_pipe("\\\\.\\pipe\\rt-test", pipes)
+            assert await silent.read(10) == b""  # identified only after a read: dropped
+            silent.close()
+            async with bed.client() as c:  # the only slot is free again
+                assert (await c.hello())["sid"] == USER_SID
+        finally:
+            await bed.server.close()
+
+    run(scenario())
+
+
+def test_identity_is_read_only_after_the_first_bytes(tmp_path: Path) -> None:
+    # FakePipes.identify fails like Windows (ERROR_CANNOT_IMPERSONATE) before any read;
+    # a member who says hello is still identified and served.
+    async def scenario() -> None:
+        bed = _Bed(tmp_path, FakePipes())
+        await bed.server.start()
+        try:
+            async with bed.client() as c:
+                assert (await c.hello())["sid"] == USER_SID
+        finally:
+            await bed.server.close()
+
+    run(scenario())

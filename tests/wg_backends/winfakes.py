@@ -37,6 +37,7 @@ class FakeHandle:
     identity: WindowsCaller | Exception | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)
     closed: bool = False
+    read_any: bool = False
 
 
 @dataclass
@@ -81,6 +82,10 @@ class FakePipes:
         raise _aborted()
 
     def identify(self, handle: FakeHandle) -> WindowsCaller:
+        if not handle.read_any:  # as Windows: no impersonation before a read
+            err = OSError("ImpersonateNamedPipeClient: ERROR_CANNOT_IMPERSONATE")
+            err.winerror = 1368  # type: ignore[attr-defined]
+            raise err
         if isinstance(handle.identity, Exception):
             raise handle.identity
         assert handle.identity is not None
@@ -95,6 +100,7 @@ class FakePipes:
         if handle.cancelled.is_set():
             handle.cancelled.clear()
             raise _aborted()
+        handle.read_any = handle.read_any or bool(data)
         return data
 
     def write(self, handle: FakeHandle, data: bytes) -> None:

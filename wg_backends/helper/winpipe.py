@@ -9,8 +9,10 @@ instance uses ``FILE_FLAG_FIRST_PIPE_INSTANCE`` so a pre-existing pipe of that n
 of sharing the name; every instance uses ``PIPE_REJECT_REMOTE_CLIENTS``. The caller's
 identity comes from its token (``ImpersonateNamedPipeClient`` → ``TokenUser`` and
 ``TokenGroups``, then ``RevertToSelf``), pid from ``GetNamedPipeClientProcessId`` (logs
-only); :func:`authorise` decides from that data. The framing, limits and timeouts are
-the server's, identical to the Unix socket.
+only); :func:`authorise` decides from that data. Windows allows impersonation only after
+the server has read from the pipe, so the listener reads the caller's first bytes
+(unparsed), identifies it, and gives the server the connection with those bytes put
+back. The framing, limits and timeouts are the server's, identical to the Unix socket.
 
 All Win32 calls go through the small :class:`PipeApi` seam. :class:`PyWin32PipeApi`
 implements it with pywin32, imported lazily (only when a Windows listener or client
@@ -243,6 +245,12 @@ class PipeConnection:
         self._pending = 0
         self._closed = False
         self._handle_closed = False
+        self._prefetched = b""
+
+    def identify_as(self, identity: Caller, prefetched: bytes) -> None:
+        """Set the caller's identity and put back bytes already read (listener only)."""
+        self._identity = identity
+        self._prefetched = prefetched
 
     @property
     def identity(self) -> Caller:
@@ -288,6 +296,9 @@ class PipeConnection:
 
     async def read(self, n: int) -> bytes:
         """Up to ``n`` bytes; ``b""`` at end of stream or after ``close``."""
+        if self._prefetched:
+            data, self._prefetched = self._prefetched[:n], self._prefetched[n:]
+            return data
         try:
             return await self._run(self._api.read, n)
         except OSError:
@@ -333,8 +344,9 @@ class NamedPipeListener:
     """The helper's named-pipe listener (see the module docstring).
 
     ``api`` defaults to :class:`PyWin32PipeApi` (loaded at ``start``). At most
-    ``max_connections`` callers at a time; more wait in ``WaitNamedPipe``. Methods run on
-    the loop thread.
+    ``max_connections`` callers at a time; more wait in ``WaitNamedPipe``. A caller must
+    send its first bytes within ``first_read_timeout`` seconds (it is identified then).
+    Methods run on the loop thread.
     """
 
     def __init__(
@@ -345,6 +357,7 @@ class NamedPipeListener:
         allowed_sids: Iterable[str] = (),
         api: PipeApi | None = None,
         max_connections: int = 16,
+        first_read_timeout: float = 10.0,
     ) -> None:
         self.name = name
         self.group = group
@@ -353,6 +366,7 @@ class NamedPipeListener:
         self.sddl = ""
         self._api = api
         self._slots = asyncio.Semaphore(max_connections)
+        self.first_read_timeout = first_read_timeout
         self._accepting: asyncio.Task[None] | None = None
         self._pending: Any = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -415,14 +429,28 @@ class NamedPipeListener:
             handle = None
 
     async def _serve(self, api: PipeApi, handle: Any, handler: ConnectionHandler) -> None:
+        conn = PipeConnection(api, handle, WindowsCaller(-1, ""), server=True)
         try:
+            # Windows lets a server impersonate its pipe client only after reading from
+            # the pipe (ERROR_CANNOT_IMPERSONATE): read the first bytes (not parsed), then
+            # identify, then hand the connection with those bytes put back to the server,
+            # which authorises before decoding anything.
+            try:
+                first = await asyncio.wait_for(conn.read(_BUFSIZE), self.first_read_timeout)
+            except (OSError, TimeoutError) as exc:
+                _log.info("pipe client sent nothing (%s); dropped", type(exc).__name__)
+                return
+            if not first:
+                return
             try:
                 identity: Caller = await self._thread(api.identify, handle)
             except OSError as exc:  # cannot tell who it is: refused by every rule
                 _log.warning("cannot identify pipe client: %s", exc)
                 identity = WindowsCaller(-1, "")
-            await handler(PipeConnection(api, handle, identity, server=True))
+            conn.identify_as(identity, first)
+            await handler(conn)
         finally:
+            conn.close()
             self._slots.release()
 
     async def serve_forever(self) -> None:
@@ -439,6 +467,9 @@ class NamedPipeListener:
         pending = self._pending
         if api is not None and pending is not None:
             api.cancel(pending)  # unblocks ConnectNamedPipe in its worker thread
+        if self._accepting is not None and pending is None:
+            # Not blocked in ConnectNamedPipe (waiting for a free slot, or between calls).
+            self._accepting.cancel()
         if self._accepting is not None:
             done, _ = await asyncio.wait({self._accepting}, timeout=2)
             if not done and api is not None:
