@@ -526,7 +526,8 @@ class PyWin32PipeApi:
         sa.SECURITY_DESCRIPTOR = self._wrap(
             sec.ConvertStringSecurityDescriptorToSecurityDescriptor, sddl, sec.SDDL_REVISION_1
         )
-        mode = pipe.PIPE_ACCESS_DUPLEX | (f.FILE_FLAG_FIRST_PIPE_INSTANCE if first else 0)
+        first_flag = getattr(f, "FILE_FLAG_FIRST_PIPE_INSTANCE", 0x00080000)
+        mode = pipe.PIPE_ACCESS_DUPLEX | (first_flag if first else 0)
         kind = pipe.PIPE_TYPE_BYTE | pipe.PIPE_READMODE_BYTE | pipe.PIPE_WAIT
         kind |= 0x00000008  # PIPE_REJECT_REMOTE_CLIENTS (not exported by every pywin32)
         return self._wrap(
@@ -553,7 +554,7 @@ class PyWin32PipeApi:
         """Impersonate the client, read its token's user and groups, revert (always)."""
         pipe, sec, api = self.m["win32pipe"], self.m["win32security"], self.m["win32api"]
         pid = int(self._wrap(pipe.GetNamedPipeClientProcessId, handle))
-        self._wrap(pipe.ImpersonateNamedPipeClient, handle)
+        self._wrap(sec.ImpersonateNamedPipeClient, handle)  # win32security, not win32pipe
         try:
             token = self._wrap(sec.OpenThreadToken, api.GetCurrentThread(), sec.TOKEN_QUERY, True)
             user_sid, _attrs = self._wrap(sec.GetTokenInformation, token, sec.TokenUser)
