@@ -319,7 +319,9 @@ class ControlPlaneClient:
         self._context = context
         self._http: httpx.AsyncClient | None = None
         if self._proxy_setting != "system":
-            self._http = self._make_http(self._proxy_setting, "configured" if proxy else "none")
+            self._http = self._make_http(
+                self._proxy_setting, "the configured proxy" if proxy else "no proxy"
+            )
 
     def _make_http(self, proxy: str | None, source: str) -> httpx.AsyncClient:
         self._proxy = ProxyChoice(proxy, source)

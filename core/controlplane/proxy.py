@@ -313,7 +313,7 @@ def evaluate_pac(script: str, url: str) -> str:
     script that does not load or run. Blocking (the script may resolve names): call it
     in a worker thread.
     """
-    from pypac.parser import PACFile  # type: ignore[import-untyped]
+    from pypac.parser import PACFile  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
     parts = urlsplit(url)
     host = parts.hostname or ""
