@@ -170,3 +170,43 @@ def test_audit_on_postgres(postgres_url: str) -> None:
         assert store.list_audit(device_id="dev_pg", limit=1) == [second]
     finally:
         store.close()
+
+
+async def test_engine_break_glass_reaches_the_audit(controller: RunningController) -> None:
+    """Engine.disconnect under always-on → the real ControlAdapter → the controller."""
+    from core.engine.engine import Engine, EngineConfig
+    from core.engine.ports import Enrollment
+    from core.engine.wiring import ControlAdapter
+    from tests.core.engine.ports import (
+        ALICE,
+        Auth,
+        Device,
+        Policy,
+        Posture,
+        Proxy,
+        Tunnel,
+    )
+
+    rc = controller
+    client, dev = await _enrolled(rc, "alice")
+
+    class Enrolled:
+        def enrollment(self) -> Enrollment:
+            return Enrollment(device_id=dev)
+
+    async with client:
+        engine = Engine(
+            auth=Auth(ALICE),
+            device=Device(),
+            control=ControlAdapter(client, Enrolled()),  # type: ignore[arg-type]
+            posture=Posture(),
+            policy=Policy(lambda: 0.0),
+            tunnel=Tunnel(),
+            proxy=Proxy(),
+            config=EngineConfig(always_on=True, auto_connect=False),
+        )
+        await engine.disconnect(break_glass_reason="  printer at home needs the LAN  ")
+    records = (await _audit(rc, f"?device_id={dev}")).json()["records"]
+    assert [(r["user"], r["reason"]) for r in records] == [
+        ("alice@example.com", "printer at home needs the LAN")
+    ]
