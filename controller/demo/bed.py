@@ -187,7 +187,7 @@ class Bed:
     ) -> subprocess.Popen[bytes]:
         """Start a long-running process (inside ``ns``); it is killed by ``close``."""
         full = ["ip", "netns", "exec", ns, *argv] if ns else list(argv)
-        proc = subprocess.Popen(full, **kw)  # type: ignore[call-overload]
+        proc: subprocess.Popen[bytes] = subprocess.Popen(full, **kw)  # type: ignore[call-overload]
         self.procs.append(proc)
         return proc
 
@@ -353,7 +353,7 @@ def _build(bed: Bed) -> None:
         bed.spawn([sys.executable, "-I", "-c", _SERVER, name, addr], ns=sv)
     for addr, _ in RESOURCES.values():
         _wait_for(
-            lambda a=addr: run(["ss", "-Hltn", f"src {a}"], ns=sv).stdout.strip() != "",  # type: ignore[misc]
+            lambda a=addr: run(["ss", "-Hltn", f"src {a}"], ns=sv).stdout.strip() != "",
             what=f"resource server on {addr}",
         )
 
