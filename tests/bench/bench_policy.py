@@ -288,7 +288,7 @@ def load_stages(n: int, key: Ed25519PrivateKey, keys: dict[str, object]) -> list
 
     return [
         (
-            "signature (joserfc)",
+            "signature (Ed25519)",
             best(lambda: verify(token, keys, typ=BUNDLE_TYP, max_size=1 << 26)),
         ),
         ("decode+validate", best(lambda: decode_bundle(payload))),
