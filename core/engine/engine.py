@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 from core.aio import cancel_and_wait, spawn
 from core.engine.api import SettingView, Unsubscribe
-from core.engine.errors import AlwaysOnError, SignInRequiredError, explain
+from core.engine.errors import AlwaysOnError, SignInRequiredError, captive_portal, explain
 from core.engine.gateways import Action, Health, Step, assess, gateway_label, plan
 from core.engine.machine import SessionFacts, derive
 from core.engine.netwatch import NetworkWatch
@@ -136,6 +136,7 @@ class Engine:
         self._user: UserInfo | None = None
         self._tunnel_up_at: float | None = None
         self._applied_spec: Any = None
+        self._portal_told = False
         #: the gateway in use (index into ``_gateway_specs()``) and the ones that failed
         #: in this round
         self._gw_index = 0
@@ -377,7 +378,7 @@ class Engine:
             token = self._device.sign_posture(self._posture_facts, nonce, device_id)
             await self._control.submit_posture(token)
         except Exception as exc:
-            if _is_unreachable(exc):
+            if self._unreachable(exc):
                 _log.info("controller unreachable while reporting posture: %s", exc)
                 return False
             raise
@@ -388,7 +389,7 @@ class Engine:
         try:
             token = await self._control.fetch_bundle()
         except Exception as exc:
-            if _is_unreachable(exc):
+            if self._unreachable(exc):
                 return False
             raise
         info = self._policy.accept(token, device_id=device_id)
@@ -567,12 +568,13 @@ class Engine:
                 async for event in self._control.events():
                     delay = self.config.backoff_initial_s
                     if not self._facts.controller_reachable:
+                        self._portal_told = False
                         self._update(controller_reachable=True)
                     await self._on_control_event(event.kind, dict(event.data))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if not _is_unreachable(exc):
+                if not self._unreachable(exc):
                     _log.warning("event stream failed: %s", exc)
                 if self._facts.controller_reachable:
                     self._update(controller_reachable=False)
@@ -664,7 +666,23 @@ class Engine:
         try:
             await self._control.posture_nonce()
         except Exception as exc:
-            return not _is_unreachable(exc)
+            return not self._unreachable(exc)
+        self._portal_told = False
+        return True
+
+    def _unreachable(self, exc: BaseException) -> bool:
+        """Is ``exc`` "controller unreachable"? A captive portal is, and the employee is
+        told once per episode what to do (sign in to the Wi-Fi), never a silent fail-open."""
+        if not _is_unreachable(exc):
+            return False
+        if captive_portal(exc) is not None and not self._portal_told:
+            self._portal_told = True
+            info = explain(exc, during="reaching the controller")
+            self._emit(
+                EventKind.ERROR,
+                info.title,
+                details={"detail": info.detail, "next": info.next_step, "captive_portal": "1"},
+            )
         return True
 
     def _needs_retry(self) -> bool:

@@ -276,3 +276,28 @@ async def test_changed_settings_apply_without_restart() -> None:
     with pytest.raises(AlwaysOnError):
         await rig.engine.disconnect()
     await rig.engine.stop()
+
+
+async def test_captive_portal_is_explained_once_and_never_fails_open() -> None:
+    from core.controlplane.client import CaptivePortalError
+
+    rig = make()
+    await rig.engine.start()
+
+    async def portal() -> str:
+        try:
+            raise CaptivePortalError("HTML answer", portal_url="http://login.hotel.example/")
+        except CaptivePortalError as exc:  # wiring turns it into a ConnectionError
+            raise ConnectionError(str(exc)) from exc
+
+    rig.control.posture_nonce = portal  # type: ignore[method-assign]
+    rig.control.fetch_bundle = portal  # type: ignore[method-assign]
+    await rig.engine.connect()
+    assert rig.engine.snapshot.state is S.OFFLINE
+    assert not rig.tunnel.up_specs  # nothing valid to connect with: no access at all
+    errors = [e for e in rig.events if e.details.get("captive_portal")]
+    assert len(errors) == 1
+    assert "login.hotel.example" in errors[0].details["detail"]
+    await asyncio.sleep(0.2)  # retries keep hitting the portal; no flood of messages
+    assert len([e for e in rig.events if e.details.get("captive_portal")]) == 1
+    await rig.engine.stop()
