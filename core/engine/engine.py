@@ -33,7 +33,13 @@ from typing import Any, Protocol
 
 from core.aio import cancel_and_wait, spawn
 from core.engine.api import SettingView, Unsubscribe
-from core.engine.errors import AlwaysOnError, SignInRequiredError, captive_portal, explain
+from core.engine.errors import (
+    AlwaysOnError,
+    NoGatewayError,
+    SignInRequiredError,
+    captive_portal,
+    explain,
+)
 from core.engine.gateways import Action, Health, Step, assess, gateway_label, plan
 from core.engine.machine import SessionFacts, derive
 from core.engine.netwatch import NetworkWatch
@@ -404,7 +410,10 @@ class Engine:
             listed = [s for s in specs() if s is not None]
             if listed:
                 return listed
-        return [self._policy.tunnel_spec()]
+        spec = self._policy.tunnel_spec()
+        if spec is None:
+            raise NoGatewayError("The policy for this device names no gateway to connect to.")
+        return [spec]
 
     def _current_spec(self) -> Any:
         specs = self._gateway_specs()

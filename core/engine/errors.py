@@ -25,6 +25,7 @@ from core.engine.state import ErrorInfo
 __all__ = [
     "AlwaysOnError",
     "EngineError",
+    "NoGatewayError",
     "SignInRequiredError",
     "captive_portal",
     "explain",
@@ -43,6 +44,13 @@ class SignInRequiredError(EngineError):
 
     title = "Sign-in needed"
     next_step = "Choose Sign in and complete the sign-in in your browser."
+
+
+class NoGatewayError(EngineError):
+    """The signed policy gives this device no gateway (the controller has none set up)."""
+
+    title = "No gateway for this device"
+    next_step = "Ask IT: the controller has no WireGuard gateway configured for you yet."
 
 
 class AlwaysOnError(EngineError):

@@ -301,3 +301,15 @@ async def test_captive_portal_is_explained_once_and_never_fails_open() -> None:
     await asyncio.sleep(0.2)  # retries keep hitting the portal; no flood of messages
     assert len([e for e in rig.events if e.details.get("captive_portal")]) == 1
     await rig.engine.stop()
+
+
+async def test_a_bundle_without_a_gateway_is_explained() -> None:
+    rig = make()
+    rig.policy.tunnel_spec = lambda: None  # type: ignore[method-assign]
+    rig.policy.tunnel_specs = lambda: [None]  # type: ignore[attr-defined]
+    await rig.engine.connect()
+    snap = rig.engine.snapshot
+    assert snap.state is S.ERROR
+    assert snap.error is not None
+    assert snap.error.title == "No gateway for this device"
+    assert not rig.tunnel.up_specs
