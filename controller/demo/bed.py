@@ -44,7 +44,7 @@ from types import TracebackType
 
 from controller.gateway import CommandResult, subprocess_runner
 
-__all__ = ["RESOURCES", "Bed", "make_bed", "ns_pids", "run"]
+__all__ = ["RESOURCES", "Bed", "genkey", "make_bed", "ns_pids", "remove_namespaces", "run"]
 
 _counter = itertools.count()
 CL_VETH = "10.241.0.2"
@@ -105,6 +105,33 @@ def ns_pids(ns: str) -> list[int]:
     """Pids of the processes in netns ``ns`` (empty when it is gone)."""
     proc = run(["ip", "netns", "pids", ns], check=False)
     return [int(p) for p in proc.stdout.split() if p.isdigit()]
+
+
+def remove_namespaces(namespaces: Sequence[str], interfaces: Sequence[str] = ()) -> None:
+    """Stop every process in ``namespaces`` (TERM, then KILL after 3 s), delete them, and
+    remove the userspace WireGuard control sockets of ``interfaces``. Never raises."""
+    for ns in namespaces:
+        for pid in ns_pids(ns):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 3
+    for ns in namespaces:
+        while ns_pids(ns) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for pid in ns_pids(ns):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        run(["ip", "netns", "del", ns], check=False)
+    for name in interfaces:
+        with contextlib.suppress(FileNotFoundError):
+            Path(f"/var/run/wireguard/{name}.sock").unlink()
+
+
+def genkey() -> tuple[str, str]:
+    """A fresh (private, public) WireGuard key pair made by ``wg``."""
+    private = run(["wg", "genkey"]).stdout.strip()
+    public = run(["wg", "pubkey"], input=private + "\n").stdout.strip()
+    return private, public
 
 
 @dataclass
@@ -250,22 +277,10 @@ class Bed:
             conf = self.workdir / f"{name}.conf"
             if conf.exists():
                 run(["wg-quick", "down", str(conf)], ns=ns, check=False)
-        namespaces = (self.client_ns, self.gateway_ns, self.server_ns, self.gateway2_ns)
-        for ns in namespaces:
-            for pid in ns_pids(ns):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 3
-        for ns in namespaces:
-            while ns_pids(ns) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            for pid in ns_pids(ns):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            run(["ip", "netns", "del", ns], check=False)
-        for name in (self.gateway_if, self.gateway2_if, self.client_if):
-            with contextlib.suppress(FileNotFoundError):
-                Path(f"/var/run/wireguard/{name}.sock").unlink()
+        remove_namespaces(
+            (self.client_ns, self.gateway_ns, self.server_ns, self.gateway2_ns),
+            (self.gateway_if, self.gateway2_if, self.client_if),
+        )
         shutil.rmtree(self.netns_etc, ignore_errors=True)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -287,20 +302,14 @@ def _wait_for(predicate: object, *, what: str, timeout: float = 10) -> None:
     raise RuntimeError(f"timed out waiting for the {what}")
 
 
-def _genkey() -> tuple[str, str]:
-    private = run(["wg", "genkey"]).stdout.strip()
-    public = run(["wg", "pubkey"], input=private + "\n").stdout.strip()
-    return private, public
-
-
 def make_bed(*, second_gateway: bool = False) -> Bed:
     """Build a fresh bed (about a second), with a second gateway when asked.
 
     Cleans up and raises ``RuntimeError`` on failure.
     """
     tag = f"{os.getpid() % 1296:03x}{next(_counter)}"[-4:]
-    private, public = _genkey()
-    private2, public2 = _genkey() if second_gateway else ("", "")
+    private, public = genkey()
+    private2, public2 = genkey() if second_gateway else ("", "")
     bed = Bed(
         tag=tag,
         workdir=Path(tempfile.mkdtemp(prefix=f"rte-bed-{tag}-")),

@@ -22,19 +22,17 @@ Use as a context manager or through the ``testbed`` pytest fixture in
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from controller.demo.bed import genkey, ns_pids, remove_namespaces, run
 from wg_backends.spec import PeerSpec, TunnelSpec
 
 __all__ = ["TestBed", "make_testbed", "ns_pids", "run"]
@@ -58,35 +56,6 @@ def _b36(n: int) -> str:
         out = digits[r] + out
         if n == 0:
             return out
-
-
-def run(
-    argv: Sequence[str],
-    *,
-    ns: str | None = None,
-    check: bool = True,
-    input: str | None = None,
-    timeout: float = 30,
-) -> subprocess.CompletedProcess[str]:
-    """Run ``argv`` (inside netns ``ns`` if given) and return the completed process."""
-    full = ["ip", "netns", "exec", ns, *argv] if ns else list(argv)
-    proc = subprocess.run(full, capture_output=True, text=True, input=input, timeout=timeout)
-    if check and proc.returncode != 0:
-        raise RuntimeError(f"{full} exited {proc.returncode}: {proc.stderr.strip()}")
-    return proc
-
-
-def ns_pids(ns: str) -> list[int]:
-    """Pids of processes living in netns ``ns`` (empty if the namespace is gone)."""
-    proc = run(["ip", "netns", "pids", ns], check=False)
-    return [int(p) for p in proc.stdout.split() if p.isdigit()]
-
-
-def genkey() -> tuple[str, str]:
-    """A fresh (private, public) WireGuard key pair via ``wg``."""
-    priv = run(["wg", "genkey"]).stdout.strip()
-    pub = run(["wg", "pubkey"], input=priv + "\n").stdout.strip()
-    return priv, pub
 
 
 @dataclass
@@ -159,21 +128,9 @@ class TestBed:
         gw_conf = self.workdir / f"{self.gateway_if}.conf"
         if gw_conf.exists():
             run(["wg-quick", "down", str(gw_conf)], ns=self.gateway_ns, check=False)
-        for ns in (self.client_ns, self.gateway_ns, self.server_ns):
-            for pid in ns_pids(ns):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 3
-        for ns in (self.client_ns, self.gateway_ns, self.server_ns):
-            while ns_pids(ns) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            for pid in ns_pids(ns):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            run(["ip", "netns", "del", ns], check=False)
-        for name in (self.gateway_if, self.client_if):
-            with contextlib.suppress(FileNotFoundError):
-                Path(f"/var/run/wireguard/{name}.sock").unlink()
+        remove_namespaces(
+            (self.client_ns, self.gateway_ns, self.server_ns), (self.gateway_if, self.client_if)
+        )
         shutil.rmtree(self.workdir, ignore_errors=True)
         shutil.rmtree(self.resolv_conf.parent, ignore_errors=True)
 
