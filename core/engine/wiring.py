@@ -221,31 +221,25 @@ class DeviceAdapter:
                 self._cached = None
         return self._cached
 
+    def _raw_key(self, name: str, *, clamp: bool = False) -> bytes:
+        """The 32-byte private key stored as ``name``, made here on first use (32 random
+        bytes; clamped as ``wg genkey`` does for the X25519 WireGuard key). The keyring is
+        the only place it is kept."""
+        text = self._store.get(name)
+        if text is not None:
+            return base64.b64decode(text)
+        raw = bytearray(os.urandom(32))
+        if clamp:
+            raw[0] &= 248
+            raw[31] = (raw[31] & 127) | 64
+        self._store.set(name, base64.b64encode(raw).decode())
+        return bytes(raw)
+
     def _wg_key(self) -> X25519PrivateKey:
-        text = self._store.get(WIREGUARD_PRIVATE_KEY)
-        if text is None:
-            key = X25519PrivateKey.generate()
-            raw = key.private_bytes(
-                serialization.Encoding.Raw,
-                serialization.PrivateFormat.Raw,
-                serialization.NoEncryption(),
-            )
-            self._store.set(WIREGUARD_PRIVATE_KEY, base64.b64encode(raw).decode())
-            return key
-        return X25519PrivateKey.from_private_bytes(base64.b64decode(text))
+        return X25519PrivateKey.from_private_bytes(self._raw_key(WIREGUARD_PRIVATE_KEY, clamp=True))
 
     def _signing_key(self) -> Ed25519PrivateKey:
-        text = self._store.get(DEVICE_SIGNING_KEY)
-        if text is None:
-            key = Ed25519PrivateKey.generate()
-            raw = key.private_bytes(
-                serialization.Encoding.Raw,
-                serialization.PrivateFormat.Raw,
-                serialization.NoEncryption(),
-            )
-            self._store.set(DEVICE_SIGNING_KEY, base64.b64encode(raw).decode())
-            return key
-        return Ed25519PrivateKey.from_private_bytes(base64.b64decode(text))
+        return Ed25519PrivateKey.from_private_bytes(self._raw_key(DEVICE_SIGNING_KEY))
 
     async def enroll(self) -> Enrollment:
         wg_pub = (
@@ -287,12 +281,7 @@ class DeviceAdapter:
         return sign_report(report, self._signing_key())
 
     def wg_private_key(self) -> str:
-        raw = self._wg_key().private_bytes(
-            serialization.Encoding.Raw,
-            serialization.PrivateFormat.Raw,
-            serialization.NoEncryption(),
-        )
-        return base64.b64encode(raw).decode()
+        return base64.b64encode(self._raw_key(WIREGUARD_PRIVATE_KEY, clamp=True)).decode()
 
 
 def _platform() -> Literal["linux", "windows", "macos"]:
