@@ -176,7 +176,7 @@ async def test_engine_break_glass_reaches_the_audit(controller: RunningControlle
     """Engine.disconnect under always-on → the real ControlAdapter → the controller."""
     from core.engine.engine import Engine, EngineConfig
     from core.engine.ports import Enrollment
-    from core.engine.wiring import ControlAdapter
+    from core.engine.adapters import ControlAdapter
     from tests.core.engine.ports import (
         ALICE,
         Auth,

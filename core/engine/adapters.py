@@ -1,0 +1,550 @@
+"""The engine's ports backed by the real parts of ``core`` (see ``core.engine.ports``).
+
+One adapter per port: sign-in (``core.auth``), device keys and enrollment (keyring +
+a small record), the control plane (``core.controlplane``), posture (``core.posture``),
+policy (``core.policy``), the helper (``core.tunnel``) and the proxy (``core.proxy``).
+``core.engine.wiring.build_engine`` assembles them.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import logging
+import os
+import platform
+import socket
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from core import __version__
+from core.aio import spawn
+from core.auth import (
+    DEVICE_SIGNING_KEY,
+    WIREGUARD_PRIVATE_KEY,
+    ProviderUnreachable,
+    SecretStore,
+    Session,
+)
+from core.controlplane import ControllerUnreachableError, ControlPlaneClient, PinMismatchError
+from core.controlplane.models import Discovery, EnrollRequest
+from core.engine.ports import BundleInfo, ControlEvent, Enrollment, UserInfo
+from core.engine.state import PostureItem, ResourceView, TunnelView
+from core.paths import ensure_private_dir
+from core.policy import PolicyEngine, PolicyStore, RiskTracker
+from core.policy.api import Decider
+from core.posture import (
+    CollectContext,
+    FactChange,
+    PostureConfig,
+    PostureMonitor,
+    SubprocessRunner,
+    collect,
+    collectors_for,
+    current_os,
+    remediation,
+)
+from core.settings import EffectiveSettings
+from core.tunnel import TunnelClient
+from core.wire.posture import Fact, PostureReport, fact_spec, facts_for_policy, sign_report
+from core.wire.signing import b64url, public_key_from_jwk
+
+__all__ = [
+    "AuthAdapter",
+    "ControlAdapter",
+    "ControllerDiscovery",
+    "DeviceAdapter",
+    "PolicyAdapter",
+    "PostureAdapter",
+    "ProxyAdapter",
+    "TunnelAdapter",
+    "write_private",
+]
+
+_log = logging.getLogger(__name__)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    ensure_private_dir(path.parent)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- discovery
+class ControllerDiscovery:
+    """The controller's discovery document, fetched or from the 0600 cache."""
+
+    def __init__(self, client: ControlPlaneClient, cache: Path) -> None:
+        self._client = client
+        self._cache = cache
+        self.doc: Discovery | None = None
+
+    async def get(self) -> Discovery:
+        try:
+            self.doc = await self._client.discovery()
+            write_private(self._cache, msgspec.json.encode(self.doc))
+        except Exception:
+            if self.doc is None and self._cache.is_file():
+                self.doc = msgspec.json.decode(self._cache.read_bytes(), type=Discovery)
+                _log.info("controller unreachable; using the cached discovery document")
+            if self.doc is None:
+                raise
+        return self.doc
+
+    def keys(self) -> dict[str, Ed25519PublicKey]:
+        if self.doc is None:
+            return {}
+        return {
+            k.kid: public_key_from_jwk(msgspec.to_builtins(k)) for k in self.doc.policy_keys.keys
+        }
+
+
+# -------------------------------------------------------------------------------- auth
+class AuthAdapter:
+    """``AuthPort`` over ``core.auth.Session``."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def user(self) -> UserInfo | None:
+        claims = self._session.identity
+        if claims is None:
+            return None
+        return UserInfo(
+            subject=claims.sub,
+            email=claims.email or claims.preferred_username or claims.sub,
+            name=claims.display_name,
+        )
+
+    def session_expires_at(self) -> float | None:
+        return self._session.session_expires_at
+
+    async def sign_in(
+        self, *, device_code: bool, on_prompt: Callable[[str, str], None]
+    ) -> UserInfo:
+        if device_code:
+            await self._session.login_device(
+                lambda code, uri, complete: on_prompt(code, complete or uri)
+            )
+        else:
+            await self._session.login_browser()
+        user = self.user()
+        assert user is not None
+        return user
+
+    async def sign_out(self) -> None:
+        await self._session.logout()
+
+
+# ------------------------------------------------------------------------------ device
+class DeviceAdapter:
+    """``DevicePort``: keys made here and kept in the keyring; a small enrollment record."""
+
+    def __init__(self, store: SecretStore, client: ControlPlaneClient, record: Path) -> None:
+        self._store = store
+        self._client = client
+        self._record = record
+        self._cached: Enrollment | None = None
+        self._loaded = False
+
+    def enrollment(self) -> Enrollment | None:
+        if not self._loaded:
+            self._loaded = True
+            try:
+                data = json.loads(self._record.read_text())
+                self._cached = Enrollment(
+                    device_id=str(data["device_id"]), address=str(data["address"])
+                )
+            except FileNotFoundError:
+                self._cached = None
+            except (ValueError, KeyError, TypeError):
+                _log.warning("enrollment record %s is unreadable; enrolling again", self._record)
+                self._cached = None
+        return self._cached
+
+    def _raw_key(self, name: str, *, clamp: bool = False) -> bytes:
+        """The 32-byte private key stored as ``name``, made here on first use (32 random
+        bytes; clamped as ``wg genkey`` does for the X25519 WireGuard key). The keyring is
+        the only place it is kept."""
+        text = self._store.get(name)
+        if text is not None:
+            return base64.b64decode(text)
+        raw = bytearray(os.urandom(32))
+        if clamp:
+            raw[0] &= 248
+            raw[31] = (raw[31] & 127) | 64
+        self._store.set(name, base64.b64encode(raw).decode())
+        return bytes(raw)
+
+    def _wg_key(self) -> X25519PrivateKey:
+        return X25519PrivateKey.from_private_bytes(self._raw_key(WIREGUARD_PRIVATE_KEY, clamp=True))
+
+    def _signing_key(self) -> Ed25519PrivateKey:
+        return Ed25519PrivateKey.from_private_bytes(self._raw_key(DEVICE_SIGNING_KEY))
+
+    async def enroll(self) -> Enrollment:
+        wg_pub = (
+            self._wg_key()
+            .public_key()
+            .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        )
+        sign_pub = (
+            self._signing_key()
+            .public_key()
+            .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        )
+        answer = await self._client.enroll(
+            EnrollRequest(
+                name=(socket.gethostname() or "device")[:64],
+                platform=_platform(),
+                wg_public_key=base64.b64encode(wg_pub).decode(),
+                signing_key=b64url(sign_pub),
+            )
+        )
+        record = {"device_id": answer.device_id, "address": answer.address, "at": time.time()}
+        write_private(self._record, json.dumps(record).encode())
+        self._cached = Enrollment(device_id=answer.device_id, address=answer.address)
+        self._loaded = True
+        return self._cached
+
+    def forget(self) -> None:
+        self._record.unlink(missing_ok=True)
+        self._cached = None
+        self._loaded = True
+
+    def sign_posture(self, facts: Any, nonce: str, device_id: str) -> str:
+        report = PostureReport(
+            device_id=device_id,
+            nonce=nonce,
+            issued_at=time.time(),
+            facts=tuple(facts.values()),
+        )
+        return sign_report(report, self._signing_key())
+
+    def wg_private_key(self) -> str:
+        return base64.b64encode(self._raw_key(WIREGUARD_PRIVATE_KEY, clamp=True)).decode()
+
+
+def _platform() -> Literal["linux", "windows", "macos"]:
+    system = platform.system()
+    if system == "Windows":
+        return "windows"
+    return "macos" if system == "Darwin" else "linux"
+
+
+# ----------------------------------------------------------------------------- control
+@contextlib.contextmanager
+def _offline_as_connection_error() -> Iterator[None]:
+    """The engine treats ``ConnectionError`` as "offline: keep the cached bundle, retry".
+
+    A wrong TLS pin is not "offline": it stays an error the employee is told about.
+    """
+    try:
+        yield
+    except PinMismatchError:
+        raise
+    except (ControllerUnreachableError, ProviderUnreachable) as exc:
+        raise ConnectionError(str(exc)) from exc
+
+
+class ControlAdapter:
+    """``ControlPort`` over ``ControlPlaneClient`` (device id from the enrollment)."""
+
+    def __init__(self, client: ControlPlaneClient, device: DeviceAdapter) -> None:
+        self._client = client
+        self._device = device
+
+    def _device_id(self) -> str:
+        enrollment = self._device.enrollment()
+        if enrollment is None:
+            raise RuntimeError("this device is not enrolled")
+        return enrollment.device_id
+
+    async def posture_nonce(self) -> str:
+        with _offline_as_connection_error():
+            return (await self._client.posture_nonce(self._device_id())).nonce
+
+    async def submit_posture(self, token: str) -> None:
+        with _offline_as_connection_error():
+            await self._client.submit_posture(self._device_id(), token)
+
+    async def fetch_bundle(self) -> str:
+        with _offline_as_connection_error():
+            return (await self._client.fetch_bundle(self._device_id())).bundle
+
+    async def events(self) -> AsyncIterator[ControlEvent]:
+        with _offline_as_connection_error():
+            async for event in self._client.events(self._device_id()):
+                yield ControlEvent(
+                    kind=str(event.type), data={"detail": event.detail, "at": event.at}
+                )
+
+    async def report_break_glass(self, reason: str) -> None:
+        report = getattr(self._client, "report_break_glass", None)
+        if report is None:
+            _log.warning("controller client cannot report break-glass; reason: %s", reason)
+            return
+        with _offline_as_connection_error():
+            await report(self._device_id(), reason)
+
+
+# ----------------------------------------------------------------------------- posture
+class PostureAdapter:
+    """``PosturePort`` over the platform's collectors and ``PostureMonitor``."""
+
+    def __init__(self, settings: EffectiveSettings) -> None:
+        self._os = current_os()
+        self._collectors = collectors_for(self._os)
+        self._ctx = CollectContext(
+            runner=SubprocessRunner(),
+            config=PostureConfig.create(
+                processes=settings.posture_required_processes,
+                files=settings.posture_required_files,
+                client_version=__version__,
+            ),
+        )
+        self._full_s = float(settings.posture_interval_minutes * 60)
+        self._watch_s = float(settings.posture_watch_seconds)
+        self._monitor: PostureMonitor | None = None
+        self.failing: frozenset[str] = frozenset()
+
+    async def collect(self) -> dict[str, Fact]:
+        return await collect(self._collectors, self._ctx)
+
+    def start(self, on_change: Callable[[Any], None]) -> None:
+        if self._monitor is not None:
+            return
+
+        def changed(_changes: tuple[FactChange, ...]) -> None:
+            assert monitor is not None
+            on_change(dict(monitor.facts))
+
+        monitor = PostureMonitor(
+            self._collectors,
+            full_interval_s=self._full_s,
+            watch_interval_s=self._watch_s,
+            on_change=changed,
+            context=self._ctx,
+        )
+        self._monitor = monitor
+        spawn(monitor.start(), name="posture-monitor-start")
+
+    async def stop(self) -> None:
+        monitor, self._monitor = self._monitor, None
+        if monitor is not None:
+            await monitor.stop()
+
+    def items(self, facts: Any) -> tuple[PostureItem, ...]:
+        out = []
+        for name, fact in sorted(facts.items()):
+            spec = fact_spec(name)
+            label = spec.description if spec else name
+            if not fact.known:
+                status, value = "unknown", fact.reason or "could not be determined"
+            elif fact.value is False or name in self.failing:
+                status, value = "fail", _show(fact.value)
+            else:
+                status, value = "pass", _show(fact.value)
+            fix = remediation(name, self._os) if status != "pass" else ""
+            out.append(PostureItem(name=name, label=label, value=value, status=status, fix=fix))
+        return tuple(out)
+
+    def policy_facts(self, facts: Any) -> dict[str, object]:
+        return facts_for_policy(facts)
+
+
+def _show(value: object) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value)) or "none"
+    return str(value)
+
+
+# ------------------------------------------------------------------------------ policy
+class PolicyAdapter:
+    """``PolicyPort`` over ``PolicyStore`` + ``PolicyEngine`` + ``RiskTracker``."""
+
+    def __init__(self, keys: Callable[[], Mapping[str, Ed25519PublicKey]], cache: Path) -> None:
+        self._keys = keys
+        self._cache = cache
+        self._store: PolicyStore | None = None
+        self._store_device: str | None = None
+        self._tracker = RiskTracker()
+        self._engine = PolicyEngine(tracker=self._tracker)
+        self._posture: PostureAdapter | None = None
+
+    def bind_posture(self, posture: PostureAdapter) -> None:
+        """Let the posture view mark facts that block resources as failing."""
+        self._posture = posture
+
+    @property
+    def decider(self) -> Decider:
+        return self._engine
+
+    def _store_for(self, device_id: str) -> PolicyStore:
+        if self._store is None or self._store_device != device_id:
+            self._store = PolicyStore(
+                device_id=device_id, keys=self._keys(), cache_path=self._cache
+            )
+            self._store_device = device_id
+        else:
+            self._store.set_keys(self._keys())
+        return self._store
+
+    def accept(self, token: str, *, device_id: str) -> BundleInfo:
+        store = self._store_for(device_id)
+        store.update(token)
+        self._engine.load(store.current())
+        info = self.held()
+        assert info is not None
+        return info
+
+    def load_cached(self, *, device_id: str) -> BundleInfo | None:
+        store = self._store_for(device_id)
+        try:
+            store.load_cache()
+        except Exception as exc:
+            _log.warning("cached policy unusable: %s", exc)
+            return None
+        self._engine.load(store.current())
+        return self.held()
+
+    def held(self) -> BundleInfo | None:
+        bundle = self._store.current() if self._store else None
+        if bundle is None:
+            if self._engine.bundle is not None:
+                self._engine.load(None)  # expired: every decision denies from now on
+            return None
+        return BundleInfo(bundle.version, float(bundle.expires_at), len(bundle.resources))
+
+    def clear(self) -> None:
+        if self._store is not None:
+            self._store.clear()
+        self._engine.load(None)
+
+    def set_facts(self, facts: Mapping[str, object]) -> None:
+        self._engine.set_facts(facts)
+        self._tracker.set_posture(facts)
+
+    def resources(self) -> tuple[ResourceView, ...]:
+        views = []
+        failing: set[str] = set()
+        for r in self._engine.reachable():
+            fix = "; ".join(u.remediation for u in r.unmet if u.remediation)
+            device_facts = [u.fact for u in r.unmet if u.fact.startswith(("posture.", "risk"))]
+            failing.update(f.removeprefix("posture.") for f in device_facts)
+            views.append(
+                ResourceView(
+                    name=r.resource.name or r.resource.id,
+                    address=", ".join((*r.resource.hosts, *r.resource.cidrs)),
+                    reachable=r.allowed,
+                    reason="" if r.allowed else r.reason,
+                    fix=fix,
+                    fixable=bool(device_facts) and not r.allowed,
+                )
+            )
+        if self._posture is not None:
+            self._posture.failing = frozenset(failing)
+        return tuple(views)
+
+    def tunnel_spec(self) -> Any:
+        bundle = self._store.current() if self._store else None
+        if bundle is None:
+            raise RuntimeError("no valid policy bundle")
+        return bundle.tunnel
+
+    def tunnel_specs(self) -> tuple[Any, ...]:
+        """The bundle's ``tunnel`` then its failover ``gateways`` (raises without a bundle)."""
+        bundle = self._store.current() if self._store else None
+        if bundle is None:
+            raise RuntimeError("no valid policy bundle")
+        first = (bundle.tunnel,) if bundle.tunnel is not None else ()
+        return first + tuple(bundle.gateways)
+
+    def pac_targets(self) -> tuple[str, ...]:
+        bundle = self._store.current() if self._store else None
+        if bundle is None:
+            return ()
+        out: list[str] = []
+        for r in bundle.resources:
+            out.extend(r.hosts)
+            out.extend(r.cidrs)
+        return tuple(dict.fromkeys(out))
+
+    def risk(self) -> tuple[int, tuple[str, ...]]:
+        snap = self._tracker.snapshot()
+        return snap.score, snap.active
+
+
+# ------------------------------------------------------------------------------ tunnel
+class TunnelAdapter:
+    """``TunnelPort`` over the helper client."""
+
+    def __init__(self, client: TunnelClient) -> None:
+        self._client = client
+
+    async def up(self, spec: Any) -> None:
+        await self._client.up(spec)
+
+    async def down(self) -> None:
+        await self._client.down()
+
+    async def status(self) -> TunnelView | None:
+        if self._client.interface is None:
+            return None
+        status = await self._client.status()
+        if not status.up:
+            return None
+        return TunnelView(
+            interface=status.interface,
+            gateway=status.endpoint or "",
+            handshake_age_s=status.handshake_age,
+            rx_bytes=status.rx_bytes,
+            tx_bytes=status.tx_bytes,
+        )
+
+
+# ------------------------------------------------------------------------------- proxy
+class ProxyAdapter:
+    """``ProxyPort`` over ``ProxyServer``; decisions flow to the engine as events."""
+
+    def __init__(self, decider: Decider) -> None:
+        from core.proxy import ProxyServer
+
+        self._server = ProxyServer(decider, host_uid=os.getuid())
+        self._address: str | None = None
+
+    def subscribe(self, callback: Callable[[Any], None]) -> None:
+        self._server.subscribe(callback)
+
+    async def start(self, port: int) -> str:
+        if self._address is None:
+            bound = await self._server.start(port)
+            host, real_port = bound[0]
+            self._address = f"{host}:{real_port}"
+        return self._address
+
+    async def stop(self) -> None:
+        await self._server.stop()
+        self._address = None
+
+    def reevaluate(self) -> None:
+        self._server.reevaluate()
+
+    def set_pac_targets(self, targets: tuple[str, ...]) -> None:
+        self._server.set_pac_targets(targets)
+
+    def counters(self) -> Any:
+        return self._server.counters()
