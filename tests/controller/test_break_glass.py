@@ -174,9 +174,9 @@ def test_audit_on_postgres(postgres_url: str) -> None:
 
 async def test_engine_break_glass_reaches_the_audit(controller: RunningController) -> None:
     """Engine.disconnect under always-on → the real ControlAdapter → the controller."""
+    from core.engine.adapters import ControlAdapter
     from core.engine.engine import Engine, EngineConfig
     from core.engine.ports import Enrollment
-    from core.engine.adapters import ControlAdapter
     from tests.core.engine.ports import (
         ALICE,
         Auth,
