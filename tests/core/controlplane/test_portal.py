@@ -9,18 +9,12 @@ must refuse each answer with ``CaptivePortalError`` and the engine must explain 
 from __future__ import annotations
 
 import asyncio
-import datetime
-import ipaddress
 import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from controller.testing import RunningController, run_controller
 from core.controlplane import (
@@ -32,6 +26,8 @@ from core.controlplane import (
 )
 from core.controlplane.portal import CAPTIVE_PORTAL_MESSAGE, PortalProbe, probe_portal
 from core.engine.errors import captive_portal, explain
+
+from .certs import self_signed
 
 pytestmark = pytest.mark.integration
 
@@ -86,32 +82,7 @@ async def canned(answer: bytes, *, tls: ssl.SSLContext | None = None) -> AsyncIt
 
 def _portal_tls(tmp: Path) -> ssl.SSLContext:
     """A TLS server context with the portal's own (untrusted) certificate."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "portal.test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    certfile, keyfile = tmp / "portal.pem", tmp / "portal.key"
-    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    keyfile.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    certfile, keyfile, _ = self_signed(tmp, "127.0.0.1")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(certfile, keyfile)
     return ctx

@@ -11,7 +11,6 @@ machine and records what it was asked; and pproxy as a plain forward proxy.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import shutil
 import socket
 import ssl
@@ -24,10 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from controller.config import ControllerConfig, IssuerConfig, hash_admin_token
 from controller.testing import build, listen_socket, run_controller, serve_app
@@ -45,6 +40,8 @@ from core.controlplane.proxy import (
     system_proxy,
 )
 from core.engine.errors import explain
+
+from .certs import self_signed
 
 pytestmark = pytest.mark.integration
 
@@ -311,30 +308,7 @@ async def mapping_proxy(*, refuse: bool = False) -> AsyncIterator[tuple[str, Map
 
 
 def _cert_for(tmp: Path, name: str) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    certfile, keyfile = tmp / f"{name}.pem", tmp / f"{name}.key"
-    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    keyfile.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    certfile, keyfile, _ = self_signed(tmp, name)
     return certfile, keyfile
 
 
