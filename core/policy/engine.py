@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
@@ -129,7 +130,8 @@ class PolicyEngine:
 
     Give it a ``PolicyStore`` to follow (it subscribes and recompiles on every change)
     or call :meth:`load` directly. ``clock`` returns unix seconds. ``record`` makes
-    ``decide`` feed the risk tracker.
+    ``decide`` feed the risk tracker. Thread-safe: the proxy decides on its own thread
+    while the engine loads bundles and facts on the UI's.
     """
 
     def __init__(
@@ -142,6 +144,7 @@ class PolicyEngine:
         cache_size: int = 4096,
     ) -> None:
         self._clock = clock
+        self._lock = threading.Lock()
         self.tracker = tracker or RiskTracker(clock=clock)
         self.record = record
         self._cache: OrderedDict[tuple[object, ...], Decision] = OrderedDict()
@@ -172,23 +175,30 @@ class PolicyEngine:
         Compiles it (≈ 20 ms for 10,000 rules), re-weights risk, empties the LRU.
         Raises ``ValueError`` only for a bundle that skipped ``decode_bundle``.
         """
-        self._compiled = compile_bundle(bundle) if bundle is not None else None
-        if bundle is not None:
-            self.tracker.configure(bundle.risk)
-        self._rebuild()
+        compiled = compile_bundle(bundle) if bundle is not None else None  # outside the lock
+        with self._lock:
+            self._compiled = compiled
+            if bundle is not None:
+                self.tracker.configure(bundle.risk)
+            self._rebuild()
 
     def set_facts(self, facts: Mapping[str, object], *, stale: Iterable[str] = ()) -> None:
         """Replace the device facts (``posture.*`` …). A value ``UNKNOWN_VALUE`` (or an
         absent name) is unknown; names in ``stale`` are known but old (lower confidence).
         Empties the LRU and updates posture risk. Idempotent."""
-        self._facts = dict(facts)
-        self._stale = frozenset(stale)
-        self.tracker.set_posture(self._facts)
-        self._rebuild()
+        with self._lock:
+            self._set_facts(dict(facts), frozenset(stale))
 
     def update_facts(self, changes: Mapping[str, object]) -> None:
         """Merge ``changes`` into the facts (a posture diff); see :meth:`set_facts`."""
-        self.set_facts({**self._facts, **changes}, stale=self._stale - set(changes))
+        with self._lock:
+            self._set_facts({**self._facts, **changes}, self._stale - set(changes))
+
+    def _set_facts(self, facts: dict[str, object], stale: frozenset[str]) -> None:
+        self._facts = facts
+        self._stale = stale
+        self.tracker.set_posture(facts)
+        self._rebuild()
 
     def _rebuild(self) -> None:
         self._cache.clear()
@@ -206,28 +216,30 @@ class PolicyEngine:
 
         Never raises: an internal error is a deny naming it. Microseconds.
         """
-        try:
-            now = self._clock()
-            decision = self._decide(request, now, use_cache=True)
-            if self.record:
-                self.tracker.observe(request, decision, now)
-            return decision
-        except Exception as exc:
-            _log.exception("policy evaluation failed")
-            return Decision(
-                Effect.DENY, None, f"internal policy error ({type(exc).__name__}); denied"
-            )
+        with self._lock:
+            try:
+                now = self._clock()
+                decision = self._decide(request, now, use_cache=True)
+                if self.record:
+                    self.tracker.observe(request, decision, now)
+                return decision
+            except Exception as exc:
+                _log.exception("policy evaluation failed")
+                return Decision(
+                    Effect.DENY, None, f"internal policy error ({type(exc).__name__}); denied"
+                )
 
     def explain(self, request: AccessRequest) -> Decision:
         """Decide without the cache and without feeding risk (``policy explain``).
         Never raises."""
-        try:
-            return self._decide(request, self._clock(), use_cache=False)
-        except Exception as exc:
-            _log.exception("policy evaluation failed")
-            return Decision(
-                Effect.DENY, None, f"internal policy error ({type(exc).__name__}); denied"
-            )
+        with self._lock:
+            try:
+                return self._decide(request, self._clock(), use_cache=False)
+            except Exception as exc:
+                _log.exception("policy evaluation failed")
+                return Decision(
+                    Effect.DENY, None, f"internal policy error ({type(exc).__name__}); denied"
+                )
 
     def _decide(self, request: AccessRequest, now: float, *, use_cache: bool) -> Decision:
         cp = self._compiled
@@ -297,13 +309,14 @@ class PolicyEngine:
 
     def reachable(self, app: AppIdentity | None = None) -> tuple[Reachability, ...]:
         """``reachable_resources`` for the current bundle, facts and risk (status view)."""
-        b = self.bundle
-        if b is None:
-            return ()
-        now = self._clock()
-        return reachable_resources(
-            b, self._facts, app=app, now=now, risk=int(self.tracker.score(now) + 0.5)
-        )
+        with self._lock:
+            b = self.bundle
+            if b is None:
+                return ()
+            now = self._clock()
+            return reachable_resources(
+                b, self._facts, app=app, now=now, risk=int(self.tracker.score(now) + 0.5)
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ read the ``risk`` fact. Not thread-safe: call from one thread (the engine's loop
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -110,12 +111,15 @@ class RiskTracker:
 
     ``version`` changes whenever a signal fires, the posture changes or the settings
     change (the engine keys its decision cache on the rounded score instead).
+    Thread-safe: the proxy feeds it from its own thread while the UI reads it.
     """
 
     def __init__(
         self, settings: RiskSettings | None = None, *, clock: Callable[[], float] = time.time
     ) -> None:
         self._clock = clock
+        if not hasattr(self, "_lock"):  # ``reset`` re-runs __init__ holding the lock
+            self._lock = threading.RLock()
         self._values = dict.fromkeys(SIGNALS, 0.0)
         self._active = False
         self._last_fired: dict[str, float | None] = dict.fromkeys(SIGNALS, None)
@@ -135,24 +139,26 @@ class RiskTracker:
 
     def configure(self, settings: RiskSettings) -> None:
         """Apply the bundle's weights and half-life (posture risk re-computed). Idempotent."""
-        self._settings = settings
-        self._weights = {n: settings.weights.get(n, s.weight) for n, s in SIGNALS.items()}
-        self._posture_weights = {**DEFAULT_POSTURE_WEIGHTS, **settings.posture_weights}
-        self._rate = math.log(2) / settings.half_life_s
-        self.set_posture(self._posture_facts)
+        with self._lock:
+            self._settings = settings
+            self._weights = {n: settings.weights.get(n, s.weight) for n, s in SIGNALS.items()}
+            self._posture_weights = {**DEFAULT_POSTURE_WEIGHTS, **settings.posture_weights}
+            self._rate = math.log(2) / settings.half_life_s
+            self.set_posture(self._posture_facts)
 
     def set_posture(self, facts: Mapping[str, object]) -> None:
         """Re-compute posture risk from ``posture.*`` facts (False counts; unknown not)."""
-        self._posture_facts = dict(facts)
-        failing = tuple(
-            (name, w)
-            for name, w in sorted(self._posture_weights.items())
-            if w > 0 and facts.get(name) is False
-        )
-        if failing != self._posture:
-            self._posture = failing
-            self._posture_sum = sum(w for _, w in failing)
-            self.version += 1
+        with self._lock:
+            self._posture_facts = dict(facts)
+            failing = tuple(
+                (name, w)
+                for name, w in sorted(self._posture_weights.items())
+                if w > 0 and facts.get(name) is False
+            )
+            if failing != self._posture:
+                self._posture = failing
+                self._posture_sum = sum(w for _, w in failing)
+                self.version += 1
 
     def _decay_to(self, now: float) -> None:
         if now > self._t:
@@ -170,17 +176,18 @@ class RiskTracker:
 
     def score(self, now: float | None = None) -> float:
         """The current score (0–100, not rounded). Cheap: one ``exp``."""
-        if not self._active:  # nothing fired lately: posture only, no maths
-            return min(100.0, self._posture_sum)
-        now = self._clock() if now is None else now
-        behaviour = sum(self._values.values())
-        if now > self._t:
-            behaviour *= math.exp(-self._rate * (now - self._t))
-        if behaviour < 0.001:  # decayed away: back to the fast path
-            self._active = False
-            self._values = dict.fromkeys(SIGNALS, 0.0)
-            behaviour = 0.0
-        return min(100.0, self._posture_sum + behaviour)
+        with self._lock:
+            if not self._active:  # nothing fired lately: posture only, no maths
+                return min(100.0, self._posture_sum)
+            now = self._clock() if now is None else now
+            behaviour = sum(self._values.values())
+            if now > self._t:
+                behaviour *= math.exp(-self._rate * (now - self._t))
+            if behaviour < 0.001:  # decayed away: back to the fast path
+                self._active = False
+                self._values = dict.fromkeys(SIGNALS, 0.0)
+                behaviour = 0.0
+            return min(100.0, self._posture_sum + behaviour)
 
     def observe(
         self, request: AccessRequest, decision: Decision, now: float | None = None
@@ -190,76 +197,80 @@ class RiskTracker:
         Never raises for any request/decision. Call once per real connection attempt
         (not for ``policy explain``).
         """
-        now = self._clock() if now is None else now
-        self._decay_to(now)
-        fired: list[str] = []
-        self._observed += 1
-        # burst: too many connections in a sliding window (fires once per window)
-        recent = self._recent
-        recent.append(now)
-        while recent and recent[0] < now - BURST_WINDOW_S:
-            recent.popleft()
-        if len(recent) > BURST_COUNT and now >= self._burst_until:
-            fired.append("burst")
-            self._burst_until = now + BURST_WINDOW_S
-        # deny streak
-        if decision.effect is Effect.DENY:
-            self._denials += 1
-            if self._denials >= DENY_STREAK:
-                fired.append("deny_streak")
+        with self._lock:
+            now = self._clock() if now is None else now
+            self._decay_to(now)
+            fired: list[str] = []
+            self._observed += 1
+            # burst: too many connections in a sliding window (fires once per window)
+            recent = self._recent
+            recent.append(now)
+            while recent and recent[0] < now - BURST_WINDOW_S:
+                recent.popleft()
+            if len(recent) > BURST_COUNT and now >= self._burst_until:
+                fired.append("burst")
+                self._burst_until = now + BURST_WINDOW_S
+            # deny streak
+            if decision.effect is Effect.DENY:
+                self._denials += 1
+                if self._denials >= DENY_STREAK:
+                    fired.append("deny_streak")
+                    self._denials = 0
+            else:
                 self._denials = 0
-        else:
-            self._denials = 0
-        # new app → resource pair
-        if decision.resource is not None:
-            pair = (request.app.exe or request.app.name, decision.resource)
-            if pair not in self._pairs and len(self._pairs) < _MAX_PAIRS:
-                self._pairs.add(pair)
-                if self._observed > NEW_PAIR_WARMUP:
-                    fired.append("new_pair")
-        # unusual hour for this user (learned histogram of local hours)
-        hour = time.localtime(now).tm_hour
-        total = self._observed - 1
-        if (
-            total >= HOUR_MIN_SAMPLES
-            and self._hours[hour] < HOUR_RARE_SHARE * total
-            and now - self._hour_fired_at >= 3600
-        ):
-            fired.append("unusual_hour")
-            self._hour_fired_at = now
-        self._hours[hour] += 1
-        for name in fired:
-            self._fire(name, now)
-        return tuple(fired)
+            # new app → resource pair
+            if decision.resource is not None:
+                pair = (request.app.exe or request.app.name, decision.resource)
+                if pair not in self._pairs and len(self._pairs) < _MAX_PAIRS:
+                    self._pairs.add(pair)
+                    if self._observed > NEW_PAIR_WARMUP:
+                        fired.append("new_pair")
+            # unusual hour for this user (learned histogram of local hours)
+            hour = time.localtime(now).tm_hour
+            total = self._observed - 1
+            if (
+                total >= HOUR_MIN_SAMPLES
+                and self._hours[hour] < HOUR_RARE_SHARE * total
+                and now - self._hour_fired_at >= 3600
+            ):
+                fired.append("unusual_hour")
+                self._hour_fired_at = now
+            self._hours[hour] += 1
+            for name in fired:
+                self._fire(name, now)
+            return tuple(fired)
 
     def active(self, now: float | None = None) -> tuple[str, ...]:
         """Names of what adds risk now (failing posture facts, then signals adding at
         least 0.5): what a Decision lists in ``signals``. Cheaper than ``snapshot``."""
-        names = tuple(name for name, _ in self._posture)
-        if not self._active:
-            return names
-        now = self._clock() if now is None else now
-        factor = math.exp(-self._rate * (now - self._t)) if now > self._t else 1.0
-        return names + tuple(n for n, v in self._values.items() if v * factor >= 0.5)
+        with self._lock:
+            names = tuple(name for name, _ in self._posture)
+            if not self._active:
+                return names
+            now = self._clock() if now is None else now
+            factor = math.exp(-self._rate * (now - self._t)) if now > self._t else 1.0
+            return names + tuple(n for n, v in self._values.items() if v * factor >= 0.5)
 
     def snapshot(self, now: float | None = None) -> RiskSnapshot:
         """Score and its parts for the UI (``rustronaut status``, the tray's risk panel)."""
-        now = self._clock() if now is None else now
-        factor = math.exp(-self._rate * (now - self._t)) if now > self._t else 1.0
-        views = tuple(
-            SignalView(
-                name=name,
-                description=SIGNALS[name].description,
-                weight=self._weights[name],
-                contribution=round(self._values[name] * factor, 2),
-                last_fired=self._last_fired[name],
+        with self._lock:
+            now = self._clock() if now is None else now
+            factor = math.exp(-self._rate * (now - self._t)) if now > self._t else 1.0
+            views = tuple(
+                SignalView(
+                    name=name,
+                    description=SIGNALS[name].description,
+                    weight=self._weights[name],
+                    contribution=round(self._values[name] * factor, 2),
+                    last_fired=self._last_fired[name],
+                )
+                for name in SIGNALS
             )
-            for name in SIGNALS
-        )
-        return RiskSnapshot(score=round(self.score(now)), posture=self._posture, signals=views)
+            return RiskSnapshot(score=round(self.score(now)), posture=self._posture, signals=views)
 
     def reset(self) -> None:
         """Forget behaviour (sign-out / another user). Posture weights stay."""
-        posture = self._posture_facts
-        self.__init__(self._settings, clock=self._clock)  # type: ignore[misc]
-        self.set_posture(posture)
+        with self._lock:
+            posture = self._posture_facts
+            self.__init__(self._settings, clock=self._clock)  # type: ignore[misc]
+            self.set_posture(posture)
