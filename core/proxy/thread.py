@@ -1,0 +1,222 @@
+"""Run the proxy on its own thread and asyncio loop, away from the caller's loop.
+
+The tray runs the engine on the Qt event loop (qasync), which costs the proxy about half
+its connection rate and lets a burst of connections stall the UI. ``ProxyThread`` keeps
+the same small API as ``ProxyServer`` for a caller on another loop: every call is
+marshalled onto the proxy's loop, and events come back to the caller's loop in batches
+(one wake-up for many decisions). The decider is called on the proxy's thread, so it
+must be thread-safe (``core.policy.engine.PolicyEngine`` is).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any, TypeVar
+
+from core.policy.api import Decider
+from core.proxy.errors import ProxyStartError
+from core.proxy.model import ProxyCounters, ProxyEvent
+from core.proxy.server import ProxyServer
+
+__all__ = ["ProxyThread"]
+
+_log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+_CALL_TIMEOUT = 5.0  # a healthy proxy loop answers in microseconds
+
+
+class ProxyThread:
+    """A ``ProxyServer`` on a dedicated thread; methods are called from the caller's loop.
+
+    ``server`` is built by the caller and must not have been started. ``start`` spins up
+    the thread and listens; ``stop`` closes everything and ends the thread (a later
+    ``start`` makes a new one). Subscribers are called on the loop that subscribed them,
+    in order. Synchronous methods block the caller for one round trip to the proxy's
+    loop (microseconds); they raise ``ProxyStartError`` when the proxy is not running
+    where noted.
+    """
+
+    def __init__(self, server: ProxyServer, *, name: str = "rustronaut-proxy") -> None:
+        self._server = server
+        self._name = name
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+        self._channels: dict[asyncio.AbstractEventLoop, _Channel] = {}
+        server.subscribe(self._on_event)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self, port: int) -> list[tuple[str, int]]:
+        """Start the thread and listen on ``port``; see ``ProxyServer.start``."""
+        if self._thread is not None:
+            raise ProxyStartError("proxy already started")
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            loop.call_soon(ready.set)
+            try:
+                loop.run_forever()
+            finally:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+
+        thread = threading.Thread(target=run, name=self._name, daemon=True)
+        thread.start()
+        ready.wait()
+        self._thread, self._loop = thread, loop
+        try:
+            return await self._run(self._server.start(port))
+        except BaseException:
+            await self._end_thread()
+            raise
+
+    async def stop(self) -> None:
+        """Close listeners, handshakes and relays, then end the thread. Idempotent."""
+        if self._loop is None:
+            return
+        try:
+            await self._run(self._server.stop())
+        finally:
+            await self._end_thread()
+
+    async def _end_thread(self) -> None:
+        loop, thread = self._loop, self._thread
+        self._loop = self._thread = None
+        if loop is None or thread is None:
+            return
+        with contextlib.suppress(RuntimeError):  # already closed
+            loop.call_soon_threadsafe(loop.stop)
+        await asyncio.get_running_loop().run_in_executor(None, thread.join, _CALL_TIMEOUT)
+
+    @property
+    def running(self) -> bool:
+        """True between a successful ``start`` and ``stop``."""
+        return self._loop is not None
+
+    @property
+    def port(self) -> int:
+        """The main listening port (0 before the first ``start``)."""
+        return self._server.port
+
+    # -- controls ------------------------------------------------------------------------
+
+    def subscribe(self, callback: Callable[[ProxyEvent], None]) -> Callable[[], None]:
+        """Deliver every event to ``callback`` on the current thread's running loop.
+
+        Must be called with a running loop. Returns an unsubscribe function.
+        """
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            channel = self._channels.get(loop)
+            if channel is None:
+                channel = self._channels[loop] = _Channel(loop)
+            channel.callbacks.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock, contextlib.suppress(ValueError):
+                channel.callbacks.remove(callback)
+                if not channel.callbacks:
+                    self._channels.pop(loop, None)
+
+        return unsubscribe
+
+    def set_decider(self, decider: Decider) -> None:
+        """Use ``decider`` for new connections (``reevaluate`` applies it to open ones)."""
+        self._call_or_direct(self._server.set_decider, decider)
+
+    def set_pac_targets(self, targets: Iterable[str]) -> None:
+        """See ``ProxyServer.set_pac_targets`` (raises ProxyConfigError on a bad entry)."""
+        self._call_or_direct(self._server.set_pac_targets, tuple(targets))
+
+    def pac(self) -> str:
+        """The current PAC file text."""
+        return self._call_or_direct(self._server.pac)
+
+    def reevaluate(self) -> int:
+        """Re-decide open relays now; returns how many were closed (0 when stopped)."""
+        if self._loop is None:
+            return 0
+        return self._call(self._server.reevaluate)
+
+    def counters(self) -> ProxyCounters:
+        """Connections, bytes and denials per resource."""
+        return self._call_or_direct(self._server.counters)
+
+    # -- marshalling ---------------------------------------------------------------------
+
+    async def _run(self, coro: Coroutine[Any, Any, _T]) -> _T:
+        assert self._loop is not None
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return await asyncio.wrap_future(future)
+
+    def _call(self, fn: Callable[..., _T], *args: Any) -> _T:
+        loop = self._loop
+        if loop is None:
+            raise ProxyStartError("the proxy is not running")
+        if threading.current_thread() is self._thread:
+            return fn(*args)
+        done: concurrent.futures.Future[_T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                done.set_result(fn(*args))
+            except BaseException as exc:  # handed to the caller's thread
+                done.set_exception(exc)
+
+        loop.call_soon_threadsafe(run)
+        return done.result(_CALL_TIMEOUT)
+
+    def _call_or_direct(self, fn: Callable[..., _T], *args: Any) -> _T:
+        # Before start and after stop nothing else touches the server: call it here.
+        if self._loop is None:
+            return fn(*args)
+        return self._call(fn, *args)
+
+    def _on_event(self, event: ProxyEvent) -> None:
+        """On the proxy's thread: queue the event for each subscribing loop and wake
+        that loop once for however many events pile up before it runs."""
+        with self._lock:
+            channels = list(self._channels.values())
+        for channel in channels:
+            channel.queue.append(event)
+            with self._lock:
+                if channel.scheduled:
+                    continue
+                channel.scheduled = True
+            with contextlib.suppress(RuntimeError):  # that loop has closed
+                channel.loop.call_soon_threadsafe(channel.flush, self._lock)
+
+
+class _Channel:
+    """Events on their way to the subscribers of one loop."""
+
+    __slots__ = ("callbacks", "loop", "queue", "scheduled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.callbacks: list[Callable[[ProxyEvent], None]] = []
+        self.queue: deque[ProxyEvent] = deque()
+        self.scheduled = False
+
+    def flush(self, lock: threading.Lock) -> None:
+        """On the subscribers' loop: deliver what is queued, in order."""
+        with lock:
+            # Cleared before draining: an event queued meanwhile schedules another flush.
+            self.scheduled = False
+            callbacks = list(self.callbacks)
+        while self.queue:
+            event = self.queue.popleft()
+            for callback in callbacks:
+                try:
+                    callback(event)
+                except Exception:
+                    _log.exception("proxy event subscriber failed")
