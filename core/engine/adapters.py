@@ -518,12 +518,15 @@ class TunnelAdapter:
 
 # ------------------------------------------------------------------------------- proxy
 class ProxyAdapter:
-    """``ProxyPort`` over ``ProxyServer``; decisions flow to the engine as events."""
+    """``ProxyPort`` over a ``ProxyServer`` on its own thread (``ProxyThread``): the
+    proxy's connection rate does not depend on the UI's loop, nor the UI on the proxy's
+    load. Decisions come back to the engine's loop as events."""
 
     def __init__(self, decider: Decider) -> None:
         from core.proxy import ProxyServer
+        from core.proxy.thread import ProxyThread
 
-        self._server = ProxyServer(decider, host_uid=os.getuid())
+        self._server = ProxyThread(ProxyServer(decider, host_uid=os.getuid()))
         self._address: str | None = None
 
     def subscribe(self, callback: Callable[[Any], None]) -> None:
