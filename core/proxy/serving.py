@@ -1,0 +1,307 @@
+"""From a parsed request to a relay: the ``Serving`` layer of ``ProxyServer``.
+
+Once a handshake (or a port forward) has named the target, this layer checks who is
+connecting (other users' and unidentifiable processes are refused), answers requests for
+the proxy itself (the PAC file), normalises the destination, resolves names with the
+injected resolver, asks the ``Decider`` (name *and* addresses), connects with the
+injected connector and starts the relay — or answers a protocol-correct refusal.
+``reevaluate`` re-asks the decider for every open relay. See ``bookkeeping`` for how the
+layers stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Iterable
+
+from core.policy.api import AccessRequest, AppIdentity, Decider, Decision, Effect
+from core.proxy import http as h
+from core.proxy import socks5 as s5
+from core.proxy.answers import Answer, HttpAnswer, SocksAnswer, rebinding_reason
+from core.proxy.bookkeeping import Bookkeeping, Count, Opened, fmt_host
+from core.proxy.dial import Connector, Resolver, send_final
+from core.proxy.errors import DestinationError
+from core.proxy.model import EventKind
+from core.proxy.normalize import is_ip, normalize_host, normalize_port
+from core.proxy.pac import PacTargets, parse_pac_targets, render_pac
+from core.proxy.peer import PeerInfo, PeerLookup
+from core.proxy.relay import BufferedRelay, Relay, SpliceRelay
+
+__all__ = ["PeerSlot", "Serving"]
+
+_log = logging.getLogger(__name__)
+
+_UNKNOWN_APP = AppIdentity(pid=None, uid=None, exe="", name="")
+
+
+class PeerSlot:
+    """Looks the peer up once, when first needed (SOCKS: while the client is busy)."""
+
+    __slots__ = ("_done", "_info", "_local", "_lookup", "_peer")
+
+    def __init__(self, lookup: PeerLookup, peer: tuple[str, int], local: tuple[str, int]):
+        self._lookup = lookup
+        self._peer = peer
+        self._local = local
+        self._info: PeerInfo | None = None
+        self._done = False
+
+    def get(self) -> PeerInfo | None:
+        """The peer's identity (looked up on the first call), None when unknown."""
+        if not self._done:
+            self._info = self._lookup.lookup(self._peer, self._local)
+            self._done = True
+        return self._info
+
+
+class Serving(Bookkeeping):
+    """Peer check, decision, connect and relay start (see the module docstring)."""
+
+    # Set by ProxyServer.__init__ (_port by start).
+    _decider: Decider
+    _host_uid: int
+    _resolver: Resolver
+    _connector: Connector
+    _splice: bool
+    _shared: memoryview
+    _pac: PacTargets
+    _pac_text: str
+    _port: int
+
+    # -- public controls -----------------------------------------------------------
+
+    def set_decider(self, decider: Decider) -> None:
+        """Use ``decider`` from now on (call ``reevaluate`` to apply it to open ones)."""
+        self._decider = decider
+
+    def set_pac_targets(self, targets: Iterable[str]) -> None:
+        """Set the hosts, ``*.suffix`` wildcards, IPs and CIDRs the PAC file proxies.
+
+        Raises ProxyConfigError on a bad entry; the previous PAC stays in force.
+        """
+        self._pac = parse_pac_targets(list(targets))
+        self._pac_text = ""
+
+    def pac(self) -> str:
+        """The current PAC file text (routing to this proxy's IPv4 address)."""
+        if not self._pac_text:
+            self._pac_text = render_pac(self._pac, f"127.0.0.1:{self._port}")
+        return self._pac_text
+
+    def reevaluate(self) -> int:
+        """Re-decide every open relayed connection; close the ones now denied.
+
+        Closing is immediate (before this returns), each with a REVOKED event. Returns the
+        number closed. Idempotent for an unchanged decider.
+        """
+        closed = 0
+        for relay, opened in list(self._relays.items()):
+            if relay.closed:
+                continue
+            decision = self._decide(opened.request)
+            if decision.allowed:
+                continue
+            relay.close(f"revoked: {decision.reason}")
+            closed += 1
+            self._emit(
+                EventKind.REVOKED,
+                opened.request.app,
+                f"{fmt_host(opened.request.host)}:{opened.request.port}",
+                decision,
+                opened.protocol,
+            )
+        return closed
+
+    # -- after the handshake -------------------------------------------------------
+
+    def _peer_refusal(self, info: PeerInfo | None) -> str | None:
+        if info is None:
+            return "the connecting process could not be identified"
+        if info.uid != self._host_uid:
+            return f"connection from another user's process (uid {info.uid})"
+        return None
+
+    async def _forward(self, conn: socket.socket, slot: PeerSlot, forward: tuple[str, int]) -> bool:
+        info = slot.get()
+        app = _app(info)
+        refusal = self._peer_refusal(info)
+        if refusal:
+            self._refuse(app, f"{fmt_host(forward[0])}:{forward[1]}", refusal, "forward")
+            return False
+        return await self._serve(conn, app, forward[0], forward[1], b"", Answer(), "forward")
+
+    async def _socks(self, conn: socket.socket, slot: PeerSlot, target: s5.Connect) -> bool:
+        info = slot.get()
+        app = _app(info)
+        refusal = self._peer_refusal(info)
+        if refusal:
+            raw = target.host if isinstance(target.host, str) else target.host.decode("latin-1")
+            self._refuse(app, f"{raw}:{target.port}", refusal, "socks5")
+            await send_final(asyncio.get_running_loop(), conn, s5.reply_bytes(s5.Reply.NOT_ALLOWED))
+            return False
+        return await self._serve(
+            conn, app, target.host, target.port, target.rest, SocksAnswer(), "socks5"
+        )
+
+    async def _http(self, conn: socket.socket, slot: PeerSlot, action: h.Action) -> bool:
+        loop = asyncio.get_running_loop()
+        info = slot.get()
+        app = _app(info)
+        if isinstance(action, h.Reject):
+            self._refused += 1
+            await send_final(
+                loop, conn, h.response_bytes(action.status, f"{action.reason}\n".encode())
+            )
+            return False
+        refusal = self._peer_refusal(info)
+        if refusal:
+            where = "local" if isinstance(action, h.Local) else f"{action.host}:{action.port}"
+            self._refuse(app, where, refusal, "http")
+            await send_final(loop, conn, HttpAnswer(False).deny(refusal, None))
+            return False
+        if isinstance(action, h.Local):
+            await send_final(loop, conn, self._local(action))
+            return False
+        if isinstance(action, h.Tunnel):
+            return await self._serve(
+                conn, app, action.host, action.port, action.rest, HttpAnswer(True), "http-connect"
+            )
+        return await self._serve(
+            conn,
+            app,
+            action.host,
+            action.port,
+            action.head + action.rest,
+            HttpAnswer(False),
+            "http",
+        )
+
+    def _local(self, request: h.Local) -> bytes:
+        """Answer a request for the proxy itself (the PAC file), after the rebinding check."""
+        betrayal = rebinding_reason(request, self._port)
+        if betrayal:
+            self._refused += 1
+            return h.response_bytes(403, f"{betrayal}\n".encode())
+        path = request.path.split("?", 1)[0]
+        if path != "/proxy.pac":
+            return h.response_bytes(404, b"not found\n")
+        if request.method not in ("GET", "HEAD"):
+            return h.response_bytes(405, b"only GET\n")
+        body = self.pac().encode()
+        resp = h.response_bytes(200, body, "application/x-ns-proxy-autoconfig")
+        return resp[: -len(body)] if request.method == "HEAD" else resp
+
+    async def _serve(
+        self,
+        conn: socket.socket,
+        app: AppIdentity,
+        raw_host: str | bytes,
+        raw_port: int,
+        first_up: bytes,
+        answer: Answer,
+        protocol: str,
+    ) -> bool:
+        """Decide, connect and start relaying. Returns True when a relay owns ``conn``."""
+        loop = asyncio.get_running_loop()
+        limits = self._limits
+        try:
+            host = normalize_host(raw_host)
+            port = normalize_port(raw_port)
+        except DestinationError as exc:
+            shown = raw_host if isinstance(raw_host, str) else raw_host.decode("latin-1")
+            self._refuse(app, f"{shown!r}:{raw_port}", str(exc), protocol)
+            await send_final(loop, conn, answer.bad_destination(str(exc)))
+            return False
+        addresses: tuple[str, ...] = ()
+        host_is_ip = is_ip(host)
+        if not host_is_ip:
+            addresses = await self._resolve(host, port)
+        request = AccessRequest(app=app, host=host, port=port, protocol="tcp", addresses=addresses)
+        decision = self._decide(request)
+        resource = decision.resource or host
+        destination = f"{fmt_host(host)}:{port}"
+        self._emit(EventKind.DECISION, app, destination, decision, protocol)
+        count = self._counts.setdefault(resource, Count())
+        if not decision.allowed:
+            count.denials += 1
+            await send_final(loop, conn, answer.deny(decision.reason, decision.rule_id))
+            return False
+        targets = (host,) if host_is_ip else addresses
+        try:
+            if not targets:
+                raise OSError(f"cannot resolve {host}")
+            async with asyncio.timeout(limits.connect_timeout):
+                upstream = await self._connector(targets, port)
+        except (OSError, TimeoutError) as exc:
+            await send_final(loop, conn, answer.failure(exc))
+            return False
+        try:
+            upstream.setblocking(False)
+            with contextlib.suppress(OSError):
+                upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            reply = answer.ok(upstream.getsockname()[:2])
+            if reply:
+                await loop.sock_sendall(conn, reply)
+            if first_up:
+                await loop.sock_sendall(upstream, first_up)
+        except OSError:
+            upstream.close()
+            return False
+        except BaseException:
+            upstream.close()
+            raise
+        count.connections += 1
+        relay: Relay
+        if self._splice:
+            relay = SpliceRelay(
+                loop, conn, upstream, chunk=limits.chunk_size, on_closed=self._relay_closed
+            )
+        else:
+            relay = BufferedRelay(
+                loop, conn, upstream, shared=self._shared, on_closed=self._relay_closed
+            )
+        self._relays[relay] = Opened(request, resource, protocol)
+        if isinstance(relay, BufferedRelay):
+            try:
+                await relay.attach()
+            except (OSError, RuntimeError):
+                return True  # attach closed both sockets and unregistered the relay
+        relay.bytes_up += len(first_up)
+        relay.start()
+        return True
+
+    async def _resolve(self, host: str, port: int) -> tuple[str, ...]:
+        try:
+            async with asyncio.timeout(self._limits.resolve_timeout):
+                raw = await self._resolver(host, port)
+        except (OSError, TimeoutError, UnicodeError) as exc:
+            _log.debug("cannot resolve %s: %s", host, exc)
+            return ()
+        out: list[str] = []
+        for address in raw:
+            try:
+                canonical = normalize_host(address)
+            except DestinationError:
+                continue
+            if is_ip(canonical) and canonical not in out:
+                out.append(canonical)
+            if len(out) >= self._limits.max_resolved:
+                break
+        return tuple(out)
+
+    def _decide(self, request: AccessRequest) -> Decision:
+        try:
+            return self._decider.decide(request)
+        except Exception as exc:  # the contract says never raises; fail closed if it does
+            _log.exception("decider raised")
+            return Decision(Effect.DENY, None, f"policy error: {type(exc).__name__}")
+
+
+def _app(info: PeerInfo | None) -> AppIdentity:
+    if info is None:
+        return _UNKNOWN_APP
+    return AppIdentity(pid=info.pid, uid=info.uid, exe=info.exe, name=os.path.basename(info.exe))
