@@ -3,8 +3,8 @@
 Run: ``.venv/bin/python tests/bench/bench_proxy.py`` (about 2-3 minutes; ``--quick`` for a
 smaller run). Everything runs on loopback in one run, side by side:
 
-- bulk throughput, 1 stream and 32 parallel streams (GB/s, ratio to direct, proxy
-  CPU-seconds per GB);
+- bulk throughput, 1 stream and 32 parallel streams (GB/s, ratio to direct measured in
+  the same interleaved round, proxy CPU-seconds per GB);
 - connection setup over 2,000 sequential SOCKS5 connections (p50/p99, ratio to microsocks)
   and connections per second with 50 concurrent clients;
 - peer identity lookup (netlink sock_diag vs /proc/net/tcp vs psutil);
@@ -133,11 +133,15 @@ class _TableDecider:
 
 
 def run_ours(port_file: str, relay: str) -> None:
-    """Our ProxyServer on a plain asyncio loop, or on the Qt (qasync) loop the tray app
-    runs the engine on when ``relay`` ends with "+qasync"."""
+    """Our ProxyServer on a plain asyncio loop; with "+qasync" on the Qt (qasync) loop the
+    tray app runs the engine on; with "+thread" on its own thread (``ProxyThread``, what
+    the engine uses) while the Qt loop runs in the main thread, as in the tray."""
     _raise_nofile()
     from core.proxy import Limits, ProxyServer
+    from core.proxy.thread import ProxyThread
 
+    threaded = relay.endswith("+thread")
+    relay = relay.removesuffix("+thread")
     qt = relay.endswith("+qasync")
     relay = relay.removesuffix("+qasync")
 
@@ -148,7 +152,10 @@ def run_ours(port_file: str, relay: str) -> None:
             limits=Limits(relay=relay, max_connections=20000),  # type: ignore[arg-type]
             hosts=("127.0.0.1",),
         )
-        addrs = await server.start(0)
+        runner = ProxyThread(server) if threaded else server
+        if threaded:  # events come back to the Qt loop, as in the tray
+            runner.subscribe(lambda event: None)
+        addrs = await runner.start(0)
         Path(port_file).write_text(str(addrs[0][1]))  # noqa: ASYNC240 - once, at start
         await asyncio.Event().wait()
 
@@ -218,13 +225,18 @@ class Target:
         return float(t.user + t.system + t.children_user + t.children_system)
 
 
-def throughput(
-    target: Target, sink_port: int, streams: int, total: int, reps: int = 3
-) -> tuple[float, float]:
-    """Median of ``reps`` runs of (GB/s, proxy CPU-s per GB) for ``total`` bytes over
-    ``streams`` (the machine is shared: single runs vary by ±50 %)."""
-    runs = sorted(_throughput_once(target, sink_port, streams, total) for _ in range(reps))
-    return runs[len(runs) // 2]
+def throughput_rounds(
+    targets: list[Target], sink_port: int, streams: int, total: int, rounds: int
+) -> dict[str, list[tuple[float, float]]]:
+    """(GB/s, proxy CPU-s per GB) of each target in ``rounds`` interleaved rounds.
+
+    The machine is a shared VM whose speed drifts by ±50 % within a minute, so every
+    round measures all targets back to back and ratios are taken within a round."""
+    out: dict[str, list[tuple[float, float]]] = {t.name: [] for t in targets}
+    for _ in range(rounds):
+        for t in targets:
+            out[t.name].append(_throughput_once(t, sink_port, streams, total))
+    return out
 
 
 def _throughput_once(
@@ -455,10 +467,15 @@ def main() -> None:
         sink, sink_port = _spawn_self(tmp, "--role", "sink")
         procs.append(sink)
         targets = [Target("direct", "direct", 0, None)]
-        for relay in ("splice", "buffered", "splice+qasync"):
+        labels = {
+            "splice": "ours (splice)",
+            "buffered": "ours (buffered)",
+            "splice+qasync": "ours (on Qt)",
+            "splice+qasync+thread": "ours (tray)",
+        }
+        for relay, label in labels.items():
             p, port = _spawn_self(tmp, "--role", "ours", relay)
             procs.append(p)
-            label = "ours (qasync)" if relay.endswith("qasync") else f"ours ({relay})"
             targets.append(Target(label, "socks", port, p))
         if shutil.which("microsocks"):
             port = _free_port()
@@ -494,28 +511,43 @@ def main() -> None:
             _wait_port(port, p)
             targets.append(Target("socat (fwd)", "forward", port, p))
 
+        rounds = 3 if quick else 7
         print(
             f"# proxy benchmark, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
-            f"{total >> 20} MiB per throughput run (median of 3)"
+            f"{total >> 20} MiB per throughput run, {rounds} interleaved rounds"
         )
         results: dict[str, dict[str, float]] = {t.name: {} for t in targets}
+        spread: dict[str, dict[int, tuple[float, float]]] = {t.name: {} for t in targets}
+        for streams in (1, 32):
+            runs = throughput_rounds(targets, sink_port, streams, total, rounds)
+            direct_runs = [gbps for gbps, _ in runs["direct"]]
+            for name, rs in runs.items():
+                ratios = [gbps / d for (gbps, _), d in zip(rs, direct_runs, strict=True)]
+                results[name][f"gbps{streams}"] = statistics.median(g for g, _ in rs)
+                results[name][f"x{streams}"] = statistics.median(ratios)
+                results[name][f"cpu{streams}"] = statistics.median(c for _, c in rs)
+                spread[name][streams] = (min(ratios), max(ratios))
+            print(f"  measured throughput, {streams} stream(s)", flush=True)
         for t in targets:
             r = results[t.name]
-            r["gbps1"], r["cpu1"] = throughput(t, sink_port, 1, total)
-            r["gbps32"], r["cpu32"] = throughput(t, sink_port, 32, total)
             r["p50"], r["p99"] = setup_latency(t, sink_port, n_setup)
             r["cps50"] = concurrent_rate(t, sink_port, 50, 1.0 if quick else 2.0)
-            print(f"  measured {t.name}", flush=True)
+            print(f"  measured setup of {t.name}", flush=True)
         direct = results["direct"]
         ms = results.get("microsocks", direct)
-        print("\n## throughput (GB/s; ratio to direct; proxy CPU-s per GB)")
-        print(f"{'':16}{'1 stream':>28}{'32 streams':>30}")
+        print(
+            "\n## throughput (median GB/s; median of per-round ratios to direct [min-max];"
+            " proxy CPU-s per GB)"
+        )
+        print(f"{'':16}{'1 stream':>38}{'32 streams':>40}")
         for name, r in results.items():
-            one = r["gbps1"] / direct["gbps1"]
-            many = r["gbps32"] / direct["gbps32"]
+            lo1, hi1 = spread[name][1]
+            lo32, hi32 = spread[name][32]
             print(
-                f"{name:16}{r['gbps1']:8.2f} {one:5.2f}x {r['cpu1']:6.2f} s/GB"
-                f"   {r['gbps32']:8.2f} {many:5.2f}x {r['cpu32']:6.2f} s/GB"
+                f"{name:16}{r['gbps1']:6.2f} {r['x1']:5.2f}x [{lo1:4.2f}-{hi1:4.2f}]"
+                f" {r['cpu1']:5.2f} s/GB"
+                f"  {r['gbps32']:6.2f} {r['x32']:5.2f}x [{lo32:4.2f}-{hi32:4.2f}]"
+                f" {r['cpu32']:5.2f} s/GB"
             )
         print(f"\n## connection setup ({n_setup} sequential; 50 concurrent clients)")
         print(f"{'':16}{'p50 µs':>9}{'/ms':>6}{'p99 µs':>9}{'/ms':>6}{'conn/s':>9}{'/ms':>6}")
@@ -535,8 +567,11 @@ def main() -> None:
             f"{'':16}{'KiB/conn':>9}{'fds/conn':>9}{'fds left':>9}{'KiB left':>9}{'2nd round':>10}"
         )
         for t in targets:
-            if t.proc is None or t.kind == "forward" or "qasync" in t.name:
-                continue  # socat forks one process per connection: not comparable
+            # socat forks a process per connection (not comparable); the Qt and tray rows
+            # hold the same relays as "ours (splice)".
+            same_relay = t.name in ("ours (on Qt)", "ours (tray)")
+            if t.proc is None or t.kind == "forward" or same_relay:
+                continue
             m = idle_memory(t, sink_port, n_idle)
             print(
                 f"{t.name:16}{m['kib']:9.1f}{m['fds']:9.1f}{m['fds_left']:9.0f}"
