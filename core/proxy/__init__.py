@@ -2,14 +2,21 @@
 
 Apps reach company resources through ``ProxyServer`` on 127.0.0.1/::1. Each connection
 is attributed to a local process (``peer``: netlink sock_diag on Linux, psutil
-elsewhere), other users' processes are refused, the destination is normalised
-(``normalize``) and decided by the policy engine's ``Decider`` as a name and as its
-resolved addresses; allowed connections are reached through the injected resolver and
-connector (``dial``) and relayed (``relay``: splice or a buffered protocol), denied ones
-get a protocol-correct refusal (``answers``). The protocol parsers (``socks5``,
-``http``) are sans-IO; only ``server`` does I/O. Decisions become ``ProxyEvent``s,
+elsewhere) and its owner account (``Owner``: uid on Linux/macOS, SID or "DOMAIN\\user"
+on Windows); processes of another account, or whose owner is unknown, are refused. The
+destination is normalised (``normalize``) and decided by the policy engine's
+``Decider`` as a name and as its resolved addresses; allowed connections are reached
+through the injected resolver and connector (``dial``) and relayed (``relay``: splice or
+a buffered protocol), denied ones get a protocol-correct refusal (``answers``). The
+protocol parsers (``socks5``, ``http``) are sans-IO. Decisions become ``ProxyEvent``s,
 traffic becomes ``ProxyCounters``; ``reevaluate()`` withdraws access from open
 connections when the bundle or posture changes; ``pac`` renders the browser PAC file.
+
+``ProxyServer`` (``server``) is built from layers, one module each, that together do
+all the I/O: ``bookkeeping`` (counters, events, open relays) → ``serving`` (peer check,
+decide, connect, relay start) → ``handshake`` (callback-driven handshake reading) →
+``listeners`` (listening sockets, accept, port forwards) → ``server`` (constructor,
+start/stop). ``thread`` runs a ``ProxyServer`` on its own thread.
 
 Exceptions (``errors``)::
 
@@ -30,7 +37,7 @@ if TYPE_CHECKING:
     from core.proxy.errors import DestinationError, ProxyConfigError, ProxyError, ProxyStartError
     from core.proxy.model import EventKind, Limits, ProxyCounters, ProxyEvent, ResourceCounters
     from core.proxy.normalize import normalize_host, normalize_port
-    from core.proxy.peer import PeerInfo, PeerLookup, default_lookup
+    from core.proxy.peer import Owner, PeerInfo, PeerLookup, current_owner, default_lookup
     from core.proxy.server import EventCallback, ProxyServer
 
 __all__ = [
@@ -39,6 +46,7 @@ __all__ = [
     "EventCallback",
     "EventKind",
     "Limits",
+    "Owner",
     "PeerInfo",
     "PeerLookup",
     "ProxyConfigError",
@@ -49,6 +57,7 @@ __all__ = [
     "ProxyStartError",
     "Resolver",
     "ResourceCounters",
+    "current_owner",
     "default_lookup",
     "normalize_host",
     "normalize_port",
@@ -63,6 +72,7 @@ _LAZY: dict[str, str] = {
     "EventCallback": "core.proxy.server",
     "EventKind": "core.proxy.model",
     "Limits": "core.proxy.model",
+    "Owner": "core.proxy.peer",
     "PeerInfo": "core.proxy.peer",
     "PeerLookup": "core.proxy.peer",
     "ProxyConfigError": "core.proxy.errors",
@@ -73,6 +83,7 @@ _LAZY: dict[str, str] = {
     "ProxyStartError": "core.proxy.errors",
     "Resolver": "core.proxy.dial",
     "ResourceCounters": "core.proxy.model",
+    "current_owner": "core.proxy.peer",
     "default_lookup": "core.proxy.peer",
     "normalize_host": "core.proxy.normalize",
     "normalize_port": "core.proxy.normalize",

@@ -32,7 +32,8 @@ from core.proxy.errors import ProxyConfigError, ProxyStartError
 from core.proxy.listeners import Listener, Listeners
 from core.proxy.model import Limits
 from core.proxy.pac import PacTargets
-from core.proxy.peer import PeerLookup, default_lookup
+from core.proxy.peer import Owner, PeerLookup, current_owner, default_lookup
+from core.proxy.peer.owner import uid_owner
 from core.proxy.relay import splice_available
 
 __all__ = ["EventCallback", "ProxyServer"]
@@ -44,17 +45,22 @@ class ProxyServer(Listeners):
     """Policy-checked SOCKS5 + HTTP proxy on loopback.
 
     All methods must be called on the event loop's thread. ``decider`` is consulted for
-    every connection and by ``reevaluate``; ``host_uid`` is the only uid served
-    (the signed-in user); ``resolver``/``connector`` default to the OS resolver and plain
-    TCP connects (the engine injects tunnel-bound ones); ``peer_lookup`` defaults to the
-    fastest lookup of this OS. ``on_event`` is a first subscriber (see ``subscribe``).
-    ``hosts`` are the listening addresses and must be loopback (DESIGN §7.4).
+    every connection and by ``reevaluate``. Only processes of one account are served:
+    ``host_owner`` (an ``Owner``), or ``host_uid`` (POSIX shorthand for
+    ``Owner(uid=host_uid)``), or by default ``current_owner()`` — this process's account
+    in the identity the OS provides (uid; SID or "DOMAIN\\user" on Windows). Processes
+    whose owner is unknown or not comparable are refused. ``resolver``/``connector``
+    default to the OS resolver and plain TCP connects (the engine injects tunnel-bound
+    ones); ``peer_lookup`` defaults to the fastest lookup of this OS. ``on_event`` is a
+    first subscriber (see ``subscribe``). ``hosts`` are the listening addresses and must
+    be loopback (DESIGN §7.4).
 
-    Raises ProxyConfigError for non-loopback ``hosts`` or ``relay="splice"`` off Linux.
+    Raises ProxyConfigError for non-loopback ``hosts``, ``relay="splice"`` off Linux, or
+    both ``host_uid`` and ``host_owner``.
     Typical engine use::
 
-        proxy = ProxyServer(policy_engine, host_uid=os.getuid(), resolver=tunnel_dns,
-                            connector=tunnel_connect, on_event=engine.on_proxy_event)
+        proxy = ProxyServer(policy_engine, resolver=tunnel_dns, connector=tunnel_connect,
+                            on_event=engine.on_proxy_event)
         await proxy.start(settings.proxy_port)
         proxy.set_pac_targets(hosts_and_cidrs_of_bundle)
         ...  # on bundle/posture change: proxy.reevaluate()
@@ -70,7 +76,8 @@ class ProxyServer(Listeners):
         self,
         decider: Decider,
         *,
-        host_uid: int,
+        host_uid: int | None = None,
+        host_owner: Owner | None = None,
         resolver: Resolver | None = None,
         connector: Connector | None = None,
         on_event: EventCallback | None = None,
@@ -85,8 +92,16 @@ class ProxyServer(Listeners):
                 loopback = False
             if not loopback:
                 raise ProxyConfigError(f"the proxy listens on loopback only, not {host!r}")
+        if host_uid is not None and host_owner is not None:
+            raise ProxyConfigError("give host_uid or host_owner, not both")
+        if host_owner is None:
+            host_owner = current_owner() if host_uid is None else Owner(uid=host_uid)
+        if host_owner.uid is not None and host_owner.sid is None and host_owner.name is None:
+            host_owner = uid_owner(host_owner.uid)  # the cached object: see _peer_refusal
+        if not host_owner.known:
+            _log.warning("the proxy's own account is unknown: every connection is refused")
         self._decider = decider
-        self._host_uid = host_uid
+        self._host_owner = host_owner
         self._resolver = resolver or system_resolver
         self._connector = connector or system_connector
         self._limits = limits or Limits()

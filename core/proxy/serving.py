@@ -1,7 +1,8 @@
 """From a parsed request to a relay: the ``Serving`` layer of ``ProxyServer``.
 
 Once a handshake (or a port forward) has named the target, this layer checks who is
-connecting (other users' and unidentifiable processes are refused), answers requests for
+connecting (processes of another account, or whose owner cannot be determined, are
+refused: ``Owner.same_account`` against the host's ``Owner``), answers requests for
 the proxy itself (the PAC file), normalises the destination, resolves names with the
 injected resolver, asks the ``Decider`` (name *and* addresses), connects with the
 injected connector and starts the relay — or answers a protocol-correct refusal.
@@ -28,7 +29,7 @@ from core.proxy.errors import DestinationError
 from core.proxy.model import EventKind
 from core.proxy.normalize import is_ip, normalize_host, normalize_port
 from core.proxy.pac import PacTargets, parse_pac_targets, render_pac
-from core.proxy.peer import PeerInfo, PeerLookup
+from core.proxy.peer import Owner, PeerInfo, PeerLookup
 from core.proxy.relay import BufferedRelay, Relay, SpliceRelay
 
 __all__ = ["PeerSlot", "Serving"]
@@ -63,7 +64,7 @@ class Serving(Bookkeeping):
 
     # Set by ProxyServer.__init__ (_port by start).
     _decider: Decider
-    _host_uid: int
+    _host_owner: Owner  # the only account served
     _resolver: Resolver
     _connector: Connector
     _splice: bool
@@ -119,10 +120,22 @@ class Serving(Bookkeeping):
     # -- after the handshake -------------------------------------------------------
 
     def _peer_refusal(self, info: PeerInfo | None) -> str | None:
+        """Why ``info``'s process may not use the proxy (None: it may). Fails closed."""
         if info is None:
             return "the connecting process could not be identified"
-        if info.uid != self._host_uid:
-            return f"connection from another user's process (uid {info.uid})"
+        owner = info.owner
+        if owner is self._host_owner:  # the usual case: uid_owner() hands out one object
+            return None
+        if owner is None or not owner.known:
+            return "the owner of the connecting process could not be determined"
+        same = self._host_owner.same_account(owner)
+        if same is None:
+            return (
+                f"the owner of the connecting process ({owner}) cannot be compared "
+                f"with this user ({self._host_owner})"
+            )
+        if not same:
+            return f"connection from another user's process ({owner})"
         return None
 
     async def _forward(self, conn: socket.socket, slot: PeerSlot, forward: tuple[str, int]) -> bool:

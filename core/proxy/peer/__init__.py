@@ -1,4 +1,4 @@
-"""Who is on the other end of a loopback connection: pid, uid and executable.
+"""Who is on the other end of a loopback connection: pid, owner account and executable.
 
 The proxy asks ``PeerLookup.lookup(peer, local)`` with the accepted socket's two
 endpoints and gets a ``PeerInfo`` (or None when the peer cannot be identified, which the
@@ -10,7 +10,10 @@ proxy treats as a refusal: fail closed). Implementations, chosen by ``default_lo
 - Linux fallback / benchmark peer: ``procfs.ProcNetTcpLookup`` (parses /proc/net/tcp*).
 - Windows and macOS: ``psutil_source.PsutilLookup`` over an injectable connection source.
 
-All lookups are synchronous, called on the proxy's loop thread, and never raise.
+The owner (``owner.Owner``) is what the proxy compares with the host's own account
+(``owner.current_owner()``): the uid on Linux and macOS, the token SID or "DOMAIN\\user"
+name on Windows, which has no uids. All lookups are synchronous, called on the proxy's
+loop thread, and never raise.
 """
 
 from __future__ import annotations
@@ -19,16 +22,28 @@ import sys
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["PeerInfo", "PeerLookup", "default_lookup"]
+from core.proxy.peer.owner import Owner, current_owner, uid_owner
+
+__all__ = ["Owner", "PeerInfo", "PeerLookup", "current_owner", "default_lookup"]
 
 
 @dataclass(frozen=True, slots=True)
 class PeerInfo:
-    """The local process behind a connection. ``pid``/``exe`` may be unknown (None/"")."""
+    """The local process behind a connection. ``pid``/``exe`` may be unknown (None/"").
 
-    uid: int
+    ``uid`` is None where the OS has no uids (Windows). ``owner`` is the account the
+    proxy compares with its host's; when omitted it is derived from ``uid``, so it is
+    None only when neither is known — and the proxy then refuses.
+    """
+
+    uid: int | None
     pid: int | None
     exe: str
+    owner: Owner | None = None
+
+    def __post_init__(self) -> None:
+        if self.owner is None and self.uid is not None and self.uid >= 0:
+            object.__setattr__(self, "owner", uid_owner(self.uid))
 
 
 class PeerLookup(Protocol):

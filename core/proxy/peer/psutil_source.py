@@ -1,20 +1,24 @@
 """psutil-based peer lookup for Windows and macOS (and a benchmark peer on Linux).
 
 ``psutil.net_connections`` lists every TCP socket of the machine (tens of milliseconds),
-so this is only the fallback where the OS has no per-socket query we use. The two
-sources — the connection table and per-pid facts — are injectable so the matching logic
-is tested on any OS with recorded tables.
+so this is only the fallback where the OS has no per-socket query we use. The owner is
+the real uid where psutil has ``uids()`` (macOS), else (Windows) the token SID and the
+"DOMAIN\\user" name of ``Process.username()``. Everything psutil provides is injectable
+— a whole psutil-like module, or the two sources (connection table, per-pid facts) — so
+the matching and owner logic are tested on any OS with recorded tables.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from core.proxy.peer import PeerInfo
+from core.proxy.peer.owner import Owner, SidReader, load_psutil, uid_owner, windows_sid
 
-__all__ = ["ConnRow", "PsutilLookup", "psutil_connections", "psutil_process"]
+__all__ = ["ConnRow", "ProcessFacts", "PsutilLookup", "psutil_connections", "psutil_process"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,31 +30,46 @@ class ConnRow:
     pid: int | None
 
 
-def psutil_connections() -> list[ConnRow]:
-    """The machine's TCP connections via psutil (may be partial without privileges)."""
-    import psutil
+ProcessFacts = tuple[Owner | None, str]
+"""(owner, exe path) of a process; owner None when unknown, exe "" when unreadable."""
 
+
+def psutil_connections(psutil: Any = None) -> list[ConnRow]:
+    """The machine's TCP connections via ``psutil`` (default: the real module; may be
+    partial without privileges)."""
     rows: list[ConnRow] = []
-    for c in psutil.net_connections(kind="tcp"):
+    for c in load_psutil(psutil).net_connections(kind="tcp"):
         raddr = (c.raddr.ip, c.raddr.port) if c.raddr else None
         rows.append(ConnRow((c.laddr.ip, c.laddr.port), raddr, c.pid))
     return rows
 
 
-def psutil_process(pid: int) -> tuple[int, str]:
-    """(real uid, exe path) of ``pid`` via psutil; uid -1 on Windows (see PsutilLookup)."""
-    import psutil
+def psutil_process(pid: int, psutil: Any = None, sid_of: SidReader | None = None) -> ProcessFacts:
+    """(owner, exe) of ``pid`` via ``psutil`` (default: the real module).
 
-    proc: Any = psutil.Process(pid)
+    The owner is the real uid where the OS has uids; on Windows (no ``uids()``) it is the
+    token SID from ``sid_of`` (default ``windows_sid``) and ``username()``'s
+    "DOMAIN\\user", whichever can be read — None when neither. Raises what psutil raises
+    for a vanished process (the lookup turns that into "unknown").
+    """
+    proc = load_psutil(psutil).Process(pid)
+    owner: Owner | None
     try:
-        uid = int(proc.uids().real)
-    except AttributeError:  # Windows has no uids(): owner compared by the caller's SID
-        uid = -1
+        uids = proc.uids
+    except AttributeError:  # Windows: accounts are SIDs, not uids
+        sid = (sid_of or windows_sid)(pid)
+        try:
+            name: str | None = str(proc.username())
+        except Exception:  # AccessDenied for other users' processes without admin rights
+            name = None
+        owner = Owner(sid=sid, name=name) if sid is not None or name is not None else None
+    else:
+        owner = uid_owner(int(uids().real))
     try:
         exe = str(proc.exe())
-    except psutil.Error:
+    except Exception:  # AccessDenied / ZombieProcess: the path is only informative
         exe = ""
-    return uid, exe
+    return owner, exe
 
 
 def _same(a: tuple[str, int], b: tuple[str, int]) -> bool:
@@ -65,19 +84,21 @@ def _same(a: tuple[str, int], b: tuple[str, int]) -> bool:
 class PsutilLookup:
     """Peer lookup by scanning the OS connection table. Never raises.
 
-    ``connections`` returns the table; ``process`` maps a pid to (uid, exe). Both default
-    to psutil. ``owner_uid`` is reported for processes whose uid the OS does not expose
-    (Windows), where psutil only lists other users' sockets to administrators.
+    ``connections`` returns the table; ``process`` maps a pid to ``ProcessFacts``. By
+    default both come from ``psutil`` — the real module, or a psutil-like object given
+    here — with Windows SIDs read by ``sid_of`` (default ``windows_sid``).
     """
 
     def __init__(
         self,
         *,
-        connections: Callable[[], Iterable[ConnRow]] = psutil_connections,
-        process: Callable[[int], tuple[int, str]] = psutil_process,
+        connections: Callable[[], Iterable[ConnRow]] | None = None,
+        process: Callable[[int], ProcessFacts] | None = None,
+        psutil: Any = None,
+        sid_of: SidReader | None = None,
     ) -> None:
-        self._connections = connections
-        self._process = process
+        self._connections = connections or functools.partial(psutil_connections, psutil)
+        self._process = process or functools.partial(psutil_process, psutil=psutil, sid_of=sid_of)
 
     def lookup(self, peer: tuple[str, int], local: tuple[str, int]) -> PeerInfo | None:
         """See ``PeerLookup.lookup``."""
@@ -86,8 +107,9 @@ class PsutilLookup:
                 if row.raddr is None or row.pid is None:
                     continue
                 if _same(row.laddr, peer) and _same(row.raddr, local):
-                    uid, exe = self._process(row.pid)
-                    return PeerInfo(uid=uid, pid=row.pid, exe=exe)
+                    owner, exe = self._process(row.pid)
+                    uid = owner.uid if owner is not None else None
+                    return PeerInfo(uid=uid, pid=row.pid, exe=exe, owner=owner)
         except Exception:  # any OS/psutil failure means "unknown": the proxy refuses
             return None
         return None

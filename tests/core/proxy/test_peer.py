@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core.proxy.peer import PeerInfo, default_lookup
+from core.proxy.peer import Owner, PeerInfo, default_lookup
 from core.proxy.peer.netlink import SockDiagLookup
 from core.proxy.peer.procfs import InodePidIndex, ProcNetTcpLookup
 from core.proxy.peer.psutil_source import ConnRow, PsutilLookup
@@ -125,13 +125,13 @@ def test_psutil_lookup_with_injected_table() -> None:
     ]
     calls: list[int] = []
 
-    def process(pid: int) -> tuple[int, str]:
+    def process(pid: int) -> tuple[Owner | None, str]:
         calls.append(pid)
-        return 1000, "C:\\Apps\\git.exe"
+        return Owner(uid=1000), "/usr/local/bin/git"
 
     lookup = PsutilLookup(connections=lambda: rows, process=process)
     info = lookup.lookup(("127.0.0.1", 50000), ("127.0.0.1", 9080))
-    assert info == PeerInfo(uid=1000, pid=77, exe="C:\\Apps\\git.exe")
+    assert info == PeerInfo(uid=1000, pid=77, exe="/usr/local/bin/git")
     assert calls == [77]
     assert lookup.lookup(("127.0.0.1", 50002), ("127.0.0.1", 9080)) is None
 
