@@ -47,6 +47,7 @@ class ProxyThread:
         self._name = name
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._ended: asyncio.Future[None] | None = None
         self._lock = threading.Lock()
         self._channels: dict[asyncio.AbstractEventLoop, _Channel] = {}
         server.subscribe(self._on_event)
@@ -58,7 +59,10 @@ class ProxyThread:
         if self._thread is not None:
             raise ProxyStartError("proxy already started")
         loop = asyncio.new_event_loop()
+        caller = asyncio.get_running_loop()
         ready = threading.Event()
+        self._ended = caller.create_future()
+        ended = self._ended
 
         def run() -> None:
             asyncio.set_event_loop(loop)
@@ -67,7 +71,11 @@ class ProxyThread:
                 loop.run_forever()
             finally:
                 loop.run_until_complete(loop.shutdown_asyncgens())
+                # Name lookups ran in the default executor: end its threads too.
+                loop.run_until_complete(loop.shutdown_default_executor())
                 loop.close()
+                with contextlib.suppress(RuntimeError):  # the caller's loop has closed
+                    caller.call_soon_threadsafe(_resolve, ended)
 
         thread = threading.Thread(target=run, name=self._name, daemon=True)
         thread.start()
@@ -95,7 +103,12 @@ class ProxyThread:
             return
         with contextlib.suppress(RuntimeError):  # already closed
             loop.call_soon_threadsafe(loop.stop)
-        await asyncio.get_running_loop().run_in_executor(None, thread.join, _CALL_TIMEOUT)
+        if self._ended is not None:
+            # Waits without blocking the caller's loop or borrowing one of its threads.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._ended), _CALL_TIMEOUT)
+            self._ended = None
+        thread.join(0.1)  # it has returned from run(): only the OS thread's exit is left
 
     @property
     def running(self) -> bool:
@@ -194,6 +207,11 @@ class ProxyThread:
                 channel.scheduled = True
             with contextlib.suppress(RuntimeError):  # that loop has closed
                 channel.loop.call_soon_threadsafe(channel.flush, self._lock)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class _Channel:

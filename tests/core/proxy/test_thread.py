@@ -21,6 +21,11 @@ def _proxy_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "rustronaut-proxy"]
 
 
+def _python_threads() -> set[threading.Thread]:
+    """Threads started from Python (not foreign threads Qt lets call into Python)."""
+    return {t for t in threading.enumerate() if not isinstance(t, threading._DummyThread)}
+
+
 async def _until(cond: object, timeout: float = 2.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not cond():  # type: ignore[operator]
@@ -36,11 +41,13 @@ async def _run_relay_on_thread() -> None:
     got: list[tuple[ProxyEvent, threading.Thread]] = []
     proxy.subscribe(lambda event: got.append((event, threading.current_thread())))
     caller = threading.current_thread()
+    threads_before = _python_threads()
     try:
         bound = await proxy.start(0)
         assert bound == [("127.0.0.1", proxy.port)]
         assert len(_proxy_threads()) == 1
-        code, r, w = await socks_open(proxy.port, "127.0.0.1", echo.port)
+        # A name: resolved on the proxy loop's executor threads.
+        code, r, w = await socks_open(proxy.port, "localhost", echo.port)
         assert code == 0
         blob = os.urandom(1 << 20)
         w.write(blob)
@@ -66,6 +73,7 @@ async def _run_relay_on_thread() -> None:
         await proxy.stop()
         await echo.stop()
     assert _proxy_threads() == []
+    assert _python_threads() <= threads_before  # resolver threads ended too
     assert not proxy.running
     with pytest.raises(OSError):  # nothing listens any more
         await asyncio.open_connection("127.0.0.1", proxy.port)
