@@ -11,6 +11,7 @@ the matching and owner logic are tested on any OS with recorded tables.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -35,13 +36,38 @@ ProcessFacts = tuple[Owner | None, str]
 
 
 def psutil_connections(psutil: Any = None) -> list[ConnRow]:
-    """The machine's TCP connections via ``psutil`` (default: the real module; may be
-    partial without privileges)."""
+    """The machine's TCP connections via ``psutil`` (default: the real module).
+
+    macOS lists the machine's sockets to root only (AccessDenied otherwise); then the
+    table is built from this user's own processes, one by one — slower, but only they
+    may use the proxy, and other users' sockets, left out, are refused as unknown.
+    """
+    ps = load_psutil(psutil)
+    try:
+        table = [(c, c.pid) for c in ps.net_connections(kind="tcp")]
+    except ps.AccessDenied:
+        table = _own_connections(ps)
     rows: list[ConnRow] = []
-    for c in load_psutil(psutil).net_connections(kind="tcp"):
+    for c, pid in table:
         raddr = (c.raddr.ip, c.raddr.port) if c.raddr else None
-        rows.append(ConnRow((c.laddr.ip, c.laddr.port), raddr, c.pid))
+        rows.append(ConnRow((c.laddr.ip, c.laddr.port), raddr, pid))
     return rows
+
+
+def _own_connections(ps: Any) -> list[tuple[Any, int]]:
+    getuid = getattr(os, "getuid", None)
+    if getuid is None:  # Windows lists every socket to every user; nothing to add
+        return []
+    uid = getuid()
+    table: list[tuple[Any, int]] = []
+    for proc in ps.process_iter():
+        try:
+            if proc.uids().real != uid:
+                continue
+            table.extend((c, proc.pid) for c in proc.net_connections(kind="tcp"))
+        except ps.Error:  # exited or not ours to read: not a peer we could serve
+            continue
+    return table
 
 
 def psutil_process(pid: int, psutil: Any = None, sid_of: SidReader | None = None) -> ProcessFacts:

@@ -13,7 +13,7 @@ import asyncio
 import os
 import socket
 from collections import namedtuple
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -82,6 +82,9 @@ class MacProcess:
 
 class FakePsutil:
     """The slice of the psutil module the proxy uses, for one recorded table."""
+
+    Error = Exception
+    AccessDenied = AccessDenied
 
     def __init__(self, rows: list[Any], process: Any) -> None:
         self._rows = rows
@@ -220,6 +223,66 @@ def test_macos_uids_and_denied_exe() -> None:
     assert mine.owner is uid_owner(501)
     theirs = lookup.lookup(("127.0.0.1", 50001), PROXY)
     assert theirs == PeerInfo(uid=502, pid=320, exe="")
+
+
+class MacUserProcess:
+    """A process as psutil.process_iter() yields it on macOS, with its own sockets."""
+
+    def __init__(self, pid: int, uid: int, conns: list[Any]) -> None:
+        self.pid = pid
+        self._uid = uid
+        self._conns = conns
+
+    def uids(self) -> Any:
+        if self.pid == 1:
+            raise AccessDenied(1)
+        return puids(self._uid, self._uid, self._uid)
+
+    def net_connections(self, kind: str = "inet") -> list[Any]:
+        assert kind == "tcp"
+        return self._conns
+
+
+class MacNotRoot(FakePsutil):
+    """psutil on macOS for a non-root user: the machine-wide table is denied."""
+
+    def __init__(self, procs: list[MacUserProcess]) -> None:
+        super().__init__([], lambda pid: MacProcess({p.pid: p._uid for p in procs}, pid))
+        self._procs = procs
+
+    def net_connections(self, kind: str = "inet") -> list[Any]:
+        raise AccessDenied()
+
+    def process_iter(self) -> Iterator[MacUserProcess]:
+        return iter(self._procs)
+
+
+def test_macos_without_root_reads_own_processes() -> None:
+    me = os.getuid()
+    pconn = namedtuple("pconn", ["fd", "family", "type", "laddr", "raddr", "status"])
+
+    def conn(port: int) -> Any:
+        return pconn(
+            5,
+            socket.AF_INET,
+            socket.SOCK_STREAM,
+            addr("127.0.0.1", port),
+            addr(*PROXY),
+            "ESTABLISHED",
+        )
+
+    procs = [
+        MacUserProcess(1, 0, [conn(50009)]),  # launchd: uids() denied, skipped
+        MacUserProcess(310, me, [conn(50000)]),
+        MacUserProcess(320, me + 1, [conn(50001)]),  # another user's: never listed
+    ]
+    lookup = PsutilLookup(psutil=MacNotRoot(procs))
+    mine = lookup.lookup(("127.0.0.1", 50000), PROXY)
+    assert mine is not None
+    assert mine.pid == 310
+    assert mine.owner is uid_owner(me)
+    assert lookup.lookup(("127.0.0.1", 50001), PROXY) is None
+    assert lookup.lookup(("127.0.0.1", 50009), PROXY) is None
 
 
 # -------------------------------------------------------- through a real proxy
