@@ -3,15 +3,15 @@
 It runs effects through its ports (``core.engine.ports``), records what they found in
 ``SessionFacts`` and derives the state with the pure ``core.engine.machine.derive``. Every
 change becomes an ``Event`` delivered in order, on the loop's thread, to subscribers (the
-tray, the CLI, the local control socket). Live tasks keep the session honest while
-connected: the controller's event stream, the tunnel's health (handshake age; long timer
-gaps mean the machine slept), the bundle's expiry, posture drift and session expiry.
+tray, the CLI, the local control socket).
 
-Gateways: the bundle may name several (``tunnel`` then ``gateways``). One is used at a
-time; every health tick ``core.engine.gateways`` classifies its handshake and plans
-staying, re-probing or switching to the next one, which this module carries out (with a
-NOTICE naming the gateway). Network changes (``core.engine.netwatch``) re-establish the
-session like a resume from sleep does.
+Here: the state (facts, snapshot, events), sign-in, connect and disconnect, the
+transitions that withdraw access (revoked device, expired bundle), posture reports and
+the controller's event stream (what its events mean; reconnecting with backoff).
+Elsewhere: the live session (``core.engine.live``: live tasks, tunnel health, gateway
+failover, sleep and network changes, offline retry) and the tunnel in use
+(``core.engine.health``); they reach back only through ``core.engine.live.Hooks``.
+Imports: the ports and the engine's own modules, ``core.policy.api`` for decisions.
 
 Threading: every public method is a coroutine for the engine's loop; nothing blocks it.
 Concurrency: ``connect``, ``disconnect``, ``sign_in`` and ``sign_out`` are serialised by
@@ -23,25 +23,25 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from types import EllipsisType
 from typing import Any, Protocol
 
-from core.aio import cancel_and_wait, spawn
+from core.aio import spawn
 from core.engine.api import SettingView, Unsubscribe
+from core.engine.config import EngineConfig
 from core.engine.errors import (
     AlwaysOnError,
-    NoGatewayError,
     SignInRequiredError,
     captive_portal,
     explain,
 )
-from core.engine.gateways import Action, Health, Step, assess, gateway_label, plan
-from core.engine.machine import SessionFacts, derive
+from core.engine.health import Gateways
+from core.engine.live import Backoff, Hooks, Live
+from core.engine.machine import SessionFacts, blocked, derive
 from core.engine.netwatch import NetworkWatch
 from core.engine.ports import (
     AuthPort,
@@ -72,28 +72,6 @@ class Watcher(Protocol):
 
     def start(self) -> None: ...
     async def stop(self) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class EngineConfig:
-    """The settings the engine acts on (built from the effective settings)."""
-
-    proxy_port: int = 9080
-    auto_connect: bool = True
-    always_on: bool = False
-    allow_break_glass: bool = True
-    organization: str | None = None
-    #: how often the tunnel's health is checked
-    health_interval_s: float = 2.0
-    #: a handshake older than this is dead (WireGuard re-handshakes every 2 minutes)
-    handshake_stale_s: float = 180.0
-    #: grace after ``up`` before the first handshake must have happened
-    first_handshake_grace_s: float = 15.0
-    #: retry of an unreachable controller: first delay and cap
-    backoff_initial_s: float = 1.0
-    backoff_max_s: float = 60.0
-    #: warn this long before the sign-in expires
-    session_warning_s: float = 15 * 60.0
 
 
 class Engine:
@@ -136,24 +114,44 @@ class Engine:
         )
         self._subscribers: list[Callable[[Event], None]] = []
         self._lock = asyncio.Lock()
-        self._live: list[asyncio.Task[Any]] = []
-        self._retry_task: asyncio.Task[Any] | None = None
         self._posture_facts: Any = None
         self._user: UserInfo | None = None
-        self._tunnel_up_at: float | None = None
-        self._applied_spec: Any = None
         self._portal_told = False
-        #: the gateway in use (index into ``_gateway_specs()``) and the ones that failed
-        #: in this round
-        self._gw_index = 0
-        self._gw_failed: frozenset[int] = frozenset()
-        self._gw_task: asyncio.Task[Any] | None = None
-        self._network = network
-        self._session_warned = False
         self._started = False
+        self._gateways = Gateways(
+            tunnel=tunnel, policy=policy, device=device, config=self._config, clock=clock
+        )
+        self._live = Live(
+            hooks=Hooks(
+                lock=self._lock,
+                facts=lambda: self._facts,
+                snapshot=lambda: self._snapshot,
+                update=self._update,
+                set_snapshot=self._set_snapshot,
+                emit=self._emit,
+                fail=self._fail,
+                connect_locked=self._connect_locked,
+                expired=self._expired,
+                probe=self._probe,
+                follow_events=self._events_loop,
+                posture_changed=self._posture_changed,
+            ),
+            gateways=self._gateways,
+            auth=auth,
+            policy=policy,
+            posture=posture,
+            tunnel=tunnel,
+            config=self._config,
+            clock=clock,
+            network=network,
+        )
         #: recent history for diagnostics: (time, state) and decisions
         self.history: collections.deque[tuple[float, str]] = collections.deque(maxlen=200)
         self.decisions: collections.deque[Event] = collections.deque(maxlen=500)
+
+    def _config(self) -> EngineConfig:
+        # The live parts read the settings through this: ``reconfigure`` replaces them.
+        return self.config
 
     # ----------------------------------------------------------------- observing
     @property
@@ -258,11 +256,11 @@ class Engine:
 
     async def stop(self) -> None:
         """Shut down: live tasks, proxy and tunnel (unless always-on keeps the tunnel)."""
-        await self._stop_live()
-        await cancel_and_wait(self._retry_task)
+        await self._live.stop()
+        await self._live.cancel_retry()
         await self._proxy.stop()
         if not self.config.always_on:
-            await self._safe_tunnel_down()
+            await self._gateways.down()
         await self._posture.stop()
         if self._watcher is not None:
             await self._watcher.stop()
@@ -297,7 +295,7 @@ class Engine:
             except Exception as exc:
                 self._fail(exc, during="signing in")
                 return
-            self._session_warned = False
+            self._live.rearm_session_warning()
             self._update(busy=None, signed_in=True)
             self._notice(f"Signed in as {self._user.email}")
         await self.connect()
@@ -353,7 +351,7 @@ class Engine:
                 self._policy.load_cached(device_id=enrollment.device_id)
             if self._policy.held() is None:
                 self._update(busy=None, controller_reachable=False, bundle_valid=False)
-                self._ensure_retry()
+                self._live.ensure_retry()
                 return
             await self._bring_up()
         except Exception as exc:
@@ -361,8 +359,8 @@ class Engine:
             return
         self._update(busy=None, controller_reachable=reachable)
         if not reachable:
-            self._ensure_retry()
-        self._start_live()
+            self._live.ensure_retry()
+        self._live.start()
         if self._snapshot.state in (SessionState.CONNECTED, SessionState.DEGRADED):
             self._notice("Connected")
 
@@ -403,72 +401,19 @@ class Engine:
         self._apply_facts()
         return True
 
-    def _gateway_specs(self) -> list[Any]:
-        """The bundle's tunnel specs in order: ``tunnel`` then the failover ``gateways``."""
-        specs = getattr(self._policy, "tunnel_specs", None)
-        if callable(specs):
-            listed = [s for s in specs() if s is not None]
-            if listed:
-                return listed
-        spec = self._policy.tunnel_spec()
-        if spec is None:
-            raise NoGatewayError("The policy for this device names no gateway to connect to.")
-        return [spec]
-
-    def _current_spec(self) -> Any:
-        specs = self._gateway_specs()
-        if self._gw_index >= len(specs):
-            self._gw_index, self._gw_failed = 0, frozenset()
-        return specs[self._gw_index]
-
-    async def _apply(self, spec: Any) -> None:
-        await self._tunnel.up(_with_key(spec, self._device.wg_private_key()))
-        self._applied_spec = spec
-        self._tunnel_up_at = self._clock()
-
     async def _bring_up(self) -> None:
-        await self._apply(self._current_spec())
-        await self._await_handshake()
+        await self._gateways.bring_up()
         self._proxy.set_pac_targets(self._policy.pac_targets())
         address = await self._proxy.start(self.config.proxy_port)
         self._set_snapshot(proxy_address=address)
         self._proxy.reevaluate()
-        await self._check_health()
-
-    async def _await_handshake(self, within_s: float = 1.0) -> None:
-        """Wait briefly for the first handshake so a healthy connect is CONNECTED at once.
-
-        WireGuard handshakes within milliseconds of ``up`` when the gateway answers (the
-        bundle's persistent keepalive starts it); a gateway that does not is left to the
-        health loop and its grace. Never raises.
-        """
-        # No longer than a health tick: the tick would see the handshake anyway.
-        wait = min(within_s, self.config.first_handshake_grace_s, self.config.health_interval_s)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            try:
-                view = await self._tunnel.status()
-            except Exception:
-                return
-            if view is None or view.handshake_age_s is not None:
-                return
-            await asyncio.sleep(0.02)
+        await self._live.check_health()
 
     async def _sync_tunnel(self) -> None:
-        """Re-apply the tunnel when a new bundle changed its spec (routes, peers).
-
-        The controller narrows what the gateway accepts as posture changes; re-applying
-        also makes WireGuard handshake afresh at once instead of after its ~15 s rekey
-        timeout, so restored access is restored in about a second.
-        """
+        """Re-apply the tunnel when a new bundle changed its spec (``Gateways.sync``)."""
         if not self._facts.tunnel_up or self._policy.held() is None:
             return
-        spec = self._current_spec()
-        if spec == self._applied_spec:
-            return
-        _log.info("policy changed the tunnel; re-applying it")
-        await self._safe_tunnel_down()
-        await self._apply(spec)
+        await self._gateways.sync()
 
     # ------------------------------------------------------------- disconnect
     async def disconnect(self, *, break_glass_reason: str | None = None) -> None:
@@ -488,20 +433,12 @@ class Engine:
 
     async def _teardown(self) -> None:
         self._update(busy=SessionState.DISCONNECTING)
-        await self._stop_live()
-        await cancel_and_wait(self._retry_task)
-        self._retry_task = None
+        await self._live.stop()
+        await self._live.cancel_retry()
         await self._proxy.stop()
-        await self._safe_tunnel_down()
+        await self._gateways.down()
         self._set_snapshot(proxy_address=None, tunnel=None)
         self._update(busy=None, tunnel_up=False, handshake_ok=False)
-
-    async def _safe_tunnel_down(self) -> None:
-        try:
-            await self._tunnel.down()
-        except Exception:
-            _log.exception("tunnel down failed")
-        self._tunnel_up_at = None
 
     async def _withdraw(self, reason: str, *, error: ErrorInfo | None = None) -> None:
         """Remove access at once: deny every decision, close connections, tunnel down."""
@@ -509,7 +446,7 @@ class Engine:
         self._policy.clear()
         self._proxy.reevaluate()
         await self._proxy.stop()
-        await self._safe_tunnel_down()
+        await self._gateways.down()
         self._set_snapshot(proxy_address=None, tunnel=None)
         if error is not None:
             self._update(
@@ -536,7 +473,7 @@ class Engine:
         self._posture_facts = facts
         self._apply_facts()
         self._proxy.reevaluate()
-        self._update(blocked_resources=_blocked(self._policy.resources()))
+        self._update(blocked_resources=blocked(self._policy.resources()))
         self._emit(EventKind.POSTURE, "Device posture changed")
         enrollment = self._device.enrollment()
         if enrollment is None or not self._facts.want_connected:
@@ -546,36 +483,18 @@ class Engine:
                 await self._refresh_bundle(enrollment.device_id)
                 await self._sync_tunnel()
                 self._proxy.reevaluate()
-                self._update(blocked_resources=_blocked(self._policy.resources()))
+                self._update(blocked_resources=blocked(self._policy.resources()))
         except Exception as exc:
             _log.warning("could not report the posture change: %s", exc)
 
-    # --------------------------------------------------------------- live tasks
-    def _start_live(self) -> None:
-        if self._live:
-            return
-        self._posture.start(self._posture_changed)
-        self._live = [
-            spawn(self._events_loop(), name="engine-events"),
-            spawn(self._health_loop(), name="engine-health"),
-        ]
-
-    async def _stop_live(self) -> None:
-        live, self._live = self._live, []
-        gw_task, self._gw_task = self._gw_task, None
-        if gw_task is not None and gw_task is not asyncio.current_task():
-            await cancel_and_wait(gw_task)
-        for task in live:
-            await cancel_and_wait(task)
-        await self._posture.stop()
-
+    # ------------------------------------------------------------ event stream
     async def _events_loop(self) -> None:
         """Follow the controller's event stream, reconnecting with backoff."""
-        delay = self.config.backoff_initial_s
+        backoff = Backoff(self._config)
         while True:
             try:
                 async for event in self._control.events():
-                    delay = self.config.backoff_initial_s
+                    backoff.reset()
                     if not self._facts.controller_reachable:
                         self._portal_told = False
                         self._update(controller_reachable=True)
@@ -587,8 +506,7 @@ class Engine:
                     _log.warning("event stream failed: %s", exc)
                 if self._facts.controller_reachable:
                     self._update(controller_reachable=False)
-            await asyncio.sleep(_jitter(delay))
-            delay = min(delay * 2, self.config.backoff_max_s)
+            await backoff.wait()
             # The stream being back does not prove the policy is current: re-fetch.
             await self._try_refresh()
 
@@ -606,7 +524,7 @@ class Engine:
     async def _revoked(self) -> None:
         async with self._lock:
             self._device.forget()
-            await self._stop_live()
+            await self._live.stop()
             await self._withdraw(
                 "this device was revoked by your organization",
                 error=ErrorInfo(
@@ -620,9 +538,9 @@ class Engine:
         async with self._lock:
             if self._policy.held() is not None:
                 return
-            await self._stop_live()
+            await self._live.stop()
             await self._withdraw("the policy expired and no newer one could be fetched")
-            self._ensure_retry()
+            self._live.ensure_retry()
 
     async def _try_refresh(self) -> bool:
         enrollment = self._device.enrollment()
@@ -645,28 +563,11 @@ class Engine:
             self._update(
                 controller_reachable=True,
                 bundle_valid=self._policy.held() is not None,
-                blocked_resources=_blocked(self._policy.resources()),
+                blocked_resources=blocked(self._policy.resources()),
             )
         elif self._facts.controller_reachable:
             self._update(controller_reachable=False)
         return ok
-
-    def _ensure_retry(self) -> None:
-        if self._retry_task is None or self._retry_task.done():
-            self._retry_task = spawn(self._retry_loop(), name="engine-retry")
-
-    async def _retry_loop(self) -> None:
-        """Offline with nothing valid: retry connecting with capped backoff and jitter."""
-        delay = self.config.backoff_initial_s
-        while self._needs_retry():
-            await asyncio.sleep(_jitter(delay))
-            delay = min(delay * 2, self.config.backoff_max_s)
-            if not await self._probe():
-                continue  # still offline: no state flapping in the tray while we wait
-            async with self._lock:
-                if not self._needs_retry():
-                    return
-                await self._connect_locked()
 
     async def _probe(self) -> bool:
         """Cheaply ask whether the controller answers (a posture nonce), without states."""
@@ -694,135 +595,6 @@ class Engine:
             )
         return True
 
-    def _needs_retry(self) -> bool:
-        return self._facts.want_connected and not self._facts.tunnel_up
-
-    async def _health_loop(self) -> None:
-        interval = self.config.health_interval_s
-        last = time.monotonic()
-        if self._network is not None:
-            self._network.prime(self._tunnel_interfaces())
-        while True:
-            await asyncio.sleep(interval)
-            now = time.monotonic()
-            gap, last = now - last, now
-            if gap > max(3 * interval, interval + 10):
-                _log.info("timer gap of %.0f s: the machine slept or the network changed", gap)
-                self._notice("Reconnecting after sleep")
-                spawn(self._reestablish(), name="engine-reestablish")
-                continue
-            if self._network is not None and self._network.changed(self._tunnel_interfaces()):
-                self._notice("Network changed: reconnecting")
-                spawn(self._reestablish(), name="engine-reestablish")
-                continue
-            await self._check_health()
-
-    def _tunnel_interfaces(self) -> set[str]:
-        # The tunnel's own interface coming and going is not a change of network.
-        names = {self._snapshot.tunnel.interface} if self._snapshot.tunnel else set()
-        if self._policy.held() is not None:
-            try:
-                specs = self._gateway_specs()
-            except Exception:
-                specs = []
-            names |= {str(n) for s in specs if (n := getattr(s, "interface", None))}
-        return names
-
-    async def _check_health(self) -> None:
-        """Update tunnel health, bundle validity and the session-expiry warning."""
-        held = self._policy.held()
-        if held is None and self._facts.bundle_valid:
-            spawn(self._expired(), name="engine-expired")
-            return
-        try:
-            view = await self._tunnel.status()
-        except Exception as exc:
-            _log.warning("tunnel status failed: %s", exc)
-            view = None
-        now = self._clock()
-        handshake_ok = False
-        if view is not None and self._tunnel_up_at is not None:
-            health = assess(
-                view.handshake_age_s,
-                now - self._tunnel_up_at,
-                grace_s=self.config.first_handshake_grace_s,
-                stale_s=self.config.handshake_stale_s,
-            )
-            # Only a handshake made since the tunnel was applied proves the gateway:
-            # waiting for one (within the grace) is not CONNECTED either.
-            handshake_ok = health is Health.FRESH
-            self._plan_gateway(health)
-        self._set_snapshot(tunnel=view)
-        self._update(
-            tunnel_up=view is not None,
-            handshake_ok=handshake_ok,
-            bundle_valid=held is not None,
-            blocked_resources=_blocked(self._policy.resources()) if held else 0,
-        )
-        expires = self._auth.session_expires_at()
-        if expires is not None and not self._session_warned:
-            left = expires - now
-            if 0 < left < self.config.session_warning_s:
-                self._session_warned = True
-                self._emit(
-                    EventKind.NOTICE,
-                    f"Your sign-in ends in {int(left // 60)} minutes. Sign in again to extend it.",
-                    details={"action": "extend_session"},
-                )
-
-    def _plan_gateway(self, health: Health) -> None:
-        """Carry out ``gateways.plan`` for the current gateway's ``health``."""
-        if self._gw_task is not None and not self._gw_task.done():
-            return  # a switch is already running
-        try:
-            count = len(self._gateway_specs())
-        except Exception:
-            return  # no bundle: nothing to switch between
-        step = plan(health, current=self._gw_index, count=count, failed=self._gw_failed)
-        self._gw_failed = step.failed
-        if step.action is not Action.STAY:
-            self._gw_task = spawn(self._switch_gateway(step), name="engine-gateway")
-
-    async def _switch_gateway(self, step: Step) -> None:
-        """Re-apply the current gateway or bring up another one (under the lock)."""
-        async with self._lock:
-            if not (self._facts.tunnel_up and self._facts.want_connected):
-                return
-            specs = self._gateway_specs()
-            if step.index >= len(specs):
-                return
-            old_index, spec = self._gw_index, specs[step.index]
-            old = gateway_label(specs[old_index], old_index) if old_index < len(specs) else "?"
-            new = gateway_label(spec, step.index)
-            if step.action is Action.SWITCH and step.index != old_index:
-                _log.warning("gateway %s is not answering; switching to %s", old, new)
-                self._emit(
-                    EventKind.NOTICE,
-                    f"Gateway {old} is not answering: switching to {new}",
-                    details={"gateway": new, "previous": old},
-                )
-            else:
-                _log.info("re-applying gateway %s to check its handshake", new)
-            self._gw_index = step.index
-            await self._safe_tunnel_down()
-            try:
-                await self._apply(spec)
-            except Exception as exc:
-                self._set_snapshot(tunnel=None)
-                self._update(tunnel_up=False, handshake_ok=False)
-                self._fail(exc, during=f"switching to gateway {new}")
-                return
-            await self._await_handshake()
-            await self._check_health()
-
-    async def _reestablish(self) -> None:
-        async with self._lock:
-            # A new network (or a resume) may reach the preferred gateway again.
-            self._gw_index, self._gw_failed = 0, frozenset()
-            await self._safe_tunnel_down()
-            await self._stop_live()
-            await self._connect_locked()
-
     # ------------------------------------------------------------ decisions
     def record_decision_event(
         self, *, app: str, destination: str, effect: str, rule: str | None, reason: str
@@ -843,21 +615,6 @@ class Engine:
 
             return await write_diagnostics(self, destination)
         return await self._diagnostics(self, destination)
-
-
-def _with_key(spec: Any, private_key: str) -> Any:
-    with_key = getattr(spec, "with_private_key", None)
-    return with_key(private_key) if callable(with_key) else spec
-
-
-def _blocked(resources: Sequence[Any]) -> int:
-    # Resources the user is simply not entitled to do not degrade the session.
-    return sum(1 for r in resources if not r.reachable and r.fixable)
-
-
-def _jitter(delay: float) -> float:
-    # Full jitter spreads reconnect storms after an outage (AWS architecture blog advice).
-    return delay / 2 + random.uniform(0, delay / 2)  # noqa: S311 - not security relevant
 
 
 def _is_unreachable(exc: BaseException) -> bool:

@@ -16,7 +16,8 @@ current gateway's handshake says and ``plan`` what to do about it:
 
 So the first gateway whose handshake completes is used, and a dead one is left within
 about ``stale limit + grace`` (or ``grace`` right after a switch). No I/O here; the
-engine (``core.engine.engine``) performs the actions. Raises nothing.
+live session (``core.engine.live``, with ``core.engine.health``) performs the actions.
+Raises nothing.
 """
 
 from __future__ import annotations

@@ -7,11 +7,12 @@ that "connected" is never shown over a dead handshake or without a valid bundle.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from core.engine.state import SessionState
+from core.engine.state import ResourceView, SessionState
 
-__all__ = ["BUSY_STATES", "SessionFacts", "derive"]
+__all__ = ["BUSY_STATES", "SessionFacts", "blocked", "derive"]
 
 #: States that only exist while an effect is running.
 BUSY_STATES = frozenset(
@@ -60,3 +61,9 @@ def derive(f: SessionFacts) -> SessionState:
     if f.blocked_resources:
         return SessionState.DEGRADED
     return SessionState.CONNECTED
+
+
+def blocked(resources: Iterable[ResourceView]) -> int:
+    """How many ``resources`` count as ``SessionFacts.blocked_resources``. Pure."""
+    # Resources the user is simply not entitled to do not degrade the session.
+    return sum(1 for r in resources if not r.reachable and r.fixable)

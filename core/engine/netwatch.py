@@ -1,10 +1,11 @@
 """Noticing that the machine's network changed (new Wi-Fi, cable, VPN, DHCP renewal).
 
 A *fingerprint* is the set of (interface, address) pairs plus the default routes. The
-engine polls it every health tick (psutil plus two small /proc reads, ~0.4 ms)
-and re-establishes the session when it differs from the last one: the endpoint is
-resolved again and the tunnel re-applied, without user action. The tunnel's own
-interfaces are ignored, or bringing the tunnel up would look like a network change.
+engine's live session (``core.engine.live``) polls it every health tick (psutil plus two
+small /proc reads, ~0.4 ms) and re-establishes the session when it differs from the last
+one: the endpoint is resolved again and the tunnel re-applied, without user action. The
+tunnel's own interfaces are ignored, or bringing the tunnel up would look like a network
+change.
 
 Reading is injected (``NetworkWatch(read=...)``) so tests drive changes by hand. Errors:
 none escape; an unreadable source counts as empty (logged), which is itself a change

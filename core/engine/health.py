@@ -1,0 +1,190 @@
+"""The tunnel in use: which of the bundle's gateways, since when, and what its handshake says.
+
+``Gateways`` owns the tunnel side of the session. It lists the bundle's gateways
+(``tunnel`` then the failover ``gateways``), applies one with this device's WireGuard key,
+waits briefly for the first handshake, re-applies the gateway in use when a new bundle
+changed it, and turns the tunnel's status into a ``core.engine.gateways.Health`` and, via
+``core.engine.gateways.plan``, into the next ``Step`` (stay, re-probe, switch). It changes
+no session state: ``core.engine.live`` carries steps out and the engine turns results
+into facts.
+
+Imports: the ports, ``core.engine.gateways``, ``core.engine.config`` and
+``core.engine.errors``; never the engine. Threading: the engine's loop only. Errors: the
+tunnel port's errors propagate from ``apply``/``bring_up``/``sync``; ``down`` and
+``await_handshake`` never raise; ``specs`` raises ``NoGatewayError`` without a gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from core.engine.config import EngineConfig
+from core.engine.errors import NoGatewayError
+from core.engine.gateways import Action, Health, Step, assess, gateway_label, plan
+from core.engine.ports import DevicePort, PolicyPort, TunnelPort
+from core.engine.state import TunnelView
+
+__all__ = ["Gateways"]
+
+_log = logging.getLogger(__name__)
+
+
+class Gateways:
+    """The gateway in use (an index into ``specs()``), the ones that failed in this
+    round, when the tunnel was last applied and with which spec."""
+
+    def __init__(
+        self,
+        *,
+        tunnel: TunnelPort,
+        policy: PolicyPort,
+        device: DevicePort,
+        config: Callable[[], EngineConfig],
+        clock: Callable[[], float],
+    ) -> None:
+        self._tunnel = tunnel
+        self._policy = policy
+        self._device = device
+        self._config = config
+        self._clock = clock
+        self._index = 0
+        self._failed: frozenset[int] = frozenset()
+        self._up_at: float | None = None
+        self._applied: Any = None
+
+    def specs(self) -> list[Any]:
+        """The bundle's tunnel specs in order: ``tunnel`` then the failover ``gateways``."""
+        specs = getattr(self._policy, "tunnel_specs", None)
+        if callable(specs):
+            listed = [s for s in specs() if s is not None]
+            if listed:
+                return listed
+        spec = self._policy.tunnel_spec()
+        if spec is None:
+            raise NoGatewayError("The policy for this device names no gateway to connect to.")
+        return [spec]
+
+    def current(self) -> Any:
+        """The spec of the gateway in use (the first one again if the bundle shrank)."""
+        specs = self.specs()
+        if self._index >= len(specs):
+            self.reset()
+        return specs[self._index]
+
+    def reset(self) -> None:
+        """Start over with the preferred (first) gateway and a new round."""
+        self._index, self._failed = 0, frozenset()
+
+    async def apply(self, spec: Any) -> None:
+        """Bring the tunnel up with ``spec`` and this device's key (port errors raise)."""
+        await self._tunnel.up(_with_key(spec, self._device.wg_private_key()))
+        self._applied = spec
+        self._up_at = self._clock()
+
+    async def bring_up(self) -> None:
+        """Apply the gateway in use and wait briefly for its first handshake."""
+        await self.apply(self.current())
+        await self.await_handshake()
+
+    async def down(self) -> None:
+        """Take the tunnel down; a failure is logged, never raised."""
+        try:
+            await self._tunnel.down()
+        except Exception:
+            _log.exception("tunnel down failed")
+        self._up_at = None
+
+    async def await_handshake(self, within_s: float = 1.0) -> None:
+        """Wait briefly for the first handshake so a healthy connect is CONNECTED at once.
+
+        WireGuard handshakes within milliseconds of ``up`` when the gateway answers (the
+        bundle's persistent keepalive starts it); a gateway that does not is left to the
+        health loop and its grace. Never raises.
+        """
+        config = self._config()
+        # No longer than a health tick: the tick would see the handshake anyway.
+        wait = min(within_s, config.first_handshake_grace_s, config.health_interval_s)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                view = await self._tunnel.status()
+            except Exception:
+                return
+            if view is None or view.handshake_age_s is not None:
+                return
+            await asyncio.sleep(0.02)
+
+    async def sync(self) -> None:
+        """Re-apply the gateway in use when a new bundle changed its spec (routes, peers).
+
+        The controller narrows what the gateway accepts as posture changes; re-applying
+        also makes WireGuard handshake afresh at once instead of after its ~15 s rekey
+        timeout, so restored access is restored in about a second. The caller makes sure
+        the tunnel is up and a bundle is held.
+        """
+        spec = self.current()
+        if spec == self._applied:
+            return
+        _log.info("policy changed the tunnel; re-applying it")
+        await self.down()
+        await self.apply(spec)
+
+    def health(self, view: TunnelView | None) -> Health | None:
+        """What ``view``'s handshake says about the gateway in use (None: no tunnel)."""
+        if view is None or self._up_at is None:
+            return None
+        config = self._config()
+        return assess(
+            view.handshake_age_s,
+            self._clock() - self._up_at,
+            grace_s=config.first_handshake_grace_s,
+            stale_s=config.handshake_stale_s,
+        )
+
+    def plan(self, health: Health) -> Step | None:
+        """The step to carry out for ``health`` (None: stay). Remembers the failed set."""
+        try:
+            count = len(self.specs())
+        except Exception:
+            return None  # no bundle: nothing to switch between
+        step = plan(health, current=self._index, count=count, failed=self._failed)
+        self._failed = step.failed
+        return None if step.action is Action.STAY else step
+
+    def select(self, index: int) -> tuple[Any, str, str] | None:
+        """Make gateway ``index`` the one in use; its spec, the previous gateway's label
+        and its own (None when the bundle no longer has it)."""
+        specs = self.specs()
+        if index >= len(specs):
+            return None
+        old_index, self._index = self._index, index
+        old = gateway_label(specs[old_index], old_index) if old_index < len(specs) else "?"
+        return specs[index], old, gateway_label(specs[index], index)
+
+    @property
+    def index(self) -> int:
+        """The index of the gateway in use."""
+        return self._index
+
+    def interfaces(self, shown: TunnelView | None) -> set[str]:
+        """The tunnel's own interfaces: ``shown``'s and every gateway's in the bundle.
+
+        The tunnel's interface coming and going is not a change of network.
+        """
+        names = {shown.interface} if shown else set()
+        if self._policy.held() is not None:
+            try:
+                specs = self.specs()
+            except Exception:
+                specs = []
+            names |= {str(n) for s in specs if (n := getattr(s, "interface", None))}
+        return names
+
+
+def _with_key(spec: Any, private_key: str) -> Any:
+    with_key = getattr(spec, "with_private_key", None)
+    return with_key(private_key) if callable(with_key) else spec
