@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -98,6 +99,21 @@ def jitter(delay: float) -> float:
     return delay / 2 + random.uniform(0, delay / 2)  # noqa: S311 - not security relevant
 
 
+def _awake_or_asleep() -> float:
+    """Seconds on a clock that keeps counting while the machine is suspended."""
+    # time.monotonic (and asyncio's timers) stop during suspend on Linux and macOS, so a
+    # timer gap measured with it never shows a sleep: after a resume the tick simply
+    # comes late by the machine's reckoning. CLOCK_BOOTTIME (Linux) and Darwin's
+    # CLOCK_MONOTONIC include the suspended time. Elsewhere (Windows) time.monotonic as
+    # before.
+    if sys.platform == "darwin":
+        return time.clock_gettime(time.CLOCK_MONOTONIC)
+    boottime = getattr(time, "CLOCK_BOOTTIME", None)
+    if boottime is not None:
+        return time.clock_gettime(boottime)
+    return time.monotonic()
+
+
 class Live:
     """The live tasks, gateway failover and the offline retry of one engine."""
 
@@ -158,12 +174,12 @@ class Live:
 
     async def _health_loop(self) -> None:
         interval = self._config().health_interval_s
-        last = time.monotonic()
+        last = _awake_or_asleep()
         if self._network is not None:
             self._network.prime(self._tunnel_interfaces())
         while True:
             await asyncio.sleep(interval)
-            now = time.monotonic()
+            now = _awake_or_asleep()
             gap, last = now - last, now
             if gap > max(3 * interval, interval + 10):
                 _log.info("timer gap of %.0f s: the machine slept or the network changed", gap)
