@@ -9,8 +9,9 @@ Here: the state (facts, snapshot, events), sign-in, connect and disconnect, the
 transitions that withdraw access (revoked device, expired bundle), posture reports and
 the controller's event stream (what its events mean; reconnecting with backoff).
 Elsewhere: the live session (``core.engine.live``: live tasks, tunnel health, gateway
-failover, sleep and network changes, offline retry) and the tunnel in use
-(``core.engine.health``); they reach back only through ``core.engine.live.Hooks``.
+failover, sleep and network changes, offline retry), the tunnel in use
+(``core.engine.health``) and whether the controller answers (``core.engine.reach``); the
+live session reaches back only through ``core.engine.live.Hooks``.
 Imports: the ports and the engine's own modules, ``core.policy.api`` for decisions.
 
 Threading: every public method is a coroutine for the engine's loop; nothing blocks it.
@@ -33,12 +34,7 @@ from typing import Any, Protocol
 from core.aio import spawn
 from core.engine.api import SettingView, Unsubscribe
 from core.engine.config import EngineConfig
-from core.engine.errors import (
-    AlwaysOnError,
-    SignInRequiredError,
-    captive_portal,
-    explain,
-)
+from core.engine.errors import AlwaysOnError, SignInRequiredError, explain
 from core.engine.health import Gateways
 from core.engine.live import Backoff, Hooks, Live
 from core.engine.machine import SessionFacts, blocked, derive
@@ -53,13 +49,8 @@ from core.engine.ports import (
     TunnelPort,
     UserInfo,
 )
-from core.engine.state import (
-    ErrorInfo,
-    Event,
-    EventKind,
-    SessionState,
-    Snapshot,
-)
+from core.engine.reach import Reachability
+from core.engine.state import ErrorInfo, Event, EventKind, SessionState, Snapshot
 from core.policy.api import Decision, Effect
 
 __all__ = ["Engine", "EngineConfig", "Watcher"]
@@ -116,8 +107,8 @@ class Engine:
         self._lock = asyncio.Lock()
         self._posture_facts: Any = None
         self._user: UserInfo | None = None
-        self._portal_told = False
         self._started = False
+        self._reach = Reachability(control=control, device=device, emit=self._emit)
         self._gateways = Gateways(
             tunnel=tunnel, policy=policy, device=device, config=self._config, clock=clock
         )
@@ -132,7 +123,7 @@ class Engine:
                 fail=self._fail,
                 connect_locked=self._connect_locked,
                 expired=self._expired,
-                probe=self._probe,
+                probe=self._reach.probe,
                 follow_events=self._events_loop,
                 posture_changed=self._posture_changed,
             ),
@@ -382,7 +373,7 @@ class Engine:
             token = self._device.sign_posture(self._posture_facts, nonce, device_id)
             await self._control.submit_posture(token)
         except Exception as exc:
-            if self._unreachable(exc):
+            if self._reach.unreachable(exc):
                 _log.info("controller unreachable while reporting posture: %s", exc)
                 return False
             raise
@@ -393,7 +384,7 @@ class Engine:
         try:
             token = await self._control.fetch_bundle()
         except Exception as exc:
-            if self._unreachable(exc):
+            if self._reach.unreachable(exc):
                 return False
             raise
         info = self._policy.accept(token, device_id=device_id)
@@ -496,13 +487,13 @@ class Engine:
                 async for event in self._control.events():
                     backoff.reset()
                     if not self._facts.controller_reachable:
-                        self._portal_told = False
+                        self._reach.answered()
                         self._update(controller_reachable=True)
                     await self._on_control_event(event.kind, dict(event.data))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if not self._unreachable(exc):
+                if not self._reach.unreachable(exc):
                     _log.warning("event stream failed: %s", exc)
                 if self._facts.controller_reachable:
                     self._update(controller_reachable=False)
@@ -569,32 +560,6 @@ class Engine:
             self._update(controller_reachable=False)
         return ok
 
-    async def _probe(self) -> bool:
-        """Cheaply ask whether the controller answers (a posture nonce), without states."""
-        if self._device.enrollment() is None:
-            return True
-        try:
-            await self._control.posture_nonce()
-        except Exception as exc:
-            return not self._unreachable(exc)
-        self._portal_told = False
-        return True
-
-    def _unreachable(self, exc: BaseException) -> bool:
-        """Is ``exc`` "controller unreachable"? A captive portal is, and the employee is
-        told once per episode what to do (sign in to the Wi-Fi), never a silent fail-open."""
-        if not _is_unreachable(exc):
-            return False
-        if captive_portal(exc) is not None and not self._portal_told:
-            self._portal_told = True
-            info = explain(exc, during="reaching the controller")
-            self._emit(
-                EventKind.ERROR,
-                info.title,
-                details={"detail": info.detail, "next": info.next_step, "captive_portal": "1"},
-            )
-        return True
-
     # ------------------------------------------------------------ decisions
     def record_decision_event(
         self, *, app: str, destination: str, effect: str, rule: str | None, reason: str
@@ -615,11 +580,3 @@ class Engine:
 
             return await write_diagnostics(self, destination)
         return await self._diagnostics(self, destination)
-
-
-def _is_unreachable(exc: BaseException) -> bool:
-    import httpx
-
-    if isinstance(exc, httpx.TransportError | ConnectionError | asyncio.TimeoutError):
-        return True
-    return bool(getattr(exc, "unreachable", False))

@@ -66,7 +66,7 @@ class Hooks:
     connect_locked: Callable[[], Awaitable[None]]
     #: the held bundle expired: withdraw access (takes the lock)
     expired: Callable[[], Coroutine[Any, Any, None]]
-    #: is the controller answering? (cheap, no state changes)
+    #: is the controller answering? (cheap, no state changes: ``Reachability.probe``)
     probe: Callable[[], Awaitable[bool]]
     #: the controller's event stream, followed until cancelled
     follow_events: Callable[[], Coroutine[Any, Any, None]]
