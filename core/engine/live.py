@@ -142,6 +142,7 @@ class Live:
         self._tasks: list[asyncio.Task[Any]] = []
         self._switch_task: asyncio.Task[Any] | None = None
         self._retry_task: asyncio.Task[Any] | None = None
+        self._expiry_task: asyncio.Task[Any] | None = None
         self._session_warned = False
 
     # ------------------------------------------------------------- live tasks
@@ -209,7 +210,10 @@ class Live:
         hooks = self._hooks
         held = self._policy.held()
         if held is None and hooks.facts().bundle_valid:
-            spawn(hooks.expired(), name="engine-expired")
+            # One withdrawal per expiry: ticks while it waits for the lock must not queue
+            # more (each would withdraw again and announce it again).
+            if self._expiry_task is None or self._expiry_task.done():
+                self._expiry_task = spawn(hooks.expired(), name="engine-expired")
             return
         try:
             view = await self._tunnel.status()

@@ -9,6 +9,7 @@ import pytest
 
 from core.engine.config import EngineConfig
 from core.engine.live import Backoff, jitter
+from core.engine.ports import ControlEvent
 from core.engine.state import EventKind
 from core.engine.state import SessionState as S
 
@@ -67,3 +68,25 @@ async def test_backoff_doubles_up_to_the_cap_and_resets(monkeypatch: pytest.Monk
     backoff.reset()
     await backoff.wait()
     assert slept == [1.0, 2.0, 4.0, 5.0, 5.0, 1.0]
+
+
+async def test_an_expired_bundle_is_withdrawn_once_even_while_the_lock_is_busy() -> None:
+    rig = make()
+    await rig.engine.connect()
+    rig.control.reachable = False
+    rig.control.queue.put_nowait(ControlEvent("policy_changed", {}))
+    await until(lambda: rig.engine.snapshot.state is S.OFFLINE)
+    # Something slow holds the engine's lock (a gateway switch, a connect) while the
+    # bundle expires: every health tick meanwhile sees the expiry.
+    async with rig.engine._lock:
+        rig.clock.now += 3601
+        await asyncio.sleep(0.3)
+    await until(lambda: not rig.tunnel.is_up)
+    await asyncio.sleep(0.2)
+    withdrawn = [
+        e
+        for e in rig.events
+        if e.kind is EventKind.NOTICE and e.message.startswith("Access withdrawn")
+    ]
+    assert len(withdrawn) == 1
+    await rig.engine.stop()
