@@ -526,7 +526,7 @@ class ProxyAdapter:
         from core.proxy import ProxyServer
         from core.proxy.thread import ProxyThread
 
-        self._server = ProxyThread(ProxyServer(decider, host_uid=os.getuid()))
+        self._server = ProxyThread(ProxyServer(decider))  # the signed-in OS account only
         self._address: str | None = None
 
     def subscribe(self, callback: Callable[[Any], None]) -> None:
