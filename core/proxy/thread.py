@@ -24,11 +24,13 @@ from core.proxy.errors import ProxyStartError
 from core.proxy.model import ProxyCounters, ProxyEvent
 from core.proxy.server import ProxyServer
 
-__all__ = ["ProxyThread"]
+__all__ = ["EVENT_BATCH_S", "ProxyThread"]
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 _CALL_TIMEOUT = 5.0  # a healthy proxy loop answers in microseconds
+EVENT_BATCH_S = 0.02
+"""Longest an event waits on the proxy's thread before the caller's loop is woken."""
 
 
 class ProxyThread:
@@ -48,6 +50,7 @@ class ProxyThread:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ended: asyncio.Future[None] | None = None
+        self._wake_pending = False  # only touched on the proxy's thread
         self._lock = threading.Lock()
         self._channels: dict[asyncio.AbstractEventLoop, _Channel] = {}
         server.subscribe(self._on_event)
@@ -92,9 +95,13 @@ class ProxyThread:
         if self._loop is None:
             return
         try:
-            await self._run(self._server.stop())
+            await self._run(self._stop_server())
         finally:
             await self._end_thread()
+
+    async def _stop_server(self) -> None:
+        await self._server.stop()
+        self._wake()  # what the last connections decided still reaches the subscribers
 
     async def _end_thread(self) -> None:
         loop, thread = self._loop, self._thread
@@ -195,16 +202,30 @@ class ProxyThread:
         return self._call(fn, *args)
 
     def _on_event(self, event: ProxyEvent) -> None:
-        """On the proxy's thread: queue the event for each subscribing loop and wake
-        that loop once for however many events pile up before it runs."""
+        """On the proxy's thread: queue the event for each subscribing loop; wake those
+        loops at most once per ``EVENT_BATCH_S``.
+
+        Waking the caller's loop takes the GIL from the proxy's thread; doing it for each
+        of a thousand connections a second costs the proxy a third of its rate, while
+        the Activity view gains nothing from seeing a decision sooner than 20 ms.
+        """
         with self._lock:
             channels = list(self._channels.values())
         for channel in channels:
             channel.queue.append(event)
-            with self._lock:
-                if channel.scheduled:
-                    continue
+        if channels and not self._wake_pending:
+            self._wake_pending = True
+            asyncio.get_running_loop().call_later(EVENT_BATCH_S, self._wake)
+
+    def _wake(self) -> None:
+        """On the proxy's thread: have each loop with queued events flush them."""
+        self._wake_pending = False
+        with self._lock:
+            channels = list(self._channels.values())
+            due = [c for c in channels if c.queue and not c.scheduled]
+            for channel in due:
                 channel.scheduled = True
+        for channel in due:
             with contextlib.suppress(RuntimeError):  # that loop has closed
                 channel.loop.call_soon_threadsafe(channel.flush, self._lock)
 

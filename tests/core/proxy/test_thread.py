@@ -131,3 +131,34 @@ async def test_a_port_in_use_fails_start_and_leaves_no_thread() -> None:
     finally:
         blocker.close()
         await blocker.wait_closed()
+
+
+async def test_events_of_a_burst_arrive_in_order_in_few_wake_ups(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from core.proxy import thread as thread_mod
+
+    flushes = 0
+    real_flush = thread_mod._Channel.flush
+
+    def counting_flush(self: thread_mod._Channel, lock: threading.Lock) -> None:
+        nonlocal flushes
+        flushes += 1
+        real_flush(self, lock)
+
+    monkeypatch.setattr(thread_mod._Channel, "flush", counting_flush)
+    proxy = ProxyThread(ProxyServer(TableDecider(), host_uid=os.getuid(), hosts=("127.0.0.1",)))
+    got: list[ProxyEvent] = []
+    proxy.subscribe(got.append)
+    await proxy.start(0)
+    try:
+        for n in range(40):  # denied at once: one decision event each
+            code, _r, w = await socks_open(proxy.port, "10.0.0.1", 1000 + n)
+            assert code == 2
+            w.close()
+        await _until(lambda: len(got) == 40)
+    finally:
+        await proxy.stop()
+    assert [e.destination for e in got] == [f"10.0.0.1:{1000 + n}" for n in range(40)]
+    # One wake-up per EVENT_BATCH_S at most, not one per event.
+    assert flushes < 20
