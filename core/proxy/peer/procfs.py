@@ -4,7 +4,9 @@
 process's fd table costs milliseconds, so it first scans the processes that recently
 owned connections (an app usually opens many), and in each process it reads first the
 fd numbers it had not seen at the previous scan (a new socket usually gets a new fd
-number). Only on a miss does it walk the processes of the expected uid.
+number). A scan remembers every socket it passes, so a client's other connections that
+are already open need one readlink each. Only on a miss does it walk the processes of
+the expected uid.
 ``ProcNetTcpLookup`` is the slow, portable-across-kernels fallback (and a benchmark peer).
 """
 
@@ -18,6 +20,8 @@ from collections import OrderedDict
 from core.proxy.peer import PeerInfo
 
 __all__ = ["InodePidIndex", "ProcNetTcpLookup", "exe_of"]
+
+_KNOWN_MAX = 4096  # remembered sockets of scanned processes (oldest forgotten first)
 
 
 def exe_of(pid: int, proc: str = "/proc") -> str:
@@ -44,6 +48,8 @@ class InodePidIndex:
         # pid → fd number of its last matched socket: a client that closes and reopens
         # connections usually gets the same (lowest free) fd number again.
         self._last_fd: dict[int, str] = {}
+        # "socket:[inode]" → (pid, fd) of sockets seen while scanning for another one.
+        self._known: OrderedDict[str, tuple[int, str]] = OrderedDict()
 
     def _scan_pid(self, pid: int, target: str) -> bool:
         fd_dir = f"{self._proc}/{pid}/fd"
@@ -63,14 +69,22 @@ class InodePidIndex:
             seen = self._recent.get(pid, frozenset())
             ordered = [n for n in names if n not in seen] + [n for n in names if n in seen]
             found = False
+            known = self._known
+            # Read the whole table, not just up to the match: every socket seen is
+            # remembered, so the next connections of a busy client (opened before this
+            # scan, still in their handshake) are found with one readlink.
             for name in ordered:
                 try:
-                    if os.readlink(name, dir_fd=dfd) == target:
-                        found = True
-                        self._last_fd[pid] = name
-                        break
+                    link = os.readlink(name, dir_fd=dfd)
                 except OSError:
                     continue
+                if link == target:
+                    found = True
+                    self._last_fd[pid] = name
+                elif link.startswith("socket:["):
+                    known[link] = (pid, name)
+            while len(known) > _KNOWN_MAX:
+                known.popitem(last=False)
             if found or pid in self._recent:
                 self._recent[pid] = frozenset(names)
                 self._recent.move_to_end(pid, last=False)
@@ -84,6 +98,14 @@ class InodePidIndex:
     def pid_of(self, inode: int, uid: int | None = None) -> int | None:
         """The pid holding socket ``inode`` (restricting the full scan to ``uid``)."""
         target = f"socket:[{inode}]"
+        hint = self._known.pop(target, None)
+        if hint is not None:
+            pid, fd = hint
+            try:  # still there? (one syscall; it proves the pid holds it now)
+                if os.readlink(f"{self._proc}/{pid}/fd/{fd}") == target:
+                    return pid
+            except OSError:
+                pass
         for pid, fd in self._last_fd.items():
             try:
                 if os.readlink(f"{self._proc}/{pid}/fd/{fd}") == target:

@@ -155,3 +155,39 @@ def test_psutil_lookup_real_on_this_machine() -> None:
     finally:
         for s in socks:
             s.close()
+
+
+def test_inode_index_remembers_sockets_seen_while_scanning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proc = _fake_proc(tmp_path, 4242, 777, fds=50)
+    fd_dir = proc / "4242" / "fd"
+    for n in range(60, 90):  # a busy client: 30 other connections in their handshake
+        os.symlink(f"socket:[{1000 + n}]", fd_dir / str(n))
+    index = InodePidIndex(proc=str(proc))
+    assert index.pid_of(777) == 4242
+    reads: list[str] = []
+    real_readlink = os.readlink
+
+    def counting_readlink(path: str, *, dir_fd: int | None = None) -> str:
+        reads.append(path)
+        return real_readlink(path, dir_fd=dir_fd)
+
+    monkeypatch.setattr(os, "readlink", counting_readlink)
+    for n in range(60, 90):  # each found with the one readlink that verifies it
+        reads.clear()
+        assert index.pid_of(1000 + n) == 4242
+        assert len(reads) == 1
+    # A remembered fd that now holds another socket is not believed: a fresh index
+    # remembers 1061 at fd 61, then that socket moves to another process and fd 61 is
+    # reused; the lookup verifies, sees the change and finds the real holder.
+    monkeypatch.setattr(os, "readlink", real_readlink)
+    index2 = InodePidIndex(proc=str(proc))
+    assert index2.pid_of(777) == 4242
+    os.unlink(fd_dir / "61")
+    os.symlink("socket:[5000]", fd_dir / "61")
+    other = proc / "4243" / "fd"
+    other.mkdir(parents=True)
+    os.symlink("socket:[1061]", other / "3")
+    assert index2.pid_of(1061) == 4243
+    assert index2.pid_of(5000) == 4242
