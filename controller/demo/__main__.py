@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -69,11 +70,16 @@ async def _timed(predicate: Callable[[], bool], within: float) -> float | None:
     return None
 
 
-def _decision(s: Session, destination: str) -> dict[str, object] | None:
-    for event in reversed(s.events):
-        if event.get("kind") == "decision" and event.get("destination") == destination:
-            return event
-    return None
+async def _decision(s: Session, destination: str) -> dict[str, object] | None:
+    """The proxy's decision event for ``destination`` (it follows the answer by a few
+    tens of ms: events leave the proxy's thread in batches)."""
+    try:
+        return await s.wait_event(
+            lambda e: e.get("kind") == "decision" and e.get("destination") == destination,
+            within=3,
+        )
+    except TimeoutError:
+        return None
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -109,7 +115,7 @@ async def run(args: argparse.Namespace) -> int:
             d.step(f"Requests through the proxy (curl --socks5-hostname 127.0.0.1:{s.proxy_port})")
             wiki = "wiki.corp.example"
             ok, code, body = _body(await asyncio.to_thread(s.curl, f"http://{wiki}/"))
-            decision = _decision(s, f"{wiki}:80")
+            decision = await _decision(s, f"{wiki}:80")
             if ok and decision and decision.get("effect") == "allow":
                 d.ok(f"http://{wiki}/ → {code}: {body.strip()[:80]}")
                 d.info(f"decision: allow by rule {decision['rule']} — {decision['message']}")
@@ -117,8 +123,7 @@ async def run(args: argparse.Namespace) -> int:
                 d.fail(f"http://{wiki}/ should be allowed, got {code or 'no answer'} {decision}")
             payroll = "payroll.corp.example"
             ok, code, _ = _body(await asyncio.to_thread(s.curl, f"http://{payroll}/"))
-            await asyncio.sleep(0.2)
-            decision = _decision(s, f"{payroll}:80")
+            decision = await _decision(s, f"{payroll}:80")
             if not ok and decision and decision.get("effect") == "deny":
                 d.refused(f"http://{payroll}/ → refused: {decision['message']}")
                 fix = next(
@@ -148,6 +153,9 @@ async def run(args: argparse.Namespace) -> int:
                 d.ok(f"access restored {back:.1f} s after the firewall came back")
 
             d.step("rustronaut status (the running engine's view, through its control socket)")
+            # The new policy re-applied the tunnel: show the status once its handshake is back.
+            with contextlib.suppress(TimeoutError):
+                await s.wait_state("connected", "degraded", within=15)
             for line in format_status(await s.status()).splitlines():
                 print(f"    {line}")
 
