@@ -176,8 +176,10 @@ class RiskTracker:
 
     def score(self, now: float | None = None) -> float:
         """The current score (0–100, not rounded). Cheap: one ``exp``."""
+        if not self._active:  # nothing fired lately: posture only, no maths, no lock
+            return min(100.0, self._posture_sum)
         with self._lock:
-            if not self._active:  # nothing fired lately: posture only, no maths
+            if not self._active:
                 return min(100.0, self._posture_sum)
             now = self._clock() if now is None else now
             behaviour = sum(self._values.values())
