@@ -178,9 +178,7 @@ class RiskTracker:
         """The current score (0–100, not rounded). Cheap: one ``exp``."""
         if not self._active:  # nothing fired lately: posture only, no maths, no lock
             return min(100.0, self._posture_sum)
-        with self._lock:
-            if not self._active:
-                return min(100.0, self._posture_sum)
+        with self._lock:  # (if another thread ended the activity meantime: sum is 0)
             now = self._clock() if now is None else now
             behaviour = sum(self._values.values())
             if now > self._t:
