@@ -53,6 +53,9 @@ class ProxyThread:
         self._wake_pending = False  # only touched on the proxy's thread
         self._lock = threading.Lock()
         self._channels: dict[asyncio.AbstractEventLoop, _Channel] = {}
+        # Replaced (never mutated) under the lock: the proxy thread reads it per event
+        # without taking the lock.
+        self._channel_list: tuple[_Channel, ...] = ()
         server.subscribe(self._on_event)
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -139,6 +142,7 @@ class ProxyThread:
             channel = self._channels.get(loop)
             if channel is None:
                 channel = self._channels[loop] = _Channel(loop)
+                self._channel_list = tuple(self._channels.values())
             channel.callbacks.append(callback)
 
         def unsubscribe() -> None:
@@ -146,6 +150,7 @@ class ProxyThread:
                 channel.callbacks.remove(callback)
                 if not channel.callbacks:
                     self._channels.pop(loop, None)
+                    self._channel_list = tuple(self._channels.values())
 
         return unsubscribe
 
@@ -209,8 +214,7 @@ class ProxyThread:
         of a thousand connections a second costs the proxy a third of its rate, while
         the Activity view gains nothing from seeing a decision sooner than 20 ms.
         """
-        with self._lock:
-            channels = list(self._channels.values())
+        channels = self._channel_list
         for channel in channels:
             channel.queue.append(event)
         if channels and not self._wake_pending:
@@ -221,8 +225,7 @@ class ProxyThread:
         """On the proxy's thread: have each loop with queued events flush them."""
         self._wake_pending = False
         with self._lock:
-            channels = list(self._channels.values())
-            due = [c for c in channels if c.queue and not c.scheduled]
+            due = [c for c in self._channel_list if c.queue and not c.scheduled]
             for channel in due:
                 channel.scheduled = True
         for channel in due:
