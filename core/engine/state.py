@@ -34,6 +34,9 @@ class SessionState(StrEnum):
     CONNECTING = "connecting"  # fetching the signed bundle, tunnel up, proxy on
     CONNECTED = "connected"  # tunnel healthy, every resource reachable
     DEGRADED = "degraded"  # connected, but some resources blocked (posture/risk)
+    #: connected, but every resource is blocked by something the device can fix
+    #: (posture, risk): the tunnel is up and the resources' fixes are the next step
+    BLOCKED = "blocked"
     OFFLINE = "offline"  # controller unreachable: last valid bundle until it expires
     DISCONNECTING = "disconnecting"  # tearing the tunnel and proxy down
     DISCONNECTED = "disconnected"  # signed in, deliberately not connected
@@ -47,6 +50,8 @@ class ErrorInfo:
     title: str
     detail: str
     next_step: str
+    #: stable, machine-readable cause (the local API's error codes, docs/local-api.md)
+    code: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +119,7 @@ class EventKind(StrEnum):
     POSTURE = "posture"  # a posture fact changed
     NOTICE = "notice"  # something the user should be told (notification)
     ERROR = "error"  # a failure with a next step
+    SETTINGS = "settings"  # the effective settings changed (any writer)
 
 
 @dataclass(frozen=True, slots=True)
