@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import pkgutil
+import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -60,3 +62,62 @@ async def test_ui_async_tests_run_on_a_qt_loop() -> None:
     fired = asyncio.Event()
     QTimer.singleShot(10, fired.set)
     await asyncio.wait_for(fired.wait(), 2)
+
+
+def _lint_imports() -> str:
+    found = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    assert found, "lint-imports is missing: install the dev extras (import-linter)"
+    return found
+
+
+def test_import_contracts_hold() -> None:
+    """``lint-imports`` (the contracts in pyproject.toml) passes on the real tree."""
+    out = subprocess.run(
+        [_lint_imports(), "--no-cache"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+
+
+def test_layers_contract_catches_a_function_level_upward_import(tmp_path: Path) -> None:
+    """Our layers contract, on a copy of the layout, flags a lazy import inside a function.
+
+    The synthetic tree has every layer as a package; ``core.settings`` imports
+    ``core.cli`` only inside a function body, like the template generator once did.
+    """
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    layers = next(c for c in config["contracts"] if c["id"] == "layers")
+    names = {"core.cli", "core.settings", "wg_backends", "app", "controller"}
+    for layer in layers["layers"]:
+        for part in layer.replace("|", ":").split(":"):
+            names.add(part.strip().strip("()"))
+    for name in sorted(names):
+        package = tmp_path.joinpath(*name.split("."))
+        package.mkdir(parents=True, exist_ok=True)
+        (package / "__init__.py").touch()
+    (tmp_path / "core" / "__init__.py").touch()
+    (tmp_path / "core" / "settings" / "templates.py").write_text(
+        "def reference():\n    from core.cli import main\n\n    return main\n"
+    )
+    (tmp_path / "core" / "cli" / "main.py").write_text("")
+    contract = "\n".join(
+        [
+            "[tool.importlinter]",
+            f"root_packages = {config['root_packages']!r}",
+            "[[tool.importlinter.contracts]]",
+            'id = "layers"',
+            'name = "layers"',
+            'type = "layers"',
+            f"layers = {layers['layers']!r}",
+        ]
+    )
+    (tmp_path / "pyproject.toml").write_text(contract.replace("'", '"') + "\n")
+    out = subprocess.run(
+        [_lint_imports(), "--no-cache"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "core.settings.templates -> core.cli.main" in out.stdout

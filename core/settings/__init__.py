@@ -9,7 +9,7 @@ crashes and is never half-applied: it becomes a readable problem and the key kee
 lower-precedence value. :class:`SettingsWatcher` reloads on change; ``templates``
 generates the JSON Schema, ADMX/ADML, ``.mobileconfig`` and the admin guide's table
 from the model. Imports only the standard library, ``core.paths`` and ``core.aio``
-(``templates`` also imports ``core.cli`` lazily, to document the commands).
+(``templates`` documents the CLI from a parser its caller passes in: never ``core.cli``).
 
 Errors::
 

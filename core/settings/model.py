@@ -4,7 +4,7 @@
 :class:`SettingSpec` in its metadata, and everything else — validation, the user file,
 the MDM readers, the JSON Schema, the ADMX/ADML and ``.mobileconfig`` templates and the
 admin guide's table — is derived from it. To add a key, add a field here (with a
-description) and regenerate the templates (``python -m core.settings.templates``).
+description) and regenerate the templates (``python scripts/gen_templates.py``).
 """
 
 from __future__ import annotations

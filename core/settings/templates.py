@@ -4,8 +4,8 @@ One source of truth: every file below is rendered from ``core.settings.model.SPE
 and a test regenerates them and compares with the committed copies. Regenerate after
 changing the model::
 
-    .venv/bin/python -m core.settings.templates            # write into the repository
-    .venv/bin/python -m core.settings.templates --check    # exit 1 if anything is stale
+    .venv/bin/python scripts/gen_templates.py            # write into the repository
+    .venv/bin/python scripts/gen_templates.py --check    # exit 1 if anything is stale
 
 Outputs (relative to the repository root): ``installers/mdm/managed.schema.json``,
 ``installers/mdm/managed.example.json``, ``installers/mdm/windows/rustronaut.admx``,
@@ -15,6 +15,10 @@ Outputs (relative to the repository root): ``installers/mdm/managed.schema.json`
 ``docs/admin-guide.md`` (every key) and ``docs/reference.md`` (every CLI command's help,
 taken from the real parser so the reference cannot drift from the code). Rendering is
 pure and deterministic (fixed UUIDs, sorted keys, fixed help width).
+
+The CLI sits above this package (it imports ``core.settings``), so the CLI's parser is
+passed in by the caller, never imported here: ``scripts/gen_templates.py`` builds it
+and calls :func:`main`. The layers contract in ``pyproject.toml`` keeps it that way.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from core.settings.model import SPECS, Kind, SettingSpec
 
 __all__ = [
     "ADMIN_GUIDE",
+    "COMMAND",
     "DOC_BEGIN",
     "DOC_END",
     "GENERATED",
@@ -71,10 +76,12 @@ GENERATED = (
     "docs/reference.md",
 )
 """Every file ``render_all`` produces, relative to the repository root."""
-DOC_BEGIN = "<!-- BEGIN GENERATED: settings table (python -m core.settings.templates) -->"
+COMMAND = "python scripts/gen_templates.py"
+"""How to regenerate; named in the markers and in staleness messages."""
+DOC_BEGIN = f"<!-- BEGIN GENERATED: settings table ({COMMAND}) -->"
 DOC_END = "<!-- END GENERATED: settings table -->"
 REFERENCE = "docs/reference.md"
-REF_BEGIN = "<!-- BEGIN GENERATED: CLI help (python -m core.settings.templates) -->"
+REF_BEGIN = f"<!-- BEGIN GENERATED: CLI help ({COMMAND}) -->"
 REF_END = "<!-- END GENERATED: CLI help -->"
 
 _REG_TYPE = {
@@ -392,10 +399,12 @@ def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.Argument
     return {}
 
 
-def cli_reference() -> str:
-    """Markdown with the ``--help`` of every ``rustronaut`` command and subcommand."""
-    from core.cli.main import build_parser  # lazy: the CLI imports this package
+def cli_reference(cli_parser: argparse.ArgumentParser) -> str:
+    """Markdown with the ``--help`` of every command and subcommand of ``cli_parser``.
 
+    The caller passes the real ``rustronaut`` parser (``core.cli.main.build_parser()``):
+    the CLI is a layer above settings, so this module must not import it.
+    """
     saved = os.environ.get("COLUMNS")
     os.environ["COLUMNS"] = "90"  # argparse wraps to the terminal width; fix it
     try:
@@ -411,7 +420,7 @@ def cli_reference() -> str:
                 out.append("")
                 walk(sub, depth + 1)
 
-        walk(build_parser(), 3)
+        walk(cli_parser, 3)
     finally:
         if saved is None:
             del os.environ["COLUMNS"]
@@ -421,17 +430,27 @@ def cli_reference() -> str:
 
 
 def _splice(document: str, name: str, begin: str, end_marker: str, body: str) -> str:
-    """``document`` with its generated section replaced; raises ``ValueError`` if absent."""
-    start = document.find(begin)
+    """``document`` with its generated section replaced; raises ``ValueError`` if absent.
+
+    The begin marker is found by its stable part (up to the parenthesised command) and
+    rewritten whole, so a document whose marker names an older command still splices.
+    """
+    stable = begin.split(" (", 1)[0]
+    start = document.find(stable)
+    close = document.find("-->", start)
     end = document.find(end_marker)
-    if start < 0 or end < start:
+    if start < 0 or close < 0 or end < close:
         raise ValueError(f"{name} lacks the markers {begin!r} … {end_marker!r}")
-    head = document[: start + len(begin)]
+    head = document[:start] + begin
     return f"{head}\n\n{body}\n{document[end:]}"
 
 
-def render_all(root: Path) -> Mapping[str, bytes]:
-    """Every generated file (path relative to ``root`` → content). Reads only the guide."""
+def render_all(root: Path, cli_parser: argparse.ArgumentParser) -> Mapping[str, bytes]:
+    """Every generated file (path relative to ``root`` → content).
+
+    Reads only the two documents it splices into; ``cli_parser`` is the ``rustronaut``
+    parser whose help goes into the reference (see :func:`cli_reference`).
+    """
     guide = (root / ADMIN_GUIDE).read_text(encoding="utf-8")
     reference = (root / REFERENCE).read_text(encoding="utf-8")
     return {
@@ -444,20 +463,23 @@ def render_all(root: Path) -> Mapping[str, bytes]:
         ADMIN_GUIDE: _splice(guide, ADMIN_GUIDE, DOC_BEGIN, DOC_END, admin_guide_table()).encode(
             "utf-8"
         ),
-        REFERENCE: _splice(reference, REFERENCE, REF_BEGIN, REF_END, cli_reference()).encode(
-            "utf-8"
-        ),
+        REFERENCE: _splice(
+            reference, REFERENCE, REF_BEGIN, REF_END, cli_reference(cli_parser)
+        ).encode("utf-8"),
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Write (or with ``--check`` verify) the generated files; returns the exit code."""
-    parser = argparse.ArgumentParser(prog="python -m core.settings.templates")
+def main(argv: list[str] | None = None, *, cli_parser: argparse.ArgumentParser) -> int:
+    """Write (or with ``--check`` verify) the generated files; returns the exit code.
+
+    ``cli_parser`` is the ``rustronaut`` parser, passed in by ``scripts/gen_templates.py``.
+    """
+    parser = argparse.ArgumentParser(prog=COMMAND)
     parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[2])
     parser.add_argument("--check", action="store_true", help="only report stale files")
     args = parser.parse_args(argv)
     stale = []
-    for rel, content in render_all(args.root).items():
+    for rel, content in render_all(args.root, cli_parser).items():
         target = args.root / rel
         if target.exists() and target.read_bytes() == content:
             continue
@@ -467,10 +489,10 @@ def main(argv: list[str] | None = None) -> int:
             target.write_bytes(content)
             print(f"wrote {rel}")
     if args.check and stale:
-        print("stale (run python -m core.settings.templates): " + ", ".join(stale))
+        print(f"stale (run {COMMAND}): " + ", ".join(stale))
         return 1
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(f"moved: run {COMMAND} (the CLI's parser is a layer above this module)")

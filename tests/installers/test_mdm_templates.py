@@ -8,6 +8,7 @@ the JSON Schema and the client's own validation must agree.
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 import json
@@ -40,9 +41,25 @@ NS = {"p": t.ADMX_NS}
 PIN = base64.b64encode(hashlib.sha256(b"spki").digest()).decode()
 
 
+def _cli_parser() -> argparse.ArgumentParser:
+    from core.cli.main import build_parser  # the caller (like scripts/) supplies the CLI
+
+    return build_parser()
+
+
+def _tiny_parser() -> argparse.ArgumentParser:
+    """A stand-in CLI: the templates render any parser they are given."""
+    parser = argparse.ArgumentParser(prog="tiny")
+    subs = parser.add_subparsers()
+    up = subs.add_parser("up", help="bring it up")
+    up.add_argument("--fast", action="store_true", help="skip the checks")
+    subs.add_parser("down", help="take it down").add_subparsers().add_parser("now")
+    return parser
+
+
 @pytest.fixture(scope="module")
 def rendered() -> Mapping[str, bytes]:
-    return t.render_all(ROOT)
+    return t.render_all(ROOT, _cli_parser())
 
 
 def test_generated_list_is_complete(rendered: Mapping[str, bytes]) -> None:
@@ -55,7 +72,7 @@ def test_generated_list_is_complete(rendered: Mapping[str, bytes]) -> None:
 def test_committed_file_equals_generated(rel: str, rendered: Mapping[str, bytes]) -> None:
     expected = rendered[rel]
     actual = (ROOT / rel).read_bytes()
-    assert actual == expected, f"{rel} is stale: run .venv/bin/python -m core.settings.templates"
+    assert actual == expected, f"{rel} is stale: run .venv/bin/{t.COMMAND}"
 
 
 def test_check_mode_reports_fresh_and_stale(
@@ -64,11 +81,41 @@ def test_check_mode_reports_fresh_and_stale(
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "admin-guide.md").write_text(f"# x\n{t.DOC_BEGIN}\nold\n{t.DOC_END}\n")
     (tmp_path / "docs" / "reference.md").write_text(f"# y\n{t.REF_BEGIN}\n{t.REF_END}\n")
-    assert t.main(["--check", "--root", str(tmp_path)]) == 1
+    cli = _tiny_parser()
+    assert t.main(["--check", "--root", str(tmp_path)], cli_parser=cli) == 1
     assert "stale" in capsys.readouterr().out
-    assert t.main(["--root", str(tmp_path)]) == 0
-    assert t.main(["--check", "--root", str(tmp_path)]) == 0
+    assert t.main(["--root", str(tmp_path)], cli_parser=cli) == 0
+    assert t.main(["--check", "--root", str(tmp_path)], cli_parser=cli) == 0
     assert (tmp_path / t.ADMX_PATH).exists()
+    assert "### `tiny up`" in (tmp_path / t.REFERENCE).read_text()
+
+
+def test_cli_reference_documents_the_parser_it_is_given() -> None:
+    text = t.cli_reference(_tiny_parser())
+    assert "### `tiny up`" in text
+    assert "skip the checks" in text
+    assert "#### `tiny down now`" in text
+    assert "### `rustronaut" not in text  # nothing but the given parser
+
+
+def test_marker_naming_an_older_command_is_rewritten(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    old = "<!-- BEGIN GENERATED: settings table (python -m core.settings.templates) -->"
+    (tmp_path / "docs" / "admin-guide.md").write_text(f"# x\n{old}\nold\n{t.DOC_END}\n")
+    (tmp_path / "docs" / "reference.md").write_text(f"{t.REF_BEGIN}\n{t.REF_END}\n")
+    guide = t.render_all(tmp_path, _tiny_parser())[t.ADMIN_GUIDE].decode()
+    assert old not in guide
+    assert guide.startswith(f"# x\n{t.DOC_BEGIN}\n")
+    assert "\nold\n" not in guide
+
+
+def test_templates_do_not_import_the_cli() -> None:
+    """The settings layer sits below the CLI: not even a function-level import of it."""
+    import grimp
+
+    graph = grimp.build_graph("core")
+    imported = graph.find_modules_directly_imported_by("core.settings.templates")
+    assert not {m for m in imported if m == "core.cli" or m.startswith("core.cli.")}
 
 
 def test_guide_without_markers_is_an_error(tmp_path: Path) -> None:
@@ -76,7 +123,7 @@ def test_guide_without_markers_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "docs" / "admin-guide.md").write_text("# no markers\n")
     (tmp_path / "docs" / "reference.md").write_text(f"{t.REF_BEGIN}\n{t.REF_END}\n")
     with pytest.raises(ValueError, match="lacks the markers"):
-        t.render_all(tmp_path)
+        t.render_all(tmp_path, _tiny_parser())
 
 
 def test_admin_guide_documents_every_key() -> None:
@@ -93,7 +140,7 @@ def test_reference_shows_every_cli_command() -> None:
     top = t._subcommands(build_parser())
     assert "config" in top
     for name, sub in top.items():
-        hint = "stale: run .venv/bin/python -m core.settings.templates"
+        hint = f"stale: run .venv/bin/{t.COMMAND}"
         assert f"### `rustronaut {name}`" in reference, f"{t.REFERENCE} {hint}"
         for subname in t._subcommands(sub):
             assert f"#### `rustronaut {name} {subname}`" in reference, f"{t.REFERENCE} {hint}"
