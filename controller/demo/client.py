@@ -25,7 +25,7 @@ from core.settings import load, set_user
 
 
 def _line(event: Event) -> None:
-    body = {
+    body: dict[str, object] = {
         "kind": event.kind.value,
         "state": event.snapshot.state.value,
         "message": event.message,
