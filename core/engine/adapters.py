@@ -51,10 +51,11 @@ from core.posture import (
     collectors_for,
     current_os,
     remediation,
+    signed_report,
 )
 from core.settings import EffectiveSettings
 from core.tunnel import TunnelClient
-from core.wire.posture import Fact, PostureReport, fact_spec, facts_for_policy, sign_report
+from core.wire.posture import Fact, fact_spec, facts_for_policy
 from core.wire.signing import b64url, public_key_from_jwk
 
 __all__ = [
@@ -224,13 +225,10 @@ class DeviceAdapter:
         self._loaded = True
 
     def sign_posture(self, facts: Any, nonce: str, device_id: str) -> str:
-        report = PostureReport(
-            device_id=device_id,
-            nonce=nonce,
-            issued_at=time.time(),
-            facts=tuple(facts.values()),
+        # The one report builder (facts ordered by name), shared with `rustronaut posture`.
+        return signed_report(
+            facts, self._signing_key(), device_id=device_id, nonce=nonce, now=time.time()
         )
-        return sign_report(report, self._signing_key())
 
     def wg_private_key(self) -> str:
         return base64.b64encode(self._raw_key(WIREGUARD_PRIVATE_KEY, clamp=True)).decode()
