@@ -5,10 +5,12 @@ device's private key filled in) to the privileged helper through :class:`TunnelC
 and keeps the connection open for as long as it wants the tunnel — the helper brings the
 tunnel down when that connection ends (app crash included) unless always-on is managed.
 
-Errors (all from ``wg_backends.errors``, base ``WgError``): ``HelperUnavailable`` (no
-helper, connection lost, timeout), ``HelperRefused`` with a ``code`` (``unauthorized``,
-``busy``, ``bad_spec``, ``backend``, ``not_up``, ...), ``SpecError`` (invalid spec or key,
-raised before anything is sent), ``ProtocolError``.
+Errors (all from ``wg_backends.errors``, base ``WgError``, each with the employee's
+words): ``HelperUnavailable`` (no helper, connection lost, timeout: code
+``helper_unavailable``), ``HelperRefused`` (the helper runs and said no: code
+``helper_refused``, the protocol's reason in ``helper_code``: ``unauthorized``, ``busy``,
+``bad_spec``, ``backend``, ``not_up``, ...), ``SpecError`` (invalid spec or key, raised
+before anything is sent), ``ProtocolError``.
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ class TunnelClient:
         try:
             await self._client.down(interface)
         except HelperRefused as exc:
-            if exc.code != "not_up":
+            if exc.helper_code != "not_up":
                 self._interface = interface
                 raise
 

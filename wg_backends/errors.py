@@ -11,16 +11,22 @@
     └── HelperError              talking to the privileged helper failed
         ├── ProtocolError        malformed, oversized or unexpected message / frame
         ├── HelperUnavailable    no helper listening (socket missing, refused, timed out)
-        └── HelperRefused        the helper answered with an error: ``code`` + ``message``
-            (codes: unauthorized, busy, bad_request, bad_spec, backend, not_up, internal)
+        └── HelperRefused        the helper answered with an error: ``helper_code`` +
+            ``message`` (unauthorized, busy, bad_request, bad_spec, backend, not_up, ...)
 
 Foreign errors (``OSError``, ``msgspec`` errors, ``subprocess`` failures) are mapped to
 these at the package boundary; callers catch ``WgError`` or a branch of it.
+
+Every error carries the employee's words: class-level ``title``, ``next_step`` and
+``code`` (a stable cause: ``helper_unavailable`` when no helper answers,
+``helper_refused`` when one answered "no") and ``detail`` (the message). That is the
+``core.errors.UserFacing`` shape, met structurally: this package imports nothing from
+``core``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 __all__ = [
     "BackendError",
@@ -36,8 +42,26 @@ __all__ = [
 ]
 
 
+_GENERIC_NEXT_STEP = (
+    "Try again. If it keeps happening, collect diagnostics (rustronaut diag) and contact IT."
+)
+_HELPER_SERVICE = (
+    "Start the rustronaut-helper service (or restart the computer); if it keeps "
+    "stopping, reinstall Rustronaut or contact IT."
+)
+
+
 class WgError(Exception):
     """Base of every error raised by ``wg_backends``."""
+
+    title: str = "The tunnel could not be set up"
+    next_step: str = _GENERIC_NEXT_STEP
+    code: str = "internal"
+
+    @property
+    def detail(self) -> str:
+        """The message, for the employee (``str(self)``)."""
+        return str(self)
 
 
 class SpecError(WgError, ValueError):
@@ -47,13 +71,25 @@ class SpecError(WgError, ValueError):
     raised from ``__post_init__`` while decoding.
     """
 
+    title = "The tunnel settings are not valid"
+    next_step = (
+        "Contact IT: the tunnel settings from the controller are not usable on this "
+        "device. Collect diagnostics (rustronaut diag) for them."
+    )
+    code = "policy_invalid"
+
 
 class BackendError(WgError):
     """A backend failed to bring a tunnel up/down or to read its status."""
 
+    title = "WireGuard could not set up the tunnel"
+
 
 class BackendUnavailable(BackendError):
     """The backend's tools are not installed or not usable here."""
+
+    title = "WireGuard is not installed"
+    next_step = "Install WireGuard (or reinstall Rustronaut), or ask IT."
 
 
 class CommandError(BackendError):
@@ -73,26 +109,83 @@ class CommandError(BackendError):
 class TunnelStateError(BackendError):
     """The request does not fit the current state (e.g. ``down`` with no tunnel)."""
 
+    title = "The tunnel is busy"
+    next_step = "Wait a moment and try again."
+
 
 class HelperError(WgError):
     """Talking to the privileged helper failed."""
+
+    title = "The Rustronaut helper did not answer"
+    next_step = _HELPER_SERVICE
+    code = "helper_unavailable"
 
 
 class ProtocolError(HelperError):
     """A frame or message broke the helper protocol (size, JSON, schema, version)."""
 
+    title = "The Rustronaut helper does not match this app"
+    next_step = "Update or reinstall Rustronaut so the app and its helper match, or ask IT."
+    code = "unsupported_version"
+
 
 class HelperUnavailable(HelperError):
     """No helper is reachable at the socket path (missing, refused, timed out)."""
 
+    title = "The Rustronaut helper is not running"
+
+
+#: What the employee is told for each of the helper protocol's error codes.
+_REFUSAL_WORDS: Mapping[str, tuple[str, str]] = {
+    "unauthorized": (
+        "The Rustronaut helper refused this account",
+        "Ask IT to allow your account to use Rustronaut on this computer.",
+    ),
+    "busy": (
+        "The Rustronaut helper is busy",
+        "Wait a moment and connect again. If another account's tunnel is up, disconnect it first.",
+    ),
+    "bad_spec": (
+        "The Rustronaut helper refused the tunnel settings",
+        "Contact IT: the tunnel settings from the controller are not accepted on this "
+        "device. Collect diagnostics (rustronaut diag) for them.",
+    ),
+    "backend": (
+        "WireGuard could not set up the tunnel",
+        "Check that WireGuard is installed. If it is, collect diagnostics "
+        "(rustronaut diag) and contact IT.",
+    ),
+    "not_up": ("The tunnel is not up", "Connect again."),
+    "unsupported_version": (
+        "The Rustronaut helper does not match this app",
+        "Update or reinstall Rustronaut so the app and its helper match, or ask IT.",
+    ),
+}
+
 
 class HelperRefused(HelperError):
-    """The helper answered a request with an error.
+    """The helper answered a request with an error (so it runs: not "unavailable").
 
-    ``code`` is one of the protocol's error codes (see docs/helper-protocol.md).
+    ``helper_code`` is one of the protocol's error codes (see docs/helper-protocol.md);
+    ``code`` is ``helper_refused`` (``unsupported_version`` for a version refusal), and
+    ``title``/``next_step`` are chosen by ``helper_code``.
     """
 
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
+    title = "The Rustronaut helper refused the request"
+    next_step = _GENERIC_NEXT_STEP
+    code = "helper_refused"
+
+    def __init__(self, helper_code: str, message: str) -> None:
+        self.helper_code = helper_code
         self.message = message
-        super().__init__(f"{code}: {message}")
+        words = _REFUSAL_WORDS.get(helper_code)
+        if words is not None:
+            self.title, self.next_step = words
+        if helper_code == "unsupported_version":
+            self.code = "unsupported_version"
+        super().__init__(f"{helper_code}: {message}")
+
+    @property
+    def detail(self) -> str:
+        """The helper's own explanation."""
+        return self.message or self.title

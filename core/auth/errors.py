@@ -1,11 +1,14 @@
 """The exception tree of ``core.auth`` (drawn in the package docstring).
 
-Every error carries a user-readable ``message`` (what went wrong, naming the bad part) and
-a ``next_step`` (what the user can do). Foreign errors (httpx, Authlib, joserfc, keyring)
+Every error carries a user-readable ``message`` (what went wrong, naming the bad part; also
+its ``detail``), a ``next_step`` (what the user can do), a ``title`` and a ``code`` (the
+``core.errors.UserFacing`` shape). Foreign errors (httpx, Authlib, joserfc, keyring)
 are mapped to these at the package boundary; callers never need to catch anything else.
 """
 
 from __future__ import annotations
+
+from core.errors import UserFacingError
 
 __all__ = [
     "AuthError",
@@ -28,9 +31,14 @@ __all__ = [
 ]
 
 
-class AuthError(Exception):
-    """Base of every sign-in and secret-storage failure."""
+class AuthError(UserFacingError):
+    """Base of every sign-in and secret-storage failure.
 
+    ``next_step`` is the one given when raised, else the class's ``default_next_step``.
+    """
+
+    title = "Sign-in failed"
+    code = "sign_in_failed"
     default_next_step = "Try again; if it keeps failing, contact your IT support."
 
     def __init__(self, message: str, next_step: str | None = None) -> None:
@@ -41,20 +49,30 @@ class AuthError(Exception):
     def __str__(self) -> str:
         return f"{self.message} {self.next_step}"
 
+    @property
+    def detail(self) -> str:
+        """The message without the next step (shown separately)."""
+        return self.message
+
 
 class ConfigurationError(AuthError):
     """The configured issuer or client id cannot be used (not a URL, HTTP off loopback)."""
 
+    title = "Sign-in is not set up correctly"
+    code = "setting_invalid"
     default_next_step = "Check the OIDC issuer and client id in the settings (or ask IT)."
 
 
 class ProviderError(AuthError):
     """The identity provider could not be used."""
 
+    title = "The sign-in service could not be used"
+
 
 class ProviderUnreachable(ProviderError):
     """Connection refused, name not resolved, TLS failure or timeout."""
 
+    title = "The sign-in service did not answer"
     default_next_step = "Check your network connection and try again in a moment."
 
 
@@ -71,10 +89,13 @@ class DiscoveryError(ProviderError):
 class LoginError(AuthError):
     """The interactive login did not complete."""
 
+    title = "Sign-in did not complete"
+
 
 class LoginTimeout(LoginError):
     """No valid answer from the browser or the device login in time."""
 
+    title = "Sign-in took too long"
     default_next_step = "Sign in again and finish the login in the browser in time."
 
 
@@ -87,12 +108,14 @@ class CallbackError(LoginError):
 class LoginDenied(LoginError):
     """The user or the provider refused the login (``access_denied``)."""
 
+    title = "Sign-in was declined"
     default_next_step = "Sign in again and approve the request, or ask IT for access."
 
 
 class DeviceCodeExpired(LoginError):
     """The device code expired before the user approved it."""
 
+    title = "The sign-in code expired"
     default_next_step = "Run the sign-in again and enter the new code sooner."
 
 
@@ -102,6 +125,7 @@ class TokenError(AuthError):
     ``oauth_error`` is the provider's OAuth error code (``invalid_grant``, ...), if any.
     """
 
+    title = "Sign-in was refused"
     default_next_step = "Sign in again."
 
     def __init__(
@@ -114,30 +138,36 @@ class TokenError(AuthError):
 class IdTokenError(AuthError):
     """The ID token failed verification (signature, alg, iss, aud, exp, nonce)."""
 
+    title = "The sign-in could not be verified"
     default_next_step = "Sign in again; if it keeps failing, contact IT."
 
 
 class ClockSkewError(IdTokenError):
     """The ID token's times are off by more than the allowed skew."""
 
+    title = "This computer's clock is off"
     default_next_step = "Check that this computer's date, time and time zone are correct."
 
 
 class ReauthRequired(AuthError):
     """No usable session: never signed in, signed out, or the refresh was refused."""
 
+    title = "Sign-in needed"
+    code = "signed_out"
     default_next_step = "Sign in again."
 
 
 class SecretStoreError(AuthError):
     """The OS keyring failed (locked, refused, D-Bus error)."""
 
+    title = "The keyring could not be used"
     default_next_step = "Unlock your keyring (log out and in again if needed) and retry."
 
 
 class NoSecretStoreError(SecretStoreError):
     """No secure keyring backend exists; secrets are never put in plain files instead."""
 
+    title = "No keyring found"
     default_next_step = (
         "Install and start a Secret Service (e.g. gnome-keyring or KWallet) in your "
         "desktop session, then try again."

@@ -15,6 +15,22 @@ import msgspec
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from core.controlplane.errors import (
+    ApiRefusedError,
+    AuthenticationError,
+    CaptivePortalError,
+    ConflictError,
+    ControllerUnreachableError,
+    ControlPlaneError,
+    ForbiddenError,
+    InvalidAnswerError,
+    NotFoundError,
+    PinMismatchError,
+    ProxyFailedError,
+    RateLimitedError,
+    RejectedError,
+    ServerError,
+)
 from core.controlplane.models import (
     BREAK_GLASS_REASON_MAX,
     AuditRecord,
@@ -30,7 +46,6 @@ from core.controlplane.models import (
     Problem,
 )
 from core.controlplane.portal import (
-    CAPTIVE_PORTAL_MESSAGE,
     PortalProbe,
     portal_sign,
     probe_portal,
@@ -66,98 +81,6 @@ MAX_BUNDLE_ANSWER_BYTES = 33 * 1024 * 1024
 MAX_EVENT_BYTES = 64 * 1024
 MAX_PROBLEM_BYTES = 16 * 1024
 _T = TypeVar("_T")
-
-
-class ControlPlaneError(Exception):
-    """Talking to the controller failed; the message says how."""
-
-
-class ControllerUnreachableError(ControlPlaneError):
-    """Could not connect, read, or establish trusted TLS."""
-
-
-class PinMismatchError(ControllerUnreachableError):
-    """The server's public key does not match the configured SPKI pin."""
-
-
-class CaptivePortalError(ControllerUnreachableError):
-    """A captive portal answered in place of the controller (HTML, a redirect off-host,
-    511, or a TLS failure while a plain-HTTP probe was hijacked).
-
-    ``portal_url`` is the login page when the portal told it (a redirect), else None.
-    ``user_message``/``next_step`` are what the employee is told.
-    """
-
-    user_message = CAPTIVE_PORTAL_MESSAGE
-    next_step = "Open a browser and sign in to the network; Rustronaut reconnects by itself."
-
-    def __init__(self, message: str, *, portal_url: str | None = None) -> None:
-        super().__init__(message)
-        self.portal_url = portal_url
-
-
-class ProxyFailedError(ControllerUnreachableError):
-    """The proxy chosen for the controller could not be reached or refused to connect.
-
-    ``proxy`` is its URL without credentials, ``source`` where it was configured.
-    """
-
-    def __init__(self, message: str, *, proxy: str, source: str) -> None:
-        super().__init__(message)
-        self.proxy = proxy
-        self.source = source
-        self.user_message = (
-            f"Could not reach the controller through the proxy {proxy} (set by {source})."
-        )
-        self.next_step = (
-            "Check the proxy settings (or that you are on the network the proxy belongs "
-            "to); ask IT if the proxy refuses the controller."
-        )
-
-
-class InvalidAnswerError(ControlPlaneError):
-    """The answer is oversized, not JSON, or does not match its schema."""
-
-
-class ApiRefusedError(ControlPlaneError):
-    """The controller refused with a problem document."""
-
-    def __init__(self, status: int, problem: Problem) -> None:
-        super().__init__(f"{status} {problem.title}: {problem.detail}".strip())
-        self.status = status
-        self.problem = problem
-
-
-class AuthenticationError(ApiRefusedError):
-    """401: the bearer token was missing or refused."""
-
-
-class ForbiddenError(ApiRefusedError):
-    """403: authenticated but not allowed (e.g. the device is revoked)."""
-
-
-class NotFoundError(ApiRefusedError):
-    """404."""
-
-
-class ConflictError(ApiRefusedError):
-    """409: e.g. the key is already enrolled for another device."""
-
-
-class RejectedError(ApiRefusedError):
-    """400/413/422: the request or the posture report was refused."""
-
-
-class RateLimitedError(ApiRefusedError):
-    """429; ``retry_after`` is the server's hint in seconds (None if absent)."""
-
-    def __init__(self, status: int, problem: Problem, retry_after: float | None) -> None:
-        super().__init__(status, problem)
-        self.retry_after = retry_after
-
-
-class ServerError(ApiRefusedError):
-    """5xx."""
 
 
 class BearerAuth(httpx.Auth):

@@ -19,6 +19,8 @@ Errors::
 
 from __future__ import annotations
 
+from core.errors import UserFacingError
+
 __all__ = [
     "BundleExpiredError",
     "BundleNotYetValidError",
@@ -32,12 +34,21 @@ __all__ = [
 ]
 
 
-class PolicyError(Exception):
+class PolicyError(UserFacingError):
     """Base of every error raised by ``core.policy``."""
+
+    title = "The access policy could not be used"
+    code = "policy_invalid"
 
 
 class BundleRejected(PolicyError, ValueError):
     """A policy bundle was refused; the message says why. The held bundle is unchanged."""
+
+    title = "The policy from the controller was refused"
+    next_step = (
+        "Nothing to do on this device: access stays as it was. If it keeps happening, "
+        "collect diagnostics (rustronaut diag) and contact IT."
+    )
 
 
 class BundleSignatureError(BundleRejected):
@@ -51,13 +62,24 @@ class BundleSchemaError(BundleRejected):
 class WrongDeviceError(BundleRejected):
     """The bundle is bound to another device."""
 
+    title = "The policy is for another device"
+
 
 class BundleExpiredError(BundleRejected):
     """The bundle's ``expires_at`` has passed."""
 
+    title = "The access policy has expired"
+    next_step = (
+        "Check that this computer's date and time are correct; Rustronaut fetches a new "
+        "policy when it reaches the controller."
+    )
+
 
 class BundleNotYetValidError(BundleRejected):
     """The bundle's ``issued_at`` is further in the future than the allowed clock skew."""
+
+    title = "This computer's clock is off"
+    next_step = "Check that this computer's date, time and time zone are correct."
 
 
 class RollbackError(BundleRejected):
@@ -66,3 +88,10 @@ class RollbackError(BundleRejected):
 
 class PolicyCacheError(PolicyError):
     """The on-disk cache of the last valid bundle cannot be read or written."""
+
+    title = "The saved policy could not be read or written"
+    next_step = (
+        "Check that your disk is not full. If it keeps happening, collect diagnostics "
+        "(rustronaut diag) and contact IT."
+    )
+    code = "internal"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from core.errors import UserFacingError
+
 __all__ = [
     "CommandError",
     "ParseError",
@@ -16,8 +18,10 @@ __all__ = [
 ]
 
 
-class PostureError(ValueError):
+class PostureError(UserFacingError, ValueError):
     """Base of every posture error."""
+
+    title = "This device's security checks could not run"
 
 
 class CommandError(PostureError):
@@ -31,6 +35,8 @@ class CommandError(PostureError):
 
 class ToolMissingError(CommandError):
     """The tool is not installed; the fact's reason reads "<tool>: not installed"."""
+
+    next_step = "Ask IT which system tool the security checks need on this device."
 
     def __init__(self, argv: Sequence[str]) -> None:
         super().__init__(argv, "not installed")
@@ -72,3 +78,7 @@ class ParseError(PostureError):
 
 class PostureConfigError(PostureError):
     """IT's posture configuration (process/file checks, intervals) is invalid."""
+
+    title = "The security check settings are not valid"
+    next_step = "Contact IT: the organization's posture configuration needs fixing."
+    code = "setting_invalid"

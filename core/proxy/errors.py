@@ -14,15 +14,23 @@ protocol refusal.
 
 from __future__ import annotations
 
+from core.errors import UserFacingError
+
 __all__ = ["DestinationError", "ProxyConfigError", "ProxyError", "ProxyStartError"]
 
 
-class ProxyError(Exception):
+class ProxyError(UserFacingError):
     """Base class of the proxy package's errors."""
+
+    title = "The local proxy has a problem"
 
 
 class DestinationError(ProxyError, ValueError):
     """A destination (host or port) that cannot be normalised; the message says why."""
+
+    title = "Not a valid destination"
+    next_step = "Check the host name and port, then try again."
+    code = "bad_request"
 
 
 class ProxyConfigError(ProxyError, ValueError):
@@ -31,3 +39,9 @@ class ProxyConfigError(ProxyError, ValueError):
 
 class ProxyStartError(ProxyError, OSError):
     """A listener could not be opened (for example the port is in use)."""
+
+    title = "The local proxy could not start"
+    next_step = (
+        "Another program may use the proxy port: close it, or choose another port "
+        "(rustronaut config set proxy_port PORT), then connect again."
+    )

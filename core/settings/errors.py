@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from core.errors import UserFacingError
+
 __all__ = ["SettingLockedError", "SettingValueError", "SettingsError", "SettingsFileError"]
 
 
-class SettingsError(Exception):
+class SettingsError(UserFacingError):
     """Base of every settings error. ``key`` names the setting when there is one."""
+
+    title = "The setting could not be changed"
+    next_step = "Check the setting's name and value (rustronaut config show) and try again."
+    code = "setting_invalid"
 
     def __init__(self, message: str, *, key: str | None = None) -> None:
         super().__init__(message)
@@ -16,10 +22,20 @@ class SettingsError(Exception):
 class SettingValueError(SettingsError, ValueError):
     """A value (or a key name) is not valid for the model."""
 
+    title = "Not a valid setting"
+
 
 class SettingLockedError(SettingsError):
     """The key is set by the organization (managed) and cannot be changed by the user."""
 
+    title = "This setting is managed by your organization"
+    next_step = "Ask IT if it needs to be different."
+    code = "setting_locked"
+
 
 class SettingsFileError(SettingsError, OSError):
     """The user's settings file could not be written."""
+
+    title = "The settings file could not be saved"
+    next_step = "Check that your disk is not full and your settings folder is writable."
+    code = "internal"

@@ -101,12 +101,12 @@ async def test_up_traffic_down_nothing_left(
         async with HelperClient(helper.socket) as other:
             with pytest.raises(HelperRefused) as err:
                 await other.up(testbed.client_spec())
-            assert err.value.code == "busy"
+            assert err.value.helper_code == "busy"
         await client.down(testbed.client_if)
         assert not (await client.status(testbed.client_if)).up
         with pytest.raises(HelperRefused) as err:
             await client.down(testbed.client_if)
-        assert err.value.code == "not_up"
+        assert err.value.helper_code == "not_up"
     assert fetch(testbed).stdout != "200"
     assert_nothing_left(testbed, helper)
 

@@ -227,10 +227,10 @@ async def test_second_client_mid_up_is_refused(make_server: Any) -> None:
     async with HelperClient(r.socket) as second:
         with pytest.raises(HelperRefused) as err:
             await second.up(spec())
-        assert err.value.code == "busy"
+        assert err.value.helper_code == "busy"
         with pytest.raises(HelperRefused) as err:
             await second.down("rtw0")
-        assert err.value.code == "busy"
+        assert err.value.helper_code == "busy"
         assert (await second.hello())["helper"] == "rustronaut-helper"
     gate.set()
     status = await task
@@ -266,7 +266,7 @@ async def test_failed_up_leaves_no_record(make_server: Any) -> None:
     async with HelperClient(r.socket) as client:
         with pytest.raises(HelperRefused) as err:
             await client.up(spec())
-        assert err.value.code == "backend"
+        assert err.value.helper_code == "backend"
         assert not (await client.status("rtw0")).up
     assert StateFile(r.state_dir).load() == ()
 
@@ -279,10 +279,10 @@ async def test_foreign_interface_is_not_touched(make_server: Any) -> None:
     async with HelperClient(r.socket) as client:
         with pytest.raises(HelperRefused) as err:
             await client.up(spec())
-        assert err.value.code == "busy"
+        assert err.value.helper_code == "busy"
         with pytest.raises(HelperRefused) as err:
             await client.down("rtw0")
-        assert err.value.code == "not_up"
+        assert err.value.helper_code == "not_up"
     assert backend.downs == []
 
 

@@ -352,7 +352,7 @@ def test_stranger_and_unidentifiable_callers_are_refused(tmp_path: Path) -> None
                 async with bed.client() as c:
                     with pytest.raises(HelperRefused) as info:
                         await c.up(_spec())
-                    assert info.value.code == "unauthorized"
+                    assert info.value.helper_code == "unauthorized"
             assert bed.backend.up_ifaces == {}
             pipes.next_identity = MEMBER  # and the helper still serves
             async with bed.client() as c:

@@ -1,0 +1,87 @@
+"""What every error the employee can see must carry: a title, the detail and a next step.
+
+Each package keeps its own exception tree (drawn in its docstring) and gives its base error
+class-level ``title``, ``next_step`` and ``code`` defaults, overridden by subclasses where
+the words differ; ``detail`` is the message (what went wrong, naming the bad part). That
+shape is the :class:`UserFacing` protocol: structural, so ``wg_backends`` (which imports
+nothing from ``core``) satisfies it without importing this module, and mypy checks every
+package's base against it (``tests/core/test_user_facing_types.py``).
+
+``core.engine.errors.explain`` is the one place that turns any exception into the
+employee's words; the CLI prints those words and exits with the code's exit status.
+
+``code`` is one of :data:`CODES`, the stable machine-readable causes shared by
+``ErrorInfo.code`` and the local API's error replies (docs/local-api.md). Never put a
+class name, an errno string or a traceback in ``title``, ``detail`` or ``next_step``.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Protocol, runtime_checkable
+
+__all__ = ["CODES", "GENERIC_NEXT_STEP", "UserFacing", "UserFacingError"]
+
+#: Every stable error code (ErrorInfo.code, local API error replies).
+CODES: Final = frozenset(
+    {
+        "signed_out",
+        "sign_in_failed",
+        "always_on",
+        "reason_too_short",
+        "controller_unreachable",
+        "tls",
+        "captive_portal",
+        "helper_unavailable",
+        "helper_refused",
+        "policy_invalid",
+        "device_revoked",
+        "no_gateway",
+        "setting_locked",
+        "setting_invalid",
+        "engine_not_running",
+        "engine_already_running",
+        "bad_request",
+        "unsupported_version",
+        "internal",
+    }
+)
+
+#: The next step when nothing more specific is known.
+GENERIC_NEXT_STEP: Final = (
+    "Try again. If it keeps happening, collect diagnostics (rustronaut diag) and contact IT."
+)
+
+
+@runtime_checkable
+class UserFacing(Protocol):
+    """An error that can be shown to the employee as it is.
+
+    ``title`` is a short headline, ``detail`` what went wrong (the message), ``next_step``
+    what the employee can do, ``code`` one of :data:`CODES`. All plain text.
+    """
+
+    title: str
+    next_step: str
+    code: str
+
+    @property
+    def detail(self) -> str:
+        """What went wrong, in words (no class name, no errno, no traceback)."""
+        ...
+
+
+class UserFacingError(Exception):
+    """A convenient base for ``core`` packages' errors: class-level words, message as detail.
+
+    Subclasses override ``title``, ``next_step`` and ``code`` as class attributes (or set
+    them per instance when the words depend on the failure).
+    """
+
+    title: str = "Something went wrong"
+    next_step: str = GENERIC_NEXT_STEP
+    code: str = "internal"
+
+    @property
+    def detail(self) -> str:
+        """The message (``str(self)``)."""
+        return str(self)
