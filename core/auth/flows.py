@@ -177,8 +177,13 @@ class OidcClient:
 
     # -- browser login -------------------------------------------------------------
 
-    async def login_browser(self, *, time_limit_s: float | None = None) -> TokenSet:
+    async def login_browser(
+        self, *, time_limit_s: float | None = None, open_url: OpenUrl | None = None
+    ) -> TokenSet:
         """Authorization code + PKCE (S256) through the browser; returns verified tokens.
+
+        ``open_url`` opens the page for this sign-in only (the front end that asked for
+        it); default: the client's own ``open_url``.
 
         Binds a loopback listener for the duration of the login only. Raises
         ``LoginError`` subclasses (timeout, wrong state/iss, denied), ``TokenError``
@@ -207,7 +212,7 @@ class OidcClient:
                 scope=" ".join(self.config.scopes),
             )
             try:
-                opened = self._open_url(url)
+                opened = (open_url or self._open_url)(url)
                 if inspect.isawaitable(opened):
                     opened = await opened
             except Exception as exc:

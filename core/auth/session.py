@@ -21,7 +21,7 @@ import msgspec
 from core.aio import spawn
 from core.auth._threads import in_thread
 from core.auth.errors import AuthError, ReauthRequired
-from core.auth.flows import DevicePrompt, OidcClient
+from core.auth.flows import DevicePrompt, OidcClient, OpenUrl
 from core.auth.idtoken import IdTokenClaims
 from core.auth.secrets import TOKENS, SecretStore
 from core.auth.tokens import TokenSet
@@ -98,14 +98,16 @@ class Session:
 
     # -- login / logout --------------------------------------------------------------
 
-    async def login_browser(self, *, time_limit_s: float | None = None) -> IdTokenClaims:
+    async def login_browser(
+        self, *, time_limit_s: float | None = None, open_url: OpenUrl | None = None
+    ) -> IdTokenClaims:
         """Browser sign-in (see ``OidcClient.login_browser``); stores the tokens.
 
         The keyring is checked first, so the user never completes a login whose tokens
         cannot be kept. On any failure nothing is stored and the previous session stays.
         """
         await in_thread(self.store.backend)
-        tokens = await self.client.login_browser(time_limit_s=time_limit_s)
+        tokens = await self.client.login_browser(time_limit_s=time_limit_s, open_url=open_url)
         await self._store(tokens)
         return tokens.identity
 

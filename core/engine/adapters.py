@@ -132,14 +132,18 @@ class AuthAdapter:
         return self._session.session_expires_at
 
     async def sign_in(
-        self, *, device_code: bool, on_prompt: Callable[[str, str], None]
+        self,
+        *,
+        device_code: bool,
+        on_prompt: Callable[[str, str], None],
+        open_url: Callable[[str], None] | None = None,
     ) -> UserInfo:
         if device_code:
             await self._session.login_device(
                 lambda code, uri, complete: on_prompt(code, complete or uri)
             )
         else:
-            await self._session.login_browser()
+            await self._session.login_browser(open_url=open_url)
         user = self.user()
         assert user is not None
         return user

@@ -49,6 +49,9 @@ class Setting:
     source: str  # "default" | "user" | "managed"
     locked: bool
     description: str = ""
+    title: str = ""
+    #: the file or registry key the value came from (None for defaults)
+    origin: str | None = None
 
 
 #: Kept for the views written against the earlier protocol name.

@@ -1,190 +1,111 @@
-"""The tunnel in use: which of the bundle's gateways, since when, and what its handshake says.
+"""Choosing among the bundle's gateways: pure functions, tested as tables.
 
-``Gateways`` owns the tunnel side of the session. It lists the bundle's gateways
-(``tunnel`` then the failover ``gateways``), applies one with this device's WireGuard key,
-waits briefly for the first handshake, re-applies the gateway in use when a new bundle
-changed it, and turns the tunnel's status into a ``core.engine.gateways.Health`` and, via
-``core.engine.gateways.plan``, into the next ``Step`` (stay, re-probe, switch). It changes
-no session state: ``core.engine.live`` carries steps out and the engine turns results
-into facts.
+A bundle carries ``tunnel`` (the first gateway) and optional ``gateways`` (failover
+choices). The engine uses one at a time and, every health tick, asks ``assess`` what the
+current gateway's handshake says and ``plan`` what to do about it:
 
-Imports: the ports, ``core.engine.gateways``, ``core.engine.config`` and
-``core.engine.errors``; never the engine. Threading: the engine's loop only. Errors: the
-tunnel port's errors propagate from ``apply``/``bring_up``/``sync``; ``down`` and
-``await_handshake`` never raise; ``specs`` raises ``NoGatewayError`` without a gateway.
+* ``FRESH``   a handshake younger than the stale limit: stay.
+* ``WAITING`` no handshake since the tunnel was applied, still within the first-handshake
+  grace: stay (the engine does not show CONNECTED until a handshake proves the gateway).
+* ``STALE``   the last handshake is older than the stale limit. An idle tunnel and a dead
+  gateway look alike here, so the engine re-applies the same gateway, which makes
+  WireGuard handshake at once: alive, it answers within the grace; dead, it does not.
+* ``DEAD``    no handshake within the grace after the tunnel came up: switch to the next
+  gateway that has not failed in this round (in bundle order, wrapping), or, once every
+  one has failed, start a new round from the next one.
+
+So the first gateway whose handshake completes is used, and a dead one is left within
+about ``stale limit + grace`` (or ``grace`` right after a switch). No I/O here; the
+live session (``core.engine.live``, with ``core.engine.gateways``) performs the actions.
+Raises nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import time
-from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
-from core.engine.config import EngineConfig
-from core.engine.errors import NoGatewayError
-from core.engine.gateways import Action, Health, Step, assess, gateway_label, plan
-from core.engine.ports import DevicePort, PolicyPort, TunnelPort
-from core.engine.state import TunnelView
+__all__ = ["Action", "Health", "Step", "assess", "gateway_label", "plan"]
 
-__all__ = ["Gateways"]
-
-_log = logging.getLogger(__name__)
+#: WireGuard reports the latest handshake in whole seconds, measured by another process.
+_SLACK_S = 2.0
 
 
-class Gateways:
-    """The gateway in use (an index into ``specs()``), the ones that failed in this
-    round, when the tunnel was last applied and with which spec."""
+class Health(StrEnum):
+    """What the current gateway's handshake says."""
 
-    def __init__(
-        self,
-        *,
-        tunnel: TunnelPort,
-        policy: PolicyPort,
-        device: DevicePort,
-        config: Callable[[], EngineConfig],
-        clock: Callable[[], float],
-    ) -> None:
-        self._tunnel = tunnel
-        self._policy = policy
-        self._device = device
-        self._config = config
-        self._clock = clock
-        self._index = 0
-        self._failed: frozenset[int] = frozenset()
-        self._up_at: float | None = None
-        self._applied: Any = None
-
-    def specs(self) -> list[Any]:
-        """The bundle's tunnel specs in order: ``tunnel`` then the failover ``gateways``."""
-        specs = getattr(self._policy, "tunnel_specs", None)
-        if callable(specs):
-            listed = [s for s in specs() if s is not None]
-            if listed:
-                return listed
-        spec = self._policy.tunnel_spec()
-        if spec is None:
-            raise NoGatewayError("The policy for this device names no gateway to connect to.")
-        return [spec]
-
-    def current(self) -> Any:
-        """The spec of the gateway in use (the first one again if the bundle shrank)."""
-        specs = self.specs()
-        if self._index >= len(specs):
-            self.reset()
-        return specs[self._index]
-
-    def reset(self) -> None:
-        """Start over with the preferred (first) gateway and a new round."""
-        self._index, self._failed = 0, frozenset()
-
-    async def apply(self, spec: Any) -> None:
-        """Bring the tunnel up with ``spec`` and this device's key (port errors raise)."""
-        await self._tunnel.up(_with_key(spec, self._device.wg_private_key()))
-        self._applied = spec
-        self._up_at = self._clock()
-
-    async def bring_up(self) -> None:
-        """Apply the gateway in use and wait briefly for its first handshake."""
-        await self.apply(self.current())
-        await self.await_handshake()
-
-    async def down(self) -> None:
-        """Take the tunnel down; a failure is logged, never raised."""
-        try:
-            await self._tunnel.down()
-        except Exception:
-            _log.exception("tunnel down failed")
-        self._up_at = None
-
-    async def await_handshake(self, within_s: float = 1.0) -> None:
-        """Wait briefly for the first handshake so a healthy connect is CONNECTED at once.
-
-        WireGuard handshakes within milliseconds of ``up`` when the gateway answers (the
-        bundle's persistent keepalive starts it); a gateway that does not is left to the
-        health loop and its grace. Never raises.
-        """
-        config = self._config()
-        # No longer than a health tick: the tick would see the handshake anyway.
-        wait = min(within_s, config.first_handshake_grace_s, config.health_interval_s)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            try:
-                view = await self._tunnel.status()
-            except Exception:
-                return
-            if view is None or view.handshake_age_s is not None:
-                return
-            await asyncio.sleep(0.02)
-
-    async def sync(self) -> None:
-        """Re-apply the gateway in use when a new bundle changed its spec (routes, peers).
-
-        The controller narrows what the gateway accepts as posture changes; re-applying
-        also makes WireGuard handshake afresh at once instead of after its ~15 s rekey
-        timeout, so restored access is restored in about a second. The caller makes sure
-        the tunnel is up and a bundle is held.
-        """
-        spec = self.current()
-        if spec == self._applied:
-            return
-        _log.info("policy changed the tunnel; re-applying it")
-        await self.down()
-        await self.apply(spec)
-
-    def health(self, view: TunnelView | None) -> Health | None:
-        """What ``view``'s handshake says about the gateway in use (None: no tunnel)."""
-        if view is None or self._up_at is None:
-            return None
-        config = self._config()
-        return assess(
-            view.handshake_age_s,
-            self._clock() - self._up_at,
-            grace_s=config.first_handshake_grace_s,
-            stale_s=config.handshake_stale_s,
-        )
-
-    def plan(self, health: Health) -> Step | None:
-        """The step to carry out for ``health`` (None: stay). Remembers the failed set."""
-        try:
-            count = len(self.specs())
-        except Exception:
-            return None  # no bundle: nothing to switch between
-        step = plan(health, current=self._index, count=count, failed=self._failed)
-        self._failed = step.failed
-        return None if step.action is Action.STAY else step
-
-    def select(self, index: int) -> tuple[Any, str, str] | None:
-        """Make gateway ``index`` the one in use; its spec, the previous gateway's label
-        and its own (None when the bundle no longer has it)."""
-        specs = self.specs()
-        if index >= len(specs):
-            return None
-        old_index, self._index = self._index, index
-        old = gateway_label(specs[old_index], old_index) if old_index < len(specs) else "?"
-        return specs[index], old, gateway_label(specs[index], index)
-
-    @property
-    def index(self) -> int:
-        """The index of the gateway in use."""
-        return self._index
-
-    def interfaces(self, shown: TunnelView | None) -> set[str]:
-        """The tunnel's own interfaces: ``shown``'s and every gateway's in the bundle.
-
-        The tunnel's interface coming and going is not a change of network.
-        """
-        names = {shown.interface} if shown else set()
-        if self._policy.held() is not None:
-            try:
-                specs = self.specs()
-            except Exception:
-                specs = []
-            names |= {str(n) for s in specs if (n := getattr(s, "interface", None))}
-        return names
+    FRESH = "fresh"
+    WAITING = "waiting"
+    STALE = "stale"
+    DEAD = "dead"
 
 
-def _with_key(spec: Any, private_key: str) -> Any:
-    with_key = getattr(spec, "with_private_key", None)
-    return with_key(private_key) if callable(with_key) else spec
+class Action(StrEnum):
+    """What the engine should do with the tunnel."""
+
+    STAY = "stay"  # keep the current gateway
+    REPROBE = "reprobe"  # re-apply the current gateway to force a handshake
+    SWITCH = "switch"  # bring up ``Step.index`` instead
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One decision: the action, the gateway index it applies to, and the failed set
+    (indices that failed in this round) the engine keeps for the next decision."""
+
+    action: Action
+    index: int
+    failed: frozenset[int] = frozenset()
+
+
+def assess(
+    handshake_age_s: float | None,
+    since_up_s: float,
+    *,
+    grace_s: float,
+    stale_s: float,
+) -> Health:
+    """Classify the current gateway's handshake.
+
+    ``handshake_age_s`` is WireGuard's latest-handshake age (None: never);
+    ``since_up_s`` the time since this gateway was (re-)applied. Pure.
+    """
+    if handshake_age_s is None or handshake_age_s > since_up_s + _SLACK_S:
+        # Nothing since the (re-)apply: a handshake older than that (an interface the
+        # helper kept) proves nothing about this attempt.
+        return Health.WAITING if since_up_s < grace_s else Health.DEAD
+    if handshake_age_s < stale_s:
+        return Health.FRESH
+    return Health.STALE
+
+
+def plan(health: Health, *, current: int, count: int, failed: frozenset[int]) -> Step:
+    """The step for ``health`` of gateway ``current`` out of ``count``. Pure.
+
+    A fresh handshake clears the failed set (the round is over); a dead gateway joins it
+    and the next gateway not in it is chosen (wrapping; a new round once all failed).
+    """
+    if count <= 0:
+        return Step(Action.STAY, current, failed)
+    if health is Health.FRESH:
+        return Step(Action.STAY, current, frozenset())
+    if health is Health.WAITING:
+        return Step(Action.STAY, current, failed)
+    if health is Health.STALE:
+        return Step(Action.REPROBE, current, failed)
+    failed = failed | {current}
+    for offset in range(1, count + 1):
+        candidate = (current + offset) % count
+        if candidate not in failed:
+            return Step(Action.SWITCH, candidate, failed)
+    # Every gateway failed in this round: keep trying, in order, from the next one.
+    return Step(Action.SWITCH, (current + 1) % count, frozenset())
+
+
+def gateway_label(spec: Any, index: int) -> str:
+    """A name for the gateway of ``spec`` in notices: its first peer's endpoint."""
+    peers: Sequence[Any] = getattr(spec, "peers", ()) or ()
+    endpoint = getattr(peers[0], "endpoint", None) if peers else None
+    return str(endpoint or getattr(spec, "name", None) or f"gateway {index + 1}")

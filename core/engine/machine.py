@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from core.engine.state import ResourceView, SessionState
 
-__all__ = ["BUSY_STATES", "SessionFacts", "blocked", "derive"]
+__all__ = ["BUSY_STATES", "LIVE_STATES", "SessionFacts", "blocked", "derive", "usable"]
 
 #: States that only exist while an effect is running.
 BUSY_STATES = frozenset(
@@ -24,6 +24,10 @@ BUSY_STATES = frozenset(
         SessionState.DISCONNECTING,
     }
 )
+
+
+#: States in which allowed resources can really be reached.
+LIVE_STATES = frozenset({SessionState.CONNECTED, SessionState.DEGRADED, SessionState.OFFLINE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +43,7 @@ class SessionFacts:
     tunnel_up: bool = False
     handshake_ok: bool = False  # handshake fresh (or tunnel just came up)
     blocked_resources: int = 0  # resources denied by posture or risk
+    usable_resources: int = 0  # resources the policy allows right now
 
 
 def derive(f: SessionFacts) -> SessionState:
@@ -54,6 +59,10 @@ def derive(f: SessionFacts) -> SessionState:
     if not f.bundle_valid:
         # Nothing valid to connect with: offline if we cannot even ask, else still connecting.
         return SessionState.CONNECTING if f.controller_reachable else SessionState.OFFLINE
+    if f.tunnel_up and f.blocked_resources and not f.usable_resources:
+        # Everything the user may use is blocked by something the device can fix: say so
+        # (with the fix) rather than "connecting", whatever the handshake does meanwhile.
+        return SessionState.BLOCKED
     if not (f.tunnel_up and f.handshake_ok):
         return SessionState.CONNECTING
     if not f.controller_reachable:
@@ -67,3 +76,8 @@ def blocked(resources: Iterable[ResourceView]) -> int:
     """How many ``resources`` count as ``SessionFacts.blocked_resources``. Pure."""
     # Resources the user is simply not entitled to do not degrade the session.
     return sum(1 for r in resources if not r.reachable and r.fixable)
+
+
+def usable(resources: Iterable[ResourceView]) -> int:
+    """How many ``resources`` the policy allows (``SessionFacts.usable_resources``). Pure."""
+    return sum(1 for r in resources if r.reachable)

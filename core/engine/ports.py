@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from core.engine.state import PostureItem, ResourceView, TunnelView
 from core.policy.api import Decider
+from core.wire.posture import Fact
+from wg_backends.spec import TunnelSpec
 
 __all__ = [
     "AuthPort",
@@ -24,11 +26,16 @@ __all__ = [
     "DevicePort",
     "Enrollment",
     "PolicyPort",
+    "PostureFacts",
     "PosturePort",
     "ProxyPort",
     "TunnelPort",
     "UserInfo",
 ]
+
+
+#: One posture collection: fact name → fact (what the device signs and reports).
+PostureFacts = Mapping[str, Fact]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +70,7 @@ class ControlEvent:
     """A controller event: "policy_changed", "device_revoked", "posture_recheck", ..."""
 
     kind: str
-    data: Mapping[str, Any]
+    data: Mapping[str, object]
 
 
 class AuthPort(Protocol):
@@ -78,9 +85,14 @@ class AuthPort(Protocol):
         ...
 
     async def sign_in(
-        self, *, device_code: bool, on_prompt: Callable[[str, str], None]
+        self,
+        *,
+        device_code: bool,
+        on_prompt: Callable[[str, str], None],
+        open_url: Callable[[str], None] | None = None,
     ) -> UserInfo:
-        """Run the browser or device flow; ``on_prompt(user_code, url)`` for the device flow."""
+        """Run the browser or device flow; ``on_prompt(user_code, url)`` for the device flow,
+        ``open_url`` (when given) opens the browser flow's page instead of the default."""
         ...
 
     async def sign_out(self) -> None:
@@ -103,7 +115,7 @@ class DevicePort(Protocol):
         """Drop the enrollment record (after revocation)."""
         ...
 
-    def sign_posture(self, facts: Any, nonce: str, device_id: str) -> str:
+    def sign_posture(self, facts: PostureFacts, nonce: str, device_id: str) -> str:
         """Sign a posture report with the device key."""
         ...
 
@@ -139,11 +151,11 @@ class ControlPort(Protocol):
 class PosturePort(Protocol):
     """Posture collection and its watchers."""
 
-    async def collect(self) -> Any:
-        """A full collection (the facts object the device signs)."""
+    async def collect(self) -> PostureFacts:
+        """A full collection (the facts the device signs)."""
         ...
 
-    def start(self, on_change: Callable[[Any], None]) -> None:
+    def start(self, on_change: Callable[[PostureFacts], None]) -> None:
         """Start the scheduler; ``on_change(facts)`` on drift."""
         ...
 
@@ -151,11 +163,11 @@ class PosturePort(Protocol):
         """Stop the scheduler. Idempotent."""
         ...
 
-    def items(self, facts: Any) -> tuple[PostureItem, ...]:
+    def items(self, facts: PostureFacts) -> tuple[PostureItem, ...]:
         """The facts as the UI lists them."""
         ...
 
-    def policy_facts(self, facts: Any) -> dict[str, object]:
+    def policy_facts(self, facts: PostureFacts) -> dict[str, object]:
         """The facts as the policy engine names them (``posture.*``)."""
         ...
 
@@ -192,8 +204,12 @@ class PolicyPort(Protocol):
         """Every resource with reachable/blocked and why, for the current facts."""
         ...
 
-    def tunnel_spec(self) -> Any:
-        """The bundle's tunnel spec (without the private key)."""
+    def tunnel_spec(self) -> TunnelSpec | None:
+        """The bundle's first tunnel spec (without the private key)."""
+        ...
+
+    def tunnel_specs(self) -> tuple[TunnelSpec, ...]:
+        """Every gateway's tunnel spec in order: ``tunnel`` then the failover gateways."""
         ...
 
     def pac_targets(self) -> tuple[str, ...]:
@@ -208,7 +224,7 @@ class PolicyPort(Protocol):
 class TunnelPort(Protocol):
     """The privileged helper."""
 
-    async def up(self, spec: Any) -> None:
+    async def up(self, spec: TunnelSpec) -> None:
         """Bring the tunnel up (all or nothing)."""
         ...
 

@@ -17,7 +17,6 @@ import logging
 import os
 from pathlib import Path
 
-from core.aio import spawn
 from core.auth import (
     OidcClient,
     OidcConfig,
@@ -36,6 +35,7 @@ from core.engine.adapters import (
     ProxyAdapter,
     TunnelAdapter,
 )
+from core.engine.api import Setting
 from core.engine.engine import Engine, EngineConfig
 from core.engine.netwatch import NetworkWatch
 from core.paths import data_dir
@@ -54,10 +54,20 @@ _DEFAULT_HELPER_SOCKET = Path("/run/rustronaut/helper.sock")
 
 
 class EngineSetupError(RuntimeError):
-    """The client is not configured well enough to start (message says what to set)."""
+    """The client is not configured well enough to start (message says what to set).
 
+    Carries its words (``core.errors.UserFacing``), so ``explain`` and the CLI show them.
+    """
+
+    title = "Rustronaut is not configured"
     user_message = "Rustronaut is not configured."
     next_step = "Ask IT to set the controller URL, or run: rustronaut config set controller_url URL"
+    code = "setting_invalid"
+
+    @property
+    def detail(self) -> str:
+        """The message: what is missing."""
+        return str(self) or self.user_message
 
 
 def engine_config(settings: EffectiveSettings) -> EngineConfig:
@@ -96,9 +106,24 @@ def health_timings(text: str) -> dict[str, float]:
 
 
 # ------------------------------------------------------------------------------- build
-def _set_user_setting(watcher: SettingsWatcher, key: str, value: object) -> None:
+async def _set_user_setting(watcher: SettingsWatcher, key: str, value: object) -> None:
     set_user(key, value, settings=watcher.current)
-    spawn(watcher.poll(), name="settings-reload")  # apply the user's change at once
+    await watcher.poll()  # apply the user's change at once (and show it to every front end)
+
+
+def _settings_view(settings: EffectiveSettings) -> list[Setting]:
+    return [
+        Setting(
+            key=i.key,
+            value=i.value,
+            source=str(i.source),
+            locked=i.locked,
+            description=i.description,
+            title=i.title,
+            origin=i.origin,
+        )
+        for i in settings.items()
+    ]
 
 
 async def build_engine(
@@ -152,7 +177,7 @@ async def build_engine(
         tunnel=TunnelAdapter(TunnelClient(socket_path)),
         proxy=proxy,
         config=engine_config(settings),
-        settings_view=lambda: list(watcher.current.items()),
+        settings_view=lambda: _settings_view(watcher.current),
         settings_setter=lambda key, value: _set_user_setting(watcher, key, value),
         settings_watcher=watcher,
         network=NetworkWatch(),

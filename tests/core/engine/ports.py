@@ -34,9 +34,15 @@ class Auth:
         return self.expires_at
 
     async def sign_in(
-        self, *, device_code: bool, on_prompt: Callable[[str, str], None]
+        self,
+        *,
+        device_code: bool,
+        on_prompt: Callable[[str, str], None],
+        open_url: Callable[[str], None] | None = None,
     ) -> UserInfo:
         self.sign_ins += 1
+        if open_url is not None and not device_code:
+            open_url("https://idp.example/authorize?state=1")
         if device_code:
             on_prompt("ABCD-EFGH", "https://idp.example/device")
         if self.fail_with:
@@ -159,6 +165,8 @@ class Policy:
         #: endpoints of the bundle's gateways, in order (``tunnel`` then ``gateways``)
         self.gateways: tuple[str, ...] = ("gw.example:51820",)
         self._decider = _TableDecider(self)
+        #: a resource every user may always reach (so a blocked wiki only degrades)
+        self.open_resource = False
 
     @property
     def decider(self) -> _TableDecider:
@@ -192,7 +200,8 @@ class Policy:
 
     def resources(self) -> tuple[ResourceView, ...]:
         ok = bool(self.facts.get("posture.firewall.enabled"))
-        return (
+        extra = (ResourceView(name="status", address="status.corp", reachable=True),)
+        return (*(extra if self.open_resource else ()),
             ResourceView(
                 name="wiki",
                 address="wiki.corp",
@@ -312,3 +321,54 @@ class Proxy:
 
     def set_pac_targets(self, targets: tuple[str, ...]) -> None:
         self.pac = targets
+
+
+class ManualTicks:
+    """The engine's time, moved by hand: ``sleep`` waits until ``advance`` passes its
+    deadline; ``now`` reads the test's wall ``clock``; ``elapsed`` counts the advances
+    (plus ``slept``, a suspend only this clock sees)."""
+
+    def __init__(self, clock: Any) -> None:
+        self._clock = clock  # has a float ``now`` that advancing moves too
+        self.mono = 0.0
+        self.slept = 0.0
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = 0
+
+    def now(self) -> float:
+        return float(self._clock.now)
+
+    def elapsed(self) -> float:
+        return self.mono + self.slept
+
+    async def sleep(self, seconds: float) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._seq += 1
+        self._sleepers.append((self.mono + max(seconds, 0.0), self._seq, future))
+        try:
+            await future
+        finally:
+            self._sleepers = [s for s in self._sleepers if s[2] is not future]
+
+    def pending(self) -> int:
+        return sum(1 for s in self._sleepers if not s[2].done())
+
+    async def advance(self, seconds: float, settle: Callable[[], Any]) -> None:
+        """Move time forward, waking each sleeper at its deadline in order, and let the
+        engine handle what each wake-up posts (``settle``) before the next."""
+        target = self.mono + seconds
+        while True:
+            due = sorted(s for s in self._sleepers if s[0] <= target and not s[2].done())
+            if not due:
+                break
+            deadline, _, future = due[0]
+            self._move(deadline)
+            future.set_result(None)
+            await settle()
+        self._move(target)
+        await settle()
+
+    def _move(self, to: float) -> None:
+        if to > self.mono:
+            self._clock.now += to - self.mono
+            self.mono = to

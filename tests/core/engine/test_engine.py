@@ -10,11 +10,13 @@ import pytest
 from core.engine.engine import Engine, EngineConfig
 from core.engine.errors import AlwaysOnError
 from core.engine.netwatch import NetworkWatch
+from core.engine.inbox import HealthTick
 from core.engine.ports import ControlEvent
 from core.engine.state import Event, EventKind
 from core.engine.state import SessionState as S
+from wg_backends.errors import HelperUnavailable
 
-from .ports import ALICE, Auth, Control, Device, Policy, Posture, Proxy, Tunnel
+from .ports import ALICE, Auth, Control, Device, ManualTicks, Policy, Posture, Proxy, Tunnel
 
 pytestmark = pytest.mark.unit
 
@@ -38,6 +40,7 @@ class Rig:
     tunnel: Tunnel
     proxy: Proxy
     clock: Clock
+    ticks: ManualTicks
     events: list[Event] = field(default_factory=list)
 
     def states(self) -> list[S]:
@@ -46,6 +49,25 @@ class Rig:
             if e.kind is EventKind.STATE and (not out or out[-1] is not e.snapshot.state):
                 out.append(e.snapshot.state)
         return out
+
+    async def settle(self) -> None:
+        """Let every task run until the engine's inbox is empty (no wall-clock wait)."""
+        for _ in range(3):
+            for _ in range(10):
+                await asyncio.sleep(0)
+            await self.engine.settled()
+
+    async def tick(self) -> None:
+        """One health tick, handled."""
+        self.engine._post(HealthTick())
+        await self.settle()
+
+    async def advance(self, seconds: float) -> None:
+        """Move the engine's time forward (its ticks fire in order)."""
+        await self.ticks.advance(seconds, self.settle)
+
+
+_CURRENT: list[Rig] = []
 
 
 def make(user: bool = True, network: NetworkWatch | None = None, **config: object) -> Rig:
@@ -66,6 +88,7 @@ def make(user: bool = True, network: NetworkWatch | None = None, **config: objec
         tunnel=Tunnel(clock),
         proxy=Proxy(),
         clock=clock,
+        ticks=ManualTicks(clock),
     )
     rig.engine = Engine(
         auth=rig.auth,
@@ -76,31 +99,43 @@ def make(user: bool = True, network: NetworkWatch | None = None, **config: objec
         tunnel=rig.tunnel,
         proxy=rig.proxy,
         config=cfg,
-        clock=clock,
+        ticks=rig.ticks,
         network=network,
     )
     rig.engine.subscribe(rig.events.append)
+    _CURRENT[:] = [rig]
     return rig
 
 
 async def until(predicate, timeout: float = 3.0) -> None:  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
+    """Move the latest rig's time in health ticks until ``predicate()`` holds (at most
+    ``timeout`` seconds of engine time; the wall clock is never waited on)."""
+    rig = _CURRENT[0]
+    await rig.settle()
+    step = rig.engine.config.health_interval_s
+    waited = 0.0
+    while not predicate():
+        if waited >= timeout:
+            raise TimeoutError(f"not true after {timeout} s of engine time")
+        await rig.advance(step)
+        waited += step
 
 
 async def test_connect_walks_every_state_and_brings_everything_up() -> None:
     rig = make(auto_connect=False)
     await rig.engine.start()
     await rig.engine.connect()
+    # Forwards only, no flicker (it used to show CONNECTING → ENROLLING → ... → CONNECTING).
     assert rig.states() == [
         S.DISCONNECTED,
-        S.CONNECTING,
         S.ENROLLING,
         S.CHECKING_POSTURE,
         S.CONNECTING,
         S.CONNECTED,
     ]
+    order = list(S)
+    walk = [order.index(state) for state in rig.states()[1:]]
+    assert walk == sorted(walk)
     assert rig.tunnel.up_specs[0].private_key == "PRIVATE"  # key added on the device
     assert rig.proxy.running
     assert rig.proxy.pac == ("wiki.corp",)
@@ -114,14 +149,15 @@ async def test_connect_walks_every_state_and_brings_everything_up() -> None:
     assert not rig.tunnel.is_up
 
 
-async def test_not_signed_in_is_an_error_with_a_next_step() -> None:
+async def test_not_signed_in_asks_to_sign_in() -> None:
     rig = make(user=False)
     await rig.engine.start()
     await rig.engine.connect()
     snap = rig.engine.snapshot
-    assert snap.state is S.ERROR
-    assert snap.error is not None
-    assert "Sign in" in snap.error.next_step
+    assert snap.state is S.SIGNED_OUT
+    prompt = [e for e in rig.events if e.details.get("action") == "sign_in"]
+    assert prompt
+    assert "Sign in" in prompt[-1].details["next"]
     assert not rig.tunnel.up_specs
 
 
@@ -140,7 +176,7 @@ async def test_sign_in_with_device_code_prompts_then_connects() -> None:
 
 async def test_helper_failure_is_explained_and_nothing_is_left_up() -> None:
     rig = make()
-    rig.tunnel.fail_up = RuntimeError("helper socket /run/rustronaut/helper.sock missing")
+    rig.tunnel.fail_up = HelperUnavailable("no helper at /run/rustronaut/helper.sock")
     await rig.engine.connect()
     snap = rig.engine.snapshot
     assert snap.state is S.ERROR
@@ -175,11 +211,12 @@ async def test_revocation_withdraws_access_at_once() -> None:
 
 async def test_posture_drift_degrades_and_recovers() -> None:
     rig = make()
+    rig.policy.open_resource = True
     await rig.engine.connect()
     assert rig.engine.snapshot.state is S.CONNECTED
     rig.posture.drift(**{"firewall.enabled": False})
     await until(lambda: rig.engine.snapshot.state is S.DEGRADED)
-    assert rig.engine.snapshot.resources[0].fix == "sudo ufw enable"
+    assert rig.engine.snapshot.resources[1].fix == "sudo ufw enable"
     assert any(e.kind is EventKind.POSTURE for e in rig.events)
     rig.posture.drift(**{"firewall.enabled": True})
     await until(lambda: rig.engine.snapshot.state is S.CONNECTED)
@@ -241,7 +278,7 @@ async def test_session_expiry_warns_once() -> None:
     rig = make()
     rig.auth.expires_at = rig.clock.now + 600
     await rig.engine.connect()
-    await asyncio.sleep(0.2)
+    await rig.advance(0.2)
     warnings = [e for e in rig.events if e.details.get("action") == "extend_session"]
     assert len(warnings) == 1
     await rig.engine.stop()
@@ -268,6 +305,7 @@ async def test_changed_settings_apply_without_restart() -> None:
     rig.engine.reconfigure(
         replace(rig.engine.config, always_on=True, organization="ACME", proxy_port=9191)
     )
+    await rig.settle()
     assert rig.engine.snapshot.always_on
     assert rig.engine.snapshot.organization == "ACME"
     assert any(e.message == "Settings changed by your organization" for e in rig.events)
@@ -281,7 +319,7 @@ async def test_changed_settings_apply_without_restart() -> None:
 async def test_captive_portal_is_explained_once_and_never_fails_open() -> None:
     from core.controlplane.client import CaptivePortalError
 
-    rig = make()
+    rig = make(auto_connect=False)
     await rig.engine.start()
 
     async def portal() -> str:
@@ -298,7 +336,7 @@ async def test_captive_portal_is_explained_once_and_never_fails_open() -> None:
     errors = [e for e in rig.events if e.details.get("captive_portal")]
     assert len(errors) == 1
     assert "login.hotel.example" in errors[0].details["detail"]
-    await asyncio.sleep(0.2)  # retries keep hitting the portal; no flood of messages
+    await rig.advance(2.0)  # retries keep hitting the portal; no flood of messages
     assert len([e for e in rig.events if e.details.get("captive_portal")]) == 1
     await rig.engine.stop()
 

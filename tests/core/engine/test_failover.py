@@ -37,7 +37,7 @@ async def test_uses_the_first_gateway_while_it_answers() -> None:
     await until(lambda: rig.engine.snapshot.state is S.CONNECTED)
     rig.clock.now += 30
     for _ in range(5):
-        await rig.engine._live.check_health()
+        await rig.tick()
     assert _ups(rig) == [GW1]
     assert rig.tunnel.up_specs[0].private_key == "PRIVATE"
     await rig.engine.stop()
@@ -110,7 +110,7 @@ async def test_a_network_change_re_establishes_the_session() -> None:
     current["rt0"] = ["100.64.0.2"]  # the tunnel's own interface: not a network change
     rig.clock.now += 1
     for _ in range(3):
-        await rig.engine._live.check_health()
+        await rig.tick()
     assert len(rig.tunnel.up_specs) == 1
     await until(lambda: len(calls) >= 2)  # the health loop primed and polled
     current.pop("wlan0")

@@ -15,6 +15,7 @@ READY = {
     "bundle_valid": True,
     "tunnel_up": True,
     "handshake_ok": True,
+    "usable_resources": 1,
 }
 
 
@@ -33,6 +34,12 @@ READY = {
         ({**READY, "handshake_ok": False, "controller_reachable": False}, S.CONNECTING),
         ({**READY, "controller_reachable": False}, S.OFFLINE),
         ({**READY, "blocked_resources": 2}, S.DEGRADED),
+        ({**READY, "blocked_resources": 2, "usable_resources": 1}, S.DEGRADED),
+        # every resource blocked by something fixable: its own state, whatever the handshake
+        ({**READY, "blocked_resources": 2, "usable_resources": 0}, S.BLOCKED),
+        ({**READY, "blocked_resources": 1, "usable_resources": 0, "handshake_ok": False}, S.BLOCKED),
+        ({**READY, "blocked_resources": 1, "usable_resources": 0, "tunnel_up": False}, S.CONNECTING),
+        ({**READY, "blocked_resources": 1, "failed": True}, S.ERROR),
         (READY, S.CONNECTED),
         ({**READY, "signed_in": False}, S.SIGNED_OUT),
         ({**READY, "want_connected": False}, S.DISCONNECTED),

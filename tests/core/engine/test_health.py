@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.engine.gateways import Action, Health, Step, assess, gateway_label, plan
+from core.engine.health import Action, Health, Step, assess, gateway_label, plan
 
 pytestmark = pytest.mark.unit
 

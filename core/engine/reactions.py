@@ -1,0 +1,528 @@
+"""The engine's handlers of what the world reports, and the steps they share with requests.
+
+``Reactions`` is the part of ``core.engine.engine.Engine`` that turns facts into state
+(``_update``, ``_fail``), walks a connect (enroll, posture, policy, tunnel, proxy) and
+reacts to what the live sources post: posture drift, controller events and
+reachability, health ticks (bundle expiry, tunnel health and gateway failover, a lost
+or restarted helper, a network change), proxy decisions. Every method here runs inside
+the engine's actor, one message at a time, so none of them needs a lock and none may
+wait for the inbox.
+
+Imports: the ports and the engine's own modules; never ``core.engine.engine``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from types import EllipsisType
+from typing import TYPE_CHECKING, Any
+
+from core.engine.config import EngineConfig
+from core.engine.errors import SignInRequiredError, explain
+from core.engine.gateways import Gateways
+from core.engine.health import Action, Step
+from core.engine.inbox import ProxyDecision
+from core.engine.machine import LIVE_STATES, SessionFacts, blocked, derive, usable
+from core.engine.netwatch import NetworkWatch
+from core.engine.ports import (
+    AuthPort,
+    ControlPort,
+    DevicePort,
+    PolicyPort,
+    PostureFacts,
+    PosturePort,
+    ProxyPort,
+    TunnelPort,
+    UserInfo,
+)
+from core.engine.reach import Reachability
+from core.engine.state import ErrorInfo, Event, EventKind, ResourceView, SessionState, Snapshot
+from core.engine.ticks import Ticks
+from core.policy.api import Decision, Effect
+
+if TYPE_CHECKING:
+    import collections
+
+    from core.engine.live import Live
+
+__all__ = ["Reactions"]
+
+_log = logging.getLogger(__name__)
+
+#: ErrorInfo codes that mean the helper cannot be reached at all.
+_HELPER_LOST = "helper_unavailable"
+
+
+class Reactions:
+    """Facts, connect steps and reactions; ``Engine`` sets every attribute below."""
+
+    config: EngineConfig
+    history: collections.deque[tuple[float, str]]
+    decisions: collections.deque[Event]
+    _auth: AuthPort
+    _device: DevicePort
+    _control: ControlPort
+    _posture: PosturePort
+    _policy: PolicyPort
+    _tunnel: TunnelPort
+    _proxy: ProxyPort
+    _ticks: Ticks
+    _network: NetworkWatch | None
+    _facts: SessionFacts
+    _snapshot: Snapshot
+    _subscribers: tuple[Callable[[Event], None], ...]
+    _posture_facts: PostureFacts | None
+    _user: UserInfo | None
+    _started: bool
+    _session_warned: bool
+    _sign_in_task: asyncio.Task[None] | None
+    _reach: Reachability
+    _gateways: Gateways
+    _live: Live
+
+    # ------------------------------------------------------- state and events
+    def _emit(self, kind: EventKind, message: str = "", **fields: Any) -> None:
+        event = Event(
+            kind=kind, snapshot=self._snapshot, time=self._ticks.now(), message=message, **fields
+        )
+        if kind is EventKind.DECISION:
+            self.decisions.append(event)
+        for callback in self._subscribers:
+            try:
+                callback(event)
+            except Exception:
+                _log.exception("event subscriber failed")
+
+    def _update(self, *, error: ErrorInfo | EllipsisType | None = ..., **facts: Any) -> None:
+        """Change facts (and the error), derive the state, emit when the snapshot changed."""
+        if facts:
+            self._facts = replace(self._facts, **facts)
+        snap = self._snapshot
+        new_error = snap.error if isinstance(error, EllipsisType) else error
+        state = derive(self._facts)
+        risk, signals = self._policy.risk()
+        held = self._policy.held()
+        new = replace(
+            snap,
+            state=state,
+            error=new_error if state is SessionState.ERROR else None,
+            user=self._user.email if self._user else None,
+            device_id=(e.device_id if (e := self._device.enrollment()) else None),
+            resources=_as_shown(self._policy.resources(), state) if held else (),
+            posture=self._posture.items(self._posture_facts) if self._posture_facts else (),
+            risk=risk,
+            risk_signals=signals,
+            policy_version=held.version if held else None,
+            policy_expires_at=held.expires_at if held else None,
+            session_expires_at=self._auth.session_expires_at(),
+        )
+        if new != snap:
+            if new.state is not snap.state:
+                self.history.append((self._ticks.now(), new.state.value))
+                _log.info("state %s -> %s", snap.state.value, new.state.value)
+            self._snapshot = new
+            self._emit(EventKind.STATE)
+
+    def _set_snapshot(self, **fields: Any) -> None:
+        new = replace(self._snapshot, **fields)
+        if new != self._snapshot:
+            self._snapshot = new
+            self._emit(EventKind.STATE)
+
+    def _access_facts(self) -> dict[str, Any]:
+        """The resource counts ``derive`` needs, for the current policy and facts."""
+        if self._policy.held() is None:
+            return {"blocked_resources": 0, "usable_resources": 0}
+        resources = self._policy.resources()
+        return {"blocked_resources": blocked(resources), "usable_resources": usable(resources)}
+
+    def _notice(self, message: str, **details: str) -> None:
+        self._emit(EventKind.NOTICE, message, details=details)
+
+    def _fail(self, exc: BaseException, *, during: str) -> None:
+        info = explain(exc, during=during)
+        _log.warning("%s failed: %s", during, info.detail)
+        if info.code == "signed_out":
+            self._signed_out_by_provider(info)
+            return
+        self._update(error=info, busy=None, failed=True)
+        self._emit(
+            EventKind.ERROR,
+            info.title,
+            details={"detail": info.detail, "next": info.next_step, "code": info.code},
+        )
+
+    def _signed_out_by_provider(self, info: ErrorInfo) -> None:
+        """The provider no longer accepts the sign-in: signed out, asked to sign in again."""
+        self._user = None
+        self._update(error=None, busy=None, failed=False, signed_in=False)
+        self._emit(
+            EventKind.NOTICE,
+            "Sign-in needed: " + info.detail,
+            details={"action": "sign_in", "next": info.next_step},
+        )
+
+    async def _on_connect(self, *, retry: bool) -> None:
+        if self._sign_in_task is not None:
+            return  # connecting follows the sign-in that is running
+        if retry and not (self._facts.want_connected and not self._facts.tunnel_up):
+            return
+        if self._user is None:
+            self._user = self._auth.user()
+        if self._user is None:
+            self._update(want_connected=True)
+            self._fail(SignInRequiredError("You are not signed in."), during="connecting")
+            return
+        enrollment = self._device.enrollment()
+        # The busy states only walk forwards (enrolling, checking posture, connecting):
+        # the first one is set together with the wish to connect, so nothing flickers.
+        first = SessionState.ENROLLING if enrollment is None else SessionState.CHECKING_POSTURE
+        self._update(want_connected=True, signed_in=True, failed=False, error=None, busy=first)
+        try:
+            if enrollment is None:
+                enrollment = await self._device.enroll()
+                self._notice("This device is now enrolled")
+                self._update(busy=SessionState.CHECKING_POSTURE)
+            await self._collect_posture()
+            reachable = await self._report_posture(enrollment.device_id)
+            self._update(busy=SessionState.CONNECTING)
+            if reachable:
+                reachable = await self._refresh_bundle(enrollment.device_id)
+            if not reachable and self._policy.held() is None:
+                self._policy.load_cached(device_id=enrollment.device_id)
+            if self._policy.held() is None:
+                self._update(busy=None, controller_reachable=False, bundle_valid=False)
+                self._live.ensure_retry()
+                return
+            await self._bring_up()
+        except Exception as exc:
+            self._fail(exc, during="connecting")
+            return
+        self._update(busy=None, controller_reachable=reachable, **self._access_facts())
+        if reachable:
+            await self._live.cancel_retry()
+        else:
+            self._live.ensure_retry()
+        if not self._live.running and self._network is not None:
+            self._network.prime(self._gateways.interfaces(self._snapshot.tunnel))
+        self._live.start()
+        if self._snapshot.state in LIVE_STATES | {SessionState.BLOCKED}:
+            self._notice("Connected")
+
+    async def _bring_up(self) -> None:
+        await self._gateways.bring_up()
+        self._proxy.set_pac_targets(self._policy.pac_targets())
+        address = await self._proxy.start(self.config.proxy_port)
+        self._set_snapshot(proxy_address=address)
+        self._proxy.reevaluate()
+        await self._check_health()
+        self._live.follow_up()
+
+    async def _on_retry_due(self) -> None:
+        if self._facts.want_connected and not self._facts.tunnel_up and not self._facts.failed:
+            await self._on_connect(retry=True)
+
+    async def _teardown(self) -> None:
+        self._update(busy=SessionState.DISCONNECTING)
+        await self._live.stop()
+        await self._live.cancel_retry()
+        await self._proxy.stop()
+        await self._gateways.down()
+        self._set_snapshot(proxy_address=None, tunnel=None)
+        self._update(busy=None, tunnel_up=False, handshake_ok=False)
+
+    async def _reestablish(self) -> None:
+        """After a sleep or a network change: tunnel down, connect again from the first
+        gateway (a new network may reach the preferred one again)."""
+        if not self._facts.want_connected or self._facts.failed:
+            return
+        self._gateways.reset()
+        await self._live.stop()
+        await self._gateways.down()
+        self._update(tunnel_up=False, handshake_ok=False)
+        await self._on_connect(retry=False)
+
+    # ------------------------------------------------------------------ posture
+    async def _collect_posture(self) -> None:
+        self._posture_facts = await self._posture.collect()
+        self._apply_facts()
+
+    def _apply_facts(self) -> None:
+        facts = dict(self._posture.policy_facts(self._posture_facts)) if self._posture_facts else {}
+        if self._user is not None:
+            facts["user.email"] = self._user.email
+            facts["user.groups"] = list(self._user.groups)
+        self._policy.set_facts(facts)
+
+    async def _report_posture(self, device_id: str) -> bool:
+        """Send a fresh signed report; False when the controller cannot be reached."""
+        assert self._posture_facts is not None
+        try:
+            nonce = await self._control.posture_nonce()
+            token = self._device.sign_posture(self._posture_facts, nonce, device_id)
+            await self._control.submit_posture(token)
+        except Exception as exc:
+            if self._reach.unreachable(exc):
+                _log.info("controller unreachable while reporting posture: %s", exc)
+                return False
+            raise
+        return True
+
+    async def _refresh_bundle(self, device_id: str) -> bool:
+        """Fetch and hold a new bundle; False when unreachable. A bad bundle raises."""
+        try:
+            token = await self._control.fetch_bundle()
+        except Exception as exc:
+            if self._reach.unreachable(exc):
+                return False
+            raise
+        info = self._policy.accept(token, device_id=device_id)
+        _log.info("policy bundle v%s held until %s", info.version, info.expires_at)
+        self._apply_facts()
+        return True
+
+    async def _on_recheck(self) -> None:
+        facts = await self._posture.collect()
+        if self._device.enrollment() is None:
+            self._posture_facts = facts
+            self._apply_facts()
+            self._update()
+            return
+        await self._on_posture_changed(facts)
+
+    async def _on_posture_changed(self, facts: PostureFacts) -> None:
+        self._posture_facts = facts
+        self._apply_facts()
+        self._proxy.reevaluate()
+        self._update(**self._access_facts())
+        self._emit(EventKind.POSTURE, "Device posture changed")
+        enrollment = self._device.enrollment()
+        if enrollment is None or not self._facts.want_connected:
+            return
+        try:
+            if await self._report_posture(enrollment.device_id):
+                await self._apply_new_bundle(enrollment.device_id)
+        except Exception as exc:
+            _log.warning("could not report the posture change: %s", exc)
+
+    async def _apply_new_bundle(self, device_id: str) -> bool:
+        """Fetch the bundle, re-apply the tunnel if it changed, re-decide connections."""
+        ok = await self._refresh_bundle(device_id)
+        if ok:
+            tunnel_in_use = self._facts.tunnel_up and self._policy.held() is not None
+            if tunnel_in_use and await self._gateways.sync():
+                self._live.follow_up()
+            self._proxy.reevaluate()
+            self._proxy.set_pac_targets(self._policy.pac_targets())
+            self._update(
+                controller_reachable=True,
+                bundle_valid=self._policy.held() is not None,
+                **self._access_facts(),
+            )
+        return ok
+
+    # ------------------------------------------------------------ the controller
+    def _on_reach(self, reachable: bool) -> None:
+        if reachable:
+            self._reach.answered()
+        if reachable != self._facts.controller_reachable:
+            self._update(controller_reachable=reachable)
+
+    async def _on_control_event(self, kind: str) -> None:
+        if kind == "device_revoked":
+            await self._revoked()
+        elif kind in ("policy_changed", "resync"):
+            await self._try_refresh()
+        elif kind == "posture_recheck":
+            await self._on_recheck()
+        else:
+            _log.debug("ignoring controller event %r", kind)
+
+    async def _revoked(self) -> None:
+        self._device.forget()
+        await self._live.stop()
+        await self._live.cancel_retry()
+        await self._withdraw(
+            "this device was revoked by your organization",
+            error=ErrorInfo(
+                title="Device revoked",
+                detail="Your organization revoked this device's access.",
+                next_step="Contact IT; once they allow it, sign in again to re-enroll.",
+                code="device_revoked",
+            ),
+        )
+
+    async def _withdraw(self, reason: str, *, error: ErrorInfo | None = None) -> None:
+        """Remove access at once: deny every decision, close connections, tunnel down."""
+        _log.warning("withdrawing access: %s", reason)
+        self._policy.clear()
+        self._proxy.reevaluate()
+        await self._proxy.stop()
+        await self._gateways.down()
+        self._set_snapshot(proxy_address=None, tunnel=None)
+        facts: dict[str, Any] = {"bundle_valid": False, "tunnel_up": False, "handshake_ok": False}
+        if error is not None:
+            self._update(error=error, failed=True, **facts)
+        else:
+            self._update(**facts)
+        self._notice(f"Access withdrawn: {reason}")
+
+    async def _try_refresh(self) -> None:
+        enrollment = self._device.enrollment()
+        if enrollment is None or not self._facts.want_connected:
+            return
+        try:
+            ok = await self._apply_new_bundle(enrollment.device_id)
+        except Exception as exc:
+            info = explain(exc, during="updating the policy")
+            _log.warning("new policy refused, keeping the held one: %s", info.detail)
+            self._emit(
+                EventKind.ERROR,
+                "A policy update was refused",
+                details={"detail": info.detail, "next": info.next_step, "code": info.code},
+            )
+            return
+        if not ok and self._facts.controller_reachable:
+            self._update(controller_reachable=False)
+
+    # ------------------------------------------------------------------ health
+    async def _on_health_tick(self) -> None:
+        if not self._facts.want_connected:
+            return
+        if self._network is not None and self._live.running:
+            own = self._gateways.interfaces(self._snapshot.tunnel)
+            if self._network.changed(own):
+                self._notice("Network changed: reconnecting")
+                await self._reestablish()
+                return
+        await self._check_health()
+
+    async def _check_health(self) -> None:
+        """Bundle expiry, the helper, the tunnel's handshake, the sign-in's end."""
+        held = self._policy.held()
+        if held is None and self._facts.bundle_valid:
+            await self._live.stop()
+            await self._withdraw("the policy expired and no newer one could be fetched")
+            self._live.ensure_retry()
+            self._live.start()  # the event stream brings the controller's answer back
+            return
+        try:
+            view = await self._tunnel.status()
+        except Exception as exc:
+            await self._helper_trouble(exc)
+            return
+        if self._facts.failed:
+            if self._snapshot.error is not None and self._snapshot.error.code == _HELPER_LOST:
+                self._notice("The Rustronaut helper is back: reconnecting")
+                await self._on_connect(retry=False)
+            return
+        if view is None and self._gateways.applied and self._facts.tunnel_up:
+            # The helper answers but has no tunnel: it restarted. Bring ours back.
+            _log.warning("the helper no longer has our tunnel; re-applying it")
+            self._notice("The tunnel was lost: re-applying it")
+            try:
+                await self._gateways.bring_up()
+            except Exception as exc:
+                self._fail(exc, during="re-applying the tunnel")
+                return
+            self._live.follow_up()
+            return
+        handshake_ok = False
+        health = self._gateways.health(view)
+        if health is not None:
+            # Only a handshake made since the tunnel was applied proves the gateway:
+            # waiting for one (within the grace) is not CONNECTED either.
+            handshake_ok = health.value == "fresh"
+            step = self._gateways.plan(health)
+            if step is not None:
+                await self._switch_gateway(step)
+                return
+        self._set_snapshot(tunnel=view)
+        self._update(
+            tunnel_up=view is not None,
+            handshake_ok=handshake_ok,
+            bundle_valid=held is not None,
+            **self._access_facts(),
+        )
+        self._warn_before_session_end()
+
+    async def _helper_trouble(self, exc: BaseException) -> None:
+        """The helper did not answer a status: lost → an error with a next step."""
+        info = explain(exc, during="checking the tunnel")
+        if info.code != _HELPER_LOST:
+            _log.warning("tunnel status failed: %s", info.detail)
+            return
+        if self._facts.failed and self._snapshot.error == info:
+            return  # told already
+        _log.error("the helper is gone: %s", info.detail)
+        await self._proxy.stop()  # nothing may be relayed around a tunnel we cannot see
+        self._set_snapshot(proxy_address=None, tunnel=None)
+        self._update(error=info, failed=True, tunnel_up=False, handshake_ok=False)
+        self._emit(
+            EventKind.ERROR,
+            info.title,
+            details={"detail": info.detail, "next": info.next_step, "code": info.code},
+        )
+
+    async def _switch_gateway(self, step: Step) -> None:
+        """Re-apply the current gateway or bring up another one."""
+        old_index = self._gateways.index
+        selected = self._gateways.select(step.index)
+        if selected is None:
+            return
+        spec, old, new = selected
+        if step.action is Action.SWITCH and step.index != old_index:
+            _log.warning("gateway %s is not answering; switching to %s", old, new)
+            self._emit(
+                EventKind.NOTICE,
+                f"Gateway {old} is not answering: switching to {new}",
+                details={"gateway": new, "previous": old},
+            )
+        else:
+            _log.info("re-applying gateway %s to check its handshake", new)
+        await self._gateways.down()
+        try:
+            await self._gateways.apply(spec)
+        except Exception as exc:
+            self._set_snapshot(tunnel=None)
+            self._update(tunnel_up=False, handshake_ok=False)
+            self._fail(exc, during=f"switching to gateway {new}")
+            return
+        self._update(tunnel_up=True, handshake_ok=False)
+        self._live.follow_up()
+
+    def _warn_before_session_end(self) -> None:
+        expires = self._auth.session_expires_at()
+        if expires is None or self._session_warned:
+            return
+        left = expires - self._ticks.now()
+        if 0 < left < self.config.session_warning_s:
+            self._session_warned = True
+            self._emit(
+                EventKind.NOTICE,
+                f"Your sign-in ends in {int(left // 60)} minutes. Sign in again to extend it.",
+                details={"action": "extend_session"},
+            )
+
+    # ---------------------------------------------------------------- decisions
+    def _on_decision(self, d: ProxyDecision) -> None:
+        decision = Decision(effect=Effect(d.effect), rule_id=d.rule, reason=d.reason)
+        self._emit(
+            EventKind.DECISION, d.reason, decision=decision, app=d.app, destination=d.destination
+        )
+        risk, signals = self._policy.risk()
+        if (risk, signals) != (self._snapshot.risk, self._snapshot.risk_signals):
+            self._set_snapshot(risk=risk, risk_signals=signals)
+
+
+def _as_shown(resources: tuple[ResourceView, ...], state: SessionState) -> tuple[ResourceView, ...]:
+    """Resources as the employee may believe them: reachable only while really connected."""
+    if state in LIVE_STATES:
+        return resources
+    return tuple(
+        replace(r, reachable=False, reason=r.reason or "Not connected") if r.reachable else r
+        for r in resources
+    )
