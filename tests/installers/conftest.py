@@ -29,9 +29,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from installers_support import (
+from tests.fakes.installers import (
     ROOT,
     CodeSigning,
     GpgHome,

@@ -20,9 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from installers_support import run
 
 from core import __version__
+from tests.fakes.installers import run
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from installers_support import DATA, ROOT, GpgHome, ThrowawayRoot, need, run
 
 from core import __version__
+from tests.fakes.installers import DATA, ROOT, GpgHome, ThrowawayRoot, need, run
 
 pytestmark = [pytest.mark.integration, pytest.mark.root, pytest.mark.timeout(900)]
 

@@ -6,6 +6,7 @@ every target, names its signing secrets, each documented in docs/deployment.md).
 
 from __future__ import annotations
 
+import importlib.util
 import plistlib
 import re
 import subprocess
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from installers_support import ROOT, run
+
+from tests.fakes.installers import ROOT, run
 
 pytestmark = pytest.mark.unit
 
@@ -78,11 +80,11 @@ def test_packaged_launchd_plist(tmp_path: Path) -> None:
 
 
 def test_launchd_plist_generator_refuses_an_unexpected_resource(tmp_path: Path) -> None:
-    sys.path.insert(0, str(MAC))
-    try:
-        import helper_plist
-    finally:
-        sys.path.remove(str(MAC))
+    spec = importlib.util.spec_from_file_location("helper_plist", MAC / "helper_plist.py")
+    assert spec is not None
+    assert spec.loader is not None
+    helper_plist = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helper_plist)  # a script of the installer, not a package
     odd = plistlib.dumps({"Label": "x", "ProgramArguments": ["/bin/false"]})
     with pytest.raises(ValueError, match="unexpected ProgramArguments"):
         helper_plist.packaged(odd)

@@ -18,10 +18,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from installers_support import ROOT, CodeSigning, make_ca, need, run
 
 from core import __version__
 from core.settings.managed.windows import POLICY_KEY
+from tests.fakes.installers import ROOT, CodeSigning, make_ca, need, run
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 

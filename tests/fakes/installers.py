@@ -1,5 +1,5 @@
-"""Helpers of the installer tests (imported by conftest.py and the test modules; this
-directory is put on sys.path by conftest.py, like tests/app does for its helpers)."""
+"""Helpers of the installer tests (imported by tests/installers' conftest.py and test
+modules as ``tests.fakes.installers``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = Path(__file__).resolve().parent / "data"
+DATA = ROOT / "tests" / "installers" / "data"
 
 
 def run(argv: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
