@@ -29,6 +29,7 @@ import asyncio
 import collections
 import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -36,7 +37,7 @@ from typing import Any, Protocol, TypeVar
 from core.aio import cancel_and_wait, spawn
 from core.engine.api import MIN_REASON_LENGTH, OpenUrl, Setting, Unsubscribe
 from core.engine.config import EngineConfig
-from core.engine.errors import AlwaysOnError, SignInRequiredError
+from core.engine.errors import AlwaysOnError, ReasonTooShortError, SignInRequiredError
 from core.engine.gateways import Gateways
 from core.engine.inbox import (
     ClockJump,
@@ -111,6 +112,7 @@ class Engine(Reactions):
         settings_watcher: Watcher | None = None,
         ticks: Ticks | None = None,
         network: NetworkWatch | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self._auth = auth
         self._device = device
@@ -124,7 +126,8 @@ class Engine(Reactions):
         self._settings_setter = settings_setter
         self._diagnostics = diagnostics
         self._watcher = settings_watcher
-        self._ticks: Ticks = ticks or RealTicks()
+        # ``clock`` alone: real timers with another wall clock (tools and older tests).
+        self._ticks: Ticks = ticks or RealTicks(clock or time.time)
         self._network = network
         self._facts = SessionFacts()
         self._snapshot = Snapshot(
@@ -441,7 +444,7 @@ class Engine(Reactions):
         if not text:
             raise AlwaysOnError(f"Always-on is on: a reason is required for {action}.")
         if len(text) < MIN_REASON_LENGTH:
-            raise AlwaysOnError(
+            raise ReasonTooShortError(
                 f"Always-on is on: give IT a reason of at least {MIN_REASON_LENGTH} characters."
             )
         _log.warning("break-glass (%s): %s", action, text)

@@ -156,7 +156,7 @@ class ProxyDecision:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SettingsChanged:
+class SettingsChanged(_Request):
     """The effective settings changed (managed or user)."""
 
     config: EngineConfig

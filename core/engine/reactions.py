@@ -168,8 +168,11 @@ class Reactions:
     async def _on_connect(self, *, retry: bool) -> None:
         if self._sign_in_task is not None:
             return  # connecting follows the sign-in that is running
-        if retry and not (self._facts.want_connected and not self._facts.tunnel_up):
+        facts = self._facts
+        if retry and not (facts.want_connected and not facts.tunnel_up):
             return
+        if facts.want_connected and facts.tunnel_up and not facts.failed and facts.busy is None:
+            return  # already connected (another front end asked first): nothing to redo
         if self._user is None:
             self._user = self._auth.user()
         if self._user is None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 __all__ = ["RealTicks", "Ticks", "awake_or_asleep"]
@@ -50,11 +51,14 @@ def awake_or_asleep() -> float:
 
 
 class RealTicks:
-    """The machine's clocks and asyncio's timers."""
+    """The machine's clocks and asyncio's timers (``wall``: another wall clock)."""
+
+    def __init__(self, wall: Callable[[], float] = time.time) -> None:
+        self._wall = wall
 
     def now(self) -> float:
-        """``time.time()``."""
-        return time.time()
+        """``time.time()`` (or the given wall clock)."""
+        return self._wall()
 
     def elapsed(self) -> float:
         """``awake_or_asleep()``."""

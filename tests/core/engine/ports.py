@@ -201,7 +201,8 @@ class Policy:
     def resources(self) -> tuple[ResourceView, ...]:
         ok = bool(self.facts.get("posture.firewall.enabled"))
         extra = (ResourceView(name="status", address="status.corp", reachable=True),)
-        return (*(extra if self.open_resource else ()),
+        return (
+            *(extra if self.open_resource else ()),
             ResourceView(
                 name="wiki",
                 address="wiki.corp",
@@ -271,6 +272,19 @@ class Tunnel:
         self.fail_up: Exception | None = None
         self.dead: set[str] = set()
         self._last_handshake: float | None = None
+        #: the helper process is gone: every call fails as the real client does
+        self.helper_gone = False
+
+    def _helper(self) -> None:
+        if self.helper_gone:
+            from wg_backends.errors import HelperUnavailable
+
+            raise HelperUnavailable("connection refused: /run/rustronaut/helper.sock")
+
+    def helper_restarted(self) -> None:
+        """The helper came back without our tunnel (systemd restarted it)."""
+        self.helper_gone = False
+        self.is_up = False
 
     @property
     def endpoint(self) -> str:
@@ -283,6 +297,7 @@ class Tunnel:
             self._last_handshake = self.clock() - self.handshake_age
 
     async def up(self, spec: Any) -> None:
+        self._helper()
         if self.fail_up:
             raise self.fail_up
         self.up_specs.append(spec)
@@ -293,6 +308,7 @@ class Tunnel:
         self.is_up = False
 
     async def status(self) -> TunnelView | None:
+        self._helper()
         if not self.is_up:
             return None
         if self.endpoint in self.dead:

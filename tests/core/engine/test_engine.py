@@ -72,12 +72,13 @@ _CURRENT: list[Rig] = []
 
 def make(user: bool = True, network: NetworkWatch | None = None, **config: object) -> Rig:
     clock = Clock()
-    cfg = EngineConfig(
-        health_interval_s=0.05,
-        backoff_initial_s=0.02,
-        backoff_max_s=0.1,
-        **config,  # type: ignore[arg-type]
-    )
+    options: dict[str, object] = {
+        "health_interval_s": 0.05,
+        "backoff_initial_s": 0.02,
+        "backoff_max_s": 0.1,
+        **config,
+    }
+    cfg = EngineConfig(**options)  # type: ignore[arg-type]
     rig = Rig(
         engine=None,  # type: ignore[arg-type]
         auth=Auth(ALICE if user else None),

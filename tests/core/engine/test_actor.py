@@ -1,0 +1,203 @@
+"""The engine as one actor: one writer of the session, states that are true, every exit
+under always-on accounted for. Driven through the in-memory ports and manual time."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from core.auth.errors import ReauthRequired
+from core.engine.errors import AlwaysOnError, ReasonTooShortError
+from core.engine.ports import ControlEvent
+from core.engine.state import EventKind
+from core.engine.state import SessionState as S
+
+from .test_engine import make, until
+
+pytestmark = pytest.mark.unit
+
+
+async def test_a_posture_reaction_never_re_applies_the_tunnel_after_a_disconnect() -> None:
+    # The reaction to drift used to run outside the engine's lock: it fetched the new
+    # bundle and re-applied the changed tunnel after the disconnect had taken it down.
+    rig = make(auto_connect=False)
+    await rig.engine.connect()
+    rig.control.bundle = "bundle-v2"
+    rig.policy.gateways = ("gw-narrowed.example:51820",)
+    rig.posture.drift(**{"firewall.enabled": False})  # posted, not yet handled
+    await rig.engine.disconnect()
+    await rig.settle()
+    assert rig.engine.snapshot.state is S.DISCONNECTED
+    assert not rig.tunnel.is_up
+    assert not rig.proxy.running
+
+
+async def test_two_front_ends_connecting_at_once_bring_one_tunnel_up() -> None:
+    rig = make(auto_connect=False)
+    await asyncio.gather(rig.engine.connect(), rig.engine.connect())
+    assert len(rig.tunnel.up_specs) == 1
+    assert rig.engine.snapshot.state is S.CONNECTED
+
+
+async def test_every_resource_blocked_is_its_own_state_with_the_fix() -> None:
+    rig = make()
+    await rig.engine.connect()
+    rig.posture.drift(**{"firewall.enabled": False})  # the only resource the user has needs it
+    await rig.settle()
+    snap = rig.engine.snapshot
+    assert snap.state is S.BLOCKED
+    assert snap.resources[0].fix == "sudo ufw enable"
+    rig.tunnel.handshake_age = None  # the gateway may stop answering meanwhile: still BLOCKED
+    await rig.advance(1.0)
+    assert rig.engine.snapshot.state is S.BLOCKED
+    rig.tunnel.handshake_age = 1.0
+    rig.posture.drift(**{"firewall.enabled": True})
+    await until(lambda: rig.engine.snapshot.state is S.CONNECTED)
+    await rig.engine.stop()
+
+
+async def test_a_resource_is_reachable_only_while_connected() -> None:
+    rig = make(auto_connect=False)
+    await rig.engine.connect()
+    assert rig.engine.snapshot.resources[0].reachable
+    await rig.engine.disconnect()
+    snap = rig.engine.snapshot
+    assert snap.state is S.DISCONNECTED
+    assert snap.resources  # still listed from the held policy
+    assert not any(r.reachable for r in snap.resources)
+    assert snap.resources[0].reason == "Not connected"
+
+
+async def test_a_killed_helper_is_an_error_with_a_next_step_within_one_tick() -> None:
+    rig = make(auto_connect=False, health_interval_s=2.0)
+    await rig.engine.connect()
+    assert rig.engine.snapshot.state is S.CONNECTED
+    rig.tunnel.helper_gone = True
+    await rig.advance(2.0)
+    snap = rig.engine.snapshot
+    assert snap.state is S.ERROR
+    assert snap.error is not None
+    assert snap.error.code == "helper_unavailable"
+    assert "helper" in snap.error.next_step.lower()
+    assert "HelperUnavailable" not in snap.error.detail
+    errors = [e for e in rig.events if e.kind is EventKind.ERROR]
+    assert len(errors) == 1  # one notification
+    assert not rig.proxy.running  # nothing relayed around a tunnel nobody watches
+    await rig.advance(4.0)
+    assert len([e for e in rig.events if e.kind is EventKind.ERROR]) == 1  # not repeated
+    rig.tunnel.helper_restarted()
+    await until(lambda: rig.engine.snapshot.state is S.CONNECTED, timeout=5.0)
+    assert rig.tunnel.is_up
+    assert rig.proxy.running
+    await rig.engine.stop()
+
+
+async def test_a_restarted_helper_gets_the_tunnel_back_at_the_next_tick() -> None:
+    rig = make(auto_connect=False, health_interval_s=2.0)
+    await rig.engine.connect()
+    rig.tunnel.helper_restarted()  # it came back empty
+    await rig.advance(2.0)
+    assert rig.tunnel.is_up
+    assert len(rig.tunnel.up_specs) == 2
+    await until(lambda: rig.engine.snapshot.state is S.CONNECTED)
+
+
+async def test_a_refused_refresh_token_signs_out_and_asks_to_sign_in_without_retrying() -> None:
+    rig = make(auto_connect=False)
+    await rig.engine.connect()
+    await rig.engine.disconnect()
+
+    async def refused() -> str:
+        raise ReauthRequired("Your sign-in has expired.")
+
+    rig.control.posture_nonce = refused  # type: ignore[method-assign]
+    await rig.engine.connect()
+    snap = rig.engine.snapshot
+    assert snap.state is S.SIGNED_OUT
+    assert snap.user is None
+    prompts = [e for e in rig.events if e.details.get("action") == "sign_in"]
+    assert len(prompts) == 1
+    reports = len(rig.control.reports)
+    await rig.advance(10.0)  # no retry loop
+    assert len(rig.control.reports) == reports
+    assert rig.engine.snapshot.state is S.SIGNED_OUT
+
+
+@pytest.mark.parametrize("leave", ["disconnect", "sign_out"])
+async def test_always_on_every_exit_needs_a_reason_of_the_minimum_length(leave: str) -> None:
+    rig = make(always_on=True, auto_connect=False)
+    await rig.engine.connect()
+    method = getattr(rig.engine, leave)
+    with pytest.raises(AlwaysOnError):
+        await method()
+    with pytest.raises(ReasonTooShortError, match="at least 10"):
+        await method(break_glass_reason=" too short ")
+    assert rig.tunnel.is_up
+    assert rig.engine.snapshot.user == "alice@example.com"
+    await method(break_glass_reason="hotel wifi blocks WireGuard")
+    assert rig.control.break_glass == ["hotel wifi blocks WireGuard"]
+    assert not rig.tunnel.is_up
+
+
+async def test_always_on_without_break_glass_refuses_every_exit() -> None:
+    rig = make(always_on=True, allow_break_glass=False, auto_connect=False)
+    await rig.engine.connect()
+    for leave in (rig.engine.disconnect, rig.engine.sign_out):
+        with pytest.raises(AlwaysOnError):
+            await leave(break_glass_reason="a very good reason indeed")
+    assert rig.tunnel.is_up
+    assert rig.control.break_glass == []
+
+
+async def test_the_browser_opens_where_the_sign_in_was_asked_for() -> None:
+    rig = make(user=False)
+    await rig.engine.start()
+    opened: list[str] = []
+    await rig.engine.sign_in(open_url=opened.append)
+    assert opened == ["https://idp.example/authorize?state=1"]
+    assert rig.engine.snapshot.state is S.CONNECTED
+
+
+async def test_signing_out_during_a_sign_in_abandons_it() -> None:
+    rig = make(user=False)
+    await rig.engine.start()
+    release = asyncio.Event()
+    real = rig.auth.sign_in
+
+    async def slow(**kwargs: object) -> object:
+        await release.wait()
+        return await real(**kwargs)  # type: ignore[arg-type]
+
+    rig.auth.sign_in = slow  # type: ignore[method-assign]
+    signing_in = asyncio.ensure_future(rig.engine.sign_in())
+    await rig.settle()
+    assert rig.engine.snapshot.state is S.SIGNING_IN
+    await rig.engine.disconnect()  # other requests are handled meanwhile
+    await rig.engine.sign_out()
+    await asyncio.wait_for(signing_in, 1)
+    release.set()
+    await rig.settle()
+    assert rig.engine.snapshot.state is S.SIGNED_OUT
+    assert not rig.tunnel.up_specs
+
+
+async def test_a_settings_change_is_announced_to_every_front_end() -> None:
+    rig = make(auto_connect=False)
+    await rig.engine.start()
+    from dataclasses import replace
+
+    rig.engine.reconfigure(replace(rig.engine.config, proxy_port=9200))
+    await rig.settle()
+    assert [e for e in rig.events if e.kind is EventKind.SETTINGS]
+
+
+async def test_controller_events_are_handled_in_order_with_requests() -> None:
+    rig = make(auto_connect=False)
+    await rig.engine.connect()
+    rig.control.queue.put_nowait(ControlEvent("device_revoked", {}))
+    await rig.settle()
+    assert rig.engine.snapshot.state is S.ERROR
+    assert rig.engine.snapshot.error is not None
+    assert rig.engine.snapshot.error.code == "device_revoked"
+    assert not rig.tunnel.is_up
