@@ -14,6 +14,7 @@ fi
 status=0
 for f in "${files[@]}"; do
   echo "=================== $f"
-  bash scripts/with-keyring.sh python "$f" || { echo "!! $f failed"; status=1; }
+  module=${f%.py}; module=${module//\//.}  # run as tests.bench.X: imports tests.* helpers
+  bash scripts/with-keyring.sh python -m "$module" || { echo "!! $f failed"; status=1; }
 done
 exit $status

@@ -1,6 +1,6 @@
 """Sign-in benchmark: ID token verification and whole flows against two real providers.
 
-Run: ``.venv/bin/python tests/bench/bench_auth.py``  (about 30 s; prints medians)
+Run: ``.venv/bin/python -m tests.bench.bench_auth``  (about 30 s; prints medians)
 
 Measured:
   * verify    — ``IdTokenVerifier.verify`` (JWKS cached): signature + claims checks
@@ -16,21 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import sys
 import time
 from pathlib import Path
 
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from core.auth import OidcClient, OidcConfig, SecretStore, Session
+from core.auth.idtoken import ALLOWED_ALGORITHMS
+from tests.core.auth.conftest import CLIENT_ID, MemoryKeyring, start_npm_provider
+from tests.core.auth.fakeidp import FakeIdP
+from tests.core.auth.live import LiveProvider, ScriptedBrowser
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from joserfc import jwt  # noqa: E402
-from joserfc.jwk import KeySet  # noqa: E402
-
-from core.auth import OidcClient, OidcConfig, SecretStore, Session  # noqa: E402
-from core.auth.idtoken import ALLOWED_ALGORITHMS  # noqa: E402
-from tests.core.auth.conftest import CLIENT_ID, MemoryKeyring, start_npm_provider  # noqa: E402
-from tests.core.auth.fakeidp import FakeIdP  # noqa: E402
-from tests.core.auth.live import LiveProvider, ScriptedBrowser  # noqa: E402
 
 
 def _median_us(samples: list[float]) -> float:

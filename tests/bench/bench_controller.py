@@ -1,6 +1,6 @@
 """Benchmark of the reference controller: medians of its API calls next to their floors.
 
-Run: ``.venv/bin/python tests/bench/bench_controller.py``. Compared side by side in the
+Run: ``.venv/bin/python -m tests.bench.bench_controller``. Compared side by side in the
 same run: discovery vs a bare Starlette/uvicorn endpoint answering the same bytes (the
 HTTP stack's floor), bundle issuing (build + validate + sign) vs a raw Ed25519 signature
 of the same payload (the crypto floor), and the full posture round trip. Prints medians
@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import httpx
 from starlette.applications import Starlette

@@ -3,7 +3,7 @@
 Prints medians (µs per record / MB/s) for: logging a record without any filter (the
 limit), with ``RedactingFilter``, ``redact()`` on typical and secret-bearing lines, and
 ``redact()`` over a 1 MB log file (what the diagnostics bundle does). Not a test; run
-with ``.venv/bin/python tests/bench/bench_logs.py``.
+with ``.venv/bin/python -m tests.bench.bench_logs``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Policy engine benchmark: decision latency at 10 / 1,000 / 10,000 rules vs cedarpy.
 
-Run: ``.venv/bin/python tests/bench/bench_policy.py``  (about a minute; prints a table)
+Run: ``.venv/bin/python -m tests.bench.bench_policy``  (about a minute; prints a table)
 
 Bundles are generated like real ones: per resource an exact host, a team wildcard
 domain and a /24, a couple of ports; baseline allow rules (priority 0) requiring a
@@ -31,17 +31,14 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+import cedarpy
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-import cedarpy  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
-
-from core.policy.api import AccessRequest, AppIdentity  # noqa: E402
-from core.policy.compiled import compile_bundle  # noqa: E402
-from core.policy.engine import PolicyEngine  # noqa: E402
-from core.policy.verify import verify_bundle  # noqa: E402
-from core.wire.policy import (  # noqa: E402
+from core.policy.api import AccessRequest, AppIdentity
+from core.policy.compiled import compile_bundle
+from core.policy.engine import PolicyEngine
+from core.policy.verify import verify_bundle
+from core.wire.policy import (
     BUNDLE_TYP,
     AllOf,
     Condition,
@@ -55,9 +52,10 @@ from core.wire.policy import (  # noqa: E402
     encode_bundle,
     sign_bundle,
 )
-from core.wire.signing import verify  # noqa: E402
-from tests.core.policy import cedar  # noqa: E402
+from core.wire.signing import verify
+from tests.core.policy import cedar
 
+ROOT = Path(__file__).resolve().parents[2]
 SIZES = (10, 1_000, 10_000)
 N_REQUESTS = 60
 BATCH = 300

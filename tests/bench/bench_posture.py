@@ -3,7 +3,7 @@
 Prints medians. Peers in the same run: the same OS tools run one after another with
 ``subprocess.run`` (what a naïve sequential collector costs), and a watcher tick vs the
 full collection. Also the parse time of the captured Windows/macOS outputs.
-Run: ``.venv/bin/python tests/bench/bench_posture.py`` (about 20 s).
+Run: ``.venv/bin/python -m tests.bench.bench_posture`` (about 20 s).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Benchmark of the local proxy against direct loopback, socat, microsocks and pproxy.
 
-Run: ``.venv/bin/python tests/bench/bench_proxy.py`` (about 2-3 minutes; ``--quick`` for a
+Run: ``.venv/bin/python -m tests.bench.bench_proxy`` (about 2-3 minutes; ``--quick`` for a
 smaller run). Everything runs on loopback in one run, side by side:
 
 - bulk throughput, 1 stream and 32 parallel streams (GB/s, ratio to direct measured in
@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
 
 BUF = 1 << 20
 

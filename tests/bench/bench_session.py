@@ -7,7 +7,7 @@
 - peer: a bare ``wg-quick up`` of the same kind of tunnel on the same bed, the floor any
   client pays for bringing WireGuard up here.
 
-Prints medians; timings never gate tests. Run: sudo .venv/bin/python tests/bench/bench_session.py
+Prints medians; timings never gate tests. Run: sudo .venv/bin/python -m tests.bench.bench_session
 """
 
 from __future__ import annotations

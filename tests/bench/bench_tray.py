@@ -1,6 +1,6 @@
 """Tray benchmark: cold start to tray icon visible, and idle RSS.
 
-Run: ``.venv/bin/python tests/bench/bench_tray.py [--runs 7]``
+Run: ``.venv/bin/python -m tests.bench.bench_tray [--runs 7]``
 
 Each run is a fresh process on a private Xvfb with ``trayer`` (a real XEmbed tray), so
 "visible" means the icon is docked (has a geometry in the tray), not merely ``show()``
@@ -23,10 +23,9 @@ import textwrap
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "app"))
+from tests.app.xdisplay import XDisplay, available
 
-from xdisplay import XDisplay, available  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 COMMON = textwrap.dedent(
     """
@@ -57,11 +56,10 @@ COMMON = textwrap.dedent(
 
 APP = COMMON + textwrap.dedent(
     """
-    sys.path.insert(0, {tests!r})
     import app.main as m
     seen_tray = []
     def demo():
-        from scripted_engine import ScriptedEngine
+        from tests.app.scripted_engine import ScriptedEngine
         from core.engine.state import SessionState
         return ScriptedEngine.demo(SessionState.CONNECTED)
     def on_tray(icon):
@@ -135,7 +133,7 @@ def main() -> int:
             env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
         env["XDG_CONFIG_HOME"] = str(tmp / "config")
         env["XDG_RUNTIME_DIR"] = str(tmp)
-        app_code = APP.format(tests=str(ROOT / "tests" / "app"), name=str(tmp / "bench.sock"))
+        app_code = APP.format(name=str(tmp / "bench.sock"))
         results: dict[str, list[tuple[float, float, str]]] = {
             "rustronaut-tray": [],
             "bare Qt tray": [],

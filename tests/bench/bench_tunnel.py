@@ -1,6 +1,6 @@
 """Benchmark: tunnel up/down through the helper vs bare wg-quick, throughput vs bare veth.
 
-Run as root: ``.venv/bin/python tests/bench/bench_tunnel.py`` (≈ 40 s). Builds the
+Run as root: ``.venv/bin/python -m tests.bench.bench_tunnel`` (≈ 40 s). Builds the
 namespace test bed (tests/wg_backends/testbed.py), runs a real helper in the client
 namespace, and prints medians and ratios. Numbers only; nothing here gates a test.
 """
@@ -15,14 +15,12 @@ import sys
 import time
 from pathlib import Path
 
+from tests.wg_backends.helperproc import start_helper
+from tests.wg_backends.testbed import TestBed, make_testbed, run
+from wg_backends.helper.client import HelperClient
+from wg_backends.render import write_config
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from tests.wg_backends.helperproc import start_helper  # noqa: E402
-from tests.wg_backends.testbed import TestBed, make_testbed, run  # noqa: E402
-from wg_backends.helper.client import HelperClient  # noqa: E402
-from wg_backends.render import write_config  # noqa: E402
-
 ROUNDS = 8
 IPERF_SECONDS = 4
 
