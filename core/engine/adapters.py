@@ -18,7 +18,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
 from cryptography.hazmat.primitives import serialization
@@ -36,7 +36,7 @@ from core.auth import (
 )
 from core.controlplane import ControllerUnreachableError, ControlPlaneClient, PinMismatchError
 from core.controlplane.models import Discovery, EnrollRequest
-from core.engine.ports import BundleInfo, ControlEvent, Enrollment, UserInfo
+from core.engine.ports import BundleInfo, ControlEvent, Enrollment, PostureFacts, UserInfo
 from core.engine.state import PostureItem, ResourceView, TunnelView
 from core.paths import ensure_private_dir
 from core.policy import PolicyEngine, PolicyStore, RiskTracker
@@ -57,6 +57,10 @@ from core.settings import EffectiveSettings
 from core.tunnel import TunnelClient
 from core.wire.posture import Fact, fact_spec, facts_for_policy
 from core.wire.signing import b64url, public_key_from_jwk
+from wg_backends.spec import TunnelSpec
+
+if TYPE_CHECKING:
+    from core.proxy.model import ProxyCounters, ProxyEvent
 
 __all__ = [
     "AuthAdapter",
@@ -228,7 +232,7 @@ class DeviceAdapter:
         self._cached = None
         self._loaded = True
 
-    def sign_posture(self, facts: Any, nonce: str, device_id: str) -> str:
+    def sign_posture(self, facts: PostureFacts, nonce: str, device_id: str) -> str:
         # The one report builder (facts ordered by name), shared with `rustronaut posture`.
         return signed_report(
             facts, self._signing_key(), device_id=device_id, nonce=nonce, now=time.time()
@@ -293,12 +297,8 @@ class ControlAdapter:
                 )
 
     async def report_break_glass(self, reason: str) -> None:
-        report = getattr(self._client, "report_break_glass", None)
-        if report is None:
-            _log.warning("controller client cannot report break-glass; reason: %s", reason)
-            return
         with _offline_as_connection_error():
-            await report(self._device_id(), reason)
+            await self._client.report_break_glass(self._device_id(), reason)
 
 
 # ----------------------------------------------------------------------------- posture
@@ -324,7 +324,7 @@ class PostureAdapter:
     async def collect(self) -> dict[str, Fact]:
         return await collect(self._collectors, self._ctx)
 
-    def start(self, on_change: Callable[[Any], None]) -> None:
+    def start(self, on_change: Callable[[PostureFacts], None]) -> None:
         if self._monitor is not None:
             return
 
@@ -347,7 +347,7 @@ class PostureAdapter:
         if monitor is not None:
             await monitor.stop()
 
-    def items(self, facts: Any) -> tuple[PostureItem, ...]:
+    def items(self, facts: PostureFacts) -> tuple[PostureItem, ...]:
         out = []
         for name, fact in sorted(facts.items()):
             spec = fact_spec(name)
@@ -362,7 +362,7 @@ class PostureAdapter:
             out.append(PostureItem(name=name, label=label, value=value, status=status, fix=fix))
         return tuple(out)
 
-    def policy_facts(self, facts: Any) -> dict[str, object]:
+    def policy_facts(self, facts: PostureFacts) -> dict[str, object]:
         return facts_for_policy(facts)
 
 
@@ -461,17 +461,15 @@ class PolicyAdapter:
             self._posture.failing = frozenset(failing)
         return tuple(views)
 
-    def tunnel_spec(self) -> Any:
+    def tunnel_spec(self) -> TunnelSpec | None:
         bundle = self._store.current() if self._store else None
-        if bundle is None:
-            raise RuntimeError("no valid policy bundle")
-        return bundle.tunnel
+        return bundle.tunnel if bundle is not None else None
 
-    def tunnel_specs(self) -> tuple[Any, ...]:
-        """The bundle's ``tunnel`` then its failover ``gateways`` (raises without a bundle)."""
+    def tunnel_specs(self) -> tuple[TunnelSpec, ...]:
+        """The bundle's ``tunnel`` then its failover ``gateways`` (none without a bundle)."""
         bundle = self._store.current() if self._store else None
         if bundle is None:
-            raise RuntimeError("no valid policy bundle")
+            return ()
         first = (bundle.tunnel,) if bundle.tunnel is not None else ()
         return first + tuple(bundle.gateways)
 
@@ -497,7 +495,7 @@ class TunnelAdapter:
     def __init__(self, client: TunnelClient) -> None:
         self._client = client
 
-    async def up(self, spec: Any) -> None:
+    async def up(self, spec: TunnelSpec) -> None:
         await self._client.up(spec)
 
     async def down(self) -> None:
@@ -531,7 +529,7 @@ class ProxyAdapter:
         self._server = ProxyThread(ProxyServer(decider))  # the signed-in OS account only
         self._address: str | None = None
 
-    def subscribe(self, callback: Callable[[Any], None]) -> None:
+    def subscribe(self, callback: Callable[[ProxyEvent], None]) -> None:
         self._server.subscribe(callback)
 
     async def start(self, port: int) -> str:
@@ -551,5 +549,5 @@ class ProxyAdapter:
     def set_pac_targets(self, targets: tuple[str, ...]) -> None:
         self._server.set_pac_targets(targets)
 
-    def counters(self) -> Any:
+    def counters(self) -> ProxyCounters:
         return self._server.counters()

@@ -50,6 +50,7 @@ from core.engine.inbox import (
     PostureChanged,
     ProxyDecision,
     RecheckRequested,
+    Request,
     RetryDue,
     SettingsChanged,
     SignInFinished,
@@ -205,8 +206,9 @@ class Engine(Reactions):
         if self._actor is None or self._actor.done():
             self._actor = spawn(self._run(), name="engine-actor")
 
-    async def _ask(self, message: Any) -> Any:
+    async def _ask(self, message: Message) -> Any:
         """Post a request and wait for the actor's reply (or its refusal)."""
+        assert isinstance(message, Request)
         self._post(message)
         return await message.reply
 
@@ -219,15 +221,13 @@ class Engine(Reactions):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                reply = getattr(message, "reply", None)
-                if isinstance(reply, asyncio.Future) and not reply.done():
-                    reply.set_exception(exc)
+                if isinstance(message, Request) and not message.reply.done():
+                    message.reply.set_exception(exc)
                 else:
                     _log.exception("engine: handling %s failed", type(message).__name__)
             else:
-                reply = getattr(message, "reply", None)
-                if isinstance(reply, asyncio.Future) and not reply.done():
-                    reply.set_result(None)
+                if isinstance(message, Request) and not message.reply.done():
+                    message.reply.set_result(None)
             finally:
                 self._handling -= 1
                 if self._inbox.empty() and self._idle is not None:

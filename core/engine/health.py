@@ -22,10 +22,12 @@ Raises nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from wg_backends.spec import TunnelSpec
 
 __all__ = ["Action", "Health", "Step", "assess", "gateway_label", "plan"]
 
@@ -104,8 +106,7 @@ def plan(health: Health, *, current: int, count: int, failed: frozenset[int]) ->
     return Step(Action.SWITCH, (current + 1) % count, frozenset())
 
 
-def gateway_label(spec: Any, index: int) -> str:
+def gateway_label(spec: TunnelSpec, index: int) -> str:
     """A name for the gateway of ``spec`` in notices: its first peer's endpoint."""
-    peers: Sequence[Any] = getattr(spec, "peers", ()) or ()
-    endpoint = getattr(peers[0], "endpoint", None) if peers else None
-    return str(endpoint or getattr(spec, "name", None) or f"gateway {index + 1}")
+    endpoint = spec.peers[0].endpoint if spec.peers else None
+    return str(endpoint or f"gateway {index + 1}")

@@ -32,6 +32,7 @@ __all__ = [
     "PostureChanged",
     "ProxyDecision",
     "RecheckRequested",
+    "Request",
     "RetryDue",
     "SettingsChanged",
     "SignInFinished",
@@ -47,37 +48,37 @@ def _future() -> asyncio.Future[Any]:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _Request:
+class Request:
     #: resolved when the actor has handled the request (or failed with its refusal)
     reply: asyncio.Future[Any] = field(default_factory=_future, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class StartRequested(_Request):
+class StartRequested(Request):
     """Load the stored session and cached bundle; auto-connect if configured."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class StopRequested(_Request):
+class StopRequested(Request):
     """Shut the session down (always-on keeps the tunnel)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ConnectRequested(_Request):
+class ConnectRequested(Request):
     """Walk to connected. ``retry``: the offline retry asked, not a person."""
 
     retry: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DisconnectRequested(_Request):
+class DisconnectRequested(Request):
     """Tunnel and proxy down (a reason under always-on)."""
 
     reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SignInRequested(_Request):
+class SignInRequested(Request):
     """Start the browser or device-code sign-in; ``reply`` resolves when it finished."""
 
     device_code: bool = False
@@ -94,14 +95,14 @@ class SignInFinished:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SignOutRequested(_Request):
+class SignOutRequested(Request):
     """Disconnect, revoke and forget the tokens (a reason under always-on)."""
 
     reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RecheckRequested(_Request):
+class RecheckRequested(Request):
     """Collect posture now, report it and re-evaluate access."""
 
 
@@ -156,7 +157,7 @@ class ProxyDecision:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SettingsChanged(_Request):
+class SettingsChanged(Request):
     """The effective settings changed (managed or user)."""
 
     config: EngineConfig

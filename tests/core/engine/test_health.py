@@ -62,5 +62,8 @@ def test_gateway_label_names_the_endpoint() -> None:
     class Spec:
         peers = (Peer(),)
 
-    assert gateway_label(Spec(), 1) == "gw2.corp.example:51820"
-    assert gateway_label(object(), 1) == "gateway 2"
+    class NoPeers:
+        peers = ()
+
+    assert gateway_label(Spec(), 1) == "gw2.corp.example:51820"  # type: ignore[arg-type]
+    assert gateway_label(NoPeers(), 1) == "gateway 2"  # type: ignore[arg-type]
