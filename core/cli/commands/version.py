@@ -4,28 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import sys
-from importlib import metadata
 
-from core import __version__
+from core.versions import versions
 
-_COMPONENTS = ("PySide6-Essentials", "qasync", "httpx", "cryptography", "keyring", "msgspec")
-
-
-def versions() -> dict[str, str]:
-    """Versions of the client, Python, the OS and the main libraries (for diagnostics)."""
-    out = {
-        "rustronaut": __version__,
-        "python": sys.version.split()[0],
-        "os": f"{platform.system()} {platform.release()}",
-    }
-    for dist in _COMPONENTS:
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "not installed"
-    return out
+__all__ = ["register", "versions"]
 
 
 def _run(args: argparse.Namespace) -> int:

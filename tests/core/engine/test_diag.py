@@ -10,9 +10,11 @@ secret and for its distinctive fragments (a JWT's signature, a PEM body line).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
+import socket
 import stat
 import zipfile
 from dataclasses import dataclass
@@ -25,11 +27,16 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
+import core.engine.diag
 import core.paths
+from core.auth.errors import SecretStoreError
+from core.controlplane import ControllerUnreachableError, ControlPlaneClient
+from core.engine.diag import write_offline_diagnostics
 from core.engine.engine import Engine, EngineConfig
 from core.engine.errors import explain
 from core.engine.state import EventKind, TunnelView
 from core.policy.api import Decision, Effect
+from core.settings import load
 from tests.core.engine.ports import (
     ALICE,
     Auth,
@@ -40,6 +47,7 @@ from tests.core.engine.ports import (
     Proxy,
     Tunnel,
 )
+from wg_backends.errors import HelperUnavailable
 
 pytestmark = pytest.mark.unit
 
@@ -274,3 +282,170 @@ async def test_a_symlink_at_the_destination_is_not_followed(
     with pytest.raises(OSError):
         await engine.collect_diagnostics(link)
     assert victim.read_text() == "keep me"
+
+
+# ------------------------------------------------- diagnostics when things are broken
+
+
+class _CountingServer:
+    """A real TCP listener on loopback that counts who connects (and answers nothing)."""
+
+    def __init__(self) -> None:
+        self.accepted = 0
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> _CountingServer:
+        def on_client(_r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            self.accepted += 1
+            w.close()
+
+        self._server = await asyncio.start_server(on_client, "127.0.0.1", 0)
+        self._port = int(self._server.sockets[0].getsockname()[1])
+        return self
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"https://127.0.0.1:{self._port}"
+
+    async def __aexit__(self, *_exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+
+async def _unreachable_failure() -> ControllerUnreachableError:
+    """What building an engine raises when the controller does not answer (for real)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    async with ControlPlaneClient(f"http://127.0.0.1:{port}") as client:
+        try:
+            await client.discovery()
+        except ControllerUnreachableError as exc:
+            return exc
+    raise AssertionError("the closed port answered")
+
+
+async def test_offline_diagnostics_build_nothing_and_contact_nothing(
+    tmp_path: Path, secrets_: Secrets, log_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "config"
+    (config / "rustronaut").mkdir(parents=True)
+    managed = tmp_path / "managed"
+    managed.mkdir()
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    monkeypatch.setenv("RUSTRONAUT_MANAGED_DIR", str(managed))
+    (log_dir / "rustronaut.log").write_text(f"ERROR core.auth: refresh_token={secrets_.refresh}\n")
+    failure = await _unreachable_failure()
+    async with _CountingServer() as controller:
+        (config / "rustronaut" / "settings.json").write_text(
+            json.dumps({"controller_url": controller.url, "proxy_port": 9181})
+        )
+        # Quoting a secret the way a careless message might: it must not survive.
+        try:
+            raise RuntimeError(f'{{"refresh_token": "{secrets_.refresh}"}}') from failure
+        except RuntimeError as wrapped:
+            error = wrapped
+        path = await write_offline_diagnostics(tmp_path / "out", error=error)
+        assert controller.accepted == 0
+
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    members = _all_text(path)
+    assert {"versions.json", "settings.json", "failure.json", "logs/rustronaut.log"} <= set(members)
+    settings = {s["key"]: s for s in json.loads(members["settings.json"])}
+    assert settings["controller_url"]["value"] == controller.url
+    assert settings["proxy_port"] == {
+        "key": "proxy_port",
+        "value": 9181,
+        "source": "user",
+        "locked": False,
+    }
+    what = json.loads(members["failure.json"])["error"]
+    assert what["error_code"] == "controller_unreachable"
+    assert what["title"] == "Controller unreachable"
+    assert what["next_step"]
+    assert "Traceback" in what["traceback"]  # for IT, not for the employee
+    assert json.loads(members["versions.json"])["python"]
+    leaks = [n for n, text in members.items() if secrets_.refresh in text]
+    assert leaks == []
+
+
+async def test_offline_diagnostics_with_given_settings_and_no_error(
+    tmp_path: Path, log_dir: Path
+) -> None:
+    user = tmp_path / "settings.json"
+    user.write_text(json.dumps({"controller_url": "https://127.0.0.1:9", "proxy_port": 9182}))
+    settings = load(managed_sources=(), user_path=user)
+    path = await write_offline_diagnostics(tmp_path / "diag.zip", settings=settings)
+    assert path == tmp_path / "diag.zip"
+    members = _all_text(path)
+    rows = {s["key"]: s["value"] for s in json.loads(members["settings.json"])}
+    assert rows["proxy_port"] == 9182
+    assert json.loads(members["failure.json"]) == {"sections": []}
+
+
+class _BrokenEverything(Tunnel):
+    """The helper is gone: asking it for the tunnel's status fails."""
+
+    async def status(self) -> TunnelView | None:
+        raise HelperUnavailable("helper not reachable at /run/rustronaut/helper.sock")
+
+
+class _HungHelper(Tunnel):
+    """The helper accepts but never answers."""
+
+    async def status(self) -> TunnelView | None:
+        await asyncio.Event().wait()
+        return None
+
+
+def _broken_engine(tunnel: Tunnel) -> Engine:
+    clock = lambda: 1_700_000_000.0  # noqa: E731 - a fixed clock
+
+    def settings() -> list[object]:
+        raise SecretStoreError("The keyring is locked.")
+
+    return Engine(
+        auth=Auth(ALICE),
+        device=Device(),
+        control=Control(),
+        posture=Posture(),
+        policy=Policy(clock),
+        tunnel=tunnel,
+        proxy=Proxy(),
+        config=EngineConfig(auto_connect=False),
+        settings_view=settings,  # type: ignore[arg-type]
+        clock=clock,
+    )
+
+
+async def test_a_broken_part_is_written_into_the_report_not_raised(
+    tmp_path: Path, log_dir: Path
+) -> None:
+    engine = _broken_engine(_BrokenEverything())
+    path = await engine.collect_diagnostics(tmp_path / "out")
+    members = _all_text(path)
+    assert {"versions.json", "snapshot.json", "decisions.json"} <= set(members)
+    assert "settings.json" not in members
+    sections = {f["section"]: f for f in json.loads(members["failure.json"])["sections"]}
+    assert sections["settings.json"]["title"] == "The keyring could not be used"
+    assert sections["settings.json"]["next_step"].startswith("Unlock your keyring")
+    assert sections["tunnel-status.json"]["error_code"] == "helper_unavailable"
+    assert "not reachable" in json.loads(members["tunnel-status.json"])["error"]
+
+
+async def test_a_hung_helper_does_not_hang_diagnostics(
+    tmp_path: Path, log_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(core.engine.diag, "_TUNNEL_TIMEOUT_S", 0.2)
+    engine = _broken_engine(_HungHelper())
+    path = await asyncio.wait_for(engine.collect_diagnostics(tmp_path / "out"), 10)
+    sections = json.loads(_all_text(path)["failure.json"])["sections"]
+    assert "tunnel-status.json" in {f["section"] for f in sections}
+
+
+def test_diagnostics_import_nothing_from_the_cli() -> None:
+    """The upward import engine → cli is gone (versions live in core.versions)."""
+    source = Path(core.engine.diag.__file__).read_text()
+    assert "core.cli" not in source
