@@ -156,7 +156,7 @@ async def run(args: argparse.Namespace) -> int:
             # The new policy re-applied the tunnel: show the status once its handshake is back.
             with contextlib.suppress(TimeoutError):
                 await s.wait_state("connected", "degraded", within=15)
-            for line in format_status(await s.status()).splitlines():
+            for line in format_status(await s.snapshot()).splitlines():
                 print(f"    {line}")
 
             if args.hold and sys.stdin.isatty() and not os.environ.get("CI"):

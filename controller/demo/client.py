@@ -2,7 +2,7 @@
 
 Run inside the client namespace (``ip netns exec``) with its own keyring session and
 XDG directories. It writes the given settings as the user's, builds the real engine
-(``core.engine.wiring``), serves the engine's control socket, signs in and connects,
+(``core.engine.wiring``), serves the engine's local API, signs in and connects,
 prints every engine event as one JSON line on stdout, and runs until SIGTERM/SIGINT.
 """
 
@@ -16,8 +16,10 @@ import signal
 import sys
 from pathlib import Path
 
+import msgspec
+
 from controller.demo.robot import RobotBrowser
-from core.engine.control import ControlServer, to_jsonable
+from core.engine.localapi.server import LocalApiServer
 from core.engine.state import Event
 from core.engine.wiring import build_engine
 from core.logs import setup
@@ -54,7 +56,7 @@ async def run(args: argparse.Namespace) -> int:
         helper_socket=Path(args.helper_socket),
     )
     engine.subscribe(_line)
-    server = ControlServer(engine, Path(args.control_socket))
+    server = LocalApiServer(engine, Path(args.control_socket), hosted_by="cli")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -66,7 +68,10 @@ async def run(args: argparse.Namespace) -> int:
             await engine.sign_in()
         else:
             await engine.connect()
-        print(json.dumps({"kind": "ready", "snapshot": to_jsonable(engine.snapshot)}), flush=True)
+        print(
+            json.dumps({"kind": "ready", "snapshot": msgspec.to_builtins(engine.snapshot)}),
+            flush=True,
+        )
         await stop.wait()
     finally:
         with contextlib.suppress(Exception):

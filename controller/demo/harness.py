@@ -24,10 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from controller.config import GatewayConfig
 from controller.demo.bed import GW2_TUN, POOL, RESOURCES, Bed, ns_pids, run
 from controller.testing import RunningController, run_controller
-from core.engine.control import ControlClient
+from core.engine.localapi.client import RemoteEngine
+from core.engine.state import Snapshot
 from core.wire.policy import AllOf, FactCondition, PortRange, Resource, Rule
 
 __all__ = ["Session", "company_policy", "session"]
@@ -136,10 +139,17 @@ class Session:
             await asyncio.sleep(0.05)
         raise TimeoutError(f"no matching event in {within} s; last: {self.events[-3:]}")
 
+    async def snapshot(self) -> Snapshot:
+        """The engine's snapshot through its local API."""
+        engine = await RemoteEngine.attach(self.control_socket, client="demo")
+        try:
+            return engine.snapshot
+        finally:
+            await engine.stop()
+
     async def status(self) -> dict[str, Any]:
-        """The engine's snapshot through its control socket."""
-        answer = await ControlClient(self.control_socket).request("status")
-        snapshot: dict[str, Any] = answer["snapshot"]
+        """The engine's snapshot as plain JSON values."""
+        snapshot: dict[str, Any] = msgspec.to_builtins(await self.snapshot())
         return snapshot
 
     async def wait_state(self, *states: str, within: float = 30) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import httpx
 
 from controller.demo.bed import make_bed, run
 from controller.demo.harness import Session, session
-from core.engine.control import ControlClient
+from core.engine.localapi.client import RemoteEngine
 
 ROUNDS = 5
 WIKI = "http://wiki.corp.example/"
@@ -47,14 +47,15 @@ async def connect_rounds() -> tuple[list[float], float]:
     with make_bed() as bed:
         async with session(bed) as s:
             await s.wait_state("connected", "degraded")
-            client = ControlClient(s.control_socket)
+            client = await RemoteEngine.attach(s.control_socket, client="bench")
             for _ in range(ROUNDS):
-                await client.request("disconnect")
+                await client.disconnect()
                 start = time.perf_counter()
-                await client.request("connect")
+                await client.connect()
                 await _until(lambda: _ok(s))
                 times.append(time.perf_counter() - start)
-            await client.request("disconnect")
+            await client.disconnect()
+            await client.stop()
             # The floor: the same tunnel brought up by plain wg-quick (no helper, no policy).
             conf = bed.workdir / "bare.conf"
             priv = run(["wg", "genkey"]).stdout.strip()

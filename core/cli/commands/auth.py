@@ -1,4 +1,10 @@
-"""``rustronaut login [--device]``, ``rustronaut logout``, ``rustronaut whoami``.
+"""``rustronaut login [--device]``, ``rustronaut logout [--reason]``, ``rustronaut whoami``.
+
+When the agent runs (docs/local-api.md), ``login`` and ``logout`` go through it, so every
+front end sees the change at once: ``login`` signs the running session in (the browser
+opens here, or the device code is printed here) and ``logout`` signs it out, with a
+break-glass ``--reason`` under managed always-on. When no agent runs they act on the
+keyring directly (the agent finds the tokens when it starts).
 
 The issuer and client id come from the settings (``oidc_issuer``, ``oidc_client_id``;
 managed settings win). ``--issuer``/``--client-id`` override them for this run only and
@@ -6,7 +12,7 @@ are refused when the organization manages the key. Tokens go to the OS keyring; 
 keyring the commands say so and store nothing.
 
 Exit codes: 0 done; 1 sign-in failed or not signed in; 2 not configured / bad option;
-3 no usable keyring.
+3 no usable keyring, or refused by the agent (always-on, reason too short).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from core.auth import (
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_NO_KEYRING = 3
+EXIT_REFUSED = 3
 
 
 async def _config(args: argparse.Namespace) -> OidcConfig:
@@ -124,7 +131,53 @@ def _device_prompt(user_code: str, uri: str, complete: str | None) -> None:
     print("Waiting for the sign-in to be approved…", flush=True)
 
 
+async def _attached() -> Any:
+    """The running engine, or None when no agent runs (or it cannot be reached)."""
+    from core.engine.localapi.client import RemoteEngine
+    from core.engine.localapi.errors import LocalApiError
+
+    try:
+        return await RemoteEngine.attach(client="cli")
+    except LocalApiError:
+        return None
+
+
+async def _login_via_agent(engine: Any, device: bool) -> int:
+    from core.cli.commands.session import exit_code, print_device_code, print_error
+    from core.engine.localapi.errors import LocalApiError
+
+    def open_url(url: str) -> None:
+        from core.aio import spawn
+
+        spawn(_print_and_open(url), name="cli-open-browser")
+
+    try:
+        engine.subscribe(print_device_code)
+        await engine.sign_in(device_code=device, open_url=open_url)
+        snap = await engine.refresh()
+    except LocalApiError as exc:
+        print_error(exc)
+        return exit_code(exc)
+    finally:
+        await engine.stop()
+    if snap.user is None:
+        err = snap.error
+        print(
+            f"rustronaut: {err.title}: {err.detail}\n  Next step: {err.next_step}"
+            if err is not None
+            else "rustronaut: the sign-in did not complete.",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    print(f"Signed in as {snap.user}.")
+    return 0
+
+
 async def _login(args: argparse.Namespace) -> int:
+    if args.issuer is None and args.client_id is None:
+        engine = await _attached()
+        if engine is not None:
+            return await _login_via_agent(engine, args.device)
     try:
         config = await _config(args)
         async with OidcClient(config, open_url=_print_and_open) as client:
@@ -140,6 +193,29 @@ async def _login(args: argparse.Namespace) -> int:
 
 
 async def _logout(args: argparse.Namespace) -> int:
+    from core.cli.commands.session import check_reason, exit_code, print_error
+    from core.engine.errors import ReasonTooShortError
+    from core.engine.localapi.errors import LocalApiError
+
+    try:
+        reason = check_reason(args.reason)
+    except ReasonTooShortError as exc:
+        print(
+            f"rustronaut: {exc.title}: {exc.detail}\n  Next step: {exc.next_step}", file=sys.stderr
+        )
+        return EXIT_REFUSED
+    engine = await _attached()
+    if engine is not None:
+        # Sign the running session out, so the tray and every other front end see it.
+        try:
+            await engine.sign_out(break_glass_reason=reason)
+        except LocalApiError as exc:
+            print_error(exc)
+            return exit_code(exc)
+        finally:
+            await engine.stop()
+        print("Signed out; the session was ended and the tokens forgotten.")
+        return 0
     try:
         config = await _config(args)
         async with OidcClient(config) as client:
@@ -216,6 +292,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=_login)
 
     p = sub.add_parser("logout", help="sign out, revoke and forget the tokens")
+    p.add_argument(
+        "--reason",
+        help="break-glass reason (required under managed always-on; IT is told)",
+    )
     _provider_flags(p)
     p.set_defaults(func=_logout)
 

@@ -1,29 +1,61 @@
-"""``rustronaut status | up | down | diag``: the session, through the running engine.
+"""``rustronaut status | up | down | diag``: the session, through the agent.
 
-When an engine runs (the tray app, or an earlier ``rustronaut up``), these commands talk to
-it over its control socket, so there is only ever one session. ``up`` with no engine
-running starts one in the foreground and stays until Ctrl-C (the proxy lives in that
-process). Exit codes: 0 ok, 1 failed, 3 refused (always-on), 4 no engine running.
+One engine runs per user session, in the agent (``rustronaut agent``, started at log-in
+or by the tray) or in the tray where no agent can run. These commands are clients of its
+local API (``core.engine.localapi``), so the CLI and the tray always show and act on the
+same session: ``up`` starts the agent when none runs, then connects; ``down`` and
+``status`` act on the running one and never build an engine of their own. ``diag`` works
+without an engine too (offline diagnostics).
+
+Exit codes: 0 ok; 1 failed (the message says why and what next); 3 refused (always-on,
+a reason too short, a locked setting); 4 Rustronaut is not running.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import json
 import os
-import signal
 import sys
 import time
+import webbrowser
 from pathlib import Path
-from typing import Any
 
-from core.engine.control import ControlClient, ControlServer, EngineNotRunningError
+import msgspec
 
-__all__ = ["format_status", "register"]
+from core.aio import spawn
+from core.engine.api import MIN_REASON_LENGTH, OpenUrl
+from core.engine.errors import ReasonTooShortError
+from core.engine.localapi.client import RemoteEngine
+from core.engine.localapi.errors import EngineNotRunningError, LocalApiError
+from core.engine.state import Event, SessionState, Snapshot
 
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_NOT_RUNNING",
+    "EXIT_OK",
+    "EXIT_REFUSED",
+    "check_reason",
+    "exit_code",
+    "format_status",
+    "print_device_code",
+    "print_error",
+    "register",
+]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_REFUSED = 3
+EXIT_NOT_RUNNING = 4
+
+#: Error codes that mean "not allowed" rather than "it failed".
+REFUSALS = frozenset(
+    {"always_on", "reason_too_short", "setting_locked", "setting_invalid", "engine_already_running"}
+)
+#: States in which ``up`` succeeded.
+UP_STATES = frozenset({SessionState.CONNECTED, SessionState.DEGRADED, SessionState.OFFLINE})
 _ICONS = {True: "✔", False: "✘"}
+_NOT_RUNNING = "Rustronaut is not running. Start the Rustronaut app, or run: rustronaut up"
 
 
 def _age(seconds: float | None) -> str:
@@ -34,185 +66,251 @@ def _age(seconds: float | None) -> str:
     return f"{seconds / 60:.0f} min ago"
 
 
-def format_status(snap: dict[str, Any]) -> str:
-    """Human summary of a snapshot (as JSON from the control socket)."""
-    lines = [f"State:     {snap['state'].replace('_', ' ')}"]
-    if snap.get("user"):
-        lines.append(f"User:      {snap['user']}")
-    if snap.get("device_id"):
-        lines.append(f"Device:    {snap['device_id']}")
-    if snap.get("organization"):
+def _clean(text: str) -> str:
+    # Text is text (DESIGN §7.8): no terminal control sequences from a controller or user.
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+_STATE_WORDS = {
+    SessionState.BLOCKED: "connected, access blocked",
+    SessionState.DEGRADED: "connected, some resources blocked",
+}
+
+
+def format_status(snap: Snapshot, *, now: float | None = None) -> str:
+    """A human summary of a snapshot (one line per fact)."""
+    now = time.time() if now is None else now
+    state = _STATE_WORDS.get(snap.state, snap.state.value.replace("_", " "))
+    lines = [f"State:     {state}"]
+    if snap.user:
+        lines.append(f"User:      {_clean(snap.user)}")
+    if snap.device_id:
+        lines.append(f"Device:    {_clean(snap.device_id)}")
+    if snap.organization:
         lines.append(
-            f"Managed by {snap['organization']}" + (" (always-on)" if snap.get("always_on") else "")
+            f"Managed by {_clean(snap.organization)}" + (" (always-on)" if snap.always_on else "")
         )
-    tunnel = snap.get("tunnel")
-    if tunnel:
+    elif snap.always_on:
+        lines.append("Always-on: required by your organization")
+    tunnel = snap.tunnel
+    if tunnel is not None:
         lines.append(
-            f"Tunnel:    {tunnel['interface']} → {tunnel['gateway']}, handshake "
-            f"{_age(tunnel['handshake_age_s'])}, "
-            f"rx {tunnel['rx_bytes']} B / tx {tunnel['tx_bytes']} B"
+            f"Tunnel:    {_clean(tunnel.interface)} → {_clean(tunnel.gateway)}, handshake "
+            f"{_age(tunnel.handshake_age_s)}, rx {tunnel.rx_bytes} B / tx {tunnel.tx_bytes} B"
         )
-    if snap.get("proxy_address"):
-        lines.append(f"Proxy:     socks5/http://{snap['proxy_address']}")
-    if snap.get("policy_version") is not None:
-        left = (snap.get("policy_expires_at") or 0) - time.time()
-        lines.append(f"Policy:    v{snap['policy_version']}, valid for {max(0, left) / 60:.0f} min")
-    if snap.get("risk"):
-        lines.append(f"Risk:      {snap['risk']}/100 ({', '.join(snap.get('risk_signals') or [])})")
-    error = snap.get("error")
-    if error:
+    if snap.proxy_address:
+        lines.append(f"Proxy:     socks5/http://{_clean(snap.proxy_address)}")
+    if snap.policy_version is not None:
+        left = (snap.policy_expires_at or 0) - now
+        lines.append(f"Policy:    v{snap.policy_version}, valid for {max(0, left) / 60:.0f} min")
+    if snap.risk:
+        signals = ", ".join(_clean(s) for s in snap.risk_signals)
+        lines.append(f"Risk:      {snap.risk}/100" + (f" ({signals})" if signals else ""))
+    if snap.error is not None:
         lines += [
-            f"Problem:   {error['title']}: {error['detail']}",
-            f"Next step: {error['next_step']}",
+            f"Problem:   {_clean(snap.error.title)}: {_clean(snap.error.detail)}",
+            f"Next step: {_clean(snap.error.next_step)}",
         ]
-    resources = snap.get("resources") or []
-    if resources:
+    if snap.resources:
         lines.append("Resources:")
-        for r in resources:
-            why = f" — {r['reason']}" if r.get("reason") else ""
-            fix = f" (fix: {r['fix']})" if r.get("fix") else ""
-            lines.append(f"  {_ICONS[bool(r['reachable'])]} {r['name']} ({r['address']}){why}{fix}")
+        for r in snap.resources:
+            why = f" — {_clean(r.reason)}" if r.reason else ""
+            fix = f" (fix: {_clean(r.fix)})" if r.fix else ""
+            lines.append(
+                f"  {_ICONS[r.reachable]} {_clean(r.name)} ({_clean(r.address)}){why}{fix}"
+            )
     return "\n".join(lines)
+
+
+def snapshot_json(snap: Snapshot) -> str:
+    """The snapshot as the local API carries it (msgspec JSON), indented."""
+    return msgspec.json.format(msgspec.json.encode(snap), indent=2).decode()
+
+
+def print_error(exc: LocalApiError, *, doing: str = "") -> None:
+    """The refusal or failure in words: title, detail and next step (stderr)."""
+    head = _clean(exc.title)
+    detail = _clean(exc.detail)
+    print(
+        f"rustronaut: {head}" + (f": {detail}" if detail and detail != head else ""),
+        file=sys.stderr,
+    )
+    print(f"  Next step: {_clean(exc.next_step)}", file=sys.stderr)
+
+
+def exit_code(exc: LocalApiError) -> int:
+    """The exit status for a local API error (documented in docs/reference.md)."""
+    if isinstance(exc, EngineNotRunningError):
+        return EXIT_NOT_RUNNING
+    return EXIT_REFUSED if exc.code in REFUSALS else EXIT_FAILED
+
+
+def check_reason(reason: str | None) -> str | None:
+    """Refuse a break-glass reason that is too short, before asking the agent.
+
+    Same minimum and words as the engine (``MIN_REASON_LENGTH``, ``ReasonTooShortError``).
+    Returns the trimmed reason (or None when none was given).
+    """
+    if reason is None:
+        return None
+    text = reason.strip()
+    if len(text) < MIN_REASON_LENGTH:
+        raise ReasonTooShortError()
+    return text
+
+
+def _refuse_reason(exc: ReasonTooShortError) -> int:
+    print(f"rustronaut: {exc.title}: {exc.detail}", file=sys.stderr)
+    print(f"  Next step: {exc.next_step}", file=sys.stderr)
+    return EXIT_REFUSED
+
+
+async def open_in_browser(url: str) -> None:
+    """Print the sign-in link (for a terminal without a browser) and try to open it."""
+    print(f"Opening your browser to sign in. If it does not open, visit:\n  {url}", flush=True)
+    await asyncio.to_thread(webbrowser.open, url)
 
 
 async def _status(args: argparse.Namespace) -> int:
     try:
-        answer = await ControlClient().request("status")
+        engine = await RemoteEngine.attach(client="cli")
     except EngineNotRunningError:
         if args.json:
-            print(json.dumps({"state": "not_running"}))
+            print('{"state": "not_running"}')
         else:
-            print("Rustronaut is not running. Start the tray app, or run: rustronaut up")
-        return 4
-    snap = answer["snapshot"]
-    print(json.dumps(snap, indent=2) if args.json else format_status(snap))
-    return 0
+            print(_NOT_RUNNING)
+        return EXIT_NOT_RUNNING
+    except LocalApiError as exc:
+        print_error(exc)
+        return exit_code(exc)
+    try:
+        snap = engine.snapshot
+    finally:
+        await engine.stop()
+    print(snapshot_json(snap) if args.json else format_status(snap))
+    return EXIT_OK
 
 
 async def _up(args: argparse.Namespace) -> int:
-    client = ControlClient()
-    try:
-        answer = await client.request("connect")
-    except EngineNotRunningError:
-        return await _run_foreground(args)
-    if not answer.get("ok"):
-        print(f"Could not connect: {answer.get('error')}", file=sys.stderr)
-        return 1
-    snap = answer["snapshot"]
-    print(json.dumps(snap, indent=2) if args.json else format_status(snap))
-    return 0 if snap["state"] in ("connected", "degraded", "offline") else 1
-
-
-async def _run_foreground(args: argparse.Namespace) -> int:
-    """Run an engine in this process until Ctrl-C/SIGTERM, printing what happens."""
-    from core.engine.wiring import EngineSetupError, build_engine
+    from core.engine.localapi.agent import ensure_agent
 
     try:
-        engine = await build_engine()
-    except EngineSetupError as exc:
-        print(f"{exc} {exc.next_step}", file=sys.stderr)
-        return 1
-    server = ControlServer(engine)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-
-    last_state = [""]
-
-    def show(event: Any) -> None:
-        state = event.snapshot.state.value
-        if args.json:
-            print(
-                json.dumps({"kind": event.kind.value, "state": state, "message": event.message}),
-                flush=True,
-            )
-        elif event.kind.value == "state" and state != last_state[0]:
-            last_state[0] = state
-            print(f"… {state.replace('_', ' ')}", flush=True)
-        elif event.kind.value in ("notice", "error") and event.message:
-            print(f"• {event.message}", flush=True)
-        elif event.kind.value == "decision" and event.decision is not None:
-            print(
-                f"  {event.decision.effect.value:<5} {event.app} → {event.destination}: "
-                f"{event.message}",
-                flush=True,
-            )
-
-    engine.subscribe(show)
-    await server.start()
+        engine = await ensure_agent(client="cli")
+    except LocalApiError as exc:
+        print_error(exc)
+        return exit_code(exc)
     try:
-        await engine.start()
-        if args.device_code and engine.snapshot.user is None:
-            await engine.sign_in(device_code=True)
+        if engine.snapshot.state is SessionState.SIGNED_OUT:
+            engine.subscribe(print_device_code)
+            await engine.sign_in(device_code=args.device_code, open_url=_opener())
         else:
             await engine.connect()
-        from core.engine.control import to_jsonable
-
-        if not args.json:
-            print(format_status(to_jsonable(engine.snapshot)), flush=True)
-            print("Running; press Ctrl-C to disconnect.", flush=True)
-        await stop.wait()
+        snap = await engine.refresh()
+    except LocalApiError as exc:
+        print_error(exc)
+        return exit_code(exc)
     finally:
-        await server.stop()
         await engine.stop()
-    return 0
+    print(snapshot_json(snap) if args.json else format_status(snap))
+    return EXIT_OK if snap.state in UP_STATES else EXIT_FAILED
+
+
+def _opener() -> OpenUrl:
+    """Open the sign-in page from this terminal (called on the loop by RemoteEngine)."""
+
+    def open_url(url: str) -> None:
+        spawn(open_in_browser(url), name="cli-open-browser")
+
+    return open_url
+
+
+def print_device_code(event: Event) -> None:
+    """Print a device-code prompt from the engine's notice (the CLI's sign-in)."""
+    code = event.details.get("user_code")
+    uri = event.details.get("verification_uri")
+    if code and uri:
+        print(f"To sign in, open {_clean(uri)}\nand enter the code:  {_clean(code)}", flush=True)
+        print("Waiting for the sign-in to be approved…", flush=True)
 
 
 async def _down(args: argparse.Namespace) -> int:
     try:
-        answer = await ControlClient().request("disconnect", reason=args.reason)
+        reason = check_reason(args.reason)
+    except ReasonTooShortError as exc:
+        return _refuse_reason(exc)
+    try:
+        engine = await RemoteEngine.attach(client="cli")
     except EngineNotRunningError:
         print("Rustronaut is not running; nothing to disconnect.")
-        return 0
-    if not answer.get("ok"):
-        print(f"Disconnect refused: {answer.get('error')}", file=sys.stderr)
-        return 3
-    print(format_status(answer["snapshot"]))
-    return 0
+        return EXIT_OK
+    except LocalApiError as exc:
+        print_error(exc)
+        return exit_code(exc)
+    try:
+        await engine.disconnect(break_glass_reason=reason)
+        snap = engine.snapshot
+    except LocalApiError as exc:
+        print_error(exc)
+        return exit_code(exc)
+    finally:
+        await engine.stop()
+    print(format_status(snap))
+    return EXIT_OK
 
 
 async def _diag(args: argparse.Namespace) -> int:
     out: Path = args.out
     try:
-        answer = await ControlClient().request("diagnostics", path=str(out))
-    except EngineNotRunningError:
-        from core.engine.wiring import EngineSetupError, build_engine
-
+        engine = await RemoteEngine.attach(client="cli")
+    except LocalApiError:
+        engine = None
+    if engine is not None:
         try:
-            engine = await build_engine()
-        except EngineSetupError as exc:
-            print(f"{exc} {exc.next_step}", file=sys.stderr)
-            return 1
-        path = await engine.collect_diagnostics(out)
-        print(f"Diagnostics written to {path} (the client was not running)")
-        return 0
-    if not answer.get("ok"):
-        print(f"Could not write diagnostics: {answer.get('error')}", file=sys.stderr)
-        return 1
-    print(f"Diagnostics written to {answer['path']}")
-    return 0
+            path = await engine.collect_diagnostics(out)
+        except LocalApiError as exc:
+            print_error(exc)
+            return exit_code(exc)
+        finally:
+            await engine.stop()
+        print(f"Diagnostics written to {path}")
+        return EXIT_OK
+    # No engine runs: write what can be known without one (builds and contacts nothing).
+    from core.engine.diag import write_offline_diagnostics
+
+    try:
+        path = await write_offline_diagnostics(out)
+    except OSError as exc:
+        print(
+            f"rustronaut: could not write the diagnostics: {exc.strerror or exc}", file=sys.stderr
+        )
+        print("  Next step: choose a writable folder with --out.", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"Diagnostics written to {path} (Rustronaut was not running)")
+    return EXIT_OK
 
 
 def _absolute(text: str) -> Path:
-    # The engine may run in another process with another working directory.
+    # The engine runs in another process with another working directory.
     return Path(os.path.abspath(text))
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``status``, ``up``, ``down`` and ``diag``."""
     p = sub.add_parser("status", help="state, user, device, tunnel and resources")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--json", action="store_true", help="the snapshot as JSON (docs/local-api.md)")
     p.set_defaults(func=_status)
-    p = sub.add_parser("up", help="connect (runs in the foreground if the app is not running)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = sub.add_parser("up", help="connect (starts the agent if it is not running)")
+    p.add_argument("--json", action="store_true", help="the snapshot as JSON")
     p.add_argument(
         "--device-code", action="store_true", help="sign in with a device code if needed"
     )
     p.set_defaults(func=_up)
     p = sub.add_parser("down", help="disconnect")
-    p.add_argument("--reason", help="break-glass reason (required under managed always-on)")
+    p.add_argument(
+        "--reason",
+        help=f"break-glass reason, at least {MIN_REASON_LENGTH} characters "
+        "(required under managed always-on; IT is told)",
+    )
     p.set_defaults(func=_down)
     p = sub.add_parser("diag", help="write a redacted diagnostics zip for IT")
     p.add_argument(

@@ -191,13 +191,9 @@ class SetupFailedEngine:
 
     async def collect_diagnostics(self, destination: Path) -> Path:
         """The offline diagnostics (settings, logs, the setup error), without an engine."""
-        from core.engine import diag
+        from core.engine.diag import write_offline_diagnostics
 
-        write = getattr(diag, "write_offline_diagnostics", None)
-        if write is None:  # TODO(api): remove once core.engine.diag has it (ERRORS helper)
-            raise self._error
-        path: Path = await asyncio.to_thread(write, destination, error=self._snapshot.error)
-        return path
+        return await write_offline_diagnostics(destination, error=self._error)
 
     async def stop(self) -> None:
         """Nothing to stop."""
