@@ -19,6 +19,7 @@ import pytest
 from core.policy.api import Effect
 from core.proxy import EventKind, ProxyEvent, ProxyServer
 from tests.core.proxy.helpers import EchoServer, TableDecider
+from tests.fakes.wait import async_wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
@@ -75,7 +76,7 @@ async def test_second_users_process_is_refused(other_user: str) -> None:
         # the request back, which is not HTTP, so curl fails *after* connecting)
         mine = await asyncio.to_thread(curl, None, "-o", "/dev/null", *socks)
         assert mine.returncode != 97
-        await asyncio.sleep(0.05)
+        await async_wait_until(lambda: len(events) >= 3, what="three decisions")
         refused = [e for e in events if e.kind is EventKind.REFUSED]
         assert len(refused) == 2
         for e in refused:

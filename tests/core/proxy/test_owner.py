@@ -9,7 +9,6 @@ port), raddr, status, pid)``; ``Process`` has no ``uids()``; ``username()`` is
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 from collections import namedtuple
@@ -24,6 +23,7 @@ from core.proxy.peer import Owner, PeerInfo, current_owner
 from core.proxy.peer.owner import uid_owner, windows_sid
 from core.proxy.peer.psutil_source import PsutilLookup, psutil_process
 from tests.core.proxy.helpers import EchoServer, TableDecider, socks_open
+from tests.fakes.wait import async_wait_until
 
 pytestmark = pytest.mark.unit
 
@@ -348,7 +348,7 @@ async def test_windows_owner_check_through_the_proxy(
     try:
         code, _r, w = await socks_open(server.port, "127.0.0.1", echo.port)
         w.close()
-        await asyncio.sleep(0.05)
+        await async_wait_until(lambda: events, what="the connection's event")
     finally:
         await server.stop()
     [event] = events
@@ -387,7 +387,7 @@ async def test_host_identity_arguments(echo: EchoServer) -> None:
     try:
         code, _r, w = await socks_open(blind.port, "127.0.0.1", echo.port)
         w.close()
-        await asyncio.sleep(0.05)
+        await async_wait_until(lambda: events, what="the refusal event")
     finally:
         await blind.stop()
     assert code == 2

@@ -14,6 +14,7 @@ from core.policy.engine import PolicyEngine
 from core.proxy import EventKind, ProxyEvent, ProxyServer
 from core.wire.policy import AppMatch, PolicyBundle, Resource, Rule, UserInfo
 from tests.core.proxy.helpers import EchoServer, socks_open
+from tests.fakes.wait import async_wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +61,9 @@ async def test_real_engine_decides_and_revokes() -> None:
         assert server.reevaluate() == 1
         assert await asyncio.wait_for(r.read(), 1) == b""
         w.close()
-        await asyncio.sleep(0.05)
+        await async_wait_until(
+            lambda: any(e.kind is EventKind.REVOKED for e in events), what="the revocation"
+        )
         first = events[0]
         assert first.effect is Effect.ALLOW
         assert first.rule == "allow-echo"

@@ -21,6 +21,7 @@ from core.policy.api import Decision, Effect
 from core.proxy import EventKind, Limits, ProxyEvent, ProxyServer
 from core.proxy.errors import ProxyConfigError, ProxyStartError
 from tests.core.proxy.helpers import EchoServer, TableDecider, socks_open
+from tests.fakes.wait import async_wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -118,7 +119,7 @@ async def test_curl_socks5_hostname_allowed_and_denied(proxy: Harness, web: int)
     )
     assert rc == 97
     assert "(2)" in err
-    await asyncio.sleep(0.05)
+    await async_wait_until(lambda: len(proxy.events) >= 2, what="both decisions")
     decisions = [(e.destination, e.effect, e.rule) for e in proxy.events]
     assert decisions == [
         (f"allowed.test:{web}", Effect.ALLOW, "allow-web"),
@@ -158,7 +159,12 @@ async def test_curl_http_proxy_forward_and_connect(proxy: Harness, web: int) -> 
     )
     assert rc == 56
     assert "403" in err
-    await asyncio.sleep(0.05)
+
+    def settled() -> bool:  # the relays' bookkeeping runs just after their sockets close
+        web = proxy.server.counters().resources.get("web")
+        return len(proxy.events) >= 4 and web is not None and web.bytes_down > 0
+
+    await async_wait_until(settled, what="four decisions and the web relays counted")
     assert [e.protocol for e in proxy.events] == ["http", "http-connect", "http", "http-connect"]
     c = proxy.server.counters()
     assert c.resources["web"].connections == 2
@@ -214,7 +220,12 @@ async def test_big_transfer_both_directions_with_backpressure(
     await sender
     w.close()
     assert got == blob
-    await asyncio.sleep(0.05)
+
+    def counted() -> bool:  # the relay's bookkeeping runs just after the socket closes
+        loop = proxy.server.counters().resources.get("loop")
+        return loop is not None and loop.bytes_up == loop.bytes_down == len(blob)
+
+    await async_wait_until(counted, what="the relay's byte counts")
     loop_counts = proxy.server.counters().resources["loop"]
     assert loop_counts.bytes_up == len(blob)
     assert loop_counts.bytes_down == len(blob)
@@ -312,7 +323,7 @@ async def test_decider_that_raises_means_deny(proxy: Harness, echo: EchoServer) 
     code, _r, w = await socks_open(proxy.port, "127.0.0.1", echo.port)
     w.close()
     assert code == 2
-    await asyncio.sleep(0.05)
+    await async_wait_until(lambda: proxy.events, what="the refusal event")
     assert proxy.events[-1].reason == "policy error: RuntimeError"
 
 
@@ -342,7 +353,8 @@ async def test_other_uid_refused_with_fake_identity(echo: EchoServer) -> None:
         w.write(b"GET /proxy.pac HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         http_answer = await r.read()
         w.close()
-        await asyncio.sleep(0.05)
+        # B023: the lambda is awaited here, within this iteration.
+        await async_wait_until(lambda: len(events) >= 2, what="both refusals")  # noqa: B023
         await server.stop()
         assert code == 2
         assert http_answer.startswith(b"HTTP/1.1 403")
@@ -407,7 +419,13 @@ async def test_reevaluate_closes_what_is_no_longer_allowed(
     assert await asyncio.wait_for(r1.read(), 1) == b""  # closed within a second
     w2.write(b"still")
     assert await r2.readexactly(5) == b"still"
-    await asyncio.sleep(0.05)
+    await async_wait_until(
+        lambda: (
+            proxy.server.counters().active == 1
+            and any(e.kind is EventKind.REVOKED for e in proxy.events)
+        ),
+        what="the revocation event and its relay closed",
+    )
     revoked = [e for e in proxy.events if e.kind is EventKind.REVOKED]
     assert len(revoked) == 1
     assert revoked[0].destination == f"127.0.0.1:{echo.port}"
@@ -434,11 +452,7 @@ async def test_idle_timeout_and_connection_cap(echo: EchoServer) -> None:
         assert await asyncio.wait_for(r.read(), 3) == b""
         assert await asyncio.wait_for(r2.read(), 3) == b""
         # The relay's bookkeeping runs just after the socket closes.
-        for _ in range(100):
-            if server.counters().active == 0:
-                break
-            await asyncio.sleep(0.01)
-        assert server.counters().active == 0
+        await async_wait_until(lambda: server.counters().active == 0, what="no active relay")
         w.close()
         w2.close()
     finally:
@@ -459,12 +473,14 @@ async def test_subscribers_get_events_and_failures_do_not_break_relay(
     w.write(b"x")
     assert code == 0
     assert await r.readexactly(1) == b"x"
-    await asyncio.sleep(0.05)
+    await async_wait_until(lambda: got, what="the event at the subscriber")
     assert len(got) == 1
     unsubscribe()
     unsubscribe()
+    witness: list[ProxyEvent] = []  # still subscribed: tells when the next event went out
+    proxy.server.subscribe(witness.append)
     code, _r, w2 = await socks_open(proxy.port, "127.0.0.1", echo.port)
-    await asyncio.sleep(0.05)
+    await async_wait_until(lambda: witness, what="the next event at another subscriber")
     assert len(got) == 1
     w.close()
     w2.close()
@@ -512,13 +528,13 @@ async def test_start_errors_and_stop_is_idempotent_and_leak_free(echo: EchoServe
         assert await r.readexactly(1) == b"z"
         conns.append((r, w))
     half = await asyncio.open_connection("127.0.0.1", server.port)  # stuck in handshake
-    await asyncio.sleep(0.05)
+    # Accepted (not still in the listen backlog, which the kernel would reset on close).
+    await async_wait_until(lambda: server._pending, what="the half-open handshake accepted")
     await server.stop()
     await server.stop()
     for r, w in [*conns, half]:
         assert await asyncio.wait_for(r.read(), 2) == b""
         w.close()
         await w.wait_closed()
-    await asyncio.sleep(0.1)
-    assert server.counters().active == 0
+    await async_wait_until(lambda: server.counters().active == 0, what="no active relay")
     assert len(os.listdir("/proc/self/fd")) <= fds_before + 2  # the netlink sockets

@@ -13,6 +13,7 @@ from core.proxy.errors import ProxyConfigError, ProxyStartError
 from core.proxy.model import EventKind, ProxyEvent
 from core.proxy.thread import ProxyThread
 from tests.core.proxy.helpers import EchoServer, TableDecider, socks_open
+from tests.fakes.wait import async_wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -24,13 +25,6 @@ def _proxy_threads() -> list[threading.Thread]:
 def _python_threads() -> set[threading.Thread]:
     """Threads started from Python (not foreign threads Qt lets call into Python)."""
     return {t for t in threading.enumerate() if not isinstance(t, threading._DummyThread)}
-
-
-async def _until(cond: object, timeout: float = 2.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not cond():  # type: ignore[operator]
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 async def _run_relay_on_thread() -> None:
@@ -56,7 +50,7 @@ async def _run_relay_on_thread() -> None:
         code2, _r2, w2 = await socks_open(proxy.port, "10.9.9.9", 22)
         assert code2 == 2  # SOCKS "connection not allowed by ruleset"
         w2.close()
-        await _until(lambda: len(got) >= 2)
+        await async_wait_until(lambda: len(got) >= 2)
         assert [e.effect.value for e, _ in got[:2]] == ["allow", "deny"]
         assert got[1][0].destination == "10.9.9.9:22"
         assert all(t is caller for _, t in got)  # delivered on the caller's loop
@@ -67,7 +61,7 @@ async def _run_relay_on_thread() -> None:
         decider.rules.clear()
         assert proxy.reevaluate() == 1
         assert await asyncio.wait_for(r.read(), 1) == b""
-        await _until(lambda: any(e.kind is EventKind.REVOKED for e, _ in got))
+        await async_wait_until(lambda: any(e.kind is EventKind.REVOKED for e, _ in got))
         w.close()
     finally:
         await proxy.stop()
@@ -156,7 +150,7 @@ async def test_events_of_a_burst_arrive_in_order_in_few_wake_ups(
             code, _r, w = await socks_open(proxy.port, "10.0.0.1", 1000 + n)
             assert code == 2
             w.close()
-        await _until(lambda: len(got) == 40)
+        await async_wait_until(lambda: len(got) == 40)
     finally:
         await proxy.stop()
     assert [e.destination for e in got] == [f"10.0.0.1:{1000 + n}" for n in range(40)]
