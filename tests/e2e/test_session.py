@@ -129,7 +129,9 @@ async def test_posture_drift_withdraws_and_restores_access(bed: Bed) -> None:
         assert _ok(await asyncio.to_thread(s.curl, WIKI))
         bed.firewall(False)
         took = await _until(lambda: not _ok(s.curl(WIKI, timeout=2)), timeout=5)
-        snap = await s.wait_state("degraded", within=5)
+        # Every resource alice may use needs the firewall: "connected, access blocked" with
+        # the fix, never "connecting" (which it used to show for as long as it stayed off).
+        snap = await s.wait_state("blocked", within=5)
         wiki = next(r for r in snap["resources"] if r["name"] == "Corp Wiki")
         assert not wiki["reachable"]
         assert "firewall" in wiki["fix"].lower()
