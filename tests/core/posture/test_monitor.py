@@ -18,6 +18,7 @@ from core.posture.model import FactChange, diff_facts
 from core.posture.monitor import PostureMonitor
 from core.posture.runner import SubprocessRunner
 from core.wire.posture import Fact
+from tests.fakes.wait import async_wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -102,8 +103,7 @@ async def test_full_runs_pick_up_non_watched_facts_and_handler_errors_are_contai
         assert seen == [("firewall.enabled", "updates.auto")]
         cheap.value = True
         slow.value = True
-        while len(seen) < 3:
-            await asyncio.sleep(0.05)
+        await async_wait_until(lambda: len(seen) >= 3, what="both changes reported")
         assert ("firewall.enabled",) in seen
         assert ("updates.auto",) in seen
         assert monitor.running
@@ -112,6 +112,7 @@ async def test_full_runs_pick_up_non_watched_facts_and_handler_errors_are_contai
         await monitor.stop()
         await monitor.stop()  # idempotent
     runs = cheap.runs
+    # On purpose: let many watch intervals pass (nothing to wait for when nothing happens).
     await asyncio.sleep(0.15)
     assert cheap.runs == runs, "no collection after stop"
 
@@ -155,8 +156,10 @@ def test_diff_ignores_time_and_reason_wording() -> None:
 
 async def test_stop_during_the_first_collection_wins() -> None:
     gate = asyncio.Event()
+    collecting = asyncio.Event()
 
     async def slow(ctx: CollectContext) -> Mapping[str, Answer]:
+        collecting.set()
         await gate.wait()
         return {"firewall.enabled": True}
 
@@ -168,7 +171,7 @@ async def test_stop_during_the_first_collection_wins() -> None:
         context=CollectContext(runner=SubprocessRunner()),
     )
     starting = asyncio.ensure_future(monitor.start())
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(collecting.wait(), 5)  # the first collection is under way
     await monitor.stop()  # the engine shut down while posture was still collecting
     gate.set()
     await starting
