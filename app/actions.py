@@ -5,7 +5,9 @@ its named methods. Each engine call is started with ``core.aio.spawn`` and retur
 once with the task, so the GUI thread never waits on the network, the helper or the disk.
 Windows are created lazily on first use (keeps cold start to tray-visible short) and then
 raised. No business logic: under always-on the engine decides whether a reason is needed;
-the UI only asks for one when the snapshot says ``always_on``. GUI thread only.
+the UI only asks for one when the snapshot says ``always_on`` (one dialog for Disconnect,
+Sign out and Quit when this process hosts the engine) and shows the engine's own words
+when it refuses. GUI thread only.
 """
 
 from __future__ import annotations
@@ -14,19 +16,26 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QStandardPaths, Signal
+from PySide6.QtCore import QObject, QStandardPaths, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QWidget
 
 from app.activity_model import ActivityModel
 from app.autostart import Autostart
 from app.bridge import EngineBridge
-from app.presenter import Action
+from app.link import EngineLink
+from app.presenter import CONNECTED_STATES, Action
 from core.aio import spawn
-from core.engine.api import EngineAPI
+from core.engine.api import EngineAPI, OpenUrl
+from core.engine.state import SessionState
+from core.errors import UserFacing
 
-__all__ = ["WINDOWS", "Actions"]
+if TYPE_CHECKING:
+    from app.windows.breakglass import Exit
+
+__all__ = ["WINDOWS", "Actions", "open_in_browser", "refusal_words"]
 
 _log = logging.getLogger(__name__)
 
@@ -36,8 +45,38 @@ _TITLES = {
     "sign_out": "Sign-out failed",
     "connect": "Could not connect",
     "disconnect": "Could not disconnect",
+    "quit": "Could not quit",
     "recheck_posture": "Device check failed",
+    "restart": "Could not start Rustronaut",
 }
+
+#: States in which the session is up or on its way (an always-on exit needs a reason).
+_SESSION_UP = CONNECTED_STATES | {
+    SessionState.OFFLINE,
+    SessionState.CONNECTING,
+    SessionState.CHECKING_POSTURE,
+    SessionState.ENROLLING,
+}
+
+
+def refusal_words(exc: BaseException) -> str:
+    """The engine's words for a refusal or failure: what happened, then what to do.
+
+    Errors carrying ``core.errors.UserFacing`` words are shown as they are; anything else
+    by its message (never a class name unless it has no message at all).
+    """
+    if isinstance(exc, UserFacing):
+        head = exc.detail or exc.title
+        return "\n".join(p for p in (head, exc.next_step) if p)
+    return str(exc) or "Rustronaut could not do that."
+
+
+def open_in_browser(url: str) -> None:
+    """Open ``url`` in the desktop's browser (a sign-in started from this tray)."""
+    if not QDesktopServices.openUrl(QUrl(url)):
+        # The sign-in window offers the device-code sign-in beside the browser one.
+        _log.warning("could not open the browser for the sign-in page")
+
 
 #: Window names ``Actions.show_window`` accepts.
 WINDOWS = ("main", "posture", "activity", "settings", "signin", "about")
@@ -60,14 +99,20 @@ class Actions(QObject):
 
     Signals: ``diagnostics_saved(str path)``, ``diagnostics_failed(str message)``,
     ``action_failed(str title, str message)`` when the engine refuses an intent.
-    ``prefs`` caches the effective settings the UI acts on itself (``refresh_prefs``).
-    ``quit_requested`` is emitted after ``engine.stop()`` finished (or failed).
+    ``prefs`` caches the effective settings the UI acts on itself (``refresh_prefs``, on
+    every ``SETTINGS`` event); ``prefs_changed`` follows each refresh.
+    ``link`` says how the engine is held (``app.link``): Quit detaches from an agent's
+    engine and stops a hosted one. ``quit_requested`` is emitted after that finished (or
+    failed). ``restart_requested`` asks ``TrayApp`` to start the agent again.
+    ``open_url`` opens the sign-in page (default: the desktop's browser).
     """
 
     diagnostics_saved = Signal(str)
     diagnostics_failed = Signal(str)
     action_failed = Signal(str, str)  # title, message
+    prefs_changed = Signal()
     quit_requested = Signal()
+    restart_requested = Signal()
 
     def __init__(
         self,
@@ -75,11 +120,14 @@ class Actions(QObject):
         *,
         autostart: Autostart | None = None,
         diagnostics_dir: Callable[[], Path] = default_diagnostics_dir,
+        open_url: OpenUrl = open_in_browser,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.bridge = bridge
         self.autostart = autostart
+        self.link: EngineLink | None = None
+        self.open_url = open_url
         self._diagnostics_dir = diagnostics_dir
         self.windows: dict[str, QWidget] = {}
         self._quitting = False
@@ -87,7 +135,7 @@ class Actions(QObject):
         self.activity = ActivityModel(parent=self)
         bridge.decision.connect(self.activity.add_event)
         self.prefs: dict[str, object] = {}
-        bridge.attached.connect(lambda _engine: self.refresh_prefs())
+        bridge.settings_changed.connect(self.refresh_prefs)
         if bridge.engine is not None:
             self.refresh_prefs()
 
@@ -101,6 +149,7 @@ class Actions(QObject):
         """Perform a menu/notification ``action``. Returns immediately."""
         handlers: dict[Action, Callable[[], Any]] = {
             Action.SIGN_IN: lambda: self.show_window("signin"),
+            Action.RESTART: self.restart_requested.emit,
             Action.EXTEND: self.extend_session,
             Action.SIGN_OUT: self.sign_out,
             Action.CONNECT: self.connect_session,
@@ -125,14 +174,28 @@ class Actions(QObject):
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the engine's errors carry a user-readable message
-            _log.warning("%s refused: %s", what, exc)
-            self.action_failed.emit(_TITLES.get(what, "Rustronaut"), str(exc) or repr(exc))
+            self.report_refusal(what, exc)
+
+    @property
+    def quitting(self) -> bool:
+        """True once Quit is under way (and not withdrawn)."""
+        return self._quitting
+
+    def report_refusal(self, what: str, exc: BaseException) -> None:
+        """Tell the employee (``action_failed``) in the engine's words why ``what`` failed."""
+        _log.warning("%s refused: %s", what, exc)
+        title = exc.title if isinstance(exc, UserFacing) and exc.title else None
+        self.action_failed.emit(title or _TITLES.get(what, "Rustronaut"), refusal_words(exc))
 
     def sign_in(self, *, device_code: bool = False) -> asyncio.Task[None] | None:
-        """Start the browser (or device-code) sign-in in the background."""
+        """Start the browser (or device-code) sign-in in the background.
+
+        The sign-in page opens in this desktop's browser (``open_url``), even when the
+        engine runs in the agent.
+        """
         if (engine := self.engine) is None:
             return None
-        return self._run(engine.sign_in(device_code=device_code), "sign_in")
+        return self._run(engine.sign_in(device_code=device_code, open_url=self.open_url), "sign_in")
 
     def extend_session(self) -> asyncio.Task[None] | None:
         """Sign in again right away (the "Extend" notification); progress in the window."""
@@ -140,10 +203,21 @@ class Actions(QObject):
         return self.sign_in()
 
     def sign_out(self) -> asyncio.Task[None] | None:
-        """Sign out in the background."""
+        """Sign out; under always-on ask for a reason first (then returns None)."""
+        from app.windows.breakglass import Exit
+
+        if self.engine is None:
+            return None
+        if self.bridge.snapshot.always_on:
+            self._ask_reason(Exit.SIGN_OUT, self.sign_out_with_reason, "sign_out")
+            return None
+        return self.sign_out_with_reason(None)
+
+    def sign_out_with_reason(self, reason: str | None) -> asyncio.Task[None] | None:
+        """Sign out with the employee's break-glass ``reason`` (always-on) or none."""
         if (engine := self.engine) is None:
             return None
-        return self._run(engine.sign_out(), "sign_out")
+        return self._run(engine.sign_out(break_glass_reason=reason), "sign_out")
 
     def connect_session(self) -> asyncio.Task[None] | None:
         """Connect in the background."""
@@ -153,30 +227,46 @@ class Actions(QObject):
 
     def disconnect_session(self) -> asyncio.Task[None] | None:
         """Disconnect; under always-on open the break-glass dialog instead (returns None)."""
-        if (engine := self.engine) is None:
+        from app.windows.breakglass import Exit
+
+        if self.engine is None:
             return None
         if self.bridge.snapshot.always_on:
-            if not self.break_glass_allowed:
-                self.action_failed.emit(
-                    "Cannot disconnect", "Your organization does not allow disconnecting."
-                )
-                return None
-            from app.windows.breakglass import BreakGlassDialog
-
-            dialog = BreakGlassDialog(self.bridge.snapshot.organization, self._support_url())
-            dialog.reason_given.connect(self.disconnect_with_reason)
-            self.windows["breakglass"] = dialog
-            dialog.open()  # window-modal without a nested event loop: the loop keeps running
-            dialog.raise_()
-            dialog.activateWindow()
+            self._ask_reason(Exit.DISCONNECT, self.disconnect_with_reason, "disconnect")
             return None
-        return self._run(engine.disconnect(), "disconnect")
+        return self.disconnect_with_reason(None)
 
-    def disconnect_with_reason(self, reason: str) -> asyncio.Task[None] | None:
-        """Break-glass disconnect with the employee's ``reason`` (always-on)."""
+    def disconnect_with_reason(self, reason: str | None) -> asyncio.Task[None] | None:
+        """Disconnect with the employee's break-glass ``reason`` (always-on) or none."""
         if (engine := self.engine) is None:
             return None
         return self._run(engine.disconnect(break_glass_reason=reason), "disconnect")
+
+    def _ask_reason(self, exit: Exit, proceed: Callable[[str | None], object], what: str) -> None:
+        """Ask for the break-glass reason, then ``proceed(reason)``.
+
+        Where the organization allows no break-glass, the engine is asked without a reason
+        so the employee reads the engine's own refusal (nothing changes).
+        """
+        if not self.break_glass_allowed:
+            proceed(None)
+            return
+        from app.windows.breakglass import BreakGlassDialog
+
+        old = self.windows.pop("breakglass", None)
+        if old is not None:
+            old.close()
+        dialog = BreakGlassDialog(self.bridge.snapshot.organization, self._support_url(), exit=exit)
+        dialog.reason_given.connect(proceed)
+        dialog.rejected.connect(lambda: self._reason_withdrawn(what))
+        self.windows["breakglass"] = dialog
+        dialog.open()  # window-modal without a nested event loop: the loop keeps running
+        dialog.raise_()
+        dialog.activateWindow()
+
+    def _reason_withdrawn(self, what: str) -> None:
+        if what == "quit":  # "stay connected": the tray keeps running
+            self._quitting = False
 
     def recheck_posture(self) -> asyncio.Task[None] | None:
         """Collect posture again in the background."""
@@ -201,17 +291,24 @@ class Actions(QObject):
         self.diagnostics_saved.emit(str(path))
         return path
 
-    def set_setting(self, key: str, value: object) -> str | None:
-        """Change a user setting; returns None on success or the error message to show.
+    def set_setting(self, key: str, value: object) -> asyncio.Task[str | None]:
+        """Change a user setting in the background; the task's result is None on success
+        or the engine's words for the refusal (to show next to the setting).
 
         The engine validates; a refused value leaves the previous one in force.
         """
+        return spawn(self._set_setting(key, value), name="ui.set_setting")
+
+    async def _set_setting(self, key: str, value: object) -> str | None:
         if (engine := self.engine) is None:
             return "Rustronaut is still starting; try again in a moment."
         try:
-            engine.set_setting(key, value)
+            await engine.set_setting(key, value)
+        except asyncio.CancelledError:
+            raise
         except Exception as exc:  # the engine's settings errors are user-readable
-            return str(exc) or type(exc).__name__
+            _log.info("setting %s refused: %s", key, exc)
+            return refusal_words(exc)
         self.refresh_prefs()
         return None
 
@@ -234,6 +331,7 @@ class Actions(QObject):
                     self.autostart.set_enabled(wanted)
             except OSError as exc:
                 _log.warning("could not change start at login: %s", exc)
+        self.prefs_changed.emit()
 
     @property
     def notifications_enabled(self) -> bool:
@@ -255,17 +353,59 @@ class Actions(QObject):
             return f"Could not change start at login: {exc}"
         return None
 
-    def quit(self) -> None:
-        """Stop the engine in the background, then emit ``quit_requested``. Idempotent."""
+    @property
+    def quit_stops_engine(self) -> bool:
+        """True when quitting ends the session (this process hosts the engine)."""
+        return self.link is not None and self.link.hosted
+
+    def quit(self, *, interactive: bool = True) -> None:
+        """Leave the tray, then emit ``quit_requested``. Idempotent.
+
+        Attached to the agent, this only detaches: the connection stays up. Hosting the
+        engine, it stops it; under always-on with the session up, an ``interactive`` quit
+        first asks for a break-glass reason and disconnects with it (or shows the engine's
+        refusal and keeps running). A non-interactive quit (SIGTERM: the desktop session
+        is ending) stops the engine as it is: always-on keeps the tunnel.
+        """
+        from app.windows.breakglass import Exit
+
         if self._quitting:
             return
         self._quitting = True
-        spawn(self._stop(self.engine), name="ui.quit")
+        snap = self.bridge.snapshot
+        if (
+            interactive
+            and self.quit_stops_engine
+            and snap.always_on
+            and snap.state in _SESSION_UP
+            and self.engine is not None
+        ):
+            self._ask_reason(Exit.QUIT, self._quit_with_reason, "quit")
+            return
+        spawn(self._stop(self.link), name="ui.quit")
 
-    async def _stop(self, engine: EngineAPI | None) -> None:
+    def _quit_with_reason(self, reason: str | None) -> None:
+        spawn(self._disconnect_then_stop(reason), name="ui.quit")
+
+    async def _disconnect_then_stop(self, reason: str | None) -> None:
+        engine, link = self.engine, self.link
+        if engine is not None:
+            try:
+                await engine.disconnect(break_glass_reason=reason)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # refused: say why and keep running
+                self._quitting = False
+                self.report_refusal("quit", exc)
+                return
+        await self._stop(link)
+
+    async def _stop(self, link: EngineLink | None) -> None:
         try:
-            if engine is not None:
-                await engine.stop()
+            if link is not None:
+                await link.close()
+        except Exception:
+            _log.warning("could not let go of the engine cleanly", exc_info=True)
         finally:
             self.quit_requested.emit()
 

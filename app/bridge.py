@@ -26,7 +26,13 @@ class EngineBridge(QObject):
     Signals carry the engine's frozen objects unchanged:
     ``engine_event(Event)`` for every event; ``snapshot_changed(Snapshot)`` whenever the
     snapshot differs from the last one seen (and once on attach); ``decision(Event)``,
-    ``notice(Event)`` and ``error(Event)`` for those kinds; ``attached(engine)``.
+    ``notice(Event)`` and ``error(Event)`` for those kinds; ``settings_changed()`` when the
+    effective settings changed (a ``SETTINGS`` event: re-read ``engine.settings()``);
+    ``attached(engine)``; ``lost_changed(bool)``.
+
+    ``mark_lost()`` says the engine went away (the agent stopped): the bridge drops it,
+    ``lost`` is True and views show "Rustronaut is not running" until ``attach`` gives
+    them a new engine (Restart).
     """
 
     engine_event = Signal(object)
@@ -34,13 +40,16 @@ class EngineBridge(QObject):
     decision = Signal(object)
     notice = Signal(object)
     error = Signal(object)
+    settings_changed = Signal()
     attached = Signal(object)
+    lost_changed = Signal(bool)
 
     def __init__(self, engine: EngineAPI | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._engine: EngineAPI | None = None
         self._snapshot = Snapshot()
         self._unsubscribe: Unsubscribe | None = None
+        self._lost = False
         if engine is not None:
             self.attach(engine)
 
@@ -51,8 +60,13 @@ class EngineBridge(QObject):
 
     @property
     def starting(self) -> bool:
-        """True until an engine is attached."""
-        return self._engine is None
+        """True until an engine is attached (and not because it was lost)."""
+        return self._engine is None and not self._lost
+
+    @property
+    def lost(self) -> bool:
+        """True after ``mark_lost`` until an engine is attached again."""
+        return self._lost
 
     @property
     def snapshot(self) -> Snapshot:
@@ -60,13 +74,30 @@ class EngineBridge(QObject):
         return self._snapshot
 
     def attach(self, engine: EngineAPI) -> None:
-        """Subscribe to ``engine`` and announce its snapshot; RuntimeError if called twice."""
+        """Subscribe to ``engine`` and announce its snapshot.
+
+        RuntimeError if an engine is attached already (``mark_lost`` drops it first).
+        """
         if self._engine is not None:
             raise RuntimeError("EngineBridge already has an engine")
         self._engine = engine
         self._snapshot = engine.snapshot
         self._unsubscribe = engine.subscribe(self._on_event)
+        was_lost, self._lost = self._lost, False
         self.attached.emit(engine)
+        if was_lost:
+            self.lost_changed.emit(False)
+        self.snapshot_changed.emit(self._snapshot)
+        self.settings_changed.emit()
+
+    def mark_lost(self) -> None:
+        """The engine went away: drop it and show "not running". Idempotent."""
+        if self._lost:
+            return
+        self.close()
+        self._engine = None
+        self._lost = True
+        self.lost_changed.emit(True)
         self.snapshot_changed.emit(self._snapshot)
 
     def _on_event(self, event: Event) -> None:
@@ -80,6 +111,8 @@ class EngineBridge(QObject):
             self.notice.emit(event)
         elif event.kind is EventKind.ERROR:
             self.error.emit(event)
+        elif event.kind is EventKind.SETTINGS:
+            self.settings_changed.emit()
 
     def close(self) -> None:
         """Stop receiving events. Idempotent."""

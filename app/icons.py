@@ -6,7 +6,7 @@ packaging (desktop entry, AppStream) and a test keeps them in sync.
 
 Legibility on light *and* dark panels: each glyph sits on a filled shield with a darker
 rim of the same hue, so the silhouette reads on white and on near-black alike; state is
-carried by shape as well as colour (check, dots, bang, slash, power, person, cross), so it
+carried by shape as well as colour (check, dots, bang, bar, slash, power, person, cross), so it
 survives colour-blindness and monochrome panels. ``icon()`` renders the SVG through QtSvg
 at 16–256 px so HiDPI panels get real pixels, not upscaled ones. GUI thread only.
 """
@@ -31,6 +31,7 @@ class IconKind(StrEnum):
     BUSY = "busy"
     CONNECTED = "connected"
     DEGRADED = "degraded"
+    BLOCKED = "blocked"  # connected, every resource blocked until the device is fixed
     OFFLINE = "offline"
     DISCONNECTED = "disconnected"
     ERROR = "error"
@@ -80,6 +81,9 @@ _GLYPHS: dict[str, str] = {
     + "".join(f'<circle cx="{x}" cy="32" r="4.2" fill="#ffffff"/>' for x in (20, 32, 44)),
     IconKind.DEGRADED: _shield("#f59e0b", "#8a5a06")
     + f'<path d="M32 18 V35" {_D}/><circle cx="32" cy="45" r="3.8" fill="#1f2937"/>',
+    # A "no entry" bar on orange: the tunnel is up but nothing passes until fixed.
+    IconKind.BLOCKED: _shield("#ea580c", "#7c2d12")
+    + '<rect x="17" y="28" width="30" height="8" rx="2" fill="#ffffff"/>',
     IconKind.OFFLINE: _shield("#64748b", "#334155")
     + '<circle cx="32" cy="32" r="12" fill="none" stroke="#ffffff" stroke-width="5"/>'
     + f'<path d="M22 42 L42 22" {_W}/>',

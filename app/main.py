@@ -10,9 +10,16 @@
 4. The UI (``app.tray_app``) and the engine's modules are imported on a worker thread
    while the loop keeps the icon painted; ``TrayApp`` adopts the icon. Without any
    system tray the main window opens instead and says why.
-5. The engine from ``make_engine()`` (the one factory) is built on the GUI loop, then
-   ``engine.start()`` runs in the background (keyring, network, helper).
-6. Quit (menu, SIGTERM, SIGINT) stops the engine, then the loop.
+5. The engine from ``make_engine()`` (the one factory): the tray is a client of the
+   session's engine. It attaches to the running one (the agent, or another front end
+   hosting it); if none runs it starts the agent and attaches; only where no agent can
+   run does the tray host the engine itself (engine lock, ``build_engine``, and the local
+   API server, so the CLI still shares the session). Then ``engine.start()`` runs in the
+   background.
+6. Quit (menu, SIGTERM, SIGINT) detaches from the agent (the connection stays up) or,
+   when the tray hosts the engine, stops it (under always-on the menu's Quit asks for a
+   break-glass reason first); then the loop ends. If the agent goes away the tray says
+   "Rustronaut is not running" and its Restart runs the factory again.
 
 Errors: ``EngineUnavailable`` when the engine cannot be created; ``run`` reports it in a
 dialog and returns 1.
@@ -28,7 +35,8 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
@@ -39,23 +47,30 @@ from app.single_instance import SingleInstance
 from core.aio import cancel_and_wait, spawn
 
 if TYPE_CHECKING:
+    from app.link import ClientEngine, EngineLink
     from app.tray_app import TrayApp
     from core.engine.api import EngineAPI
 
-__all__ = ["ENGINE_MODULE", "EngineUnavailable", "main", "make_engine", "run"]
+__all__ = ["AGENT_TIMEOUT_S", "ENGINE_MODULE", "EngineUnavailable", "main", "make_engine", "run"]
 
 _log = logging.getLogger(__name__)
 
 #: Where the real engine is wired (imported lazily, see ``make_engine``).
 ENGINE_MODULE = "core.engine.wiring"
 
+#: How long start-up waits for an agent it started to serve before hosting the engine.
+AGENT_TIMEOUT_S = 10.0
+
+#: Whatever ``run``'s engine factory may return: a link, or a bare engine it owns.
+Made: TypeAlias = "EngineLink | EngineAPI"
+
 
 class EngineUnavailable(RuntimeError):
     """The engine could not be created (not installed, or its set-up failed)."""
 
 
-async def make_engine(**options: Any) -> EngineAPI:
-    """Build the real engine: ``await core.engine.wiring.build_engine(**options)``.
+async def build_engine() -> EngineAPI:
+    """Build the real engine: ``await core.engine.wiring.build_engine()``.
 
     The import is lazy (and ``run`` preloads it on a worker thread after the tray is up).
     ``build_engine`` reads the effective settings and may contact the controller, so this
@@ -71,10 +86,92 @@ async def make_engine(**options: Any) -> EngineAPI:
             f"The Rustronaut engine is not installed ({ENGINE_MODULE} is missing)."
         ) from exc
     try:
-        engine: EngineAPI = await wiring.build_engine(**options)
+        engine: EngineAPI = await wiring.build_engine()
     except Exception as exc:  # the boundary: any set-up failure becomes one clear message
         raise EngineUnavailable(f"Rustronaut could not start: {exc}") from exc
     return engine
+
+
+async def _ensure_agent(timeout: float, path: Path | None) -> ClientEngine:  # noqa: ASYNC109
+    from core.engine.localapi.agent import ensure_agent
+
+    return await ensure_agent(timeout, path=path, client="tray")
+
+
+async def make_engine(
+    *,
+    path: Path | None = None,
+    agent_timeout: float = AGENT_TIMEOUT_S,
+    ensure_agent: Callable[[float, Path | None], Awaitable[ClientEngine]] = _ensure_agent,
+    build: Callable[[], Awaitable[EngineAPI]] = build_engine,
+) -> EngineLink:
+    """The session's engine for this tray: attached to the agent, or hosted here.
+
+    ``ensure_agent(timeout, path)`` attaches to the engine serving on ``path`` (default:
+    the user's local API socket), starting the agent when none runs. Where no agent can
+    run (it cannot be started, or does not serve within ``agent_timeout`` s), the tray
+    hosts the engine: it takes the engine lock, builds the engine with ``build`` and
+    serves it with ``LocalApiServer(engine, hosted_by="tray")``. If another process took
+    the lock meanwhile (an agent that was slow to start), the tray attaches to it instead.
+    Raises ``EngineUnavailable`` with a user-readable cause when nothing works.
+    """
+    from app.link import AttachedLink
+    from core.engine.localapi.errors import EngineAlreadyRunningError, LocalApiError
+
+    try:
+        client = await ensure_agent(agent_timeout, path)
+    except (LocalApiError, OSError) as exc:  # no agent here: the tray hosts the engine
+        _log.warning("no agent could be started (%s); the tray hosts the engine", exc)
+    else:
+        return AttachedLink(client, _hosted_by(client))
+    try:
+        return await host_engine(path=path, build=build)
+    except EngineAlreadyRunningError as exc:
+        _log.info("%s; attaching to it", exc)
+    try:  # another process owns the session: it is starting its server
+        client = await ensure_agent(agent_timeout, path)
+    except (LocalApiError, OSError) as exc:
+        raise EngineUnavailable(f"Rustronaut could not start: {exc}") from exc
+    return AttachedLink(client, _hosted_by(client))
+
+
+def _hosted_by(client: ClientEngine) -> str:
+    from core.engine.localapi.client import RemoteEngine
+
+    return client.hosted_by if isinstance(client, RemoteEngine) and client.hosted_by else "agent"
+
+
+async def host_engine(
+    *, path: Path | None = None, build: Callable[[], Awaitable[EngineAPI]] = build_engine
+) -> EngineLink:
+    """Host the engine in this process: lock, engine, local API server (for the CLI).
+
+    Raises ``EngineAlreadyRunningError`` when another process holds the engine lock, and
+    ``EngineUnavailable`` when the engine or its server cannot be set up. Nothing is left
+    held on failure.
+    """
+    from app.link import HostedLink
+    from core.engine.localapi.lock import EngineLock
+    from core.engine.localapi.server import LocalApiServer
+    from core.engine.localapi.transport import default_lock_path
+
+    lock = EngineLock(default_lock_path(path) if path is not None else None)
+    lock.acquire()
+    try:
+        engine = await build()
+        server = LocalApiServer(engine, path, hosted_by="tray")
+        try:
+            await server.start()
+        except OSError as exc:
+            await engine.stop()
+            raise EngineUnavailable(
+                f"Rustronaut could not open its local connection for the command line: {exc}"
+            ) from exc
+    except BaseException:
+        lock.release()
+        raise
+    _log.info("the tray hosts the engine (local API on %s)", server.address)
+    return HostedLink(engine, server=server, lock=lock)
 
 
 def preload_ui_and_engine() -> None:
@@ -97,15 +194,16 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
 def run(
     argv: Sequence[str] | None = None,
     *,
-    engine_factory: Callable[[], EngineAPI | Awaitable[EngineAPI]] = make_engine,
+    engine_factory: Callable[[], Made | Awaitable[Made]] = make_engine,
     instance_name: str | None = None,
     on_ready: Callable[[TrayApp], None] | None = None,
     on_tray: Callable[[QSystemTrayIcon], None] | None = None,
 ) -> int:
     """Run the tray app until Quit; returns the process exit code.
 
-    ``engine_factory`` builds the engine, returning it or an awaitable of it (tests and
-    benchmarks inject their own);
+    ``engine_factory`` attaches to or builds the engine, returning an ``app.link`` link (a
+    bare engine counts as hosted here) or an awaitable of one (tests and benchmarks inject
+    their own); Restart calls it again after the engine went away;
     ``on_tray`` is called with the start-up tray icon as soon as it is shown (before any
     ``core`` import); ``on_ready`` with the ``TrayApp`` once the UI is built, before the
     engine exists.
@@ -176,8 +274,10 @@ def run(
             done.set_result(None)
 
     def quit_now() -> None:
+        # The desktop session (or a terminal) asks us to go: no dialog. Attached, this
+        # detaches; hosting, the engine stops as it is (always-on keeps the tunnel).
         if holder:
-            holder[0].actions.quit()
+            holder[0].actions.quit(interactive=False)
         else:
             finish()
 
@@ -208,6 +308,7 @@ def run(
             autostart=autostart_mod.for_platform(),
             open_signin_when_signed_out=not args.autostart,
             icon=early,
+            connector=engine_factory,
         )
         holder.append(tray_app)
         tray_app.actions.quit_requested.connect(finish)
@@ -226,10 +327,12 @@ def run(
             await cancel_and_wait(builder)
 
     async def build(tray_app: TrayApp) -> None:
+        from app.link import as_link
+
         nonlocal status
         try:
             made = engine_factory()
-            engine = await made if inspect.isawaitable(made) else made
+            link = as_link(await made if inspect.isawaitable(made) else made)
         except EngineUnavailable as exc:
             status = 1
             box = QMessageBox(
@@ -241,10 +344,10 @@ def run(
             holder_boxes.append(box)
             box.open()  # no nested event loop
             return
-        if done.done():  # quit while we were building: do not start it
-            await engine.stop()
+        if done.done():  # quit while we were building: let go of it at once
+            await link.close()
             return
-        tray_app.attach_engine(engine)
+        tray_app.attach_engine(link)
 
     with loop:
         loop.run_until_complete(session())

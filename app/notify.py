@@ -4,8 +4,10 @@
 access withdrawn (reason and fix), sign-in about to expire (with **Extend**), sign-in
 needed, errors such as a missing helper, and the engine's own NOTICE events.
 ``RateLimiter`` drops repeats of one key within ``per_key_s`` and caps the total at
-``burst`` per ``window_s``. ``Notifier`` wires both to a ``QSystemTrayIcon`` on the GUI
-thread and runs a notice's action (e.g. Extend → sign in) when its bubble is clicked.
+``burst`` per ``window_s`` (critical notices, i.e. errors, are never dropped by the cap:
+entering ERROR always tells the employee once). ``Notifier`` wires both to a
+``QSystemTrayIcon`` on the GUI thread and runs a notice's action (e.g. Extend → sign in)
+when its bubble is clicked.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from dataclasses import dataclass
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QSystemTrayIcon
 
-from app.presenter import Action
+from app.presenter import LOST_LABEL, LOST_NEXT_STEP, Action, blocked_fixes, next_step
 from core.engine.state import Event, EventKind, SessionState, Snapshot
 
 __all__ = [
+    "ERROR_REPEAT_S",
     "EXPIRY_WARNING_S",
+    "LOST_NOTICE",
     "Notice",
     "Notifier",
     "RateLimiter",
@@ -32,6 +36,10 @@ __all__ = [
 
 #: Warn this long before the sign-in session expires.
 EXPIRY_WARNING_S = 10 * 60
+
+#: The same error is told again after this long (it came back after a recovery), not
+#: sooner: a flapping helper must not flood the desktop.
+ERROR_REPEAT_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +52,10 @@ class Notice:
     severity: str = "info"  # "info" | "warning" | "critical"
     action: Action | None = None
     repeat_s: float | None = None  # per-key interval override for the rate limiter
+
+
+#: Told once when the engine this tray was attached to goes away (Restart on click).
+LOST_NOTICE = Notice("engine-lost", LOST_LABEL, LOST_NEXT_STEP, "critical", Action.RESTART)
 
 
 class RateLimiter:
@@ -67,11 +79,12 @@ class RateLimiter:
         self._last: dict[str, float] = {}
         self._recent: deque[float] = deque()
 
-    def admit(self, key: str, *, per_key_s: float | None = None) -> bool:
+    def admit(self, key: str, *, per_key_s: float | None = None, urgent: bool = False) -> bool:
         """True if a notice with ``key`` may be shown now (and record it).
 
         ``per_key_s`` overrides the per-key interval for this key (e.g. the expiry warning
-        repeats only every few minutes).
+        repeats only every few minutes). ``urgent`` notices skip the burst cap (but count
+        towards it): a flood of routine notices must not hide an error.
         """
         now = self._clock()
         last = self._last.get(key)
@@ -80,7 +93,7 @@ class RateLimiter:
             return False
         while self._recent and now - self._recent[0] >= self._window_s:
             self._recent.popleft()
-        if len(self._recent) >= self._burst:
+        if len(self._recent) >= self._burst and not urgent:
             return False
         self._last[key] = now
         self._recent.append(now)
@@ -99,16 +112,34 @@ def notices_for(prev: Snapshot | None, event: Event, *, now: float) -> list[Noti
         notice = _engine_notice(event)
         if notice is not None:
             out.append(notice)
-    if event.kind is EventKind.ERROR and cur.error is not None:
+    before = prev.state if prev is not None else None
+    # Entering ERROR (by any event kind) tells once, with the next step; a later event
+    # carrying the same error (e.g. the ERROR event after the STATE one) does not repeat it.
+    if (
+        cur.state is SessionState.ERROR
+        and cur.error is not None
+        and (before is not SessionState.ERROR or prev is None or prev.error != cur.error)
+    ):
         out.append(
             Notice(
-                "error:" + cur.error.title,
+                "error:" + (cur.error.code or cur.error.title),
                 cur.error.title,
-                f"{cur.error.detail}\n{cur.error.next_step}".strip(),
+                f"{cur.error.detail}\n{next_step(cur)}".strip(),
                 "critical",
+                Action.OPEN_MAIN,
+                repeat_s=ERROR_REPEAT_S,
             )
         )
-    before = prev.state if prev is not None else None
+    if cur.state is SessionState.BLOCKED and before is not SessionState.BLOCKED:
+        fixes = blocked_fixes(cur)
+        body = "Every resource is blocked until this device is fixed."
+        if fixes:
+            body += "\n" + "\n".join(f"To fix: {fix}" for fix in fixes)
+        out.append(
+            Notice(
+                "access-blocked", "Connected — access blocked", body, "warning", Action.OPEN_MAIN
+            )
+        )
     if cur.state is SessionState.CONNECTED and before not in {
         SessionState.CONNECTED,
         SessionState.DEGRADED,
@@ -229,6 +260,10 @@ class Notifier(QObject):
         for n in notices:
             self._offer(n)
 
+    def offer(self, n: Notice) -> None:
+        """Show ``n`` if the setting and the rate limiter allow it."""
+        self._offer(n)
+
     def check_expiry(self) -> None:
         """Timer slot: warn about an expiring sign-in even when no event arrives."""
         if self._prev is not None:
@@ -239,7 +274,7 @@ class Notifier(QObject):
     def _offer(self, n: Notice) -> None:
         if not self._enabled():  # the ``notifications`` setting is off
             return
-        if self._limiter.admit(n.key, per_key_s=n.repeat_s):
+        if self._limiter.admit(n.key, per_key_s=n.repeat_s, urgent=n.severity == "critical"):
             self.show(n)
 
     def show(self, notice: Notice) -> None:

@@ -12,18 +12,25 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from app.icons import IconKind
-from core.engine.state import SessionState, Snapshot, TunnelView
+from core.engine.state import ResourceView, SessionState, Snapshot, TunnelView
 
 __all__ = [
     "BUSY_STATES",
+    "CONNECTED_STATES",
+    "LOST_LABEL",
+    "REACHABLE_STATES",
     "STARTING_LABEL",
     "Action",
     "IconKind",
     "MenuEntry",
+    "ResourceStatus",
+    "blocked_fixes",
     "format_age",
     "format_bytes",
     "icon_for",
     "menu_model",
+    "next_step",
+    "resource_status",
     "state_label",
     "tooltip",
     "tunnel_summary",
@@ -40,14 +47,20 @@ BUSY_STATES = frozenset(
     }
 )
 
-#: States with a tunnel up (access flows, maybe partially).
-CONNECTED_STATES = frozenset({SessionState.CONNECTED, SessionState.DEGRADED})
+#: States with a tunnel up (Disconnect is offered, the tunnel is shown).
+CONNECTED_STATES = frozenset({SessionState.CONNECTED, SessionState.DEGRADED, SessionState.BLOCKED})
+
+#: The only states in which a resource may be shown "reachable": access really flows.
+#: (BLOCKED has the tunnel up but every resource blocked; OFFLINE and the rest have no
+#: verified access, so a resource the policy allows is "not connected", never "reachable".)
+REACHABLE_STATES = frozenset({SessionState.CONNECTED, SessionState.DEGRADED})
 
 
 class Action(StrEnum):
     """What a menu entry does; ``app.actions.Actions`` maps each to an engine call or window."""
 
     SIGN_IN = "sign_in"
+    RESTART = "restart"  # start the agent again after the engine went away
     EXTEND = "extend"  # sign in again now, before the session ends (from a notification)
     SIGN_OUT = "sign_out"
     CONNECT = "connect"
@@ -69,6 +82,7 @@ _LABELS: dict[SessionState, str] = {
     SessionState.CONNECTING: "Connecting…",
     SessionState.CONNECTED: "Connected",
     SessionState.DEGRADED: "Connected — some access blocked",
+    SessionState.BLOCKED: "Connected — access blocked",
     SessionState.OFFLINE: "Offline — using last policy",
     SessionState.DISCONNECTING: "Disconnecting…",
     SessionState.DISCONNECTED: "Not connected",
@@ -79,9 +93,35 @@ _LABELS: dict[SessionState, str] = {
 #: What the tray says between start-up and the engine being ready.
 STARTING_LABEL = "Starting…"
 
+#: What the tray says when the engine it was attached to went away (agent stopped).
+LOST_LABEL = "Rustronaut is not running"
 
-def state_label(snapshot: Snapshot, *, starting: bool = False) -> str:
+#: What to do about a lost engine (the menu's Restart entry does it).
+LOST_NEXT_STEP = "Choose Restart Rustronaut to start it again."
+
+#: Next steps for error codes whose engine text may be empty (the cause is well known).
+_DEFAULT_NEXT_STEPS = {
+    "helper_unavailable": (
+        "Start the Rustronaut helper service (or reinstall Rustronaut), then Connect again."
+    ),
+}
+
+#: When the engine gives neither a next step nor a known code.
+_GENERIC_NEXT_STEP = "Try again. If it keeps happening, collect diagnostics and contact IT."
+
+
+def next_step(snapshot: Snapshot) -> str:
+    """What to do about the snapshot's error (never empty when there is an error)."""
+    err = snapshot.error
+    if err is None:
+        return ""
+    return err.next_step or _DEFAULT_NEXT_STEPS.get(err.code, _GENERIC_NEXT_STEP)
+
+
+def state_label(snapshot: Snapshot, *, starting: bool = False, lost: bool = False) -> str:
     """One short line for the state (menu header, window header)."""
+    if lost:
+        return LOST_LABEL
     if starting:
         return STARTING_LABEL
     label = _LABELS[snapshot.state]
@@ -90,18 +130,49 @@ def state_label(snapshot: Snapshot, *, starting: bool = False) -> str:
     return label
 
 
-def icon_for(state: SessionState, *, starting: bool = False) -> IconKind:
+def icon_for(state: SessionState, *, starting: bool = False, lost: bool = False) -> IconKind:
     """The tray icon for ``state``; every state maps to exactly one icon."""
+    if lost:
+        return IconKind.ERROR
     if starting or state in BUSY_STATES:
         return IconKind.BUSY
     return {
         SessionState.SIGNED_OUT: IconKind.SIGNED_OUT,
         SessionState.CONNECTED: IconKind.CONNECTED,
         SessionState.DEGRADED: IconKind.DEGRADED,
+        SessionState.BLOCKED: IconKind.BLOCKED,
         SessionState.OFFLINE: IconKind.OFFLINE,
         SessionState.DISCONNECTED: IconKind.DISCONNECTED,
         SessionState.ERROR: IconKind.ERROR,
     }[state]
+
+
+class ResourceStatus(StrEnum):
+    """How one resource is shown: only ``REACHABLE`` while access really flows."""
+
+    REACHABLE = "reachable"
+    BLOCKED = "blocked"
+    NOT_CONNECTED = "not connected"
+
+
+def resource_status(snapshot: Snapshot, resource: ResourceView) -> ResourceStatus:
+    """``REACHABLE`` only while connected (``REACHABLE_STATES``) and the policy allows it;
+    a resource the policy blocks is ``BLOCKED`` (its reason and fix are worth showing in
+    any state); otherwise ``NOT_CONNECTED``."""
+    if not resource.reachable:
+        return ResourceStatus.BLOCKED
+    if snapshot.state in REACHABLE_STATES:
+        return ResourceStatus.REACHABLE
+    return ResourceStatus.NOT_CONNECTED
+
+
+def blocked_fixes(snapshot: Snapshot) -> tuple[str, ...]:
+    """The distinct fixes of the blocked resources, in order (what BLOCKED asks for)."""
+    seen: dict[str, None] = {}
+    for r in snapshot.resources:
+        if not r.reachable and r.fix:
+            seen.setdefault(r.fix, None)
+    return tuple(seen)
 
 
 def format_bytes(n: int) -> str:
@@ -136,22 +207,27 @@ def tunnel_summary(tunnel: TunnelView | None) -> str:
     )
 
 
-def tooltip(snapshot: Snapshot, *, starting: bool = False) -> str:
+def tooltip(snapshot: Snapshot, *, starting: bool = False, lost: bool = False) -> str:
     """The tray tooltip: state, user and resources, in at most four short lines.
 
     Kept plain text (no HTML): some StatusNotifierItem hosts show markup verbatim.
     """
+    if lost:
+        return f"Rustronaut — {LOST_LABEL}\n{LOST_NEXT_STEP}"
     if starting:
         return f"Rustronaut — {STARTING_LABEL}"
     lines = [f"Rustronaut — {state_label(snapshot)}"]
     if snapshot.user:
         org = f" ({snapshot.organization})" if snapshot.organization else ""
         lines.append(f"Signed in as {snapshot.user}{org}")
-    if snapshot.resources:
+    if snapshot.state is SessionState.BLOCKED:
+        fixes = blocked_fixes(snapshot)
+        lines.append(f"To fix: {fixes[0]}" if fixes else "Every resource is blocked")
+    elif snapshot.resources and snapshot.state in REACHABLE_STATES:
         ok = sum(1 for r in snapshot.resources if r.reachable)
         lines.append(f"{ok} of {len(snapshot.resources)} resources reachable")
     if snapshot.state is SessionState.ERROR and snapshot.error is not None:
-        lines.append(snapshot.error.next_step)
+        lines.append(next_step(snapshot))
     return "\n".join(lines)
 
 
@@ -181,8 +257,12 @@ def _resource_entries(snapshot: Snapshot) -> tuple[MenuEntry, ...]:
         return (MenuEntry("header", "No resources yet", enabled=False),)
     rows = []
     for r in snapshot.resources:
-        if r.reachable:
+        status = resource_status(snapshot, r)
+        if status is ResourceStatus.REACHABLE:
             text = f"✓ {r.name} — reachable"
+            tip = r.address
+        elif status is ResourceStatus.NOT_CONNECTED:
+            text = f"○ {r.name} — not connected"
             tip = r.address
         else:
             why = r.reason or "blocked"
@@ -193,7 +273,7 @@ def _resource_entries(snapshot: Snapshot) -> tuple[MenuEntry, ...]:
 
 
 def menu_model(
-    snapshot: Snapshot, *, starting: bool = False, break_glass: bool = True
+    snapshot: Snapshot, *, starting: bool = False, break_glass: bool = True, lost: bool = False
 ) -> tuple[MenuEntry, ...]:
     """The whole tray menu for ``snapshot``, top to bottom.
 
@@ -201,8 +281,20 @@ def menu_model(
     Disconnect entry reads "Disconnect (break-glass)…" because it asks for a reason.
     With ``break_glass`` False (managed ``allow_break_glass`` off) an always-on session
     shows a disabled "Disconnect (not allowed)". While ``starting`` (engine not loaded
-    yet) only windows that need no engine, and Quit.
+    yet) only windows that need no engine, and Quit. When ``lost`` (the engine this tray
+    was attached to went away) "Rustronaut is not running" and Restart. In BLOCKED the
+    fixes follow the header; in ERROR the next step does.
     """
+    if lost:
+        return (
+            MenuEntry("header", LOST_LABEL, enabled=False),
+            _sep(),
+            MenuEntry("action", "Restart Rustronaut", Action.RESTART),
+            MenuEntry("action", "Open Rustronaut", Action.OPEN_MAIN),
+            MenuEntry("action", "About Rustronaut", Action.ABOUT),
+            _sep(),
+            MenuEntry("action", "Quit", Action.QUIT),
+        )
     if starting:
         return (
             MenuEntry("header", STARTING_LABEL, enabled=False),
@@ -214,6 +306,14 @@ def menu_model(
         )
     st = snapshot.state
     entries: list[MenuEntry] = [MenuEntry("header", state_label(snapshot), enabled=False)]
+    if st is SessionState.BLOCKED:
+        fixes = blocked_fixes(snapshot) or ("Open Rustronaut to see why.",)
+        entries.extend(
+            MenuEntry("action", f"To fix: {fix}", Action.OPEN_MAIN, tooltip=fix) for fix in fixes
+        )
+    elif st is SessionState.ERROR and snapshot.error is not None:
+        step = next_step(snapshot)
+        entries.append(MenuEntry("action", step, Action.OPEN_MAIN, tooltip=snapshot.error.detail))
     if snapshot.user:
         entries.append(MenuEntry("header", snapshot.user, enabled=False))
     entries.append(_sep())

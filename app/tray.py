@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 from app import icons
 from app.actions import Actions
 from app.bridge import EngineBridge
-from app.notify import Notice, Notifier, RateLimiter
+from app.notify import LOST_NOTICE, Notice, Notifier, RateLimiter
 from app.presenter import Action, IconKind, MenuEntry, icon_for, menu_model, tooltip
 from core.engine.state import Snapshot
 
@@ -64,8 +64,11 @@ class Tray(QObject):
         self.icon_kind: IconKind | None = None
         self.rebuilds = 0  # how many times the menu was rebuilt (tests check churn)
         bridge.snapshot_changed.connect(self.on_snapshot)
+        # A settings change (e.g. IT forbids break-glass) may change the menu too.
+        actions.prefs_changed.connect(lambda: self.on_snapshot(self._bridge.snapshot))
         bridge.engine_event.connect(self.notifier.on_event)
         bridge.attached.connect(lambda engine: self.notifier.set_baseline(engine.snapshot))
+        bridge.lost_changed.connect(lambda lost: self.notifier.offer(LOST_NOTICE) if lost else None)
         self.on_snapshot(bridge.snapshot)
 
     @staticmethod
@@ -83,13 +86,15 @@ class Tray(QObject):
 
     def on_snapshot(self, s: Snapshot) -> None:
         """Update icon, tooltip and (if changed) menu from snapshot ``s``."""
-        starting = self._bridge.starting
-        kind = icon_for(s.state, starting=starting)
+        starting, lost = self._bridge.starting, self._bridge.lost
+        kind = icon_for(s.state, starting=starting, lost=lost)
         if kind is not self.icon_kind:
             self.icon_kind = kind
             self.icon.setIcon(icons.icon(kind))
-        self.icon.setToolTip(tooltip(s, starting=starting))
-        model = menu_model(s, starting=starting, break_glass=self._actions.break_glass_allowed)
+        self.icon.setToolTip(tooltip(s, starting=starting, lost=lost))
+        model = menu_model(
+            s, starting=starting, lost=lost, break_glass=self._actions.break_glass_allowed
+        )
         if model != self._model:
             self._model = model
             self._build(model)

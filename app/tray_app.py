@@ -1,26 +1,38 @@
 """The composition root of the UI: ``TrayApp`` = bridge + actions + tray around one engine.
 
-Kept apart from ``app.main`` so that start-up can show its first tray icon before this
-module (and with it ``core``) is imported. GUI thread only.
+The engine is held through an ``app.link.EngineLink``: attached to the agent (Quit only
+detaches) or hosted here (Quit stops it). When an attached engine goes away the views say
+"Rustronaut is not running" and Restart runs the ``connector`` again (which starts the
+agent). Kept apart from ``app.main`` so that start-up can show its first tray icon before
+this module (and with it ``core``) is imported. GUI thread only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
 
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from app import autostart as autostart_mod
 from app.actions import Actions
 from app.bridge import EngineBridge
+from app.link import EngineLink, as_link
 from app.notify import RateLimiter
 from app.tray import Tray
 from core.aio import spawn
 from core.engine.api import EngineAPI
 from core.engine.state import SessionState
 
-__all__ = ["NO_TRAY_NOTICE", "TrayApp"]
+__all__ = ["NO_TRAY_NOTICE", "Connector", "TrayApp"]
+
+_log = logging.getLogger(__name__)
+
+#: Makes the engine link again (Restart): attach to the agent, starting it if needed.
+Connector = Callable[[], "EngineLink | EngineAPI | Awaitable[EngineLink | EngineAPI]"]
 
 NO_TRAY_NOTICE = (
     "No system tray was found on this desktop, so Rustronaut shows this window instead. "
@@ -32,28 +44,37 @@ NO_TRAY_NOTICE = (
 class TrayApp(QObject):
     """The composition root: bridge, actions and tray around one engine.
 
-    ``engine`` may be None: the UI then shows "Starting…" until ``attach_engine``.
-    ``icon`` adopts a tray icon already shown by start-up (so it never flickers).
-    ``start()`` shows the tray (or the main window when there is no tray) and starts the
-    engine (once attached) in the background; returns True if the tray icon is visible.
-    Must be called on the GUI thread with the qasync loop running.
+    ``engine`` (an ``EngineLink``, or a bare engine this process owns) may be None: the UI
+    then shows "Starting…" until ``attach_engine``. ``icon`` adopts a tray icon already
+    shown by start-up (so it never flickers). ``connector`` makes a new link for Restart
+    after the engine went away. ``start()`` shows the tray (or the main window when there
+    is no tray) and starts the engine (once attached) in the background; returns True if
+    the tray icon is visible. Must be called on the GUI thread with the qasync loop running.
     """
+
+    #: The attached engine went away (emitted from its ``on_lost`` callback, any thread).
+    engine_lost = Signal()
 
     def __init__(
         self,
-        engine: EngineAPI | None,
+        engine: EngineLink | EngineAPI | None,
         *,
         autostart: autostart_mod.Autostart | None = None,
         limiter: RateLimiter | None = None,
         open_signin_when_signed_out: bool = True,
         icon: QSystemTrayIcon | None = None,
+        connector: Connector | None = None,
     ) -> None:
         super().__init__()
         # A tray app lives on with no window open; closing a dialog must not quit it.
         QApplication.setQuitOnLastWindowClosed(False)
-        self.bridge = EngineBridge(engine, self)
+        self.bridge = EngineBridge(None, self)
         self.actions = Actions(self.bridge, autostart=autostart, parent=self)
         self.tray = Tray(self.bridge, self.actions, limiter=limiter, icon=icon, parent=self)
+        self.connector = connector
+        self.restart_task: asyncio.Task[None] | None = None
+        self.engine_lost.connect(self._on_lost)
+        self.actions.restart_requested.connect(self.restart)
         self._open_signin = open_signin_when_signed_out
         self._tray_poll = QTimer(self)
         self._tray_poll.setInterval(2000)
@@ -61,6 +82,13 @@ class TrayApp(QObject):
         self._polls = 0
         self.engine_task: asyncio.Task[None] | None = None
         self._started = False
+        if engine is not None:
+            self._attach(engine)
+
+    @property
+    def link(self) -> EngineLink | None:
+        """How the engine is held now (None while starting or after it was lost)."""
+        return self.actions.link
 
     def start(self, *, tray_available: bool | None = None) -> bool:
         """Show the tray (or the main window with the reason) and start the engine."""
@@ -79,11 +107,49 @@ class TrayApp(QObject):
             self._start_engine(self.bridge.engine)
         return has_tray
 
-    def attach_engine(self, engine: EngineAPI) -> None:
+    def attach_engine(self, engine: EngineLink | EngineAPI) -> None:
         """Give the (already visible) UI its engine and start it in the background."""
-        self.bridge.attach(engine)
+        link = self._attach(engine)
         if self._started:
-            self._start_engine(engine)
+            self._start_engine(link.engine)
+
+    def _attach(self, made: EngineLink | EngineAPI) -> EngineLink:
+        link = as_link(made)
+        self.actions.link = link
+        self.bridge.attach(link.engine)
+        link.on_lost(self.engine_lost.emit)
+        _log.info("engine attached (hosted by %s)", link.hosted_by)
+        return link
+
+    def _on_lost(self) -> None:
+        if self.actions.quitting or self.actions.link is None:
+            return  # our own detach, or already lost
+        _log.warning("the engine went away (%s)", self.actions.link.hosted_by)
+        self.actions.link = None
+        self.bridge.mark_lost()
+
+    def restart(self) -> asyncio.Task[None] | None:
+        """Make the link again with ``connector`` (starts the agent); None if running."""
+        if self.connector is None or not self.bridge.lost:
+            return None
+        if self.restart_task is not None and not self.restart_task.done():
+            return self.restart_task
+        self.restart_task = spawn(self._restart(self.connector), name="ui.restart")
+        return self.restart_task
+
+    async def _restart(self, connector: Connector) -> None:
+        try:
+            made = connector()
+            link = await made if inspect.isawaitable(made) else made
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.actions.report_refusal("restart", exc)
+            return
+        if self.actions.quitting:  # quit while restarting: let go at once
+            await as_link(link).close()
+            return
+        self.attach_engine(link)
 
     def _start_engine(self, engine: EngineAPI) -> None:
         self.engine_task = spawn(self._run_start(engine), name="ui.engine_start")

@@ -1,13 +1,18 @@
-"""The break-glass dialog: disconnecting under managed always-on needs a stated reason.
+"""The break-glass dialog: leaving a managed always-on session needs a stated reason.
 
-The dialog is opened with ``open()`` (window-modal, no nested event loop, so the engine
-keeps running). "Disconnect" stays disabled until the reason has at least
-``MIN_REASON`` non-blank characters; accepting emits ``reason_given(str)``, which
-``Actions`` forwards to ``engine.disconnect(break_glass_reason=...)``. The engine records
-and reports the reason; the dialog only collects it. GUI thread only.
+One dialog for every exit (Disconnect, Sign out, Quit when the tray hosts the engine),
+chosen by ``Exit``. It is opened with ``open()`` (window-modal, no nested event loop, so
+the engine keeps running). The OK button stays disabled until the reason has at least
+``MIN_REASON`` (``core.engine.api.MIN_REASON_LENGTH``, the same minimum as the CLI and
+the local API) non-blank characters; accepting emits ``reason_given(str)``, which
+``Actions`` passes to the engine as ``break_glass_reason=``. The engine records and
+reports the reason; the dialog only collects it. GUI thread only.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -20,11 +25,48 @@ from PySide6.QtWidgets import (
 )
 
 from app.widgets import accessible, heading, managed_label, muted, text, window_setup
+from core.engine.api import MIN_REASON_LENGTH
 
-__all__ = ["MIN_REASON", "BreakGlassDialog"]
+__all__ = ["MIN_REASON", "BreakGlassDialog", "Exit"]
 
-#: Shortest reason accepted (after trimming), so "x" is not a reason.
-MIN_REASON = 10
+#: Shortest reason accepted (after trimming), so "x" is not a reason: one minimum for the
+#: GUI, the CLI and the local API.
+MIN_REASON = MIN_REASON_LENGTH
+
+
+@dataclass(frozen=True, slots=True)
+class _Words:
+    window: str
+    heading: str
+    consequence: str
+    ok: str
+    placeholder: str
+
+
+class Exit(Enum):
+    """Which way out of the always-on session the reason is for."""
+
+    DISCONNECT = _Words(
+        "Disconnect",
+        "Disconnect anyway?",
+        "Disconnecting",
+        "&Disconnect",
+        "For example: the hotel Wi-Fi portal needs the VPN off",
+    )
+    SIGN_OUT = _Words(
+        "Sign out",
+        "Sign out anyway?",
+        "Signing out disconnects this device; it",
+        "&Sign out",
+        "For example: handing this laptop to IT for repair",
+    )
+    QUIT = _Words(
+        "Quit",
+        "Quit and disconnect?",
+        "Rustronaut runs inside this app here, so quitting disconnects; it",
+        "&Quit",
+        "For example: the video call drops while connected",
+    )
 
 
 class BreakGlassDialog(QDialog):
@@ -37,25 +79,29 @@ class BreakGlassDialog(QDialog):
         organization: str | None,
         support_url: str | None,
         parent: QWidget | None = None,
+        *,
+        exit: Exit = Exit.DISCONNECT,
     ) -> None:
         super().__init__(parent)
-        window_setup(self, "Disconnect", "breakglass-dialog")
+        words = exit.value
+        self.exit = exit
+        window_setup(self, words.window, "breakglass-dialog")
         org = organization or "Your organization"
         self.reason = QPlainTextEdit()
-        self.reason.setPlaceholderText("For example: the hotel Wi-Fi portal needs the VPN off")
+        self.reason.setPlaceholderText(words.placeholder)
         self.reason.setTabChangesFocus(True)  # Tab moves on instead of typing a tab
         # A few lines are enough for a reason; measured in lines so it scales with the font.
         lines = self.reason.fontMetrics().lineSpacing()
         self.reason.setMaximumHeight(lines * 6 + 12)
-        accessible(self.reason, "Reason", "Why you need to disconnect")
+        accessible(self.reason, "Reason", f"Why you need to {words.window.lower()}")
         label = QLabel("&Reason:")
         label.setBuddy(self.reason)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Cancel | QDialogButtonBox.StandardButton.Ok
         )
         self.ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
-        self.ok.setText("&Disconnect")
-        accessible(self.ok, "Disconnect")
+        self.ok.setText(words.ok)
+        accessible(self.ok, words.ok.replace("&", ""))
         self.ok.setEnabled(False)
         # Enter must never disconnect by accident: the safe choice is the default.
         self.ok.setAutoDefault(False)
@@ -70,11 +116,11 @@ class BreakGlassDialog(QDialog):
         self.hint = muted(f"At least {MIN_REASON} characters. {org} will see this reason.")
 
         lay = QVBoxLayout(self)
-        lay.addWidget(heading("Disconnect anyway?"))
+        lay.addWidget(heading(words.heading))
         lay.addWidget(
             text(
                 f"{org} keeps Rustronaut always connected to protect your work. "
-                "Disconnecting is recorded and reported, together with your reason."
+                f"{words.consequence} is recorded and reported, together with your reason."
             )
         )
         lay.addWidget(managed_label(organization, support_url))

@@ -25,11 +25,16 @@ from PySide6.QtWidgets import (
 from app import icons
 from app.presenter import (
     CONNECTED_STATES,
+    LOST_NEXT_STEP,
     Action,
+    ResourceStatus,
+    blocked_fixes,
     format_age,
     format_bytes,
     icon_for,
     menu_model,
+    next_step,
+    resource_status,
     state_label,
 )
 from app.widgets import STATUS_COLOURS, accessible, heading, muted, text, window_setup
@@ -41,6 +46,17 @@ if TYPE_CHECKING:
     from core.engine.state import Snapshot
 
 __all__ = ["MainWindow"]
+
+_STATUS_TEXT = {
+    ResourceStatus.REACHABLE: "Reachable",
+    ResourceStatus.BLOCKED: "Blocked",
+    ResourceStatus.NOT_CONNECTED: "Not connected",
+}
+_STATUS_COLOUR = {
+    ResourceStatus.REACHABLE: "ok",
+    ResourceStatus.BLOCKED: "fail",
+    ResourceStatus.NOT_CONNECTED: "unknown",
+}
 
 
 class MainWindow(QWidget):
@@ -63,6 +79,12 @@ class MainWindow(QWidget):
         self.error_text = text(selectable=True)
         lay_err = QVBoxLayout(self.error_box)
         lay_err.addWidget(self.error_text)
+        # BLOCKED: the tunnel is up but nothing passes; the fix is the whole message.
+        self.fix_box = QGroupBox("Access blocked")
+        self.fix_text = text(selectable=True)
+        accessible(self.fix_text, "How to fix access")
+        lay_fix = QVBoxLayout(self.fix_box)
+        lay_fix.addWidget(self.fix_text)
 
         top = QHBoxLayout()
         top.addWidget(self.state_icon, 0, Qt.AlignmentFlag.AlignTop)
@@ -116,6 +138,7 @@ class MainWindow(QWidget):
         root.addLayout(top)
         root.addWidget(self.notice)
         root.addWidget(self.error_box)
+        root.addWidget(self.fix_box)
         root.addLayout(buttons)
         root.addWidget(self.tunnel_box)
         root.addWidget(res_box, 1)
@@ -131,10 +154,10 @@ class MainWindow(QWidget):
 
     def on_snapshot(self, s: Snapshot) -> None:
         """Redraw from snapshot ``s``."""
-        starting = self._bridge.starting
-        kind = icon_for(s.state, starting=starting)
+        starting, lost = self._bridge.starting, self._bridge.lost
+        kind = icon_for(s.state, starting=starting, lost=lost)
         self.state_icon.setPixmap(icons.icon(kind).pixmap(48, 48))
-        label = state_label(s, starting=starting)
+        label = state_label(s, starting=starting, lost=lost)
         self.state_line.setText(label)
         self.state_line.setAccessibleName(f"State: {label}")
         if s.user:
@@ -142,19 +165,39 @@ class MainWindow(QWidget):
             self.who.setText(f"Signed in as {s.user}{org}")
         else:
             self.who.setText("Not signed in. Sign in with your work account to reach resources.")
-        if s.error is not None:
+        if lost:
+            self.error_box.setTitle("Rustronaut is not running")
+            self.error_text.setText(
+                "The Rustronaut service this window showed has stopped.\n\n"
+                f"What to do: {LOST_NEXT_STEP}"
+            )
+            self.error_box.show()
+        elif s.error is not None:
             self.error_box.setTitle(s.error.title)
-            self.error_text.setText(f"{s.error.detail}\n\nWhat to do: {s.error.next_step}")
+            self.error_text.setText(f"{s.error.detail}\n\nWhat to do: {next_step(s)}")
             self.error_box.show()
         else:
             self.error_box.hide()
+        if s.state is SessionState.BLOCKED and not lost:
+            fixes = blocked_fixes(s)
+            self.fix_text.setText(
+                "Connected, but every resource is blocked until this device is fixed.\n\n"
+                + (
+                    "\n".join(f"To fix: {fix}" for fix in fixes)
+                    if fixes
+                    else "See each resource below for why."
+                )
+            )
+            self.fix_box.show()
+        else:
+            self.fix_box.hide()
 
-        # The primary button is the first enabled Sign in/Connect/Disconnect of the menu.
+        # The primary button is the first Restart/Sign in/Connect/Disconnect of the menu.
         primary = next(
             (
                 e
-                for e in menu_model(s, starting=starting)
-                if e.action in {Action.SIGN_IN, Action.CONNECT, Action.DISCONNECT}
+                for e in menu_model(s, starting=starting, lost=lost)
+                if e.action in {Action.RESTART, Action.SIGN_IN, Action.CONNECT, Action.DISCONNECT}
             ),
             None,
         )
@@ -168,7 +211,8 @@ class MainWindow(QWidget):
             self._primary_action = primary.action
             accessible(self.primary, primary.text.rstrip("…"))
 
-        t = s.tunnel if s.state in CONNECTED_STATES or s.state is SessionState.OFFLINE else None
+        connected = s.state in CONNECTED_STATES or s.state is SessionState.OFFLINE
+        t = s.tunnel if connected and not lost else None
         self.gateway.setText(f"{t.gateway} ({t.interface})" if t else "Not connected")
         self.handshake.setText(format_age(t.handshake_age_s) if t else "—")
         self.traffic.setText(
@@ -180,10 +224,15 @@ class MainWindow(QWidget):
 
         self.resources.clear()
         for r in s.resources:
-            status = "Reachable" if r.reachable else "Blocked"
-            why = "" if r.reachable else " — ".join(x for x in (r.reason, r.fix) if x)
-            item = QTreeWidgetItem([r.name, r.address, status, why])
-            item.setForeground(2, STATUS_COLOURS["ok" if r.reachable else "fail"])
+            status = resource_status(s, r)
+            if status is ResourceStatus.BLOCKED:
+                why = " — ".join(x for x in (r.reason, r.fix) if x)
+            elif status is ResourceStatus.NOT_CONNECTED:
+                why = "Connect to reach it"
+            else:
+                why = ""
+            item = QTreeWidgetItem([r.name, r.address, _STATUS_TEXT[status], why])
+            item.setForeground(2, STATUS_COLOURS[_STATUS_COLOUR[status]])
             item.setToolTip(3, why)
             self.resources.addTopLevelItem(item)
         if not s.resources:

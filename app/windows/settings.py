@@ -2,15 +2,20 @@
 
 A managed (MDM) setting is shown with its value, a disabled editor and "Set by your
 organization (Org) · Get help"; it cannot be edited here. A user setting is applied as
-soon as it is edited, through ``Actions.set_setting``; if the engine refuses the value,
-the error is shown next to it and the editor returns to the value still in force.
+soon as it is edited, through ``Actions.set_setting`` (in the background: the engine may
+be in the agent); if the engine refuses the value, its words are shown next to it and the
+editor returns to the value still in force. The window re-reads the settings on every
+``SETTINGS`` event (a change from the CLI, another window, or managed settings).
 "Start at login" is the per-user autostart entry (``app.autostart``). GUI thread only.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from typing import TYPE_CHECKING
 
+import shiboken6
 from PySide6.QtCore import QSize
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
@@ -25,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.actions import support_url
+from app.actions import refusal_words, support_url
 from app.widgets import accessible, heading, managed_label, muted, text, window_setup
 
 if TYPE_CHECKING:
@@ -73,8 +78,15 @@ class SettingsWindow(QWidget):
         lay.addWidget(heading("Settings"))
         lay.addWidget(self._scroll, 1)
         self.resize(self.sizeHint().expandedTo(QSize(640, 560)))
-        bridge.attached.connect(lambda _engine: self.rebuild())
+        self.pending: dict[str, asyncio.Task[str | None]] = {}
+        bridge.settings_changed.connect(self._settings_changed)
         self.rebuild()
+
+    def _settings_changed(self) -> None:
+        # While a change of ours is on its way, its answer redraws that row; rebuilding now
+        # would drop the editor the employee is typing in.
+        if not self.pending:
+            self.rebuild()
 
     def showEvent(self, event: QShowEvent) -> None:
         """Re-read the settings each time the window is shown (MDM may have changed)."""
@@ -185,8 +197,20 @@ class SettingsWindow(QWidget):
     def _apply(self, key: str, value: object) -> None:
         if value == self._values.get(key):
             return
-        error = self._actions.set_setting(key, value)
-        label = self.errors[key]
+        task = self._actions.set_setting(key, value)
+        self.pending[key] = task
+        task.add_done_callback(functools.partial(self._applied, key, value))
+
+    def _applied(self, key: str, value: object, task: asyncio.Task[str | None]) -> None:
+        if self.pending.get(key) is task:
+            del self.pending[key]
+        if task.cancelled() or not shiboken6.isValid(self):
+            return  # the window went away meanwhile
+        exc = task.exception()
+        error = refusal_words(exc) if exc is not None else task.result()
+        label = self.errors.get(key)
+        if label is None or not shiboken6.isValid(label):
+            return  # rebuilt meanwhile: the rows show the engine's values
         if error is None:
             self._values[key] = value
             label.hide()

@@ -38,6 +38,10 @@ def make_app(qapp: object, tmp_path: Path) -> Iterator[object]:
         kwargs.setdefault("limiter", RateLimiter(per_key_s=0, burst=10_000))
         kwargs.setdefault("open_signin_when_signed_out", False)
         tray_app = TrayApp(eng, **kwargs)  # type: ignore[arg-type]
+        # Never start a real browser from a test: record the pages the tray would open.
+        opened: list[str] = []
+        tray_app.actions.open_url = opened.append
+        tray_app.opened = opened  # type: ignore[attr-defined]
         apps.append(tray_app)
         return tray_app
 

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.engine.api import MIN_REASON_LENGTH
+from core.engine.errors import AlwaysOnError
 from core.engine.state import (
     ErrorInfo,
     Event,
@@ -123,6 +125,9 @@ class ScriptedEngine:
         self.gate: asyncio.Event | None = None
         self.raise_next: Exception | None = None
         self.started = False
+        self.stopped = False
+        self.sign_in_url = "https://login.corp.example/authorize?state=s1"
+        self._lost_callbacks: list[Callable[[], None]] = []
         self.signed_in_snapshot = demo_snapshot(SessionState.CONNECTED)
 
     @classmethod
@@ -146,8 +151,8 @@ class ScriptedEngine:
     def settings(self) -> list[Setting]:
         return list(self._settings.values())
 
-    def set_setting(self, key: str, value: object) -> None:
-        self.calls.append(("set_setting", {"key": key, "value": value}))
+    async def set_setting(self, key: str, value: object) -> None:
+        await self._call("set_setting", key=key, value=value)
         current = self._settings.get(key)
         if current is None:
             raise KeyError(f"unknown setting {key!r}")
@@ -158,6 +163,13 @@ class ScriptedEngine:
         if key == "proxy_port" and not (1024 <= int(value) <= 65535):  # type: ignore[call-overload]
             raise ValueError("proxy_port must be between 1024 and 65535")
         self._settings[key] = dataclasses.replace(current, value=value, source="user")
+        self.emit(EventKind.SETTINGS, message=f"Setting '{key}' changed")
+
+    def set_managed(self, key: str, value: object) -> None:
+        """IT changes a managed setting (as the agent would announce it)."""
+        current = self._settings[key]
+        self._settings[key] = dataclasses.replace(current, value=value, source="managed")
+        self.emit(EventKind.SETTINGS, message=f"Setting '{key}' changed")
 
     async def _call(self, name: str, **kwargs: object) -> None:
         self.calls.append((name, kwargs))
@@ -171,8 +183,12 @@ class ScriptedEngine:
         await self._call("start")
         self.started = True
 
-    async def sign_in(self, *, device_code: bool = False) -> None:
+    async def sign_in(
+        self, *, device_code: bool = False, open_url: Callable[[str], None] | None = None
+    ) -> None:
         self.set_state(SessionState.SIGNING_IN)
+        if open_url is not None and not device_code:
+            open_url(self.sign_in_url)
         if device_code:
             self.emit(
                 EventKind.NOTICE,
@@ -181,11 +197,12 @@ class ScriptedEngine:
                     "verification_uri": "https://login.corp.example/device",
                 },
             )
-        await self._call("sign_in", device_code=device_code)
+        await self._call("sign_in", device_code=device_code, open_url=open_url)
         self.publish(self.signed_in_snapshot)
 
-    async def sign_out(self) -> None:
-        await self._call("sign_out")
+    async def sign_out(self, *, break_glass_reason: str | None = None) -> None:
+        await self._call("sign_out", break_glass_reason=break_glass_reason)
+        self._always_on_gate(break_glass_reason)
         self.publish(Snapshot())
 
     async def connect(self) -> None:
@@ -195,6 +212,7 @@ class ScriptedEngine:
 
     async def disconnect(self, *, break_glass_reason: str | None = None) -> None:
         await self._call("disconnect", break_glass_reason=break_glass_reason)
+        self._always_on_gate(break_glass_reason)
         self.publish(
             dataclasses.replace(self._snapshot, state=SessionState.DISCONNECTED, tunnel=None)
         )
@@ -211,6 +229,29 @@ class ScriptedEngine:
 
     async def stop(self) -> None:
         self.calls.append(("stop", {}))
+        self.stopped = True
+
+    def _always_on_gate(self, reason: str | None) -> None:
+        """Refuse like the engine: always-on needs a long enough reason, if allowed at all."""
+        if not self._snapshot.always_on:
+            return
+        allowed = self._settings.get("allow_break_glass")
+        if allowed is not None and allowed.value is False:
+            raise AlwaysOnError("Your organization does not allow disconnecting.")
+        if reason is None or len(reason.strip()) < MIN_REASON_LENGTH:
+            raise AlwaysOnError(
+                f"Always-on is on: a reason of at least {MIN_REASON_LENGTH} characters is needed."
+            )
+
+    # -- RemoteEngine's extra: the engine went away ----------------------------------
+    def on_lost(self, callback: Callable[[], None]) -> Callable[[], None]:
+        self._lost_callbacks.append(callback)
+        return lambda: self._lost_callbacks.remove(callback)
+
+    def lose(self) -> None:
+        """The agent went away: tell ``on_lost`` subscribers."""
+        for cb in list(self._lost_callbacks):
+            cb()
 
     # -- scripting -----------------------------------------------------------------
     def publish(

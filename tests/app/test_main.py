@@ -27,7 +27,7 @@ async def test_make_engine_reports_a_missing_engine(monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(importlib, "import_module", fake)
     with pytest.raises(app_main.EngineUnavailable, match="engine is not installed"):
-        await app_main.make_engine()
+        await app_main.build_engine()
 
 
 async def test_make_engine_reports_a_failing_set_up(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -38,7 +38,7 @@ async def test_make_engine_reports_a_failing_set_up(monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(importlib, "import_module", lambda name, *a: Wiring)
     with pytest.raises(app_main.EngineUnavailable, match="could not start: No controller URL"):
-        await app_main.make_engine()
+        await app_main.build_engine()
 
 
 async def test_make_engine_with_the_real_wiring_and_no_controller(
@@ -46,7 +46,7 @@ async def test_make_engine_with_the_real_wiring_and_no_controller(
 ) -> None:
     """The real ``build_engine`` on an unconfigured machine: one clear message, no crash."""
     with pytest.raises(app_main.EngineUnavailable, match="could not start"):
-        await app_main.make_engine()
+        await app_main.build_engine()
 
 
 def test_the_installed_qt_binding_does_not_leak_references(qapp) -> None:

@@ -63,12 +63,17 @@ async def test_sign_in_enroll_and_the_helper_error_reach_the_tray(
         password = next(u.password for u in rc.users if u.username == "alice")
         settings = set_user("controller_url", rc.base_url, settings=load())
         settings = set_user("auto_connect", False, settings=settings)
-        engine = await build_engine(
-            settings,
-            open_url=RobotBrowser("alice", password),
-            helper_socket=tmp_path / "no-helper.sock",
-        )
+        engine = await build_engine(settings, helper_socket=tmp_path / "no-helper.sock")
         app = make_app(engine)
+        # The front end that asks opens the sign-in page (here a robot posting the form).
+        robot = RobotBrowser("alice", password)
+        opened: list[str] = []
+
+        def open_url(url: str) -> None:
+            opened.append(url)
+            asyncio.ensure_future(robot(url))
+
+        app.actions.open_url = open_url
         app.start(tray_available=True)
         try:
             await until(lambda: engine.snapshot.state is SessionState.SIGNED_OUT)
@@ -78,6 +83,7 @@ async def test_sign_in_enroll_and_the_helper_error_reach_the_tray(
             assert window.isVisible()
             window.browser.click()  # the robot browser posts the provider's login form
             await until(lambda: engine.snapshot.state is SessionState.ERROR)
+            assert len(opened) == 1  # opened by the tray, not by the engine
             snap = engine.snapshot
             assert snap.user == "alice@example.com"
             assert snap.device_id is not None  # enrolled with the controller for real

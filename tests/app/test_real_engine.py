@@ -72,10 +72,15 @@ async def rig() -> AsyncIterator[Callable[..., Rig]]:
         await r.engine.stop()
 
 
-async def until(pred: Callable[[], object], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not pred():
-            await asyncio.sleep(0.01)
+async def until(
+    pred: Callable[[], object], timeout: float = 5.0, msg: Callable[[], object] = lambda: ""
+) -> None:
+    try:
+        async with asyncio.timeout(timeout):
+            while not pred():
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        raise AssertionError(f"condition not met within {timeout} s: {msg()}") from None
 
 
 async def test_start_connects_and_the_tray_follows(make_app, rig) -> None:
@@ -92,12 +97,23 @@ async def test_start_connects_and_the_tray_follows(make_app, rig) -> None:
     assert ("▸ ✕ payroll — not in the finance group", True) in entries
     assert ("▸ ✓ wiki — reachable", True) in entries
 
-    # Posture drifts: the firewall goes off, the engine withdraws the wiki at once.
+    # Posture drifts: the firewall goes off, the engine withdraws the wiki at once. Now
+    # nothing is reachable, the wiki for something this device can fix: "Connected —
+    # access blocked" with the fix, in the menu and the main window (not "Connecting…").
     rig.posture.drift(**{"firewall.enabled": False})
     await until(lambda: ("▸ ✕ wiki — firewall is off", True) in app.tray.entries())
-    await until(lambda: app.tray.icon_kind is IconKind.DEGRADED)
-    assert any(n.key == "blocked:wiki" for n in app.tray.notifier.shown)
+    await until(
+        lambda: app.tray.icon_kind is IconKind.BLOCKED,
+        msg=lambda: (rig.engine.snapshot.state, app.tray.icon_kind),
+    )
+    assert rig.engine.snapshot.state is SessionState.BLOCKED
+    entries = app.tray.entries()
+    assert entries[0] == ("Connected — access blocked", False)
+    assert ("To fix: sudo ufw enable", True) in entries
+    assert any(n.key == "access-blocked" for n in app.tray.notifier.shown)
     main = app.actions.show_window("main")
+    assert main.fix_box.isVisible()
+    assert "To fix: sudo ufw enable" in main.fix_text.text()
     assert "firewall is off — sudo ufw enable" in [
         main.resources.topLevelItem(i).text(3) for i in range(main.resources.topLevelItemCount())
     ]
