@@ -20,6 +20,7 @@ from app.presenter import IconKind
 from controller.config import GatewayConfig
 from controller.demo.robot import RobotBrowser
 from controller.testing import run_controller
+from core.aio import spawn
 from core.auth import TOKENS, SecretStore
 from core.engine.state import SessionState
 from core.engine.wiring import build_engine
@@ -71,7 +72,7 @@ async def test_sign_in_enroll_and_the_helper_error_reach_the_tray(
 
         def open_url(url: str) -> None:
             opened.append(url)
-            asyncio.ensure_future(robot(url))
+            spawn(robot(url), name="test.robot_browser")
 
         app.actions.open_url = open_url
         app.start(tray_available=True)
