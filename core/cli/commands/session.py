@@ -49,9 +49,7 @@ EXIT_REFUSED = 3
 EXIT_NOT_RUNNING = 4
 
 #: Error codes that mean "not allowed" rather than "it failed".
-REFUSALS = frozenset(
-    {"always_on", "reason_too_short", "setting_locked", "setting_invalid", "engine_already_running"}
-)
+REFUSALS = frozenset({"always_on", "reason_too_short", "setting_locked", "engine_already_running"})
 #: States in which ``up`` succeeded.
 UP_STATES = frozenset({SessionState.CONNECTED, SessionState.DEGRADED, SessionState.OFFLINE})
 _ICONS = {True: "✔", False: "✘"}

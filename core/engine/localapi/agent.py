@@ -130,7 +130,18 @@ class SetupFailedEngine:
         except Exception as exc:  # unreadable settings: say nothing rather than fail
             _log.warning("settings unreadable: %s", exc)
             return []
-        return [Setting(i.key, i.value, str(i.source), i.locked, i.description) for i in items]
+        return [
+            Setting(
+                key=i.key,
+                value=i.value,
+                source=str(i.source),
+                locked=i.locked,
+                description=i.description,
+                title=i.title,
+                origin=i.origin,
+            )
+            for i in items
+        ]
 
     async def set_setting(self, key: str, value: object) -> None:
         """Store a user setting, then try to build the engine again."""

@@ -422,17 +422,14 @@ class LocalApiServer:
                         message=f"Setting '{request.key}' changed",
                     )
                 )
-            return p.SettingsReply(id=ident, settings=_settings(engine))
-        return p.SnapshotReply(id=ident, snapshot=engine.snapshot)
+            return p.SettingsReply(id=ident, settings=_settings(self._engine))
+        # ``self._engine``, not ``engine``: the agent may have replaced a failed setup
+        # with the real engine while this request ran.
+        return p.SnapshotReply(id=ident, snapshot=self._engine.snapshot)
 
 
 def _settings(engine: EngineAPI) -> tuple[Setting, ...]:
-    # The contract says ``Setting``; the settings package's own items have the same fields
-    # and more (title, origin), which front ends do not need.
-    return tuple(
-        s if isinstance(s, Setting) else Setting(s.key, s.value, s.source, s.locked, s.description)
-        for s in engine.settings()
-    )
+    return tuple(engine.settings())
 
 
 _DURING: dict[type, str] = {
