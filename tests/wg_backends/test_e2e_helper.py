@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.wait import wait_until
 from tests.wg_backends.fakes import plain_asyncio
 from tests.wg_backends.helperproc import HelperProc, start_helper
 from tests.wg_backends.testbed import TestBed, run
@@ -124,7 +125,7 @@ CLIENT = textwrap.dedent(
         c = HelperClient(sys.argv[1]); await c.connect()
         await c.up(msgspec.json.decode(sys.argv[2], type=TunnelSpec))
         print("UP", flush=True)
-        await asyncio.sleep(3600)
+        await asyncio.sleep(3600)  # the owner stays connected until the test kills it
     asyncio.run(main())
     """
 )
@@ -141,15 +142,6 @@ def start_owner(hp: HelperProc, bed: TestBed) -> subprocess.Popen[str]:
     return proc
 
 
-def wait_for(cond: object, timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():  # type: ignore[operator]
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_kill_9_of_the_client_brings_the_tunnel_down(
     testbed: TestBed, helper: HelperProc, server: None
 ) -> None:
@@ -157,8 +149,13 @@ def test_kill_9_of_the_client_brings_the_tunnel_down(
     assert fetch(testbed).stdout == "200"
     owner.send_signal(signal.SIGKILL)
     owner.wait()
-    assert wait_for(lambda: testbed.client_if not in run(["ip", "-o", "link"],
-                                                         ns=testbed.client_ns).stdout)  # fmt: skip
+
+    def taken_down() -> bool:  # the interface goes first, then the helper's config files
+        links = run(["ip", "-o", "link"], ns=testbed.client_ns).stdout
+        configs = list(helper.config_dir.glob("*")) if helper.config_dir.exists() else []
+        return testbed.client_if not in links and not configs
+
+    wait_until(taken_down, 10, what="the interface and its config removed")
     assert_nothing_left(testbed, helper)
     assert helper.proc.poll() is None  # still serving
 
@@ -176,7 +173,8 @@ def test_always_on_keeps_tunnel_after_kill_and_restart_cleans_up(
         owner = start_owner(hp, testbed)
         owner.send_signal(signal.SIGKILL)
         owner.wait()
-        time.sleep(0.5)
+        wait_until(lambda: "kept up (managed always_on)" in hp.log_text(), 10,
+                   what="the helper to see its owner leave")  # fmt: skip
         assert fetch(testbed).stdout == "200"  # always-on: still up
         # the helper itself dies hard; the next start removes what the record lists
         hp.stop(signal.SIGKILL)

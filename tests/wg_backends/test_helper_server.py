@@ -17,7 +17,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.fakes.wait import wait_until
 from tests.wg_backends.fakes import FakeBackend, plain_asyncio
 from tests.wg_backends.inproc import Running, serve_in_thread
 from tests.wg_backends.keys import PRIV, PUB
@@ -236,16 +236,7 @@ async def test_second_client_mid_up_is_refused(make_server: Any) -> None:
     status = await task
     assert status.up
     await first.close()
-    assert await asyncio.to_thread(_wait, lambda: "rtw0" not in r.backend.up_ifaces)
-
-
-def _wait(cond: Any, timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return False
+    await asyncio.to_thread(wait_until, lambda: "rtw0" not in r.backend.up_ifaces)
 
 
 @plain_asyncio
@@ -256,8 +247,8 @@ async def test_lost_client_brings_down_and_state_cleared(make_server: Any) -> No
     assert StateFile(r.state_dir).load() == (TunnelRecord("rtw0", "wg-quick"),)
     assert os.stat(r.state_dir / "state.json").st_mode & 0o777 == 0o600
     await client.close()
-    assert await asyncio.to_thread(_wait, lambda: r.backend.downs == ["rtw0"])
-    assert await asyncio.to_thread(_wait, lambda: StateFile(r.state_dir).load() == ())
+    await asyncio.to_thread(wait_until, lambda: r.backend.downs == ["rtw0"])
+    await asyncio.to_thread(wait_until, lambda: StateFile(r.state_dir).load() == ())
 
 
 @plain_asyncio

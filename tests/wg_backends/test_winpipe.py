@@ -8,11 +8,13 @@ from __future__ import annotations
 import asyncio
 import struct
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.fakes.wait import async_wait_until
 from tests.wg_backends.fakes import FakeBackend, ScriptedRunner
 from tests.wg_backends.keys import PRIV, PUB
 from tests.wg_backends.winfakes import (
@@ -371,10 +373,7 @@ def test_lost_owner_brings_its_tunnel_down(tmp_path: Path) -> None:
             c = bed.client()
             await c.up(_spec())
             await c.close()
-            for _ in range(200):
-                if bed.backend.downs:
-                    break
-                await asyncio.sleep(0.01)
+            await async_wait_until(lambda: bed.backend.downs, what="the tunnel brought down")
             assert bed.backend.downs == ["rtw0"]
         finally:
             await bed.server.close()
@@ -454,7 +453,9 @@ def test_close_unblocks_the_accept_and_brings_tunnels_down(tmp_path: Path) -> No
         c = bed.client()
         await c.up(_spec())
         serving = asyncio.ensure_future(bed.server.serve_forever())
-        await asyncio.sleep(0.05)
+        # The accept loop made the pipe instance for the next client and waits in it.
+        await async_wait_until(lambda: len(pipes.created) >= 2, what="the next pipe instance")
+        await asyncio.sleep(0)  # serve_forever is running when close() comes
         await bed.server.close()  # the owner is still connected
         serving.cancel()
         assert bed.backend.downs == ["rtw0"]
@@ -498,6 +499,14 @@ def test_nothing_windows_only_is_imported_on_linux() -> None:
 class _CancelMissesConnect(FakePipes):
     """CancelIoEx that does not reach a pending ConnectNamedPipe."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.connecting = threading.Event()  # set once the accept loop waits in connect
+
+    def connect(self, handle: Any) -> None:
+        self.connecting.set()
+        super().connect(handle)
+
     def cancel(self, handle: Any) -> None:
         if handle.sock is not None:
             super().cancel(handle)
@@ -510,7 +519,7 @@ def test_close_wakes_a_connect_that_cancel_missed_by_connecting_to_itself(
         pipes = _CancelMissesConnect()
         bed = _Bed(tmp_path, pipes)
         await bed.server.start()
-        await asyncio.sleep(0.05)  # the accept loop is now blocked in connect
+        await async_wait_until(pipes.connecting.is_set, what="the accept loop in connect")
         await bed.server.close()
         assert bed.listener.closed
         assert bed.listener._accepting is not None
