@@ -23,6 +23,7 @@ from core.controlplane.models import Event
 from core.wire.policy import BUNDLE_TYP, decode_bundle
 from core.wire.signing import public_key_from_jwk, verify
 from tests.controller.conftest import new_device
+from tests.fakes.wait import async_wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -106,10 +107,7 @@ async def test_enroll_posture_bundle_revoke(controller: RunningController) -> No
                 received.append(event)
 
         task = asyncio.get_running_loop().create_task(consume())
-        for _ in range(200):
-            if rc.service.events.subscribers(dev):
-                break
-            await asyncio.sleep(0.01)
+        await async_wait_until(lambda: rc.service.events.subscribers(dev), what="subscribed")
         resp = await _admin(rc, "POST", "/v1/admin/posture-recheck", {"device_id": dev})
         assert resp.status_code == 204
         resp = await _admin(rc, "POST", f"/v1/admin/devices/{dev}/revoke")

@@ -3,6 +3,7 @@ revocation, userinfo, and the refusals a real provider makes."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import secrets
@@ -180,8 +181,7 @@ async def test_device_code_grant(controller: RunningController) -> None:
                 tokens = resp.json()
                 break
             assert resp.json()["error"] in {"slow_down", "authorization_pending"}
-            import asyncio
-
+            # On purpose: RFC 8628 polling must wait out the server's interval (1 s here).
             await asyncio.sleep(1.05)
         assert tokens["access_token"]
         assert "refresh_token" in tokens

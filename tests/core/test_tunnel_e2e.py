@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 
 import pytest
 
 from core.tunnel import TunnelClient
+from tests.fakes.wait import async_wait_until
 from tests.wg_backends.fakes import plain_asyncio
 from tests.wg_backends.helperproc import HelperProc, start_helper
 from tests.wg_backends.testbed import TestBed, make_testbed, run
@@ -44,8 +44,4 @@ async def test_engine_facade_up_then_close_removes_tunnel(
                 check=False)  # fmt: skip
     assert "Connection refused" in probe.stderr  # an RST came back through the tunnel
     await client.close()  # no explicit down: the helper sees its owner leave
-    for _ in range(200):
-        if bed.client_if not in links(bed):
-            break
-        await asyncio.sleep(0.05)
-    assert bed.client_if not in links(bed)
+    await async_wait_until(lambda: bed.client_if not in links(bed), 10, what="tunnel down")

@@ -18,6 +18,7 @@ process still running with DIR as its root.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -41,6 +42,7 @@ from tests.fakes.installers import (
     need,
     run,
 )
+from tests.fakes.wait import wait_until
 
 BUILD_LOG: dict[str, float] = {}
 
@@ -164,14 +166,22 @@ def throwaway_root() -> Iterator[Callable[[Path], ThrowawayRoot]]:
 
     yield make
 
-    for root in made:
+    def inside(root: ThrowawayRoot) -> list[int]:
+        """Processes whose root directory is ``root`` (left behind by package scripts)."""
+        pids = []
         for pid in [int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit()]:
-            try:
+            with contextlib.suppress(OSError):
                 if os.readlink(f"/proc/{pid}/root") == str(root.path):
-                    os.kill(pid, signal.SIGKILL)
-            except OSError:
-                continue
-        time.sleep(0.2)
+                    pids.append(pid)
+        return pids
+
+    for root in made:
+        for pid in inside(root):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        # Killed processes release the mounts only once gone; best effort, then unmount.
+        with contextlib.suppress(AssertionError):
+            wait_until(lambda: not inside(root), 5, what="the root's processes gone")  # noqa: B023
         for point in _mounted_under(root.path):
             run(["umount", "-l", point], check=False)
         # Never remove through a mount point: only when nothing is mounted below.

@@ -77,6 +77,7 @@ def make_client(
         config,
         transport=transport or httpx.AsyncHTTPTransport(),
         open_url=open_url or ScriptedBrowser(live),
+        # The device flow's poll interval, shortened (the scenario's clock, not a settle).
         sleep=sleep or (lambda s: asyncio.sleep(0.05)),  # type: ignore[arg-type,return-value]
     )
 

@@ -188,7 +188,7 @@ async def test_device_flow_polls_until_approved(
 
     async def fast_sleep(seconds: float) -> None:
         slept.append(seconds)
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # the poll interval, shortened: the provider needs real time
 
     client = make_client(live, sleep=fast_sleep)
     session = Session(client, SecretStore(backend=memory_keyring))
