@@ -13,10 +13,9 @@ import dataclasses
 import time
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from core.engine.api import MIN_REASON_LENGTH
+from core.engine.api import MIN_REASON_LENGTH, Setting
 from core.engine.errors import AlwaysOnError
 from core.engine.state import (
     ErrorInfo,
@@ -29,20 +28,7 @@ from core.engine.state import (
     TunnelView,
 )
 from core.policy.api import Decision, Effect
-
-
-class LockedSettingError(Exception):
-    """Raised for a managed key (mirrors the real settings' error)."""
-
-
-@dataclass(frozen=True)
-class Setting:
-    key: str
-    value: object
-    source: str = "default"
-    locked: bool = False
-    description: str = ""
-
+from core.settings.errors import SettingLockedError, SettingValueError
 
 RESOURCES = (
     ResourceView("Git server", "git.corp.example:443", True),
@@ -157,11 +143,11 @@ class ScriptedEngine:
         if current is None:
             raise KeyError(f"unknown setting {key!r}")
         if current.locked:
-            raise LockedSettingError(f"{key} is set by your organization")
+            raise SettingLockedError(f"{key} is set by your organization")
         if type(value) is not type(current.value):
-            raise ValueError(f"{key} must be a {type(current.value).__name__}")
+            raise SettingValueError(f"{key} must be a {type(current.value).__name__}")
         if key == "proxy_port" and not (1024 <= int(value) <= 65535):  # type: ignore[call-overload]
-            raise ValueError("proxy_port must be between 1024 and 65535")
+            raise SettingValueError("proxy_port must be between 1024 and 65535")
         self._settings[key] = dataclasses.replace(current, value=value, source="user")
         self.emit(EventKind.SETTINGS, message=f"Setting '{key}' changed")
 

@@ -152,7 +152,9 @@ async def test_break_glass_cancel_keeps_the_connection(engine: ScriptedEngine, m
     dialog = app.actions.windows["breakglass"]
     dialog.reason.setPlainText("I would rather not be connected")
     dialog.reject()
-    await asyncio.sleep(0.05)
+    assert not dialog.isVisible()
+    # Nothing was started that could still disconnect later (no background task at all).
+    assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("ui.")]
     assert not any(c[0] == "disconnect" for c in engine.calls)
     assert engine.snapshot.state is SessionState.CONNECTED
 

@@ -30,6 +30,7 @@ from scripted_engine import DEMO_DECISIONS, ScriptedEngine, demo_snapshot
 from app.windows.activity import risk_text
 from app.windows.settings import label_for
 from core.engine.state import EventKind, SessionState
+from core.settings.errors import SettingValueError
 
 pytestmark = pytest.mark.ui
 
@@ -210,7 +211,10 @@ async def test_user_settings_apply_and_invalid_values_are_refused(
     port.editingFinished.emit()
     await until(lambda: not w.errors["proxy_port"].isHidden())
     assert ("set_setting", {"key": "proxy_port", "value": 80}) in engine.calls
-    assert w.errors["proxy_port"].text() == "proxy_port must be between 1024 and 65535"
+    # The engine's words: what is wrong, then what to do (no class name).
+    assert w.errors["proxy_port"].text() == (
+        "proxy_port must be between 1024 and 65535\n" + SettingValueError.next_step
+    )
     assert not w.errors["proxy_port"].isHidden()
     assert port.value() == 1080  # back to the value still in force
     assert {s.key: s.value for s in engine.settings()}["proxy_port"] == 1080
@@ -386,8 +390,7 @@ async def test_text_fits_at_double_font_size(engine: ScriptedEngine, make_app, n
     w.setFont(font)
     w.adjustSize()
     w.resize(w.sizeHint())
-    await asyncio.sleep(0)
-    QApplication.processEvents()
+    QApplication.processEvents()  # the posted layout requests run here
     for lbl in w.findChildren(QLabel):
         if not lbl.isVisibleTo(w) or not lbl.text():
             continue
