@@ -47,6 +47,7 @@ from core.engine.errors import (
     SignInRequiredError,
     explain,
 )
+from core.engine.localapi.errors import LocalApiError
 from core.engine.state import ErrorInfo
 from core.errors import CODES, UserFacing
 from core.policy.errors import BundleExpiredError, BundleSignatureError, PolicyCacheError
@@ -322,3 +323,35 @@ async def test_a_refusing_helper_is_not_reported_as_not_running(
     assert "not running" not in said_no.title
     assert absent.title == "The Rustronaut helper is not running"
     assert "rustronaut-helper" in absent.next_step
+
+
+def _tree(base: type[BaseException]) -> list[type[BaseException]]:
+    out = [base]
+    for sub in base.__subclasses__():
+        out += [c for c in _tree(sub) if c not in out]
+    return out
+
+
+_EVERY_CLASS = sorted(
+    {
+        cls
+        for base in (*PACKAGE_ERRORS, LocalApiError)
+        for cls in _tree(base)
+        if cls.__module__.startswith(("core.", "wg_backends."))
+    },
+    key=lambda c: f"{c.__module__}.{c.__qualname__}",
+)
+
+
+@pytest.mark.parametrize("cls", _EVERY_CLASS, ids=lambda c: f"{c.__module__}.{c.__qualname__}")
+def test_every_class_of_every_tree_has_its_words(cls: type[BaseException]) -> None:
+    """Class-level words on every error class (a subclass may only sharpen them)."""
+    title, next_step, code = (getattr(cls, name) for name in ("title", "next_step", "code"))
+    assert isinstance(title, str)
+    assert title.strip()
+    assert isinstance(next_step, str)
+    assert next_step.strip()
+    assert code in CODES
+    for name in {c.__name__ for c in cls.__mro__} - {"object", "BaseException"}:
+        assert name not in title
+        assert name not in next_step
