@@ -13,6 +13,9 @@ PKG_NAME=rustronaut
 APP_ID=com.rustronaut.Client
 PREFIX=/opt/rustronaut
 UNIT=rustronaut-helper.service
+# The agent: a systemd *user* unit (one per logged-in user), enabled globally by the
+# maintainer scripts; it runs the bundled CLI's `rustronaut agent` (docs/local-api.md).
+AGENT_UNIT=rustronaut-agent.service
 
 # The version comes from the code (core/__init__.py), one source of truth;
 # RUSTRONAUT_VERSION overrides it (release tags, upgrade tests).
@@ -34,6 +37,7 @@ stage_root() {
   [ -x "$bundle/rustronaut" ] && [ -x "$bundle/rustronaut-tray" ] && [ -x "$bundle/rustronaut-helper" ] \
     || { echo "stage_root: $bundle is not a PyInstaller bundle of build.spec" >&2; return 2; }
   install -d -m 0755 "$stage$PREFIX" "$stage/usr/bin" "$stage/lib/systemd/system" \
+    "$stage/usr/lib/systemd/user" \
     "$stage/usr/share/applications" "$stage/usr/share/metainfo" "$stage/etc/xdg/autostart" \
     "$stage/usr/share/icons/hicolor/scalable/apps" "$stage/usr/share/doc/$PKG_NAME/mdm" \
     "$stage/etc/rustronaut" "$stage/etc/rustronaut/managed.d"
@@ -45,11 +49,13 @@ stage_root() {
   done
   packaged_unit > "$stage/lib/systemd/system/$UNIT"
   chmod 0644 "$stage/lib/systemd/system/$UNIT"
+  install -m 0644 "$res/linux/$AGENT_UNIT" "$stage/usr/lib/systemd/user/"
   install -m 0644 "$res/linux/$APP_ID.desktop" "$stage/usr/share/applications/"
   install -m 0644 "$res/linux/$APP_ID-autostart.desktop" "$stage/etc/xdg/autostart/"
   install -m 0644 "$res/linux/$APP_ID.metainfo.xml" "$stage/usr/share/metainfo/"
   install -m 0644 "$res/icons/$APP_ID.svg" "$stage/usr/share/icons/hicolor/scalable/apps/"
   install -m 0644 "$RUSTRONAUT_REPO/docs/helper-protocol.md" "$RUSTRONAUT_REPO/docs/deployment.md" \
+    "$RUSTRONAUT_REPO/docs/local-api.md" \
     "$stage/usr/share/doc/$PKG_NAME/"
   install -m 0644 "$RUSTRONAUT_REPO/installers/mdm/managed.example.json" \
     "$RUSTRONAUT_REPO/installers/mdm/managed.schema.json" "$stage/usr/share/doc/$PKG_NAME/mdm/"

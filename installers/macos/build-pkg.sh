@@ -23,11 +23,14 @@ kc=()
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# 1. Stage the payload: the app and the helper's launchd daemon.
-mkdir -p "$work/root/Applications" "$work/root/Library/LaunchDaemons" "$out"
+# 1. Stage the payload: the app, the helper's launchd daemon and the agent's LaunchAgent.
+mkdir -p "$work/root/Applications" "$work/root/Library/LaunchDaemons" \
+  "$work/root/Library/LaunchAgents" "$out"
 ditto "$app" "$work/root/Applications/Rustronaut.app"
 python3 "$here/helper_plist.py" "$work/root/Library/LaunchDaemons/com.rustronaut.helper.plist"
 plutil -lint "$work/root/Library/LaunchDaemons/com.rustronaut.helper.plist"
+install -m 0644 "$here/../../resources/macos/com.rustronaut.agent.plist" "$work/root/Library/LaunchAgents/"
+plutil -lint "$work/root/Library/LaunchAgents/com.rustronaut.agent.plist"
 
 # 2. Sign the app (hardened runtime, secure timestamp): inner executables first, then
 #    the bundle; --deep is not used (Apple discourages it), each Mach-O is named.

@@ -12,8 +12,9 @@
 ;     resources/helper/windows-service.md; the local group "Rustronaut Users";
 ;   * the managed-settings key HKLM\SOFTWARE\Policies\Rustronaut\Client (empty: Group
 ;     Policy or Intune fills it from installers/mdm/windows/rustronaut.admx);
-;   * the Start menu shortcut, the tray's autostart (HKLM ...\Run) and the
-;     Add/Remove Programs entry with a QuietUninstallString.
+;   * the Start menu shortcut, the autostart at every user's log-on (HKLM ...\Run) of the
+;     agent ("rustronaut.exe agent", which owns the session: docs/local-api.md) and of
+;     the tray, and the Add/Remove Programs entry with a QuietUninstallString.
 ;
 ; Silent use (MDM / Intune Win32 app):
 ;   install:    rustronaut-<ver>-windows-x86_64-setup.exe /S [/D=C:\Path\Without\Quotes]
@@ -50,6 +51,7 @@
 !define POLICY_KEY "SOFTWARE\Policies\Rustronaut\Client"
 !define UNINST_KEY "Software\Microsoft\Windows\CurrentVersion\Uninstall\Rustronaut"
 !define RUN_KEY "Software\Microsoft\Windows\CurrentVersion\Run"
+!define AGENT_RUN "${APP} Agent"
 ; $APPDATA under SetShellVarContext all is C:\ProgramData.
 !define DATA "$APPDATA\Rustronaut"
 
@@ -224,6 +226,7 @@ Section "${APP}" SecMain
 
   CreateShortcut "$SMPROGRAMS\${APP}.lnk" "$INSTDIR\rustronaut-tray.exe" "--show"
   WriteRegStr HKLM "${RUN_KEY}" "${APP}" '"$INSTDIR\rustronaut-tray.exe" --autostart'
+  WriteRegStr HKLM "${RUN_KEY}" "${AGENT_RUN}" '"$INSTDIR\rustronaut.exe" agent'
 
   WriteRegStr HKLM "${UNINST_KEY}" "DisplayName" "${APP}"
   WriteRegStr HKLM "${UNINST_KEY}" "DisplayVersion" "${VERSION}"
@@ -245,6 +248,7 @@ Section "Uninstall"
 
   Delete "$SMPROGRAMS\${APP}.lnk"
   DeleteRegValue HKLM "${RUN_KEY}" "${APP}"
+  DeleteRegValue HKLM "${RUN_KEY}" "${AGENT_RUN}"
   ; Only what we installed: never RMDir /r an arbitrary /D= directory.
   RMDir /r "$INSTDIR\_internal"
   Delete "$INSTDIR\rustronaut-tray.exe"

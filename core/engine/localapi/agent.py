@@ -288,9 +288,16 @@ async def _default_builder() -> EngineAPI:
 
 # ------------------------------------------------------------------ starting one
 def agent_command() -> list[str]:
-    """The command line that runs the agent in this installation."""
+    """The command line that runs the agent in this installation.
+
+    Frozen (the installed bundle): the CLI executable beside this one (``rustronaut``,
+    ``rustronaut.exe``; the tray's own executable is a GUI), else this executable.
+    From source: this interpreter with ``-m core.cli.main``.
+    """
     if getattr(sys, "frozen", False):
-        return [sys.executable, "agent"]
+        exe = Path(sys.executable)
+        cli = exe.with_name("rustronaut" + exe.suffix)
+        return [str(cli if cli.is_file() else exe), "agent"]
     return [sys.executable, "-m", "core.cli.main", "agent"]
 
 
