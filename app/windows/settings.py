@@ -79,13 +79,16 @@ class SettingsWindow(QWidget):
         lay.addWidget(self._scroll, 1)
         self.resize(self.sizeHint().expandedTo(QSize(640, 560)))
         self.pending: dict[str, asyncio.Task[str | None]] = {}
+        self._stale = False
         bridge.settings_changed.connect(self._settings_changed)
         self.rebuild()
 
     def _settings_changed(self) -> None:
-        # While a change of ours is on its way, its answer redraws that row; rebuilding now
-        # would drop the editor the employee is typing in.
-        if not self.pending:
+        # While a change of ours is on its way, rebuilding would drop the editor whose
+        # answer is awaited: rebuild once the last answer is in.
+        if self.pending:
+            self._stale = True
+        else:
             self.rebuild()
 
     def showEvent(self, event: QShowEvent) -> None:
@@ -95,6 +98,7 @@ class SettingsWindow(QWidget):
 
     def rebuild(self) -> None:
         """Recreate every row from ``engine.settings()``."""
+        self._stale = False
         body = QWidget()
         self.editors.clear()
         self.errors.clear()
@@ -208,6 +212,9 @@ class SettingsWindow(QWidget):
             return  # the window went away meanwhile
         exc = task.exception()
         error = refusal_words(exc) if exc is not None else task.result()
+        if error is None and self._stale and not self.pending:
+            self.rebuild()  # someone else changed settings meanwhile: show them all anew
+            return
         label = self.errors.get(key)
         if label is None or not shiboken6.isValid(label):
             return  # rebuilt meanwhile: the rows show the engine's values

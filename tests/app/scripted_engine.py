@@ -154,7 +154,9 @@ class ScriptedEngine:
     def set_managed(self, key: str, value: object) -> None:
         """IT changes a managed setting (as the agent would announce it)."""
         current = self._settings[key]
-        self._settings[key] = dataclasses.replace(current, value=value, source="managed")
+        self._settings[key] = dataclasses.replace(
+            current, value=value, source="managed", locked=True
+        )
         self.emit(EventKind.SETTINGS, message=f"Setting '{key}' changed")
 
     async def _call(self, name: str, **kwargs: object) -> None:

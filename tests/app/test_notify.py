@@ -128,3 +128,30 @@ def test_engine_notices_do_not_duplicate_what_the_ui_derives() -> None:
     assert [(n.key, n.action) for n in notes] == [("expiring", Action.EXTEND)]
     other = ev(s, EventKind.NOTICE, message="Reconnecting after sleep")
     assert keys(s, other) == ["notice:Reconnecting after sleep"]
+
+
+def test_entering_error_notifies_once_whatever_the_event_kind() -> None:
+    """The engine may enter ERROR with a STATE event (a lost helper) and then send the
+    ERROR event with the same snapshot: one notification, with the next step."""
+    connecting = far(demo_snapshot(SessionState.CONNECTING))
+    err = dataclasses.replace(
+        connecting,
+        state=SessionState.ERROR,
+        error=ErrorInfo("Helper lost", "The helper stopped.", "", "helper_unavailable"),
+    )
+    notes = notices_for(connecting, ev(err), now=NOW)
+    assert [(n.key, n.severity) for n in notes] == [("error:helper_unavailable", "critical")]
+    assert notes[0].body.startswith("The helper stopped.\nStart the Rustronaut helper")
+    assert keys(err, ev(err, EventKind.ERROR)) == []  # the same error: not again
+
+
+def test_an_urgent_notice_passes_the_burst_cap_but_not_its_own_repeat() -> None:
+    t = [0.0]
+    lim = RateLimiter(per_key_s=60, burst=2, window_s=30, clock=lambda: t[0])
+    assert lim.admit("a")
+    assert lim.admit("b")
+    assert not lim.admit("c")  # the cap
+    assert lim.admit("error:x", urgent=True)  # an error is never hidden by the cap
+    assert not lim.admit("error:x", urgent=True, per_key_s=10)  # but not repeated at once
+    t[0] = 11
+    assert lim.admit("error:x", urgent=True, per_key_s=10)

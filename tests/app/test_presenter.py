@@ -33,6 +33,7 @@ pytestmark = pytest.mark.unit
         (SessionState.CONNECTING, IconKind.BUSY),
         (SessionState.CONNECTED, IconKind.CONNECTED),
         (SessionState.DEGRADED, IconKind.DEGRADED),
+        (SessionState.BLOCKED, IconKind.BLOCKED),
         (SessionState.OFFLINE, IconKind.OFFLINE),
         (SessionState.DISCONNECTING, IconKind.BUSY),
         (SessionState.DISCONNECTED, IconKind.DISCONNECTED),
@@ -42,6 +43,12 @@ pytestmark = pytest.mark.unit
 def test_every_state_has_an_icon_and_a_label(state: SessionState, icon: IconKind) -> None:
     assert icon_for(state) is icon
     assert state_label(Snapshot(state=state))
+
+
+def test_the_state_table_covers_every_state() -> None:
+    for state in SessionState:
+        assert icon_for(state) in IconKind
+        assert state_label(Snapshot(state=state))
 
 
 def _actions(s: Snapshot) -> list[tuple[str, Action | None, bool]]:

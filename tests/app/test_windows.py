@@ -220,6 +220,29 @@ async def test_user_settings_apply_and_invalid_values_are_refused(
     assert {s.key: s.value for s in engine.settings()}["proxy_port"] == 1080
 
 
+async def test_settings_window_follows_changes_made_elsewhere(
+    engine: ScriptedEngine, make_app
+) -> None:
+    """A change by the CLI or IT reaches the open window (a ``SETTINGS`` event), without
+    closing and opening it again."""
+    app = make_app(engine)
+    w = app.actions.show_window("settings")
+    log_level = w.editors["log_level"]
+    assert isinstance(log_level, QLineEdit)
+    assert log_level.text() == "info"
+    settings_events: list[bool] = []
+    app.bridge.settings_changed.connect(lambda: settings_events.append(True))
+
+    engine.set_managed("log_level", "debug")  # e.g. `rustronaut config set log_level debug`
+
+    assert settings_events == [True]
+    assert w.isVisible()
+    log_level = w.editors["log_level"]
+    assert isinstance(log_level, QLineEdit)
+    assert log_level.text() == "debug"
+    assert not log_level.isEnabled()  # now managed: locked
+
+
 async def test_autostart_setting_writes_the_entry(engine: ScriptedEngine, make_app) -> None:
     app = make_app(engine)
     path = app.actions.autostart.path
