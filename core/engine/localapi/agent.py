@@ -341,8 +341,30 @@ def start_agent(
         target = f"gui/{os.getuid()}/{AGENT_LABEL}"
         if runner(["launchctl", "kickstart", target]) == 0:
             return "launchd"
-    (spawner or _spawn_detached)(agent_command())
+    child = (spawner or _spawn_detached)(agent_command())
+    if isinstance(child, subprocess.Popen):
+        _children.append(child)
     return "process"
+
+
+#: Agents this process started as detached children (to notice one that exits at once).
+_children: list[subprocess.Popen[bytes]] = []
+
+
+def _child_failure() -> str | None:
+    """Why a detached agent we started has already exited, if it has (not for "refused":
+    another agent took the lock first, and that one will serve)."""
+    for child in list(_children):
+        code = child.poll()
+        if code is None:
+            continue
+        _children.remove(child)
+        if code not in (0, _EXIT_REFUSED):
+            return f"the agent exited at once (exit code {code}); its log says why"
+    return None
+
+
+_EXIT_REFUSED = 3
 
 
 def _spawn_detached(argv: list[str]) -> subprocess.Popen[bytes]:
@@ -386,6 +408,12 @@ async def ensure_agent(
         try:
             return await RemoteEngine.attach(path, client=client)
         except EngineNotRunningError as exc:
+            failure = _child_failure()
+            if failure is not None:
+                raise EngineNotRunningError(
+                    f"The Rustronaut agent could not start: {failure}.",
+                    next_step="Run 'rustronaut agent' in a terminal to see why.",
+                ) from None
             if time.monotonic() + delay > deadline:
                 raise EngineNotRunningError(
                     f"The Rustronaut agent did not start within {timeout:.0f} s ({exc}).",

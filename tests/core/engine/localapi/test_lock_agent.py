@@ -16,7 +16,11 @@ import pytest
 from core.engine.api import EngineAPI
 from core.engine.localapi.agent import SetupFailedEngine, ensure_agent, run_agent, start_agent
 from core.engine.localapi.client import RemoteEngine
-from core.engine.localapi.errors import EngineAlreadyRunningError, LocalApiError
+from core.engine.localapi.errors import (
+    EngineAlreadyRunningError,
+    EngineNotRunningError,
+    LocalApiError,
+)
 from core.engine.localapi.lock import EngineLock
 from core.engine.state import SessionState as S
 from core.engine.wiring import EngineSetupError
@@ -291,3 +295,23 @@ async def test_rustronaut_agent_unconfigured_serves_the_cli_and_stops_on_sigterm
             assert "could not be set up" in log or "state: error" in log
     rc, out, _ = await _cli(env, "status")
     assert rc == 4
+
+
+async def test_an_agent_that_dies_at_once_is_reported_without_waiting_out_the_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+
+    def start() -> str:
+        return start_agent(
+            runner=lambda argv: 1,
+            spawner=lambda argv: subprocess.Popen([sys.executable, "-c", "raise SystemExit(2)"]),
+        )
+
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    with pytest.raises(EngineNotRunningError) as caught:
+        await ensure_agent(timeout=60, path=tmp_path / "run" / "engine.sock", start=start)
+    assert loop.time() - began < 30
+    assert "exit code 2" in str(caught.value)
+    assert "rustronaut agent" in caught.value.next_step
