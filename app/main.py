@@ -355,7 +355,16 @@ def run(
 
 
 def main() -> None:
-    """Console entry point ``rustronaut-tray``."""
+    """Console entry point ``rustronaut-tray``.
+
+    ``rustronaut-tray agent …`` runs the headless agent (``rustronaut agent``) instead: a
+    frozen tray starts the agent from its own executable (``sys.executable agent``, see
+    ``core.engine.localapi.agent.agent_command``).
+    """
+    if sys.argv[1:2] == ["agent"]:
+        from core.cli.main import main as cli_main
+
+        sys.exit(cli_main(sys.argv[1:]))
     sys.exit(run())
 
 

@@ -83,3 +83,16 @@ def test_engine_unavailable_is_explained_then_exits_1(tmp_path: Path) -> None:
     assert out.returncode == 1, out.stderr[-2000:]
     assert "dialog Rustronaut could not start: No controller URL is set." in out.stdout
     assert out.stdout.splitlines()[-1] == "exit 1"
+
+
+def test_the_tray_executable_runs_the_agent_when_asked(tmp_path: Path) -> None:
+    """A frozen tray starts the agent as ``<its own exe> agent``: that must be the agent,
+    not a second tray (which would reject the argument)."""
+    code = "import sys, app.main as m; sys.argv = ['rustronaut-tray', 'agent', '--help']; m.main()"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.startswith("usage: rustronaut agent")
