@@ -121,3 +121,22 @@ def test_layers_contract_catches_a_function_level_upward_import(tmp_path: Path) 
     )
     assert out.returncode == 1, out.stdout + out.stderr
     assert "core.settings.templates -> core.cli.main" in out.stdout
+
+
+def test_a_coroutine_never_awaited_fails_the_test(tmp_path: Path) -> None:
+    """pytest runs with ``error::RuntimeWarning``: a forgotten ``await`` is a failure."""
+    (tmp_path / "test_forgot.py").write_text(
+        "import gc\n\n"
+        "async def work():\n    return 1\n\n"
+        "def test_forgets_to_await():\n    work()\n    gc.collect()\n"
+    )
+    config = ["-c", str(ROOT / "pyproject.toml"), "--rootdir", str(tmp_path), "-p", "no:qt"]
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", *config, "-q", str(tmp_path / "test_forgot.py")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 1, out.stdout[-2000:]
+    assert "was never awaited" in out.stdout
