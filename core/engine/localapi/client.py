@@ -22,6 +22,7 @@ import inspect
 import itertools
 import logging
 import os
+import webbrowser
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -150,8 +151,11 @@ class RemoteEngine:
         """Nothing to do: the engine was started by its owner."""
 
     async def sign_in(self, *, device_code: bool = False, open_url: OpenUrl | None = None) -> None:
-        """Sign in; the engine sends the sign-in page here and ``open_url`` opens it."""
-        await self._request(p.SignIn(device_code=device_code), open_url=open_url)
+        """Sign in; the engine sends the sign-in page here and ``open_url`` opens it.
+
+        Without ``open_url`` the page opens in this machine's default browser.
+        """
+        await self._request(p.SignIn(device_code=device_code), open_url=open_url or _browser)
 
     async def sign_out(self, *, break_glass_reason: str | None = None) -> None:
         """Sign out (a reason is required under managed always-on)."""
@@ -283,6 +287,11 @@ class RemoteEngine:
                     callback()
                 except Exception:
                     _log.exception("on_lost callback failed")
+
+
+def _browser(url: str) -> None:
+    # webbrowser may block (it starts a process): off the loop thread.
+    spawn(asyncio.to_thread(webbrowser.open, url), name="localapi-open-browser")
 
 
 def _absolute(path: Path) -> str:
