@@ -244,3 +244,72 @@ async def test_a_lost_agent_shows_not_running_and_restart_starts_it(
     assert _ends_session(engine) == []
     await app.link.close()
     await restarted.stop()
+
+
+AGENT_CHILD = textwrap.dedent(
+    """
+    import sys
+    from PySide6.QtCore import QTimer
+    import app.main as m
+
+    def on_ready(a):
+        def attached(_engine):
+            print("attached", a.link.hosted_by, a.bridge.snapshot.state, flush=True)
+            QTimer.singleShot(0, a.actions.quit)  # the menu's Quit
+        a.bridge.attached.connect(attached)
+
+    rc = m.run([], instance_name={name!r}, on_ready=on_ready)
+    print("exit", rc, flush=True)
+    sys.exit(rc)
+    """
+)
+
+
+async def test_the_tray_starts_the_agent_and_quitting_leaves_it_running(tmp_path: Path) -> None:
+    """Real processes, the real factory: no engine runs, so the tray starts the agent
+    (``rustronaut agent``) and attaches; after the tray quits, the agent still serves."""
+    run = tmp_path / "run"
+    run.mkdir(mode=0o700)
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "XDG_RUNTIME_DIR": str(run),
+        "RUSTRONAUT_MANAGED_DIR": str(tmp_path / "managed"),
+        **{var: str(tmp_path / var.lower()) for var in (
+            "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"
+        )},
+    }  # fmt: skip
+    sock = run / "rustronaut" / "engine.sock"
+    lock = EngineLock(default_lock_path(sock))
+    code = AGENT_CHILD.format(name=str(tmp_path / "i.sock"))
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", code, cwd=ROOT, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        async with asyncio.timeout(60):
+            out, err = await proc.communicate()
+        assert proc.returncode == 0, err.decode()[-2000:]
+        lines = out.decode().splitlines()
+        # Not configured here: the agent serves the set-up error, the tray shows it.
+        assert lines == ["attached agent error", "exit 0"]
+        cli = await RemoteEngine.attach(sock, client="cli")
+        try:
+            assert cli.hosted_by == "agent"
+            assert cli.pid not in (0, os.getpid(), proc.pid)
+            assert cli.snapshot.state is SessionState.ERROR
+        finally:
+            await cli.stop()
+    finally:
+        pid = lock.owner()
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+            await until(lambda: _gone(pid), timeout=10)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
