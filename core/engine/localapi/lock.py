@@ -89,8 +89,7 @@ class EngineLock:
         """
         if self._fd is not None:
             return
-        if sys.platform != "win32":
-            secure_dir(self.path.parent)
+        secure_dir(self.path.parent)
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
         fd = os.open(self.path, flags, 0o600)
         if not _try_lock(fd):

@@ -70,7 +70,14 @@ class UnsafeDirectoryError(LocalApiError):
 
 
 def runtime_dir() -> Path:
-    """``$XDG_RUNTIME_DIR/rustronaut``, else ``/tmp/rustronaut-<uid>`` (not created)."""
+    """``$XDG_RUNTIME_DIR/rustronaut``, else ``/tmp/rustronaut-<uid>`` (not created).
+
+    Windows (lock file only; the API is a named pipe): ``%LOCALAPPDATA%\\Rustronaut\\run``,
+    private to the user by the profile's own ACL.
+    """
+    if sys.platform == "win32":
+        local = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+        return Path(local) / "Rustronaut" / "run"
     base = os.environ.get("XDG_RUNTIME_DIR")
     if base:
         return Path(base) / "rustronaut"
@@ -103,6 +110,8 @@ def secure_dir(path: Path, *, create: bool = True) -> Path:
     st = os.lstat(path)
     if not stat.S_ISDIR(st.st_mode):
         raise UnsafeDirectoryError(f"{path} is not a directory")
+    if sys.platform == "win32":
+        return path  # modes mean nothing there: the user profile's ACL keeps it private
     if hasattr(os, "getuid") and st.st_uid != os.getuid():
         raise UnsafeDirectoryError(f"{path} belongs to uid {st.st_uid}, not to you")
     if st.st_mode & 0o077:
