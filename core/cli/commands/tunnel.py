@@ -21,8 +21,9 @@ from pathlib import Path
 
 import msgspec
 
+from core.engine.errors import explain
 from core.tunnel import DEFAULT_SOCKET, TunnelClient, TunnelStatus
-from wg_backends.errors import WgError
+from wg_backends.errors import HelperRefused, WgError
 from wg_backends.helper.client import HelperClient
 from wg_backends.render import render_wg_quick
 from wg_backends.spec import TunnelSpec, parse_spec
@@ -111,8 +112,17 @@ def _guard(func: object) -> object:
             if asyncio.iscoroutine(result):
                 result = asyncio.run(result)
             return int(result)
-        except (WgError, OSError) as exc:
-            print(f"rustronaut tunnel: {exc}", file=sys.stderr)
+        except WgError as exc:
+            # In words, with what to do next (no class name, no errno).
+            info = explain(exc, during="talking to the helper")
+            # The helper's own code, for whoever reads docs/helper-protocol.md.
+            code = f" [{exc.helper_code}]" if isinstance(exc, HelperRefused) else ""
+            print(f"rustronaut tunnel: {info.title}: {info.detail}{code}", file=sys.stderr)
+            print(f"  Next step: {info.next_step}", file=sys.stderr)
+            return 1
+        except OSError as exc:  # reading the spec or key file
+            where = f" ({exc.filename})" if exc.filename else ""
+            print(f"rustronaut tunnel: {exc.strerror or exc}{where}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:
             print(f"stopped after {time.monotonic() - started:.0f} s", file=sys.stderr)
