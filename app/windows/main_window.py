@@ -160,7 +160,10 @@ class MainWindow(QWidget):
         label = state_label(s, starting=starting, lost=lost)
         self.state_line.setText(label)
         self.state_line.setAccessibleName(f"State: {label}")
-        if s.user:
+        if lost:
+            # Nothing the last snapshot said can be vouched for now: show none of it.
+            self.who.setText("Your session is unknown until Rustronaut runs again.")
+        elif s.user:
             org = f" at {s.organization}" if s.organization else ""
             self.who.setText(f"Signed in as {s.user}{org}")
         else:
@@ -220,9 +223,14 @@ class MainWindow(QWidget):
             if t
             else "—"
         )
-        self.device.setText(s.device_id or "Not registered yet")
+        self.device.setText("—" if lost else s.device_id or "Not registered yet")
 
         self.resources.clear()
+        if lost:
+            self.resources.addTopLevelItem(
+                QTreeWidgetItem(["Unknown", "", "", "Restart Rustronaut to see your resources"])
+            )
+            return
         for r in s.resources:
             status = resource_status(s, r)
             if status is ResourceStatus.BLOCKED:

@@ -234,6 +234,10 @@ async def test_a_lost_agent_shows_not_running_and_restart_starts_it(
     assert [n.key for n in tray.notifier.shown][-1] == "engine-lost"
     assert main.state_line.text() == "Rustronaut is not running"
     assert main.primary.text() == "Restart Rustronaut"
+    # What the lost engine last said is not shown as if it were still true.
+    assert "ada@corp.example" not in main.who.text()
+    assert main.resources.topLevelItem(0).text(0) == "Unknown"
+    assert main.resources.topLevelItemCount() == 1
     assert app.actions.connect_session() is None  # no engine to ask: nothing, no crash
 
     tray.action("Restart Rustronaut").trigger()
