@@ -4,6 +4,7 @@ nesting) refused with a typed error, never an exception of another kind."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import struct
 
@@ -226,3 +227,16 @@ def test_replies_are_not_requests() -> None:
         p.decode_request(msgspec.json.encode(p.Done(id=1)))
     with pytest.raises(ProtocolError):
         p.decode_reply(msgspec.json.encode(p.Connect(id=1)))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=300), st.integers(1, 17))
+def test_any_bytes_in_any_chunks_are_frames_or_a_protocol_error(data: bytes, chunk: int) -> None:
+    decoder = p.FrameDecoder(max_frame=256)
+    try:
+        for i in range(0, len(data), chunk):
+            for body in decoder.feed(data[i : i + chunk]):
+                with contextlib.suppress(ProtocolError):
+                    p.decode_request(body)
+    except ProtocolError:
+        pass  # an oversized header: the connection is closed
