@@ -10,6 +10,7 @@ this module (and with it ``core``) is imported. GUI thread only.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -52,8 +53,8 @@ class TrayApp(QObject):
     the tray icon is visible. Must be called on the GUI thread with the qasync loop running.
     """
 
-    #: The attached engine went away (emitted from its ``on_lost`` callback, any thread).
-    engine_lost = Signal()
+    #: The link's engine went away (emitted from its ``on_lost`` callback, any thread).
+    engine_lost = Signal(object)
 
     def __init__(
         self,
@@ -117,14 +118,14 @@ class TrayApp(QObject):
         link = as_link(made)
         self.actions.link = link
         self.bridge.attach(link.engine)
-        link.on_lost(self.engine_lost.emit)
+        link.on_lost(functools.partial(self.engine_lost.emit, link))
         _log.info("engine attached (hosted by %s)", link.hosted_by)
         return link
 
-    def _on_lost(self) -> None:
-        if self.actions.quitting or self.actions.link is None:
-            return  # our own detach, or already lost
-        _log.warning("the engine went away (%s)", self.actions.link.hosted_by)
+    def _on_lost(self, link: EngineLink) -> None:
+        if self.actions.quitting or link is not self.actions.link:
+            return  # our own detach, or a link already replaced
+        _log.warning("the engine went away (%s)", link.hosted_by)
         self.actions.link = None
         self.bridge.mark_lost()
 
