@@ -149,3 +149,38 @@ async def test_device_code_sign_in_shows_the_engines_code(make_app, rig) -> None
     await until(lambda: "ABCD-EFGH" in codes)
     await until(lambda: rig.engine.snapshot.user is not None)
     assert window.title.text() == "You're signed in"
+
+
+async def test_always_on_sign_out_asks_and_reports_the_reason(make_app, rig) -> None:
+    rig = rig(user=True, always_on=True, organization="Example Corp")
+    app = make_app(rig.engine)
+    app.start(tray_available=True)
+    await until(lambda: rig.engine.snapshot.state is SessionState.CONNECTED)
+    app.tray.action("Sign out").trigger()
+    dialog = app.actions.windows["breakglass"]
+    assert rig.engine.snapshot.user is not None  # nothing happens before the reason
+    dialog.reason.setPlainText("Laptop goes to IT for repair")
+    dialog.ok.click()
+    await until(lambda: rig.control.break_glass == ["Laptop goes to IT for repair"])
+    await until(lambda: rig.engine.snapshot.state is SessionState.SIGNED_OUT)
+    assert app.tray.icon_kind is IconKind.SIGNED_OUT
+    assert not rig.tunnel.is_up
+
+
+async def test_quit_hosting_the_engine_under_always_on_reports_the_reason(make_app, rig) -> None:
+    """Where the tray hosts the engine, Quit ends the session: under always-on it asks
+    for a reason first, and the engine reports it before the tunnel goes down."""
+    rig = rig(user=True, always_on=True, organization="Example Corp")
+    app = make_app(rig.engine)
+    app.start(tray_available=True)
+    await until(lambda: rig.engine.snapshot.state is SessionState.CONNECTED)
+    quits: list[bool] = []
+    app.actions.quit_requested.connect(lambda: quits.append(True))
+    app.tray.action("Quit").trigger()
+    dialog = app.actions.windows["breakglass"]
+    assert rig.tunnel.is_up  # nothing happens before the reason
+    dialog.reason.setPlainText("Done for today, leaving")
+    dialog.ok.click()
+    await until(lambda: quits)
+    assert rig.control.break_glass == ["Done for today, leaving"]
+    assert not rig.tunnel.is_up
