@@ -184,3 +184,38 @@ async def test_quit_hosting_the_engine_under_always_on_reports_the_reason(make_a
     await until(lambda: quits)
     assert rig.control.break_glass == ["Done for today, leaving"]
     assert not rig.tunnel.is_up
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Unix socket transport")
+async def test_quitting_the_attached_tray_leaves_the_real_engine_connected(
+    make_app, rig, tmp_path: Path
+) -> None:
+    """The real engine served on the local API as the agent serves it; the tray attached
+    to it quits (always-on, yet no reason asked): tunnel and session stay up."""
+    from app.link import AttachedLink
+    from core.engine.localapi.client import RemoteEngine
+    from core.engine.localapi.server import LocalApiServer
+
+    rig = rig(user=True, always_on=True, organization="Example Corp")
+    run = tmp_path / "run"
+    run.mkdir(mode=0o700)
+    server = LocalApiServer(rig.engine, run / "engine.sock", hosted_by="agent")
+    await server.start()
+    try:
+        await rig.engine.start()
+        await until(lambda: rig.engine.snapshot.state is SessionState.CONNECTED)
+        remote = await RemoteEngine.attach(run / "engine.sock", client="tray")
+        app = make_app(AttachedLink(remote))
+        app.start(tray_available=True)
+        assert app.tray.icon_kind is IconKind.CONNECTED
+        quits: list[bool] = []
+        app.actions.quit_requested.connect(lambda: quits.append(True))
+        app.tray.action("Quit").trigger()
+        await until(lambda: quits)
+        await until(lambda: server.clients == 0)
+        assert "breakglass" not in app.actions.windows
+        assert rig.engine.snapshot.state is SessionState.CONNECTED
+        assert rig.tunnel.is_up
+        assert rig.control.break_glass == []
+    finally:
+        await server.stop()
