@@ -167,3 +167,45 @@ def test_format_status_formats_typed_models_and_escapes_control_characters() -> 
     assert "rtw0 → gw1, handshake 3 s ago" in text
     failed = Snapshot(state=S.ERROR, error=ErrorInfo("Helper stopped", "gone", "Restart it"))
     assert "Next step: Restart it" in format_status(failed)
+
+
+async def test_login_through_the_agent_opens_the_page_here(tmp_path: Path) -> None:
+    from tests.core.engine.localapi.rig import SIGN_IN_URL, BrowserAuth
+
+    (tmp_path / "run").mkdir(mode=0o700)
+    auth = BrowserAuth(None)
+    eng = engine(auth=auth)
+    server = await serve(eng, tmp_path / "run" / "rustronaut" / "engine.sock")
+    tray = await RemoteEngine.attach(tmp_path / "run" / "rustronaut" / "engine.sock")
+    env = {**_env(tmp_path), "BROWSER": "true"}  # webbrowser runs `true`: no real browser
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "core.cli.main",
+        "login",
+        env=env,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        async with asyncio.timeout(20):
+            while SIGN_IN_URL not in "".join(lines):
+                line = (await proc.stdout.readline()).decode()
+                assert line, f"the CLI ended early: {lines}"
+                lines.append(line)
+        await until(lambda: tray.snapshot.state is S.SIGNING_IN)  # the tray shows it going on
+        auth.approved.set()  # the user approves in the browser
+        out, err = await asyncio.wait_for(proc.communicate(), 20)
+        assert proc.returncode == 0, err.decode()
+        assert "Signed in as alice@example.com" in out.decode()
+        await until(lambda: tray.snapshot.user == "alice@example.com")
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await tray.stop()
+        await server.stop()
+        await eng.stop()
