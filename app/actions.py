@@ -35,7 +35,7 @@ from core.errors import UserFacing
 if TYPE_CHECKING:
     from app.windows.breakglass import Exit
 
-__all__ = ["WINDOWS", "Actions", "open_in_browser", "refusal_words"]
+__all__ = ["NO_BROWSER", "WINDOWS", "Actions", "open_in_browser", "refusal_words"]
 
 _log = logging.getLogger(__name__)
 
@@ -71,11 +71,19 @@ def refusal_words(exc: BaseException) -> str:
     return str(exc) or "Rustronaut could not do that."
 
 
-def open_in_browser(url: str) -> None:
-    """Open ``url`` in the desktop's browser (a sign-in started from this tray)."""
-    if not QDesktopServices.openUrl(QUrl(url)):
-        # The sign-in window offers the device-code sign-in beside the browser one.
+#: Said when the desktop has no browser to open for a sign-in.
+NO_BROWSER = (
+    "Rustronaut could not open a web browser for the sign-in. "
+    "Choose \u201cUse a code instead\u201d in the sign-in window."
+)
+
+
+def open_in_browser(url: str) -> bool:
+    """Open ``url`` in the desktop's browser; False when no browser could be opened."""
+    opened = QDesktopServices.openUrl(QUrl(url))
+    if not opened:
         _log.warning("could not open the browser for the sign-in page")
+    return opened
 
 
 #: Window names ``Actions.show_window`` accepts.
@@ -104,7 +112,8 @@ class Actions(QObject):
     ``link`` says how the engine is held (``app.link``): Quit detaches from an agent's
     engine and stops a hosted one. ``quit_requested`` is emitted after that finished (or
     failed). ``restart_requested`` asks ``TrayApp`` to start the agent again.
-    ``open_url`` opens the sign-in page (default: the desktop's browser).
+    ``open_url`` opens the sign-in page (default: the desktop's browser; when there is
+    none, ``action_failed`` says to use a code instead).
     """
 
     diagnostics_saved = Signal(str)
@@ -120,14 +129,14 @@ class Actions(QObject):
         *,
         autostart: Autostart | None = None,
         diagnostics_dir: Callable[[], Path] = default_diagnostics_dir,
-        open_url: OpenUrl = open_in_browser,
+        open_url: OpenUrl | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.bridge = bridge
         self.autostart = autostart
         self.link: EngineLink | None = None
-        self.open_url = open_url
+        self.open_url: OpenUrl = open_url or self._open_in_browser
         self._diagnostics_dir = diagnostics_dir
         self.windows: dict[str, QWidget] = {}
         self._quitting = False
@@ -201,6 +210,10 @@ class Actions(QObject):
         """Sign in again right away (the "Extend" notification); progress in the window."""
         self.show_window("signin")
         return self.sign_in()
+
+    def _open_in_browser(self, url: str) -> None:
+        if not open_in_browser(url):
+            self.action_failed.emit("No web browser", NO_BROWSER)
 
     def sign_out(self) -> asyncio.Task[None] | None:
         """Sign out; under always-on ask for a reason first (then returns None)."""

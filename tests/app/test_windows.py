@@ -432,3 +432,18 @@ async def test_list_settings_are_shown_read_only(engine: ScriptedEngine, make_ap
     # An engine-owned "autostart" setting replaces the separate checkbox.
     assert w.editors["autostart"].isEnabled()
     assert not w.autostart.isVisibleTo(w)
+
+
+async def test_sign_in_without_a_browser_says_to_use_a_code(
+    engine: ScriptedEngine, make_app
+) -> None:
+    """The tray opens the sign-in page itself; offscreen there is no browser, so the
+    employee is told what to do instead of waiting for a page nobody sees."""
+    from app.actions import NO_BROWSER
+
+    app = make_app(engine)
+    app.actions.open_url = app.actions._open_in_browser  # the real default (QDesktopServices)
+    w = app.actions.show_window("signin")
+    w.browser.click()
+    await until(lambda: any(n.body == NO_BROWSER for n in app.tray.notifier.shown))
+    assert "Use a code instead" in NO_BROWSER
