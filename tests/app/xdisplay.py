@@ -7,6 +7,7 @@ XEmbed system tray); ``stop()`` ends exactly the processes it started. Test-only
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -15,6 +16,9 @@ from pathlib import Path
 # X11 fixes these lock/socket paths; they are not temporary files we create.
 _X_LOCK = "/tmp/.X{}-lock"
 _X_SOCKET = "/tmp/.X11-unix/X{}"
+
+#: trayer's tray manager: an unmapped 10x10 window off screen, made when it takes the tray.
+_TRAY_MANAGER = re.compile(r'"trayer": \(\)\s+\d+x\d+\+-\d+\+-\d+')
 
 TRAYER = [
     "trayer",
@@ -30,8 +34,9 @@ TRAYER = [
 
 
 def available(tray: bool = False) -> bool:
-    """True if Xvfb (and trayer, if asked) are installed."""
-    return shutil.which("Xvfb") is not None and (not tray or shutil.which("trayer") is not None)
+    """True if Xvfb (and trayer with xwininfo, if asked) are installed."""
+    tools = ("Xvfb", "trayer", "xwininfo") if tray else ("Xvfb",)
+    return all(shutil.which(tool) is not None for tool in tools)
 
 
 class XDisplay:
@@ -91,7 +96,22 @@ class XDisplay:
                     stderr=subprocess.DEVNULL,
                 )
             )
-            time.sleep(0.4)  # trayer claims the _NET_SYSTEM_TRAY selection
+            self._wait_for_tray()
+
+    def _wait_for_tray(self) -> None:
+        """Wait until trayer's panel and its (invisible) tray manager window exist: it owns
+        the _NET_SYSTEM_TRAY selection from then on. A condition, not a guessed delay."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            tree = subprocess.run(
+                ["xwininfo", "-root", "-children", "-display", self.display],
+                capture_output=True, text=True, check=False,
+            ).stdout  # fmt: skip
+            if '("panel" "trayer")' in tree and _TRAY_MANAGER.search(tree):
+                return
+            time.sleep(0.02)  # polling the X server, not waiting a guessed time
+        self.stop()
+        raise RuntimeError(f"trayer did not take the system tray on {self.display}")
 
     def stop(self) -> None:
         """Stop what we started, newest first. Idempotent."""
