@@ -52,11 +52,19 @@ CHILD = textwrap.dedent(
             report["tooltip"] = a.tray.icon.toolTip()
             report["icon_kind"] = str(a.tray.icon_kind)
             a.tray.menu.popup(a.tray.icon.geometry().bottomLeft())
-            QTimer.singleShot(300, lambda: finish(a))
+            shown = QTimer()  # report once the menu is on screen (at most 5 s)
+            shown.timeout.connect(lambda: when_shown(a, shown))
+            shown.start(10)
+            check.shown = shown
         poll = QTimer()
         poll.timeout.connect(check)
         poll.start(10)
         on_ready.poll = poll
+    def when_shown(a, timer):
+        timer.count = getattr(timer, "count", 0) + 1
+        if a.tray.menu.isVisible() or timer.count > 500:
+            timer.stop()
+            finish(a)
     def finish(a):
         report["menu_visible"] = a.tray.menu.isVisible()
         report["menu_first"] = a.tray.menu.actions()[0].text()
