@@ -13,7 +13,8 @@
 ;   * the managed-settings key HKLM\SOFTWARE\Policies\Rustronaut\Client (empty: Group
 ;     Policy or Intune fills it from installers/mdm/windows/rustronaut.admx);
 ;   * the Start menu shortcut, the autostart at every user's log-on (HKLM ...\Run) of the
-;     agent ("rustronaut.exe agent", which owns the session: docs/local-api.md) and of
+;     agent ("rustronaut-tray.exe agent": the headless agent that owns the session,
+;     docs/local-api.md; the tray's executable because it has no console window) and of
 ;     the tray, and the Add/Remove Programs entry with a QuietUninstallString.
 ;
 ; Silent use (MDM / Intune Win32 app):
@@ -226,7 +227,7 @@ Section "${APP}" SecMain
 
   CreateShortcut "$SMPROGRAMS\${APP}.lnk" "$INSTDIR\rustronaut-tray.exe" "--show"
   WriteRegStr HKLM "${RUN_KEY}" "${APP}" '"$INSTDIR\rustronaut-tray.exe" --autostart'
-  WriteRegStr HKLM "${RUN_KEY}" "${AGENT_RUN}" '"$INSTDIR\rustronaut.exe" agent'
+  WriteRegStr HKLM "${RUN_KEY}" "${AGENT_RUN}" '"$INSTDIR\rustronaut-tray.exe" agent'
 
   WriteRegStr HKLM "${UNINST_KEY}" "DisplayName" "${APP}"
   WriteRegStr HKLM "${UNINST_KEY}" "DisplayVersion" "${VERSION}"

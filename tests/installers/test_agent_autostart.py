@@ -115,8 +115,8 @@ def test_the_windows_installer_starts_the_agent_at_every_log_on_and_removes_it()
     nsi = (ROOT / "installers" / "windows" / "rustronaut.nsi").read_text()
     assert '!define AGENT_RUN "${APP} Agent"' in nsi
     install, uninstall = nsi.split('Section "Uninstall"', 1)
-    run_value = (
-        """WriteRegStr HKLM "${RUN_KEY}" "${AGENT_RUN}" '"$INSTDIR\\rustronaut.exe" agent'"""
-    )
+    # The tray's executable (a GUI program: no console window at log-on) runs the agent.
+    exe = '"$INSTDIR\\rustronaut-tray.exe" agent'
+    run_value = f"""WriteRegStr HKLM "${{RUN_KEY}}" "${{AGENT_RUN}}" '{exe}'"""
     assert run_value in install
     assert 'DeleteRegValue HKLM "${RUN_KEY}" "${AGENT_RUN}"' in uninstall

@@ -48,28 +48,8 @@ class _Printer:
         print(f"rustronaut agent: {_clean(line)}", file=sys.stderr, flush=True)
 
 
-def _leave_own_console(platform: str = sys.platform) -> None:
-    """Windows: drop the console window made just for us (started from the Run key).
-
-    ``rustronaut.exe`` is a console program; started at log-on it gets a console window
-    of its own. When no other process shares that console (not a terminal the user
-    opened), detach from it so the window goes away; output then goes to the log file.
-    """
-    if platform != "win32":
-        return
-    import ctypes
-    import os
-
-    kernel32 = getattr(ctypes, "windll").kernel32  # noqa: B009 - Windows-only attribute
-    pids = (ctypes.c_uint32 * 4)()
-    if kernel32.GetConsoleProcessList(pids, 4) == 1 and kernel32.FreeConsole():
-        sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the process' life
-
-
 async def _agent(args: argparse.Namespace) -> int:
     from core.engine.localapi.agent import run_agent
-
-    _leave_own_console()
 
     try:
         await run_agent(on_event=_Printer())

@@ -291,8 +291,9 @@ def agent_command() -> list[str]:
     """The command line that runs the agent in this installation.
 
     Frozen (the installed bundle): the CLI executable beside this one (``rustronaut``,
-    ``rustronaut.exe``; the tray's own executable is a GUI), else this executable.
-    From source: this interpreter with ``-m core.cli.main``.
+    ``rustronaut.exe``: it loads no Qt), else this executable (``rustronaut-tray agent``
+    runs the agent too). Detached on Windows with ``CREATE_NO_WINDOW``, so no console
+    window shows. From source: this interpreter with ``-m core.cli.main``.
     """
     if getattr(sys, "frozen", False):
         exe = Path(sys.executable)
