@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from core.engine.localapi.agent import AGENT_LABEL, AGENT_UNIT
-from tests.fakes.installers import ROOT, run
+from tests.fakes.installers import ROOT, need, run
 
 pytestmark = pytest.mark.unit
 
@@ -28,16 +28,42 @@ def _unit(text: str) -> dict[str, str]:
     )
 
 
-@pytest.fixture
-def stage(tmp_path: Path) -> Path:
+def fake_bundle(tmp_path: Path) -> Path:
+    """Stand-ins for the three executables of the PyInstaller bundle (layout only)."""
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     for exe in ("rustronaut", "rustronaut-tray", "rustronaut-helper"):
         (bundle / exe).write_text("#!/bin/sh\n")
         (bundle / exe).chmod(0o755)
+    return bundle
+
+
+@pytest.fixture
+def stage(tmp_path: Path) -> Path:
     out = tmp_path / "stage"
-    run(["bash", "-c", f'source "{LINUX}/common.sh" && stage_root "$0" "$1"', bundle, out])
+    argv = ["bash", "-c", f'source "{LINUX}/common.sh" && stage_root "$0" "$1"']
+    run([*argv, str(fake_bundle(tmp_path)), str(out)])
     return out
+
+
+@pytest.mark.integration
+def test_the_built_deb_and_rpm_contain_the_agent_unit(tmp_path: Path) -> None:
+    need("dpkg-deb", "rpmbuild")
+    bundle, out = fake_bundle(tmp_path), tmp_path / "out"
+    env = {
+        **os.environ,
+        "RUSTRONAUT_DEB_COMPRESSION": "gzip:1",
+        "RUSTRONAUT_RPM_PAYLOAD": "w1.gzdio",
+    }
+    deb = run(["bash", str(LINUX / "build-deb.sh"), str(bundle), str(out)], env=env)
+    listing = run(["dpkg-deb", "-c", deb.stdout.strip().splitlines()[-1]]).stdout
+    assert f"./usr/lib/systemd/user/{AGENT_UNIT}" in listing
+    assert "./usr/share/doc/rustronaut/local-api.md" in listing
+    rpm = run(["bash", str(LINUX / "build-rpm.sh"), str(bundle), str(out)], env=env)
+    files = run(["rpm", "-qpl", rpm.stdout.strip().splitlines()[-1]]).stdout.splitlines()
+    assert f"/usr/lib/systemd/user/{AGENT_UNIT}" in files
+    scripts = run(["rpm", "-qp", "--scripts", rpm.stdout.strip().splitlines()[-1]]).stdout
+    assert f"systemctl --global --quiet enable {AGENT_UNIT}" in scripts
 
 
 def test_the_linux_packages_ship_the_agent_user_unit(stage: Path) -> None:
