@@ -262,28 +262,34 @@ async def _diag(args: argparse.Namespace) -> int:
         engine = await RemoteEngine.attach(client="cli")
     except LocalApiError:
         engine = None
+    failure: LocalApiError | None = None
     if engine is not None:
         try:
             path = await engine.collect_diagnostics(out)
         except LocalApiError as exc:
+            # Diagnostics matter most when things are broken: fall back to the offline
+            # ones (with this failure in them) rather than give up.
             print_error(exc)
-            return exit_code(exc)
+            failure = exc
+        else:
+            print(f"Diagnostics written to {path}")
+            return EXIT_OK
         finally:
             await engine.stop()
-        print(f"Diagnostics written to {path}")
-        return EXIT_OK
-    # No engine runs: write what can be known without one (builds and contacts nothing).
+    # No engine (or it could not write them): what can be known without one (builds and
+    # contacts nothing).
     from core.engine.diag import write_offline_diagnostics
 
     try:
-        path = await write_offline_diagnostics(out)
+        path = await write_offline_diagnostics(out, error=failure)
     except OSError as exc:
         print(
             f"rustronaut: could not write the diagnostics: {exc.strerror or exc}", file=sys.stderr
         )
         print("  Next step: choose a writable folder with --out.", file=sys.stderr)
         return EXIT_FAILED
-    print(f"Diagnostics written to {path} (Rustronaut was not running)")
+    why = "the agent could not write them" if failure else "Rustronaut was not running"
+    print(f"Diagnostics written to {path} ({why})")
     return EXIT_OK
 
 

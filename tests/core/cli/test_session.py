@@ -209,3 +209,36 @@ async def test_login_through_the_agent_opens_the_page_here(tmp_path: Path) -> No
         await tray.stop()
         await server.stop()
         await eng.stop()
+
+
+async def test_diag_goes_through_the_running_engine_or_falls_back_to_offline(
+    session: Session, tmp_path: Path
+) -> None:
+    out_dir = tmp_path / "diag"
+    out_dir.mkdir()
+    rc, out, err = await cli(session.env, "diag", "--out", str(out_dir))
+    assert rc == 0, err
+    assert "Diagnostics written to" in out
+    assert [p.suffix for p in out_dir.iterdir()] == [".zip"]
+
+
+async def test_diag_falls_back_to_offline_when_the_engine_cannot_write_them(
+    tmp_path: Path,
+) -> None:
+    async def broken(_engine: Engine, _destination: Path) -> Path:
+        raise PermissionError(13, "Permission denied", "/nowhere")
+
+    (tmp_path / "run").mkdir(mode=0o700)
+    eng = engine(diagnostics=broken)
+    server = await serve(eng, tmp_path / "run" / "rustronaut" / "engine.sock")
+    out_dir = tmp_path / "diag"
+    out_dir.mkdir()
+    try:
+        rc, out, err = await cli(_env(tmp_path), "diag", "--out", str(out_dir))
+    finally:
+        await server.stop()
+        await eng.stop()
+    assert rc == 0, err
+    assert "Next step:" in err  # the agent's failure, in words
+    assert "the agent could not write them" in out
+    assert [p.suffix for p in out_dir.iterdir()] == [".zip"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +75,12 @@ class Clock:
         return self.now
 
 
-def engine(auth: Auth | None = None, settings: Settings | None = None, **config: Any) -> Engine:
+def engine(
+    auth: Auth | None = None,
+    settings: Settings | None = None,
+    diagnostics: Callable[[Engine, Path], Awaitable[Path]] | None = None,
+    **config: Any,
+) -> Engine:
     """A real ``Engine`` on in-memory ports."""
     clock = Clock()
     store = settings or Settings()
@@ -97,6 +102,7 @@ def engine(auth: Auth | None = None, settings: Settings | None = None, **config:
         config=cfg,
         settings_view=store.view,
         settings_setter=store.set,
+        diagnostics=diagnostics,
     )
 
 
