@@ -45,6 +45,7 @@ from app import icons
 from app.qtcompat import binding_leaks
 from app.single_instance import SingleInstance
 from core.aio import cancel_and_wait, spawn
+from core.errors import UserFacing
 
 if TYPE_CHECKING:
     from app.link import ClientEngine, EngineLink
@@ -66,7 +67,16 @@ Made: TypeAlias = "EngineLink | EngineAPI"
 
 
 class EngineUnavailable(RuntimeError):
-    """The engine could not be created (not installed, or its set-up failed)."""
+    """The engine could not be created (not installed, or its set-up failed).
+
+    ``next_step`` says what to do (shown under the message in the start-up dialog).
+    """
+
+    def __init__(
+        self, message: str, next_step: str = "Reinstall Rustronaut or contact IT."
+    ) -> None:
+        super().__init__(message)
+        self.next_step = next_step
 
 
 async def build_engine() -> EngineAPI:
@@ -128,11 +138,22 @@ async def make_engine(
         return await host_engine(path=path, build=build)
     except EngineAlreadyRunningError as exc:
         _log.info("%s; attaching to it", exc)
+    except (LocalApiError, OSError) as exc:  # e.g. an unsafe runtime directory
+        raise _unavailable(exc) from exc
     try:  # another process owns the session: it is starting its server
         client = await ensure_agent(agent_timeout, path)
     except (LocalApiError, OSError) as exc:
-        raise EngineUnavailable(f"Rustronaut could not start: {exc}") from exc
+        raise _unavailable(exc) from exc
     return AttachedLink(client, _hosted_by(client))
+
+
+def _unavailable(exc: Exception) -> EngineUnavailable:
+    """``exc`` in the employee's words, as the reason the tray cannot start."""
+    from app.actions import refusal_words
+
+    if isinstance(exc, UserFacing):
+        return EngineUnavailable(f"Rustronaut could not start: {exc.detail}", exc.next_step)
+    return EngineUnavailable(f"Rustronaut could not start: {refusal_words(exc)}")
 
 
 def _hosted_by(client: ClientEngine) -> str:
@@ -331,14 +352,20 @@ def run(
 
         nonlocal status
         try:
-            made = engine_factory()
-            link = as_link(await made if inspect.isawaitable(made) else made)
+            try:
+                made = engine_factory()
+                link = as_link(await made if inspect.isawaitable(made) else made)
+            except (EngineUnavailable, asyncio.CancelledError):
+                raise
+            except Exception as exc:  # the boundary: never sit on "Starting…" for ever
+                _log.exception("the engine could not be reached or built")
+                raise _unavailable(exc) from exc
         except EngineUnavailable as exc:
             status = 1
             box = QMessageBox(
                 QMessageBox.Icon.Critical,
                 "Rustronaut",
-                f"{exc}\n\nReinstall Rustronaut or contact IT.",
+                f"{exc}\n\n{exc.next_step}",
             )
             box.finished.connect(lambda _result: tray_app.actions.quit())
             holder_boxes.append(box)

@@ -317,3 +317,25 @@ def _gone(pid: int) -> bool:
     except ProcessLookupError:
         return True
     return False
+
+
+async def test_no_agent_and_no_safe_place_to_host_is_explained(tmp_path: Path) -> None:
+    """No agent, and the runtime directory is open to others: the tray does not host an
+    engine there; start-up explains why with the next step (no traceback, no hang)."""
+    from core.engine.localapi.transport import UnsafeDirectoryError
+
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+
+    async def no_agent(timeout: float, path: Path | None) -> RemoteEngine:
+        raise EngineNotRunningError("no agent can run here")
+
+    async def build() -> ScriptedEngine:
+        raise AssertionError("no engine may be built in an unsafe place")
+
+    with pytest.raises(app_main.EngineUnavailable) as caught:
+        await app_main.make_engine(path=shared / "engine.sock", ensure_agent=no_agent, build=build)
+    assert str(caught.value).startswith("Rustronaut could not start: ")
+    assert caught.value.next_step == UnsafeDirectoryError.next_step
+    assert "Error" not in str(caught.value)
