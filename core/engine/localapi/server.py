@@ -51,8 +51,9 @@ __all__ = ["LocalApiServer"]
 
 _log = logging.getLogger(__name__)
 
-#: Frames waiting to be sent to one client before it counts as too slow and is dropped.
-QUEUE_FRAMES = 512
+#: Frames waiting to be sent to one client before it counts as too slow and is dropped
+#: (room for a burst of proxy decisions while a tray is busy drawing; a few MiB at most).
+QUEUE_FRAMES = 2048
 #: Requests one connection may have in progress at once.
 MAX_IN_FLIGHT = 32
 _READ = 64 * 1024
