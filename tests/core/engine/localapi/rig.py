@@ -79,6 +79,7 @@ def engine(
     auth: Auth | None = None,
     settings: Settings | None = None,
     diagnostics: Callable[[Engine, Path], Awaitable[Path]] | None = None,
+    tunnel: Tunnel | None = None,
     **config: Any,
 ) -> Engine:
     """A real ``Engine`` on in-memory ports."""
@@ -97,7 +98,7 @@ def engine(
         control=Control(),
         posture=Posture(),
         policy=Policy(clock),
-        tunnel=Tunnel(clock),
+        tunnel=tunnel or Tunnel(clock),
         proxy=Proxy(),
         config=cfg,
         settings_view=store.view,

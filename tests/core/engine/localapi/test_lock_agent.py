@@ -25,6 +25,7 @@ from core.engine.localapi.lock import EngineLock
 from core.engine.state import SessionState as S
 from core.engine.wiring import EngineSetupError
 
+from ..ports import Tunnel
 from .rig import engine, until
 
 pytestmark = pytest.mark.integration
@@ -91,9 +92,13 @@ def test_acquire_is_idempotent_and_the_file_is_private(tmp_path: Path) -> None:
     lock.release()
 
 
-async def test_the_agent_serves_its_engine_and_a_second_agent_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("always_on", [False, True])
+async def test_the_agent_serves_its_engine_and_a_second_agent_is_refused(
+    tmp_path: Path, always_on: bool
+) -> None:
     sock = tmp_path / "run" / "engine.sock"
-    eng = engine()
+    tunnel = Tunnel()
+    eng = engine(tunnel=tunnel, always_on=always_on)
     stop = asyncio.Event()
 
     async def build() -> EngineAPI:
@@ -110,16 +115,15 @@ async def test_the_agent_serves_its_engine_and_a_second_agent_is_refused(tmp_pat
         # A front end that detaches (the tray quitting) leaves the session up.
         await client.stop()
         assert eng.snapshot.state is S.CONNECTED
+        assert tunnel.is_up
     finally:
         stop.set()
         await asyncio.wait_for(agent, 5)
     assert agent.exception() is None
     assert not sock.exists()
-    assert not rig_tunnel_up(eng)
-
-
-def rig_tunnel_up(eng: object) -> bool:
-    return bool(getattr(getattr(eng, "_tunnel", None), "is_up", False))
+    # Stopping the agent ends the session, unless managed always-on keeps the tunnel.
+    assert tunnel.is_up is always_on
+    EngineLock(sock.parent / "engine.lock").acquire()  # the lock was given back
 
 
 async def _attach_when_up(sock: Path) -> RemoteEngine:
