@@ -30,6 +30,7 @@ __all__ = [
     "icon_for",
     "menu_model",
     "next_step",
+    "owner_text",
     "resource_status",
     "state_label",
     "tooltip",
@@ -116,6 +117,16 @@ def next_step(snapshot: Snapshot) -> str:
     if err is None:
         return ""
     return err.next_step or _DEFAULT_NEXT_STEPS.get(err.code, _GENERIC_NEXT_STEP)
+
+
+def owner_text(hosted_by: str | None) -> str:
+    """Who keeps the session, and so what survives quitting this app (About window)."""
+    if hosted_by == "tray":
+        return "Runs inside this app: quitting it disconnects."
+    if hosted_by in {"agent", "cli"}:
+        who = "the Rustronaut agent" if hosted_by == "agent" else "the rustronaut command"
+        return f"Kept by {who}: it stays up when you quit this app."
+    return "Not running."
 
 
 def state_label(snapshot: Snapshot, *, starting: bool = False, lost: bool = False) -> str:

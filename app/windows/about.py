@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from app import icons
 from app.actions import support_url
+from app.presenter import owner_text
 from app.widgets import accessible, heading, muted, text, window_setup
 
 if TYPE_CHECKING:
@@ -83,8 +84,10 @@ class AboutWindow(QWidget):
             form.addRow(f"{k}:", text(v, selectable=True))
         self.policy = text(selectable=True)
         self.device = text(selectable=True)
+        self.session = text(selectable=True)
         form.addRow("Policy:", self.policy)
         form.addRow("Device:", self.device)
+        form.addRow("Session:", self.session)
 
         sbox = QGroupBox("Support")
         sl = QVBoxLayout(sbox)
@@ -128,7 +131,9 @@ class AboutWindow(QWidget):
         self.on_snapshot(bridge.snapshot)
 
     def on_snapshot(self, s: Snapshot) -> None:
-        """Redraw from snapshot ``s``."""
+        """Redraw from snapshot ``s`` (and how the engine is held: ``Actions.link``)."""
+        link = self._actions.link
+        self.session.setText(owner_text(link.hosted_by if link is not None else None))
         self.policy.setText(f"version {s.policy_version}" if s.policy_version else "none yet")
         self.device.setText(s.device_id or "not registered")
         url = support_url(self._actions.engine)

@@ -339,3 +339,20 @@ async def test_no_agent_and_no_safe_place_to_host_is_explained(tmp_path: Path) -
     assert str(caught.value).startswith("Rustronaut could not start: ")
     assert caught.value.next_step == UnsafeDirectoryError.next_step
     assert "Error" not in str(caught.value)
+
+
+async def test_about_says_what_survives_quitting(make_app, agent, sock: Path) -> None:
+    link = await app_main.make_engine(path=sock)
+    app = make_app(link)
+    about = app.actions.show_window("about")
+    assert (
+        about.session.text() == "Kept by the Rustronaut agent: it stays up when you quit this app."
+    )
+    _engine, server = agent
+    await server.stop()
+    await until(lambda: app.bridge.lost)
+    assert about.session.text() == "Not running."
+    hosted = make_app(ScriptedEngine(demo_snapshot(), demo_settings()))
+    assert hosted.actions.show_window("about").session.text() == (
+        "Runs inside this app: quitting it disconnects."
+    )
