@@ -38,16 +38,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
-
 from app import icons
-from app.qtcompat import binding_leaks
-from app.single_instance import SingleInstance
 from core.aio import cancel_and_wait, spawn
 from core.errors import UserFacing
 
 if TYPE_CHECKING:
+    # Qt is imported in ``run`` only: ``rustronaut-tray agent`` runs the headless agent
+    # through ``main`` and must not load a GUI toolkit into the process owning the session.
+    from PySide6.QtWidgets import QSystemTrayIcon
+
     from app.link import ClientEngine, EngineLink
     from app.tray_app import TrayApp
     from core.engine.api import EngineAPI
@@ -231,6 +230,11 @@ def run(
     """
     import PySide6
     import qasync
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
+
+    from app.qtcompat import binding_leaks
+    from app.single_instance import SingleInstance
 
     args = _parse(sys.argv[1:] if argv is None else argv)
     from core.logs import setup as setup_logging

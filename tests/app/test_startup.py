@@ -88,7 +88,11 @@ def test_engine_unavailable_is_explained_then_exits_1(tmp_path: Path) -> None:
 def test_the_tray_executable_runs_the_agent_when_asked(tmp_path: Path) -> None:
     """A frozen tray starts the agent as ``<its own exe> agent``: that must be the agent,
     not a second tray (which would reject the argument)."""
-    code = "import sys, app.main as m; sys.argv = ['rustronaut-tray', 'agent', '--help']; m.main()"
+    code = (
+        "import sys, app.main as m; sys.argv = ['rustronaut-tray', 'agent', '--help']\n"
+        "try:\n    m.main()\n"
+        "finally:\n    print('qt loaded' if 'PySide6' in sys.modules else 'no qt')"
+    )
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path)}
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
@@ -96,3 +100,4 @@ def test_the_tray_executable_runs_the_agent_when_asked(tmp_path: Path) -> None:
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.startswith("usage: rustronaut agent")
+    assert out.stdout.splitlines()[-1] == "no qt"  # the agent never loads a GUI toolkit
