@@ -86,8 +86,9 @@ RUNNER = textwrap.dedent(
     sys.path.insert(0, {tests!r})
     from scripted_engine import ScriptedEngine
     import app.main as m
+    import app.single_instance as si
 
-    class Probe(m.SingleInstance):
+    class Probe(si.SingleInstance):
         # Report the knock on stdout, then quit through the normal path.
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
@@ -99,7 +100,7 @@ RUNNER = textwrap.dedent(
                 a.actions.quit()
 
     apps = []
-    m.SingleInstance = Probe
+    si.SingleInstance = Probe  # app.main.run imports it when it runs
 
     def ready(tray_app):
         apps.append(tray_app)
