@@ -140,7 +140,7 @@ class AuthAdapter:
         *,
         device_code: bool,
         on_prompt: Callable[[str, str], None],
-        open_url: Callable[[str], None] | None = None,
+        open_url: Callable[[str], object] | None = None,
     ) -> UserInfo:
         if device_code:
             await self._session.login_device(

@@ -33,7 +33,7 @@ __all__ = [
 Unsubscribe = Callable[[], None]
 
 #: Opens a URL in the browser of the front end that asked for a sign-in.
-OpenUrl = Callable[[str], None]
+OpenUrl = Callable[[str], object]
 
 #: The shortest break-glass reason accepted under managed always-on, in every front end
 #: (tray dialogs, CLI, local API): long enough to say something to IT.

@@ -89,7 +89,7 @@ class AuthPort(Protocol):
         *,
         device_code: bool,
         on_prompt: Callable[[str, str], None],
-        open_url: Callable[[str], None] | None = None,
+        open_url: Callable[[str], object] | None = None,
     ) -> UserInfo:
         """Run the browser or device flow; ``on_prompt(user_code, url)`` for the device flow,
         ``open_url`` (when given) opens the browser flow's page instead of the default."""
