@@ -9,6 +9,7 @@ loop) and stops it with SIGTERM, which must end it cleanly with exit code 0.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -23,6 +24,7 @@ import pytest
 
 from core import __version__
 from tests.fakes.installers import run
+from tests.fakes.wait import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -189,12 +191,40 @@ def controller_url(tmp_path: Path) -> Iterator[str]:
             proc.wait()
 
 
+def _agents(bundle: Path) -> list[int]:
+    """Pids of ``rustronaut agent`` processes run from ``bundle`` (the frozen agent)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if len(argv) > 1 and argv[0].startswith(str(bundle).encode()) and argv[1] == b"agent":
+            pids.append(int(entry.name))
+    return pids
+
+
+def _stop_agents(bundle: Path) -> None:
+    """SIGTERM the bundle's agents (as logging out would), SIGKILL what stays."""
+    for pid in _agents(bundle):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
+    with contextlib.suppress(AssertionError):
+        wait_until(lambda: not _agents(bundle), 15, what="the agent to stop")
+    for pid in _agents(bundle):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
 @pytest.mark.ui
-def test_tray_starts_offscreen_with_its_engine_and_quits_on_sigterm(
+def test_tray_starts_the_agent_attaches_and_quits_on_sigterm_leaving_it_up(
     bundle_dir: Path, tmp_path: Path, controller_url: str
 ) -> None:
-    """The frozen tray builds the real engine (discovery from the controller), answers a
-    second launch from its event loop and exits 0 on SIGTERM."""
+    """The frozen tray starts the frozen agent (``rustronaut agent``: the real engine,
+    which asks the controller for discovery), attaches to it, answers a second launch from
+    its event loop and exits 0 on SIGTERM. The agent (and so the session) stays up."""
     runtime = tmp_path / "run"
     runtime.mkdir(mode=0o700)
     config = tmp_path / "config"
@@ -220,16 +250,32 @@ def test_tray_starts_offscreen_with_its_engine_and_quits_on_sigterm(
     with log.open("w") as sink:
         proc = subprocess.Popen([tray, "--debug"], env=env, stdout=sink, stderr=subprocess.STDOUT)
     sock = runtime / "rustronaut-tray.sock"
+    engine_sock = runtime / "rustronaut" / "engine.sock"
     discovery = f"GET {controller_url}/.well-known/rustronaut"
+
+    def tray_log() -> str:
+        return log.read_text(errors="replace")
+
+    def every_log() -> str:  # the tray's output and the agent's log file
+        return "".join(p.read_text(errors="replace") for p in sorted(tmp_path.rglob("*.log")))
+
+    def up() -> bool:
+        return proc.poll() is not None or (
+            sock.exists()
+            and engine_sock.exists()
+            and "engine attached (hosted by agent)" in tray_log()
+            and discovery in every_log()
+        )
+
     try:
-        deadline = time.monotonic() + 90
-        while proc.poll() is None and time.monotonic() < deadline:
-            if sock.exists() and discovery in log.read_text(errors="replace"):
-                break
-            time.sleep(0.2)
-        text = log.read_text(errors="replace")
+        with contextlib.suppress(AssertionError):
+            wait_until(up, 90, what="the tray attached to the agent's engine")
+        text = tray_log()
         assert sock.exists(), f"tray never listened (exit {proc.poll()}): {text[-3000:]}"
-        assert discovery in text, f"the engine never asked the controller: {text[-3000:]}"
+        assert "engine attached (hosted by agent)" in text, text[-3000:]
+        assert _agents(bundle_dir), "no frozen `rustronaut agent` process"
+        assert engine_sock.exists(), "the agent does not serve the local API"
+        assert discovery in every_log(), f"the engine never asked the controller: {text[-3000:]}"
         # A second launch knocks on the first and exits 0 at once.
         second = run([tray], env=env, timeout=60, check=False)
         assert second.returncode == 0, second.stdout + second.stderr
@@ -237,11 +283,15 @@ def test_tray_starts_offscreen_with_its_engine_and_quits_on_sigterm(
         assert proc.poll() is None, "the first instance died when knocked on"
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
-        text = log.read_text(errors="replace")
+        text = tray_log()
         assert proc.returncode == 0, text[-3000:]
         assert "Traceback" not in text, text[-3000:]
         assert not sock.exists(), "the single-instance socket outlived the tray"
+        # Quitting the tray is not quitting the session: the agent keeps serving.
+        assert _agents(bundle_dir), "the agent ended with the tray"
+        assert engine_sock.exists()
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        _stop_agents(bundle_dir)
