@@ -22,8 +22,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "app"))
+sys.path.insert(0, str(ROOT))  # run as a script: the repository's packages and tests.fakes
 
 WINDOW_SIZES = {
     "main": (860, 620),
@@ -53,11 +52,11 @@ async def _shoot(out: Path, display: str) -> list[Path]:
     from PySide6.QtCore import QPoint, Qt
     from PySide6.QtGui import QColor, QLinearGradient, QPainter
     from PySide6.QtWidgets import QApplication, QWidget
-    from scripted_engine import DEMO_DECISIONS, ScriptedEngine, demo_settings
 
     from app.autostart import XdgAutostart
     from app.tray_app import TrayApp
     from core.engine.state import EventKind, SessionState
+    from tests.fakes.scripted_engine import DEMO_DECISIONS, ScriptedEngine, demo_settings
 
     qapp = QApplication.instance()
     assert isinstance(qapp, QApplication)
@@ -192,7 +191,7 @@ def main() -> int:
             print(f"screenshots: {tool} is missing (see scripts/apt/ui.txt)", file=sys.stderr)
             return 2
     args.out.mkdir(parents=True, exist_ok=True)
-    from xdisplay import XDisplay
+    from tests.fakes.xdisplay import XDisplay
 
     with XDisplay(tray=True) as x:
         os.environ.update(x.env())

@@ -1,24 +1,20 @@
 """Fixtures for the tray tests: a scripted engine and the app wired around it.
 
-``scripted_engine.py`` sits next to this file (test-only, never in ``app/``); it is put on
-``sys.path`` here so tests, the benchmark and the screenshot script share one copy.
+The scripted engine lives in ``tests/fakes`` (test-only, never in ``app/``), shared by
+these tests, the tray benchmark and the screenshot script.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from scripted_engine import ScriptedEngine, demo_settings
-
 from app.autostart import XdgAutostart
 from app.notify import RateLimiter
 from app.tray_app import TrayApp
+from tests.fakes.scripted_engine import ScriptedEngine, demo_settings
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from scripted_engine import ScriptedEngine, demo_settings, demo_snapshot
 
 import app.main as app_main
 from app.link import AttachedLink, HostedLink
@@ -30,6 +29,7 @@ from core.engine.localapi.lock import EngineLock
 from core.engine.localapi.server import LocalApiServer
 from core.engine.localapi.transport import default_lock_path
 from core.engine.state import SessionState
+from tests.fakes.scripted_engine import ScriptedEngine, demo_settings, demo_snapshot
 
 pytestmark = [
     pytest.mark.ui,

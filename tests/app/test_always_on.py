@@ -7,12 +7,12 @@ import asyncio
 from collections.abc import Callable
 
 import pytest
-from scripted_engine import ScriptedEngine, demo_settings, demo_snapshot
 
 from app.link import AttachedLink
 from app.windows.breakglass import BreakGlassDialog, Exit
 from core.engine.api import MIN_REASON_LENGTH
 from core.engine.state import SessionState
+from tests.fakes.scripted_engine import ScriptedEngine, demo_settings, demo_snapshot
 
 pytestmark = pytest.mark.ui
 

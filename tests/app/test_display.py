@@ -15,7 +15,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from xdisplay import XDisplay, available
+
+from tests.fakes.xdisplay import XDisplay, available
 
 pytestmark = [pytest.mark.ui, pytest.mark.display]
 
@@ -24,13 +25,12 @@ ROOT = Path(__file__).resolve().parents[2]
 CHILD = textwrap.dedent(
     """
     import json, sys
-    sys.path.insert(0, {tests!r})
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QSystemTrayIcon
     import app.main as m
     report = {{}}
     def demo():
-        from scripted_engine import ScriptedEngine
+        from tests.fakes.scripted_engine import ScriptedEngine
         from core.engine.state import SessionState
         return ScriptedEngine.demo(SessionState.DEGRADED)
     def on_tray(icon):
@@ -79,7 +79,7 @@ CHILD = textwrap.dedent(
 
 @pytest.mark.skipif(not available(tray=True), reason="needs Xvfb and trayer")
 def test_tray_docks_in_a_real_tray_and_follows_the_engine(tmp_path: Path) -> None:
-    code = CHILD.format(tests=str(Path(__file__).parent), name=str(tmp_path / "i.sock"))
+    code = CHILD.format(name=str(tmp_path / "i.sock"))
     with XDisplay(tray=True) as x:
         env = {**x.env(), "XDG_CONFIG_HOME": str(tmp_path), "XDG_RUNTIME_DIR": str(tmp_path)}
         out = subprocess.run(

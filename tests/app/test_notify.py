@@ -6,11 +6,11 @@ import dataclasses
 import time
 
 import pytest
-from scripted_engine import demo_snapshot
 
 from app.notify import EXPIRY_WARNING_S, RateLimiter, expiry_notice, notices_for
 from app.presenter import Action
 from core.engine.state import ErrorInfo, Event, EventKind, SessionState, Snapshot
+from tests.fakes.scripted_engine import demo_snapshot
 
 pytestmark = pytest.mark.unit
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from scripted_engine import demo_snapshot
 
 from app.presenter import (
     Action,
@@ -19,6 +18,7 @@ from app.presenter import (
     tunnel_summary,
 )
 from core.engine.state import ErrorInfo, SessionState, Snapshot
+from tests.fakes.scripted_engine import demo_snapshot
 
 pytestmark = pytest.mark.unit
 

@@ -83,8 +83,7 @@ def test_default_name_is_per_user(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
 RUNNER = textwrap.dedent(
     """
     import sys
-    sys.path.insert(0, {tests!r})
-    from scripted_engine import ScriptedEngine
+    from tests.fakes.scripted_engine import ScriptedEngine
     import app.main as m
     import app.single_instance as si
 
@@ -116,8 +115,13 @@ def test_second_process_raises_the_first_and_exits(tmp_path: Path) -> None:
     """Two real processes: the second exits 0 at once, the first is told to come forward."""
     name = _name(tmp_path)
     script = tmp_path / "run.py"
-    script.write_text(RUNNER.format(tests=str(Path(__file__).parent), name=name))
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path)}
+    script.write_text(RUNNER.format(name=name))
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "XDG_CONFIG_HOME": str(tmp_path),
+        "PYTHONPATH": str(ROOT),  # the script imports tests.fakes
+    }
     first = subprocess.Popen(
         [sys.executable, str(script)], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
     )

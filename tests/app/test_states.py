@@ -9,11 +9,11 @@ from collections.abc import Callable
 
 import pytest
 from PySide6.QtWidgets import QTreeWidget
-from scripted_engine import ScriptedEngine, demo_snapshot
 
 from app.notify import RateLimiter
 from app.presenter import REACHABLE_STATES, IconKind, menu_model, tooltip
 from core.engine.state import ErrorInfo, EventKind, ResourceView, SessionState
+from tests.fakes.scripted_engine import ScriptedEngine, demo_snapshot
 
 pytestmark = pytest.mark.ui
 

@@ -9,10 +9,10 @@ from collections.abc import Callable
 
 import pytest
 from PySide6.QtWidgets import QSystemTrayIcon
-from scripted_engine import DEMO_DECISIONS, ScriptedEngine, demo_snapshot
 
 from app.presenter import IconKind
 from core.engine.state import SessionState
+from tests.fakes.scripted_engine import DEMO_DECISIONS, ScriptedEngine, demo_snapshot
 
 pytestmark = pytest.mark.ui
 
@@ -212,7 +212,7 @@ async def test_quit_stops_the_engine(engine: ScriptedEngine, make_app) -> None:
 async def test_tray_shows_starting_until_the_engine_is_attached(
     engine: ScriptedEngine, make_app
 ) -> None:
-    from scripted_engine import demo_snapshot as snap
+    from tests.fakes.scripted_engine import demo_snapshot as snap
 
     app = make_app(None)
     app.start(tray_available=True)

@@ -25,12 +25,12 @@ from PySide6.QtWidgets import (
     QSpinBox,
     QWidget,
 )
-from scripted_engine import DEMO_DECISIONS, ScriptedEngine, demo_snapshot
 
 from app.windows.activity import risk_text
 from app.windows.settings import label_for
 from core.engine.state import EventKind, SessionState
 from core.settings.errors import SettingValueError
+from tests.fakes.scripted_engine import DEMO_DECISIONS, ScriptedEngine, demo_snapshot
 
 pytestmark = pytest.mark.ui
 
@@ -255,7 +255,7 @@ async def test_autostart_setting_writes_the_entry(engine: ScriptedEngine, make_a
 
 
 async def test_autostart_checkbox_without_an_engine_setting(make_app) -> None:
-    from scripted_engine import demo_settings
+    from tests.fakes.scripted_engine import demo_settings
 
     engine = ScriptedEngine(settings=[s for s in demo_settings() if s.key != "autostart"])
     app = make_app(engine)

@@ -23,7 +23,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from tests.app.xdisplay import XDisplay, available
+from tests.fakes.xdisplay import XDisplay, available
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,7 +59,7 @@ APP = COMMON + textwrap.dedent(
     import app.main as m
     seen_tray = []
     def demo():
-        from tests.app.scripted_engine import ScriptedEngine
+        from tests.fakes.scripted_engine import ScriptedEngine
         from core.engine.state import SessionState
         return ScriptedEngine.demo(SessionState.CONNECTED)
     def on_tray(icon):
