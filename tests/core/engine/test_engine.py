@@ -9,8 +9,8 @@ import pytest
 
 from core.engine.engine import Engine, EngineConfig
 from core.engine.errors import AlwaysOnError
-from core.engine.netwatch import NetworkWatch
 from core.engine.inbox import HealthTick
+from core.engine.netwatch import NetworkWatch
 from core.engine.ports import ControlEvent
 from core.engine.state import Event, EventKind
 from core.engine.state import SessionState as S

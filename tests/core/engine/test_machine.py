@@ -37,8 +37,14 @@ READY = {
         ({**READY, "blocked_resources": 2, "usable_resources": 1}, S.DEGRADED),
         # every resource blocked by something fixable: its own state, whatever the handshake
         ({**READY, "blocked_resources": 2, "usable_resources": 0}, S.BLOCKED),
-        ({**READY, "blocked_resources": 1, "usable_resources": 0, "handshake_ok": False}, S.BLOCKED),
-        ({**READY, "blocked_resources": 1, "usable_resources": 0, "tunnel_up": False}, S.CONNECTING),
+        (
+            {**READY, "blocked_resources": 1, "usable_resources": 0, "handshake_ok": False},
+            S.BLOCKED,
+        ),
+        (
+            {**READY, "blocked_resources": 1, "usable_resources": 0, "tunnel_up": False},
+            S.CONNECTING,
+        ),
         ({**READY, "blocked_resources": 1, "failed": True}, S.ERROR),
         (READY, S.CONNECTED),
         ({**READY, "signed_in": False}, S.SIGNED_OUT),
