@@ -135,6 +135,10 @@ class AuthAdapter:
     def session_expires_at(self) -> float | None:
         return self._session.session_expires_at
 
+    def session_renewable(self) -> bool | None:
+        tokens = self._session.tokens
+        return None if tokens is None else bool(tokens.refresh_token)
+
     async def sign_in(
         self,
         *,
@@ -295,6 +299,10 @@ class ControlAdapter:
                 yield ControlEvent(
                     kind=str(event.type), data={"detail": event.detail, "at": event.at}
                 )
+
+    def clock_skew_s(self) -> float | None:
+        # Measured by the control-plane client from the controller's answers (issue 17).
+        return None
 
     async def report_break_glass(self, reason: str) -> None:
         with _offline_as_connection_error():

@@ -84,6 +84,10 @@ class AuthPort(Protocol):
         """When the sign-in itself ends (refresh token/session), if known."""
         ...
 
+    def session_renewable(self) -> bool | None:
+        """Whether the sign-in renews itself (holds a refresh token); None: signed out."""
+        ...
+
     async def sign_in(
         self,
         *,
@@ -145,6 +149,10 @@ class ControlPort(Protocol):
 
     async def report_break_glass(self, reason: str) -> None:
         """Tell the controller why always-on was broken."""
+        ...
+
+    def clock_skew_s(self) -> float | None:
+        """This computer's clock minus the controller's, as last measured (None: unknown)."""
         ...
 
 

@@ -118,6 +118,8 @@ class Reactions:
             policy_version=held.version if held else None,
             policy_expires_at=held.expires_at if held else None,
             session_expires_at=self._auth.session_expires_at(),
+            session_renewable=self._auth.session_renewable(),
+            clock_skew_s=self._control.clock_skew_s(),
         )
         if new != snap:
             if new.state is not snap.state:

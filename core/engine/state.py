@@ -106,6 +106,11 @@ class Snapshot:
     error: ErrorInfo | None = None
     always_on: bool = False
     session_expires_at: float | None = None
+    #: whether the sign-in renews itself (a refresh token) or simply ends at its expiry
+    session_renewable: bool | None = None
+    #: how far this computer's clock is off the controller's (seconds, + = ahead), when
+    #: measured and large enough to matter
+    clock_skew_s: float | None = None
     policy_version: int | None = None
     policy_expires_at: float | None = None
     proxy_address: str | None = None

@@ -33,6 +33,9 @@ class Auth:
     def session_expires_at(self) -> float | None:
         return self.expires_at
 
+    def session_renewable(self) -> bool | None:
+        return None if self._user is None else True
+
     async def sign_in(
         self,
         *,
@@ -84,6 +87,7 @@ class Control:
         self.bundle = "bundle-v1"
         self.queue: asyncio.Queue[ControlEvent] = asyncio.Queue()
         self.break_glass: list[str] = []
+        self.skew: float | None = None
 
     def _check(self) -> None:
         if not self.reachable:
@@ -110,6 +114,10 @@ class Control:
 
     async def report_break_glass(self, reason: str) -> None:
         self.break_glass.append(reason)
+
+    def clock_skew_s(self) -> float | None:
+        return self.skew
+
 
 
 class Posture:
