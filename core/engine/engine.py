@@ -52,6 +52,7 @@ from core.engine.inbox import (
     RecheckRequested,
     Request,
     RetryDue,
+    SessionEnded,
     SettingsChanged,
     SignInFinished,
     SignInRequested,
@@ -262,14 +263,16 @@ class Engine(Reactions):
                 await self._on_sign_in_finished(message)
             case SignOutRequested(reason=reason):
                 await self._on_sign_out(reason)
+            case SessionEnded():
+                await self._on_session_ended()
             case RecheckRequested():
                 await self._on_recheck()
             case PostureChanged(facts=facts):
                 await self._on_posture_changed(facts)
             case ControlPlaneEvent(kind=kind):
                 await self._on_control_event(kind)
-            case ControllerReach(reachable=reachable):
-                self._on_reach(reachable)
+            case ControllerReach(reachable=reachable, error=error):
+                self._on_reach(reachable, error)
             case HealthTick():
                 await self._on_health_tick()
             case ClockJump():

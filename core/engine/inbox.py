@@ -34,6 +34,7 @@ __all__ = [
     "RecheckRequested",
     "Request",
     "RetryDue",
+    "SessionEnded",
     "SettingsChanged",
     "SignInFinished",
     "SignInRequested",
@@ -102,6 +103,11 @@ class SignOutRequested(Request):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SessionEnded:
+    """The provider no longer accepts the sign-in: take access down, ask to sign in."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RecheckRequested(Request):
     """Collect posture now, report it and re-evaluate access."""
 
@@ -123,9 +129,10 @@ class ControlPlaneEvent:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ControllerReach:
-    """The controller's event stream connected (``reachable``) or dropped."""
+    """The controller's event stream connected (``reachable``) or dropped (``error``)."""
 
     reachable: bool
+    error: BaseException | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -171,6 +178,7 @@ Message = (
     | SignInRequested
     | SignInFinished
     | SignOutRequested
+    | SessionEnded
     | RecheckRequested
     | PostureChanged
     | ControlPlaneEvent

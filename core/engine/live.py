@@ -173,7 +173,7 @@ class Live:
             except Exception as exc:
                 if not self._reach.unreachable(exc):
                     _log.warning("event stream failed: %s", exc)
-                self._post(ControllerReach(reachable=False))
+                self._post(ControllerReach(reachable=False, error=exc))
             await backoff.wait()
             self._post(ControlPlaneEvent(kind="resync"))
 

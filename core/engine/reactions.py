@@ -24,7 +24,7 @@ from core.engine.config import EngineConfig
 from core.engine.errors import SignInRequiredError, explain
 from core.engine.gateways import Gateways
 from core.engine.health import Action, Step
-from core.engine.inbox import ProxyDecision
+from core.engine.inbox import Message, ProxyDecision, SessionEnded
 from core.engine.machine import LIVE_STATES, SessionFacts, blocked, derive, usable
 from core.engine.netwatch import NetworkWatch
 from core.engine.ports import (
@@ -158,7 +158,8 @@ class Reactions:
         )
 
     def _signed_out_by_provider(self, info: ErrorInfo) -> None:
-        """The provider no longer accepts the sign-in: signed out, asked to sign in again."""
+        """The provider no longer accepts the sign-in: signed out, asked to sign in again
+        (once), and access taken down by the ``SessionEnded`` that follows."""
         self._user = None
         self._update(error=None, busy=None, failed=False, signed_in=False)
         self._emit(
@@ -166,6 +167,23 @@ class Reactions:
             "Sign-in needed: " + info.detail,
             details={"action": "sign_in", "next": info.next_step},
         )
+        self._post(SessionEnded())
+
+    def _post(self, message: Message) -> None:
+        """Put ``message`` in the inbox (the engine implements it)."""
+        raise NotImplementedError
+
+    async def _on_session_ended(self) -> None:
+        if self._facts.signed_in:
+            return  # signed in again meanwhile
+        _log.warning("the sign-in ended: taking access down")
+        await self._live.stop()
+        await self._live.cancel_retry()
+        await self._proxy.stop()
+        await self._gateways.down()
+        self._policy.clear()
+        self._set_snapshot(proxy_address=None, tunnel=None)
+        self._update(want_connected=False, tunnel_up=False, handshake_ok=False, bundle_valid=False)
 
     async def _on_connect(self, *, retry: bool) -> None:
         if self._sign_in_task is not None:
@@ -311,7 +329,11 @@ class Reactions:
             if await self._report_posture(enrollment.device_id):
                 await self._apply_new_bundle(enrollment.device_id)
         except Exception as exc:
-            _log.warning("could not report the posture change: %s", exc)
+            info = explain(exc, during="reporting the device's posture")
+            if info.code == "signed_out":
+                self._signed_out_by_provider(info)
+                return
+            _log.warning("could not report the posture change: %s", info.detail)
 
     async def _apply_new_bundle(self, device_id: str) -> bool:
         """Fetch the bundle, re-apply the tunnel if it changed, re-decide connections."""
@@ -330,7 +352,12 @@ class Reactions:
         return ok
 
     # ------------------------------------------------------------ the controller
-    def _on_reach(self, reachable: bool) -> None:
+    def _on_reach(self, reachable: bool, error: BaseException | None = None) -> None:
+        if error is not None and self._facts.signed_in:
+            info = explain(error, during="following the controller's events")
+            if info.code == "signed_out":
+                self._signed_out_by_provider(info)
+                return
         if reachable:
             self._reach.answered()
         if reachable != self._facts.controller_reachable:
@@ -383,6 +410,9 @@ class Reactions:
             ok = await self._apply_new_bundle(enrollment.device_id)
         except Exception as exc:
             info = explain(exc, during="updating the policy")
+            if info.code == "signed_out":
+                self._signed_out_by_provider(info)
+                return
             _log.warning("new policy refused, keeping the held one: %s", info.detail)
             self._emit(
                 EventKind.ERROR,

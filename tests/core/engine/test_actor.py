@@ -113,6 +113,7 @@ async def test_a_refused_refresh_token_signs_out_and_asks_to_sign_in_without_ret
 
     rig.control.posture_nonce = refused  # type: ignore[method-assign]
     await rig.engine.connect()
+    await rig.settle()
     snap = rig.engine.snapshot
     assert snap.state is S.SIGNED_OUT
     assert snap.user is None
@@ -201,3 +202,24 @@ async def test_controller_events_are_handled_in_order_with_requests() -> None:
     assert rig.engine.snapshot.error is not None
     assert rig.engine.snapshot.error.code == "device_revoked"
     assert not rig.tunnel.is_up
+
+
+async def test_a_session_the_provider_ends_while_connected_takes_access_down_once() -> None:
+    rig = make(auto_connect=False)
+    await rig.engine.connect()
+    assert rig.tunnel.is_up
+
+    async def refused() -> str:
+        raise ReauthRequired("Your sign-in has expired.")
+
+    rig.control.fetch_bundle = refused  # type: ignore[method-assign]
+    rig.control.queue.put_nowait(ControlEvent("policy_changed", {}))
+    await rig.settle()
+    await rig.advance(5.0)
+    snap = rig.engine.snapshot
+    assert snap.state is S.SIGNED_OUT
+    assert not rig.tunnel.is_up
+    assert not rig.proxy.running
+    assert snap.resources == ()
+    prompts = [e for e in rig.events if e.details.get("action") == "sign_in"]
+    assert len(prompts) == 1
