@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime
+import email.utils
 import hashlib
 import hmac
 import ssl
@@ -15,6 +17,7 @@ import msgspec
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from core.clock import TrustedTime, shared
 from core.controlplane.errors import (
     ApiRefusedError,
     AuthenticationError,
@@ -199,6 +202,10 @@ class ControlPlaneClient:
     ``portal_probe`` (opt-in, see ``core.controlplane.portal``) is fetched after a TLS
     verification failure to tell a captive portal from other TLS trouble.
 
+    Every answer's HTTP ``Date`` (from the pinned controller, not a portal) is recorded
+    in ``trusted`` (``core.clock.shared()`` by default): the policy store judges expiry
+    against it, and ``clock_skew_s`` says how far this computer's clock is off.
+
     Answers that look like a captive portal (HTML, a redirect off-host, 511) raise
     ``CaptivePortalError``; they are never used. Methods raise ``ControlPlaneError``
     subclasses only.
@@ -217,8 +224,10 @@ class ControlPlaneClient:
         proxy_runner: ProxyRunner | None = None,
         proxy_env: Mapping[str, str] | None = None,
         portal_probe: PortalProbe | None = None,
+        trusted: TrustedTime | None = None,
     ) -> None:
         self._auth = auth
+        self._time = trusted if trusted is not None else shared()
         self._base = httpx.URL(base_url.rstrip("/"))
         self._timeout = timeout
         self._transport = transport
@@ -276,6 +285,12 @@ class ControlPlaneClient:
         return self._http
 
     @property
+    def clock_skew_s(self) -> float | None:
+        """Local − controller in seconds (+ = this computer is ahead), the median of the
+        last few answers' ``Date``; None until an answer carried one."""
+        return self._time.skew_s
+
+    @property
     def proxy(self) -> ProxyChoice | None:
         """The proxy in use and where it came from (None before the first request)."""
         return self._proxy
@@ -326,6 +341,24 @@ class ControlPlaneClient:
                     f"{what}: TLS failed and {verdict.detail}: {exc}", portal_url=verdict.location
                 )
         return ControllerUnreachableError(f"{what}: {exc}")
+
+    def _note_date(self, response: httpx.Response) -> None:
+        """Record the controller's clock from the answer's ``Date`` (RFC 9110 §6.6.1).
+
+        Called only after the pin and portal checks, so the time is the controller's. The
+        header has whole seconds and is written when the answer starts: its middle
+        second is the best guess of the controller's time on arrival.
+        """
+        value = response.headers.get("date")
+        if not value:
+            return
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return
+        if when.tzinfo is None:  # "-0000": HTTP dates are always UTC (GMT)
+            when = when.replace(tzinfo=datetime.UTC)
+        self._time.observe(when.timestamp() + 0.5)
 
     def _check_pin(self, response: httpx.Response) -> None:
         """Second line of defence: the answer came over a pinned connection."""
@@ -385,6 +418,7 @@ class ControlPlaneClient:
         try:
             self._check_pin(response)
             self._check_portal(response, f"{method} {path}")
+            self._note_date(response)
             if response.status_code >= 300:
                 raise await self._refusal(response)
             if response.status_code != expect:
@@ -479,6 +513,7 @@ class ControlPlaneClient:
         try:
             self._check_pin(response)
             self._check_portal(response, "GET /v1/events")
+            self._note_date(response)
             if response.status_code >= 300:
                 raise await self._refusal(response)
             if not response.headers.get("content-type", "").startswith("text/event-stream"):

@@ -302,7 +302,7 @@ class ControlAdapter:
 
     def clock_skew_s(self) -> float | None:
         # Measured by the control-plane client from the controller's answers (issue 17).
-        return None
+        return self._client.clock_skew_s
 
     async def report_break_glass(self, reason: str) -> None:
         with _offline_as_connection_error():

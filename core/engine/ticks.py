@@ -6,16 +6,18 @@ controller's backoff, the offline retry, the short follow-ups after a tunnel com
 sleeps through ``Ticks.sleep``, so tests drive time by hand (``tests/fakes``'
 ``ManualTicks``) and never wait on the wall clock.
 
-Imports nothing from the project. Threading: the engine's loop only.
+Imports only ``core.clock`` (``awake_or_asleep`` lives there so the policy store can
+use it too). Threading: the engine's loop only.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections.abc import Callable
 from typing import Protocol
+
+from core.clock import awake_or_asleep
 
 __all__ = ["RealTicks", "Ticks", "awake_or_asleep"]
 
@@ -34,20 +36,6 @@ class Ticks(Protocol):
     async def sleep(self, seconds: float) -> None:
         """Return after ``seconds`` (cancellable)."""
         ...
-
-
-def awake_or_asleep() -> float:
-    """Seconds on a clock that keeps counting while the machine is suspended."""
-    # time.monotonic (and asyncio's timers) stop during suspend on Linux and macOS, so a
-    # timer gap measured with it never shows a sleep: after a resume the tick simply
-    # comes late by the machine's reckoning. CLOCK_BOOTTIME (Linux) and Darwin's
-    # CLOCK_MONOTONIC include the suspended time. Elsewhere (Windows) time.monotonic.
-    if sys.platform == "darwin":
-        return time.clock_gettime(time.CLOCK_MONOTONIC)
-    boottime = getattr(time, "CLOCK_BOOTTIME", None)
-    if boottime is not None:
-        return time.clock_gettime(boottime)
-    return time.monotonic()
 
 
 class RealTicks:

@@ -1,0 +1,112 @@
+"""Time you can trust: the controller's time carried forward on a clock that counts sleep.
+
+The local wall clock (``time.time``) is whatever the person at the keyboard set it to.
+Access decisions that must not be extended by setting it back (a policy bundle's hard
+expiry) are judged against ``TrustedTime.now()`` instead: the controller's time as last
+verified (an HTTP ``Date`` header on an authenticated answer, a signed bundle's issue
+time) plus the seconds elapsed since, on ``awake_or_asleep`` — a clock that keeps
+counting while the machine is suspended and that nobody can set. Before the first
+verified observation there is nothing better than the wall clock, and ``now()`` says so
+(``anchored`` is False).
+
+``TrustedTime`` also keeps the last few differences "local − controller" and exposes
+their median as ``skew_s`` (the tray and ``rustronaut status`` show it).
+
+``shared()`` is the process's instance: the control-plane client feeds it and the
+policy store reads it unless a test injects its own. Imports nothing from the project.
+Not thread-safe: use from one thread (the agent's loop).
+"""
+
+from __future__ import annotations
+
+import collections
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+__all__ = ["TrustedTime", "awake_or_asleep", "shared"]
+
+SKEW_SAMPLES = 5
+"""How many recent answers the skew is the median of (one odd answer does not count)."""
+
+
+def awake_or_asleep() -> float:
+    """Seconds on a clock that keeps counting while the machine is suspended."""
+    # time.monotonic (and asyncio's timers) stop during suspend on Linux and macOS, so a
+    # timer gap measured with it never shows a sleep: after a resume the tick simply
+    # comes late by the machine's reckoning. CLOCK_BOOTTIME (Linux) and Darwin's
+    # CLOCK_MONOTONIC include the suspended time. Elsewhere (Windows) time.monotonic.
+    if sys.platform == "darwin":
+        return time.clock_gettime(time.CLOCK_MONOTONIC)
+    boottime = getattr(time, "CLOCK_BOOTTIME", None)
+    if boottime is not None:
+        return time.clock_gettime(boottime)
+    return time.monotonic()
+
+
+class TrustedTime:
+    """The controller's time, carried forward on ``elapsed`` (see the module docstring).
+
+    ``wall`` is the local clock (compared with the controller's to measure the skew, and
+    the fallback before any observation); ``elapsed`` a clock nobody can set that counts
+    suspend. Both are injectable so tests need no faketime.
+    """
+
+    def __init__(
+        self,
+        *,
+        wall: Callable[[], float] = time.time,
+        elapsed: Callable[[], float] = awake_or_asleep,
+        samples: int = SKEW_SAMPLES,
+    ) -> None:
+        self.wall = wall
+        self.elapsed = elapsed
+        self._anchor: tuple[float, float] | None = None  # (controller time, elapsed then)
+        self._skews: collections.deque[float] = collections.deque(maxlen=samples)
+
+    @property
+    def anchored(self) -> bool:
+        """Whether a verified controller time has been observed (else ``now`` is the wall)."""
+        return self._anchor is not None
+
+    def now(self) -> float:
+        """Unix seconds: the last verified controller time plus the time elapsed since,
+        or the wall clock before the first observation."""
+        if self._anchor is None:
+            return self.wall()
+        at, then = self._anchor
+        return at + (self.elapsed() - then)
+
+    def observe(self, controller_time: float, *, sample: bool = True) -> None:
+        """Record the controller's time as read from a verified answer, just received.
+
+        Trusted time never goes backwards: an observation behind the current estimate
+        (a ``Date`` header truncated to the second, a slow answer, a bundle issued a
+        while ago) only counts for the skew, so no answer can extend access.
+        ``sample`` False records the time without counting it for the skew (an issue
+        time that may be old).
+        """
+        if sample:
+            self._skews.append(self.wall() - controller_time)
+        if self._anchor is None or controller_time > self.now():
+            self._anchor = (controller_time, self.elapsed())
+
+    @property
+    def skew_s(self) -> float | None:
+        """Local − controller in seconds (+ = this computer is ahead), the median of the
+        last few answers; None until measured."""
+        return statistics.median(self._skews) if self._skews else None
+
+    def reset(self) -> None:
+        """Forget every observation (a new controller, tests)."""
+        self._anchor = None
+        self._skews.clear()
+
+
+_SHARED = TrustedTime()
+
+
+def shared() -> TrustedTime:
+    """This process's trusted time (fed by the control-plane client)."""
+    return _SHARED
