@@ -140,6 +140,7 @@ class Engine(Reactions):
         self._user: UserInfo | None = None
         self._started = False
         self._session_warned = False
+        self._refresh_at: float | None = None
         # the actor
         self._inbox: asyncio.Queue[Message] = asyncio.Queue()
         self._actor: asyncio.Task[None] | None = None

@@ -18,8 +18,12 @@ from collections.abc import Callable
 from core.engine.errors import captive_portal, explain
 from core.engine.ports import ControlPort, DevicePort
 from core.engine.state import EventKind
+from core.errors import UserFacing
 
-__all__ = ["Reachability", "is_unreachable"]
+__all__ = ["UNREACHABLE_CODES", "Reachability", "is_unreachable"]
+
+#: Error codes that mean "the controller cannot be used right now" (keep the held policy).
+UNREACHABLE_CODES = frozenset({"controller_unreachable", "tls", "captive_portal"})
 
 
 class Reachability:
@@ -70,4 +74,5 @@ def is_unreachable(exc: BaseException) -> bool:
 
     if isinstance(exc, httpx.TransportError | ConnectionError | asyncio.TimeoutError):
         return True
-    return bool(getattr(exc, "unreachable", False))
+    # A controller that answers 5xx or "slow down" is out of service, not refusing us.
+    return isinstance(exc, UserFacing) and exc.code in UNREACHABLE_CODES

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import replace
 from types import EllipsisType
@@ -78,6 +79,8 @@ class Reactions:
     _user: UserInfo | None
     _started: bool
     _session_warned: bool
+    #: when to fetch the next bundle (about two thirds through the held one's life)
+    _refresh_at: float | None
     _sign_in_task: asyncio.Task[None] | None
     _reach: Reachability
     _gateways: Gateways
@@ -288,10 +291,11 @@ class Reactions:
             token = self._device.sign_posture(self._posture_facts, nonce, device_id)
             await self._control.submit_posture(token)
         except Exception as exc:
-            if self._reach.unreachable(exc):
+            if self._unreachable(exc):
                 _log.info("controller unreachable while reporting posture: %s", exc)
                 return False
             raise
+        self._answered()
         return True
 
     async def _refresh_bundle(self, device_id: str) -> bool:
@@ -299,11 +303,13 @@ class Reactions:
         try:
             token = await self._control.fetch_bundle()
         except Exception as exc:
-            if self._reach.unreachable(exc):
+            if self._unreachable(exc):
                 return False
             raise
+        self._answered()
         info = self._policy.accept(token, device_id=device_id)
         _log.info("policy bundle v%s held until %s", info.version, info.expires_at)
+        self._plan_refresh(info.expires_at)
         self._apply_facts()
         return True
 
@@ -352,14 +358,47 @@ class Reactions:
         return ok
 
     # ------------------------------------------------------------ the controller
+    def _unreachable(self, exc: BaseException) -> bool:
+        """Is ``exc`` "controller unreachable"? If so the snapshot names the cause."""
+        if not self._reach.unreachable(exc):
+            return False
+        problem = explain(exc, during="reaching the controller")
+        if problem != self._snapshot.controller_problem:
+            self._set_snapshot(controller_problem=problem)
+        return True
+
+    def _answered(self) -> None:
+        """The controller answered: no problem to show; a later portal is explained anew."""
+        self._reach.answered()
+        if self._snapshot.controller_problem is not None:
+            self._set_snapshot(controller_problem=None)
+
+    def _plan_refresh(self, expires_at: float) -> None:
+        """Fetch the next bundle at about two thirds of this one's lifetime (jittered), so
+        a quiet device never drops its connections when a bundle expires."""
+        now = self._ticks.now()
+        self._refresh_at = now + max(0.0, expires_at - now) * random.uniform(0.6, 0.7)  # noqa: S311
+
+    async def _refresh_if_due(self) -> None:
+        held = self._policy.held()
+        if held is None or self._refresh_at is None or self._ticks.now() < self._refresh_at:
+            return
+        _log.info("policy v%s is two thirds through its life: fetching the next", held.version)
+        await self._try_refresh()
+        if self._refresh_at is not None and self._ticks.now() >= self._refresh_at:
+            # Not renewed (offline, refused): try again in a while, well before it expires.
+            left = max(0.0, held.expires_at - self._ticks.now())
+            self._refresh_at = self._ticks.now() + min(60.0, max(5.0, left / 4))
+
     def _on_reach(self, reachable: bool, error: BaseException | None = None) -> None:
         if error is not None and self._facts.signed_in:
             info = explain(error, during="following the controller's events")
             if info.code == "signed_out":
                 self._signed_out_by_provider(info)
                 return
+            self._unreachable(error)
         if reachable:
-            self._reach.answered()
+            self._answered()
         if reachable != self._facts.controller_reachable:
             self._update(controller_reachable=reachable)
 
@@ -413,10 +452,12 @@ class Reactions:
             if info.code == "signed_out":
                 self._signed_out_by_provider(info)
                 return
-            _log.warning("new policy refused, keeping the held one: %s", info.detail)
+            # A bundle that fails its checks is refused; anything else is a failed fetch.
+            refused = info.code == "policy_invalid"
+            _log.warning("policy update failed, keeping the held one: %s", info.detail)
             self._emit(
                 EventKind.ERROR,
-                "A policy update was refused",
+                "A policy update was refused" if refused else "Could not update the policy",
                 details={"detail": info.detail, "next": info.next_step, "code": info.code},
             )
             return
@@ -437,6 +478,7 @@ class Reactions:
 
     async def _check_health(self) -> None:
         """Bundle expiry, the helper, the tunnel's handshake, the sign-in's end."""
+        await self._refresh_if_due()
         held = self._policy.held()
         if held is None and self._facts.bundle_valid:
             await self._live.stop()

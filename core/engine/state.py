@@ -114,6 +114,9 @@ class Snapshot:
     policy_version: int | None = None
     policy_expires_at: float | None = None
     proxy_address: str | None = None
+    #: why the controller cannot be used right now (TLS, DNS, timeout, HTTP status), while
+    #: the last good policy stays in force; None when it answers
+    controller_problem: ErrorInfo | None = None
 
 
 class EventKind(StrEnum):

@@ -16,6 +16,7 @@ import httpx
 from core.engine.ports import BundleInfo, ControlEvent, Enrollment, UserInfo
 from core.engine.state import PostureItem, ResourceView, TunnelView
 from core.policy.api import AccessRequest, Decision, Effect
+from core.policy.errors import BundleSignatureError, RollbackError
 
 ALICE = UserInfo(subject="u1", email="alice@example.com", groups=("engineering",))
 
@@ -119,7 +120,6 @@ class Control:
         return self.skew
 
 
-
 class Posture:
     def __init__(self) -> None:
         self.facts: dict[str, object] = {"firewall.enabled": True}
@@ -182,10 +182,10 @@ class Policy:
 
     def accept(self, token: str, *, device_id: str) -> BundleInfo:
         if not token.startswith("bundle-v"):
-            raise ValueError("bundle signature does not verify")
+            raise BundleSignatureError("bundle signature does not verify")
         version = int(token.removeprefix("bundle-v"))
         if self._held and version < self._held.version:
-            raise ValueError("older bundle refused")
+            raise RollbackError("older bundle refused")
         self._held = BundleInfo(version, self._clock() + self.lifetime, 1)
         self.cached = self._held
         return self._held

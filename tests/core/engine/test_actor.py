@@ -223,3 +223,63 @@ async def test_a_session_the_provider_ends_while_connected_takes_access_down_onc
     assert snap.resources == ()
     prompts = [e for e in rig.events if e.details.get("action") == "sign_in"]
     assert len(prompts) == 1
+
+
+async def test_a_quiet_device_renews_its_policy_before_it_expires() -> None:
+    # It used to keep the bundle until it expired, withdraw access, and fetch a new one
+    # about a second later: every quiet device dropped its connections once an hour.
+    rig = make(auto_connect=False)
+    await rig.engine.connect()
+    assert rig.engine.snapshot.policy_version == 1
+    rig.control.bundle = "bundle-v2"
+    rig.clock.now += 1800  # half-way: nothing yet
+    await rig.tick()
+    assert rig.engine.snapshot.policy_version == 1
+    rig.clock.now += 800  # past two thirds (2,400 s of 3,600 at most)
+    await rig.tick()
+    assert rig.engine.snapshot.policy_version == 2
+    rig.clock.now += 1200  # the first bundle's expiry passes unnoticed
+    await rig.tick()
+    assert rig.engine.snapshot.state is S.CONNECTED
+    assert not [e for e in rig.events if e.message.startswith("Access withdrawn")]
+
+
+async def test_an_outage_keeps_the_policy_and_names_its_cause() -> None:
+    from core.controlplane.errors import ServerError
+    from core.controlplane.models import Problem
+
+    rig = make(auto_connect=False)
+    await rig.engine.connect()
+
+    async def down() -> str:
+        raise ServerError(503, Problem(title="Service Unavailable", status=503))
+
+    rig.control.fetch_bundle = down  # type: ignore[method-assign]
+    rig.control.queue.put_nowait(ControlEvent("policy_changed", {}))
+    await rig.settle()
+    snap = rig.engine.snapshot
+    assert snap.policy_version == 1  # the last good policy stays in force
+    assert rig.tunnel.is_up
+    assert snap.controller_problem is not None
+    assert "Service Unavailable" in snap.controller_problem.detail
+    # An outage is not announced as a refused policy.
+    assert not [e for e in rig.events if e.message == "A policy update was refused"]
+
+
+async def test_every_captive_portal_of_a_session_is_explained() -> None:
+    from core.controlplane.errors import CaptivePortalError
+
+    rig = make(auto_connect=False)
+    await rig.engine.connect()
+    real_nonce = rig.control.posture_nonce
+
+    async def portal() -> str:
+        raise CaptivePortalError("HTML answer", portal_url="http://login.hotel.example/")
+
+    for _ in range(2):  # two hotels in one session
+        rig.control.posture_nonce = portal  # type: ignore[method-assign]
+        await rig.engine.recheck_posture()
+        rig.control.posture_nonce = real_nonce  # type: ignore[method-assign]
+        await rig.engine.recheck_posture()  # signed in to the Wi-Fi: the controller answers
+    told = [e for e in rig.events if e.details.get("captive_portal")]
+    assert len(told) == 2
