@@ -3,8 +3,8 @@
 The local wall clock (``time.time``) is whatever the person at the keyboard set it to.
 Access decisions that must not be extended by setting it back (a policy bundle's hard
 expiry) are judged against ``TrustedTime.now()`` instead: the controller's time as last
-verified (an HTTP ``Date`` header on an authenticated answer, a signed bundle's issue
-time) plus the seconds elapsed since, on ``awake_or_asleep`` — a clock that keeps
+verified (an HTTP ``Date`` header on an authenticated answer; a signed bundle's issue
+time as a lower bound) plus the seconds elapsed since, on ``awake_or_asleep`` — a clock that keeps
 counting while the machine is suspended and that nobody can set. Before the first
 verified observation there is nothing better than the wall clock, and ``now()`` says so
 (``anchored`` is False).
@@ -62,35 +62,54 @@ class TrustedTime:
     ) -> None:
         self.wall = wall
         self.elapsed = elapsed
-        self._anchor: tuple[float, float] | None = None  # (controller time, elapsed then)
+        # (controller time, elapsed then): from a Date header / from a signed issue time
+        self._anchor: tuple[float, float] | None = None
+        self._floor: tuple[float, float] | None = None
         self._skews: collections.deque[float] = collections.deque(maxlen=samples)
 
     @property
     def anchored(self) -> bool:
-        """Whether a verified controller time has been observed (else ``now`` is the wall)."""
+        """Whether a controller ``Date`` has been observed (else ``now`` leans on the wall)."""
         return self._anchor is not None
 
     def now(self) -> float:
-        """Unix seconds: the last verified controller time plus the time elapsed since,
-        or the wall clock before the first observation."""
-        if self._anchor is None:
-            return self.wall()
-        at, then = self._anchor
+        """Unix seconds: the last verified controller time plus the time elapsed since.
+
+        Before the first ``observe``: the wall clock, but never less than a floor given
+        by ``at_least`` carried forward — so setting the clock back never moves ``now``
+        before a signed issue time already seen. Never goes backwards while anchored.
+        """
+        if self._anchor is not None:
+            return self._carried(self._anchor)
+        wall = self.wall()
+        return wall if self._floor is None else max(wall, self._carried(self._floor))
+
+    def _carried(self, point: tuple[float, float]) -> float:
+        at, then = point
         return at + (self.elapsed() - then)
 
-    def observe(self, controller_time: float, *, sample: bool = True) -> None:
-        """Record the controller's time as read from a verified answer, just received.
+    def observe(self, controller_time: float) -> None:
+        """Record the controller's time read from an answer just received (its ``Date``).
 
-        Trusted time never goes backwards: an observation behind the current estimate
-        (a ``Date`` header truncated to the second, a slow answer, a bundle issued a
-        while ago) only counts for the skew, so no answer can extend access.
-        ``sample`` False records the time without counting it for the skew (an issue
-        time that may be old).
+        Counts for the skew. Trusted time never goes backwards: an observation behind the
+        current estimate (a ``Date`` truncated to the second, a slow answer) moves
+        nothing, so no answer can extend access.
         """
-        if sample:
-            self._skews.append(self.wall() - controller_time)
-        if self._anchor is None or controller_time > self.now():
+        self._skews.append(self.wall() - controller_time)
+        if self._anchor is None:
+            floor = self._carried(self._floor) if self._floor is not None else controller_time
+            self._anchor = (max(controller_time, floor), self.elapsed())
+        elif controller_time > self.now():
             self._anchor = (controller_time, self.elapsed())
+
+    def at_least(self, controller_time: float) -> None:
+        """Record that the controller's time has reached ``controller_time`` (a verified
+        bundle's issue time: perhaps old, so a lower bound only, not a skew sample)."""
+        if self._anchor is not None:
+            if controller_time > self.now():
+                self._anchor = (controller_time, self.elapsed())
+        elif self._floor is None or controller_time > self._carried(self._floor):
+            self._floor = (controller_time, self.elapsed())
 
     @property
     def skew_s(self) -> float | None:
@@ -101,6 +120,7 @@ class TrustedTime:
     def reset(self) -> None:
         """Forget every observation (a new controller, tests)."""
         self._anchor = None
+        self._floor = None
         self._skews.clear()
 
 

@@ -7,6 +7,14 @@ the held bundle, the cache and the subscribers untouched. ``load_cache`` restore
 last valid bundle at start-up (offline use) through the same checks, so an expired,
 foreign or tampered cache is never used. Not thread-safe: one thread (the engine's loop).
 
+Expiry is judged against trusted time (``core.clock.TrustedTime``): the controller's time
+as last verified plus the time elapsed since on a clock that counts suspend — never the
+local wall clock alone. Setting the clock back does not extend access; setting it
+forward does not withdraw it early once the controller's time is known. Each verified
+bundle's issue time is recorded there too (a lower bound of the controller's time), so
+even before any controller answer a bundle lasts no longer than its own lifetime after
+it was issued, as the clock that nobody can set measures it.
+
 Cache file (JSON, 0600): ``{"v": 1, "token": "<JWS>", "keys": {kid: JWK}}``. The token
 is re-verified on load with the keys the caller trusts; the ``keys`` copy is only for
 ``rustronaut policy show`` to check integrity offline.
@@ -18,13 +26,13 @@ import contextlib
 import logging
 import os
 import tempfile
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from core.clock import TrustedTime, shared
 from core.policy.errors import PolicyCacheError, RollbackError
 from core.policy.verify import DEFAULT_SKEW_S, verify_bundle
 from core.wire.policy import MAX_BUNDLE_BYTES, PolicyBundle
@@ -93,7 +101,9 @@ class PolicyStore:
     """Holds the current bundle for ``device_id``; see the module docstring.
 
     ``keys`` are the controller's trusted signing keys by ``kid``; ``cache_path`` None
-    disables the disk cache (tests, the controller). ``clock`` returns unix seconds.
+    disables the disk cache (tests, the controller). ``trusted`` is the time expiry is
+    judged by (``core.clock.shared()``, fed by the control-plane client, by default);
+    ``clock`` (unix seconds) instead makes a private ``TrustedTime`` over that wall clock.
     """
 
     def __init__(
@@ -102,14 +112,17 @@ class PolicyStore:
         device_id: str,
         keys: Mapping[str, Ed25519PublicKey],
         cache_path: Path | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
+        trusted: TrustedTime | None = None,
         skew: float = DEFAULT_SKEW_S,
         max_size: int = MAX_BUNDLE_BYTES,
     ) -> None:
         self.device_id = device_id
         self._keys = dict(keys)
         self.cache_path = cache_path
-        self._clock = clock
+        if trusted is None:
+            trusted = shared() if clock is None else TrustedTime(wall=clock)
+        self.trusted = trusted
         self._skew = skew
         self._max_size = max_size
         self._bundle: PolicyBundle | None = None
@@ -124,8 +137,10 @@ class PolicyStore:
         return self._bundle
 
     def current(self, now: float | None = None) -> PolicyBundle | None:
-        """The bundle in force: the held one unless it has expired (then None)."""
-        now = self._clock() if now is None else now
+        """The bundle in force: the held one unless it has expired (then None).
+
+        ``now`` defaults to trusted time (see the module docstring)."""
+        now = self.trusted.now() if now is None else now
         b = self._bundle
         return b if b is not None and now < b.expires_at else None
 
@@ -160,7 +175,7 @@ class PolicyStore:
             text,
             self._keys,
             device_id=self.device_id,
-            now=self._clock(),
+            now=self.trusted.now(),
             held_version=self.version,
             max_size=self._max_size,
             skew=self._skew,
@@ -194,7 +209,7 @@ class PolicyStore:
             cached.token,
             self._keys,
             device_id=self.device_id,
-            now=self._clock(),
+            now=self.trusted.now(),
             held_version=self.version,
             max_size=self._max_size,
             skew=self._skew,
@@ -216,6 +231,9 @@ class PolicyStore:
             self._notify(None)
 
     def _set(self, bundle: PolicyBundle, token: str) -> None:
+        # Signed by the controller: its clock had reached the issue time. Recorded before
+        # anything reads the bundle, so a clock set back later cannot revive it.
+        self.trusted.at_least(float(bundle.issued_at))
         self._bundle = bundle
         self._token = token
         self._notify(bundle)

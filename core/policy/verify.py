@@ -48,7 +48,9 @@ def verify_bundle(
 
     ``keys`` are the controller's trusted signing keys by ``kid`` (from its discovery
     JWKS, see ``core.wire.signing.public_key_from_jwk``); ``held_version`` the version of
-    the bundle currently held (None: none held). A bundle of the same version passes here
+    the bundle currently held (None: none held). ``now`` should be trusted time
+    (``core.clock.TrustedTime.now``, as ``PolicyStore`` passes it), not the local clock
+    alone, or setting the clock back extends access. A bundle of the same version passes here
     (re-fetch); ``PolicyStore`` refuses one whose content differs.
 
     Raises ``BundleSignatureError``, ``BundleSchemaError``, ``WrongDeviceError``,
