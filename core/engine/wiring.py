@@ -42,7 +42,7 @@ from core.paths import data_dir
 from core.settings import EffectiveSettings, SettingsWatcher, load, set_user
 from core.tunnel import TunnelClient
 
-__all__ = ["EngineSetupError", "build_engine", "engine_config"]
+__all__ = ["EngineSetupError", "build_engine", "controller_pins", "engine_config"]
 
 _log = logging.getLogger(__name__)
 _HELPER_SOCKET_ENV = "RUSTRONAUT_HELPER_SOCKET"
@@ -105,6 +105,11 @@ def health_timings(text: str) -> dict[str, float]:
     }
 
 
+def controller_pins(settings: EffectiveSettings) -> tuple[str, ...] | None:
+    """Every configured SPKI pin (a backup pin must work as well as the first), or None."""
+    return tuple(settings.tls_pin_sha256) or None
+
+
 # ------------------------------------------------------------------------------- build
 async def _set_user_setting(watcher: SettingsWatcher, key: str, value: object) -> None:
     set_user(key, value, settings=watcher.current)
@@ -143,7 +148,7 @@ async def build_engine(
     if not settings.controller_url:
         raise EngineSetupError("No controller URL is set.")
     state = state_dir or data_dir()
-    pin = settings.tls_pin_sha256[0] if settings.tls_pin_sha256 else None
+    pin = controller_pins(settings)
     plain = ControlPlaneClient(settings.controller_url, spki_pin=pin)
     discovery = ControllerDiscovery(plain, state / "discovery.json")
     doc = await discovery.get()

@@ -1,0 +1,61 @@
+"""Every TLS pin is honoured: a valid backup pin works (only the first was used)."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from controller.config import ControllerConfig, IssuerConfig, hash_admin_token
+from controller.testing import build, listen_socket, serve_app
+from core.controlplane import ControlPlaneClient, spki_sha256
+from core.engine.wiring import controller_pins
+from core.settings import load
+
+from ..controlplane.certs import self_signed
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def https_controller(tmp_path: Path) -> AsyncIterator[tuple[str, Path, bytes]]:
+    certfile, keyfile, der = self_signed(tmp_path, "127.0.0.1")
+    sock = listen_socket("127.0.0.1", 0)
+    base = f"https://127.0.0.1:{sock.getsockname()[1]}"
+    cfg = ControllerConfig(
+        admin_token_sha256=hash_admin_token("x"),
+        keys_dir=str(tmp_path / "keys"),
+        database=f"sqlite://{tmp_path / 'c.db'}",
+        client_id="desktop",
+        issuers=(IssuerConfig(issuer="https://idp.example", audiences=("api",)),),
+    )
+    app, service, _dev, _iss = build(cfg, base_url=base)
+    try:
+        async with serve_app(app, sock, certfile=str(certfile), keyfile=str(keyfile)):
+            yield base, certfile, der
+    finally:
+        service.storage.close()
+        sock.close()
+
+
+async def test_the_backup_pin_is_honoured(
+    https_controller: tuple[str, Path, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base, certfile, der = https_controller
+    retired = "A" * 43 + "="  # a well-formed pin of a key the controller no longer uses
+    config = tmp_path / "config"
+    (config / "rustronaut").mkdir(parents=True)
+    (config / "rustronaut" / "settings.json").write_text(
+        '{"controller_url": "%s", "tls_pin_sha256": ["%s", "%s"]}'
+        % (base, retired, spki_sha256(der))
+    )
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    settings = load()
+    assert len(settings.tls_pin_sha256) == 2
+    pins = controller_pins(settings)
+    assert pins == (retired, spki_sha256(der))
+    trusting = ssl.create_default_context(cafile=str(certfile))
+    async with ControlPlaneClient(base, verify=trusting, spki_pin=pins) as client:
+        assert (await client.discovery()).client_id == "desktop"
