@@ -40,6 +40,7 @@ __all__ = [
     "TunnelSpec",
     "parse_endpoint",
     "parse_spec",
+    "validate_interface",
     "validate_key",
 ]
 
@@ -71,6 +72,24 @@ def _clean(field: str, value: str, *, limit: int = 256) -> str:
     if value != value.strip():
         raise SpecError(f"{field}: leading or trailing whitespace")
     return value
+
+
+def validate_interface(name: object) -> str:
+    """Check an interface name and return it. Raises :class:`SpecError`. Pure.
+
+    wg-quick's rule ``[a-zA-Z0-9_=+.-]{1,15}`` minus ``=``, and never starting with ``-``:
+    the name becomes an argument of ``wg``, ``ip`` and ``wg-quick``, where ``-x`` would be
+    read as an option.
+    """
+    if not isinstance(name, str) or not _IFNAME.fullmatch(name):
+        raise SpecError(
+            f"interface: {name!r} must be 1-15 of letters, digits, '_', '+', '.', '-'"
+        )
+    if name.startswith("-"):
+        raise SpecError(f"interface: {name!r} must not start with '-'")
+    if name in {".", ".."}:
+        raise SpecError(f"interface: {name!r} is not a usable name")
+    return name
 
 
 def validate_key(field: str, value: str) -> str:
@@ -211,13 +230,7 @@ class TunnelSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     mtu: int | None = None
 
     def __post_init__(self) -> None:
-        name = self.interface
-        if not isinstance(name, str) or not _IFNAME.fullmatch(name):
-            raise SpecError(
-                f"interface: {name!r} must be 1-15 of letters, digits, '_', '+', '.', '-'"
-            )
-        if name in {".", ".."}:
-            raise SpecError(f"interface: {name!r} is not a usable name")
+        validate_interface(self.interface)
         if self.private_key is not None:
             validate_key("private_key", self.private_key)
         if not self.addresses:

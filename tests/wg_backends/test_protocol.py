@@ -136,3 +136,45 @@ def test_fuzzed_spec_strings_inside_up_never_crash(value: str, field: str) -> No
         assert "$.spec" in message  # a bad value is always blamed on the spec
     else:
         assert isinstance(req, p.Up)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"v":1,"type":"hello","id":1,"x":"\xff"}',  # invalid UTF-8 inside a string
+        b'{"v":1,"type":"up","id":1,"spec":{"interface":"\xc3"}}',  # truncated sequence
+        b"[" * 30_000 + b"]" * 30_000,  # 30,000 deep: msgspec would raise RecursionError
+        b'{"a":' * 30_000 + b"1" + b"}" * 30_000,
+        b'{"v":1,"type":"up","id":1,"spec":' + b"[" * 20 + b"]" * 20 + b"}",
+    ],
+)
+def test_hostile_bodies_raise_only_protocol_error(body: bytes) -> None:
+    for decode in (p.decode_request, p.decode_reply):
+        with pytest.raises(ProtocolError):
+            decode(body)
+
+
+def test_brackets_inside_strings_do_not_count_as_depth() -> None:
+    req = p.decode_request(
+        msgspec.json.encode({"v": 1, "type": "down", "id": 1, "interface": "rtw0",
+                             "reason": "[[[[{{{{" * 10 + '\\"[['})  # fmt: skip
+    )
+    assert isinstance(req, p.Down)
+
+
+@pytest.mark.parametrize("name", ["-x", "--help", "rtw0\n", "a" * 16, ""])
+def test_down_and_status_refuse_bad_interface_names(name: str) -> None:
+    for kind in ("down", "status"):
+        body = msgspec.json.encode({"v": 1, "type": kind, "id": 1, "interface": name})
+        with pytest.raises(ProtocolError, match="interface"):
+            p.decode_request(body)
+
+
+def test_down_carries_break_glass_and_reason() -> None:
+    msg = p.Down(id=3, interface="rtw0", break_glass=True, reason="flight wifi")
+    assert p.decode_request(p.encode(msg)[4:]) == msg
+    long = msgspec.json.encode(
+        {"type": "down", "id": 1, "interface": "rtw0", "break_glass": True, "reason": "x" * 501}
+    )
+    with pytest.raises(ProtocolError, match="reason"):
+        p.decode_request(long)

@@ -78,6 +78,8 @@ BAD = [
     ("interface", "rtw 0", "interface"),
     ("interface", "", "interface"),
     ("interface", "..", "interface"),
+    ("interface", "-x", "interface"),  # would be read as an option by wg / ip / wg-quick
+    ("interface", "--help", "interface"),
     ("addresses", ["10.77.0.2"], "prefix length"),
     ("addresses", ["10.77.0.2/33"], "addresses"),
     ("addresses", ["10.77.0.2/32\nPostUp = x"], "forbidden character"),

@@ -1,12 +1,14 @@
 """The helper protocol, sans I/O: frames and typed messages (see docs/helper-protocol.md).
 
 A frame is a 4-byte big-endian length followed by that many bytes of UTF-8 JSON, at most
-:data:`MAX_FRAME` bytes. Every message is an object with ``v`` (protocol version, now
+:data:`MAX_FRAME` bytes and nested at most :data:`MAX_DEPTH` deep. Every message is an object with ``v`` (protocol version, now
 ``1``), ``type`` and ``id`` (chosen by the client, echoed in the answer). Requests:
-``hello``, ``up`` (with a ``spec``), ``down`` and ``status`` (with an ``interface``).
+``hello``, ``up`` (with a ``spec``), ``down`` (with an ``interface``, and under managed
+always-on ``break_glass`` plus a ``reason``) and ``status`` (with an ``interface``).
 Answers: ``ok`` (with a ``result``) or ``error`` (with ``code`` and ``message``).
 :class:`FrameDecoder` takes bytes in any chunking and yields complete bodies; the decode
-functions map every malformed input to :class:`~wg_backends.errors.ProtocolError`.
+functions map every malformed input (invalid UTF-8, absurd nesting, wrong schema) to
+:class:`~wg_backends.errors.ProtocolError` and raise nothing else.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from typing import Any, Final, cast
 
 import msgspec
 
-from wg_backends.errors import ProtocolError
-from wg_backends.spec import TunnelSpec
+from wg_backends.errors import ProtocolError, SpecError
+from wg_backends.spec import TunnelSpec, validate_interface
 
 __all__ = [
+    "MAX_DEPTH",
     "MAX_FRAME",
+    "MAX_REASON",
     "PROTOCOL_VERSION",
     "Down",
     "ErrorReply",
@@ -40,6 +44,11 @@ __all__ = [
 
 PROTOCOL_VERSION: Final = 1
 MAX_FRAME: Final = 64 * 1024
+#: Deepest nesting of arrays/objects a body may have (a spec needs 4; msgspec would recurse
+#: into 30,000 levels and raise ``RecursionError``, so deeper bodies are refused first).
+MAX_DEPTH: Final = 16
+#: Longest break-glass reason (characters).
+MAX_REASON: Final = 500
 _HEADER = struct.Struct(">I")
 
 # Error codes the helper answers with.
@@ -51,6 +60,9 @@ BACKEND = "backend"
 NOT_UP = "not_up"
 UNSUPPORTED_VERSION = "unsupported_version"
 INTERNAL = "internal"
+ALWAYS_ON = "always_on"
+NOT_OWNER = "not_owner"
+TOO_MANY = "too_many_connections"
 
 
 class _Msg(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="type", kw_only=True):
@@ -69,9 +81,17 @@ class Up(_Msg, tag="up", frozen=True):
 
 
 class Down(_Msg, tag="down", frozen=True):
-    """Bring a tunnel made by this helper down."""
+    """Bring a tunnel made by this helper down.
+
+    Under managed always-on the helper refuses a plain ``down``; the break-glass path sets
+    ``break_glass`` and gives the employee's ``reason`` (required then, logged by the
+    helper with the caller's uid and pid).
+    """
 
     interface: str
+    # UNSET (omitted on the wire) rather than False/"" so a plain down stays the v1 frame.
+    break_glass: bool | msgspec.UnsetType = msgspec.UNSET
+    reason: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class Status(_Msg, tag="status", frozen=True):
@@ -113,11 +133,42 @@ def frame(body: bytes) -> bytes:
     return _HEADER.pack(len(body)) + body
 
 
+def _check_depth(body: bytes, limit: int = MAX_DEPTH) -> None:
+    """Refuse a body nested deeper than ``limit`` (brackets inside strings do not count)."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return  # cannot be deeper than the number of openers: the usual case, no scan
+    depth = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                raise ProtocolError(f"message nested deeper than {limit} levels")
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+
+
 def _version(body: bytes) -> None:
     # Check the version before the schema, so that a v2 client gets a clear answer.
+    # msgspec raises UnicodeDecodeError / RecursionError for some inputs rather than its
+    # own DecodeError: the UTF-8 and depth checks come first so that cannot happen.
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(f"not UTF-8 (byte {exc.start})") from None
+    _check_depth(body)
     try:
         raw = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, ValueError, RecursionError) as exc:
         raise ProtocolError(f"not valid JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise ProtocolError("message must be a JSON object")
@@ -130,9 +181,17 @@ def decode_request(body: bytes) -> Request:
     """Parse one request body. Raises :class:`ProtocolError` (schema, JSON, version, spec)."""
     _version(body)
     try:
-        return cast(Request, _req_dec.decode(body))
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        req = cast(Request, _req_dec.decode(body))
+    except (msgspec.ValidationError, msgspec.DecodeError, ValueError, RecursionError) as exc:
         raise ProtocolError(f"bad request: {exc}") from None
+    if isinstance(req, Down) and isinstance(req.reason, str) and len(req.reason) > MAX_REASON:
+        raise ProtocolError(f"bad request: reason longer than {MAX_REASON} characters")
+    if isinstance(req, Down | Status):
+        try:
+            validate_interface(req.interface)
+        except SpecError as exc:
+            raise ProtocolError(f"bad request: {exc}") from None
+    return req
 
 
 def decode_reply(body: bytes) -> Reply:
@@ -140,7 +199,7 @@ def decode_reply(body: bytes) -> Reply:
     _version(body)
     try:
         return cast(Reply, _rep_dec.decode(body))
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+    except (msgspec.ValidationError, msgspec.DecodeError, ValueError, RecursionError) as exc:
         raise ProtocolError(f"bad reply: {exc}") from None
 
 
