@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -47,9 +48,9 @@ async def test_the_backup_pin_is_honoured(
     retired = "A" * 43 + "="  # a well-formed pin of a key the controller no longer uses
     config = tmp_path / "config"
     (config / "rustronaut").mkdir(parents=True)
-    (config / "rustronaut" / "settings.json").write_text(
-        '{"controller_url": "%s", "tls_pin_sha256": ["%s", "%s"]}'
-        % (base, retired, spki_sha256(der))
+    settings_file = config / "rustronaut" / "settings.json"
+    settings_file.write_text(
+        json.dumps({"controller_url": base, "tls_pin_sha256": [retired, spki_sha256(der)]})
     )
     monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
     settings = load()
