@@ -15,10 +15,17 @@ Rules (all raise :class:`~wg_backends.errors.SpecError` naming the field):
 - interface name follows wg-quick's rule ``[a-zA-Z0-9_=+.-]{1,15}`` minus ``=``;
 - addresses are interface CIDRs, allowed IPs strict networks, DNS IP literals only;
 - MTU 1280–9000, endpoint port 1–65535, keepalive 0–65535;
-- a full IPv4 tunnel without a full IPv6 one is a leak and is refused;
-- an allowed IP narrower than ``/0`` that covers a peer's own (literal) endpoint is a
+- at most 1,000 allowed IPs in total, however they are spread over the peers;
+- an IPv4 list covering half the address space or more (a ``/1`` worth) without a full
+  IPv6 tunnel (``::/0``) is refused: it would send most IPv4 traffic into the tunnel while
+  IPv6 leaks past it (or, if the gateway drops it, is blocked);
+- an allowed IP narrower than ``/0`` that covers any peer's (literal) endpoint is a
   routing loop and is refused (``/0`` is fine: wg-quick and the WireGuard apps exclude the
   endpoint by policy routing).
+
+:meth:`TunnelSpec.validate` adds the checks only the helper can make, from facts it reads
+itself: the controller's address (``protect``) and the host's connected subnets
+(``local_networks``) must not be captured by a route.
 """
 
 from __future__ import annotations
@@ -47,6 +54,8 @@ __all__ = [
 MAX_SPEC_BYTES = 64 * 1024  # a spec is a few hundred bytes; anything bigger is hostile
 _MAX_PEERS = 64
 _MAX_ALLOWED = 256
+_MAX_ALLOWED_TOTAL = 1000
+_HALF_V4 = 2**31  # a /1 worth of IPv4 addresses
 _MAX_ADDRESSES = 16
 _MAX_DNS = 8
 _IFNAME = re.compile(r"[a-zA-Z0-9_+.-]{1,15}")
@@ -171,6 +180,22 @@ def _full(nets: Iterable[IPNetwork], version: int) -> bool:
     return len(collapsed) == 1 and collapsed[0].prefixlen == 0
 
 
+def _v4_size(nets: Iterable[IPNetwork]) -> int:
+    """How many IPv4 addresses ``nets`` cover together (overlaps counted once)."""
+    v4 = (n for n in nets if isinstance(n, ipaddress.IPv4Network))
+    return sum(n.num_addresses for n in ipaddress.collapse_addresses(v4))
+
+
+def _parse_nets(field: str, raws: Iterable[str]) -> list[IPNetwork]:
+    out: list[IPNetwork] = []
+    for raw in raws:
+        try:
+            out.append(ipaddress.ip_network(raw, strict=False))
+        except ValueError:
+            raise SpecError(f"{field}: {raw!r} is not an address or network") from None
+    return out
+
+
 class PeerSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One WireGuard peer (the gateway). Validated on construction and decode."""
 
@@ -251,12 +276,32 @@ class TunnelSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         keys = [p.public_key for p in self.peers]
         if len(set(keys)) != len(keys):
             raise SpecError("peers.public_key: the same peer appears twice")
+        total = sum(len(p.allowed_ips) for p in self.peers)
+        if total > _MAX_ALLOWED_TOTAL:
+            raise SpecError(
+                f"peers.allowed_ips: {total} networks in total, more than {_MAX_ALLOWED_TOTAL}"
+            )
         nets = [n for p in self.peers for n in p.networks()]
         if _full(nets, 4) and not _full(nets, 6):
             raise SpecError(
                 "peers.allowed_ips: full IPv4 tunnel without a full IPv6 tunnel would leak "
                 "IPv6 traffic; add ::/0"
             )
+        if _v4_size(nets) >= _HALF_V4 and not _full(nets, 6):
+            raise SpecError(
+                "peers.allowed_ips: the IPv4 routes cover most of the address space without "
+                "a full IPv6 tunnel; IPv6 would leak or be blocked; add ::/0"
+            )
+        for peer in self.peers:
+            ep = _endpoint_ip(peer.endpoint)
+            if ep is None:
+                continue
+            for net in nets:
+                if net.prefixlen and ep in net:
+                    raise SpecError(
+                        f"peers.allowed_ips: {net} covers the gateway endpoint {ep} "
+                        "(routing loop)"
+                    )
 
     def interfaces(self) -> tuple[IPInterface, ...]:
         """``addresses`` parsed as interface CIDRs. Raises :class:`SpecError`."""
@@ -287,28 +332,46 @@ class TunnelSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         *,
         require_private_key: bool = False,
         forbid_routes: Sequence[str] = (),
+        protect: Sequence[str] = (),
+        local_networks: Sequence[str] = (),
     ) -> TunnelSpec:
         """Apply the context-dependent checks and return ``self``.
 
         ``require_private_key``: the helper's side; a spec without a key is refused.
-        ``forbid_routes``: addresses or networks (e.g. the controller's) that must not be
-        routed into the tunnel; any allowed IP overlapping one — even ``/0`` — is refused.
+        ``forbid_routes``: addresses or networks that must not be routed into the tunnel
+        at all; any allowed IP overlapping one — even ``/0`` — is refused.
+        ``protect``: addresses (the controller's) that must keep their own route; an
+        allowed IP narrower than ``/0`` covering one is refused. A ``/0`` is a deliberate
+        full tunnel, which wg-quick builds with policy routing that keeps every more
+        specific route of the main table.
+        ``local_networks``: the host's connected subnets (the LAN); an allowed IP equal to
+        or inside one would take local traffic into the tunnel and is refused. A broader
+        one is harmless: the connected route is more specific and wins.
         Raises :class:`SpecError`. Pure and idempotent.
         """
         if require_private_key and self.private_key is None:
             raise SpecError("private_key: missing; the client must fill it in")
-        forbidden: list[IPNetwork] = []
-        for raw in forbid_routes:
-            try:
-                forbidden.append(ipaddress.ip_network(raw, strict=False))
-            except ValueError:
-                raise SpecError(f"forbid_routes: {raw!r} is not an address or network") from None
+        forbidden = _parse_nets("forbid_routes", forbid_routes)
+        protected = _parse_nets("protect", protect)
+        local = _parse_nets("local_networks", local_networks)
         for peer in self.peers:
             for net in peer.networks():
                 for bad in forbidden:
                     if net.version == bad.version and net.overlaps(bad):
                         raise SpecError(
                             f"peers.allowed_ips: {net} would route {bad} (controller) "
+                            "into the tunnel"
+                        )
+                for bad in protected:
+                    if net.prefixlen and net.version == bad.version and net.overlaps(bad):
+                        raise SpecError(
+                            f"peers.allowed_ips: {net} would route the controller's address "
+                            f"{bad.network_address} into the tunnel"
+                        )
+                for lan in local:
+                    if net.version == lan.version and net.subnet_of(lan):  # type: ignore[arg-type]
+                        raise SpecError(
+                            f"peers.allowed_ips: {net} would take the local network {lan} "
                             "into the tunnel"
                         )
         return self
@@ -334,6 +397,8 @@ def parse_spec(
     *,
     require_private_key: bool = False,
     forbid_routes: Sequence[str] = (),
+    protect: Sequence[str] = (),
+    local_networks: Sequence[str] = (),
 ) -> TunnelSpec:
     """Decode and fully validate a spec from JSON bytes/str or a builtins mapping.
 
@@ -351,4 +416,9 @@ def parse_spec(
         raise SpecError(f"spec: {exc}") from None
     except msgspec.DecodeError as exc:
         raise SpecError(f"spec: not valid JSON: {exc}") from None
-    return spec.validate(require_private_key=require_private_key, forbid_routes=forbid_routes)
+    return spec.validate(
+        require_private_key=require_private_key,
+        forbid_routes=forbid_routes,
+        protect=protect,
+        local_networks=local_networks,
+    )

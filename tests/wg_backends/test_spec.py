@@ -179,3 +179,84 @@ def test_parse_endpoint(endpoint: str, expected: tuple[str, int]) -> None:
 def test_spec_roundtrips_through_msgspec_json() -> None:
     spec = parse_spec(good()).with_private_key(PRIV)
     assert msgspec.json.decode(msgspec.json.encode(spec), type=TunnelSpec) == spec
+
+
+# ---- routes that cannot hurt (issue 16, item 4) ---------------------------------------
+def _peers(n: int, per_peer: int, first_octet: int = 10) -> list[dict[str, Any]]:
+    """``n`` peers with distinct keys, each with ``per_peer`` distinct /24s."""
+    import base64
+
+    out = []
+    for i in range(n):
+        key = base64.b64encode(bytes([i + 1]) * 32).decode()
+        nets = [f"{first_octet}.{i}.{j % 256}.0/24" if j < 256 else f"11.{i}.{j - 256}.0/24"
+                for j in range(per_peer)]  # fmt: skip
+        out.append({"public_key": key, "endpoint": f"192.0.2.{i + 1}:51820", "allowed_ips": nets})
+    return out
+
+
+def test_allowed_ips_are_limited_in_total_not_per_peer() -> None:
+    data = good()
+    data["peers"] = _peers(5, 256)  # 1,280 over 5 peers: each under the per-peer limit
+    with pytest.raises(SpecError, match="1280 networks in total"):
+        parse_spec(data)
+    data["peers"] = _peers(4, 250)  # 1,000 exactly is fine
+    assert len(parse_spec(data).peers) == 4
+
+
+@pytest.mark.parametrize(
+    "nets",
+    [
+        ["0.0.0.0/1"],  # half the space
+        ["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/2"],  # three quarters
+        ["0.0.0.0/1", "128.0.0.0/2", "192.0.0.0/3", "::/1"],  # some IPv6, not all of it
+    ],
+)
+def test_near_full_ipv4_without_full_ipv6_is_refused(nets: list[str]) -> None:
+    data = mutate("peers.0.allowed_ips", nets)
+    data["peers"][0]["endpoint"] = "gw.example.com:51820"
+    with pytest.raises(SpecError, match="most of the address space"):
+        parse_spec(data)
+    data["peers"][0]["allowed_ips"] = [*nets, "::/0"]
+    assert parse_spec(data).interface == "rtw0"
+
+
+def test_smaller_ipv4_lists_need_no_ipv6() -> None:
+    data = mutate("peers.0.allowed_ips", ["10.0.0.0/8", "172.16.0.0/12", "100.64.0.0/10"])
+    assert parse_spec(data).interface == "rtw0"
+
+
+def test_another_gateways_endpoint_is_not_routable() -> None:
+    data = good()
+    data["peers"] = _peers(2, 1)
+    data["peers"][0]["allowed_ips"] = ["192.0.2.0/24"]  # covers peer 1's endpoint 192.0.2.2
+    data["peers"][0]["endpoint"] = "198.51.100.1:51820"
+    with pytest.raises(SpecError, match="gateway endpoint 192.0.2.2"):
+        parse_spec(data)
+
+
+def test_controller_address_is_protected_from_narrow_routes() -> None:
+    with pytest.raises(SpecError, match="controller's address 10.78.0.5"):
+        parse_spec(good(), protect=["10.78.0.5"])
+    ok = parse_spec(mutate("peers.0.allowed_ips", ["0.0.0.0/0", "::/0"]), protect=["10.78.0.5"])
+    assert ok.interface == "rtw0"  # a deliberate full tunnel (policy routing) stays allowed
+    assert parse_spec(good(), protect=["203.0.113.9", "2001:db8::1"]).interface == "rtw0"
+
+
+@pytest.mark.parametrize(
+    ("nets", "refused"),
+    [
+        (["10.77.0.0/24"], True),  # the LAN itself
+        (["10.77.0.128/25"], True),  # inside the LAN
+        (["10.0.0.0/8"], False),  # broader: the connected /24 is more specific and wins
+        (["10.79.0.0/24"], False),
+        (["0.0.0.0/0", "::/0"], False),
+    ],
+)
+def test_local_networks_cannot_be_captured(nets: list[str], refused: bool) -> None:
+    data = mutate("peers.0.allowed_ips", nets)
+    if refused:
+        with pytest.raises(SpecError, match="local network 10.77.0.0/24"):
+            parse_spec(data, local_networks=["10.77.0.0/24", "fd00:1::/64"])
+    else:
+        assert parse_spec(data, local_networks=["10.77.0.0/24", "fd00:1::/64"])
