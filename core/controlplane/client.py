@@ -225,7 +225,11 @@ class ControlPlaneClient:
         proxy_env: Mapping[str, str] | None = None,
         portal_probe: PortalProbe | None = None,
         trusted: TrustedTime | None = None,
+        event_silence_s: float = 45.0,
     ) -> None:
+        # The controller sends an event-stream keepalive every 15 s: three missed ones
+        # mean it accepts but no longer answers, which must not look "connected".
+        self._event_silence_s = event_silence_s
         self._auth = auth
         self._time = trusted if trusted is not None else shared()
         self._base = httpx.URL(base_url.rstrip("/"))
@@ -504,7 +508,7 @@ class ControlPlaneClient:
             "/v1/events",
             params={"device_id": device_id},
             headers={"Accept": "text/event-stream"},
-            timeout=httpx.Timeout(10.0, read=None),
+            timeout=httpx.Timeout(10.0, read=self._event_silence_s),
         )
         try:
             response = await http.send(request, auth=self._auth, stream=True)
