@@ -29,10 +29,13 @@ async def test_a_silent_event_stream_ends_as_unreachable() -> None:
     try:
         started = asyncio.get_running_loop().time()
         with pytest.raises(ControllerUnreachableError):
-            async with asyncio.timeout(5):
-                async for _ in client.events("dev-1"):
-                    pass
+            await asyncio.wait_for(_drain(client), 5)
         assert asyncio.get_running_loop().time() - started < 3
     finally:
         await client.aclose()
         server.close()
+
+
+async def _drain(client: ControlPlaneClient) -> None:
+    async for _ in client.events("dev-1"):
+        pass
