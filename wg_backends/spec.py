@@ -91,9 +91,7 @@ def validate_interface(name: object) -> str:
     read as an option.
     """
     if not isinstance(name, str) or not _IFNAME.fullmatch(name):
-        raise SpecError(
-            f"interface: {name!r} must be 1-15 of letters, digits, '_', '+', '.', '-'"
-        )
+        raise SpecError(f"interface: {name!r} must be 1-15 of letters, digits, '_', '+', '.', '-'")
     if name.startswith("-"):
         raise SpecError(f"interface: {name!r} must not start with '-'")
     if name in {".", ".."}:
@@ -299,8 +297,7 @@ class TunnelSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             for net in nets:
                 if net.prefixlen and ep in net:
                     raise SpecError(
-                        f"peers.allowed_ips: {net} covers the gateway endpoint {ep} "
-                        "(routing loop)"
+                        f"peers.allowed_ips: {net} covers the gateway endpoint {ep} (routing loop)"
                     )
 
     def interfaces(self) -> tuple[IPInterface, ...]:

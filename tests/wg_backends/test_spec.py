@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import Any
 
 import msgspec
@@ -231,12 +232,12 @@ def test_another_gateways_endpoint_is_not_routable() -> None:
     data["peers"] = _peers(2, 1)
     data["peers"][0]["allowed_ips"] = ["192.0.2.0/24"]  # covers peer 1's endpoint 192.0.2.2
     data["peers"][0]["endpoint"] = "198.51.100.1:51820"
-    with pytest.raises(SpecError, match="gateway endpoint 192.0.2.2"):
+    with pytest.raises(SpecError, match=re.escape("gateway endpoint 192.0.2.2")):
         parse_spec(data)
 
 
 def test_controller_address_is_protected_from_narrow_routes() -> None:
-    with pytest.raises(SpecError, match="controller's address 10.78.0.5"):
+    with pytest.raises(SpecError, match=re.escape("controller's address 10.78.0.5")):
         parse_spec(good(), protect=["10.78.0.5"])
     ok = parse_spec(mutate("peers.0.allowed_ips", ["0.0.0.0/0", "::/0"]), protect=["10.78.0.5"])
     assert ok.interface == "rtw0"  # a deliberate full tunnel (policy routing) stays allowed
@@ -256,7 +257,7 @@ def test_controller_address_is_protected_from_narrow_routes() -> None:
 def test_local_networks_cannot_be_captured(nets: list[str], refused: bool) -> None:
     data = mutate("peers.0.allowed_ips", nets)
     if refused:
-        with pytest.raises(SpecError, match="local network 10.77.0.0/24"):
+        with pytest.raises(SpecError, match=re.escape("local network 10.77.0.0/24")):
             parse_spec(data, local_networks=["10.77.0.0/24", "fd00:1::/64"])
     else:
         assert parse_spec(data, local_networks=["10.77.0.0/24", "fd00:1::/64"])

@@ -1,8 +1,9 @@
 """The helper protocol, sans I/O: frames and typed messages (see docs/helper-protocol.md).
 
 A frame is a 4-byte big-endian length followed by that many bytes of UTF-8 JSON, at most
-:data:`MAX_FRAME` bytes and nested at most :data:`MAX_DEPTH` deep. Every message is an object with ``v`` (protocol version, now
-``1``), ``type`` and ``id`` (chosen by the client, echoed in the answer). Requests:
+:data:`MAX_FRAME` bytes and nested at most :data:`MAX_DEPTH` deep. Every message is an
+object with ``v`` (protocol version, now ``1``), ``type`` and ``id`` (chosen by the
+client, echoed in the answer). Requests:
 ``hello``, ``up`` (with a ``spec``), ``down`` (with an ``interface``, and under managed
 always-on ``break_glass`` plus a ``reason``) and ``status`` (with an ``interface``).
 Answers: ``ok`` (with a ``result``) or ``error`` (with ``code`` and ``message``).
