@@ -13,22 +13,36 @@ verified observation there is nothing better than the wall clock, and ``now()`` 
 their median as ``skew_s`` (the tray and ``rustronaut status`` show it).
 
 ``shared()`` is the process's instance: the control-plane client feeds it and the
-policy store reads it unless a test injects its own. Imports nothing from the project.
+policy store reads it unless a test injects its own. ``skew_words`` and
+``sign_in_words`` are the sentences the CLI and the tray show, so both say the same.
+Imports nothing from the project.
 Not thread-safe: use from one thread (the agent's loop).
 """
 
 from __future__ import annotations
 
 import collections
+import datetime
 import statistics
 import sys
 import time
 from collections.abc import Callable
 
-__all__ = ["TrustedTime", "awake_or_asleep", "shared"]
+__all__ = [
+    "SKEW_SHOWN_S",
+    "TrustedTime",
+    "awake_or_asleep",
+    "shared",
+    "sign_in_words",
+    "skew_words",
+]
 
 SKEW_SAMPLES = 5
 """How many recent answers the skew is the median of (one odd answer does not count)."""
+
+SKEW_SHOWN_S = 60.0
+"""A clock off by more than this is worth telling the employee (tokens and policies carry
+times checked to the minute; smaller skews are network noise and NTP slew)."""
 
 
 def awake_or_asleep() -> float:
@@ -130,3 +144,51 @@ _SHARED = TrustedTime()
 def shared() -> TrustedTime:
     """This process's trusted time (fed by the control-plane client)."""
     return _SHARED
+
+
+# ------------------------------------------------------------------------------ words
+def _amount(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 120:
+        n, unit = max(1, minutes), "minute"
+    elif minutes < 48 * 60:
+        n, unit = round(minutes / 60), "hour"
+    else:
+        n, unit = round(minutes / 1440), "day"
+    return f"{n} {unit}" + ("" if n == 1 else "s")
+
+
+def skew_words(skew_s: float | None) -> str | None:
+    """ "This computer's clock is 10 minutes ahead of the controller's — set the date and
+    time", or None when the skew is unknown or within ``SKEW_SHOWN_S``."""
+    if skew_s is None or abs(skew_s) <= SKEW_SHOWN_S:
+        return None
+    side = "ahead of" if skew_s > 0 else "behind"
+    return (
+        f"This computer's clock is {_amount(abs(skew_s))} {side} the controller's — "
+        "set the date and time"
+    )
+
+
+def _when(ts: float, now: float) -> str:
+    at = datetime.datetime.fromtimestamp(ts)
+    if at.date() == datetime.datetime.fromtimestamp(now).date():
+        return f"{at:%H:%M}"
+    return f"{at:%a} {at.day} {at:%b %H:%M}"
+
+
+def sign_in_words(
+    expires_at: float | None, renewable: bool | None, *, now: float | None = None
+) -> str | None:
+    """When the sign-in ends and whether it renews, in local time: "Signed in until 18:40,
+    renews automatically" / "Signed in until 18:40, then you need to sign in again".
+    None when nothing is known (signed out)."""
+    now = time.time() if now is None else now
+    until = f" until {_when(expires_at, now)}" if expires_at is not None else ""
+    if renewable is True:
+        return f"Signed in{until}, renews automatically"
+    if not until:
+        return None
+    if renewable is False:
+        return f"Signed in{until}, then you need to sign in again"
+    return f"Signed in{until}"

@@ -24,6 +24,7 @@ from pathlib import Path
 import msgspec
 
 from core.aio import spawn
+from core.clock import sign_in_words, skew_words
 from core.engine.api import MIN_REASON_LENGTH, OpenUrl
 from core.engine.errors import ReasonTooShortError
 from core.engine.localapi.client import RemoteEngine
@@ -80,8 +81,14 @@ def format_status(snap: Snapshot, *, now: float | None = None) -> str:
     now = time.time() if now is None else now
     state = _STATE_WORDS.get(snap.state, snap.state.value.replace("_", " "))
     lines = [f"State:     {state}"]
+    clock = skew_words(snap.clock_skew_s)
+    if clock is not None:
+        lines.append(f"Clock:     {clock[0].lower()}{clock[1:]}")
     if snap.user:
         lines.append(f"User:      {_clean(snap.user)}")
+        signed_in = sign_in_words(snap.session_expires_at, snap.session_renewable, now=now)
+        if signed_in is not None:
+            lines.append(f"Session:   {signed_in}")
     if snap.device_id:
         lines.append(f"Device:    {_clean(snap.device_id)}")
     if snap.organization:
@@ -99,7 +106,8 @@ def format_status(snap: Snapshot, *, now: float | None = None) -> str:
     if snap.proxy_address:
         lines.append(f"Proxy:     socks5/http://{_clean(snap.proxy_address)}")
     if snap.policy_version is not None:
-        left = (snap.policy_expires_at or 0) - now
+        # Expiry is the controller's time: compare it with the controller's "now".
+        left = (snap.policy_expires_at or 0) - (now - (snap.clock_skew_s or 0.0))
         lines.append(f"Policy:    v{snap.policy_version}, valid for {max(0, left) / 60:.0f} min")
     if snap.risk:
         signals = ", ".join(_clean(s) for s in snap.risk_signals)
