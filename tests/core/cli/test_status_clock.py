@@ -90,9 +90,7 @@ def test_clock_line(skew: float | None, line: str | None) -> None:
     ],
 )
 def test_session_line(expires: float | None, renewable: bool | None, line: str | None) -> None:
-    text = format_status(
-        _snap(session_expires_at=expires, session_renewable=renewable), now=NOW
-    )
+    text = format_status(_snap(session_expires_at=expires, session_renewable=renewable), now=NOW)
     session = [x for x in text.splitlines() if x.startswith("Session:")]
     t = f"{datetime.datetime.fromtimestamp(NOW + 600):%H:%M}"
     assert session == ([] if line is None else [f"Session:   {line.format(t=t)}"])
