@@ -32,6 +32,7 @@ from controller.config import (
 )
 from controller.keys import SigningKeyRing
 from controller.storage import StorageError
+from core.aio import cancel_and_wait, spawn
 
 __all__ = ["main"]
 
@@ -77,8 +78,17 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"controller on {base} (issuer {issuer})", file=sys.stderr)
     sock = listen_socket(cfg.host, cfg.port)
     server = uvicorn.Server(uvicorn.Config(app, log_level="info", lifespan="off"))
+
+    async def serve() -> None:
+        # The gateway drops expired devices on its own, beside the API.
+        expiry = spawn(service.run_expiry(), name="controller-expiry")
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            await cancel_and_wait(expiry)
+
     try:
-        asyncio.run(server.serve(sockets=[sock]))
+        asyncio.run(serve())
     finally:
         service.storage.close()
     return 0

@@ -5,10 +5,17 @@ optional gateway. The web layer (``controller.app``) authenticates, parses bodie
 calls these methods; they raise ``controller.errors.ApiError`` subclasses for refusals
 and never leave partial state behind (storage calls are single transactions).
 All methods run on the event loop thread.
+
+Access on the gateway follows the device's lease: the expiry of the last bundle it
+fetched (one bundle lifetime of grace after enrolling). ``run_expiry`` re-checks the
+gateway every second, so the peer of a device that stopped refreshing is removed on
+time — whatever the device's clock says — and comes back when it fetches a bundle.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import ipaddress
 import logging
 import secrets
@@ -80,6 +87,7 @@ class ControllerService:
             gw_ip = ipaddress.ip_interface(gw.address).ip
             reserved.add(f"{gw_ip}{'/32' if gw_ip.version == 4 else '/128'}")
         self._reserved = frozenset(reserved)
+        self._sweep_failing = False
 
     def now(self) -> int:
         """The service clock in whole seconds."""
@@ -171,6 +179,8 @@ class ControllerService:
             raise Conflict(str(exc)) from exc
         except PoolExhaustedError as exc:
             raise Unavailable(str(exc)) from exc
+        # One bundle lifetime to fetch a first bundle; after that the lease is the bundle's.
+        dev = self._lease(dev, self.now() + self.config.bundle_ttl_s)
         self._gateway_add(dev)
         gw = self.config.gateway
         return Enrollment(
@@ -320,7 +330,15 @@ class ControllerService:
         )
         kid, key = self.keys.current
         token = sign_bundle(bundle, key, kid=kid)
+        lapsed = dev.lease_until is not None and now >= dev.lease_until
+        dev = self._lease(dev, bundle.expires_at)
+        if lapsed and not _posture_failed(dev):
+            self._gateway_add(dev)  # it refreshed: back on the gateway at once
         return BundleResponse(bundle=token, version=version, expires_at=bundle.expires_at)
+
+    def _lease(self, dev: DeviceRecord, until: int) -> DeviceRecord:
+        self.storage.set_lease(dev.device_id, until)
+        return dataclasses.replace(dev, lease_until=until)
 
     def _failover_tunnels(
         self, dev: DeviceRecord, resources: list[Resource]
@@ -357,31 +375,59 @@ class ControllerService:
     def reconcile_gateway(self) -> None:
         """Make the gateway's peers match the stored devices. Idempotent.
 
-        Active devices that have not failed posture are peers (allowed IP: their
-        address); every other peer of the interface is removed. Called at start, so a
-        restarted controller or a re-created interface converges. A ``wg`` failure is
-        logged, never raised (the API keeps serving).
+        Active devices that have not failed posture and whose lease (last bundle's
+        expiry) has not passed are peers (allowed IP: their address); every other peer
+        of the interface is removed. Called at start, so a restarted controller or a
+        re-created interface converges, and every second by ``run_expiry``. A device
+        without a lease yet (enrolled before leases existed) gets one bundle lifetime.
+        A ``wg`` failure is logged, never raised (the API keeps serving).
         """
         if self.gateway is None:
             return
-        want = {
-            d.wg_public_key: d.address
-            for d in self.storage.list_devices()
-            if d.status == "active" and d.address and not (d.posture_at and not d.reachable)
-        }
+        now = self.now()
+        want: dict[str, str] = {}
+        expired: dict[str, str] = {}
+        for d in self.storage.list_devices():
+            address = d.address
+            if d.status != "active" or not address or _posture_failed(d):
+                continue
+            if d.lease_until is None:
+                d = self._lease(d, now + self.config.bundle_ttl_s)
+            if d.lease_until is not None and now >= d.lease_until:
+                expired[d.wg_public_key] = d.device_id
+            else:
+                want[d.wg_public_key] = address
         try:
             have = self.gateway.peers()
             for key in have.keys() - want.keys():
                 self.gateway.remove_peer(key)
+                if key in expired:
+                    _log.info(
+                        "gateway: %s has not refreshed its expired policy; peer removed",
+                        expired[key],
+                    )
             for key, address in want.items():
                 if have.get(key) != [address]:
                     self.gateway.set_peer(key, [str(address)])
         except GatewayError:
-            _log.exception("gateway: reconcile failed")
+            if not self._sweep_failing:
+                _log.exception("gateway: reconcile failed")
+            self._sweep_failing = True
+        else:
+            self._sweep_failing = False
+
+    async def run_expiry(self, interval_s: float = 1.0) -> None:
+        """Reconcile the gateway every ``interval_s`` seconds until cancelled, so an
+        expired device's peer goes within seconds without any call from the device."""
+        while True:
+            await asyncio.sleep(interval_s)
+            self.reconcile_gateway()
 
     def _gateway_add(self, dev: DeviceRecord) -> None:
         if self.gateway is None or dev.address is None or dev.status != "active":
             return
+        if dev.lease_until is not None and self.now() >= dev.lease_until:
+            return  # its policy has expired: back only after it fetches a new bundle
         try:
             self.gateway.set_peer(dev.wg_public_key, [dev.address])
         except GatewayError:
@@ -394,6 +440,11 @@ class ControllerService:
             self.gateway.remove_peer(dev.wg_public_key)
         except GatewayError:
             _log.exception("gateway: could not remove peer for %s", dev.device_id)
+
+
+def _posture_failed(d: DeviceRecord) -> bool:
+    """Its last posture report left nothing reachable (the peer stays off)."""
+    return bool(d.posture_at) and not d.reachable
 
 
 def _info(d: DeviceRecord) -> DeviceInfo:

@@ -13,7 +13,8 @@ import asyncio
 import secrets
 import socket
 import tempfile
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,9 +57,15 @@ class RunningController:
 
 
 def build(
-    config: ControllerConfig, *, base_url: str, gateway_runner: Runner | None = None
+    config: ControllerConfig,
+    *,
+    base_url: str,
+    gateway_runner: Runner | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> tuple[Any, ControllerService, DevOidcProvider | None, str]:
     """Assemble storage, keys, service, validator, dev provider and the ASGI app.
+
+    ``clock`` is the service's (bundle issue and expiry times, device leases; tests).
 
     Returns ``(app, service, dev_provider, issuer)``. Raises ``ConfigError`` when no
     issuer is configured (neither ``issuers`` nor an enabled ``dev_oidc``) and
@@ -78,7 +85,7 @@ def build(
     gateway: Gateway | None = (
         None if not members else members[0] if len(members) == 1 else GatewayGroup(members)
     )
-    service = ControllerService(config, storage, keys, gateway=gateway)
+    service = ControllerService(config, storage, keys, gateway=gateway, clock=clock)
     service.reconcile_gateway()
     issuers = list(config.issuers)
     local: dict[str, Any] = {}
@@ -165,13 +172,17 @@ async def run_controller(
     gateway: GatewayConfig | None = None,
     gateway_runner: Runner | None = None,
     users: tuple[DemoUser, ...] | None = None,
+    clock: Callable[[], float] = time.time,
+    expiry_interval_s: float = 1.0,
     **overrides: Any,
 ) -> AsyncIterator[RunningController]:
     """Run a controller with its dev OIDC provider on 127.0.0.1:<free port>.
 
     ``workdir`` holds keys and the SQLite database (a temporary dir when None);
     ``database`` overrides the URL (e.g. PostgreSQL); ``overrides`` are extra
-    ``ControllerConfig`` fields. Must be entered on the loop that will serve.
+    ``ControllerConfig`` fields; ``clock`` the service's clock. With a gateway, expired
+    devices' peers are removed every ``expiry_interval_s`` (``run_expiry``). Must be
+    entered on the loop that will serve.
     """
     with tempfile.TemporaryDirectory(prefix="rtc-ctl-") as tmp:
         base = Path(workdir) if workdir is not None else Path(tmp)
@@ -192,7 +203,14 @@ async def run_controller(
             **overrides,
         }
         config = msgspec.convert(msgspec.to_builtins(cfg_data), ControllerConfig)
-        app, service, dev, issuer = build(config, base_url=base_url, gateway_runner=gateway_runner)
+        app, service, dev, issuer = build(
+            config, base_url=base_url, gateway_runner=gateway_runner, clock=clock
+        )
+        expiry = (
+            spawn(service.run_expiry(expiry_interval_s), name="controller-expiry")
+            if service.gateway is not None
+            else None
+        )
         try:
             async with serve_app(app, sock):
                 yield RunningController(
@@ -205,6 +223,8 @@ async def run_controller(
                     oidc=dev,
                 )
         finally:
+            if expiry is not None:
+                await cancel_and_wait(expiry)
             service.storage.close()
             sock.close()
 

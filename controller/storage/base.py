@@ -51,6 +51,8 @@ class DeviceRecord:
     posture_at: int | None
     posture: dict[str, Any] | None
     reachable: tuple[str, ...]
+    #: until when its last bundle is valid (unix s); None: it has not fetched one yet
+    lease_until: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +122,11 @@ class Storage(Protocol):
 
     def next_bundle_version(self, device_id: str) -> int:
         """Atomically increment and return the device's bundle version (persisted)."""
+        ...
+
+    def set_lease(self, device_id: str, until: int) -> None:
+        """Record until when the device's access lasts (its last bundle's expiry), so
+        every instance, and a restarted one, removes its gateway peer on time."""
         ...
 
     # nonces -----------------------------------------------------------------------

@@ -81,11 +81,16 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "CREATE INDEX audit_device ON audit (device_id, at)",
         ),
     ),
+    (
+        4,
+        # Until when a device's last bundle is valid: the gateway drops its peer then.
+        ("ALTER TABLE devices ADD COLUMN lease_until BIGINT",),
+    ),
 )
 
 _DEVICE_COLS = (
     "device_id, user_id, name, platform, wg_public_key, signing_key, address, status, "
-    "created_at, revoked_at, bundle_version, posture_at, posture, reachable"
+    "created_at, revoked_at, bundle_version, posture_at, posture, reachable, lease_until"
 )
 
 
@@ -105,6 +110,7 @@ def _row_to_device(row: Sequence[Any]) -> DeviceRecord:
         posture_at=None if row[11] is None else int(row[11]),
         posture=None if row[12] is None else json.loads(row[12]),
         reachable=tuple(json.loads(row[13])),
+        lease_until=None if row[14] is None else int(row[14]),
     )
 
 
@@ -295,6 +301,15 @@ class SqlStorage:
         if row is None:
             raise NotFoundError(f"no device {device_id!r}")
         return int(row[0])
+
+    def set_lease(self, device_id: str, until: int) -> None:
+        """See ``Storage.set_lease``."""
+        with self._tx() as cur:
+            n = self._exec(
+                cur, "UPDATE devices SET lease_until = ? WHERE device_id = ?", (until, device_id)
+            ).rowcount
+        if n == 0:
+            raise NotFoundError(f"no device {device_id!r}")
 
     # nonces -----------------------------------------------------------------------
     def add_nonce(self, nonce: str, device_id: str, expires_at: int) -> None:
