@@ -5,8 +5,12 @@ loader reads defaults < the user's ``settings.json`` < the organization's manage
 settings (Linux JSON files, the Windows policy registry key, macOS managed preferences,
 one reader per OS in ``core.settings.managed``) into an immutable
 :class:`EffectiveSettings` that knows each value's source and lock. Bad input never
-crashes and is never half-applied: it becomes a readable problem and the key keeps its
-lower-precedence value. :class:`SettingsWatcher` reloads on change; ``templates``
+crashes and is never half-applied: a bad key of the user's file becomes a readable
+problem and keeps its lower-precedence value; the managed configuration is accepted as a
+whole or rejected as a whole (``EffectiveSettings.managed_rejected``), the last good one
+staying in force. Managed places must be root-owned and not writable by others, and only
+test builds let ``RUSTRONAUT_MANAGED_DIR`` move them (``core.settings.managed._trust``).
+:class:`SettingsWatcher` reloads on change; ``templates``
 generates the JSON Schema, ADMX/ADML, ``.mobileconfig`` and the admin guide's table
 from the model. Imports only the standard library, ``core.paths`` and ``core.aio``
 (``templates`` documents the CLI from a parser its caller passes in: never ``core.cli``).
@@ -34,6 +38,7 @@ if TYPE_CHECKING:
     )
     from core.settings.loader import (
         EffectiveSettings,
+        ManagedPayload,
         SettingItem,
         Source,
         as_json,
@@ -51,6 +56,7 @@ __all__ = [
     "EffectiveSettings",
     "Kind",
     "ManagedLayer",
+    "ManagedPayload",
     "ManagedSource",
     "SettingItem",
     "SettingLockedError",
@@ -75,6 +81,7 @@ _LAZY: dict[str, str] = {
     "EffectiveSettings": "core.settings.loader",
     "Kind": "core.settings.model",
     "ManagedLayer": "core.settings.managed",
+    "ManagedPayload": "core.settings.loader",
     "ManagedSource": "core.settings.managed",
     "SPECS": "core.settings.model",
     "SettingItem": "core.settings.loader",

@@ -1,9 +1,14 @@
 """Effective settings: defaults, then the user's file, then managed layers on top.
 
-``load`` never raises for bad input: each bad key or file becomes a readable problem in
-``EffectiveSettings.problems`` and that key keeps its lower-precedence value; a key is
-applied whole or not at all. ``set_user``/``unset_user`` rewrite the user's file
-atomically (mode 0600) and refuse keys the organization manages.
+``load`` never raises for bad input. In the user's file a bad key becomes a readable
+problem in ``EffectiveSettings.problems`` and keeps its lower-precedence value. The
+organization's managed configuration is validated **as a whole** (every layer of every
+source): one invalid, unknown or wrongly typed key, or one unreadable, malformed or
+untrusted file, rejects all of it — ``EffectiveSettings.managed_rejected`` says why, and
+the last good managed payload (``last_good``; the watcher passes the one in force) stays
+in force, so a typo never silently unlocks or switches off what IT enforces.
+``set_user``/``unset_user`` rewrite the user's file atomically (mode 0600) and refuse
+keys the organization manages.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from core.settings.model import SPECS, Kind, Settings, SettingSpec
 
 __all__ = [
     "EffectiveSettings",
+    "ManagedPayload",
     "SettingItem",
     "Source",
     "as_json",
@@ -57,12 +63,27 @@ class SettingItem:
 
 
 @dataclass(frozen=True, slots=True)
+class ManagedPayload:
+    """A validated managed configuration: typed values and the place each came from.
+
+    Only ever built from a payload whose every key passed validation (or empty).
+    """
+
+    values: Mapping[str, Any] = field(default_factory=dict)
+    origins: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class EffectiveSettings:
     """An immutable snapshot of every setting with its source. Safe to share between threads.
 
     Attribute access works for each key (``s.proxy_port``); ``values`` is the typed
     :class:`~core.settings.model.Settings`. Two snapshots are equal when every value,
     source, origin and problem is.
+
+    ``managed`` is the managed payload in force; ``managed_rejected`` is ``None`` when
+    the managed configuration as read now was accepted, else one line saying why it was
+    rejected and what applies instead (the previous payload, or none at start).
     """
 
     values: Settings
@@ -71,6 +92,8 @@ class EffectiveSettings:
     problems: tuple[str, ...]
     user_path: Path
     managed_sources: tuple[ManagedSource, ...] = field(default=(), compare=False, repr=False)
+    managed: ManagedPayload = field(default_factory=ManagedPayload)
+    managed_rejected: str | None = None
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for names that are not fields: forward setting keys to ``values``.
@@ -112,8 +135,11 @@ class EffectiveSettings:
         return (self.item(key) for key in SPECS)
 
     def reload(self) -> EffectiveSettings:
-        """Read everything again from the same places. Blocking file/registry I/O."""
-        return load(managed_sources=self.managed_sources, user_path=self.user_path)
+        """Read everything again from the same places; this snapshot's managed payload
+        stays in force if the fresh one is rejected. Blocking file/registry I/O."""
+        return load(
+            managed_sources=self.managed_sources, user_path=self.user_path, last_good=self.managed
+        )
 
 
 def spec_for(key: str) -> SettingSpec:
@@ -134,12 +160,15 @@ def load(
     *,
     managed_sources: Sequence[ManagedSource] | None = None,
     user_path: Path | None = None,
+    last_good: ManagedPayload | None = None,
 ) -> EffectiveSettings:
     """Read defaults, the user's file and the managed sources into one snapshot.
 
     ``managed_sources`` defaults to the running OS's readers (pass ``()`` for none);
-    ``user_path`` to ``core.paths.user_settings_file()``. Never raises for bad input;
-    blocking I/O (call it off the event loop, or accept a few small file reads).
+    ``user_path`` to ``core.paths.user_settings_file()``. ``last_good`` is the managed
+    payload that stays in force if the one read now is rejected (``None``: nothing
+    managed applies then). Never raises for bad input; blocking I/O (call it off the
+    event loop, or accept a few small file reads).
     """
     sources = tuple(default_sources() if managed_sources is None else managed_sources)
     path = user_path if user_path is not None else paths.user_settings_file()
@@ -150,15 +179,17 @@ def load(
 
     layer, _ = _read_user_layer(path)
     _apply(layer, "user", values, where, origins, problems)
-    for source in sources:
-        try:
-            layers = source.read()
-        except Exception as exc:  # a reader bug must not take the client down
-            _log.exception("managed settings reader %s failed", source.describe())
-            problems.append(f"{source.describe()}: cannot read managed settings: {exc}")
-            continue
-        for managed_layer in layers:
-            _apply(managed_layer, "managed", values, where, origins, problems)
+    payload, managed_problems = read_managed(sources)
+    rejected: str | None = None
+    if managed_problems:
+        payload = last_good if last_good is not None else ManagedPayload()
+        rejected = _rejection(managed_problems, payload)
+        problems.extend(managed_problems)
+        _log.warning("managed configuration rejected: %s", rejected)
+    for key, value in payload.values.items():
+        values[key] = value
+        where[key] = "managed"
+        origins[key] = payload.origins.get(key)
     return EffectiveSettings(
         values=Settings(**values),
         sources=where,
@@ -166,7 +197,66 @@ def load(
         problems=tuple(problems),
         user_path=path,
         managed_sources=sources,
+        managed=payload,
+        managed_rejected=rejected,
     )
+
+
+MAX_SHOWN_PROBLEMS = 3
+
+
+def _rejection(problems: Sequence[str], in_force: ManagedPayload) -> str:
+    shown = "; ".join(problems[:MAX_SHOWN_PROBLEMS])
+    more = len(problems) - MAX_SHOWN_PROBLEMS
+    if more > 0:
+        shown += f" (and {more} more)"
+    if in_force.values:
+        return f"{shown} — the previous managed settings stay in force"
+    return f"{shown} — no managed settings apply until it is fixed"
+
+
+def read_managed(sources: Sequence[ManagedSource]) -> tuple[ManagedPayload, list[str]]:
+    """Read and validate every managed layer of ``sources`` as one payload.
+
+    Returns the payload (later layers override earlier ones key by key) and the problems
+    found; when there is any problem the payload must not be used — no part of it.
+    Never raises for bad input (a reader that raises becomes a problem).
+    """
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    problems: list[str] = []
+    for source in sources:
+        try:
+            layers = source.read()
+        except Exception as exc:  # a reader bug must not take the client down
+            _log.exception("managed settings reader %s failed", source.describe())
+            problems.append(f"{source.describe()}: cannot read managed settings: {exc}")
+            continue
+        for layer in layers:
+            problems.extend(layer.problems)
+            for raw_key, raw in layer.values.items():
+                # Registry value names are case-insensitive; elsewhere keys are exact.
+                key = raw_key.lower() if layer.int_bools else raw_key
+                spec = SPECS.get(key)
+                if spec is None:
+                    problems.append(f"{layer.origin}: {_unknown(raw_key)}")
+                    continue
+                candidate = raw
+                if (
+                    layer.int_bools
+                    and spec.kind is Kind.BOOL
+                    and type(raw) is int
+                    and raw in (0, 1)
+                ):
+                    candidate = bool(raw)  # a REG_DWORD 1/0 is the registry's boolean
+                try:
+                    values[key] = spec.validate(candidate)
+                except SettingValueError as exc:
+                    note = layer.notes.get(raw_key)
+                    problems.append(f"{layer.origin}: {exc}" + (f" ({note})" if note else ""))
+                    continue
+                origins[key] = layer.origin
+    return ManagedPayload(values=values, origins=origins), problems
 
 
 def _apply(
@@ -317,5 +407,6 @@ def as_json(settings: EffectiveSettings) -> dict[str, object]:
             for item in settings.items()
         ],
         "problems": list(settings.problems),
+        "managed_rejected": settings.managed_rejected,
         "user_file": str(settings.user_path),
     }

@@ -1,4 +1,8 @@
-"""Live reload: poll the settings' files (or registry) and tell subscribers of changes."""
+"""Live reload: poll the settings' files (or registry) and tell subscribers of changes.
+
+The watcher keeps the last good managed payload: a managed change that is rejected
+leaves the one in force applied and shows why in ``current.managed_rejected``.
+"""
 
 from __future__ import annotations
 
@@ -26,10 +30,10 @@ class SettingsWatcher:
 
     Every ``interval`` seconds it compares a cheap fingerprint (file identity and mtime,
     registry values); only when that moved does it reload (in a worker thread), and only
-    when the resulting snapshot differs — a value, source, origin or problem — are the
-    subscribers called, in subscription order, on the event loop's thread. A subscriber
-    that raises is logged and does not stop the others. All methods run on the loop's
-    thread.
+    when the resulting snapshot differs — a value, source, origin, problem or managed
+    rejection — are the subscribers called, in subscription order, on the event loop's
+    thread. A subscriber that raises is logged and does not stop the others. All methods
+    run on the loop's thread.
     """
 
     def __init__(
@@ -83,8 +87,12 @@ class SettingsWatcher:
         if fingerprint == self._fingerprint and self._polls % FORCE_EVERY:
             return False
         self._fingerprint = fingerprint
+        # The managed payload in force stays if the one read now is rejected.
         fresh = await asyncio.to_thread(
-            load, managed_sources=self._sources, user_path=self._user_path
+            load,
+            managed_sources=self._sources,
+            user_path=self._user_path,
+            last_good=self._current.managed,
         )
         if fresh == self._current:
             return False

@@ -41,6 +41,8 @@ def _show(args: argparse.Namespace) -> int:
     print(f"{'KEY':<{widths[0]}}  {'VALUE':<{widths[1]}}  SOURCE")
     for key, value, source in rows:
         print(f"{key:<{widths[0]}}  {value:<{widths[1]}}  {source}")
+    if current.managed_rejected is not None:
+        print(f"\nManaged configuration rejected: {current.managed_rejected}")
     if current.problems:
         print("\nProblems (these values were ignored):")
         for problem in current.problems:

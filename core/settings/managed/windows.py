@@ -4,12 +4,16 @@ Group Policy and Intune (through the generated ADMX) write one value per key: bo
 and numbers as ``REG_DWORD``, text and choices as ``REG_SZ``, lists as ``REG_MULTI_SZ``.
 The registry is reached through an injected :class:`RegistryAccessor`; the real one
 (:class:`WinregAccessor`) imports ``winreg`` only when used, so this module loads and is
-tested on any OS with registry-shaped data.
+tested on any OS with registry-shaped data. The policy key is writable only by
+administrators (its default ACL, like all of ``HKLM\\SOFTWARE\\Policies``), so no owner
+check is made here; a value of an unsupported type rejects the managed configuration as
+a whole, like any invalid value (``core.settings.loader``).
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -128,9 +132,10 @@ class WindowsManagedSource:
                     items.pop()
                 values[name] = items
             else:
+                shown = json.dumps(name)[1:-1]  # escapes control characters: shown, not run
                 problems.append(
-                    f"{origin}\\{name}: unsupported {type_name} — use REG_DWORD for "
-                    "booleans and numbers, REG_SZ for text, REG_MULTI_SZ for lists; ignored"
+                    f"{origin}\\{shown}: unsupported {type_name} — use REG_DWORD for "
+                    "booleans and numbers, REG_SZ for text, REG_MULTI_SZ for lists; rejected"
                 )
         return [
             ManagedLayer(

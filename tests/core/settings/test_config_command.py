@@ -23,10 +23,11 @@ def test_show_lists_every_key_with_source_and_lock(
     assert main(["config", "show"]) == 0
     out = capsys.readouterr().out
     lines = {line.split()[0]: line.split()[1:] for line in out.splitlines()[1:] if line.strip()}
-    assert lines["always_on"] == ["true", "managed", "(locked)"]
+    assert lines["always_on"] == ["false", "default"]  # the managed payload is rejected
     assert lines["log_level"] == ["debug", "user"]
     assert lines["proxy_port"] == ["9080", "default"]
     assert lines["controller_url"] == ["(not", "set)", "default"]
+    assert "Managed configuration rejected: " in out
     assert "Problems (these values were ignored):" in out
     assert f"{managed_dir / 'managed.json'}: proxy_port: expected a whole number" in out
 

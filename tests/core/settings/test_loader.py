@@ -103,17 +103,20 @@ def test_origin_names_the_file(managed_dir: Path, user_file: Path, write_json: W
     assert s.origin("proxy_port") is None
 
 
-def test_layers_apply_in_order_and_bad_layer_value_falls_back_to_lower_layer() -> None:
+def test_layers_apply_in_order_and_a_bad_layer_value_rejects_every_layer() -> None:
     low = ManagedLayer(origin="low", values={"proxy_port": 9001, "log_level": "error"})
-    high = ManagedLayer(origin="high", values={"proxy_port": "bad", "log_level": "debug"})
+    high = ManagedLayer(origin="high", values={"log_level": "debug"})
     s = settings.load(managed_sources=[StaticSource(low, high)])
     assert (s.proxy_port, s.origin("proxy_port")) == (9001, "low")
     assert (s.log_level, s.origin("log_level")) == ("debug", "high")
+    bad = ManagedLayer(origin="high", values={"proxy_port": "bad", "log_level": "debug"})
+    s = settings.load(managed_sources=[StaticSource(low, bad)])
+    assert (s.proxy_port, s.log_level) == (9080, "info")
     assert len(s.problems) == 1
     assert s.problems[0].startswith("high: proxy_port: expected a whole number")
 
 
-def test_bad_input_is_reported_and_valid_keys_still_apply(
+def test_bad_input_is_reported_and_rejects_the_valid_keys_too(
     managed_dir: Path, write_json: WriteJson
 ) -> None:
     write_json(
@@ -127,9 +130,7 @@ def test_bad_input_is_reported_and_valid_keys_still_apply(
         },
     )
     s = settings.load()
-    assert s.controller_url == "https://ctl.example.com"
-    assert s.locked("controller_url")
-    for key in ("proxy_port", "always_on", "tls_pin_sha256"):
+    for key in ("controller_url", "proxy_port", "always_on", "tls_pin_sha256"):
         assert s.source(key) == "default"
         assert not s.locked(key)
     origin = str(managed_dir / "managed.json")
@@ -169,7 +170,7 @@ def test_unreadable_managed_file(managed_dir: Path, write_json: WriteJson) -> No
     (managed_dir / "managed.json").mkdir()
     write_json(managed_dir / "managed.d" / "10-ok.json", {"proxy_port": 9300})
     s = settings.load()
-    assert s.proxy_port == 9300
+    assert s.proxy_port == 9080  # the good drop-in is rejected with the rest
     assert any("managed.json: not a regular file" in p for p in s.problems)
 
 

@@ -86,7 +86,7 @@ def test_wrong_plist_types_are_reported(root: Path, value: object, fragment: str
         root / f"{DOMAIN}.plist", {"proxy_port": value, "always_on": True}, plistlib.FMT_BINARY
     )
     s = settings.load(managed_sources=[source(root)])
-    assert s.always_on is True
+    assert s.always_on is False  # the whole payload is rejected
     assert s.source("proxy_port") == "default"
     assert len(s.problems) == 1
     assert s.problems[0].startswith(f"{path}: proxy_port: expected a whole number")

@@ -96,11 +96,11 @@ def test_value_names_are_case_insensitive() -> None:
         ("bogus", (1, REG_DWORD), "unknown setting 'bogus'"),
     ],
 )
-def test_wrong_registry_values_are_reported_and_ignored(
+def test_wrong_registry_values_are_reported_and_reject_the_key(
     name: str, value: tuple[object, int], fragment: str
 ) -> None:
     s = load({name: value, "log_level": ("debug", REG_SZ)})
-    assert s.log_level == "debug"  # the valid value still applies
+    assert s.log_level == "info"  # the valid value is rejected with the rest
     assert len(s.problems) == 1
     assert s.problems[0].startswith(ORIGIN)
     assert fragment in s.problems[0]
