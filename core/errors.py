@@ -30,6 +30,7 @@ CODES: Final = frozenset(
         "reason_too_short",
         "controller_unreachable",
         "tls",
+        "clock_skew",
         "captive_portal",
         "helper_unavailable",
         "helper_refused",

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from core import paths
+from core.text import safe_line
 
 __all__ = [
     "LOG_FORMAT",
@@ -182,7 +183,8 @@ def redact(text: str) -> str:
 class RedactingFilter(logging.Filter):
     """Rewrites each record so that formatting it can no longer reveal a secret.
 
-    The message is rendered with its arguments and redacted (``args`` cleared); an
+    The message is rendered with its arguments, redacted and put on one line (control
+    characters escaped by ``core.text.safe_line``; ``args`` cleared); an
     exception or stack is formatted once, redacted and stored in ``exc_text`` /
     ``stack_info`` (``exc_info`` cleared) so every later handler sees the clean text.
     Never drops a record and never raises.
@@ -193,7 +195,9 @@ class RedactingFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # bad %-args: keep what we can rather than lose the record
             message = f"{record.msg!s} (unformattable args)"
-        record.msg = redact(message)
+        # One record, one line: control characters (a provider's ESC sequence, a forged
+        # newline starting a fake log line, a bidi override) become visible escapes.
+        record.msg = safe_line(redact(message))
         record.args = None
         if record.exc_info:
             record.exc_text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")

@@ -14,7 +14,8 @@ Exceptions (``core.auth.errors``); each has ``message`` and ``next_step`` for th
     AuthError
     ├── ConfigurationError        issuer/client id unusable (not https off loopback, ...)
     ├── ProviderError
-    │   ├── ProviderUnreachable   connection refused, DNS, TLS, timeout
+    │   ├── ProviderUnreachable   connection refused, DNS, timeout
+    │   │   └── ProviderTlsError  certificate did not verify (clock, HTTPS inspector)
     │   ├── BadProviderResponse   oversized, not JSON, wrong shape, HTTP error
     │   └── DiscoveryError        doc for another issuer, http endpoints, missing fields
     ├── LoginError
@@ -24,7 +25,7 @@ Exceptions (``core.auth.errors``); each has ``message`` and ``next_step`` for th
     │   └── DeviceCodeExpired     device code expired
     ├── TokenError                token endpoint refused a grant (e.g. replayed code)
     ├── IdTokenError              signature, alg, iss, aud, nonce, expiry
-    │   └── ClockSkewError        times off: check this computer's clock
+    │   └── ClockSkewError        this computer's clock is off the provider's (clock_skew)
     ├── ReauthRequired            signed out, or the refresh token was refused
     └── SecretStoreError          keyring locked or failing
         └── NoSecretStoreError    no secure keyring backend (no plain-file fallback)
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
         LoginTimeout,
         NoSecretStoreError,
         ProviderError,
+        ProviderTlsError,
         ProviderUnreachable,
         ReauthRequired,
         SecretStoreError,
@@ -101,6 +103,7 @@ __all__ = [
     "OpenUrl",
     "ProviderError",
     "ProviderMetadata",
+    "ProviderTlsError",
     "ProviderUnreachable",
     "ReauthRequired",
     "SecretStore",
@@ -136,6 +139,7 @@ _LAZY: dict[str, str] = {
     "OpenUrl": "core.auth.flows",
     "ProviderError": "core.auth.errors",
     "ProviderMetadata": "core.auth.discovery",
+    "ProviderTlsError": "core.auth.errors",
     "ProviderUnreachable": "core.auth.errors",
     "ReauthRequired": "core.auth.errors",
     "SecretStore": "core.auth.secrets",

@@ -37,6 +37,8 @@ class ProviderMetadata:
     code_challenge_methods_supported: tuple[str, ...] = ()
     id_token_signing_alg_values_supported: tuple[str, ...] = ()
     authorization_response_iss_parameter_supported: bool = False
+    #: ``prompt`` values the provider understands (OIDC Prompt Create); empty if unsaid.
+    prompt_values_supported: tuple[str, ...] = ()
 
 
 def _strings(doc: dict[str, Any], key: str) -> tuple[str, ...]:
@@ -80,6 +82,7 @@ def parse_metadata(doc: dict[str, Any], issuer: str) -> ProviderMetadata:
             doc, "id_token_signing_alg_values_supported"
         ),
         authorization_response_iss_parameter_supported=iss_param,
+        prompt_values_supported=_strings(doc, "prompt_values_supported"),
     )
 
 

@@ -24,10 +24,12 @@ __all__ = [
     "LoginTimeout",
     "NoSecretStoreError",
     "ProviderError",
+    "ProviderTlsError",
     "ProviderUnreachable",
     "ReauthRequired",
     "SecretStoreError",
     "TokenError",
+    "describe_skew",
 ]
 
 
@@ -70,10 +72,25 @@ class ProviderError(AuthError):
 
 
 class ProviderUnreachable(ProviderError):
-    """Connection refused, name not resolved, TLS failure or timeout."""
+    """Connection refused, name not resolved or timeout."""
 
     title = "The sign-in service did not answer"
     default_next_step = "Check your network connection and try again in a moment."
+
+
+class ProviderTlsError(ProviderUnreachable):
+    """The provider's certificate did not verify: the connection cannot be trusted.
+
+    Usually this computer's date is wrong (certificates look expired or not yet valid) or
+    a network inspector (a company proxy) presents its own certificate.
+    """
+
+    title = "The connection to the sign-in service could not be verified"
+    code = "tls"
+    default_next_step = (
+        "Check this computer's date and time. If your network inspects HTTPS traffic, ask "
+        "IT to install the inspector's certificate on this computer."
+    )
 
 
 class BadProviderResponse(ProviderError):
@@ -122,17 +139,26 @@ class DeviceCodeExpired(LoginError):
 class TokenError(AuthError):
     """The token endpoint refused a grant (e.g. a replayed or foreign code).
 
-    ``oauth_error`` is the provider's OAuth error code (``invalid_grant``, ...), if any.
+    ``oauth_error`` is the provider's OAuth error code (``invalid_grant``, ...), if any;
+    ``reason`` the provider's code and description, escaped.
     """
 
     title = "Sign-in was refused"
     default_next_step = "Sign in again."
 
     def __init__(
-        self, message: str, next_step: str | None = None, *, oauth_error: str | None = None
+        self,
+        message: str,
+        next_step: str | None = None,
+        *,
+        oauth_error: str | None = None,
+        reason: str | None = None,
     ) -> None:
         super().__init__(message, next_step)
         self.oauth_error = oauth_error
+        #: The provider's error and description, escaped ("invalid_grant: ..."), to quote
+        #: inside another message without nesting sentences.
+        self.reason = reason or oauth_error or "refused"
 
 
 class IdTokenError(AuthError):
@@ -143,10 +169,39 @@ class IdTokenError(AuthError):
 
 
 class ClockSkewError(IdTokenError):
-    """The ID token's times are off by more than the allowed skew."""
+    """This computer's clock is off the identity provider's by more than the leeway.
 
-    title = "This computer's clock is off"
-    default_next_step = "Check that this computer's date, time and time zone are correct."
+    Raised when an ID token's times fail only because of this computer's clock (measured
+    from the provider's ``Date`` header), and when a refresh is refused while the clock is
+    far off: the stored tokens are kept, so setting the clock is enough to recover.
+    ``skew_s`` is this computer's clock minus the provider's, in seconds, if measured.
+    """
+
+    title = "This computer's clock is wrong"
+    code = "clock_skew"
+    default_next_step = (
+        "Set this computer's clock: turn on automatic date and time (or correct the date, "
+        "time and time zone), then try again. You stay signed in meanwhile."
+    )
+
+    def __init__(
+        self, message: str, next_step: str | None = None, *, skew_s: float | None = None
+    ) -> None:
+        super().__init__(message, next_step)
+        self.skew_s = skew_s
+
+    @classmethod
+    def measured(cls, skew_s: float, consequence: str) -> ClockSkewError:
+        """ "This computer's clock is N minutes off the identity provider's (ahead); ..."."""
+        return cls(f"{describe_skew(skew_s)}; {consequence}", skew_s=skew_s)
+
+
+def describe_skew(skew_s: float) -> str:
+    """ "This computer's clock is N minutes off the identity provider's (ahead)". Pure."""
+    minutes = max(1, round(abs(skew_s) / 60))
+    unit = "minute" if minutes == 1 else "minutes"
+    side = "ahead" if skew_s > 0 else "behind"
+    return f"This computer's clock is {minutes} {unit} off the identity provider's ({side})"
 
 
 class ReauthRequired(AuthError):

@@ -18,7 +18,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from core.auth.errors import BadProviderResponse, ConfigurationError, ProviderUnreachable
+from core.auth.errors import (
+    BadProviderResponse,
+    ConfigurationError,
+    ProviderTlsError,
+    ProviderUnreachable,
+)
+from core.text import safe_line
 
 __all__ = [
     "MAX_RESPONSE_BYTES",
@@ -152,16 +158,39 @@ def make_transport(inner: httpx.AsyncBaseTransport | None = None) -> CappedTrans
 def map_transport_error(exc: BaseException, what: str) -> Exception:
     """Turn an httpx error raised while talking to the provider into an ``AuthError``."""
     if isinstance(exc, ResponseTooLarge):
-        return BadProviderResponse(f"The identity provider's {what} answer is too large ({exc}).")
+        return BadProviderResponse(f"The identity provider's {what} answer is too large.")
+    if _certificate_failure(exc):
+        return ProviderTlsError(
+            f"The connection to the identity provider ({what}) could not be verified: its "
+            "certificate was not accepted."
+        )
     if isinstance(exc, httpx.TimeoutException):
         return ProviderUnreachable(f"The identity provider did not answer ({what}) in time.")
     if isinstance(exc, httpx.TransportError):
-        return ProviderUnreachable(f"Cannot reach the identity provider ({what}): {exc}.")
+        return ProviderUnreachable(
+            f"Cannot reach the identity provider ({what}): {safe_line(str(exc).rstrip('.'))}."
+        )
     if isinstance(exc, httpx.HTTPStatusError):
         return BadProviderResponse(
             f"The identity provider answered {what} with HTTP {exc.response.status_code}."
         )
-    return BadProviderResponse(f"The identity provider's {what} answer is unusable: {exc}.")
+    return BadProviderResponse(
+        f"The identity provider's {what} answer is unusable: {safe_line(str(exc).rstrip('.'))}."
+    )
+
+
+def _certificate_failure(exc: BaseException) -> bool:
+    """True when ``exc`` or its causes are a TLS certificate verification failure."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return True
+        if isinstance(current, ssl.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def json_object(response: httpx.Response, what: str) -> dict[str, Any]:

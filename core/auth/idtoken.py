@@ -23,7 +23,6 @@ from joserfc import jwt
 from joserfc.errors import (
     BadSignatureError,
     ClaimError,
-    ExpiredTokenError,
     InvalidKeyIdError,
     JoseError,
     MissingKeyError,
@@ -32,6 +31,7 @@ from joserfc.jwk import KeySet
 
 from core.auth.errors import BadProviderResponse, ClockSkewError, IdTokenError
 from core.auth.http import json_object, map_transport_error
+from core.text import safe_line
 
 __all__ = [
     "ALLOWED_ALGORITHMS",
@@ -179,18 +179,21 @@ class IdTokenVerifier:
         *,
         nonce: str | None,
         provider_time: float | None = None,
+        provider_clock_ok: bool = False,
     ) -> IdTokenClaims:
         """Verify ``token`` and return its claims.
 
         ``nonce``: the value sent in the authorization request (``None`` for a refresh or
         a device login, where no nonce was sent). ``provider_time``: the provider's clock
-        (``Date`` header), used only to tell clock skew from a really expired token.
-        Raises ``IdTokenError`` (``ClockSkewError`` for a time problem that looks like a
-        wrong clock) or a ``ProviderError`` when the JWKS cannot be fetched.
+        (``Date`` header), used to tell clock skew from a really expired token;
+        ``provider_clock_ok``: judge the times by the provider's clock when this computer's
+        is off (a refresh; see ``_check_times``). Raises ``IdTokenError`` (``ClockSkewError``
+        for a time problem caused by this computer's clock) or a ``ProviderError`` when the
+        JWKS cannot be fetched.
         """
         decoded = await self._decode(token)
         claims = decoded.claims
-        self._check_claims(claims, nonce, provider_time)
+        self._check_claims(claims, nonce, provider_time, provider_clock_ok)
         aud = claims["aud"]
         return IdTokenClaims(
             sub=str(claims["sub"]),
@@ -224,45 +227,47 @@ class IdTokenVerifier:
                 alg = _header_alg(token)
                 if alg is not None and alg not in ALLOWED_ALGORITHMS:
                     raise IdTokenError(
-                        f"The ID token uses the algorithm {alg!r}, which is refused "
+                        f"The ID token uses the algorithm {safe_line(alg)!r}, which is refused "
                         "(only asymmetric signatures are accepted)."
                     ) from exc
-                raise IdTokenError(f"The ID token cannot be verified ({exc.error}).") from exc
+                raise IdTokenError(
+                    f"The ID token cannot be verified ({safe_line(exc.error)})."
+                ) from exc
             except (ValueError, TypeError) as exc:
                 raise IdTokenError("The ID token is malformed.") from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _check_claims(
-        self, claims: dict[str, Any], nonce: str | None, provider_time: float | None
+        self,
+        claims: dict[str, Any],
+        nonce: str | None,
+        provider_time: float | None,
+        provider_clock_ok: bool,
     ) -> None:
+        # Times are checked by _check_times (claim named exactly, this computer's clock
+        # told apart from a bad token); joserfc checks the rest.
         registry = jwt.JWTClaimsRegistry(
-            now=lambda: int(self._clock()),
-            leeway=self.skew_s,
             iss={"essential": True, "value": self.issuer},
             aud={"essential": True, "value": self.client_id},
             sub={"essential": True},
-            exp={"essential": True},
-            iat={"essential": True},
         )
         try:
-            registry.validate(claims)
-        except ExpiredTokenError as exc:
-            raise self._time_error("expired", claims, provider_time) from exc
+            registry.validate({k: v for k, v in claims.items() if k not in _TIME_CLAIMS})
         except ClaimError as exc:
-            if exc.claim in {"iat", "nbf"} and (
-                "future" in exc.description or "not yet" in exc.description
-            ):
-                raise self._time_error("not yet valid", claims, provider_time) from exc
             if exc.claim == "iss":
                 raise IdTokenError(
-                    f"The ID token's issuer {claims.get('iss')!r} is not {self.issuer!r}."
+                    f"The ID token's issuer {safe_line(claims.get('iss'))!r} is not "
+                    f"{self.issuer!r}."
                 ) from exc
             if exc.claim == "aud":
                 raise IdTokenError(
-                    f"The ID token is for audience {claims.get('aud')!r}, not this client "
-                    f"({self.client_id!r})."
+                    f"The ID token is for audience {safe_line(claims.get('aud'))!r}, not this "
+                    f"client ({self.client_id!r})."
                 ) from exc
-            raise IdTokenError(f"The ID token's claims are invalid ({exc.description}).") from exc
+            raise IdTokenError(
+                f"The ID token's claims are invalid ({safe_line(exc.description)})."
+            ) from exc
+        self._check_times(claims, provider_time, provider_clock_ok)
         aud = claims["aud"]
         if isinstance(aud, list) and len(aud) > 1 and claims.get("azp") != self.client_id:
             raise IdTokenError("The ID token has several audiences and 'azp' is not this client.")
@@ -273,17 +278,65 @@ class IdTokenVerifier:
                     "The ID token's nonce does not match this sign-in (replayed or foreign token)."
                 )
 
-    def _time_error(
-        self, what: str, claims: dict[str, Any], provider_time: float | None
-    ) -> IdTokenError:
+    def _check_times(
+        self, claims: dict[str, Any], provider_time: float | None, provider_clock_ok: bool
+    ) -> None:
+        """``exp``, ``iat`` (and ``nbf``) against this computer's clock, with the leeway.
+
+        A failure names the claim. When the provider's clock (``Date`` header) shows that
+        this computer's clock is off by more than the leeway, the failure is a
+        ``ClockSkewError`` saying by how much — unless ``provider_clock_ok`` (a refresh of a
+        session already verified): then the times are judged by the provider's clock, so a
+        wrong clock does not throw away tokens the provider already rotated.
+        """
+        for name in ("exp", "iat"):
+            if name not in claims:
+                raise IdTokenError(f"The ID token has no {name!r} claim.")
+        for name in _TIME_CLAIMS:
+            value = claims.get(name)
+            if name in claims and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise IdTokenError(f"The ID token's {name!r} claim is not a time.")
         now = self._clock()
-        if provider_time is not None and abs(provider_time - now) <= self.skew_s:
-            # Our clock agrees with the provider's: the token itself is bad.
-            return IdTokenError(f"The ID token is {what} (exp={claims.get('exp')}).")
-        offset = "" if provider_time is None else f" (off by {int(now - provider_time)} s)"
-        return ClockSkewError(
-            f"The ID token is {what} by this computer's clock{offset}; the clock is probably wrong."
-        )
+        problem = _time_problem(claims, now, self.skew_s)
+        if problem is None:
+            return
+        skew = None if provider_time is None else now - provider_time
+        if skew is not None and abs(skew) > self.skew_s:
+            if provider_clock_ok and _time_problem(claims, now - skew, self.skew_s) is None:
+                return
+            raise ClockSkewError.measured(
+                skew, f"the sign-in's ID token {problem} by this computer's clock"
+            )
+        if skew is None:
+            raise IdTokenError(
+                f"The ID token {problem} (and the identity provider did not say its time).",
+                "Check this computer's date and time; then sign in again.",
+            )
+        # Our clock agrees with the provider's: the token itself is bad.
+        raise IdTokenError(f"The ID token {problem}.")
+
+
+_TIME_CLAIMS = ("exp", "iat", "nbf")
+
+
+def _time_problem(claims: dict[str, Any], now: float, leeway: float) -> str | None:
+    """What is wrong with the token's times at ``now`` (naming the claim), or None. Pure."""
+    exp, iat, nbf = claims.get("exp"), claims.get("iat"), claims.get("nbf")
+    assert isinstance(exp, int | float)
+    assert isinstance(iat, int | float)
+    if exp <= now - leeway:
+        return f"expired {_minutes(now - exp)} ago ('exp')"
+    if iat > now + leeway:
+        return f"was issued {_minutes(iat - now)} in the future ('iat')"
+    if isinstance(nbf, int | float) and nbf > now + leeway:
+        return f"is not valid for another {_minutes(nbf - now)} ('nbf')"
+    return None
+
+
+def _minutes(seconds: float) -> str:
+    if seconds < 120:
+        return f"{int(seconds)} s"
+    return f"{round(seconds / 60)} min"
 
 
 def _header_alg(token: str) -> str | None:

@@ -94,6 +94,15 @@ class SecretStore:
             )
         return backend
 
+    def check_usable(self) -> None:
+        """Raise unless secrets can be read now: a secure backend that is not locked.
+
+        Reads one item, which makes a locked keyring ask to be unlocked (or refuse), so a
+        sign-in can fail here, before the browser opens, rather than after the user has
+        finished it. Raises ``NoSecretStoreError`` or ``SecretStoreError`` (locked, D-Bus).
+        """
+        self.get(TOKENS)
+
     def available(self) -> bool:
         """True if a secure backend exists (it may still be locked). Never raises."""
         try:

@@ -5,7 +5,14 @@ item holding the whole ``TokenSet``, so a rotated refresh token replaces the old
 single atomic write). ``access_token()`` refreshes shortly before expiry; concurrent
 callers share one refresh (single flight), and a refresh runs to completion even if its
 caller is cancelled, so a rotated refresh token is never lost half-way. A refused refresh
-clears the session and raises ``ReauthRequired``.
+clears the session and raises ``ReauthRequired`` — except when this computer's clock is far
+off the provider's: then ``ClockSkewError`` (code ``clock_skew``) is raised, the tokens are
+kept, and further refreshes wait ``CLOCK_RETRY_S`` (one failure, not a storm), so setting
+the clock recovers the session without a new sign-in.
+
+Logout revokes the tokens where they were issued (the issuer and client id stored with
+them, whatever is configured now) and, when ``end_provider_session``, opens the provider's
+logout page (RP-initiated logout) so the browser session at the provider ends too.
 """
 
 from __future__ import annotations
@@ -20,13 +27,16 @@ import msgspec
 
 from core.aio import spawn
 from core.auth._threads import in_thread
-from core.auth.errors import AuthError, ReauthRequired
+from core.auth.errors import AuthError, ClockSkewError, ReauthRequired
 from core.auth.flows import DevicePrompt, OidcClient, OpenUrl
 from core.auth.idtoken import IdTokenClaims
 from core.auth.secrets import TOKENS, SecretStore
 from core.auth.tokens import TokenSet
 
-__all__ = ["Session", "SessionAuth"]
+__all__ = ["CLOCK_RETRY_S", "Session", "SessionAuth"]
+
+#: After a refresh failed because of this computer's clock, the next try waits this long.
+CLOCK_RETRY_S = 30.0
 
 _log = logging.getLogger(__name__)
 
@@ -34,7 +44,10 @@ _log = logging.getLogger(__name__)
 class Session:
     """Tokens of the signed-in user for one ``OidcClient``. Loop thread only.
 
-    ``refresh_margin_s``: refresh when the access token has less than this left.
+    ``refresh_margin_s``: refresh when the access token has less than this left (at most
+    half its lifetime, so a short-lived token is not refreshed at every use).
+    ``end_provider_session``: logout also ends the provider's browser session (setting
+    ``end_provider_session``). ``clock``: this computer's time (epoch s), injectable.
     """
 
     def __init__(
@@ -43,14 +56,19 @@ class Session:
         store: SecretStore,
         *,
         refresh_margin_s: float = 60.0,
+        end_provider_session: bool = True,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.store = store
+        self.end_provider_session = end_provider_session
         self._margin = refresh_margin_s
         self._clock = clock
+        self._monotonic = monotonic
         self._tokens: TokenSet | None = None
         self._refresh: asyncio.Task[TokenSet | AuthError] | None = None
+        self._clock_failure: tuple[float, ClockSkewError] | None = None
 
     # -- state -----------------------------------------------------------------------
 
@@ -73,6 +91,11 @@ class Session:
     def session_expires_at(self) -> float | None:
         """When a new sign-in will be needed, if known (the UI warns before it)."""
         return self._tokens.session_expires_at if self._tokens else None
+
+    @property
+    def renewable(self) -> bool | None:
+        """Whether the session renews itself (holds a refresh token); ``None`` signed out."""
+        return self._tokens.renewable if self._tokens else None
 
     async def load(self) -> TokenSet | None:
         """Read stored tokens for this issuer and client. Idempotent.
@@ -103,10 +126,11 @@ class Session:
     ) -> IdTokenClaims:
         """Browser sign-in (see ``OidcClient.login_browser``); stores the tokens.
 
-        The keyring is checked first, so the user never completes a login whose tokens
-        cannot be kept. On any failure nothing is stored and the previous session stays.
+        The keyring is checked first (present and unlocked), so the user never completes
+        a login whose tokens cannot be kept: the browser is not opened when it fails. On
+        any failure nothing is stored and the previous session stays.
         """
-        await in_thread(self.store.backend)
+        await in_thread(self.store.check_usable)
         tokens = await self.client.login_browser(time_limit_s=time_limit_s, open_url=open_url)
         await self._store(tokens)
         return tokens.identity
@@ -114,50 +138,100 @@ class Session:
     async def login_device(
         self, on_prompt: DevicePrompt, *, time_limit_s: float | None = None
     ) -> IdTokenClaims:
-        """Device-code sign-in (see ``OidcClient.login_device``); stores the tokens."""
-        await in_thread(self.store.backend)
+        """Device-code sign-in (see ``OidcClient.login_device``); stores the tokens.
+
+        The keyring is checked first, before any code is requested or shown.
+        """
+        await in_thread(self.store.check_usable)
         tokens = await self.client.login_device(on_prompt, time_limit_s=time_limit_s)
         await self._store(tokens)
         return tokens.identity
 
-    async def logout(self) -> bool:
-        """Revoke the tokens at the provider (where offered) and clear them. Idempotent.
+    async def logout(self, *, open_url: OpenUrl | None = None) -> bool:
+        """Revoke the tokens where they were issued, end the provider's browser session
+        (if ``end_provider_session`` and offered) and clear them. Idempotent.
 
-        Returns whether the provider acknowledged the revocation. The local tokens are
-        removed even when revocation fails; raises ``SecretStoreError`` if the keyring
-        cannot delete them.
+        The stored tokens are revoked at the issuer and client id stored with them, even
+        when the settings now name another issuer. ``open_url`` opens the provider's
+        logout page (default: the client's browser). Returns whether the provider
+        acknowledged the revocation. The local tokens are removed even when revocation
+        fails; raises ``SecretStoreError`` if the keyring cannot delete them.
         """
         tokens = self._tokens
         if tokens is None:
-            try:
-                tokens = await self.load()
-            except Exception:
-                tokens = None
+            tokens = await self._stored_any()
         revoked = False
         if tokens is not None:
-            revoked = await self.client.revoke(tokens)
+            own = (tokens.issuer, tokens.client_id) != (
+                self.client.issuer,
+                self.client.config.client_id,
+            )
+            client = self.client.for_issuer(tokens.issuer, tokens.client_id) if own else self.client
+            try:
+                revoked = await client.revoke(tokens)
+                if self.end_provider_session:
+                    await client.end_session(tokens, open_url=open_url)
+            finally:
+                if own:
+                    await client.aclose()
         self._tokens = None
+        self._clock_failure = None
         await in_thread(self.store.delete, TOKENS)
         return revoked
+
+    async def _stored_any(self) -> TokenSet | None:
+        """The stored tokens whatever issuer they are for (to revoke them), or None."""
+        try:
+            raw = await in_thread(self.store.get, TOKENS)
+            return TokenSet.from_json(raw) if raw is not None else None
+        except Exception:
+            _log.warning("stored tokens could not be read for logout", exc_info=True)
+            return None
 
     async def _store(self, tokens: TokenSet) -> None:
         await in_thread(self.store.set, TOKENS, tokens.to_json().decode())
         self._tokens = tokens
+        self._clock_failure = None
 
     # -- access tokens ---------------------------------------------------------------
 
     async def access_token(self) -> str:
         """A valid access token, refreshed first if it expires within the margin.
 
-        Raises ``ReauthRequired`` when signed out or the refresh is refused (the stored
-        tokens are then cleared), ``ProviderError`` on transient failures (tokens kept).
+        Raises ``ReauthRequired`` when signed out, the session ended without a refresh
+        token, or the refresh is refused (the stored tokens are then cleared);
+        ``ClockSkewError`` when a refresh failed because of this computer's clock and
+        ``ProviderError`` on transient failures (tokens kept in both cases).
         """
         tokens = self._tokens
         if tokens is None:
             raise ReauthRequired("You are not signed in.")
-        if self._clock() < tokens.expires_at - self._margin:
+        now = self._clock()
+        if not tokens.renewable:
+            # Nothing to renew with: the token is used to its last second, then the
+            # session has ended (never cut short by the refresh margin).
+            if now < tokens.expires_at:
+                return tokens.access_token
+            await self._forget()
+            raise ReauthRequired(
+                "The sign-in has ended: the identity provider gave no refresh token, so it "
+                "could not renew itself."
+            )
+        if now < tokens.expires_at - self._margin_for(tokens):
             return tokens.access_token
         return (await self._refreshed()).access_token
+
+    def _margin_for(self, tokens: TokenSet) -> float:
+        if tokens.issued_at is None:
+            return self._margin
+        return min(self._margin, max(0.0, tokens.expires_at - tokens.issued_at) / 2)
+
+    async def _forget(self) -> None:
+        self._tokens = None
+        try:
+            await in_thread(self.store.delete, TOKENS)
+        except Exception:
+            _log.warning("could not remove ended tokens from the keyring", exc_info=True)
 
     async def refresh_after(self, stale_access_token: str) -> str:
         """A token other than ``stale_access_token`` (refused by a server), refreshing once.
@@ -172,6 +246,9 @@ class Session:
         return (await self._refreshed()).access_token
 
     async def _refreshed(self) -> TokenSet:
+        failure = self._clock_failure
+        if failure is not None and self._monotonic() - failure[0] < CLOCK_RETRY_S:
+            raise failure[1]  # the same failure, not another round trip to the provider
         if self._refresh is None or self._refresh.done():
             self._refresh = spawn(self._do_refresh(), name="auth-refresh")
         # shield: a cancelled caller must not cancel the refresh (rotation in flight).
@@ -195,12 +272,13 @@ class Session:
         try:
             new = await self.client.refresh(old)
         except ReauthRequired:
-            self._tokens = None
-            try:
-                await in_thread(self.store.delete, TOKENS)
-            except Exception:
-                _log.warning("could not remove refused tokens from the keyring", exc_info=True)
+            await self._forget()
             raise
+        except ClockSkewError as exc:
+            # The tokens stay: once the clock is set, the refresh token may still work.
+            self._clock_failure = (self._monotonic(), exc)
+            raise
+        self._clock_failure = None
         # Memory first: even if the keyring write fails, this process keeps the rotated
         # refresh token (the old one is already dead at the provider).
         self._tokens = new

@@ -33,6 +33,12 @@ class TokenSet(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     refresh_expires_at: float | None = None  # when the provider says (refresh_expires_in)
     id_token: str | None = None
     scope: str = ""
+    issued_at: float | None = None  # when this computer received the set (epoch s)
+
+    @property
+    def renewable(self) -> bool:
+        """True when the set holds a refresh token: the session renews itself."""
+        return self.refresh_token is not None
 
     @property
     def session_expires_at(self) -> float | None:
@@ -107,6 +113,7 @@ class TokenSet(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             ),
             id_token=id_token or (previous.id_token if previous else None),
             scope=scope,
+            issued_at=now,
         )
 
 

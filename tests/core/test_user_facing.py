@@ -125,7 +125,7 @@ CASES: list[tuple[str, Callable[[Path], BaseException], str]] = [
     ("auth", lambda _: ReauthRequired("The refresh token was refused."), "signed_out"),
     ("auth", lambda _: SecretStoreError("The keyring is locked."), "sign_in_failed"),
     ("auth", lambda _: NoSecretStoreError("No Secret Service on D-Bus."), "sign_in_failed"),
-    ("auth", lambda _: ClockSkewError("The ID token was issued 20 min ahead."), "sign_in_failed"),
+    ("auth", lambda _: ClockSkewError("The ID token was issued 20 min ahead."), "clock_skew"),
     ("auth", lambda _: ProviderUnreachable("idp.example: connection refused"), "sign_in_failed"),
     (
         "controlplane",

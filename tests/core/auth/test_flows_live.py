@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -87,6 +88,11 @@ async def assert_closed(url: str) -> None:
     async with httpx.AsyncClient(timeout=2) as c:
         with pytest.raises(httpx.ConnectError):
             await c.get(url)
+
+
+def force_refresh(session: Session) -> None:
+    """Make the session's clock (only its "is it time to refresh?" clock) run 2 h ahead."""
+    session._clock = lambda: time.time() + 7200
 
 
 def stored(backend: MemoryKeyring) -> TokenSet | None:
@@ -221,7 +227,7 @@ async def test_refresh_rotates_and_old_refresh_token_dies(
     await session.login_browser()
     first = session.tokens
     assert first is not None
-    session._margin = 10**9  # every access token looks about to expire
+    force_refresh(session)  # every access token looks about to expire
     token = await session.access_token()
     second = stored(memory_keyring)
     assert second is not None
@@ -242,7 +248,7 @@ async def test_concurrent_callers_share_one_refresh(
     try:
         await session.login_browser()
         token_posts = transport.count("POST", "/token")
-        session._margin = 10**9
+        force_refresh(session)
         tokens = await asyncio.gather(*(session.access_token() for _ in range(8)))
         # With rotation, a second concurrent refresh would present a dead refresh token.
         assert transport.count("POST", "/token") == token_posts + 1
@@ -258,7 +264,7 @@ async def test_refused_refresh_requires_login_and_clears_keyring(
     tokens = session.tokens
     assert tokens is not None
     assert await session.client.revoke(tokens)  # revoked behind the session's back
-    session._margin = 10**9
+    force_refresh(session)
     with pytest.raises(ReauthRequired):
         await session.access_token()
     assert memory_keyring.items == {}

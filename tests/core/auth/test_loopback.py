@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import html
 
 import httpx
 import pytest
 
-from core.auth import CallbackError, LoginDenied
+from core.auth import CallbackError, ClockSkewError, LoginDenied, TokenError
 from core.auth.loopback import LoopbackListener
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(20)]
@@ -37,14 +38,18 @@ async def test_other_paths_do_not_settle_the_login() -> None:
         base = lst.redirect_uri.rsplit("/", 1)[0]
         assert (await c.get(f"{base}/favicon.ico")).status_code == 404
         assert (await c.post(lst.redirect_uri)).status_code == 405
-        ok = await c.get(
-            lst.redirect_uri, params={"code": "c", "state": "s3cret-state", "iss": ISSUER}
+        held = asyncio.ensure_future(
+            c.get(lst.redirect_uri, params={"code": "c", "state": "s3cret-state", "iss": ISSUER})
         )
-        assert ok.status_code == 200
-        assert "close this tab" in ok.text
-        assert ok.headers["cache-control"] == "no-store"
         answer = await lst.wait(5)
         assert answer.code == "c"
+        lst.finish(None, who="alice@example.test")
+        ok = await held
+        assert ok.status_code == 200
+        assert "You are signed in" in ok.text
+        assert "alice@example.test" in ok.text
+        assert "close this tab" in ok.text
+        assert ok.headers["cache-control"] == "no-store"
         # Later callbacks are answered but change nothing.
         late = await c.get(lst.redirect_uri, params={"code": "evil", "state": "s3cret-state"})
         assert late.status_code == 410
@@ -82,10 +87,12 @@ async def test_bad_callbacks_fail_the_login(
     async with listener() as lst, httpx.AsyncClient() as c:
         page = await c.get(lst.redirect_uri, params=params)
         assert page.status_code == 400
-        assert "Sign-in failed" in page.text
         with pytest.raises(error) as err:
             await lst.wait(5)
     assert words in str(err.value)
+    # The page names what failed and the next step (escaped), never "signed in".
+    assert "signed in" not in page.text.lower()
+    assert html.escape(err.value.next_step) in page.text  # type: ignore[attr-defined]
 
 
 async def test_repeated_parameter_is_refused() -> None:
@@ -98,8 +105,12 @@ async def test_repeated_parameter_is_refused() -> None:
 
 async def test_iss_optional_when_the_provider_does_not_promise_it() -> None:
     async with listener(iss_required=False) as lst, httpx.AsyncClient() as c:
-        await c.get(lst.redirect_uri, params={"code": "c", "state": "s3cret-state"})
+        held = asyncio.ensure_future(
+            c.get(lst.redirect_uri, params={"code": "c", "state": "s3cret-state"})
+        )
         assert (await lst.wait(5)).iss is None
+        lst.finish(None)
+        assert (await held).status_code == 200
 
 
 async def test_oversized_or_garbage_requests_are_dropped() -> None:
@@ -118,7 +129,53 @@ async def test_oversized_or_garbage_requests_are_dropped() -> None:
         writer.close()
         # The login is still waiting for the real callback.
         async with httpx.AsyncClient() as c:
-            await c.get(
-                lst.redirect_uri, params={"code": "c", "state": "s3cret-state", "iss": ISSUER}
+            held = asyncio.ensure_future(
+                c.get(
+                    lst.redirect_uri, params={"code": "c", "state": "s3cret-state", "iss": ISSUER}
+                )
             )
-        assert (await lst.wait(5)).code == "c"
+            assert (await lst.wait(5)).code == "c"
+            lst.finish(None)
+            await held
+
+
+async def test_page_waits_for_the_exchange_and_tells_what_failed() -> None:
+    """A valid callback is not "signed in" yet: the page is held until the flow finishes,
+    then shows the failure's words and next step, escaped (provider text is data)."""
+    async with listener() as lst, httpx.AsyncClient() as c:
+        held = asyncio.ensure_future(
+            c.get(lst.redirect_uri, params={"code": "c", "state": "s3cret-state", "iss": ISSUER})
+        )
+        await lst.wait(5)
+        await asyncio.sleep(0)  # the browser's request is in, and must still be waiting
+        assert not held.done()
+        lst.finish(TokenError('The provider refused the code (invalid_grant: <b>"x"</b>).'))
+        page = await held
+    assert page.status_code == 200
+    assert "You are signed in" not in page.text
+    assert "Sign-in was refused" in page.text
+    assert "&lt;b&gt;&quot;x&quot;&lt;/b&gt;" in page.text
+    assert "<b>" not in page.text
+    assert "Next step: Sign in again." in page.text
+
+
+async def test_page_says_the_clock_is_wrong() -> None:
+    async with listener() as lst, httpx.AsyncClient() as c:
+        held = asyncio.ensure_future(
+            c.get(lst.redirect_uri, params={"code": "c", "state": "s3cret-state", "iss": ISSUER})
+        )
+        await lst.wait(5)
+        lst.finish(ClockSkewError.measured(3600, "the ID token looks expired"))
+        page = await held
+    assert "60 minutes off the identity provider" in page.text
+    assert "Set this computer&#x27;s clock" in page.text
+
+
+async def test_page_wait_is_bounded() -> None:
+    async with listener() as lst, httpx.AsyncClient() as c:
+        lst.page_wait_s = 0.2
+        page = await c.get(
+            lst.redirect_uri, params={"code": "c", "state": "s3cret-state", "iss": ISSUER}
+        )
+        assert "still checking" in page.text
+        assert "You are signed in" not in page.text

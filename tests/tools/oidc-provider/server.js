@@ -9,6 +9,15 @@
 // secret (token_endpoint_auth_method "none", PKCE required), a loopback redirect on any
 // port, the device authorization grant and rotating refresh tokens. devInteractions serves
 // plain HTML login and consent forms an HTTP client can post, as a browser would.
+//
+// Everything else is oidc-provider's DEFAULT policy, as a customer's provider would run it:
+// a refresh token only for a granted `offline_access` scope (which, in the browser flow,
+// the provider grants only with `prompt=consent`, OIDC Core §11), and the scope claims
+// (email, name) in the userinfo answer rather than in the ID token. A test-only policy here
+// would hide exactly the bugs a real provider shows.
+//
+// Test-only recording: GET /test/revocations lists the tokens revoked at this provider
+// (successful RFC 7009 requests), so a test can tell where a logout revoked them.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 
@@ -67,8 +76,6 @@ function configuration(issuer) {
       email: ['email', 'email_verified'],
       profile: ['name', 'preferred_username'],
     },
-    // Scope claims in the ID token too, so `whoami` can show them without userinfo.
-    conformIdTokenClaims: false,
     findAccount: async (_ctx, id) => accounts(id),
     features: {
       devInteractions: { enabled: true },
@@ -76,9 +83,6 @@ function configuration(issuer) {
       revocation: { enabled: true },
       introspection: { enabled: true },
     },
-    // Refresh tokens for every grant that allows them (real IdPs differ on offline_access;
-    // the client asks for it anyway). Public clients get them rotated on every use.
-    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     ttl: {
       AccessToken: Number(opts['access-ttl']),
       IdToken: Number(opts['id-ttl']),
@@ -102,6 +106,22 @@ const server = createServer();
 await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
 const issuer = `http://127.0.0.1:${server.address().port}`;
 const provider = new Provider(issuer, configuration(issuer));
+
+const revocations = [];
+provider.use(async (ctx, next) => {
+  if (ctx.method === 'GET' && ctx.path === '/test/revocations') {
+    ctx.type = 'json';
+    ctx.body = revocations;
+    return;
+  }
+  await next();
+  if (ctx.path === '/token/revocation' && ctx.status === 200 && ctx.oidc?.params?.token) {
+    revocations.push({
+      token: ctx.oidc.params.token,
+      token_type_hint: ctx.oidc.params.token_type_hint ?? null,
+    });
+  }
+});
 server.on('request', provider.callback());
 
 process.stdout.write(`${JSON.stringify({ issuer, kid })}\n`);
