@@ -90,7 +90,11 @@ class CompiledRule:
 
     def app_ok(self, app: AppIdentity | None) -> bool:
         """Whether the rule covers ``app``; ``None`` (any app) matches app-specific allows
-        and no app-specific denies (used for reachability, not for connections)."""
+        and no app-specific denies (used for reachability, not for connections).
+
+        An app whose digest is unknown (``sha256`` None: not computed, or unreadable)
+        cannot be checked against a pinned hash: allow rules then do not cover it, and
+        deny rules do (a deny that cannot be evaluated denies: fail closed both ways)."""
         if not self.apps:
             return True
         if app is None:
@@ -99,7 +103,11 @@ class CompiledRule:
             if (
                 (m.exe is None or m.exe == app.exe)
                 and (m.name is None or m.name == app.name)
-                and (m.sha256 is None or m.sha256 == app.sha256)
+                and (
+                    m.sha256 is None
+                    or m.sha256 == app.sha256
+                    or (self.deny and app.sha256 is None)
+                )
             ):
                 return True
         return False

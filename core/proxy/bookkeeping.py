@@ -22,8 +22,9 @@ from types import MappingProxyType
 from core.policy.api import AccessRequest, AppIdentity, Decision, Effect
 from core.proxy.model import EventKind, Limits, ProxyCounters, ProxyEvent, ResourceCounters
 from core.proxy.relay import Relay
+from core.text import safe_line
 
-__all__ = ["Bookkeeping", "Count", "EventCallback", "Opened", "fmt_host"]
+__all__ = ["Bookkeeping", "Count", "EventCallback", "Opened", "fmt_host", "safe", "safe_app"]
 
 _log = logging.getLogger(__name__)
 
@@ -54,6 +55,23 @@ class Opened:
 def fmt_host(host: str) -> str:
     """``host`` as it is shown before ":port" (IPv6 literals in brackets)."""
     return f"[{host}]" if ":" in host else host
+
+
+def safe(text: str) -> str:
+    """``text`` with control, bidi and invisible characters escaped (``core.text``).
+
+    Event fields carry what a local process sent (a SOCKS host name, a path) and what a
+    controller wrote (a rule's description): an ESC or a newline must not reach a
+    terminal or a log line raw. ``isprintable`` is the fast path: most text is.
+    """
+    return text if text.isprintable() else safe_line(text)
+
+
+def safe_app(app: AppIdentity) -> AppIdentity:
+    """``app`` with its path and name made safe to show (the policy saw the real ones)."""
+    if app.exe.isprintable() and app.name.isprintable():
+        return app
+    return replace(app, exe=safe_line(app.exe), name=safe_line(app.name))
 
 
 class Bookkeeping:
@@ -140,15 +158,18 @@ class Bookkeeping:
     ) -> None:
         if not self._subscribers:
             return
+        # Escaped here, at the source: every subscriber (Activity view, logs, the CLI's
+        # event stream) gets text that cannot drive a terminal or forge a line.
+        rule, resource = decision.rule_id, decision.resource
         event = ProxyEvent(
             time=time.time(),
             kind=kind,
-            app=app,
-            destination=destination,
+            app=safe_app(app),
+            destination=safe(destination),
             effect=decision.effect,
-            rule=decision.rule_id,
-            reason=decision.reason,
-            resource=decision.resource,
+            rule=None if rule is None else safe(rule),
+            reason=safe(decision.reason),
+            resource=None if resource is None else safe(resource),
             protocol=protocol,
         )
         loop = self._loop or asyncio.get_running_loop()

@@ -26,10 +26,11 @@ from collections.abc import Sequence
 
 from core.aio import cancel_and_wait, spawn
 from core.policy.api import Decider
+from core.proxy.apphash import AppHasher
 from core.proxy.bookkeeping import EventCallback
 from core.proxy.dial import Connector, Resolver, system_connector, system_resolver
 from core.proxy.errors import ProxyConfigError, ProxyStartError
-from core.proxy.listeners import Listener, Listeners
+from core.proxy.listeners import REFUSAL_EVENTS_BURST, Listener, Listeners
 from core.proxy.model import Limits
 from core.proxy.pac import PacTargets
 from core.proxy.peer import Owner, PeerLookup, current_owner, default_lookup
@@ -53,7 +54,8 @@ class ProxyServer(Listeners):
     default to the OS resolver and plain TCP connects (the engine injects tunnel-bound
     ones); ``peer_lookup`` defaults to the fastest lookup of this OS. ``on_event`` is a
     first subscriber (see ``subscribe``). ``hosts`` are the listening addresses and must
-    be loopback (DESIGN §7.4).
+    be loopback (DESIGN §7.4). ``hasher`` computes executables' digests for rules pinned
+    to a hash (default: an ``AppHasher`` with its cache).
 
     Raises ProxyConfigError for non-loopback ``hosts``, ``relay="splice"`` off Linux, or
     both ``host_uid`` and ``host_owner``.
@@ -84,6 +86,7 @@ class ProxyServer(Listeners):
         limits: Limits | None = None,
         peer_lookup: PeerLookup | None = None,
         hosts: Sequence[str] = ("127.0.0.1", "::1"),
+        hasher: AppHasher | None = None,
     ) -> None:
         for host in hosts:
             try:
@@ -108,6 +111,16 @@ class ProxyServer(Listeners):
         self._peers = peer_lookup or default_lookup()
         self._hosts = tuple(hosts)
         self._subscribers = [on_event] if on_event else []
+        self._hasher = hasher or AppHasher()
+        self._hash_for = None
+        self._hash_wanted = False
+        self._max_open = self._limits.max_connections
+        self._accept_timer = None
+        self._accept_pause = 0.0
+        self._accept_failures = 0
+        self._refusal_tokens = REFUSAL_EVENTS_BURST
+        self._refusal_at = 0.0
+        self._refusals_quiet = 0
         self._listeners = []
         self._handshakes = set()
         self._pending = set()
@@ -139,6 +152,7 @@ class ProxyServer(Listeners):
         if self._listeners:
             raise ProxyStartError("proxy already started")
         self._loop = asyncio.get_running_loop()
+        self._set_fd_budget()
         bound: list[tuple[str, int]] = []
         try:
             for host in self._hosts:

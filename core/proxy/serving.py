@@ -18,21 +18,23 @@ import logging
 import os
 import socket
 from collections.abc import Iterable
+from dataclasses import replace
 
 from core.policy.api import AccessRequest, AppIdentity, Decider, Decision, Effect
 from core.proxy import http as h
 from core.proxy import socks5 as s5
 from core.proxy.answers import Answer, HttpAnswer, SocksAnswer, rebinding_reason
+from core.proxy.apphash import AppHasher, rules_need_hash
 from core.proxy.bookkeeping import Bookkeeping, Count, Opened, fmt_host
 from core.proxy.dial import Connector, Resolver, send_final
 from core.proxy.errors import DestinationError
 from core.proxy.model import EventKind
 from core.proxy.normalize import is_ip, normalize_host, normalize_port
 from core.proxy.pac import PacTargets, parse_pac_targets, render_pac
-from core.proxy.peer import Owner, PeerInfo, PeerLookup
+from core.proxy.peer import Owner, PeerInfo
 from core.proxy.relay import BufferedRelay, Relay, SpliceRelay
 
-__all__ = ["PeerSlot", "Serving"]
+__all__ = ["PeerSlot", "Serving", "app_of"]
 
 _log = logging.getLogger(__name__)
 
@@ -40,22 +42,15 @@ _UNKNOWN_APP = AppIdentity(pid=None, uid=None, exe="", name="")
 
 
 class PeerSlot:
-    """Looks the peer up once, when first needed (SOCKS: while the client is busy)."""
+    """The peer's identity, looked up at accept (before any byte is read)."""
 
-    __slots__ = ("_done", "_info", "_local", "_lookup", "_peer")
+    __slots__ = ("_info",)
 
-    def __init__(self, lookup: PeerLookup, peer: tuple[str, int], local: tuple[str, int]):
-        self._lookup = lookup
-        self._peer = peer
-        self._local = local
-        self._info: PeerInfo | None = None
-        self._done = False
+    def __init__(self, info: PeerInfo | None) -> None:
+        self._info = info
 
     def get(self) -> PeerInfo | None:
-        """The peer's identity (looked up on the first call), None when unknown."""
-        if not self._done:
-            self._info = self._lookup.lookup(self._peer, self._local)
-            self._done = True
+        """The peer's identity, None when unknown."""
         return self._info
 
 
@@ -72,12 +67,16 @@ class Serving(Bookkeeping):
     _pac: PacTargets
     _pac_text: str
     _port: int
+    _hasher: AppHasher
+    _hash_for: object  # the bundle _hash_wanted was computed for
+    _hash_wanted: bool
 
     # -- public controls -----------------------------------------------------------
 
     def set_decider(self, decider: Decider) -> None:
         """Use ``decider`` from now on (call ``reevaluate`` to apply it to open ones)."""
         self._decider = decider
+        self._hash_for = None
 
     def set_pac_targets(self, targets: Iterable[str]) -> None:
         """Set the hosts, ``*.suffix`` wildcards, IPs and CIDRs the PAC file proxies.
@@ -140,7 +139,7 @@ class Serving(Bookkeeping):
 
     async def _forward(self, conn: socket.socket, slot: PeerSlot, forward: tuple[str, int]) -> bool:
         info = slot.get()
-        app = _app(info)
+        app = app_of(info)
         refusal = self._peer_refusal(info)
         if refusal:
             self._refuse(app, f"{fmt_host(forward[0])}:{forward[1]}", refusal, "forward")
@@ -149,7 +148,7 @@ class Serving(Bookkeeping):
 
     async def _socks(self, conn: socket.socket, slot: PeerSlot, target: s5.Connect) -> bool:
         info = slot.get()
-        app = _app(info)
+        app = app_of(info)
         refusal = self._peer_refusal(info)
         if refusal:
             raw = target.host if isinstance(target.host, str) else target.host.decode("latin-1")
@@ -163,7 +162,7 @@ class Serving(Bookkeeping):
     async def _http(self, conn: socket.socket, slot: PeerSlot, action: h.Action) -> bool:
         loop = asyncio.get_running_loop()
         info = slot.get()
-        app = _app(info)
+        app = app_of(info)
         if isinstance(action, h.Reject):
             self._refused += 1
             await send_final(
@@ -233,6 +232,10 @@ class Serving(Bookkeeping):
         host_is_ip = is_ip(host)
         if not host_is_ip:
             addresses = await self._resolve(host, port)
+        if app.sha256 is None and (app.pid or app.exe) and self._needs_hash():
+            digest = await self._hasher.sha256(app.pid, app.exe)
+            if digest is not None:
+                app = replace(app, sha256=digest)
         request = AccessRequest(app=app, host=host, port=port, protocol="tcp", addresses=addresses)
         decision = self._decide(request)
         resource = decision.resource or host
@@ -306,6 +309,18 @@ class Serving(Bookkeeping):
                 break
         return tuple(out)
 
+    def _needs_hash(self) -> bool:
+        """Whether a rule of the current policy is pinned to an executable's hash
+        (recomputed when the decider's bundle changes: one attribute read otherwise)."""
+        decider = self._decider
+        bundle = getattr(decider, "bundle", None)
+        if bundle is None:  # no policy loaded, or a decider that may say so itself
+            return rules_need_hash(decider)
+        if bundle is not self._hash_for:
+            self._hash_for = bundle
+            self._hash_wanted = rules_need_hash(decider)
+        return self._hash_wanted
+
     def _decide(self, request: AccessRequest) -> Decision:
         try:
             return self._decider.decide(request)
@@ -314,7 +329,8 @@ class Serving(Bookkeeping):
             return Decision(Effect.DENY, None, f"policy error: {type(exc).__name__}")
 
 
-def _app(info: PeerInfo | None) -> AppIdentity:
+def app_of(info: PeerInfo | None) -> AppIdentity:
+    """The policy's view of a peer (``sha256`` is filled in later, when a rule needs it)."""
     if info is None:
         return _UNKNOWN_APP
     return AppIdentity(pid=info.pid, uid=info.uid, exe=info.exe, name=os.path.basename(info.exe))

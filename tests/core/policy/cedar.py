@@ -122,7 +122,10 @@ def _rule(rule: Rule, resources: Mapping[str, Resource], profiles: Mapping[str, 
             if m.name is not None:
                 fields.append(f"context.app_name == {_s(m.name)}")
             if m.sha256 is not None:
-                fields.append(f"context.app_sha256 == {_s(m.sha256)}")
+                check = f"context.app_sha256 == {_s(m.sha256)}"
+                if rule.effect == "deny":  # an unknown digest cannot clear a deny
+                    check = f'({check} || context.app_sha256 == "")'
+                fields.append(check)
             alts.append("(" + (" && ".join(fields) or "true") + ")")
         parts.append("(" + " || ".join(alts) + ")")
     if rule.max_risk is not None and rule.effect == "allow":

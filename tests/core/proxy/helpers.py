@@ -100,6 +100,21 @@ async def socks_open(
     return reply[1], r, w
 
 
+async def refused_at_accept(proxy_port: int, first: bytes = b"\x05\x01\x00") -> bool:
+    """Whether the proxy closes a connection that sends ``first`` without answering a
+    byte (refused at accept, before the handshake)."""
+    r, w = await asyncio.open_connection("127.0.0.1", proxy_port)
+    try:
+        w.write(first)
+        try:
+            data = await asyncio.wait_for(r.read(), 5)
+        except ConnectionResetError:
+            data = b""
+        return data == b""
+    finally:
+        w.close()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
