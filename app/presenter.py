@@ -28,6 +28,7 @@ __all__ = [
     "format_age",
     "format_bytes",
     "icon_for",
+    "managed_line",
     "menu_model",
     "next_step",
     "owner_text",
@@ -218,6 +219,15 @@ def tunnel_summary(tunnel: TunnelView | None) -> str:
     )
 
 
+def managed_line(snapshot: Snapshot) -> str | None:
+    """The line "Managed configuration rejected — <reason>" while the organization's
+    managed settings are rejected (the reason names the file and key, and says what
+    applies instead); None otherwise. Plain text: show it with ``Qt.PlainText``."""
+    if snapshot.managed_rejected is None:
+        return None
+    return f"Managed configuration rejected — {snapshot.managed_rejected}"
+
+
 def tooltip(snapshot: Snapshot, *, starting: bool = False, lost: bool = False) -> str:
     """The tray tooltip: state, user and resources, in at most four short lines.
 
@@ -327,6 +337,16 @@ def menu_model(
         entries.append(MenuEntry("action", step, Action.OPEN_MAIN, tooltip=snapshot.error.detail))
     if snapshot.user:
         entries.append(MenuEntry("header", snapshot.user, enabled=False))
+    if snapshot.managed_rejected is not None:
+        # IT must hear of it: the settings in force are not the ones deployed.
+        entries.append(
+            MenuEntry(
+                "action",
+                "Managed configuration rejected",
+                Action.OPEN_MAIN,
+                tooltip=managed_line(snapshot),
+            )
+        )
     entries.append(_sep())
 
     signed_in = st not in {SessionState.SIGNED_OUT, SessionState.SIGNING_IN}

@@ -32,6 +32,7 @@ from app.presenter import (
     format_age,
     format_bytes,
     icon_for,
+    managed_line,
     menu_model,
     next_step,
     resource_status,
@@ -75,6 +76,10 @@ class MainWindow(QWidget):
         self.who = text()
         self.notice = muted()  # why the window opened (e.g. no system tray)
         self.notice.hide()
+        self.managed = text(selectable=True)  # the organization's settings were rejected
+        self.managed.setTextFormat(Qt.TextFormat.PlainText)
+        accessible(self.managed, "Managed configuration")
+        self.managed.hide()
         self.error_box = QGroupBox("Problem")
         self.error_text = text(selectable=True)
         lay_err = QVBoxLayout(self.error_box)
@@ -137,6 +142,7 @@ class MainWindow(QWidget):
         root = QVBoxLayout(self)
         root.addLayout(top)
         root.addWidget(self.notice)
+        root.addWidget(self.managed)
         root.addWidget(self.error_box)
         root.addWidget(self.fix_box)
         root.addLayout(buttons)
@@ -168,6 +174,9 @@ class MainWindow(QWidget):
             self.who.setText(f"Signed in as {s.user}{org}")
         else:
             self.who.setText("Not signed in. Sign in with your work account to reach resources.")
+        managed = None if lost else managed_line(s)
+        self.managed.setText(managed or "")
+        self.managed.setVisible(managed is not None)
         if lost:
             self.error_box.setTitle("Rustronaut is not running")
             self.error_text.setText(

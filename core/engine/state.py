@@ -117,6 +117,9 @@ class Snapshot:
     #: why the controller cannot be used right now (TLS, DNS, timeout, HTTP status), while
     #: the last good policy stays in force; None when it answers
     controller_problem: ErrorInfo | None = None
+    #: why the organization's managed settings were rejected and what applies instead
+    #: (``EffectiveSettings.managed_rejected``); None while they are accepted
+    managed_rejected: str | None = None
 
 
 class EventKind(StrEnum):
