@@ -94,6 +94,7 @@ class Listeners(Handshaking):
     _refusal_tokens: float
     _refusal_at: float
     _refusals_quiet: int  # refusals not reported by an event (rate limit)
+    _refusal_last: tuple[PeerInfo | None, str]  # the latest of those
 
     async def add_forward(
         self, local_port: int, host: str, port: int, *, bind: str = "127.0.0.1"
@@ -205,7 +206,8 @@ class Listeners(Handshaking):
 
     def _refuse_at_accept(self, info: PeerInfo | None, reason: str) -> None:
         """Count a connection closed at accept; tell subscribers, at a bounded rate (a
-        flood from another account must not flood the owner's events and logs)."""
+        flood from another account must not flood the owner's events and logs). The
+        ones not told are summed up in one event once the rate allows it again."""
         self._refused += 1
         now = time.monotonic()
         tokens = min(
@@ -213,15 +215,24 @@ class Listeners(Handshaking):
             self._refusal_tokens + (now - self._refusal_at) * REFUSAL_EVENTS_PER_S,
         )
         self._refusal_at = now
-        if tokens < 1.0:
+        if tokens < 1.0 or self._refusals_quiet:
             self._refusal_tokens = tokens
             self._refusals_quiet += 1
+            self._refusal_last = (info, reason)
+            if self._refusals_quiet == 1 and self._loop is not None:
+                delay = max(0.0, (1.0 - tokens) / REFUSAL_EVENTS_PER_S)
+                self._loop.call_later(delay, self._refusal_summary)
             return
         self._refusal_tokens = tokens - 1.0
-        if self._refusals_quiet:
-            reason = f"{reason} (and {self._refusals_quiet} more refused connections)"
-            self._refusals_quiet = 0
         self._emit(EventKind.REFUSED, app_of(info), "", Decision(Effect.DENY, None, reason), "")
+
+    def _refusal_summary(self) -> None:
+        quiet, (info, reason) = self._refusals_quiet, self._refusal_last
+        self._refusals_quiet = 0
+        self._refusal_tokens = 0.0
+        self._refusal_at = time.monotonic()
+        text = f"{reason} (and {quiet - 1} more refused connections)" if quiet > 1 else reason
+        self._emit(EventKind.REFUSED, app_of(info), "", Decision(Effect.DENY, None, text), "")
 
     def _on_accept(self, listener: Listener) -> None:
         for _ in range(64):

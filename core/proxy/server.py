@@ -121,6 +121,7 @@ class ProxyServer(Listeners):
         self._refusal_tokens = REFUSAL_EVENTS_BURST
         self._refusal_at = 0.0
         self._refusals_quiet = 0
+        self._refusal_last = (None, "")
         self._listeners = []
         self._handshakes = set()
         self._pending = set()
