@@ -202,7 +202,8 @@ def load(
     )
 
 
-MAX_SHOWN_PROBLEMS = 3
+MAX_SHOWN_PROBLEMS = 3  # in ``managed_rejected``
+MAX_KEPT_PROBLEMS = 50  # in ``problems``
 
 
 def _rejection(problems: Sequence[str], in_force: ManagedPayload) -> str:
@@ -239,7 +240,8 @@ def read_managed(sources: Sequence[ManagedSource]) -> tuple[ManagedPayload, list
                 key = raw_key.lower() if layer.int_bools else raw_key
                 spec = SPECS.get(key)
                 if spec is None:
-                    problems.append(f"{layer.origin}: {_unknown(raw_key)}")
+                    shown = raw_key if len(raw_key) <= 80 else raw_key[:60] + "…"
+                    problems.append(f"{layer.origin}: {_unknown(shown)}")
                     continue
                 candidate = raw
                 if (
@@ -256,6 +258,9 @@ def read_managed(sources: Sequence[ManagedSource]) -> tuple[ManagedPayload, list
                     problems.append(f"{layer.origin}: {exc}" + (f" ({note})" if note else ""))
                     continue
                 origins[key] = layer.origin
+    if len(problems) > MAX_KEPT_PROBLEMS:  # a huge broken payload: keep memory bounded
+        more = len(problems) - MAX_KEPT_PROBLEMS
+        problems[MAX_KEPT_PROBLEMS:] = [f"… and {more} more problems"]
     return ManagedPayload(values=values, origins=origins), problems
 
 
