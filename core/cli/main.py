@@ -15,6 +15,7 @@ Exit codes (also in docs/reference.md):
       organization manages, another Rustronaut already running
 4     Rustronaut is not running (no engine to ask)
 130   interrupted (Ctrl-C)
+141   the reader of the output went away (``rustronaut whoami | head -1``): ends quietly
 ====  =================================================================================
 
 ``rustronaut config`` and ``rustronaut policy`` keep their own tables (their ``--help``).
@@ -50,6 +51,7 @@ EXIT_CODES: Mapping[str, int] = {
     "engine_not_running": 4,
 }
 _INTERRUPTED = 130
+_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a command killed by it
 #: ``--debug`` of the running invocation (read by :func:`fail`).
 _debug = False
 
@@ -100,12 +102,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = func(args)
         if inspect.isawaitable(result):
             result = asyncio.run(_await(result))
+        # Inside the guard: buffered output meeting a closed pipe fails here, not at exit.
+        sys.stdout.flush()
         return int(result or 0)
+    except BrokenPipeError:
+        # The reader went away (``| head``): nothing more to say, and no traceback.
+        _silence_stdout()
+        return _BROKEN_PIPE
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return _INTERRUPTED
     except Exception as exc:
         return fail(exc, command=command)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at the null device, so the interpreter's final flush of the text
+    still buffered for the closed pipe cannot fail again at exit."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real stdout (embedded use): nothing to silence
+        pass
 
 
 def _command_index(args: Sequence[str]) -> int:
@@ -134,10 +155,9 @@ def fail(exc: BaseException, *, command: str = "rustronaut") -> int:
 
 def _plain(text: str) -> str:
     """``text`` with control characters escaped: words from the network stay words."""
-    return "".join(
-        ch if ch.isprintable() or ch == "\n" else ch.encode("unicode_escape").decode("ascii")
-        for ch in text
-    )
+    from core.text import safe_text
+
+    return safe_text(text, keep_newlines=True)
 
 
 def entry() -> None:

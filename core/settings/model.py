@@ -321,6 +321,15 @@ class Settings:
         category="Sign-in",
         example="rustronaut-desktop",
     )
+    end_provider_session: bool = spec(
+        True,
+        "Sign out at the identity provider too",
+        "On sign-out, also end the session at the identity provider: its logout page "
+        "opens in the browser (when the provider offers one), so the next sign-in asks "
+        "for the password again. The tokens are revoked either way.",
+        category="Sign-in",
+        example=True,
+    )
     auto_connect: bool = spec(
         True,
         "Connect automatically",

@@ -11,8 +11,16 @@ managed settings win). ``--issuer``/``--client-id`` override them for this run o
 are refused when the organization manages the key. Tokens go to the OS keyring; with no
 keyring the commands say so and store nothing.
 
+``logout`` also ends the session at the identity provider (its logout page opens in the
+browser) when the setting ``end_provider_session`` is on (default) and the provider offers
+it; the tokens are revoked at the issuer that issued them, whatever is configured now.
+
+Every string from the provider (names, emails, error descriptions) is printed as data:
+control characters escaped (``core.text``).
+
 Exit codes: 0 done; 1 sign-in failed or not signed in; 2 not configured / bad option;
-3 no usable keyring, or refused by the agent (always-on, reason too short).
+3 no usable keyring (none, or locked), or refused by the agent (always-on, reason too
+short).
 """
 
 from __future__ import annotations
@@ -28,13 +36,14 @@ from typing import Any
 from core.auth import (
     AuthError,
     ConfigurationError,
-    NoSecretStoreError,
     OidcClient,
     OidcConfig,
     SecretStore,
     SecretStoreError,
     Session,
+    TokenSet,
 )
+from core.text import safe_line, safe_text
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -92,7 +101,7 @@ async def _controller_discovery(current: Any) -> Any:
     from core.controlplane.models import Discovery
     from core.paths import data_dir
 
-    pin = current.tls_pin_sha256[0] if current.tls_pin_sha256 else None
+    pin = tuple(current.tls_pin_sha256) or None  # every pin: a backup pin must work too
     try:
         async with ControlPlaneClient(current.controller_url, spki_pin=pin) as plain:
             return await plain.discovery()
@@ -109,8 +118,12 @@ async def _controller_discovery(current: Any) -> Any:
 
 
 def _fail(exc: AuthError) -> int:
-    print(f"rustronaut: {exc.message}\n  Next step: {exc.next_step}", file=sys.stderr)
-    if isinstance(exc, NoSecretStoreError):
+    print(
+        f"rustronaut: {safe_text(exc.title)}: {safe_text(exc.message)}\n"
+        f"  Next step: {safe_text(exc.next_step)}",
+        file=sys.stderr,
+    )
+    if isinstance(exc, SecretStoreError):
         return EXIT_NO_KEYRING
     if isinstance(exc, ConfigurationError):
         return EXIT_CONFIG
@@ -124,8 +137,17 @@ async def _print_and_open(url: str) -> None:
     await asyncio.to_thread(webbrowser.open, url)
 
 
+async def _print_and_open_logout(url: str) -> None:
+    print(
+        "Opening your browser to end the session at the identity provider. If it does not "
+        f"open, visit:\n  {url}",
+        flush=True,
+    )
+    await asyncio.to_thread(webbrowser.open, url)
+
+
 def _device_prompt(user_code: str, uri: str, complete: str | None) -> None:
-    print(f"To sign in, open {uri}\nand enter the code:  {user_code}", flush=True)
+    print(f"To sign in, open {uri}\nand enter the code:  {safe_line(user_code)}", flush=True)
     if complete:
         print(f"(or open {complete} directly)", flush=True)
     print("Waiting for the sign-in to be approved…", flush=True)
@@ -163,14 +185,25 @@ async def _login_via_agent(engine: Any, device: bool) -> int:
     if snap.user is None:
         err = snap.error
         print(
-            f"rustronaut: {err.title}: {err.detail}\n  Next step: {err.next_step}"
+            f"rustronaut: {safe_text(err.title)}: {safe_text(err.detail)}\n"
+            f"  Next step: {safe_text(err.next_step)}"
             if err is not None
             else "rustronaut: the sign-in did not complete.",
             file=sys.stderr,
         )
         return EXIT_FAILED
-    print(f"Signed in as {snap.user}.")
+    print(f"Signed in as {safe_line(snap.user)}.")
+    if snap.session_renewable is False:
+        print(_no_renewal_note(snap.session_expires_at))
     return 0
+
+
+def _no_renewal_note(ends: float | None) -> str:
+    return (
+        "Note: the identity provider gave no refresh token, so this sign-in cannot renew "
+        f"itself; it ends {_when(ends)}. Next step: sign in again then (or ask IT to allow "
+        "offline access for Rustronaut)."
+    )
 
 
 async def _login(args: argparse.Namespace) -> int:
@@ -186,9 +219,12 @@ async def _login(args: argparse.Namespace) -> int:
                 identity = await session.login_device(_device_prompt)
             else:
                 identity = await session.login_browser()
+            tokens = session.tokens
     except AuthError as exc:
         return _fail(exc)
-    print(f"Signed in as {identity.display_name} ({config.issuer}).")
+    print(f"Signed in as {safe_line(identity.display_name)} ({config.issuer}).")
+    if tokens is not None and not tokens.renewable:
+        print(_no_renewal_note(tokens.session_expires_at))
     return 0
 
 
@@ -217,9 +253,12 @@ async def _logout(args: argparse.Namespace) -> int:
         print("Signed out; the session was ended and the tokens forgotten.")
         return 0
     try:
+        from core import settings
+
         config = await _config(args)
-        async with OidcClient(config) as client:
-            session = Session(client, SecretStore())
+        end_provider_session = bool(settings.load().end_provider_session)
+        async with OidcClient(config, open_url=_print_and_open_logout) as client:
+            session = Session(client, SecretStore(), end_provider_session=end_provider_session)
             revoked = await session.logout()
     except AuthError as exc:
         return _fail(exc)
@@ -231,11 +270,37 @@ async def _logout(args: argparse.Namespace) -> int:
 
 
 def _when(epoch: float | None) -> str:
+    """ "at 2026-12-07 10:00:00 UTC (in 3 h)", or words for an unknown time."""
     if epoch is None:
-        return "unknown"
+        return "at a time the identity provider did not say"
     left = int(epoch - time.time())
     stamp = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(epoch))
-    return f"{stamp} ({'expired' if left <= 0 else f'in {left // 60} min'})"
+    return f"at {stamp} ({'passed' if left <= 0 else f'in {_duration(left)}'})"
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 2 * 3600:
+        return f"{seconds // 60} min"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} days"
+
+
+def _session_line(tokens: TokenSet) -> str:
+    """When the session ends and whether it renews itself, in words."""
+    if tokens.renewable:
+        if tokens.session_expires_at is None:
+            return (
+                "renews itself (refresh token); ends when the identity provider stops "
+                "accepting it (it did not say when)"
+            )
+        return f"renews itself (refresh token); ends {_when(tokens.session_expires_at)}"
+    return (
+        f"ends {_when(tokens.session_expires_at)}; cannot renew itself (no refresh token): "
+        "sign in again then"
+    )
 
 
 async def _whoami(args: argparse.Namespace) -> int:
@@ -250,6 +315,7 @@ async def _whoami(args: argparse.Namespace) -> int:
         print("Not signed in. Run 'rustronaut login'.", file=sys.stderr)
         return EXIT_FAILED
     who = tokens.identity
+    # The provider's words are data: escaped for the terminal (JSON escapes them itself).
     info: dict[str, Any] = {
         "user": who.display_name,
         "subject": who.sub,
@@ -259,19 +325,20 @@ async def _whoami(args: argparse.Namespace) -> int:
         "client_id": tokens.client_id,
         "access_token_expires_at": tokens.expires_at,
         "session_expires_at": tokens.session_expires_at,
+        "session_renewable": tokens.renewable,
     }
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    print(f"Signed in as {who.display_name}")
+    print(f"Signed in as {safe_line(who.display_name)}")
     if who.name:
-        print(f"  name:            {who.name}")
+        print(f"  name:            {safe_line(who.name)}")
     if who.email:
-        print(f"  email:           {who.email}")
-    print(f"  subject:         {who.sub}")
-    print(f"  issuer:          {tokens.issuer}")
+        print(f"  email:           {safe_line(who.email)}")
+    print(f"  subject:         {safe_line(who.sub)}")
+    print(f"  issuer:          {safe_line(tokens.issuer)}")
     print(f"  access token:    expires {_when(tokens.expires_at)}")
-    print(f"  session:         ends {_when(tokens.session_expires_at)}")
+    print(f"  session:         {_session_line(tokens)}")
     return 0
 
 

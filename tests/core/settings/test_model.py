@@ -18,6 +18,7 @@ EXPECTED_KEYS = {
     "controller_url": (Kind.STR, ""),
     "oidc_issuer": (Kind.STR, ""),
     "oidc_client_id": (Kind.STR, "rustronaut-desktop"),
+    "end_provider_session": (Kind.BOOL, True),
     "auto_connect": (Kind.BOOL, True),
     "always_on": (Kind.BOOL, False),
     "allow_break_glass": (Kind.BOOL, True),
