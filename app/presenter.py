@@ -337,15 +337,11 @@ def menu_model(
         entries.append(MenuEntry("action", step, Action.OPEN_MAIN, tooltip=snapshot.error.detail))
     if snapshot.user:
         entries.append(MenuEntry("header", snapshot.user, enabled=False))
-    if snapshot.managed_rejected is not None:
+    managed = managed_line(snapshot)
+    if managed is not None:
         # IT must hear of it: the settings in force are not the ones deployed.
         entries.append(
-            MenuEntry(
-                "action",
-                "Managed configuration rejected",
-                Action.OPEN_MAIN,
-                tooltip=managed_line(snapshot),
-            )
+            MenuEntry("action", "Managed configuration rejected", Action.OPEN_MAIN, tooltip=managed)
         )
     entries.append(_sep())
 
