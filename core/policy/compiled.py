@@ -104,9 +104,7 @@ class CompiledRule:
                 (m.exe is None or m.exe == app.exe)
                 and (m.name is None or m.name == app.name)
                 and (
-                    m.sha256 is None
-                    or m.sha256 == app.sha256
-                    or (self.deny and app.sha256 is None)
+                    m.sha256 is None or m.sha256 == app.sha256 or (self.deny and app.sha256 is None)
                 )
             ):
                 return True

@@ -1,9 +1,11 @@
 """Local policy-checked forwarding proxy: SOCKS5 and HTTP CONNECT/forwarding on loopback.
 
 Apps reach company resources through ``ProxyServer`` on 127.0.0.1/::1. Each connection
-is attributed to a local process (``peer``: netlink sock_diag on Linux, psutil
+is attributed at accept to a local process (``peer``: netlink sock_diag on Linux, psutil
 elsewhere) and its owner account (``Owner``: uid on Linux/macOS, SID or "DOMAIN\\user"
-on Windows); processes of another account, or whose owner is unknown, are refused. The
+on Windows); processes of another account, or whose owner is unknown, are closed there,
+before a byte is read. When a policy rule is pinned to an executable's hash, the app's
+SHA-256 is computed and cached by file identity (``apphash``). The
 destination is normalised (``normalize``) and decided by the policy engine's
 ``Decider`` as a name and as its resolved addresses; allowed connections are reached
 through the injected resolver and connector (``dial``) and relayed (``relay``: splice or

@@ -19,7 +19,10 @@ class Limits:
 
     ``relay`` chooses the relay engine: "splice" (Linux zero-copy through a pipe),
     "buffered" (asyncio BufferedProtocol, any OS) or "auto" (splice where available;
-    it measured faster here, see tests/bench/bench_proxy.py).
+    it measured faster here, see tests/bench/bench_proxy.py). ``max_connections`` caps
+    the served account's open connections; ``start`` lowers it to what the descriptor
+    limit leaves (``listeners.fd_budget``). Other accounts' connections are closed at
+    accept and never count.
     """
 
     max_connections: int = 4096
@@ -61,8 +64,11 @@ class ProxyEvent:
     """One decision, as the UI and logs show it.
 
     ``time`` is wall-clock seconds since the epoch; ``destination`` is "host:port" after
-    normalisation (or the raw text when it could not be normalised); ``rule`` is None
-    for a default deny or a refusal outside policy.
+    normalisation (the escaped raw text when it could not be normalised, "" when the
+    connection was refused at accept, before its request was read); ``rule`` is None
+    for a default deny or a refusal outside policy. Every text field (destination,
+    reason, rule, resource, the app's path and name) has its control, bidi and invisible
+    characters escaped (``core.text``): it is safe to print and to log.
     """
 
     time: float

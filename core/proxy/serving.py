@@ -1,11 +1,13 @@
 """From a parsed request to a relay: the ``Serving`` layer of ``ProxyServer``.
 
-Once a handshake (or a port forward) has named the target, this layer checks who is
-connecting (processes of another account, or whose owner cannot be determined, are
-refused: ``Owner.same_account`` against the host's ``Owner``), answers requests for
-the proxy itself (the PAC file), normalises the destination, resolves names with the
-injected resolver, asks the ``Decider`` (name *and* addresses), connects with the
-injected connector and starts the relay — or answers a protocol-correct refusal.
+It says who may connect (``_peer_refusal``: processes of another account, or whose
+owner cannot be determined, are refused by ``Owner.same_account`` against the host's
+``Owner``; ``listeners`` asks at accept, and the check is repeated here as a second
+line). Once a handshake (or a port forward) has named the target, it answers requests
+for the proxy itself (the PAC file), normalises the destination, resolves names with the
+injected resolver, adds the executable's digest when a rule is pinned to one
+(``apphash``), asks the ``Decider`` (name *and* addresses), connects with the injected
+connector and starts the relay — or answers a protocol-correct refusal.
 ``reevaluate`` re-asks the decider for every open relay. See ``bookkeeping`` for how the
 layers stack.
 """
