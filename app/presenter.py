@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from app.icons import IconKind
+from core.clock import sign_in_words, skew_words
 from core.engine.state import ResourceView, SessionState, Snapshot, TunnelView
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "MenuEntry",
     "ResourceStatus",
     "blocked_fixes",
+    "clock_line",
     "format_age",
     "format_bytes",
     "icon_for",
@@ -33,6 +35,7 @@ __all__ = [
     "next_step",
     "owner_text",
     "resource_status",
+    "session_line",
     "state_label",
     "tooltip",
     "tunnel_summary",
@@ -252,6 +255,21 @@ def tooltip(snapshot: Snapshot, *, starting: bool = False, lost: bool = False) -
     return "\n".join(lines)
 
 
+def clock_line(snapshot: Snapshot) -> str | None:
+    """The clock warning ("This computer's clock is 10 minutes ahead of the controller's —
+    set the date and time") when the measured skew is over a minute; same words as
+    ``rustronaut status``."""
+    return skew_words(snapshot.clock_skew_s)
+
+
+def session_line(snapshot: Snapshot, *, now: float | None = None) -> str | None:
+    """When the sign-in ends and whether it renews ("Signed in until 18:40, renews
+    automatically"); same words as ``rustronaut status``. None when signed out."""
+    if not snapshot.user:
+        return None
+    return sign_in_words(snapshot.session_expires_at, snapshot.session_renewable, now=now)
+
+
 @dataclass(frozen=True, slots=True)
 class MenuEntry:
     """One tray menu row.
@@ -304,7 +322,8 @@ def menu_model(
     shows a disabled "Disconnect (not allowed)". While ``starting`` (engine not loaded
     yet) only windows that need no engine, and Quit. When ``lost`` (the engine this tray
     was attached to went away) "Rustronaut is not running" and Restart. In BLOCKED the
-    fixes follow the header; in ERROR the next step does.
+    fixes follow the header; in ERROR the next step does; a clock off by more than a
+    minute is said next; the user's line is followed by when the sign-in ends.
     """
     if lost:
         return (
@@ -335,8 +354,15 @@ def menu_model(
     elif st is SessionState.ERROR and snapshot.error is not None:
         step = next_step(snapshot)
         entries.append(MenuEntry("action", step, Action.OPEN_MAIN, tooltip=snapshot.error.detail))
+    clock = clock_line(snapshot)
+    if clock is not None:
+        # A wrong clock breaks sign-in and policy checks: say so next to the state.
+        entries.append(MenuEntry("action", clock, Action.OPEN_MAIN, tooltip=clock))
     if snapshot.user:
         entries.append(MenuEntry("header", snapshot.user, enabled=False))
+        session = session_line(snapshot)
+        if session is not None:
+            entries.append(MenuEntry("header", session, enabled=False))
     managed = managed_line(snapshot)
     if managed is not None:
         # IT must hear of it: the settings in force are not the ones deployed.

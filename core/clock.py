@@ -159,8 +159,8 @@ def _amount(seconds: float) -> str:
 
 
 def skew_words(skew_s: float | None) -> str | None:
-    """ "This computer's clock is 10 minutes ahead of the controller's — set the date and
-    time", or None when the skew is unknown or within ``SKEW_SHOWN_S``."""
+    """The clock warning ("This computer's clock is 10 minutes ahead of the controller's —
+    set the date and time"), or None when the skew is unknown or within ``SKEW_SHOWN_S``."""
     if skew_s is None or abs(skew_s) <= SKEW_SHOWN_S:
         return None
     side = "ahead of" if skew_s > 0 else "behind"

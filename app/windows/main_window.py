@@ -29,6 +29,7 @@ from app.presenter import (
     Action,
     ResourceStatus,
     blocked_fixes,
+    clock_line,
     format_age,
     format_bytes,
     icon_for,
@@ -36,6 +37,7 @@ from app.presenter import (
     menu_model,
     next_step,
     resource_status,
+    session_line,
     state_label,
 )
 from app.widgets import STATUS_COLOURS, accessible, heading, muted, text, window_setup
@@ -74,6 +76,13 @@ class MainWindow(QWidget):
         self.state_icon.setAccessibleName("Connection state icon")
         self.state_line = heading("")
         self.who = text()
+        self.session = muted()  # when the sign-in ends and whether it renews
+        accessible(self.session, "Sign-in")
+        self.clock = text()  # this computer's clock is off: the cause of many failures
+        palette = self.clock.palette()
+        palette.setColor(self.clock.foregroundRole(), STATUS_COLOURS["warn"])
+        self.clock.setPalette(palette)
+        accessible(self.clock, "Clock")
         self.notice = muted()  # why the window opened (e.g. no system tray)
         self.notice.hide()
         self.managed = text(selectable=True)  # the organization's settings were rejected
@@ -96,6 +105,8 @@ class MainWindow(QWidget):
         col = QVBoxLayout()
         col.addWidget(self.state_line)
         col.addWidget(self.who)
+        col.addWidget(self.session)
+        col.addWidget(self.clock)
         top.addLayout(col, 1)
 
         self.primary = QPushButton()
@@ -174,6 +185,12 @@ class MainWindow(QWidget):
             self.who.setText(f"Signed in as {s.user}{org}")
         else:
             self.who.setText("Not signed in. Sign in with your work account to reach resources.")
+        session = None if lost else session_line(s)
+        self.session.setText(session or "")
+        self.session.setVisible(session is not None)
+        clock = None if lost else clock_line(s)
+        self.clock.setText(clock or "")
+        self.clock.setVisible(clock is not None)
         managed = None if lost else managed_line(s)
         self.managed.setText(managed or "")
         self.managed.setVisible(managed is not None)
