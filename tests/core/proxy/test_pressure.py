@@ -22,7 +22,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -215,10 +215,13 @@ class Child:
             self.proc.stdin.flush()
         return self.proc.stdout.readline().strip()
 
-    def measure(self, seconds: float) -> tuple[float, int]:
-        """(CPU seconds, bytes logged) over ``seconds`` of wall time."""
+    def measure(self, seconds: float, during: Callable[[], None]) -> tuple[float, int]:
+        """(CPU seconds, bytes logged) over ``seconds`` of wall time from just before
+        ``during`` (the load) is started."""
         cpu, size = cpu_seconds(self.proc.pid), self.log.stat().st_size
-        time.sleep(seconds)  # the measuring window itself, not a wait before an assert
+        end = time.monotonic() + seconds
+        during()
+        time.sleep(max(0.0, end - time.monotonic()))  # the window itself, not a wait
         return cpu_seconds(self.proc.pid) - cpu, self.log.stat().st_size - size
 
     def close(self) -> None:
@@ -241,9 +244,15 @@ async def test_descriptor_exhaustion_backs_off_and_the_owner_gets_through(
     flood: Flood | None = None
     try:
         # 1. Another account holds 1,100 half-open connections against 1,024 descriptors.
-        flood = Flood(other_account, child.port, 1100)
-        await asyncio.to_thread(flood.ready)
-        cpu, logged = await asyncio.to_thread(child.measure, 2.0)
+        floods: list[Flood] = []
+
+        def flood_1100() -> None:
+            floods.append(Flood(other_account, child.port, 1100))
+            floods[0].ready()
+
+        cpu, logged = await asyncio.to_thread(child.measure, 2.0, flood_1100)
+        flood = floods.pop()
+        print(f"\nflood of 1,100: {cpu:.2f} CPU-s and {logged} bytes of log in 2 s")
         assert cpu < 0.5, f"{cpu:.2f} CPU-s in 2 s under the flood"
         assert logged < 4096, f"{logged} bytes of log in 2 s"
         code, _r, w = await socks_open(child.port, "127.0.0.1", echo.port)
@@ -254,10 +263,15 @@ async def test_descriptor_exhaustion_backs_off_and_the_owner_gets_through(
         # 2. Descriptors really run out (the rest of the engine took them): accept fails
         # with EMFILE while connections wait. No spin, one warning for the episode.
         assert int(await asyncio.to_thread(child.ask, "hog")) > 0
-        flood = Flood(other_account, child.port, 50)
-        await asyncio.to_thread(flood.ready)
+
+        def flood_50() -> None:
+            floods.append(Flood(other_account, child.port, 50))
+            floods[0].ready()
+
         waiting = asyncio.create_task(socks_open(child.port, "127.0.0.1", echo.port))
-        cpu, logged = await asyncio.to_thread(child.measure, 2.0)
+        cpu, logged = await asyncio.to_thread(child.measure, 2.0, flood_50)
+        flood = floods.pop()
+        print(f"out of descriptors: {cpu:.2f} CPU-s and {logged} bytes of log in 2 s")
         assert cpu < 0.5, f"{cpu:.2f} CPU-s in 2 s while out of descriptors"
         warnings = child.log.read_text().count("cannot accept connections")
         assert warnings == 1, child.log.read_text()[-2000:]
