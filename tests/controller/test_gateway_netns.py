@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
+import time
 from collections.abc import Iterator, Sequence
 
 import pytest
@@ -16,6 +17,7 @@ from controller.gateway import CommandResult, Gateway, parse_allowed_ips, subpro
 from controller.testing import login, run_controller
 from core.controlplane import BearerAuth, ControlPlaneClient
 from tests.controller.conftest import new_device
+from tests.fakes.wait import async_wait_until
 
 pytestmark = [pytest.mark.e2e]
 
@@ -163,3 +165,33 @@ async def test_peers_follow_enroll_posture_and_revoke(wg_namespace: tuple[str, s
                 resp = await a.post(f"/v1/admin/devices/{enrolled.device_id}/revoke")
                 assert resp.status_code == 200
             assert peers() == {}
+
+
+@pytest.mark.root
+@pytest.mark.netns
+async def test_a_real_gateway_drops_an_expired_device_and_takes_it_back(
+    wg_namespace: tuple[str, str, str],
+) -> None:
+    ns, ifname, gw_pub = wg_namespace
+
+    def in_ns(argv: Sequence[str]) -> CommandResult:
+        return subprocess_runner(["ip", "netns", "exec", ns, *argv])
+
+    gateway = GatewayConfig(public_key=gw_pub, endpoint="10.99.0.1:51820", interface=ifname)
+    peers = Gateway(ifname, in_ns).peers
+    now = [float(int(time.time()))]
+    async with run_controller(
+        gateway=gateway, gateway_runner=in_ns, clock=lambda: now[0], expiry_interval_s=0.1
+    ) as rc:
+        tokens = await login(rc, "alice", "alice-password")
+        keys = new_device()
+        async with ControlPlaneClient(
+            rc.base_url, auth=BearerAuth(tokens["access_token"]), proxy=None
+        ) as c:
+            enrolled = await c.enroll(keys.enroll_request())
+            answer = await c.fetch_bundle(enrolled.device_id)
+            assert peers() == {keys.wg_public: ["10.77.0.2/32"]}
+            now[0] = answer.expires_at  # expired on the controller's clock; no refresh
+            await async_wait_until(lambda: peers() == {}, what="wg to drop the expired peer")
+            await c.fetch_bundle(enrolled.device_id)
+            assert peers() == {keys.wg_public: ["10.77.0.2/32"]}
