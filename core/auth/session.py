@@ -217,7 +217,10 @@ class Session:
                 "The sign-in has ended: the identity provider gave no refresh token, so it "
                 "could not renew itself."
             )
-        if now < tokens.expires_at - self._margin_for(tokens):
+        # Issued "in the future": this computer's clock went back since (it was ahead
+        # then), so expires_at is too late by as much; renew rather than trust it.
+        clock_went_back = tokens.issued_at is not None and now < tokens.issued_at - 60
+        if now < tokens.expires_at - self._margin_for(tokens) and not clock_went_back:
             return tokens.access_token
         return (await self._refreshed()).access_token
 

@@ -59,31 +59,48 @@ async def browse(
     stop_prefix: str | None = None,
     max_steps: int = 20,
     tamper: dict[str, str] | None = None,
+    cookies: httpx.Cookies | None = None,
 ) -> BrowserResult:
     """Open ``url`` and keep posting forms until the page has no form (or ``stop_prefix``
     is reached). ``tamper`` rewrites query parameters of the redirect to ``stop_prefix``
-    (to play a forged callback)."""
+    (to play a forged callback). ``cookies``: the browser's cookie jar, kept across calls
+    (the provider's session lives there)."""
     visited: list[str] = []
-    async with httpx.AsyncClient(timeout=10) as client:
-        response = await _get(client, url, visited, stop_prefix, tamper)
-        for _ in range(max_steps):
-            if stop_prefix and str(response.url).startswith(stop_prefix):
-                return BrowserResult(response, visited)
-            page = (
-                forms(response.text) if "html" in response.headers.get("content-type", "") else []
-            )
-            if not page:
-                return BrowserResult(response, visited)
-            form = page[0]
-            data = dict(form.fields)
-            for name in form.visible:
-                if name in fill:
-                    data[name] = fill[name]
-            target = urljoin(str(response.url), form.action or str(response.url))
-            visited.append(f"POST {target}")
-            response = await client.post(target, data=data)
-            response = await _follow(client, response, visited, stop_prefix, tamper)
-        raise AssertionError(f"browser did not finish in {max_steps} steps: {visited}")
+    async with httpx.AsyncClient(timeout=10, cookies=cookies) as client:
+        try:
+            return await _browse(client, url, fill, stop_prefix, max_steps, tamper, visited)
+        finally:
+            if cookies is not None:  # httpx copies the jar: bring the new cookies back
+                for cookie in client.cookies.jar:
+                    cookies.jar.set_cookie(cookie)
+
+
+async def _browse(
+    client: httpx.AsyncClient,
+    url: str,
+    fill: dict[str, str],
+    stop_prefix: str | None,
+    max_steps: int,
+    tamper: dict[str, str] | None,
+    visited: list[str],
+) -> BrowserResult:
+    response = await _get(client, url, visited, stop_prefix, tamper)
+    for _ in range(max_steps):
+        if stop_prefix and str(response.url).startswith(stop_prefix):
+            return BrowserResult(response, visited)
+        page = forms(response.text) if "html" in response.headers.get("content-type", "") else []
+        if not page:
+            return BrowserResult(response, visited)
+        form = page[0]
+        data = dict(form.fields)
+        for name in form.visible:
+            if name in fill:
+                data[name] = fill[name]
+        target = urljoin(str(response.url), form.action or str(response.url))
+        visited.append(f"POST {target}")
+        response = await client.post(target, data=data)
+        response = await _follow(client, response, visited, stop_prefix, tamper)
+    raise AssertionError(f"browser did not finish in {max_steps} steps: {visited}")
 
 
 async def _get(

@@ -51,12 +51,17 @@ class ScriptedBrowser:
     tamper: dict[str, str] | None = None
     results: list[BrowserResult] = field(default_factory=list)
     urls: list[str] = field(default_factory=list)
+    cookies: httpx.Cookies = field(default_factory=httpx.Cookies)
 
     async def __call__(self, url: str) -> None:
         self.urls.append(url)
         redirect_uri = parse_qs(urlsplit(url).query)["redirect_uri"][0]
         result = await browse(
-            url, fill=self.live.fill, stop_prefix=redirect_uri, tamper=self.tamper
+            url,
+            fill=self.live.fill,
+            stop_prefix=redirect_uri,
+            tamper=self.tamper,
+            cookies=self.cookies,
         )
         self.results.append(result)
 
