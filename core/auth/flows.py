@@ -514,7 +514,9 @@ class OidcClient:
             raise
         except OAuthError as exc:
             error = safe_line(exc.error or "error")
-            desc = f": {safe_line(exc.description)}" if exc.description else ""
+            # The provider's own full stop would end our sentence twice: "(x: y.)."
+            described = safe_line(exc.description or "").rstrip(". ")
+            desc = f": {described}" if described else ""
             raise TokenError(
                 f"The identity provider refused the {what} request ({error}{desc}).",
                 oauth_error=str(exc.error or "error"),

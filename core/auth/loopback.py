@@ -246,7 +246,7 @@ class LoopbackListener:
             )
         error = params.get("error")
         if error is not None:
-            desc = safe_line(params.get("error_description", ""))
+            desc = safe_line(params.get("error_description", "")).rstrip(". ")
             error = safe_line(error)
             detail = f"{error}: {desc}" if desc else error
             if error == "access_denied":

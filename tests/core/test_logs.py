@@ -288,3 +288,20 @@ def test_filter_survives_bad_format_args() -> None:
     record = logging.LogRecord("t", logging.INFO, __file__, 1, "%d items %s", ("x",), None)
     assert RedactingFilter().filter(record) is True
     assert "unformattable" in record.getMessage()
+
+
+def test_control_characters_in_a_record_cannot_forge_lines_or_drive_the_terminal(
+    tmp_path: Path, clean_root: None
+) -> None:
+    """A provider's words in a log record: ESC sequences and newlines become visible
+    escapes, so one record stays one line and a terminal tailing the log is not driven."""
+    path = logs.setup("app", log_dir=tmp_path)
+    provider_says = "boom\x1b[2J\x1b]8;;https://evil\x07\nFAKE ERROR root: all good\u202e"
+    logging.getLogger("core.auth").warning("refused: %s", provider_says)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    text = path.read_text()
+    assert "\x1b" not in text
+    assert "\u202e" not in text
+    assert not any(line.startswith("FAKE") for line in text.splitlines())
+    assert "boom\\x1b[2J\\x1b]8;;https://evil\\x07\\nFAKE ERROR root: all good\\u202e" in text
