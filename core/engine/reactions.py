@@ -21,6 +21,7 @@ from dataclasses import replace
 from types import EllipsisType
 from typing import TYPE_CHECKING, Any
 
+from core.clock import SKEW_SHOWN_S, skew_words
 from core.engine.config import EngineConfig
 from core.engine.errors import SignInRequiredError, explain
 from core.engine.gateways import Gateways
@@ -43,6 +44,7 @@ from core.engine.reach import Reachability
 from core.engine.state import ErrorInfo, Event, EventKind, ResourceView, SessionState, Snapshot
 from core.engine.ticks import Ticks
 from core.policy.api import Decision, Effect
+from core.policy.errors import BundleExpiredError, BundleNotYetValidError
 
 if TYPE_CHECKING:
     import collections
@@ -148,7 +150,7 @@ class Reactions:
         self._emit(EventKind.NOTICE, message, details=details)
 
     def _fail(self, exc: BaseException, *, during: str) -> None:
-        info = explain(exc, during=during)
+        info = self._clock_problem(exc) or explain(exc, during=during)
         _log.warning("%s failed: %s", during, info.detail)
         if info.code == "signed_out":
             self._signed_out_by_provider(info)
@@ -158,6 +160,25 @@ class Reactions:
             EventKind.ERROR,
             info.title,
             details={"detail": info.detail, "next": info.next_step, "code": info.code},
+        )
+
+    def _clock_problem(self, exc: BaseException) -> ErrorInfo | None:
+        """A bundle refused for its time window while this computer's clock is off (or
+        never compared) is the clock's fault: say so, with the clock's next step."""
+        if not isinstance(exc, BundleNotYetValidError | BundleExpiredError):
+            return None
+        skew = self._control.clock_skew_s()
+        if skew is not None and abs(skew) <= SKEW_SHOWN_S:
+            return None
+        words = skew_words(skew) or (
+            "This computer's clock could not be compared with the controller's"
+        )
+        looks = "not yet valid" if isinstance(exc, BundleNotYetValidError) else "expired"
+        return ErrorInfo(
+            title="This computer's clock is wrong",
+            detail=f"{words}. By this computer's clock the policy looks {looks}.",
+            next_step="Set the date and time (automatic time is best), then connect again.",
+            code="clock_skew",
         )
 
     def _signed_out_by_provider(self, info: ErrorInfo) -> None:
@@ -575,7 +596,9 @@ class Reactions:
         expires = self._auth.session_expires_at()
         if expires is None or self._session_warned:
             return
-        left = expires - self._ticks.now()
+        # The provider's expiry is on its clock: read it on ours corrected by the skew, so a
+        # clock set forward does not announce an end that is hours away.
+        left = expires - (self._ticks.now() - (self._control.clock_skew_s() or 0.0))
         if 0 < left < self.config.session_warning_s:
             self._session_warned = True
             self._emit(

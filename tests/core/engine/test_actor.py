@@ -283,3 +283,34 @@ async def test_every_captive_portal_of_a_session_is_explained() -> None:
         await rig.engine.recheck_posture()  # signed in to the Wi-Fi: the controller answers
     told = [e for e in rig.events if e.details.get("captive_portal")]
     assert len(told) == 2
+
+
+@pytest.mark.parametrize("skew", [None, 86_400.0])
+async def test_a_policy_refused_for_its_time_while_the_clock_is_off_blames_the_clock(
+    skew: float | None,
+) -> None:
+    from core.policy.errors import BundleNotYetValidError
+
+    rig = make(auto_connect=False)
+    rig.control.skew = skew
+
+    def not_yet(token: str, *, device_id: str) -> object:
+        raise BundleNotYetValidError("the policy is not valid yet")
+
+    rig.policy.accept = not_yet  # type: ignore[method-assign]
+    await rig.engine.connect()
+    snap = rig.engine.snapshot
+    assert snap.state is S.ERROR  # not "connecting" for as long as the clock stays wrong
+    assert snap.error is not None
+    assert snap.error.code == "clock_skew"
+    assert "date and time" in snap.error.next_step
+
+
+async def test_the_sign_in_end_is_read_on_the_controllers_clock() -> None:
+    rig = make(auto_connect=False)
+    rig.control.skew = 3 * 3600.0  # this computer is three hours ahead
+    rig.auth.expires_at = rig.clock.now + 600  # ten minutes by this computer's clock...
+    await rig.engine.connect()
+    await rig.advance(0.2)
+    # ...but three hours and ten minutes by the provider's: no warning yet.
+    assert not [e for e in rig.events if e.details.get("action") == "extend_session"]
