@@ -161,6 +161,8 @@ class Reactions:
             info.title,
             details={"detail": info.detail, "next": info.next_step, "code": info.code},
         )
+        if self._retries_itself():
+            self._live.ensure_retry()
 
     def _clock_problem(self, exc: BaseException) -> ErrorInfo | None:
         """A bundle refused for its time window while this computer's clock is off (or
@@ -269,8 +271,17 @@ class Reactions:
         self._live.follow_up()
 
     async def _on_retry_due(self) -> None:
-        if self._facts.want_connected and not self._facts.tunnel_up and not self._facts.failed:
-            await self._on_connect(retry=True)
+        facts = self._facts
+        if not facts.want_connected or facts.tunnel_up:
+            return
+        if facts.failed and not self._retries_itself():
+            return
+        await self._on_connect(retry=True)
+
+    def _retries_itself(self) -> bool:
+        """An error that goes away without the employee (the clock gets fixed)."""
+        error = self._snapshot.error
+        return error is not None and error.code == "clock_skew"
 
     async def _teardown(self) -> None:
         self._update(busy=SessionState.DISCONNECTING)

@@ -304,6 +304,11 @@ async def test_a_policy_refused_for_its_time_while_the_clock_is_off_blames_the_c
     assert snap.error is not None
     assert snap.error.code == "clock_skew"
     assert "date and time" in snap.error.next_step
+    # The clock gets fixed: connected again with no new sign-in and no click.
+    del rig.policy.accept
+    rig.control.skew = 0.0
+    await until(lambda: rig.engine.snapshot.state is S.CONNECTED, timeout=5.0)
+    assert rig.auth.sign_ins == 0
 
 
 async def test_the_sign_in_end_is_read_on_the_controllers_clock() -> None:
