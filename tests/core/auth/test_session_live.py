@@ -349,6 +349,25 @@ async def test_logout_leaves_the_provider_session_when_the_setting_is_off(
 # -- 6. clocks that lie (the provider side) ------------------------------------------------
 
 
+@pytest.fixture(params=["npm-oidc-provider", "controller-dev-provider"])
+async def any_live(request: pytest.FixtureRequest) -> AsyncIterator[LiveProvider]:
+    """The npm provider, and the reference controller's own provider (controller/oidc)."""
+    if request.param == "npm-oidc-provider":
+        yield npm_live(request.getfixturevalue("npm_provider"))
+        return
+    from controller.testing import run_controller
+
+    async with run_controller() as rc:
+        user = rc.users[0]
+        yield LiveProvider(
+            "controller",
+            rc.issuer,
+            rc.client_id,
+            {"username": user.username, "password": user.password},
+            user.username,
+        )
+
+
 def clocked_client(live: LiveProvider, clock: Callable[[], float]) -> OidcClient:
     return OidcClient(
         OidcConfig(issuer=live.issuer, client_id=live.client_id, scopes=live.scopes),
@@ -360,11 +379,11 @@ def clocked_client(live: LiveProvider, clock: Callable[[], float]) -> OidcClient
 
 @pytest.mark.parametrize("hours", [24, -24])
 async def test_login_with_a_wrong_clock_says_how_far_off_it_is(
-    npm_provider: NpmProvider, memory_keyring: MemoryKeyring, hours: int
+    any_live: LiveProvider, memory_keyring: MemoryKeyring, hours: int
 ) -> None:
     clock = TimeMachine()
     clock.offset = hours * 3600
-    client = clocked_client(npm_live(npm_provider), clock)
+    client = clocked_client(any_live, clock)
     session = Session(client, SecretStore(backend=memory_keyring), clock=clock)
     try:
         with pytest.raises(ClockSkewError) as err:
@@ -381,12 +400,12 @@ async def test_login_with_a_wrong_clock_says_how_far_off_it_is(
 
 
 async def test_clock_jumping_ahead_does_not_cost_the_sign_in(
-    npm_provider: NpmProvider, memory_keyring: MemoryKeyring
+    any_live: LiveProvider, memory_keyring: MemoryKeyring
 ) -> None:
     """Signed in; the clock jumps a day ahead: the refresh still keeps the rotated tokens
     (times judged by the provider's clock), and once the clock is set right the session
     goes on with no new sign-in."""
-    live = npm_live(npm_provider)
+    live = any_live
     clock = TimeMachine()
     client = clocked_client(live, clock)
     session = Session(client, SecretStore(backend=memory_keyring), clock=clock)
@@ -405,7 +424,7 @@ async def test_clock_jumping_ahead_does_not_cost_the_sign_in(
         third = await session.access_token()
         assert third not in {token, first.access_token}
         assert session.identity is not None
-        assert session.identity.sub == "alice"
+        assert session.identity.sub == live.expected_sub
     finally:
         await client.aclose()
 
