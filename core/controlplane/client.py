@@ -54,6 +54,7 @@ from core.controlplane.portal import (
     probe_portal,
 )
 from core.controlplane.proxy import ProxyChoice, ProxyRunner, redact_proxy_url, resolve_proxy
+from core.wire.canonical import CanonicalJsonError, check_depth
 
 __all__ = [
     "MAX_ANSWER_BYTES",
@@ -389,8 +390,9 @@ class ControlPlaneClient:
     async def _refusal(self, response: httpx.Response) -> ApiRefusedError:
         raw = await self._read_capped(response, MAX_PROBLEM_BYTES)
         try:
+            check_depth(raw, what="error answer")  # a 30,000-deep one raised RecursionError
             problem = msgspec.json.decode(raw, type=Problem)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, CanonicalJsonError):
             problem = Problem(title=response.reason_phrase, status=response.status_code)
         status = response.status_code
         if status == 429:
@@ -432,8 +434,9 @@ class ControlPlaneClient:
                 raise InvalidAnswerError(f"{method} {path}: content type {ctype!r} is not JSON")
             raw = await self._read_capped(response, cap)
             try:
+                check_depth(raw, what=f"{method} {path} answer")
                 return msgspec.json.decode(raw, type=answer)
-            except msgspec.DecodeError as exc:
+            except (msgspec.DecodeError, CanonicalJsonError) as exc:
                 raise InvalidAnswerError(f"{method} {path}: invalid answer: {exc}") from exc
         except httpx.HTTPError as exc:
             raise ControllerUnreachableError(f"{method} {path}: {exc}") from exc
@@ -574,8 +577,10 @@ def _parse_sse(block: bytes) -> Event | None:
     if not data:
         return None
     try:
-        event = msgspec.json.decode(b"\n".join(data), type=Event)
-    except msgspec.DecodeError as exc:
+        raw = b"\n".join(data)
+        check_depth(raw, what="event")
+        event = msgspec.json.decode(raw, type=Event)
+    except (msgspec.DecodeError, CanonicalJsonError) as exc:
         raise InvalidAnswerError(f"invalid event: {exc}") from exc
     if kind and kind.decode("ascii", "replace") != event.type:
         raise InvalidAnswerError("event name and payload type differ")

@@ -55,6 +55,7 @@ import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from msgspec import Meta
 
+from core.wire.canonical import CanonicalJsonError, check_canonical, check_depth
 from core.wire.signing import sign
 from wg_backends.spec import TunnelSpec
 
@@ -677,11 +678,18 @@ def sign_bundle(bundle: PolicyBundle, key: Ed25519PrivateKey, kid: str | None = 
 def decode_bundle(payload: bytes) -> PolicyBundle:
     """Parse and fully validate a bundle payload (already signature-checked or trusted).
 
-    Raises ``BundleFormatError`` naming the field and the problem: schema (types, unknown
-    fields, sizes), condition depth, duplicate ids, rules naming unknown resources.
+    Raises ``BundleFormatError`` naming the field and the problem: nesting deeper than
+    ``core.wire.canonical.MAX_JSON_DEPTH``, schema (types, unknown fields, sizes), not the
+    canonical encoding (a key given twice, ``1.0`` or ``1e2`` or ``-0``, spacing: see
+    ``core.wire.canonical``), condition depth, duplicate ids, rules naming unknown
+    resources.
     """
     if len(payload) > MAX_BUNDLE_BYTES:
         raise BundleFormatError(f"bundle is {len(payload)} bytes, over {MAX_BUNDLE_BYTES}")
+    try:
+        check_depth(payload, what="bundle")
+    except CanonicalJsonError as exc:
+        raise BundleFormatError(str(exc)) from None
     # Decoding builds ~10 objects per rule; with the cyclic GC on, its collections rescan
     # the growing heap and dominate the time (the structs are gc=False trees, no cycles).
     # The checks after it allocate sets and lists over the whole bundle: paused as well.
@@ -691,6 +699,12 @@ def decode_bundle(payload: bytes) -> PolicyBundle:
         bundle = _decode(payload)
         _check_resources(bundle.resources)
         _check_references(bundle)
+        try:
+            # One byte string per meaning: a key given twice, 1.0 for 1, 1e2 or -0 would
+            # let two readers of the same signed bytes see different policies.
+            check_canonical(payload, bundle, _ENCODER.encode, what="bundle")
+        except CanonicalJsonError as exc:
+            raise BundleFormatError(str(exc)) from None
     finally:
         if gc_was_on:
             gc.enable()

@@ -45,6 +45,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from core.wire import signing
+from core.wire.canonical import CanonicalJsonError, check_canonical, check_depth
 
 __all__ = [
     "CLOCK_SKEW_S",
@@ -321,11 +322,18 @@ def encode_report(report: PostureReport) -> bytes:
 
 
 def decode_report(payload: bytes) -> PostureReport:
-    """Parse and validate a report payload; raises ``ReportMalformedError``."""
+    """Parse and validate a report payload in its canonical form (``core.wire.canonical``:
+    no key twice, numbers in their one spelling, nesting bounded); raises
+    ``ReportMalformedError``."""
     try:
-        return _decoder.decode(payload)
+        check_depth(payload, what="posture report")
+        report = _decoder.decode(payload)
+        check_canonical(payload, report, _encoder.encode, what="posture report")
+    except CanonicalJsonError as exc:
+        raise ReportMalformedError(f"not a valid posture report: {exc}") from exc
     except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
         raise ReportMalformedError(f"not a valid posture report: {exc}") from exc
+    return report
 
 
 def sign_report(report: PostureReport, key: Ed25519PrivateKey, *, kid: str | None = None) -> str:

@@ -99,7 +99,9 @@ def test_bulk_host_check_refuses_bad_names(host: str) -> None:
 
 
 def _payload_with(hosts: list[str], cidrs: list[str]) -> bytes:
-    res = {"id": "r", "name": "r", "hosts": hosts, "cidrs": cidrs}
+    # Canonical form: empty lists are defaults, which the signer's encoding omits.
+    res = {"id": "r", "name": "r", **({"hosts": hosts} if hosts else {})}
+    res.update({"cidrs": cidrs} if cidrs else {})
     return (
         b'{"version":1,"device_id":"d","issued_at":1,"expires_at":2,"user":{"subject":"s"},'
         + b'"resources":['
