@@ -1,23 +1,30 @@
 """The helper's crash-safe record of what it made, and its reading of managed settings.
 
-The state file (``<state_dir>/state.json``, 0600 in a root-owned 0700 directory) lists
-the interfaces the helper brought up and with which backend. It is written atomically
-*before* a backend is asked to bring a tunnel up, so that after a crash or power loss the
-next start can remove whatever a dead helper left behind. The helper reads ``always_on``
-itself from the managed settings (``/etc/rustronaut/managed.json`` then
-``managed.d/*.json`` in name order, later files win), because ``wg_backends`` must not
-import ``core`` and must never take such a setting from an IPC caller.
+The state file (``<state_dir>/state.json``, 0600 in a root-owned 0700 directory; by
+default ``/var/lib/rustronaut/helper``, which systemd keeps across restarts, unlike the
+runtime directory) lists the interfaces the helper brought up: with which backend, for
+whom (uid or SID, and pid) and what a clean-up needs that only the live tunnel knows
+(wg-quick's fwmark routing table). It is written *before* a backend is asked to bring a
+tunnel up, and completed after, so that after a crash or power loss the next start can
+remove whatever a dead helper left behind from the record alone. Every change is a
+read-modify-write under a lock (a thread lock plus ``flock`` on ``.state.lock``),
+written to a unique temporary file, fsynced and renamed over the old one.
+
+``always_on`` comes from the helper's own strict reader of the managed settings
+(:mod:`wg_backends.helper.managed`), because ``wg_backends`` must not import ``core``
+and must never take such a setting from an IPC caller.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
-import json
 import logging
 import os
 import sys
-from collections.abc import Callable
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +45,23 @@ _log = logging.getLogger(__name__)
 DEFAULT_MANAGED_DIR = Path("/etc/rustronaut")
 # Windows: Group Policy / Intune write managed settings here (installers/mdm/windows/*.admx).
 POLICY_KEY = r"SOFTWARE\Policies\Rustronaut\Client"
-_MAX_MANAGED = 256 * 1024
 
 
 class TunnelRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """One tunnel this helper made."""
+    """One tunnel this helper made.
+
+    ``owner_uid`` / ``owner_sid`` / ``owner_pid``: the caller that brought it up (``-1`` /
+    ``""`` when unknown, e.g. records of an older helper). ``table``: wg-quick's fwmark
+    routing table of a full tunnel (its ``ip rule``s and nft table are removed by it even
+    when the interface and config are gone).
+    """
 
     interface: str
     backend: str
+    owner_uid: int = -1
+    owner_sid: str = ""
+    owner_pid: int = -1
+    table: int | None = None
 
 
 class _State(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -53,11 +69,30 @@ class _State(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class StateFile:
-    """Load and atomically rewrite the state file. Call from one thread at a time."""
+    """Load and atomically rewrite the state file. Safe from several threads at once."""
 
     def __init__(self, state_dir: Path) -> None:
         self.dir = state_dir
         self.path = state_dir / "state.json"
+        self._lock = threading.RLock()
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        # The thread lock orders this process's workers; flock keeps a second helper
+        # process (a misconfigured duplicate) from interleaving its writes.
+        with self._lock:
+            check_private_dir(self.dir)
+            fd = os.open(self.dir / ".state.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                try:
+                    import fcntl  # Unix only; the Windows service is a single process
+                except ImportError:  # pragma: no cover - Windows
+                    fcntl = None  # type: ignore[assignment]
+                if fcntl is not None:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # closing releases the flock
 
     def load(self) -> tuple[TunnelRecord, ...]:
         """The recorded tunnels; an unreadable or corrupt file counts as empty (logged)."""
@@ -72,61 +107,64 @@ class StateFile:
             return ()
 
     def save(self, tunnels: tuple[TunnelRecord, ...]) -> None:
-        """Replace the record atomically (temp file, fsync, rename). Raises ``OSError``."""
-        check_private_dir(self.dir)
-        tmp = self.dir / f".state.json.{os.getpid()}.tmp"
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(msgspec.json.encode(_State(tunnels=tunnels)))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        """Replace the record atomically (unique temp file, fsync, rename). Raises ``OSError``."""
+        with self._locked():
+            self._write(tunnels)
+
+    def _write(self, tunnels: tuple[TunnelRecord, ...]) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=".state.", suffix=".tmp", dir=self.dir)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(msgspec.json.encode(_State(tunnels=tunnels)))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        with contextlib.suppress(OSError):  # make the rename itself durable
+            dfd = os.open(self.dir, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+
+    def update(
+        self, change: Callable[[tuple[TunnelRecord, ...]], tuple[TunnelRecord, ...]]
+    ) -> tuple[TunnelRecord, ...]:
+        """Apply ``change`` to the records under the lock and save; returns the new records."""
+        with self._locked():
+            new = change(self.load())
+            self._write(new)
+            return new
 
     def add(self, record: TunnelRecord) -> None:
         """Record ``record`` (replacing one of the same interface). Idempotent."""
-        rest = tuple(t for t in self.load() if t.interface != record.interface)
-        self.save((*rest, record))
+        self.update(lambda ts: (*(t for t in ts if t.interface != record.interface), record))
 
     def remove(self, interface: str) -> None:
         """Forget ``interface``. Idempotent."""
-        self.save(tuple(t for t in self.load() if t.interface != interface))
+        self.update(lambda ts: tuple(t for t in ts if t.interface != interface))
+
+    def get(self, interface: str) -> TunnelRecord | None:
+        """The record of ``interface``, if any."""
+        return next((t for t in self.load() if t.interface == interface), None)
 
 
 def read_always_on(managed_dir: Path | None = None) -> bool:
     """Whether managed settings force always-on. Never raises: bad files are logged, skipped.
 
-    ``managed_dir`` defaults to ``$RUSTRONAUT_MANAGED_DIR`` or ``/etc/rustronaut``; on
-    Windows, without either, the policy registry key is read instead
-    (:func:`read_always_on_registry`).
+    ``managed_dir`` defaults to ``/etc/rustronaut`` (never taken from the environment);
+    on Windows, without one, the policy registry key is read instead
+    (:func:`read_always_on_registry`). Files are read by the strict reader of
+    :mod:`wg_backends.helper.managed` (root-owned, not group/other-writable).
     """
-    if managed_dir is None:
-        env = os.environ.get("RUSTRONAUT_MANAGED_DIR")
-        if not env and sys.platform == "win32":
-            return read_always_on_registry()
-        managed_dir = Path(env) if env else DEFAULT_MANAGED_DIR
-    files = [managed_dir / "managed.json"]
-    with contextlib.suppress(OSError):
-        files += sorted((managed_dir / "managed.d").glob("*.json"))
-    value = False
-    for path in files:
-        try:
-            if path.stat().st_size > _MAX_MANAGED:
-                _log.warning("managed file %s too large, ignored", path)
-                continue
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            continue
-        except (OSError, ValueError) as exc:
-            _log.warning("managed file %s unreadable, ignored: %s", path, exc)
-            continue
-        if isinstance(data, dict) and "always_on" in data:
-            if isinstance(data["always_on"], bool):
-                value = data["always_on"]
-            else:
-                _log.warning("managed always_on in %s is not a boolean, ignored", path)
-    return value
+    if managed_dir is None and sys.platform == "win32":
+        return read_always_on_registry()
+    from wg_backends.helper import managed  # imports this module lazily too
+
+    return managed.read(managed_dir or DEFAULT_MANAGED_DIR).always_on
 
 
 RegistryQuery = Callable[[str, str], object]
