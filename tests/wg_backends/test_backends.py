@@ -90,16 +90,82 @@ def test_wgquick_down_and_idempotence(tmp_path: Path) -> None:
     r.calls.clear()
     r.on(["wg", "show", "rtw0", "dump"], 1, "", data("wg-show-dump-missing.txt"))
     r.on(["wg", "show", "rtw0", "dump"], 1, "", data("wg-show-dump-missing.txt"))
-    b.down("rtw0")  # nothing there: no-op
-    assert all(c[0] == "wg" for c in r.calls)
+    b.down("rtw0")  # nothing there: only idempotent clean-up of what a crash may leave
+    assert not any(c[0] == "wg-quick" or c[:3] == ("ip", "link", "delete") for c in r.calls)
 
 
 def test_wgquick_down_without_config_deletes_interface(tmp_path: Path) -> None:
     r = ScriptedRunner()
     r.on(["wg", "show", "rtw0", "dump"], 0, DUMP)
+    r.on(["ip", "link", "show", "dev", "rtw0"], 0, "7: rtw0: <POINTOPOINT,NOARP,UP>")
     r.on(["ip", "link", "delete", "dev", "rtw0"])
     WgQuickBackend(r, config_dir=tmp_path).down("rtw0")
-    assert r.calls[-1] == ("ip", "link", "delete", "dev", "rtw0")
+    assert ("ip", "link", "delete", "dev", "rtw0") in r.calls
+
+
+RULES_FULL = """0:\tfrom all lookup local
+32764:\tfrom all lookup main suppress_prefixlength 0
+32765:\tnot from all fwmark 0xca6c lookup 51820
+32766:\tfrom all lookup main
+"""
+RULES_CLEAN = "0:\tfrom all lookup local\n32766:\tfrom all lookup main\n"
+
+
+def test_wgquick_purge_from_the_record_alone(tmp_path: Path) -> None:
+    """After a crash: no config, no interface; DNS record, rules and nft tables remain."""
+    r = ScriptedRunner()
+    r.on(["wg", "show", "rtw0", "dump"], 1, "", data("wg-show-dump-missing.txt"))
+    r.on(["resolvconf", "-d", "rtw0", "-f"])
+    r.on(["ip", "link", "show", "dev", "rtw0"], 1, "", 'Device "rtw0" does not exist.')
+    for proto in ("-4", "-6"):
+        r.on(["ip", proto, "rule", "show"], 0, RULES_FULL)
+        r.on(["ip", proto, "rule", "delete", "table", "51820"])
+        r.on(["ip", proto, "rule", "show"], 0, RULES_FULL.replace(
+            "32765:\tnot from all fwmark 0xca6c lookup 51820\n", ""))  # fmt: skip
+        r.on(["ip", proto, "rule", "show"], 0, RULES_FULL.replace(
+            "32765:\tnot from all fwmark 0xca6c lookup 51820\n", ""))  # fmt: skip
+        r.on(["ip", proto, "rule", "delete", "table", "main", "suppress_prefixlength", "0"])
+        r.on(["ip", proto, "rule", "show"], 0, RULES_CLEAN)
+    r.on(["nft", "list", "tables"], 0, "table ip wg-quick-rtw0\ntable ip6 wg-quick-rtw0\n")
+    r.on(["nft", "delete", "table", "ip", "wg-quick-rtw0"])
+    r.on(["nft", "delete", "table", "ip6", "wg-quick-rtw0"])
+    WgQuickBackend(r, config_dir=tmp_path).purge("rtw0", table=51820)
+    assert [c for c in r.calls if c[-1] != "show" and c[:2] != ("wg", "show")] == [
+        ("resolvconf", "-d", "rtw0", "-f"),
+        ("ip", "link", "show", "dev", "rtw0"),
+        ("ip", "-4", "rule", "delete", "table", "51820"),
+        ("ip", "-4", "rule", "delete", "table", "main", "suppress_prefixlength", "0"),
+        ("ip", "-6", "rule", "delete", "table", "51820"),
+        ("ip", "-6", "rule", "delete", "table", "main", "suppress_prefixlength", "0"),
+        ("nft", "list", "tables"),
+        ("nft", "delete", "table", "ip", "wg-quick-rtw0"),
+        ("nft", "delete", "table", "ip6", "wg-quick-rtw0"),
+    ]
+    assert r.script == []  # every scripted step was used
+
+
+def test_wgquick_purge_keeps_the_rule_another_full_tunnel_needs(tmp_path: Path) -> None:
+    other = RULES_FULL.replace("0xca6c lookup 51820", "0xca6d lookup 51821")
+    r = ScriptedRunner()
+    r.on(
+        ["ip", "-4", "rule", "show"],
+        0,
+        RULES_FULL + "32763:\tnot from all fwmark 0xca6d lookup 51821\n",
+    )
+    r.on(["ip", "-4", "rule", "delete", "table", "51820"])
+    r.on(["ip", "-4", "rule", "show"], 0, other)
+    r.on(["ip", "-4", "rule", "show"], 0, other)
+    WgQuickBackend(r, config_dir=tmp_path)._delete_rules("-4", 51820)
+    assert (
+        "ip",
+        "-4",
+        "rule",
+        "delete",
+        "table",
+        "main",
+        "suppress_prefixlength",
+        "0",
+    ) not in r.calls
 
 
 def test_wgquick_status_and_env_passed(tmp_path: Path) -> None:

@@ -251,3 +251,46 @@ async def test_full_tunnel_policy_routing_is_undone(
         assert testbed.client_if not in after[key]
         assert "table 51820" not in after[key]
     assert_nothing_left(testbed, helper)
+
+
+@plain_asyncio
+async def test_helper_killed_and_config_gone_restart_removes_everything(
+    testbed: TestBed, server: None
+) -> None:
+    """Issue 16: cleanup after a crash from the state record alone. A full tunnel with DNS
+    is up; the helper dies with ``kill -9`` and its config directory goes (systemd removes
+    the runtime directory); the next start must still remove the resolvconf record, the
+    fwmark rules, the nft tables and the interface."""
+    import shutil
+
+    import msgspec
+
+    workdir = testbed.workdir / "helper-crash"
+    hp = start_helper(workdir, netns=testbed.client_ns, extra=["--backend", "wg-quick"])
+    try:
+        before = await asyncio.to_thread(routing_state, testbed)
+        base = testbed.client_spec()
+        peer = msgspec.structs.replace(base.peers[0], allowed_ips=("0.0.0.0/0", "::/0"))
+        spec = msgspec.structs.replace(base, peers=(peer,), dns=("10.233.0.2",))
+        client = HelperClient(hp.socket)
+        await client.up(spec)
+        during = await asyncio.to_thread(routing_state, testbed)
+        assert "fwmark" in during["rule4"]
+        assert f"wg-quick-{testbed.client_if}" in during["nft"]
+        assert resolvconf_records(testbed.client_if) != []
+        record = json.loads((hp.state_dir / "state.json").read_text())["tunnels"][0]
+        assert record["table"] == 51820  # what the clean-up needs, kept with the record
+        hp.stop(signal.SIGKILL)
+        await client.close()
+        shutil.rmtree(hp.config_dir)  # gone with the runtime directory
+        hp = start_helper(workdir, netns=testbed.client_ns, extra=["--backend", "wg-quick"])
+        after = await asyncio.to_thread(routing_state, testbed)
+        for key in ("rule4", "rule6", "nft"):
+            assert after[key] == before[key], key
+        assert resolvconf_records(testbed.client_if) == []
+        resolv = run(["cat", "/etc/resolv.conf"], ns=testbed.client_ns).stdout
+        assert resolv == "nameserver 127.0.0.1\n"
+        assert "removed stale tunnel" in hp.log_text()
+        assert_nothing_left(testbed, hp)
+    finally:
+        hp.stop()

@@ -1,14 +1,21 @@
 """Linux backend: ``wg-quick`` (kernel WireGuard, or ``wireguard-go`` in user space).
 
 Configs live in a root-owned directory (default ``/run/rustronaut/tunnels``: tmpfs, gone
-after a reboot like the interfaces themselves). ``wg-quick`` sets addresses, routes, MTU
-and DNS (through ``resolvconf``) and undoes them on ``down``. The macOS backend reuses this
-class with Homebrew paths.
+after a reboot like the interfaces themselves — and with the runtime directory when
+systemd restarts the helper). ``wg-quick`` sets addresses, routes, MTU and DNS (through
+``resolvconf``) and undoes them on ``down``. Because ``wg-quick down`` needs both the
+config and the live interface, :meth:`WgQuickBackend.purge` undoes the same things from
+the interface name and the recorded fwmark table alone: the resolvconf record
+(``<prefix><if>``), the interface, the ``ip rule``s of the table (``not fwmark T
+lookup T`` and, when no other wg-quick full tunnel is left, ``suppress_prefixlength
+0``), and the nft tables ``ip/ip6 wg-quick-<if>``. The macOS backend reuses this class
+with Homebrew paths.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,6 +28,8 @@ from wg_backends.status import TunnelStatus, parse_wg_dump
 __all__ = ["DEFAULT_CONFIG_DIR", "WgQuickBackend"]
 
 DEFAULT_CONFIG_DIR = Path("/run/rustronaut/tunnels")
+RESOLVCONF_ORDER = Path("/etc/resolvconf/interface-order")
+_PREFIX_LINE = re.compile(r"([A-Za-z0-9-]+)\*")
 
 
 class WgQuickBackend:
@@ -93,10 +102,82 @@ class WgQuickBackend:
         path = self._conf(interface)
         if path.exists() and self.status(interface).up:
             self._run([self._wg_quick, "down", str(path)], env=self._env)
-        elif self.status(interface).up:
-            self._run(["ip", "link", "delete", "dev", interface])
+        else:  # the config is gone (or the interface): undo what wg-quick did without it
+            self.purge(interface)
         with contextlib.suppress(OSError):
             remove_config(self.config_dir, interface)
+
+    def routing_table(self, interface: str) -> int | None:
+        """wg-quick's fwmark routing table of a full tunnel (``None`` otherwise). Never raises."""
+        res = self._run([self._wg, "show", interface, "fwmark"], check=False, timeout=10)
+        value = res.stdout.strip()
+        if res.returncode != 0 or not value or value == "off":
+            return None
+        try:
+            return int(value, 0)
+        except ValueError:
+            return None
+
+    def _resolvconf_names(self, interface: str) -> list[str]:
+        # wg-quick names its record "<prefix><if>", the prefix being the first "name*"
+        # line of resolvconf's interface-order (Debian: "tun."); try that and the bare name.
+        names = [interface]
+        with contextlib.suppress(OSError):
+            for line in RESOLVCONF_ORDER.read_text().splitlines():
+                m = _PREFIX_LINE.fullmatch(line.strip())
+                if m:
+                    names.insert(0, f"{m.group(1)}.{interface}".replace("..", "."))
+                    break
+        return names
+
+    def purge(self, interface: str, table: int | None = None) -> None:
+        """Remove the tunnel and everything wg-quick made for it, from the name and the
+        recorded fwmark ``table`` alone (no config needed). Idempotent; best effort: each
+        step runs even if an earlier one failed or its tool is missing. Raises nothing.
+        """
+        with contextlib.suppress(CommandError):
+            if self.status(interface).up:
+                table = self.routing_table(interface) or table
+                path = self._conf(interface)
+                if path.exists():  # the normal way first, while it can still work
+                    self._run([self._wg_quick, "down", str(path)], check=False, env=self._env)
+        for name in self._resolvconf_names(interface):
+            with contextlib.suppress(CommandError):  # -f: no error for a missing record
+                self._run(["resolvconf", "-d", name, "-f"], check=False, env=self._env)
+        with contextlib.suppress(CommandError):
+            if self._exists(interface):
+                self._run(["ip", "link", "delete", "dev", interface], check=False)
+        if table is not None:
+            for proto in ("-4", "-6"):
+                with contextlib.suppress(CommandError):
+                    self._delete_rules(proto, table)
+        with contextlib.suppress(CommandError):
+            listed = self._run(["nft", "list", "tables"], check=False, timeout=10).stdout
+            for family in ("ip", "ip6"):
+                if f"table {family} wg-quick-{interface}" in listed.splitlines():
+                    self._run(
+                        ["nft", "delete", "table", family, f"wg-quick-{interface}"], check=False
+                    )
+        with contextlib.suppress(OSError):
+            remove_config(self.config_dir, interface)
+
+    def _delete_rules(self, proto: str, table: int) -> None:
+        for _ in range(8):  # wg-quick adds one per full-tunnel route; bounded, never a spin
+            rules = self._run(["ip", proto, "rule", "show"], check=False, timeout=10).stdout
+            if f"lookup {table}" not in rules:
+                break
+            self._run(["ip", proto, "rule", "delete", "table", str(table)], check=False)
+        rules = self._run(["ip", proto, "rule", "show"], check=False, timeout=10).stdout
+        if "not from all fwmark" in rules:
+            return  # another wg-quick full tunnel still needs the shared rule
+        for _ in range(8):
+            if "from all lookup main suppress_prefixlength 0" not in rules:
+                break
+            self._run(
+                ["ip", proto, "rule", "delete", "table", "main", "suppress_prefixlength", "0"],
+                check=False,
+            )
+            rules = self._run(["ip", proto, "rule", "show"], check=False, timeout=10).stdout
 
     def status(self, interface: str) -> TunnelStatus:
         """``wg show <if> dump`` parsed; ``up=False`` if there is no such WireGuard interface."""
