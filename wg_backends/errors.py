@@ -12,7 +12,8 @@
         ├── ProtocolError        malformed, oversized or unexpected message / frame
         ├── HelperUnavailable    no helper listening (socket missing, refused, timed out)
         └── HelperRefused        the helper answered with an error: ``helper_code`` +
-            ``message`` (unauthorized, busy, bad_request, bad_spec, backend, not_up, ...)
+            ``message`` (unauthorized, busy, bad_request, bad_spec, backend, not_up,
+            not_owner, always_on, too_many_connections, ...)
 
 Foreign errors (``OSError``, ``msgspec`` errors, ``subprocess`` failures) are mapped to
 these at the package boundary; callers catch ``WgError`` or a branch of it.
@@ -156,6 +157,18 @@ _REFUSAL_WORDS: Mapping[str, tuple[str, str]] = {
         "(rustronaut diag) and contact IT.",
     ),
     "not_up": ("The tunnel is not up", "Connect again."),
+    "not_owner": (
+        "The tunnel belongs to another account",
+        "Only the account that connected (or an administrator) can disconnect it.",
+    ),
+    "always_on": (
+        "Your organization keeps this connection on",
+        "Disconnect with the break-glass option and give a reason, or ask IT.",
+    ),
+    "too_many_connections": (
+        "Too many connections to the Rustronaut helper",
+        "Close other Rustronaut windows or commands and try again.",
+    ),
     "unsupported_version": (
         "The Rustronaut helper does not match this app",
         "Update or reinstall Rustronaut so the app and its helper match, or ask IT.",

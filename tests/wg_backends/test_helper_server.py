@@ -244,7 +244,9 @@ async def test_lost_client_brings_down_and_state_cleared(make_server: Any) -> No
     r = make_server()
     client = HelperClient(r.socket)
     await client.up(spec())
-    assert StateFile(r.state_dir).load() == (TunnelRecord("rtw0", "wg-quick"),)
+    assert StateFile(r.state_dir).load() == (
+        TunnelRecord("rtw0", "wg-quick", owner_uid=os.getuid(), owner_pid=os.getpid()),
+    )
     assert os.stat(r.state_dir / "state.json").st_mode & 0o777 == 0o600
     await client.close()
     await asyncio.to_thread(wait_until, lambda: r.backend.downs == ["rtw0"])

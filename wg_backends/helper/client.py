@@ -144,9 +144,21 @@ class HelperClient:
         result = await self._request(p.Up(id=next(self._ids), spec=spec))
         return msgspec.convert(result["status"], TunnelStatus)
 
-    async def down(self, interface: str) -> None:
-        """Bring ``interface`` down. Raises :class:`HelperRefused` ``not_up`` if unknown."""
-        await self._request(p.Down(id=next(self._ids), interface=interface))
+    async def down(self, interface: str, *, break_glass_reason: str | None = None) -> None:
+        """Bring ``interface`` down.
+
+        Under managed always-on the helper refuses a plain ``down`` (``always_on``): pass
+        the employee's ``break_glass_reason`` to use the break-glass path (the helper logs
+        it). Raises :class:`HelperRefused`: ``not_up`` if unknown, ``not_owner`` if another
+        account brought it up, ``always_on``, ``bad_request`` for an empty reason.
+        """
+        if break_glass_reason is None:
+            msg = p.Down(id=next(self._ids), interface=interface)
+        else:
+            msg = p.Down(
+                id=next(self._ids), interface=interface, break_glass=True, reason=break_glass_reason
+            )
+        await self._request(msg)
 
     async def status(self, interface: str) -> TunnelStatus:
         """Live status of ``interface`` (``up=False`` if the helper has no such tunnel)."""

@@ -18,6 +18,7 @@ import socket
 import stat
 import struct
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,11 +185,20 @@ def peer_cred(sock: _SockOpt, platform: str = sys.platform) -> PeerCred:
 
 
 class UnixListener:
-    """A Unix stream socket: directory 0755, socket 0660 ``root:<gid>`` (born 0600)."""
+    """A Unix stream socket: directory 0755, socket ``mode`` (0660) ``root:<gid>``.
 
-    def __init__(self, path: Path, gid: int | None = None) -> None:
+    The socket is bound, chowned and chmodded inside a fresh private (0700) directory
+    next to its final path and only then renamed into place, so no ``chown``/``chmod``
+    ever acts on a path someone else could swap for a symlink; ``rename`` replaces a
+    symlink planted at the path instead of following it. ``mode`` 0666 (used with
+    ``--allow-uid``) lets uids outside the group connect; the server's peer check then
+    decides alone.
+    """
+
+    def __init__(self, path: Path, gid: int | None = None, *, mode: int = 0o660) -> None:
         self.path = path
         self._gid = gid
+        self._mode = mode
         self._server: asyncio.AbstractServer | None = None
 
     @property
@@ -196,13 +206,41 @@ class UnixListener:
         """The socket path."""
         return str(self.path)
 
-    async def start(self, handler: ConnectionHandler) -> None:
-        """Bind (replacing a stale socket file, never another kind of file) and listen."""
+    def _bind(self) -> socket.socket:
         path = self.path
         path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            if stat.S_ISSOCK(os.lstat(path).st_mode):
-                path.unlink()
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            pass
+        else:  # replace a stale socket or a planted symlink, never another kind of file
+            if not (stat.S_ISSOCK(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+                raise OSError(f"{path} exists and is not a socket")
+        private = Path(tempfile.mkdtemp(prefix=".helper-sock.", dir=path.parent))  # 0700
+        tmp = private / "s"
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            old = os.umask(0o177)  # born 0600 until chowned
+            try:
+                sock.bind(str(tmp))
+            finally:
+                os.umask(old)
+            os.chown(tmp, 0, self._gid if self._gid is not None else 0, follow_symlinks=False)
+            os.chmod(tmp, self._mode)  # in a 0700 directory of ours: nothing to swap
+            os.rename(tmp, path)
+            sock.listen(128)
+        except BaseException:
+            sock.close()
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        finally:
+            with contextlib.suppress(OSError):
+                private.rmdir()
+        return sock
+
+    async def start(self, handler: ConnectionHandler) -> None:
+        """Bind (see the class docstring) and listen. Raises ``OSError``."""
 
         async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             try:
@@ -211,13 +249,12 @@ class UnixListener:
                 cred = PeerCred(-1, -1, -1)  # unknown: refused by every rule
             await handler(StreamConnection(reader, writer, cred))
 
-        old = os.umask(0o177)  # the socket is born 0600, widened below after chown
+        sock = self._bind()
         try:
-            self._server = await asyncio.start_unix_server(accept, path=str(path))
-        finally:
-            os.umask(old)
-        os.chown(path, 0, self._gid if self._gid is not None else 0)
-        os.chmod(path, 0o660)
+            self._server = await asyncio.start_unix_server(accept, sock=sock)
+        except BaseException:
+            sock.close()
+            raise
 
     async def serve_forever(self) -> None:
         """Serve until cancelled."""
