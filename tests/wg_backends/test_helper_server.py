@@ -332,3 +332,22 @@ def _stop_shared() -> Iterator[None]:
     for r in _SHARED:
         r.stop()
     _SHARED.clear()
+
+
+@plain_asyncio
+async def test_client_sees_a_helper_restart_without_a_failed_request(tmp_path: Path) -> None:
+    """Issue 16: the engine must notice a restarted helper; ``connected`` turns False by
+    itself and the next request reaches the new helper (which has no tunnel any more)."""
+    first = serve_in_thread(tmp_path)
+    client = HelperClient(first.socket)
+    await client.up(spec())
+    assert client.connected
+    await asyncio.to_thread(first.stop)
+    await asyncio.to_thread(wait_until, lambda: not client.connected, 5)
+    second = serve_in_thread(tmp_path)
+    try:
+        assert not (await client.status("rtw0")).up  # the new helper cleaned the old one up
+        assert (await client.up(spec())).up
+    finally:
+        await client.close()
+        await asyncio.to_thread(second.stop)

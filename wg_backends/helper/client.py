@@ -61,7 +61,9 @@ class HelperClient:
 
     @property
     def connected(self) -> bool:
-        """Whether a connection is open (it may still have been closed by the helper)."""
+        """Whether a connection is open. Turns ``False`` by itself once the helper has
+        closed it (helper stopped or restarted; Unix socket), so a caller can poll it
+        cheaply to notice a restart and bring its tunnel up again."""
         return self._conn is not None and not self._conn.closing
 
     @property

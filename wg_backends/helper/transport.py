@@ -130,8 +130,10 @@ class StreamConnection:
 
     @property
     def closing(self) -> bool:
-        """Whether ``close`` was called or the transport is closing."""
-        return self._writer.is_closing()
+        """Whether ``close`` was called, the transport is closing, or the peer has ended
+        the stream (everything it sent has been read): a restarted helper shows here
+        without a request having to fail first."""
+        return self._writer.is_closing() or self._reader.at_eof()
 
     async def read(self, n: int) -> bytes:
         """Up to ``n`` bytes; ``b""`` at end of stream."""
