@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Literal
 
 import msgspec
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from core import __version__
@@ -41,6 +41,8 @@ from core.engine.state import PostureItem, ResourceView, TunnelView
 from core.paths import ensure_private_dir
 from core.policy import PolicyEngine, PolicyStore, RiskTracker
 from core.policy.api import Decider
+from core.policy.floor import FLOOR_KEY_NAME, RollbackFloor
+from core.policy.trust import DiscoveredKeys, PolicyTrust
 from core.posture import (
     CollectContext,
     FactChange,
@@ -67,6 +69,7 @@ __all__ = [
     "ControlAdapter",
     "ControllerDiscovery",
     "DeviceAdapter",
+    "KeyringFloorKey",
     "PolicyAdapter",
     "PostureAdapter",
     "ProxyAdapter",
@@ -107,12 +110,33 @@ class ControllerDiscovery:
                 raise
         return self.doc
 
-    def keys(self) -> dict[str, Ed25519PublicKey]:
+    def keys(self) -> DiscoveredKeys:
+        """What discovery claims about policy keys; untrusted until ``PolicyTrust`` has
+        chained them to an anchor."""
         if self.doc is None:
-            return {}
-        return {
-            k.kid: public_key_from_jwk(msgspec.to_builtins(k)) for k in self.doc.policy_keys.keys
-        }
+            return DiscoveredKeys()
+        return DiscoveredKeys(
+            signing={
+                k.kid: public_key_from_jwk(msgspec.to_builtins(k))
+                for k in self.doc.policy_keys.keys
+            },
+            roots=tuple(public_key_from_jwk(msgspec.to_builtins(k)) for k in self.doc.policy_roots),
+            endorsements=tuple(self.doc.policy_endorsements),
+        )
+
+
+class KeyringFloorKey:
+    """The rollback floor's MAC key in the keyring (``core.policy.floor.KeyAccess``)."""
+
+    def __init__(self, store: SecretStore) -> None:
+        self._store = store
+
+    def get(self) -> bytes | None:
+        value = self._store.get(FLOOR_KEY_NAME)
+        return None if value is None else base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+
+    def create(self, key: bytes) -> None:
+        self._store.set(FLOOR_KEY_NAME, b64url(key))
 
 
 # -------------------------------------------------------------------------------- auth
@@ -136,8 +160,7 @@ class AuthAdapter:
         return self._session.session_expires_at
 
     def session_renewable(self) -> bool | None:
-        tokens = self._session.tokens
-        return None if tokens is None else bool(tokens.refresh_token)
+        return self._session.renewable
 
     async def sign_in(
         self,
@@ -386,9 +409,18 @@ def _show(value: object) -> str:
 class PolicyAdapter:
     """``PolicyPort`` over ``PolicyStore`` + ``PolicyEngine`` + ``RiskTracker``."""
 
-    def __init__(self, keys: Callable[[], Mapping[str, Ed25519PublicKey]], cache: Path) -> None:
+    def __init__(
+        self,
+        keys: Callable[[], DiscoveredKeys],
+        cache: Path,
+        *,
+        trust: PolicyTrust,
+        floor: RollbackFloor | None = None,
+    ) -> None:
         self._keys = keys
         self._cache = cache
+        self._trust = trust
+        self._floor = floor
         self._store: PolicyStore | None = None
         self._store_device: str | None = None
         self._tracker = RiskTracker()
@@ -403,14 +435,23 @@ class PolicyAdapter:
     def decider(self) -> Decider:
         return self._engine
 
+    @property
+    def trust_notice(self) -> str | None:
+        """Set when policy trust rests on a first-use pin (no anchors configured): the
+        engine shows it to the user. None on a managed device."""
+        return self._trust.notice
+
     def _store_for(self, device_id: str) -> PolicyStore:
+        # Only keys that chain to a trust anchor; raises TrustError (a PolicyError) when
+        # none does, and then the held bundle stays untouched.
+        keys = self._trust.signing_keys(self._keys())
         if self._store is None or self._store_device != device_id:
             self._store = PolicyStore(
-                device_id=device_id, keys=self._keys(), cache_path=self._cache
+                device_id=device_id, keys=keys, cache_path=self._cache, floor=self._floor
             )
             self._store_device = device_id
         else:
-            self._store.set_keys(self._keys())
+            self._store.set_keys(keys)
         return self._store
 
     def accept(self, token: str, *, device_id: str) -> BundleInfo:
@@ -422,8 +463,8 @@ class PolicyAdapter:
         return info
 
     def load_cached(self, *, device_id: str) -> BundleInfo | None:
-        store = self._store_for(device_id)
         try:
+            store = self._store_for(device_id)  # TrustError, logged: no cached policy
             store.load_cache()
         except Exception as exc:
             _log.warning("cached policy unusable: %s", exc)

@@ -30,6 +30,7 @@ from core.engine.adapters import (
     ControlAdapter,
     ControllerDiscovery,
     DeviceAdapter,
+    KeyringFloorKey,
     PolicyAdapter,
     PostureAdapter,
     ProxyAdapter,
@@ -39,6 +40,8 @@ from core.engine.api import Setting
 from core.engine.engine import Engine, EngineConfig
 from core.engine.netwatch import NetworkWatch
 from core.paths import data_dir
+from core.policy.floor import FLOOR_FILE_NAME, RollbackFloor
+from core.policy.trust import PIN_FILE_NAME, PolicyTrust
 from core.settings import EffectiveSettings, SettingsWatcher, load, set_user
 from core.tunnel import TunnelClient
 
@@ -158,7 +161,7 @@ async def build_engine(
     )
     store = SecretStore()
     oidc = OidcClient(OidcConfig(issuer=issuer, client_id=client_id), open_url=open_url)
-    session = Session(oidc, store)
+    session = Session(oidc, store, end_provider_session=settings.end_provider_session)
     try:
         await session.load()
     except Exception as exc:
@@ -166,7 +169,12 @@ async def build_engine(
     control_client = ControlPlaneClient(settings.controller_url, auth=session.auth(), spki_pin=pin)
     device = DeviceAdapter(store, control_client, state / "enrollment.json")
     posture = PostureAdapter(settings)
-    policy = PolicyAdapter(discovery.keys, state / "policy-bundle.json")
+    policy = PolicyAdapter(
+        discovery.keys,
+        state / "policy-bundle.json",
+        trust=PolicyTrust(settings.policy_trust_anchors, pin_path=state / PIN_FILE_NAME),
+        floor=RollbackFloor(state / FLOOR_FILE_NAME, KeyringFloorKey(store)),
+    )
     policy.bind_posture(posture)
     socket_path = helper_socket or Path(
         os.environ.get(_HELPER_SOCKET_ENV) or _DEFAULT_HELPER_SOCKET
