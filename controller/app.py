@@ -480,6 +480,8 @@ class Api:
             client_id=self.client_id,
             scopes=["openid", "profile", "email", "offline_access"],
             policy_keys=self.service.keys.jwks(),
+            policy_roots=self.service.keys.root_jwks(),
+            policy_endorsements=self.service.keys.endorsements(),
         )
 
     async def h_enroll(self, ctx: Ctx) -> Enrollment:

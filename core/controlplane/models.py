@@ -51,6 +51,7 @@ _NAME = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9 .
 _TS = Annotated[int, Meta(ge=0, le=2**41)]
 _URL = Annotated[str, Meta(min_length=1, max_length=512, pattern=r"^https?://[^\s]+$")]
 _JWS = Annotated[str, Meta(min_length=5, max_length=262_144, pattern=r"^[A-Za-z0-9_.-]+$")]
+_ENDORSEMENT = Annotated[str, Meta(min_length=5, max_length=2048, pattern=r"^[A-Za-z0-9_.-]+$")]
 _B64U = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
 
 EventType = Literal["policy_changed", "device_revoked", "posture_recheck"]
@@ -85,6 +86,10 @@ class Discovery(_Model, frozen=True):
     client_id: Annotated[str, Meta(min_length=1, max_length=128)]
     scopes: Annotated[list[Annotated[str, Meta(max_length=64)]], Meta(max_length=16)]
     policy_keys: Jwks
+    # Unsigned claims: the client uses a policy key only if it is a configured trust
+    # anchor or endorsed by one (core.policy.trust); roots matter only for first-use pins.
+    policy_roots: Annotated[list[Jwk], Meta(max_length=4)] = []
+    policy_endorsements: Annotated[list[_ENDORSEMENT], Meta(max_length=16)] = []
 
 
 class EnrollRequest(_Model, frozen=True):

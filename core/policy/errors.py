@@ -14,7 +14,12 @@ Errors::
      │    ├── BundleExpiredError     ``expires_at`` is past
      │    ├── BundleNotYetValidError ``issued_at`` is in the future beyond the clock skew
      │    └── RollbackError          older than the bundle held (replay/downgrade)
-     └── PolicyCacheError            the on-disk cache cannot be read or written
+     ├── PolicyCacheError            the on-disk cache cannot be read or written
+     ├── TrustError                  the controller's signing keys are not trusted
+     │    ├── UntrustedKeysError     no listed key is an anchor or endorsed by one
+     │    └── PinnedRootMismatchError (no anchors set) the root differs from the pinned one
+     └── RollbackFloorError          the version floor cannot be read, fails its MAC, or
+                                     would go down
 """
 
 from __future__ import annotations
@@ -27,9 +32,13 @@ __all__ = [
     "BundleRejected",
     "BundleSchemaError",
     "BundleSignatureError",
+    "PinnedRootMismatchError",
     "PolicyCacheError",
     "PolicyError",
     "RollbackError",
+    "RollbackFloorError",
+    "TrustError",
+    "UntrustedKeysError",
     "WrongDeviceError",
 ]
 
@@ -95,3 +104,42 @@ class PolicyCacheError(PolicyError):
         "(rustronaut diag) and contact IT."
     )
     code = "internal"
+
+
+class TrustError(PolicyError):
+    """The controller's policy-signing keys do not chain to a trust anchor: no bundle
+    signed by them is used. The held bundle is unchanged."""
+
+    title = "The controller's policy keys are not trusted"
+    next_step = (
+        "Access stays as it was. Contact IT: the controller's signing keys are not "
+        "endorsed by your organisation's policy trust anchors (setting "
+        "policy_trust_anchors)."
+    )
+
+
+class UntrustedKeysError(TrustError):
+    """No signing key listed by discovery is an anchor or endorsed by one."""
+
+
+class PinnedRootMismatchError(TrustError):
+    """No anchors are configured and the controller's root key is not the one pinned on
+    first use."""
+
+    title = "The controller's policy root key changed"
+    next_step = (
+        "Access stays as it was. If your organisation really replaced its controller's "
+        "root key, have IT set policy_trust_anchors (or remove the pinned key file named "
+        "in the details); otherwise someone may be impersonating the controller."
+    )
+
+
+class RollbackFloorError(PolicyError):
+    """The anti-rollback floor cannot be trusted (missing, failing its MAC, keyring
+    unavailable) or would be lowered; no bundle is accepted until it is fixed."""
+
+    title = "The saved policy version could not be verified"
+    next_step = (
+        "Access through new policies stays blocked until this is fixed. Contact IT with "
+        "the details: they can reset the policy version record after checking the device."
+    )

@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from core.clock import TrustedTime, shared
 from core.policy.errors import PolicyCacheError, RollbackError
+from core.policy.floor import RollbackFloor
 from core.policy.verify import DEFAULT_SKEW_S, verify_bundle
 from core.wire.policy import MAX_BUNDLE_BYTES, PolicyBundle
 from core.wire.signing import jwk_from_public_key
@@ -104,6 +105,8 @@ class PolicyStore:
     disables the disk cache (tests, the controller). ``trusted`` is the time expiry is
     judged by (``core.clock.shared()``, fed by the control-plane client, by default);
     ``clock`` (unix seconds) instead makes a private ``TrustedTime`` over that wall clock.
+    ``floor`` keeps the anti-rollback floor across restarts where it cannot be lowered
+    quietly (``core.policy.floor``); without it the floor is the held bundle's version.
     """
 
     def __init__(
@@ -116,8 +119,10 @@ class PolicyStore:
         trusted: TrustedTime | None = None,
         skew: float = DEFAULT_SKEW_S,
         max_size: int = MAX_BUNDLE_BYTES,
+        floor: RollbackFloor | None = None,
     ) -> None:
         self.device_id = device_id
+        self.floor = floor
         self._keys = dict(keys)
         self.cache_path = cache_path
         if trusted is None:
@@ -158,15 +163,30 @@ class PolicyStore:
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
     def set_keys(self, keys: Mapping[str, Ed25519PublicKey]) -> None:
-        """Replace the trusted keys (JWKS rotation). The held bundle stays."""
+        """Replace the trusted keys (JWKS rotation). The held bundle stays.
+
+        ``keys`` must already be trusted: resolved by ``core.policy.trust.PolicyTrust``
+        from the configured anchors, never taken from a discovery answer as they are."""
         self._keys = dict(keys)
+
+    def _floor_version(self) -> int | None:
+        """The anti-rollback floor: the held version or the persisted floor, whichever
+        is higher. Raises ``RollbackFloorError`` when the floor cannot be trusted."""
+        held = self.version
+        if self.floor is None:
+            return held
+        stored = self.floor.read(self.device_id)
+        if stored is None:
+            return held
+        return stored if held is None else max(held, stored)
 
     def update(self, token: str | bytes) -> bool:
         """Verify ``token`` and make it current; True if the bundle changed.
 
         The same token again is a no-op (False). A bundle of the held version with other
-        content is refused (``RollbackError``). Raises any ``BundleRejected``; then nothing
-        changed. A cache write failure is logged, not raised: the bundle is in force.
+        content is refused (``RollbackError``). Raises any ``BundleRejected`` or
+        ``RollbackFloorError``; then nothing changed. A cache write failure is logged, not
+        raised: the bundle is in force.
         """
         text = token.decode("ascii", "replace") if isinstance(token, bytes) else token
         if self._token is not None and text == self._token:
@@ -176,7 +196,7 @@ class PolicyStore:
             self._keys,
             device_id=self.device_id,
             now=self.trusted.now(),
-            held_version=self.version,
+            held_version=self._floor_version(),
             max_size=self._max_size,
             skew=self._skew,
         )
@@ -185,6 +205,8 @@ class PolicyStore:
                 f"policy bundle version {bundle.version} differs from the held bundle of "
                 "the same version (a new policy must have a higher version)"
             )
+        if self.floor is not None:
+            self.floor.advance(self.device_id, bundle.version)  # before use: fail closed
         self._set(bundle, text)
         if self.cache_path is not None:
             try:
@@ -210,7 +232,7 @@ class PolicyStore:
             self._keys,
             device_id=self.device_id,
             now=self.trusted.now(),
-            held_version=self.version,
+            held_version=self._floor_version(),
             max_size=self._max_size,
             skew=self._skew,
         )

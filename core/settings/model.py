@@ -245,6 +245,19 @@ def check_spki_pin(value: str) -> None:
         raise SettingValueError(f"decodes to {len(raw)} bytes, not 32")
 
 
+def check_policy_anchor(value: str) -> None:
+    """Accept unpadded base64url of exactly 32 bytes in canonical form (an Ed25519 public
+    key, the ``x`` of its JWK), as ``core.policy.trust.parse_anchor`` reads it."""
+    if len(value) != 43 or not value.isascii():
+        raise SettingValueError("must be 43 characters of base64url (a 32-byte Ed25519 key)")
+    try:
+        raw = base64.b64decode(value.replace("-", "+").replace("_", "/") + "=", validate=True)
+    except (binascii.Error, ValueError):
+        raise SettingValueError("not valid base64url (A-Z a-z 0-9 - _)") from None
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != value:
+        raise SettingValueError("not in canonical base64url (its last character is off)")
+
+
 # Each checker's phrase for messages, and the same rule as a JSON Schema regex (so the
 # generated schema agrees with the loader) with its "format".
 _LOOPBACK_HOST = r"(localhost|127(\.[0-9]{1,3}){3}|\[::1\])"
@@ -256,6 +269,11 @@ _CHECKS: Mapping[Checker, tuple[str, str, str | None]] = {
     ),
     check_url: ("an http(s):// URL", r"^(|https?://[^\s/]+(/\S*)?)$", "uri"),
     check_spki_pin: ("base64 of a 32-byte SHA-256 SPKI hash", r"^[A-Za-z0-9+/]{43}=$", None),
+    check_policy_anchor: (
+        "base64url of a 32-byte Ed25519 public key",
+        r"^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$",
+        None,
+    ),
 }
 
 
@@ -375,6 +393,17 @@ class Settings:
         "matches one pin, in addition to normal verification.",
         category="Connection",
         check=check_spki_pin,
+    )
+    policy_trust_anchors: tuple[str, ...] = spec(
+        (),
+        "Policy trust anchors",
+        "The organisation's policy root keys: Ed25519 public keys (base64url of the raw "
+        "32 bytes, the 'x' of the key's JWK; the controller prints it with 'rustronaut-"
+        "controller keys root'). Only policy signed by one of them, or by a key one of "
+        "them endorsed, is used; the controller's discovery answer can never add one. "
+        "Empty: the first root seen is pinned with a warning (development only).",
+        category="Connection",
+        check=check_policy_anchor,
     )
     log_level: LogLevel = spec(  # noqa: RUF009 (spec() returns a field)
         "info",

@@ -25,6 +25,7 @@ EXPECTED_KEYS = {
     "preferred_backend": (Kind.ENUM, "auto"),
     "proxy_port": (Kind.INT, 9080),
     "tls_pin_sha256": (Kind.STR_LIST, ()),
+    "policy_trust_anchors": (Kind.STR_LIST, ()),
     "log_level": (Kind.ENUM, "info"),
     "support_url": (Kind.STR, ""),
     "organization_name": (Kind.STR, ""),
