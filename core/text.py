@@ -12,8 +12,9 @@ imports from the rest of ``core``.
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
-__all__ = ["safe_line", "safe_text"]
+__all__ = ["https_link", "safe_line", "safe_text"]
 
 # C0 controls (except the ones kept on request), DEL, C1 controls, and the Unicode
 # format characters that reorder or hide text: bidi embeddings/overrides/isolates, the
@@ -50,3 +51,32 @@ def safe_text(text: object, *, keep_newlines: bool = False) -> str:
     if not keep_newlines:
         return safe_line(text)
     return _UNSAFE_KEEP_NEWLINES.sub(_escape, str(text))
+
+
+# Anything a browser would quietly drop, re-read or treat as a separator inside a URL.
+_URL_UNSAFE = re.compile(f'[{_CONTROL}{_FORMAT}\\s\\\\"<>`{{}}|^]')
+
+
+def https_link(url: object) -> str | None:
+    """``url`` when it may be offered as a link, else None.
+
+    A link is only ever an ``https://`` URL with a host, no user name or password
+    (``https://help.corp@evil.example`` reads as the company's page but is not), a valid
+    port if any, and no control, format, white-space or quoting characters. Everything
+    else (``javascript:``, ``file:``, ``data:``, ``http:``, a bare host, text that merely
+    contains a URL) is shown as text, never opened. Pure.
+    """
+    if not isinstance(url, str) or not url or len(url) > 2048 or _URL_UNSAFE.search(url):
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError for a port out of range or not a number
+    except ValueError:
+        return None
+    if parts.scheme != "https" or not parts.hostname or parts.hostname.startswith("."):
+        return None
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        return None
+    if port == 0 or not url.startswith("https://"):
+        return None  # "HTTPS://" or "https:/host" are not how a policy writes a link
+    return url
