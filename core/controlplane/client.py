@@ -54,7 +54,7 @@ from core.controlplane.portal import (
     probe_portal,
 )
 from core.controlplane.proxy import ProxyChoice, ProxyRunner, redact_proxy_url, resolve_proxy
-from core.wire.canonical import CanonicalJsonError, check_depth
+from core.wire.canonical import check_depth
 
 __all__ = [
     "MAX_ANSWER_BYTES",
@@ -392,7 +392,7 @@ class ControlPlaneClient:
         try:
             check_depth(raw, what="error answer")  # a 30,000-deep one raised RecursionError
             problem = msgspec.json.decode(raw, type=Problem)
-        except (msgspec.DecodeError, CanonicalJsonError):
+        except ValueError:  # DecodeError, too deep, not UTF-8 (UnicodeDecodeError)
             problem = Problem(title=response.reason_phrase, status=response.status_code)
         status = response.status_code
         if status == 429:
@@ -436,7 +436,7 @@ class ControlPlaneClient:
             try:
                 check_depth(raw, what=f"{method} {path} answer")
                 return msgspec.json.decode(raw, type=answer)
-            except (msgspec.DecodeError, CanonicalJsonError) as exc:
+            except ValueError as exc:  # DecodeError, too deep, not UTF-8
                 raise InvalidAnswerError(f"{method} {path}: invalid answer: {exc}") from exc
         except httpx.HTTPError as exc:
             raise ControllerUnreachableError(f"{method} {path}: {exc}") from exc
@@ -580,7 +580,7 @@ def _parse_sse(block: bytes) -> Event | None:
         raw = b"\n".join(data)
         check_depth(raw, what="event")
         event = msgspec.json.decode(raw, type=Event)
-    except (msgspec.DecodeError, CanonicalJsonError) as exc:
+    except ValueError as exc:  # DecodeError, too deep, not UTF-8 (UnicodeDecodeError)
         raise InvalidAnswerError(f"invalid event: {exc}") from exc
     if kind and kind.decode("ascii", "replace") != event.type:
         raise InvalidAnswerError("event name and payload type differ")

@@ -100,7 +100,7 @@ def decode_endorsement(payload: bytes) -> KeyEndorsement:
         check_depth(payload, 8, what="key endorsement")
         statement = _DECODER.decode(payload)
         check_canonical(payload, statement, _ENCODER.encode, what="key endorsement")
-    except (msgspec.DecodeError, CanonicalJsonError) as exc:
+    except (msgspec.DecodeError, CanonicalJsonError, UnicodeDecodeError) as exc:
         raise EndorsementError(f"not a valid key endorsement: {exc}") from None
     try:
         key = statement.public_key()

@@ -719,6 +719,8 @@ def _decode(payload: bytes) -> PolicyBundle:
         raise BundleFormatError(f"invalid bundle: {exc}") from None
     except msgspec.DecodeError as exc:
         raise BundleFormatError(f"bundle is not JSON: {exc}") from None
+    except UnicodeDecodeError:
+        raise BundleFormatError("bundle is not UTF-8 text") from None
     except RecursionError:
         raise BundleFormatError(f"bundle nests deeper than {MAX_DEPTH} levels") from None
     finally:

@@ -329,7 +329,7 @@ def decode_report(payload: bytes) -> PostureReport:
         check_depth(payload, what="posture report")
         report = _decoder.decode(payload)
         check_canonical(payload, report, _encoder.encode, what="posture report")
-    except CanonicalJsonError as exc:
+    except (CanonicalJsonError, UnicodeDecodeError) as exc:
         raise ReportMalformedError(f"not a valid posture report: {exc}") from exc
     except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
         raise ReportMalformedError(f"not a valid posture report: {exc}") from exc
