@@ -53,9 +53,21 @@ def _init(args: argparse.Namespace) -> int:
         dev_oidc=DevOidcConfig() if args.dev_oidc else None,
     )
     save_config(path, cfg)
-    SigningKeyRing.load_or_create(path.parent / "keys")
+    ring = SigningKeyRing.load_or_create(path.parent / "keys")
     print(f"wrote {path}")
+    print(f"policy root (clients' policy_trust_anchors): {ring.root_public()}")
     print(f"admin token (shown once): {token}")
+    return 0
+
+
+def _keys_root(args: argparse.Namespace) -> int:
+    """Print the policy root's public key: the value IT puts in policy_trust_anchors."""
+    try:
+        cfg = load_config(Path(args.config))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(SigningKeyRing.load_or_create(Path(cfg.keys_dir)).root_public())
     return 0
 
 
@@ -142,6 +154,9 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--force", action="store_true")
     serve = sub.add_parser("serve", help="run the controller")
     serve.add_argument("--config", default="controller.json")
+    keys = sub.add_parser("keys").add_subparsers(dest="action", required=True)
+    kroot = keys.add_parser("root", help="print the policy root key (policy_trust_anchors)")
+    kroot.add_argument("--config", default="controller.json")
 
     def admin(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--url", default="http://127.0.0.1:8443")
@@ -184,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         return _init(args)
     if args.cmd == "serve":
         return _serve(args)
+    if args.cmd == "keys":
+        return _keys_root(args)
     if args.cmd == "resource":
         body = {
             "id": args.id,

@@ -31,11 +31,14 @@ from controller.demo.bed import GW2_TUN, POOL, RESOURCES, Bed, ns_pids, run
 from controller.testing import RunningController, run_controller
 from core.engine.localapi.client import RemoteEngine
 from core.engine.state import Snapshot
+from core.policy.trust import PIN_FILE_NAME
 from core.wire.policy import AllOf, FactCondition, PortRange, Resource, Rule
 
-__all__ = ["Session", "company_policy", "session"]
+__all__ = ["Session", "company_policy", "session", "write_managed"]
 
 ROOT = Path(__file__).resolve().parents[2]
+#: Moves the client's managed directory; honoured by test builds only (the bed is one).
+MANAGED_DIR_ENV = "RUSTRONAUT_MANAGED_DIR"
 DEMO_USER = "alice"
 
 
@@ -214,6 +217,17 @@ def _env(state: Path, health: str | None = None) -> dict[str, str]:
     return env
 
 
+def write_managed(directory: Path, anchor: str) -> Path:
+    """The bed's managed settings, as an installer would write them: the controller's
+    policy root as the client's only trust anchor (root-owned 0755 dir, 0644 file)."""
+    directory.mkdir(mode=0o755, exist_ok=True)
+    os.chmod(directory, 0o755)  # noqa: S103 (as /etc/rustronaut: readable, root-written)
+    path = directory / "managed.json"
+    path.write_text(json.dumps({"policy_trust_anchors": [anchor]}))
+    os.chmod(path, 0o644)
+    return directory
+
+
 @asynccontextmanager
 async def session(
     bed: Bed,
@@ -267,6 +281,7 @@ async def session(
             rc.service.put_rule(rule)
         port = int(rc.base_url.rsplit(":", 1)[1])
         await asyncio.to_thread(bed.bridge_controller, port)
+        managed = write_managed(bed.workdir / "managed", rc.service.keys.root_public())
         helper_socket = bed.workdir / "helper" / "helper.sock"
         helper = bed.spawn(
             [
@@ -313,13 +328,19 @@ async def session(
             ],
             ns=bed.client_ns,
             cwd=ROOT,
-            env=_env(state, health),
+            env={**_env(state, health), MANAGED_DIR_ENV: str(managed)},
             stdout=subprocess.PIPE,
         )
         s = Session(bed, rc, client, helper, control_socket, proxy_port)
         s._reader = asyncio.ensure_future(s._read())
         try:
             await s.wait_event(lambda e: e.get("kind") == "ready", within=60)
+            pin = state / "data" / "rustronaut" / PIN_FILE_NAME
+            if pin.exists():
+                raise RuntimeError(
+                    f"the client pinned a policy root on first use ({pin}): "
+                    "the managed policy_trust_anchors were not applied"
+                )
             yield s
         finally:
             _terminate_engine(bed)

@@ -54,6 +54,9 @@ def test_init_then_serve(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
                 time.sleep(0.1)
         assert disc is not None
         assert disc["issuer"] == f"http://127.0.0.1:{port}/oidc"
+        capsys.readouterr()
+        assert main(["keys", "root", "--config", str(cfg_path)]) == 0
+        assert capsys.readouterr().out.strip() == disc["policy_roots"][0]["x"]
         resp = httpx.get(
             f"http://127.0.0.1:{port}/v1/admin/devices",
             headers={"Authorization": f"Bearer {token}"},
