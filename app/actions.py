@@ -26,6 +26,7 @@ from app.activity_model import ActivityModel
 from app.autostart import Autostart
 from app.bridge import EngineBridge
 from app.link import EngineLink
+from app.plain import clean
 from app.presenter import CONNECTED_STATES, Action
 from core.aio import spawn
 from core.engine.api import EngineAPI, OpenUrl
@@ -63,12 +64,13 @@ def refusal_words(exc: BaseException) -> str:
     """The engine's words for a refusal or failure: what happened, then what to do.
 
     Errors carrying ``core.errors.UserFacing`` words are shown as they are; anything else
-    by its message (never a class name unless it has no message at all).
+    by its message (never a class name unless it has no message at all). The words may
+    be the controller's: each part is escaped (``app.plain.clean``), one per line.
     """
     if isinstance(exc, UserFacing):
         head = exc.detail or exc.title
-        return "\n".join(p for p in (head, exc.next_step) if p)
-    return str(exc) or "Rustronaut could not do that."
+        return "\n".join(clean(p) for p in (head, exc.next_step) if p)
+    return clean(str(exc)) or "Rustronaut could not do that."
 
 
 #: Said when the desktop has no browser to open for a sign-in.
@@ -193,7 +195,7 @@ class Actions(QObject):
     def report_refusal(self, what: str, exc: BaseException) -> None:
         """Tell the employee (``action_failed``) in the engine's words why ``what`` failed."""
         _log.warning("%s refused: %s", what, exc)
-        title = exc.title if isinstance(exc, UserFacing) and exc.title else None
+        title = clean(exc.title) if isinstance(exc, UserFacing) and exc.title else None
         self.action_failed.emit(title or _TITLES.get(what, "Rustronaut"), refusal_words(exc))
 
     def sign_in(self, *, device_code: bool = False) -> asyncio.Task[None] | None:
@@ -299,7 +301,7 @@ class Actions(QObject):
         try:
             path = await engine.collect_diagnostics(dest)
         except Exception as exc:
-            self.diagnostics_failed.emit(f"Could not save diagnostics: {exc}")
+            self.diagnostics_failed.emit(f"Could not save diagnostics: {clean(str(exc))}")
             raise
         self.diagnostics_saved.emit(str(path))
         return path
@@ -363,7 +365,7 @@ class Actions(QObject):
         try:
             self.autostart.set_enabled(enabled)
         except OSError as exc:
-            return f"Could not change start at login: {exc}"
+            return f"Could not change start at login: {clean(str(exc))}"
         return None
 
     @property

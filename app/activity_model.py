@@ -21,7 +21,8 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush
 
-from app.widgets import STATUS_COLOURS
+from app.plain import clean
+from app.widgets import STATUS_COLOURS, plain_tip
 from core.engine.state import Event
 
 __all__ = ["COLUMNS", "ActivityFilter", "ActivityModel", "ActivityRow"]
@@ -46,17 +47,21 @@ class ActivityRow:
 
     @classmethod
     def from_event(cls, event: Event) -> ActivityRow:
-        """Build from a DECISION event (a missing decision is shown as a deny)."""
+        """Build from a DECISION event (a missing decision is shown as a deny).
+
+        App, destination, rule, reason and signals may come from a local program (a SOCKS
+        host name) or the controller: every one is escaped (``app.plain.clean``).
+        """
         d = event.decision
         return cls(
             time=event.time,
-            app=event.app or "unknown app",
-            destination=event.destination or "?",
+            app=clean(event.app) or "unknown app",
+            destination=clean(event.destination) or "?",
             allowed=bool(d and d.allowed),
-            rule=(d.rule_id if d and d.rule_id else "default deny"),
-            reason=(d.reason if d else event.message) or "",
+            rule=(clean(d.rule_id) if d and d.rule_id else "default deny"),
+            reason=clean((d.reason if d else event.message) or ""),
             risk=d.risk if d else 0,
-            signals=d.signals if d else (),
+            signals=tuple(clean(x) for x in d.signals) if d else (),
         )
 
     def cells(self) -> tuple[str, ...]:
@@ -120,7 +125,7 @@ class ActivityModel(QAbstractTableModel):
             return QBrush(STATUS_COLOURS["ok" if row.allowed else "fail"])
         if role == Qt.ItemDataRole.ToolTipRole:
             extra = f"\nRisk {row.risk}: {', '.join(row.signals)}" if row.signals else ""
-            return f"{row.reason}{extra}"
+            return plain_tip(f"{row.reason}{extra}")
         if role == Qt.ItemDataRole.UserRole:
             return row
         return None

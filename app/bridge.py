@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
+from app.plain import clean_snapshot
 from core.engine.api import EngineAPI, Unsubscribe
 from core.engine.state import Event, EventKind, Snapshot
 
@@ -23,7 +24,10 @@ class EngineBridge(QObject):
     while ``app.main`` imports and builds the engine after the tray is already visible.
     ``attach(engine)`` subscribes (once); ``close()`` unsubscribes (idempotent).
 
-    Signals carry the engine's frozen objects unchanged:
+    ``snapshot`` and ``snapshot_changed(Snapshot)`` carry the engine's snapshot with every
+    string from elsewhere cleaned (``app.plain.clean_snapshot``: control, bidi and
+    invisible characters escaped), so no view can show one raw; events are forwarded
+    unchanged (their consumers clean what they show).
     ``engine_event(Event)`` for every event; ``snapshot_changed(Snapshot)`` whenever the
     snapshot differs from the last one seen (and once on attach); ``decision(Event)``,
     ``notice(Event)`` and ``error(Event)`` for those kinds; ``settings_changed()`` when the
@@ -48,6 +52,7 @@ class EngineBridge(QObject):
         super().__init__(parent)
         self._engine: EngineAPI | None = None
         self._snapshot = Snapshot()
+        self._raw = self._snapshot  # the engine's own, to tell a change cheaply
         self._unsubscribe: Unsubscribe | None = None
         self._lost = False
         if engine is not None:
@@ -70,7 +75,7 @@ class EngineBridge(QObject):
 
     @property
     def snapshot(self) -> Snapshot:
-        """The last snapshot seen (a default one while starting)."""
+        """The last snapshot seen, cleaned (a default one while starting)."""
         return self._snapshot
 
     def attach(self, engine: EngineAPI) -> None:
@@ -81,7 +86,8 @@ class EngineBridge(QObject):
         if self._engine is not None:
             raise RuntimeError("EngineBridge already has an engine")
         self._engine = engine
-        self._snapshot = engine.snapshot
+        self._raw = engine.snapshot
+        self._snapshot = clean_snapshot(self._raw)
         self._unsubscribe = engine.subscribe(self._on_event)
         was_lost, self._lost = self._lost, False
         self.attached.emit(engine)
@@ -102,9 +108,10 @@ class EngineBridge(QObject):
 
     def _on_event(self, event: Event) -> None:
         self.engine_event.emit(event)
-        if event.snapshot != self._snapshot:
-            self._snapshot = event.snapshot
-            self.snapshot_changed.emit(event.snapshot)
+        if event.snapshot != self._raw:
+            self._raw = event.snapshot
+            self._snapshot = clean_snapshot(event.snapshot)
+            self.snapshot_changed.emit(self._snapshot)
         if event.kind is EventKind.DECISION:
             self.decision.emit(event)
         elif event.kind is EventKind.NOTICE:

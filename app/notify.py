@@ -8,10 +8,18 @@ needed, errors such as a missing helper, and the engine's own NOTICE events.
 entering ERROR always tells the employee once). ``Notifier`` wires both to a
 ``QSystemTrayIcon`` on the GUI thread and runs a notice's action (e.g. Extend → sign in)
 when its bubble is clicked.
+
+Text is text: titles and bodies carry resource names, reasons and errors from the
+controller. ``notices_for`` reads the snapshot cleaned (``app.plain``); ``Notifier.show``
+escapes control characters once more and, where the desktop's notification server reads
+the body as markup (freedesktop servers: GNOME, KDE, dunst, mako…), escapes ``<``, ``>``
+and ``&`` so a ``<b>`` or a link is shown as the characters it is (``notification_body``).
 """
 
 from __future__ import annotations
 
+import html
+import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -20,8 +28,10 @@ from dataclasses import dataclass
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QSystemTrayIcon
 
+from app.plain import clean, clean_snapshot
 from app.presenter import LOST_LABEL, LOST_NEXT_STEP, Action, blocked_fixes, next_step
 from core.engine.state import Event, EventKind, SessionState, Snapshot
+from core.text import safe_line, safe_text
 
 __all__ = [
     "ERROR_REPEAT_S",
@@ -32,7 +42,20 @@ __all__ = [
     "RateLimiter",
     "expiry_notice",
     "notices_for",
+    "notification_body",
 ]
+
+#: Whether the platform's notification server reads the body as markup (freedesktop's
+#: ``body-markup``); macOS and Windows show it as plain text.
+BODY_IS_MARKUP = not sys.platform.startswith(("darwin", "win"))
+
+
+def notification_body(body: str, *, markup: bool = BODY_IS_MARKUP) -> str:
+    """``body`` as a notification shows it literally: control characters escaped (our
+    own line breaks kept), and ``<>&`` escaped where the server reads markup."""
+    text = safe_text(body, keep_newlines=True)
+    return html.escape(text, quote=False) if markup else text
+
 
 #: Warn this long before the sign-in session expires.
 EXPIRY_WARNING_S = 10 * 60
@@ -105,8 +128,13 @@ def _blocked(s: Snapshot) -> set[str]:
 
 
 def notices_for(prev: Snapshot | None, event: Event, *, now: float) -> list[Notice]:
-    """What to tell the employee about ``event`` given the snapshot before it. Pure."""
-    cur = event.snapshot
+    """What to tell the employee about ``event`` given the snapshot before it. Pure.
+
+    Both snapshots are read cleaned (``app.plain.clean_snapshot``): every string from
+    elsewhere in a notice is escaped, and only our own line breaks separate its lines.
+    """
+    cur = clean_snapshot(event.snapshot)
+    prev = clean_snapshot(prev) if prev is not None else None
     out: list[Notice] = []
     if event.kind is EventKind.NOTICE and event.message:
         notice = _engine_notice(event)
@@ -188,10 +216,15 @@ def _engine_notice(event: Event) -> Notice | None:
     if details.get("action") in {"extend", "extend_session"}:
         # Same key as the UI's own expiry warning, so only one of them is shown.
         return Notice(
-            "expiring", "Sign-in expires soon", event.message, "warning", Action.EXTEND, 5 * 60
+            "expiring",
+            "Sign-in expires soon",
+            clean(event.message),
+            "warning",
+            Action.EXTEND,
+            5 * 60,
         )
     key = details.get("key", "notice:" + event.message)
-    return Notice(key, "Rustronaut", event.message)
+    return Notice(key, "Rustronaut", clean(event.message))
 
 
 def expiry_notice(snapshot: Snapshot, *, now: float) -> Notice | None:
@@ -278,10 +311,11 @@ class Notifier(QObject):
             self.show(n)
 
     def show(self, notice: Notice) -> None:
-        """Display ``notice`` now (no rate limiting)."""
+        """Display ``notice`` now (no rate limiting); title and body shown as text."""
         self.shown.append(notice)
         self._pending = notice.action
-        self._tray.showMessage(notice.title, notice.body, _ICONS[notice.severity], 8000)
+        title, body = safe_line(notice.title), notification_body(notice.body)
+        self._tray.showMessage(title, body, _ICONS[notice.severity], 8000)
 
     def _clicked(self) -> None:
         action, self._pending = self._pending, None

@@ -19,6 +19,7 @@ from app.actions import Actions
 from app.bridge import EngineBridge
 from app.notify import LOST_NOTICE, Notice, Notifier, RateLimiter
 from app.presenter import Action, IconKind, MenuEntry, icon_for, menu_model, tooltip
+from app.widgets import mnemonic_safe, plain_tip
 from core.engine.state import Snapshot
 
 __all__ = ["Tray"]
@@ -91,7 +92,7 @@ class Tray(QObject):
         if kind is not self.icon_kind:
             self.icon_kind = kind
             self.icon.setIcon(icons.icon(kind))
-        self.icon.setToolTip(tooltip(s, starting=starting, lost=lost))
+        self.icon.setToolTip(plain_tip(tooltip(s, starting=starting, lost=lost)))
         model = menu_model(
             s, starting=starting, lost=lost, break_glass=self._actions.break_glass_allowed
         )
@@ -109,14 +110,16 @@ class Tray(QObject):
             if e.kind == "separator":
                 menu.addSeparator()
             elif e.kind == "submenu":
-                sub = menu.addMenu(e.text)
+                sub = menu.addMenu(mnemonic_safe(e.text))
                 sub.setAccessibleName(e.text)
                 self._fill(sub, e.children)
             else:
-                qa = QAction(e.text, menu)
+                # Entries carry resource names, reasons and fixes: "&" is shown, not a
+                # shortcut, and a tooltip is never guessed to be rich text.
+                qa = QAction(mnemonic_safe(e.text), menu)
                 qa.setEnabled(e.enabled and e.kind == "action")
                 if e.tooltip:
-                    qa.setToolTip(e.tooltip)
+                    qa.setToolTip(plain_tip(e.tooltip))
                 if e.action is not None:
                     qa.setData(str(e.action))
                     qa.triggered.connect(lambda _=False, a=e.action: self._actions.run(a))
@@ -130,17 +133,18 @@ class Tray(QObject):
             if qa.isSeparator():
                 continue
             sub = qa.menu()
+            shown = qa.text().replace("&&", "&")
             if isinstance(sub, QMenu):
-                out.append((qa.text(), True))
+                out.append((shown, True))
                 out.extend((f"▸ {t}", en) for t, en in self.entries(sub))
             else:
-                out.append((qa.text(), qa.isEnabled()))
+                out.append((shown, qa.isEnabled()))
         return out
 
     def action(self, text: str) -> QAction:
         """The top-level menu action labelled ``text``; raises ``KeyError`` if absent."""
         for qa in self.menu.actions():
-            if qa.text() == text:
+            if qa.text().replace("&&", "&") == text:
                 return qa
         raise KeyError(text)
 

@@ -1,28 +1,65 @@
-"""Small building blocks shared by the windows: headings, wrapped labels, status colours.
+"""Small building blocks shared by the windows: headings, wrapped labels, status colours,
+tooltips and links that keep text as text.
 
 Everything here sizes itself from the font (no pixel widths), so windows stay legible at
-200 % scale; every interactive widget gets an accessible name. GUI thread only.
+200 % scale; every interactive widget gets an accessible name.
+
+Text is text (DESIGN §7.8): every label is ``Qt.PlainText`` (Qt would otherwise guess
+rich text from a leading tag); tooltips, which Qt always guesses, go through ``plain_tip``;
+the only rich labels are the fixed link captions of ``link_label`` (``TRUSTED_RICH_TEXTS``),
+whose link is a fixed token: the URL opened is the validated one kept by the label, never
+one read from text (``core.text.https_link``). GUI thread only.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QFont
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QWidget
+import html
+import logging
+from typing import Literal, get_args
+
+from PySide6 import QtGui
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QColor, QDesktopServices, QFont
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from app import icons
+from core.text import https_link
 
 __all__ = [
     "STATUS_COLOURS",
+    "TRUSTED_RICH_TEXTS",
+    "LinkCaption",
     "accessible",
+    "caption",
     "heading",
+    "link_label",
     "managed_label",
     "managed_note",
+    "mnemonic_safe",
     "muted",
+    "open_url",
+    "plain_tip",
     "separator",
+    "set_link",
     "text",
     "window_setup",
 ]
+
+_log = logging.getLogger(__name__)
+
+#: The captions a link may have: fixed words of ours, never a string from elsewhere.
+LinkCaption = Literal["Get help", "Open the help page", "Open the sign-in page"]
+
+#: The link's target in the label's text: a token, not the URL (Qt never opens it).
+_LINK_TARGET = "#open"
+
+
+def _link_html(words: str) -> str:
+    return f'<a href="{_LINK_TARGET}">{html.escape(words)}</a>'
+
+
+#: Every rich text a label may hold: the fixed link captions. Anything else is plain.
+TRUSTED_RICH_TEXTS = frozenset(_link_html(c) for c in get_args(LinkCaption))
 
 #: Foreground colours for status words; dark enough for 4.5:1 contrast on light bases.
 STATUS_COLOURS = {
@@ -44,6 +81,7 @@ def accessible(widget: QWidget, name: str, description: str = "") -> QWidget:
 def heading(value: str, *, level: int = 1) -> QLabel:
     """A bold heading; level 1 is 1.4× the base font, level 2 is 1.1×."""
     label = QLabel(value)
+    label.setTextFormat(Qt.TextFormat.PlainText)
     font = QFont(label.font())
     font.setBold(True)
     base = font.pointSizeF() if font.pointSizeF() > 0 else 10.0
@@ -54,19 +92,83 @@ def heading(value: str, *, level: int = 1) -> QLabel:
     return label
 
 
-def text(value: str = "", *, selectable: bool = False, rich: bool = False) -> QLabel:
-    """A word-wrapping label; ``rich`` enables links that open in the browser."""
+def text(value: str = "", *, selectable: bool = False) -> QLabel:
+    """A word-wrapping plain-text label (``selectable``: the text can be copied)."""
     label = QLabel(value)
+    label.setTextFormat(Qt.TextFormat.PlainText)
     label.setWordWrap(True)
-    if rich:
-        label.setTextFormat(Qt.TextFormat.RichText)
-        label.setOpenExternalLinks(True)
-        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
-    elif selectable:
+    if selectable:
         label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    else:
-        label.setTextFormat(Qt.TextFormat.PlainText)
     return label
+
+
+def caption(value: str, buddy: QWidget | None = None) -> QLabel:
+    """A plain-text row caption ("Gateway:"); with ``buddy``, its ``&`` mnemonic focuses it."""
+    label = QLabel(value)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    if buddy is not None:
+        label.setBuddy(buddy)
+    return label
+
+
+def plain_tip(value: str) -> str:
+    """``value`` as a tooltip that shows exactly these characters.
+
+    Qt shows a tooltip as rich text whenever ``Qt.mightBeRichText`` guesses so (a tag
+    near the start, ``&lt;``): such a text is converted into HTML that displays it
+    literally; any other text is returned unchanged (some tray hosts show markup as is).
+    """
+    if value and QtGui.Qt.mightBeRichText(value):
+        return QtGui.Qt.convertFromPlainText(value, Qt.WhiteSpaceMode.WhiteSpacePre)
+    return value
+
+
+def mnemonic_safe(value: str) -> str:
+    """``value`` for a menu entry, button or group title: ``&`` shown, not a shortcut."""
+    return value.replace("&", "&&")
+
+
+def open_url(url: str) -> bool:
+    """Open ``url`` in the desktop's browser if it is a valid link (``https_link``);
+    False when it is not, or nothing could open it."""
+    link = https_link(url)
+    if link is None:
+        _log.warning("refused to open a link that is not an https URL")
+        return False
+    return bool(QDesktopServices.openUrl(QUrl(link, QUrl.ParsingMode.StrictMode)))
+
+
+def link_label(words: LinkCaption, url: str | None) -> QLabel:
+    """A link reading ``words`` that opens ``url`` — hidden unless ``url`` is a valid link.
+
+    The label's text is one of ``TRUSTED_RICH_TEXTS``; Qt opens nothing itself
+    (``openExternalLinks`` off): a click calls ``open_url`` with the URL validated here.
+    """
+    label = QLabel(_link_html(words))
+    label.setTextFormat(Qt.TextFormat.RichText)
+    label.setOpenExternalLinks(False)
+    label.setTextInteractionFlags(
+        Qt.TextInteractionFlag.LinksAccessibleByMouse
+        | Qt.TextInteractionFlag.LinksAccessibleByKeyboard
+    )
+    label.setAccessibleName(words)
+    set_link(label, url)
+    label.linkActivated.connect(lambda _token: _follow(label))
+    return label
+
+
+def set_link(label: QLabel, url: str | None) -> None:
+    """Point ``link_label``'s ``label`` at ``url`` (hidden unless it is a valid link)."""
+    link = https_link(url)
+    label.setProperty("link_url", link or "")
+    label.setToolTip(plain_tip(link or ""))
+    label.setVisible(link is not None)
+
+
+def _follow(label: QLabel) -> None:
+    link = label.property("link_url")
+    if isinstance(link, str) and link:
+        open_url(link)
 
 
 def muted(value: str = "") -> QLabel:
@@ -77,15 +179,15 @@ def muted(value: str = "") -> QLabel:
     return label
 
 
-def managed_note(organization: str | None, support_url: str | None) -> str:
-    """Rich text for a locked item: "Set by your organization (Acme) · Get help"."""
-    org = f" ({_escape(organization)})" if organization else ""
-    link = f' · <a href="{_escape(support_url)}">Get help</a>' if support_url else ""
-    return f"Set by your organization{org}{link}"
+def managed_note(organization: str | None) -> str:
+    """Plain text for a locked item: "Set by your organization (Acme)"."""
+    org = f" ({organization})" if organization else ""
+    return f"Set by your organization{org}"
 
 
 def managed_label(organization: str | None, support_url: str | None) -> QWidget:
-    """A padlock and :func:`managed_note`, as one row (the padlock scales with the font)."""
+    """A padlock, :func:`managed_note` and a "Get help" link when ``support_url`` is a
+    valid link, as one row (the padlock scales with the font)."""
     row = QWidget()
     lay = QHBoxLayout(row)
     lay.setContentsMargins(0, 0, 0, 0)
@@ -93,12 +195,14 @@ def managed_label(organization: str | None, support_url: str | None) -> QWidget:
     size = max(12, row.fontMetrics().height())
     lock.setPixmap(icons.icon(icons.LOCK_ICON).pixmap(size, size))
     lock.setAccessibleName("Locked")
-    note = text(managed_note(organization, support_url), rich=True)
-    note.setAccessibleName(
-        "Set by your organization" + (f" ({organization})" if organization else "")
-    )
+    note = text(managed_note(organization))
+    note.setAccessibleName(managed_note(organization))
+    words = QVBoxLayout()
+    words.setContentsMargins(0, 0, 0, 0)
+    words.addWidget(note)
+    words.addWidget(link_label("Get help", support_url))
     lay.addWidget(lock, 0, Qt.AlignmentFlag.AlignTop)
-    lay.addWidget(note, 1)
+    lay.addLayout(words, 1)
     return row
 
 
@@ -129,9 +233,3 @@ QHeaderView::section {
 QLineEdit:disabled, QSpinBox:disabled { color: palette(text); background: palette(window); }
 QPushButton[primary="true"] { font-weight: bold; }
 """
-
-
-def _escape(value: str) -> str:
-    return (
-        value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-    )

@@ -26,8 +26,18 @@ from PySide6.QtWidgets import (
 
 from app import icons
 from app.actions import support_url
+from app.plain import clean
 from app.presenter import owner_text
-from app.widgets import accessible, heading, muted, text, window_setup
+from app.widgets import (
+    accessible,
+    caption,
+    heading,
+    link_label,
+    muted,
+    set_link,
+    text,
+    window_setup,
+)
 
 if TYPE_CHECKING:
     from app.actions import Actions
@@ -81,18 +91,21 @@ class AboutWindow(QWidget):
         vbox = QGroupBox("Versions")
         form = QFormLayout(vbox)
         for k, v in self._versions.items():
-            form.addRow(f"{k}:", text(v, selectable=True))
+            form.addRow(caption(f"{k}:"), text(v, selectable=True))
         self.policy = text(selectable=True)
         self.device = text(selectable=True)
         self.session = text(selectable=True)
-        form.addRow("Policy:", self.policy)
-        form.addRow("Device:", self.device)
-        form.addRow("Session:", self.session)
+        form.addRow(caption("Policy:"), self.policy)
+        form.addRow(caption("Device:"), self.device)
+        form.addRow(caption("Session:"), self.session)
 
         sbox = QGroupBox("Support")
         sl = QVBoxLayout(sbox)
-        self.support = text(rich=True)
+        self.support = text(selectable=True)
+        # The support URL is shown as text; a link opens it only when it is https.
+        self.support_link = link_label("Open the help page", None)
         sl.addWidget(self.support)
+        sl.addWidget(self.support_link)
 
         dbox = QGroupBox("Diagnostics")
         dl = QVBoxLayout(dbox)
@@ -139,9 +152,10 @@ class AboutWindow(QWidget):
         url = support_url(self._actions.engine)
         org = s.organization or "your organization"
         if url:
-            self.support.setText(f'Need help? Contact {org}: <a href="{url}">{url}</a>')
+            self.support.setText(f"Need help? Contact {org}: {clean(url)}")
         else:
             self.support.setText(f"Need help? Contact the IT team of {org}.")
+        set_link(self.support_link, url)
 
     def _save(self) -> None:
         self.save.setEnabled(False)
@@ -151,12 +165,12 @@ class AboutWindow(QWidget):
 
     def _saved(self, path: str) -> None:
         self.save.setEnabled(True)
-        self.result.setText(f"Saved to {path}")
+        self.result.setText(f"Saved to {clean(path)}")
         self.result.show()
 
     def _failed(self, message: str) -> None:
         self.save.setEnabled(True)
-        self.result.setText(message)
+        self.result.setText(clean(message))
         self.result.show()
 
     def _copy(self) -> None:

@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QLineEdit,
     QPushButton,
     QTableView,
@@ -23,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.activity_model import ActivityFilter
-from app.widgets import accessible, heading, muted, window_setup
+from app.widgets import accessible, caption, heading, muted, window_setup
 
 if TYPE_CHECKING:
     from app.actions import Actions
@@ -71,8 +70,7 @@ class ActivityWindow(QWidget):
         accessible(self.clear, "Clear", "Forget the decisions shown")
         self.clear.clicked.connect(self.model.clear)
         filters = QHBoxLayout()
-        find = QLabel("&Find:")
-        find.setBuddy(self.search)
+        find = caption("&Find:", self.search)
         filters.addWidget(find)
         filters.addWidget(self.search, 1)
         filters.addWidget(self.effect)

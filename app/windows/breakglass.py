@@ -18,13 +18,12 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
-    QLabel,
     QPlainTextEdit,
     QVBoxLayout,
     QWidget,
 )
 
-from app.widgets import accessible, heading, managed_label, muted, text, window_setup
+from app.widgets import accessible, caption, heading, managed_label, muted, text, window_setup
 from core.engine.api import MIN_REASON_LENGTH
 
 __all__ = ["MIN_REASON", "BreakGlassDialog", "Exit"]
@@ -94,8 +93,7 @@ class BreakGlassDialog(QDialog):
         lines = self.reason.fontMetrics().lineSpacing()
         self.reason.setMaximumHeight(lines * 6 + 12)
         accessible(self.reason, "Reason", f"Why you need to {words.window.lower()}")
-        label = QLabel("&Reason:")
-        label.setBuddy(self.reason)
+        label = caption("&Reason:", self.reason)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Cancel | QDialogButtonBox.StandardButton.Ok
         )

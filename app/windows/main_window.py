@@ -40,7 +40,17 @@ from app.presenter import (
     session_line,
     state_label,
 )
-from app.widgets import STATUS_COLOURS, accessible, heading, muted, text, window_setup
+from app.widgets import (
+    STATUS_COLOURS,
+    accessible,
+    caption,
+    heading,
+    mnemonic_safe,
+    muted,
+    plain_tip,
+    text,
+    window_setup,
+)
 from core.engine.state import SessionState
 
 if TYPE_CHECKING:
@@ -86,7 +96,6 @@ class MainWindow(QWidget):
         self.notice = muted()  # why the window opened (e.g. no system tray)
         self.notice.hide()
         self.managed = text(selectable=True)  # the organization's settings were rejected
-        self.managed.setTextFormat(Qt.TextFormat.PlainText)
         accessible(self.managed, "Managed configuration")
         self.managed.hide()
         self.error_box = QGroupBox("Problem")
@@ -133,10 +142,10 @@ class MainWindow(QWidget):
         self.handshake = text()
         self.traffic = text()
         self.device = text(selectable=True)
-        form.addRow("Gateway:", self.gateway)
-        form.addRow("Last handshake:", self.handshake)
-        form.addRow("Traffic:", self.traffic)
-        form.addRow("Device:", self.device)
+        form.addRow(caption("Gateway:"), self.gateway)
+        form.addRow(caption("Last handshake:"), self.handshake)
+        form.addRow(caption("Traffic:"), self.traffic)
+        form.addRow(caption("Device:"), self.device)
 
         res_box = QGroupBox("Resources")
         self.resources = QTreeWidget()
@@ -202,7 +211,7 @@ class MainWindow(QWidget):
             )
             self.error_box.show()
         elif s.error is not None:
-            self.error_box.setTitle(s.error.title)
+            self.error_box.setTitle(mnemonic_safe(s.error.title))
             self.error_text.setText(f"{s.error.detail}\n\nWhat to do: {next_step(s)}")
             self.error_box.show()
         else:
@@ -267,7 +276,7 @@ class MainWindow(QWidget):
                 why = ""
             item = QTreeWidgetItem([r.name, r.address, _STATUS_TEXT[status], why])
             item.setForeground(2, STATUS_COLOURS[_STATUS_COLOUR[status]])
-            item.setToolTip(3, why)
+            item.setToolTip(3, plain_tip(why))
             self.resources.addTopLevelItem(item)
         if not s.resources:
             self.resources.addTopLevelItem(

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.widgets import STATUS_COLOURS, accessible, heading, muted, window_setup
+from app.widgets import STATUS_COLOURS, accessible, heading, muted, plain_tip, window_setup
 
 if TYPE_CHECKING:
     from app.actions import Actions
@@ -88,5 +88,5 @@ class PostureWindow(QWidget):
             word, colour = STATUS_TEXT.get(p.status, STATUS_TEXT["unknown"])
             item = QTreeWidgetItem([p.label, p.value, word, p.fix if p.status != "pass" else ""])
             item.setForeground(2, STATUS_COLOURS[colour])
-            item.setToolTip(3, p.fix)
+            item.setToolTip(3, plain_tip(p.fix))
             self.table.addTopLevelItem(item)

@@ -31,7 +31,17 @@ from PySide6.QtWidgets import (
 )
 
 from app.actions import refusal_words, support_url
-from app.widgets import accessible, heading, managed_label, muted, text, window_setup
+from app.plain import clean
+from app.widgets import (
+    accessible,
+    caption,
+    heading,
+    managed_label,
+    muted,
+    plain_tip,
+    text,
+    window_setup,
+)
 
 if TYPE_CHECKING:
     from app.actions import Actions
@@ -109,7 +119,7 @@ class SettingsWindow(QWidget):
         try:
             settings = list(engine.settings()) if engine is not None else []
         except Exception as exc:
-            lay.addWidget(text(f"Could not read the settings: {exc}"))
+            lay.addWidget(text(f"Could not read the settings: {clean(str(exc))}"))
             settings = []
 
         box = QGroupBox("Connection and policy")
@@ -145,18 +155,19 @@ class SettingsWindow(QWidget):
         self._scroll.setWidget(body)  # deletes the previous body and its editors
 
     def _label(self, s: SettingView) -> QLabel:
-        label = QLabel(label_for(s.key) + ":")
+        label = caption(clean(label_for(s.key)) + ":")
         label.setWordWrap(True)
         return label
 
     def _row(self, s: SettingView, org: str | None, help_url: str | None) -> QWidget:
         self._values[s.key] = s.value
         editor = self._editor(s)
-        accessible(editor, label_for(s.key), s.description)
-        editor.setToolTip(s.description)
+        description = clean(s.description)
+        accessible(editor, clean(label_for(s.key)), description)
+        editor.setToolTip(plain_tip(description))
         if s.locked:
             editor.setEnabled(False)
-            editor.setAccessibleDescription(f"Set by your organization. {s.description}")
+            editor.setAccessibleDescription(f"Set by your organization. {description}")
         self.editors[s.key] = editor
         cell = QWidget()
         v = QVBoxLayout(cell)
@@ -164,8 +175,8 @@ class SettingsWindow(QWidget):
         v.addWidget(editor)
         if s.locked:
             v.addWidget(managed_label(org, help_url))
-        elif s.description:
-            v.addWidget(muted(s.description))
+        elif description:
+            v.addWidget(muted(description))
         err = muted()
         err.setStyleSheet("color: #b91c1c;")
         err.hide()
@@ -190,7 +201,10 @@ class SettingsWindow(QWidget):
             shown = ", ".join(str(v) for v in value) if value else "(none)"
         else:
             shown = "" if value is None else str(value)
-        line = QLineEdit(shown)
+        editable = isinstance(value, str | None) and not s.locked
+        # A value the employee cannot edit is shown escaped; an editable one is their own
+        # and must round-trip unchanged.
+        line = QLineEdit(shown if editable else clean(shown))
         if not isinstance(value, str | None):
             # Lists (pins, required processes) are set by IT in managed settings, not here.
             line.setReadOnly(True)
@@ -222,7 +236,7 @@ class SettingsWindow(QWidget):
             self._values[key] = value
             label.hide()
             return
-        label.setText(error)
+        label.setText(error)  # refusal_words: already escaped
         label.show()
         self._restore(key)
 

@@ -24,7 +24,8 @@ from PySide6.QtWidgets import (
 )
 
 from app import icons
-from app.widgets import accessible, heading, muted, text, window_setup
+from app.plain import clean_details
+from app.widgets import accessible, heading, link_label, muted, set_link, text, window_setup
 from core.engine.state import SessionState
 
 if TYPE_CHECKING:
@@ -62,8 +63,11 @@ class SignInWindow(QWidget):
         accessible(self.progress, "Signing in", "Waiting for the browser sign-in to finish")
 
         self.code_box = QGroupBox("Sign in on another device")
-        self.code_hint = text(selectable=True, rich=True)
+        self.code_hint = text(selectable=True)
+        # A link only for an https verification URI; the URI itself is shown as text.
+        self.code_link = link_label("Open the sign-in page", None)
         self.code = QLabel()
+        self.code.setTextFormat(Qt.TextFormat.PlainText)
         font = QFont("DejaVu Sans Mono")
         font.setStyleHint(QFont.StyleHint.Monospace)
         font.setPointSizeF(max(font.pointSizeF(), 10.0) * 2)
@@ -76,6 +80,7 @@ class SignInWindow(QWidget):
         self.copy.clicked.connect(self._copy_code)
         cl = QVBoxLayout(self.code_box)
         cl.addWidget(self.code_hint)
+        cl.addWidget(self.code_link)
         cl.addWidget(self.code)
         cl.addWidget(self.copy, 0, Qt.AlignmentFlag.AlignRight)
         self.code_box.hide()
@@ -120,17 +125,24 @@ class SignInWindow(QWidget):
         self.on_snapshot(bridge.snapshot)
 
     def on_event(self, event: Event) -> None:
-        """Pick up the device code when the engine announces it."""
-        code = event.details.get("user_code")
-        if not code:
+        """Pick up the device code when the engine announces it.
+
+        The code and the URI come from the provider: shown as escaped plain text; the
+        URI is a link only when it is a valid https URL (``app.widgets.link_label``).
+        """
+        raw = event.details
+        if not raw.get("user_code"):
             return
-        self._user_code = code
-        uri = event.details.get("verification_uri", "")
-        full = event.details.get("verification_uri_complete", "")
-        link = full or uri
-        self.code_hint.setText(
-            f'On a phone or computer, open <a href="{link}">{uri or link}</a> and enter:'
-        )
+        shown = clean_details(raw)
+        uri = shown.get("verification_uri", "")
+        full = shown.get("verification_uri_complete", "")
+        self.code_hint.setText(f"On a phone or computer, open {uri or full} and enter:")
+        # The complete URI (code filled in) when valid, else the plain one, else none.
+        set_link(self.code_link, raw.get("verification_uri_complete") or None)
+        if not self.code_link.property("link_url"):
+            set_link(self.code_link, raw.get("verification_uri") or None)
+        code = shown["user_code"]
+        self._user_code = code  # what is copied is what is shown: no control characters
         self.code.setText(code)
         self.code.setAccessibleName(f"Sign-in code {' '.join(code)}")
         self.code_box.show()
