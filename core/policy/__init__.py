@@ -6,7 +6,9 @@ is a deny. The pieces: ``verify`` (the one gate for signed bundles), ``store`` (
 bundle, anti-rollback, 0600 disk cache), ``conditions`` (three-valued compiled tests),
 ``compiled`` (destination index and rule order), ``engine`` (``PolicyEngine`` — the
 ``Decider`` — and ``reachable_resources`` for the controller), ``risk`` (posture and
-behavioural risk), ``explain`` (unmet requirements and fixes). Imports only ``core.wire``,
+behavioural risk), ``explain`` (unmet requirements and fixes), ``trust`` (which signing
+keys chain to the organisation's trust anchors; first-use pins), ``floor`` (the
+anti-rollback floor, authenticated with a keyring key). Imports only ``core.wire``,
 ``core.paths`` and the standard library (plus msgspec/cryptography).
 
 Errors (``core.policy.errors``)::
@@ -15,7 +17,9 @@ Errors (``core.policy.errors``)::
      ├── BundleRejected (ValueError)   BundleSignatureError, BundleSchemaError,
      │                                 WrongDeviceError, BundleExpiredError,
      │                                 BundleNotYetValidError, RollbackError
-     └── PolicyCacheError
+     ├── PolicyCacheError
+     ├── TrustError                    UntrustedKeysError, PinnedRootMismatchError
+     └── RollbackFloorError
 """
 
 from __future__ import annotations
@@ -39,13 +43,19 @@ if TYPE_CHECKING:
         BundleRejected,
         BundleSchemaError,
         BundleSignatureError,
+        PinnedRootMismatchError,
         PolicyCacheError,
         PolicyError,
         RollbackError,
+        RollbackFloorError,
+        TrustError,
+        UntrustedKeysError,
         WrongDeviceError,
     )
+    from core.policy.floor import RollbackFloor
     from core.policy.risk import RiskSnapshot, RiskTracker
     from core.policy.store import PolicyStore, default_cache_path
+    from core.policy.trust import DiscoveredKeys, PolicyTrust
     from core.policy.verify import verify_bundle
 
 __all__ = [
@@ -59,16 +69,23 @@ __all__ = [
     "BundleSignatureError",
     "Decider",
     "Decision",
+    "DiscoveredKeys",
     "Effect",
+    "PinnedRootMismatchError",
     "PolicyCacheError",
     "PolicyEngine",
     "PolicyError",
     "PolicyStore",
+    "PolicyTrust",
     "Reachability",
     "RiskSnapshot",
     "RiskTracker",
     "RollbackError",
+    "RollbackFloor",
+    "RollbackFloorError",
+    "TrustError",
     "Unmet",
+    "UntrustedKeysError",
     "WrongDeviceError",
     "allowed_networks",
     "default_cache_path",
@@ -89,6 +106,13 @@ _LAZY: dict[str, str] = {
     "Decider": "core.policy.api",
     "Decision": "core.policy.api",
     "Effect": "core.policy.api",
+    "DiscoveredKeys": "core.policy.trust",
+    "PinnedRootMismatchError": "core.policy.errors",
+    "PolicyTrust": "core.policy.trust",
+    "RollbackFloor": "core.policy.floor",
+    "RollbackFloorError": "core.policy.errors",
+    "TrustError": "core.policy.errors",
+    "UntrustedKeysError": "core.policy.errors",
     "PolicyCacheError": "core.policy.errors",
     "PolicyEngine": "core.policy.engine",
     "PolicyError": "core.policy.errors",
