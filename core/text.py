@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-__all__ = ["https_link", "safe_line", "safe_text"]
+__all__ = ["https_link", "safe_json", "safe_line", "safe_text"]
 
 # C0 controls (except the ones kept on request), DEL, C1 controls, and the Unicode
 # format characters that reorder or hide text: bidi embeddings/overrides/isolates, the
@@ -51,6 +51,21 @@ def safe_text(text: object, *, keep_newlines: bool = False) -> str:
     if not keep_newlines:
         return safe_line(text)
     return _UNSAFE_KEEP_NEWLINES.sub(_escape, str(text))
+
+
+# What a JSON encoder may leave raw inside a string (it must escape C0 itself) that a
+# terminal would still act on: DEL, C1 controls (0x9b is a one-byte CSI) and the format
+# characters above.
+_JSON_UNSAFE = re.compile(f"[\x7f-\x9f{_FORMAT}]")
+
+
+def safe_json(document: str) -> str:
+    """A JSON ``document`` with DEL, C1 and bidi/invisible characters written as ``\\uXXXX``.
+
+    The same JSON value (such characters can only occur inside strings, where the escape
+    means the same character), but safe to print on a terminal. Pure.
+    """
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m[0]):04x}", document)
 
 
 # Anything a browser would quietly drop, re-read or treat as a separator inside a URL.

@@ -69,3 +69,17 @@ def test_a_link_is_always_https_with_a_host(text: str) -> None:
         assert link.startswith("https://")
         assert link == text
         assert not any(ch.isspace() or not ch.isprintable() for ch in link)
+
+
+def test_safe_json_keeps_the_value_and_escapes_what_a_terminal_acts_on() -> None:
+    import json
+
+    from core.text import safe_json
+
+    value = {"name": "x\x9b2J \u202eevil\x7f \u200b ünïcode 日本", "n": 1}
+    document = json.dumps(value, ensure_ascii=False, indent=2)
+    shown = safe_json(document)
+    assert json.loads(shown) == value
+    assert not any(ch in shown for ch in "\x9b\u202e\x7f\u200b")
+    assert "ünïcode 日本" in shown  # letters stay letters
+    assert shown.count("\n") == document.count("\n")  # the layout is the encoder's

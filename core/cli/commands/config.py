@@ -12,6 +12,7 @@ import sys
 
 from core import paths, settings
 from core.settings.managed import default_sources
+from core.text import safe_json, safe_line
 
 EXIT_INVALID = 2
 EXIT_LOCKED = 3
@@ -19,22 +20,27 @@ EXIT_WRITE = 4
 
 
 def _render(value: object) -> str:
+    # Values come from settings files (the user's, the organization's): shown as text.
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, tuple):
-        return ", ".join(value) if value else "(none)"
+        return ", ".join(safe_line(v) for v in value) if value else "(none)"
     if value == "":
         return "(not set)"
-    return str(value)
+    return safe_line(value)
 
 
 def _show(args: argparse.Namespace) -> int:
     current = settings.load()
     if args.json:
-        print(json.dumps(settings.as_json(current), indent=2))
+        print(safe_json(json.dumps(settings.as_json(current), indent=2)))
         return 0
     rows = [
-        (item.key, _render(item.value), item.source + (" (locked)" if item.locked else ""))
+        (
+            safe_line(item.key),
+            _render(item.value),
+            safe_line(item.source) + (" (locked)" if item.locked else ""),
+        )
         for item in current.items()
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(2)]
@@ -42,11 +48,11 @@ def _show(args: argparse.Namespace) -> int:
     for key, value, source in rows:
         print(f"{key:<{widths[0]}}  {value:<{widths[1]}}  {source}")
     if current.managed_rejected is not None:
-        print(f"\nManaged configuration rejected: {current.managed_rejected}")
+        print(f"\nManaged configuration rejected: {safe_line(current.managed_rejected)}")
     if current.problems:
         print("\nProblems (these values were ignored):")
         for problem in current.problems:
-            print(f"  - {problem}")
+            print(f"  - {safe_line(problem)}")
     return 0
 
 
@@ -57,26 +63,26 @@ def _change(args: argparse.Namespace) -> int:
         else:
             new = settings.unset_user(args.key)
     except settings.SettingLockedError as exc:
-        print(f"rustronaut: {exc}.", file=sys.stderr)
+        print(f"rustronaut: {safe_line(exc)}.", file=sys.stderr)
         return EXIT_LOCKED
     except settings.SettingValueError as exc:
-        print(f"rustronaut: {exc}", file=sys.stderr)
+        print(f"rustronaut: {safe_line(exc)}", file=sys.stderr)
         return EXIT_INVALID
     except settings.SettingsFileError as exc:
-        print(f"rustronaut: {exc}", file=sys.stderr)
+        print(f"rustronaut: {safe_line(exc)}", file=sys.stderr)
         return EXIT_WRITE
     key = settings.spec_for(args.key).key
     item = new.item(key)
     note = " (set by your organization; your value applies if that is removed)"
-    print(f"{key} = {_render(item.value)} ({item.source}){note if item.locked else ''}")
+    print(f"{key} = {_render(item.value)} ({safe_line(item.source)}){note if item.locked else ''}")
     return 0
 
 
 def _path(args: argparse.Namespace) -> int:
-    print(f"user settings:     {paths.user_settings_file()}")
+    print(f"user settings:     {safe_line(paths.user_settings_file())}")
     for source in default_sources():
-        print(f"managed settings:  {source.describe()}")
-    print(f"logs:              {paths.log_dir()}")
+        print(f"managed settings:  {safe_line(source.describe())}")
+    print(f"logs:              {safe_line(paths.log_dir())}")
     return 0
 
 

@@ -27,6 +27,7 @@ from core.policy.api import AccessRequest, AppIdentity, Decision
 from core.policy.engine import PolicyEngine
 from core.policy.errors import PolicyCacheError
 from core.policy.store import default_cache_path, read_cache
+from core.text import safe_json, safe_line
 from core.wire.policy import (
     BUNDLE_TYP,
     MAX_BUNDLE_BYTES,
@@ -129,12 +130,12 @@ def render_condition(cond: Condition | None) -> str:
     if cond is None:
         return "always"
     if isinstance(cond, FactCondition):
-        value = "" if cond.value is None else " " + json.dumps(cond.value)
-        return f"{cond.fact} {cond.op}{value}"
+        value = "" if cond.value is None else " " + safe_json(json.dumps(cond.value))
+        return f"{safe_line(cond.fact)} {safe_line(cond.op)}{value}"
     if isinstance(cond, NotOf):
         return f"not({render_condition(cond.of)})"
     if isinstance(cond, RefOf):
-        return f"profile:{cond.profile}"
+        return f"profile:{safe_line(cond.profile)}"
     name = "all" if isinstance(cond, AllOf) else "any"
     assert isinstance(cond, AllOf | AnyOf)
     return f"{name}({', '.join(render_condition(c) for c in cond.of)})"
@@ -159,7 +160,7 @@ def _show(args: argparse.Namespace) -> int:
     try:
         bundle, kid = load_cached_bundle(path)
     except _CliError as exc:
-        print(f"error: {exc}")
+        print(f"error: {safe_line(exc)}")
         return _NO_POLICY
     now = time.time()
     expired = now >= bundle.expires_at
@@ -168,29 +169,38 @@ def _show(args: argparse.Namespace) -> int:
         data["signed_by"] = kid
         data["expired"] = expired
         data["cache"] = str(path)
-        print(json.dumps(data, indent=2))
+        print(safe_json(json.dumps(data, indent=2)))
         return 0
+    # Every name, id and address below is the controller's: shown as text (safe_line).
     user = bundle.user
-    print(f"Policy version {bundle.version} for device {bundle.device_id}")
-    groups = ", ".join(user.groups) or "none"
-    print(f"User:     {user.email or user.subject} (groups: {groups})")
+    print(f"Policy version {bundle.version} for device {safe_line(bundle.device_id)}")
+    groups = ", ".join(safe_line(g) for g in user.groups) or "none"
+    print(f"User:     {safe_line(user.email or user.subject)} (groups: {groups})")
     print(f"Issued:   {_when(bundle.issued_at)}")
     left = int(bundle.expires_at - now)
     state = "EXPIRED" if expired else f"in {left // 3600}h {left % 3600 // 60}m"
     print(f"Expires:  {_when(bundle.expires_at)} ({state})")
-    print(f"Signed:   key {kid} (cached at {path})")
+    print(f"Signed:   key {safe_line(kid)} (cached at {safe_line(path)})")
     print(f"\nResources ({len(bundle.resources)}):")
     for res in bundle.resources:
-        where = ", ".join((*res.hosts, *res.cidrs))
-        print(f"  {res.id:<20} {res.name}  [{where}] ports {_ports(res)} {'/'.join(res.protocols)}")
+        where = ", ".join(safe_line(x) for x in (*res.hosts, *res.cidrs))
+        protocols = safe_line("/".join(res.protocols))
+        print(
+            f"  {safe_line(res.id):<20} {safe_line(res.name)}  [{where}] ports {_ports(res)}"
+            f" {protocols}"
+        )
     print(f"\nRules ({len(bundle.rules)}), highest priority first, deny before allow:")
     order = sorted(bundle.rules, key=lambda r: (-r.priority, r.effect != "deny"))
     for rule in order:
-        apps = ", ".join(a.exe or a.name or (a.sha256 or "")[:12] for a in rule.apps) or "any app"
+        apps = (
+            ", ".join(safe_line(a.exe or a.name or (a.sha256 or "")[:12]) for a in rule.apps)
+            or "any app"
+        )
         risk = f" max_risk {rule.max_risk}" if rule.max_risk is not None else ""
+        targets = ", ".join(safe_line(r) for r in rule.resources)
         print(
-            f"  {rule.priority:>6} {rule.effect:<5} {rule.id:<20} -> {', '.join(rule.resources)}"
-            f" ({apps}) if {render_condition(rule.conditions)}{risk}"
+            f"  {rule.priority:>6} {safe_line(rule.effect):<5} {safe_line(rule.id):<20}"
+            f" -> {targets} ({apps}) if {render_condition(rule.conditions)}{risk}"
         )
     return 0
 
@@ -217,13 +227,13 @@ def _explain(args: argparse.Namespace) -> int:
         host, port = parse_target(args.to)
         addresses = tuple(str(ipaddress.ip_address(a)) for a in args.address)
     except ValueError as exc:
-        print(f"error: {exc}")
+        print(f"error: {safe_line(exc)}")
         return 2
     path = Path(args.cache) if args.cache else default_cache_path()
     try:
         bundle, _kid = load_cached_bundle(path)
     except _CliError as exc:
-        print(f"error: {exc}")
+        print(f"error: {safe_line(exc)}")
         return _NO_POLICY
     engine = PolicyEngine(record=False)
     engine.load(bundle)
@@ -237,17 +247,18 @@ def _explain(args: argparse.Namespace) -> int:
     )
     decision = engine.explain(request)
     if args.json:
-        print(json.dumps(_decision_json(decision), indent=2))
+        print(safe_json(json.dumps(_decision_json(decision), indent=2)))
     else:
+        # Rule ids, resources, reasons and fixes are the controller's words: as text.
         print(f"Decision:   {decision.effect.value.upper()}")
-        print(f"Rule:       {decision.rule_id or 'none (default deny)'}")
-        print(f"Resource:   {decision.resource or '-'}")
-        print(f"Reason:     {decision.reason}")
+        print(f"Rule:       {safe_line(decision.rule_id or 'none (default deny)')}")
+        print(f"Resource:   {safe_line(decision.resource or '-')}")
+        print(f"Reason:     {safe_line(decision.reason)}")
         print(f"Risk:       {decision.risk}/100    confidence {decision.confidence:.2f}")
         if decision.unmet:
             print("To get access:")
             for u in decision.unmet:
-                print(f"  - {u.requirement}\n    fix: {u.remediation}")
+                print(f"  - {safe_line(u.requirement)}\n    fix: {safe_line(u.remediation)}")
     return 0 if decision.allowed else 1
 
 

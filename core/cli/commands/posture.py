@@ -21,17 +21,19 @@ from core.posture import (
 )
 from core.posture.factory import collectors_for, current_os
 from core.posture.remediation import remediation
+from core.text import safe_json, safe_line
 from core.wire.posture import Fact, FactStatus
 
 __all__ = ["register", "rows"]
 
 
 def _show(value: object) -> str:
+    # Values and reasons come from the device (process names, tool output): text.
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, tuple):
-        return ", ".join(value) if value else "(none)"
-    return str(value)
+        return ", ".join(safe_line(v) for v in value) if value else "(none)"
+    return safe_line(value)
 
 
 def rows(facts: Mapping[str, Fact], os_name: str) -> list[dict[str, object]]:
@@ -66,8 +68,9 @@ def _table(table: list[dict[str, object]]) -> str:
         shown = value if known else "?"
         if len(shown) > 24:
             shown = shown[:23] + "…"
-        note = r["fix"] if known else f"unknown: {r['reason']}"
-        lines.append(f"{r['fact']!s:<{width}}  {r['status']!s:<7}  {shown:<24}  {note}")
+        note = safe_line(r["fix"] if known else f"unknown: {r['reason']}")
+        name, status = safe_line(r["fact"]), safe_line(r["status"])
+        lines.append(f"{name:<{width}}  {status:<7}  {shown:<24}  {note}")
     return "\n".join(lines)
 
 
@@ -79,13 +82,13 @@ async def _run(args: argparse.Namespace) -> int:
     try:
         config = PostureConfig.create(processes=args.process, files=args.file)
     except PostureConfigError as exc:
-        print(f"rustronaut posture: {exc}", file=sys.stderr)
+        print(f"rustronaut posture: {safe_line(exc)}", file=sys.stderr)
         return 2
     ctx = CollectContext(runner=SubprocessRunner(), config=config, timeout_s=args.timeout)
     facts = await collect(collectors_for(os_name), ctx)
     table = rows(facts, os_name)
     if args.json:
-        print(json.dumps(table, indent=2, ensure_ascii=False))
+        print(safe_json(json.dumps(table, indent=2, ensure_ascii=False)))
     else:
         print(_table(table))
     return 0

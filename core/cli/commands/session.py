@@ -30,6 +30,7 @@ from core.engine.errors import ReasonTooShortError
 from core.engine.localapi.client import RemoteEngine
 from core.engine.localapi.errors import EngineNotRunningError, LocalApiError
 from core.engine.state import Event, SessionState, Snapshot
+from core.text import safe_json, safe_line
 
 __all__ = [
     "EXIT_FAILED",
@@ -65,11 +66,6 @@ def _age(seconds: float | None) -> str:
     return f"{seconds / 60:.0f} min ago"
 
 
-def _clean(text: str) -> str:
-    # Text is text (DESIGN §7.8): no terminal control sequences from a controller or user.
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
-
-
 _STATE_WORDS = {
     SessionState.BLOCKED: "connected, access blocked",
     SessionState.DEGRADED: "connected, some resources blocked",
@@ -85,63 +81,65 @@ def format_status(snap: Snapshot, *, now: float | None = None) -> str:
     if clock is not None:
         lines.append(f"Clock:     {clock[0].lower()}{clock[1:]}")
     if snap.user:
-        lines.append(f"User:      {_clean(snap.user)}")
+        lines.append(f"User:      {safe_line(snap.user)}")
         signed_in = sign_in_words(snap.session_expires_at, snap.session_renewable, now=now)
         if signed_in is not None:
             lines.append(f"Session:   {signed_in}")
     if snap.device_id:
-        lines.append(f"Device:    {_clean(snap.device_id)}")
+        lines.append(f"Device:    {safe_line(snap.device_id)}")
     if snap.organization:
         lines.append(
-            f"Managed by {_clean(snap.organization)}" + (" (always-on)" if snap.always_on else "")
+            f"Managed by {safe_line(snap.organization)}"
+            + (" (always-on)" if snap.always_on else "")
         )
     elif snap.always_on:
         lines.append("Always-on: required by your organization")
     tunnel = snap.tunnel
     if tunnel is not None:
         lines.append(
-            f"Tunnel:    {_clean(tunnel.interface)} → {_clean(tunnel.gateway)}, handshake "
+            f"Tunnel:    {safe_line(tunnel.interface)} → {safe_line(tunnel.gateway)}, handshake "
             f"{_age(tunnel.handshake_age_s)}, rx {tunnel.rx_bytes} B / tx {tunnel.tx_bytes} B"
         )
     if snap.proxy_address:
-        lines.append(f"Proxy:     socks5/http://{_clean(snap.proxy_address)}")
+        lines.append(f"Proxy:     socks5/http://{safe_line(snap.proxy_address)}")
     if snap.policy_version is not None:
         # Expiry is the controller's time: compare it with the controller's "now".
         left = (snap.policy_expires_at or 0) - (now - (snap.clock_skew_s or 0.0))
         lines.append(f"Policy:    v{snap.policy_version}, valid for {max(0, left) / 60:.0f} min")
     if snap.risk:
-        signals = ", ".join(_clean(s) for s in snap.risk_signals)
+        signals = ", ".join(safe_line(s) for s in snap.risk_signals)
         lines.append(f"Risk:      {snap.risk}/100" + (f" ({signals})" if signals else ""))
     if snap.error is not None:
         lines += [
-            f"Problem:   {_clean(snap.error.title)}: {_clean(snap.error.detail)}",
-            f"Next step: {_clean(snap.error.next_step)}",
+            f"Problem:   {safe_line(snap.error.title)}: {safe_line(snap.error.detail)}",
+            f"Next step: {safe_line(snap.error.next_step)}",
         ]
     if snap.resources:
         lines.append("Resources:")
         for r in snap.resources:
-            why = f" — {_clean(r.reason)}" if r.reason else ""
-            fix = f" (fix: {_clean(r.fix)})" if r.fix else ""
+            why = f" — {safe_line(r.reason)}" if r.reason else ""
+            fix = f" (fix: {safe_line(r.fix)})" if r.fix else ""
             lines.append(
-                f"  {_ICONS[r.reachable]} {_clean(r.name)} ({_clean(r.address)}){why}{fix}"
+                f"  {_ICONS[r.reachable]} {safe_line(r.name)} ({safe_line(r.address)}){why}{fix}"
             )
     return "\n".join(lines)
 
 
 def snapshot_json(snap: Snapshot) -> str:
-    """The snapshot as the local API carries it (msgspec JSON), indented."""
-    return msgspec.json.format(msgspec.json.encode(snap), indent=2).decode()
+    """The snapshot as the local API carries it (msgspec JSON), indented; C1 and bidi
+    characters written as escapes (``core.text.safe_json``) so a terminal shows them."""
+    return safe_json(msgspec.json.format(msgspec.json.encode(snap), indent=2).decode())
 
 
 def print_error(exc: LocalApiError, *, doing: str = "") -> None:
     """The refusal or failure in words: title, detail and next step (stderr)."""
-    head = _clean(exc.title)
-    detail = _clean(exc.detail)
+    head = safe_line(exc.title)
+    detail = safe_line(exc.detail)
     print(
         f"rustronaut: {head}" + (f": {detail}" if detail and detail != head else ""),
         file=sys.stderr,
     )
-    print(f"  Next step: {_clean(exc.next_step)}", file=sys.stderr)
+    print(f"  Next step: {safe_line(exc.next_step)}", file=sys.stderr)
 
 
 def exit_code(exc: LocalApiError) -> int:
@@ -173,7 +171,10 @@ def _refuse_reason(exc: ReasonTooShortError) -> int:
 
 async def open_in_browser(url: str) -> None:
     """Print the sign-in link (for a terminal without a browser) and try to open it."""
-    print(f"Opening your browser to sign in. If it does not open, visit:\n  {url}", flush=True)
+    print(
+        f"Opening your browser to sign in. If it does not open, visit:\n  {safe_line(url)}",
+        flush=True,
+    )
     await asyncio.to_thread(webbrowser.open, url)
 
 
@@ -235,7 +236,9 @@ def print_device_code(event: Event) -> None:
     code = event.details.get("user_code")
     uri = event.details.get("verification_uri")
     if code and uri:
-        print(f"To sign in, open {_clean(uri)}\nand enter the code:  {_clean(code)}", flush=True)
+        print(
+            f"To sign in, open {safe_line(uri)}\nand enter the code:  {safe_line(code)}", flush=True
+        )
         print("Waiting for the sign-in to be approved…", flush=True)
 
 
@@ -280,7 +283,7 @@ async def _diag(args: argparse.Namespace) -> int:
             print_error(exc)
             failure = exc
         else:
-            print(f"Diagnostics written to {path}")
+            print(f"Diagnostics written to {safe_line(path)}")
             return EXIT_OK
         finally:
             await engine.stop()
@@ -292,12 +295,13 @@ async def _diag(args: argparse.Namespace) -> int:
         path = await write_offline_diagnostics(out, error=failure)
     except OSError as exc:
         print(
-            f"rustronaut: could not write the diagnostics: {exc.strerror or exc}", file=sys.stderr
+            f"rustronaut: could not write the diagnostics: {safe_line(exc.strerror or exc)}",
+            file=sys.stderr,
         )
         print("  Next step: choose a writable folder with --out.", file=sys.stderr)
         return EXIT_FAILED
     why = "the agent could not write them" if failure else "Rustronaut was not running"
-    print(f"Diagnostics written to {path} ({why})")
+    print(f"Diagnostics written to {safe_line(path)} ({why})")
     return EXIT_OK
 
 

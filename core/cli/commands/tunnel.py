@@ -22,6 +22,7 @@ from pathlib import Path
 import msgspec
 
 from core.engine.errors import explain
+from core.text import safe_json, safe_line
 from core.tunnel import DEFAULT_SOCKET, TunnelClient, TunnelStatus
 from wg_backends.errors import HelperRefused, WgError
 from wg_backends.helper.client import HelperClient
@@ -32,13 +33,15 @@ __all__ = ["format_status", "register"]
 
 
 def format_status(st: TunnelStatus, *, now: float | None = None) -> str:
-    """A human summary of ``st`` (one line per fact)."""
+    """A human summary of ``st`` (one line per fact); the helper's strings as text."""
+    state = safe_line(st.state)
     if not st.up:
-        return f"{st.interface or 'tunnel'}: down" + (f" ({st.state})" if st.state else "")
+        return f"{safe_line(st.interface or 'tunnel')}: down" + (f" ({state})" if state else "")
     age = st.handshake_age
     lines = [
-        f"interface   {st.interface} ({st.backend})" + (f" [{st.state}]" if st.state else ""),
-        f"endpoint    {st.endpoint or '-'}",
+        f"interface   {safe_line(st.interface)} ({safe_line(st.backend)})"
+        + (f" [{state}]" if state else ""),
+        f"endpoint    {safe_line(st.endpoint or '-')}",
         f"handshake   {'never' if age is None else f'{age:.0f} s ago'}",
         f"received    {st.rx_bytes} B",
         f"sent        {st.tx_bytes} B",
@@ -58,21 +61,23 @@ async def _hello(args: argparse.Namespace) -> int:
     finally:
         await client.close()
     fields = {"helper": info.helper, "version": info.version, "protocol": info.protocol}
-    print(json.dumps({**fields, "backend": info.backend}, indent=2))
+    print(safe_json(json.dumps({**fields, "backend": info.backend}, indent=2)))
     return 0
 
 
 async def _status(args: argparse.Namespace) -> int:
     async with HelperClient(args.socket) as client:
         st = await client.status(args.interface)
-    print(json.dumps(msgspec.to_builtins(st), indent=2) if args.json else format_status(st))
+    print(
+        safe_json(json.dumps(msgspec.to_builtins(st), indent=2)) if args.json else format_status(st)
+    )
     return 0
 
 
 async def _down(args: argparse.Namespace) -> int:
     async with HelperClient(args.socket) as client:
         await client.down(args.interface)
-    print(f"{args.interface}: down")
+    print(f"{safe_line(args.interface)}: down")
     return 0
 
 
@@ -117,12 +122,17 @@ def _guard(func: object) -> object:
             info = explain(exc, during="talking to the helper")
             # The helper's own code, for whoever reads docs/helper-protocol.md.
             code = f" [{exc.helper_code}]" if isinstance(exc, HelperRefused) else ""
-            print(f"rustronaut tunnel: {info.title}: {info.detail}{code}", file=sys.stderr)
-            print(f"  Next step: {info.next_step}", file=sys.stderr)
+            # The helper's words may quote a caller's spec: shown as text.
+            print(
+                f"rustronaut tunnel: {safe_line(info.title)}: {safe_line(info.detail)}"
+                f"{safe_line(code)}",
+                file=sys.stderr,
+            )
+            print(f"  Next step: {safe_line(info.next_step)}", file=sys.stderr)
             return 1
         except OSError as exc:  # reading the spec or key file
-            where = f" ({exc.filename})" if exc.filename else ""
-            print(f"rustronaut tunnel: {exc.strerror or exc}{where}", file=sys.stderr)
+            where = f" ({safe_line(exc.filename)})" if exc.filename else ""
+            print(f"rustronaut tunnel: {safe_line(exc.strerror or exc)}{where}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:
             print(f"stopped after {time.monotonic() - started:.0f} s", file=sys.stderr)

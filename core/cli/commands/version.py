@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from core.text import safe_line
 from core.versions import versions
 
 __all__ = ["register", "versions"]
@@ -17,7 +18,7 @@ def _run(args: argparse.Namespace) -> int:
     else:
         width = max(map(len, info))
         for key, value in info.items():
-            print(f"{key:<{width}}  {value}")
+            print(f"{key:<{width}}  {safe_line(value)}")
     return 0
 
 
