@@ -230,7 +230,7 @@ def run(
     """
     import PySide6
     import qasync
-    from PySide6.QtCore import QTimer
+    from PySide6.QtCore import Qt, QTimer
     from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
     from app.qtcompat import binding_leaks
@@ -366,11 +366,15 @@ def run(
                 raise _unavailable(exc) from exc
         except EngineUnavailable as exc:
             status = 1
+            from app.plain import clean
+
             box = QMessageBox(
                 QMessageBox.Icon.Critical,
                 "Rustronaut",
-                f"{exc}\n\n{exc.next_step}",
+                # The cause may quote the controller or the agent: plain, escaped text.
+                f"{clean(str(exc))}\n\n{clean(exc.next_step)}",
             )
+            box.setTextFormat(Qt.TextFormat.PlainText)
             box.finished.connect(lambda _result: tray_app.actions.quit())
             holder_boxes.append(box)
             box.open()  # no nested event loop

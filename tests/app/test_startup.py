@@ -32,6 +32,8 @@ CHILD = textwrap.dedent(
             raise
 
     async def unavailable():
+        if mode == "hostile":  # the cause quotes a controller's words
+            raise m.EngineUnavailable("Rustronaut could not start: <b>bold</b> \\x1b[31m\\nFORGED")
         raise m.EngineUnavailable("Rustronaut could not start: No controller URL is set.")
 
     def on_ready(a):
@@ -43,6 +45,7 @@ CHILD = textwrap.dedent(
                 for w in QApplication.topLevelWidgets():
                     if isinstance(w, QMessageBox) and w.isVisible():
                         print("dialog", w.text().splitlines()[0], flush=True)
+                        print("format", w.textFormat().name, flush=True)
                         w.done(0)
                         return
                 QTimer.singleShot(50, close_box)
@@ -83,6 +86,13 @@ def test_engine_unavailable_is_explained_then_exits_1(tmp_path: Path) -> None:
     assert out.returncode == 1, out.stderr[-2000:]
     assert "dialog Rustronaut could not start: No controller URL is set." in out.stdout
     assert out.stdout.splitlines()[-1] == "exit 1"
+
+
+def test_the_start_up_dialog_shows_a_cause_as_escaped_plain_text(tmp_path: Path) -> None:
+    out = _run(tmp_path, "hostile")
+    assert out.returncode == 1, out.stderr[-2000:]
+    assert "dialog Rustronaut could not start: <b>bold</b> \\x1b[31m\\nFORGED" in out.stdout
+    assert "format PlainText" in out.stdout
 
 
 def test_the_tray_executable_runs_the_agent_when_asked(tmp_path: Path) -> None:

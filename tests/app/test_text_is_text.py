@@ -159,7 +159,7 @@ def assert_labels_plain(w: QWidget) -> None:
         )
 
 
-WINDOWS = ("main", "posture", "activity", "settings", "signin", "about")
+WINDOWS = ("main", "posture", "activity", "settings", "signin", "about", "breakglass")
 
 
 @pytest.mark.parametrize("name", WINDOWS)
@@ -170,7 +170,12 @@ async def test_every_window_shows_hostile_strings_as_escaped_plain_text(
     engine = hostile_engine(state)
     tray_app = make_app(engine)
     engine.decide(HOSTILE, HOSTILE, False, HOSTILE, HOSTILE, risk=60, signals=(HOSTILE,))
-    w = tray_app.actions.show_window(name)  # type: ignore[attr-defined]
+    if name == "breakglass":  # always-on: Disconnect asks for a reason, naming the org
+        engine.publish(dataclasses.replace(engine.snapshot, always_on=True))
+        tray_app.actions.disconnect_session()  # type: ignore[attr-defined]
+        w = tray_app.actions.windows["breakglass"]  # type: ignore[attr-defined]
+    else:
+        w = tray_app.actions.show_window(name)  # type: ignore[attr-defined]
     if name == "signin":
         engine.set_state(SessionState.SIGNING_IN)
         engine.emit(
