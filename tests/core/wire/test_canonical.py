@@ -14,6 +14,8 @@ import time
 import msgspec
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.controlplane import ControlPlaneClient
 from core.controlplane.errors import InvalidAnswerError, ServerError
@@ -21,6 +23,7 @@ from core.policy.errors import BundleSchemaError
 from core.policy.verify import verify_bundle
 from core.wire.canonical import (
     MAX_JSON_DEPTH,
+    CanonicalJsonError,
     DuplicateKeyError,
     NestingTooDeepError,
     NonCanonicalNumberError,
@@ -191,7 +194,8 @@ def test_depth_limit_is_exact_and_ignores_brackets_in_strings() -> None:
     with pytest.raises(NestingTooDeepError):
         check_depth(b"[" * (MAX_JSON_DEPTH + 1) + b"]" * (MAX_JSON_DEPTH + 1))
     check_depth(b'["' + b"[" * 10_000 + b'\\"' + b"{" * 10_000 + b'"]')
-    check_depth(b"[" * 10_000)  # unbalanced: left to the decoder, never an endless loop
+    with pytest.raises(CanonicalJsonError, match="unbalanced"):
+        check_depth(b"[" * 10_000 + b'"' + b"]" * 10_000)  # a decoder would recurse first
 
 
 async def test_a_deeply_nested_error_answer_is_the_clients_own_error() -> None:
@@ -210,3 +214,31 @@ async def test_a_deeply_nested_answer_is_an_invalid_answer() -> None:
         client = ControlPlaneClient(url)
         with pytest.raises(InvalidAnswerError, match="nests deeper"):
             await client.discovery()
+
+
+_tricky_text = st.text(alphabet='[]{}"\\ab', max_size=6)
+_nested = st.recursive(
+    st.none() | st.integers() | _tricky_text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_tricky_text, inner, max_size=3),
+    max_leaves=30,
+)
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    return 0
+
+
+@settings(max_examples=500, deadline=None)
+@given(_nested, st.integers(0, 6))
+def test_depth_check_agrees_with_the_real_nesting(value: object, limit: int) -> None:
+    """Strings full of brackets, quotes and backslashes never count as nesting."""
+    raw = msgspec.json.encode(value)
+    if _depth(value) > limit:
+        with pytest.raises(NestingTooDeepError):
+            check_depth(raw, limit)
+    else:
+        check_depth(raw, limit)
