@@ -14,6 +14,7 @@ bundle was discarded.
 from __future__ import annotations
 
 import logging
+import os
 import stat
 import time
 from pathlib import Path
@@ -29,6 +30,7 @@ from core.policy.errors import (
     UntrustedKeysError,
 )
 from core.policy.trust import PIN_FILE_NAME, PolicyTrust, parse_anchor
+from core.settings import EffectiveSettings
 from core.settings.errors import SettingValueError
 from core.settings.model import check_policy_anchor
 from core.wire.signing import b64url
@@ -234,3 +236,33 @@ def test_anchor_accepts_the_raw_key() -> None:
     text = anchor(ROOT)
     check_policy_anchor(text)
     assert parse_anchor(text).public_bytes_raw() == ROOT.public_key().public_bytes_raw()
+
+
+def _managed(tmp: Path, value: object) -> EffectiveSettings:
+    """The real Linux managed reader and loader over ``tmp/managed.json``."""
+    import json
+
+    from core.settings import load
+    from core.settings.managed.linux import LinuxManagedSource
+
+    tmp.chmod(0o755)
+    (tmp / "managed.json").write_text(json.dumps({"policy_trust_anchors": value}))
+    (tmp / "managed.json").chmod(0o644)
+    return load(
+        managed_sources=[LinuxManagedSource(tmp, owners=frozenset({os.getuid()}))],
+        user_path=tmp / "absent-user-settings.json",
+    )
+
+
+def test_managed_anchors_are_read_and_locked(tmp_path: Path) -> None:
+    settings = _managed(tmp_path, [anchor(ROOT)])
+    assert settings.managed_rejected is None
+    assert settings.policy_trust_anchors == (anchor(ROOT),)
+    assert settings.source("policy_trust_anchors") == "managed"
+
+
+@pytest.mark.parametrize("value", [["A" * 42 + "B"], anchor(ROOT), [anchor(ROOT), 7]])
+def test_a_bad_managed_anchor_rejects_the_whole_payload(tmp_path: Path, value: object) -> None:
+    settings = _managed(tmp_path, value)
+    assert "policy_trust_anchors" in (settings.managed_rejected or "")
+    assert settings.policy_trust_anchors == ()
