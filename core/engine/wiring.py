@@ -45,7 +45,7 @@ from core.policy.trust import PIN_FILE_NAME, PolicyTrust
 from core.settings import EffectiveSettings, SettingsWatcher, load, set_user
 from core.tunnel import TunnelClient
 
-__all__ = ["EngineSetupError", "build_engine", "controller_pins", "engine_config"]
+__all__ = ["EngineSetupError", "build_engine", "controller_pins", "engine_config", "raise_fd_limit"]
 
 _log = logging.getLogger(__name__)
 _HELPER_SOCKET_ENV = "RUSTRONAUT_HELPER_SOCKET"
@@ -108,6 +108,28 @@ def health_timings(text: str) -> dict[str, float]:
     }
 
 
+def raise_fd_limit() -> int | None:
+    """Raise this process's soft limit on open files to the hard limit; the new soft limit.
+
+    The proxy sizes its connection cap from it: at a desktop's default 1,024 it would serve
+    only about 220 connections at once. Never raises; None where there is no such limit.
+    """
+    try:
+        import resource
+    except ImportError:  # Windows: no per-process descriptor limit of this kind
+        return None
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY:
+            hard = max(soft, 1 << 20)
+        if soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (OSError, ValueError) as exc:
+        _log.warning("could not raise the open-file limit: %s", exc)
+        return None
+
+
 def controller_pins(settings: EffectiveSettings) -> tuple[str, ...] | None:
     """Every configured SPKI pin (a backup pin must work as well as the first), or None."""
     return tuple(settings.tls_pin_sha256) or None
@@ -148,6 +170,7 @@ async def build_engine(
     ``/run/rustronaut/helper.sock``.
     """
     settings = settings or load()
+    raise_fd_limit()
     if not settings.controller_url:
         raise EngineSetupError("No controller URL is set.")
     state = state_dir or data_dir()
@@ -199,7 +222,8 @@ async def build_engine(
     proxy.subscribe(
         lambda event: engine.record_decision_event(
             app=event.app.exe or event.app.name or "unknown app",
-            destination=event.destination,
+            # Refused at accept (another account, unidentified): no request was read.
+            destination=event.destination or "(refused before its request)",
             effect=str(event.effect),
             rule=event.rule,
             reason=event.reason,
