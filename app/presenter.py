@@ -27,6 +27,7 @@ __all__ = [
     "ResourceStatus",
     "blocked_fixes",
     "clock_line",
+    "controller_line",
     "format_age",
     "format_bytes",
     "icon_for",
@@ -38,6 +39,7 @@ __all__ = [
     "session_line",
     "state_label",
     "tooltip",
+    "trust_line",
     "tunnel_summary",
 ]
 
@@ -253,6 +255,20 @@ def tooltip(snapshot: Snapshot, *, starting: bool = False, lost: bool = False) -
     if snapshot.state is SessionState.ERROR and snapshot.error is not None:
         lines.append(next_step(snapshot))
     return "\n".join(lines)
+
+
+def controller_line(snapshot: Snapshot) -> str | None:
+    """Why the controller cannot be used right now, while the last good policy stays in
+    force ("The controller has a problem: Service Unavailable"); None when it answers."""
+    problem = snapshot.controller_problem
+    if problem is None:
+        return None
+    return f"{problem.title}: {problem.detail} — your last policy stays in force"
+
+
+def trust_line(snapshot: Snapshot) -> str | None:
+    """The first-use trust warning of an unmanaged (development) setup, else None."""
+    return snapshot.policy_trust_notice or None
 
 
 def clock_line(snapshot: Snapshot) -> str | None:

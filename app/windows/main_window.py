@@ -30,6 +30,7 @@ from app.presenter import (
     ResourceStatus,
     blocked_fixes,
     clock_line,
+    controller_line,
     format_age,
     format_bytes,
     icon_for,
@@ -39,6 +40,7 @@ from app.presenter import (
     resource_status,
     session_line,
     state_label,
+    trust_line,
 )
 from app.widgets import (
     STATUS_COLOURS,
@@ -98,6 +100,12 @@ class MainWindow(QWidget):
         self.managed = text(selectable=True)  # the organization's settings were rejected
         accessible(self.managed, "Managed configuration")
         self.managed.hide()
+        self.controller_problem = text(selectable=True)  # outage: the last policy holds
+        accessible(self.controller_problem, "Controller")
+        self.controller_problem.hide()
+        self.trust = text(selectable=True)  # keys trusted on first use (development setup)
+        accessible(self.trust, "Policy trust")
+        self.trust.hide()
         self.error_box = QGroupBox("Problem")
         self.error_text = text(selectable=True)
         lay_err = QVBoxLayout(self.error_box)
@@ -163,6 +171,8 @@ class MainWindow(QWidget):
         root.addLayout(top)
         root.addWidget(self.notice)
         root.addWidget(self.managed)
+        root.addWidget(self.controller_problem)
+        root.addWidget(self.trust)
         root.addWidget(self.error_box)
         root.addWidget(self.fix_box)
         root.addLayout(buttons)
@@ -203,6 +213,12 @@ class MainWindow(QWidget):
         managed = None if lost else managed_line(s)
         self.managed.setText(managed or "")
         self.managed.setVisible(managed is not None)
+        for shown, line in (
+            (self.controller_problem, None if lost else controller_line(s)),
+            (self.trust, None if lost else trust_line(s)),
+        ):
+            shown.setText(line or "")
+            shown.setVisible(line is not None)
         if lost:
             self.error_box.setTitle("Rustronaut is not running")
             self.error_text.setText(

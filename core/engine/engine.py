@@ -133,7 +133,9 @@ class Engine(Reactions):
         self._network = network
         self._facts = SessionFacts()
         self._snapshot = Snapshot(
-            organization=self.config.organization, always_on=self.config.always_on
+            organization=self.config.organization,
+            always_on=self.config.always_on,
+            managed_rejected=self.config.managed_rejected,
         )
         self._subscribers: tuple[Callable[[Event], None], ...] = ()
         self._posture_facts: PostureFacts | None = None
@@ -331,8 +333,17 @@ class Engine(Reactions):
 
     async def _on_settings(self, config: EngineConfig) -> None:
         old, self.config = self.config, config
+        if config.managed_rejected != old.managed_rejected and config.managed_rejected:
+            self._notice(
+                f"Managed configuration rejected: {config.managed_rejected}",
+                action="managed_rejected",
+            )
         if config != old:
-            self._set_snapshot(always_on=config.always_on, organization=config.organization)
+            self._set_snapshot(
+                always_on=config.always_on,
+                organization=config.organization,
+                managed_rejected=config.managed_rejected,
+            )
             self._notice(
                 "Settings changed" + (" by your organization" if config.organization else "")
             )

@@ -224,6 +224,11 @@ class PolicyPort(Protocol):
         """Hosts and CIDRs the proxy's PAC file lists."""
         ...
 
+    @property
+    def trust_notice(self) -> str | None:
+        """Set while the signing keys are trusted on first use (no anchors configured)."""
+        ...
+
     def risk(self) -> tuple[int, tuple[str, ...]]:
         """Current risk score and its signals."""
         ...

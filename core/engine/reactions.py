@@ -124,6 +124,7 @@ class Reactions:
             policy_expires_at=held.expires_at if held else None,
             session_expires_at=self._auth.session_expires_at(),
             session_renewable=self._auth.session_renewable(),
+            policy_trust_notice=self._policy.trust_notice,
             clock_skew_s=self._control.clock_skew_s(),
         )
         if new != snap:
@@ -132,6 +133,8 @@ class Reactions:
                 _log.info("state %s -> %s", snap.state.value, new.state.value)
             self._snapshot = new
             self._emit(EventKind.STATE)
+            if new.policy_trust_notice and not snap.policy_trust_notice:
+                self._notice(new.policy_trust_notice, action="policy_trust_on_first_use")
 
     def _set_snapshot(self, **fields: Any) -> None:
         new = replace(self._snapshot, **fields)

@@ -120,6 +120,9 @@ class Snapshot:
     #: why the organization's managed settings were rejected and what applies instead
     #: (``EffectiveSettings.managed_rejected``); None while they are accepted
     managed_rejected: str | None = None
+    #: set while the policy's signing keys are trusted only because they were the first
+    #: ones seen (no trust anchors configured): a development setup, said loudly
+    policy_trust_notice: str | None = None
 
 
 class EventKind(StrEnum):

@@ -81,6 +81,7 @@ def engine_config(settings: EffectiveSettings) -> EngineConfig:
         always_on=settings.always_on,
         allow_break_glass=settings.allow_break_glass,
         organization=settings.organization_name or None,
+        managed_rejected=settings.managed_rejected,
         **health_timings(os.environ.get(_HEALTH_ENV, "")),
     )
 

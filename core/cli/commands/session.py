@@ -80,6 +80,14 @@ def format_status(snap: Snapshot, *, now: float | None = None) -> str:
     clock = skew_words(snap.clock_skew_s)
     if clock is not None:
         lines.append(f"Clock:     {clock[0].lower()}{clock[1:]}")
+    if snap.controller_problem is not None:
+        problem = snap.controller_problem
+        lines.append(
+            f"Controller: {safe_line(problem.title)}: {safe_line(problem.detail)} "
+            "(the last good policy stays in force)"
+        )
+    if snap.policy_trust_notice:
+        lines.append(f"Trust:     {safe_line(snap.policy_trust_notice)}")
     if snap.user:
         lines.append(f"User:      {safe_line(snap.user)}")
         signed_in = sign_in_words(snap.session_expires_at, snap.session_renewable, now=now)

@@ -100,3 +100,24 @@ def test_policy_time_left_is_counted_on_the_controllers_clock() -> None:
     # The policy ends at the controller's NOW + 30 min; this computer is a day ahead.
     snap = _snap(policy_version=3, policy_expires_at=NOW + 1800, clock_skew_s=86400.0)
     assert "Policy:    v3, valid for 30 min" in format_status(snap, now=NOW + 86400)
+
+
+def test_status_names_the_controllers_problem_and_first_use_trust() -> None:
+    from core.cli.commands.session import format_status
+    from core.engine.state import ErrorInfo, SessionState, Snapshot
+
+    snap = Snapshot(
+        state=SessionState.CONNECTED,
+        controller_problem=ErrorInfo(
+            title="The controller has a problem",
+            detail="Service Unavailable\x1b[2J",
+            next_step="Rustronaut keeps retrying.",
+            code="controller_unreachable",
+        ),
+        policy_trust_notice="Policy keys trusted on first use",
+    )
+    text = format_status(snap, now=0.0)
+    assert "Controller: The controller has a problem: Service Unavailable" in text
+    assert "\x1b" not in text
+    assert "the last good policy stays in force" in text
+    assert "Trust:     Policy keys trusted on first use" in text

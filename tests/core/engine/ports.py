@@ -175,6 +175,8 @@ class Policy:
         self._decider = _TableDecider(self)
         #: a resource every user may always reach (so a blocked wiki only degrades)
         self.open_resource = False
+        #: set while the keys are trusted on first use (no anchors configured)
+        self.trust_notice: str | None = None
 
     @property
     def decider(self) -> _TableDecider:

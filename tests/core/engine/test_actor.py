@@ -319,3 +319,27 @@ async def test_the_sign_in_end_is_read_on_the_controllers_clock() -> None:
     await rig.advance(0.2)
     # ...but three hours and ten minutes by the provider's: no warning yet.
     assert not [e for e in rig.events if e.details.get("action") == "extend_session"]
+
+
+async def test_a_rejected_managed_configuration_is_shown_and_announced() -> None:
+    from dataclasses import replace
+
+    rig = make(auto_connect=False)
+    await rig.engine.start()
+    reason = "/etc/rustronaut/managed.json: always_on must be true or false, not 'yes'"
+    rig.engine.reconfigure(replace(rig.engine.config, managed_rejected=reason))
+    await rig.settle()
+    assert rig.engine.snapshot.managed_rejected == reason
+    told = [e for e in rig.events if e.details.get("action") == "managed_rejected"]
+    assert len(told) == 1
+    assert reason in told[0].message
+
+
+async def test_keys_trusted_on_first_use_are_said_once_and_kept_in_the_snapshot() -> None:
+    rig = make(auto_connect=False)
+    rig.policy.trust_notice = "Policy keys trusted on first use: no trust anchors configured"
+    await rig.engine.connect()
+    await rig.advance(0.5)
+    assert rig.engine.snapshot.policy_trust_notice == rig.policy.trust_notice
+    told = [e for e in rig.events if e.details.get("action") == "policy_trust_on_first_use"]
+    assert len(told) == 1
