@@ -26,7 +26,10 @@ pytestmark = pytest.mark.unit
 
 FUZZ_EXAMPLES = 100_000
 DEFAULT_EXAMPLES = 300
-_MEMORY_SLACK_KB = 32 * 1024  # peak RSS may grow this much after the first run
+# Peak RSS may grow this much after the first run: a later run can draw a larger stream
+# (up to ~0.5 MB each, held by Hypothesis too). The decoders' own buffers are checked
+# exactly, at every step, by the properties (``pending <= MAX_FRAME + 4``).
+_MEMORY_SLACK_KB = 96 * 1024
 
 SPEC = {
     "interface": "rtw0",
@@ -60,7 +63,7 @@ def bodies(draw: st.DrawFn) -> bytes:
         return draw(st.binary(max_size=400))
     if kind == "deep":
         opener = draw(st.sampled_from([b"[", b'{"a":', b'[{"x":']))
-        return opener * draw(st.integers(1, 40_000))
+        return opener * draw(st.integers(1, 20_000))  # far past Python's recursion limit
     msg: dict[str, object] = {
         "v": draw(st.sampled_from([1, 1, 1, 2, "1", None])),
         "type": draw(st.sampled_from(["hello", "up", "down", "status", "ok", "x"])),
