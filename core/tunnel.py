@@ -83,13 +83,17 @@ class TunnelClient:
         self._interface = spec.interface
         return status
 
-    async def down(self) -> None:
-        """Bring the owned tunnel down. Idempotent (no tunnel, or already gone: no error)."""
+    async def down(self, *, break_glass_reason: str | None = None) -> None:
+        """Bring the owned tunnel down. Idempotent (no tunnel, or already gone: no error).
+
+        Under managed always-on the helper refuses unless ``break_glass_reason`` (the
+        employee's reason, logged by the helper) is given: ``HelperRefused`` (always_on).
+        """
         interface, self._interface = self._interface, None
         if interface is None:
             return
         try:
-            await self._client.down(interface)
+            await self._client.down(interface, break_glass_reason=break_glass_reason)
         except HelperRefused as exc:
             if exc.helper_code != "not_up":
                 self._interface = interface

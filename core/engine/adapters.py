@@ -547,8 +547,8 @@ class TunnelAdapter:
     async def up(self, spec: TunnelSpec) -> None:
         await self._client.up(spec)
 
-    async def down(self) -> None:
-        await self._client.down()
+    async def down(self, *, break_glass_reason: str | None = None) -> None:
+        await self._client.down(break_glass_reason=break_glass_reason)
 
     async def status(self) -> TunnelView | None:
         if self._client.interface is None:

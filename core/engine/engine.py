@@ -430,9 +430,9 @@ class Engine(Reactions):
         await self._ask(SignOutRequested(reason=break_glass_reason))
 
     async def _on_sign_out(self, reason: str | None) -> None:
-        await self._leave_always_on(reason, action="signing out")
+        given = await self._leave_always_on(reason, action="signing out")
         await self._cancel_sign_in()
-        await self._teardown()
+        await self._teardown(break_glass_reason=given)
         self._policy.clear()
         try:
             await self._auth.sign_out()
@@ -449,10 +449,11 @@ class Engine(Reactions):
         )
         self._notice("Signed out", action="signed_out")
 
-    async def _leave_always_on(self, reason: str | None, *, action: str) -> None:
-        """Under managed always-on: refuse, or report the break-glass reason and go on."""
+    async def _leave_always_on(self, reason: str | None, *, action: str) -> str | None:
+        """Under managed always-on: refuse, or report the break-glass reason and return it
+        (the helper wants it too). None when always-on is off."""
         if not self.config.always_on:
-            return
+            return None
         if not self.config.allow_break_glass:
             raise AlwaysOnError(f"Your organization does not allow {action} while connected.")
         text = (reason or "").strip()
@@ -467,6 +468,7 @@ class Engine(Reactions):
             await self._control.report_break_glass(text)
         except Exception:
             _log.warning("could not report the break-glass reason to the controller")
+        return text
 
     # ---------------------------------------------------------------- connect
     async def connect(self) -> None:
@@ -479,8 +481,8 @@ class Engine(Reactions):
         await self._ask(DisconnectRequested(reason=break_glass_reason))
 
     async def _on_disconnect(self, reason: str | None) -> None:
-        await self._leave_always_on(reason, action="disconnecting")
-        await self._teardown()
+        given = await self._leave_always_on(reason, action="disconnecting")
+        await self._teardown(break_glass_reason=given)
         self._update(want_connected=False, failed=False, error=None)
 
     # ------------------------------------------------------------------ posture

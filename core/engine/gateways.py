@@ -24,6 +24,7 @@ from core.engine.errors import NoGatewayError
 from core.engine.health import Action, Health, Step, assess, gateway_label, plan
 from core.engine.ports import DevicePort, PolicyPort, TunnelPort
 from core.engine.state import TunnelView
+from wg_backends.errors import HelperRefused
 from wg_backends.spec import TunnelSpec
 
 __all__ = ["Gateways"]
@@ -90,14 +91,28 @@ class Gateways:
         """Apply the gateway in use (its first handshake is awaited by health ticks)."""
         await self.apply(self.current())
 
-    async def down(self) -> None:
-        """Take the tunnel down; a failure is logged, never raised."""
+    async def down(self, *, break_glass_reason: str | None = None) -> bool:
+        """Take the tunnel down; whether it went. A failure is logged, never raised.
+
+        Under managed always-on the helper keeps the tunnel unless the employee's
+        ``break_glass_reason`` comes along: then access is withdrawn by the engine's own
+        means (no policy, proxy stopped) while the tunnel stays.
+        """
         try:
-            await self._tunnel.down()
+            await self._tunnel.down(break_glass_reason=break_glass_reason)
+        except HelperRefused as exc:
+            if exc.helper_code != "always_on":
+                _log.warning("tunnel down refused by the helper: %s", exc)
+                return False
+            _log.info("the helper keeps the tunnel up under managed always-on")
+            return False
         except Exception:
             _log.exception("tunnel down failed")
-        self._up_at = None
-        self._applied = None
+            return False
+        finally:
+            self._up_at = None
+            self._applied = None
+        return True
 
     async def sync(self) -> bool:
         """Re-apply the gateway in use when a new bundle changed its spec (routes, peers).
@@ -110,8 +125,9 @@ class Gateways:
         spec = self.current()
         if spec == self._applied:
             return False
+        # The helper replaces the tunnel in place (no down first: under always-on it would
+        # refuse a down nobody asked for).
         _log.info("policy changed the tunnel; re-applying it")
-        await self.down()
         await self.apply(spec)
         return True
 

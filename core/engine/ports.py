@@ -241,8 +241,9 @@ class TunnelPort(Protocol):
         """Bring the tunnel up (all or nothing)."""
         ...
 
-    async def down(self) -> None:
-        """Bring it down. Idempotent."""
+    async def down(self, *, break_glass_reason: str | None = None) -> None:
+        """Bring it down. Idempotent. Under managed always-on the helper itself refuses
+        unless the employee's break-glass reason comes along."""
         ...
 
     async def status(self) -> TunnelView | None:

@@ -286,12 +286,12 @@ class Reactions:
         error = self._snapshot.error
         return error is not None and error.code == "clock_skew"
 
-    async def _teardown(self) -> None:
+    async def _teardown(self, *, break_glass_reason: str | None = None) -> None:
         self._update(busy=SessionState.DISCONNECTING)
         await self._live.stop()
         await self._live.cancel_retry()
         await self._proxy.stop()
-        await self._gateways.down()
+        await self._gateways.down(break_glass_reason=break_glass_reason)
         self._set_snapshot(proxy_address=None, tunnel=None)
         self._update(busy=None, tunnel_up=False, handshake_ok=False)
 
@@ -302,7 +302,8 @@ class Reactions:
             return
         self._gateways.reset()
         await self._live.stop()
-        await self._gateways.down()
+        # No down first: the helper replaces the tunnel in place (under always-on it
+        # would refuse a down the employee did not ask for).
         self._update(tunnel_up=False, handshake_ok=False)
         await self._on_connect(retry=False)
 
@@ -595,7 +596,6 @@ class Reactions:
             )
         else:
             _log.info("re-applying gateway %s to check its handshake", new)
-        await self._gateways.down()
         try:
             await self._gateways.apply(spec)
         except Exception as exc:

@@ -284,6 +284,10 @@ class Tunnel:
         self._last_handshake: float | None = None
         #: the helper process is gone: every call fails as the real client does
         self.helper_gone = False
+        #: the helper enforces managed always-on itself: a down needs a reason
+        self.always_on = False
+        #: every down that went, with the reason it carried
+        self.downs: list[str | None] = []
 
     def _helper(self) -> None:
         if self.helper_gone:
@@ -314,7 +318,13 @@ class Tunnel:
         self.is_up = True
         self._last_handshake = None  # a fresh interface has no handshake yet
 
-    async def down(self) -> None:
+    async def down(self, *, break_glass_reason: str | None = None) -> None:
+        self._helper()
+        if self.always_on and break_glass_reason is None:
+            from wg_backends.errors import HelperRefused
+
+            raise HelperRefused("always_on", "managed always-on keeps the tunnel up")
+        self.downs.append(break_glass_reason)
         self.is_up = False
 
     async def status(self) -> TunnelView | None:

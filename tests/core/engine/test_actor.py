@@ -343,3 +343,24 @@ async def test_keys_trusted_on_first_use_are_said_once_and_kept_in_the_snapshot(
     assert rig.engine.snapshot.policy_trust_notice == rig.policy.trust_notice
     told = [e for e in rig.events if e.details.get("action") == "policy_trust_on_first_use"]
     assert len(told) == 1
+
+
+async def test_the_break_glass_reason_reaches_the_helper_that_enforces_always_on() -> None:
+    rig = make(always_on=True, auto_connect=False)
+    rig.tunnel.always_on = True  # the helper reads the managed settings itself
+    await rig.engine.connect()
+    await rig.engine.disconnect(break_glass_reason="hotel wifi blocks WireGuard")
+    assert rig.tunnel.downs == ["hotel wifi blocks WireGuard"]
+    assert not rig.tunnel.is_up
+
+
+async def test_a_gateway_switch_under_always_on_replaces_the_tunnel_without_a_down() -> None:
+    rig = make(always_on=True, auto_connect=False, first_handshake_grace_s=10.0)
+    rig.tunnel.always_on = True
+    rig.policy.gateways = ("gw1.corp:51820", "gw2.corp:51820")
+    await rig.engine.connect()
+    rig.tunnel.kill("gw1.corp:51820")
+    rig.clock.now += 400
+    await until(lambda: rig.tunnel.endpoint == "gw2.corp:51820", timeout=30.0)
+    await until(lambda: rig.engine.snapshot.state is S.CONNECTED, timeout=5.0)
+    assert rig.tunnel.downs == []  # nobody asked for a down: none was tried
