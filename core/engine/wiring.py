@@ -45,7 +45,14 @@ from core.policy.trust import PIN_FILE_NAME, PolicyTrust
 from core.settings import EffectiveSettings, SettingsWatcher, load, set_user
 from core.tunnel import TunnelClient
 
-__all__ = ["EngineSetupError", "build_engine", "controller_pins", "engine_config", "raise_fd_limit"]
+__all__ = [
+    "EngineSetupError",
+    "build_engine",
+    "controller_pins",
+    "engine_config",
+    "policy_trust",
+    "raise_fd_limit",
+]
 
 _log = logging.getLogger(__name__)
 _HELPER_SOCKET_ENV = "RUSTRONAUT_HELPER_SOCKET"
@@ -131,6 +138,17 @@ def raise_fd_limit() -> int | None:
         return None
 
 
+def policy_trust(settings: EffectiveSettings, state: Path) -> PolicyTrust:
+    """Trust in the policy's keys: the managed anchors, else a first-use pin in ``state``.
+
+    Never a first-use pin while the organization's managed settings are rejected: that
+    is a managed device whose anchors did not arrive, not a development setup, and a
+    controller met now must not become its root of trust.
+    """
+    pin = None if settings.managed_rejected else state / PIN_FILE_NAME
+    return PolicyTrust(settings.policy_trust_anchors, pin_path=pin)
+
+
 def controller_pins(settings: EffectiveSettings) -> tuple[str, ...] | None:
     """Every configured SPKI pin (a backup pin must work as well as the first), or None."""
     return tuple(settings.tls_pin_sha256) or None
@@ -196,7 +214,7 @@ async def build_engine(
     policy = PolicyAdapter(
         discovery.keys,
         state / "policy-bundle.json",
-        trust=PolicyTrust(settings.policy_trust_anchors, pin_path=state / PIN_FILE_NAME),
+        trust=policy_trust(settings, state),
         floor=RollbackFloor(state / FLOOR_FILE_NAME, KeyringFloorKey(store)),
     )
     policy.bind_posture(posture)

@@ -266,3 +266,28 @@ def test_a_bad_managed_anchor_rejects_the_whole_payload(tmp_path: Path, value: o
     settings = _managed(tmp_path, value)
     assert "policy_trust_anchors" in (settings.managed_rejected or "")
     assert settings.policy_trust_anchors == ()
+
+
+async def test_no_first_use_pin_while_the_managed_configuration_is_rejected(
+    tmp_path: Path,
+) -> None:
+    # A managed device whose anchors were in a rejected payload is not a development
+    # setup: the controller it meets must not become its root of trust.
+    from dataclasses import replace
+
+    from core.engine.wiring import policy_trust
+
+    managed = tmp_path / "managed"
+    managed.mkdir()
+    settings = replace(
+        _managed(managed, []), managed_rejected="managed.json: always_on must be a bool"
+    )
+    with serve(Answer(body=honest())) as url:
+        disc = ControllerDiscovery(ControlPlaneClient(url), tmp_path / "discovery.json")
+        await disc.get()
+        adapter = PolicyAdapter(
+            disc.keys, tmp_path / "policy-bundle.json", trust=policy_trust(settings, tmp_path)
+        )
+        with pytest.raises(UntrustedKeysError):
+            adapter.accept(bundle_token(GOOD, 1), device_id=DEVICE)
+    assert not (tmp_path / PIN_FILE_NAME).exists()
