@@ -333,11 +333,19 @@ class Engine(Reactions):
 
     async def _on_settings(self, config: EngineConfig) -> None:
         old, self.config = self.config, config
-        if config.managed_rejected != old.managed_rejected and config.managed_rejected:
-            self._notice(
-                f"Managed configuration rejected: {config.managed_rejected}",
-                action="managed_rejected",
-            )
+        if config.managed_rejected != old.managed_rejected:
+            if config.managed_rejected:
+                self._notice(
+                    f"Managed configuration rejected: {config.managed_rejected}",
+                    action="managed_rejected",
+                )
+            enrollment = self._device.enrollment()
+            if enrollment is not None and self._posture_facts is not None:
+                # Tell IT at once (the signed report carries it), not at the next drift.
+                try:
+                    await self._report_posture(enrollment.device_id)
+                except Exception as exc:
+                    _log.warning("could not report the managed configuration's state: %s", exc)
         if config != old:
             self._set_snapshot(
                 always_on=config.always_on,

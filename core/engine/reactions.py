@@ -45,6 +45,7 @@ from core.engine.state import ErrorInfo, Event, EventKind, ResourceView, Session
 from core.engine.ticks import Ticks
 from core.policy.api import Decision, Effect
 from core.policy.errors import BundleExpiredError, BundleNotYetValidError
+from core.wire.posture import Fact, FactStatus
 
 if TYPE_CHECKING:
     import collections
@@ -324,7 +325,7 @@ class Reactions:
         assert self._posture_facts is not None
         try:
             nonce = await self._control.posture_nonce()
-            token = self._device.sign_posture(self._posture_facts, nonce, device_id)
+            token = self._device.sign_posture(self._reported_facts(), nonce, device_id)
             await self._control.submit_posture(token)
         except Exception as exc:
             if self._unreachable(exc):
@@ -333,6 +334,18 @@ class Reactions:
             raise
         self._answered()
         return True
+
+    def _reported_facts(self) -> PostureFacts:
+        """The collected facts plus what the client states about itself: IT sees a rejected
+        managed configuration in the device's signed report (and may write policy on it)."""
+        assert self._posture_facts is not None
+        stated = Fact(
+            name="client.managed_rejected",
+            status=FactStatus.KNOWN,
+            collected_at=self._ticks.now(),
+            value=self.config.managed_rejected or "",
+        )
+        return {**self._posture_facts, stated.name: stated}
 
     async def _refresh_bundle(self, device_id: str) -> bool:
         """Fetch and hold a new bundle; False when unreachable. A bad bundle raises."""

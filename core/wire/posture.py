@@ -140,6 +140,17 @@ FACTS: Final[Mapping[str, FactSpec]] = dict(
     ]
 )
 
+#: Facts the client states about itself when it reports (not collected from the OS).
+CLIENT_FACTS: Final[Mapping[str, FactSpec]] = dict(
+    [
+        _spec(
+            "client.managed_rejected",
+            "str",
+            "why the organization's managed settings were rejected ('' when accepted)",
+        ),
+    ]
+)
+
 _PROCESS_RE = re.compile(r"^process\.([^\x00-\x1f\x7f]{1,255})\.running$")
 _FILE_RE = re.compile(r"^file\.([^\x00-\x1f\x7f]{1,255})\.present$")
 
@@ -168,7 +179,7 @@ def file_fact(path: str) -> str:
 
 def fact_spec(name: str) -> FactSpec | None:
     """The spec of a fact name (fixed or one of the configurable families), or None."""
-    spec = FACTS.get(name)
+    spec = FACTS.get(name) or CLIENT_FACTS.get(name)
     if spec is not None:
         return spec
     if _PROCESS_RE.match(name):

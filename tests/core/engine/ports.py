@@ -62,6 +62,8 @@ class Device:
     def __init__(self) -> None:
         self._enrollment: Enrollment | None = None
         self.enrolls = 0
+        #: every set of facts signed, as given (collected and client-stated)
+        self.signed: list[dict[str, Any]] = []
 
     def enrollment(self) -> Enrollment | None:
         return self._enrollment
@@ -75,7 +77,9 @@ class Device:
         self._enrollment = None
 
     def sign_posture(self, facts: Any, nonce: str, device_id: str) -> str:
-        return f"signed:{nonce}:{device_id}:{sorted(facts.items())}"
+        self.signed.append(dict(facts))
+        collected = sorted((k, v) for k, v in facts.items() if not k.startswith("client."))
+        return f"signed:{nonce}:{device_id}:{collected}"
 
     def wg_private_key(self) -> str:
         return "PRIVATE"

@@ -364,3 +364,34 @@ async def test_a_gateway_switch_under_always_on_replaces_the_tunnel_without_a_do
     await until(lambda: rig.tunnel.endpoint == "gw2.corp:51820", timeout=30.0)
     await until(lambda: rig.engine.snapshot.state is S.CONNECTED, timeout=5.0)
     assert rig.tunnel.downs == []  # nobody asked for a down: none was tried
+
+
+async def test_a_rejected_managed_configuration_reaches_it_in_the_signed_report() -> None:
+    from dataclasses import replace
+
+    rig = make(auto_connect=False)
+    await rig.engine.connect()
+    first = rig.device.signed[-1]["client.managed_rejected"]
+    assert first.value == ""  # accepted
+    reason = "managed.json: unknown key 'always_onn' (the whole payload is rejected)"
+    rig.engine.reconfigure(replace(rig.engine.config, managed_rejected=reason))
+    await rig.settle()
+    # Reported at once, not at the next drift.
+    assert rig.device.signed[-1]["client.managed_rejected"].value == reason
+    assert len(rig.control.reports) == 2
+
+
+def test_the_client_stated_fact_is_a_known_posture_fact() -> None:
+    import time
+
+    from core.wire.posture import Fact, FactStatus, fact_spec
+
+    spec = fact_spec("client.managed_rejected")
+    assert spec is not None
+    assert spec.kind == "str"
+    Fact(  # the wire format (and so the controller) accepts it
+        name="client.managed_rejected",
+        status=FactStatus.KNOWN,
+        collected_at=time.time(),
+        value="bad key",
+    )
