@@ -15,7 +15,7 @@ from app.presenter import Action, managed_line, menu_model
 from core.engine.state import SessionState
 from tests.fakes.scripted_engine import ScriptedEngine, demo_snapshot
 
-pytestmark = pytest.mark.ui
+pytestmark = [pytest.mark.ui, pytest.mark.broken_mdm]
 
 REASON = (
     '/etc/rustronaut/managed.json: always_on: expected true or false, got string "yes" '

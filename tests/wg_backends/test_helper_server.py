@@ -35,7 +35,7 @@ from wg_backends.helper.client import HelperClient
 from wg_backends.helper.state import StateFile, TunnelRecord
 from wg_backends.spec import PeerSpec, TunnelSpec
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.hostile_local_user]
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -17,7 +17,7 @@ from core.settings import load
 
 from ..controlplane.certs import self_signed
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.hostile_controller]
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 
 from core.controlplane import ControllerUnreachableError, ControlPlaneClient
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.hostile_controller]
 
 
 async def test_a_silent_event_stream_ends_as_unreachable() -> None:

@@ -26,7 +26,7 @@ from core.policy.store import PolicyStore
 from core.wire.signing import key_id
 from tests.core.policy.hostile import DEVICE, bundle_token
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.hostile_local_user]
 
 KEY = Ed25519PrivateKey.generate()
 KEYS = {key_id(KEY.public_key()): KEY.public_key()}

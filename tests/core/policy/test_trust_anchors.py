@@ -43,7 +43,7 @@ from tests.core.policy.hostile import (
     serve,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.hostile_controller]
 
 ROOT = Ed25519PrivateKey.generate()
 GOOD = Ed25519PrivateKey.generate()

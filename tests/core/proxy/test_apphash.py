@@ -27,7 +27,7 @@ from tests.core.policy.helpers import bundle, rule
 from tests.core.proxy.helpers import EchoServer, TableDecider, socks_open
 from tests.fakes.wait import async_wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.hostile_local_user]
 
 SELF_EXE = "/proc/self/exe"
 

@@ -25,7 +25,7 @@ from tests.core.policy.helpers import bundle, rule
 from tests.core.proxy.helpers import EchoServer, TableDecider, socks_open
 from tests.fakes.wait import async_wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.hostile_local_user]
 
 EVIL = "\x1b[2J\x1b]8;;https://evil.example\x07reset your password\x1b]8;;\x07\nFORGED line\u202e"
 RAW = ("\x1b", "\n", "\x07", "\u202e")

@@ -31,7 +31,7 @@ from core.proxy import EventKind, Limits, ProxyEvent, ProxyServer
 from tests.core.proxy.helpers import EchoServer, TableDecider, socks_open
 from tests.fakes.wait import async_wait_until, wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.root]
+pytestmark = [pytest.mark.integration, pytest.mark.root, pytest.mark.hostile_local_user]
 
 ROOT = Path(__file__).resolve().parents[3]
 SYSTEM_PYTHON = "/usr/bin/python3"  # the second account cannot read root's pyenv

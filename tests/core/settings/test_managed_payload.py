@@ -26,7 +26,7 @@ from core.settings.managed.windows import (
     WindowsManagedSource,
 )
 
-pytestmark = pytest.mark.unit
+pytestmark = [pytest.mark.unit, pytest.mark.broken_mdm]
 
 WriteJson = Callable[[Path, object], Path]
 PIN = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="  # base64 of 32 bytes

@@ -27,7 +27,7 @@ from core.settings.managed import _trust
 from core.settings.managed.linux import DEFAULT_DIR, LinuxManagedSource
 from core.settings.managed.macos import DOMAIN, MacManagedSource
 
-pytestmark = pytest.mark.unit
+pytestmark = [pytest.mark.unit, pytest.mark.hostile_local_user, pytest.mark.broken_mdm]
 
 ROOT = Path(__file__).resolve().parents[3]
 WriteJson = Callable[[Path, object], Path]

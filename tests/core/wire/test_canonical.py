@@ -49,7 +49,7 @@ from core.wire.posture import (
 from core.wire.signing import key_id, sign
 from tests.core.policy.hostile import Answer, serve
 
-pytestmark = pytest.mark.unit
+pytestmark = [pytest.mark.unit, pytest.mark.hostile_controller]
 
 KEY = Ed25519PrivateKey.generate()
 KID = key_id(KEY.public_key())

@@ -23,7 +23,7 @@ from core.engine.localapi.server import LocalApiServer
 
 from .rig import engine
 
-pytestmark = [pytest.mark.integration, pytest.mark.root]
+pytestmark = [pytest.mark.integration, pytest.mark.root, pytest.mark.hostile_local_user]
 
 # Runs as the other account with the system Python (stdlib only): connect, say hello,
 # report what came back.
