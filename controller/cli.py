@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from controller.config import (
     DevOidcConfig,
     hash_admin_token,
     load_config,
+    new_admin_token,
     save_config,
 )
 from controller.keys import SigningKeyRing
@@ -42,7 +42,7 @@ def _init(args: argparse.Namespace) -> int:
     if path.exists() and not args.force:
         print(f"{path} exists; use --force to overwrite", file=sys.stderr)
         return 2
-    token = secrets.token_urlsafe(32)
+    token = new_admin_token()
     cfg = ControllerConfig(
         admin_token_sha256=hash_admin_token(token),
         keys_dir="keys",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import secrets
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -26,6 +27,7 @@ __all__ = [
     "admin_token_matches",
     "hash_admin_token",
     "load_config",
+    "new_admin_token",
     "save_config",
 ]
 
@@ -147,6 +149,15 @@ class ControllerConfig(_Cfg, frozen=True):
     def pool_network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
         """``pool`` parsed."""
         return ipaddress.ip_network(self.pool, strict=True)
+
+
+def new_admin_token() -> str:
+    """A fresh admin token (256 bits, URL-safe) that never starts with "-": a token that
+    did would be read as an option by ``rustronaut-controller --token TOKEN``."""
+    while True:
+        token = secrets.token_urlsafe(32)
+        if not token.startswith("-"):
+            return token
 
 
 def hash_admin_token(token: str) -> str:

@@ -31,6 +31,7 @@ from controller.config import (
     GatewayConfig,
     IssuerConfig,
     hash_admin_token,
+    new_admin_token,
 )
 from controller.gateway import Gateway, GatewayGroup, Runner, subprocess_runner
 from controller.keys import SigningKeyRing
@@ -189,7 +190,7 @@ async def run_controller(
         sock = listen_socket("127.0.0.1", 0)
         port = sock.getsockname()[1]
         base_url = f"http://127.0.0.1:{port}"
-        admin_token = secrets.token_urlsafe(32)
+        admin_token = new_admin_token()
         dev_cfg = DevOidcConfig() if users is None else DevOidcConfig(users=users)
         cfg_data: dict[str, Any] = {
             "admin_token_sha256": hash_admin_token(admin_token),

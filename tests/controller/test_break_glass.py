@@ -127,11 +127,11 @@ async def test_cli_audit_list(
     client, dev = await _enrolled(rc, "alice")
     async with client:
         await client.report_break_glass(dev, "hotel blocks UDP")
-    argv = ["audit", "list", "--url", rc.base_url, "--token", rc.admin_token, "--device", dev]
+    argv = ["audit", "list", "--url", rc.base_url, f"--token={rc.admin_token}", "--device", dev]
     assert await asyncio.to_thread(main, argv) == 0
     out = json.loads(capsys.readouterr().out)
     assert [(r["device_id"], r["reason"]) for r in out["records"]] == [(dev, "hotel blocks UDP")]
-    bad = ["audit", "list", "--url", rc.base_url, "--token", rc.admin_token, "--limit", "0"]
+    bad = ["audit", "list", "--url", rc.base_url, f"--token={rc.admin_token}", "--limit", "0"]
     assert await asyncio.to_thread(main, bad) == 1
     assert "limit" in capsys.readouterr().err
 

@@ -82,7 +82,8 @@ async def test_admin_commands(
     controller: RunningController, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rc = controller
-    admin = ["--url", rc.base_url, "--token", rc.admin_token]
+    # "--token=…": a random token may start with "-", which argparse reads as an option.
+    admin = ["--url", rc.base_url, f"--token={rc.admin_token}"]
 
     async def cli(*argv: str) -> int:
         return await asyncio.to_thread(main, list(argv))
@@ -123,3 +124,12 @@ def test_serve_without_any_issuer_refuses(
     capsys.readouterr()
     assert main(["serve", "--config", str(cfg_path)]) == 2
     assert "no OIDC issuer configured" in capsys.readouterr().err
+
+
+def test_new_admin_tokens_never_look_like_an_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    # One in 64 random tokens starts with "-": `--token TOKEN` then failed (a CI flake).
+    from controller import config
+
+    drawn = iter(["-starts-with-a-dash", "fine-token"])
+    monkeypatch.setattr(config.secrets, "token_urlsafe", lambda n: next(drawn))
+    assert config.new_admin_token() == "fine-token"
