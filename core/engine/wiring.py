@@ -52,6 +52,7 @@ __all__ = [
     "engine_config",
     "policy_trust",
     "raise_fd_limit",
+    "settings_view",
 ]
 
 _log = logging.getLogger(__name__)
@@ -160,7 +161,8 @@ async def _set_user_setting(watcher: SettingsWatcher, key: str, value: object) -
     await watcher.poll()  # apply the user's change at once (and show it to every front end)
 
 
-def _settings_view(settings: EffectiveSettings) -> list[Setting]:
+def settings_view(settings: EffectiveSettings) -> list[Setting]:
+    """The effective settings as front ends show them (plain, serialisable values)."""
     return [
         Setting(
             key=i.key,
@@ -232,7 +234,7 @@ async def build_engine(
         tunnel=TunnelAdapter(TunnelClient(socket_path)),
         proxy=proxy,
         config=engine_config(settings),
-        settings_view=lambda: _settings_view(watcher.current),
+        settings_view=lambda: settings_view(watcher.current),
         settings_setter=lambda key, value: _set_user_setting(watcher, key, value),
         settings_watcher=watcher,
         network=NetworkWatch(),

@@ -207,13 +207,17 @@ def decode_reply(body: bytes) -> Reply:
 class FrameDecoder:
     """Accumulates bytes and yields complete frame bodies, in order.
 
-    Raises :class:`ProtocolError` as soon as a header announces more than ``max_frame``
-    bytes (before buffering them). Not thread-safe; one per connection.
+    Raises ``error`` (:class:`ProtocolError` by default) as soon as a header announces
+    more than ``max_frame`` bytes (before buffering them). Not thread-safe; one per
+    connection. The engine's local API uses the same framing with its own error.
     """
 
-    def __init__(self, max_frame: int = MAX_FRAME) -> None:
+    def __init__(
+        self, max_frame: int = MAX_FRAME, *, error: type[Exception] = ProtocolError
+    ) -> None:
         self._buf = bytearray()
         self._max = max_frame
+        self._error = error
 
     @property
     def pending(self) -> int:
@@ -226,7 +230,7 @@ class FrameDecoder:
         while len(self._buf) >= _HEADER.size:
             (length,) = _HEADER.unpack_from(self._buf)
             if length > self._max:
-                raise ProtocolError(f"frame of {length} bytes exceeds {self._max}")
+                raise self._error(f"frame of {length} bytes exceeds {self._max}")
             if len(self._buf) < _HEADER.size + length:
                 return
             body = bytes(self._buf[_HEADER.size : _HEADER.size + length])

@@ -123,25 +123,14 @@ class SetupFailedEngine:
 
     def settings(self) -> list[Setting]:
         """The effective settings, read from the settings files (no engine needed)."""
+        from core.engine.wiring import settings_view
         from core.settings import load
 
         try:
-            items = list(load().items())
+            return settings_view(load())
         except Exception as exc:  # unreadable settings: say nothing rather than fail
             _log.warning("settings unreadable: %s", exc)
             return []
-        return [
-            Setting(
-                key=i.key,
-                value=i.value,
-                source=str(i.source),
-                locked=i.locked,
-                description=i.description,
-                title=i.title,
-                origin=i.origin,
-            )
-            for i in items
-        ]
 
     async def set_setting(self, key: str, value: object) -> None:
         """Store a user setting, then try to build the engine again."""

@@ -18,7 +18,6 @@ the very objects the engine made (equal, field by field). Every malformed input 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
 from typing import Any, Final, cast
 
 import msgspec
@@ -26,6 +25,7 @@ import msgspec
 from core.engine.api import Setting
 from core.engine.localapi.errors import ProtocolError, UnsupportedVersionError
 from core.engine.state import Event, Snapshot
+from wg_backends.helper.protocol import FrameDecoder as _Frames
 
 __all__ = [
     "FRAME_TIMEOUT",
@@ -271,31 +271,13 @@ def decode_reply(body: bytes) -> Reply:
         raise ProtocolError(f"bad reply: {exc}") from None
 
 
-class FrameDecoder:
-    """Accumulates bytes and yields complete frame bodies, in order.
+class FrameDecoder(_Frames):
+    """Accumulates bytes and yields complete frame bodies, in order (the helper
+    protocol's framing, with this protocol's cap and error).
 
     Raises :class:`ProtocolError` as soon as a header announces more than ``max_frame``
     bytes (before buffering them). One per connection; not thread-safe.
     """
 
     def __init__(self, max_frame: int = MAX_FRAME) -> None:
-        self._buf = bytearray()
-        self._max = max_frame
-
-    @property
-    def pending(self) -> int:
-        """Bytes received that do not yet form a complete frame (a frame has started)."""
-        return len(self._buf)
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        """Add ``data``; yield every frame body now complete."""
-        self._buf += data
-        while len(self._buf) >= _HEADER.size:
-            (length,) = _HEADER.unpack_from(self._buf)
-            if length > self._max:
-                raise ProtocolError(f"frame of {length} bytes exceeds {self._max}")
-            if len(self._buf) < _HEADER.size + length:
-                return
-            body = bytes(self._buf[_HEADER.size : _HEADER.size + length])
-            del self._buf[: _HEADER.size + length]
-            yield body
+        super().__init__(max_frame, error=ProtocolError)

@@ -5,7 +5,6 @@ process — the session a tray would be showing at the same time."""
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from core.engine.localapi.server import LocalApiServer
 from core.engine.state import ErrorInfo, ResourceView, Snapshot, TunnelView
 from core.engine.state import SessionState as S
 from tests.core.engine.localapi.rig import engine, serve, until
+from tests.fakes.cli import isolated_env, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -35,37 +35,6 @@ class Session:
     env: dict[str, str]
 
 
-def _env(tmp_path: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        XDG_RUNTIME_DIR=str(tmp_path / "run"),
-        XDG_CONFIG_HOME=str(tmp_path / "config"),
-        XDG_STATE_HOME=str(tmp_path / "state"),
-        XDG_DATA_HOME=str(tmp_path / "data"),
-        XDG_CACHE_HOME=str(tmp_path / "cache"),
-        HOME=str(tmp_path),
-        PYTHONPATH=str(ROOT),
-    )
-    return env
-
-
-async def cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "core.cli.main",
-        *args,
-        env=env,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode is not None
-    assert "Traceback" not in out.decode() + err.decode()
-    return proc.returncode, out.decode(), err.decode()
-
-
 @pytest.fixture
 async def session(tmp_path: Path) -> AsyncIterator[Session]:
     (tmp_path / "run").mkdir(mode=0o700)
@@ -73,30 +42,30 @@ async def session(tmp_path: Path) -> AsyncIterator[Session]:
     server = await serve(eng, tmp_path / "run" / "rustronaut" / "engine.sock")
     tray = await RemoteEngine.attach(tmp_path / "run" / "rustronaut" / "engine.sock")
     await tray.connect()
-    yield Session(eng, server, tray, _env(tmp_path))
+    yield Session(eng, server, tray, isolated_env(tmp_path))
     await tray.stop()
     await server.stop()
     await eng.stop()
 
 
 async def test_status_shows_the_session_the_tray_shows(session: Session) -> None:
-    rc, out, _ = await cli(session.env, "status")
+    rc, out, _ = await run_cli(session.env, "status")
     assert rc == 0
     assert "State:     connected" in out
     assert "User:      alice@example.com" in out
 
-    rc, out, _ = await cli(session.env, "status", "--json")
+    rc, out, _ = await run_cli(session.env, "status", "--json")
     assert rc == 0
     assert msgspec.json.decode(out, type=Snapshot) == session.engine.snapshot
 
 
 async def test_logout_signs_the_running_session_out_everywhere(session: Session) -> None:
-    rc, _, err = await cli(session.env, "logout")
+    rc, _, err = await run_cli(session.env, "logout")
     assert rc == 3  # managed always-on: a reason is required
     assert "Next step:" in err
     assert session.tray.snapshot.state is S.CONNECTED
 
-    rc, out, err = await cli(session.env, "logout", "--reason", "leaving the company VPN now")
+    rc, out, err = await run_cli(session.env, "logout", "--reason", "leaving the company VPN now")
     assert rc == 0, err
     assert "Signed out" in out
     await until(lambda: session.tray.snapshot.state is S.SIGNED_OUT, within=1.0)
@@ -104,47 +73,49 @@ async def test_logout_signs_the_running_session_out_everywhere(session: Session)
 
 
 async def test_down_needs_a_reason_under_always_on_and_the_tray_sees_it(session: Session) -> None:
-    rc, _, err = await cli(session.env, "down")
+    rc, _, err = await run_cli(session.env, "down")
     assert rc == 3
     assert "Always-on" in err or "always-on" in err
     assert "Next step:" in err
 
-    rc, _, err = await cli(session.env, "down", "--reason", "too short")
+    rc, _, err = await run_cli(session.env, "down", "--reason", "too short")
     assert rc == 3
     assert "at least 10 characters" in err
     assert session.engine.snapshot.state is S.CONNECTED
 
-    rc, out, err = await cli(session.env, "down", "--reason", "video call needs the direct route")
+    rc, out, err = await run_cli(
+        session.env, "down", "--reason", "video call needs the direct route"
+    )
     assert rc == 0, err
     assert "State:     disconnected" in out
     await until(lambda: session.tray.snapshot.state is S.DISCONNECTED, within=1.0)
 
-    rc, out, err = await cli(session.env, "up")
+    rc, out, err = await run_cli(session.env, "up")
     assert rc == 0, err
     assert "State:     connected" in out
     await until(lambda: session.tray.snapshot.state is S.CONNECTED, within=1.0)
 
 
 async def test_nothing_running(tmp_path: Path) -> None:
-    env = _env(tmp_path)
+    env = isolated_env(tmp_path)
     (tmp_path / "run").mkdir(mode=0o700)
-    rc, out, _ = await cli(env, "status")
+    rc, out, _ = await run_cli(env, "status")
     assert rc == 4
     assert "not running" in out
-    rc, out, _ = await cli(env, "status", "--json")
+    rc, out, _ = await run_cli(env, "status", "--json")
     assert rc == 4
     assert msgspec.json.decode(out) == {"state": "not_running"}
-    rc, out, _ = await cli(env, "down")
+    rc, out, _ = await run_cli(env, "down")
     assert rc == 0
     assert "nothing to disconnect" in out
 
 
 async def test_diag_without_an_engine_builds_nothing_and_writes_the_zip(tmp_path: Path) -> None:
-    env = _env(tmp_path)
+    env = isolated_env(tmp_path)
     (tmp_path / "run").mkdir(mode=0o700)
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    rc, out, err = await cli(env, "diag", "--out", str(out_dir))
+    rc, out, err = await run_cli(env, "diag", "--out", str(out_dir))
     assert rc == 0, err
     assert "was not running" in out
     assert [p.suffix for p in out_dir.iterdir()] == [".zip"]
@@ -177,7 +148,7 @@ async def test_login_through_the_agent_opens_the_page_here(tmp_path: Path) -> No
     eng = engine(auth=auth)
     server = await serve(eng, tmp_path / "run" / "rustronaut" / "engine.sock")
     tray = await RemoteEngine.attach(tmp_path / "run" / "rustronaut" / "engine.sock")
-    env = {**_env(tmp_path), "BROWSER": "true"}  # webbrowser runs `true`: no real browser
+    env = {**isolated_env(tmp_path), "BROWSER": "true"}  # webbrowser runs `true`: no real browser
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -216,7 +187,7 @@ async def test_diag_goes_through_the_running_engine_or_falls_back_to_offline(
 ) -> None:
     out_dir = tmp_path / "diag"
     out_dir.mkdir()
-    rc, out, err = await cli(session.env, "diag", "--out", str(out_dir))
+    rc, out, err = await run_cli(session.env, "diag", "--out", str(out_dir))
     assert rc == 0, err
     assert "Diagnostics written to" in out
     assert [p.suffix for p in out_dir.iterdir()] == [".zip"]
@@ -234,7 +205,7 @@ async def test_diag_falls_back_to_offline_when_the_engine_cannot_write_them(
     out_dir = tmp_path / "diag"
     out_dir.mkdir()
     try:
-        rc, out, err = await cli(_env(tmp_path), "diag", "--out", str(out_dir))
+        rc, out, err = await run_cli(isolated_env(tmp_path), "diag", "--out", str(out_dir))
     finally:
         await server.stop()
         await eng.stop()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,10 +19,10 @@ from controller.demo.harness import session
 from core.engine.localapi.client import RemoteEngine
 from core.engine.state import SessionState as S
 from core.engine.state import Snapshot
+from tests.fakes.cli import ROOT, run_cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root, pytest.mark.netns, pytest.mark.timeout(240)]
 
-ROOT = Path(__file__).resolve().parents[3]
 WIKI = "http://wiki.corp.example/"
 
 
@@ -35,22 +34,9 @@ def bed() -> Iterator[Bed]:
 
 
 async def cli(socket: Path, *args: str) -> tuple[int, str, str]:
-    env = dict(os.environ)
     # The demo's engine serves its local API at <state>/run/rustronaut/engine.sock.
-    env.update(XDG_RUNTIME_DIR=str(socket.parent.parent), PYTHONPATH=str(ROOT))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "core.cli.main",
-        *args,
-        env=env,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(socket.parent.parent), "PYTHONPATH": str(ROOT)}
+    return await run_cli(env, *args, timeout=60, no_traceback=False)
 
 
 async def test_status_and_logout_through_the_running_engine(bed: Bed) -> None:

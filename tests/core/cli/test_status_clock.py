@@ -15,9 +15,9 @@ import pytest
 
 from core.cli.commands.session import format_status
 from core.engine.state import SessionState, Snapshot
-from tests.core.cli.test_session import _env, cli
 from tests.core.engine.localapi.rig import BrowserAuth, engine, serve
 from tests.core.engine.ports import ALICE
+from tests.fakes.cli import isolated_env, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +39,7 @@ async def test_status_names_the_clock_and_when_the_sign_in_ends(tmp_path: Path) 
     eng._control.skew = -600.0  # type: ignore[attr-defined]  # measured: 10 min behind
     server = await serve(eng, tmp_path / "run" / "rustronaut" / "engine.sock")
     try:
-        rc, out, _ = await cli(_env(tmp_path), "status")
+        rc, out, _ = await run_cli(isolated_env(tmp_path), "status")
     finally:
         await server.stop()
         await eng.stop()

@@ -9,10 +9,7 @@ signed policy bundle in the client's cache, a settings file.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 import time
 from pathlib import Path
 
@@ -26,6 +23,7 @@ from core.policy.store import PolicyStore
 from core.text import safe_line
 from core.wire.policy import Resource, UserInfo
 from tests.core.policy.helpers import DEVICE, KEYS, bundle, fact, rule, token
+from tests.fakes.cli import isolated_env, run_cli
 from tests.fakes.scripted_engine import ScriptedEngine, demo_settings, demo_snapshot
 from wg_backends.status import TunnelStatus
 
@@ -44,37 +42,6 @@ RAW = ("\x1b", "\u202e", "\x9b", "\x7f", "\nFORGED")
 def assert_terminal_safe(out: str) -> None:
     for raw in RAW:
         assert raw not in out, f"{raw!r} reached the terminal: {out!r}"
-
-
-def _env(tmp_path: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        XDG_RUNTIME_DIR=str(tmp_path / "run"),
-        XDG_CONFIG_HOME=str(tmp_path / "config"),
-        XDG_STATE_HOME=str(tmp_path / "state"),
-        XDG_DATA_HOME=str(tmp_path / "data"),
-        XDG_CACHE_HOME=str(tmp_path / "cache"),
-        HOME=str(tmp_path),
-        PYTHONPATH=str(ROOT),
-    )
-    return env
-
-
-async def cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "core.cli.main",
-        *args,
-        env=env,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode is not None
-    assert "Traceback" not in out.decode() + err.decode()
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def test_status_escapes_every_controller_string_and_json_stays_json(
@@ -96,8 +63,8 @@ async def test_status_escapes_every_controller_string_and_json_stays_json(
     server = LocalApiServer(engine, tmp_path / "run" / "rustronaut" / "engine.sock", "agent")  # type: ignore[arg-type]
     await server.start()
     try:
-        env = _env(tmp_path)
-        code, out, _ = await cli(env, "status")
+        env = isolated_env(tmp_path)
+        code, out, _ = await run_cli(env, "status")
         assert code == 0
         assert_terminal_safe(out)
         assert f"User:      {SHOWN}" in out
@@ -107,7 +74,7 @@ async def test_status_escapes_every_controller_string_and_json_stays_json(
         assert f"  ✘ {SHOWN} ({SHOWN}) — {SHOWN} (fix: {SHOWN})" in out
         assert not any(line.startswith("FORGED") for line in out.splitlines())
 
-        code, out, _ = await cli(env, "status", "--json")
+        code, out, _ = await run_cli(env, "status", "--json")
         assert code == 0
         assert_terminal_safe(out)
         data = json.loads(out)  # the same value: the escapes are JSON's own
@@ -140,24 +107,24 @@ def hostile_cache(tmp_path: Path) -> Path:
 async def test_policy_show_and_explain_escape_the_controllers_words(
     tmp_path: Path, hostile_cache: Path
 ) -> None:
-    env = _env(tmp_path)
-    code, out, _ = await cli(env, "policy", "show", "--cache", str(hostile_cache))
+    env = isolated_env(tmp_path)
+    code, out, _ = await run_cli(env, "policy", "show", "--cache", str(hostile_cache))
     assert code == 0
     assert_terminal_safe(out)
     assert f"User:     {SHOWN} (groups: {SHOWN})" in out
     assert f"  git                  {SHOWN}  [git.corp.example]" in out
 
-    code, out, _ = await cli(env, "policy", "show", "--json", "--cache", str(hostile_cache))
+    code, out, _ = await run_cli(env, "policy", "show", "--json", "--cache", str(hostile_cache))
     assert code == 0
     assert_terminal_safe(out)
     assert json.loads(out)["user"]["email"] == HOSTILE
 
     args = ("--app", "/usr/bin/git", "--to", "git.corp.example:22", "--cache", str(hostile_cache))
-    code, out, _ = await cli(env, "policy", "explain", *args)
+    code, out, _ = await run_cli(env, "policy", "explain", *args)
     assert code == 1
     assert_terminal_safe(out)
     assert f"    fix: {SHOWN}" in out
-    code, out, _ = await cli(env, "policy", "explain", "--json", *args)
+    code, out, _ = await run_cli(env, "policy", "explain", "--json", *args)
     assert_terminal_safe(out)
     assert json.loads(out)["unmet"][0]["remediation"].startswith(HOSTILE)
 
@@ -165,19 +132,19 @@ async def test_policy_show_and_explain_escape_the_controllers_words(
 async def test_config_show_escapes_values_and_problems_from_settings_files(
     tmp_path: Path,
 ) -> None:
-    env = _env(tmp_path)
+    env = isolated_env(tmp_path)
     folder = tmp_path / "config" / "rustronaut"
     folder.mkdir(parents=True)
     (folder / "settings.json").write_text(
         json.dumps({"organization_name": HOSTILE, "log_level": HOSTILE, HOSTILE: 1})
     )
-    code, out, _ = await cli(env, "config", "show")
+    code, out, _ = await run_cli(env, "config", "show")
     assert code == 0
     assert_terminal_safe(out)
     assert f"organization_name           {SHOWN}" in out
     assert f"unknown setting '{SHOWN}'" in out
 
-    code, out, _ = await cli(env, "config", "show", "--json")
+    code, out, _ = await run_cli(env, "config", "show", "--json")
     assert code == 0
     assert_terminal_safe(out)
     values = {row["key"]: row["value"] for row in json.loads(out)["settings"]}

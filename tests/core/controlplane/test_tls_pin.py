@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +17,8 @@ from core.controlplane import (
     PinMismatchError,
     spki_sha256,
 )
+from core.engine.wiring import controller_pins
+from core.settings import load
 
 from .certs import self_signed
 
@@ -71,3 +74,27 @@ async def test_pin_accepts_the_right_key_and_refuses_another(
     async with ControlPlaneClient(base, spki_pin=good_pin) as c:
         with pytest.raises(ControllerUnreachableError):
             await c.discovery()
+
+
+# Every TLS pin is honoured: a valid backup pin works (the engine's wiring used only the
+# first one).
+@pytest.mark.hostile_controller
+async def test_the_backup_pin_is_honoured_by_the_engine_wiring(
+    https_controller: tuple[str, Path, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base, certfile, der = https_controller
+    retired = "A" * 43 + "="  # a well-formed pin of a key the controller no longer uses
+    config = tmp_path / "config"
+    (config / "rustronaut").mkdir(parents=True)
+    settings_file = config / "rustronaut" / "settings.json"
+    settings_file.write_text(
+        json.dumps({"controller_url": base, "tls_pin_sha256": [retired, spki_sha256(der)]})
+    )
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    settings = load()
+    assert len(settings.tls_pin_sha256) == 2
+    pins = controller_pins(settings)
+    assert pins == (retired, spki_sha256(der))
+    trusting = ssl.create_default_context(cafile=str(certfile))
+    async with ControlPlaneClient(base, verify=trusting, spki_pin=pins) as client:
+        assert (await client.discovery()).client_id == "desktop"

@@ -24,6 +24,7 @@ from core.engine.localapi.errors import (
 from core.engine.localapi.lock import EngineLock
 from core.engine.state import SessionState as S
 from core.engine.wiring import EngineSetupError
+from tests.fakes.cli import isolated_env, run_cli
 
 from ..ports import Tunnel
 from .rig import engine, until
@@ -213,42 +214,12 @@ def test_start_agent_uses_the_systemd_user_unit_when_installed(
     assert calls == [["systemctl", "--user", "start", "rustronaut-agent.service"]]
 
 
-def _env(tmp_path: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        XDG_RUNTIME_DIR=str(tmp_path / "run"),
-        XDG_CONFIG_HOME=str(tmp_path / "config"),
-        XDG_STATE_HOME=str(tmp_path / "state"),
-        XDG_DATA_HOME=str(tmp_path / "data"),
-        XDG_CACHE_HOME=str(tmp_path / "cache"),
-        HOME=str(tmp_path),
-        PYTHONPATH=str(ROOT),
-    )
-    return env
-
-
-async def _cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "core.cli.main",
-        *args,
-        env=env,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
-
-
 async def test_rustronaut_agent_unconfigured_serves_the_cli_and_stops_on_sigterm(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The real command, unconfigured: ``ensure_agent`` starts it, ``status`` shows why it
     cannot connect (in words, exit 0), a second agent is refused naming the first."""
-    env = _env(tmp_path)
+    env = isolated_env(tmp_path)
     (tmp_path / "run").mkdir(mode=0o700)
     for key in ("XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "HOME"):
         monkeypatch.setenv(key, env[key])
@@ -273,18 +244,18 @@ async def test_rustronaut_agent_unconfigured_serves_the_cli_and_stops_on_sigterm
         assert client.snapshot.state is S.ERROR
         await client.stop()
 
-        rc, out, err = await _cli(env, "status")
+        rc, out, err = await run_cli(env, "status", no_traceback=False)
         assert rc == 0, err
         assert "State:     error" in out
         assert "Next step:" in out
         assert "controller_url" in out
 
-        rc, out, err = await _cli(env, "agent")
+        rc, out, err = await run_cli(env, "agent", no_traceback=False)
         assert rc == 3
         assert f"process {procs[0].pid}" in err
         assert "Traceback" not in err
 
-        rc, out, err = await _cli(env, "up")
+        rc, out, err = await run_cli(env, "up", no_traceback=False)
         assert rc == 1
         assert "Next step:" in err
         assert "Traceback" not in err + out
@@ -297,7 +268,7 @@ async def test_rustronaut_agent_unconfigured_serves_the_cli_and_stops_on_sigterm
             log = proc.stderr.read().decode()
             assert "Traceback" not in log
             assert "could not be set up" in log or "state: error" in log
-    rc, out, _ = await _cli(env, "status")
+    rc, out, _ = await run_cli(env, "status", no_traceback=False)
     assert rc == 4
 
 
