@@ -104,20 +104,26 @@ class Reactions:
 
     def _update(self, *, error: ErrorInfo | EllipsisType | None = ..., **facts: Any) -> None:
         """Change facts (and the error), derive the state, emit when the snapshot changed."""
-        if facts:
-            self._facts = replace(self._facts, **facts)
+        held = self._policy.held()
+        # Evaluated once per update: the counts ``derive`` needs and the list shown.
+        resources = self._policy.resources() if held else ()
+        self._facts = replace(
+            self._facts,
+            **facts,
+            blocked_resources=blocked(resources),
+            usable_resources=usable(resources),
+        )
         snap = self._snapshot
         new_error = snap.error if isinstance(error, EllipsisType) else error
         state = derive(self._facts)
         risk, signals = self._policy.risk()
-        held = self._policy.held()
         new = replace(
             snap,
             state=state,
             error=new_error if state is SessionState.ERROR else None,
             user=self._user.email if self._user else None,
             device_id=(e.device_id if (e := self._device.enrollment()) else None),
-            resources=_as_shown(self._policy.resources(), state) if held else (),
+            resources=_as_shown(resources, state),
             posture=self._posture.items(self._posture_facts) if self._posture_facts else (),
             risk=risk,
             risk_signals=signals,
@@ -142,13 +148,6 @@ class Reactions:
         if new != self._snapshot:
             self._snapshot = new
             self._emit(EventKind.STATE)
-
-    def _access_facts(self) -> dict[str, Any]:
-        """The resource counts ``derive`` needs, for the current policy and facts."""
-        if self._policy.held() is None:
-            return {"blocked_resources": 0, "usable_resources": 0}
-        resources = self._policy.resources()
-        return {"blocked_resources": blocked(resources), "usable_resources": usable(resources)}
 
     def _notice(self, message: str, **details: str) -> None:
         self._emit(EventKind.NOTICE, message, details=details)
@@ -254,7 +253,7 @@ class Reactions:
         except Exception as exc:
             self._fail(exc, during="connecting")
             return
-        self._update(busy=None, controller_reachable=reachable, **self._access_facts())
+        self._update(busy=None, controller_reachable=reachable)
         if reachable:
             await self._live.cancel_retry()
         else:
@@ -375,7 +374,7 @@ class Reactions:
         self._posture_facts = facts
         self._apply_facts()
         self._proxy.reevaluate()
-        self._update(**self._access_facts())
+        self._update()
         self._emit(EventKind.POSTURE, "Device posture changed")
         enrollment = self._device.enrollment()
         if enrollment is None or not self._facts.want_connected:
@@ -402,7 +401,6 @@ class Reactions:
             self._update(
                 controller_reachable=True,
                 bundle_valid=self._policy.held() is not None,
-                **self._access_facts(),
             )
         return ok
 
@@ -571,7 +569,6 @@ class Reactions:
             tunnel_up=view is not None,
             handshake_ok=handshake_ok,
             bundle_valid=held is not None,
-            **self._access_facts(),
         )
         self._warn_before_session_end()
 
