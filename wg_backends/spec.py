@@ -15,6 +15,9 @@ Rules (all raise :class:`~wg_backends.errors.SpecError` naming the field):
 - interface name follows wg-quick's rule ``[a-zA-Z0-9_=+.-]{1,15}`` minus ``=``;
 - addresses are interface CIDRs, allowed IPs strict networks, DNS IP literals only;
 - MTU 1280–9000, endpoint port 1–65535, keepalive 0–65535;
+- DNS suffixes (``dns_suffixes``, split DNS) are lower-case host names of at least two
+  LDH labels (IDNA A-labels allowed), at most 32 of 253 characters each, and need a DNS
+  server; a single label or the root would hand all of DNS (or a whole TLD) to the tunnel;
 - at most 1,000 allowed IPs in total, however they are spread over the peers;
 - an IPv4 list covering half the address space or more (a ``/1`` worth) without a full
   IPv6 tunnel (``::/0``) is refused: it would send most IPv4 traffic into the tunnel while
@@ -47,6 +50,7 @@ __all__ = [
     "TunnelSpec",
     "parse_endpoint",
     "parse_spec",
+    "validate_dns_suffix",
     "validate_interface",
     "validate_key",
 ]
@@ -58,6 +62,8 @@ _MAX_ALLOWED_TOTAL = 1000
 _HALF_V4 = 2**31  # a /1 worth of IPv4 addresses
 _MAX_ADDRESSES = 16
 _MAX_DNS = 8
+_MAX_SUFFIXES = 32
+_SUFFIX_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 _IFNAME = re.compile(r"[a-zA-Z0-9_+.-]{1,15}")
 _HOSTLABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 # Characters that could end a line, start a comment or a new key in an INI-style file.
@@ -97,6 +103,48 @@ def validate_interface(name: object) -> str:
     if name in {".", ".."}:
         raise SpecError(f"interface: {name!r} is not a usable name")
     return name
+
+
+def validate_dns_suffix(value: object) -> str:
+    """Check one split-DNS suffix (``"corp.example"``) and return it. Raises :class:`SpecError`.
+
+    Lower-case LDH labels of 1-63 characters (no leading or trailing hyphen), joined by
+    single dots, no leading or trailing dot, at most 253 characters, at least two labels
+    (``"."``, ``"example"`` or ``"com"`` alone would route every name — or a whole TLD — to
+    the tunnel's servers), a top label that is not all digits (it would read as an
+    address). A label with ``--`` in positions 3-4 must be a valid IDNA A-label
+    (``xn--…``). Pure.
+    """
+    if not isinstance(value, str):
+        raise SpecError("dns_suffixes: expected a string")
+    if not value or len(value) > 253:
+        raise SpecError(f"dns_suffixes: {value[:40]!r} must be 1-253 characters")
+    if value.startswith(".") or value.endswith("."):
+        raise SpecError(f"dns_suffixes: {value[:60]!r} must not start or end with a dot")
+    labels = value.split(".")
+    for label in labels:
+        if not _SUFFIX_LABEL.fullmatch(label):
+            raise SpecError(
+                f"dns_suffixes: {value[:60]!r}: label {label[:63]!r} must be 1-63 lower-case "
+                "letters, digits or inner hyphens"
+            )
+        if label[2:4] == "--":
+            if not label.startswith("xn--"):
+                raise SpecError(f"dns_suffixes: {value[:60]!r}: label {label!r} is reserved")
+            try:
+                label.encode("ascii").decode("idna")
+            except UnicodeError:
+                raise SpecError(
+                    f"dns_suffixes: {value[:60]!r}: {label!r} is not a valid IDNA A-label"
+                ) from None
+    if len(labels) < 2:
+        raise SpecError(
+            f"dns_suffixes: {value!r} is a top-level domain; a suffix needs at least two "
+            "labels (corp.example), or the tunnel would take over all of its names"
+        )
+    if labels[-1].isdigit():
+        raise SpecError(f"dns_suffixes: {value[:60]!r}: the top label must not be all digits")
+    return value
 
 
 def validate_key(field: str, value: str) -> str:
@@ -243,6 +291,11 @@ class TunnelSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ``private_key`` is ``None`` on the wire from the controller (it never knows it); the
     client fills it with :meth:`with_private_key` before sending the spec to the helper,
     which refuses a spec without it. Instances are immutable and always valid.
+
+    ``dns`` alone: the tunnel's servers become the system's resolvers (wg-quick's global
+    ``DNS =``). ``dns`` with ``dns_suffixes``: split DNS — only names under the suffixes
+    go to those servers (the backends apply it per OS, see :mod:`wg_backends.dns`), the
+    rest of DNS is left alone.
     """
 
     interface: str
@@ -251,6 +304,7 @@ class TunnelSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     private_key: str | None = None
     dns: tuple[str, ...] = ()
     mtu: int | None = None
+    dns_suffixes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         validate_interface(self.interface)
@@ -264,6 +318,14 @@ class TunnelSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         if len(self.dns) > _MAX_DNS:
             raise SpecError(f"dns: more than {_MAX_DNS} servers")
         self.dns_servers()
+        if len(self.dns_suffixes) > _MAX_SUFFIXES:
+            raise SpecError(f"dns_suffixes: more than {_MAX_SUFFIXES}")
+        for suffix in self.dns_suffixes:
+            validate_dns_suffix(suffix)
+        if len(set(self.dns_suffixes)) != len(self.dns_suffixes):
+            raise SpecError("dns_suffixes: the same suffix appears twice")
+        if self.dns_suffixes and not self.dns:
+            raise SpecError("dns_suffixes: split DNS needs at least one DNS server (dns)")
         mtu = self.mtu
         if mtu is not None and not (isinstance(mtu, int) and 1280 <= mtu <= 9000):
             raise SpecError(f"mtu: {mtu!r} outside 1280-9000")

@@ -14,7 +14,14 @@ from hypothesis import strategies as st
 from tests.wg_backends.keys import PRIV, PSK, PUB
 from tests.wg_backends.test_spec import good
 from wg_backends.errors import SpecError
-from wg_backends.render import ALLOWED_KEYS, remove_config, render_wg_quick, write_config
+from wg_backends.render import (
+    ALLOWED_KEYS,
+    remove_config,
+    render_wg_quick,
+    render_wg_set,
+    write_config,
+    write_private_file,
+)
 from wg_backends.spec import parse_spec
 
 pytestmark = pytest.mark.unit
@@ -140,3 +147,35 @@ def test_write_config_bad_spec_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(SpecError):
         write_config(parse_spec(good()), tmp_path / "wg")
     assert not (tmp_path / "wg").exists()
+
+
+def test_split_dns_spec_renders_no_global_dns_line() -> None:
+    data = good()
+    data["dns_suffixes"] = ["corp.example"]
+    text = render_wg_quick(parse_spec(data).with_private_key(PRIV))
+    assert text == EXPECTED.replace("DNS = 10.77.0.1\n", "")
+
+
+def test_render_wg_set_is_wg_quick_strip_plus_live_port_and_mark() -> None:
+    spec = parse_spec(good()).with_private_key(PRIV)
+    text = render_wg_set(spec, listen_port=40000, fwmark=51820)
+    assert text == (
+        f"[Interface]\nPrivateKey = {PRIV}\nListenPort = 40000\nFwMark = 51820\n\n"
+        f"[Peer]\nPublicKey = {PUB}\nPresharedKey = {PSK}\nEndpoint = 192.0.2.1:51820\n"
+        "AllowedIPs = 10.77.0.0/24, 10.78.0.0/24\nPersistentKeepalive = 25\n"
+    )
+    bare = render_wg_set(spec)
+    for key in ("ListenPort", "FwMark", "Address", "DNS", "MTU"):
+        assert key not in bare
+    for bad in ({"listen_port": 70000}, {"fwmark": -1}, {"fwmark": 2**32}):
+        with pytest.raises(SpecError):
+            render_wg_set(spec, **bad)
+
+
+def test_write_private_file_refuses_paths(tmp_path: Path) -> None:
+    for name in ("../x", "a/b", "", "..", "a\\b"):
+        with pytest.raises(ValueError):
+            write_private_file(tmp_path / "d", name, "x")
+    path = write_private_file(tmp_path / "d", "f.conf", "hello\n")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert path.read_text() == "hello\n"

@@ -261,3 +261,68 @@ def test_local_networks_cannot_be_captured(nets: list[str], refused: bool) -> No
             parse_spec(data, local_networks=["10.77.0.0/24", "fd00:1::/64"])
     else:
         assert parse_spec(data, local_networks=["10.77.0.0/24", "fd00:1::/64"])
+
+
+# ----- split DNS suffixes (issue 15 item 3) -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "suffixes",
+    [
+        ["corp.example"],
+        ["corp.example", "10.in-addr.arpa", "a-b.c0.example"],
+        ["xn--bcher-kva.example"],  # IDNA A-label (bücher)
+        [("a" * 63 + ".") * 3 + "b" * 61],  # 253 characters
+        [f"s{i}.corp.example" for i in range(32)],
+    ],
+)
+def test_dns_suffixes_accepted(suffixes: list[str]) -> None:
+    spec = parse_spec(mutate("dns_suffixes", suffixes))
+    assert spec.dns_suffixes == tuple(suffixes)
+
+
+@pytest.mark.parametrize(
+    ("suffixes", "needle"),
+    [
+        (["."], "start or end with a dot"),
+        ([""], "1-253"),
+        (["example"], "top-level domain"),
+        (["com"], "top-level domain"),
+        ([".corp.example"], "start or end with a dot"),
+        (["corp.example."], "start or end with a dot"),
+        (["Corp.Example"], "lower-case"),
+        (["corp..example"], "label ''"),
+        (["-corp.example"], "inner hyphens"),
+        (["corp-.example"], "inner hyphens"),
+        (["corp_x.example"], "lower-case"),
+        (["corp example"], "lower-case"),
+        (["corp.example\nnameserver 1.1.1.1"], "lower-case"),
+        (["bücher.example"], "lower-case"),
+        (["ab--c.example"], "reserved"),
+        (["xn--a.example"], "IDNA"),
+        (["corp.123"], "all digits"),
+        (["a" * 64 + ".example"], "1-63"),
+        ([("a" * 63 + ".") * 4 + "b"], "1-253"),
+        ([f"s{i}.corp.example" for i in range(33)], "more than 32"),
+        (["corp.example", "corp.example"], "twice"),
+        ([5], "Expected `str`"),
+        ("corp.example", "dns_suffixes"),
+    ],
+)
+def test_bad_dns_suffixes_refused(suffixes: Any, needle: str) -> None:
+    with pytest.raises(SpecError, match="dns_suffixes") as err:
+        parse_spec(mutate("dns_suffixes", suffixes))
+    assert needle in str(err.value)
+
+
+def test_dns_suffixes_need_a_dns_server() -> None:
+    data = mutate("dns_suffixes", ["corp.example"])
+    data["dns"] = []
+    with pytest.raises(SpecError, match="needs at least one DNS server"):
+        parse_spec(data)
+
+
+def test_dns_suffixes_default_empty_and_omitted_from_old_specs() -> None:
+    assert parse_spec(good()).dns_suffixes == ()
+    spec = parse_spec(mutate("dns_suffixes", ["corp.example"]))
+    assert msgspec.json.decode(msgspec.json.encode(spec), type=TunnelSpec) == spec

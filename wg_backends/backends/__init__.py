@@ -31,6 +31,15 @@ class WireGuardBackend(Protocol):
     - ``up(spec)``: bring the tunnel up, all-or-nothing: on any failure whatever it made is
       torn down before :class:`~wg_backends.errors.BackendError` is raised. Refuses (with
       ``TunnelStateError``) an interface name that already exists.
+    - ``update(spec)``: apply a changed spec to the tunnel that is up under
+      ``spec.interface`` *without* restarting it (hitless: peers through ``wg syncconf``,
+      routes, addresses, MTU and DNS diffed in place), and return its status. The
+      handshake of a kept peer survives. Raises ``TunnelStateError`` when no tunnel of
+      that name is up (use ``up``), :class:`~wg_backends.errors.SpecError` for an invalid
+      spec, ``BackendError`` when applying failed (what was changed is rolled back as far
+      as the OS allows). Where a change cannot be applied in place (documented per
+      backend, e.g. wg-quick between a split and a full tunnel) it falls back to ``down``
+      + ``up``.
     - ``down(interface)``: remove the tunnel, its routes, DNS and config. Idempotent.
     - ``status(interface)``: a :class:`TunnelStatus`; ``up=False`` if there is none.
     """
@@ -40,6 +49,8 @@ class WireGuardBackend(Protocol):
     def available(self) -> bool: ...
 
     def up(self, spec: TunnelSpec) -> None: ...
+
+    def update(self, spec: TunnelSpec) -> TunnelStatus: ...
 
     def down(self, interface: str) -> None: ...
 

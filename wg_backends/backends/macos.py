@@ -17,8 +17,10 @@ from pathlib import Path
 import msgspec
 
 from wg_backends.backends.wgquick import WgQuickBackend
-from wg_backends.errors import CommandError
+from wg_backends.errors import CommandError, TunnelStateError
 from wg_backends.runner import CommandRunner
+from wg_backends.spec import TunnelSpec
+from wg_backends.status import TunnelStatus
 
 __all__ = ["HOMEBREW_PREFIXES", "AppTunnel", "MacOSBackend", "parse_scutil_nc_list"]
 
@@ -91,6 +93,16 @@ class MacOSBackend(WgQuickBackend):
     def _exists(self, interface: str) -> bool:
         # The name maps to a utunN device only through wireguard-go's socket.
         return self.status(interface).up
+
+    def update(self, spec: TunnelSpec) -> TunnelStatus:
+        """Apply ``spec`` to the running tunnel. First version: ``down`` + ``up`` (not
+        hitless yet). Raises ``TunnelStateError`` when no such tunnel is up."""
+        spec.validate(require_private_key=True)
+        if not self.status(spec.interface).up:
+            raise TunnelStateError(f"no tunnel {spec.interface} is up here; bring it up instead")
+        self.down(spec.interface)
+        self.up(spec)
+        return self.status(spec.interface)
 
     def app_tunnels(self) -> tuple[AppTunnel, ...]:
         """Tunnels of the WireGuard app (empty if ``scutil`` is missing). Never raises."""

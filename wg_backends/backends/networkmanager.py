@@ -135,6 +135,16 @@ class NetworkManagerBackend:
             with contextlib.suppress(OSError):
                 remove_config(self.config_dir, spec.interface)
 
+    def update(self, spec: TunnelSpec) -> TunnelStatus:
+        """Apply ``spec`` to the running tunnel. First version: ``down`` + ``up`` (not
+        hitless yet). Raises ``TunnelStateError`` when no such tunnel is up."""
+        spec.validate(require_private_key=True)
+        if not self.status(spec.interface).up:
+            raise TunnelStateError(f"no tunnel {spec.interface} is up here; bring it up instead")
+        self.down(spec.interface)
+        self.up(spec)
+        return self.status(spec.interface)
+
     def down(self, interface: str) -> None:
         """Deactivate and delete the connection. Idempotent. Raises :class:`CommandError`."""
         conn = self._find(interface)

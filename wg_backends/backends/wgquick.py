@@ -15,14 +15,22 @@ with Homebrew paths.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from wg_backends.errors import BackendError, CommandError, TunnelStateError
-from wg_backends.render import remove_config, write_config
+from wg_backends.render import (
+    remove_config,
+    render_wg_quick,
+    render_wg_set,
+    write_config,
+    write_private_file,
+)
 from wg_backends.runner import CommandRunner
-from wg_backends.spec import TunnelSpec
+from wg_backends.spec import IPNetwork, TunnelSpec
 from wg_backends.status import TunnelStatus, parse_wg_dump
 
 __all__ = ["DEFAULT_CONFIG_DIR", "WgQuickBackend"]
@@ -30,6 +38,26 @@ __all__ = ["DEFAULT_CONFIG_DIR", "WgQuickBackend"]
 DEFAULT_CONFIG_DIR = Path("/run/rustronaut/tunnels")
 RESOLVCONF_ORDER = Path("/etc/resolvconf/interface-order")
 _PREFIX_LINE = re.compile(r"([A-Za-z0-9-]+)\*")
+_ADDR = re.compile(r"\sinet6?\s+(\S+)")
+_MTU = re.compile(r"\smtu\s+(\d+)")
+
+
+def _nets(raws: Sequence[str]) -> set[IPNetwork]:
+    """Networks from ``wg`` allowed-IPs strings (``(none)`` and junk skipped)."""
+    out: set[IPNetwork] = set()
+    for raw in raws:
+        with contextlib.suppress(ValueError):
+            out.add(ipaddress.ip_network(raw, strict=False))
+    return out
+
+
+def _proto(net: IPNetwork | ipaddress.IPv4Interface | ipaddress.IPv6Interface) -> str:
+    return "-6" if net.version == 6 else "-4"
+
+
+def _defaults(nets: set[IPNetwork]) -> frozenset[int]:
+    """The IP versions with a ``/0`` (a full tunnel of that family)."""
+    return frozenset(n.version for n in nets if n.prefixlen == 0)
 
 
 class WgQuickBackend:
@@ -82,6 +110,119 @@ class WgQuickBackend:
         except CommandError:
             self._teardown(spec.interface)
             raise
+
+    def update(self, spec: TunnelSpec) -> TunnelStatus:
+        """Apply ``spec`` to the running tunnel in place (see the protocol); its status.
+
+        Peers, keys and allowed IPs: ``wg syncconf`` with the stripped config (0600, in the
+        config directory, removed after), carrying the live listen port and fwmark, which
+        ``syncconf`` would otherwise reset. Then routes (``ip route replace`` for new
+        allowed IPs, ``ip route del`` for removed ones), addresses and MTU are changed in
+        place and the config file is rewritten so that ``down`` undoes the new state.
+
+        Falls back to ``down`` + ``up`` (the handshake restarts) only when the change
+        cannot be made in place: a family's ``/0`` added or removed (wg-quick's full-tunnel
+        policy routing, fwmark table and nft rules are made by ``up`` only), or the global
+        ``DNS`` of a spec without ``dns_suffixes`` changed (wg-quick feeds it to
+        ``resolvconf`` itself). On a failure after ``syncconf`` the previous config is
+        synced back and the route changes undone (best effort) before the error is raised.
+        """
+        spec.validate(require_private_key=True)
+        interface = spec.interface
+        before = self.status(interface)
+        path = self._conf(interface)
+        if not before.up or not path.exists():
+            raise TunnelStateError(f"no tunnel {interface} is up here; bring it up instead")
+        try:
+            old_text = path.read_text(encoding="ascii")
+        except (OSError, UnicodeError) as exc:
+            raise BackendError(f"cannot read the tunnel config: {exc}") from None
+        old_nets = _nets([ip for p in before.peers for ip in p.allowed_ips])
+        new_nets = {n for p in spec.peers for n in p.networks()}
+        new_text = render_wg_quick(spec)
+        if _defaults(old_nets) != _defaults(new_nets) or _dns_line(old_text) != _dns_line(new_text):
+            self.down(interface)
+            self.up(spec)
+            return self.status(interface)
+        fwmark = self.routing_table(interface)
+        self._syncconf(
+            interface, render_wg_set(spec, listen_port=before.listen_port, fwmark=fwmark)
+        )
+        added = sorted((n for n in new_nets - old_nets if n.prefixlen), key=_sort_key)
+        keep = {i.network for i in spec.interfaces()}
+        removed = sorted(
+            (n for n in old_nets - new_nets if n.prefixlen and n not in keep), key=_sort_key
+        )
+        done: list[IPNetwork] = []
+        try:
+            for net in added:
+                self._run(["ip", _proto(net), "route", "replace", str(net), "dev", interface])
+                done.append(net)
+            for net in removed:  # gone already (a covering route was used) is fine
+                self._run(
+                    ["ip", _proto(net), "route", "del", str(net), "dev", interface], check=False
+                )
+            self._set_addresses(interface, spec)
+            if spec.mtu is not None and self._mtu(interface) != spec.mtu:
+                self._run(["ip", "link", "set", "mtu", str(spec.mtu), "up", "dev", interface])
+            write_private_file(self.config_dir, f"{interface}.conf", new_text)
+        except (BackendError, OSError) as exc:
+            self._rollback(interface, old_text, before.listen_port, fwmark, done, removed)
+            if isinstance(exc, OSError):
+                raise BackendError(f"cannot write the tunnel config: {exc}") from None
+            raise
+        return self.status(interface)
+
+    def _syncconf(self, interface: str, text: str) -> None:
+        # The private runtime directory, never /tmp: the file holds the private key.
+        name = f".{interface}.sync.{os.getpid()}.conf"
+        try:
+            tmp = write_private_file(self.config_dir, name, text)
+        except OSError as exc:
+            raise BackendError(f"cannot write the tunnel config: {exc}") from None
+        try:
+            self._run([self._wg, "syncconf", interface, str(tmp)], env=self._env)
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+    def _rollback(
+        self,
+        interface: str,
+        old_text: str,
+        listen_port: int | None,
+        fwmark: int | None,
+        added: Sequence[IPNetwork],
+        removed: Sequence[IPNetwork],
+    ) -> None:
+        """Best effort: the old peers back (from our own old config), route changes undone."""
+        with contextlib.suppress(BackendError, ValueError):
+            self._syncconf(interface, _strip(old_text, listen_port, fwmark))
+        for net in added:
+            self._run(["ip", _proto(net), "route", "del", str(net), "dev", interface], check=False)
+        for net in removed:
+            self._run(
+                ["ip", _proto(net), "route", "replace", str(net), "dev", interface], check=False
+            )
+
+    def _set_addresses(self, interface: str, spec: TunnelSpec) -> None:
+        res = self._run(["ip", "-o", "address", "show", "dev", interface], timeout=10)
+        live = set()
+        for m in _ADDR.finditer(res.stdout):
+            with contextlib.suppress(ValueError):
+                live.add(ipaddress.ip_interface(m.group(1)))
+        want = set(spec.interfaces())
+        for addr in sorted(want - live, key=str):  # add first: never without an address
+            self._run(["ip", _proto(addr), "address", "add", str(addr), "dev", interface])
+        for addr in sorted(live - want, key=str):
+            if addr.is_link_local:
+                continue
+            self._run(["ip", _proto(addr), "address", "del", str(addr), "dev", interface])
+
+    def _mtu(self, interface: str) -> int | None:
+        res = self._run(["ip", "-o", "link", "show", "dev", interface], check=False, timeout=10)
+        m = _MTU.search(res.stdout)
+        return int(m.group(1)) if m else None
 
     def _teardown(self, interface: str) -> None:
         path = self._conf(interface)
@@ -185,3 +326,32 @@ class WgQuickBackend:
         if res.returncode != 0:
             return TunnelStatus(interface=interface, up=False, backend=self.name)
         return parse_wg_dump(res.stdout, interface=interface, backend=self.name)
+
+
+def _dns_line(config: str) -> str | None:
+    """The ``DNS =`` line of a wg-quick config we rendered (``None`` without one)."""
+    return next((ln for ln in config.splitlines() if ln.startswith("DNS = ")), None)
+
+
+def _strip(config: str, listen_port: int | None, fwmark: int | None) -> str:
+    """A config we rendered, reduced to what ``wg setconf`` reads (like ``wg-quick strip``).
+
+    Only our own renderer's output is fed here, so dropping wg-quick's keys by line is
+    exact; the live listen port and fwmark are added for the same reason as in
+    :func:`~wg_backends.render.render_wg_set`.
+    """
+    lines: list[str] = []
+    for line in config.splitlines():
+        if line.split(" = ", 1)[0] in {"Address", "DNS", "MTU"}:
+            continue
+        lines.append(line)
+        if line == "[Interface]":
+            if listen_port is not None:
+                lines.append(f"ListenPort = {int(listen_port)}")
+            if fwmark is not None:
+                lines.append(f"FwMark = {int(fwmark)}")
+    return "\n".join(lines) + "\n"
+
+
+def _sort_key(net: IPNetwork) -> tuple[int, int, int]:
+    return (net.version, -net.prefixlen, int(net.network_address))

@@ -97,6 +97,16 @@ class WindowsBackend:
                 remove_config(self.config_dir, spec.interface)
             raise
 
+    def update(self, spec: TunnelSpec) -> TunnelStatus:
+        """Apply ``spec`` to the running tunnel. First version: ``down`` + ``up`` (not
+        hitless yet). Raises ``TunnelStateError`` when no such tunnel is up."""
+        spec.validate(require_private_key=True)
+        if not self.status(spec.interface).up:
+            raise TunnelStateError(f"no tunnel {spec.interface} is up here; bring it up instead")
+        self.down(spec.interface)
+        self.up(spec)
+        return self.status(spec.interface)
+
     def down(self, interface: str) -> None:
         """Uninstall the tunnel service and remove the config. Idempotent."""
         if self._service_state(interface) is not None:
