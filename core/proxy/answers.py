@@ -8,8 +8,8 @@ addressed to the proxy itself comes from a web page (DNS rebinding). Pure functi
 
 from __future__ import annotations
 
+import errno
 import html
-import os
 
 from core.proxy import http as h
 from core.proxy import socks5 as s5
@@ -48,7 +48,7 @@ class SocksAnswer(Answer):
             return s5.reply_bytes(s5.Reply.CONNECTION_REFUSED)
         if isinstance(exc, TimeoutError):
             return s5.reply_bytes(s5.Reply.TTL_EXPIRED)
-        if isinstance(exc, OSError) and exc.errno == getattr(os, "ENETUNREACH", -1):
+        if isinstance(exc, OSError) and exc.errno == errno.ENETUNREACH:
             return s5.reply_bytes(s5.Reply.NETWORK_UNREACHABLE)
         return s5.reply_bytes(s5.Reply.HOST_UNREACHABLE)
 

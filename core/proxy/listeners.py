@@ -1,7 +1,10 @@
 """Listening sockets, accept and local port forwards: the ``Listeners`` layer.
 
 The proxy port listens on each loopback address; port forwards add listeners whose
-connections skip the handshake and go straight to the decision for a fixed destination.
+connections skip the handshake and go straight to the decision for a fixed destination;
+the transparent listener's connections skip it too, their destination being the one
+the app originally connected to (``transparent.original_destination``: one getsockopt),
+and the app is identified from that original connection.
 Accepting is a reader callback that drains up to 64 connections per wake-up. Each
 accepted connection is identified at once and a process of another account (or one that
 cannot be identified) is closed before a byte of it is read: it holds no slot, no
@@ -29,6 +32,7 @@ from core.proxy.model import EventKind
 from core.proxy.normalize import normalize_host, normalize_port
 from core.proxy.peer import PeerInfo, PeerLookup
 from core.proxy.serving import PeerSlot, app_of
+from core.proxy.transparent import original_destination, redirect_refusal
 
 __all__ = ["FDS_PER_CONNECTION", "FD_RESERVE", "Listener", "Listeners", "fd_budget"]
 
@@ -72,13 +76,17 @@ def _nofile_soft_limit() -> int | None:
 
 
 class Listener:
-    """A listening socket: the proxy port (``forward`` None) or a port forward."""
+    """A listening socket: the proxy port (``forward`` None), a port forward, or the
+    transparent listener (``transparent``: redirected connections)."""
 
-    __slots__ = ("forward", "sock")
+    __slots__ = ("forward", "sock", "transparent")
 
-    def __init__(self, sock: socket.socket, forward: tuple[str, int] | None) -> None:
+    def __init__(
+        self, sock: socket.socket, forward: tuple[str, int] | None, *, transparent: bool = False
+    ) -> None:
         self.sock = sock
         self.forward = forward
+        self.transparent = transparent
 
 
 class Listeners(Handshaking):
@@ -255,9 +263,23 @@ class Listeners(Handshaking):
             except OSError:
                 conn.close()
                 continue
-            # Who is connecting is settled before any handshake work: another account's
-            # connection is closed here, having cost one lookup and no byte parsed.
-            info = self._peers.lookup(peer, local)
+            original: tuple[str, int] | None = None
+            if listener.transparent:
+                # The app's own socket runs from ``peer`` to the original destination:
+                # that is the connection the lookup must find (not the one to us).
+                original = original_destination(conn)
+                why = redirect_refusal(original, local)
+                if why is not None:
+                    info = self._peers.lookup(peer, local)  # names who knocked directly
+                    conn.close()
+                    self._refuse_at_accept(info, why)
+                    continue
+                assert original is not None
+                info = self._peers.lookup(peer, original)
+            else:
+                # Who is connecting is settled before any handshake work: another account's
+                # connection is closed here, having cost one lookup and no byte parsed.
+                info = self._peers.lookup(peer, local)
             refusal = self._peer_refusal(info)
             if refusal is not None:
                 conn.close()
@@ -274,7 +296,9 @@ class Listeners(Handshaking):
                 conn.close()
                 continue
             slot = PeerSlot(info)
-            if listener.forward is not None:
+            if original is not None:
+                self._own(conn, self._transparent(conn, slot, original))
+            elif listener.forward is not None:
                 self._own(conn, self._forward(conn, slot, listener.forward))
             else:
                 self._begin(conn, slot)

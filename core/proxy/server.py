@@ -28,6 +28,7 @@ from core.aio import cancel_and_wait, spawn
 from core.policy.api import Decider
 from core.proxy.apphash import AppHasher
 from core.proxy.bookkeeping import EventCallback
+from core.proxy.destinations import RangesSource, ResourceScopes
 from core.proxy.dial import Connector, Resolver, system_connector, system_resolver
 from core.proxy.errors import ProxyConfigError, ProxyStartError
 from core.proxy.listeners import REFUSAL_EVENTS_BURST, Listener, Listeners
@@ -36,6 +37,7 @@ from core.proxy.pac import PacTargets
 from core.proxy.peer import Owner, PeerLookup, current_owner, default_lookup
 from core.proxy.peer.owner import uid_owner
 from core.proxy.relay import splice_available
+from core.proxy.serving import ReverseLookup
 
 __all__ = ["EventCallback", "ProxyServer"]
 
@@ -56,6 +58,17 @@ class ProxyServer(Listeners):
     first subscriber (see ``subscribe``). ``hosts`` are the listening addresses and must
     be loopback (DESIGN §7.4). ``hasher`` computes executables' digests for rules pinned
     to a hash (default: an ``AppHasher`` with its cache).
+
+    Transparent mode: with ``transparent_port`` (0: any free port) ``start`` also
+    listens there on each of ``hosts``, for the connections the helper's nftables rules
+    redirect to it; each is decided for its original destination IP (with the name
+    ``reverse(ip)`` gives, if any, for host rules) and spliced, its events' protocol
+    "transparent". A connection to that port that was not redirected is refused.
+    The addresses a name resolves to must lie in the matched resource's networks, or
+    else in ``ranges()`` (the tunnel's ranges; without ``ranges`` only loopback,
+    link-local and other never-resource addresses are refused). To dial only through
+    the tunnel, give ``connector=tunnel_connector(source)`` (``dial``): it never uses
+    the OS's routes and refuses with "the tunnel is down" when there is no tunnel.
 
     Raises ProxyConfigError for non-loopback ``hosts``, ``relay="splice"`` off Linux, or
     both ``host_uid`` and ``host_owner``.
@@ -87,6 +100,9 @@ class ProxyServer(Listeners):
         peer_lookup: PeerLookup | None = None,
         hosts: Sequence[str] = ("127.0.0.1", "::1"),
         hasher: AppHasher | None = None,
+        transparent_port: int | None = None,
+        reverse: ReverseLookup | None = None,
+        ranges: RangesSource | None = None,
     ) -> None:
         for host in hosts:
             try:
@@ -95,6 +111,8 @@ class ProxyServer(Listeners):
                 loopback = False
             if not loopback:
                 raise ProxyConfigError(f"the proxy listens on loopback only, not {host!r}")
+        if transparent_port is not None and not 0 <= transparent_port <= 65535:
+            raise ProxyConfigError(f"transparent_port {transparent_port} is not a port")
         if host_uid is not None and host_owner is not None:
             raise ProxyConfigError("give host_uid or host_owner, not both")
         if host_owner is None:
@@ -114,6 +132,11 @@ class ProxyServer(Listeners):
         self._hasher = hasher or AppHasher()
         self._hash_for = None
         self._hash_wanted = False
+        self._reverse = reverse
+        self._ranges = ranges
+        self._scopes = ResourceScopes()
+        self._transparent_want = transparent_port
+        self._transparent_port = 0
         self._max_open = self._limits.max_connections
         self._accept_timer = None
         self._accept_pause = 0.0
@@ -146,7 +169,8 @@ class ProxyServer(Listeners):
     async def start(self, port: int) -> list[tuple[str, int]]:
         """Listen on ``port`` (0: any free port, the same on both families).
 
-        Returns the bound (host, port) addresses. Raises ProxyStartError when the IPv4
+        Returns the bound (host, port) addresses (the transparent listener's after the
+        main port's, when configured). Raises ProxyStartError when the IPv4
         loopback cannot be bound (IPv6 loopback is skipped when the host has none).
         Not idempotent: call ``stop`` before starting again.
         """
@@ -167,15 +191,33 @@ class ProxyServer(Listeners):
                 self._port = sock.getsockname()[1]
                 self._add_listener(Listener(sock, None))
                 bound.append((host, self._port))
+            if self._transparent_want is not None:
+                bound += self._listen_transparent(self._transparent_want)
         except BaseException:
             self._close_listeners()
             raise
         self._sweeper = spawn(self._sweep(), name="proxy-idle-sweeper")
         return bound
 
+    def _listen_transparent(self, port: int) -> list[tuple[str, int]]:
+        bound: list[tuple[str, int]] = []
+        for host in self._hosts:
+            try:
+                sock = self._listen(host, port or self._transparent_port)
+            except OSError as exc:
+                if host == "::1" and bound:
+                    _log.info("IPv6 loopback unavailable, transparent on IPv4 only: %s", exc)
+                    continue
+                raise ProxyStartError(f"cannot listen on {host}:{port}: {exc}") from exc
+            self._transparent_port = sock.getsockname()[1]
+            self._add_listener(Listener(sock, None, transparent=True))
+            bound.append((host, self._transparent_port))
+        return bound
+
     async def stop(self) -> None:
         """Close listeners, forwards, handshakes in progress and every relay. Idempotent."""
         self._close_listeners()
+        self._transparent_port = 0
         await cancel_and_wait(self._sweeper)
         self._sweeper = None
         for hs in list(self._pending):
@@ -192,3 +234,8 @@ class ProxyServer(Listeners):
     def port(self) -> int:
         """The main listening port (0 before ``start``)."""
         return self._port
+
+    @property
+    def transparent_port(self) -> int:
+        """The transparent listener's port (0 when not listening)."""
+        return self._transparent_port

@@ -7,7 +7,11 @@ line). Once a handshake (or a port forward) has named the target, it answers req
 for the proxy itself (the PAC file), normalises the destination, resolves names with the
 injected resolver, adds the executable's digest when a rule is pinned to one
 (``apphash``), asks the ``Decider`` (name *and* addresses), connects with the injected
-connector and starts the relay — or answers a protocol-correct refusal.
+connector and starts the relay — or answers a protocol-correct refusal. The addresses
+a name resolved to are checked against the matched resource's networks (else the
+tunnel's ranges) before any is dialled (``destinations``). Transparent connections
+(``_transparent``) come with their original destination: the IP is decided (with the
+name ``reverse`` knows for it, if any) and the connection spliced like a port forward.
 ``reevaluate`` re-asks the decider for every open relay. See ``bookkeeping`` for how the
 layers stack.
 """
@@ -19,7 +23,7 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from core.policy.api import AccessRequest, AppIdentity, Decider, Decision, Effect
@@ -28,7 +32,8 @@ from core.proxy import socks5 as s5
 from core.proxy.answers import Answer, HttpAnswer, SocksAnswer, rebinding_reason
 from core.proxy.apphash import AppHasher, rules_need_hash
 from core.proxy.bookkeeping import Bookkeeping, Count, Opened, fmt_host
-from core.proxy.dial import Connector, Resolver, send_final
+from core.proxy.destinations import RangesSource, ResourceScopes, drop_special, within
+from core.proxy.dial import Connector, Resolver, TunnelDown, send_final
 from core.proxy.errors import DestinationError
 from core.proxy.model import EventKind
 from core.proxy.normalize import is_ip, normalize_host, normalize_port
@@ -36,7 +41,15 @@ from core.proxy.pac import PacTargets, parse_pac_targets, render_pac
 from core.proxy.peer import Owner, PeerInfo
 from core.proxy.relay import BufferedRelay, Relay, SpliceRelay
 
-__all__ = ["PeerSlot", "Serving", "app_of"]
+__all__ = ["PROTOCOL_TRANSPARENT", "PeerSlot", "ReverseLookup", "Serving", "app_of"]
+
+PROTOCOL_TRANSPARENT = "transparent"
+"""The ``ProxyEvent.protocol`` of connections that came through the transparent listener."""
+
+ReverseLookup = Callable[[str], str | None]
+"""``reverse(ip) -> name``: the name the split-DNS resolver last answered ``ip`` for
+(None when it knows none). Called on the loop thread for each transparent connection:
+a dictionary look-up, never I/O."""
 
 _log = logging.getLogger(__name__)
 
@@ -72,6 +85,9 @@ class Serving(Bookkeeping):
     _hasher: AppHasher
     _hash_for: object  # the bundle _hash_wanted was computed for
     _hash_wanted: bool
+    _reverse: ReverseLookup | None
+    _ranges: RangesSource | None
+    _scopes: ResourceScopes
 
     # -- public controls -----------------------------------------------------------
 
@@ -105,6 +121,8 @@ class Serving(Bookkeeping):
             if relay.closed:
                 continue
             decision = self._decide(opened.request)
+            if decision.allowed and opened.request.addresses and not is_ip(opened.request.host):
+                decision = self._checked(opened.request, decision)[1]
             if decision.allowed:
                 continue
             relay.close(f"revoked: {decision.reason}")
@@ -147,6 +165,38 @@ class Serving(Bookkeeping):
             self._refuse(app, f"{fmt_host(forward[0])}:{forward[1]}", refusal, "forward")
             return False
         return await self._serve(conn, app, forward[0], forward[1], b"", Answer(), "forward")
+
+    async def _transparent(
+        self, conn: socket.socket, slot: PeerSlot, original: tuple[str, int]
+    ) -> bool:
+        """A redirected connection: decide its original destination and splice."""
+        info = slot.get()
+        app = app_of(info)
+        ip, port = original
+        refusal = self._peer_refusal(info)
+        if refusal:
+            self._refuse(app, f"{fmt_host(ip)}:{port}", refusal, PROTOCOL_TRANSPARENT)
+            return False
+        name = self._reverse_name(ip)
+        if name is None:
+            return await self._serve(conn, app, ip, port, b"", Answer(), PROTOCOL_TRANSPARENT)
+        return await self._serve(
+            conn, app, name, port, b"", Answer(), PROTOCOL_TRANSPARENT, known=(ip,)
+        )
+
+    def _reverse_name(self, ip: str) -> str | None:
+        """The name ``reverse`` knows for ``ip``, normalised; None when none (or bad)."""
+        if self._reverse is None:
+            return None
+        try:
+            raw = self._reverse(ip)
+            if not raw:
+                return None
+            name = normalize_host(raw)
+        except Exception as exc:  # a broken hook only costs the name: the IP is decided
+            _log.debug("reverse lookup of %s failed: %s", ip, exc)
+            return None
+        return None if is_ip(name) else name
 
     async def _socks(self, conn: socket.socket, slot: PeerSlot, target: s5.Connect) -> bool:
         info = slot.get()
@@ -218,8 +268,14 @@ class Serving(Bookkeeping):
         first_up: bytes,
         answer: Answer,
         protocol: str,
+        *,
+        known: tuple[str, ...] | None = None,
     ) -> bool:
-        """Decide, connect and start relaying. Returns True when a relay owns ``conn``."""
+        """Decide, connect and start relaying. Returns True when a relay owns ``conn``.
+
+        ``known``: the addresses of a name are already known (a transparent connection's
+        original destination): no resolver call; they are checked like an answer.
+        """
         loop = asyncio.get_running_loop()
         limits = self._limits
         try:
@@ -231,15 +287,24 @@ class Serving(Bookkeeping):
             await send_final(loop, conn, answer.bad_destination(str(exc)))
             return False
         addresses: tuple[str, ...] = ()
+        dropped: str | None = None
         host_is_ip = is_ip(host)
         if not host_is_ip:
-            addresses = await self._resolve(host, port)
+            addresses = known if known is not None else await self._resolve(host, port)
+            # Never-resources (loopback, link-local…) are gone before the policy sees
+            # them: a broad CIDR must not match them either.
+            addresses, dropped = drop_special(host, addresses)
         if app.sha256 is None and (app.pid or app.exe) and self._needs_hash():
             digest = await self._hasher.sha256(app.pid, app.exe)
             if digest is not None:
                 app = replace(app, sha256=digest)
         request = AccessRequest(app=app, host=host, port=port, protocol="tcp", addresses=addresses)
         decision = self._decide(request)
+        if decision.allowed and not host_is_ip and (addresses or dropped):
+            request, decision = self._checked(request, decision, dropped)
+            addresses = request.addresses
+        elif dropped and decision.rule_id is None:  # a default deny: say what was dropped
+            decision = replace(decision, reason=f"{decision.reason}; {dropped}")
         resource = decision.resource or host
         destination = f"{fmt_host(host)}:{port}"
         self._emit(EventKind.DECISION, app, destination, decision, protocol)
@@ -255,6 +320,8 @@ class Serving(Bookkeeping):
             async with asyncio.timeout(limits.connect_timeout):
                 upstream = await self._connector(targets, port)
         except (OSError, TimeoutError) as exc:
+            if isinstance(exc, TunnelDown):  # allowed, but never over the local network
+                self._refuse(app, destination, str(exc), protocol)
             await send_final(loop, conn, answer.failure(exc))
             return False
         try:
@@ -291,6 +358,31 @@ class Serving(Bookkeeping):
         relay.bytes_up += len(first_up)
         relay.start()
         return True
+
+    def _checked(
+        self, request: AccessRequest, decision: Decision, dropped: str | None = None
+    ) -> tuple[AccessRequest, Decision]:
+        """Keep the request's addresses that lie in the allowed resource's networks (or
+        else the tunnel's ranges); deny, naming the name, the address and why, when none
+        remain. ``dropped``: why an address was already removed as never a resource."""
+        scope = self._scopes.get(getattr(self._decider, "bundle", None), decision.resource)
+        addresses = request.addresses
+        why: str | None = None
+        if scope is not None and scope.networks:
+            addresses, why = within(request.host, addresses, scope.networks, scope.label)
+        elif self._ranges is not None:
+            try:
+                ranges = self._ranges()
+            except Exception:  # unknown ranges: nothing can be shown to lie inside them
+                _log.exception("the tunnel's ranges are unavailable")
+                ranges = ()
+            addresses, why = within(request.host, addresses, ranges, "the tunnel's networks")
+        if addresses:
+            if addresses != request.addresses:
+                request = replace(request, addresses=addresses)
+            return request, decision
+        reason = dropped or why or f"{request.host} resolved to no usable address"
+        return request, Decision(Effect.DENY, None, reason, decision.resource)
 
     async def _resolve(self, host: str, port: int) -> tuple[str, ...]:
         try:

@@ -130,6 +130,11 @@ class ProxyThread:
         """The main listening port (0 before the first ``start``)."""
         return self._server.port
 
+    @property
+    def transparent_port(self) -> int:
+        """The transparent listener's port (0 when not listening)."""
+        return self._server.transparent_port
+
     # -- controls ------------------------------------------------------------------------
 
     def subscribe(self, callback: Callable[[ProxyEvent], None]) -> Callable[[], None]:

@@ -10,9 +10,11 @@ import asyncio
 import ipaddress
 import socket
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from core.policy.api import AccessRequest, Decision, Effect
+from core.proxy.dial import system_connector
 
 
 @dataclass
@@ -113,6 +115,17 @@ async def refused_at_accept(proxy_port: int, first: bytes = b"\x05\x01\x00") -> 
         return data == b""
     finally:
         w.close()
+
+
+STAND_INS = {"192.0.2.1": "127.0.0.1", "2001:db8::1": "::1"}
+"""Documentation addresses the tests' resolvers answer for names, standing in for
+addresses behind the tunnel: a name's answer may not be loopback (``destinations``),
+so ``stand_in_connector`` dials the loopback servers in their place."""
+
+
+async def stand_in_connector(addresses: Sequence[str], port: int) -> socket.socket:
+    """``system_connector`` to the loopback address each stand-in address stands for."""
+    return await system_connector([STAND_INS.get(a, a) for a in addresses], port)
 
 
 def free_port() -> int:

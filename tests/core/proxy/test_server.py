@@ -20,7 +20,13 @@ import pytest
 from core.policy.api import Decision, Effect
 from core.proxy import EventKind, Limits, ProxyEvent, ProxyServer
 from core.proxy.errors import ProxyConfigError, ProxyStartError
-from tests.core.proxy.helpers import EchoServer, TableDecider, refused_at_accept, socks_open
+from tests.core.proxy.helpers import (
+    EchoServer,
+    TableDecider,
+    refused_at_accept,
+    socks_open,
+    stand_in_connector,
+)
 from tests.fakes.wait import async_wait_until
 
 pytestmark = pytest.mark.integration
@@ -66,7 +72,13 @@ class Harness:
 
 
 async def _resolver(host: str, port: int) -> Sequence[str]:
-    table = {"allowed.test": ["127.0.0.1"], "denied.test": ["127.0.0.1"], "v6.test": ["::1"]}
+    # Names resolve to stand-ins for addresses behind the tunnel (loopback answers are
+    # refused: see test_destinations); ``stand_in_connector`` reaches our servers.
+    table = {
+        "allowed.test": ["192.0.2.1"],
+        "denied.test": ["192.0.2.1"],
+        "v6.test": ["2001:db8::1"],
+    }
     if host not in table:
         raise OSError(f"no such host {host}")
     return table[host]
@@ -85,6 +97,7 @@ async def proxy(request: pytest.FixtureRequest, echo: EchoServer) -> AsyncIterat
         decider,
         host_uid=os.getuid(),
         resolver=_resolver,
+        connector=stand_in_connector,
         on_event=events.append,
         limits=Limits(relay=request.param, handshake_timeout=1.0, connect_timeout=2.0),
     )
@@ -133,7 +146,7 @@ async def test_curl_socks5_hostname_allowed_and_denied(proxy: Harness, web: int)
     assert ev.protocol == "socks5"
     assert ev.time > 0
     # names are decided together with the addresses they resolved to
-    assert proxy.decider.seen[0].addresses == ("127.0.0.1",)
+    assert proxy.decider.seen[0].addresses == ("192.0.2.1",)
 
 
 async def test_curl_http_proxy_forward_and_connect(proxy: Harness, web: int) -> None:

@@ -40,8 +40,12 @@ async def _run_relay_on_thread() -> None:
         bound = await proxy.start(0)
         assert bound == [("127.0.0.1", proxy.port)]
         assert len(_proxy_threads()) == 1
-        # A name: resolved on the proxy loop's executor threads.
-        code, r, w = await socks_open(proxy.port, "localhost", echo.port)
+        # A name: resolved on the proxy loop's executor threads; its loopback answer is
+        # never dialled (it is not a company resource: see test_destinations).
+        code0, _r0, w0 = await socks_open(proxy.port, "localhost", echo.port)
+        assert code0 == 2
+        w0.close()
+        code, r, w = await socks_open(proxy.port, "127.0.0.1", echo.port)
         assert code == 0
         blob = os.urandom(1 << 20)
         w.write(blob)
@@ -50,9 +54,11 @@ async def _run_relay_on_thread() -> None:
         code2, _r2, w2 = await socks_open(proxy.port, "10.9.9.9", 22)
         assert code2 == 2  # SOCKS "connection not allowed by ruleset"
         w2.close()
-        await async_wait_until(lambda: len(got) >= 2)
-        assert [e.effect.value for e, _ in got[:2]] == ["allow", "deny"]
-        assert got[1][0].destination == "10.9.9.9:22"
+        await async_wait_until(lambda: len(got) >= 3)
+        assert [e.effect.value for e, _ in got[:3]] == ["deny", "allow", "deny"]
+        assert "localhost resolved to" in got[0][0].reason
+        assert "a loopback address" in got[0][0].reason
+        assert got[2][0].destination == "10.9.9.9:22"
         assert all(t is caller for _, t in got)  # delivered on the caller's loop
         counters = proxy.counters()
         assert counters.active == 1
