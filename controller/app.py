@@ -567,8 +567,7 @@ class Api:
     async def h_put_user(self, ctx: Ctx) -> UserGroups:
         if ctx.body.user != ctx.params["user_id"]:
             raise BadRequest("the body's user differs from the path's user_id")
-        self.service.storage.set_user_groups(ctx.body.user, list(ctx.body.groups))
-        self.service.events.publish("policy_changed", None, f"groups of {ctx.body.user} changed")
+        self.service.set_user_groups(ctx.body.user, list(ctx.body.groups))
         return ctx.body  # type: ignore[no-any-return]
 
     async def h_list_devices(self, ctx: Ctx) -> DeviceList:

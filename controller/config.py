@@ -98,7 +98,14 @@ class GatewayConfig(_Cfg, frozen=True):
     interface: str | None = None
     #: The gateway's own tunnel address inside the pool, never given to a device.
     address: str = "10.77.0.1/24"
+    #: The clients' keepalive towards this gateway (in their tunnel spec).
     keepalive_s: int | None = 25
+    #: The gateway's keepalive towards each device peer (0: off), so a client sees
+    #: traffic from a live gateway even on an idle tunnel.
+    peer_keepalive_s: Annotated[int, Meta(ge=0, le=65535)] = 5
+    #: Install the per-device filter (nftables) on the gateway; off only where another
+    #: firewall enforces the grants.
+    filter: bool = True
 
 
 class ControllerConfig(_Cfg, frozen=True):
@@ -129,6 +136,10 @@ class ControllerConfig(_Cfg, frozen=True):
     sensitive_rate_per_min: Annotated[int, Meta(ge=1, le=100_000)] = 30
     tunnel_interface: str = "rustronaut0"
     tunnel_dns: tuple[str, ...] = ()
+    #: Split-DNS suffixes put into every tunnel spec with ``tunnel_dns`` (names under
+    #: them resolve through the tunnel). None: derived from the resources' host names
+    #: (``wiki.corp.example`` → ``corp.example``); ``[]``: no split DNS.
+    tunnel_dns_suffixes: tuple[str, ...] | None = None
     tunnel_mtu: int | None = None
 
     def __post_init__(self) -> None:
@@ -136,6 +147,24 @@ class ControllerConfig(_Cfg, frozen=True):
             ipaddress.ip_network(self.pool, strict=True)
         except ValueError as exc:
             raise ValueError(f"pool: {exc}") from None
+        for server in self.tunnel_dns:
+            try:
+                ipaddress.ip_address(server)
+            except ValueError:
+                raise ValueError(f"tunnel_dns: {server!r} is not an IP address") from None
+        if self.tunnel_dns_suffixes is not None:
+            from wg_backends.errors import SpecError
+            from wg_backends.spec import validate_dns_suffix
+
+            for suffix in self.tunnel_dns_suffixes:
+                try:
+                    validate_dns_suffix(suffix)
+                except SpecError as exc:
+                    raise ValueError(f"tunnel_{exc}") from None
+            if len(set(self.tunnel_dns_suffixes)) != len(self.tunnel_dns_suffixes):
+                raise ValueError("tunnel_dns_suffixes: the same suffix appears twice")
+            if self.tunnel_dns_suffixes and not self.tunnel_dns:
+                raise ValueError("tunnel_dns_suffixes: split DNS needs tunnel_dns servers")
         names = [g.interface for g in self.all_gateways if g.interface]
         if len(names) != len(set(names)):
             raise ValueError("gateways: two gateways name the same interface")

@@ -10,6 +10,15 @@ Access on the gateway follows the device's lease: the expiry of the last bundle 
 fetched (one bundle lifetime of grace after enrolling). ``run_expiry`` re-checks the
 gateway every second, so the peer of a device that stopped refreshing is removed on
 time — whatever the device's clock says — and comes back when it fetches a bundle.
+
+Each gateway also filters per device (``controller.gateway_filter``): a device's tunnel
+address is forwarded only to the networks of the resources its user may reach now, under
+the current rules, with the posture facts it last reported (none before its first
+report). The grants are recomputed and applied (one ``nft -f -`` transaction per gateway)
+whenever a rule, resource, group membership, device or posture report changes, at start
+and on every ``run_expiry`` tick (time-bound rules, retries of a failed gateway). The
+user's subject, email and token groups are remembered from their last authenticated call
+(``Storage.set_identity``) so rules can be evaluated without a token.
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from controller.config import ControllerConfig, GatewayConfig
 from controller.errors import Conflict, Forbidden, NotFound, Unavailable, Unprocessable
 from controller.events import EventHub
-from controller.gateway import Gateway, GatewayError
+from controller.gateway import FilterError, Gateway, GatewayError
 from controller.keys import SigningKeyRing
 from controller.reach import allowed_ips, reachable
 from controller.storage import (
@@ -88,6 +97,12 @@ class ControllerService:
             reserved.add(f"{gw_ip}{'/32' if gw_ip.version == 4 else '/128'}")
         self._reserved = frozenset(reserved)
         self._sweep_failing = False
+        self._filter_failing = False
+        #: the last filter script every gateway accepted, and when (service clock)
+        self._filter_applied: tuple[str, float] | None = None
+        #: set every wanted peer once (its keepalive too), on the first reconcile
+        self._peers_forced = False
+        self._identities: dict[str, tuple[str, str, list[str]]] | None = None
 
     def now(self) -> int:
         """The service clock in whole seconds."""
@@ -135,11 +150,61 @@ class ControllerService:
             raise NotFound(str(exc)) from exc
         self._policy_changed(f"rule {rule_id} removed")
 
+    def set_user_groups(self, user_id: str, groups: list[str]) -> None:
+        """Replace a user's admin-managed groups; devices and gateways follow at once."""
+        self.storage.set_user_groups(user_id, groups)
+        self._policy_changed(f"groups of {user_id} changed")
+
     def _policy_changed(self, detail: str) -> None:
+        # The gateways first: a withdrawal is enforced there before any client hears of it.
+        self.reconcile_gateway()
         self.events.publish("policy_changed", None, detail)
 
     # devices ------------------------------------------------------------------------
+    def _remember(self, identity: Identity) -> None:
+        """Keep who the user is (for the gateway filter); written only when it changed."""
+        known = self._known_identities()
+        entry = (identity.subject, identity.email, sorted(set(identity.groups)))
+        if known.get(identity.user_id) != entry:
+            self.storage.set_identity(identity.user_id, *entry)
+            known[identity.user_id] = entry
+
+    def _known_identities(self) -> dict[str, tuple[str, str, list[str]]]:
+        if self._identities is None:
+            self._identities = self.storage.list_identities()
+        return self._identities
+
+    def _stored_user(self, user_id: str) -> UserInfo:
+        """The user as last seen in a token, plus the admin-managed groups. A user never
+        seen since this was recorded: subject = the user id, no token groups."""
+        subject, email, groups = self._known_identities().get(
+            user_id, (user_id, user_id if "@" in user_id else "", [])
+        )
+        stored = self.storage.get_user_groups(user_id) or []
+        return UserInfo(subject=subject, email=email, groups=tuple(sorted({*groups, *stored})))
+
+    def _reachable_now(
+        self,
+        dev: DeviceRecord,
+        user: UserInfo,
+        resources: list[Resource],
+        rules: list[Rule],
+    ) -> list[str]:
+        """What the device may reach under today's rules with its last posture facts;
+        nothing before its first posture report."""
+        if dev.posture_at is None:
+            return list(dev.reachable)
+        return reachable(
+            device_id=dev.device_id,
+            user=user,
+            resources=resources,
+            rules=rules,
+            facts=dev.posture or {},
+            now=self.now(),
+        )
+
     def _device_for(self, identity: Identity, device_id: str) -> DeviceRecord:
+        self._remember(identity)
         try:
             dev = self.storage.get_device(device_id)
         except NotFoundError as exc:
@@ -179,6 +244,7 @@ class ControllerService:
             raise Conflict(str(exc)) from exc
         except PoolExhaustedError as exc:
             raise Unavailable(str(exc)) from exc
+        self._remember(identity)
         # One bundle lifetime to fetch a first bundle; after that the lease is the bundle's.
         dev = self._lease(dev, self.now() + self.config.bundle_ttl_s)
         self._gateway_add(dev)
@@ -199,6 +265,7 @@ class ControllerService:
             raise NotFound(str(exc)) from exc
         if before.status == "active":
             self._gateway_remove(before)
+            self.reconcile_gateway()
             self.events.publish("device_revoked", device_id, "revoked by an administrator")
         return self.storage.get_device(device_id)
 
@@ -293,6 +360,7 @@ class ControllerService:
             self._gateway_add(dev)
         else:
             self._gateway_remove(dev)
+        self.reconcile_gateway()  # the filter follows the new facts
         return PostureResult(
             accepted=True,
             reachable=reachable_ids,
@@ -315,6 +383,12 @@ class ControllerService:
         dev = self._device_for(identity, device_id)
         resources = self.resources()
         rules = self.rules()
+        user = self._user_info(identity)
+        # Today's rules, not those of its last posture report: a grant routes at once.
+        now_reachable = self._reachable_now(dev, user, resources, rules)
+        if now_reachable != list(dev.reachable):
+            self.storage.set_reachable(device_id, now_reachable)
+            dev = dataclasses.replace(dev, reachable=tuple(now_reachable))
         version = self.storage.next_bundle_version(device_id)
         now = self.now()
         bundle = PolicyBundle(
@@ -322,7 +396,7 @@ class ControllerService:
             device_id=device_id,
             issued_at=now,
             expires_at=now + self.config.bundle_ttl_s,
-            user=self._user_info(identity),
+            user=user,
             resources=tuple(resources),
             rules=tuple(rules),
             tunnel=self._tunnel(dev, resources),
@@ -334,6 +408,7 @@ class ControllerService:
         dev = self._lease(dev, bundle.expires_at)
         if lapsed and not _posture_failed(dev):
             self._gateway_add(dev)  # it refreshed: back on the gateway at once
+            self.reconcile_gateway()  # and its grants with it
         return BundleResponse(bundle=token, version=version, expires_at=bundle.expires_at)
 
     def _lease(self, dev: DeviceRecord, until: int) -> DeviceRecord:
@@ -368,28 +443,65 @@ class ControllerService:
                 ),
             ),
             dns=self.config.tunnel_dns,
+            dns_suffixes=self.dns_suffixes(resources) if self.config.tunnel_dns else (),
             mtu=self.config.tunnel_mtu,
         )
 
+    def dns_suffixes(self, resources: list[Resource]) -> tuple[str, ...]:
+        """The split-DNS suffixes of the tunnel: ``tunnel_dns_suffixes`` when configured,
+        else the zones of the resources' host names (``wiki.corp.example`` and
+        ``*.corp.example`` → ``corp.example``; a name whose zone is a top-level domain,
+        ``payroll.internal``, is its own suffix), sorted, at most 32."""
+        if self.config.tunnel_dns_suffixes is not None:
+            return self.config.tunnel_dns_suffixes
+        return derive_dns_suffixes(resources)
+
     # gateway ------------------------------------------------------------------------
     def reconcile_gateway(self) -> None:
-        """Make the gateway's peers match the stored devices. Idempotent.
+        """Make the gateways' peers and filters match the stored state. Idempotent.
 
         Active devices that have not failed posture and whose lease (last bundle's
         expiry) has not passed are peers (allowed IP: their address); every other peer
-        of the interface is removed. Called at start, so a restarted controller or a
-        re-created interface converges, and every second by ``run_expiry``. A device
-        without a lease yet (enrolled before leases existed) gets one bundle lifetime.
-        A ``wg`` failure is logged, never raised (the API keeps serving).
+        of the interface is removed. Each peer's reachable resources are recomputed
+        under today's rules from its last posture facts (stored when they changed, so
+        a device whose every grant was withdrawn leaves the gateway), and the filter is
+        re-applied when the grants changed, peers had to be restored (a re-created
+        interface), the last attempt failed, or ``_FILTER_REFRESH_S`` passed. Called at
+        start, after every change and every second by ``run_expiry``. A device without
+        a lease yet gets one bundle lifetime. ``wg``/``nft`` failures are logged, never
+        raised (the API keeps serving); the next call retries.
         """
         if self.gateway is None:
             return
         now = self.now()
+        try:
+            resources = self.resources()
+            rules = self.rules()
+        except (msgspec.ValidationError, ValueError):
+            # A row no admin API call could have written: leave the gateways as they are.
+            if not self._sweep_failing:
+                _log.exception("gateway: the stored policy is invalid; gateways left as they are")
+            self._sweep_failing = True
+            return
+        # Re-read: another instance sharing the database may have seen the user since.
+        self._identities = self.storage.list_identities()
+        users: dict[str, UserInfo] = {}
         want: dict[str, str] = {}
+        grants: dict[str, list[str]] = {}
         expired: dict[str, str] = {}
         for d in self.storage.list_devices():
             address = d.address
-            if d.status != "active" or not address or _posture_failed(d):
+            if d.status != "active" or not address:
+                continue
+            if d.posture_at is not None:
+                user = users.get(d.user_id) or users.setdefault(
+                    d.user_id, self._stored_user(d.user_id)
+                )
+                ids = self._reachable_now(d, user, resources, rules)
+                if ids != list(d.reachable):
+                    self.storage.set_reachable(d.device_id, ids)
+                    d = dataclasses.replace(d, reachable=tuple(ids))
+            if _posture_failed(d):
                 continue
             if d.lease_until is None:
                 d = self._lease(d, now + self.config.bundle_ttl_s)
@@ -397,6 +509,8 @@ class ControllerService:
                 expired[d.wg_public_key] = d.device_id
             else:
                 want[d.wg_public_key] = address
+                grants[address] = allowed_ips(resources, d.reachable)
+        restored = False
         try:
             have = self.gateway.peers()
             for key in have.keys() - want.keys():
@@ -407,21 +521,60 @@ class ControllerService:
                         expired[key],
                     )
             for key, address in want.items():
-                if have.get(key) != [address]:
+                if have.get(key) != [address] or not self._peers_forced:
+                    restored = True  # a lost peer: the filter may be gone with it
                     self.gateway.set_peer(key, [str(address)])
+            self._peers_forced = True
         except GatewayError:
             if not self._sweep_failing:
                 _log.exception("gateway: reconcile failed")
             self._sweep_failing = True
         else:
             self._sweep_failing = False
+        self._apply_filter(grants, force=restored)
+
+    def _always_open(self) -> list[str]:
+        """Destinations every device may reach: the gateways' tunnel addresses (the
+        client's probe) and the tunnel's DNS servers."""
+        out = [str(ipaddress.ip_interface(g.address).ip) for g in self.config.all_gateways]
+        return out + list(self.config.tunnel_dns)
+
+    def _apply_filter(self, grants: dict[str, list[str]], *, force: bool) -> None:
+        if self.gateway is None:
+            return
+        from controller.gateway_filter import render_filter
+
+        try:  # validated before any gateway is touched; also what "unchanged" compares
+            wanted = render_filter("x", grants, self._always_open())
+        except FilterError:
+            _log.exception("gateway: the grants are invalid; the current filter stays")
+            return
+        last = self._filter_applied
+        fresh = last is not None and self.clock() - last[1] < _FILTER_REFRESH_S
+        if last is not None and last[0] == wanted and fresh and not force:
+            return
+        try:
+            self.gateway.apply_filter(grants, self._always_open())
+        except (GatewayError, FilterError):
+            if not self._filter_failing:
+                _log.exception("gateway: applying the filter failed; retrying every second")
+            self._filter_failing = True
+            self._filter_applied = None
+        else:
+            if self._filter_failing:
+                _log.warning("gateway: filter applied again")
+            self._filter_failing = False
+            self._filter_applied = (wanted, self.clock())
 
     async def run_expiry(self, interval_s: float = 1.0) -> None:
         """Reconcile the gateway every ``interval_s`` seconds until cancelled, so an
         expired device's peer goes within seconds without any call from the device."""
         while True:
             await asyncio.sleep(interval_s)
-            self.reconcile_gateway()
+            try:
+                self.reconcile_gateway()
+            except Exception:  # the sweep must outlive any one bad tick (storage down)
+                _log.exception("gateway: reconcile tick failed")
 
     def _gateway_add(self, dev: DeviceRecord) -> None:
         if self.gateway is None or dev.address is None or dev.status != "active":
@@ -440,6 +593,42 @@ class ControllerService:
             self.gateway.remove_peer(dev.wg_public_key)
         except GatewayError:
             _log.exception("gateway: could not remove peer for %s", dev.device_id)
+
+
+#: Re-apply an unchanged filter this often, so a gateway that lost it converges.
+_FILTER_REFRESH_S = 30.0
+
+
+def derive_dns_suffixes(resources: list[Resource]) -> tuple[str, ...]:
+    """The zones of the resources' DNS host names (see ``ControllerService.dns_suffixes``);
+    names that would not be valid suffixes are skipped."""
+    from wg_backends.errors import SpecError
+    from wg_backends.spec import validate_dns_suffix
+
+    out: set[str] = set()
+    for resource in resources:
+        for host in resource.hosts:
+            name = host.removeprefix("*.").rstrip(".").lower()
+            if host == "*" or not name or _is_ip(name):
+                continue
+            zone = name if host.startswith("*.") else name.partition(".")[2]
+            if zone.count(".") < 1:
+                zone = name  # a TLD would send all of its names into the tunnel
+            try:
+                out.add(validate_dns_suffix(zone))
+            except SpecError:
+                continue
+    # A suffix under another one adds nothing (corp.example covers eu.corp.example).
+    kept = sorted(s for s in out if not any(s.endswith("." + o) for o in out))
+    return tuple(kept[:32])
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _posture_failed(d: DeviceRecord) -> bool:

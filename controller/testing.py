@@ -78,7 +78,12 @@ def build(
     storage = open_storage(config.database)
     keys = SigningKeyRing.load_or_create(Path(config.keys_dir))
     members = [
-        Gateway(g.interface, gateway_runner or subprocess_runner)
+        Gateway(
+            g.interface,
+            gateway_runner or subprocess_runner,
+            keepalive_s=g.peer_keepalive_s,
+            filtered=g.filter,
+        )
         for g in config.all_gateways
         if g.interface
     ]

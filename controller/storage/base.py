@@ -129,6 +129,11 @@ class Storage(Protocol):
         every instance, and a restarted one, removes its gateway peer on time."""
         ...
 
+    def set_reachable(self, device_id: str, reachable: list[str]) -> None:
+        """Replace the device's reachable resource ids (recomputed after a policy change
+        from its last posture facts). ``NotFoundError``."""
+        ...
+
     # nonces -----------------------------------------------------------------------
     def add_nonce(self, nonce: str, device_id: str, expires_at: int) -> None:
         """Remember a posture nonce issued to ``device_id``."""
@@ -174,6 +179,14 @@ class Storage(Protocol):
 
     def list_users(self) -> list[tuple[str, list[str]]]:
         """All users with admin-managed groups."""
+        ...
+
+    def set_identity(self, user_id: str, subject: str, email: str, groups: list[str]) -> None:
+        """Record who the user was at their last authenticated call (replaces)."""
+        ...
+
+    def list_identities(self) -> dict[str, tuple[str, str, list[str]]]:
+        """Every recorded user: ``user_id -> (subject, email, token groups)``."""
         ...
 
     # audit ------------------------------------------------------------------------

@@ -86,6 +86,19 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
         # Until when a device's last bundle is valid: the gateway drops its peer then.
         ("ALTER TABLE devices ADD COLUMN lease_until BIGINT",),
     ),
+    (
+        5,
+        # Who each user was at their last authenticated call (the token's subject, email
+        # and groups), so the gateway's filter can evaluate rules without a token.
+        (
+            """CREATE TABLE identities (
+                user_id TEXT PRIMARY KEY,
+                subject TEXT NOT NULL,
+                email TEXT NOT NULL,
+                groups_json TEXT NOT NULL
+            )""",
+        ),
+    ),
 )
 
 _DEVICE_COLS = (
@@ -311,6 +324,17 @@ class SqlStorage:
         if n == 0:
             raise NotFoundError(f"no device {device_id!r}")
 
+    def set_reachable(self, device_id: str, reachable: list[str]) -> None:
+        """See ``Storage.set_reachable``."""
+        with self._tx() as cur:
+            n = self._exec(
+                cur,
+                "UPDATE devices SET reachable = ? WHERE device_id = ?",
+                (json.dumps(reachable), device_id),
+            ).rowcount
+        if n == 0:
+            raise NotFoundError(f"no device {device_id!r}")
+
     # nonces -----------------------------------------------------------------------
     def add_nonce(self, nonce: str, device_id: str, expires_at: int) -> None:
         """See ``Storage.add_nonce``."""
@@ -405,6 +429,24 @@ class SqlStorage:
                 cur, "SELECT user_id, groups_json FROM user_groups ORDER BY user_id"
             ).fetchall()
         return [(r[0], list(json.loads(r[1]))) for r in rows]
+
+    def set_identity(self, user_id: str, subject: str, email: str, groups: list[str]) -> None:
+        """See ``Storage.set_identity``."""
+        with self._tx() as cur:
+            self._exec(cur, "DELETE FROM identities WHERE user_id = ?", (user_id,))
+            self._exec(
+                cur,
+                "INSERT INTO identities (user_id, subject, email, groups_json) VALUES (?, ?, ?, ?)",
+                (user_id, subject, email, json.dumps(sorted(set(groups)))),
+            )
+
+    def list_identities(self) -> dict[str, tuple[str, str, list[str]]]:
+        """See ``Storage.list_identities``."""
+        with self._tx() as cur:
+            rows = self._exec(
+                cur, "SELECT user_id, subject, email, groups_json FROM identities"
+            ).fetchall()
+        return {r[0]: (r[1], r[2], list(json.loads(r[3]))) for r in rows}
 
     # audit ------------------------------------------------------------------------
     def add_audit(self, entry: AuditEntry) -> None:
