@@ -13,7 +13,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from core.engine.state import ErrorInfo, PostureItem, ResourceView, Snapshot, TunnelView
+from core.engine.state import (
+    AccessView,
+    ErrorInfo,
+    PostureItem,
+    ResourceView,
+    Snapshot,
+    TunnelView,
+)
 from core.text import safe_line
 
 __all__ = ["clean", "clean_details", "clean_optional", "clean_snapshot"]
@@ -73,6 +80,18 @@ def _error(e: ErrorInfo | None) -> ErrorInfo | None:
     )
 
 
+def _access(a: AccessView | None) -> AccessView | None:
+    if a is None:
+        return None
+    return dataclasses.replace(
+        a,
+        mode=safe_line(a.mode),
+        proxy_address=clean_optional(a.proxy_address),
+        transparent_address=clean_optional(a.transparent_address),
+        dns_suffixes=tuple(safe_line(x) for x in a.dns_suffixes),
+    )
+
+
 def clean_snapshot(s: Snapshot) -> Snapshot:
     """``s`` with every string that came from elsewhere cleaned.
 
@@ -91,6 +110,7 @@ def clean_snapshot(s: Snapshot) -> Snapshot:
         error=_error(s.error),
         controller_problem=_error(s.controller_problem),
         proxy_address=clean_optional(s.proxy_address),
+        access=_access(s.access),
         managed_rejected=clean_optional(s.managed_rejected),
     )
     return s if cleaned == s else cleaned

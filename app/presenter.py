@@ -25,6 +25,7 @@ __all__ = [
     "IconKind",
     "MenuEntry",
     "ResourceStatus",
+    "access_line",
     "blocked_fixes",
     "clock_line",
     "controller_line",
@@ -50,6 +51,7 @@ BUSY_STATES = frozenset(
         SessionState.ENROLLING,
         SessionState.CHECKING_POSTURE,
         SessionState.CONNECTING,
+        SessionState.RECONNECTING,
         SessionState.DISCONNECTING,
     }
 )
@@ -91,6 +93,7 @@ _LABELS: dict[SessionState, str] = {
     SessionState.DEGRADED: "Connected — some access blocked",
     SessionState.BLOCKED: "Connected — access blocked",
     SessionState.OFFLINE: "Offline — using last policy",
+    SessionState.RECONNECTING: "Reconnecting — the gateway stopped answering",
     SessionState.DISCONNECTING: "Disconnecting…",
     SessionState.DISCONNECTED: "Not connected",
     SessionState.ERROR: "Problem",
@@ -222,6 +225,23 @@ def tunnel_summary(tunnel: TunnelView | None) -> str:
         f"{tunnel.gateway} via {tunnel.interface} · handshake {format_age(tunnel.handshake_age_s)}"
         f" · ↓ {format_bytes(tunnel.rx_bytes)} ↑ {format_bytes(tunnel.tx_bytes)}"
     )
+
+
+def access_line(snapshot: Snapshot) -> str:
+    """How apps reach company resources now (the main window's "Apps:" row). Plain text."""
+    access = snapshot.access
+    if access is None:
+        return "—"
+    if access.mode == "transparent":
+        line = "Every app reaches company resources directly — no proxy settings needed"
+    else:
+        where = access.proxy_address or snapshot.proxy_address or "the local proxy"
+        line = f"Apps reach company resources through the proxy {where} (SOCKS5 or HTTP)"
+        if not access.fenced:
+            line += "; this computer cannot redirect other apps"
+    if access.dns_suffixes:
+        line += f" · names under {', '.join(access.dns_suffixes)} resolve through the tunnel"
+    return line
 
 
 def managed_line(snapshot: Snapshot) -> str | None:
@@ -397,6 +417,7 @@ def menu_model(
         if st in CONNECTED_STATES or st in {
             SessionState.OFFLINE,
             SessionState.CONNECTING,
+            SessionState.RECONNECTING,
             SessionState.CHECKING_POSTURE,
             SessionState.ENROLLING,
         }:

@@ -28,6 +28,7 @@ from app.presenter import (
     LOST_NEXT_STEP,
     Action,
     ResourceStatus,
+    access_line,
     blocked_fixes,
     clock_line,
     controller_line,
@@ -150,6 +151,9 @@ class MainWindow(QWidget):
         self.handshake = text()
         self.traffic = text()
         self.device = text(selectable=True)
+        self.access = text()
+        self.access.setWordWrap(True)
+        form.addRow(caption("Apps:"), self.access)
         form.addRow(caption("Gateway:"), self.gateway)
         form.addRow(caption("Last handshake:"), self.handshake)
         form.addRow(caption("Traffic:"), self.traffic)
@@ -275,6 +279,7 @@ class MainWindow(QWidget):
             else "—"
         )
         self.device.setText("—" if lost else s.device_id or "Not registered yet")
+        self.access.setText("—" if lost or t is None else access_line(s))
 
         self.resources.clear()
         if lost:

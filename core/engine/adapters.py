@@ -16,7 +16,7 @@ import os
 import platform
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -36,7 +36,15 @@ from core.auth import (
 )
 from core.controlplane import ControllerUnreachableError, ControlPlaneClient, PinMismatchError
 from core.controlplane.models import Discovery, EnrollRequest
-from core.engine.ports import BundleInfo, ControlEvent, Enrollment, PostureFacts, UserInfo
+from core.engine.ports import (
+    BundleInfo,
+    ControlEvent,
+    Enrollment,
+    PostureFacts,
+    TunnelPath,
+    UserInfo,
+)
+from core.engine.route import DeciderRoute, parse_ranges
 from core.engine.state import PostureItem, ResourceView, TunnelView
 from core.paths import ensure_private_dir
 from core.policy import PolicyEngine, PolicyStore, RiskTracker
@@ -56,13 +64,15 @@ from core.posture import (
     signed_report,
 )
 from core.settings import EffectiveSettings
-from core.tunnel import TunnelClient
+from core.tunnel import MarkedSockets, TunnelClient
 from core.wire.posture import Fact, fact_spec, facts_for_policy
 from core.wire.signing import b64url, public_key_from_jwk
+from wg_backends.errors import HelperRefused, TunnelStateError
 from wg_backends.spec import TunnelSpec
 
 if TYPE_CHECKING:
     from core.proxy.model import ProxyCounters, ProxyEvent
+    from core.proxy.thread import ProxyThread
 
 __all__ = [
     "AuthAdapter",
@@ -539,15 +549,61 @@ class PolicyAdapter:
 
 # ------------------------------------------------------------------------------ tunnel
 class TunnelAdapter:
-    """``TunnelPort`` over the helper client."""
+    """``TunnelPort`` over the helper client; owns the pool of marked sockets of the
+    tunnel it enforces (the decider's only way into the tunnel)."""
 
     def __init__(self, client: TunnelClient) -> None:
         self._client = client
+        self._pool: MarkedSockets | None = None
 
     async def up(self, spec: TunnelSpec) -> None:
         await self._client.up(spec)
 
+    async def update(self, spec: TunnelSpec) -> None:
+        try:
+            await self._client.update(spec)
+        except TunnelStateError as exc:
+            # Not the interface this client owns: the engine replaces the tunnel instead.
+            raise HelperRefused("bad_request", str(exc)) from exc
+
+    async def enforce(self, redirect_port: int | None) -> TunnelPath | None:
+        try:
+            done = await self._client.enforce(redirect_port)
+        except HelperRefused as exc:
+            if exc.helper_code in {"unsupported", "bad_request"}:
+                # Another OS, or a helper from before enforcement: the proxy keeps the
+                # OS's routes and the snapshot says there is no kill switch.
+                _log.warning("the helper cannot fence the tunnel: %s", exc)
+                self._close_pool()
+                return None
+            raise
+        interface = self._client.interface or ""
+        pool = self._pool
+        if pool is None or pool.interface != interface:
+            self._close_pool()
+            pool = self._pool = self._client.marked_sockets()
+        return TunnelPath(
+            interface=interface,
+            ranges=parse_ranges(done.ranges),
+            take=pool.take,
+            transparent=redirect_port is not None,
+            flush=pool.flush,
+        )
+
+    async def release(self) -> None:
+        self._close_pool()
+        try:
+            await self._client.release()
+        except Exception as exc:
+            _log.warning("could not remove the tunnel's fence: %s", exc)
+
+    def _close_pool(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
     async def down(self, *, break_glass_reason: str | None = None) -> None:
+        self._close_pool()
         await self._client.down(break_glass_reason=break_glass_reason)
 
     async def status(self) -> TunnelView | None:
@@ -569,24 +625,62 @@ class TunnelAdapter:
 class ProxyAdapter:
     """``ProxyPort`` over a ``ProxyServer`` on its own thread (``ProxyThread``): the
     proxy's connection rate does not depend on the UI's loop, nor the UI on the proxy's
-    load. Decisions come back to the engine's loop as events."""
+    load. Decisions come back to the engine's loop as events. It dials only through the
+    tunnel's marked sockets and resolves company names through the tunnel's DNS
+    (``DeciderRoute``, swapped by the engine as tunnels come and go)."""
 
     def __init__(self, decider: Decider) -> None:
-        from core.proxy import ProxyServer
-        from core.proxy.thread import ProxyThread
-
-        self._server = ProxyThread(ProxyServer(decider))  # the signed-in OS account only
+        self._decider = decider
+        self._route = DeciderRoute()
+        self._callbacks: list[Callable[[ProxyEvent], None]] = []
+        self._transparent_port: int | None = None
+        self._server = self._make(None)
         self._address: str | None = None
 
+    def _make(self, transparent_port: int | None) -> ProxyThread:
+        from core.proxy import ProxyServer
+        from core.proxy.dial import system_connector, tunnel_connector
+        from core.proxy.thread import ProxyThread
+
+        route = self._route
+        through_tunnel = tunnel_connector(route.take)
+
+        async def connect(addresses: Sequence[str], port: int) -> socket.socket:
+            if route.unfenced:  # a helper that cannot fence: the OS's routes, said so
+                return await system_connector(addresses, port)
+            return await through_tunnel(addresses, port)
+
+        server = ProxyServer(  # the signed-in OS account only
+            self._decider,
+            resolver=route.resolve,
+            connector=connect,
+            transparent_port=transparent_port,
+            reverse=route.reverse,
+            ranges=route.ranges,
+        )
+        thread = ProxyThread(server)
+        for callback in self._callbacks:
+            thread.subscribe(callback)
+        self._transparent_port = transparent_port
+        return thread
+
     def subscribe(self, callback: Callable[[ProxyEvent], None]) -> None:
+        self._callbacks.append(callback)
         self._server.subscribe(callback)
 
-    async def start(self, port: int) -> str:
+    async def start(self, port: int, transparent_port: int | None = None) -> str:
         if self._address is None:
+            if transparent_port != self._transparent_port:
+                self._server = self._make(transparent_port)
             bound = await self._server.start(port)
             host, real_port = bound[0]
             self._address = f"{host}:{real_port}"
         return self._address
+
+    def set_path(self, path: TunnelPath | None, spec: TunnelSpec | None) -> None:
+        # A tunnel the helper cannot fence (path None while a spec is applied): the
+        # proxy keeps the OS's routes; no tunnel at all: it refuses.
+        self._route.set(path, spec, unfenced=path is None and spec is not None)
 
     async def stop(self) -> None:
         await self._server.stop()

@@ -16,6 +16,9 @@ class EngineConfig:
     """The settings the engine acts on (built from the effective settings)."""
 
     proxy_port: int = 9080
+    #: redirect apps' connections to the resources to the decider (no proxy settings)
+    transparent: bool = True
+    transparent_port: int = 9082
     auto_connect: bool = True
     always_on: bool = False
     allow_break_glass: bool = True

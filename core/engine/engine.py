@@ -157,6 +157,7 @@ class Engine(Reactions):
             tunnel=tunnel,
             policy=policy,
             device=device,
+            proxy=proxy,
             config=lambda: self.config,
             clock=self._ticks.now,
         )
@@ -355,11 +356,15 @@ class Engine(Reactions):
             self._notice(
                 "Settings changed" + (" by your organization" if config.organization else "")
             )
-            if config.proxy_port != old.proxy_port and self._snapshot.proxy_address:
+            listening = (config.proxy_port, config.transparent, config.transparent_port)
+            before = (old.proxy_port, old.transparent, old.transparent_port)
+            if listening != before and self._snapshot.proxy_address:
                 await self._proxy.stop()
                 if self._facts.tunnel_up:
-                    address = await self._proxy.start(config.proxy_port)
-                    self._set_snapshot(proxy_address=address)
+                    address = await self._start_proxy()
+                    if (config.transparent, config.transparent_port) != before[1:]:
+                        await self._gateways.reenforce()  # the helper's redirect follows
+                    self._set_snapshot(proxy_address=address, access=self._access(address))
         self._emit(EventKind.SETTINGS)
 
     # ---------------------------------------------------------------- sign-in

@@ -21,8 +21,8 @@ from collections.abc import Callable
 
 from core.engine.config import EngineConfig
 from core.engine.errors import NoGatewayError
-from core.engine.health import Action, Health, Step, assess, gateway_label, plan
-from core.engine.ports import DevicePort, PolicyPort, TunnelPort
+from core.engine.health import Action, Health, Step, assess, gateway_label, plan, silent_after
+from core.engine.ports import DevicePort, PolicyPort, ProxyPort, TunnelPath, TunnelPort
 from core.engine.state import TunnelView
 from wg_backends.errors import HelperRefused
 from wg_backends.spec import TunnelSpec
@@ -42,18 +42,24 @@ class Gateways:
         tunnel: TunnelPort,
         policy: PolicyPort,
         device: DevicePort,
+        proxy: ProxyPort,
         config: Callable[[], EngineConfig],
         clock: Callable[[], float],
     ) -> None:
         self._tunnel = tunnel
         self._policy = policy
         self._device = device
+        self._proxy = proxy
         self._config = config
         self._clock = clock
         self._index = 0
         self._failed: frozenset[int] = frozenset()
         self._up_at: float | None = None
         self._applied: TunnelSpec | None = None
+        self._path: TunnelPath | None = None
+        # The receive counter's last value and when it last moved (silence detection).
+        self._rx: int | None = None
+        self._rx_moved_at = 0.0
 
     def specs(self) -> list[TunnelSpec]:
         """The bundle's tunnel specs in order: ``tunnel`` then the failover ``gateways``."""
@@ -81,11 +87,32 @@ class Gateways:
         """Whether this engine brought a tunnel up that it has not taken down."""
         return self._up_at is not None
 
+    @property
+    def path(self) -> TunnelPath | None:
+        """The decider's way into the tunnel (None: no tunnel, or the helper cannot fence)."""
+        return self._path
+
     async def apply(self, spec: TunnelSpec) -> None:
-        """Bring the tunnel up with ``spec`` and this device's key (port errors raise)."""
+        """Bring the tunnel up with ``spec`` and this device's key, then have the helper
+        fence it and redirect to the decider (port errors raise)."""
+        if self._path is not None:
+            self._path.flush()  # the interface is replaced: its bound sockets are stale
         await self._tunnel.up(spec.with_private_key(self._device.wg_private_key()))
         self._applied = spec
         self._up_at = self._clock()
+        self._rx, self._rx_moved_at = None, self._up_at
+        await self._enforce(spec)
+
+    async def reenforce(self) -> None:
+        """Fence the applied tunnel again (the transparent setting changed)."""
+        if self._applied is not None:
+            await self._enforce(self._applied)
+
+    async def _enforce(self, spec: TunnelSpec) -> None:
+        config = self._config()
+        port = config.transparent_port if config.transparent else None
+        self._path = await self._tunnel.enforce(port)
+        self._proxy.set_path(self._path, spec)
 
     async def bring_up(self) -> None:
         """Apply the gateway in use (its first handshake is awaited by health ticks)."""
@@ -112,6 +139,8 @@ class Gateways:
         finally:
             self._up_at = None
             self._applied = None
+            self._path = None
+            self._proxy.set_path(None, None)
         return True
 
     async def sync(self) -> bool:
@@ -125,9 +154,25 @@ class Gateways:
         spec = self.current()
         if spec == self._applied:
             return False
-        # The helper replaces the tunnel in place (no down first: under always-on it would
-        # refuse a down nobody asked for).
-        _log.info("policy changed the tunnel; re-applying it")
+        applied = self._applied
+        if applied is not None and applied.interface == spec.interface:
+            # In place: peers and routes change, the handshake (and every connection
+            # through the tunnel) survives, and the state stays "connected".
+            _log.info("policy changed the tunnel; updating it in place")
+            try:
+                await self._tunnel.update(spec.with_private_key(self._device.wg_private_key()))
+            except HelperRefused as exc:
+                # An older helper, or a change it cannot make in place (split ↔ full
+                # tunnel): replace the tunnel instead.
+                _log.warning("in-place update refused (%s); re-applying the tunnel", exc)
+                await self.apply(spec)
+                return True
+            self._applied = spec
+            await self._enforce(spec)  # the fenced ranges follow the new routes
+            return True
+        # Another interface: the helper replaces the tunnel (no down first: under
+        # always-on it would refuse a down nobody asked for).
+        _log.info("policy changed the tunnel's interface; re-applying it")
         await self.apply(spec)
         return True
 
@@ -135,13 +180,23 @@ class Gateways:
         """What ``view``'s handshake says about the gateway in use (None: no tunnel)."""
         if view is None or self._up_at is None:
             return None
+        now = self._clock()
+        if view.rx_bytes != self._rx:
+            self._rx, self._rx_moved_at = view.rx_bytes, now
         config = self._config()
+        applied = self._applied
         return assess(
             view.handshake_age_s,
-            self._clock() - self._up_at,
+            now - self._up_at,
             grace_s=config.first_handshake_grace_s,
             stale_s=config.handshake_stale_s,
+            rx_quiet_s=now - self._rx_moved_at,
+            silent_s=None if applied is None else silent_after(applied),
         )
+
+    def rx_quiet_s(self) -> float | None:
+        """How long nothing came back through the tunnel (None: no tunnel)."""
+        return None if self._up_at is None else self._clock() - self._rx_moved_at
 
     def plan(self, health: Health) -> Step | None:
         """The step to carry out for ``health`` (None: stay). Remembers the failed set."""

@@ -10,9 +10,20 @@ current gateway's handshake says and ``plan`` what to do about it:
 * ``STALE``   the last handshake is older than the stale limit. An idle tunnel and a dead
   gateway look alike here, so the engine re-applies the same gateway, which makes
   WireGuard handshake at once: alive, it answers within the grace; dead, it does not.
+* ``SILENT``  the handshake is recent, but nothing has come back through the tunnel for
+  longer than the gateway's keepalive promise allows (``silent_s``): the gateway stopped
+  answering. Treated like ``DEAD`` (fail over at once) and shown as "reconnecting": a
+  silent gateway is never "connected" for minutes on an old handshake.
 * ``DEAD``    no handshake within the grace after the tunnel came up: switch to the next
   gateway that has not failed in this round (in bundle order, wrapping), or, once every
   one has failed, start a new round from the next one.
+
+The receive counter is what tells idle from dead. The controller configures each gateway
+to send a keepalive to its devices every ``persistent_keepalive`` seconds (the value the
+device's own spec carries), so a live gateway's bytes arrive at least that often; with a
+keepalive of *k* seconds, no byte for ``2k + 1`` seconds is silence (``silent_after``).
+A spec without a short keepalive gives no such promise: then only the handshake's age
+counts (``stale_s``).
 
 So the first gateway whose handshake completes is used, and a dead one is left within
 about ``stale limit + grace`` (or ``grace`` right after a switch). No I/O here; the
@@ -29,10 +40,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from wg_backends.spec import TunnelSpec
 
-__all__ = ["Action", "Health", "Step", "assess", "gateway_label", "plan"]
+__all__ = ["Action", "Health", "Step", "assess", "gateway_label", "plan", "silent_after"]
 
 #: WireGuard reports the latest handshake in whole seconds, measured by another process.
 _SLACK_S = 2.0
+#: The longest keepalive that still promises quick silence detection (seconds); longer
+#: ones (WireGuard's customary 25 s) fall back to the handshake's age.
+MAX_PROMISED_KEEPALIVE_S = 10
 
 
 class Health(StrEnum):
@@ -41,6 +55,7 @@ class Health(StrEnum):
     FRESH = "fresh"
     WAITING = "waiting"
     STALE = "stale"
+    SILENT = "silent"
     DEAD = "dead"
 
 
@@ -68,19 +83,38 @@ def assess(
     *,
     grace_s: float,
     stale_s: float,
+    rx_quiet_s: float | None = None,
+    silent_s: float | None = None,
 ) -> Health:
-    """Classify the current gateway's handshake.
+    """Classify the current gateway's handshake and receive counter.
 
     ``handshake_age_s`` is WireGuard's latest-handshake age (None: never);
-    ``since_up_s`` the time since this gateway was (re-)applied. Pure.
+    ``since_up_s`` the time since this gateway was (re-)applied; ``rx_quiet_s`` how long
+    the tunnel's receive counter has not moved (None: unknown); ``silent_s`` the silence
+    the gateway's keepalive promise allows (None: no promise, see ``silent_after``). Pure.
     """
     if handshake_age_s is None or handshake_age_s > since_up_s + _SLACK_S:
         # Nothing since the (re-)apply: a handshake older than that (an interface the
         # helper kept) proves nothing about this attempt.
         return Health.WAITING if since_up_s < grace_s else Health.DEAD
+    if silent_s is not None and rx_quiet_s is not None and rx_quiet_s >= silent_s:
+        return Health.SILENT
     if handshake_age_s < stale_s:
         return Health.FRESH
     return Health.STALE
+
+
+def silent_after(spec: TunnelSpec) -> float | None:
+    """Seconds without a received byte that mean the gateway of ``spec`` went silent.
+
+    ``2k + 1`` for the shortest keepalive *k* of the spec's peers when it is at most
+    ``MAX_PROMISED_KEEPALIVE_S`` (two keepalives missed, plus WireGuard's own slack);
+    None when no peer promises one. Pure.
+    """
+    keepalives = [p.persistent_keepalive for p in spec.peers if p.persistent_keepalive]
+    if not keepalives or min(keepalives) > MAX_PROMISED_KEEPALIVE_S:
+        return None
+    return 2.0 * min(keepalives) + 1.0
 
 
 def plan(health: Health, *, current: int, count: int, failed: frozenset[int]) -> Step:
@@ -97,6 +131,7 @@ def plan(health: Health, *, current: int, count: int, failed: frozenset[int]) ->
         return Step(Action.STAY, current, failed)
     if health is Health.STALE:
         return Step(Action.REPROBE, current, failed)
+    # DEAD or SILENT: this gateway failed in this round.
     failed = failed | {current}
     for offset in range(1, count + 1):
         candidate = (current + offset) % count

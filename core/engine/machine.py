@@ -42,6 +42,8 @@ class SessionFacts:
     controller_reachable: bool = True
     tunnel_up: bool = False
     handshake_ok: bool = False  # handshake fresh (or tunnel just came up)
+    #: the gateway went silent (or failed) after the session was connected
+    reconnecting: bool = False
     blocked_resources: int = 0  # resources denied by posture or risk
     usable_resources: int = 0  # resources the policy allows right now
 
@@ -64,7 +66,7 @@ def derive(f: SessionFacts) -> SessionState:
         # (with the fix) rather than "connecting", whatever the handshake does meanwhile.
         return SessionState.BLOCKED
     if not (f.tunnel_up and f.handshake_ok):
-        return SessionState.CONNECTING
+        return SessionState.RECONNECTING if f.reconnecting else SessionState.CONNECTING
     if not f.controller_reachable:
         return SessionState.OFFLINE
     if f.blocked_resources:

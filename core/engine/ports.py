@@ -9,6 +9,8 @@ Errors a port raises are mapped to user messages in one place (``core.engine.err
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -29,9 +31,13 @@ __all__ = [
     "PostureFacts",
     "PosturePort",
     "ProxyPort",
+    "TunnelPath",
     "TunnelPort",
     "UserInfo",
 ]
+
+#: A network the tunnel carries (the tunnel's AllowedIPs).
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 #: One posture collection: fact name → fact (what the device signs and reports).
@@ -234,11 +240,45 @@ class PolicyPort(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class TunnelPath:
+    """The decider's way into the tunnel, once the helper enforces it.
+
+    ``take(family, kind)`` hands out an unconnected socket the helper marked and bound to
+    the tunnel (only such sockets may send into it: the kill switch); it raises ``OSError``
+    (``NoTunnelSockets``) when there is no tunnel. ``ranges`` are the networks the tunnel
+    carries (what the helper redirects and fences); ``transparent`` whether apps'
+    connections to them are redirected to the decider.
+    """
+
+    interface: str
+    ranges: tuple[Network, ...]
+    take: Callable[[int, str], socket.socket]
+    transparent: bool
+    #: drop pooled sockets (the tunnel's interface was replaced)
+    flush: Callable[[], None] = lambda: None
+
+
 class TunnelPort(Protocol):
     """The privileged helper."""
 
     async def up(self, spec: TunnelSpec) -> None:
         """Bring the tunnel up (all or nothing)."""
+        ...
+
+    async def update(self, spec: TunnelSpec) -> None:
+        """Change the live tunnel in place (peers, routes, DNS): no down, the handshake
+        survives. Same interface as the tunnel up; raises like ``up``."""
+        ...
+
+    async def enforce(self, redirect_port: int | None) -> TunnelPath | None:
+        """Have the helper fence the tunnel (only marked sockets may send into it) and,
+        with ``redirect_port``, redirect apps' TCP to its ranges there. None where the
+        helper cannot (another OS, an older helper): the proxy then uses the OS's routes."""
+        ...
+
+    async def release(self) -> None:
+        """Remove the fence and redirect. Idempotent; never raises."""
         ...
 
     async def down(self, *, break_glass_reason: str | None = None) -> None:
@@ -254,8 +294,14 @@ class TunnelPort(Protocol):
 class ProxyPort(Protocol):
     """The local policy-checked proxy."""
 
-    async def start(self, port: int) -> str:
-        """Listen on loopback; returns "host:port". Idempotent."""
+    async def start(self, port: int, transparent_port: int | None = None) -> str:
+        """Listen on loopback (and, with ``transparent_port``, for redirected
+        connections); returns "host:port" of the proxy port. Idempotent."""
+        ...
+
+    def set_path(self, path: TunnelPath | None, spec: TunnelSpec | None) -> None:
+        """Dial only through ``path`` (None: no tunnel, refuse) and resolve company names
+        with ``spec``'s DNS servers and suffixes."""
         ...
 
     async def stop(self) -> None:

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from core.clock import SKEW_SHOWN_S, skew_words
 from core.engine.config import EngineConfig
-from core.engine.errors import SignInRequiredError, explain
+from core.engine.errors import NoGatewayError, SignInRequiredError, explain
 from core.engine.gateways import Gateways
-from core.engine.health import Action, Step
+from core.engine.health import Action, Health, Step
 from core.engine.inbox import Message, ProxyDecision, SessionEnded
 from core.engine.machine import LIVE_STATES, SessionFacts, blocked, derive, usable
 from core.engine.netwatch import NetworkWatch
@@ -41,7 +41,15 @@ from core.engine.ports import (
     UserInfo,
 )
 from core.engine.reach import Reachability
-from core.engine.state import ErrorInfo, Event, EventKind, ResourceView, SessionState, Snapshot
+from core.engine.state import (
+    AccessView,
+    ErrorInfo,
+    Event,
+    EventKind,
+    ResourceView,
+    SessionState,
+    Snapshot,
+)
 from core.engine.ticks import Ticks
 from core.policy.api import Decision, Effect
 from core.policy.errors import BundleExpiredError, BundleNotYetValidError
@@ -211,8 +219,14 @@ class Reactions:
         await self._proxy.stop()
         await self._gateways.down()
         self._policy.clear()
-        self._set_snapshot(proxy_address=None, tunnel=None)
-        self._update(want_connected=False, tunnel_up=False, handshake_ok=False, bundle_valid=False)
+        self._set_snapshot(proxy_address=None, tunnel=None, access=None)
+        self._update(
+            want_connected=False,
+            tunnel_up=False,
+            handshake_ok=False,
+            bundle_valid=False,
+            reconnecting=False,
+        )
 
     async def _on_connect(self, *, retry: bool) -> None:
         if self._sign_in_task is not None:
@@ -265,13 +279,44 @@ class Reactions:
             self._notice("Connected")
 
     async def _bring_up(self) -> None:
-        await self._gateways.bring_up()
+        # The decider listens before the helper redirects apps to it.
         self._proxy.set_pac_targets(self._policy.pac_targets())
-        address = await self._proxy.start(self.config.proxy_port)
-        self._set_snapshot(proxy_address=address)
+        address = await self._start_proxy()
+        try:
+            await self._gateways.bring_up()
+        except BaseException:
+            await self._proxy.stop()  # nothing listens without a tunnel behind it
+            raise
+        self._set_snapshot(proxy_address=address, access=self._access(address))
         self._proxy.reevaluate()
         await self._check_health()
         self._live.follow_up()
+
+    async def _start_proxy(self) -> str:
+        config = self.config
+        return await self._proxy.start(
+            config.proxy_port, config.transparent_port if config.transparent else None
+        )
+
+    def _access(self, proxy_address: str | None) -> AccessView | None:
+        """How apps reach the resources now, from the helper's fence and the settings."""
+        if not self._gateways.applied:
+            return None
+        path = self._gateways.path
+        transparent = path is not None and path.transparent
+        try:
+            suffixes = tuple(getattr(self._gateways.current(), "dns_suffixes", ()))
+        except NoGatewayError:
+            suffixes = ()
+        return AccessView(
+            mode="transparent" if transparent else "proxy",
+            fenced=path is not None,
+            proxy_address=proxy_address,
+            transparent_address=(
+                f"127.0.0.1:{self.config.transparent_port}" if transparent else None
+            ),
+            dns_suffixes=suffixes,
+        )
 
     async def _on_retry_due(self) -> None:
         facts = self._facts
@@ -292,8 +337,8 @@ class Reactions:
         await self._live.cancel_retry()
         await self._proxy.stop()
         await self._gateways.down(break_glass_reason=break_glass_reason)
-        self._set_snapshot(proxy_address=None, tunnel=None)
-        self._update(busy=None, tunnel_up=False, handshake_ok=False)
+        self._set_snapshot(proxy_address=None, tunnel=None, access=None)
+        self._update(busy=None, tunnel_up=False, handshake_ok=False, reconnecting=False)
 
     async def _reestablish(self) -> None:
         """After a sleep or a network change: tunnel down, connect again from the first
@@ -395,6 +440,7 @@ class Reactions:
         if ok:
             tunnel_in_use = self._facts.tunnel_up and self._policy.held() is not None
             if tunnel_in_use and await self._gateways.sync():
+                self._set_snapshot(access=self._access(self._snapshot.proxy_address))
                 self._live.follow_up()
             self._proxy.reevaluate()
             self._proxy.set_pac_targets(self._policy.pac_targets())
@@ -480,8 +526,13 @@ class Reactions:
         self._proxy.reevaluate()
         await self._proxy.stop()
         await self._gateways.down()
-        self._set_snapshot(proxy_address=None, tunnel=None)
-        facts: dict[str, Any] = {"bundle_valid": False, "tunnel_up": False, "handshake_ok": False}
+        self._set_snapshot(proxy_address=None, tunnel=None, access=None)
+        facts: dict[str, Any] = {
+            "bundle_valid": False,
+            "tunnel_up": False,
+            "handshake_ok": False,
+            "reconnecting": False,
+        }
         if error is not None:
             self._update(error=error, failed=True, **facts)
         else:
@@ -559,7 +610,14 @@ class Reactions:
         if health is not None:
             # Only a handshake made since the tunnel was applied proves the gateway:
             # waiting for one (within the grace) is not CONNECTED either.
-            handshake_ok = health.value == "fresh"
+            handshake_ok = health is Health.FRESH
+            if health in (Health.SILENT, Health.DEAD) and self._facts.handshake_ok:
+                # It was working: say so at once, never "connected" over a silent tunnel.
+                quiet = self._gateways.rx_quiet_s() or 0.0
+                self._notice(
+                    f"The gateway stopped answering ({quiet:.0f} s without a reply): reconnecting"
+                )
+                self._update(reconnecting=True, handshake_ok=False)
             step = self._gateways.plan(health)
             if step is not None:
                 await self._switch_gateway(step)
@@ -569,6 +627,7 @@ class Reactions:
             tunnel_up=view is not None,
             handshake_ok=handshake_ok,
             bundle_valid=held is not None,
+            reconnecting=self._facts.reconnecting and not handshake_ok,
         )
         self._warn_before_session_end()
 
@@ -582,7 +641,7 @@ class Reactions:
             return  # told already
         _log.error("the helper is gone: %s", info.detail)
         await self._proxy.stop()  # nothing may be relayed around a tunnel we cannot see
-        self._set_snapshot(proxy_address=None, tunnel=None)
+        self._set_snapshot(proxy_address=None, tunnel=None, access=None)
         self._update(error=info, failed=True, tunnel_up=False, handshake_ok=False)
         self._emit(
             EventKind.ERROR,
@@ -613,6 +672,7 @@ class Reactions:
             self._update(tunnel_up=False, handshake_ok=False)
             self._fail(exc, during=f"switching to gateway {new}")
             return
+        self._set_snapshot(access=self._access(self._snapshot.proxy_address))
         self._update(tunnel_up=True, handshake_ok=False)
         self._live.follow_up()
 

@@ -13,6 +13,7 @@ from enum import StrEnum
 from core.policy.api import Decision
 
 __all__ = [
+    "AccessView",
     "ErrorInfo",
     "Event",
     "EventKind",
@@ -38,6 +39,9 @@ class SessionState(StrEnum):
     #: (posture, risk): the tunnel is up and the resources' fixes are the next step
     BLOCKED = "blocked"
     OFFLINE = "offline"  # controller unreachable: last valid bundle until it expires
+    #: the gateway in use stopped answering (or a failover is under way) after the
+    #: session was connected: never shown as "connected" over a silent tunnel
+    RECONNECTING = "reconnecting"
     DISCONNECTING = "disconnecting"  # tearing the tunnel and proxy down
     DISCONNECTED = "disconnected"  # signed in, deliberately not connected
     ERROR = "error"  # stopped with a cause and a next step (see Snapshot.error)
@@ -91,6 +95,23 @@ class TunnelView:
 
 
 @dataclass(frozen=True, slots=True)
+class AccessView:
+    """How apps reach company resources right now (the main window says which applies).
+
+    ``mode``: "transparent" — every app's connections to the resources are redirected to
+    the decider, no settings needed; "proxy" — only apps pointed at the proxy port or the
+    PAC file reach them. ``fenced``: only the decider may send into the tunnel (the kill
+    switch). ``dns_suffixes``: names the client resolves through the tunnel's DNS.
+    """
+
+    mode: str
+    fenced: bool
+    proxy_address: str | None = None
+    transparent_address: str | None = None
+    dns_suffixes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything a front end needs to draw the session; replaced, never mutated."""
 
@@ -114,6 +135,8 @@ class Snapshot:
     policy_version: int | None = None
     policy_expires_at: float | None = None
     proxy_address: str | None = None
+    #: how apps reach the resources (None: not connected)
+    access: AccessView | None = None
     #: why the controller cannot be used right now (TLS, DNS, timeout, HTTP status), while
     #: the last good policy stays in force; None when it answers
     controller_problem: ErrorInfo | None = None

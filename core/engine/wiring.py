@@ -85,6 +85,8 @@ def engine_config(settings: EffectiveSettings) -> EngineConfig:
     """The engine's part of the settings (plus ``$RUSTRONAUT_TUNNEL_HEALTH`` timings)."""
     return EngineConfig(
         proxy_port=settings.proxy_port,
+        transparent=settings.transparent,
+        transparent_port=settings.transparent_port,
         auto_connect=settings.auto_connect,
         always_on=settings.always_on,
         allow_break_glass=settings.allow_break_glass,

@@ -385,6 +385,26 @@ class Settings:
         maximum=65535,
         example=9080,
     )
+    transparent: bool = spec(
+        True,
+        "Transparent mode",
+        "Decide every app's connections to company resources without proxy settings: the "
+        "helper redirects them to the local decider (Linux; elsewhere apps use the proxy "
+        "port or the PAC file). Only the decider may send into the tunnel (kill switch). "
+        "Off: only apps pointed at the proxy reach company resources.",
+        category="Connection",
+        example=True,
+    )
+    transparent_port: int = spec(
+        9082,
+        "Transparent mode port",
+        "Loopback TCP port where the helper's redirect hands apps' connections to the "
+        "decider (never a proxy: a direct connection to it is refused).",
+        category="Connection",
+        minimum=1024,
+        maximum=65535,
+        example=9082,
+    )
     tls_pin_sha256: tuple[str, ...] = spec(
         (),
         "Controller TLS pins",

@@ -110,6 +110,18 @@ def format_status(snap: Snapshot, *, now: float | None = None) -> str:
         )
     if snap.proxy_address:
         lines.append(f"Proxy:     socks5/http://{safe_line(snap.proxy_address)}")
+    access = snap.access
+    if access is not None:
+        if access.mode == "transparent":
+            how = "transparent: every app's connections are decided, no proxy settings needed"
+        else:
+            how = "proxy only: apps must use the proxy or the PAC file"
+        if not access.fenced:
+            how += " (no kill switch on this system)"
+        lines.append(f"Apps:      {how}")
+        if access.dns_suffixes:
+            names = ", ".join(safe_line(x) for x in access.dns_suffixes)
+            lines.append(f"DNS:       {names} through the tunnel")
     if snap.policy_version is not None:
         # Expiry is the controller's time: compare it with the controller's "now".
         left = (snap.policy_expires_at or 0) - (now - (snap.clock_skew_s or 0.0))

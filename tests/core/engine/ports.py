@@ -8,12 +8,14 @@ are exercised together in tests/e2e. Each records what the engine asked of it.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import httpx
 
-from core.engine.ports import BundleInfo, ControlEvent, Enrollment, UserInfo
+from core.engine.ports import BundleInfo, ControlEvent, Enrollment, TunnelPath, UserInfo
 from core.engine.state import PostureItem, ResourceView, TunnelView
 from core.policy.api import AccessRequest, Decision, Effect
 from core.policy.errors import BundleSignatureError, RollbackError
@@ -248,6 +250,8 @@ class Policy:
 
 
 class _Peer:
+    persistent_keepalive: int | None = None
+
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
 
@@ -292,6 +296,15 @@ class Tunnel:
         self.always_on = False
         #: every down that went, with the reason it carried
         self.downs: list[str | None] = []
+        #: specs changed in place (``update``), and the redirect ports ``enforce`` got
+        self.updates: list[Any] = []
+        self.enforced: list[int | None] = []
+        self.releases = 0
+        #: the helper cannot fence (another OS): ``enforce`` answers None
+        self.no_fence = False
+        #: the gateway stops replying (receive counter frozen) but the handshake stays
+        self.silent = False
+        self._rx = 10
 
     def _helper(self) -> None:
         if self.helper_gone:
@@ -331,6 +344,32 @@ class Tunnel:
         self.downs.append(break_glass_reason)
         self.is_up = False
 
+    async def update(self, spec: Any) -> None:
+        self._helper()
+        if self.fail_up:
+            raise self.fail_up
+        self.updates.append(spec)
+        self.up_specs.append(spec)  # the spec in force; the handshake is untouched
+
+    async def enforce(self, redirect_port: int | None) -> TunnelPath | None:
+        self._helper()
+        self.enforced.append(redirect_port)
+        if self.no_fence:
+            return None
+
+        def take(family: int, kind: str) -> socket.socket:
+            raise OSError("no sockets in the fake tunnel")
+
+        return TunnelPath(
+            interface="rt0",
+            ranges=(ipaddress.ip_network("10.243.0.0/24"),),
+            take=take,
+            transparent=redirect_port is not None,
+        )
+
+    async def release(self) -> None:
+        self.releases += 1
+
     async def status(self) -> TunnelView | None:
         self._helper()
         if not self.is_up:
@@ -340,7 +379,10 @@ class Tunnel:
             age = None if last is None else self.clock() - last
         else:
             age = self.handshake_age
-        return TunnelView("rt0", self.endpoint, age, 10, 20)
+            if not self.silent:
+                # a live gateway's keepalives keep arriving
+                self._rx = 10 + int(self.clock() * 10)
+        return TunnelView("rt0", self.endpoint, age, self._rx, 20)
 
 
 class Proxy:
@@ -348,10 +390,17 @@ class Proxy:
         self.running = False
         self.reevaluations = 0
         self.pac: tuple[str, ...] = ()
+        self.transparent_port: int | None = None
+        #: every path the engine gave (None: no tunnel)
+        self.paths: list[TunnelPath | None] = []
 
-    async def start(self, port: int) -> str:
+    async def start(self, port: int, transparent_port: int | None = None) -> str:
         self.running = True
+        self.transparent_port = transparent_port
         return f"127.0.0.1:{port}"
+
+    def set_path(self, path: TunnelPath | None, spec: Any) -> None:
+        self.paths.append(path)
 
     async def stop(self) -> None:
         self.running = False

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.engine.health import Action, Health, Step, assess, gateway_label, plan
+from core.engine.health import Action, Health, Step, assess, gateway_label, plan, silent_after
+from wg_backends.spec import PeerSpec, TunnelSpec
 
 pytestmark = pytest.mark.unit
 
@@ -30,6 +31,59 @@ def test_assess(age: float | None, since_up: float, expected: Health) -> None:
     assert assess(age, since_up, grace_s=GRACE, stale_s=STALE) is expected
 
 
+@pytest.mark.parametrize(
+    ("age", "since_up", "rx_quiet", "expected"),
+    [
+        (3.0, 60.0, 4.0, Health.FRESH),  # keepalives keep arriving
+        (3.0, 60.0, 10.9, Health.FRESH),
+        (3.0, 60.0, 11.0, Health.SILENT),  # a fresh handshake, but nothing since for 11 s
+        (100.0, 600.0, 50.0, Health.SILENT),  # an idle-looking tunnel that is dead
+        (100.0, 600.0, None, Health.FRESH),  # no counter known: only the handshake counts
+        (None, 5.0, 30.0, Health.WAITING),  # no handshake yet: the grace rules, not rx
+        (None, 20.0, 30.0, Health.DEAD),
+    ],
+)
+def test_assess_tells_a_silent_gateway_from_an_idle_one(
+    age: float | None, since_up: float, rx_quiet: float | None, expected: Health
+) -> None:
+    got = assess(age, since_up, grace_s=GRACE, stale_s=STALE, rx_quiet_s=rx_quiet, silent_s=11.0)
+    assert got is expected
+
+
+def test_assess_without_a_keepalive_promise_ignores_the_receive_counter() -> None:
+    assert assess(3.0, 60.0, grace_s=GRACE, stale_s=STALE, rx_quiet_s=90.0) is Health.FRESH
+
+
+def _spec(*keepalives: int | None) -> TunnelSpec:
+    peers = tuple(
+        PeerSpec(
+            public_key=f"{chr(65 + i) * 42}A=",
+            endpoint=f"192.0.2.{i + 1}:51820",
+            allowed_ips=(f"10.{i}.0.0/24",),
+            persistent_keepalive=ka,
+        )
+        for i, ka in enumerate(keepalives)
+    )
+    return TunnelSpec(interface="rtw0", addresses=("10.242.0.2/32",), peers=peers)
+
+
+@pytest.mark.parametrize(
+    ("keepalives", "expected"),
+    [
+        ((5,), 11.0),  # two missed keepalives and a second of slack
+        ((10, 5), 11.0),  # the shortest promise counts
+        ((10,), 21.0),
+        ((25,), None),  # WireGuard's customary 25 s promises nothing quick
+        ((None,), None),
+        ((0,), None),  # 0 = keepalive off
+    ],
+)
+def test_silent_after_follows_the_keepalive_promise(
+    keepalives: tuple[int | None, ...], expected: float | None
+) -> None:
+    assert silent_after(_spec(*keepalives)) == expected
+
+
 F = frozenset
 S, R, W = Action.STAY, Action.REPROBE, Action.SWITCH
 
@@ -42,6 +96,8 @@ S, R, W = Action.STAY, Action.REPROBE, Action.SWITCH
         (Health.WAITING, 1, 3, F({0}), Step(S, 1, F({0}))),
         (Health.STALE, 0, 2, F(), Step(R, 0, F())),  # idle or dead? force a handshake
         (Health.DEAD, 0, 2, F(), Step(W, 1, F({0}))),  # fail over to the next
+        (Health.SILENT, 0, 2, F(), Step(W, 1, F({0}))),  # silent: fail over at once
+        (Health.SILENT, 0, 1, F(), Step(W, 0, F())),  # the only one: re-apply it
         (Health.DEAD, 1, 3, F({0}), Step(W, 2, F({0, 1}))),
         (Health.DEAD, 2, 3, F({1}), Step(W, 0, F({1, 2}))),  # wraps to an untried one
         (Health.DEAD, 1, 2, F({0}), Step(W, 0, F())),  # all failed: a new round

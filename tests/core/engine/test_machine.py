@@ -49,6 +49,11 @@ READY = {
         (READY, S.CONNECTED),
         ({**READY, "signed_in": False}, S.SIGNED_OUT),
         ({**READY, "want_connected": False}, S.DISCONNECTED),
+        # a gateway that went silent after the session was connected: "reconnecting"
+        ({**READY, "handshake_ok": False, "reconnecting": True}, S.RECONNECTING),
+        ({**READY, "tunnel_up": False, "reconnecting": True}, S.RECONNECTING),
+        ({**READY, "reconnecting": True}, S.CONNECTED),  # a handshake again: over
+        ({**READY, "handshake_ok": False, "reconnecting": True, "failed": True}, S.ERROR),
     ],
 )
 def test_derive(facts: dict[str, object], state: S) -> None:
