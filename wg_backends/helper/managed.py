@@ -4,8 +4,10 @@ The helper decides about always-on, break-glass and the controller's address fro
 managed settings *it* reads, never from a caller. ``wg_backends`` must not import
 ``core``, so this is a tiny reader of the same files ``core.settings`` reads on Linux and
 macOS — ``<managed_dir>/managed.json`` then ``managed.d/*.json`` in name order, a later
-file overriding an earlier one key by key — for the three keys the helper needs:
-``always_on``, ``allow_break_glass`` and ``controller_url``.
+file overriding an earlier one key by key — for the keys the helper needs:
+``always_on``, ``allow_break_glass``, ``controller_url`` and ``policy_trust_anchors`` (the
+organisation's policy root keys: with them, the helper takes tunnels only from bundles it
+verifies itself, see :mod:`wg_backends.helper.bundles`).
 
 It is stricter than the client's reader, because a file only counts if it speaks for
 the organisation: the directory and every file must be owned by root and writable by
@@ -30,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wg_backends.signed.anchors import MAX_ANCHORS, parse_anchor
+
 __all__ = ["DEFAULT_MANAGED_DIR", "MAX_MANAGED", "HelperManaged", "ManagedFileError", "read"]
 
 _log = logging.getLogger("rustronaut.helper")
@@ -50,6 +54,9 @@ class HelperManaged:
     always_on: bool = False
     allow_break_glass: bool = True
     controller_url: str | None = None
+    policy_trust_anchors: tuple[str, ...] = ()
+    """The organisation's policy root keys (base64url of raw Ed25519 keys), each checked
+    with :func:`wg_backends.signed.anchors.parse_anchor`; empty: not managed."""
 
 
 def _trusted(st: os.stat_result, what: str) -> None:
@@ -110,7 +117,26 @@ def read_file(path: Path) -> dict[str, Any] | None:
         if not isinstance(doc["controller_url"], str):
             raise ManagedFileError("controller_url is not a string")
         out["controller_url"] = doc["controller_url"]
+    if "policy_trust_anchors" in doc:
+        out["policy_trust_anchors"] = _anchors(doc["policy_trust_anchors"])
     return out
+
+
+def _anchors(value: Any) -> tuple[str, ...]:
+    """The anchors of one file: a list of distinct, valid keys, or the file is refused
+    (a bad anchor must not leave the others — or none — quietly in force)."""
+    if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
+        raise ManagedFileError("policy_trust_anchors is not a list of strings")
+    if len(value) > MAX_ANCHORS:
+        raise ManagedFileError(f"policy_trust_anchors lists more than {MAX_ANCHORS} keys")
+    for index, anchor in enumerate(value):
+        try:
+            parse_anchor(anchor)
+        except ValueError as exc:
+            raise ManagedFileError(f"policy_trust_anchors[{index}]: {exc}") from None
+    if len(set(value)) != len(value):
+        raise ManagedFileError("policy_trust_anchors lists the same key twice")
+    return tuple(value)
 
 
 def _files(managed_dir: Path) -> list[Path]:
