@@ -50,8 +50,11 @@ class PeerLookup(Protocol):
     """Identifies the process owning the client end of an accepted loopback connection."""
 
     def lookup(self, peer: tuple[str, int], local: tuple[str, int]) -> PeerInfo | None:
-        """``peer`` is the client's address (getpeername), ``local`` the proxy's
-        (getsockname). Returns None when the peer cannot be identified. Never raises."""
+        """``peer`` is the client's address (getpeername), ``local`` the address the
+        client's socket is connected to: the proxy's (getsockname), or for a connection
+        the transparent listener accepted, its original destination (the app's socket
+        runs from ``peer`` to there; the redirect is invisible to it). Returns None when
+        the peer cannot be identified. Never raises."""
         ...
 
 
