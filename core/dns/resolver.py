@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import dns.rcode
 import dns.rdatatype
 
+from core.aio import cancel_and_wait, spawn
 from core.dns.cache import AnswerCache, Entry
 from core.dns.errors import (
     AddressRefused,
@@ -128,7 +129,7 @@ class TunnelResolver:
             max_ttl=max_ttl,
             negative_ttl=negative_ttl,
         )
-        self._inflight: dict[tuple[str, int], asyncio.Future[_Outcome]] = {}
+        self._inflight: dict[tuple[str, int], asyncio.Task[_Outcome]] = {}
         self._names: collections.OrderedDict[str, str] = collections.OrderedDict()
 
     @property
@@ -209,22 +210,35 @@ class TunnelResolver:
         cached = self._cache.get(key)
         if cached is not None:
             return _Outcome(cached, None)
-        pending = self._inflight.get(key)
-        if pending is None:
-            pending = asyncio.get_running_loop().create_future()
-            self._inflight[key] = pending
-            try:
-                outcome = await self._ask_servers(name, dns.rdatatype.RdataType.make(rdtype))
-            except BaseException:
-                # Cancelled (or a bug): the waiters must not hang on a future nobody sets.
-                if not pending.done():
-                    pending.set_result(_Outcome(None, DnsUnreachable(f"look-up of {name} ended")))
-                raise
-            finally:
-                del self._inflight[key]
-            pending.set_result(outcome)
-            return outcome
-        return await asyncio.shield(pending)
+        task = self._inflight.get(key)
+        if task is None:
+            # The exchange runs in its own task, shared by every caller asking the same
+            # question meanwhile: one caller giving up (its client went away) neither
+            # cancels the others' answer nor leaves them waiting.
+            task = spawn(self._ask_shared(key), name=f"dns {name} {rdtype}")
+            self._inflight[key] = task
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if task.cancelled() and (current is None or not current.cancelling()):
+                # aclose() stopped the shared look-up, not our caller: an error, not a
+                # cancellation the caller never asked for.
+                return _Outcome(None, DnsUnreachable(f"the look-up of {name} was stopped"))
+            raise
+
+    async def _ask_shared(self, key: tuple[str, int]) -> _Outcome:
+        try:
+            return await self._ask_servers(key[0], dns.rdatatype.RdataType.make(key[1]))
+        finally:
+            self._inflight.pop(key, None)
+
+    async def aclose(self) -> None:
+        """Cancel the look-ups in flight (the tunnel went away). Idempotent; the resolver
+        stays usable (a later ``resolve`` asks again)."""
+        tasks = list(self._inflight.values())
+        for task in tasks:
+            await cancel_and_wait(task)
 
     async def _ask_servers(self, name: str, rdtype: dns.rdatatype.RdataType) -> _Outcome:
         """Servers in order until one gives a usable answer; cache it."""

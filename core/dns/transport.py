@@ -24,7 +24,8 @@ __all__ = ["SockFactory", "exchange"]
 
 SockFactory = Callable[[int, str], socket.socket]
 """``(family, "udp" | "tcp") -> an unconnected socket`` (blocking or not: it is made
-non-blocking here). May raise anything: mapped to :class:`DnsUnreachable`."""
+non-blocking here). Called in a worker thread (it may block); must be thread-safe.
+May raise anything: mapped to :class:`DnsUnreachable`."""
 
 
 def plain_socket(family: int, kind: str) -> socket.socket:
@@ -43,7 +44,7 @@ async def exchange(
     family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
     kind = "tcp" if tcp else "udp"
     try:
-        sock = factory(family, kind)
+        sock = await _socket(factory, family, kind)
     except Exception as exc:  # the factory's own error type (the pool's) is unknown here
         raise DnsUnreachable(f"no {kind} socket into the tunnel: {exc}") from exc
     try:
@@ -113,6 +114,28 @@ def _same(source: object, server: Server) -> bool:
     except ValueError:
         return False
     return address == server[0] and source[1] == server[1]
+
+
+async def _socket(factory: SockFactory, family: int, kind: str) -> socket.socket:
+    """A socket from ``factory``, called in a worker thread unless it is ``plain_socket``.
+
+    The helper's pool fetches from the helper in the caller's thread when it runs dry
+    (up to seconds): called on the loop, that would stall every connection. A socket
+    that arrives after the caller was cancelled is closed, not leaked.
+    """
+    if factory is plain_socket:
+        return plain_socket(family, kind)
+    future = asyncio.get_running_loop().run_in_executor(None, factory, family, kind)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        future.add_done_callback(_close_late)
+        raise
+
+
+def _close_late(future: asyncio.Future[socket.socket]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        future.result().close()
 
 
 def _show(server: Server) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 
@@ -22,6 +23,7 @@ from core.dns import (
 )
 from core.dns.message import MAX_ADDRESSES
 from tests.core.dns.hostile import ScriptedDns, Send, question, reply, silent_port
+from tests.fakes.wait import async_wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -89,6 +91,16 @@ async def test_company_names_through_the_tunnel_dns(demo: DnsServer) -> None:
     assert await resolver.resolve("10.243.0.99", 443) == ["10.243.0.99"]  # literal: no query
     assert await resolver.resolve("[fd00::1]", 443) == ["fd00::1"]
     assert fallback.calls == []
+
+
+async def test_an_ipv6_dns_server() -> None:
+    name, address = parse_record("wiki.corp.example=10.243.0.10")
+    server = await start(Zone({name: [address]}), "::1", 0)
+    try:
+        resolver = TunnelResolver([f"[::1]:{server.address[1]}"], SUFFIXES)
+        assert await resolver.resolve("wiki.corp.example", 443) == ["10.243.0.10"]
+    finally:
+        await server.close()
 
 
 async def test_other_names_go_to_the_fallback_only(demo: DnsServer) -> None:
@@ -191,6 +203,55 @@ async def test_concurrent_lookups_share_one_exchange(demo: DnsServer) -> None:
         assert len(server.seen) == 2
     finally:
         await server.close()
+
+
+async def test_a_caller_giving_up_does_not_fail_the_others() -> None:
+    answer = asyncio.Event()
+
+    def script(q: dns.message.Message, tcp: bool) -> list[Send]:
+        if not answer.is_set():
+            return []  # silent until the test says so; the resend brings the answer
+        return [Send(reply(q, "db.corp.example. 60 IN A 10.243.0.11"))]
+
+    server = await scripted(_only_a_type(script))
+    try:
+        resolver = TunnelResolver([server.address], SUFFIXES, timeout=0.4)
+        first = asyncio.ensure_future(resolver.resolve("db.corp.example", 80))
+        second = asyncio.ensure_future(resolver.resolve("db.corp.example", 80))
+        await async_wait_until(lambda: len(server.seen) == 2, what="both questions asked")
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        answer.set()
+        assert await second == ["10.243.0.11"]  # after the resend at half the timeout
+        assert len(server.seen) == 3  # A resent once (AAAA was answered at once)
+    finally:
+        await server.close()
+
+
+async def test_aclose_cancels_lookups_in_flight() -> None:
+    server = await scripted(lambda q, tcp: [])
+    try:
+        resolver = TunnelResolver([server.address], SUFFIXES, timeout=30)
+        pending = asyncio.ensure_future(resolver.resolve("db.corp.example", 80))
+        await async_wait_until(lambda: len(server.seen) == 2, what="both questions asked")
+        await resolver.aclose()
+        with pytest.raises(DnsUnreachable, match="was stopped"):
+            await pending
+        await resolver.aclose()  # idempotent
+    finally:
+        await server.close()
+
+
+def _only_a_type(script: object) -> object:
+    """``script`` for A questions; an empty NOERROR for AAAA."""
+
+    def wrapped(q: dns.message.Message, tcp: bool) -> list[Send]:
+        if question(q)[1] != "A":
+            return [Send(reply(q))]
+        return script(q, tcp)  # type: ignore[operator, no-any-return]
+
+    return wrapped
 
 
 async def test_loopback_answers_refused_with_a_reason(demo: DnsServer) -> None:
@@ -407,6 +468,23 @@ async def test_sockets_come_from_the_factory(demo: DnsServer) -> None:
     resolver = TunnelResolver([address_of(demo)], SUFFIXES, factory)
     await resolver.resolve("wiki.corp.example", 80)
     assert asked == [(socket.AF_INET, "udp")] * 2
+
+
+async def test_a_blocking_factory_does_not_stall_the_loop(demo: DnsServer) -> None:
+    """The helper's pool may fetch in the caller's thread: never on the event loop."""
+    release = threading.Event()
+    called: list[str] = []
+
+    def factory(family: int, kind: str) -> socket.socket:
+        called.append(kind)
+        assert release.wait(5)
+        return socket.socket(family, socket.SOCK_DGRAM)
+
+    resolver = TunnelResolver([address_of(demo)], SUFFIXES, factory)
+    task = asyncio.ensure_future(resolver.resolve("db.corp.example", 80))
+    await async_wait_until(lambda: len(called) == 2, what="both factory calls in flight")
+    release.set()
+    assert await task == ["10.243.0.11"]
 
 
 async def test_no_tunnel_socket_is_a_clear_error() -> None:
