@@ -17,6 +17,7 @@ from wg_backends.backends.networkmanager import (
 )
 from wg_backends.backends.wgquick import WgQuickBackend
 from wg_backends.backends.windows import WindowsBackend, parse_sc_query
+from wg_backends.dns import DnsPaths
 from wg_backends.errors import BackendError, BackendUnavailable, CommandError, TunnelStateError
 from wg_backends.spec import PeerSpec, TunnelSpec
 
@@ -129,7 +130,8 @@ def test_wgquick_purge_from_the_record_alone(tmp_path: Path) -> None:
     r.on(["nft", "list", "tables"], 0, "table ip wg-quick-rtw0\ntable ip6 wg-quick-rtw0\n")
     r.on(["nft", "delete", "table", "ip", "wg-quick-rtw0"])
     r.on(["nft", "delete", "table", "ip6", "wg-quick-rtw0"])
-    WgQuickBackend(r, config_dir=tmp_path).purge("rtw0", table=51820)
+    no_resolved = DnsPaths(resolved_socket=tmp_path / "no-resolved")  # whatever this host runs
+    WgQuickBackend(r, config_dir=tmp_path, dns_paths=no_resolved).purge("rtw0", table=51820)
     assert [c for c in r.calls if c[-1] != "show" and c[:2] != ("wg", "show")] == [
         ("resolvconf", "-d", "rtw0", "-f"),
         ("ip", "link", "show", "dev", "rtw0"),

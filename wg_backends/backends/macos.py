@@ -17,6 +17,7 @@ from pathlib import Path
 import msgspec
 
 from wg_backends.backends.wgquick import WgQuickBackend
+from wg_backends.dns import DnsPaths
 from wg_backends.errors import CommandError, TunnelStateError
 from wg_backends.runner import CommandRunner
 from wg_backends.spec import TunnelSpec
@@ -73,6 +74,7 @@ class MacOSBackend(WgQuickBackend):
         *,
         config_dir: Path = DEFAULT_CONFIG_DIR,
         prefix: str | None = None,
+        dns_paths: DnsPaths | None = None,
     ) -> None:
         self.prefix = prefix or next(
             (p for p in HOMEBREW_PREFIXES if Path(p, "bin", "wg-quick").exists()),
@@ -88,6 +90,8 @@ class MacOSBackend(WgQuickBackend):
                 "PATH": f"{bin_dir}:/usr/bin:/bin:/usr/sbin:/sbin",
                 "WG_QUICK_USERSPACE_IMPLEMENTATION": f"{bin_dir}/wireguard-go",
             },
+            dns_platform="darwin",
+            dns_paths=dns_paths,
         )
 
     def _exists(self, interface: str) -> bool:

@@ -21,6 +21,20 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import msgspec
+
+from wg_backends.dns import (
+    DnsPaths,
+    DnsRecord,
+    apply_split_dns,
+    load_record,
+    record_key,
+    remove_record,
+    revert_interface,
+    revert_recorded,
+    save_record,
+    spec_key,
+)
 from wg_backends.errors import BackendError, CommandError, TunnelStateError
 from wg_backends.render import (
     remove_config,
@@ -73,12 +87,16 @@ class WgQuickBackend:
         wg_quick: str = "wg-quick",
         wg: str = "wg",
         env: Mapping[str, str] | None = None,
+        dns_platform: str = "linux",
+        dns_paths: DnsPaths | None = None,
     ) -> None:
         self._run = runner
         self.config_dir = config_dir
         self._wg_quick = wg_quick
         self._wg = wg
         self._env = dict(env) if env else None
+        self._dns_platform = dns_platform
+        self._dns_paths = dns_paths or DnsPaths()
 
     def available(self) -> bool:
         """True if ``wg-quick`` and ``wg`` run. Never raises."""
@@ -107,9 +125,35 @@ class WgQuickBackend:
             raise BackendError(f"cannot write the tunnel config: {exc}") from None
         try:
             self._run([self._wg_quick, "up", str(path)], env=self._env)
-        except CommandError:
+            self._apply_dns(spec)
+        except (BackendError, OSError) as exc:
             self._teardown(spec.interface)
+            if isinstance(exc, OSError):
+                raise BackendError(f"cannot record the tunnel's DNS: {exc}") from None
             raise
+
+    def dns_record(self, interface: str) -> DnsRecord | None:
+        """What split DNS was applied for ``interface`` (``None``: none). Never raises."""
+        return load_record(self.config_dir, interface)
+
+    def _apply_dns(self, spec: TunnelSpec) -> None:
+        """Split DNS for the OS (after ``wg-quick up``, the link must exist); recorded."""
+        if not spec.dns_suffixes:
+            return
+        record = apply_split_dns(
+            self._run, spec, platform=self._dns_platform, paths=self._dns_paths
+        )
+        try:
+            save_record(self.config_dir, record)
+        except OSError:
+            revert_recorded(self._run, record, paths=self._dns_paths)
+            raise
+
+    def _revert_dns(self, interface: str) -> None:
+        record = load_record(self.config_dir, interface)
+        if record is not None:
+            revert_recorded(self._run, record, paths=self._dns_paths)
+        remove_record(self.config_dir, interface)
 
     def update(self, spec: TunnelSpec) -> TunnelStatus:
         """Apply ``spec`` to the running tunnel in place (see the protocol); its status.
@@ -144,10 +188,18 @@ class WgQuickBackend:
             self.down(interface)
             self.up(spec)
             return self.status(interface)
+        old_dns = load_record(self.config_dir, interface)
+        dns_changed = record_key(old_dns) != spec_key(spec)
+        if dns_changed:
+            self._switch_dns(interface, old_dns, spec)
         fwmark = self.routing_table(interface)
-        self._syncconf(
-            interface, render_wg_set(spec, listen_port=before.listen_port, fwmark=fwmark)
-        )
+        try:
+            wg_text = render_wg_set(spec, listen_port=before.listen_port, fwmark=fwmark)
+            self._syncconf(interface, wg_text)
+        except BackendError:
+            if dns_changed:
+                self._restore_dns(interface, old_dns, spec)
+            raise
         added = sorted((n for n in new_nets - old_nets if n.prefixlen), key=_sort_key)
         keep = {i.network for i in spec.interfaces()}
         removed = sorted(
@@ -168,10 +220,37 @@ class WgQuickBackend:
             write_private_file(self.config_dir, f"{interface}.conf", new_text)
         except (BackendError, OSError) as exc:
             self._rollback(interface, old_text, before.listen_port, fwmark, done, removed)
+            if dns_changed:
+                self._restore_dns(interface, old_dns, spec)
             if isinstance(exc, OSError):
                 raise BackendError(f"cannot write the tunnel config: {exc}") from None
             raise
         return self.status(interface)
+
+    def _switch_dns(self, interface: str, old: DnsRecord | None, spec: TunnelSpec) -> None:
+        """Replace the OS split DNS of ``old`` by ``spec``'s; on failure the old is back."""
+        if old is not None:
+            revert_recorded(self._run, old, paths=self._dns_paths)
+        remove_record(self.config_dir, interface)
+        try:
+            self._apply_dns(spec)
+        except (BackendError, OSError) as exc:
+            self._restore_dns(interface, old, spec)
+            if isinstance(exc, OSError):
+                raise BackendError(f"cannot record the tunnel's DNS: {exc}") from None
+            raise
+
+    def _restore_dns(self, interface: str, old: DnsRecord | None, spec: TunnelSpec) -> None:
+        """Best effort: the split DNS of ``old`` again instead of whatever is there now."""
+        self._revert_dns(interface)
+        if old is None or old.method == "none":
+            return
+        with contextlib.suppress(BackendError, OSError, ValueError):
+            self._apply_dns(
+                msgspec.structs.replace(
+                    spec, dns=old.servers, dns_suffixes=old.applied + old.skipped
+                )
+            )
 
     def _syncconf(self, interface: str, text: str) -> None:
         # The private runtime directory, never /tmp: the file holds the private key.
@@ -225,6 +304,7 @@ class WgQuickBackend:
         return int(m.group(1)) if m else None
 
     def _teardown(self, interface: str) -> None:
+        self._revert_dns(interface)
         path = self._conf(interface)
         if path.exists():
             self._run([self._wg_quick, "down", str(path)], check=False, env=self._env)
@@ -240,6 +320,7 @@ class WgQuickBackend:
         directly, which also removes its routes. Raises :class:`CommandError` if
         ``wg-quick down`` fails while the interface exists.
         """
+        self._revert_dns(interface)
         path = self._conf(interface)
         if path.exists() and self.status(interface).up:
             self._run([self._wg_quick, "down", str(path)], env=self._env)
@@ -285,6 +366,14 @@ class WgQuickBackend:
         for name in self._resolvconf_names(interface):
             with contextlib.suppress(CommandError):  # -f: no error for a missing record
                 self._run(["resolvconf", "-d", name, "-f"], check=False, env=self._env)
+        self._revert_dns(interface)  # split DNS from its record, then from the name alone
+        revert_interface(
+            self._run,
+            interface,
+            platform=self._dns_platform,
+            paths=self._dns_paths,
+            resolvconf=False,  # done above, under both of wg-quick's names
+        )
         with contextlib.suppress(CommandError):
             if self._exists(interface):
                 self._run(["ip", "link", "delete", "dev", interface], check=False)
