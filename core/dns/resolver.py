@@ -174,6 +174,10 @@ class TunnelResolver:
             raise BadName(str(exc)) from None
         if under_suffix(name, self._suffixes) is None:
             return list(await self._fallback(host, port))
+        cached = [self._cache.get((name, rdtype)) for rdtype in _TYPES]
+        if all(entry is not None for entry in cached):
+            # The common case, without the two tasks gather() would make.
+            return self._combine(name, [_Outcome(entry, None) for entry in cached])
         outcomes = await asyncio.gather(*(self._lookup(name, rdtype) for rdtype in _TYPES))
         return self._combine(name, outcomes)
 
