@@ -241,6 +241,11 @@ def access_line(snapshot: Snapshot) -> str:
             line += "; this computer cannot redirect other apps"
     if access.dns_suffixes:
         line += f" · names under {', '.join(access.dns_suffixes)} resolve through the tunnel"
+    if access.overridden_routes:
+        line += (
+            f" · this network's route {', '.join(access.overridden_routes)} is overridden:"
+            " company traffic still goes only through the tunnel"
+        )
     return line
 
 

@@ -14,11 +14,26 @@ only if it persists into the next tick.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
-from collections.abc import Callable, Collection, Iterable, Mapping
+import socket
+import struct
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["Fingerprint", "NetworkWatch", "fingerprint", "parse_default_routes", "read_system"]
+__all__ = [
+    "Fingerprint",
+    "NetworkWatch",
+    "fingerprint",
+    "parse_default_routes",
+    "parse_routes",
+    "read_routes",
+    "read_system",
+    "shadowing",
+]
+
+#: A route: its destination network and the interface it leaves by.
+Route = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]
 
 _log = logging.getLogger(__name__)
 
@@ -43,6 +58,69 @@ def parse_default_routes(route_v4: str, route_v6: str = "") -> list[tuple[str, s
         if len(cols) >= 10 and cols[0] == "0" * 32 and cols[1] == "00" and cols[9] != "lo":
             out.append((cols[9], cols[4]))
     return out
+
+
+def parse_routes(route_v4: str, route_v6: str = "") -> list[Route]:
+    """Every route of the main table as (network, interface), from /proc/net/route and
+    /proc/net/ipv6_route (destinations are little-endian hex on IPv4). Pure; malformed
+    lines are skipped."""
+    out: list[Route] = []
+    for line in route_v4.splitlines()[1:]:
+        cols = line.split()
+        if len(cols) < 8:
+            continue
+        try:
+            dest = socket.inet_ntoa(struct.pack("<I", int(cols[1], 16)))
+            mask = socket.inet_ntoa(struct.pack("<I", int(cols[7], 16)))
+            out.append((ipaddress.IPv4Network(f"{dest}/{mask}", strict=False), cols[0]))
+        except (ValueError, struct.error, OSError):
+            continue
+    for line in route_v6.splitlines():
+        cols = line.split()
+        if len(cols) < 10:
+            continue
+        try:
+            dest6 = ipaddress.IPv6Address(bytes.fromhex(cols[0]))
+            prefix = int(cols[1], 16)
+            out.append((ipaddress.IPv6Network(f"{dest6}/{prefix}", strict=False), cols[9]))
+        except ValueError:
+            continue
+    return out
+
+
+def shadowing(
+    routes: Iterable[Route],
+    ranges: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network],
+    tunnel_interfaces: Collection[str],
+) -> list[str]:
+    """Routes by another interface more specific than (inside) a range the tunnel
+    carries — what a rogue DHCP server's classless routes (option 121) or a rogue router
+    advertisement add — as "network via interface" lines, sorted. Such routes are
+    overridden (the decider's sockets are bound to the tunnel, and the helper rejects
+    everything else to the ranges) and said so; loopback is ignored. Pure."""
+    found = set()
+    for network, name in routes:
+        if name == "lo" or name in tunnel_interfaces:
+            continue
+        for carried in ranges:
+            if (
+                network.version == carried.version
+                and network.prefixlen > carried.prefixlen
+                and network.subnet_of(carried)  # type: ignore[arg-type]
+            ):
+                found.add(f"{network} via {name}")
+    return sorted(found)
+
+
+def read_routes() -> list[Route]:
+    """This machine's main-table routes (empty where /proc has none). Never raises."""
+    texts = []
+    for path in ("/proc/net/route", "/proc/net/ipv6_route"):
+        try:
+            texts.append(Path(path).read_text())
+        except OSError:
+            texts.append("")
+    return parse_routes(*texts)
 
 
 def fingerprint(
@@ -88,9 +166,22 @@ def read_system(ignore: Collection[str] = ()) -> Fingerprint:
 class NetworkWatch:
     """Compares the fingerprint with the previous one. Call from one thread (the loop)."""
 
-    def __init__(self, read: Callable[[Collection[str]], Fingerprint] = read_system) -> None:
+    def __init__(
+        self,
+        read: Callable[[Collection[str]], Fingerprint] = read_system,
+        routes: Callable[[], list[Route]] = read_routes,
+    ) -> None:
         self._read = read
+        self._routes = routes
         self._last: Fingerprint | None = None
+
+    def shadowed(
+        self,
+        ranges: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network],
+        tunnel_interfaces: Collection[str],
+    ) -> list[str]:
+        """``shadowing`` over the machine's routes now (see there)."""
+        return shadowing(self._routes(), ranges, tunnel_interfaces)
 
     def prime(self, ignore: Collection[str] = ()) -> None:
         """Take the current fingerprint as the baseline (no change reported)."""

@@ -49,6 +49,7 @@ from core.engine.state import (
     ResourceView,
     SessionState,
     Snapshot,
+    TunnelView,
 )
 from core.engine.ticks import Ticks
 from core.policy.api import Decision, Effect
@@ -316,6 +317,9 @@ class Reactions:
                 f"127.0.0.1:{self.config.transparent_port}" if transparent else None
             ),
             dns_suffixes=suffixes,
+            overridden_routes=self._snapshot.access.overridden_routes
+            if self._snapshot.access is not None
+            else (),
         )
 
     async def _on_retry_due(self) -> None:
@@ -623,6 +627,7 @@ class Reactions:
                 await self._switch_gateway(step)
                 return
         self._set_snapshot(tunnel=view)
+        self._check_routes(view)
         self._update(
             tunnel_up=view is not None,
             handshake_ok=handshake_ok,
@@ -630,6 +635,26 @@ class Reactions:
             reconnecting=self._facts.reconnecting and not handshake_ok,
         )
         self._warn_before_session_end()
+
+    def _check_routes(self, view: TunnelView | None) -> None:
+        """Say so when a local route would send part of the tunnel's ranges elsewhere."""
+        path = self._gateways.path
+        access = self._snapshot.access
+        if self._network is None or path is None or access is None:
+            return
+        found = tuple(self._network.shadowed(path.ranges, self._gateways.interfaces(view)))
+        if found == access.overridden_routes:
+            return
+        self._set_snapshot(access=replace(access, overridden_routes=found))
+        if found:
+            _log.warning("routes more specific than the tunnel's ranges: %s", ", ".join(found))
+            self._emit(
+                EventKind.NOTICE,
+                "This network routes part of the company's networks elsewhere ("
+                + ", ".join(found)
+                + "): overridden, company traffic still goes only through the tunnel",
+                details={"routes": ", ".join(found)},
+            )
 
     async def _helper_trouble(self, exc: BaseException) -> None:
         """The helper did not answer a status: lost → an error with a next step."""

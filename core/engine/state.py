@@ -109,6 +109,9 @@ class AccessView:
     proxy_address: str | None = None
     transparent_address: str | None = None
     dns_suffixes: tuple[str, ...] = ()
+    #: local routes more specific than a range the tunnel carries ("net via iface"),
+    #: overridden by the fence (a rogue DHCP or router may add them)
+    overridden_routes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

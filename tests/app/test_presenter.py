@@ -157,3 +157,35 @@ def test_always_on_without_break_glass_disables_disconnect() -> None:
     entry = next(e for e in menu_model(s, break_glass=False) if e.action is Action.DISCONNECT)
     assert (entry.text, entry.enabled) == ("Disconnect (not allowed)", False)
     assert "always on" in entry.tooltip
+
+
+def test_access_line_says_which_way_applies() -> None:
+    from app.presenter import access_line
+    from core.engine.state import AccessView
+
+    assert access_line(Snapshot()) == "—"
+    transparent = Snapshot(
+        access=AccessView(mode="transparent", fenced=True, dns_suffixes=("corp.example",))
+    )
+    line = access_line(transparent)
+    assert line.startswith("Every app reaches company resources directly")
+    assert "corp.example resolve through the tunnel" in line
+    proxy = Snapshot(access=AccessView(mode="proxy", fenced=True, proxy_address="127.0.0.1:9080"))
+    assert "through the proxy 127.0.0.1:9080" in access_line(proxy)
+    assert "cannot redirect" not in access_line(proxy)
+    unfenced = Snapshot(access=AccessView(mode="proxy", fenced=False))
+    assert "cannot redirect other apps" in access_line(unfenced)
+    rogue = Snapshot(
+        access=AccessView(
+            mode="transparent", fenced=True, overridden_routes=("10.243.0.0/25 via eth0",)
+        )
+    )
+    assert "10.243.0.0/25 via eth0 is overridden" in access_line(rogue)
+
+
+def test_reconnecting_is_busy_and_never_reads_connected() -> None:
+    from app.presenter import IconKind, icon_for, state_label
+
+    snap = Snapshot(state=SessionState.RECONNECTING)
+    assert icon_for(snap.state) is IconKind.BUSY
+    assert "Reconnecting" in state_label(snap)

@@ -144,3 +144,30 @@ async def test_an_idle_tunnel_without_a_keepalive_promise_is_not_called_silent()
     assert rig.engine.snapshot.state is S.CONNECTED
     assert len(rig.tunnel.up_specs) == 1
     await rig.engine.stop()
+
+
+async def test_a_rogue_more_specific_route_is_overridden_and_said_so() -> None:
+    import ipaddress
+
+    from core.engine.netwatch import NetworkWatch
+
+    rogue: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]] = []
+    watch = NetworkWatch(lambda ignore: frozenset(), routes=lambda: list(rogue))
+    rig = make(auto_connect=False, network=watch)
+    await rig.engine.connect()
+    await until(lambda: rig.engine.snapshot.state is S.CONNECTED)
+    rogue.append((ipaddress.ip_network("10.243.0.0/25"), "eth0"))  # DHCP option 121
+    await rig.tick()
+    await rig.tick()
+    access = rig.engine.snapshot.access
+    assert access is not None
+    assert access.overridden_routes == ("10.243.0.0/25 via eth0",)
+    notices = [e.message for e in rig.events if e.kind is EventKind.NOTICE]
+    assert sum("10.243.0.0/25 via eth0" in n and "overridden" in n for n in notices) == 1
+    assert rig.engine.snapshot.state is S.CONNECTED  # the fence holds: nothing to reconnect
+    rogue.clear()
+    await rig.tick()
+    access = rig.engine.snapshot.access
+    assert access is not None
+    assert access.overridden_routes == ()
+    await rig.engine.stop()
