@@ -26,7 +26,7 @@ import ipaddress
 import logging
 import socket
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import dns.rcode
@@ -158,6 +158,41 @@ class TunnelResolver:
         """The last company name whose tunnel answer contained ``ip``, or None."""
         key = _ip_key(ip)
         return None if key is None else self._names.get(key)
+
+    async def prefetch(self, names: Iterable[str], *, limit: int = 256) -> int:
+        """Resolve the company names among ``names`` now, so :meth:`names_for` knows them.
+
+        A transparent connection arrives as an address; an app that resolved the name
+        with the OS resolver never asked us, so without this the decider would know no
+        name for the address. Give it the policy's host names when the tunnel or the
+        policy changes. Wildcards, IP literals, invalid names and names outside the
+        suffixes are skipped; failures are ignored (logged). At most ``limit`` names,
+        eight at a time. Returns how many resolved.
+        """
+        wanted: list[str] = []
+        for host in names:
+            if len(wanted) >= limit:
+                break
+            if not isinstance(host, str) or "*" in host or ip_literal(host) is not None:
+                continue
+            try:
+                name = normalize_name(host)
+            except ValueError:
+                continue
+            if under_suffix(name, self._suffixes) is not None and name not in wanted:
+                wanted.append(name)
+        gate = asyncio.Semaphore(8)
+
+        async def one(name: str) -> bool:
+            async with gate:
+                try:
+                    await self.resolve(name, 0)
+                except DnsError as exc:
+                    _log.debug("prefetch of %s: %s", name, exc)
+                    return False
+                return True
+
+        return sum(await asyncio.gather(*(one(name) for name in wanted)))
 
     def flush(self) -> None:
         """Forget cached answers (the remembered names stay: apps keep their addresses)."""

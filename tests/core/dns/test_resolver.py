@@ -279,6 +279,27 @@ async def test_names_for_remembers_the_last_company_name(demo: DnsServer) -> Non
     assert resolver.names_for("not an ip") is None
 
 
+async def test_prefetch_teaches_names_for_the_policy_names(demo: DnsServer) -> None:
+    """Transparent connections arrive as addresses: the policy's names are known ahead."""
+    fallback = Fallback()
+    resolver = TunnelResolver([address_of(demo)], SUFFIXES, fallback=fallback)
+    names = [
+        "wiki.corp.example",
+        "DB.corp.example.",
+        "*.corp.example",  # a wildcard: nothing to ask
+        "nope.corp.example",  # NXDOMAIN: skipped
+        "example.com",  # not a company name: the fallback is not asked
+        "10.243.0.50",
+        "bad..name",
+    ]
+    assert await resolver.prefetch(names) == 2
+    assert resolver.names_for("10.243.0.10") == "wiki.corp.example"
+    assert resolver.names_for("fd00:243::10") == "wiki.corp.example"
+    assert resolver.names_for("10.243.0.11") == "db.corp.example"
+    assert fallback.calls == []
+    assert await resolver.prefetch(["x.corp.example"] * 5 + ["wiki.corp.example"], limit=1) == 0
+
+
 @pytest.mark.parametrize("host", ["wiki\\.corp.example", "a..corp.example", "x\x00.corp.example"])
 async def test_bad_names_are_errors_not_queries(host: str) -> None:
     fallback = Fallback()
