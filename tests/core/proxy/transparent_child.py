@@ -4,7 +4,8 @@ Run as ``ip netns exec NS python -m tests.core.proxy.transparent_child CONFIG`` 
 CONFIG is JSON: ``rules`` (``TableDecider`` rules), ``transparent_port``, ``mark`` and
 ``device`` (the socket source marks its sockets and binds them to the device, as the
 privileged helper does for the tunnel; ``device`` null: no source, the OS's routes), and
-``reverse`` (IP → name, standing in for the split-DNS resolver's answers). It prints one
+``reverse`` (IP → name, standing in for the split-DNS resolver's answers); ``events``
+false: no event lines (benchmarks). It prints one
 JSON line ``{"port": P, "transparent": T}``, then one line per event
 ``{"event": {...}}``, and obeys stdin commands, one per line:
 
@@ -65,7 +66,7 @@ async def main(config: dict[str, Any]) -> None:
         transparent_port=int(config["transparent_port"]),
         connector=tunnel_connector(source) if device else None,
         reverse=reverse.get,
-        on_event=_event,
+        on_event=_event if config.get("events", True) else None,
     )
     await server.start(0)
     _say({"port": server.port, "transparent": server.transparent_port})
