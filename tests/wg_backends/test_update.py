@@ -1,0 +1,267 @@
+"""Hitless ``update`` with a scripted runner: exact commands per backend, the syncconf file's
+exact text, roll-back on failure, and the documented down + up fallbacks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from tests.wg_backends.fakes import ScriptedRunner, data
+from tests.wg_backends.keys import PRIV, PUB
+from wg_backends.backends.wgquick import WgQuickBackend
+from wg_backends.dns import DnsPaths
+from wg_backends.errors import CommandError, SpecError, TunnelStateError
+from wg_backends.render import write_config
+from wg_backends.runner import CommandResult
+from wg_backends.spec import PeerSpec, TunnelSpec
+
+pytestmark = pytest.mark.unit
+
+GW = "Z5pkh0h+v3d7J+LB8I/Zk25bQ8R6heAOq4GQROYl9iQ="  # the peer of wg-show-dump-client.txt
+DUMP = data("wg-show-dump-client.txt")  # listen port 60185, fwmark off
+
+
+class SyncRunner(ScriptedRunner):
+    """A scripted runner that also keeps the text of every file given to ``syncconf``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.synced: list[str] = []
+        self.fail_syncs = 0  # how many syncconf calls fail (then succeed)
+
+    def __call__(
+        self,
+        argv: Sequence[str],
+        *,
+        check: bool = True,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 60.0,
+    ) -> CommandResult:
+        if len(argv) == 4 and argv[1] == "syncconf":
+            path = Path(argv[3])
+            assert oct(path.stat().st_mode & 0o777) == "0o600"
+            self.synced.append(path.read_text())
+            # The file's name is per process: answer whatever it is.
+            if self.fail_syncs:
+                self.fail_syncs -= 1
+                self.on(argv, 1, "", "Unable to modify interface: Protocol not supported")
+            else:
+                self.on(argv)
+        return super().__call__(argv, check=check, env=env, timeout=timeout)
+
+
+def spec(*allowed: str, peers: tuple[PeerSpec, ...] = (), **kw: object) -> TunnelSpec:
+    gw = PeerSpec(
+        public_key=GW,
+        endpoint="10.231.0.1:51820",
+        allowed_ips=allowed or ("10.232.0.0/24", "10.233.0.0/24"),
+        persistent_keepalive=25,
+    )
+    base = TunnelSpec(
+        interface="rtw0",
+        addresses=("10.232.0.2/32",),
+        peers=(gw, *peers),
+        private_key=PRIV,
+        mtu=1420,
+    )
+    return msgspec.structs.replace(base, **kw) if kw else base
+
+
+@pytest.fixture
+def conf(tmp_path: Path) -> Path:
+    directory = tmp_path / "conf"
+    write_config(spec(), directory)  # what `up` left: the running tunnel's config
+    return directory
+
+
+def backend(r: ScriptedRunner, conf: Path, tmp_path: Path) -> WgQuickBackend:
+    return WgQuickBackend(
+        r, config_dir=conf, dns_paths=DnsPaths(resolved_socket=tmp_path / "no-resolved")
+    )
+
+
+# Real `ip -o` outputs (wireguard-go interface in a namespace; note its IPv6 link-local).
+ADDR = (
+    "2: rtw0    inet 10.232.0.2/32 scope global rtw0\\       valid_lft forever "
+    "preferred_lft forever\n"
+    "2: rtw0    inet6 fe80::d568:414e:8b3c:d2e2/64 scope link stable-privacy \\       "
+    "valid_lft forever preferred_lft forever\n"
+)
+LINK = (
+    "2: rtw0: <POINTOPOINT,MULTICAST,NOARP,UP,LOWER_UP> mtu 1420 qdisc pfifo_fast state "
+    "UNKNOWN mode DEFAULT group default qlen 500\\    link/none \n"
+)
+
+
+def script_common(r: ScriptedRunner, *, fwmark: str = "off") -> None:
+    r.on(["wg", "show", "rtw0", "dump"], 0, DUMP)
+    r.on(["wg", "show", "rtw0", "fwmark"], 0, fwmark + "\n")
+    r.on(["ip", "-o", "address", "show", "dev", "rtw0"], 0, ADDR)
+    r.on(["ip", "-o", "link", "show", "dev", "rtw0"], 0, LINK)
+    r.on(["wg", "show", "rtw0", "dump"], 0, DUMP)
+
+
+def test_update_exact_commands_and_syncconf_text(conf: Path, tmp_path: Path) -> None:
+    r = SyncRunner()
+    script_common(r)
+    r.on(["ip", "-4", "route", "replace", "10.240.0.0/16", "dev", "rtw0"])
+    r.on(["ip", "-6", "route", "replace", "fd10::/64", "dev", "rtw0"])
+    r.on(["ip", "-4", "route", "del", "10.233.0.0/24", "dev", "rtw0"])
+    new = spec("10.232.0.0/24", "10.240.0.0/16", "fd10::/64")
+    b = backend(r, conf, tmp_path)
+    status = b.update(new)
+    assert status.up
+    calls = [c for c in r.calls if c[:3] != ("wg", "syncconf", "rtw0")]
+    syncs = [c for c in r.calls if c[:3] == ("wg", "syncconf", "rtw0")]
+    assert len(syncs) == 1
+    assert Path(syncs[0][3]).parent == conf
+    assert not Path(syncs[0][3]).exists()  # removed after
+    assert calls == [
+        ("wg", "show", "rtw0", "dump"),
+        ("wg", "show", "rtw0", "fwmark"),
+        ("ip", "-4", "route", "replace", "10.240.0.0/16", "dev", "rtw0"),
+        ("ip", "-6", "route", "replace", "fd10::/64", "dev", "rtw0"),
+        ("ip", "-4", "route", "del", "10.233.0.0/24", "dev", "rtw0"),
+        ("ip", "-o", "address", "show", "dev", "rtw0"),
+        ("ip", "-o", "link", "show", "dev", "rtw0"),
+        ("wg", "show", "rtw0", "dump"),
+    ]
+    assert r.synced == [
+        f"[Interface]\nPrivateKey = {PRIV}\nListenPort = 60185\n\n[Peer]\nPublicKey = {GW}\n"
+        "Endpoint = 10.231.0.1:51820\nAllowedIPs = 10.232.0.0/24, 10.240.0.0/16, fd10::/64\n"
+        "PersistentKeepalive = 25\n"
+    ]
+    assert "10.240.0.0/16" in (conf / "rtw0.conf").read_text()  # `down` sees the new state
+
+
+def test_update_addresses_and_mtu_in_place(conf: Path, tmp_path: Path) -> None:
+    r = SyncRunner()
+    script_common(r)
+    r.on(["ip", "-4", "address", "add", "10.232.0.9/32", "dev", "rtw0"])
+    r.on(["ip", "-4", "address", "del", "10.232.0.2/32", "dev", "rtw0"])
+    r.on(["ip", "link", "set", "mtu", "1380", "up", "dev", "rtw0"])
+    b = backend(r, conf, tmp_path)
+    b.update(spec(addresses=("10.232.0.9/32",), mtu=1380))
+    assert r.calls.index(("ip", "-4", "address", "add", "10.232.0.9/32", "dev", "rtw0")) < (
+        r.calls.index(("ip", "-4", "address", "del", "10.232.0.2/32", "dev", "rtw0"))
+    )  # never without an address
+    assert ("ip", "link", "set", "mtu", "1380", "up", "dev", "rtw0") in r.calls
+
+
+def test_full_tunnel_update_carries_the_fwmark(conf: Path, tmp_path: Path) -> None:
+    full_dump = DUMP.replace("\toff\n", "\t0xca6c\n", 1).replace(
+        "10.232.0.0/24,10.233.0.0/24", "0.0.0.0/0,::/0"
+    )
+    write_config(spec("0.0.0.0/0", "::/0"), conf)
+    r = SyncRunner()
+    r.on(["wg", "show", "rtw0", "dump"], 0, full_dump)
+    r.on(["wg", "show", "rtw0", "fwmark"], 0, "0xca6c\n")
+    r.on(["ip", "-o", "address", "show", "dev", "rtw0"], 0, ADDR)
+    r.on(["ip", "-o", "link", "show", "dev", "rtw0"], 0, LINK)
+    r.on(["wg", "show", "rtw0", "dump"], 0, full_dump)
+    b = backend(r, conf, tmp_path)
+    extra = PeerSpec(public_key=PUB, endpoint="10.231.0.9:51820", allowed_ips=("10.99.0.0/24",))
+    r.on(["ip", "-4", "route", "replace", "10.99.0.0/24", "dev", "rtw0"])
+    b.update(spec("0.0.0.0/0", "::/0", peers=(extra,)))
+    assert "FwMark = 51820\n" in r.synced[0]
+    assert not any(c[:2] == ("wg-quick", "down") for c in r.calls)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (("10.232.0.0/24",), ("0.0.0.0/0", "::/0")),  # split -> full
+        (("0.0.0.0/0", "::/0"), ("10.232.0.0/24",)),  # full -> split
+        (("::/0", "10.232.0.0/24"), ("10.232.0.0/24",)),  # IPv6 full -> split
+    ],
+)
+def test_split_full_change_falls_back_to_down_up(
+    conf: Path, tmp_path: Path, old: tuple[str, ...], new: tuple[str, ...]
+) -> None:
+    write_config(spec(*old), conf)
+    dump = DUMP.replace("10.232.0.0/24,10.233.0.0/24", ",".join(old))
+    r = ScriptedRunner()
+    path = str(conf / "rtw0.conf")
+    r.on(["wg", "show", "rtw0", "dump"], 0, dump)  # update's look
+    r.on(["wg", "show", "rtw0", "dump"], 0, dump)  # down's look
+    r.on(["wg-quick", "down", path])
+    r.on(["ip", "link", "show", "dev", "rtw0"], 1)
+    r.on(["wg-quick", "up", path])
+    r.on(["wg", "show", "rtw0", "dump"], 0, dump)
+    backend(r, conf, tmp_path).update(spec(*new))
+    assert [c[:2] for c in r.calls if c[0] == "wg-quick"] == [
+        ("wg-quick", "down"),
+        ("wg-quick", "up"),
+    ]
+
+
+def test_global_dns_change_falls_back_but_equal_dns_does_not(conf: Path, tmp_path: Path) -> None:
+    write_config(spec(dns=("10.232.0.1",)), conf)
+    r = SyncRunner()
+    script_common(r)
+    b = backend(r, conf, tmp_path)
+    b.update(spec(dns=("10.232.0.1",)))
+    assert not any(c[0] == "wg-quick" for c in r.calls)
+    r2 = ScriptedRunner()
+    path = str(conf / "rtw0.conf")
+    r2.on(["wg", "show", "rtw0", "dump"], 0, DUMP)
+    r2.on(["wg", "show", "rtw0", "dump"], 0, DUMP)
+    r2.on(["wg-quick", "down", path])
+    r2.on(["ip", "link", "show", "dev", "rtw0"], 1)
+    r2.on(["wg-quick", "up", path])
+    r2.on(["wg", "show", "rtw0", "dump"], 0, DUMP)
+    backend(r2, conf, tmp_path).update(spec(dns=("10.232.0.53",)))
+    assert ("wg-quick", "up", path) in r2.calls
+
+
+def test_syncconf_failure_changes_nothing_else(conf: Path, tmp_path: Path) -> None:
+    before = (conf / "rtw0.conf").read_text()
+    r = SyncRunner()
+    r.on(["wg", "show", "rtw0", "dump"], 0, DUMP)
+    r.on(["wg", "show", "rtw0", "fwmark"], 0, "off\n")
+    b = backend(r, conf, tmp_path)
+    r.fail_syncs = 1
+    with pytest.raises(CommandError, match="Protocol not supported"):
+        b.update(spec("10.232.0.0/24", "10.240.0.0/16"))
+    assert not any(c[0] == "ip" for c in r.calls)
+    assert (conf / "rtw0.conf").read_text() == before
+    assert sorted(p.name for p in conf.iterdir()) == ["rtw0.conf"]  # no temp file left
+
+
+def test_route_failure_rolls_back_peers_and_routes(conf: Path, tmp_path: Path) -> None:
+    before = (conf / "rtw0.conf").read_text()
+    r = SyncRunner()
+    r.on(["wg", "show", "rtw0", "dump"], 0, DUMP)
+    r.on(["wg", "show", "rtw0", "fwmark"], 0, "off\n")
+    r.on(["ip", "-4", "route", "replace", "10.240.0.0/16", "dev", "rtw0"])
+    r.on(["ip", "-4", "route", "replace", "10.241.0.0/16", "dev", "rtw0"], 2, "", "No buffer space")
+    r.on(["ip", "-4", "route", "del", "10.240.0.0/16", "dev", "rtw0"])
+    b = backend(r, conf, tmp_path)
+    with pytest.raises(CommandError, match="No buffer space"):
+        b.update(spec("10.232.0.0/24", "10.233.0.0/24", "10.240.0.0/16", "10.241.0.0/16"))
+    assert len(r.synced) == 2  # the new config, then the old one back
+    assert "10.240.0.0/16" in r.synced[0]
+    assert "AllowedIPs = 10.232.0.0/24, 10.233.0.0/24\n" in r.synced[1]
+    assert "ListenPort = 60185\n" in r.synced[1]
+    assert "Address" not in r.synced[1]
+    assert r.calls[-1] == ("ip", "-4", "route", "del", "10.240.0.0/16", "dev", "rtw0")
+    assert (conf / "rtw0.conf").read_text() == before
+
+
+def test_update_refusals(conf: Path, tmp_path: Path) -> None:
+    r = ScriptedRunner()
+    r.on(["wg", "show", "rtw1", "dump"], 1, "", data("wg-show-dump-missing.txt"))
+    with pytest.raises(TunnelStateError, match="bring it up"):
+        backend(r, conf, tmp_path).update(spec(interface="rtw1"))
+    with pytest.raises(SpecError, match="private_key"):
+        backend(ScriptedRunner(), conf, tmp_path).update(spec(private_key=None))
+    # a live interface of that name that we did not bring up (no config of ours)
+    (conf / "rtw0.conf").unlink()
+    r = ScriptedRunner()
+    r.on(["wg", "show", "rtw0", "dump"], 0, DUMP)
+    with pytest.raises(TunnelStateError):
+        backend(r, conf, tmp_path).update(spec())
+    assert r.calls == [("wg", "show", "rtw0", "dump")]
