@@ -75,8 +75,9 @@ def normalize_name(host: str) -> str:
 def normalize_suffixes(suffixes: Iterable[str]) -> tuple[str, ...]:
     """The DNS suffixes, normalised and deduplicated in order. ``ValueError`` on a bad one.
 
-    A leading dot (``.corp.example``) is accepted. The root (``.``) or an empty suffix is
-    refused: it would send every name on the machine into the tunnel.
+    A leading dot (``.corp.example``) is accepted. The root (``.``), an empty suffix or a
+    single label (``com``) is refused: it would send every name on the machine (or a
+    whole top-level domain) into the tunnel.
     """
     if isinstance(suffixes, str):
         raise ValueError("suffixes must be a list of names, not one string")
@@ -88,6 +89,10 @@ def normalize_suffixes(suffixes: Iterable[str]) -> tuple[str, ...]:
         if text in ("", "."):
             raise ValueError("an empty or root DNS suffix would capture every name")
         name = normalize_name(text)
+        if "." not in name:
+            # Same rule as TunnelSpec.dns_suffixes: a top-level domain would send all of
+            # its names (every .com) into the tunnel.
+            raise ValueError(f"DNS suffix {suffix!r} is a top-level domain (needs two labels)")
         if name not in out:
             out.append(name)
     return tuple(out)

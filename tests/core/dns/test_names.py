@@ -62,7 +62,7 @@ def test_suffixes_normalised_and_root_refused() -> None:
         "corp.example",
         "xn--bcher-kva.example",
     )
-    for bad in (["."], [""], ["corp..example"], "corp.example", [None]):
+    for bad in (["."], [""], ["corp..example"], ["example"], ["com."], "corp.example", [None]):
         with pytest.raises(ValueError):
             normalize_suffixes(bad)  # type: ignore[arg-type]
 
