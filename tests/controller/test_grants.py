@@ -352,3 +352,29 @@ async def test_every_tunnel_spec_carries_dns_and_suffixes(
         assert spec is not None
         assert spec.dns_suffixes == expected
         assert spec.dns == tuple(overrides.get("tunnel_dns", ()))  # type: ignore[arg-type]
+
+
+async def test_the_gateway_is_updated_before_clients_hear_of_the_change() -> None:
+    gws = Gateways()
+    async with run_controller(gateway=GW, gateway_runner=gws) as rc:
+        await _policy(rc)
+        tokens = await login(rc, "alice", "alice-password")
+        keys = new_device()
+        async with ControlPlaneClient(rc.base_url, auth=BearerAuth(tokens["access_token"])) as c:
+            dev = await c.enroll(keys.enroll_request())
+            await _report(c, keys, dev.device_id)
+        addr = dev.address.split("/")[0]
+        seen: list[dict[str, set[str]]] = []
+        async with rc.service.events.subscribe(dev.device_id) as queue:
+            real_publish = rc.service.events.publish
+
+            def publish(*args: object, **kw: object) -> None:
+                seen.append(gws.grants())  # what the gateway enforces as the event leaves
+                real_publish(*args, **kw)  # type: ignore[arg-type]
+
+            rc.service.events.publish = publish  # type: ignore[method-assign]
+            assert await _admin(rc, "DELETE", "/v1/admin/rules/eng-wiki") == 204
+            event = await queue.get()
+        assert event.type == "policy_changed"
+        assert seen == [{}]
+        assert addr not in gws.grants()

@@ -115,3 +115,22 @@ def test_nonces_single_use_bound_and_expiring(url: str) -> None:
         assert d.posture == {"posture.x": True}
     finally:
         s.close()
+
+
+def test_identities_and_recomputed_reachability_survive_reopen(url: str) -> None:
+    s = open_storage(url)
+    try:
+        _enroll(s, 1)
+        s.set_identity("alice", "sub-1", "alice@example.com", ["eng", "eng", "a"])
+        s.set_identity("alice", "sub-1", "alice@example.com", ["eng"])  # replaces
+        s.set_reachable("d1", ["wiki", "payroll"])
+        with pytest.raises(NotFoundError):
+            s.set_reachable("nope", [])
+    finally:
+        s.close()
+    s = open_storage(url)
+    try:
+        assert s.list_identities() == {"alice": ("sub-1", "alice@example.com", ["eng"])}
+        assert s.get_device("d1").reachable == ("wiki", "payroll")
+    finally:
+        s.close()
