@@ -68,7 +68,9 @@ class ProxyEvent:
     connection was refused at accept, before its request was read); ``rule`` is None
     for a default deny or a refusal outside policy. Every text field (destination,
     reason, rule, resource, the app's path and name) has its control, bidi and invisible
-    characters escaped (``core.text``): it is safe to print and to log.
+    characters escaped (``core.text``): it is safe to print and to log. ``protocol`` is
+    the path the connection came by: "socks5", "http", "http-connect", "forward" or
+    "transparent" (redirected to the transparent listener); "" when refused at accept.
     """
 
     time: float

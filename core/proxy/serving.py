@@ -376,7 +376,9 @@ class Serving(Bookkeeping):
             except Exception:  # unknown ranges: nothing can be shown to lie inside them
                 _log.exception("the tunnel's ranges are unavailable")
                 ranges = ()
-            addresses, why = within(request.host, addresses, ranges, "the tunnel's networks")
+            # No ranges: no tunnel (or none known yet); say so rather than "outside".
+            label = "the tunnel's networks" if ranges else "the tunnel's networks (no tunnel)"
+            addresses, why = within(request.host, addresses, ranges, label)
         if addresses:
             if addresses != request.addresses:
                 request = replace(request, addresses=addresses)

@@ -310,3 +310,7 @@ async def test_ranges_that_raise_fail_closed(rig: Rig) -> None:
     w.close()
     assert code == 2
     assert rig.dialled == []
+    ev = await rig.decision()
+    assert ev.reason == (
+        "wiki.corp.example resolved to 192.0.2.1, outside the tunnel's networks (no tunnel)"
+    )

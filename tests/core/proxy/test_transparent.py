@@ -10,7 +10,7 @@ import os
 import socket
 import struct
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -142,8 +142,8 @@ async def rig(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Rig]:
     events: list[ProxyEvent] = []
     names: dict[str, str] = {}
 
-    async def connect(addresses: object, port: int) -> socket.socket:
-        assert list(addresses) == ["192.0.2.1"]  # type: ignore[call-overload]
+    async def connect(addresses: Sequence[str], port: int) -> socket.socket:
+        assert list(addresses) == ["192.0.2.1"]
         sock = socket.socket()
         sock.setblocking(False)
         await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
@@ -154,7 +154,7 @@ async def rig(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Rig]:
         host_uid=os.getuid(),
         transparent_port=0,
         peer_lookup=peers,
-        connector=connect,  # type: ignore[arg-type]
+        connector=connect,
         reverse=names.get,
         on_event=events.append,
     )

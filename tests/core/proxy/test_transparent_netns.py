@@ -341,7 +341,10 @@ async def test_the_rogue_route_is_real(bed: Bed) -> None:
         f"s.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, {MARK})\n"
         f"s.settimeout(5); s.connect(('{WIKI4}', 8080))\n"
         "s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n')\n"
-        "print(s.recv(4096).decode().splitlines()[-1])\n"
+        "data = b''\n"
+        "while chunk := s.recv(4096):\n"
+        "    data += chunk\n"
+        "print(data.decode().splitlines()[-1])\n"
     )
     out = nsx(bed.client, sys.executable, "-c", script)
     assert out.stdout.strip() == "rogue"

@@ -51,11 +51,11 @@ def _event(e: ProxyEvent) -> None:
 async def main(config: dict[str, Any]) -> None:
     rules = [(r[0], tuple(r[1]), tuple(r[2]), tuple(r[3])) for r in config["rules"]]
     decider = TableDecider(rules)
-    mark, device = config.get("mark"), config.get("device")
+    mark, device = int(config.get("mark") or 0), config.get("device")
 
     def source(family: int, kind: str) -> socket.socket:
         sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, int(mark))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, mark)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, str(device).encode())
         return sock
 
