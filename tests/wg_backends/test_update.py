@@ -3,6 +3,7 @@ exact text, roll-back on failure, and the documented down + up fallbacks."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -12,7 +13,9 @@ import pytest
 from tests.wg_backends.fakes import ScriptedRunner, data
 from tests.wg_backends.keys import PRIV, PUB
 from wg_backends.backends.wgquick import WgQuickBackend
+from wg_backends.backends.windows import WindowsBackend, route_script
 from wg_backends.dns import DnsPaths
+from wg_backends.dns.nrpt import add_script, powershell, remove_script
 from wg_backends.errors import CommandError, SpecError, TunnelStateError
 from wg_backends.render import write_config
 from wg_backends.runner import CommandResult
@@ -265,3 +268,125 @@ def test_update_refusals(conf: Path, tmp_path: Path) -> None:
     with pytest.raises(TunnelStateError):
         backend(r, conf, tmp_path).update(spec())
     assert r.calls == [("wg", "show", "rtw0", "dump")]
+
+
+# ----- Windows: wg.exe syncconf + routes on the adapter ------------------------------------
+
+PROGRAM = r"C:\Program Files\WireGuard"
+WG_EXE = PROGRAM + r"\wg.exe"
+WIREGUARD_EXE = PROGRAM + r"\wireguard.exe"
+SVC = ["sc", "query", "WireGuardTunnel$rtw0"]
+
+
+class WinRunner(SyncRunner):
+    """SyncRunner for wg.exe (its syncconf argv starts with the full path)."""
+
+    def __call__(
+        self,
+        argv: Sequence[str],
+        *,
+        check: bool = True,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 60.0,
+    ) -> CommandResult:
+        if len(argv) == 4 and argv[0] == WG_EXE and argv[1] == "syncconf":
+            return super().__call__(["wg", *argv[1:]], check=check, env=env, timeout=timeout)
+        return super().__call__(argv, check=check, env=env, timeout=timeout)
+
+
+def win_status(r: ScriptedRunner, dump: str = DUMP) -> None:
+    r.on(SVC, 0, data("sc-query-running.txt"))
+    r.on([WG_EXE, "show", "rtw0", "dump"], 0, dump)
+
+
+def test_windows_update_syncconf_and_routes_exact(tmp_path: Path) -> None:
+    conf = tmp_path / "c"
+    write_config(spec(), conf)
+    r = WinRunner()
+    win_status(r)
+    routes = route_script(
+        "rtw0",
+        [ipaddress.ip_network("10.240.0.0/16"), ipaddress.ip_network("fd10::/64")],
+        [ipaddress.ip_network("10.233.0.0/24")],
+    )
+    assert routes == (
+        "$ErrorActionPreference = 'Stop'; "
+        "New-NetRoute -InterfaceAlias 'rtw0' -DestinationPrefix '10.240.0.0/16' -RouteMetric 0 "
+        "-PolicyStore ActiveStore | Out-Null; "
+        "New-NetRoute -InterfaceAlias 'rtw0' -DestinationPrefix 'fd10::/64' -RouteMetric 0 "
+        "-PolicyStore ActiveStore | Out-Null; "
+        "Remove-NetRoute -InterfaceAlias 'rtw0' -DestinationPrefix '10.233.0.0/24' "
+        "-Confirm:$false -ErrorAction SilentlyContinue"
+    )
+    r.on(powershell(routes))
+    win_status(r)
+    b = WindowsBackend(r, config_dir=conf)
+    st = b.update(spec("10.232.0.0/24", "10.240.0.0/16", "fd10::/64"))
+    assert st.up
+    assert not any(c[0] == WIREGUARD_EXE for c in r.calls)  # the service stays
+    assert r.synced == [
+        f"[Interface]\nPrivateKey = {PRIV}\nListenPort = 60185\n\n[Peer]\nPublicKey = {GW}\n"
+        "Endpoint = 10.231.0.1:51820\nAllowedIPs = 10.232.0.0/24, 10.240.0.0/16, fd10::/64\n"
+        "PersistentKeepalive = 25\n"
+    ]
+    assert "10.240.0.0/16" in (conf / "rtw0.conf").read_text()  # a service restart agrees
+    assert sorted(p.name for p in conf.iterdir()) == ["rtw0.conf"]
+
+
+def test_windows_update_route_failure_restores_everything(tmp_path: Path) -> None:
+    conf = tmp_path / "c"
+    write_config(spec(), conf)
+    before = (conf / "rtw0.conf").read_text()
+    r = WinRunner()
+    win_status(r)
+    add = [ipaddress.ip_network("10.240.0.0/16")]
+    r.on(powershell(route_script("rtw0", add, [])), 1, "", "New-NetRoute : Access is denied.")
+    r.on(powershell(route_script("rtw0", [], add)))
+    with pytest.raises(CommandError, match="Access is denied"):
+        WindowsBackend(r, config_dir=conf).update(
+            spec("10.232.0.0/24", "10.233.0.0/24", "10.240.0.0/16")
+        )
+    assert len(r.synced) == 2
+    assert "AllowedIPs = 10.232.0.0/24, 10.233.0.0/24\n" in r.synced[1]
+    assert r.calls[-1] == tuple(powershell(route_script("rtw0", [], add)))
+    assert (conf / "rtw0.conf").read_text() == before
+
+
+def test_windows_address_change_reinstalls_the_service(tmp_path: Path) -> None:
+    conf = tmp_path / "c"
+    write_config(spec(), conf)
+    r = WinRunner()
+    win_status(r)
+    r.on(SVC, 0, data("sc-query-running.txt"))
+    r.on([WIREGUARD_EXE, "/uninstalltunnelservice", "rtw0"])
+    r.on(SVC, 1060, data("sc-query-missing.txt"))
+    r.on([WIREGUARD_EXE, "/installtunnelservice", str(conf / "rtw0.conf")])
+    win_status(r)
+    win_status(r)
+    WindowsBackend(r, config_dir=conf).update(spec(addresses=("10.232.0.9/32",)))
+    assert [c[1] for c in r.calls if c[0] == WIREGUARD_EXE] == [
+        "/uninstalltunnelservice",
+        "/installtunnelservice",
+    ]
+
+
+def test_windows_split_dns_nrpt_on_up_and_down(tmp_path: Path) -> None:
+    conf = tmp_path / "c"
+    s = spec(dns=("10.232.0.1",), dns_suffixes=("corp.example",))
+    r = WinRunner()
+    r.on(SVC, 1060, data("sc-query-missing.txt"))
+    r.on([WIREGUARD_EXE, "/installtunnelservice", str(conf / "rtw0.conf")])
+    r.on(SVC, 0, data("sc-query-running.txt"))
+    r.on(powershell(add_script("rtw0", ("10.232.0.1",), ("corp.example",))))
+    b = WindowsBackend(r, config_dir=conf)
+    b.up(s)
+    assert "DNS" not in (conf / "rtw0.conf").read_text()  # the service must not take over DNS
+    assert b.dns_record("rtw0") is not None
+    r.calls.clear()
+    remove = powershell(remove_script("rtw0") + "; Clear-DnsClientCache")
+    r.on(remove)
+    r.on(SVC, 0, data("sc-query-running.txt"))
+    r.on([WIREGUARD_EXE, "/uninstalltunnelservice", "rtw0"])
+    b.down("rtw0")
+    assert r.calls[0] == tuple(remove)
+    assert b.dns_record("rtw0") is None

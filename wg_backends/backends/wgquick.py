@@ -23,6 +23,14 @@ from pathlib import Path
 
 import msgspec
 
+from wg_backends.backends._diff import (
+    allowed_nets,
+    dns_line,
+    full_families,
+    ip_proto,
+    route_order,
+    strip_config,
+)
 from wg_backends.dns import (
     DnsPaths,
     DnsRecord,
@@ -54,24 +62,6 @@ RESOLVCONF_ORDER = Path("/etc/resolvconf/interface-order")
 _PREFIX_LINE = re.compile(r"([A-Za-z0-9-]+)\*")
 _ADDR = re.compile(r"\sinet6?\s+(\S+)")
 _MTU = re.compile(r"\smtu\s+(\d+)")
-
-
-def _nets(raws: Sequence[str]) -> set[IPNetwork]:
-    """Networks from ``wg`` allowed-IPs strings (``(none)`` and junk skipped)."""
-    out: set[IPNetwork] = set()
-    for raw in raws:
-        with contextlib.suppress(ValueError):
-            out.add(ipaddress.ip_network(raw, strict=False))
-    return out
-
-
-def _proto(net: IPNetwork | ipaddress.IPv4Interface | ipaddress.IPv6Interface) -> str:
-    return "-6" if net.version == 6 else "-4"
-
-
-def _defaults(nets: set[IPNetwork]) -> frozenset[int]:
-    """The IP versions with a ``/0`` (a full tunnel of that family)."""
-    return frozenset(n.version for n in nets if n.prefixlen == 0)
 
 
 class WgQuickBackend:
@@ -181,10 +171,12 @@ class WgQuickBackend:
             old_text = path.read_text(encoding="ascii")
         except (OSError, UnicodeError) as exc:
             raise BackendError(f"cannot read the tunnel config: {exc}") from None
-        old_nets = _nets([ip for p in before.peers for ip in p.allowed_ips])
+        old_nets = allowed_nets([ip for p in before.peers for ip in p.allowed_ips])
         new_nets = {n for p in spec.peers for n in p.networks()}
         new_text = render_wg_quick(spec)
-        if _defaults(old_nets) != _defaults(new_nets) or _dns_line(old_text) != _dns_line(new_text):
+        if full_families(old_nets) != full_families(new_nets) or dns_line(old_text) != dns_line(
+            new_text
+        ):
             self.down(interface)
             self.up(spec)
             return self.status(interface)
@@ -200,19 +192,19 @@ class WgQuickBackend:
             if dns_changed:
                 self._restore_dns(interface, old_dns, spec)
             raise
-        added = sorted((n for n in new_nets - old_nets if n.prefixlen), key=_sort_key)
+        added = sorted((n for n in new_nets - old_nets if n.prefixlen), key=route_order)
         keep = {i.network for i in spec.interfaces()}
         removed = sorted(
-            (n for n in old_nets - new_nets if n.prefixlen and n not in keep), key=_sort_key
+            (n for n in old_nets - new_nets if n.prefixlen and n not in keep), key=route_order
         )
         done: list[IPNetwork] = []
         try:
             for net in added:
-                self._run(["ip", _proto(net), "route", "replace", str(net), "dev", interface])
+                self._run(["ip", ip_proto(net), "route", "replace", str(net), "dev", interface])
                 done.append(net)
             for net in removed:  # gone already (a covering route was used) is fine
                 self._run(
-                    ["ip", _proto(net), "route", "del", str(net), "dev", interface], check=False
+                    ["ip", ip_proto(net), "route", "del", str(net), "dev", interface], check=False
                 )
             self._set_addresses(interface, spec)
             if spec.mtu is not None and self._mtu(interface) != spec.mtu:
@@ -276,12 +268,14 @@ class WgQuickBackend:
     ) -> None:
         """Best effort: the old peers back (from our own old config), route changes undone."""
         with contextlib.suppress(BackendError, ValueError):
-            self._syncconf(interface, _strip(old_text, listen_port, fwmark))
+            self._syncconf(interface, strip_config(old_text, listen_port, fwmark))
         for net in added:
-            self._run(["ip", _proto(net), "route", "del", str(net), "dev", interface], check=False)
+            self._run(
+                ["ip", ip_proto(net), "route", "del", str(net), "dev", interface], check=False
+            )
         for net in removed:
             self._run(
-                ["ip", _proto(net), "route", "replace", str(net), "dev", interface], check=False
+                ["ip", ip_proto(net), "route", "replace", str(net), "dev", interface], check=False
             )
 
     def _set_addresses(self, interface: str, spec: TunnelSpec) -> None:
@@ -292,11 +286,11 @@ class WgQuickBackend:
                 live.add(ipaddress.ip_interface(m.group(1)))
         want = set(spec.interfaces())
         for addr in sorted(want - live, key=str):  # add first: never without an address
-            self._run(["ip", _proto(addr), "address", "add", str(addr), "dev", interface])
+            self._run(["ip", ip_proto(addr), "address", "add", str(addr), "dev", interface])
         for addr in sorted(live - want, key=str):
             if addr.is_link_local:
                 continue
-            self._run(["ip", _proto(addr), "address", "del", str(addr), "dev", interface])
+            self._run(["ip", ip_proto(addr), "address", "del", str(addr), "dev", interface])
 
     def _mtu(self, interface: str) -> int | None:
         res = self._run(["ip", "-o", "link", "show", "dev", interface], check=False, timeout=10)
@@ -415,32 +409,3 @@ class WgQuickBackend:
         if res.returncode != 0:
             return TunnelStatus(interface=interface, up=False, backend=self.name)
         return parse_wg_dump(res.stdout, interface=interface, backend=self.name)
-
-
-def _dns_line(config: str) -> str | None:
-    """The ``DNS =`` line of a wg-quick config we rendered (``None`` without one)."""
-    return next((ln for ln in config.splitlines() if ln.startswith("DNS = ")), None)
-
-
-def _strip(config: str, listen_port: int | None, fwmark: int | None) -> str:
-    """A config we rendered, reduced to what ``wg setconf`` reads (like ``wg-quick strip``).
-
-    Only our own renderer's output is fed here, so dropping wg-quick's keys by line is
-    exact; the live listen port and fwmark are added for the same reason as in
-    :func:`~wg_backends.render.render_wg_set`.
-    """
-    lines: list[str] = []
-    for line in config.splitlines():
-        if line.split(" = ", 1)[0] in {"Address", "DNS", "MTU"}:
-            continue
-        lines.append(line)
-        if line == "[Interface]":
-            if listen_port is not None:
-                lines.append(f"ListenPort = {int(listen_port)}")
-            if fwmark is not None:
-                lines.append(f"FwMark = {int(fwmark)}")
-    return "\n".join(lines) + "\n"
-
-
-def _sort_key(net: IPNetwork) -> tuple[int, int, int]:
-    return (net.version, -net.prefixlen, int(net.network_address))
