@@ -18,13 +18,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from wg_backends.errors import HelperRefused, ProtocolError
+from wg_backends.errors import HelperRefused, ProtocolError, TunnelStateError
 from wg_backends.helper.client import DEFAULT_SOCKET, HelperClient
 from wg_backends.helper.protocol import PROTOCOL_VERSION
+from wg_backends.helper.sockpool import MarkedSockets
 from wg_backends.spec import TunnelSpec
 from wg_backends.status import TunnelStatus
 
-__all__ = ["DEFAULT_SOCKET", "HelperInfo", "TunnelClient", "TunnelSpec", "TunnelStatus"]
+__all__ = [
+    "DEFAULT_SOCKET",
+    "Enforcement",
+    "HelperInfo",
+    "MarkedSockets",
+    "TunnelClient",
+    "TunnelSpec",
+    "TunnelStatus",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +44,16 @@ class HelperInfo:
     version: str
     protocol: int
     backend: str
+
+
+@dataclass(frozen=True, slots=True)
+class Enforcement:
+    """What the helper enforces for the owned tunnel: the ``mark`` of the decider's own
+    sockets and the ``ranges`` (the tunnel's AllowedIPs, from the helper's record) whose
+    TCP is redirected to the decider and whose other traffic is rejected."""
+
+    mark: int
+    ranges: tuple[str, ...]
 
 
 class TunnelClient:
@@ -98,6 +117,42 @@ class TunnelClient:
             if exc.helper_code != "not_up":
                 self._interface = interface
                 raise
+
+    def _owned(self) -> str:
+        if self._interface is None:
+            raise TunnelStateError("no tunnel is up through this client")
+        return self._interface
+
+    async def update(self, spec: TunnelSpec) -> TunnelStatus:
+        """Apply ``spec`` to the owned tunnel without taking it down (the handshake
+        survives; enforcement follows the new ranges). ``spec.interface`` must be the owned
+        interface, else ``TunnelStateError``; ``HelperRefused`` (``unsupported``) when the
+        backend cannot update in place — the caller then falls back to ``up``."""
+        spec.validate(require_private_key=True)
+        if spec.interface != self._owned():
+            raise TunnelStateError(
+                f"update of {spec.interface} but this client owns {self._interface}"
+            )
+        return await self._client.update(spec)
+
+    async def enforce(self, redirect_port: int, *, block_when_down: bool = False) -> Enforcement:
+        """Transparent mode + kill switch for the owned tunnel (see ``Enforcement``).
+        Raises ``TunnelStateError`` without a tunnel, ``HelperRefused`` (``unsupported``
+        on an OS or backend that cannot enforce)."""
+        result = await self._client.enforce(
+            self._owned(), redirect_port, block_when_down=block_when_down
+        )
+        return Enforcement(mark=int(result["mark"]), ranges=tuple(result["ranges"]))
+
+    async def release(self) -> None:
+        """Remove the owned tunnel's enforcement (the tunnel stays). No tunnel: no-op."""
+        if self._interface is not None:
+            await self._client.release(self._interface)
+
+    def marked_sockets(self, *, batch: int = 64, low: int = 16) -> MarkedSockets:
+        """A pool of the owned tunnel's marked sockets (its own helper connection; close
+        it when done). Raises ``TunnelStateError`` without a tunnel."""
+        return MarkedSockets(self._client.socket_path, self._owned(), batch=batch, low=low)
 
     async def status(self) -> TunnelStatus:
         """Live status of the owned tunnel; ``up=False`` (backend "") when there is none."""

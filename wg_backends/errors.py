@@ -11,6 +11,7 @@
     └── HelperError              talking to the privileged helper failed
         ├── ProtocolError        malformed, oversized or unexpected message / frame
         ├── HelperUnavailable    no helper listening (socket missing, refused, timed out)
+        ├── NoTunnelSockets      no marked tunnel sockets to be had (no tunnel, refused)
         └── HelperRefused        the helper answered with an error: ``helper_code`` +
             ``message`` (unauthorized, busy, bad_request, bad_spec, backend, not_up,
             not_owner, always_on, too_many_connections, ...)
@@ -36,6 +37,7 @@ __all__ = [
     "HelperError",
     "HelperRefused",
     "HelperUnavailable",
+    "NoTunnelSockets",
     "ProtocolError",
     "SpecError",
     "TunnelStateError",
@@ -165,6 +167,12 @@ _REFUSAL_WORDS: Mapping[str, tuple[str, str]] = {
         "Your organization keeps this connection on",
         "Disconnect with the break-glass option and give a reason, or ask IT.",
     ),
+    "unsupported": (
+        "This computer's helper cannot do that",
+        "Update Rustronaut; if it keeps happening, collect diagnostics (rustronaut diag) "
+        "and contact IT.",
+    ),
+    "rate_limited": ("The Rustronaut helper is busy", "Wait a moment and try again."),
     "too_many_connections": (
         "Too many connections to the Rustronaut helper",
         "Close other Rustronaut windows or commands and try again.",
@@ -202,3 +210,18 @@ class HelperRefused(HelperError):
     def detail(self) -> str:
         """The helper's own explanation."""
         return self.message or self.title
+
+
+class NoTunnelSockets(HelperError):
+    """The helper gave no marked tunnel sockets: no such tunnel, not its owner, helper
+    unreachable or refusing. The decider then refuses the connection; it never falls back
+    to the OS's routes. ``helper_code`` is the helper's error code ("" when unreachable).
+    """
+
+    title = "The tunnel is not available"
+    next_step = "Connect again. If it keeps happening, collect diagnostics and contact IT."
+    code = "tunnel_down"
+
+    def __init__(self, message: str, helper_code: str = "") -> None:
+        self.helper_code = helper_code
+        super().__init__(message)

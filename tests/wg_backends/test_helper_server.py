@@ -245,8 +245,11 @@ async def test_lost_client_brings_down_and_state_cleared(make_server: Any) -> No
     client = HelperClient(r.socket)
     await client.up(spec())
     assert StateFile(r.state_dir).load() == (
-        TunnelRecord("rtw0", "wg-quick", owner_uid=os.getuid(), owner_pid=os.getpid()),
-    )
+        TunnelRecord(
+            "rtw0", "wg-quick", owner_uid=os.getuid(), owner_pid=os.getpid(),
+            allowed_ips=("10.233.0.0/24",), endpoints=("10.231.0.1:51820",),
+        ),  # what enforcement needs is recorded from the spec the helper brought up
+    )  # fmt: skip
     assert os.stat(r.state_dir / "state.json").st_mode & 0o777 == 0o600
     await client.close()
     await asyncio.to_thread(wait_until, lambda: r.backend.downs == ["rtw0"])

@@ -162,6 +162,37 @@ class HelperClient:
             )
         await self._request(msg)
 
+    async def update(self, spec: TunnelSpec) -> TunnelStatus:
+        """Apply ``spec`` to its (owned) tunnel without taking it down; the new status.
+
+        Raises :class:`HelperRefused`: ``not_up``, ``not_owner``, ``bad_spec``,
+        ``unsupported`` (the backend cannot update in place), ``backend``.
+        """
+        result = await self._request(p.Update(id=next(self._ids), spec=spec))
+        return msgspec.convert(result["status"], TunnelStatus)
+
+    async def enforce(
+        self, interface: str, redirect_port: int, *, block_when_down: bool = False
+    ) -> dict[str, Any]:
+        """Enforce ``interface``: the owner's TCP to its ranges goes to ``redirect_port``
+        on loopback; only sockets with the returned ``mark`` may use the tunnel. Returns
+        ``{"mark": int, "ranges": [cidr, ...]}`` (ranges from the helper's own record).
+        Raises :class:`HelperRefused` (``not_up``, ``not_owner``, ``unsupported``, ...)."""
+        msg = p.Enforce(id=next(self._ids), interface=interface, redirect_port=redirect_port)
+        if block_when_down:
+            msg = p.Enforce(
+                id=msg.id, interface=interface, redirect_port=redirect_port, block_when_down=True
+            )
+        result = await self._request(msg)
+        mark, ranges = result.get("mark"), result.get("ranges")
+        if type(mark) is not int or not isinstance(ranges, list):
+            raise ProtocolError("enforce answer lacks mark/ranges")
+        return {"mark": mark, "ranges": [str(r) for r in ranges]}
+
+    async def release(self, interface: str) -> None:
+        """Remove ``interface``'s enforcement (the tunnel stays up)."""
+        await self._request(p.Release(id=next(self._ids), interface=interface))
+
     async def status(self, interface: str) -> TunnelStatus:
         """Live status of ``interface`` (``up=False`` if the helper has no such tunnel)."""
         result = await self._request(p.Status(id=next(self._ids), interface=interface))

@@ -5,7 +5,10 @@ A frame is a 4-byte big-endian length followed by that many bytes of UTF-8 JSON,
 object with ``v`` (protocol version, now ``1``), ``type`` and ``id`` (chosen by the
 client, echoed in the answer). Requests:
 ``hello``, ``up`` (with a ``spec``), ``down`` (with an ``interface``, and under managed
-always-on ``break_glass`` plus a ``reason``) and ``status`` (with an ``interface``).
+always-on ``break_glass`` plus a ``reason``), ``status`` (with an ``interface``),
+``update`` (a ``spec``, applied without taking the tunnel down), ``enforce`` /
+``release`` (transparent redirect and kill switch) and ``sockets`` (marked tunnel
+sockets passed back with ``SCM_RIGHTS``, Unix only).
 Answers: ``ok`` (with a ``result``) or ``error`` (with ``code`` and ``message``).
 :class:`FrameDecoder` takes bytes in any chunking and yields complete bodies; the decode
 functions map every malformed input (invalid UTF-8, absurd nesting, wrong schema) to
@@ -27,16 +30,21 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_FRAME",
     "MAX_REASON",
+    "MAX_SOCKETS",
     "PROTOCOL_VERSION",
     "Down",
+    "Enforce",
     "ErrorReply",
     "FrameDecoder",
     "Hello",
     "Ok",
+    "Release",
     "Reply",
     "Request",
+    "Sockets",
     "Status",
     "Up",
+    "Update",
     "decode_reply",
     "decode_request",
     "encode",
@@ -50,6 +58,8 @@ MAX_FRAME: Final = 64 * 1024
 MAX_DEPTH: Final = 16
 #: Longest break-glass reason (characters).
 MAX_REASON: Final = 500
+#: Most sockets one ``sockets`` request may ask for (one frame's SCM_RIGHTS).
+MAX_SOCKETS: Final = 64
 _HEADER = struct.Struct(">I")
 
 # Error codes the helper answers with.
@@ -64,6 +74,8 @@ INTERNAL = "internal"
 ALWAYS_ON = "always_on"
 NOT_OWNER = "not_owner"
 TOO_MANY = "too_many_connections"
+UNSUPPORTED = "unsupported"
+RATE_LIMITED = "rate_limited"
 
 
 class _Msg(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="type", kw_only=True):
@@ -101,6 +113,42 @@ class Status(_Msg, tag="status", frozen=True):
     interface: str
 
 
+class Update(_Msg, tag="update", frozen=True):
+    """Apply ``spec`` to the caller's tunnel of the same interface without taking it down
+    (``wg syncconf`` + route diff: the handshake survives); enforcement follows the new
+    AllowedIPs atomically. Private key required; same route checks as ``up``."""
+
+    spec: TunnelSpec
+
+
+class Enforce(_Msg, tag="enforce", frozen=True):
+    """Redirect the owner's TCP to the tunnel's ranges to ``redirect_port`` on loopback and
+    let only the decider's marked sockets into the tunnel. The ranges come from the
+    helper's own record. ``block_when_down``: keep rejecting the ranges if the tunnel goes
+    away without a deliberate ``down``. Result: ``{"mark": int, "ranges": [cidr, ...]}``."""
+
+    interface: str
+    redirect_port: int
+    block_when_down: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class Release(_Msg, tag="release", frozen=True):
+    """Remove ``interface``'s enforcement (the tunnel stays up)."""
+
+    interface: str
+
+
+class Sockets(_Msg, tag="sockets", frozen=True):
+    """``count`` (1-64) unconnected sockets of ``family`` (4 or 6) and ``kind`` ("tcp" or
+    "udp") carrying the tunnel's mark and bound to its interface, passed in the answer's
+    frame with ``SCM_RIGHTS``. Only the tunnel's owner uid; Linux only."""
+
+    interface: str
+    family: int
+    kind: str = "tcp"
+    count: int = 1
+
+
 class Ok(_Msg, tag="ok", frozen=True):
     """Success; ``result`` depends on the request."""
 
@@ -114,7 +162,7 @@ class ErrorReply(_Msg, tag="error", frozen=True):
     message: str = ""
 
 
-Request = Hello | Up | Down | Status
+Request = Hello | Up | Down | Status | Update | Enforce | Release | Sockets
 Reply = Ok | ErrorReply
 
 _enc = msgspec.json.Encoder()
@@ -187,11 +235,22 @@ def decode_request(body: bytes) -> Request:
         raise ProtocolError(f"bad request: {exc}") from None
     if isinstance(req, Down) and isinstance(req.reason, str) and len(req.reason) > MAX_REASON:
         raise ProtocolError(f"bad request: reason longer than {MAX_REASON} characters")
-    if isinstance(req, Down | Status):
+    if isinstance(req, Down | Status | Enforce | Release | Sockets):
         try:
             validate_interface(req.interface)
         except SpecError as exc:
             raise ProtocolError(f"bad request: {exc}") from None
+    if isinstance(req, Enforce) and not (
+        type(req.redirect_port) is int and 1 <= req.redirect_port <= 65535
+    ):
+        raise ProtocolError("bad request: redirect_port must be 1-65535")
+    if isinstance(req, Sockets):
+        if req.family not in (4, 6) or type(req.family) is not int:
+            raise ProtocolError("bad request: family must be 4 or 6")
+        if req.kind not in ("tcp", "udp"):
+            raise ProtocolError("bad request: kind must be tcp or udp")
+        if type(req.count) is not int or not 1 <= req.count <= MAX_SOCKETS:
+            raise ProtocolError(f"bad request: count must be 1-{MAX_SOCKETS}")
     return req
 
 

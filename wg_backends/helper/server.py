@@ -29,6 +29,19 @@ address are refused (``bad_spec``) from facts the helper reads itself (``localne
 At start the server removes tunnels a previous run recorded (crash, power loss) from the
 record alone; at stop it brings its tunnels down (the Windows service keeps them when
 always-on is managed: ``close(keep_always_on=True)``).
+
+Enforcement (issue #15): ``enforce`` installs the tunnel's firewall rules
+(:mod:`wg_backends.firewall`: transparent redirect of the owner's TCP to the decider, and
+the kill switch) from the helper's own record — ranges, DNS servers and endpoints of the
+spec it brought up, the owner uid read from the socket; ``release``, ``down``, the
+owner's disconnect and every clean-up remove them. If an enforced tunnel goes away
+without a deliberate ``down`` (helper stop, crash clean-up) under managed always-on (or
+``block_when_down``), a block table keeps rejecting the last ranges for everyone until
+the next ``enforce`` or a break-glass ``down``. At start, tables of ours that no record
+backs are deleted. ``update`` applies a new spec without taking the tunnel down (rules
+first, then the backend; the old rules come back if the backend fails). ``sockets``
+hands the owner uid sockets carrying the tunnel's mark and bound to its interface, passed
+with ``SCM_RIGHTS`` (Linux only), under a per-uid budget.
 """
 
 from __future__ import annotations
@@ -38,7 +51,9 @@ import contextlib
 import itertools
 import logging
 import os
+import socket
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,6 +65,7 @@ import msgspec
 from wg_backends import __version__
 from wg_backends.backends import WireGuardBackend, backend_class
 from wg_backends.errors import BackendError, ProtocolError, SpecError, TunnelStateError
+from wg_backends.firewall import Enforcement, Firewall, NftFirewall, mark_for
 from wg_backends.helper import localnet, managed
 from wg_backends.helper import protocol as p
 from wg_backends.helper.state import StateFile, TunnelRecord, read_always_on
@@ -70,6 +86,9 @@ __all__ = ["HelperConfig", "HelperServer", "PeerCred", "default_listener"]
 _log = logging.getLogger("rustronaut.helper")
 _READ = 65536
 _SYSTEM_SID = "S-1-5-18"
+#: Per-uid budget of ``sockets``: a burst of this many, refilled at this many per second.
+SOCKET_BURST = 1024
+SOCKET_RATE = 256.0
 _ADMINISTRATORS_SID = "S-1-5-32-544"
 
 
@@ -118,6 +137,16 @@ def _unix_gid(group: str | None) -> int | None:
     return grp.getgrnam(group).gr_gid
 
 
+def default_firewall(
+    runner: CommandRunner, workdir: Path | None = None, platform: str = sys.platform
+) -> Firewall | None:
+    """nftables on Linux; ``None`` elsewhere (macOS's pf needs the decider's group and
+    Windows' redirector is not built yet: ``enforce`` is refused ``unsupported``)."""
+    if platform.startswith("linux"):
+        return NftFirewall(runner, workdir=workdir)
+    return None
+
+
 def default_listener(config: HelperConfig, platform: str = sys.platform) -> Listener:
     """The platform's listener: a named pipe on Windows, else a Unix socket.
 
@@ -147,6 +176,7 @@ class HelperServer:
         backend: WireGuardBackend,
         runner: CommandRunner,
         listener: Listener | None = None,
+        firewall: Firewall | None = None,
     ) -> None:
         self.config = config
         self.backend = backend
@@ -159,6 +189,12 @@ class HelperServer:
         self._conns: dict[int, Connection] = {}
         self._per_caller: Counter[str] = Counter()
         self._handlers: set[asyncio.Task[Any]] = set()
+        # Enforcement rules (None: this OS cannot enforce). A seam for tests too.
+        self.firewall: Firewall | None = (
+            firewall if firewall is not None else default_firewall(runner, config.state_dir)
+        )
+        self.sockets_supported = sys.platform.startswith("linux")
+        self._socket_budget: dict[str, tuple[float, float]] = {}  # key -> (tokens, time)
         # Seams for tests; both read the helper's own view of the machine, never a caller's.
         self.read_managed: Callable[[], managed.HelperManaged] = lambda: managed.read(
             config.managed_dir
@@ -217,7 +253,13 @@ class HelperServer:
         routes, rules, nft tables and DNS record from the record alone, even when the
         interface or its config file is already gone.
         """
+        always_on = self._always_on_quiet()
+        keep_block = always_on
         for rec in self.state.load():
+            if rec.redirect_port and (always_on or rec.block_when_down):
+                keep_block = True
+                self._block(rec)
+            self._unenforce(rec)
             try:
                 backend = self.backend
                 if rec.backend != self.backend.name:
@@ -233,6 +275,48 @@ class HelperServer:
             with contextlib.suppress(OSError):
                 self.state.remove(rec.interface)
         self._owners.clear()
+        reconcile = getattr(self.firewall, "reconcile", None)
+        if reconcile is not None:
+            live = [t.interface for t in self.state.load()]
+            try:
+                for table in reconcile(live, keep_block=keep_block):
+                    _log.info("removed stale firewall table %s", table)
+            except Exception as exc:  # never stop the helper from starting
+                _log.error("could not reconcile firewall tables: %s", exc)
+
+    def _always_on_quiet(self) -> bool:
+        try:
+            return self.read_managed().always_on
+        except Exception:  # a clean-up must not fail on a settings read
+            return False
+
+    def _block(self, rec: TunnelRecord) -> None:
+        """The always-on block for ``rec``'s ranges. Never raises (logged)."""
+        block = getattr(self.firewall, "block", None)
+        if block is None or not rec.allowed_ips:
+            return
+        try:
+            block(rec.allowed_ips)
+            _log.warning("%s went away while enforced: its ranges stay blocked", rec.interface)
+        except Exception as exc:
+            _log.error("could not block the ranges of %s: %s", rec.interface, exc)
+
+    def _unblock(self) -> None:
+        unblock = getattr(self.firewall, "unblock", None)
+        if unblock is not None:
+            try:
+                unblock()
+            except Exception as exc:
+                _log.error("could not remove the always-on block: %s", exc)
+
+    def _unenforce(self, rec: TunnelRecord) -> None:
+        """Remove ``rec``'s rules (from the record alone). Never raises (logged)."""
+        if self.firewall is None:
+            return
+        try:
+            self.firewall.remove(rec.interface)
+        except Exception as exc:
+            _log.error("could not remove the rules of %s: %s", rec.interface, exc)
 
     # ----- connections -----------------------------------------------------------------
 
@@ -294,7 +378,11 @@ class HelperServer:
                     break
                 for body in decoder.feed(data):
                     deadline = None  # a frame completed: the next one gets its own deadline
-                    await self._send(connection, await self._dispatch(conn, cred, body))
+                    reply = await self._dispatch(conn, cred, body)
+                    if isinstance(reply, _FdReply):
+                        await self._send_fds(connection, reply)
+                    else:
+                        await self._send(connection, reply)
         except ProtocolError as exc:  # framing broken: the stream cannot be resynchronised
             with contextlib.suppress(OSError, ConnectionError):
                 await self._send(
@@ -320,6 +408,20 @@ class HelperServer:
                 if task is not None:
                     self._handlers.discard(task)
 
+    async def _send_fds(self, connection: Connection, reply: _FdReply) -> None:
+        try:
+            send = getattr(connection, "send_fds", None)
+            if send is None:  # cannot happen: sockets is refused where fds cannot travel
+                await self._send(
+                    connection,
+                    p.ErrorReply(id=reply.reply.id, code=p.UNSUPPORTED, message="no fd passing"),
+                )
+                return
+            await send(p.encode(reply.reply), [s.fileno() for s in reply.socks])
+        finally:
+            for s in reply.socks:  # the caller has its own copies now
+                s.close()
+
     async def _lost(self, conn: int, cred: Caller) -> None:
         for interface in [i for i, c in self._owners.items() if c == conn]:
             del self._owners[interface]
@@ -339,7 +441,7 @@ class HelperServer:
 
     # ----- requests --------------------------------------------------------------------
 
-    async def _dispatch(self, conn: int, cred: Caller, body: bytes) -> p.Reply:
+    async def _dispatch(self, conn: int, cred: Caller, body: bytes) -> p.Reply | _FdReply:
         try:
             req = p.decode_request(body)
         except ProtocolError as exc:
@@ -357,6 +459,15 @@ class HelperServer:
                 return p.Ok(id=req.id, result=await self._up(conn, cred, req.spec))
             if isinstance(req, p.Down):
                 return p.Ok(id=req.id, result=await self._down_req(cred, req))
+            if isinstance(req, p.Update):
+                return p.Ok(id=req.id, result=await self._update(cred, req.spec))
+            if isinstance(req, p.Enforce):
+                return p.Ok(id=req.id, result=await self._enforce(cred, req))
+            if isinstance(req, p.Release):
+                return p.Ok(id=req.id, result=await self._release(cred, req.interface))
+            if isinstance(req, p.Sockets):
+                socks = self._sockets(cred, req)
+                return _FdReply(p.Ok(id=req.id, result={"count": len(socks)}), socks)
             return p.Ok(id=req.id, result=await self._status(req.interface))
         except _Refusal as exc:
             return p.ErrorReply(id=req.id, code=exc.code, message=exc.message)
@@ -438,7 +549,9 @@ class HelperServer:
             self._down(name)
         elif self.backend.status(name).up:
             raise _Refusal(p.BUSY, f"{name} exists and was not made by this helper")
-        record = TunnelRecord(interface=name, backend=self.backend.name, **_owner_fields(cred))
+        record = TunnelRecord(
+            interface=name, backend=self.backend.name, **_owner_fields(cred), **_spec_fields(spec)
+        )
         try:
             self.state.add(record)
         except OSError as exc:
@@ -457,6 +570,9 @@ class HelperServer:
         return self.backend.status(name)
 
     def _down(self, interface: str) -> None:
+        rec = self.state.get(interface)
+        if rec is not None and rec.redirect_port:
+            self._unenforce(rec)
         self.backend.down(interface)
         self.state.remove(interface)
         self._owners.pop(interface, None)
@@ -491,11 +607,147 @@ class HelperServer:
         finally:
             self._busy.discard(interface)
         if req.break_glass is True:
+            await asyncio.to_thread(self._unblock)  # break-glass ends the always-on block
             # %r escapes control characters: a reason cannot forge log lines.
             _log.warning("break-glass down of %s by %s, reason %r", interface, _who(cred), reason)
         else:
             _log.info("down %s by %s", interface, _who(cred))
         return {}
+
+    # ----- enforcement verbs -------------------------------------------------------------
+
+    def _owned_record(self, cred: Caller, interface: str, verb: str) -> TunnelRecord:
+        rec = self.state.get(interface)
+        if rec is None:
+            raise _Refusal(p.NOT_UP, f"no tunnel {interface!r} made by this helper")
+        self._check_owner(cred, rec, verb)
+        return rec
+
+    async def _update(self, cred: Caller, spec: TunnelSpec) -> dict[str, Any]:
+        spec.validate(require_private_key=True)
+        name = spec.interface
+        rec = self._owned_record(cred, name, "update")
+        if getattr(self.backend, "update", None) is None:
+            raise _Refusal(p.UNSUPPORTED, f"backend {self.backend.name} cannot update in place")
+        self._claim(name)
+        try:
+            status = await asyncio.to_thread(self._update_blocking, rec, spec)
+        finally:
+            self._busy.discard(name)
+        nets = sum(len(peer.allowed_ips) for peer in spec.peers)
+        _log.info(
+            "update %s by %s: %d allowed IPs, enforced %s",
+            name, _who(cred), nets, "yes" if rec.redirect_port else "no",
+        )  # fmt: skip
+        return {"status": msgspec.to_builtins(status)}
+
+    def _update_blocking(self, rec: TunnelRecord, spec: TunnelSpec) -> Any:
+        self._check_routes(spec)
+        new = msgspec.structs.replace(rec, **_spec_fields(spec))
+        old_enf = self._enforcement(rec) if rec.redirect_port else None
+        new_enf = self._enforcement(new) if rec.redirect_port else None
+        # Rules first: ranges not routed yet are harmless to reject; ranges routed before
+        # their rules would be a window without enforcement.
+        if new_enf is not None and self.firewall is not None:
+            self.firewall.apply(new_enf)
+        try:
+            self.backend.update(spec)
+        except BaseException:
+            if old_enf is not None and self.firewall is not None:
+                try:
+                    self.firewall.apply(old_enf)
+                except Exception as exc:
+                    _log.error("could not restore the rules of %s: %s", rec.interface, exc)
+            raise
+        try:
+            self.state.add(new)
+        except OSError as exc:
+            raise BackendError(f"cannot record the tunnel: {exc}") from None
+        return self.backend.status(spec.interface)
+
+    def _enforcement(self, rec: TunnelRecord, port: int | None = None) -> Enforcement:
+        return Enforcement.build(
+            rec.interface,
+            owner_uid=rec.owner_uid,
+            redirect_port=port or rec.redirect_port,
+            allowed_ips=rec.allowed_ips,
+            dns=rec.dns,
+            endpoints=rec.endpoints,
+        )
+
+    async def _enforce(self, cred: Caller, req: p.Enforce) -> dict[str, Any]:
+        rec = self._owned_record(cred, req.interface, "enforce")
+        if self.firewall is None or isinstance(cred, WindowsCaller) or rec.owner_uid < 0:
+            raise _Refusal(p.UNSUPPORTED, "transparent enforcement is not available here")
+        if not rec.allowed_ips:
+            raise _Refusal(p.NOT_UP, f"{req.interface} has no recorded ranges (re-connect)")
+        enf = self._enforcement(rec, req.redirect_port)  # ranges from our record only
+        block = req.block_when_down is True
+        self._claim(req.interface)
+        try:
+            await asyncio.to_thread(self._enforce_blocking, rec, enf, block)
+        finally:
+            self._busy.discard(req.interface)
+        _log.info(
+            "enforce %s by %s: owner uid %d, redirect to port %d, mark %#x, %d ranges",
+            req.interface, _who(cred), enf.owner_uid, enf.redirect_port, enf.mark,
+            len(enf.ranges),
+        )  # fmt: skip
+        return {"mark": enf.mark, "ranges": list(enf.ranges)}
+
+    def _enforce_blocking(self, rec: TunnelRecord, enf: Enforcement, block: bool) -> None:
+        assert self.firewall is not None
+        self.firewall.apply(enf)
+        try:
+            self.state.add(
+                msgspec.structs.replace(rec, redirect_port=enf.redirect_port, block_when_down=block)
+            )
+        except OSError as exc:
+            self._unenforce(rec)  # not recorded: a crash clean-up could not find it
+            raise BackendError(f"cannot record the enforcement: {exc}") from None
+
+    async def _release(self, cred: Caller, interface: str) -> dict[str, Any]:
+        rec = self._owned_record(cred, interface, "release")
+        self._claim(interface)
+        try:
+            await asyncio.to_thread(self._release_blocking, rec)
+        finally:
+            self._busy.discard(interface)
+        _log.info("release %s by %s", interface, _who(cred))
+        return {}
+
+    def _release_blocking(self, rec: TunnelRecord) -> None:
+        if self.firewall is not None:
+            self.firewall.remove(rec.interface)
+        with contextlib.suppress(OSError):
+            self.state.add(msgspec.structs.replace(rec, redirect_port=0, block_when_down=False))
+
+    def _sockets(self, cred: Caller, req: p.Sockets) -> list[socket.socket]:
+        if not self.sockets_supported or isinstance(cred, WindowsCaller):
+            raise _Refusal(p.UNSUPPORTED, "marked sockets are only handed out on Linux")
+        rec = self.state.get(req.interface)
+        if rec is None:
+            raise _Refusal(p.NOT_UP, f"no tunnel {req.interface!r} made by this helper")
+        if not _owns(cred, rec):  # the owner uid only: not even root's other processes
+            _log.warning(
+                "refused sockets of %s to %s: brought up by %s",
+                req.interface, _who(cred), _record_owner(rec),
+            )  # fmt: skip
+            raise _Refusal(p.NOT_OWNER, f"{req.interface} was brought up by another account")
+        if not self._spend(_caller_key(cred), req.count):
+            _log.warning("refused %d sockets to %s: over budget", req.count, _who(cred))
+            raise _Refusal(p.RATE_LIMITED, "too many sockets asked for; try again shortly")
+        return _marked_sockets(req, _mark(rec))
+
+    def _spend(self, key: str, count: int) -> bool:
+        now = time.monotonic()
+        tokens, then = self._socket_budget.get(key, (float(SOCKET_BURST), now))
+        tokens = min(float(SOCKET_BURST), tokens + (now - then) * SOCKET_RATE)
+        if tokens < count:
+            self._socket_budget[key] = (tokens, now)
+            return False
+        self._socket_budget[key] = (tokens - count, now)
+        return True
 
     async def _status(self, interface: str) -> dict[str, Any]:
         if not self._recorded(interface):
@@ -503,9 +755,66 @@ class HelperServer:
         self._claim(interface)
         try:
             status = await asyncio.to_thread(self.backend.status, interface)
+            enforcement = await asyncio.to_thread(self._enforcement_status, interface)
         finally:
             self._busy.discard(interface)
-        return {"status": msgspec.to_builtins(status)}
+        result: dict[str, Any] = {"status": msgspec.to_builtins(status)}
+        if enforcement is not None:
+            result["enforcement"] = enforcement
+        return result
+
+    def _enforcement_status(self, interface: str) -> dict[str, Any] | None:
+        """Mark, ranges, redirect port and reject counters of an enforced tunnel."""
+        rec = self.state.get(interface)
+        if rec is None or not rec.redirect_port:
+            return None
+        enf = self._enforcement(rec)
+        counters = getattr(self.firewall, "counters", None)
+        return {
+            "mark": enf.mark,
+            "ranges": list(enf.ranges),
+            "redirect_port": enf.redirect_port,
+            "counters": counters(interface) if counters is not None else {},
+        }
+
+
+class _FdReply:
+    """An ``ok`` answer that carries sockets (closed here once sent)."""
+
+    def __init__(self, reply: p.Ok, socks: list[socket.socket]) -> None:
+        self.reply = reply
+        self.socks = socks
+
+
+def _mark(rec: TunnelRecord) -> int:
+    return mark_for(rec.interface)
+
+
+def _marked_sockets(req: p.Sockets, mark: int) -> list[socket.socket]:
+    """``req.count`` sockets with ``SO_MARK`` and ``SO_BINDTODEVICE``; all or none."""
+    family = socket.AF_INET if req.family == 4 else socket.AF_INET6
+    kind = socket.SOCK_STREAM if req.kind == "tcp" else socket.SOCK_DGRAM
+    made: list[socket.socket] = []
+    try:
+        for _ in range(req.count):
+            s = socket.socket(family, kind)
+            made.append(s)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, mark)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, req.interface.encode())
+    except OSError as exc:
+        for s in made:
+            s.close()
+        raise BackendError(f"cannot make sockets on {req.interface}: {exc}") from None
+    return made
+
+
+def _spec_fields(spec: TunnelSpec) -> dict[str, Any]:
+    """What the record keeps of a spec for enforcement (never the private key)."""
+    return {
+        "allowed_ips": tuple(a for peer in spec.peers for a in peer.allowed_ips),
+        "dns": tuple(spec.dns),
+        "endpoints": tuple(peer.endpoint for peer in spec.peers),
+    }
 
 
 class _Refusal(Exception):

@@ -54,6 +54,12 @@ class TunnelRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ``""`` when unknown, e.g. records of an older helper). ``table``: wg-quick's fwmark
     routing table of a full tunnel (its ``ip rule``s and nft table are removed by it even
     when the interface and config are gone).
+
+    What the helper enforces comes from here, never from a caller: ``allowed_ips``,
+    ``dns`` and ``endpoints`` are the spec it brought up (kept current by ``update``);
+    ``redirect_port`` is non-zero while the tunnel is enforced (``enforce``), and
+    ``block_when_down`` asks for the always-on block table if the tunnel goes away
+    without a deliberate ``down``. A clean-up removes the rules from the record alone.
     """
 
     interface: str
@@ -62,6 +68,11 @@ class TunnelRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     owner_sid: str = ""
     owner_pid: int = -1
     table: int | None = None
+    allowed_ips: tuple[str, ...] = ()
+    dns: tuple[str, ...] = ()
+    endpoints: tuple[str, ...] = ()
+    redirect_port: int = 0
+    block_when_down: bool = False
 
 
 class _State(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

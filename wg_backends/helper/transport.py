@@ -19,7 +19,7 @@ import stat
 import struct
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -147,6 +147,39 @@ class StreamConnection:
     def close(self) -> None:
         """Close the transport. Idempotent."""
         self._writer.close()
+
+    async def send_fds(self, data: bytes, fds: Sequence[int]) -> None:
+        """Send ``data`` with ``fds`` attached (``SCM_RIGHTS``; Unix sockets only).
+
+        The stream's buffer is drained to empty first, so the descriptors travel with the
+        first byte of ``data`` and the peer finds them on the frame they belong to.
+        Raises ``OSError`` / ``ConnectionError``.
+        """
+        transport = self._writer.transport
+        transport.set_write_buffer_limits(high=0)  # drain() now waits until it is empty
+        await self._writer.drain()
+        raw = self._writer.get_extra_info("socket")
+        if raw is None:
+            raise ConnectionError("no socket to pass descriptors on")
+        fd = raw.fileno()
+        loop = asyncio.get_running_loop()
+        sock = socket.socket(fileno=os.dup(fd))  # ours to close; the transport keeps its own
+        try:
+            while True:
+                try:
+                    sent = socket.send_fds(sock, [data], list(fds))
+                    break
+                except BlockingIOError:
+                    ready: asyncio.Future[None] = loop.create_future()
+                    loop.add_writer(fd, ready.set_result, None)
+                    try:
+                        await ready
+                    finally:
+                        loop.remove_writer(fd)
+        finally:
+            sock.close()
+        if sent < len(data):
+            await self.write(data[sent:])
 
     async def wait_closed(self) -> None:
         """Wait until the transport is closed; never raises for an already broken one."""
