@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 from core.aio import cancel_and_wait, spawn
 from core.policy.api import Decider
+from core.proxy import transparent
 from core.proxy.apphash import AppHasher
 from core.proxy.bookkeeping import EventCallback
 from core.proxy.destinations import RangesSource, ResourceScopes
@@ -64,6 +65,7 @@ class ProxyServer(Listeners):
     redirect to it; each is decided for its original destination IP (with the name
     ``reverse(ip)`` gives, if any, for host rules) and spliced, its events' protocol
     "transparent". A connection to that port that was not redirected is refused.
+    Off Linux the transparent listener is not opened (a warning is logged).
     The addresses a name resolves to must lie in the matched resource's networks, or
     else in ``ranges()`` (the tunnel's ranges; without ``ranges`` only loopback,
     link-local and other never-resource addresses are refused). To dial only through
@@ -192,7 +194,10 @@ class ProxyServer(Listeners):
                 self._add_listener(Listener(sock, None))
                 bound.append((host, self._port))
             if self._transparent_want is not None:
-                bound += self._listen_transparent(self._transparent_want)
+                if transparent.SUPPORTED:
+                    bound += self._listen_transparent(self._transparent_want)
+                else:
+                    _log.warning("transparent mode needs Linux: apps use the proxy port here")
         except BaseException:
             self._close_listeners()
             raise

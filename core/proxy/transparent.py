@@ -21,7 +21,18 @@ import socket
 import struct
 import sys
 
-__all__ = ["SO_ORIGINAL_DST", "original_destination", "parse_sockaddr", "redirect_refusal"]
+__all__ = [
+    "SO_ORIGINAL_DST",
+    "SUPPORTED",
+    "original_destination",
+    "parse_sockaddr",
+    "redirect_refusal",
+]
+
+SUPPORTED = sys.platform.startswith("linux")
+"""Whether this OS gives a redirected connection's original destination this way
+(Linux netfilter). macOS pf ``rdr`` answers through ``DIOCNATLOOK`` and Windows has no
+such redirect: ``ProxyServer`` does not open the transparent listener there."""
 
 SO_ORIGINAL_DST = 80
 """``SO_ORIGINAL_DST`` (linux/netfilter_ipv4.h) and ``IP6T_SO_ORIGINAL_DST``
@@ -52,6 +63,8 @@ def original_destination(conn: socket.socket) -> tuple[str, int] | None:
     """The destination ``conn``'s client originally connected to, before a ``redirect``
     rule sent it here; None when there is none (not redirected, no conntrack, not
     Linux). One system call; never raises."""
+    if not SUPPORTED:  # the same option number means something else elsewhere
+        return None
     try:
         if conn.family == socket.AF_INET6:
             raw = conn.getsockopt(_SOL_IPV6, SO_ORIGINAL_DST, _SIN6_LEN)

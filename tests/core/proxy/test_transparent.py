@@ -19,7 +19,7 @@ from core.policy.api import Effect
 from core.proxy import EventKind, ProxyEvent, ProxyServer
 from core.proxy.errors import ProxyConfigError
 from core.proxy.peer import PeerInfo
-from core.proxy.transparent import parse_sockaddr, redirect_refusal
+from core.proxy.transparent import original_destination, parse_sockaddr, redirect_refusal
 from tests.core.proxy.helpers import EchoServer, TableDecider
 from tests.fakes.wait import async_wait_until
 
@@ -247,3 +247,19 @@ async def test_another_account_is_closed_at_accept(rig: Rig) -> None:
     assert rig.events[0].kind is EventKind.REFUSED
     assert "another user's process" in rig.events[0].reason
     assert rig.decider.seen == []
+
+
+async def test_off_linux_the_transparent_listener_is_not_opened(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr("core.proxy.transparent.SUPPORTED", False)
+    server = ProxyServer(TableDecider(), host_uid=os.getuid(), transparent_port=0)
+    bound = await server.start(0)
+    try:
+        assert bound == [("127.0.0.1", server.port), ("::1", server.port)]
+        assert server.transparent_port == 0
+        assert "transparent mode needs Linux" in caplog.text
+        with socket.socket() as s:
+            assert original_destination(s) is None
+    finally:
+        await server.stop()

@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[3]
 TPORT = 15001
 MARK = 0x1234
 WIKI4, WIKI6 = "10.20.0.5", "fd00:20::5"
+CURL = os.path.realpath(shutil.which("curl") or "curl")
 
 
 def sh(
@@ -250,6 +252,7 @@ async def test_plain_curl_is_decided_and_sent_through_the_tunnel(bed: Bed, proxy
     assert ev["effect"] == "allow"
     assert ev["protocol"] == "transparent"
     assert ev["app"] == "curl"  # identified from the original connection
+    assert ev["exe"] == CURL
     assert ev["uid"] == 0
     assert ev["destination"] == "wiki.corp.example:8080"  # the reverse-looked-up name
     # IPv6, no name known: decided for the address
