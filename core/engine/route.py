@@ -36,6 +36,8 @@ _log = logging.getLogger(__name__)
 class _Current:
     path: TunnelPath | None
     resolver: TunnelResolver | None
+    #: the DNS servers and suffixes ``resolver`` was made for
+    dns: tuple[tuple[str, ...], tuple[str, ...]] | None
     #: dial with the OS's routes (a helper that cannot fence: the old behaviour)
     unfenced: bool
 
@@ -44,7 +46,7 @@ class DeciderRoute:
     """What the proxy dials through and resolves with; see the module docstring."""
 
     def __init__(self) -> None:
-        self._now = _Current(path=None, resolver=None, unfenced=False)
+        self._now = _Current(path=None, resolver=None, dns=None, unfenced=False)
 
     def set(self, path: TunnelPath | None, spec: TunnelSpec | None, *, unfenced: bool) -> None:
         """Dial through ``path`` and resolve ``spec``'s DNS suffixes through its servers.
@@ -52,14 +54,21 @@ class DeciderRoute:
         ``unfenced``: the tunnel is up but the helper cannot fence it (the proxy then uses
         the OS's routes). Engine loop only.
         """
-        resolver = None
+        resolver, dns = None, None
         if path is not None and spec is not None and spec.dns_suffixes and spec.dns:
-            resolver = TunnelResolver(
-                [str(a) for a in spec.dns_servers()],
-                list(spec.dns_suffixes),
-                sock_factory=path.take,
-            )
-        self._now = _Current(path=path, resolver=resolver, unfenced=unfenced and path is None)
+            dns = (tuple(str(a) for a in spec.dns_servers()), tuple(spec.dns_suffixes))
+            if dns == self._now.dns:
+                # Same DNS: keep its cache and the names it gave (apps keep the
+                # addresses they were told; transparent decisions still know the name).
+                resolver = self._now.resolver
+            else:
+                resolver = TunnelResolver(dns[0], dns[1], sock_factory=self.take)
+        self._now = _Current(
+            path=path,
+            resolver=resolver,
+            dns=dns,
+            unfenced=unfenced and path is None and spec is not None,
+        )
 
     @property
     def unfenced(self) -> bool:
