@@ -38,6 +38,7 @@ from controller.config import ControllerConfig, GatewayConfig
 from controller.errors import Conflict, Forbidden, NotFound, Unavailable, Unprocessable
 from controller.events import EventHub
 from controller.gateway import FilterError, Gateway, GatewayError
+from controller.gateway_filter import render_filter
 from controller.keys import SigningKeyRing
 from controller.reach import allowed_ips, reachable
 from controller.storage import (
@@ -62,7 +63,8 @@ from core.controlplane.models import (
 from core.wire.policy import PolicyBundle, Resource, Rule, UserInfo, sign_bundle
 from core.wire.posture import PostureReportError, decode_report, facts_for_policy, verify_report
 from core.wire.signing import b64url_decode
-from wg_backends.spec import PeerSpec, TunnelSpec
+from wg_backends.errors import SpecError
+from wg_backends.spec import PeerSpec, TunnelSpec, validate_dns_suffix
 
 __all__ = ["ControllerService"]
 
@@ -161,13 +163,16 @@ class ControllerService:
         self.events.publish("policy_changed", None, detail)
 
     # devices ------------------------------------------------------------------------
-    def _remember(self, identity: Identity) -> None:
-        """Keep who the user is (for the gateway filter); written only when it changed."""
+    def _remember(self, identity: Identity) -> bool:
+        """Keep who the user is (for the gateway filter); written only when it changed
+        (then True: the user's grants may have changed with their token's groups)."""
         known = self._known_identities()
         entry = (identity.subject, identity.email, sorted(set(identity.groups)))
-        if known.get(identity.user_id) != entry:
-            self.storage.set_identity(identity.user_id, *entry)
-            known[identity.user_id] = entry
+        if known.get(identity.user_id) == entry:
+            return False
+        self.storage.set_identity(identity.user_id, *entry)
+        known[identity.user_id] = entry
+        return True
 
     def _known_identities(self) -> dict[str, tuple[str, str, list[str]]]:
         if self._identities is None:
@@ -389,6 +394,7 @@ class ControllerService:
         if now_reachable != list(dev.reachable):
             self.storage.set_reachable(device_id, now_reachable)
             dev = dataclasses.replace(dev, reachable=tuple(now_reachable))
+            self.reconcile_gateway()  # e.g. new token groups: the gateway follows at once
         version = self.storage.next_bundle_version(device_id)
         now = self.now()
         bundle = PolicyBundle(
@@ -542,8 +548,6 @@ class ControllerService:
     def _apply_filter(self, grants: dict[str, list[str]], *, force: bool) -> None:
         if self.gateway is None:
             return
-        from controller.gateway_filter import render_filter
-
         try:  # validated before any gateway is touched; also what "unchanged" compares
             wanted = render_filter("x", grants, self._always_open())
         except FilterError:
@@ -602,9 +606,6 @@ _FILTER_REFRESH_S = 30.0
 def derive_dns_suffixes(resources: list[Resource]) -> tuple[str, ...]:
     """The zones of the resources' DNS host names (see ``ControllerService.dns_suffixes``);
     names that would not be valid suffixes are skipped."""
-    from wg_backends.errors import SpecError
-    from wg_backends.spec import validate_dns_suffix
-
     out: set[str] = set()
     for resource in resources:
         for host in resource.hosts:

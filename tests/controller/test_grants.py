@@ -378,3 +378,31 @@ async def test_the_gateway_is_updated_before_clients_hear_of_the_change() -> Non
         assert event.type == "policy_changed"
         assert seen == [{}]
         assert addr not in gws.grants()
+
+
+async def test_new_token_groups_reach_the_gateway_with_the_next_bundle() -> None:
+    from controller.tokens import Identity
+
+    gws = Gateways()
+    async with run_controller(gateway=GW, gateway_runner=gws) as rc:
+        await _policy(rc)
+        tokens = await login(rc, "alice", "alice-password")
+        keys = new_device()
+        async with ControlPlaneClient(rc.base_url, auth=BearerAuth(tokens["access_token"])) as c:
+            dev = await c.enroll(keys.enroll_request())
+            await _report(c, keys, dev.device_id)
+        addr = dev.address.split("/")[0]
+        assert gws.grants() == {addr: {"10.20.0.0/24"}}
+        # The IdP now puts alice in "ops" too: her next authenticated call says so.
+        seen = Identity(
+            issuer=rc.issuer,
+            subject="alice",
+            user_id="alice@example.com",
+            email="alice@example.com",
+            groups=("engineering", "ops"),
+            jti=None,
+        )
+        rc.service.bundle(seen, dev.device_id)
+        assert gws.grants() == {addr: {"10.20.0.0/24", "10.30.0.0/24", "10.31.0.7"}}
+        rc.service.reconcile_gateway()  # and it stays: the identity is stored
+        assert gws.grants() == {addr: {"10.20.0.0/24", "10.30.0.0/24", "10.31.0.7"}}
