@@ -511,3 +511,17 @@ async def test_tunnel_client_enforce_update_release_and_sockets(make_server: Any
     await t.release()
     assert "lo" not in fw.live
     await t.close()
+
+
+def test_default_firewall_per_platform() -> None:
+    from tests.wg_backends.fakes import ScriptedRunner
+    from wg_backends.firewall import NftFirewall, PfFirewall
+    from wg_backends.helper.__main__ import build_parser, config_from_args
+
+    run = ScriptedRunner()
+    assert isinstance(server_mod.default_firewall(run, None, "linux"), NftFirewall)
+    assert isinstance(server_mod.default_firewall(run, None, "darwin", decider_gid=600), PfFirewall)
+    assert server_mod.default_firewall(run, None, "darwin") is None  # no decider group
+    assert server_mod.default_firewall(run, None, "win32") is None
+    args = build_parser("darwin").parse_args(["--decider-group", "_rustronaut"])
+    assert config_from_args(args).decider_group == "_rustronaut"

@@ -49,6 +49,9 @@ def build_parser(platform: str = sys.platform) -> argparse.ArgumentParser:
     ap.add_argument("--allow-sid", action="append", default=[], help="allowed user SID (Windows)")
     ap.add_argument("--managed-dir", type=Path, default=None, help="managed settings dir")
     ap.add_argument("--backend", default=None, help="preferred backend (wg-quick, ...)")
+    ap.add_argument(
+        "--decider-group", default=None, help="macOS: the group the decider runs as (pf rules)"
+    )
     ap.add_argument("--log-level", default="INFO")
     return ap
 
@@ -63,6 +66,7 @@ def config_from_args(args: argparse.Namespace) -> HelperConfig:
         managed_dir=args.managed_dir,
         pipe_name=args.pipe,
         allowed_sids=frozenset(args.allow_sid),
+        decider_group=args.decider_group,
     )
 
 

@@ -65,7 +65,7 @@ import msgspec
 from wg_backends import __version__
 from wg_backends.backends import WireGuardBackend, backend_class
 from wg_backends.errors import BackendError, ProtocolError, SpecError, TunnelStateError
-from wg_backends.firewall import Enforcement, Firewall, NftFirewall, mark_for
+from wg_backends.firewall import Enforcement, Firewall, NftFirewall, PfFirewall, mark_for
 from wg_backends.helper import localnet, managed
 from wg_backends.helper import protocol as p
 from wg_backends.helper.state import StateFile, TunnelRecord, read_always_on
@@ -109,6 +109,7 @@ class HelperConfig:
     pipe_name: str = PIPE_NAME
     allowed_sids: frozenset[str] = field(default_factory=frozenset)
     max_connections_per_uid: int = 8  # root is exempt
+    decider_group: str | None = None  # macOS: the group the decider runs as (pf rules)
 
 
 def _groups_of(cred: PeerCred) -> set[int]:
@@ -138,12 +139,19 @@ def _unix_gid(group: str | None) -> int | None:
 
 
 def default_firewall(
-    runner: CommandRunner, workdir: Path | None = None, platform: str = sys.platform
+    runner: CommandRunner,
+    workdir: Path | None = None,
+    platform: str = sys.platform,
+    *,
+    decider_gid: int | None = None,
 ) -> Firewall | None:
-    """nftables on Linux; ``None`` elsewhere (macOS's pf needs the decider's group and
-    Windows' redirector is not built yet: ``enforce`` is refused ``unsupported``)."""
+    """nftables on Linux; pf anchors on macOS when the decider's group is configured
+    (``--decider-group``: pf tells the decider's connections apart by group); ``None``
+    otherwise (Windows' redirector is not built yet): ``enforce`` is then ``unsupported``."""
     if platform.startswith("linux"):
         return NftFirewall(runner, workdir=workdir)
+    if platform == "darwin" and decider_gid is not None:
+        return PfFirewall(runner, decider_gid=decider_gid, workdir=workdir)
     return None
 
 
@@ -190,9 +198,10 @@ class HelperServer:
         self._per_caller: Counter[str] = Counter()
         self._handlers: set[asyncio.Task[Any]] = set()
         # Enforcement rules (None: this OS cannot enforce). A seam for tests too.
-        self.firewall: Firewall | None = (
-            firewall if firewall is not None else default_firewall(runner, config.state_dir)
-        )
+        if firewall is None:
+            gid = _unix_gid(config.decider_group) if sys.platform == "darwin" else None
+            firewall = default_firewall(runner, config.state_dir, decider_gid=gid)
+        self.firewall: Firewall | None = firewall
         self.sockets_supported = sys.platform.startswith("linux")
         self._socket_budget: dict[str, tuple[float, float]] = {}  # key -> (tokens, time)
         # Seams for tests; both read the helper's own view of the machine, never a caller's.
