@@ -12,6 +12,7 @@ import pytest
 
 from tests.wg_backends.fakes import ScriptedRunner, data
 from tests.wg_backends.keys import PRIV, PUB
+from wg_backends.backends.macos import MacOSBackend
 from wg_backends.backends.wgquick import WgQuickBackend
 from wg_backends.backends.windows import WindowsBackend, route_script
 from wg_backends.dns import DnsPaths
@@ -390,3 +391,69 @@ def test_windows_split_dns_nrpt_on_up_and_down(tmp_path: Path) -> None:
     b.down("rtw0")
     assert r.calls[0] == tuple(remove)
     assert b.dns_record("rtw0") is None
+
+
+# ----- macOS: wg-quick's utun device, `route` ----------------------------------------------
+
+BREW_WG = "/opt/homebrew/bin/wg"
+
+
+def mac(r: ScriptedRunner, tmp_path: Path, conf: Path, utun: str = "utun4") -> MacOSBackend:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir(exist_ok=True)
+    (run_dir / "rtw0.name").write_text(utun + "\n")
+    return MacOSBackend(
+        r,
+        config_dir=conf,
+        prefix="/opt/homebrew",
+        run_dir=run_dir,
+        dns_paths=DnsPaths(resolver_dir=tmp_path / "resolver"),
+    )
+
+
+def test_macos_update_syncconf_on_utun_and_route_commands(conf: Path, tmp_path: Path) -> None:
+    r = SyncRunner()
+    r.on([BREW_WG, "show", "rtw0", "dump"], 0, DUMP)
+    r.on(["route", "-q", "-n", "add", "-inet", "10.240.0.0/16", "-interface", "utun4"])
+    r.on(["route", "-q", "-n", "add", "-inet6", "fd10::/64", "-interface", "utun4"])
+    r.on(["route", "-q", "-n", "delete", "-inet", "10.233.0.0/24", "-interface", "utun4"])
+    r.on([BREW_WG, "show", "rtw0", "dump"], 0, DUMP)
+    mac(r, tmp_path, conf).update(spec("10.232.0.0/24", "10.240.0.0/16", "fd10::/64"))
+    syncs = [c for c in r.calls if c[1] == "syncconf"]
+    assert [c[:3] for c in syncs] == [(BREW_WG, "syncconf", "utun4")]
+    assert "FwMark" not in r.synced[0]
+    assert "ListenPort = 60185\n" in r.synced[0]
+    assert [c for c in r.calls if c[0] == "route"] == [
+        ("route", "-q", "-n", "add", "-inet", "10.240.0.0/16", "-interface", "utun4"),
+        ("route", "-q", "-n", "add", "-inet6", "fd10::/64", "-interface", "utun4"),
+        ("route", "-q", "-n", "delete", "-inet", "10.233.0.0/24", "-interface", "utun4"),
+    ]
+    assert not any(c[0] == "ip" for c in r.calls)
+    assert r.envs[r.calls.index(syncs[0])] == {
+        "PATH": "/opt/homebrew/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+        "WG_QUICK_USERSPACE_IMPLEMENTATION": "/opt/homebrew/bin/wireguard-go",
+    }
+
+
+@pytest.mark.parametrize("name", ["utun4; rm -rf /", "../../x", "", "en0"])
+def test_macos_update_refuses_a_strange_device_record(
+    conf: Path, tmp_path: Path, name: str
+) -> None:
+    r = SyncRunner()
+    r.on([BREW_WG, "show", "rtw0", "dump"], 0, DUMP)
+    with pytest.raises(TunnelStateError):
+        mac(r, tmp_path, conf, utun=name).update(spec("10.232.0.0/24"))
+    assert not any(len(c) > 1 and c[1] == "syncconf" for c in r.calls)
+
+
+def test_macos_address_change_restarts_with_wg_quick(conf: Path, tmp_path: Path) -> None:
+    r = SyncRunner()
+    path = str(conf / "rtw0.conf")
+    for _ in range(2):
+        r.on([BREW_WG, "show", "rtw0", "dump"], 0, DUMP)
+    r.on(["/opt/homebrew/bin/wg-quick", "down", path])
+    r.on([BREW_WG, "show", "rtw0", "dump"], 1)
+    r.on(["/opt/homebrew/bin/wg-quick", "up", path])
+    r.on([BREW_WG, "show", "rtw0", "dump"], 0, DUMP)
+    mac(r, tmp_path, conf).update(spec(addresses=("10.232.0.9/32",)))
+    assert [c[1] for c in r.calls if c[0].endswith("wg-quick")] == ["down", "up"]

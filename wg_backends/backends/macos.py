@@ -7,6 +7,10 @@ macOS has no kernel WireGuard: ``wg-quick`` (Homebrew ``wireguard-tools``) alway
 the WireGuard App Store app are Network Extension VPNs, visible only through
 ``scutil --nc list``: :meth:`MacOSBackend.app_tunnels` reports them so the client can
 warn about a second, competing tunnel.
+
+``update`` is wg-quick's hitless one on the ``utunN`` device (``wg syncconf`` there,
+``route -q -n add/delete -inet[6] <cidr> -interface utunN`` for the routes, as wg-quick's
+darwin script does); split DNS is ``/etc/resolver`` files (:mod:`wg_backends.dns.macos`).
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ from wg_backends.backends.wgquick import WgQuickBackend
 from wg_backends.dns import DnsPaths
 from wg_backends.errors import CommandError, TunnelStateError
 from wg_backends.runner import CommandRunner
-from wg_backends.spec import TunnelSpec
-from wg_backends.status import TunnelStatus
+from wg_backends.spec import IPNetwork, TunnelSpec
 
 __all__ = ["HOMEBREW_PREFIXES", "AppTunnel", "MacOSBackend", "parse_scutil_nc_list"]
 
 HOMEBREW_PREFIXES = ("/opt/homebrew", "/usr/local")
 DEFAULT_CONFIG_DIR = Path("/var/run/rustronaut/tunnels")
+RUN_DIR = Path("/var/run/wireguard")  # wg-quick's <name>.name: the utun device of a tunnel
+_UTUN = re.compile(r"utun[0-9]{1,4}")
 # `* (Connected)    UUID VPN (com.wireguard.macos) "name"    [VPN/com.wireguard.macos]`
 _NC_LINE = re.compile(
     r"^(?P<enabled>[* ])\s*\((?P<state>[^)]*)\)\s+(?P<uuid>[0-9A-Fa-f-]{36})\s+"
@@ -75,7 +80,9 @@ class MacOSBackend(WgQuickBackend):
         config_dir: Path = DEFAULT_CONFIG_DIR,
         prefix: str | None = None,
         dns_paths: DnsPaths | None = None,
+        run_dir: Path = RUN_DIR,
     ) -> None:
+        self.run_dir = run_dir
         self.prefix = prefix or next(
             (p for p in HOMEBREW_PREFIXES if Path(p, "bin", "wg-quick").exists()),
             HOMEBREW_PREFIXES[0],
@@ -98,15 +105,33 @@ class MacOSBackend(WgQuickBackend):
         # The name maps to a utunN device only through wireguard-go's socket.
         return self.status(interface).up
 
-    def update(self, spec: TunnelSpec) -> TunnelStatus:
-        """Apply ``spec`` to the running tunnel. First version: ``down`` + ``up`` (not
-        hitless yet). Raises ``TunnelStateError`` when no such tunnel is up."""
-        spec.validate(require_private_key=True)
-        if not self.status(spec.interface).up:
-            raise TunnelStateError(f"no tunnel {spec.interface} is up here; bring it up instead")
-        self.down(spec.interface)
-        self.up(spec)
-        return self.status(spec.interface)
+    # ``update`` (inherited) acts on the utun device wg-quick recorded; routes with
+    # ``route``; an address or MTU change needs ``down`` + ``up`` (wg-quick sets them with
+    # ifconfig at start and its ``down`` removes exactly those).
+    _restart_keys = ("Address", "MTU")
+
+    def _device(self, interface: str) -> str:
+        try:
+            real = (self.run_dir / f"{interface}.name").read_text(encoding="ascii").strip()
+        except (OSError, UnicodeError):
+            raise TunnelStateError(f"no utun device recorded for {interface}") from None
+        if not _UTUN.fullmatch(real):
+            raise TunnelStateError(f"{interface}: unexpected device name {real[:20]!r}")
+        return real
+
+    def _fwmark(self, device: str) -> int | None:
+        return None  # no fwmark on macOS
+
+    def _route_add(self, net: IPNetwork, device: str) -> list[str]:
+        family = "-inet6" if net.version == 6 else "-inet"
+        return ["route", "-q", "-n", "add", family, str(net), "-interface", device]
+
+    def _route_del(self, net: IPNetwork, device: str) -> list[str]:
+        family = "-inet6" if net.version == 6 else "-inet"
+        return ["route", "-q", "-n", "delete", family, str(net), "-interface", device]
+
+    def _set_link(self, device: str, spec: TunnelSpec) -> None:
+        return None  # unchanged by construction: a change of either restarts (above)
 
     def app_tunnels(self) -> tuple[AppTunnel, ...]:
         """Tunnels of the WireGuard app (empty if ``scutil`` is missing). Never raises."""

@@ -25,7 +25,7 @@ import msgspec
 
 from wg_backends.backends._diff import (
     allowed_nets,
-    dns_line,
+    config_lines,
     full_families,
     ip_proto,
     route_order,
@@ -174,9 +174,10 @@ class WgQuickBackend:
         old_nets = allowed_nets([ip for p in before.peers for ip in p.allowed_ips])
         new_nets = {n for p in spec.peers for n in p.networks()}
         new_text = render_wg_quick(spec)
-        if full_families(old_nets) != full_families(new_nets) or dns_line(old_text) != dns_line(
-            new_text
-        ):
+        restart = ("DNS", *self._restart_keys)
+        if full_families(old_nets) != full_families(new_nets) or config_lines(
+            old_text, *restart
+        ) != config_lines(new_text, *restart):
             self.down(interface)
             self.up(spec)
             return self.status(interface)
@@ -184,10 +185,11 @@ class WgQuickBackend:
         dns_changed = record_key(old_dns) != spec_key(spec)
         if dns_changed:
             self._switch_dns(interface, old_dns, spec)
-        fwmark = self.routing_table(interface)
         try:
+            device = self._device(interface)
+            fwmark = self._fwmark(device)
             wg_text = render_wg_set(spec, listen_port=before.listen_port, fwmark=fwmark)
-            self._syncconf(interface, wg_text)
+            self._syncconf(device, wg_text)
         except BackendError:
             if dns_changed:
                 self._restore_dns(interface, old_dns, spec)
@@ -200,24 +202,41 @@ class WgQuickBackend:
         done: list[IPNetwork] = []
         try:
             for net in added:
-                self._run(["ip", ip_proto(net), "route", "replace", str(net), "dev", interface])
+                self._run(self._route_add(net, device))
                 done.append(net)
             for net in removed:  # gone already (a covering route was used) is fine
-                self._run(
-                    ["ip", ip_proto(net), "route", "del", str(net), "dev", interface], check=False
-                )
-            self._set_addresses(interface, spec)
-            if spec.mtu is not None and self._mtu(interface) != spec.mtu:
-                self._run(["ip", "link", "set", "mtu", str(spec.mtu), "up", "dev", interface])
+                self._run(self._route_del(net, device), check=False)
+            self._set_link(device, spec)
             write_private_file(self.config_dir, f"{interface}.conf", new_text)
         except (BackendError, OSError) as exc:
-            self._rollback(interface, old_text, before.listen_port, fwmark, done, removed)
+            self._rollback(device, old_text, before.listen_port, fwmark, done, removed)
             if dns_changed:
                 self._restore_dns(interface, old_dns, spec)
             if isinstance(exc, OSError):
                 raise BackendError(f"cannot write the tunnel config: {exc}") from None
             raise
         return self.status(interface)
+
+    # Hooks of ``update`` (macOS overrides them): the device ``wg``/routes act on, its
+    # fwmark, the route commands, addresses/MTU, and the config keys that need a restart.
+    _restart_keys: tuple[str, ...] = ()
+
+    def _device(self, interface: str) -> str:
+        return interface
+
+    def _fwmark(self, device: str) -> int | None:
+        return self.routing_table(device)
+
+    def _route_add(self, net: IPNetwork, device: str) -> list[str]:
+        return ["ip", ip_proto(net), "route", "replace", str(net), "dev", device]
+
+    def _route_del(self, net: IPNetwork, device: str) -> list[str]:
+        return ["ip", ip_proto(net), "route", "del", str(net), "dev", device]
+
+    def _set_link(self, device: str, spec: TunnelSpec) -> None:
+        self._set_addresses(device, spec)
+        if spec.mtu is not None and self._mtu(device) != spec.mtu:
+            self._run(["ip", "link", "set", "mtu", str(spec.mtu), "up", "dev", device])
 
     def _switch_dns(self, interface: str, old: DnsRecord | None, spec: TunnelSpec) -> None:
         """Replace the OS split DNS of ``old`` by ``spec``'s; on failure the old is back."""
@@ -270,13 +289,9 @@ class WgQuickBackend:
         with contextlib.suppress(BackendError, ValueError):
             self._syncconf(interface, strip_config(old_text, listen_port, fwmark))
         for net in added:
-            self._run(
-                ["ip", ip_proto(net), "route", "del", str(net), "dev", interface], check=False
-            )
+            self._run(self._route_del(net, interface), check=False)
         for net in removed:
-            self._run(
-                ["ip", ip_proto(net), "route", "replace", str(net), "dev", interface], check=False
-            )
+            self._run(self._route_add(net, interface), check=False)
 
     def _set_addresses(self, interface: str, spec: TunnelSpec) -> None:
         res = self._run(["ip", "-o", "address", "show", "dev", interface], timeout=10)
