@@ -6,7 +6,9 @@ gateway can route to. This module renders one nftables table per gateway interfa
 forwards a packet arriving on the tunnel interface only when its (source, destination)
 pair is granted, and drops everything else from the tunnel (forwarded or addressed to the
 gateway itself). Traffic arriving on other interfaces (the resources' replies) is not
-touched.
+touched. Keying on the source address is sound because WireGuard authenticates it: a
+peer's packets are accepted only from its allowed IPs (its own tunnel address), so one
+device cannot send as another.
 
 What the fence knows is the controller's view, per device address: the networks
 (resource ``cidrs`` and IP-literal ``hosts``) of every resource the device's user may
