@@ -127,11 +127,16 @@ def within(
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """Where a resource's answers must lie: its ``networks`` and a ``label`` for the
-    reason text ("Corp Wiki's networks"). ``networks`` may be empty (names only)."""
+    """Where a resource's answers must lie: its ``networks`` (empty: names only) and
+    its ``name`` for the reason text."""
 
-    label: str
+    name: str
     networks: tuple[Network, ...]
+
+    @property
+    def label(self) -> str:
+        """ "Corp Wiki's networks"."""
+        return f"{self.name}'s networks"
 
 
 class ResourceScopes:
@@ -175,5 +180,5 @@ def _scopes(resources: Iterable[object]) -> dict[str, Scope]:
                 continue  # a name or wildcard: not a network
         rid = str(getattr(res, "id", ""))
         name = str(getattr(res, "name", "") or rid)
-        out[rid] = Scope(f"{name}'s networks", tuple(nets))
+        out[rid] = Scope(name, tuple(nets))
     return out

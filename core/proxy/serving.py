@@ -365,26 +365,54 @@ class Serving(Bookkeeping):
         """Keep the request's addresses that lie in the allowed resource's networks (or
         else the tunnel's ranges); deny, naming the name, the address and why, when none
         remain. ``dropped``: why an address was already removed as never a resource."""
-        scope = self._scopes.get(getattr(self._decider, "bundle", None), decision.resource)
+        bundle = getattr(self._decider, "bundle", None)
+        scope = self._scopes.get(bundle, decision.resource)
         addresses = request.addresses
         why: str | None = None
         if scope is not None and scope.networks:
             addresses, why = within(request.host, addresses, scope.networks, scope.label)
-        elif self._ranges is not None:
-            try:
-                ranges = self._ranges()
-            except Exception:  # unknown ranges: nothing can be shown to lie inside them
-                _log.exception("the tunnel's ranges are unavailable")
-                ranges = ()
-            # No ranges: no tunnel (or none known yet); say so rather than "outside".
-            label = "the tunnel's networks" if ranges else "the tunnel's networks (no tunnel)"
-            addresses, why = within(request.host, addresses, ranges, label)
+        else:
+            if self._ranges is not None:
+                try:
+                    ranges = self._ranges()
+                except Exception:  # unknown ranges: nothing can be shown to lie inside
+                    _log.exception("the tunnel's ranges are unavailable")
+                    ranges = ()
+                # No ranges: no tunnel (or none known yet); say so rather than "outside".
+                label = "the tunnel's networks" if ranges else "the tunnel's networks (no tunnel)"
+                addresses, why = within(request.host, addresses, ranges, label)
+            addresses, laundered = self._not_laundered(request, addresses, bundle)
+            why = why or laundered
         if addresses:
             if addresses != request.addresses:
                 request = replace(request, addresses=addresses)
             return request, decision
         reason = dropped or why or f"{request.host} resolved to no usable address"
         return request, Decision(Effect.DENY, None, reason, decision.resource)
+
+    def _not_laundered(
+        self, request: AccessRequest, addresses: tuple[str, ...], bundle: object
+    ) -> tuple[tuple[str, ...], str | None]:
+        """The ``addresses`` the policy does not deny on their own. A resource known by
+        names only vouches for no address: an answer that lies in another resource's
+        networks (Payroll's) is decided as that address, so a name (a record pointing at
+        Payroll, a stale split-DNS entry) cannot launder access the policy denies."""
+        kept: list[str] = []
+        first: str | None = None
+        for address in addresses:
+            alone = self._decide(replace(request, host=address, addresses=()))
+            if alone.allowed or alone.resource is None:
+                kept.append(address)
+            elif first is None:
+                scope = self._scopes.get(bundle, alone.resource)
+                owner = scope.name if scope is not None else alone.resource
+                first = (
+                    f"{request.host} resolved to {address}, which belongs to {owner}: "
+                    f"{alone.reason}"
+                )
+        if first is None:
+            return addresses, None
+        return tuple(kept), first
 
     async def _resolve(self, host: str, port: int) -> tuple[str, ...]:
         try:

@@ -110,16 +110,22 @@ def test_resource_scopes_follow_the_bundle_object() -> None:
 
 
 def _bundle(
-    *, cidrs: tuple[str, ...], hosts: tuple[str, ...] = ("wiki.corp.example",)
+    *,
+    cidrs: tuple[str, ...],
+    hosts: tuple[str, ...] = ("wiki.corp.example",),
+    payroll: tuple[str, ...] = (),
 ) -> PolicyBundle:
     now = int(time.time())
+    resources = (Resource(id="wiki", name="Corp Wiki", hosts=hosts, cidrs=cidrs),)
+    if payroll:  # a resource nobody here may reach
+        resources += (Resource(id="payroll", name="Payroll", cidrs=payroll),)
     return PolicyBundle(
         version=1,
         device_id="dev-answers",
         issued_at=now - 60,
         expires_at=now + 3600,
         user=UserInfo(subject="alice"),
-        resources=(Resource(id="wiki", name="Corp Wiki", hosts=hosts, cidrs=cidrs),),
+        resources=resources,
         rules=(Rule(id="allow-wiki", effect="allow", resources=("wiki",)),),
     )
 
@@ -314,3 +320,26 @@ async def test_ranges_that_raise_fail_closed(rig: Rig) -> None:
     assert ev.reason == (
         "wiki.corp.example resolved to 192.0.2.1, outside the tunnel's networks (no tunnel)"
     )
+
+
+async def test_a_name_cannot_launder_an_address_the_policy_denies(rig: Rig) -> None:
+    # Corp Wiki is known by name only; its name now points into Payroll's network (a
+    # bad record, a stale entry): decided as that address, which nobody may reach.
+    rig.engine.load(_bundle(cidrs=(), payroll=("192.0.2.128/25",)))
+    rig.ranges[:] = [ipaddress.ip_network("192.0.2.0/24")]
+    rig.answers["wiki.corp.example"] = ["192.0.2.130"]
+    code, _r, w = await rig.socks("wiki.corp.example")
+    w.close()
+    assert code == 2
+    ev = await rig.decision()
+    assert ev.reason.startswith(
+        "wiki.corp.example resolved to 192.0.2.130, which belongs to Payroll: "
+    )
+    assert ev.reason.endswith("to reach Payroll")  # the policy's own reason follows
+    assert rig.dialled == []
+    # an address in no resource's networks (inside the tunnel's ranges) is fine
+    rig.answers["wiki.corp.example"] = ["192.0.2.130", "192.0.2.1"]
+    code, r, w = await rig.socks("wiki.corp.example")
+    assert code == 0
+    assert await _echoes(w, r)
+    assert rig.dialled == [["192.0.2.1"]]
