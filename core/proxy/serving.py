@@ -41,7 +41,7 @@ from core.proxy.pac import PacTargets, parse_pac_targets, render_pac
 from core.proxy.peer import Owner, PeerInfo
 from core.proxy.relay import BufferedRelay, Relay, SpliceRelay
 
-__all__ = ["PROTOCOL_TRANSPARENT", "PeerSlot", "ReverseLookup", "Serving", "app_of"]
+__all__ = ["LOOPED", "PROTOCOL_TRANSPARENT", "PeerSlot", "ReverseLookup", "Serving", "app_of"]
 
 PROTOCOL_TRANSPARENT = "transparent"
 """The ``ProxyEvent.protocol`` of connections that came through the transparent listener."""
@@ -52,6 +52,22 @@ ReverseLookup = Callable[[str], str | None]
 a dictionary look-up, never I/O."""
 
 _log = logging.getLogger(__name__)
+
+_PID = os.getpid()  # a transparent connection from this process is our own dial, looped
+
+
+def _forked() -> None:
+    global _PID
+    _PID = os.getpid()
+
+
+if hasattr(os, "register_at_fork"):  # kept right in a forked child without a syscall
+    os.register_at_fork(after_in_child=_forked)  # per connection
+LOOPED = (
+    "the decider's own connection was redirected back to it: its sockets are not exempt "
+    "from the redirect (not sent)"
+)
+"""Reason of the refusal of a transparent connection that is the proxy's own dial."""
 
 _UNKNOWN_APP = AppIdentity(pid=None, uid=None, exe="", name="")
 
@@ -174,6 +190,10 @@ class Serving(Bookkeeping):
         app = app_of(info)
         ip, port = original
         refusal = self._peer_refusal(info)
+        if refusal is None and info is not None and info.pid == _PID:
+            # Our own dial came back: the redirect does not exempt the decider's sockets
+            # (no mark: a socket source that does not fence). Relaying it would loop.
+            refusal = LOOPED
         if refusal:
             self._refuse(app, f"{fmt_host(ip)}:{port}", refusal, PROTOCOL_TRANSPARENT)
             return False

@@ -19,6 +19,7 @@ from core.policy.api import Effect
 from core.proxy import EventKind, ProxyEvent, ProxyServer
 from core.proxy.errors import ProxyConfigError
 from core.proxy.peer import PeerInfo
+from core.proxy.serving import LOOPED
 from core.proxy.transparent import original_destination, parse_sockaddr, redirect_refusal
 from tests.core.proxy.helpers import EchoServer, TableDecider
 from tests.fakes.wait import async_wait_until
@@ -263,3 +264,21 @@ async def test_off_linux_the_transparent_listener_is_not_opened(
             assert original_destination(s) is None
     finally:
         await server.stop()
+
+
+async def test_the_proxys_own_dial_redirected_back_is_refused(rig: Rig) -> None:
+    # A socket source that does not fence: the proxy's own dial to the resource is
+    # redirected to its transparent port again. Relaying it would loop for ever.
+    rig.peers.info = PeerInfo(uid=os.getuid(), pid=os.getpid(), exe=sys.executable)
+    r, w = await _open(rig)
+    try:
+        data = await asyncio.wait_for(r.read(), 5)
+    except ConnectionResetError:
+        data = b""
+    w.close()
+    assert data == b""
+    await async_wait_until(lambda: rig.events, what="the refusal")
+    assert rig.events[0].kind is EventKind.REFUSED
+    assert rig.events[0].reason == LOOPED
+    assert rig.events[0].protocol == "transparent"
+    assert rig.decider.seen == []

@@ -200,14 +200,16 @@ class Proxy:
         return next(e for e in self.events if pred(e))
 
 
-@pytest.fixture
-async def proxy(bed: Bed) -> AsyncIterator[Proxy]:
+@contextlib.asynccontextmanager
+async def running_proxy(bed: Bed, **overrides: Any) -> AsyncIterator[Proxy]:
+    """The proxy child in the client namespace (config as in ``transparent_child``)."""
     config = {
         "rules": [["wiki", [], [f"{WIKI4}/32", f"{WIKI6}/128"], []]],
         "transparent_port": TPORT,
         "mark": MARK,
         "device": "tun0",
         "reverse": {WIKI4: "wiki.corp.example"},
+        **overrides,
     }
     proc = await asyncio.create_subprocess_exec(
         "ip", "netns", "exec", bed.client, sys.executable, "-m",
@@ -240,6 +242,12 @@ async def proxy(bed: Bed) -> AsyncIterator[Proxy]:
             proc.kill()
             await proc.wait()
         await reader
+
+
+@pytest.fixture
+async def proxy(bed: Bed) -> AsyncIterator[Proxy]:
+    async with running_proxy(bed) as p:
+        yield p
 
 
 async def test_plain_curl_is_decided_and_sent_through_the_tunnel(bed: Bed, proxy: Proxy) -> None:
@@ -352,3 +360,17 @@ async def test_the_rogue_route_is_real(bed: Bed) -> None:
     out = nsx(bed.client, sys.executable, "-c", script)
     assert out.stdout.strip() == "rogue"
     assert bed.rogue_packets() > before
+
+
+async def test_an_unfenced_dial_redirected_back_is_refused_not_looped(bed: Bed) -> None:
+    """A socket source that does not mark: the proxy's own dial is redirected to its
+    transparent port again; it is recognised and refused instead of looping."""
+    async with running_proxy(bed, device=None) as proxy:
+        out = await asyncio.to_thread(bed.curl, f"http://{WIKI4}:8080/")
+        assert out.returncode in (52, 56)
+        ev = await proxy.event(lambda e: e["kind"] == "refused", "the loop refusal")
+        assert "redirected back" in ev["reason"]
+        assert ev["protocol"] == "transparent"
+        decisions = [e for e in proxy.events if e["kind"] == "decision"]
+        assert len(decisions) == 1  # curl's, once: no loop
+        assert decisions[0]["app"] == "curl"
