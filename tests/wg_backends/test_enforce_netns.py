@@ -122,6 +122,23 @@ def send_udp(bed: TestBed) -> None:
     run([sys.executable, "-I", "-c", code], ns=bed.client_ns, check=False)
 
 
+def redirected_to_decider(bed: TestBed) -> bool:
+    """A plain connect as the owner to the server; True when the decider got it with the
+    server's address as SO_ORIGINAL_DST."""
+    listener = _popen_ready(
+        ["ip", "netns", "exec", bed.client_ns, sys.executable, "-I", "-c", LISTENER,
+         str(REDIRECT_PORT)]
+    )  # fmt: skip
+    try:
+        answer = connect_as(bed, [], bed.server_ip, SERVER_PORT)
+        assert listener.stdout is not None
+        original = listener.stdout.readline().strip() if answer == "decider" else ""
+        return answer == "decider" and original == f"{bed.server_ip}:{SERVER_PORT}"
+    finally:
+        listener.kill()
+        listener.wait(5)
+
+
 def marked_exchange(pool: MarkedSockets, host: str, port: int) -> bytes:
     s = pool.take(4)
     try:
@@ -137,43 +154,37 @@ async def test_redirect_marked_sockets_kill_switch_and_rogue_route(
     testbed: TestBed, helper: HelperProc, server: None
 ) -> None:
     bed, iface = testbed, testbed.client_if
-    rogue, peer = f"rtwra{bed.tag}", f"rtwrb{bed.tag}"  # a LAN link (no dummy module here)
-    run(["ip", "link", "add", rogue, "type", "veth", "peer", "name", peer], ns=bed.client_ns)
-    run(["ip", "addr", "add", "10.250.0.1/24", "dev", rogue], ns=bed.client_ns)
-    run(["ip", "link", "set", peer, "up"], ns=bed.client_ns)
-    run(["ip", "link", "set", rogue, "up"], ns=bed.client_ns)
     async with HelperClient(helper.socket) as c:
         await c.up(bed.client_spec())
-        # What a rogue DHCP server's option 121 does: a more specific route over the LAN.
-        run(["ip", "route", "add", "10.233.0.0/28", "dev", rogue], ns=bed.client_ns)
-        # Count what really leaves on the rogue link towards the ranges (postrouting runs
-        # after every output verdict); without enforcement the rogue route does carry it.
-        run(["nft", "-f", "-"], ns=bed.client_ns, input=(
-            "table inet rtwtest {\n chain post {\n type filter hook postrouting priority 100;"
-            f' policy accept;\n oifname "{rogue}" ip daddr 10.233.0.0/24 counter\n }}\n}}\n'
-        ))  # fmt: skip
-        send_udp(bed)
-        assert rogue_packets(bed) == 1  # the attack works on an unprotected client
         res = await c.enforce(iface, REDIRECT_PORT)
         assert res == {"mark": mark_for(iface), "ranges": ["10.232.0.0/24", "10.233.0.0/24"]}
         assert our_tables(bed) == [table_name(iface)]
 
-        # 1. The owner's plain connect lands on the decider with the original destination.
-        listener = _popen_ready(
-            ["ip", "netns", "exec", bed.client_ns, sys.executable, "-I", "-c", LISTENER,
-             str(REDIRECT_PORT)]
-        )  # fmt: skip
-        assert connect_as(bed, [], bed.server_ip, SERVER_PORT) == "decider"
-        assert listener.stdout is not None
-        assert listener.stdout.readline().strip() == f"{bed.server_ip}:{SERVER_PORT}"
-        listener.wait(5)
+        # 1. The owner's plain connect lands on the decider with the original destination
+        # (the tunnel's own route first, then with a rogue more specific LAN route).
+        assert redirected_to_decider(bed)
         assert counters(bed)["redirected"] == 1
+        rogue, peer = f"rtwra{bed.tag}", f"rtwrb{bed.tag}"  # a LAN link (no dummy module)
+        run(["ip", "link", "add", rogue, "type", "veth", "peer", "name", peer], ns=bed.client_ns)
+        run(["ip", "addr", "add", "10.250.0.1/24", "dev", rogue], ns=bed.client_ns)
+        run(["ip", "link", "set", peer, "up"], ns=bed.client_ns)
+        run(["ip", "link", "set", rogue, "up"], ns=bed.client_ns)
+        # What a rogue DHCP server's option 121 does: a more specific route over the LAN.
+        run(["ip", "route", "add", "10.233.0.0/28", "dev", rogue], ns=bed.client_ns)
+        # Count what really leaves on the rogue link towards the ranges (postrouting runs
+        # after every output verdict).
+        run(["nft", "-f", "-"], ns=bed.client_ns, input=(
+            "table inet rtwtest {\n chain post {\n type filter hook postrouting priority 100;"
+            f' policy accept;\n oifname "{rogue}" ip daddr 10.233.0.0/24 counter\n }}\n}}\n'
+        ))  # fmt: skip
+        assert redirected_to_decider(bed)
+        assert counters(bed)["redirected"] == 2
 
         # 2. A marked socket is not redirected and reaches the server through the tunnel.
         with MarkedSockets(helper.socket, iface, batch=4, low=1) as pool:
             assert marked_exchange(pool, bed.server_ip, SERVER_PORT) == b"server"
             assert marked_exchange(pool, bed.server_ip, SERVER_PORT) == b"server"
-        assert counters(bed)["redirected"] == 1
+        assert counters(bed)["redirected"] == 2
 
         # 3. Another local account cannot reach the ranges around the decider.
         with second_account() as acct:
@@ -197,8 +208,8 @@ async def test_redirect_marked_sockets_kill_switch_and_rogue_route(
         """)], ns=bed.client_ns, check=False)  # fmt: skip
         assert counters(bed)["rejected_tunnel"] >= 1, out.stderr
 
-        # The rogue route carried nothing at all once enforced.
-        assert rogue_packets(bed) == 1
+        # The rogue route carried nothing at all.
+        assert rogue_packets(bed) == 0
 
         # status reports the enforcement and its counters (the helper reads them itself).
         with socket.socket(socket.AF_UNIX) as raw:
@@ -214,6 +225,8 @@ async def test_redirect_marked_sockets_kill_switch_and_rogue_route(
         await c.release(iface)
         assert our_tables(bed) == []
         assert (await c.status(iface)).up
+        send_udp(bed)
+        assert rogue_packets(bed) == 1  # without enforcement the rogue route does carry it
 
 
 @plain_asyncio

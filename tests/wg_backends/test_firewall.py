@@ -72,6 +72,8 @@ table inet rustronaut_t_wg_da__b {
 \t\ttype filter hook output priority 0; policy accept;
 \t\tmeta mark 0x5254a09c accept
 \t\toifname "lo" accept
+\t\tip daddr 127.0.0.0/8 accept
+\t\tip6 daddr ::1 accept
 \t\tip daddr { 10.232.0.1 } meta l4proto { tcp, udp } th dport 53 accept
 \t\tip6 daddr { fd00::53 } meta l4proto { tcp, udp } th dport 53 accept
 \t\tip daddr 10.231.0.1 udp dport 51820 accept
@@ -355,3 +357,48 @@ def test_real_nft_apply_replace_block_reconcile(netns: str) -> None:
     fw.unblock()
     fw.unblock()
     assert fw.tables() == []
+
+
+@pytest.mark.root
+@pytest.mark.netns
+def test_real_ipv6_redirect_lands_on_loopback_with_the_original_destination(netns: str) -> None:
+    """IPv6 TCP from the owner to a range lands on [::1]:port; the original destination
+    comes back from ``IP6T_SO_ORIGINAL_DST``; a marked socket is left alone."""
+
+    def sh(*argv: str) -> None:
+        subprocess.run(["ip", "netns", "exec", netns, *argv], check=True, capture_output=True)
+
+    sh("ip", "link", "set", "lo", "up")
+    sh("ip", "link", "add", "rtAv6a", "type", "veth", "peer", "name", "rtAv6b")
+    sh("ip", "link", "set", "rtAv6a", "up")
+    sh("ip", "link", "set", "rtAv6b", "up")
+    sh("ip", "-6", "route", "add", "fd00:5::/64", "dev", "rtAv6a")
+    e = Enforcement.build("rtAv6a", owner_uid=0, redirect_port=9281, allowed_ips=["fd00:5::/64"])
+    NftFirewall(NsRunner(netns)).apply(e)
+    code = f"""
+import socket, struct
+srv = socket.socket(socket.AF_INET6); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("::1", 9281)); srv.listen(4)
+c = socket.create_connection(("fd00:5::7", 443), timeout=5)
+a, _ = srv.accept()
+raw = a.getsockopt(socket.IPPROTO_IPV6, 80, 28)  # IP6T_SO_ORIGINAL_DST: sockaddr_in6
+port = struct.unpack_from("!H", raw, 2)[0]
+print(socket.inet_ntop(socket.AF_INET6, raw[8:24]), port)
+m = socket.socket(socket.AF_INET6)
+m.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, {e.mark})
+m.settimeout(1)
+try:
+    m.connect(("fd00:5::7", 443))
+    print("marked: connected")
+except OSError as exc:
+    print("marked:", type(exc).__name__)
+"""
+    out = subprocess.run(
+        ["ip", "netns", "exec", netns, "/usr/bin/python3", "-I", "-c", code],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    lines = out.stdout.splitlines()
+    assert lines, out.stderr
+    assert lines[0] == "fd00:5::7 443", out.stderr
+    # Not redirected (nothing answers on the empty veth: a timeout, not the decider).
+    assert lines[1] in ("marked: TimeoutError", "marked: OSError"), lines

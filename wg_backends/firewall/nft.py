@@ -8,7 +8,9 @@ holds two base chains:
   listener (``redirect to :<port>``: 127.0.0.1 for IPv4, ::1 for IPv6; the original
   destination stays readable with ``SO_ORIGINAL_DST``). Loopback and TCP DNS to the
   tunnel's DNS servers are left alone.
-- ``guard`` (filter, hook output, priority 0): the decider's marked sockets pass; DNS
+- ``guard`` (filter, hook output, priority 0): the decider's marked sockets pass, and so
+  do loopback destinations (a redirected packet keeps the tunnel as its output interface
+  through the output chains, so it must pass on its new destination); DNS
   (udp/tcp 53) to the tunnel's DNS servers passes (the OS resolver's per-link look-ups);
   literal endpoints pass; anything else to the ranges is rejected (other accounts, UDP,
   ICMP, traffic a rogue more-specific LAN route would carry) and so is anything else
@@ -72,7 +74,14 @@ def render_enforcement(enf: Enforcement, *, drop_block: bool = True) -> str:
         "ip daddr 127.0.0.0/8 return",
         "ip6 daddr ::1 return",
     ]
-    guard = [f"meta mark {mark} accept", 'oifname "lo" accept']
+    # A redirected packet still carries the output interface its first route chose (the
+    # tunnel) through every output chain: its loopback destination is what lets it pass.
+    guard = [
+        f"meta mark {mark} accept",
+        'oifname "lo" accept',
+        "ip daddr 127.0.0.0/8 accept",
+        "ip6 daddr ::1 accept",
+    ]
     for fam, dns in (("ip", enf.dns4), ("ip6", enf.dns6)):
         if dns:
             nat.append(f"{fam} daddr {_set(dns)} tcp dport 53 return")
