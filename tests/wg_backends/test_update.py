@@ -13,6 +13,7 @@ import pytest
 from tests.wg_backends.fakes import ScriptedRunner, data
 from tests.wg_backends.keys import PRIV, PUB
 from wg_backends.backends.macos import MacOSBackend
+from wg_backends.backends.networkmanager import NetworkManagerBackend, dns_properties
 from wg_backends.backends.wgquick import WgQuickBackend
 from wg_backends.backends.windows import WindowsBackend, route_script
 from wg_backends.dns import DnsPaths
@@ -457,3 +458,104 @@ def test_macos_address_change_restarts_with_wg_quick(conf: Path, tmp_path: Path)
     r.on([BREW_WG, "show", "rtw0", "dump"], 0, DUMP)
     mac(r, tmp_path, conf).update(spec(addresses=("10.232.0.9/32",)))
     assert [c[1] for c in r.calls if c[0].endswith("wg-quick")] == ["down", "up"]
+
+
+# ----- NetworkManager: nmcli modify + reapply for DNS, wg syncconf for peers -----------------
+
+NM_LIST = ["nmcli", "-t", "-f", "NAME,UUID,TYPE,DEVICE,STATE", "connection", "show"]
+NM_UUID = "7f3c2a8e-5c1d-4b6e-9a0f-2d4e6b8c1a3f"
+NM_ACTIVE = f"rtw0:{NM_UUID}:wireguard:rtw0:activated\n"
+
+
+def nm_up(r: SyncRunner, conf: Path, s: TunnelSpec) -> NetworkManagerBackend:
+    path = str(conf / "rtw0.conf")
+    r.on(NM_LIST, 0, "")
+    r.on(["nmcli", "connection", "import", "type", "wireguard", "file", path], 0,
+         data("nmcli-import.txt"))  # fmt: skip
+    r.on(["nmcli", "connection", "modify", "uuid", NM_UUID, "connection.autoconnect", "no",
+          *dns_properties(s)])  # fmt: skip
+    r.on(["nmcli", "connection", "up", "uuid", NM_UUID])
+    b = NetworkManagerBackend(r, config_dir=conf)
+    b.up(s)
+    return b
+
+
+def test_nm_split_dns_properties_exact() -> None:
+    s = spec(dns=("10.232.0.1", "fd77::1"), dns_suffixes=("corp.example", "lab.example"))
+    assert dns_properties(s) == [
+        "ipv4.dns", "10.232.0.1",
+        "ipv4.dns-search", "~corp.example,~lab.example",
+        "ipv4.dns-priority", "50",
+        "ipv6.dns", "fd77::1",
+        "ipv6.dns-search", "~corp.example,~lab.example",
+        "ipv6.dns-priority", "50",
+    ]  # fmt: skip
+    assert dns_properties(spec(dns=("10.232.0.1",))) == []  # global DNS: the import's
+
+
+def test_nm_up_with_split_dns_and_hitless_update(tmp_path: Path) -> None:
+    conf = tmp_path / "nm"
+    s = spec(dns=("10.232.0.1",), dns_suffixes=("corp.example",))
+    r = SyncRunner()
+    b = nm_up(r, conf, s)
+    assert r.calls[2] == (
+        "nmcli", "connection", "modify", "uuid", NM_UUID, "connection.autoconnect", "no",
+        "ipv4.dns", "10.232.0.1", "ipv4.dns-search", "~corp.example", "ipv4.dns-priority", "50",
+    )  # fmt: skip
+    r.calls.clear()
+    new = spec("10.232.0.0/24", "10.240.0.0/16", dns=("10.232.0.1",),
+               dns_suffixes=("corp.example", "lab.example"))  # fmt: skip
+    r.on(NM_LIST, 0, NM_ACTIVE)
+    r.on(NM_LIST, 0, NM_ACTIVE)
+    r.on(["wg", "show", "rtw0", "dump"], 0, DUMP)
+    r.on(["nmcli", "connection", "modify", "uuid", NM_UUID, *dns_properties(new)])
+    r.on(["nmcli", "device", "reapply", "rtw0"])
+    r.on(["wg", "show", "rtw0", "fwmark"], 0, "off\n")
+    r.on(["ip", "-4", "route", "replace", "10.240.0.0/16", "dev", "rtw0"])
+    r.on(["ip", "-4", "route", "del", "10.233.0.0/24", "dev", "rtw0"])
+    r.on(NM_LIST, 0, NM_ACTIVE)
+    r.on(["wg", "show", "rtw0", "dump"], 0, DUMP)
+    b.update(new)
+    flow = [c for c in r.calls if c != tuple(NM_LIST) and c[:3] != ("wg", "show", "rtw0")]
+    assert [c[:4] for c in flow] == [
+        ("nmcli", "connection", "modify", "uuid"),
+        ("nmcli", "device", "reapply", "rtw0"),  # DNS first: the live peers get re-synced
+        ("wg", "syncconf", "rtw0", flow[2][3]),
+        ("ip", "-4", "route", "replace"),
+        ("ip", "-4", "route", "del"),
+    ]
+    assert "ListenPort = 60185\n" in r.synced[0]
+    assert not any(c[:3] == ("nmcli", "connection", "up") for c in r.calls)
+    assert sorted(p.name for p in conf.iterdir()) == ["rtw0.applied.conf", "rtw0.dns.json"]
+
+
+def test_nm_address_change_falls_back_to_down_up(tmp_path: Path) -> None:
+    conf = tmp_path / "nm"
+    r = SyncRunner()
+    b = nm_up(r, conf, spec())
+    r.calls.clear()
+    r.on(NM_LIST, 0, NM_ACTIVE)
+    r.on(NM_LIST, 0, NM_ACTIVE)
+    r.on(["wg", "show", "rtw0", "dump"], 0, DUMP)
+    r.on(NM_LIST, 0, NM_ACTIVE)  # down
+    r.on(["nmcli", "connection", "down", "uuid", NM_UUID])
+    r.on(["nmcli", "connection", "delete", "uuid", NM_UUID])
+    new = spec(addresses=("10.232.0.9/32",))
+    path = str(conf / "rtw0.conf")
+    r.on(NM_LIST, 0, "")
+    r.on(["nmcli", "connection", "import", "type", "wireguard", "file", path], 0,
+         data("nmcli-import.txt"))  # fmt: skip
+    r.on(["nmcli", "connection", "modify", "uuid", NM_UUID, "connection.autoconnect", "no"])
+    r.on(["nmcli", "connection", "up", "uuid", NM_UUID])
+    r.on(NM_LIST, 0, NM_ACTIVE)  # the status returned
+    r.on(["wg", "show", "rtw0", "dump"], 0, DUMP)
+    b.update(new)
+    assert ("nmcli", "connection", "delete", "uuid", NM_UUID) in r.calls
+    assert ("nmcli", "connection", "up", "uuid", NM_UUID) in r.calls
+
+
+def test_nm_update_refuses_an_inactive_connection(tmp_path: Path) -> None:
+    r = SyncRunner()
+    r.on(NM_LIST, 0, NM_ACTIVE.replace("activated", ""))
+    with pytest.raises(TunnelStateError, match="bring it up"):
+        NetworkManagerBackend(r, config_dir=tmp_path).update(spec())
