@@ -82,6 +82,24 @@ async def _decision(s: Session, destination: str) -> dict[str, object] | None:
         return None
 
 
+async def _transparent_decision(s: Session, seen: int) -> dict[str, object] | None:
+    """The decision event for a connection redirected from a plain app (its destination
+    is the resource's address, or its name when the decider maps one)."""
+    addr = RESOURCES["wiki.corp.example"][0]
+    try:
+        return await s.wait_event(
+            lambda e: (
+                e.get("kind") == "decision"
+                and str(e.get("app", "")).endswith("curl")
+                and str(e.get("destination", "")).startswith((addr, "wiki.corp.example"))
+                and s.events.index(e) >= seen
+            ),
+            within=3,
+        )
+    except TimeoutError:
+        return None
+
+
 async def run(args: argparse.Namespace) -> int:
     d = Demo(color=sys.stdout.isatty())
     print(d._c(BOLD, "Rustronaut Client — end-to-end demo (everything real, on this machine)"))
@@ -134,6 +152,24 @@ async def run(args: argparse.Namespace) -> int:
                     d.info(f"how to fix: {fix}")
             else:
                 d.fail(f"http://{payroll}/ should be refused, got {code} {decision}")
+
+            access = (await s.status()).get("access") or {}
+            if access.get("mode") == "transparent":
+                d.step("Transparent mode: plain curl, no proxy settings at all")
+                before = len(s.events)
+                ok, code, body = _body(
+                    await asyncio.to_thread(s.curl, f"http://{wiki}/", direct=True)
+                )
+                decision = await _transparent_decision(s, before)
+                if ok and decision and decision.get("effect") == "allow":
+                    d.ok(f"curl http://{wiki}/ → {code}: caught and decided, no settings needed")
+                    d.info(f"Activity: {decision['app']} → {decision['destination']}: allow")
+                else:
+                    d.fail(
+                        f"plain curl to the wiki should be caught and allowed: {code} {decision}"
+                    )
+            else:
+                d.info(f"access mode {access.get('mode', 'proxy')}: apps use the proxy settings")
 
             d.step("Continuous verification: the firewall goes off, then on again")
             bed.firewall(False)

@@ -22,6 +22,23 @@ pool. Taking one gateway's WireGuard down (``gateway_down``) leaves the other wo
 
     client ns ── 10.244.0.2 ── veth ── 10.244.0.1 ─ gateway2 ns ─ 10.245.0.1 ── veth ── server ns
 
+The server namespace also answers DNS for the company zone (``corp.example``) on
+10.243.0.53 (the controller announces it as the tunnel's DNS server), and counts every
+packet addressed to each resource (``resource_packets``): "no packet reaches Payroll by
+any path" is read there, not from the client's view.
+
+With ``make_bed(rogue_lan=True)`` a rogue LAN host joins on a second link from the
+client, as the LAN's router (the client's default routes point at it)::
+
+    client ns ── 10.246.0.2 / fd46::2 ── veth ── 10.246.0.66 / fd46::66 ─ rogue ns
+
+It serves HTTP on port 80 for any address (including hijacked resource addresses), runs a
+DNS server on 10.246.0.53 answering every ``corp.example`` name with its own A and AAAA,
+and counts every unicast packet it receives from the client (``rogue_packets``; DNS
+queries to it apart, ``rogue_dns_queries``). ``rogue_route`` adds a more specific route
+via it in the client namespace (a rogue DHCP server's option 121), and
+``point_resolver_at_rogue`` makes the client namespace's own resolver ask it.
+
 Only these namespaces' own addresses and loopback are ever used. ``close`` removes every
 namespace, interface, process, socket and file the bed made; it is idempotent.
 """
@@ -29,7 +46,9 @@ namespace, interface, process, socket and file the bed made; it is idempotent.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import itertools
+import json
 import os
 import shutil
 import signal
@@ -44,9 +63,23 @@ from types import TracebackType
 
 from controller.gateway import CommandResult, subprocess_runner
 
-__all__ = ["RESOURCES", "Bed", "genkey", "make_bed", "ns_pids", "remove_namespaces", "run"]
+__all__ = [
+    "DNS_ADDR",
+    "DNS_SUFFIX",
+    "RESOURCES",
+    "ROGUE_DNS",
+    "ROGUE_HOST",
+    "ROGUE_HOST6",
+    "Bed",
+    "genkey",
+    "make_bed",
+    "ns_pids",
+    "remove_namespaces",
+    "run",
+]
 
 _counter = itertools.count()
+_ROOT = Path(__file__).resolve().parents[2]
 CL_VETH = "10.241.0.2"
 GW_VETH = "10.241.0.1"
 POOL = "10.242.0.0/24"
@@ -58,6 +91,16 @@ GW2_VETH = "10.244.0.1"
 GW2_TUN = "10.242.0.254/24"
 GW2_SRV = "10.245.0.1"
 SV_GW2 = "10.245.0.2"
+
+#: The company zone's DNS server (server namespace) and the zone's suffix.
+DNS_ADDR = "10.243.0.53"
+DNS_SUFFIX = "corp.example"
+#: The rogue LAN: the client's address on it, the rogue host, its DNS server.
+CL_ROGUE = "10.246.0.2"
+CL_ROGUE6 = "fd46::2"
+ROGUE_HOST = "10.246.0.66"
+ROGUE_HOST6 = "fd46::66"
+ROGUE_DNS = "10.246.0.53"
 
 #: name → (address, description) of the resource servers behind the gateway.
 RESOURCES = {
@@ -82,6 +125,62 @@ class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 S((addr, 80), H).serve_forever()
+"""
+
+
+#: A small authoritative DNS server (dnspython): ``<bind address> <zone JSON>``, the zone
+#: mapping lower-case names to {"A": [...], "AAAA": [...]}; names under a suffix in
+#: ``"suffixes"`` but not in the zone get NXDOMAIN, anything else REFUSED. UDP only.
+_DNS = r"""
+import json, socket, sys
+import dns.flags, dns.message, dns.rcode, dns.rdataclass, dns.rdatatype, dns.rrset
+addr, zone = sys.argv[1], json.loads(sys.argv[2])
+suffixes = tuple(zone.pop("suffixes", []))
+s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((addr, 53))
+while True:
+    data, peer = s.recvfrom(4096)
+    try:
+        q = dns.message.from_wire(data)
+        r = dns.message.make_response(q)
+        r.flags |= dns.flags.AA
+        question = q.question[0]
+        name = question.name.to_text(omit_final_dot=True).lower()
+        kind = dns.rdatatype.to_text(question.rdtype)
+        if name in zone:
+            values = zone[name].get(kind, [])
+            if values:
+                r.answer.append(dns.rrset.from_text_list(question.name, 30, "IN", kind, values))
+        elif any(name == x or name.endswith("." + x) for x in suffixes):
+            r.set_rcode(dns.rcode.NXDOMAIN)
+        else:
+            r.set_rcode(dns.rcode.REFUSED)
+        s.sendto(r.to_wire(), peer)
+    except Exception:
+        pass
+"""
+
+#: The rogue host's web server: any address, IPv4 and IPv6, port 80.
+_ROGUE_HTTP = r"""
+import http.server, socket, socketserver
+body = b"<h1>rogue</h1><p>You reached the rogue LAN host.</p>\n"
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    address_family = socket.AF_INET6
+    def server_bind(self):
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+S(("::", 80), H).serve_forever()
 """
 
 
@@ -145,6 +244,8 @@ class Bed:
     #: keys of the second gateway (empty without one)
     gw2_private: str = ""
     gw2_public: str = ""
+    #: whether this bed has the rogue LAN host (``make_bed(rogue_lan=True)``)
+    rogue_lan: bool = False
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _bridge: subprocess.Popen[bytes] | None = None
 
@@ -181,6 +282,69 @@ class Bed:
     def gateway2_endpoint(self) -> str:
         return f"{GW2_VETH}:{WG_PORT}"
 
+    @property
+    def rogue_ns(self) -> str:
+        return f"rte-rg-{self.tag}"
+
+    @property
+    def rogue_if(self) -> str:
+        """The client namespace's interface on the rogue LAN."""
+        return f"rtevr{self.tag}"
+
+    def silence_gateway(self, which: int = 1, *, on: bool = True) -> None:
+        """Drop every WireGuard packet in and out of gateway ``which`` (nftables in its
+        namespace): its interface stays up, it just goes silent. ``on=False`` undoes it."""
+        ns = self.gateway_ns if which == 1 else self.gateway2_ns
+        run(["nft", "delete", "table", "inet", "rtsilence"], ns=ns, check=False)
+        if on:
+            run(
+                ["nft", "-f", "-"],
+                ns=ns,
+                input=(
+                    "table inet rtsilence {\n"
+                    " chain in { type filter hook input priority -10; policy accept;\n"
+                    f"  udp dport {WG_PORT} drop\n }}\n"
+                    " chain out { type filter hook output priority -10; policy accept;\n"
+                    f"  udp sport {WG_PORT} drop\n }}\n}}\n"
+                ),
+            )
+
+    def resource_packets(self, name: str) -> int:
+        """Packets that reached resource ``name`` ("payroll", "payroll.corp.example" or
+        its address) by any path, counted in the server namespace before anything else."""
+        return _counter_packets(self.server_ns, "rtbed", _resource_key(name))
+
+    def _need_rogue(self) -> None:
+        if not self.rogue_lan:
+            raise RuntimeError("this bed has no rogue LAN host: make_bed(rogue_lan=True)")
+
+    def rogue_packets(self) -> int:
+        """Unicast IP packets the rogue host received from the client, DNS queries to its
+        DNS server apart (neighbour discovery and multicast are not counted)."""
+        self._need_rogue()
+        return _counter_packets(self.rogue_ns, "rtrogue", "leak")
+
+    def rogue_dns_queries(self) -> int:
+        """DNS queries the rogue host's DNS server received from the client."""
+        self._need_rogue()
+        return _counter_packets(self.rogue_ns, "rtrogue", "dns")
+
+    def rogue_route(self, cidr: str) -> None:
+        """Route ``cidr`` via the rogue host in the client namespace (what a rogue DHCP
+        server's classless static route does); more specific than the tunnel's route
+        when ``cidr`` is narrower than a resource range."""
+        self._need_rogue()
+        via = ROGUE_HOST6 if ":" in cidr else ROGUE_HOST
+        run(["ip", "route", "replace", cidr, "via", via, "dev", self.rogue_if], ns=self.client_ns)
+
+    def point_resolver_at_rogue(self) -> None:
+        """Make the client namespace's own resolver ask the rogue DNS server: its
+        ``resolv.conf`` names it and its hosts file no longer lists the resources. Written
+        in place, so processes already running in the namespace see it too."""
+        self._need_rogue()
+        (self.netns_etc / "hosts").write_text("127.0.0.1 localhost\n::1 localhost\n")
+        (self.netns_etc / "resolv.conf").write_text(f"nameserver {ROGUE_DNS}\n")
+
     def gateway_down(self, which: int = 1) -> None:
         """``wg-quick down`` gateway ``which`` (1 or 2) in its namespace: it stops answering."""
         ns, name = (
@@ -203,11 +367,15 @@ class Bed:
     def netns_etc(self) -> Path:
         return Path("/etc/netns") / self.client_ns
 
-    def gateway_runner(self, argv: Sequence[str]) -> CommandResult:
-        """The controller's command runner: runs ``wg`` inside the namespace of the gateway
-        whose interface ``argv`` names (``wg set|show <interface> ...``)."""
-        ns = self.gateway2_ns if self.gateway2_if in argv[1:3] else self.gateway_ns
-        return subprocess_runner(["ip", "netns", "exec", ns, *argv])
+    def gateway_runner(self, argv: Sequence[str], *, input: str | None = None) -> CommandResult:
+        """The controller's command runner: runs ``wg`` (``wg set|show <interface> ...``)
+        or ``nft -f -`` (the script on ``input`` names the interface) inside the namespace
+        of the gateway whose interface it names."""
+        second = self.second_gateway and (
+            self.gateway2_if in argv[1:3] or (input is not None and self.gateway2_if in input)
+        )
+        ns = self.gateway2_ns if second else self.gateway_ns
+        return subprocess_runner(["ip", "netns", "exec", ns, *argv], input=input)
 
     def spawn(
         self, argv: Sequence[str], *, ns: str | None = None, **kw: object
@@ -278,7 +446,7 @@ class Bed:
             if conf.exists():
                 run(["wg-quick", "down", str(conf)], ns=ns, check=False)
         remove_namespaces(
-            (self.client_ns, self.gateway_ns, self.server_ns, self.gateway2_ns),
+            (self.client_ns, self.gateway_ns, self.server_ns, self.gateway2_ns, self.rogue_ns),
             (self.gateway_if, self.gateway2_if, self.client_if),
         )
         shutil.rmtree(self.netns_etc, ignore_errors=True)
@@ -302,8 +470,9 @@ def _wait_for(predicate: object, *, what: str, timeout: float = 10) -> None:
     raise RuntimeError(f"timed out waiting for the {what}")
 
 
-def make_bed(*, second_gateway: bool = False) -> Bed:
-    """Build a fresh bed (about a second), with a second gateway when asked.
+def make_bed(*, second_gateway: bool = False, rogue_lan: bool = False) -> Bed:
+    """Build a fresh bed (about a second), with a second gateway and a rogue LAN host
+    when asked.
 
     Cleans up and raises ``RuntimeError`` on failure.
     """
@@ -317,15 +486,61 @@ def make_bed(*, second_gateway: bool = False) -> Bed:
         gw_public=public,
         gw2_private=private2,
         gw2_public=public2,
+        rogue_lan=rogue_lan,
     )
     try:
         _build(bed)
         if second_gateway:
             _build_gateway2(bed)
+        if rogue_lan:
+            _build_rogue(bed)
     except BaseException:
         bed.close()
         raise
     return bed
+
+
+def _resource_key(name: str) -> str:
+    for host, (addr, _) in RESOURCES.items():
+        if name in (host, addr, host.split(".", 1)[0]):
+            return host.split(".", 1)[0]
+    raise KeyError(f"no resource {name!r} in the bed")
+
+
+def _counter_packets(ns: str, table: str, counter: str) -> int:
+    out = run(["nft", "-j", "list", "counter", "inet", table, counter], ns=ns).stdout
+    for item in json.loads(out)["nftables"]:
+        if "counter" in item:
+            return int(item["counter"]["packets"])
+    raise RuntimeError(f"no counter {counter} in {ns}")
+
+
+def _dns_server(
+    bed: Bed, ns: str, addr: str, zone: dict[str, list[str]], *, any_name: bool
+) -> None:
+    """Answer ``zone`` (name → addresses, A or AAAA by family) on ``addr``:53 in ``ns``:
+    every name when ``any_name`` (the rogue), else ``corp.example`` only."""
+    if importlib.util.find_spec("controller.demo.dns") is not None:
+        argv = [sys.executable, "-m", "controller.demo.dns", "--listen", f"{addr}:53",
+                "--zone", "." if any_name else DNS_SUFFIX, "--ttl", "5"]  # fmt: skip
+        for name, addrs in zone.items():
+            argv += [a for x in addrs for a in ("--record", f"{name}={x}")]
+        bed.spawn(argv, ns=ns, cwd=_ROOT, stdout=subprocess.DEVNULL)
+    else:  # the small stand-in until controller.demo.dns is there
+        by_type = {
+            name: {
+                "A": [a for a in addrs if ":" not in a],
+                "AAAA": [a for a in addrs if ":" in a],
+            }
+            for name, addrs in zone.items()
+        }
+        suffixes = [name.split(".", 1)[1] for name in zone] if any_name else [DNS_SUFFIX]
+        doc = json.dumps({**by_type, "suffixes": suffixes})
+        bed.spawn([sys.executable, "-I", "-c", _DNS, addr, doc], ns=ns)
+    _wait_for(
+        lambda: run(["ss", "-Hlun", f"src {addr}"], ns=ns).stdout.strip() != "",
+        what=f"DNS server on {addr}",
+    )
 
 
 def _veth(a: str, ns_a: str, b: str, ns_b: str) -> None:
@@ -354,7 +569,17 @@ def _build(bed: Bed) -> None:
     _addr(cl, f"rtevc{t}", f"{CL_VETH}/24")
     _addr(gw, f"rtevg{t}", f"{GW_VETH}/24")
     _addr(gw, f"rtesg{t}", f"{GW_SRV}/24")
-    _addr(sv, f"rtess{t}", *(f"{addr}/24" for addr, _ in RESOURCES.values()))
+    _addr(sv, f"rtess{t}", *(f"{addr}/24" for addr, _ in RESOURCES.values()), f"{DNS_ADDR}/24")
+    # Per-resource counters, first thing in prerouting: every path into the servers.
+    counters = (
+        "".join(f" counter {_resource_key(a)} {{}}\n" for a, _ in RESOURCES.values())
+        + " chain pre {\n  type filter hook prerouting priority -300; policy accept;\n"
+        + '  iifname "lo" accept\n'  # the servers' own traffic is no path in
+        + "".join(
+            f"  ip daddr {a} counter name {_resource_key(a)}\n" for a, _ in RESOURCES.values()
+        )
+    )
+    run(["nft", "-f", "-"], ns=sv, input=f"table inet rtbed {{\n{counters} }}\n}}\n")
     run(["ip", "route", "add", "default", "via", GW_SRV], ns=sv)
     run(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"], ns=gw)
     _wg_up(bed, gw, bed.gateway_if, bed.gw_private, GW_TUN)
@@ -365,6 +590,8 @@ def _build(bed: Bed) -> None:
             lambda a=addr: run(["ss", "-Hltn", f"src {a}"], ns=sv).stdout.strip() != "",
             what=f"resource server on {addr}",
         )
+    zone = {name: [addr] for name, (addr, _) in RESOURCES.items()}
+    _dns_server(bed, sv, DNS_ADDR, zone, any_name=False)
 
 
 def _wg_up(bed: Bed, ns: str, name: str, private: str, address: str) -> None:
@@ -402,3 +629,48 @@ def _build_gateway2(bed: Bed) -> None:
         ),
     )
     _wg_up(bed, g2, bed.gateway2_if, bed.gw2_private, GW2_TUN)
+
+
+def _build_rogue(bed: Bed) -> None:
+    cl, rg, t = bed.client_ns, bed.rogue_ns, bed.tag
+    run(["ip", "netns", "add", rg])
+    run(["ip", "link", "set", "lo", "up"], ns=rg)
+    _veth(bed.rogue_if, cl, f"rtegr{t}", rg)
+    for ns, dev, cidrs in (
+        (cl, bed.rogue_if, (f"{CL_ROGUE}/24", f"{CL_ROGUE6}/64")),
+        (rg, f"rtegr{t}", (f"{ROGUE_HOST}/24", f"{ROGUE_DNS}/24", f"{ROGUE_HOST6}/64")),
+    ):
+        for cidr in cidrs:
+            # nodad: usable at once (no 1-2 s duplicate address detection wait)
+            extra = ["nodad"] if ":" in cidr else []
+            run(["ip", "addr", "add", cidr, "dev", dev, *extra], ns=ns)
+        run(["ip", "link", "set", dev, "up"], ns=ns)
+    # The rogue host is the LAN's router, and answers for any address routed to it (a
+    # hijacked resource address included), as an attacker would.
+    run(["ip", "route", "add", "default", "via", ROGUE_HOST, "dev", bed.rogue_if], ns=cl)
+    run(["ip", "-6", "route", "add", "default", "via", ROGUE_HOST6, "dev", bed.rogue_if], ns=cl)
+    # (the company's ranges only: a local 0.0.0.0/0 would swallow its replies too)
+    run(["ip", "route", "add", "local", "10.243.0.0/16", "dev", "lo"], ns=rg)
+    run(
+        ["nft", "-f", "-"],
+        ns=rg,
+        input=(
+            "table inet rtrogue {\n counter leak {}\n counter dns {}\n"
+            " chain pre {\n  type filter hook prerouting priority -300; policy accept;\n"
+            f'  iifname != "rtegr{t}" accept\n'
+            f"  ip daddr {ROGUE_DNS} udp dport 53 counter name dns accept\n"
+            f"  ip daddr {ROGUE_DNS} tcp dport 53 counter name dns accept\n"
+            "  ip daddr 224.0.0.0/4 accept\n  ip daddr 255.255.255.255 accept\n"
+            "  ip6 daddr ff00::/8 accept\n"
+            "  icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit,"
+            " nd-neighbor-advert, nd-redirect } accept\n"
+            "  counter name leak\n }\n}\n"
+        ),
+    )
+    bed.spawn([sys.executable, "-I", "-c", _ROGUE_HTTP], ns=rg)
+    _wait_for(
+        lambda: run(["ss", "-Hltn", "sport = :80"], ns=rg).stdout.strip() != "",
+        what="rogue web server",
+    )
+    rogue = {name: [ROGUE_HOST, ROGUE_HOST6] for name in RESOURCES}
+    _dns_server(bed, rg, ROGUE_DNS, rogue, any_name=True)

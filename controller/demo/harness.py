@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import msgspec
 
-from controller.config import GatewayConfig
-from controller.demo.bed import GW2_TUN, POOL, RESOURCES, Bed, ns_pids, run
+from controller.config import ControllerConfig, GatewayConfig
+from controller.demo.bed import DNS_ADDR, DNS_SUFFIX, GW2_TUN, POOL, RESOURCES, Bed, ns_pids, run
 from controller.testing import RunningController, run_controller
 from core.engine.localapi.client import RemoteEngine
 from core.engine.state import Snapshot
@@ -169,19 +170,71 @@ class Session:
         )
 
     def curl(
-        self, url: str, *, socks: bool = True, timeout: float = 5
+        self,
+        url: str,
+        *,
+        socks: bool = True,
+        timeout: float = 5,
+        direct: bool = False,
+        exe: str = "curl",
+        uid: int | None = None,
+        gid: int | None = None,
+        extra: tuple[str, ...] = (),
     ) -> subprocess.CompletedProcess[str]:
-        """Fetch ``url`` through the proxy with curl, inside the client namespace."""
-        via = (
-            ["--socks5-hostname", f"127.0.0.1:{self.proxy_port}"]
-            if socks
-            else ["--proxy", f"http://127.0.0.1:{self.proxy_port}"]
+        """Fetch ``url`` with curl inside the client namespace: through the proxy's SOCKS5
+        (``socks``, host name resolved by the proxy) or HTTP listener (``socks=False``),
+        or with no proxy settings at all (``direct``: what transparent mode must catch).
+        ``exe`` runs another curl binary (a copy elsewhere); ``uid``/``gid`` run it as
+        another local account (``setpriv``). The last output line is the HTTP status."""
+        if direct:
+            via: list[str] = ["--noproxy", "*"]
+        elif socks:
+            via = ["--socks5-hostname", f"127.0.0.1:{self.proxy_port}"]
+        else:
+            via = ["--proxy", f"http://127.0.0.1:{self.proxy_port}"]
+        argv = [exe, "-sS", "--max-time", str(timeout), *via, *extra, "-w", "\n%{http_code}", url]
+        return run(
+            [*_as_user(uid, gid), *argv],
+            ns=self.bed.client_ns,
+            check=False,
+            timeout=timeout + 10,
+        )
+
+    def udp_send(
+        self, address: str, port: int, *, uid: int | None = None, gid: int | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Send one UDP datagram to ``address:port`` from the client namespace with no
+        proxy involved (a raw path around the decider), as root or as ``uid``."""
+        code = (
+            "import socket,sys;s=socket.socket(socket.AF_INET6 if ':' in sys.argv[1] "
+            "else socket.AF_INET,socket.SOCK_DGRAM);"
+            "s.sendto(b'rustronaut-probe',(sys.argv[1],int(sys.argv[2])))"
         )
         return run(
-            ["curl", "-sS", "--max-time", str(timeout), *via, "-w", "\n%{http_code}", url],
+            [*_as_user(uid, gid), "/usr/bin/python3", "-I", "-c", code, address, str(port)],
             ns=self.bed.client_ns,
             check=False,
         )
+
+    def latest_handshake(self) -> int:
+        """The client tunnel's latest-handshake time (Unix s; 0 = none yet), from ``wg``."""
+        out = run(
+            ["wg", "show", self.bed.client_if, "latest-handshakes"], ns=self.bed.client_ns
+        ).stdout.split()
+        return max((int(x) for x in out[1::2]), default=0)
+
+    async def admin(self, method: str, path: str, body: object = None) -> httpx.Response:
+        """Call the controller's admin API; raises ``RuntimeError`` on an error status."""
+        async with httpx.AsyncClient(base_url=self.controller.base_url) as http:
+            r = await http.request(
+                method,
+                path,
+                json=body,
+                headers={"Authorization": f"Bearer {self.controller.admin_token}"},
+            )
+        if r.status_code >= 300:
+            raise RuntimeError(f"{method} {path}: {r.status_code} {r.text}")
+        return r
 
     def engine_pid(self) -> int:
         """The pid of the engine's process (inside the client namespace)."""
@@ -202,6 +255,27 @@ class Session:
             ).returncode
             == 0
         )
+
+
+def _as_user(uid: int | None, gid: int | None) -> list[str]:
+    if uid is None:
+        return []
+    return ["setpriv", f"--reuid={uid}", f"--regid={gid if gid is not None else uid}",
+            "--init-groups"]  # fmt: skip
+
+
+def _dns_overrides(split_dns: bool) -> dict[str, Any]:
+    """The controller settings that announce the bed's company DNS server and suffix.
+    The suffix setting is passed only once the controller has it (added for issue 15)."""
+    if not split_dns:
+        return {}
+    fields = ControllerConfig.__struct_fields__
+    out: dict[str, Any] = {"tunnel_dns": (DNS_ADDR,)}
+    for name in ("tunnel_dns_suffixes", "dns_suffixes"):
+        if name in fields:
+            out[name] = (DNS_SUFFIX,)
+            break
+    return out
 
 
 def _env(state: Path, health: str | None = None) -> dict[str, str]:
@@ -238,8 +312,12 @@ async def session(
     extra_resources: list[Resource] | None = None,
     extra_rules: list[Rule] | None = None,
     health: str | None = None,
+    split_dns: bool = False,
 ) -> AsyncIterator[Session]:
     """Run controller + helper + client on ``bed``; see the module docstring.
+
+    ``split_dns`` has the controller announce the bed's company DNS server (10.243.0.53)
+    and its suffix ``corp.example`` in the bundle (for the client's own resolver).
 
     A bed with a second gateway has the controller announce both (failover order: 1, 2).
     ``health`` = "interval,grace,stale" seconds overrides the engine's tunnel health
@@ -273,6 +351,7 @@ async def session(
         bundle_ttl_s=bundle_ttl_s,
         posture_max_age_s=60,
         gateways=more,
+        **_dns_overrides(split_dns),
     ) as rc:
         resources, rules = company_policy()
         for resource in resources + (extra_resources or []):
