@@ -63,6 +63,7 @@ _HALF_V4 = 2**31  # a /1 worth of IPv4 addresses
 _MAX_ADDRESSES = 16
 _MAX_DNS = 8
 _MAX_SUFFIXES = 32
+_WHOLE_TREES = frozenset({"in-addr.arpa", "ip6.arpa"})
 _SUFFIX_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 _IFNAME = re.compile(r"[a-zA-Z0-9_+.-]{1,15}")
 _HOSTLABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
@@ -112,8 +113,8 @@ def validate_dns_suffix(value: object) -> str:
     single dots, no leading or trailing dot, at most 253 characters, at least two labels
     (``"."``, ``"example"`` or ``"com"`` alone would route every name — or a whole TLD — to
     the tunnel's servers), a top label that is not all digits (it would read as an
-    address). A label with ``--`` in positions 3-4 must be a valid IDNA A-label
-    (``xn--…``). Pure.
+    address), and not a whole reverse tree (``in-addr.arpa``, ``ip6.arpa``). A label with
+    ``--`` in positions 3-4 must be a valid IDNA A-label (``xn--…``). Pure.
     """
     if not isinstance(value, str):
         raise SpecError("dns_suffixes: expected a string")
@@ -144,6 +145,11 @@ def validate_dns_suffix(value: object) -> str:
         )
     if labels[-1].isdigit():
         raise SpecError(f"dns_suffixes: {value[:60]!r}: the top label must not be all digits")
+    if value in _WHOLE_TREES:
+        raise SpecError(
+            f"dns_suffixes: {value!r} is a whole reverse-lookup tree (every address's name "
+            "would be asked of the tunnel); name a part of it, e.g. 10.in-addr.arpa"
+        )
     return value
 
 

@@ -323,9 +323,11 @@ def test_nrpt_exact_powershell() -> None:
         "$ErrorActionPreference = 'Stop'; "
         "Get-DnsClientNrptRule | Where-Object { $_.Comment -eq 'Rustronaut rtw0' } "
         "| Remove-DnsClientNrptRule -Force; "
-        "Add-DnsClientNrptRule -Namespace '.corp.example' -NameServers '10.77.0.1','fd77::1' "
+        "Add-DnsClientNrptRule -Namespace '.corp.example','corp.example' "
+        "-NameServers '10.77.0.1','fd77::1' "
         "-Comment 'Rustronaut rtw0'; "
-        "Add-DnsClientNrptRule -Namespace '.lab.corp.example' -NameServers '10.77.0.1','fd77::1' "
+        "Add-DnsClientNrptRule -Namespace '.lab.corp.example','lab.corp.example' "
+        "-NameServers '10.77.0.1','fd77::1' "
         "-Comment 'Rustronaut rtw0'; "
         "Clear-DnsClientCache"
     )

@@ -301,6 +301,8 @@ def test_dns_suffixes_accepted(suffixes: list[str]) -> None:
         (["ab--c.example"], "reserved"),
         (["xn--a.example"], "IDNA"),
         (["corp.123"], "all digits"),
+        (["in-addr.arpa"], "reverse-lookup tree"),
+        (["ip6.arpa"], "reverse-lookup tree"),
         (["a" * 64 + ".example"], "1-63"),
         ([("a" * 63 + ".") * 4 + "b"], "1-253"),
         ([f"s{i}.corp.example" for i in range(33)], "more than 32"),

@@ -1,7 +1,7 @@
 """Windows: Name Resolution Policy Table rules (``Add-DnsClientNrptRule``).
 
-One rule per suffix, namespace ``.<suffix>`` (the leading dot makes it a suffix rule: the
-name and everything under it), the tunnel's servers, and the comment
+One rule per suffix with the namespaces ``.<suffix>`` (the leading dot: every name under
+it) and ``<suffix>`` (the name itself), the tunnel's servers, and the comment
 ``Rustronaut <interface>``, by which the rules are found and removed again — from the
 interface name alone, so a crashed helper's rules are cleaned at the next start. Rules
 are added to the local (non-GPO) table; a GPO's rule for the same namespace wins, which
@@ -64,7 +64,8 @@ def add_script(interface: str, servers: tuple[str, ...], suffixes: tuple[str, ..
     names = ",".join(_q(s) for s in servers)
     parts = ["$ErrorActionPreference = 'Stop'", remove_script(interface)]
     parts += [
-        f"Add-DnsClientNrptRule -Namespace {_q('.' + s)} -NameServers {names} -Comment {comment}"
+        f"Add-DnsClientNrptRule -Namespace {_q('.' + s)},{_q(s)} -NameServers {names} "
+        f"-Comment {comment}"
         for s in suffixes
     ]
     parts.append("Clear-DnsClientCache")
