@@ -98,14 +98,26 @@ class GatewayConfig(_Cfg, frozen=True):
     interface: str | None = None
     #: The gateway's own tunnel address inside the pool, never given to a device.
     address: str = "10.77.0.1/24"
-    #: The clients' keepalive towards this gateway (in their tunnel spec).
-    keepalive_s: int | None = 25
+    #: The clients' keepalive towards this gateway (in their tunnel spec). A client reads
+    #: a keepalive of at most 10 s as the gateway's promise to keep alive as often
+    #: (``peer_keepalive_s``): 2k + 1 s without a received byte is then a silent gateway.
+    keepalive_s: int | None = 5
     #: The gateway's keepalive towards each device peer (0: off), so a client sees
     #: traffic from a live gateway even on an idle tunnel.
     peer_keepalive_s: Annotated[int, Meta(ge=0, le=65535)] = 5
     #: Install the per-device filter (nftables) on the gateway; off only where another
     #: firewall enforces the grants.
     filter: bool = True
+
+    def __post_init__(self) -> None:
+        promised = self.keepalive_s is not None and 0 < self.keepalive_s <= 10
+        if promised and not 0 < self.peer_keepalive_s <= (self.keepalive_s or 0):
+            # Clients would call an idle, healthy gateway silent and fail over.
+            raise ValueError(
+                f"gateway {self.endpoint}: keepalive_s {self.keepalive_s} tells clients the "
+                f"gateway keeps alive as often, but peer_keepalive_s is "
+                f"{self.peer_keepalive_s}: set peer_keepalive_s to 1-{self.keepalive_s}"
+            )
 
 
 class ControllerConfig(_Cfg, frozen=True):

@@ -272,7 +272,7 @@ async def test_gateway_keepalive_on_every_peer_and_configurable() -> None:
         calls.append(tuple(argv))
         return gws(argv, input=input)
 
-    slow = msgspec.structs.replace(GW, peer_keepalive_s=11)
+    slow = msgspec.structs.replace(GW, keepalive_s=25, peer_keepalive_s=11)
     async with run_controller(gateway=slow, gateway_runner=runner) as rc:
         tokens = await login(rc, "alice", "alice-password")
         async with ControlPlaneClient(rc.base_url, auth=BearerAuth(tokens["access_token"])) as c:
@@ -281,6 +281,21 @@ async def test_gateway_keepalive_on_every_peer_and_configurable() -> None:
     assert sets
     assert all(a[-2:] == ("persistent-keepalive", "11") for a in sets)
     assert GatewayConfig(public_key="k", endpoint="e:1").peer_keepalive_s == 5
+
+
+def test_a_short_client_keepalive_needs_the_gateway_to_keep_alive_as_often() -> None:
+    # Clients read a keepalive of at most 10 s as the gateway's promise (2k + 1 s of
+    # silence = a dead gateway): a gateway that sends nothing would be failed over.
+    default = GatewayConfig(public_key="k", endpoint="e:1")
+    assert (default.keepalive_s, default.peer_keepalive_s) == (5, 5)
+    for bad in ({"peer_keepalive_s": 0}, {"peer_keepalive_s": 6}):
+        with pytest.raises((ValueError, msgspec.ValidationError), match="peer_keepalive_s"):
+            msgspec.convert({"public_key": "k", "endpoint": "e:1", **bad}, GatewayConfig)
+    # a long client keepalive promises nothing: the gateway may keep alive as it likes
+    msgspec.convert(
+        {"public_key": "k", "endpoint": "e:1", "keepalive_s": 25, "peer_keepalive_s": 0},
+        GatewayConfig,
+    )
 
 
 # --- split DNS suffixes ---------------------------------------------------------------
