@@ -153,6 +153,9 @@ class WgQuickBackend:
         ``syncconf`` would otherwise reset. Then routes (``ip route replace`` for new
         allowed IPs, ``ip route del`` for removed ones), addresses and MTU are changed in
         place and the config file is rewritten so that ``down`` undoes the new state.
+        Split DNS (``dns_suffixes``) is switched first when servers or suffixes changed:
+        the old record reverted, the new applied and recorded (the old one back on
+        failure).
 
         Falls back to ``down`` + ``up`` (the handshake restarts) only when the change
         cannot be made in place: a family's ``/0`` added or removed (wg-quick's full-tunnel
