@@ -75,7 +75,7 @@ def render_wg_quick(spec: TunnelSpec) -> str:
     assert spec.private_key is not None
     lines = ["[Interface]", f"PrivateKey = {spec.private_key}"]
     lines.append("Address = " + ", ".join(str(i) for i in spec.interfaces()))
-    if spec.dns and not spec.dns_suffixes:  # split DNS is applied per OS, never globally
+    if spec.dns and not spec.suffixes():  # split DNS is applied per OS, never globally
         lines.append("DNS = " + ", ".join(str(a) for a in spec.dns_servers()))
     if spec.mtu is not None:
         lines.append(f"MTU = {int(spec.mtu)}")

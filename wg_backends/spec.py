@@ -310,9 +310,19 @@ class TunnelSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     private_key: str | None = None
     dns: tuple[str, ...] = ()
     mtu: int | None = None
-    dns_suffixes: tuple[str, ...] = ()
+    # UNSET (left out of the JSON) when empty, so a spec without split DNS encodes exactly
+    # as before the field existed: signed bundles of older controllers keep their
+    # canonical form, and older clients and helpers still read newer specs. Read it with
+    # ``suffixes()``.
+    dns_suffixes: tuple[str, ...] | msgspec.UnsetType = msgspec.UNSET
+
+    def suffixes(self) -> tuple[str, ...]:
+        """The split-DNS suffixes (empty: none)."""
+        return () if isinstance(self.dns_suffixes, msgspec.UnsetType) else self.dns_suffixes
 
     def __post_init__(self) -> None:
+        if not isinstance(self.dns_suffixes, msgspec.UnsetType) and not self.dns_suffixes:
+            msgspec.structs.force_setattr(self, "dns_suffixes", msgspec.UNSET)
         validate_interface(self.interface)
         if self.private_key is not None:
             validate_key("private_key", self.private_key)
@@ -324,13 +334,14 @@ class TunnelSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         if len(self.dns) > _MAX_DNS:
             raise SpecError(f"dns: more than {_MAX_DNS} servers")
         self.dns_servers()
-        if len(self.dns_suffixes) > _MAX_SUFFIXES:
+        suffixes = self.suffixes()
+        if len(suffixes) > _MAX_SUFFIXES:
             raise SpecError(f"dns_suffixes: more than {_MAX_SUFFIXES}")
-        for suffix in self.dns_suffixes:
+        for suffix in suffixes:
             validate_dns_suffix(suffix)
-        if len(set(self.dns_suffixes)) != len(self.dns_suffixes):
+        if len(set(suffixes)) != len(suffixes):
             raise SpecError("dns_suffixes: the same suffix appears twice")
-        if self.dns_suffixes and not self.dns:
+        if suffixes and not self.dns:
             raise SpecError("dns_suffixes: split DNS needs at least one DNS server (dns)")
         mtu = self.mtu
         if mtu is not None and not (isinstance(mtu, int) and 1280 <= mtu <= 9000):

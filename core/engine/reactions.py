@@ -306,7 +306,7 @@ class Reactions:
         path = self._gateways.path
         transparent = path is not None and path.transparent
         try:
-            suffixes = tuple(getattr(self._gateways.current(), "dns_suffixes", ()))
+            suffixes = self._gateways.current().suffixes()
         except NoGatewayError:
             suffixes = ()
         return AccessView(

@@ -55,8 +55,8 @@ class DeciderRoute:
         the OS's routes). Engine loop only.
         """
         resolver, dns = None, None
-        if path is not None and spec is not None and spec.dns_suffixes and spec.dns:
-            dns = (tuple(str(a) for a in spec.dns_servers()), tuple(spec.dns_suffixes))
+        if path is not None and spec is not None and spec.suffixes() and spec.dns:
+            dns = (tuple(str(a) for a in spec.dns_servers()), tuple(spec.suffixes()))
             if dns == self._now.dns:
                 # Same DNS: keep its cache and the names it gave (apps keep the
                 # addresses they were told; transparent decisions still know the name).

@@ -365,7 +365,7 @@ async def test_every_tunnel_spec_carries_dns_and_suffixes(
     assert len(specs) == 2
     for spec in specs:
         assert spec is not None
-        assert spec.dns_suffixes == expected
+        assert spec.suffixes() == tuple(expected)
         assert spec.dns == tuple(overrides.get("tunnel_dns", ()))  # type: ignore[arg-type]
 
 

@@ -278,7 +278,7 @@ def test_local_networks_cannot_be_captured(nets: list[str], refused: bool) -> No
 )
 def test_dns_suffixes_accepted(suffixes: list[str]) -> None:
     spec = parse_spec(mutate("dns_suffixes", suffixes))
-    assert spec.dns_suffixes == tuple(suffixes)
+    assert spec.suffixes() == tuple(suffixes)
 
 
 @pytest.mark.parametrize(
@@ -325,6 +325,35 @@ def test_dns_suffixes_need_a_dns_server() -> None:
 
 
 def test_dns_suffixes_default_empty_and_omitted_from_old_specs() -> None:
-    assert parse_spec(good()).dns_suffixes == ()
+    assert parse_spec(good()).suffixes() == ()
     spec = parse_spec(mutate("dns_suffixes", ["corp.example"]))
     assert msgspec.json.decode(msgspec.json.encode(spec), type=TunnelSpec) == spec
+
+
+def test_a_spec_without_split_dns_encodes_as_before_the_field_existed() -> None:
+    # Bundles signed by an older controller are checked byte for byte (canonical form):
+    # an always-present "dns_suffixes":[] would make every one of them non-canonical.
+    import msgspec
+
+    from wg_backends.spec import PeerSpec, TunnelSpec
+
+    peer = PeerSpec(
+        public_key="A" * 43 + "=", endpoint="192.0.2.1:51820", allowed_ips=("10.9.0.0/24",)
+    )
+    plain = TunnelSpec(interface="rtw0", addresses=("10.0.0.2/32",), peers=(peer,))
+    empty = TunnelSpec(interface="rtw0", addresses=("10.0.0.2/32",), peers=(peer,), dns_suffixes=())
+    for spec in (plain, empty):
+        assert b"dns_suffixes" not in msgspec.json.encode(spec)
+        assert spec.suffixes() == ()
+    split = TunnelSpec(
+        interface="rtw0",
+        addresses=("10.0.0.2/32",),
+        peers=(peer,),
+        dns=("10.0.0.53",),
+        dns_suffixes=("corp.example",),
+    )
+    raw = msgspec.json.encode(split)
+    assert b'"dns_suffixes":["corp.example"]' in raw
+    assert msgspec.json.decode(raw, type=TunnelSpec).suffixes() == ("corp.example",)
+    old = raw.replace(b',"dns_suffixes":["corp.example"]', b"")
+    assert msgspec.json.encode(msgspec.json.decode(old, type=TunnelSpec)) == old

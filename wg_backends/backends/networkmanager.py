@@ -93,11 +93,11 @@ def dns_properties(spec: TunnelSpec) -> list[str]:
     50 (NetworkManager's VPN default) and never negative, which would make this
     connection's servers exclusive — the global takeover split DNS is meant to avoid.
     """
-    if not spec.dns_suffixes:
+    if not spec.suffixes():
         return []
     v4 = [str(a) for a in spec.dns_servers() if a.version == 4]
     v6 = [str(a) for a in spec.dns_servers() if a.version == 6]
-    search = ",".join(f"~{s}" for s in spec.dns_suffixes)
+    search = ",".join(f"~{s}" for s in spec.suffixes())
     props = ["ipv4.dns", ",".join(v4), "ipv4.dns-search", search, "ipv4.dns-priority", "50"]
     if v6:
         props += ["ipv6.dns", ",".join(v6), "ipv6.dns-search", search, "ipv6.dns-priority", "50"]
@@ -262,9 +262,9 @@ class NetworkManagerBackend:
         return self.config_dir / f"{name}.applied.conf"
 
     def _record_dns(self, spec: TunnelSpec) -> None:
-        if spec.dns_suffixes:
+        if spec.suffixes():
             servers = tuple(str(a) for a in spec.dns_servers())
-            record = DnsRecord(spec.interface, "networkmanager", servers, spec.dns_suffixes)
+            record = DnsRecord(spec.interface, "networkmanager", servers, spec.suffixes())
             with contextlib.suppress(OSError):
                 save_record(self.config_dir, record)
         else:

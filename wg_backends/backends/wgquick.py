@@ -128,7 +128,7 @@ class WgQuickBackend:
 
     def _apply_dns(self, spec: TunnelSpec) -> None:
         """Split DNS for the OS (after ``wg-quick up``, the link must exist); recorded."""
-        if not spec.dns_suffixes:
+        if not spec.suffixes():
             return
         record = apply_split_dns(
             self._run, spec, platform=self._dns_platform, paths=self._dns_paths

@@ -166,7 +166,7 @@ class WindowsBackend:
         return load_record(self.config_dir, interface)
 
     def _apply_dns(self, spec: TunnelSpec) -> None:
-        if not spec.dns_suffixes:
+        if not spec.suffixes():
             return
         record = apply_split_dns(self._run, spec, platform="win32", paths=self._dns_paths)
         try:

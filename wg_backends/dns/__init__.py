@@ -123,12 +123,12 @@ def apply_split_dns(
     :class:`BackendError` raised. A spec without suffixes is a ``ValueError`` (global
     DNS belongs to wg-quick's ``DNS =``).
     """
-    if not spec.dns_suffixes:
+    if not spec.suffixes():
         raise ValueError("apply_split_dns: the spec has no dns_suffixes")
     paths = paths or DnsPaths()
     iface = spec.interface
     servers = tuple(str(a) for a in spec.dns_servers())
-    suffixes = spec.dns_suffixes
+    suffixes = spec.suffixes()
     if platform == "darwin":
         try:
             written, skipped = write_resolver_files(iface, servers, suffixes, paths.resolver_dir)
@@ -211,9 +211,9 @@ def record_key(record: DnsRecord | None) -> tuple[tuple[str, ...], frozenset[str
 
 def spec_key(spec: TunnelSpec) -> tuple[tuple[str, ...], frozenset[str]] | None:
     """:func:`record_key` of what ``spec`` asks for (``None`` without split DNS)."""
-    if not spec.dns_suffixes:
+    if not spec.suffixes():
         return None
-    return tuple(str(a) for a in spec.dns_servers()), frozenset(spec.dns_suffixes)
+    return tuple(str(a) for a in spec.dns_servers()), frozenset(spec.suffixes())
 
 
 def _record_file(interface: str) -> str:

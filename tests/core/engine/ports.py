@@ -276,6 +276,9 @@ class _Spec:
     def with_private_key(self, key: str) -> _Spec:
         return _Spec(self.endpoint, key)
 
+    def suffixes(self) -> tuple[str, ...]:
+        return ()
+
 
 class Tunnel:
     """A WireGuard stand-in: a live gateway's handshake age is ``handshake_age``; a dead
