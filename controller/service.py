@@ -436,7 +436,10 @@ class ControllerService:
             return None
         gw_host = str(ipaddress.ip_interface(gw.address).ip)
         prefix = "/32" if ":" not in gw_host else "/128"
-        allowed = sorted({gw_host + prefix, *allowed_ips(resources, dev.reachable)})
+        # The tunnel's DNS servers are reached through the tunnel (the client resolves
+        # the company's names itself, from the decider's marked sockets).
+        dns_hosts = {f"{a}/{128 if ':' in a else 32}" for a in self.config.tunnel_dns}
+        allowed = sorted({gw_host + prefix, *dns_hosts, *allowed_ips(resources, dev.reachable)})
         return TunnelSpec(
             interface=self.config.tunnel_interface,
             addresses=(dev.address,),

@@ -102,6 +102,8 @@ async def test_a_more_specific_lan_route_is_never_followed(bed: Bed) -> None:
             within=10,
         )
         print(f"the client said: {why['message']}")
+        access = (await s.status()).get("access") or {}
+        assert f"{ROGUE_CIDR} via {bed.rogue_if}" in access.get("overridden_routes", ()), access
 
 
 async def test_rogue_a_and_aaaa_answers_are_never_followed(bed: Bed) -> None:
