@@ -412,7 +412,7 @@ class ControllerService:
         token = sign_bundle(bundle, key, kid=kid)
         lapsed = dev.lease_until is not None and now >= dev.lease_until
         dev = self._lease(dev, bundle.expires_at)
-        if lapsed and not _posture_failed(dev):
+        if lapsed and (self._filtering() or not _posture_failed(dev)):
             self._gateway_add(dev)  # it refreshed: back on the gateway at once
             self.reconcile_gateway()  # and its grants with it
         return BundleResponse(bundle=token, version=version, expires_at=bundle.expires_at)
@@ -510,7 +510,10 @@ class ControllerService:
                 if ids != list(d.reachable):
                     self.storage.set_reachable(d.device_id, ids)
                     d = dataclasses.replace(d, reachable=tuple(ids))
-            if _posture_failed(d):
+            if _posture_failed(d) and not self._filtering():
+                # Without a filter the only fence is the peer itself. With one, the peer
+                # stays (its grants are empty): access that comes back works at once over
+                # the same WireGuard session, and the client's tunnel stays "connected".
                 continue
             if d.lease_until is None:
                 d = self._lease(d, now + self.config.bundle_ttl_s)
@@ -541,6 +544,11 @@ class ControllerService:
         else:
             self._sweep_failing = False
         self._apply_filter(grants, force=restored)
+
+    def _filtering(self) -> bool:
+        """Whether every gateway filters per device (then a peer with no grants stays)."""
+        gateways = self.config.all_gateways
+        return bool(gateways) and all(g.filter for g in gateways)
 
     def _always_open(self) -> list[str]:
         """Destinations every device may reach: the gateways' tunnel addresses (the

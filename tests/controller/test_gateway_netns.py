@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -140,9 +141,16 @@ async def test_peers_follow_enroll_posture_and_revoke(wg_namespace: tuple[str, s
             Gateway(ifname, in_ns).remove_peer(keys.wg_public)
             rc.service.reconcile_gateway()
             assert peers() == {keys.wg_public: ["10.77.0.2/32"]}
-            # No rule allows anything: posture leaves nothing reachable → peer removed.
+            # No rule allows anything: posture leaves nothing reachable. The gateway's
+            # filter grants nothing; the peer stays (access that returns needs no new
+            # handshake). Without a filter the peer itself is the fence: it goes.
             nonce = await c.posture_nonce(enrolled.device_id)
             await c.submit_posture(enrolled.device_id, keys.report(enrolled.device_id, nonce.nonce))
+            assert peers() == {keys.wg_public: ["10.77.0.2/32"]}
+            rc.service.config = msgspec.structs.replace(
+                rc.service.config, gateway=msgspec.structs.replace(gateway, filter=False)
+            )
+            rc.service.reconcile_gateway()
             assert peers() == {}
             # A policy that opens a resource brings the peer back on the next report.
             import httpx

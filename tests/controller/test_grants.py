@@ -164,7 +164,9 @@ async def test_grants_follow_rules_groups_posture_and_revoke() -> None:
             assert gws.grants() == {addr: {"10.20.0.0/24"}}
             assert await _admin(rc, "DELETE", "/v1/admin/rules/eng-wiki") == 204
             assert gws.grants() == {}
-            assert gws.peers["gwa"] == {}  # nothing reachable: the peer goes too
+            # Nothing reachable: the filter grants nothing and the peer stays, so access
+            # that comes back works at once over the same WireGuard session.
+            assert gws.peers["gwa"] == {keys.wg_public: dev.address}
             assert await _admin(rc, "PUT", "/v1/admin/rules/eng-wiki", ENG_WIKI) == 200
             assert gws.grants() == {addr: {"10.20.0.0/24"}}
             assert gws.peers["gwa"] == {keys.wg_public: dev.address}
