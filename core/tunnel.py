@@ -49,11 +49,14 @@ class HelperInfo:
 @dataclass(frozen=True, slots=True)
 class Enforcement:
     """What the helper enforces for the owned tunnel: the ``mark`` of the decider's own
-    sockets and the ``ranges`` (the tunnel's AllowedIPs, from the helper's record) whose
-    TCP is redirected to the decider and whose other traffic is rejected."""
+    sockets, the ``ranges`` (the tunnel's AllowedIPs, from the helper's record) whose
+    traffic other than the decider's is rejected, and the ``redirect_port`` of the
+    transparent listeners the helper holds (the owner's TCP to the ranges goes there;
+    take them with ``MarkedSockets.listeners()``), ``None`` for the kill switch only."""
 
     mark: int
     ranges: tuple[str, ...]
+    redirect_port: int | None = None
 
 
 class TunnelClient:
@@ -135,14 +138,26 @@ class TunnelClient:
             )
         return await self._client.update(spec)
 
-    async def enforce(self, redirect_port: int, *, block_when_down: bool = False) -> Enforcement:
-        """Transparent mode + kill switch for the owned tunnel (see ``Enforcement``).
-        Raises ``TunnelStateError`` without a tunnel, ``HelperRefused`` (``unsupported``
-        on an OS or backend that cannot enforce)."""
+    async def enforce(
+        self, redirect_port: int | None, *, block_when_down: bool = False
+    ) -> Enforcement:
+        """Kill switch for the owned tunnel and, with ``redirect_port``, transparent mode:
+        the helper opens and holds listeners at that port (another free one when it is
+        taken: ``Enforcement.redirect_port`` says which) and redirects the owner's TCP to
+        the ranges there. The decider must serve the helper's listeners
+        (``marked_sockets().listeners()`` → ``ProxyThread.adopt_transparent``), never bind
+        the port itself. ``None``: the kill switch only (transparent mode off). Raises
+        ``TunnelStateError`` without a tunnel, ``HelperRefused`` (``unsupported`` on an OS
+        or backend that cannot enforce)."""
         result = await self._client.enforce(
             self._owned(), redirect_port, block_when_down=block_when_down
         )
-        return Enforcement(mark=int(result["mark"]), ranges=tuple(result["ranges"]))
+        port = result.get("redirect_port")
+        return Enforcement(
+            mark=int(result["mark"]),
+            ranges=tuple(result["ranges"]),
+            redirect_port=port if isinstance(port, int) else None,
+        )
 
     async def release(self) -> None:
         """Remove the owned tunnel's enforcement (the tunnel stays). No tunnel: no-op."""

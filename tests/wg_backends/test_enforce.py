@@ -174,11 +174,12 @@ async def test_enforce_takes_ranges_from_the_record(make_server: Any) -> None:
         assert exc.value.helper_code == "not_up"
         await c.up(spec(nets=("10.233.0.0/24", "fd00::/64")))
         res = await c.enforce("rtw0", 9081)
+        port = res.pop("redirect_port")  # 9081, or another free port if that one is taken
         assert res == {"mark": mark_for("rtw0"), "ranges": ["10.233.0.0/24", "fd00::/64"]}
         (enf,) = fw.applied
-        assert (enf.owner_uid, enf.redirect_port, enf.dns4) == (0, 9081, ("10.232.0.1",))
+        assert (enf.owner_uid, enf.redirect_port, enf.dns4) == (0, port, ("10.232.0.1",))
         assert enf.endpoints == (("10.231.0.1", 51820),)
-        assert r.server.state.get("rtw0").redirect_port == 9081  # type: ignore[union-attr]
+        assert r.server.state.get("rtw0").redirect_port == port  # type: ignore[union-attr]
         await c.release("rtw0")
         assert fw.removed == ["rtw0"]
         assert not fw.live
@@ -361,7 +362,7 @@ async def test_update_is_hitless_and_rules_follow_first(make_server: Any) -> Non
     fw.apply = apply  # type: ignore[method-assign]
     async with HelperClient(r.socket) as c:
         await c.up(spec())
-        await c.enforce("rtw0", 9081)
+        port = (await c.enforce("rtw0", 9081))["redirect_port"]
         order.clear()
         status = await c.update(spec(nets=("10.233.0.0/24", "10.234.0.0/24")))
         assert status.up
@@ -371,7 +372,7 @@ async def test_update_is_hitless_and_rules_follow_first(make_server: Any) -> Non
         rec = r.server.state.get("rtw0")
         assert rec is not None
         assert rec.allowed_ips == ("10.233.0.0/24", "10.234.0.0/24")
-        assert rec.redirect_port == 9081
+        assert rec.redirect_port == port  # the listeners are kept
         assert rec.owner_uid == 0
 
 
@@ -497,7 +498,10 @@ async def test_tunnel_client_enforce_update_release_and_sockets(make_server: Any
         t.marked_sockets()
     await t.up(spec("lo"))
     enf = await t.enforce(9081, block_when_down=True)
-    assert enf == CoreEnforcement(mark=mark_for("lo"), ranges=("10.233.0.0/24",))
+    assert isinstance(enf.redirect_port, int)  # 9081, or another port if that one is taken
+    assert enf == CoreEnforcement(
+        mark=mark_for("lo"), ranges=("10.233.0.0/24",), redirect_port=enf.redirect_port
+    )
     assert r.server.state.get("lo").block_when_down  # type: ignore[union-attr]
     with pytest.raises(TunnelStateError):
         await t.update(spec("rtw1"))  # not the owned interface

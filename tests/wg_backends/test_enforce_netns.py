@@ -9,11 +9,14 @@ specific LAN route (a veth link) must carry nothing.
 from __future__ import annotations
 
 import json
+import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 
 import msgspec
@@ -35,18 +38,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.root, pytest.mark.netns]
 REDIRECT_PORT = 9181
 SERVER_PORT = 8181
 
-# Accepts one connection on 127.0.0.1:<port> and prints its SO_ORIGINAL_DST.
-LISTENER = textwrap.dedent("""
-    import socket, struct, sys
-    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8)
-    print("READY", flush=True)
-    c, _ = s.accept()
-    raw = c.getsockopt(socket.SOL_IP, 80, 16)  # SO_ORIGINAL_DST
-    port, addr = struct.unpack_from("!2xH4s", raw)
-    print(f"{socket.inet_ntoa(addr)}:{port}", flush=True)
-    c.sendall(b"decider"); c.close()
-""")
 # A server behind the gateway: answers every connection with "server".
 SERVER = textwrap.dedent("""
     import socket, sys
@@ -122,21 +113,47 @@ def send_udp(bed: TestBed) -> None:
     run([sys.executable, "-I", "-c", code], ns=bed.client_ns, check=False)
 
 
-def redirected_to_decider(bed: TestBed) -> bool:
-    """A plain connect as the owner to the server; True when the decider got it with the
-    server's address as SO_ORIGINAL_DST."""
-    listener = _popen_ready(
-        ["ip", "netns", "exec", bed.client_ns, sys.executable, "-I", "-c", LISTENER,
-         str(REDIRECT_PORT)]
-    )  # fmt: skip
+def accept_one(socks: list[socket.socket], result: list[str]) -> threading.Thread:
+    """A thread that accepts one connection on any of ``socks`` (the decider's adopted
+    listeners), appends its SO_ORIGINAL_DST as "ip:port" to ``result`` and answers
+    "decider"."""
+
+    def run_() -> None:
+        ready, _, _ = select.select(socks, [], [], 10)
+        if not ready:
+            return
+        conn, _ = ready[0].accept()
+        with conn:
+            conn.setblocking(True)
+            if conn.family == socket.AF_INET:
+                raw = conn.getsockopt(socket.SOL_IP, 80, 16)  # SO_ORIGINAL_DST
+                port, addr = struct.unpack_from("!2xH4s", raw)
+                result.append(f"{socket.inet_ntoa(addr)}:{port}")
+            else:
+                raw = conn.getsockopt(socket.IPPROTO_IPV6, 80, 28)
+                port, addr = struct.unpack_from("!2xH4x16s", raw)
+                result.append(f"[{socket.inet_ntop(socket.AF_INET6, addr)}]:{port}")
+            conn.sendall(b"decider")
+
+    thread = threading.Thread(target=run_, daemon=True)
+    thread.start()
+    return thread
+
+
+def redirected_to_decider(bed: TestBed, helper: HelperProc) -> bool:
+    """A plain connect as the owner to the server; True when the decider — serving the
+    helper's own listeners — got it with the server's address as SO_ORIGINAL_DST."""
+    with MarkedSockets(helper.socket, bed.client_if) as pool:
+        socks = pool.listeners()
+    original: list[str] = []
     try:
+        thread = accept_one(socks, original)
         answer = connect_as(bed, [], bed.server_ip, SERVER_PORT)
-        assert listener.stdout is not None
-        original = listener.stdout.readline().strip() if answer == "decider" else ""
-        return answer == "decider" and original == f"{bed.server_ip}:{SERVER_PORT}"
+        thread.join(10)
+        return answer == "decider" and original == [f"{bed.server_ip}:{SERVER_PORT}"]
     finally:
-        listener.kill()
-        listener.wait(5)
+        for sock in socks:
+            sock.close()
 
 
 def marked_exchange(pool: MarkedSockets, host: str, port: int) -> bytes:
@@ -157,12 +174,16 @@ async def test_redirect_marked_sockets_kill_switch_and_rogue_route(
     async with HelperClient(helper.socket) as c:
         await c.up(bed.client_spec())
         res = await c.enforce(iface, REDIRECT_PORT)
-        assert res == {"mark": mark_for(iface), "ranges": ["10.232.0.0/24", "10.233.0.0/24"]}
+        assert res == {
+            "mark": mark_for(iface),
+            "ranges": ["10.232.0.0/24", "10.233.0.0/24"],
+            "redirect_port": REDIRECT_PORT,  # free in the bed's fresh namespace
+        }
         assert our_tables(bed) == [table_name(iface)]
 
         # 1. The owner's plain connect lands on the decider with the original destination
         # (the tunnel's own route first, then with a rogue more specific LAN route).
-        assert redirected_to_decider(bed)
+        assert redirected_to_decider(bed, helper)
         assert counters(bed)["redirected"] == 1
         rogue, peer = f"rtwra{bed.tag}", f"rtwrb{bed.tag}"  # a LAN link (no dummy module)
         run(["ip", "link", "add", rogue, "type", "veth", "peer", "name", peer], ns=bed.client_ns)
@@ -177,7 +198,7 @@ async def test_redirect_marked_sockets_kill_switch_and_rogue_route(
             "table inet rtwtest {\n chain post {\n type filter hook postrouting priority 100;"
             f' policy accept;\n oifname "{rogue}" ip daddr 10.233.0.0/24 counter\n }}\n}}\n'
         ))  # fmt: skip
-        assert redirected_to_decider(bed)
+        assert redirected_to_decider(bed, helper)
         assert counters(bed)["redirected"] == 2
 
         # 2. A marked socket is not redirected and reaches the server through the tunnel.

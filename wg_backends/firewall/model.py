@@ -115,7 +115,9 @@ class Enforcement:
 
     - ``interface``: the tunnel interface; ``owner_uid``: the account whose TCP to the
       ranges is redirected (read from the socket by the helper);
-    - ``redirect_port``: the decider's transparent listener on 127.0.0.1 / ::1;
+    - ``redirect_port``: the transparent listener on 127.0.0.1 / ::1 (held open by the
+      helper itself, handed to the decider); ``None``: the kill switch only (transparent
+      mode off: no redirect, the owner's TCP to the ranges is rejected like the rest);
     - ``mark``: the fwmark of the decider's own sockets (never redirected, the only
       traffic allowed into the tunnel);
     - ``ranges4``/``ranges6``: the tunnel's AllowedIPs; ``dns4``/``dns6``: its DNS
@@ -126,7 +128,7 @@ class Enforcement:
 
     interface: str
     owner_uid: int
-    redirect_port: int
+    redirect_port: int | None
     mark: int
     ranges4: tuple[str, ...]
     ranges6: tuple[str, ...]
@@ -138,8 +140,9 @@ class Enforcement:
         validate_interface(self.interface)
         if not isinstance(self.owner_uid, int) or not 0 <= self.owner_uid < 2**32:
             raise SpecError(f"owner_uid: {self.owner_uid!r} is not a uid")
-        if not isinstance(self.redirect_port, int) or not 1 <= self.redirect_port <= 65535:
-            raise SpecError(f"redirect_port: {self.redirect_port!r} must be 1-65535")
+        port = self.redirect_port
+        if port is not None and (type(port) is not int or not 1 <= port <= 65535):
+            raise SpecError(f"redirect_port: {port!r} must be 1-65535 or None")
         if self.mark & 0xFFFF_0000 != MARK_BASE:
             raise SpecError(f"mark: {self.mark:#x} is not a helper mark")
         if (self.ranges4, self.ranges6) != split_ranges((*self.ranges4, *self.ranges6)):
@@ -162,7 +165,7 @@ class Enforcement:
         interface: str,
         *,
         owner_uid: int,
-        redirect_port: int,
+        redirect_port: int | None,
         allowed_ips: Iterable[str],
         dns: Iterable[str] = (),
         endpoints: Iterable[str] = (),
@@ -191,7 +194,9 @@ class Enforcement:
         )
 
     @classmethod
-    def for_spec(cls, spec: TunnelSpec, *, owner_uid: int, redirect_port: int) -> Enforcement:
+    def for_spec(
+        cls, spec: TunnelSpec, *, owner_uid: int, redirect_port: int | None
+    ) -> Enforcement:
         """The enforcement of ``spec`` (its AllowedIPs, DNS servers and endpoints)."""
         return cls.build(
             spec.interface,

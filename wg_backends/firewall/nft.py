@@ -7,7 +7,8 @@ holds two base chains:
   to the ranges, without the decider's mark, is redirected to the decider's transparent
   listener (``redirect to :<port>``: 127.0.0.1 for IPv4, ::1 for IPv6; the original
   destination stays readable with ``SO_ORIGINAL_DST``). Loopback and TCP DNS to the
-  tunnel's DNS servers are left alone.
+  tunnel's DNS servers are left alone. Without a redirect port (transparent mode off)
+  there is no ``divert`` chain: the kill switch only.
 - ``guard`` (filter, hook output, priority 0): the decider's marked sockets pass, and so
   do loopback destinations (a redirected packet keeps the tunnel as its output interface
   through the output chains, so it must pass on its new destination); DNS
@@ -90,13 +91,24 @@ def render_enforcement(enf: Enforcement, *, drop_block: bool = True) -> str:
         fam = "ip6" if ":" in host else "ip"
         guard.append(f"{fam} daddr {host} udp dport {port} accept")
     for fam, ranges in (("ip", enf.ranges4), ("ip6", enf.ranges6)):
-        if ranges:
+        if ranges and enf.redirect_port is not None:
             nat.append(
                 f"meta skuid {enf.owner_uid} {fam} daddr {_set(ranges)} meta l4proto tcp "
                 f'counter name "redirected" redirect to :{enf.redirect_port}'
             )
+        if ranges:
             guard.append(f'{fam} daddr {_set(ranges)} counter name "rejected_ranges" reject')
     guard.append(f'oifname "{enf.interface}" counter name "rejected_tunnel" reject')
+    divert = (
+        [
+            "\tchain divert {",
+            f"\t\ttype nat hook output priority {NAT_PRIORITY}; policy accept;",
+            *(f"\t\t{r}" for r in nat),
+            "\t}",
+        ]
+        if enf.redirect_port is not None
+        else []
+    )
     lines = [
         *(_drop(block_table_name()).splitlines() if drop_block else ()),
         *_drop(table).splitlines(),
@@ -104,10 +116,7 @@ def render_enforcement(enf: Enforcement, *, drop_block: bool = True) -> str:
         "\tcounter redirected { }",
         "\tcounter rejected_ranges { }",
         "\tcounter rejected_tunnel { }",
-        "\tchain divert {",
-        f"\t\ttype nat hook output priority {NAT_PRIORITY}; policy accept;",
-        *(f"\t\t{r}" for r in nat),
-        "\t}",
+        *divert,
         "\tchain guard {",
         f"\t\ttype filter hook output priority {FILTER_PRIORITY}; policy accept;",
         *(f"\t\t{r}" for r in guard),

@@ -52,8 +52,8 @@ def render_anchor(enf: Enforcement, *, decider_gid: int) -> str:
     for host, port in enf.endpoints:
         rules.append(f"pass out quick proto udp from any to {host} port {port}")
     for af, loop, ranges in (("inet", "127.0.0.1", enf.ranges4), ("inet6", "::1", enf.ranges6)):
-        if not ranges:
-            continue
+        if not ranges or enf.redirect_port is None:
+            continue  # no redirect (kill switch only): the owner's TCP is blocked below
         rdr.append(
             f"rdr pass on lo0 {af} proto tcp from any to {_set(ranges)} -> {loop} "
             f"port {enf.redirect_port}"

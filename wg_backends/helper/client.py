@@ -172,12 +172,15 @@ class HelperClient:
         return msgspec.convert(result["status"], TunnelStatus)
 
     async def enforce(
-        self, interface: str, redirect_port: int, *, block_when_down: bool = False
+        self, interface: str, redirect_port: int | None, *, block_when_down: bool = False
     ) -> dict[str, Any]:
-        """Enforce ``interface``: the owner's TCP to its ranges goes to ``redirect_port``
-        on loopback; only sockets with the returned ``mark`` may use the tunnel. Returns
-        ``{"mark": int, "ranges": [cidr, ...]}`` (ranges from the helper's own record).
-        Raises :class:`HelperRefused` (``not_up``, ``not_owner``, ``unsupported``, ...)."""
+        """Enforce ``interface``: only sockets with the returned ``mark`` may use the
+        tunnel (the kill switch) and, with a ``redirect_port``, the owner's TCP to its
+        ranges goes to the transparent listeners the helper holds on loopback (at that
+        port, or another free one when it is taken: the answer's ``redirect_port``).
+        Returns ``{"mark": int, "ranges": [cidr, ...], "redirect_port": int | None}``
+        (ranges from the helper's own record). Raises :class:`HelperRefused`
+        (``not_up``, ``not_owner``, ``unsupported``, ...)."""
         msg = p.Enforce(id=next(self._ids), interface=interface, redirect_port=redirect_port)
         if block_when_down:
             msg = p.Enforce(
@@ -187,7 +190,12 @@ class HelperClient:
         mark, ranges = result.get("mark"), result.get("ranges")
         if type(mark) is not int or not isinstance(ranges, list):
             raise ProtocolError("enforce answer lacks mark/ranges")
-        return {"mark": mark, "ranges": [str(r) for r in ranges]}
+        port = result.get("redirect_port")
+        if redirect_port is None and port is not None:
+            raise ProtocolError("enforce answer redirects although no redirect was asked")
+        if redirect_port is not None and not (type(port) is int and 1 <= port <= 65535):
+            raise ProtocolError("enforce answer lacks the redirect port really used")
+        return {"mark": mark, "ranges": [str(r) for r in ranges], "redirect_port": port}
 
     async def release(self, interface: str) -> None:
         """Remove ``interface``'s enforcement (the tunnel stays up)."""

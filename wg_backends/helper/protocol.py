@@ -7,8 +7,9 @@ client, echoed in the answer). Requests:
 ``hello``, ``up`` (with a ``spec``), ``down`` (with an ``interface``, and under managed
 always-on ``break_glass`` plus a ``reason``), ``status`` (with an ``interface``),
 ``update`` (a ``spec``, applied without taking the tunnel down), ``enforce`` /
-``release`` (transparent redirect and kill switch) and ``sockets`` (marked tunnel
-sockets passed back with ``SCM_RIGHTS``, Unix only).
+``release`` (transparent redirect and kill switch), ``sockets`` (marked tunnel
+sockets passed back with ``SCM_RIGHTS``, Linux only) and ``listeners`` (the helper's
+transparent listening sockets, passed back the same way, Unix only).
 Answers: ``ok`` (with a ``result``) or ``error`` (with ``code`` and ``message``).
 :class:`FrameDecoder` takes bytes in any chunking and yields complete bodies; the decode
 functions map every malformed input (invalid UTF-8, absurd nesting, wrong schema) to
@@ -37,6 +38,7 @@ __all__ = [
     "ErrorReply",
     "FrameDecoder",
     "Hello",
+    "Listeners",
     "Ok",
     "Release",
     "Reply",
@@ -122,13 +124,16 @@ class Update(_Msg, tag="update", frozen=True):
 
 
 class Enforce(_Msg, tag="enforce", frozen=True):
-    """Redirect the owner's TCP to the tunnel's ranges to ``redirect_port`` on loopback and
-    let only the decider's marked sockets into the tunnel. The ranges come from the
-    helper's own record. ``block_when_down``: keep rejecting the ranges if the tunnel goes
-    away without a deliberate ``down``. Result: ``{"mark": int, "ranges": [cidr, ...]}``."""
+    """Let only the decider's marked sockets into the tunnel (the kill switch) and, with a
+    ``redirect_port``, redirect the owner's TCP to the tunnel's ranges to the transparent
+    listeners the helper opens and holds on 127.0.0.1 / ::1 at that port (another free
+    port, the same for both, when it is taken). The ranges come from the helper's own
+    record. ``block_when_down``: keep rejecting the ranges if the tunnel goes away without
+    a deliberate ``down``. Result: ``{"mark": int, "ranges": [cidr, ...],
+    "redirect_port": int | null}`` (the port really used)."""
 
     interface: str
-    redirect_port: int
+    redirect_port: int | None = None
     block_when_down: bool | msgspec.UnsetType = msgspec.UNSET
 
 
@@ -149,6 +154,14 @@ class Sockets(_Msg, tag="sockets", frozen=True):
     count: int = 1
 
 
+class Listeners(_Msg, tag="listeners", frozen=True):
+    """Duplicates of the tunnel's transparent listening sockets (127.0.0.1 and ::1 at the
+    enforced redirect port), passed in the answer's frame with ``SCM_RIGHTS``; result
+    ``{"count": int, "redirect_port": int}``. Only the tunnel's owner uid; Unix only."""
+
+    interface: str
+
+
 class Ok(_Msg, tag="ok", frozen=True):
     """Success; ``result`` depends on the request."""
 
@@ -162,7 +175,7 @@ class ErrorReply(_Msg, tag="error", frozen=True):
     message: str = ""
 
 
-Request = Hello | Up | Down | Status | Update | Enforce | Release | Sockets
+Request = Hello | Up | Down | Status | Update | Enforce | Release | Sockets | Listeners
 Reply = Ok | ErrorReply
 
 _enc = msgspec.json.Encoder()
@@ -235,15 +248,17 @@ def decode_request(body: bytes) -> Request:
         raise ProtocolError(f"bad request: {exc}") from None
     if isinstance(req, Down) and isinstance(req.reason, str) and len(req.reason) > MAX_REASON:
         raise ProtocolError(f"bad request: reason longer than {MAX_REASON} characters")
-    if isinstance(req, Down | Status | Enforce | Release | Sockets):
+    if isinstance(req, Down | Status | Enforce | Release | Sockets | Listeners):
         try:
             validate_interface(req.interface)
         except SpecError as exc:
             raise ProtocolError(f"bad request: {exc}") from None
-    if isinstance(req, Enforce) and not (
-        type(req.redirect_port) is int and 1 <= req.redirect_port <= 65535
+    if (
+        isinstance(req, Enforce)
+        and req.redirect_port is not None
+        and not (type(req.redirect_port) is int and 1 <= req.redirect_port <= 65535)
     ):
-        raise ProtocolError("bad request: redirect_port must be 1-65535")
+        raise ProtocolError("bad request: redirect_port must be 1-65535 or null")
     if isinstance(req, Sockets):
         if req.family not in (4, 6) or type(req.family) is not int:
             raise ProtocolError("bad request: family must be 4 or 6")

@@ -42,6 +42,14 @@ backs are deleted. ``update`` applies a new spec without taking the tunnel down 
 first, then the backend; the old rules come back if the backend fails). ``sockets``
 hands the owner uid sockets carrying the tunnel's mark and bound to its interface, passed
 with ``SCM_RIGHTS`` (Linux only), under a per-uid budget.
+
+Transparent listeners: ``enforce`` with a redirect port opens listening sockets on
+127.0.0.1 and [::1] at that port (another free one, the same on both, when it is taken)
+*before* the rules point there, and holds them (:mod:`~wg_backends.helper.redirect`)
+until the rules are gone (``release``, ``down``, the owner's disconnect without
+always-on, clean-ups): no other account can bind the port the owner's TCP is sent to,
+even while the decider is not running. ``listeners`` hands the owner uid duplicates of
+them. ``enforce`` without a redirect port installs the kill switch only.
 """
 
 from __future__ import annotations
@@ -68,6 +76,7 @@ from wg_backends.errors import BackendError, ProtocolError, SpecError, TunnelSta
 from wg_backends.firewall import Enforcement, Firewall, NftFirewall, PfFirewall, mark_for
 from wg_backends.helper import localnet, managed
 from wg_backends.helper import protocol as p
+from wg_backends.helper.redirect import HeldListeners
 from wg_backends.helper.state import StateFile, TunnelRecord, read_always_on
 from wg_backends.helper.transport import (
     Caller,
@@ -203,6 +212,8 @@ class HelperServer:
             firewall = default_firewall(runner, config.state_dir, decider_gid=gid)
         self.firewall: Firewall | None = firewall
         self.sockets_supported = sys.platform.startswith("linux")
+        self.listeners_supported = sys.platform != "win32"  # SCM_RIGHTS
+        self._held = HeldListeners()  # transparent listeners per enforced interface
         self._socket_budget: dict[str, tuple[float, float]] = {}  # key -> (tokens, time)
         # Seams for tests; both read the helper's own view of the machine, never a caller's.
         self.read_managed: Callable[[], managed.HelperManaged] = lambda: managed.read(
@@ -265,7 +276,7 @@ class HelperServer:
         always_on = self._always_on_quiet()
         keep_block = always_on
         for rec in self.state.load():
-            if rec.redirect_port and (always_on or rec.block_when_down):
+            if rec.is_enforced and (always_on or rec.block_when_down):
                 keep_block = True
                 self._block(rec)
             self._unenforce(rec)
@@ -319,13 +330,16 @@ class HelperServer:
                 _log.error("could not remove the always-on block: %s", exc)
 
     def _unenforce(self, rec: TunnelRecord) -> None:
-        """Remove ``rec``'s rules (from the record alone). Never raises (logged)."""
-        if self.firewall is None:
-            return
-        try:
-            self.firewall.remove(rec.interface)
-        except Exception as exc:
-            _log.error("could not remove the rules of %s: %s", rec.interface, exc)
+        """Remove ``rec``'s rules (from the record alone), then close its transparent
+        listeners. Never raises (logged)."""
+        if self.firewall is not None:
+            try:
+                self.firewall.remove(rec.interface)
+            except Exception as exc:
+                # The rules may still send the owner's TCP to the port: keep holding it.
+                _log.error("could not remove the rules of %s: %s", rec.interface, exc)
+                return
+        self._held.close(rec.interface)
 
     # ----- connections -----------------------------------------------------------------
 
@@ -477,6 +491,10 @@ class HelperServer:
             if isinstance(req, p.Sockets):
                 socks = self._sockets(cred, req)
                 return _FdReply(p.Ok(id=req.id, result={"count": len(socks)}), socks)
+            if isinstance(req, p.Listeners):
+                port, socks = self._listeners(cred, req.interface)
+                result = {"count": len(socks), "redirect_port": port}
+                return _FdReply(p.Ok(id=req.id, result=result), socks)
             return p.Ok(id=req.id, result=await self._status(req.interface))
         except _Refusal as exc:
             return p.ErrorReply(id=req.id, code=exc.code, message=exc.message)
@@ -580,7 +598,7 @@ class HelperServer:
 
     def _down(self, interface: str) -> None:
         rec = self.state.get(interface)
-        if rec is not None and rec.redirect_port:
+        if rec is not None and rec.is_enforced:
             self._unenforce(rec)
         self.backend.down(interface)
         self.state.remove(interface)
@@ -646,15 +664,16 @@ class HelperServer:
         nets = sum(len(peer.allowed_ips) for peer in spec.peers)
         _log.info(
             "update %s by %s: %d allowed IPs, enforced %s",
-            name, _who(cred), nets, "yes" if rec.redirect_port else "no",
+            name, _who(cred), nets, "yes" if rec.is_enforced else "no",
         )  # fmt: skip
         return {"status": msgspec.to_builtins(status)}
 
     def _update_blocking(self, rec: TunnelRecord, spec: TunnelSpec) -> Any:
         self._check_routes(spec)
         new = msgspec.structs.replace(rec, **_spec_fields(spec))
-        old_enf = self._enforcement(rec) if rec.redirect_port else None
-        new_enf = self._enforcement(new) if rec.redirect_port else None
+        port = rec.redirect_port or None
+        old_enf = self._enforcement(rec, port) if rec.is_enforced else None
+        new_enf = self._enforcement(new, port) if rec.is_enforced else None
         # Rules first: ranges not routed yet are harmless to reject; ranges routed before
         # their rules would be a window without enforcement.
         if new_enf is not None and self.firewall is not None:
@@ -674,11 +693,11 @@ class HelperServer:
             raise BackendError(f"cannot record the tunnel: {exc}") from None
         return self.backend.status(spec.interface)
 
-    def _enforcement(self, rec: TunnelRecord, port: int | None = None) -> Enforcement:
+    def _enforcement(self, rec: TunnelRecord, port: int | None) -> Enforcement:
         return Enforcement.build(
             rec.interface,
             owner_uid=rec.owner_uid,
-            redirect_port=port or rec.redirect_port,
+            redirect_port=port,
             allowed_ips=rec.allowed_ips,
             dns=rec.dns,
             endpoints=rec.endpoints,
@@ -690,30 +709,51 @@ class HelperServer:
             raise _Refusal(p.UNSUPPORTED, "transparent enforcement is not available here")
         if not rec.allowed_ips:
             raise _Refusal(p.NOT_UP, f"{req.interface} has no recorded ranges (re-connect)")
-        enf = self._enforcement(rec, req.redirect_port)  # ranges from our record only
+        self._enforcement(rec, req.redirect_port)  # ranges from our record only: valid?
         block = req.block_when_down is True
         self._claim(req.interface)
         try:
-            await asyncio.to_thread(self._enforce_blocking, rec, enf, block)
+            enf = await asyncio.to_thread(self._enforce_blocking, rec, req.redirect_port, block)
         finally:
             self._busy.discard(req.interface)
         _log.info(
-            "enforce %s by %s: owner uid %d, redirect to port %d, mark %#x, %d ranges",
-            req.interface, _who(cred), enf.owner_uid, enf.redirect_port, enf.mark,
-            len(enf.ranges),
+            "enforce %s by %s: owner uid %d, redirect to port %s (asked %s), mark %#x, %d ranges",
+            req.interface, _who(cred), enf.owner_uid, enf.redirect_port, req.redirect_port,
+            enf.mark, len(enf.ranges),
         )  # fmt: skip
-        return {"mark": enf.mark, "ranges": list(enf.ranges)}
+        return {"mark": enf.mark, "ranges": list(enf.ranges), "redirect_port": enf.redirect_port}
 
-    def _enforce_blocking(self, rec: TunnelRecord, enf: Enforcement, block: bool) -> None:
+    def _enforce_blocking(self, rec: TunnelRecord, want: int | None, block: bool) -> Enforcement:
+        """Listeners first (held before any rule points at their port), then the rules,
+        then the record. A failure leaves the previous enforcement as it was."""
         assert self.firewall is not None
-        self.firewall.apply(enf)
+        name = rec.interface
+        had = self._held.port(name)
+        port: int | None = None
+        try:
+            if want is not None:
+                try:
+                    port = self._held.hold(name, want)
+                except OSError as exc:
+                    raise BackendError(f"cannot open the transparent listeners: {exc}") from None
+            enf = self._enforcement(rec, port)
+            self.firewall.apply(enf)
+        except BaseException:
+            if had is None:  # opened by this request: no rule points at them
+                self._held.close(name)
+            raise
+        if port is None:  # transparent mode off: no rule points at the old port any more
+            self._held.close(name)
         try:
             self.state.add(
-                msgspec.structs.replace(rec, redirect_port=enf.redirect_port, block_when_down=block)
+                msgspec.structs.replace(
+                    rec, redirect_port=port or 0, block_when_down=block, enforced=True
+                )
             )
         except OSError as exc:
             self._unenforce(rec)  # not recorded: a crash clean-up could not find it
             raise BackendError(f"cannot record the enforcement: {exc}") from None
+        return enf
 
     async def _release(self, cred: Caller, interface: str) -> dict[str, Any]:
         rec = self._owned_record(cred, interface, "release")
@@ -727,9 +767,34 @@ class HelperServer:
 
     def _release_blocking(self, rec: TunnelRecord) -> None:
         if self.firewall is not None:
-            self.firewall.remove(rec.interface)
+            self.firewall.remove(rec.interface)  # raises: the listeners stay held
+        self._held.close(rec.interface)
         with contextlib.suppress(OSError):
-            self.state.add(msgspec.structs.replace(rec, redirect_port=0, block_when_down=False))
+            self.state.add(
+                msgspec.structs.replace(rec, redirect_port=0, block_when_down=False, enforced=False)
+            )
+
+    def _listeners(self, cred: Caller, interface: str) -> tuple[int, list[socket.socket]]:
+        """Duplicates of ``interface``'s transparent listeners, for its owner uid only."""
+        if not self.listeners_supported or isinstance(cred, WindowsCaller):
+            raise _Refusal(p.UNSUPPORTED, "listening sockets are only handed out on Unix")
+        rec = self.state.get(interface)
+        if rec is None:
+            raise _Refusal(p.NOT_UP, f"no tunnel {interface!r} made by this helper")
+        if not _owns(cred, rec):  # the owner uid only: the listeners get its company TCP
+            _log.warning(
+                "refused listeners of %s to %s: brought up by %s",
+                interface, _who(cred), _record_owner(rec),
+            )  # fmt: skip
+            raise _Refusal(p.NOT_OWNER, f"{interface} was brought up by another account")
+        port = self._held.port(interface)
+        if port is None:
+            raise _Refusal(p.NOT_UP, f"{interface} is not redirected (enforce with a port)")
+        if not self._spend(_caller_key(cred), 2):
+            raise _Refusal(p.RATE_LIMITED, "too many sockets asked for; try again shortly")
+        socks = self._held.dups(interface)
+        _log.info("listeners of %s (port %d) to %s", interface, port, _who(cred))
+        return port, socks
 
     def _sockets(self, cred: Caller, req: p.Sockets) -> list[socket.socket]:
         if not self.sockets_supported or isinstance(cred, WindowsCaller):
@@ -775,9 +840,9 @@ class HelperServer:
     def _enforcement_status(self, interface: str) -> dict[str, Any] | None:
         """Mark, ranges, redirect port and reject counters of an enforced tunnel."""
         rec = self.state.get(interface)
-        if rec is None or not rec.redirect_port:
+        if rec is None or not rec.is_enforced:
             return None
-        enf = self._enforcement(rec)
+        enf = self._enforcement(rec, rec.redirect_port or None)
         counters = getattr(self.firewall, "counters", None)
         return {
             "mark": enf.mark,

@@ -9,7 +9,9 @@ hands out one socket per ``take`` and refills in a background thread when a pool
 below ``low``. With no tunnel (or no helper) ``take`` raises
 :class:`~wg_backends.errors.NoTunnelSockets`: the decider then refuses — it never falls
 back to a socket of its own on the OS's routes. Linux only (the helper refuses
-elsewhere).
+elsewhere). :meth:`MarkedSockets.listeners` fetches, on the same connection, duplicates
+of the transparent listening sockets the helper holds for the tunnel (``listeners``
+verb), for the decider to accept on (``ProxyServer.adopt_transparent``).
 """
 
 from __future__ import annotations
@@ -95,6 +97,31 @@ class MarkedSockets:
             s.close()
         return first
 
+    def listeners(self) -> list[socket.socket]:
+        """Duplicates of the tunnel's transparent listening sockets (127.0.0.1 and, where
+        the host has it, ::1, one port), the caller's to close. Raises
+        :class:`NoTunnelSockets` when the tunnel has no redirect (or no tunnel, helper
+        gone, refused) or the helper sent anything but listening loopback TCP sockets."""
+        with self._lock:
+            if self._closed:
+                raise NoTunnelSockets("the socket pool is closed")
+        msg = p.Listeners(id=next(self._ids), interface=self.interface)
+        socks, result = self._exchange(msg)
+        try:
+            names = [s.getsockname() for s in socks]
+            ok = (
+                0 < len(socks) <= 2
+                and all(_is_loopback_listener(s) for s in socks)
+                and len({n[1] for n in names}) == 1
+                and result.get("redirect_port") == names[0][1]
+            )
+        except OSError:
+            ok = False
+        if not ok:
+            _close_all(socks)
+            raise NoTunnelSockets("the helper sent no usable listening sockets")
+        return socks
+
     def flush(self) -> None:
         """Drop every pooled socket (e.g. the tunnel was replaced). Idempotent."""
         with self._lock:
@@ -175,6 +202,17 @@ class MarkedSockets:
             id=next(self._ids), interface=self.interface, family=family, kind=kind,
             count=self.batch,
         )  # fmt: skip
+        socks, _result = self._exchange(msg)
+        want_family = socket.AF_INET if family == 4 else socket.AF_INET6
+        want_type = socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM
+        if not socks or any(s.family != want_family or s.type != want_type for s in socks):
+            _close_all(socks)
+            raise NoTunnelSockets("the helper sent no usable sockets")
+        return socks
+
+    def _exchange(self, msg: p.Request) -> tuple[list[socket.socket], dict[str, object]]:
+        """Send ``msg``; the descriptors that came with the ``ok`` answer and its result.
+        Raises :class:`NoTunnelSockets` (descriptors closed then)."""
         with self._io:
             try:
                 conn = self._connect()
@@ -183,7 +221,16 @@ class MarkedSockets:
             except (OSError, ProtocolError) as exc:
                 self._drop_conn()
                 raise NoTunnelSockets(f"helper not reachable for sockets: {exc}") from None
-        socks = [socket.socket(fileno=fd) for fd in fds]
+        socks: list[socket.socket] = []
+        try:
+            for fd in fds:
+                socks.append(socket.socket(fileno=fd))
+        except OSError as exc:  # not a socket: close what was made and the rest
+            _close_all(socks)
+            for fd in fds[len(socks) :]:
+                with contextlib.suppress(OSError):
+                    socket.close(fd)
+            raise NoTunnelSockets(f"the helper sent a non-socket descriptor: {exc}") from None
         try:
             reply = p.decode_reply(body)
         except ProtocolError as exc:
@@ -192,12 +239,7 @@ class MarkedSockets:
         if isinstance(reply, p.ErrorReply):
             _close_all(socks)
             raise NoTunnelSockets(f"{reply.code}: {reply.message}", reply.code)
-        want_family = socket.AF_INET if family == 4 else socket.AF_INET6
-        want_type = socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM
-        if not socks or any(s.family != want_family or s.type != want_type for s in socks):
-            _close_all(socks)
-            raise NoTunnelSockets("the helper sent no usable sockets")
-        return socks
+        return socks, reply.result
 
     def _connect(self) -> socket.socket:
         if self._conn is None:
@@ -215,6 +257,15 @@ class MarkedSockets:
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
+
+
+def _is_loopback_listener(sock: socket.socket) -> bool:
+    """A listening TCP socket bound to 127.0.0.1 or ::1."""
+    if sock.type != socket.SOCK_STREAM or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return False
+    host = sock.getsockname()[0]
+    listening = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+    return bool(listening) and host in ("127.0.0.1", "::1")
 
 
 def _close_all(socks: list[socket.socket]) -> None:

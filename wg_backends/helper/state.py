@@ -57,7 +57,9 @@ class TunnelRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     What the helper enforces comes from here, never from a caller: ``allowed_ips``,
     ``dns`` and ``endpoints`` are the spec it brought up (kept current by ``update``);
-    ``redirect_port`` is non-zero while the tunnel is enforced (``enforce``), and
+    ``enforced`` is set while the tunnel is enforced (``enforce``; records of an older
+    helper have only ``redirect_port``), ``redirect_port`` is the port of the
+    transparent listeners the helper holds (0: kill switch only), and
     ``block_when_down`` asks for the always-on block table if the tunnel goes away
     without a deliberate ``down``. A clean-up removes the rules from the record alone.
     """
@@ -73,6 +75,12 @@ class TunnelRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     endpoints: tuple[str, ...] = ()
     redirect_port: int = 0
     block_when_down: bool = False
+    enforced: bool = False
+
+    @property
+    def is_enforced(self) -> bool:
+        """Whether the helper installed rules for this tunnel (with or without redirect)."""
+        return self.enforced or self.redirect_port > 0
 
 
 class _State(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
