@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import socket
 from collections.abc import Sequence
 
 from core.aio import cancel_and_wait, spawn
@@ -66,6 +67,9 @@ class ProxyServer(Listeners):
     ``reverse(ip)`` gives, if any, for host rules) and spliced, its events' protocol
     "transparent". A connection to that port that was not redirected is refused.
     Off Linux the transparent listener is not opened (a warning is logged).
+    ``transparent_port`` binds the port itself, which any local account could bind
+    first: the engine instead serves the listening sockets the helper holds for the
+    enforced tunnel, with ``adopt_transparent`` (and ``drop_transparent``).
     The addresses a name resolves to must lie in the matched resource's networks, or
     else in ``ranges()`` (the tunnel's ranges; without ``ranges`` only loopback,
     link-local and other never-resource addresses are refused). To dial only through
@@ -219,6 +223,34 @@ class ProxyServer(Listeners):
             bound.append((host, self._transparent_port))
         return bound
 
+    def adopt_transparent(self, socks: Sequence[socket.socket]) -> int:
+        """Serve ``socks`` (listening loopback TCP sockets, one port: the helper's
+        transparent listeners) as the transparent listeners, in place of any this proxy
+        has; returns their port. The proxy owns them from then on (closes them on
+        ``drop_transparent``, a later adopt and ``stop``); the helper's own copies keep the
+        port. Raises ProxyStartError before ``start`` and ProxyConfigError for anything
+        but listening TCP sockets on 127.0.0.1 / ::1 sharing one port, or off Linux —
+        nothing is changed then and ``socks`` stay the caller's."""
+        if self._loop is None:
+            raise ProxyStartError("start the proxy before adopting transparent listeners")
+        if not transparent.SUPPORTED:
+            raise ProxyConfigError("transparent mode needs Linux (SO_ORIGINAL_DST)")
+        port = _check_adoptable(socks)
+        for sock in socks:
+            sock.setblocking(False)  # shared with the helper's copy, which never accepts
+        self._close_listeners([ln for ln in self._listeners if ln.transparent])
+        for sock in socks:
+            self._add_listener(Listener(sock, None, transparent=True))
+        self._transparent_port = port
+        _log.info("serving the helper's transparent listeners on port %d", port)
+        return port
+
+    def drop_transparent(self) -> None:
+        """Stop serving transparent listeners (adopted or bound); open relays stay.
+        Idempotent."""
+        self._close_listeners([ln for ln in self._listeners if ln.transparent])
+        self._transparent_port = 0
+
     async def stop(self) -> None:
         """Close listeners, forwards, handshakes in progress and every relay. Idempotent."""
         self._close_listeners()
@@ -244,3 +276,29 @@ class ProxyServer(Listeners):
     def transparent_port(self) -> int:
         """The transparent listener's port (0 when not listening)."""
         return self._transparent_port
+
+
+def _check_adoptable(socks: Sequence[socket.socket]) -> int:
+    """The one port of ``socks`` if each is a listening TCP socket on 127.0.0.1 or ::1
+    (at most one per family); raises ProxyConfigError otherwise."""
+    if not socks:
+        raise ProxyConfigError("no transparent listeners to adopt")
+    ports: set[int] = set()
+    families: set[int] = set()
+    for sock in socks:
+        try:
+            ok = (
+                sock.type == socket.SOCK_STREAM
+                and sock.family in (socket.AF_INET, socket.AF_INET6)
+                and sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) == 1
+            )
+            host, port = sock.getsockname()[:2] if ok else ("", 0)
+        except OSError:
+            ok = False
+        if not ok or host not in ("127.0.0.1", "::1") or sock.family in families:
+            raise ProxyConfigError("transparent listeners must be listening loopback TCP sockets")
+        families.add(sock.family)
+        ports.add(port)
+    if len(ports) != 1:
+        raise ProxyConfigError("transparent listeners must share one port")
+    return ports.pop()

@@ -14,9 +14,10 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import socket
 import threading
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any, TypeVar
 
 from core.policy.api import Decider
@@ -170,6 +171,15 @@ class ProxyThread:
     def pac(self) -> str:
         """The current PAC file text."""
         return self._call_or_direct(self._server.pac)
+
+    def adopt_transparent(self, socks: Sequence[socket.socket]) -> int:
+        """Serve the helper's transparent listeners ``socks``; see
+        ``ProxyServer.adopt_transparent`` (raises ProxyStartError when not running)."""
+        return self._call(self._server.adopt_transparent, tuple(socks))
+
+    def drop_transparent(self) -> None:
+        """Stop serving transparent listeners; see ``ProxyServer.drop_transparent``."""
+        self._call_or_direct(self._server.drop_transparent)
 
     def reevaluate(self) -> int:
         """Re-decide open relays now; returns how many were closed (0 when stopped)."""
