@@ -270,6 +270,8 @@ async def test_listeners_close_with_down_disconnect_and_stop(make_server: Any) -
     await c.enforce("rtw0", want)
     await c.close()  # the owner left, no always-on
     wait_until(lambda: bindable(want), timeout=10, what="listeners closed after the owner left")
+    # ... and the helper done with that tunnel (a request meanwhile is refused busy).
+    wait_until(lambda: "rtw0" not in r.server._busy, timeout=10, what="the down finished")
     c = HelperClient(r.socket)
     await c.up(spec())
     await c.enforce("rtw0", want)
