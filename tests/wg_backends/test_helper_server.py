@@ -163,7 +163,7 @@ def test_bad_specs_refused_nothing_run(make_server: Any, mutate: Any, needle: st
 def test_oversized_frame_refused_and_helper_still_serving(make_server: Any) -> None:
     r = make_server()
     with raw(r.socket) as s:
-        s.sendall(struct.pack(">I", 10_000_000))
+        s.sendall(struct.pack(">I", 20_000_000))  # over MAX_REQUEST_FRAME (16 MiB + 64 KiB)
         reply = recv(s)
         assert reply["code"] == "bad_request"
         assert "exceeds" in reply["message"]

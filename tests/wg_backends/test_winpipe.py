@@ -413,7 +413,7 @@ def test_oversized_frame_is_refused_before_buffering(tmp_path: Path) -> None:
         await bed.server.start()
         try:
             conn = await w.open_pipe("\\\\.\\pipe\\rt-test", pipes)
-            await conn.write(struct.pack(">I", 10_000_000))
+            await conn.write(struct.pack(">I", 20_000_000))
             data = b""
             while chunk := await conn.read(65536):
                 data += chunk

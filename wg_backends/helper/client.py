@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,18 @@ if TYPE_CHECKING:
     from wg_backends.helper.winpipe import PipeApi, PipeConnection
 
 __all__ = ["DEFAULT_SOCKET", "HelperClient"]
+
+
+def _signed(
+    bundle: str, profile: str, endorsements: Sequence[str], device_id: str | None
+) -> dict[str, Any]:
+    fields: dict[str, Any] = {"bundle": bundle, "profile": profile}
+    if endorsements:
+        fields["endorsements"] = tuple(endorsements)
+    if device_id is not None:
+        fields["device_id"] = device_id
+    return fields
+
 
 DEFAULT_SOCKET = Path("/run/rustronaut/helper.sock")
 
@@ -138,8 +151,56 @@ class HelperClient:
                 return p.decode_reply(body)
 
     async def hello(self) -> dict[str, Any]:
-        """The helper's identity: ``helper``, ``version``, ``protocol``, ``backend``, ``uid``."""
+        """The helper's identity: ``helper``, ``version``, ``protocol``, ``backend``,
+        ``uid`` (``sid`` on Windows) and ``device_key``: this account's WireGuard public
+        key, kept by the helper (None if it cannot be used; older helpers omit it)."""
         return await self._request(p.Hello(id=next(self._ids)))
+
+    async def device_key(self) -> str:
+        """This account's WireGuard public key (base64) as the helper keeps it: the key
+        to enroll the device with when tunnels come from signed bundles. Raises
+        :class:`ProtocolError` if the helper has none to give (older or broken)."""
+        key = (await self.hello()).get("device_key")
+        if not isinstance(key, str):
+            raise ProtocolError("the helper answered no device key")
+        return key
+
+    async def up_bundle(
+        self,
+        bundle: str,
+        profile: str,
+        *,
+        endorsements: Sequence[str] = (),
+        device_id: str | None = None,
+    ) -> TunnelStatus:
+        """Bring up the tunnel of ``profile`` (``"tunnel"`` or ``"gateway:<n>"``, see
+        ``wg_backends.helper.bundles.profile_for``) from the signed policy ``bundle``
+        (the JWS compact string as the controller sent it), relaying ``endorsements``
+        (the controller's key endorsement statements). The helper verifies the bundle
+        with the organisation's anchors and adds this account's device key; this
+        connection owns the tunnel.
+
+        Raises :class:`HelperRefused`: ``bad_bundle`` (signature, anchors, canonical form,
+        expiry, device, rollback, profile — the message says which), ``bad_spec`` (routes),
+        ``busy``, ``not_owner``, ``backend``.
+        """
+        msg = p.Up(id=next(self._ids), **_signed(bundle, profile, endorsements, device_id))
+        result = await self._request(msg)
+        return msgspec.convert(result["status"], TunnelStatus)
+
+    async def update_bundle(
+        self,
+        bundle: str,
+        profile: str,
+        *,
+        endorsements: Sequence[str] = (),
+        device_id: str | None = None,
+    ) -> TunnelStatus:
+        """Like :meth:`update` with the spec of ``profile`` in the signed ``bundle``
+        (verified by the helper, as :meth:`up_bundle`); the tunnel stays up."""
+        msg = p.Update(id=next(self._ids), **_signed(bundle, profile, endorsements, device_id))
+        result = await self._request(msg)
+        return msgspec.convert(result["status"], TunnelStatus)
 
     async def up(self, spec: TunnelSpec) -> TunnelStatus:
         """Bring ``spec`` up (must carry the private key); this connection owns it."""

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
-from typing import Any, Final, cast
+from typing import Annotated, Any, Final, cast
 
 import msgspec
+from msgspec import Meta
 
 from wg_backends.errors import ProtocolError, SpecError
 from wg_backends.spec import TunnelSpec, validate_interface
@@ -31,6 +32,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_FRAME",
     "MAX_REASON",
+    "MAX_REQUEST_FRAME",
     "MAX_SOCKETS",
     "PROTOCOL_VERSION",
     "Down",
@@ -55,6 +57,12 @@ __all__ = [
 
 PROTOCOL_VERSION: Final = 1
 MAX_FRAME: Final = 64 * 1024
+#: Largest request frame: an ``up``/``update`` carries a signed policy bundle (a 10,000-rule
+#: bundle is about 5 MB). Replies stay within :data:`MAX_FRAME`.
+MAX_REQUEST_FRAME: Final = 16 * 1024 * 1024 + 64 * 1024
+#: Endorsements one ``up``/``update`` may relay, and the size of each.
+MAX_ENDORSEMENTS: Final = 16
+MAX_ENDORSEMENT: Final = 2048
 #: Deepest nesting of arrays/objects a body may have (a spec needs 4; msgspec would recurse
 #: into 30,000 levels and raise ``RecursionError``, so deeper bodies are refused first).
 MAX_DEPTH: Final = 16
@@ -69,6 +77,7 @@ UNAUTHORIZED = "unauthorized"
 BUSY = "busy"
 BAD_REQUEST = "bad_request"
 BAD_SPEC = "bad_spec"
+BAD_BUNDLE = "bad_bundle"
 BACKEND = "backend"
 NOT_UP = "not_up"
 UNSUPPORTED_VERSION = "unsupported_version"
@@ -89,10 +98,28 @@ class Hello(_Msg, tag="hello", frozen=True):
     """Ask for the helper's identity, protocol version and backend."""
 
 
-class Up(_Msg, tag="up", frozen=True):
-    """Bring ``spec`` up (private key required). The connection becomes the tunnel's owner."""
+_Endorsement = Annotated[str, Meta(max_length=MAX_ENDORSEMENT)]
 
-    spec: TunnelSpec
+
+class _TunnelRequest(_Msg, frozen=True):
+    """A tunnel to bring up or update: a caller-built ``spec`` (private key required;
+    refused when the organisation manages policy trust anchors) or a signed policy
+    ``bundle`` with the ``profile`` to take from it (``"tunnel"`` or ``"gateway:<n>"``),
+    the ``endorsements`` that chain its signer to the anchors and, optionally, the
+    ``device_id`` the caller expects. With a bundle the helper verifies it itself and adds
+    the caller's device key (:mod:`wg_backends.helper.bundles`)."""
+
+    spec: TunnelSpec | msgspec.UnsetType = msgspec.UNSET
+    bundle: str | msgspec.UnsetType = msgspec.UNSET
+    profile: str | msgspec.UnsetType = msgspec.UNSET
+    endorsements: (
+        Annotated[tuple[_Endorsement, ...], Meta(max_length=MAX_ENDORSEMENTS)] | msgspec.UnsetType
+    ) = msgspec.UNSET
+    device_id: Annotated[str, Meta(max_length=128)] | msgspec.UnsetType = msgspec.UNSET
+
+
+class Up(_TunnelRequest, tag="up", frozen=True):
+    """Bring a tunnel up (see :class:`_TunnelRequest`). The connection becomes its owner."""
 
 
 class Down(_Msg, tag="down", frozen=True):
@@ -115,12 +142,10 @@ class Status(_Msg, tag="status", frozen=True):
     interface: str
 
 
-class Update(_Msg, tag="update", frozen=True):
-    """Apply ``spec`` to the caller's tunnel of the same interface without taking it down
-    (``wg syncconf`` + route diff: the handshake survives); enforcement follows the new
-    AllowedIPs atomically. Private key required; same route checks as ``up``."""
-
-    spec: TunnelSpec
+class Update(_TunnelRequest, tag="update", frozen=True):
+    """Apply a spec (or a signed bundle's profile, as for ``up``) to the caller's tunnel of
+    the same interface without taking it down (``wg syncconf`` + route diff: the handshake
+    survives); enforcement follows the new AllowedIPs atomically. Same checks as ``up``."""
 
 
 class Enforce(_Msg, tag="enforce", frozen=True):
@@ -184,14 +209,16 @@ _rep_dec = msgspec.json.Decoder(Reply)
 
 
 def encode(msg: Request | Reply) -> bytes:
-    """A message as one complete frame. Raises :class:`ProtocolError` if too large."""
-    return frame(_enc.encode(msg))
+    """A message as one complete frame. Raises :class:`ProtocolError` if too large
+    (:data:`MAX_REQUEST_FRAME` for ``up``/``update``, :data:`MAX_FRAME` otherwise)."""
+    limit = MAX_REQUEST_FRAME if isinstance(msg, _TunnelRequest) else MAX_FRAME
+    return frame(_enc.encode(msg), limit)
 
 
-def frame(body: bytes) -> bytes:
-    """Prefix ``body`` with its length. Raises :class:`ProtocolError` above MAX_FRAME."""
-    if len(body) > MAX_FRAME:
-        raise ProtocolError(f"message of {len(body)} bytes exceeds {MAX_FRAME}")
+def frame(body: bytes, limit: int = MAX_FRAME) -> bytes:
+    """Prefix ``body`` with its length. Raises :class:`ProtocolError` above ``limit``."""
+    if len(body) > limit:
+        raise ProtocolError(f"message of {len(body)} bytes exceeds {limit}")
     return _HEADER.pack(len(body)) + body
 
 
@@ -246,6 +273,8 @@ def decode_request(body: bytes) -> Request:
         req = cast(Request, _req_dec.decode(body))
     except (msgspec.ValidationError, msgspec.DecodeError, ValueError, RecursionError) as exc:
         raise ProtocolError(f"bad request: {exc}") from None
+    if isinstance(req, Up | Update):
+        _check_tunnel_request(req)
     if isinstance(req, Down) and isinstance(req.reason, str) and len(req.reason) > MAX_REASON:
         raise ProtocolError(f"bad request: reason longer than {MAX_REASON} characters")
     if isinstance(req, Down | Status | Enforce | Release | Sockets | Listeners):
@@ -267,6 +296,18 @@ def decode_request(body: bytes) -> Request:
         if type(req.count) is not int or not 1 <= req.count <= MAX_SOCKETS:
             raise ProtocolError(f"bad request: count must be 1-{MAX_SOCKETS}")
     return req
+
+
+def _check_tunnel_request(req: Up | Update) -> None:
+    signed = isinstance(req.bundle, str)
+    if signed == isinstance(req.spec, TunnelSpec):
+        raise ProtocolError("bad request: give either a spec or a signed bundle (not both)")
+    if signed and not isinstance(req.profile, str):
+        raise ProtocolError("bad request: a signed bundle needs a profile")
+    if not signed and not all(
+        f is msgspec.UNSET for f in (req.profile, req.endorsements, req.device_id)
+    ):
+        raise ProtocolError("bad request: profile, endorsements and device_id go with a bundle")
 
 
 def decode_reply(body: bytes) -> Reply:

@@ -76,6 +76,14 @@ from wg_backends.errors import BackendError, ProtocolError, SpecError, TunnelSta
 from wg_backends.firewall import Enforcement, Firewall, NftFirewall, PfFirewall, mark_for
 from wg_backends.helper import localnet, managed
 from wg_backends.helper import protocol as p
+from wg_backends.helper.bundles import (
+    BundleRefused,
+    HelperFloors,
+    VerifiedSpec,
+    describe,
+    verified_spec,
+)
+from wg_backends.helper.keys import DeviceKeyError, DeviceKeys
 from wg_backends.helper.redirect import HeldListeners
 from wg_backends.helper.state import StateFile, TunnelRecord, read_always_on
 from wg_backends.helper.transport import (
@@ -88,6 +96,7 @@ from wg_backends.helper.transport import (
 )
 from wg_backends.helper.winpipe import PIPE_NAME, NamedPipeListener, authorise
 from wg_backends.runner import CommandRunner
+from wg_backends.signed.anchors import anchor_keys
 from wg_backends.spec import TunnelSpec
 
 __all__ = ["HelperConfig", "HelperServer", "PeerCred", "default_listener"]
@@ -199,6 +208,9 @@ class HelperServer:
         self.backend = backend
         self._runner = runner
         self.state = StateFile(config.state_dir)
+        # Issue 16: the device keys and rollback floors live in the helper's own state.
+        self.keys = DeviceKeys(config.state_dir)
+        self.floors = HelperFloors(config.state_dir)
         self._ids = itertools.count(1)
         self._live: set[int] = set()
         self._owners: dict[str, int] = {}
@@ -379,7 +391,7 @@ class HelperServer:
         task = asyncio.current_task()
         if task is not None:
             self._handlers.add(task)
-        decoder = p.FrameDecoder()
+        decoder = p.FrameDecoder(p.MAX_REQUEST_FRAME)  # an up may carry a signed bundle
         loop = asyncio.get_running_loop()
         deadline: float | None = None
         try:
@@ -479,11 +491,13 @@ class HelperServer:
             if isinstance(req, p.Hello):
                 return p.Ok(id=req.id, result=self._hello(cred))
             if isinstance(req, p.Up):
-                return p.Ok(id=req.id, result=await self._up(conn, cred, req.spec))
+                spec = await self._requested_spec(cred, req, "up")
+                return p.Ok(id=req.id, result=await self._up(conn, cred, spec))
             if isinstance(req, p.Down):
                 return p.Ok(id=req.id, result=await self._down_req(cred, req))
             if isinstance(req, p.Update):
-                return p.Ok(id=req.id, result=await self._update(cred, req.spec))
+                spec = await self._requested_spec(cred, req, "update")
+                return p.Ok(id=req.id, result=await self._update(cred, spec))
             if isinstance(req, p.Enforce):
                 return p.Ok(id=req.id, result=await self._enforce(cred, req))
             if isinstance(req, p.Release):
@@ -498,6 +512,12 @@ class HelperServer:
             return p.Ok(id=req.id, result=await self._status(req.interface))
         except _Refusal as exc:
             return p.ErrorReply(id=req.id, code=exc.code, message=exc.message)
+        except BundleRefused as exc:
+            _log.warning("refused the signed policy of %s: %s", _who(cred), exc)
+            return p.ErrorReply(id=req.id, code=p.BAD_BUNDLE, message=str(exc))
+        except DeviceKeyError as exc:
+            _log.error("device key of %s: %s", _who(cred), exc)
+            return p.ErrorReply(id=req.id, code=p.INTERNAL, message=str(exc))
         except SpecError as exc:
             return p.ErrorReply(id=req.id, code=p.BAD_SPEC, message=str(exc))
         except TunnelStateError as exc:
@@ -514,13 +534,77 @@ class HelperServer:
             if isinstance(cred, WindowsCaller)
             else {"uid": cred.uid}
         )
+        try:
+            # The caller's WireGuard public key, made on first use: the engine enrolls the
+            # device with it; the private half never leaves the helper.
+            device_key: str | None = self.keys.public_key(_owner_id(cred))
+        except DeviceKeyError as exc:
+            _log.error("device key of %s: %s", _who(cred), exc)
+            device_key = None
         return {
             "helper": "rustronaut-helper",
             "version": __version__,
             "protocol": p.PROTOCOL_VERSION,
             "backend": self.backend.name,
+            "device_key": device_key,
             **who,
         }
+
+    async def _requested_spec(self, cred: Caller, req: p.Up | p.Update, verb: str) -> TunnelSpec:
+        """The spec an ``up``/``update`` asks for, by the organisation's rules.
+
+        With managed policy trust anchors only a signed bundle counts: the helper verifies
+        it itself and adds the caller's device key; a caller-built spec is refused
+        (``bad_spec``). Without anchors (development) a caller-built spec is taken, and
+        logged as such; a bundle cannot be verified then (``bad_bundle``).
+        """
+        settings = await asyncio.to_thread(self.read_managed)
+        anchors = settings.policy_trust_anchors
+        if isinstance(req.bundle, str):
+            if not anchors:
+                raise BundleRefused(
+                    "untrusted_key",
+                    "no policy trust anchors are managed on this computer: the helper cannot "
+                    "verify a signed bundle",
+                )
+            verified = await asyncio.to_thread(self._verify_bundle, cred, req, anchors)
+            spec = await asyncio.to_thread(self.keys.attach, _owner_id(cred), verified.spec)
+            _log.info("%s from signed policy by %s: %s", verb, _who(cred), describe(verified))
+            return spec
+        assert isinstance(req.spec, TunnelSpec)  # decode_request: a spec or a bundle
+        if anchors:
+            _log.warning(
+                "refused %s of %s by %s: a caller-built spec, and policy trust anchors are "
+                "managed",
+                verb, req.spec.interface, _who(cred),
+            )  # fmt: skip
+            raise _Refusal(p.BAD_SPEC, "this organisation's helper only accepts signed policy")
+        _log.warning(
+            "%s of %s by %s from a caller-built spec (no policy_trust_anchors managed: a "
+            "development setup)",
+            verb, req.spec.interface, _who(cred),
+        )  # fmt: skip
+        return req.spec
+
+    def _verify_bundle(
+        self, cred: Caller, req: p.Up | p.Update, anchors: tuple[str, ...]
+    ) -> VerifiedSpec:
+        assert isinstance(req.bundle, str)  # decode_request: a bundle comes with a profile
+        assert isinstance(req.profile, str)
+        try:
+            keys = anchor_keys(anchors)
+        except ValueError as exc:  # the managed reader checked them; never trust twice-read
+            raise BundleRefused("untrusted_key", f"managed trust anchor: {exc}") from None
+        return verified_spec(
+            req.bundle,
+            req.profile,
+            anchors=keys,
+            endorsements=req.endorsements if isinstance(req.endorsements, tuple) else (),
+            floors=self.floors,
+            owner=_owner_id(cred),
+            now=time.time(),
+            device_id=req.device_id if isinstance(req.device_id, str) else None,
+        )
 
     def _claim(self, interface: str) -> None:
         if interface in self._busy:
@@ -912,6 +996,11 @@ def _who(cred: Caller) -> str:
     if isinstance(cred, WindowsCaller):
         return f"sid {cred.user_sid} (pid {cred.pid})"
     return f"uid {cred.uid} (pid {cred.pid})"
+
+
+def _owner_id(cred: Caller) -> int | str:
+    """Whose device key and rollback floors: the uid, or the SID on Windows."""
+    return cred.user_sid if isinstance(cred, WindowsCaller) else cred.uid
 
 
 def _caller_key(cred: Caller) -> str:
