@@ -125,3 +125,36 @@ async def test_rogue_a_and_aaaa_answers_are_never_followed(bed: Bed) -> None:
         assert leaked == 0, f"{leaked} packets reached the rogue host: {tries}"
         asked = bed.rogue_dns_queries() - queries
         assert asked == 0, f"the decider asked the LAN's resolver {asked} times"
+
+
+async def test_a_dead_tunnel_never_falls_back_to_the_lan(bed: Bed) -> None:
+    # The rogue host is the LAN's default router: anything sent by the OS's routes while
+    # the tunnel is gone lands there.
+    async with session(bed, split_dns=True) as s:
+        await s.wait_state("connected", "degraded")
+        assert _ok(await asyncio.to_thread(s.curl, WIKI))
+        await asyncio.to_thread(bed.silence_gateway)
+        await s.wait_state("reconnecting", "connecting", "offline", "error", within=20)
+        before = bed.rogue_packets()
+        tries = await asyncio.to_thread(_every_way_in, s)
+        for name in ("socks5-hostname", "connect", "http-proxy"):
+            assert not _ok(tries[name]), (name, tries[name])
+        leaked = bed.rogue_packets() - before
+        assert leaked == 0, f"{leaked} packets reached the LAN while the tunnel was down: {tries}"
+
+
+async def test_the_fence_holds_while_reconnecting(bed: Bed) -> None:
+    # A plain app's connection to a resource range while the tunnel is being replaced is
+    # blocked (or caught and refused by the decider), never sent to the LAN in cleartext.
+    async with session(bed, split_dns=True) as s:
+        await s.wait_state("connected", "degraded")
+        await asyncio.to_thread(bed.silence_gateway)
+        snap = await s.wait_state("reconnecting", "connecting", "offline", "error", within=20)
+        before = bed.rogue_packets()
+        plain = await asyncio.to_thread(
+            s.curl, f"http://{WIKI_IP}/", direct=True, timeout=3,
+            extra=("-H", "Host: wiki.corp.example"),
+        )  # fmt: skip
+        leaked = bed.rogue_packets() - before
+        assert ROGUE_BODY not in plain.stdout, (snap["state"], snap.get("access"), plain)
+        assert leaked == 0, f"{leaked} packets of a plain app reached the LAN ({snap['state']})"
