@@ -361,8 +361,8 @@ class ControllerService:
             device_id, posture=facts, reachable=reachable_ids, now=self.now()
         )
         dev = self.storage.get_device(device_id)
-        if reachable_ids:
-            self._gateway_add(dev)
+        if reachable_ids or self._filtering():
+            self._gateway_add(dev)  # with a filter, its grants (maybe none) are the fence
         else:
             self._gateway_remove(dev)
         self.reconcile_gateway()  # the filter follows the new facts
