@@ -8,6 +8,7 @@ policy (``core.policy``), the helper (``core.tunnel``) and the proxy (``core.pro
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
@@ -582,12 +583,19 @@ class TunnelAdapter:
         if pool is None or pool.interface != interface:
             self._close_pool()
             pool = self._pool = self._client.marked_sockets()
+        listeners: tuple[socket.socket, ...] = ()
+        if done.redirect_port is not None:
+            # The helper made (and holds) the listening sockets on the port it redirects
+            # to: copies come over the pool's own connection (SCM_RIGHTS).
+            listeners = tuple(await asyncio.to_thread(pool.listeners))
         return TunnelPath(
             interface=interface,
             ranges=parse_ranges(done.ranges),
             take=pool.take,
-            transparent=redirect_port is not None,
+            transparent=done.redirect_port is not None,
             flush=pool.flush,
+            redirect_port=done.redirect_port,
+            listeners=listeners,
         )
 
     async def release(self) -> None:
@@ -633,11 +641,10 @@ class ProxyAdapter:
         self._decider = decider
         self._route = DeciderRoute()
         self._callbacks: list[Callable[[ProxyEvent], None]] = []
-        self._transparent_port: int | None = None
-        self._server = self._make(None)
+        self._server = self._make()
         self._address: str | None = None
 
-    def _make(self, transparent_port: int | None) -> ProxyThread:
+    def _make(self) -> ProxyThread:
         from core.proxy import ProxyServer
         from core.proxy.dial import system_connector, tunnel_connector
         from core.proxy.thread import ProxyThread
@@ -654,14 +661,12 @@ class ProxyAdapter:
             self._decider,
             resolver=route.resolve,
             connector=connect,
-            transparent_port=transparent_port,
             reverse=route.reverse,
             ranges=route.ranges,
         )
         thread = ProxyThread(server)
         for callback in self._callbacks:
             thread.subscribe(callback)
-        self._transparent_port = transparent_port
         return thread
 
     def subscribe(self, callback: Callable[[ProxyEvent], None]) -> None:
@@ -669,9 +674,9 @@ class ProxyAdapter:
         self._server.subscribe(callback)
 
     async def start(self, port: int, transparent_port: int | None = None) -> str:
+        # The transparent listeners are the helper's (adopted in ``set_path``): a port
+        # the decider bound itself could be taken first by another local account.
         if self._address is None:
-            if transparent_port != self._transparent_port:
-                self._server = self._make(transparent_port)
             bound = await self._server.start(port)
             host, real_port = bound[0]
             self._address = f"{host}:{real_port}"
@@ -681,6 +686,14 @@ class ProxyAdapter:
         # A tunnel the helper cannot fence (path None while a spec is applied): the
         # proxy keeps the OS's routes; no tunnel at all: it refuses.
         self._route.set(path, spec, unfenced=path is None and spec is not None)
+        if self._address is None:
+            for sock in path.listeners if path is not None else ():
+                sock.close()  # not serving: the helper keeps its own copies
+            return
+        if path is not None and path.listeners:
+            self._server.adopt_transparent(path.listeners)
+        else:
+            self._server.drop_transparent()
 
     async def stop(self) -> None:
         await self._server.stop()

@@ -257,6 +257,10 @@ class TunnelPath:
     transparent: bool
     #: drop pooled sockets (the tunnel's interface was replaced)
     flush: Callable[[], None] = lambda: None
+    #: the port the helper redirects to, and its listening sockets on it (made and held
+    #: by the helper, so no other account can bind the port): the decider serves them
+    redirect_port: int | None = None
+    listeners: tuple[socket.socket, ...] = ()
 
 
 class TunnelPort(Protocol):

@@ -314,7 +314,9 @@ class Reactions:
             fenced=path is not None,
             proxy_address=proxy_address,
             transparent_address=(
-                f"127.0.0.1:{self.config.transparent_port}" if transparent else None
+                f"127.0.0.1:{path.redirect_port or self.config.transparent_port}"
+                if path is not None and transparent
+                else None
             ),
             dns_suffixes=suffixes,
             overridden_routes=self._snapshot.access.overridden_routes
