@@ -40,6 +40,7 @@ from core.proxy.normalize import is_ip, normalize_host, normalize_port
 from core.proxy.pac import PacTargets, parse_pac_targets, render_pac
 from core.proxy.peer import Owner, PeerInfo
 from core.proxy.relay import BufferedRelay, Relay, SpliceRelay
+from core.text import safe_line
 
 __all__ = ["LOOPED", "PROTOCOL_TRANSPARENT", "PeerSlot", "ReverseLookup", "Serving", "app_of"]
 
@@ -308,9 +309,13 @@ class Serving(Bookkeeping):
             return False
         addresses: tuple[str, ...] = ()
         dropped: str | None = None
+        unresolved = ""
         host_is_ip = is_ip(host)
         if not host_is_ip:
-            addresses = known if known is not None else await self._resolve(host, port)
+            if known is not None:
+                addresses = known
+            else:
+                addresses, unresolved = await self._resolve(host, port)
             # Never-resources (loopback, link-local…) are gone before the policy sees
             # them: a broad CIDR must not match them either.
             addresses, dropped = drop_special(host, addresses)
@@ -334,9 +339,14 @@ class Serving(Bookkeeping):
             await send_final(loop, conn, answer.deny(decision.reason, decision.rule_id))
             return False
         targets = (host,) if host_is_ip else addresses
+        if not targets:
+            # Allowed by name, but no address may be dialled: say why in Activity (the
+            # split-DNS resolver's words: not found, tunnel DNS unreachable, refused).
+            why = unresolved or "no usable address"
+            self._refuse(app, destination, f"{host} could not be resolved: {why}", protocol)
+            await send_final(loop, conn, answer.failure(OSError(f"cannot resolve {host}")))
+            return False
         try:
-            if not targets:
-                raise OSError(f"cannot resolve {host}")
             async with asyncio.timeout(limits.connect_timeout):
                 upstream = await self._connector(targets, port)
         except (OSError, TimeoutError) as exc:
@@ -434,13 +444,16 @@ class Serving(Bookkeeping):
             return addresses, None
         return tuple(kept), first
 
-    async def _resolve(self, host: str, port: int) -> tuple[str, ...]:
+    async def _resolve(self, host: str, port: int) -> tuple[tuple[str, ...], str]:
+        """The addresses of ``host`` (canonical, bounded) and, when there are none, why."""
         try:
             async with asyncio.timeout(self._limits.resolve_timeout):
                 raw = await self._resolver(host, port)
-        except (OSError, TimeoutError, UnicodeError) as exc:
+        except TimeoutError:
+            return (), "the look-up timed out"
+        except (OSError, UnicodeError) as exc:
             _log.debug("cannot resolve %s: %s", host, exc)
-            return ()
+            return (), safe_line(str(exc)) or type(exc).__name__
         out: list[str] = []
         for address in raw:
             try:
@@ -451,7 +464,7 @@ class Serving(Bookkeeping):
                 out.append(canonical)
             if len(out) >= self._limits.max_resolved:
                 break
-        return tuple(out)
+        return tuple(out), ("" if out else "no address in the answer")
 
     def _needs_hash(self) -> bool:
         """Whether a rule of the current policy is pinned to an executable's hash

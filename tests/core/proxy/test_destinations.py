@@ -343,3 +343,19 @@ async def test_a_name_cannot_launder_an_address_the_policy_denies(rig: Rig) -> N
     assert code == 0
     assert await _echoes(w, r)
     assert rig.dialled == [["192.0.2.1"]]
+
+
+async def test_a_name_that_cannot_be_resolved_says_why_in_activity(rig: Rig) -> None:
+    # The split-DNS resolver's words reach the employee (they used to be logged at debug
+    # level only, and the connection simply failed).
+    code, _r, w = await rig.socks("wiki.corp.example")  # no answer: "no such host …"
+    w.close()
+    assert code != 0
+    await async_wait_until(
+        lambda: any(e.kind is EventKind.REFUSED for e in rig.events), what="a refusal"
+    )
+    refused = next(e for e in rig.events if e.kind is EventKind.REFUSED)
+    assert refused.reason == (
+        "wiki.corp.example could not be resolved: no such host wiki.corp.example"
+    )
+    assert rig.dialled == []
