@@ -22,6 +22,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from tests.fakes.wait import wait_until
 from tests.wg_backends.accounts import run_as, second_account
 from tests.wg_backends.bundlekit import Org, raw_key, spec
 from tests.wg_backends.fakes import FakeBackend, plain_asyncio
@@ -36,7 +37,7 @@ from wg_backends.spec import TunnelSpec
 
 pytestmark = [pytest.mark.integration, pytest.mark.root, pytest.mark.hostile_local_user]
 
-ROUTES = ("10.233.0.0/24",)
+ROUTES = ("10.247.77.0/24",)
 
 
 def _pub(private: str) -> str:
@@ -159,11 +160,11 @@ async def test_an_update_cannot_swap_in_a_caller_built_spec(make_server: Any, or
             await c.update(_caller_spec(dns=("203.0.113.53",)))
         assert info.value.helper_code == "bad_spec"
         assert r.backend.up_ifaces["rtb0"].dns == ()
-        wider = org.bundle(2, tunnel=spec("10.233.0.0/24", "10.234.0.0/24", interface="rtb0"))
+        wider = org.bundle(2, tunnel=spec("10.247.77.0/24", "10.247.78.0/24", interface="rtb0"))
         await c.update_bundle(wider, "tunnel", endorsements=ends)
         assert r.backend.up_ifaces["rtb0"].peers[0].allowed_ips == (
-            "10.233.0.0/24",
-            "10.234.0.0/24",
+            "10.247.77.0/24",
+            "10.247.78.0/24",
         )
         # Rolling back to version 1 (e.g. to drop a route IT removed) is refused.
         with pytest.raises(HelperRefused) as info:
@@ -348,3 +349,57 @@ async def test_a_large_bundle_travels_in_one_request_frame(make_server: Any, org
     async with HelperClient(r.socket) as c:
         status = await c.up_bundle(token, "tunnel", endorsements=[org.endorsement()])
     assert status.up
+
+
+_TWO_LARGE = r"""
+import json, socket, struct, sys
+path = sys.argv[1]
+def conn():
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(path)
+    return s
+def answer(s):
+    head = s.recv(4, socket.MSG_WAITALL)
+    if len(head) < 4:
+        return {"closed": True}
+    return json.loads(s.recv(struct.unpack(">I", head)[0], socket.MSG_WAITALL))
+size = 1024 * 1024
+a, b = conn(), conn()
+a.sendall(struct.pack(">I", size) + b"x" * 200_000)   # A is buffering a large frame
+print("A", flush=True)
+sys.stdin.readline()                                   # the test saw the helper hold A
+b.sendall(struct.pack(">I", size) + b"y" * 200_000)   # B too, at the same time: refused
+print(json.dumps(answer(b)), flush=True)
+a.sendall(b"x" * (size - 200_000))                     # A completes (junk: bad_request)
+print(json.dumps(answer(a)), flush=True)
+c = conn()
+c.sendall(struct.pack(">I", size) + b"z" * size)       # the slot is free again
+print(json.dumps(answer(c)), flush=True)
+"""
+
+
+def test_one_large_request_at_a_time_per_account(make_server: Any, org: LiveOrg) -> None:
+    import subprocess
+
+    from tests.wg_backends.accounts import SYSTEM_PYTHON
+
+    with second_account() as mallory:
+        r = make_server({}, allowed_uids=frozenset({mallory.uid}))
+        proc = subprocess.Popen(
+            ["setpriv", "--reuid", str(mallory.uid), "--regid", str(mallory.gid),
+             "--init-groups", SYSTEM_PYTHON, "-I", "-c", _TWO_LARGE, str(r.socket)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd="/",
+        )  # fmt: skip
+        assert proc.stdout is not None
+        assert proc.stdin is not None
+        assert proc.stdout.readline().strip() == "A"
+        wait_until(lambda: f"uid:{mallory.uid}" in r.server._large, what="A holds the slot")
+        out, _ = proc.communicate("go\n", timeout=60)
+        assert proc.returncode == 0
+        second, first, third = (json.loads(line) for line in out.splitlines())
+        assert second["code"] == "bad_request"
+        assert "another large request" in second["message"]
+        assert first["code"] == "bad_request"
+        assert "another large request" not in first["message"]
+        assert "another large request" not in third["message"]

@@ -217,6 +217,7 @@ class HelperServer:
         self._busy: set[str] = set()
         self._conns: dict[int, Connection] = {}
         self._per_caller: Counter[str] = Counter()
+        self._large: set[str] = set()  # callers with a frame > MAX_FRAME buffering
         self._handlers: set[asyncio.Task[Any]] = set()
         # Enforcement rules (None: this OS cannot enforce). A seam for tests too.
         if firewall is None:
@@ -394,6 +395,7 @@ class HelperServer:
         decoder = p.FrameDecoder(p.MAX_REQUEST_FRAME)  # an up may carry a signed bundle
         loop = asyncio.get_running_loop()
         deadline: float | None = None
+        large = False
         try:
             while True:
                 # Idle between frames is fine (the owner stays connected); a started frame
@@ -418,6 +420,7 @@ class HelperServer:
                         await self._send_fds(connection, reply)
                     else:
                         await self._send(connection, reply)
+                large = self._large_frame(key, cred, large, decoder.pending)
         except ProtocolError as exc:  # framing broken: the stream cannot be resynchronised
             with contextlib.suppress(OSError, ConnectionError):
                 await self._send(
@@ -431,6 +434,8 @@ class HelperServer:
         except (ConnectionError, OSError):
             pass
         finally:
+            if large:
+                self._large.discard(key)
             self._per_caller[key] -= 1
             if self._per_caller[key] <= 0:
                 del self._per_caller[key]
@@ -442,6 +447,25 @@ class HelperServer:
             finally:
                 if task is not None:
                     self._handlers.discard(task)
+
+    def _large_frame(self, key: str, cred: Caller, held: bool, pending: int) -> bool:
+        """Whether this connection now holds its caller's one large-frame slot.
+
+        A request frame may be 16 MiB (a signed bundle): one such frame in flight per
+        account (root exempt), so eight connections cannot make the helper buffer 128 MiB
+        for one user. Raises ``ProtocolError`` (the connection is closed) otherwise.
+        """
+        if pending <= p.MAX_FRAME + 4:  # no frame larger than an answer is buffering
+            if held:
+                self._large.discard(key)
+            return False
+        if held or _is_root(cred):
+            return held
+        if key in self._large:
+            _log.warning("refused a second large request of %s at once", _who(cred))
+            raise ProtocolError("another large request of this account is in progress")
+        self._large.add(key)
+        return True
 
     async def _send_fds(self, connection: Connection, reply: _FdReply) -> None:
         try:
