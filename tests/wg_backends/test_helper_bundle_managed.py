@@ -95,3 +95,41 @@ def test_a_file_owned_by_a_user_does_not_count(mdir: Path) -> None:
     _write(mdir / "managed.json", {"policy_trust_anchors": [A1]})
     os.chown(mdir / "managed.json", 1000, 1000)
     assert managed.read(mdir).policy_trust_anchors == ()
+
+
+# ---- Windows: the policy registry key ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "want"),
+    [
+        (None, ()),
+        ([A1, A2], (A1, A2)),
+        ([A1, "bad"], ()),  # one bad anchor: the value is ignored whole (logged)
+        ("<registry type 1>", ()),  # REG_SZ instead of REG_MULTI_SZ
+        ([A1, A1], ()),
+    ],
+)
+def test_registry_anchors(value: object, want: tuple[str, ...]) -> None:
+    asked: list[tuple[str, str]] = []
+
+    def query(key: str, name: str) -> object:
+        asked.append((key, name))
+        return value
+
+    assert managed.read_anchors_registry(query) == want
+    assert asked == [(r"SOFTWARE\Policies\Rustronaut\Client", "policy_trust_anchors")]
+
+
+def test_registry_unreadable_counts_as_absent() -> None:
+    def query(key: str, name: str) -> object:
+        raise PermissionError("denied")
+
+    assert managed.read_anchors_registry(query) == ()
+
+
+def test_windows_reads_anchors_from_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(managed.sys, "platform", "win32")
+    got = managed.read(registry=lambda: True, registry_anchors=lambda: (A1,))
+    assert got.always_on is True
+    assert got.policy_trust_anchors == (A1,)

@@ -16,12 +16,14 @@ must be regular, at most 256 KiB, one JSON object, UTF-8, without duplicate keys
 value of the wrong type rejects the whole file. A rejected file is logged and counts as
 absent. Nothing here takes a path from the environment: the directory comes from the
 helper's ``--managed-dir`` (default ``/etc/rustronaut``). On Windows, without a managed
-directory, the policy registry key is read instead (``state.read_always_on_registry``).
+directory, the policy registry key is read instead (``state.read_always_on_registry``,
+:func:`read_anchors_registry`: ``policy_trust_anchors`` as REG_MULTI_SZ).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -160,18 +162,65 @@ def _files(managed_dir: Path) -> list[Path]:
 
 
 RegistryRead = Callable[[], bool]
+RegistryQuery = Callable[[str, str], object]
+"""``query(key_path, value_name)``: the value's data (a list of strings for REG_MULTI_SZ),
+``None`` when the key or value is missing."""
 
 
-def read(managed_dir: Path | None = None, *, registry: RegistryRead | None = None) -> HelperManaged:
+def read_anchors_registry(query: RegistryQuery | None = None) -> tuple[str, ...]:
+    """``policy_trust_anchors`` (REG_MULTI_SZ) from ``HKLM\\SOFTWARE\\Policies\\
+    Rustronaut\\Client``, checked as in a managed file. Never raises: a value of another
+    type or with a bad anchor is logged and counts as absent."""
+    from wg_backends.helper.state import POLICY_KEY
+
+    try:
+        value = (query or _multi_sz_query)(POLICY_KEY, "policy_trust_anchors")
+    except (OSError, ImportError) as exc:
+        _log.warning("managed policy_trust_anchors unreadable, ignored: %s", exc)
+        return ()
+    if value is None:
+        return ()
+    try:
+        return _anchors(value)
+    except ManagedFileError as exc:
+        _log.warning("managed policy_trust_anchors in the registry ignored: %s", exc)
+        return ()
+
+
+def _multi_sz_query(key_path: str, name: str) -> object:  # pragma: no cover - Windows only
+    winreg: Any = importlib.import_module("winreg")
+    access = winreg.KEY_READ | getattr(winreg, "KEY_WOW64_64KEY", 0)
+    try:
+        key = winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, key_path, 0, access)
+    except FileNotFoundError:
+        return None
+    with key:
+        try:
+            data, kind = winreg.QueryValueEx(key, name)
+        except FileNotFoundError:
+            return None
+    return list(data) if kind == winreg.REG_MULTI_SZ else f"<registry type {kind}>"
+
+
+def read(
+    managed_dir: Path | None = None,
+    *,
+    registry: RegistryRead | None = None,
+    registry_anchors: Callable[[], tuple[str, ...]] | None = None,
+) -> HelperManaged:
     """The managed settings as the helper sees them now. Never raises (problems logged).
 
     ``managed_dir`` defaults to ``/etc/rustronaut``; on Windows, when it is not given,
-    ``registry()`` (default: ``always_on`` from the policy key) is used instead.
+    the policy registry key is read instead: ``registry()`` (default: ``always_on``) and
+    ``registry_anchors()`` (default: :func:`read_anchors_registry`).
     """
     if managed_dir is None and sys.platform == "win32":
         from wg_backends.helper.state import read_always_on_registry
 
-        return HelperManaged(always_on=(registry or read_always_on_registry)())
+        return HelperManaged(
+            always_on=(registry or read_always_on_registry)(),
+            policy_trust_anchors=(registry_anchors or read_anchors_registry)(),
+        )
     values: dict[str, Any] = {}
     for path in _files(managed_dir or DEFAULT_MANAGED_DIR):
         try:
