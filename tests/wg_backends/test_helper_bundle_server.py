@@ -22,7 +22,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from tests.fakes.wait import wait_until
+from tests.fakes.wait import async_wait_until, wait_until
 from tests.wg_backends.accounts import run_as, second_account
 from tests.wg_backends.bundlekit import Org, raw_key, spec
 from tests.wg_backends.fakes import FakeBackend, plain_asyncio
@@ -403,3 +403,54 @@ def test_one_large_request_at_a_time_per_account(make_server: Any, org: LiveOrg)
         assert first["code"] == "bad_request"
         assert "another large request" not in first["message"]
         assert "another large request" not in third["message"]
+
+
+# ---- for real: a tunnel from a signed bundle, with the helper's own key ---------------------
+
+
+@pytest.mark.e2e
+@pytest.mark.netns
+def test_a_real_tunnel_from_a_signed_bundle_handshakes_with_the_helpers_key(
+    testbed: Any, org: LiveOrg
+) -> None:
+    import asyncio
+
+    mdir = managed(testbed.workdir, {"policy_trust_anchors": [raw_key(org.root)]})
+    hp = start_helper(
+        testbed.workdir / "helper",
+        netns=testbed.client_ns,
+        extra=["--backend", "wg-quick", "--managed-dir", str(mdir)],
+    )
+    token = org.bundle(1, tunnel=testbed.client_spec(with_key=False))
+
+    async def go() -> str:
+        async with HelperClient(hp.socket) as c:
+            key = await c.device_key()
+            # The controller enrolls the device with the helper's key: the gateway's peer.
+            gw = testbed.gateway_if
+            testbed.exec(testbed.gateway_ns, ["wg", "set", gw, "peer", testbed.client_public,
+                                              "remove"])  # fmt: skip
+            testbed.exec(testbed.gateway_ns, ["wg", "set", gw, "peer", key, "allowed-ips",
+                                              "10.232.0.2/32"])  # fmt: skip
+            status = await c.up_bundle(token, "tunnel", endorsements=[org.endorsement()])
+            assert status.up
+            assert status.public_key == key
+            # Any packet into the tunnel starts a handshake; it completes only if the
+            # gateway knows the key the helper used.
+            url = f"http://{testbed.server_ip}:9/"
+            testbed.exec(testbed.client_ns, ["curl", "-sS", "-m", "3", url], check=False)
+
+            async def shook() -> bool:
+                return (await c.status(testbed.client_if)).handshake_age is not None
+
+            await async_wait_until(shook, timeout=10, what="a handshake with the gateway")
+            await c.down(testbed.client_if)
+            return key
+
+    try:
+        key = asyncio.run(go())
+    finally:
+        hp.stop()
+    conf_dir = hp.config_dir
+    assert not any(key in p.read_text() for p in conf_dir.glob("*.conf"))  # removed on down
+    assert "up from signed policy by uid 0" in hp.log_text()
