@@ -31,17 +31,6 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_SOCKET", "HelperClient"]
 
 
-def _signed(
-    bundle: str, profile: str, endorsements: Sequence[str], device_id: str | None
-) -> dict[str, Any]:
-    fields: dict[str, Any] = {"bundle": bundle, "profile": profile}
-    if endorsements:
-        fields["endorsements"] = tuple(endorsements)
-    if device_id is not None:
-        fields["device_id"] = device_id
-    return fields
-
-
 DEFAULT_SOCKET = Path("/run/rustronaut/helper.sock")
 
 
@@ -184,9 +173,7 @@ class HelperClient:
         expiry, device, rollback, profile — the message says which), ``bad_spec`` (routes),
         ``busy``, ``not_owner``, ``backend``.
         """
-        msg = p.Up(id=next(self._ids), **_signed(bundle, profile, endorsements, device_id))
-        result = await self._request(msg)
-        return msgspec.convert(result["status"], TunnelStatus)
+        return await self._signed(p.Up, bundle, profile, endorsements, device_id)
 
     async def update_bundle(
         self,
@@ -198,8 +185,22 @@ class HelperClient:
     ) -> TunnelStatus:
         """Like :meth:`update` with the spec of ``profile`` in the signed ``bundle``
         (verified by the helper, as :meth:`up_bundle`); the tunnel stays up."""
-        msg = p.Update(id=next(self._ids), **_signed(bundle, profile, endorsements, device_id))
-        result = await self._request(msg)
+        return await self._signed(p.Update, bundle, profile, endorsements, device_id)
+
+    async def _signed(
+        self,
+        kind: type[p.Up] | type[p.Update],
+        bundle: str,
+        profile: str,
+        endorsements: Sequence[str],
+        device_id: str | None,
+    ) -> TunnelStatus:
+        fields: dict[str, Any] = {"bundle": bundle, "profile": profile}
+        if endorsements:
+            fields["endorsements"] = tuple(endorsements)
+        if device_id is not None:
+            fields["device_id"] = device_id
+        result = await self._request(kind(id=next(self._ids), **fields))
         return msgspec.convert(result["status"], TunnelStatus)
 
     async def up(self, spec: TunnelSpec) -> TunnelStatus:
