@@ -122,6 +122,7 @@ async def test_a_signed_bundle_is_brought_up_with_the_helpers_device_key(
     r = make_server({"policy_trust_anchors": [raw_key(org.root)]})
     async with HelperClient(r.socket) as c:
         device_key = await c.device_key()
+        assert (await c.hello())["signed_policy"] is True
         status = await c.up_bundle(
             org.bundle(3), profile_for(0, has_tunnel=True), endorsements=[org.endorsement()]
         )
@@ -294,6 +295,7 @@ async def test_without_anchors_a_caller_spec_still_works_and_a_bundle_cannot(
 ) -> None:
     r = make_server({})
     async with HelperClient(r.socket) as c:
+        assert (await c.hello())["signed_policy"] is False
         with pytest.raises(HelperRefused) as info:
             await c.up_bundle(org.bundle(1), "tunnel", endorsements=[org.endorsement()])
         assert info.value.helper_code == "bad_bundle"

@@ -141,8 +141,10 @@ class HelperClient:
 
     async def hello(self) -> dict[str, Any]:
         """The helper's identity: ``helper``, ``version``, ``protocol``, ``backend``,
-        ``uid`` (``sid`` on Windows) and ``device_key``: this account's WireGuard public
-        key, kept by the helper (None if it cannot be used; older helpers omit it)."""
+        ``uid`` (``sid`` on Windows), ``device_key``: this account's WireGuard public
+        key, kept by the helper (None if it cannot be used; older helpers omit it), and
+        ``signed_policy``: True when the helper takes only signed bundles (managed trust
+        anchors: use :meth:`up_bundle`), False when it takes a caller-built spec."""
         return await self._request(p.Hello(id=next(self._ids)))
 
     async def device_key(self) -> str:

@@ -571,6 +571,9 @@ class HelperServer:
             "protocol": p.PROTOCOL_VERSION,
             "backend": self.backend.name,
             "device_key": device_key,
+            # Whether up/update take only signed bundles here (managed trust anchors), so
+            # the engine knows which to send; the managed files are world-readable anyway.
+            "signed_policy": bool(self.read_managed().policy_trust_anchors),
             **who,
         }
 
