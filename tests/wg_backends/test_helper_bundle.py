@@ -307,6 +307,13 @@ def test_another_accounts_device_is_refused_root_excepted(org: Org, tmp_path: Pa
     assert check(org, org.bundle(2), tmp_path, owner=OWNER).version == 2  # still his
 
 
+def test_root_binds_no_account_to_a_device(org: Org, tmp_path: Path) -> None:
+    check(org, org.bundle(1), tmp_path, owner=0)
+    assert check(org, org.bundle(2), tmp_path, owner=OWNER).version == 2  # binds now
+    refused("wrong_device", check, org, org.bundle(3), tmp_path, owner=1001)
+    assert check(org, org.bundle(3), tmp_path, owner=0).version == 3
+
+
 def test_the_floor_file_is_private_and_atomic(org: Org, tmp_path: Path) -> None:
     check(org, org.bundle(3), tmp_path)
     st = os.stat(tmp_path / FLOORS_FILE_NAME)

@@ -258,32 +258,24 @@ def test_a_second_account_cannot_bring_up_its_own_tunnel_and_dns(
 
 
 def test_a_second_account_cannot_use_the_owners_bundle(make_server: Any, org: LiveOrg) -> None:
-    with second_account() as mallory:
+    with second_account() as alice, second_account() as mallory:
         r = make_server(
-            {"policy_trust_anchors": [raw_key(org.root)]}, allowed_uids=frozenset({mallory.uid})
+            {"policy_trust_anchors": [raw_key(org.root)]},
+            allowed_uids=frozenset({alice.uid, mallory.uid}),
         )
         token, ends = org.bundle(4), [org.endorsement()]
-        # The owner's engine used it first (device dev-1 is now bound to uid 0's account)...
-        asyncio_run_up(r.socket, token, ends)
-        r.backend.up_ifaces.clear()
-        # ...so the same signed bundle relayed by another account is refused.
         up = {"v": 1, "type": "up", "id": 1, "bundle": token, "profile": "tunnel",
               "endorsements": ends}  # fmt: skip
+        down = {"v": 1, "type": "down", "id": 2, "interface": "rtb0"}
+        # The owner's engine used it first: device dev-1 is now bound to her account...
+        [first, _] = run_as(alice, r.socket, [up, down])
+        assert first["type"] == "ok", first
+        r.backend.up_ifaces.clear()
+        # ...so the same signed bundle relayed by another account is refused.
         [reply] = run_as(mallory, r.socket, [up])
         assert reply["code"] == "bad_bundle"
         assert "another account" in reply["message"]
         assert r.backend.up_ifaces == {}
-
-
-def asyncio_run_up(sock: Path, token: str, ends: list[str]) -> None:
-    import asyncio
-
-    async def go() -> None:
-        async with HelperClient(sock) as c:
-            await c.up_bundle(token, "tunnel", endorsements=ends)
-            await c.down("rtb0")
-
-    asyncio.run(go())
 
 
 # ---- without anchors (development) ---------------------------------------------------------

@@ -77,6 +77,7 @@ DEFAULT_SKEW_S: Final = 300
 """Clock skew tolerated on ``issued_at``, as the engine tolerates it."""
 FLOORS_FILE_NAME: Final = "policy-floors.json"
 _MAX_FLOORS = 1024
+_UNBOUND = -1  # a floor root set: no account is bound to the device id yet
 _MAX_GATEWAYS = 16
 _PROFILE = re.compile(r"tunnel|gateway:(0|[1-9][0-9]?)")
 
@@ -325,7 +326,8 @@ class HelperFloors:
     user can lower it).
 
     A device id is bound to the account (uid or SID) whose bundle first set its floor;
-    another account presenting a bundle for it is refused (``wrong_device``). A file
+    another account presenting a bundle for it is refused (``wrong_device``). Root (uid
+    0) may use any device's bundle and binds none. A file
     that is unreadable, not a regular file, or not the helper's own is never replaced
     silently: every ``advance`` is refused (``floor``) until an administrator looks.
     Read-modify-write under a thread lock and ``flock``, written to a unique temporary
@@ -354,7 +356,7 @@ class HelperFloors:
             state = self._load()
             floor = state.floors.get(device_id)
             if floor is not None:
-                if floor.owner != owner and owner != 0:
+                if floor.owner not in (owner, _UNBOUND) and owner != 0:
                     raise BundleRefused(
                         "wrong_device",
                         f"device {device_id!r} belongs to another account on this computer",
@@ -367,7 +369,10 @@ class HelperFloors:
                     )
                 if version == floor.version:
                     return
-            keep = floor.owner if floor is not None else owner
+            # Root may use any device's bundle and binds none: the first account does.
+            keep = floor.owner if floor is not None else _UNBOUND
+            if keep == _UNBOUND and owner != 0:
+                keep = owner
             floors = dict(state.floors)
             floors[device_id] = _Floor(version=version, owner=keep, at=int(time.time()))
             if len(floors) > _MAX_FLOORS:
