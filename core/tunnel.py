@@ -15,6 +15,7 @@ before anything is sent), ``ProtocolError``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,10 @@ class HelperInfo:
     version: str
     protocol: int
     backend: str
+    #: this account's WireGuard public key as the helper keeps it (None: an older helper)
+    device_key: str | None = None
+    #: the helper takes only signed bundles (the organisation's trust anchors are managed)
+    signed_policy: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +93,8 @@ class TunnelClient:
             version=str(raw.get("version", "")),
             protocol=int(raw.get("protocol", 0)),
             backend=str(raw.get("backend", "")),
+            device_key=key if isinstance(key := raw.get("device_key"), str) else None,
+            signed_policy=raw.get("signed_policy") is True,
         )
         if info.protocol != PROTOCOL_VERSION:
             raise ProtocolError(f"helper speaks protocol {info.protocol}, we need 1")
@@ -104,6 +111,37 @@ class TunnelClient:
         status = await self._client.up(spec)
         self._interface = spec.interface
         return status
+
+    async def up_bundle(
+        self,
+        bundle: str,
+        profile: str,
+        *,
+        endorsements: Sequence[str] = (),
+        device_id: str | None = None,
+    ) -> TunnelStatus:
+        """Bring up the tunnel of ``profile`` from the signed ``bundle``: the helper
+        verifies it with the organisation's anchors and adds this account's device key
+        (see ``HelperClient.up_bundle``). Keeps owning it, like :meth:`up`."""
+        status = await self._client.up_bundle(
+            bundle, profile, endorsements=endorsements, device_id=device_id
+        )
+        self._interface = status.interface
+        return status
+
+    async def update_bundle(
+        self,
+        bundle: str,
+        profile: str,
+        *,
+        endorsements: Sequence[str] = (),
+        device_id: str | None = None,
+    ) -> TunnelStatus:
+        """:meth:`update` with the spec of ``profile`` in the signed ``bundle``."""
+        self._owned()
+        return await self._client.update_bundle(
+            bundle, profile, endorsements=endorsements, device_id=device_id
+        )
 
     async def down(self, *, break_glass_reason: str | None = None) -> None:
         """Bring the owned tunnel down. Idempotent (no tunnel, or already gone: no error).

@@ -140,6 +140,11 @@ class HelperUnavailable(HelperError):
 
 #: What the employee is told for each of the helper protocol's error codes.
 _REFUSAL_WORDS: Mapping[str, tuple[str, str]] = {
+    "bad_bundle": (
+        "The Rustronaut helper refused the policy",
+        "Connect again to fetch fresh policy. If it keeps happening, collect diagnostics "
+        "(rustronaut diag) and contact IT.",
+    ),
     "unauthorized": (
         "The Rustronaut helper refused this account",
         "Ask IT to allow your account to use Rustronaut on this computer.",

@@ -17,7 +17,7 @@ import os
 import platform
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -42,6 +42,7 @@ from core.engine.ports import (
     ControlEvent,
     Enrollment,
     PostureFacts,
+    SignedTunnel,
     TunnelPath,
     UserInfo,
 )
@@ -198,10 +199,20 @@ class AuthAdapter:
 class DeviceAdapter:
     """``DevicePort``: keys made here and kept in the keyring; a small enrollment record."""
 
-    def __init__(self, store: SecretStore, client: ControlPlaneClient, record: Path) -> None:
+    def __init__(
+        self,
+        store: SecretStore,
+        client: ControlPlaneClient,
+        record: Path,
+        *,
+        helper_key: Callable[[], Awaitable[str | None]] | None = None,
+    ) -> None:
         self._store = store
         self._client = client
         self._record = record
+        # The WireGuard public key the helper keeps for this account, when it verifies
+        # policy itself (then it adds its own key to the tunnel; None: ours is used).
+        self._helper_key = helper_key
         self._cached: Enrollment | None = None
         self._loaded = False
 
@@ -241,8 +252,11 @@ class DeviceAdapter:
         return Ed25519PrivateKey.from_private_bytes(self._raw_key(DEVICE_SIGNING_KEY))
 
     async def enroll(self) -> Enrollment:
+        held = await self._helper_key() if self._helper_key is not None else None
         wg_pub = (
-            self._wg_key()
+            base64.b64decode(held)
+            if held
+            else self._wg_key()
             .public_key()
             .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         )
@@ -533,6 +547,12 @@ class PolicyAdapter:
         first = (bundle.tunnel,) if bundle.tunnel is not None else ()
         return first + tuple(bundle.gateways)
 
+    def signed(self) -> tuple[str, tuple[str, ...]] | None:
+        store = self._store
+        if store is None or store.current() is None or store.token is None:
+            return None
+        return store.token, self._keys().endorsements
+
     def pac_targets(self) -> tuple[str, ...]:
         bundle = self._store.current() if self._store else None
         if bundle is None:
@@ -557,11 +577,28 @@ class TunnelAdapter:
         self._client = client
         self._pool: MarkedSockets | None = None
 
-    async def up(self, spec: TunnelSpec) -> None:
+    async def up(self, spec: TunnelSpec, signed: SignedTunnel | None = None) -> None:
+        if signed is not None and (await self._client.hello()).signed_policy:
+            # The helper takes only what it verifies itself, with its own device key.
+            await self._client.up_bundle(
+                signed.token,
+                signed.profile,
+                endorsements=signed.endorsements,
+                device_id=signed.device_id,
+            )
+            return
         await self._client.up(spec)
 
-    async def update(self, spec: TunnelSpec) -> None:
+    async def update(self, spec: TunnelSpec, signed: SignedTunnel | None = None) -> None:
         try:
+            if signed is not None and (await self._client.hello()).signed_policy:
+                await self._client.update_bundle(
+                    signed.token,
+                    signed.profile,
+                    endorsements=signed.endorsements,
+                    device_id=signed.device_id,
+                )
+                return
             await self._client.update(spec)
         except TunnelStateError as exc:
             # Not the interface this client owns: the engine replaces the tunnel instead.

@@ -22,9 +22,17 @@ from collections.abc import Callable
 from core.engine.config import EngineConfig
 from core.engine.errors import NoGatewayError
 from core.engine.health import Action, Health, Step, assess, gateway_label, plan, silent_after
-from core.engine.ports import DevicePort, PolicyPort, ProxyPort, TunnelPath, TunnelPort
+from core.engine.ports import (
+    DevicePort,
+    PolicyPort,
+    ProxyPort,
+    SignedTunnel,
+    TunnelPath,
+    TunnelPort,
+)
 from core.engine.state import TunnelView
 from wg_backends.errors import HelperRefused
+from wg_backends.helper.bundles import profile_for
 from wg_backends.spec import TunnelSpec
 
 __all__ = ["Gateways"]
@@ -97,11 +105,25 @@ class Gateways:
         fence it and redirect to the decider (port errors raise)."""
         if self._path is not None:
             self._path.flush()  # the interface is replaced: its bound sockets are stale
-        await self._tunnel.up(spec.with_private_key(self._device.wg_private_key()))
+        await self._tunnel.up(spec.with_private_key(self._device.wg_private_key()), self._signed())
         self._applied = spec
         self._up_at = self._clock()
         self._rx, self._rx_moved_at = None, self._up_at
         await self._enforce(spec)
+
+    def _signed(self) -> SignedTunnel | None:
+        """The gateway in use as the signed bundle names it (for a verifying helper)."""
+        held = self._policy.signed()
+        if held is None:
+            return None
+        token, endorsements = held
+        enrollment = self._device.enrollment()
+        return SignedTunnel(
+            token=token,
+            endorsements=endorsements,
+            device_id=enrollment.device_id if enrollment is not None else None,
+            profile=profile_for(self._index, has_tunnel=self._policy.tunnel_spec() is not None),
+        )
 
     async def reenforce(self) -> None:
         """Fence the applied tunnel again (the transparent setting changed)."""
@@ -160,7 +182,9 @@ class Gateways:
             # through the tunnel) survives, and the state stays "connected".
             _log.info("policy changed the tunnel; updating it in place")
             try:
-                await self._tunnel.update(spec.with_private_key(self._device.wg_private_key()))
+                await self._tunnel.update(
+                    spec.with_private_key(self._device.wg_private_key()), self._signed()
+                )
             except HelperRefused as exc:
                 # An older helper, or a change it cannot make in place (split ↔ full
                 # tunnel): replace the tunnel instead.

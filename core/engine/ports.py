@@ -31,6 +31,7 @@ __all__ = [
     "PostureFacts",
     "PosturePort",
     "ProxyPort",
+    "SignedTunnel",
     "TunnelPath",
     "TunnelPort",
     "UserInfo",
@@ -226,6 +227,11 @@ class PolicyPort(Protocol):
         """Every gateway's tunnel spec in order: ``tunnel`` then the failover gateways."""
         ...
 
+    def signed(self) -> tuple[str, tuple[str, ...]] | None:
+        """The held bundle as signed (JWS) and the endorsements chaining its key to the
+        anchors, for a helper that verifies policy itself; None without a bundle."""
+        ...
+
     def pac_targets(self) -> tuple[str, ...]:
         """Hosts and CIDRs the proxy's PAC file lists."""
         ...
@@ -238,6 +244,18 @@ class PolicyPort(Protocol):
     def risk(self) -> tuple[int, tuple[str, ...]]:
         """Current risk score and its signals."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class SignedTunnel:
+    """A tunnel as the helper takes it when it verifies policy itself: the signed bundle
+    as the controller sent it, the endorsements that chain its key to the anchors, this
+    device's id and the ``profile`` ("tunnel" or "gateway:<n>") to bring up."""
+
+    token: str
+    endorsements: tuple[str, ...]
+    device_id: str | None
+    profile: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,11 +284,12 @@ class TunnelPath:
 class TunnelPort(Protocol):
     """The privileged helper."""
 
-    async def up(self, spec: TunnelSpec) -> None:
-        """Bring the tunnel up (all or nothing)."""
+    async def up(self, spec: TunnelSpec, signed: SignedTunnel | None = None) -> None:
+        """Bring the tunnel up (all or nothing). A helper that verifies policy itself
+        gets ``signed`` instead of ``spec`` (and adds its own device key)."""
         ...
 
-    async def update(self, spec: TunnelSpec) -> None:
+    async def update(self, spec: TunnelSpec, signed: SignedTunnel | None = None) -> None:
         """Change the live tunnel in place (peers, routes, DNS): no down, the handshake
         survives. Same interface as the tunnel up; raises like ``up``."""
         ...

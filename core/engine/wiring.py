@@ -213,7 +213,18 @@ async def build_engine(
     except Exception as exc:
         _log.warning("stored sign-in unusable: %s", exc)
     control_client = ControlPlaneClient(settings.controller_url, auth=session.auth(), spki_pin=pin)
-    device = DeviceAdapter(store, control_client, state / "enrollment.json")
+    socket_path = helper_socket or Path(
+        os.environ.get(_HELPER_SOCKET_ENV) or _DEFAULT_HELPER_SOCKET
+    )
+    tunnel_client = TunnelClient(socket_path)
+
+    async def helper_key() -> str | None:
+        # A helper that verifies policy itself uses its own key for this account: the
+        # device is enrolled with that one (the private half never leaves the helper).
+        info = await tunnel_client.hello()
+        return info.device_key if info.signed_policy else None
+
+    device = DeviceAdapter(store, control_client, state / "enrollment.json", helper_key=helper_key)
     posture = PostureAdapter(settings)
     policy = PolicyAdapter(
         discovery.keys,
@@ -222,9 +233,6 @@ async def build_engine(
         floor=RollbackFloor(state / FLOOR_FILE_NAME, KeyringFloorKey(store)),
     )
     policy.bind_posture(posture)
-    socket_path = helper_socket or Path(
-        os.environ.get(_HELPER_SOCKET_ENV) or _DEFAULT_HELPER_SOCKET
-    )
     proxy = ProxyAdapter(policy.decider)
     watcher = SettingsWatcher(initial=settings)
     engine = Engine(
@@ -233,7 +241,7 @@ async def build_engine(
         control=ControlAdapter(control_client, device),
         posture=posture,
         policy=policy,
-        tunnel=TunnelAdapter(TunnelClient(socket_path)),
+        tunnel=TunnelAdapter(tunnel_client),
         proxy=proxy,
         config=engine_config(settings),
         settings_view=lambda: settings_view(watcher.current),

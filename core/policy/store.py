@@ -141,6 +141,12 @@ class PolicyStore:
         """The bundle held, even if it has expired since (for display)."""
         return self._bundle
 
+    @property
+    def token(self) -> str | None:
+        """The held bundle as the controller signed it (the JWS compact string): what
+        the privileged helper verifies itself before it brings a tunnel up."""
+        return self._token
+
     def current(self, now: float | None = None) -> PolicyBundle | None:
         """The bundle in force: the held one unless it has expired (then None).
 

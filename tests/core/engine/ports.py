@@ -245,6 +245,10 @@ class Policy:
     def pac_targets(self) -> tuple[str, ...]:
         return ("wiki.corp",)
 
+    def signed(self) -> tuple[str, tuple[str, ...]] | None:
+        held = self.held()
+        return (f"bundle-v{held.version}", ("endorsement",)) if held else None
+
     def risk(self) -> tuple[int, tuple[str, ...]]:
         return (0, ())
 
@@ -302,6 +306,8 @@ class Tunnel:
         #: specs changed in place (``update``), and the redirect ports ``enforce`` got
         self.updates: list[Any] = []
         self.enforced: list[int | None] = []
+        #: what a verifying helper got with each up/update (None: no signed bundle)
+        self.signed: list[Any] = []
         self.releases = 0
         #: the helper cannot fence (another OS): ``enforce`` answers None
         self.no_fence = False
@@ -330,8 +336,9 @@ class Tunnel:
         if self.is_up and self.endpoint == endpoint and self.handshake_age is not None:
             self._last_handshake = self.clock() - self.handshake_age
 
-    async def up(self, spec: Any) -> None:
+    async def up(self, spec: Any, signed: Any = None) -> None:
         self._helper()
+        self.signed.append(signed)
         if self.fail_up:
             raise self.fail_up
         self.up_specs.append(spec)
@@ -347,8 +354,9 @@ class Tunnel:
         self.downs.append(break_glass_reason)
         self.is_up = False
 
-    async def update(self, spec: Any) -> None:
+    async def update(self, spec: Any, signed: Any = None) -> None:
         self._helper()
+        self.signed.append(signed)
         if self.fail_up:
             raise self.fail_up
         self.updates.append(spec)

@@ -95,7 +95,7 @@ async def test_a_refused_in_place_update_replaces_the_tunnel() -> None:
     await rig.engine.connect()
     await until(lambda: rig.engine.snapshot.state is S.CONNECTED)
 
-    async def refuse(spec: object) -> None:
+    async def refuse(spec: object, signed: object = None) -> None:
         raise HelperRefused("bad_request", "unknown request type 'update'")
 
     rig.tunnel.update = refuse  # type: ignore[method-assign]
@@ -170,4 +170,24 @@ async def test_a_rogue_more_specific_route_is_overridden_and_said_so() -> None:
     access = rig.engine.snapshot.access
     assert access is not None
     assert access.overridden_routes == ()
+    await rig.engine.stop()
+
+
+async def test_a_verifying_helper_gets_the_signed_bundle_and_the_gateways_profile() -> None:
+    # Issue 16: the helper takes only tunnels from a bundle it verifies itself.
+    rig = make(auto_connect=False, first_handshake_grace_s=10.0, handshake_stale_s=60.0)
+    rig.policy.gateways = (GW1, GW2)
+    await rig.engine.connect()
+    await until(lambda: rig.engine.snapshot.state is S.CONNECTED)
+    signed = rig.tunnel.signed[-1]
+    assert signed is not None
+    assert (signed.token, signed.endorsements) == ("bundle-v1", ("endorsement",))
+    assert signed.profile == "tunnel"
+    assert signed.device_id == rig.device.enrollment().device_id
+    rig.tunnel.kill(GW1)
+    rig.clock.now += 61  # stale: re-probed, no answer
+    await until(lambda: len(rig.tunnel.up_specs) == 2)
+    rig.clock.now += 11  # past the grace: the next gateway
+    await until(lambda: rig.tunnel.endpoint == GW2)
+    assert rig.tunnel.signed[-1].profile == "gateway:0"  # the first failover gateway
     await rig.engine.stop()
