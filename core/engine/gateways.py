@@ -17,6 +17,7 @@ tunnel port's errors propagate from ``apply``/``bring_up``/``sync``; ``down`` an
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable
 
 from core.engine.config import EngineConfig
@@ -35,9 +36,23 @@ from wg_backends.errors import HelperRefused
 from wg_backends.helper.bundles import profile_for
 from wg_backends.spec import TunnelSpec
 
-__all__ = ["Gateways"]
+__all__ = ["PROBE_AFTER_S", "PROBE_WAIT_S", "Gateways"]
 
 _log = logging.getLogger(__name__)
+
+#: Seconds without a received byte before a tunnel without a keepalive promise is probed.
+PROBE_AFTER_S = 7.0
+#: Seconds a probe may go unanswered before the gateway counts as silent.
+PROBE_WAIT_S = 4.0
+
+
+def _probe_query(name: str) -> bytes:
+    """A DNS query for ``name``'s SOA, in wire format (any answer, even NXDOMAIN, is
+    bytes back through the tunnel)."""
+    import dns.message
+    import dns.rdatatype
+
+    return bytes(dns.message.make_query(name, dns.rdatatype.SOA).to_wire())
 
 
 class Gateways:
@@ -68,6 +83,8 @@ class Gateways:
         # The receive counter's last value and when it last moved (silence detection).
         self._rx: int | None = None
         self._rx_moved_at = 0.0
+        # When the last probe went through the tunnel (None: none outstanding).
+        self._probe_at: float | None = None
 
     def specs(self) -> list[TunnelSpec]:
         """The bundle's tunnel specs in order: ``tunnel`` then the failover ``gateways``."""
@@ -109,6 +126,7 @@ class Gateways:
         self._applied = spec
         self._up_at = self._clock()
         self._rx, self._rx_moved_at = None, self._up_at
+        self._probe_at = None
         await self._enforce(spec)
 
     def _signed(self) -> SignedTunnel | None:
@@ -209,14 +227,50 @@ class Gateways:
             self._rx, self._rx_moved_at = view.rx_bytes, now
         config = self._config()
         applied = self._applied
-        return assess(
+        silent_s = None if applied is None else silent_after(applied)
+        quiet = now - self._rx_moved_at
+        health = assess(
             view.handshake_age_s,
             now - self._up_at,
             grace_s=config.first_handshake_grace_s,
             stale_s=config.handshake_stale_s,
-            rx_quiet_s=now - self._rx_moved_at,
-            silent_s=None if applied is None else silent_after(applied),
+            rx_quiet_s=quiet,
+            silent_s=silent_s,
         )
+        if silent_s is not None or health not in (Health.FRESH, Health.STALE):
+            return health  # the gateway's keepalive tells (or no handshake to test yet)
+        # No keepalive promise: ask something behind the gateway (its DNS server, always
+        # open to devices) and expect bytes back within PROBE_WAIT_S.
+        if self._probe_at is not None and self._probe_at < self._rx_moved_at:
+            self._probe_at = None  # answered
+        if self._probe_at is not None and now - self._probe_at >= PROBE_WAIT_S:
+            return Health.SILENT
+        if self._probe_at is None and quiet >= PROBE_AFTER_S and self._probe(applied):
+            self._probe_at = now
+        return health
+
+    def _probe(self, spec: TunnelSpec | None) -> bool:
+        """Send one DNS query through the tunnel (a marked socket) to the spec's first
+        DNS server; whether it went. The answer shows in the receive counter."""
+        path = self._path
+        servers = spec.dns_servers() if spec is not None else ()
+        if path is None or not servers:
+            return False
+        server = str(servers[0])
+        name = (spec.suffixes() or ("rustronaut-probe.invalid",))[0] if spec else ""
+        try:
+            sock = path.take(socket.AF_INET6 if ":" in server else socket.AF_INET, "udp")
+        except Exception as exc:  # no tunnel socket: the next tick's status tells
+            _log.debug("no socket for a tunnel probe: %s", exc)
+            return False
+        with sock:
+            try:
+                sock.setblocking(False)
+                sock.sendto(_probe_query(name), (server, 53))
+            except OSError as exc:
+                _log.debug("tunnel probe not sent: %s", exc)
+                return False
+        return True
 
     def rx_quiet_s(self) -> float | None:
         """How long nothing came back through the tunnel (None: no tunnel)."""
