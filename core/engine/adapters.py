@@ -251,8 +251,30 @@ class DeviceAdapter:
     def _signing_key(self) -> Ed25519PrivateKey:
         return Ed25519PrivateKey.from_private_bytes(self._raw_key(DEVICE_SIGNING_KEY))
 
+    async def _held_key(self) -> str | None:
+        """The helper's key for this account when it verifies policy; None when it does
+        not, or cannot be asked now (then our own key is used: ``key_changed`` notices
+        the difference once the helper answers)."""
+        if self._helper_key is None:
+            return None
+        try:
+            return await self._helper_key()
+        except Exception as exc:
+            _log.info("the helper cannot be asked for its device key now: %s", exc)
+            return None
+
+    async def key_changed(self) -> bool:
+        held = await self._held_key()
+        if held is None:
+            return False
+        try:
+            recorded = json.loads(self._record.read_text()).get("wg_public_key")
+        except (OSError, ValueError, AttributeError):
+            return False
+        return bool(recorded != held)
+
     async def enroll(self) -> Enrollment:
-        held = await self._helper_key() if self._helper_key is not None else None
+        held = await self._held_key()
         wg_pub = (
             base64.b64decode(held)
             if held
@@ -273,7 +295,12 @@ class DeviceAdapter:
                 signing_key=b64url(sign_pub),
             )
         )
-        record = {"device_id": answer.device_id, "address": answer.address, "at": time.time()}
+        record = {
+            "device_id": answer.device_id,
+            "address": answer.address,
+            "at": time.time(),
+            "wg_public_key": base64.b64encode(wg_pub).decode(),
+        }
         write_private(self._record, json.dumps(record).encode())
         self._cached = Enrollment(device_id=answer.device_id, address=answer.address)
         self._loaded = True

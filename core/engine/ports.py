@@ -122,6 +122,11 @@ class DevicePort(Protocol):
         """Make keys if needed, register the public halves, store the record."""
         ...
 
+    async def key_changed(self) -> bool:
+        """Whether the tunnel's WireGuard key is no longer the one enrolled (a helper that
+        verifies policy now keeps its own): then the device must enroll again."""
+        ...
+
     def forget(self) -> None:
         """Drop the enrollment record (after revocation)."""
         ...

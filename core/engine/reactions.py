@@ -244,6 +244,10 @@ class Reactions:
             self._fail(SignInRequiredError("You are not signed in."), during="connecting")
             return
         enrollment = self._device.enrollment()
+        if enrollment is not None and await self._device.key_changed():
+            _log.warning("the tunnel's device key changed (the helper keeps it): enrolling again")
+            self._device.forget()
+            enrollment = None
         # The busy states only walk forwards (enrolling, checking posture, connecting):
         # the first one is set together with the wish to connect, so nothing flickers.
         first = SessionState.ENROLLING if enrollment is None else SessionState.CHECKING_POSTURE

@@ -66,9 +66,15 @@ class Device:
         self.enrolls = 0
         #: every set of facts signed, as given (collected and client-stated)
         self.signed: list[dict[str, Any]] = []
+        #: the helper now keeps another device key than the enrolled one (once)
+        self.key_was_changed = False
 
     def enrollment(self) -> Enrollment | None:
         return self._enrollment
+
+    async def key_changed(self) -> bool:
+        changed, self.key_was_changed = self.key_was_changed, False
+        return changed
 
     async def enroll(self) -> Enrollment:
         self.enrolls += 1
@@ -281,6 +287,9 @@ class _Spec:
         return _Spec(self.endpoint, key)
 
     def suffixes(self) -> tuple[str, ...]:
+        return ()
+
+    def dns_servers(self) -> tuple[str, ...]:
         return ()
 
 

@@ -191,3 +191,18 @@ async def test_a_verifying_helper_gets_the_signed_bundle_and_the_gateways_profil
     await until(lambda: rig.tunnel.endpoint == GW2)
     assert rig.tunnel.signed[-1].profile == "gateway:0"  # the first failover gateway
     await rig.engine.stop()
+
+
+async def test_a_device_key_now_kept_by_the_helper_enrolls_the_device_again() -> None:
+    # IT managed the trust anchors after this device enrolled: the helper now adds its
+    # own key, which the controller does not know yet.
+    rig = make(auto_connect=False)
+    await rig.engine.connect()
+    await until(lambda: rig.engine.snapshot.state is S.CONNECTED)
+    assert rig.device.enrolls == 1
+    await rig.engine.disconnect()
+    rig.device.key_was_changed = True
+    await rig.engine.connect()
+    await until(lambda: rig.engine.snapshot.state is S.CONNECTED)
+    assert rig.device.enrolls == 2
+    await rig.engine.stop()
