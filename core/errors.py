@@ -34,6 +34,7 @@ CODES: Final = frozenset(
         "captive_portal",
         "helper_unavailable",
         "helper_refused",
+        "tunnel_down",
         "policy_invalid",
         "device_revoked",
         "no_gateway",

@@ -52,7 +52,7 @@ def refused(reason: str, fn: object, *args: object, **kw: object) -> BundleRefus
     with pytest.raises(BundleRefused) as info:
         fn(*args, **kw)  # type: ignore[operator]
     assert info.value.reason == reason, str(info.value)
-    assert info.value.code == "bad_bundle"
+    assert info.value.helper_code == "bad_bundle"
     return info.value
 
 

@@ -106,7 +106,10 @@ class BundleRefused(WgError, ValueError):
         "Connect again to fetch fresh policy. If it keeps happening, collect diagnostics "
         "(rustronaut diag) and contact IT."
     )
-    code = "bad_bundle"
+    #: what the employee's error says (the refusal reaches the engine as HelperRefused)
+    code = "helper_refused"
+    #: the protocol's error code the server answers with
+    helper_code = "bad_bundle"
 
     def __init__(self, reason: Reason, message: str) -> None:
         self.reason: Reason = reason

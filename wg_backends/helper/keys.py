@@ -55,7 +55,7 @@ class DeviceKeyError(WgError):
 
     title = "The Rustronaut helper's device key cannot be used"
     next_step = "Contact IT: the helper's state directory needs attention."
-    code = "device_key"
+    code = "internal"  # the helper's own state is broken: answered as an internal error
 
 
 def generate_private_key() -> str:

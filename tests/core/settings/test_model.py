@@ -24,6 +24,8 @@ EXPECTED_KEYS = {
     "allow_break_glass": (Kind.BOOL, True),
     "preferred_backend": (Kind.ENUM, "auto"),
     "proxy_port": (Kind.INT, 9080),
+    "transparent": (Kind.BOOL, True),
+    "transparent_port": (Kind.INT, 9082),
     "tls_pin_sha256": (Kind.STR_LIST, ()),
     "policy_trust_anchors": (Kind.STR_LIST, ()),
     "log_level": (Kind.ENUM, "info"),
