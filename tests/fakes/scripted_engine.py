@@ -18,6 +18,7 @@ from pathlib import Path
 from core.engine.api import MIN_REASON_LENGTH, Setting
 from core.engine.errors import AlwaysOnError
 from core.engine.state import (
+    AccessView,
     ErrorInfo,
     Event,
     EventKind,
@@ -75,6 +76,13 @@ def demo_snapshot(state: SessionState = SessionState.DEGRADED, **changes: object
         policy_version=42,
         policy_expires_at=time.time() + 3600,
         proxy_address="127.0.0.1:1080",
+        access=AccessView(
+            mode="transparent",
+            fenced=True,
+            proxy_address="127.0.0.1:1080",
+            transparent_address="127.0.0.1:9082",
+            dns_suffixes=("corp.example",),
+        ),
     )
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
