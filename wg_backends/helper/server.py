@@ -105,8 +105,11 @@ _log = logging.getLogger("rustronaut.helper")
 _READ = 65536
 _SYSTEM_SID = "S-1-5-18"
 #: Per-uid budget of ``sockets``: a burst of this many, refilled at this many per second.
-SOCKET_BURST = 1024
-SOCKET_RATE = 256.0
+#: Every connection the decider relays costs one socket, so the rate must be above any
+#: plausible connection rate (a browser opening a page, a build fetching packages); a
+#: socket costs the helper a few microseconds and is not kept by it.
+SOCKET_BURST = 8192
+SOCKET_RATE = 4096.0
 _ADMINISTRATORS_SID = "S-1-5-32-544"
 
 
