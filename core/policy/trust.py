@@ -20,8 +20,6 @@ anchors makes the pin file irrelevant (it is neither read nor written).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import logging
 import os
@@ -38,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from core.policy.errors import PinnedRootMismatchError, UntrustedKeysError
 from core.wire.endorsement import EndorsementError, verify_endorsement
 from core.wire.signing import SignatureError, b64url, key_id
+from wg_backends.signed.anchors import parse_anchor  # the helper reads anchors alike
 
 __all__ = [
     "MAX_ROOT_HOPS",
@@ -53,21 +52,6 @@ PIN_FILE_NAME: Final = "policy-root-pin.json"
 MAX_ROOT_HOPS: Final = 4
 """Root rotations followed in one discovery (old root → new root → ...)."""
 _MAX_ENDORSEMENTS = 16
-
-
-def parse_anchor(text: str) -> Ed25519PublicKey:
-    """A trust anchor: unpadded base64url of a raw 32-byte Ed25519 public key (the ``x``
-    of its JWK). Strict: any other alphabet, padding, whitespace or length is refused with
-    ``ValueError``. Pure."""
-    if not isinstance(text, str) or len(text) != 43 or not text.isascii():
-        raise ValueError("a policy trust anchor is 43 characters of base64url (32 bytes)")
-    try:
-        raw = base64.b64decode(text.replace("-", "+").replace("_", "/") + "=", validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError("a policy trust anchor must be base64url (A-Z a-z 0-9 - _)") from None
-    if b64url(raw) != text:  # non-zero trailing bits: another spelling of the same key
-        raise ValueError("a policy trust anchor is not in canonical base64url")
-    return Ed25519PublicKey.from_public_bytes(raw)
 
 
 @dataclass(frozen=True, slots=True)
