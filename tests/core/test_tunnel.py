@@ -131,8 +131,8 @@ def test_cli_hello_status_down_check(
     sock = str(helper.socket)
     assert cli_main(["tunnel", "--socket", sock, "hello"]) == 0
     assert json.loads(capsys.readouterr().out)["protocol"] == 1
-    assert cli_main(["tunnel", "--socket", sock, "status", "rtw0"]) == 0
-    assert "rtw0: down" in capsys.readouterr().out
+    assert cli_main(["tunnel", "--socket", sock, "status", "rtw0"]) == 1  # no such tunnel
+    assert "No tunnel named rtw0" in capsys.readouterr().err
     assert cli_main(["tunnel", "--socket", sock, "down", "rtw0"]) == 1
     assert "not_up" in capsys.readouterr().err
     path = tmp_path / "spec.json"

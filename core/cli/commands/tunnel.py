@@ -2,12 +2,17 @@
 
 - ``tunnel hello``: is the helper there, which version, protocol and backend;
 - ``tunnel check SPEC.json``: validate a TunnelSpec and print its redacted config;
-- ``tunnel status IFACE``: live status (handshake age, rx/tx, endpoint) of a helper tunnel;
+- ``tunnel status IFACE``: live status (handshake age, rx/tx, endpoint) of a helper tunnel
+  (an interface the helper does not have is an error, not "down");
 - ``tunnel up SPEC.json --key-file F``: bring a tunnel up and hold it until Ctrl-C (the
   helper removes it when this command ends, unless always-on is managed);
 - ``tunnel down IFACE``: bring a helper tunnel down.
 
-Exit codes: 0 ok, 1 refused or failed (message on stderr), 2 usage.
+The helper is found where the engine finds it (``core.engine.wiring``):
+``--socket``, else ``$RUSTRONAUT_HELPER_SOCKET`` (when not empty), else
+``/run/rustronaut/helper.sock``.
+
+Exit codes: 0 ok, 1 refused, failed or no such tunnel (message on stderr), 2 usage.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -29,7 +35,27 @@ from wg_backends.helper.client import HelperClient
 from wg_backends.render import render_wg_quick
 from wg_backends.spec import TunnelSpec, parse_spec
 
-__all__ = ["format_status", "register"]
+__all__ = ["HELPER_SOCKET_ENV", "format_status", "helper_socket", "register"]
+
+#: The variable the engine's wiring reads for the helper socket (the test bed sets it).
+HELPER_SOCKET_ENV = "RUSTRONAUT_HELPER_SOCKET"
+
+
+def helper_socket(option: Path | None = None) -> Path:
+    """The helper socket: ``option``, else ``$RUSTRONAUT_HELPER_SOCKET``, else the default.
+
+    The same rule as ``core.engine.wiring.build_engine`` (an empty variable counts as
+    unset), so ``rustronaut tunnel`` talks to the helper the running engine uses.
+    """
+    return option or Path(os.environ.get(HELPER_SOCKET_ENV) or DEFAULT_SOCKET)
+
+
+class NoSuchTunnel(Exception):
+    """The helper has no tunnel of that name (its status answered ``up=False``)."""
+
+    def __init__(self, interface: str) -> None:
+        super().__init__(interface)
+        self.interface = interface
 
 
 def format_status(st: TunnelStatus, *, now: float | None = None) -> str:
@@ -55,7 +81,7 @@ def _load_spec(path: str) -> TunnelSpec:
 
 
 async def _hello(args: argparse.Namespace) -> int:
-    client = TunnelClient(args.socket)
+    client = TunnelClient(helper_socket(args.socket))
     try:
         info = await client.hello()
     finally:
@@ -66,8 +92,11 @@ async def _hello(args: argparse.Namespace) -> int:
 
 
 async def _status(args: argparse.Namespace) -> int:
-    async with HelperClient(args.socket) as client:
+    async with HelperClient(helper_socket(args.socket)) as client:
         st = await client.status(args.interface)
+    if not st.up:
+        # The helper says "up: false" only for a tunnel it does not have: not "down".
+        raise NoSuchTunnel(args.interface)
     print(
         safe_json(json.dumps(msgspec.to_builtins(st), indent=2)) if args.json else format_status(st)
     )
@@ -75,7 +104,7 @@ async def _status(args: argparse.Namespace) -> int:
 
 
 async def _down(args: argparse.Namespace) -> int:
-    async with HelperClient(args.socket) as client:
+    async with HelperClient(helper_socket(args.socket)) as client:
         await client.down(args.interface)
     print(f"{safe_line(args.interface)}: down")
     return 0
@@ -83,7 +112,7 @@ async def _down(args: argparse.Namespace) -> int:
 
 def _up(args: argparse.Namespace) -> object:
     key = Path(args.key_file).read_text().strip()
-    return _hold(_load_spec(args.spec).with_private_key(key), args.socket)
+    return _hold(_load_spec(args.spec).with_private_key(key), helper_socket(args.socket))
 
 
 async def _hold(spec: TunnelSpec, socket: Path) -> int:
@@ -130,6 +159,18 @@ def _guard(func: object) -> object:
             )
             print(f"  Next step: {safe_line(info.next_step)}", file=sys.stderr)
             return 1
+        except NoSuchTunnel as exc:
+            print(
+                f"rustronaut tunnel: No tunnel named {safe_line(exc.interface)}: the helper "
+                "has no such tunnel.",
+                file=sys.stderr,
+            )
+            print(
+                "  Next step: check the name ('rustronaut status' shows the session's "
+                "tunnel), or bring one up with 'rustronaut tunnel up SPEC.json'.",
+                file=sys.stderr,
+            )
+            return 1
         except OSError as exc:  # reading the spec or key file
             where = f" ({safe_line(exc.filename)})" if exc.filename else ""
             print(f"rustronaut tunnel: {safe_line(exc.strerror or exc)}{where}", file=sys.stderr)
@@ -144,7 +185,12 @@ def _guard(func: object) -> object:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``tunnel`` and its subcommands."""
     p = sub.add_parser("tunnel", help="helper and tunnel diagnostics")
-    p.add_argument("--socket", type=Path, default=DEFAULT_SOCKET, help="helper socket")
+    p.add_argument(
+        "--socket",
+        type=Path,
+        default=None,
+        help=f"helper socket (default: ${HELPER_SOCKET_ENV}, else {DEFAULT_SOCKET})",
+    )
     actions = p.add_subparsers(dest="tunnel_command", metavar="ACTION", required=True)
     a = actions.add_parser("hello", help="is the helper there; version and backend")
     a.set_defaults(func=_guard(_hello))
