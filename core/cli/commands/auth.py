@@ -78,7 +78,13 @@ async def _config(args: argparse.Namespace) -> OidcConfig:
         else:
             client_id, client_id_set = value, True
     if not issuer or not client_id_set:
-        doc = await _controller_discovery(current)
+        # The hint names only what is really missing (issuer, client id or both).
+        missing = [
+            key
+            for key, have in (("oidc_issuer", bool(issuer)), ("oidc_client_id", client_id_set))
+            if not have
+        ]
+        doc = await _controller_discovery(current, missing)
         if doc is not None:
             issuer = issuer or doc.issuer
             client_id = client_id if client_id_set else doc.client_id
@@ -91,8 +97,12 @@ async def _config(args: argparse.Namespace) -> OidcConfig:
     return OidcConfig(issuer=str(issuer), client_id=str(client_id))
 
 
-async def _controller_discovery(current: Any) -> Any:
-    """The controller's discovery document (online, else the engine's cached copy)."""
+async def _controller_discovery(current: Any, missing: list[str]) -> Any:
+    """The controller's discovery document (online, else the engine's cached copy).
+
+    ``missing``: the settings the document stands in for (``oidc_issuer``,
+    ``oidc_client_id``); when it cannot be had, the error asks for exactly those.
+    """
     if not current.controller_url:
         return None
     import msgspec
@@ -110,10 +120,16 @@ async def _controller_discovery(current: Any) -> Any:
         try:
             return msgspec.json.decode(cache.read_bytes(), type=Discovery)
         except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+            what = (
+                "which sign-in client to use"
+                if missing == ["oidc_client_id"]
+                else "which identity provider to use"
+            )
+            keys = " and ".join(f"'{key}'" for key in missing)
             raise ConfigurationError(
-                f"The controller ({current.controller_url}) could not tell which identity "
-                f"provider to use ({exc}).",
-                "Check your network connection, or set 'oidc_issuer'.",
+                f"The controller ({current.controller_url}) could not be asked {what} ({exc}).",
+                f"Check your network connection and try again, or set {keys} "
+                "(rustronaut config set KEY VALUE), or ask IT.",
             ) from exc
 
 
