@@ -56,8 +56,12 @@ class Unmet:
     """A requirement the device or user does not meet, with how to fix it."""
 
     fact: str
+    #: for IT: the fact's name, the test and the value ("posture.x must be true (currently false)")
     requirement: str
     remediation: str
+    #: for the employee: the requirement by its human label and their current value,
+    #: e.g. "needs the firewall on — it is off", "needs group Finance — you are in Sales"
+    plain: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from core.policy.api import AccessRequest, AppIdentity, Decision, Effect, Unmet
 from core.policy.compiled import CompiledPolicy, Outcome, compile_bundle, evaluate
 from core.policy.conditions import UNKNOWN_VALUE, Facts
-from core.policy.explain import unmet_for
+from core.policy.explain import plain_reason, unmet_for
 from core.policy.risk import RiskTracker
 from core.policy.store import PolicyStore
 from core.wire.policy import PolicyBundle, Resource
@@ -117,9 +117,7 @@ def _decision(
             dest = f"{dest.host}:{dest.port}/{dest.protocol}"
         reason = f"no resource in the policy covers {dest}"
     elif unmet:
-        reason = (
-            f"{_resource_label(resource)} needs requirements this device or user does not meet yet"
-        )
+        reason = f"{_resource_label(resource)} {plain_reason(unmet)}"
     else:
         reason = f"no rule allows {_app_label(request_app)} to reach {_resource_label(resource)}"
     return Decision(Effect.DENY, None, reason, res_id, unmet, risk, confidence, signals)

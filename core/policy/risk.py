@@ -27,6 +27,7 @@ from typing import Final
 
 from core.policy.api import AccessRequest, Decision, Effect
 from core.wire.policy import RiskSettings
+from core.wire.posture import fact_words
 
 __all__ = [
     "DEFAULT_POSTURE_WEIGHTS",
@@ -35,27 +36,54 @@ __all__ = [
     "RiskTracker",
     "SignalSpec",
     "SignalView",
+    "risk_label",
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class SignalSpec:
-    """A behavioural signal: its default weight, the most it may add, and when it fires."""
+    """A behavioural signal: its default weight, the most it may add, and when it fires;
+    ``label`` is how the employee reads it (the tray, ``rustronaut status``)."""
 
     name: str
     weight: float
     cap: float
     description: str
+    label: str = ""
 
 
 #: Every behavioural signal with its default weight and cap (the bundle may re-weight).
 SIGNALS: Final[Mapping[str, SignalSpec]] = {
     s.name: s
     for s in (
-        SignalSpec("burst", 15.0, 30.0, "more than 60 connections within 10 seconds"),
-        SignalSpec("new_pair", 3.0, 15.0, "first use of an app → resource pair"),
-        SignalSpec("deny_streak", 20.0, 40.0, "8 denied connections in a row"),
-        SignalSpec("unusual_hour", 10.0, 10.0, "activity at an hour this user rarely works"),
+        SignalSpec(
+            "burst",
+            15.0,
+            30.0,
+            "more than 60 connections within 10 seconds",
+            "A burst of connections",
+        ),
+        SignalSpec(
+            "new_pair",
+            3.0,
+            15.0,
+            "first use of an app → resource pair",
+            "An app reached a resource for the first time",
+        ),
+        SignalSpec(
+            "deny_streak",
+            20.0,
+            40.0,
+            "8 denied connections in a row",
+            "Many connections refused in a row",
+        ),
+        SignalSpec(
+            "unusual_hour",
+            10.0,
+            10.0,
+            "activity at an hour this user rarely works",
+            "Activity at an unusual hour",
+        ),
     )
 }
 
@@ -68,6 +96,20 @@ DEFAULT_POSTURE_WEIGHTS: Final[Mapping[str, float]] = {
     "posture.screen_lock.enabled": 10.0,
     "posture.secure_boot.enabled": 5.0,
 }
+
+
+def risk_label(name: str) -> str:
+    """What adds risk, as the employee reads it: a failing posture fact by its label and
+    state ("Antivirus not running"), a signal by its label ("Many connections refused in
+    a row"); any other name as is. Never raises."""
+    spec = SIGNALS.get(name)
+    if spec is not None:
+        return spec.label or spec.description
+    if name.startswith("posture."):
+        words = fact_words(name)
+        return f"{words.label} {words.no}"
+    return name
+
 
 # Thresholds of the signals above (kept beside them; described in SIGNALS).
 BURST_WINDOW_S: Final = 10.0
@@ -104,6 +146,11 @@ class RiskSnapshot:
         return tuple(name for name, _ in self.posture) + tuple(
             s.name for s in self.signals if s.contribution >= 0.5
         )
+
+    @property
+    def active_labels(self) -> tuple[str, ...]:
+        """:attr:`active` as the employee reads it (:func:`risk_label`)."""
+        return tuple(risk_label(name) for name in self.active)
 
 
 class RiskTracker:

@@ -57,6 +57,7 @@ __all__ = [
     "FactSpec",
     "FactStatus",
     "FactValue",
+    "FactWords",
     "PostureReport",
     "PostureReportError",
     "ReportDeviceMismatchError",
@@ -68,6 +69,7 @@ __all__ = [
     "decode_report",
     "encode_report",
     "fact_spec",
+    "fact_words",
     "facts_for_policy",
     "file_fact",
     "process_fact",
@@ -187,6 +189,93 @@ def fact_spec(name: str) -> FactSpec | None:
     if _FILE_RE.match(name):
         return FactSpec(name, "bool", "an IT-configured file is present")
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class FactWords:
+    """How a fact reads to the employee (plain English, no fact names).
+
+    ``label`` titles it in lists ("Firewall"); ``subject`` names it in a sentence ("the
+    firewall"); for a yes/no fact, ``yes`` and ``no`` say what true and false mean ("on",
+    "off"). ``informational``: it describes the device rather than protect it (its name,
+    version, serial), so it is not a check unless a policy asks for it.
+    """
+
+    label: str
+    subject: str
+    yes: str = "yes"
+    no: str = "no"
+    informational: bool = False
+
+
+def _w(
+    name: str, label: str, subject: str, yes: str = "on", no: str = "off", info: bool = False
+) -> tuple[str, FactWords]:
+    return name, FactWords(label, subject, yes, no, info)
+
+
+#: The employee's words for every fixed fact (``fact_words`` covers the two families).
+_WORDS: Final[Mapping[str, FactWords]] = dict(
+    [
+        _w("os.name", "Operating system", "the operating system", info=True),
+        _w("os.distro", "Operating system edition", "the operating system edition", info=True),
+        _w("os.version", "Operating system version", "the operating system version", info=True),
+        _w("os.build", "Operating system build", "the operating system build", info=True),
+        _w("os.kernel", "Kernel version", "the kernel version", info=True),
+        _w("os.arch", "Processor type", "the processor type", info=True),
+        _w("device.hostname", "Computer name", "the computer name", info=True),
+        _w("device.serial", "Serial number", "the serial number", info=True),
+        _w("client.version", "Rustronaut version", "the Rustronaut version", info=True),
+        _w("disk.encrypted", "Disk encryption", "disk encryption"),
+        _w("firewall.enabled", "Firewall", "the firewall"),
+        _w("screen_lock.enabled", "Screen lock", "the screen lock"),
+        _w("screen_lock.timeout_s", "Screen lock delay", "the screen lock delay", info=True),
+        _w("updates.auto", "Automatic updates", "automatic updates"),
+        _w("secure_boot.enabled", "Secure Boot", "Secure Boot"),
+        _w("av.running", "Antivirus", "the antivirus", "running", "not running"),
+        _w("av.products", "Antivirus products", "the antivirus products", info=True),
+        _w(
+            "mdm.enrolled",
+            "Device management",
+            "this device",
+            "enrolled in device management",
+            "not enrolled",
+        ),
+        _w(
+            "domain.joined",
+            "Company domain",
+            "this device",
+            "joined to the company domain",
+            "not joined",
+            info=True,
+        ),
+        _w(
+            "client.managed_rejected",
+            "Managed settings problem",
+            "the managed settings problem",
+            info=True,
+        ),
+    ]
+)
+
+
+def fact_words(name: str) -> FactWords:
+    """The employee's words for fact ``name`` (with or without the ``posture.`` prefix).
+
+    Never raises: an IT-configured process or file check reads as "Process “x”"/"File
+    “p”"; any other name as itself (it is then at least the name IT wrote).
+    """
+    name = name.removeprefix("posture.")
+    words = _WORDS.get(name)
+    if words is not None:
+        return words
+    if _PROCESS_RE.match(name):
+        proc = name[len("process.") : -len(".running")]
+        return FactWords(f"Program “{proc}”", f"the program “{proc}”", "running", "not running")
+    if _FILE_RE.match(name):
+        path = name[len("file.") : -len(".present")]
+        return FactWords(f"File {path}", f"the file {path}", "present", "missing")
+    return FactWords(name, name)
 
 
 def _kind_ok(kind: Kind, value: object) -> bool:

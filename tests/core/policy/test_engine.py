@@ -134,7 +134,10 @@ def test_unmet_requirements_with_remediation_precedence() -> None:
     ).decide(req())
     assert not d.allowed
     assert d.rule_id is None
-    assert d.reason == "Git needs requirements this device or user does not meet yet"
+    assert d.reason == (
+        "Git needs disk encryption on — it is off; needs the firewall on — it is off; "
+        "needs the operating system version 14.4 or newer — it is 13.1"
+    )
     assert [(u.fact, u.requirement, u.remediation) for u in d.unmet] == [
         (
             "posture.disk.encrypted",
