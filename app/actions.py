@@ -115,7 +115,8 @@ class Actions(QObject):
     engine and stops a hosted one. ``quit_requested`` is emitted after that finished (or
     failed). ``restart_requested`` asks ``TrayApp`` to start the agent again.
     ``open_url`` opens the sign-in page (default: the desktop's browser; when there is
-    none, ``action_failed`` says to use a code instead).
+    none, ``action_failed`` says to use a code instead); ``sign_in_page(str url)`` names
+    the page each browser sign-in opened, for the sign-in window's Copy link/Open again.
     """
 
     diagnostics_saved = Signal(str)
@@ -124,6 +125,7 @@ class Actions(QObject):
     prefs_changed = Signal()
     quit_requested = Signal()
     restart_requested = Signal()
+    sign_in_page = Signal(str)  # the page a browser sign-in opened
 
     def __init__(
         self,
@@ -206,7 +208,14 @@ class Actions(QObject):
         """
         if (engine := self.engine) is None:
             return None
-        return self._run(engine.sign_in(device_code=device_code, open_url=self.open_url), "sign_in")
+        return self._run(
+            engine.sign_in(device_code=device_code, open_url=self._open_sign_in_page), "sign_in"
+        )
+
+    def _open_sign_in_page(self, url: str) -> None:
+        # Told before opening: with no browser the window still offers the link.
+        self.sign_in_page.emit(url)
+        self.open_url(url)
 
     def extend_session(self) -> asyncio.Task[None] | None:
         """Sign in again right away (the "Extend" notification); progress in the window."""

@@ -332,3 +332,97 @@ async def test_every_text_is_fully_visible_in_each_state(make_app, waiting) -> N
     await until(lambda: not w.error_box.isHidden())
     assert clipped(w) == []
     assert w.size() == size  # the default size holds every state
+
+
+# -- against the real engine --------------------------------------------------------------
+
+
+class SlowBrowserRig:
+    """The real ``Engine`` on the test ports, its browser sign-in waiting for ``release``
+    (then failing with ``fail_with``, if set); a device-code sign-in finishes at once."""
+
+    def __init__(self) -> None:
+        from core.engine.engine import Engine, EngineConfig
+        from tests.app.test_real_engine import _ports
+
+        p = _ports()
+        rig = self
+        self.release = asyncio.Event()
+        self.fail_with: Exception | None = None
+
+        class SlowAuth(p.Auth):  # type: ignore[misc, name-defined]
+            async def sign_in(self, *, device_code, on_prompt, open_url=None):  # type: ignore[no-untyped-def]
+                if not device_code:
+                    if open_url is not None:
+                        open_url(REAL_URL)
+                    await rig.release.wait()
+                    if rig.fail_with is not None:
+                        raise rig.fail_with
+                return await super().sign_in(
+                    device_code=device_code, on_prompt=on_prompt, open_url=None
+                )
+
+        self.auth = SlowAuth(None)
+        self.engine = Engine(
+            auth=self.auth,
+            device=p.Device(),
+            control=p.Control(),
+            posture=p.Posture(),
+            policy=p.Policy(lambda: 1_000_000.0),
+            tunnel=p.Tunnel(),
+            proxy=p.Proxy(),
+            config=EngineConfig(auto_connect=False),
+            clock=lambda: 1_000_000.0,
+        )
+
+
+REAL_URL = "https://idp.example/authorize?state=slow"
+
+
+@pytest.fixture
+async def slow():  # type: ignore[no-untyped-def]
+    rig = SlowBrowserRig()
+    yield rig
+    rig.release.set()
+    await rig.engine.stop()
+
+
+async def real_waiting(make_app, slow: SlowBrowserRig):  # type: ignore[no-untyped-def]
+    app = make_app(slow.engine)
+    app.start(tray_available=True)
+    await until(lambda: slow.engine.snapshot.state is SessionState.SIGNED_OUT)
+    w = app.actions.show_window("signin")
+    w.browser.click()
+    await until(lambda: w.open_again.isVisible())
+    return app, w
+
+
+async def test_real_engine_cancel_abandons_the_browser_sign_in(make_app, slow) -> None:
+    app, w = await real_waiting(make_app, slow)
+    assert app.opened == [REAL_URL]
+    w.copy_link.click()
+    assert QApplication.clipboard().text() == REAL_URL
+    w.cancel.click()
+    await until(lambda: slow.engine.snapshot.state is SessionState.SIGNED_OUT)
+    await until(lambda: w.browser.isEnabled())
+    assert w.error_box.isHidden()
+    assert slow.engine.snapshot.user is None
+
+
+async def test_real_engine_switches_a_waiting_browser_sign_in_to_a_code(make_app, slow) -> None:
+    _app, w = await real_waiting(make_app, slow)
+    w.device.click()
+    await until(lambda: slow.engine.snapshot.user is not None, timeout=5.0)
+    assert slow.auth.sign_ins == 1  # the browser attempt never finished; the code did
+    await until(lambda: w.title.text() == "You're signed in")
+
+
+async def test_real_engine_timeout_reads_as_words(make_app, slow) -> None:
+    _app, w = await real_waiting(make_app, slow)
+    slow.fail_with = LoginTimeout("No answer from the browser within 300 seconds.")
+    slow.release.set()
+    await until(lambda: not w.error_box.isHidden())
+    assert w.error_box.title() == "Sign-in took too long"
+    assert "LoginTimeout" not in w.error_text.text()
+    assert plain(w.browser) == "Try again"
+    assert w.browser.isDefault()
