@@ -1,8 +1,10 @@
 """``rustronaut posture``: collect this device's posture now and show it.
 
-A table of every fact with its status, value and — for a false check or an unknown
+A table of every fact with its status, value and — for a failed check or an unknown
 fact — the fix (or why it is unknown); ``--json`` prints the same as a list of objects.
-Runs the real collectors of this OS with a per-tool timeout; never fails on a fact.
+The status says ``pass``, ``fail`` or ``unknown``: the words of the posture window
+(``core.engine.state.PostureItem.status``). Runs the real collectors of this OS with a
+per-tool timeout; never fails on a fact.
 """
 
 from __future__ import annotations
@@ -24,7 +26,17 @@ from core.posture.remediation import remediation
 from core.text import safe_json, safe_line
 from core.wire.posture import Fact, FactStatus
 
-__all__ = ["register", "rows"]
+__all__ = ["register", "rows", "status_word"]
+
+UNKNOWN = "unknown"
+
+
+def status_word(fact: Fact) -> str:
+    """``pass``, ``fail`` or ``unknown``: the rule of the posture window (a fact that
+    could not be read is unknown; a false check fails; anything else known passes)."""
+    if fact.status is not FactStatus.KNOWN:
+        return UNKNOWN
+    return "fail" if fact.value is False else "pass"
 
 
 def _show(value: object) -> str:
@@ -37,18 +49,20 @@ def _show(value: object) -> str:
 
 
 def rows(facts: Mapping[str, Fact], os_name: str) -> list[dict[str, object]]:
-    """One row per fact (sorted): name, status, value, reason, fix. Pure."""
+    """One row per fact (sorted): name, status (pass/fail/unknown), value, reason, fix.
+
+    Pure. The fix is given for a failed check (an unknown fact says why instead).
+    """
     out: list[dict[str, object]] = []
     for name in sorted(facts):
         fact = facts[name]
-        fix = ""
-        if fact.status is FactStatus.KNOWN and fact.value is False:
-            fix = remediation(name, os_name)
+        status = status_word(fact)
+        fix = remediation(name, os_name) if status == "fail" else ""
         value = list(fact.value) if isinstance(fact.value, tuple) else fact.value
         out.append(
             {
                 "fact": name,
-                "status": fact.status.value,
+                "status": status,
                 "value": value,
                 "reason": fact.reason,
                 "fix": fix,
@@ -63,7 +77,7 @@ def _table(table: list[dict[str, object]]) -> str:
     width = max((len(str(r["fact"])) for r in table), default=4)
     lines.append(f"{'FACT':<{width}}  {'STATUS':<7}  {'VALUE':<24}  FIX / REASON")
     for r in table:
-        known = r["status"] == FactStatus.KNOWN.value
+        known = r["status"] != UNKNOWN
         value = _show(tuple(r["value"]) if isinstance(r["value"], list) else r["value"])
         shown = value if known else "?"
         if len(shown) > 24:
