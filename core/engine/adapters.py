@@ -51,6 +51,8 @@ from core.engine.state import PostureItem, ResourceView, TunnelView
 from core.paths import ensure_private_dir
 from core.policy import PolicyEngine, PolicyStore, RiskTracker
 from core.policy.api import Decider
+from core.policy.engine import Reachability
+from core.policy.explain import plain_reason
 from core.policy.floor import FLOOR_KEY_NAME, RollbackFloor
 from core.policy.trust import DiscoveredKeys, PolicyTrust
 from core.posture import (
@@ -67,7 +69,7 @@ from core.posture import (
 )
 from core.settings import EffectiveSettings
 from core.tunnel import MarkedSockets, TunnelClient
-from core.wire.posture import Fact, fact_spec, facts_for_policy
+from core.wire.posture import Fact, FactWords, fact_words, facts_for_policy
 from core.wire.signing import b64url, public_key_from_jwk
 from wg_backends.errors import HelperRefused, TunnelStateError
 from wg_backends.spec import TunnelSpec
@@ -403,6 +405,9 @@ class PostureAdapter:
         self._watch_s = float(settings.posture_watch_seconds)
         self._monitor: PostureMonitor | None = None
         self.failing: frozenset[str] = frozenset()
+        #: fact names the policy reads (set by ``PolicyAdapter.resources``); None before
+        #: a policy is held: then the security checks count, descriptive facts do not
+        self.required: frozenset[str] | None = None
 
     async def collect(self) -> dict[str, Fact]:
         return await collect(self._collectors, self._ctx)
@@ -431,26 +436,45 @@ class PostureAdapter:
             await monitor.stop()
 
     def items(self, facts: PostureFacts) -> tuple[PostureItem, ...]:
+        """Each fact by its human label (``fact_words``), required ones (what the policy
+        reads) first; a fix only where a required check does not pass."""
         out = []
         for name, fact in sorted(facts.items()):
-            spec = fact_spec(name)
-            label = spec.description if spec else name
+            words = fact_words(name)
+            required = (
+                name in self.required if self.required is not None else not words.informational
+            )
             if not fact.known:
-                status, value = "unknown", fact.reason or "could not be determined"
+                status, value = (
+                    "unknown",
+                    "Could not be checked" + (f" ({fact.reason})" if fact.reason else ""),
+                )
             elif fact.value is False or name in self.failing:
-                status, value = "fail", _show(fact.value)
+                status, value = "fail", _show(fact.value, words)
             else:
-                status, value = "pass", _show(fact.value)
-            fix = remediation(name, self._os) if status != "pass" else ""
-            out.append(PostureItem(name=name, label=label, value=value, status=status, fix=fix))
+                status, value = "pass", _show(fact.value, words)
+            fix = remediation(name, self._os) if status != "pass" and required else ""
+            out.append(
+                PostureItem(
+                    name=name,
+                    label=words.label,
+                    value=value,
+                    status=status,
+                    fix=fix,
+                    required=required,
+                )
+            )
+        out.sort(key=lambda p: not p.required)  # stable: by name within each group
         return tuple(out)
 
     def policy_facts(self, facts: PostureFacts) -> dict[str, object]:
         return facts_for_policy(facts)
 
 
-def _show(value: object) -> str:
+def _show(value: object, words: FactWords | None = None) -> str:
     if isinstance(value, bool):
+        if words is not None:
+            return words.yes.capitalize() if value else words.no.capitalize()
         return "yes" if value else "no"
     if isinstance(value, list | tuple):
         return ", ".join(map(str, value)) or "none"
@@ -545,7 +569,8 @@ class PolicyAdapter:
         views = []
         failing: set[str] = set()
         for r in self._engine.reachable():
-            fix = "; ".join(u.remediation for u in r.unmet if u.remediation)
+            # each distinct fix once (two rules may need the same thing)
+            fix = "; ".join(dict.fromkeys(u.remediation for u in r.unmet if u.remediation))
             device_facts = [u.fact for u in r.unmet if u.fact.startswith(("posture.", "risk"))]
             failing.update(f.removeprefix("posture.") for f in device_facts)
             views.append(
@@ -553,13 +578,14 @@ class PolicyAdapter:
                     name=r.resource.name or r.resource.id,
                     address=", ".join((*r.resource.hosts, *r.resource.cidrs)),
                     reachable=r.allowed,
-                    reason="" if r.allowed else r.reason,
+                    reason="" if r.allowed else _plain_reason(r),
                     fix=fix,
                     fixable=bool(device_facts) and not r.allowed,
                 )
             )
         if self._posture is not None:
             self._posture.failing = frozenset(failing)
+            self._posture.required = self._engine.required_facts()
         return tuple(views)
 
     def tunnel_spec(self) -> TunnelSpec | None:
@@ -591,8 +617,16 @@ class PolicyAdapter:
         return tuple(dict.fromkeys(out))
 
     def risk(self) -> tuple[int, tuple[str, ...]]:
+        """The score and what adds to it, by human label ("Antivirus not running")."""
         snap = self._tracker.snapshot()
-        return snap.score, snap.active
+        return snap.score, snap.active_labels
+
+
+def _plain_reason(r: Reachability) -> str:
+    """Why a resource is blocked, for the employee and without its name (it is shown
+    beside it): "Needs the firewall on — it is off; needs group Finance — …"."""
+    text = plain_reason(r.unmet) if r.unmet else r.reason
+    return text[:1].upper() + text[1:]
 
 
 # ------------------------------------------------------------------------------ tunnel

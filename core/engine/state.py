@@ -74,13 +74,18 @@ class ResourceView:
 
 @dataclass(frozen=True, slots=True)
 class PostureItem:
-    """One posture fact: ``status`` is "pass", "fail" or "unknown"."""
+    """One posture fact: ``status`` is "pass", "fail" or "unknown".
+
+    ``required``: the organization's policy reads this fact (a check that can block
+    access); otherwise it is shown "for your information" and never counted as a check.
+    """
 
     name: str
     label: str
     value: str
     status: str
     fix: str = ""
+    required: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -155,6 +155,7 @@ class PolicyEngine:
         self._merged: dict[str, object] = {}
         self._hour_until = 0.0
         self._hour_key = (0, 0)
+        self._required: tuple[CompiledPolicy, frozenset[str]] | None = None
         self.store = store
         if store is not None:
             store.subscribe(self.load)
@@ -304,6 +305,24 @@ class PolicyEngine:
 
     def _signals(self, now: float) -> tuple[str, ...]:
         return self.tracker.active(now)
+
+    def required_facts(self) -> frozenset[str] | None:
+        """The ``posture.*`` fact names any rule of the current bundle reads (in its
+        conditions or profiles), without the prefix: what the posture view calls "required
+        by your policy". None without a bundle. Compiles every rule once per bundle."""
+        with self._lock:
+            cp = self._compiled
+            if cp is None:
+                return None
+            if self._required is None or self._required[0] is not cp:
+                names: set[str] = set()
+                for pos in range(len(cp.bundle.rules)):
+                    names.update(cp.rule(pos).facts)
+                required = frozenset(
+                    n.removeprefix("posture.") for n in names if n.startswith("posture.")
+                )
+                self._required = (cp, required)
+            return self._required[1]
 
     def reachable(self, app: AppIdentity | None = None) -> tuple[Reachability, ...]:
         """``reachable_resources`` for the current bundle, facts and risk (status view)."""
