@@ -16,13 +16,19 @@
    run does the tray host the engine itself (engine lock, ``build_engine``, and the local
    API server, so the CLI still shares the session). Then ``engine.start()`` runs in the
    background.
+   With no controller configured and none managed, the onboarding window
+   (``app.windows.onboarding``) comes first: the employee's work email, the
+   organisation's address or a join link (``rustronaut-tray rustronaut://join?…``, the
+   desktop's URL handler) finds the controller; once confirmed and saved, the engine is
+   built and sign-in starts.
 6. Quit (menu, SIGTERM, SIGINT) detaches from the agent (the connection stays up) or,
    when the tray hosts the engine, stops it (under always-on the menu's Quit asks for a
    break-glass reason first); then the loop ends. If the agent goes away the tray says
    "Rustronaut is not running" and its Restart runs the factory again.
 
-Errors: ``EngineUnavailable`` when the engine cannot be created; ``run`` reports it in a
-dialog and returns 1.
+Errors: ``EngineUnavailable`` when the engine cannot be created; ``run`` logs it and shows
+the reason in words with a next step and Retry (``app.windows.startup_error``); Quit
+there returns 1.
 """
 
 from __future__ import annotations
@@ -51,7 +57,15 @@ if TYPE_CHECKING:
     from app.tray_app import TrayApp
     from core.engine.api import EngineAPI
 
-__all__ = ["AGENT_TIMEOUT_S", "ENGINE_MODULE", "EngineUnavailable", "main", "make_engine", "run"]
+__all__ = [
+    "AGENT_TIMEOUT_S",
+    "ENGINE_MODULE",
+    "EngineUnavailable",
+    "main",
+    "make_engine",
+    "needs_onboarding",
+    "run",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -97,8 +111,22 @@ async def build_engine() -> EngineAPI:
     try:
         engine: EngineAPI = await wiring.build_engine()
     except Exception as exc:  # the boundary: any set-up failure becomes one clear message
-        raise EngineUnavailable(f"Rustronaut could not start: {exc}") from exc
+        _log.error("the engine could not be built: %r", exc)
+        raise _unavailable(exc) from exc
     return engine
+
+
+def needs_onboarding() -> bool:
+    """True when no controller is configured and the organisation manages no settings.
+
+    Blocking file I/O (run it off the GUI thread). Managed settings skip onboarding: a
+    managed configuration without a controller is IT's to fix (the start-up error says so).
+    """
+    from core.settings import load
+
+    settings = load()
+    managed = bool(settings.managed.values) or settings.managed_rejected is not None
+    return not settings.controller_url and not managed
 
 
 async def _ensure_agent(timeout: float, path: Path | None) -> ClientEngine:  # noqa: ASYNC109
@@ -149,7 +177,13 @@ async def make_engine(
 def _unavailable(exc: Exception) -> EngineUnavailable:
     """``exc`` in the employee's words, as the reason the tray cannot start."""
     from app.actions import refusal_words
+    from core.controlplane.errors import ControllerUnreachableError
 
+    if type(exc) is ControllerUnreachableError:  # its detail is technical (URL, errno)
+        return EngineUnavailable(
+            "Rustronaut could not reach your organisation's controller.",
+            "Check your network connection, then choose Retry. If it keeps failing, tell IT.",
+        )
     if isinstance(exc, UserFacing):
         return EngineUnavailable(f"Rustronaut could not start: {exc.detail}", exc.next_step)
     return EngineUnavailable(f"Rustronaut could not start: {refusal_words(exc)}")
@@ -208,6 +242,9 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--autostart", action="store_true", help="started at login: stay quiet")
     p.add_argument("--show", action="store_true", help="open the main window at start")
     p.add_argument("--debug", action="store_true", help="verbose logging to stderr")
+    p.add_argument(
+        "link", nargs="?", default=None, help="a join link: rustronaut://join?controller=…"
+    )
     return p.parse_args(list(argv))
 
 
@@ -218,6 +255,7 @@ def run(
     instance_name: str | None = None,
     on_ready: Callable[[TrayApp], None] | None = None,
     on_tray: Callable[[QSystemTrayIcon], None] | None = None,
+    onboarding: Callable[[], bool] | None = None,
 ) -> int:
     """Run the tray app until Quit; returns the process exit code.
 
@@ -226,12 +264,14 @@ def run(
     their own); Restart calls it again after the engine went away;
     ``on_tray`` is called with the start-up tray icon as soon as it is shown (before any
     ``core`` import); ``on_ready`` with the ``TrayApp`` once the UI is built, before the
-    engine exists.
+    engine exists. ``onboarding()`` says whether the onboarding window comes first
+    (blocking, run on a worker thread); by default :func:`needs_onboarding` with the real
+    factory, never with an injected one.
     """
     import PySide6
     import qasync
-    from PySide6.QtCore import Qt, QTimer
-    from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QWidget
 
     from app.qtcompat import binding_leaks
     from app.single_instance import SingleInstance
@@ -289,7 +329,10 @@ def run(
     done: asyncio.Future[None] = loop.create_future()
     status = 0
     holder: list[TrayApp] = []
-    holder_boxes: list[QMessageBox] = []  # keeps the error dialog alive while shown
+    holder_windows: list[QWidget] = []  # keeps the onboarding or error window alive
+    builders: list[asyncio.Task[None]] = []
+    if onboarding is None:
+        onboarding = needs_onboarding if engine_factory is make_engine else lambda: False
 
     def finish() -> None:
         for tray_app in holder:
@@ -344,12 +387,39 @@ def run(
         if on_ready is not None:
             on_ready(tray_app)
         # 4. Then the engine, built (and maybe awaited: it may contact the controller) in
-        #    its own task, so Quit works even while that is still pending.
-        builder = spawn(build(tray_app), name="ui.build_engine")
+        #    its own task, so Quit works even while that is still pending. With nothing
+        #    configured, the onboarding window finds the controller first.
+        try:
+            first_run = await asyncio.to_thread(onboarding)
+        except Exception:  # unreadable settings: the build below explains it
+            _log.exception("could not tell whether onboarding is needed")
+            first_run = False
+        if first_run:
+            onboard(tray_app, args.link)
+        else:
+            if args.link:
+                _log.info("a join link was opened but a controller is already configured")
+            start_build(tray_app)
         try:
             await done
         finally:
-            await cancel_and_wait(builder)
+            for builder in builders:
+                await cancel_and_wait(builder)
+
+    def start_build(tray_app: TrayApp) -> None:
+        builders.append(spawn(build(tray_app), name="ui.build_engine"))
+
+    def onboard(tray_app: TrayApp, link: str | None) -> None:
+        from app.windows.onboarding import OnboardingWindow
+
+        _log.info("no controller is configured: onboarding")
+        window = OnboardingWindow(link=link)
+        holder_windows.append(window)
+        window.confirmed.connect(lambda _url: start_build(tray_app))
+        window.closed.connect(tray_app.actions.quit)
+        window.show()
+        window.raise_()
+        window.activateWindow()
 
     async def build(tray_app: TrayApp) -> None:
         from app.link import as_link
@@ -365,24 +435,32 @@ def run(
                 _log.exception("the engine could not be reached or built")
                 raise _unavailable(exc) from exc
         except EngineUnavailable as exc:
-            status = 1
-            from app.plain import clean
+            from app.windows.startup_error import StartupErrorWindow
 
-            box = QMessageBox(
-                QMessageBox.Icon.Critical,
-                "Rustronaut",
-                # The cause may quote the controller or the agent: plain, escaped text.
-                f"{clean(str(exc))}\n\n{clean(exc.next_step)}",
-            )
-            box.setTextFormat(Qt.TextFormat.PlainText)
-            box.finished.connect(lambda _result: tray_app.actions.quit())
-            holder_boxes.append(box)
+            _log.error("start-up failed: %s (next step: %s)", exc, exc.next_step)
+            # The cause may quote the controller or the agent: plain, escaped text.
+            box = StartupErrorWindow(str(exc), exc.next_step)
+            box.retry_requested.connect(lambda: retry(tray_app, box))
+            box.quit_requested.connect(lambda: quit_failed(tray_app))
+            holder_windows.append(box)
             box.open()  # no nested event loop
             return
         if done.done():  # quit while we were building: let go of it at once
             await link.close()
             return
         tray_app.attach_engine(link)
+
+    def retry(tray_app: TrayApp, box: QWidget) -> None:
+        _log.info("start-up: Retry")
+        if box in holder_windows:
+            holder_windows.remove(box)
+        box.deleteLater()
+        start_build(tray_app)
+
+    def quit_failed(tray_app: TrayApp) -> None:
+        nonlocal status
+        status = 1
+        tray_app.actions.quit()
 
     with loop:
         loop.run_until_complete(session())
