@@ -12,8 +12,10 @@ opened again or copied, and the attempt cancelled: the engine's ``sign_out`` aba
 running sign-in. "Use a code instead" works at any time: a waiting browser attempt is
 abandoned first (the engine runs one sign-in at a time), then the device code starts.
 A renewal (signed in, signing in again) is not cancelled here: ``sign_out`` would end the
-session too. Keyboard: Enter presses the default button of the moment, Escape cancels a
-waiting attempt, else closes the window.
+session too; nor is any attempt under always-on, where the engine refuses a sign-out
+without a break-glass reason (the attempt then runs to its end or its time limit).
+Keyboard: Enter presses the default button of the moment, Escape cancels a waiting
+attempt, else closes the window.
 """
 
 from __future__ import annotations
@@ -222,8 +224,9 @@ class SignInWindow(QWidget):
             self._user_code = ""
             self._url = ""
         switching = self._switching is not None and not self._switching.done()
-        # Only a first sign-in is cancelled here: for a renewal sign_out ends the session.
-        cancellable = busy and s.user is None and not switching
+        # Only a first sign-in is cancelled here: for a renewal sign_out ends the session,
+        # and under always-on the engine refuses any sign-out without a reason.
+        cancellable = busy and s.user is None and not s.always_on and not switching
         self.progress.setVisible(busy or switching)
         self.code_box.setVisible(busy and bool(self._user_code))
         self.link_box.setVisible(busy and bool(self._url) and not self._user_code)

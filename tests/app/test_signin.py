@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel, QWidget
 from core.auth.errors import LoginTimeout
 from core.engine.errors import explain
 from core.engine.state import ErrorInfo, EventKind, SessionState, Snapshot
-from tests.fakes.scripted_engine import ScriptedEngine, demo_settings
+from tests.fakes.scripted_engine import ScriptedEngine, demo_settings, demo_snapshot
 
 pytestmark = pytest.mark.ui
 
@@ -202,6 +202,22 @@ async def test_use_a_code_when_signed_out_starts_the_device_code(make_app, waiti
     assert app.opened == []  # no browser page for the device code
 
 
+async def test_a_renewal_offers_the_page_but_no_cancel(make_app, waiting) -> None:
+    """Signing in again while signed in: sign_out would end the session, so the window
+    offers no Cancel and no switch to a code; Escape only closes it."""
+    waiting.publish(demo_snapshot(SessionState.CONNECTED))
+    app = make_app(waiting)
+    w = app.actions.show_window("signin")
+    app.actions.extend_session()
+    await until(lambda: w.open_again.isVisible())
+    assert w.title.text() == "Finish signing in"
+    assert not w.cancel.isVisible()
+    assert not w.device.isEnabled()
+    QTest.keyClick(w, Qt.Key.Key_Escape)
+    assert not w.isVisible()
+    assert waiting.names() == ["sign_in"]
+
+
 # -- keyboard ---------------------------------------------------------------------------
 
 
@@ -341,7 +357,7 @@ class SlowBrowserRig:
     """The real ``Engine`` on the test ports, its browser sign-in waiting for ``release``
     (then failing with ``fail_with``, if set); a device-code sign-in finishes at once."""
 
-    def __init__(self) -> None:
+    def __init__(self, **config: object) -> None:
         from core.engine.engine import Engine, EngineConfig
         from tests.app.test_real_engine import _ports
 
@@ -371,7 +387,7 @@ class SlowBrowserRig:
             policy=p.Policy(lambda: 1_000_000.0),
             tunnel=p.Tunnel(),
             proxy=p.Proxy(),
-            config=EngineConfig(auto_connect=False),
+            config=EngineConfig(auto_connect=False, **config),  # type: ignore[arg-type]
             clock=lambda: 1_000_000.0,
         )
 
@@ -426,3 +442,24 @@ async def test_real_engine_timeout_reads_as_words(make_app, slow) -> None:
     assert "LoginTimeout" not in w.error_text.text()
     assert plain(w.browser) == "Try again"
     assert w.browser.isDefault()
+
+
+async def test_always_on_offers_no_cancel_the_engine_would_refuse(make_app) -> None:
+    """Under always-on the engine asks a reason for any sign-out, even one that only
+    abandons a first sign-in: the window offers no Cancel (nor a switch to a code) it
+    would refuse with words about signing out."""
+    rig = SlowBrowserRig(always_on=True)
+    try:
+        app, w = await real_waiting(make_app, rig)
+        assert rig.engine.snapshot.always_on
+        assert not w.cancel.isVisible()
+        assert not w.device.isEnabled()
+        assert w.open_again.isVisible()
+        assert w.copy_link.isVisible()
+        QTest.keyClick(w, Qt.Key.Key_Escape)  # closes; the attempt keeps running
+        assert not w.isVisible()
+        assert rig.engine.snapshot.state is SessionState.SIGNING_IN
+        assert app.tray.notifier.shown == []
+    finally:
+        rig.release.set()
+        await rig.engine.stop()
