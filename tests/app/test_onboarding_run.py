@@ -168,3 +168,14 @@ def test_managed_settings_skip_onboarding(tmp_path: Path, monkeypatch: pytest.Mo
     if not load().managed.values:
         pytest.skip("managed files must be root-owned: run as root to test this")
     assert app_main.needs_onboarding() is False
+
+
+def test_the_desktop_entry_opens_join_links() -> None:
+    """The OS hands ``rustronaut://join?…`` links to the tray (``%u``), which reads them."""
+    entry = (ROOT / "resources" / "linux" / "com.rustronaut.Client.desktop").read_text()
+    keys = dict(line.split("=", 1) for line in entry.splitlines() if "=" in line)
+    assert "x-scheme-handler/rustronaut" in keys["MimeType"].split(";")
+    assert keys["Exec"] == "rustronaut-tray --show %u"
+    link = "rustronaut://join?controller=https://zt.example.com"
+    assert app_main._parse(["--show", link]).link == link
+    assert app_main._parse(["--show"]).link is None
