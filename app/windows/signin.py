@@ -248,8 +248,8 @@ class SignInWindow(QWidget):
                 if self._user_code
                 else "Complete sign-in in your browser. This window updates when you are done."
             )
-            self.browser.show()
-            self.device.show()
+            self.browser.hide()  # nothing to start while an attempt runs
+            self.device.setVisible(not self._user_code)
             if self._user_code:
                 self._make_default(self.copy)
             elif self._url:
