@@ -4,28 +4,48 @@ Both read the last valid bundle the client cached (``core.policy.store.default_c
 on Linux ``$XDG_DATA_HOME/rustronaut/policy-bundle.json``; ``--cache`` overrides). The
 token's signature is re-checked against the controller key cached with it (integrity of
 the file; the running engine checks against the controller's live keys). ``explain``
-runs the real engine on the bundle with the facts given by ``--fact`` (posture facts not
-given are unknown) and prints the decision, the rule, the reason and what to fix.
+runs the real policy engine on the bundle and prints the decision, the rule, the reason,
+what to fix and which facts it used.
 
-Exit codes: 0 shown / allowed, 1 denied, 3 no usable cached policy, 2 usage error.
+The facts ``explain`` uses (``--facts``):
+
+- ``live`` (the default): the posture of the running Rustronaut, read through the local
+  API (``core.engine.localapi``), with its risk score, so the answer is the one the proxy
+  gives; when none runs (or it has no posture yet), this device's posture collected now;
+- ``none``: no posture at all (every requirement on the device is unknown);
+- ``FILE.json`` (``-`` for stdin): a JSON object of facts, ``{"posture.NAME": VALUE}``.
+
+``--fact NAME=VALUE`` then sets one fact on top (repeatable). Every name must be a
+posture fact (``posture.disk.encrypted``; ``disk.encrypted`` is read the same) and every
+value JSON of the fact's kind (``true``, ``300``, ``"linux"``, ``["clamd"]``); anything
+else is refused with exit code 2 before the policy is read.
+
+Exit codes: 0 shown / allowed, 1 denied, 2 usage error (a bad target, fact name or
+value), 3 no usable cached policy. Errors go to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import hashlib
 import ipaddress
 import json
 import os
+import sys
 import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from core.engine.state import PostureItem
 from core.policy.api import AccessRequest, AppIdentity, Decision
 from core.policy.engine import PolicyEngine
 from core.policy.errors import PolicyCacheError
+from core.policy.risk import RiskTracker
 from core.policy.store import default_cache_path, read_cache
 from core.text import safe_json, safe_line
 from core.wire.policy import (
@@ -43,12 +63,37 @@ from core.wire.policy import (
     Resource,
     decode_bundle,
 )
+from core.wire.posture import CLIENT_FACTS, FACTS, Fact, fact_spec, facts_for_policy
 from core.wire.signing import SignatureError, public_key_from_jwk, verify
 
-__all__ = ["load_cached_bundle", "parse_target", "register", "render_condition"]
+__all__ = [
+    "FactError",
+    "FactSet",
+    "check_fact",
+    "facts_from_items",
+    "live_facts",
+    "load_cached_bundle",
+    "parse_fact",
+    "parse_target",
+    "read_facts_file",
+    "register",
+    "render_condition",
+]
 
+_USAGE = 2
 _NO_POLICY = 3
 _MAX_HASH_BYTES = 512 * 1024 * 1024
+_MAX_FACTS_BYTES = 1024 * 1024
+_PREFIX = "posture."
+#: What a value of each fact kind is written as (in the refusal of a wrong one).
+_KIND_WORDS = {
+    "bool": "true or false",
+    "int": "a whole number, e.g. 300",
+    "str": 'a string in double quotes, e.g. "linux"',
+    "list": 'a list of strings, e.g. ["clamd"]',
+}
+#: Facts the policy engine computes itself (``core.policy.engine.base_facts``).
+_ENGINE_FACTS = ("user.", "time.", "risk")
 
 
 class _CliError(Exception):
@@ -114,15 +159,250 @@ def _app_identity(path: str) -> AppIdentity:
     )
 
 
-def _parse_fact(text: str) -> tuple[str, object]:
+class FactError(ValueError):
+    """A fact name or value ``explain`` cannot use; the message says what to write."""
+
+
+def check_fact(name: str, value: object) -> tuple[str, object]:
+    """``(policy name, value)`` for an assumed fact; raises :class:`FactError` when the
+    name is not a posture fact or the value not of its kind. Pure.
+
+    ``disk.encrypted`` and ``posture.disk.encrypted`` name the same fact; user, time and
+    risk facts are refused (the policy engine computes them, an assumption would be
+    silently overwritten).
+    """
+    if name.startswith(_ENGINE_FACTS) and not name.startswith(_PREFIX):
+        raise FactError(
+            f"'{name}' cannot be assumed: the policy engine takes it from the signed-in "
+            "user, the clock or the risk score. Only posture facts can be set."
+        )
+    bare = name.removeprefix(_PREFIX)
+    spec = fact_spec(bare)
+    if spec is None:
+        close = difflib.get_close_matches(bare, [*FACTS, *CLIENT_FACTS], n=1)
+        hint = f" Did you mean '{_PREFIX}{close[0]}'?" if close else ""
+        raise FactError(
+            f"'{name}' is not a posture fact.{hint} 'rustronaut posture' lists this device's facts."
+        )
+    ok = {
+        "bool": isinstance(value, bool),
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "str": isinstance(value, str),
+        "list": isinstance(value, list) and all(isinstance(v, str) for v in value),
+    }[spec.kind]
+    if not ok:
+        raise FactError(
+            f"'{_PREFIX}{bare}' takes {_KIND_WORDS[spec.kind]}, not {json.dumps(value)}."
+        )
+    return _PREFIX + bare, value
+
+
+def parse_fact(text: str) -> tuple[str, object]:
+    """``NAME=VALUE`` (``--fact``) → a checked fact; the value must be JSON.
+
+    Raises :class:`FactError`. A bare word is refused rather than taken as a string, so a
+    typo (``=ture``) never turns silently into an unmet requirement.
+    """
     name, sep, raw = text.partition("=")
     if not sep or not name:
-        raise argparse.ArgumentTypeError(f"--fact wants NAME=VALUE, got {text!r}")
+        raise FactError(f"--fact takes NAME=VALUE, e.g. posture.disk.encrypted=true; not {text!r}.")
     try:
         value: object = json.loads(raw)
     except ValueError:
-        value = raw  # a bare word is a string: --fact posture.os.name=linux
-    return name, value
+        raise FactError(
+            f"the value of '{name}' is not JSON: {raw!r}. Write true or false, a number, "
+            f"or a string in double quotes: --fact '{name}=\"{raw}\"'."
+        ) from None
+    return check_fact(name, value)
+
+
+def read_facts_file(data: bytes, where: str) -> dict[str, object]:
+    """A ``--facts`` file: a JSON object of fact names to values, each checked.
+
+    Raises :class:`FactError` naming ``where`` (the file) for anything else.
+    """
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FactError(f"{where} is not JSON ({exc}).") from None
+    if not isinstance(doc, dict):
+        raise FactError(f'{where} must hold a JSON object: {{"posture.NAME": VALUE, ...}}.')
+    facts: dict[str, object] = {}
+    for name, value in doc.items():
+        try:
+            key, checked = check_fact(name, value)
+        except FactError as exc:
+            raise FactError(f"{where}: {exc}") from None
+        facts[key] = checked
+    return facts
+
+
+def _shown_value(item: PostureItem, kind: str) -> object:
+    """The typed value of a posture item the engine shows (its value is display text);
+    ``None`` when it cannot be read back. For yes/no facts the words the window uses are
+    read, else its pass/fail."""
+    text = item.value.strip()
+    if kind == "bool":
+        words = text.lower()
+        if words in ("yes", "true"):
+            return True
+        if words in ("no", "false"):
+            return False
+        return {"pass": True, "fail": False}.get(item.status)
+    if kind == "int":
+        return int(text) if text.lstrip("-").isdigit() else None
+    if kind == "list":
+        return [] if text.lower() in ("", "none", "(none)") else text.split(", ")
+    return text
+
+
+def facts_from_items(items: Iterable[PostureItem]) -> dict[str, object]:
+    """The policy facts (``posture.NAME``) of the running engine's posture items.
+
+    Unknown facts are left out, as ``facts_for_policy`` leaves them out in the engine;
+    so are names that are no posture fact and values that cannot be read back. Pure.
+    """
+    facts: dict[str, object] = {}
+    for item in items:
+        spec = fact_spec(item.name)
+        if item.status == "unknown" or spec is None:
+            continue
+        value = _shown_value(item, spec.kind)
+        if value is not None:
+            facts[_PREFIX + item.name] = value
+    return facts
+
+
+@dataclass(frozen=True, slots=True)
+class FactSet:
+    """The facts a decision is explained with, and where they came from.
+
+    ``source``: ``engine`` (the running Rustronaut), ``collected`` (this device, now),
+    ``file``, ``none``. ``risk``: the running engine's risk score, when it was asked.
+    ``note``: why the live posture could not come from the engine (else empty).
+    """
+
+    facts: dict[str, object]
+    source: str
+    where: str = ""
+    risk: int | None = None
+    note: str = ""
+    given: tuple[str, ...] = field(default=())
+
+    def describe(self) -> str:
+        """One line: where the facts come from (for the output)."""
+        n = sum(1 for k in self.facts if k.startswith(_PREFIX) and k not in self.given)
+        count = f"{n} fact{'' if n == 1 else 's'}"
+        words = {
+            "engine": f"the running Rustronaut's posture ({count} known)",
+            "collected": f"this device's posture, collected now ({count} known)",
+            "file": f"{self.where} ({count})",
+            "none": "none (--facts none): every requirement on the device is unknown",
+        }[self.source]
+        if self.note:
+            words += f"; {self.note}"
+        if self.given:
+            words += f"; assumed with --fact: {', '.join(self.given)}"
+        return words
+
+
+async def _engine_posture() -> tuple[tuple[PostureItem, ...], int] | None:
+    """The running engine's posture items and risk score (local API); None when none
+    runs or it cannot be asked."""
+    from core.engine.localapi.client import RemoteEngine
+    from core.engine.localapi.errors import LocalApiError
+
+    try:
+        engine = await RemoteEngine.attach(client="cli")
+    except LocalApiError:
+        return None
+    try:
+        snap = engine.snapshot
+        return snap.posture, snap.risk
+    finally:
+        await engine.stop()
+
+
+async def _collect_now() -> Mapping[str, Fact]:
+    """This device's posture, collected now with the engine's configuration."""
+    from core import __version__, settings
+    from core.posture import CollectContext, PostureConfig, SubprocessRunner, collect
+    from core.posture.factory import collectors_for, current_os
+
+    try:
+        current = settings.load()
+        config = PostureConfig.create(
+            processes=current.posture_required_processes,
+            files=current.posture_required_files,
+            client_version=__version__,
+        )
+    except Exception:  # unreadable settings: the built-in checks still say something
+        config = PostureConfig.create(client_version=__version__)
+    ctx = CollectContext(runner=SubprocessRunner(), config=config, timeout_s=5.0)
+    return await collect(collectors_for(current_os()), ctx)
+
+
+async def live_facts() -> FactSet:
+    """The facts the proxy decides with now: the running engine's, else collected now."""
+    found = await _engine_posture()
+    if found is not None and found[0]:
+        items, risk = found
+        return FactSet(facts_from_items(items), "engine", risk=risk)
+    note = "Rustronaut is not running" if found is None else "Rustronaut has no posture yet"
+    return FactSet(facts_for_policy(await _collect_now()), "collected", note=note)
+
+
+def _read_source(source: str) -> bytes:
+    """The bytes of a ``--facts`` file (``-``: stdin), at most 1 MiB. Raises FactError."""
+    where = "standard input" if source == "-" else source
+    try:
+        if source == "-":
+            data = sys.stdin.buffer.read(_MAX_FACTS_BYTES + 1)
+        else:
+            with open(source, "rb") as fh:
+                data = fh.read(_MAX_FACTS_BYTES + 1)
+    except OSError as exc:
+        raise FactError(f"cannot read {source}: {exc.strerror or exc}.") from None
+    if len(data) > _MAX_FACTS_BYTES:
+        raise FactError(f"{where} is larger than 1 MiB: not a facts file.")
+    return data
+
+
+async def _facts(args: argparse.Namespace) -> FactSet:
+    """The facts of ``--facts`` with ``--fact`` on top. Raises :class:`FactError`."""
+    given = dict(parse_fact(text) for text in args.fact)  # checked before any I/O
+    source = args.facts
+    if source == "live":
+        base = await live_facts()
+    elif source == "none":
+        base = FactSet({}, "none")
+    else:
+        where = "standard input" if source == "-" else source
+        base = FactSet(read_facts_file(_read_source(source), where), "file", where=where)
+    return FactSet(
+        {**base.facts, **given},
+        base.source,
+        where=base.where,
+        risk=base.risk,
+        note=base.note,
+        given=tuple(given),
+    )
+
+
+class _FixedRisk(RiskTracker):
+    """A risk tracker that reads the running engine's score (its signals live there)."""
+
+    def __init__(self, score: int) -> None:
+        super().__init__()
+        self._fixed = float(score)
+
+    def score(self, now: float | None = None) -> float:
+        """The running engine's score, whatever the time."""
+        return self._fixed
+
+
+def _error(text: object) -> None:
+    print(f"rustronaut policy: error: {safe_line(text)}", file=sys.stderr)
 
 
 def render_condition(cond: Condition | None) -> str:
@@ -160,7 +440,7 @@ def _show(args: argparse.Namespace) -> int:
     try:
         bundle, kid = load_cached_bundle(path)
     except _CliError as exc:
-        print(f"error: {safe_line(exc)}")
+        _error(exc)
         return _NO_POLICY
     now = time.time()
     expired = now >= bundle.expires_at
@@ -205,7 +485,7 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _decision_json(decision: Decision) -> dict[str, Any]:
+def _decision_json(decision: Decision, facts: FactSet) -> dict[str, Any]:
     return {
         "effect": decision.effect.value,
         "allowed": decision.allowed,
@@ -219,25 +499,44 @@ def _decision_json(decision: Decision) -> dict[str, Any]:
             {"fact": u.fact, "requirement": u.requirement, "remediation": u.remediation}
             for u in decision.unmet
         ],
+        "facts": {
+            "source": facts.source,
+            "note": facts.note,
+            "assumed": list(facts.given),
+            "values": facts.facts,
+        },
     }
 
 
-def _explain(args: argparse.Namespace) -> int:
+async def _explain(args: argparse.Namespace) -> int:
     try:
         host, port = parse_target(args.to)
         addresses = tuple(str(ipaddress.ip_address(a)) for a in args.address)
-    except ValueError as exc:
-        print(f"error: {safe_line(exc)}")
-        return 2
+        for text in args.fact:  # refused before the policy is read or posture collected
+            parse_fact(text)
+    except ValueError as exc:  # FactError is one
+        _error(exc)
+        return _USAGE
     path = Path(args.cache) if args.cache else default_cache_path()
     try:
         bundle, _kid = load_cached_bundle(path)
     except _CliError as exc:
-        print(f"error: {safe_line(exc)}")
+        _error(exc)
         return _NO_POLICY
-    engine = PolicyEngine(record=False)
+    try:
+        facts = await _facts(args)
+    except FactError as exc:
+        _error(exc)
+        return _USAGE
+    # The running engine's risk when it was asked; else the risk the posture alone
+    # carries (behavioural signals live only in the running engine).
+    engine = PolicyEngine(
+        record=False, tracker=None if facts.risk is None else _FixedRisk(facts.risk)
+    )
     engine.load(bundle)
-    engine.set_facts(dict(args.fact))
+    engine.set_facts(facts.facts)
+    if facts.risk is None:
+        engine.tracker.set_posture(facts.facts)
     request = AccessRequest(
         app=_app_identity(args.app),
         host=host,
@@ -247,7 +546,7 @@ def _explain(args: argparse.Namespace) -> int:
     )
     decision = engine.explain(request)
     if args.json:
-        print(safe_json(json.dumps(_decision_json(decision), indent=2)))
+        print(safe_json(json.dumps(_decision_json(decision, facts), indent=2)))
     else:
         # Rule ids, resources, reasons and fixes are the controller's words: as text.
         print(f"Decision:   {decision.effect.value.upper()}")
@@ -255,6 +554,7 @@ def _explain(args: argparse.Namespace) -> int:
         print(f"Resource:   {safe_line(decision.resource or '-')}")
         print(f"Reason:     {safe_line(decision.reason)}")
         print(f"Risk:       {decision.risk}/100    confidence {decision.confidence:.2f}")
+        print(f"Facts:      {safe_line(facts.describe())}")
         if decision.unmet:
             print("To get access:")
             for u in decision.unmet:
@@ -282,12 +582,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="an address HOST resolves to (repeatable; for CIDR resources)",
     )
     ex.add_argument(
+        "--facts",
+        default="live",
+        metavar="live|none|FILE",
+        help="the posture to decide with: live (default: the running Rustronaut's, else "
+        "collected now), none, or a JSON file of facts ('-' for stdin)",
+    )
+    ex.add_argument(
         "--fact",
         action="append",
         default=[],
-        type=_parse_fact,
         metavar="NAME=VALUE",
-        help="a fact to assume, JSON value (e.g. posture.disk.encrypted=true); repeatable",
+        help="assume one posture fact, on top of --facts; VALUE is JSON "
+        "(e.g. posture.disk.encrypted=true); repeatable",
     )
     ex.add_argument("--json", action="store_true", help="machine-readable output")
     ex.add_argument("--cache", help="cached bundle file (default: the client's cache)")

@@ -119,7 +119,10 @@ async def test_policy_show_and_explain_escape_the_controllers_words(
     assert_terminal_safe(out)
     assert json.loads(out)["user"]["email"] == HOSTILE
 
-    args = ("--app", "/usr/bin/git", "--to", "git.corp.example:22", "--cache", str(hostile_cache))
+    args = (
+        *("--app", "/usr/bin/git", "--to", "git.corp.example:22", "--cache", str(hostile_cache)),
+        *("--facts", "none"),  # the same answer whatever this machine's posture
+    )
     code, out, _ = await run_cli(env, "policy", "explain", *args)
     assert code == 1
     assert_terminal_safe(out)
