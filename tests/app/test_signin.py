@@ -468,3 +468,17 @@ async def test_always_on_offers_no_cancel_the_engine_would_refuse(make_app) -> N
     finally:
         rig.release.set()
         await rig.engine.stop()
+
+
+async def test_without_a_browser_the_link_can_still_be_copied(make_app, waiting) -> None:
+    """Offscreen no browser opens: the tray says so, and the window keeps the link."""
+    from app.actions import NO_BROWSER
+
+    app = make_app(waiting)
+    app.actions.open_url = app.actions._open_in_browser  # the real default (QDesktopServices)
+    w = app.actions.show_window("signin")
+    w.browser.click()
+    await until(lambda: any(n.body == NO_BROWSER for n in app.tray.notifier.shown))
+    await until(lambda: w.copy_link.isVisible())
+    w.copy_link.click()
+    assert QApplication.clipboard().text() == URL
