@@ -14,10 +14,12 @@ import argparse
 import asyncio
 import contextlib
 import os
+import shlex
 import signal
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from controller.demo.bed import RESOURCES, make_bed
 from controller.demo.harness import Session, session
@@ -197,14 +199,14 @@ async def run(args: argparse.Namespace) -> int:
 
             if args.hold and sys.stdin.isatty() and not os.environ.get("CI"):
                 d.step("Try it yourself (Ctrl-C or Enter to stop and clean up)")
-                print(
-                    f"    ip netns exec {bed.client_ns} curl --socks5-hostname "
-                    f"127.0.0.1:{s.proxy_port} http://{wiki}/\n"
-                    f"    ip netns exec {bed.client_ns} curl -x http://127.0.0.1:{s.proxy_port} "
-                    f"http://{payroll}/\n"
-                    f"    XDG_RUNTIME_DIR={s.control_socket.parent.parent} rustronaut status\n"
-                    f"    ip netns exec {bed.client_ns} wg show"
+                lines = try_it_lines(
+                    client_ns=bed.client_ns,
+                    proxy_port=s.proxy_port,
+                    wiki=wiki,
+                    payroll=payroll,
+                    runtime_dir=s.control_socket.parent.parent,
                 )
+                print("\n".join(f"    {line}" for line in lines))
                 await _wait_for_enter_or_ctrl_c()
         d.step("Cleaning up")
     d.ok("namespaces, interfaces, processes and files removed")
@@ -213,6 +215,40 @@ async def run(args: argparse.Namespace) -> int:
         return 1
     print(d._c(GREEN, "\nDemo passed: every step above was observed, not assumed."))
     return 0
+
+
+def try_it_lines(
+    *,
+    client_ns: str,
+    proxy_port: int,
+    wiki: str,
+    payroll: str,
+    runtime_dir: Path,
+    sudo: bool | None = None,
+    python: Path | None = None,
+) -> list[str]:
+    """The "try it yourself" commands, each runnable as printed in another terminal.
+
+    ``rustronaut`` is named by its full path (the venv's script beside ``python``, else
+    ``python -m core.cli.main``): the venv is not on PATH. ``sudo`` (default: when the
+    demo was started with sudo) prefixes every line, as the bed needs root.
+    """
+    python = python or Path(sys.executable)
+    script = python.parent / "rustronaut"
+    if script.exists():
+        cli = shlex.quote(str(script))
+    else:
+        root = Path(__file__).resolve().parents[2]
+        cli = f"PYTHONPATH={shlex.quote(str(root))} {shlex.quote(str(python))} -m core.cli.main"
+    prefix = "sudo " if (bool(os.environ.get("SUDO_USER")) if sudo is None else sudo) else ""
+    ns = f"ip netns exec {shlex.quote(client_ns)}"
+    runtime = shlex.quote(f"XDG_RUNTIME_DIR={runtime_dir}")
+    return [
+        f"{prefix}{ns} curl --socks5-hostname 127.0.0.1:{proxy_port} http://{wiki}/",
+        f"{prefix}{ns} curl -x http://127.0.0.1:{proxy_port} http://{payroll}/",
+        f"{prefix}{runtime} {cli} status",
+        f"{prefix}{ns} wg show",
+    ]
 
 
 async def _wait_for_enter_or_ctrl_c() -> None:
