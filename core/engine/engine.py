@@ -443,7 +443,12 @@ class Engine(Reactions):
         await self._ask(SignOutRequested(reason=break_glass_reason))
 
     async def _on_sign_out(self, reason: str | None) -> None:
-        given = await self._leave_always_on(reason, action="signing out")
+        if self._facts.signed_in or self._facts.tunnel_up:
+            given = await self._leave_always_on(reason, action="signing out")
+        else:
+            # Only a first sign-in to abandon (Cancel in the sign-in window): always-on
+            # keeps nothing up yet, so no break-glass reason is asked for.
+            given = None
         await self._cancel_sign_in()
         await self._teardown(break_glass_reason=given)
         self._policy.clear()

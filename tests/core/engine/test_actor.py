@@ -183,6 +183,31 @@ async def test_signing_out_during_a_sign_in_abandons_it() -> None:
     assert not rig.tunnel.up_specs
 
 
+async def test_under_always_on_a_first_sign_in_can_be_cancelled_without_a_reason() -> None:
+    # The sign-in window's Cancel: always-on keeps nothing up before anyone signed in,
+    # so abandoning the first sign-in asks for no break-glass reason.
+    rig = make(user=False, always_on=True)
+    await rig.engine.start()
+    release = asyncio.Event()
+    real = rig.auth.sign_in
+
+    async def slow(**kwargs: object) -> object:
+        await release.wait()
+        return await real(**kwargs)  # type: ignore[arg-type]
+
+    rig.auth.sign_in = slow  # type: ignore[method-assign]
+    signing_in = asyncio.ensure_future(rig.engine.sign_in())
+    await rig.settle()
+    assert rig.engine.snapshot.state is S.SIGNING_IN
+    await rig.engine.sign_out()  # no reason needed
+    await asyncio.wait_for(signing_in, 1)
+    release.set()
+    await rig.settle()
+    assert rig.engine.snapshot.state is S.SIGNED_OUT
+    assert rig.control.break_glass == []
+    assert not rig.tunnel.up_specs
+
+
 async def test_a_settings_change_is_announced_to_every_front_end() -> None:
     rig = make(auto_connect=False)
     await rig.engine.start()
