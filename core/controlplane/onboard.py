@@ -31,6 +31,7 @@ Errors (each a ``core.errors.UserFacing`` with words and a next step)::
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import ipaddress
 import json
@@ -386,13 +387,20 @@ def parse_txt(records: Sequence[str], *, domain: str) -> str | None:
 
 
 # ----------------------------------------------------------------------------- the I/O
-def http_fetcher(transport: httpx.AsyncBaseTransport | None = None) -> Fetcher:
+def http_fetcher(
+    transport: httpx.AsyncBaseTransport | None = None, *, timeout: float = TIMEOUT_S
+) -> Fetcher:
     """A :data:`Fetcher` on httpx: no redirects followed, body capped, OS trust store.
 
-    ``transport`` is the test seam (``httpx.MockTransport``).
+    ``transport`` is the test seam (``httpx.MockTransport``). The whole answer must
+    arrive within ``timeout`` seconds (a server trickling bytes raises ``TimeoutError``).
     """
 
     async def fetch(url: str) -> Fetched:
+        async with asyncio.timeout(timeout):
+            return await _fetch(url)
+
+    async def _fetch(url: str) -> Fetched:
         import httpx
 
         from core.controlplane.client import _default_ssl_context
@@ -400,7 +408,7 @@ def http_fetcher(transport: httpx.AsyncBaseTransport | None = None) -> Fetcher:
         verify = _default_ssl_context() if transport is None else True
         async with (
             httpx.AsyncClient(
-                transport=transport, verify=verify, follow_redirects=False, timeout=TIMEOUT_S
+                transport=transport, verify=verify, follow_redirects=False, timeout=timeout
             ) as http,
             http.stream("GET", url, headers={"Accept": "application/json"}) as answer,
         ):

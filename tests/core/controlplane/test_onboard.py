@@ -265,6 +265,8 @@ async def site() -> AsyncIterator[tuple[str, dict[str, bytes]]]:
         path = line.split()[1].decode()
         writer.write(routes.get(path, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"))
         await writer.drain()
+        if path == "/stall/.well-known/rustronaut":
+            await reader.read()  # a server that never finishes its answer
         writer.close()
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
@@ -280,6 +282,7 @@ def _ok(body: bytes) -> bytes:
     )
 
 
+@pytest.mark.integration
 async def test_real_http_pointer_record(site: tuple[str, dict[str, bytes]]) -> None:
     base, routes = site
     routes["/.well-known/rustronaut"] = _ok(b'{"controller_url": "%s/ctl"}' % base.encode())
@@ -287,6 +290,7 @@ async def test_real_http_pointer_record(site: tuple[str, dict[str, bytes]]) -> N
     assert found.url == base + "/ctl"
 
 
+@pytest.mark.integration
 async def test_real_http_redirect_is_not_followed(site: tuple[str, dict[str, bytes]]) -> None:
     base, routes = site
     routes["/.well-known/rustronaut"] = (
@@ -296,6 +300,7 @@ async def test_real_http_redirect_is_not_followed(site: tuple[str, dict[str, byt
         await discover(base, fetch=http_fetcher(), resolve_txt=Net().resolve)
 
 
+@pytest.mark.integration
 async def test_real_http_huge_answer_is_cut_and_refused(site: tuple[str, dict[str, bytes]]) -> None:
     base, routes = site
     body = b" " * (MAX_RECORD_BYTES * 20)
@@ -307,6 +312,7 @@ async def test_real_http_huge_answer_is_cut_and_refused(site: tuple[str, dict[st
         await discover(base, fetch=http_fetcher(), resolve_txt=Net().resolve)
 
 
+@pytest.mark.integration
 async def test_real_http_nothing_listening_is_a_lookup_failure() -> None:
     import socket
 
@@ -319,3 +325,20 @@ async def test_real_http_nothing_listening_is_a_lookup_failure() -> None:
 
 def test_check_controller_normalises() -> None:
     assert check_controller(CTL + "/", allow_loopback_http=False) == CTL
+
+
+@pytest.mark.integration
+async def test_real_http_a_stalled_answer_times_out(site: tuple[str, dict[str, bytes]]) -> None:
+    base, routes = site
+    routes["/stall/.well-known/rustronaut"] = (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n{"  # then nothing more
+    )
+    fetch = http_fetcher(timeout=0.3)
+    with pytest.raises(TimeoutError):
+        await fetch(base + "/stall/.well-known/rustronaut")
+
+    async def stalled(url: str) -> Fetched:
+        return await fetch(url.replace("/.well-known", "/stall/.well-known"))
+
+    with pytest.raises(LookupFailedError):
+        await discover(base, fetch=stalled, resolve_txt=Net().resolve)
