@@ -224,9 +224,10 @@ class SignInWindow(QWidget):
             self._user_code = ""
             self._url = ""
         switching = self._switching is not None and not self._switching.done()
-        # Only a first sign-in is cancelled here: for a renewal sign_out ends the session,
-        # and under always-on the engine refuses any sign-out without a reason.
-        cancellable = busy and s.user is None and not s.always_on and not switching
+        # Only a first sign-in is cancelled here: for a renewal sign_out ends the session.
+        # (Under always-on too: nothing is kept up before the first sign-in, so the engine
+        # asks no break-glass reason to abandon it.)
+        cancellable = busy and s.user is None and not switching
         self.progress.setVisible(busy or switching)
         self.code_box.setVisible(busy and bool(self._user_code))
         self.link_box.setVisible(busy and bool(self._url) and not self._user_code)
