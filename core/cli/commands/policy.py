@@ -280,6 +280,8 @@ class FactSet:
     ``source``: ``engine`` (the running Rustronaut), ``collected`` (this device, now),
     ``file``, ``none``. ``risk``: the running engine's risk score, when it was asked.
     ``note``: why the live posture could not come from the engine (else empty).
+    ``given``: the names assumed with ``--fact``; ``known``: how many facts the source
+    itself gave.
     """
 
     facts: dict[str, object]
@@ -288,16 +290,16 @@ class FactSet:
     risk: int | None = None
     note: str = ""
     given: tuple[str, ...] = field(default=())
+    known: int = 0
 
     def describe(self) -> str:
         """One line: where the facts come from (for the output)."""
-        n = sum(1 for k in self.facts if k.startswith(_PREFIX) and k not in self.given)
-        count = f"{n} fact{'' if n == 1 else 's'}"
+        count = f"{self.known} fact{'' if self.known == 1 else 's'}"
         words = {
             "engine": f"the running Rustronaut's posture ({count} known)",
             "collected": f"this device's posture, collected now ({count} known)",
             "file": f"{self.where} ({count})",
-            "none": "none (--facts none): every requirement on the device is unknown",
+            "none": "none (--facts none): every posture fact not assumed is unknown",
         }[self.source]
         if self.note:
             words += f"; {self.note}"
@@ -347,9 +349,11 @@ async def live_facts() -> FactSet:
     found = await _engine_posture()
     if found is not None and found[0]:
         items, risk = found
-        return FactSet(facts_from_items(items), "engine", risk=risk)
+        facts = facts_from_items(items)
+        return FactSet(facts, "engine", risk=risk, known=len(facts))
     note = "Rustronaut is not running" if found is None else "Rustronaut has no posture yet"
-    return FactSet(facts_for_policy(await _collect_now()), "collected", note=note)
+    facts = facts_for_policy(await _collect_now())
+    return FactSet(facts, "collected", note=note, known=len(facts))
 
 
 def _read_source(source: str) -> bytes:
@@ -386,6 +390,7 @@ async def _facts(args: argparse.Namespace) -> FactSet:
         risk=base.risk,
         note=base.note,
         given=tuple(given),
+        known=len(base.facts),
     )
 
 

@@ -142,7 +142,10 @@ def test_a_fact_given_overrides_the_live_one(
     assert code == 1
     code, out, _ = explain(capsys, cache, "--fact", "posture.disk.encrypted=true")
     assert code == 0
-    assert "assumed with --fact: posture.disk.encrypted" in out
+    assert (
+        "Facts:      the running Rustronaut's posture (1 fact known); "
+        "assumed with --fact: posture.disk.encrypted"
+    ) in out
 
 
 def test_facts_none_assumes_no_posture_and_collects_nothing(
