@@ -18,20 +18,22 @@ import logging
 from typing import Literal, get_args
 
 from PySide6 import QtGui
-from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QColor, QDesktopServices, QFont
+from PySide6.QtCore import QEvent, QObject, Qt, QUrl
+from PySide6.QtGui import QColor, QDesktopServices, QFont, QPalette
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from app import icons
 from core.text import https_link
 
 __all__ = [
+    "DARK_STATUS_COLOURS",
     "STATUS_COLOURS",
     "TRUSTED_RICH_TEXTS",
     "LinkCaption",
     "accessible",
     "caption",
     "heading",
+    "is_dark",
     "link_label",
     "managed_label",
     "managed_note",
@@ -41,6 +43,7 @@ __all__ = [
     "plain_tip",
     "separator",
     "set_link",
+    "status_colour",
     "text",
     "window_setup",
 ]
@@ -61,13 +64,36 @@ def _link_html(words: str) -> str:
 #: Every rich text a label may hold: the fixed link captions. Anything else is plain.
 TRUSTED_RICH_TEXTS = frozenset(_link_html(c) for c in get_args(LinkCaption))
 
-#: Foreground colours for status words; dark enough for 4.5:1 contrast on light bases.
+#: Foreground colours for status words on light backgrounds: each at least 4.5:1 (WCAG
+#: AA) against white and the light alternate-row greys (tests/app/test_contrast.py).
 STATUS_COLOURS = {
-    "ok": QColor("#15803d"),
+    "ok": QColor("#166534"),
     "fail": QColor("#b91c1c"),
-    "warn": QColor("#b45309"),
+    "warn": QColor("#92400e"),
     "unknown": QColor("#4b5563"),
 }
+
+#: The same statuses on dark backgrounds (dark themes): light tints, each at least 4.5:1
+#: against the dark bases and alternate rows of the common desktop themes.
+DARK_STATUS_COLOURS = {
+    "ok": QColor("#4ade80"),
+    "fail": QColor("#fca5a5"),
+    "warn": QColor("#fcd34d"),
+    "unknown": QColor("#d1d5db"),
+}
+
+
+def is_dark(palette: QPalette) -> bool:
+    """Whether ``palette`` draws text on a dark background (a dark theme)."""
+    return palette.color(QPalette.ColorRole.Base).lightness() < 128
+
+
+def status_colour(key: str, palette: QPalette) -> QColor:
+    """The colour of status ``key`` ("ok", "fail", "warn", "unknown") readable on
+    ``palette``'s background, light or dark theme (4.5:1 or more). Status words carry a
+    word and a shape too ("✕ Fail"): the colour is never the only signal."""
+    table = DARK_STATUS_COLOURS if is_dark(palette) else STATUS_COLOURS
+    return QColor(table.get(key, table["unknown"]))
 
 
 def accessible(widget: QWidget, name: str, description: str = "") -> QWidget:
@@ -214,13 +240,28 @@ def separator() -> QFrame:
     return line
 
 
+class _FollowTheme(QObject):
+    """Re-applies a window's style sheet when the desktop's palette changes.
+
+    Widgets a style sheet rule names (the tables) keep the palette they were polished
+    with: without this, switching to a dark theme leaves white tables behind (and status
+    colours chosen for the old background)."""
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ApplicationPaletteChange and isinstance(watched, QWidget):
+            watched.setStyleSheet(watched.styleSheet())
+        return False
+
+
 def window_setup(widget: QWidget, title: str, object_name: str) -> None:
-    """Title, icon, object name and accessible name for a top-level window."""
+    """Title, icon, object name and accessible name for a top-level window; its look
+    follows the desktop's light or dark theme when that changes."""
     widget.setWindowTitle(f"{title} — Rustronaut" if title != "Rustronaut" else title)
     widget.setObjectName(object_name)
     widget.setAccessibleName(title)
     widget.setWindowIcon(icons.icon(icons.APP_ICON))
     widget.setStyleSheet(WINDOW_STYLE)
+    widget.installEventFilter(_FollowTheme(widget))
 
 
 #: Shared look: roomier table rows, and locked (disabled) fields keep readable text.

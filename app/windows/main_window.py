@@ -1,14 +1,18 @@
 """The main window: who is signed in, this device, the tunnel and every resource.
 
 Renders the snapshot only; the primary button changes with the state (Sign in /
-Connect / Disconnect) and goes through ``Actions``. GUI thread only.
+Connect / Disconnect) and goes through ``Actions``. Below the resources, a details pane
+shows the selected resource (at first, the first blocked one) in full, wrapped: its
+address with a Copy address button, why it is blocked and how to fix it — never cut off
+at the window's default width. GUI thread only.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QEvent, QSize, Qt
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
@@ -44,17 +48,17 @@ from app.presenter import (
     trust_line,
 )
 from app.widgets import (
-    STATUS_COLOURS,
     accessible,
     caption,
     heading,
     mnemonic_safe,
     muted,
     plain_tip,
+    status_colour,
     text,
     window_setup,
 )
-from core.engine.state import SessionState
+from core.engine.state import ResourceView, SessionState
 
 if TYPE_CHECKING:
     from app.actions import Actions
@@ -73,6 +77,15 @@ _STATUS_COLOUR = {
     ResourceStatus.BLOCKED: "fail",
     ResourceStatus.NOT_CONNECTED: "unknown",
 }
+#: The status with a shape, for the details pane (colour is never the only signal).
+_STATUS_SHAPE = {
+    ResourceStatus.REACHABLE: "✓ Reachable",
+    ResourceStatus.BLOCKED: "✕ Blocked",
+    ResourceStatus.NOT_CONNECTED: "– Not connected",
+}
+_STATUS_ROLE = Qt.ItemDataRole.UserRole + 1  # the colour key kept on the status cell
+_INDEX_ROLE = Qt.ItemDataRole.UserRole + 2  # the row's index in the shown resources
+_ADDRESS_CHARS = 26  # the Address column's width in characters (longer ones elide)
 
 
 class MainWindow(QWidget):
@@ -92,9 +105,6 @@ class MainWindow(QWidget):
         self.session = muted()  # when the sign-in ends and whether it renews
         accessible(self.session, "Sign-in")
         self.clock = text()  # this computer's clock is off: the cause of many failures
-        palette = self.clock.palette()
-        palette.setColor(self.clock.foregroundRole(), STATUS_COLOURS["warn"])
-        self.clock.setPalette(palette)
         accessible(self.clock, "Clock")
         self.notice = muted()  # why the window opened (e.g. no system tray)
         self.notice.hide()
@@ -165,11 +175,40 @@ class MainWindow(QWidget):
         self.resources.setRootIsDecorated(False)
         self.resources.setAlternatingRowColors(True)
         self.resources.setWordWrap(True)
-        self.resources.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.resources.header().setStretchLastSection(True)
+        header = self.resources.header()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # A long address list must not push Status off-screen: it elides (the details
+        # pane shows it whole, with Copy address).
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(1, self.fontMetrics().horizontalAdvance("x" * _ADDRESS_CHARS))
+        header.setStretchLastSection(True)
         accessible(self.resources, "Resources", "Each resource, whether it is reachable, and why")
+        self.resources.currentItemChanged.connect(lambda *_: self._show_detail())
         lay_res = QVBoxLayout(res_box)
         lay_res.addWidget(self.resources)
+        self._shown: list[tuple[ResourceView, ResourceStatus]] = []
+
+        # The selected resource in full: the reason and fix wrap instead of being cut off.
+        self.detail_box = QGroupBox("Selected resource")
+        self.detail_status = text()
+        accessible(self.detail_status, "Resource status")
+        self.detail_address = text(selectable=True)
+        accessible(self.detail_address, "Resource address")
+        self.copy_address = QPushButton("Cop&y address")
+        accessible(self.copy_address, "Copy address", "Copy the resource's address")
+        self.copy_address.clicked.connect(self._copy_address)
+        self.detail_why = text(selectable=True)
+        accessible(self.detail_why, "Why")
+        self.detail_fix = text(selectable=True)
+        accessible(self.detail_fix, "How to fix")
+        address_row = QHBoxLayout()
+        address_row.addWidget(self.detail_address, 1)
+        address_row.addWidget(self.copy_address, 0, Qt.AlignmentFlag.AlignTop)
+        lay_detail = QVBoxLayout(self.detail_box)
+        lay_detail.addWidget(self.detail_status)
+        lay_detail.addLayout(address_row)
+        lay_detail.addWidget(self.detail_why)
+        lay_detail.addWidget(self.detail_fix)
 
         root = QVBoxLayout(self)
         root.addLayout(top)
@@ -182,7 +221,8 @@ class MainWindow(QWidget):
         root.addLayout(buttons)
         root.addWidget(self.tunnel_box)
         root.addWidget(res_box, 1)
-        self.resize(self.sizeHint().expandedTo(QSize(720, 480)))
+        root.addWidget(self.detail_box)
+        self.resize(self.sizeHint().expandedTo(QSize(760, 640)))
 
         bridge.snapshot_changed.connect(self.on_snapshot)
         self.on_snapshot(bridge.snapshot)
@@ -282,12 +322,13 @@ class MainWindow(QWidget):
         self.access.setText("—" if lost or t is None else access_line(s))
 
         self.resources.clear()
+        self._shown = []
+        first: QTreeWidgetItem | None = None
         if lost:
             self.resources.addTopLevelItem(
                 QTreeWidgetItem(["Unknown", "", "", "Restart Rustronaut to see your resources"])
             )
-            return
-        for r in s.resources:
+        for r in () if lost else s.resources:
             status = resource_status(s, r)
             if status is ResourceStatus.BLOCKED:
                 why = " — ".join(x for x in (r.reason, r.fix) if x)
@@ -296,13 +337,85 @@ class MainWindow(QWidget):
             else:
                 why = ""
             item = QTreeWidgetItem([r.name, r.address, _STATUS_TEXT[status], why])
-            item.setForeground(2, STATUS_COLOURS[_STATUS_COLOUR[status]])
+            item.setData(2, _STATUS_ROLE, _STATUS_COLOUR[status])
+            item.setToolTip(1, plain_tip(r.address))
             item.setToolTip(3, plain_tip(why))
             self.resources.addTopLevelItem(item)
-        if not s.resources:
+            item.setData(0, _INDEX_ROLE, len(self._shown))
+            self._shown.append((r, status))
+            if first is None and status is ResourceStatus.BLOCKED:
+                first = item
+        if not s.resources and not lost:
             self.resources.addTopLevelItem(
                 QTreeWidgetItem(["No resources yet", "", "", "Connect to load your policy"])
             )
+        self._recolour()
+        if self._shown:
+            current = first or self.resources.topLevelItem(0)
+            if current is not None:
+                self.resources.setCurrentItem(current)
+        self._show_detail()
+
+    def _selected(self) -> tuple[ResourceView, ResourceStatus] | None:
+        item = self.resources.currentItem()
+        index = item.data(0, _INDEX_ROLE) if item is not None else None
+        return self._shown[index] if isinstance(index, int) else None
+
+    def _show_detail(self) -> None:
+        """Fill the details pane from the selected resource (hidden when none)."""
+        shown = self._selected()
+        if shown is None:
+            self.detail_box.hide()
+            return
+        r, status = shown
+        self.detail_box.setTitle(mnemonic_safe(r.name))
+        self.detail_status.setText(_STATUS_SHAPE[status])
+        colour = self.detail_status.palette()
+        colour.setColor(
+            self.detail_status.foregroundRole(),
+            status_colour(_STATUS_COLOUR[status], self.palette()),
+        )
+        self.detail_status.setPalette(colour)
+        self.detail_address.setText(f"Address: {r.address}" if r.address else "")
+        self.detail_address.setVisible(bool(r.address))
+        self.copy_address.setVisible(bool(r.address))
+        if status is ResourceStatus.BLOCKED:
+            why = r.reason or "Your organization's policy does not allow it."
+            fix = r.fix
+        elif status is ResourceStatus.NOT_CONNECTED:
+            why, fix = "Rustronaut is not connected.", "Connect to reach it."
+        else:
+            why, fix = "", ""
+        self.detail_why.setText(f"Why: {why}" if why else "")
+        self.detail_why.setVisible(bool(why))
+        self.detail_fix.setText(f"How to fix: {fix}" if fix else "")
+        self.detail_fix.setVisible(bool(fix))
+        self.detail_box.show()
+
+    def _copy_address(self) -> None:
+        shown = self._selected()
+        if shown is not None and shown[0].address:
+            QGuiApplication.clipboard().setText(shown[0].address)
+
+    def _recolour(self) -> None:
+        palette = self.resources.palette()
+        for i in range(self.resources.topLevelItemCount()):
+            item = self.resources.topLevelItem(i)
+            if item is None:
+                continue
+            key = item.data(2, _STATUS_ROLE)
+            if key:
+                item.setForeground(2, status_colour(str(key), palette))
+        clock = self.clock.palette()
+        clock.setColor(self.clock.foregroundRole(), status_colour("warn", self.palette()))
+        self.clock.setPalette(clock)
+
+    def changeEvent(self, event: QEvent) -> None:
+        """Status colours follow the theme (light or dark) when it changes."""
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.ApplicationPaletteChange, QEvent.Type.PaletteChange):
+            self._recolour()
+            self._show_detail()
 
     def _on_primary(self) -> None:
         if self._primary_action is Action.SIGN_IN:
