@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.widgets import accessible, heading, muted, plain_tip, status_colour, text, window_setup
+from core.engine.state import POSTURE_STATUS_WORDS, posture_summary
 
 if TYPE_CHECKING:
     from app.actions import Actions
@@ -36,9 +37,9 @@ __all__ = ["STATUS_TEXT", "PostureWindow"]
 
 #: Status word (with its shape, so colour is never the only signal) and colour key.
 STATUS_TEXT = {
-    "pass": ("✓ Pass", "ok"),
-    "fail": ("✕ Fail", "fail"),
-    "unknown": ("? Unknown", "unknown"),
+    "pass": (POSTURE_STATUS_WORDS["pass"], "ok"),
+    "fail": (POSTURE_STATUS_WORDS["fail"], "fail"),
+    "unknown": (POSTURE_STATUS_WORDS["unknown"], "unknown"),
 }
 
 _STATUS_ROLE = Qt.ItemDataRole.UserRole + 1  # the colour key kept on the status cell
@@ -123,17 +124,7 @@ class PostureWindow(QWidget):
         self.info.clear()
         self._items = []
         required = [p for p in s.posture if p.required]
-        passed = sum(1 for p in required if p.status == "pass")
-        failed = sum(1 for p in required if p.status == "fail")
-        if not s.posture:
-            self.summary.setText("No posture checks yet")
-        elif not required:
-            self.summary.setText("Your policy requires no device checks")
-        elif failed:
-            need = "1 check needs" if failed == 1 else f"{failed} checks need"
-            self.summary.setText(f"{need} attention · {passed} of {len(required)} pass")
-        else:
-            self.summary.setText(f"All good · {passed} of {len(required)} checks pass")
+        self.summary.setText(posture_summary(s.posture))
         first: QTreeWidgetItem | None = None
         for p in required:
             word, colour = STATUS_TEXT.get(p.status, STATUS_TEXT["unknown"])

@@ -13,6 +13,7 @@ from enum import StrEnum
 from core.policy.api import Decision
 
 __all__ = [
+    "POSTURE_STATUS_WORDS",
     "AccessView",
     "ErrorInfo",
     "Event",
@@ -22,6 +23,7 @@ __all__ = [
     "SessionState",
     "Snapshot",
     "TunnelView",
+    "posture_summary",
 ]
 
 
@@ -86,6 +88,31 @@ class PostureItem:
     status: str
     fix: str = ""
     required: bool = True
+
+
+#: The words (with a shape: colour is never the only signal) for each posture status,
+#: the same in the posture window and in ``rustronaut status``.
+POSTURE_STATUS_WORDS = {"pass": "✓ Pass", "fail": "✕ Fail", "unknown": "? Unknown"}
+
+
+def posture_summary(posture: tuple[PostureItem, ...]) -> str:
+    """One line on the checks the policy requires (informational facts never count):
+    "1 check needs attention · 2 of 3 pass", "All good · 3 of 3 checks pass". Pure."""
+    required = [p for p in posture if p.required]
+    passed = sum(1 for p in required if p.status == "pass")
+    failed = sum(1 for p in required if p.status == "fail")
+    if not posture:
+        return "No posture checks yet"
+    if not required:
+        return "Your policy requires no device checks"
+    if failed:
+        need = "1 check needs" if failed == 1 else f"{failed} checks need"
+        return f"{need} attention · {passed} of {len(required)} pass"
+    unknown = len(required) - passed
+    if unknown:  # never "all good" over checks that could not be made
+        could = "1 check" if unknown == 1 else f"{unknown} checks"
+        return f"{could} could not be made · {passed} of {len(required)} pass"
+    return f"All good · {passed} of {len(required)} checks pass"
 
 
 @dataclass(frozen=True, slots=True)

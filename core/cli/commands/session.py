@@ -29,7 +29,13 @@ from core.engine.api import MIN_REASON_LENGTH, OpenUrl
 from core.engine.errors import ReasonTooShortError
 from core.engine.localapi.client import RemoteEngine
 from core.engine.localapi.errors import EngineNotRunningError, LocalApiError
-from core.engine.state import Event, SessionState, Snapshot
+from core.engine.state import (
+    POSTURE_STATUS_WORDS,
+    Event,
+    SessionState,
+    Snapshot,
+    posture_summary,
+)
 from core.text import safe_json, safe_line
 
 __all__ = [
@@ -129,6 +135,16 @@ def format_status(snap: Snapshot, *, now: float | None = None) -> str:
     if snap.risk:
         signals = ", ".join(safe_line(s) for s in snap.risk_signals)
         lines.append(f"Risk:      {snap.risk}/100" + (f" ({signals})" if signals else ""))
+    if snap.posture:
+        # The posture window's words: only required checks count; each one not passing
+        # is named with its value and fix.
+        lines.append(f"Checks:    {posture_summary(snap.posture)}")
+        for p in snap.posture:
+            if p.required and p.status != "pass":
+                word = POSTURE_STATUS_WORDS.get(p.status, POSTURE_STATUS_WORDS["unknown"])
+                lines.append(f"  {word}: {safe_line(p.label)} — {safe_line(p.value)}")
+                if p.fix:
+                    lines.append(f"    fix: {safe_line(p.fix)}")
     if snap.error is not None:
         lines += [
             f"Problem:   {safe_line(snap.error.title)}: {safe_line(snap.error.detail)}",
