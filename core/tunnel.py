@@ -15,6 +15,7 @@ before anything is sent), ``ProtocolError``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,12 +29,14 @@ from wg_backends.status import TunnelStatus
 
 __all__ = [
     "DEFAULT_SOCKET",
+    "HELPER_SOCKET_ENV",
     "Enforcement",
     "HelperInfo",
     "MarkedSockets",
     "TunnelClient",
     "TunnelSpec",
     "TunnelStatus",
+    "helper_socket",
 ]
 
 
@@ -62,6 +65,17 @@ class Enforcement:
     mark: int
     ranges: tuple[str, ...]
     redirect_port: int | None = None
+
+
+#: Environment variable naming the helper's socket (test beds, non-default installs).
+HELPER_SOCKET_ENV = "RUSTRONAUT_HELPER_SOCKET"
+
+
+def helper_socket(option: Path | None = None) -> Path:
+    """The helper socket: ``option``, else ``$RUSTRONAUT_HELPER_SOCKET`` (empty counts as
+    unset), else the default. The engine and ``rustronaut tunnel`` both use this rule,
+    so the CLI talks to the helper the running engine uses."""
+    return option or Path(os.environ.get(HELPER_SOCKET_ENV) or DEFAULT_SOCKET)
 
 
 class TunnelClient:

@@ -44,6 +44,7 @@ from core.policy.floor import FLOOR_FILE_NAME, RollbackFloor
 from core.policy.trust import PIN_FILE_NAME, PolicyTrust
 from core.settings import EffectiveSettings, SettingsWatcher, load, set_user
 from core.tunnel import TunnelClient
+from core.tunnel import helper_socket as helper_socket_path
 
 __all__ = [
     "EngineSetupError",
@@ -56,12 +57,10 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
-_HELPER_SOCKET_ENV = "RUSTRONAUT_HELPER_SOCKET"
 #: "interval,grace,stale" seconds of the tunnel health check (EngineConfig fields
 #: health_interval_s, first_handshake_grace_s, handshake_stale_s). Not a user setting:
 #: the end-to-end test bed shortens them to show a gateway failover in seconds.
 _HEALTH_ENV = "RUSTRONAUT_TUNNEL_HEALTH"
-_DEFAULT_HELPER_SOCKET = Path("/run/rustronaut/helper.sock")
 
 
 class EngineSetupError(RuntimeError):
@@ -213,9 +212,7 @@ async def build_engine(
     except Exception as exc:
         _log.warning("stored sign-in unusable: %s", exc)
     control_client = ControlPlaneClient(settings.controller_url, auth=session.auth(), spki_pin=pin)
-    socket_path = helper_socket or Path(
-        os.environ.get(_HELPER_SOCKET_ENV) or _DEFAULT_HELPER_SOCKET
-    )
+    socket_path = helper_socket_path(helper_socket)
     tunnel_client = TunnelClient(socket_path)
 
     async def helper_key() -> str | None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -29,7 +28,13 @@ import msgspec
 
 from core.engine.errors import explain
 from core.text import safe_json, safe_line
-from core.tunnel import DEFAULT_SOCKET, TunnelClient, TunnelStatus
+from core.tunnel import (
+    DEFAULT_SOCKET,
+    HELPER_SOCKET_ENV,
+    TunnelClient,
+    TunnelStatus,
+    helper_socket,
+)
 from wg_backends.errors import HelperRefused, WgError
 from wg_backends.helper.client import HelperClient
 from wg_backends.render import render_wg_quick
@@ -37,19 +42,8 @@ from wg_backends.spec import TunnelSpec, parse_spec
 
 __all__ = ["HELPER_SOCKET_ENV", "format_status", "helper_socket", "register"]
 
+
 #: The variable the engine's wiring reads for the helper socket (the test bed sets it).
-HELPER_SOCKET_ENV = "RUSTRONAUT_HELPER_SOCKET"
-
-
-def helper_socket(option: Path | None = None) -> Path:
-    """The helper socket: ``option``, else ``$RUSTRONAUT_HELPER_SOCKET``, else the default.
-
-    The same rule as ``core.engine.wiring.build_engine`` (an empty variable counts as
-    unset), so ``rustronaut tunnel`` talks to the helper the running engine uses.
-    """
-    return option or Path(os.environ.get(HELPER_SOCKET_ENV) or DEFAULT_SOCKET)
-
-
 class NoSuchTunnel(Exception):
     """The helper has no tunnel of that name (its status answered ``up=False``)."""
 
