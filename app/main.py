@@ -380,10 +380,8 @@ def run(
         )
         holder.append(tray_app)
         tray_app.actions.quit_requested.connect(finish)
-        single.activated.connect(lambda: tray_app.actions.show_window("main"))
+        single.activated.connect(lambda: come_forward(tray_app))
         tray_app.start(tray_available=early is not None)
-        if args.show:
-            tray_app.actions.show_window("main")
         if on_ready is not None:
             on_ready(tray_app)
         # 4. Then the engine, built (and maybe awaited: it may contact the controller) in
@@ -394,17 +392,30 @@ def run(
         except Exception:  # unreadable settings: the build below explains it
             _log.exception("could not tell whether onboarding is needed")
             first_run = False
-        if first_run:
+        if first_run:  # the onboarding window, not an empty main window, comes first
             onboard(tray_app, args.link)
         else:
             if args.link:
                 _log.info("a join link was opened but a controller is already configured")
+            if args.show:
+                tray_app.actions.show_window("main")
             start_build(tray_app)
         try:
             await done
         finally:
             for builder in builders:
                 await cancel_and_wait(builder)
+
+    def come_forward(tray_app: TrayApp) -> None:
+        # A second launch: the onboarding or start-up error window, while one is open,
+        # is what the employee needs to see; otherwise the main window.
+        for window in reversed(holder_windows):
+            if window.isVisible():
+                window.showNormal()
+                window.raise_()
+                window.activateWindow()
+                return
+        tray_app.actions.show_window("main")
 
     def start_build(tray_app: TrayApp) -> None:
         builders.append(spawn(build(tray_app), name="ui.build_engine"))

@@ -51,7 +51,7 @@ CHILD = textwrap.dedent(
     def on_ready(a):
         holder.append(a)
         def poll():
-            if mode in ("link", "close"):
+            if mode in ("link", "close", "second"):
                 wins = find(OnboardingWindow)
                 if not wins:
                     return QTimer.singleShot(20, poll)
@@ -59,6 +59,8 @@ CHILD = textwrap.dedent(
                 if mode == "close":
                     print("onboarding shown, factory calls", len(calls), flush=True)
                     return w.close()
+                if mode == "second":  # a second launch while onboarding
+                    return second(a, w)
                 if w.stage is not Stage.FOUND:
                     return QTimer.singleShot(20, poll)
                 print("found", w.found_url.text(), "factory calls", len(calls), flush=True)
@@ -70,6 +72,24 @@ CHILD = textwrap.dedent(
                 print("error", boxes[0].text().replace(chr(10), "|"), flush=True)
                 boxes[0].retry_button.click()
         QTimer.singleShot(20, poll)
+
+    def second(a, w):
+        import subprocess
+        main = a.actions.windows.get("main")
+        print("main shown at start", bool(main and main.isVisible()), flush=True)
+        if main is not None:  # offscreen there is no tray: the main window opened then
+            main.hide()
+        knock = subprocess.Popen([sys.executable, "-c", "import sys, app.main as m; "
+                                  "sys.exit(m.run(['--show'], instance_name={name!r}))"])
+        def done():
+            if knock.poll() is None:
+                return QTimer.singleShot(20, done)
+            main = a.actions.windows.get("main")
+            print("second exit", knock.returncode, flush=True)
+            print("main shown", bool(main and main.isVisible()), flush=True)
+            print("onboarding shown", w.isVisible(), flush=True)
+            w.close()
+        QTimer.singleShot(20, done)
 
     rc = m.run({argv!r}, engine_factory=factory, instance_name={name!r}, on_ready=on_ready,
                onboarding=lambda: mode != "retry")
@@ -106,6 +126,19 @@ def test_a_join_link_onboards_then_the_engine_is_built(tmp_path: Path) -> None:
     saved = json.loads((tmp_path / "config" / "rustronaut" / "settings.json").read_text())
     assert saved["controller_url"] == "https://zt.example.com"
     assert lines[-1] == "exit 0"
+
+
+def test_a_second_launch_during_onboarding_brings_onboarding_forward(tmp_path: Path) -> None:
+    """A second launch (the menu entry, ``--show``) brings the onboarding window forward,
+    not a main window that can only say "Starting…"."""
+    out = _run(tmp_path, "second", ["--show"])
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    assert "second exit 0" in lines
+    # Offscreen there is no system tray, so the main window opened at start (the child
+    # hid it): the knock must not open it again.
+    assert "main shown False" in lines
+    assert "onboarding shown True" in lines
 
 
 def test_closing_the_onboarding_quits_without_building(tmp_path: Path) -> None:
