@@ -212,3 +212,24 @@ def test_the_desktop_entry_opens_join_links() -> None:
     link = "rustronaut://join?controller=https://zt.example.com"
     assert app_main._parse(["--show", link]).link == link
     assert app_main._parse(["--show"]).link is None
+
+
+async def test_an_unreachable_controller_at_start_is_said_without_errno(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real wiring with a configured controller that does not answer: words and a next
+    step, nothing technical (the technical cause goes to the log)."""
+    import socket
+
+    from core.settings import set_user
+
+    _env(tmp_path, monkeypatch)
+    with socket.socket() as s:  # a port with nothing listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    set_user("controller_url", f"http://127.0.0.1:{port}")
+    with pytest.raises(app_main.EngineUnavailable) as caught:
+        await app_main.build_engine()
+    assert str(caught.value) == "Rustronaut could not reach your organisation's controller."
+    assert caught.value.next_step.startswith("Check your network connection")
+    assert "Errno" not in str(caught.value)
