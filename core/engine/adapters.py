@@ -560,6 +560,8 @@ class PolicyAdapter:
         if self._store is not None:
             self._store.clear()
         self._engine.load(None)
+        if self._posture is not None:
+            self._posture.required = None  # no policy: back to the default checks
 
     def set_facts(self, facts: Mapping[str, object]) -> None:
         self._engine.set_facts(facts)

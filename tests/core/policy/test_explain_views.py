@@ -102,3 +102,15 @@ def test_risk_contributions_are_labels(tmp_path: Path) -> None:
     score, signals = policy.risk()
     assert score == 35
     assert signals == ("Antivirus not running", "Firewall off")
+
+
+def test_clearing_the_policy_forgets_what_it_required(tmp_path: Path) -> None:
+    policy, posture = _adapters(tmp_path)
+    policy.resources()
+    assert posture.required == frozenset({"firewall.enabled"})
+    policy.clear()
+    assert posture.required is None
+    assert {p.name for p in posture.items(FACTS) if p.required} == {
+        "firewall.enabled",
+        "secure_boot.enabled",
+    }
