@@ -190,13 +190,18 @@ def check_controller(url: str, *, allow_loopback_http: bool) -> str:
     """``url`` as a controller address, normalised (no trailing slash); or raise.
 
     Accepts ``https://host[:port][/path]``; ``http://`` only to a loopback host and only
-    when ``allow_loopback_http``. Refuses credentials, queries, fragments, spaces and
-    control characters with :class:`RecordRefusedError` naming the problem.
+    when ``allow_loopback_http``. Refuses credentials, queries, fragments, spaces,
+    non-ASCII letters (look-alike hosts) and control characters with :class:`RecordRefusedError` naming the problem.
     """
     if not isinstance(url, str) or not url:
         raise RecordRefusedError("The controller's address is empty.")
     if len(url) > 512 or any(not c.isprintable() or c.isspace() for c in url):
         raise RecordRefusedError(f"The controller's address {_shown(url)} is not a web address.")
+    if not url.isascii():  # look-alike letters (Cyrillic "е" for "e") must not pass as shown
+        raise RecordRefusedError(
+            f"The controller's address {_shown(url)} has letters outside plain ASCII; "
+            "it must be published in its xn-- form."
+        )
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""

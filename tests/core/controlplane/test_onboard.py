@@ -138,6 +138,7 @@ def test_no_record_is_none(status: int) -> None:
         (_json({"controller_url": "file:///etc/passwd"}), "not an https"),
         (_json({"controller_url": "https://u:p@zt.example.com"}), "user name or password"),
         (_json({"controller_url": 42}), "not text"),
+        (_json({"controller_url": "https://zt.\u0435xample.com"}), "outside plain ASCII"),
         (_json({"controller_url": "https://zt.example.com\u202e"}), "not a web address"),
         (_json(["https://zt.example.com"]), "not a record"),
         (_json({"something": "else"}), "does not understand"),
