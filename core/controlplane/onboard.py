@@ -191,7 +191,8 @@ def check_controller(url: str, *, allow_loopback_http: bool) -> str:
 
     Accepts ``https://host[:port][/path]``; ``http://`` only to a loopback host and only
     when ``allow_loopback_http``. Refuses credentials, queries, fragments, spaces,
-    non-ASCII letters (look-alike hosts) and control characters with :class:`RecordRefusedError` naming the problem.
+    non-ASCII letters (look-alike hosts) and control characters with
+    :class:`RecordRefusedError` naming the problem.
     """
     if not isinstance(url, str) or not url:
         raise RecordRefusedError("The controller's address is empty.")
