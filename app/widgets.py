@@ -45,6 +45,7 @@ __all__ = [
     "set_link",
     "status_colour",
     "text",
+    "tint",
     "window_setup",
 ]
 
@@ -238,6 +239,13 @@ def separator() -> QFrame:
     line.setFrameShape(QFrame.Shape.HLine)
     line.setFrameShadow(QFrame.Shadow.Sunken)
     return line
+
+
+def tint(label: QLabel, colour: QColor) -> None:
+    """Draw ``label``'s text in ``colour`` (a :func:`status_colour`). A style sheet of
+    its own, not a palette: the window re-polishes on a theme change, and a palette set
+    before it would be replaced by the old one."""
+    label.setStyleSheet(f"color: {colour.name()};")
 
 
 class _FollowTheme(QObject):

@@ -56,6 +56,7 @@ from app.widgets import (
     plain_tip,
     status_colour,
     text,
+    tint,
     window_setup,
 )
 from core.engine.state import ResourceView, SessionState
@@ -370,12 +371,7 @@ class MainWindow(QWidget):
         r, status = shown
         self.detail_box.setTitle(mnemonic_safe(r.name))
         self.detail_status.setText(_STATUS_SHAPE[status])
-        colour = self.detail_status.palette()
-        colour.setColor(
-            self.detail_status.foregroundRole(),
-            status_colour(_STATUS_COLOUR[status], self.palette()),
-        )
-        self.detail_status.setPalette(colour)
+        tint(self.detail_status, status_colour(_STATUS_COLOUR[status], self.palette()))
         self.detail_address.setText(f"Address: {r.address}" if r.address else "")
         self.detail_address.setVisible(bool(r.address))
         self.copy_address.setVisible(bool(r.address))
@@ -406,9 +402,7 @@ class MainWindow(QWidget):
             key = item.data(2, _STATUS_ROLE)
             if key:
                 item.setForeground(2, status_colour(str(key), palette))
-        clock = self.clock.palette()
-        clock.setColor(self.clock.foregroundRole(), status_colour("warn", self.palette()))
-        self.clock.setPalette(clock)
+        tint(self.clock, status_colour("warn", self.palette()))
 
     def changeEvent(self, event: QEvent) -> None:
         """Status colours follow the theme (light or dark) when it changes."""

@@ -131,3 +131,22 @@ async def test_windows_recolour_for_a_dark_theme(
     ]
     for item in unknown:
         assert item.foreground(2).color() == DARK_STATUS_COLOURS["unknown"]
+
+
+async def test_the_details_status_and_clock_follow_the_theme(
+    make_app, restore_palette: QApplication
+) -> None:
+    engine = ScriptedEngine(demo_snapshot(SessionState.DEGRADED, clock_skew_s=900.0))
+    w = make_app(engine).actions.show_window("main")
+    w.resources.setCurrentItem(w.resources.topLevelItem(2))  # Payroll, blocked
+    QApplication.processEvents()
+    assert w.detail_status.text() == "✕ Blocked"
+    role = w.detail_status.foregroundRole()
+    assert w.detail_status.palette().color(role) == STATUS_COLOURS["fail"]
+    restore_palette.setPalette(dark_palette())
+    QApplication.processEvents()
+    assert w.detail_status.palette().color(role) == DARK_STATUS_COLOURS["fail"]
+    window = w.palette().color(QPalette.ColorRole.Window)
+    assert contrast(w.detail_status.palette().color(role), window) >= 4.5
+    if w.clock.isVisibleTo(w):
+        assert w.clock.palette().color(role) == DARK_STATUS_COLOURS["warn"]
