@@ -188,6 +188,7 @@ class MainWindow(QWidget):
         lay_res = QVBoxLayout(res_box)
         lay_res.addWidget(self.resources)
         self._shown: list[tuple[ResourceView, ResourceStatus]] = []
+        self._fixes: tuple[str, ...] = ()  # the fixes the BLOCKED box lists
 
         # The selected resource in full: the reason and fix wrap instead of being cut off.
         self.detail_box = QGroupBox("Selected resource")
@@ -223,7 +224,9 @@ class MainWindow(QWidget):
         root.addWidget(self.tunnel_box)
         root.addWidget(res_box, 1)
         root.addWidget(self.detail_box)
-        self.resize(self.sizeHint().expandedTo(QSize(760, 640)))
+        # Fits a 1366×768 screen: the resource list gives up height before anything else.
+        size = self.sizeHint().expandedTo(QSize(760, 600))
+        self.resize(size.boundedTo(QSize(size.width(), 680)))
 
         bridge.snapshot_changed.connect(self.on_snapshot)
         self.on_snapshot(bridge.snapshot)
@@ -277,8 +280,9 @@ class MainWindow(QWidget):
             self.error_box.show()
         else:
             self.error_box.hide()
+        self._fixes = ()
         if s.state is SessionState.BLOCKED and not lost:
-            fixes = blocked_fixes(s)
+            fixes = self._fixes = blocked_fixes(s)
             self.fix_text.setText(
                 "Connected, but every resource is blocked until this device is fixed.\n\n"
                 + (
@@ -356,6 +360,20 @@ class MainWindow(QWidget):
             if current is not None:
                 self.resources.setCurrentItem(current)
         self._show_detail()
+        self._fit()
+
+    def _fit(self) -> None:
+        """Grow (never shrink) the window when wrapped text needs more height than it
+        has, within the screen: the reason and fix are never squeezed out of sight."""
+        layout = self.layout()
+        screen = self.screen()
+        if layout is None or screen is None:
+            return
+        layout.activate()
+        need = layout.totalHeightForWidth(self.width())
+        if need > self.height():
+            room = screen.availableGeometry().height() - 40  # the title bar
+            self.resize(self.width(), max(self.height(), min(need, room)))
 
     def _selected(self) -> tuple[ResourceView, ResourceStatus] | None:
         item = self.resources.currentItem()
@@ -377,7 +395,8 @@ class MainWindow(QWidget):
         self.copy_address.setVisible(bool(r.address))
         if status is ResourceStatus.BLOCKED:
             why = r.reason or "Your organization's policy does not allow it."
-            fix = r.fix
+            # BLOCKED lists every fix in the box above: not twice on one screen.
+            fix = "" if not self.fix_box.isHidden() and r.fix in self._fixes else r.fix
         elif status is ResourceStatus.NOT_CONNECTED:
             why, fix = "Rustronaut is not connected.", "Connect to reach it."
         else:

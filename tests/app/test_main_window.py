@@ -108,3 +108,21 @@ async def test_no_resources_hides_the_pane(make_app) -> None:
     engine = ScriptedEngine()
     w = make_app(engine).actions.show_window("main")
     assert w.detail_box.isHidden()
+
+
+async def test_blocked_state_shows_the_fix_box_and_the_pane_in_full(make_app) -> None:
+    blocked = tuple(
+        dataclasses.replace(PAYROLL, name=name, address=f"{name.lower()}.corp.example:443")
+        for name in ("Payroll", "Git", "Wiki", "Builds")
+    )
+    engine = ScriptedEngine(
+        demo_snapshot(SessionState.BLOCKED, resources=blocked, clock_skew_s=900.0)
+    )
+    w = make_app(engine).actions.show_window("main")
+    QApplication.processEvents()
+    assert w.height() <= w.screen().availableGeometry().height()
+    assert not w.fix_box.isHidden()
+    assert f"To fix: {FIX}" in w.fix_text.text()
+    assert w.detail_fix.isHidden()  # the same fix is in the box just above
+    for label in (w.fix_text, w.detail_status, w.detail_why):
+        fully_visible(label, w)
