@@ -18,7 +18,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QStandardPaths, QUrl, Signal
+from PySide6.QtCore import QObject, QStandardPaths, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QWidget
 
@@ -36,7 +36,7 @@ from core.errors import UserFacing
 if TYPE_CHECKING:
     from app.windows.breakglass import Exit
 
-__all__ = ["NO_BROWSER", "WINDOWS", "Actions", "open_in_browser", "refusal_words"]
+__all__ = ["NO_BROWSER", "WINDOWS", "Actions", "open_folder", "open_in_browser", "refusal_words"]
 
 _log = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ _TITLES = {
     "quit": "Could not quit",
     "recheck_posture": "Device check failed",
     "restart": "Could not start Rustronaut",
+    "retry": "Still offline",
 }
 
 #: States in which the session is up or on its way (an always-on exit needs a reason).
@@ -90,6 +91,14 @@ def open_in_browser(url: str) -> bool:
 
 #: Window names ``Actions.show_window`` accepts.
 WINDOWS = ("main", "posture", "activity", "settings", "signin", "about")
+
+
+def open_folder(path: Path) -> bool:
+    """Open ``path`` (a folder) in the desktop's file manager; False when it could not."""
+    opened = QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+    if not opened:
+        _log.warning("could not open the folder %s", path)
+    return opened
 
 
 def default_diagnostics_dir() -> Path:
@@ -142,12 +151,17 @@ class Actions(QObject):
         self.link: EngineLink | None = None
         self.open_url: OpenUrl = open_url or self._open_in_browser
         self._diagnostics_dir = diagnostics_dir
+        #: the last diagnostics file saved ("Show in folder" opens its folder)
+        self.last_diagnostics: Path | None = None
+        #: opens a folder in the desktop's file manager (tests record it instead)
+        self.open_folder: Callable[[Path], object] = open_folder
         self.windows: dict[str, QWidget] = {}
         self._quitting = False
         # Recorded from start-up on so decisions before the window opens are kept.
         self.activity = ActivityModel(parent=self)
         bridge.decision.connect(self.activity.add_event)
         self.prefs: dict[str, object] = {}
+        self.pref_sources: dict[str, str] = {}
         bridge.settings_changed.connect(self.refresh_prefs)
         if bridge.engine is not None:
             self.refresh_prefs()
@@ -164,6 +178,7 @@ class Actions(QObject):
             Action.SIGN_IN: lambda: self.show_window("signin"),
             Action.RESTART: self.restart_requested.emit,
             Action.EXTEND: self.extend_session,
+            Action.RETRY: self.retry_now,
             Action.SIGN_OUT: self.sign_out,
             Action.CONNECT: self.connect_session,
             Action.DISCONNECT: self.disconnect_session,
@@ -172,6 +187,7 @@ class Actions(QObject):
             Action.ACTIVITY: lambda: self.show_window("activity"),
             Action.SETTINGS: lambda: self.show_window("settings"),
             Action.DIAGNOSTICS: self.collect_diagnostics,
+            Action.SHOW_DIAGNOSTICS: self.show_diagnostics,
             Action.ABOUT: lambda: self.show_window("about"),
             Action.QUIT: self.quit,
         }
@@ -249,6 +265,13 @@ class Actions(QObject):
             return None
         return self._run(engine.connect(), "connect")
 
+    def retry_now(self) -> asyncio.Task[None] | None:
+        """ "Retry now" (offline, or a problem while signed in): connect again at once
+        instead of waiting for the engine's next attempt."""
+        if (engine := self.engine) is None:
+            return None
+        return self._run(engine.connect(), "retry")
+
     def disconnect_session(self) -> asyncio.Task[None] | None:
         """Disconnect; under always-on open the break-glass dialog instead (returns None)."""
         from app.windows.breakglass import Exit
@@ -312,8 +335,15 @@ class Actions(QObject):
         except Exception as exc:
             self.diagnostics_failed.emit(f"Could not save diagnostics: {clean(str(exc))}")
             raise
+        self.last_diagnostics = Path(path)
         self.diagnostics_saved.emit(str(path))
         return path
+
+    def show_diagnostics(self) -> None:
+        """Show the folder of the last diagnostics file ("Show in folder"); nothing when
+        none was saved yet."""
+        if self.last_diagnostics is not None:
+            self.open_folder(self.last_diagnostics.parent)
 
     def set_setting(self, key: str, value: object) -> asyncio.Task[str | None]:
         """Change a user setting in the background; the task's result is None on success
@@ -339,23 +369,47 @@ class Actions(QObject):
     # -- preferences the UI itself acts on -------------------------------------------
     def refresh_prefs(self) -> None:
         """Re-read the settings the UI uses itself (autostart, notifications, break-glass)
-        and make the autostart entry match the effective ``autostart`` setting."""
+        and make the autostart entry match the ``autostart`` setting once it was chosen:
+        by the employee (``user``) or by IT (``managed``). Its default never switches
+        start-at-login on by itself: ``autostart_unasked`` says the employee is to be
+        asked (once; the answer becomes the user setting)."""
         engine = self.engine
         if engine is None:
             return
         try:
-            self.prefs = {s.key: s.value for s in engine.settings()}
+            settings = list(engine.settings())
         except Exception as exc:
             _log.warning("could not read settings: %s", exc)
             return
+        self.prefs = {s.key: s.value for s in settings}
+        self.pref_sources = {s.key: s.source for s in settings}
         wanted = self.prefs.get("autostart")
-        if isinstance(wanted, bool) and self.autostart is not None:
+        chosen = self.pref_sources.get("autostart") in {"user", "managed"}
+        if isinstance(wanted, bool) and chosen and self.autostart is not None:
             try:
                 if self.autostart.enabled() != wanted:
                     self.autostart.set_enabled(wanted)
             except OSError as exc:
                 _log.warning("could not change start at login: %s", exc)
         self.prefs_changed.emit()
+
+    @property
+    def autostart_unasked(self) -> bool:
+        """True while start-at-login is neither chosen by the employee nor set by IT (the
+        ``autostart`` setting is at its default), is off, and this system supports it."""
+        if self.autostart is None or self.pref_sources.get("autostart") != "default":
+            return False
+        try:
+            # Already starting at login (the employee chose it in the desktop's own
+            # settings, or an earlier version switched it on): nothing to ask.
+            return not self.autostart.enabled()
+        except OSError:
+            return False
+
+    def answer_autostart(self, enabled: bool) -> asyncio.Task[str | None]:
+        """The employee's answer to "Start Rustronaut when you log in?": kept as the user
+        setting (so never asked again); the entry follows on the ``SETTINGS`` event."""
+        return self.set_setting("autostart", enabled)
 
     @property
     def notifications_enabled(self) -> bool:
@@ -435,11 +489,15 @@ class Actions(QObject):
 
     # -- windows ---------------------------------------------------------------------
     def show_window(self, name: str) -> QWidget:
-        """Create (once) and raise window ``name`` (one of ``WINDOWS``); returns it."""
+        """Create (once), show, restore (if minimised) and raise window ``name`` (one of
+        ``WINDOWS``); returns it. A maximised window stays maximised."""
         window = self.windows.get(name)
         if window is None:
             window = self._create(name)
             self.windows[name] = window
+        if window.isMinimized():
+            state = window.windowState() & ~Qt.WindowState.WindowMinimized
+            window.setWindowState(state | Qt.WindowState.WindowActive)
         window.show()
         window.raise_()
         window.activateWindow()

@@ -1,8 +1,11 @@
 """Desktop notifications for what matters, rate-limited so they never flood.
 
-``notices_for`` is a pure function (previous snapshot, event) → notices: connected,
-access withdrawn (reason and fix), sign-in about to expire (with **Extend**), sign-in
-needed, errors such as a missing helper, and the engine's own NOTICE events.
+``notices_for`` is a pure function (previous snapshot, event) → notices: connected
+("Your work resources are reachable" only when every one is; otherwise which are
+blocked, why and the fix), access withdrawn (reason and fix), sign-in about to expire
+(with **Extend**, ``EXPIRY_WARNING_S`` before the end on the controller's clock), sign-in
+needed (only when the provider ended the session, never after a deliberate sign-out),
+the session's end, errors such as a missing helper, and the engine's own NOTICE events.
 ``RateLimiter`` drops repeats of one key within ``per_key_s`` and caps the total at
 ``burst`` per ``window_s`` (critical notices, i.e. errors, are never dropped by the cap:
 entering ERROR always tells the employee once). ``Notifier`` wires both to a
@@ -19,6 +22,7 @@ and ``&`` so a ``<b>`` or a link is shown as the characters it is (``notificatio
 from __future__ import annotations
 
 import html
+import math
 import sys
 import time
 from collections import deque
@@ -29,7 +33,14 @@ from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QSystemTrayIcon
 
 from app.plain import clean, clean_snapshot
-from app.presenter import LOST_LABEL, LOST_NEXT_STEP, Action, blocked_fixes, next_step
+from app.presenter import (
+    LOST_LABEL,
+    LOST_NEXT_STEP,
+    REACHABLE_STATES,
+    Action,
+    blocked_fixes,
+    next_step,
+)
 from core.engine.state import Event, EventKind, SessionState, Snapshot
 from core.text import safe_line, safe_text
 
@@ -37,12 +48,17 @@ __all__ = [
     "ERROR_REPEAT_S",
     "EXPIRY_WARNING_S",
     "LOST_NOTICE",
+    "SIGN_IN_NEEDED",
     "Notice",
     "Notifier",
     "RateLimiter",
+    "connected_notice",
+    "diagnostics_failed_notice",
+    "diagnostics_notice",
     "expiry_notice",
     "notices_for",
     "notification_body",
+    "session_ended_notice",
 ]
 
 #: Whether the platform's notification server reads the body as markup (freedesktop's
@@ -57,7 +73,9 @@ def notification_body(body: str, *, markup: bool = BODY_IS_MARKUP) -> str:
     return html.escape(text, quote=False) if markup else text
 
 
-#: Warn this long before the sign-in session expires.
+#: Warn this long before the sign-in session expires (on the controller's clock). The tray
+#: says it itself, from the snapshot: the engine's own warning (its ``session_warning_s``)
+#: is for front ends without a timer, and is not repeated here.
 EXPIRY_WARNING_S = 10 * 60
 
 #: The same error is told again after this long (it came back after a recovery), not
@@ -79,6 +97,9 @@ class Notice:
 
 #: Told once when the engine this tray was attached to goes away (Restart on click).
 LOST_NOTICE = Notice("engine-lost", LOST_LABEL, LOST_NEXT_STEP, "critical", Action.RESTART)
+
+#: Body of every "sign in again" notice.
+SIGN_IN_NEEDED = "Sign in again to reach your work resources."
 
 
 class RateLimiter:
@@ -168,13 +189,11 @@ def notices_for(prev: Snapshot | None, event: Event, *, now: float) -> list[Noti
                 "access-blocked", "Connected — access blocked", body, "warning", Action.OPEN_MAIN
             )
         )
-    if cur.state is SessionState.CONNECTED and before not in {
-        SessionState.CONNECTED,
-        SessionState.DEGRADED,
-    }:
-        out.append(Notice("connected", "Connected", "Your work resources are reachable."))
-    newly_blocked = _blocked(cur) - (_blocked(prev) if prev is not None else set())
-    if newly_blocked and cur.state in {SessionState.DEGRADED, SessionState.CONNECTED}:
+    if cur.state in REACHABLE_STATES and before not in REACHABLE_STATES:
+        out.append(connected_notice(cur))
+    elif cur.state in REACHABLE_STATES and prev is not None:
+        # Withdrawn while connected (on arrival ``connected_notice`` says what is blocked).
+        newly_blocked = _blocked(cur) - _blocked(prev)
         for r in cur.resources:
             if r.name in newly_blocked:
                 body = r.reason or "Access was withdrawn."
@@ -182,21 +201,10 @@ def notices_for(prev: Snapshot | None, event: Event, *, now: float) -> list[Noti
                     body += f"\nTo fix: {r.fix}"
                 title = f"Access to {r.name} withdrawn"
                 out.append(Notice("blocked:" + r.name, title, body, "warning"))
-    if (
-        cur.state is SessionState.SIGNED_OUT
-        and before is not None
-        and before is not SessionState.SIGNED_OUT
-        and before is not SessionState.SIGNING_IN
-    ):
-        out.append(
-            Notice(
-                "signin-needed",
-                "Sign-in needed",
-                "Sign in again to reach your work resources.",
-                "warning",
-                Action.SIGN_IN,
-            )
-        )
+    # A change of state to SIGNED_OUT says nothing by itself: a deliberate sign-out (here,
+    # in another window or the CLI) must not ask to sign in again. The engine tells when
+    # the provider ended the session (a NOTICE with action "sign_in"), and the timer
+    # tells when the session reached its end (``session_ended_notice``).
     expiring = expiry_notice(cur, now=now)
     if expiring is not None:
         out.append(expiring)
@@ -213,26 +221,59 @@ def _engine_notice(event: Event) -> Notice | None:
     details = event.details
     if "user_code" in details or event.message.startswith(_DERIVED_PREFIXES):
         return None
-    if details.get("action") in {"extend", "extend_session"}:
-        # Same key as the UI's own expiry warning, so only one of them is shown.
-        return Notice(
-            "expiring",
-            "Sign-in expires soon",
-            clean(event.message),
-            "warning",
-            Action.EXTEND,
-            5 * 60,
-        )
+    action = details.get("action")
+    if action in {"extend", "extend_session", "signed_out"}:
+        # The expiry warning is the tray's own (at EXPIRY_WARNING_S); a deliberate
+        # sign-out needs no notification: the employee just did it.
+        return None
+    if action == "sign_in":
+        # The provider no longer accepts the sign-in: the engine's words, then ours.
+        why = clean(event.message.removeprefix("Sign-in needed: "))
+        body = f"{why}\n{SIGN_IN_NEEDED}" if why else SIGN_IN_NEEDED
+        return Notice("signin-needed", "Sign-in needed", body, "warning", Action.SIGN_IN, 5 * 60)
     key = details.get("key", "notice:" + event.message)
     return Notice(key, "Rustronaut", clean(event.message))
 
 
-def expiry_notice(snapshot: Snapshot, *, now: float) -> Notice | None:
-    """The "sign-in expires soon — Extend" notice when within ``EXPIRY_WARNING_S``. Pure."""
+def connected_notice(snapshot: Snapshot) -> Notice:
+    """The notice on arrival in a connected state: "Your work resources are reachable"
+    only when every resource is; otherwise which ones are blocked, why and the fix. Pure."""
+    blocked = [r for r in snapshot.resources if not r.reachable]
+    if not snapshot.resources:
+        return Notice("connected", "Connected", "No work resources are assigned to you yet.")
+    if not blocked:
+        return Notice("connected", "Connected", "Your work resources are reachable.")
+    ok = len(snapshot.resources) - len(blocked)
+    lines = [f"{ok} of {len(snapshot.resources)} work resources are reachable."]
+    for r in blocked:
+        lines.append(f"{r.name} is blocked: {r.reason}" if r.reason else f"{r.name} is blocked.")
+        if r.fix:
+            lines.append(f"To fix: {r.fix}")
+    return Notice(
+        "connected",
+        "Connected — some access blocked",
+        "\n".join(lines),
+        "warning",
+        Action.OPEN_MAIN,
+    )
+
+
+def _left(snapshot: Snapshot, now: float) -> float | None:
+    """Seconds left of the sign-in on the controller's clock (the expiry is the provider's
+    time: a clock that is off would otherwise move the warning), None when unknown."""
     exp = snapshot.session_expires_at
-    if exp is None or not snapshot.user or not 0 < exp - now <= EXPIRY_WARNING_S:
+    if exp is None or not snapshot.user or snapshot.session_renewable is True:
         return None
-    minutes = max(1, int((exp - now) // 60))
+    return exp - (now - (snapshot.clock_skew_s or 0.0))
+
+
+def expiry_notice(snapshot: Snapshot, *, now: float) -> Notice | None:
+    """The "sign-in expires soon — Extend" notice when within ``EXPIRY_WARNING_S`` of the
+    end (on the controller's clock) of a sign-in that does not renew itself. Pure."""
+    left = _left(snapshot, now)
+    if left is None or not 0 < left <= EXPIRY_WARNING_S:
+        return None
+    minutes = max(1, math.ceil(left / 60))
     return Notice(
         "expiring",
         "Sign-in expires soon",
@@ -241,6 +282,39 @@ def expiry_notice(snapshot: Snapshot, *, now: float) -> Notice | None:
         Action.EXTEND,
         repeat_s=5 * 60,
     )
+
+
+def session_ended_notice(snapshot: Snapshot, *, now: float) -> Notice | None:
+    """ "Your sign-in has ended" (Sign in on click) once a sign-in that does not renew itself
+    has passed its end on the controller's clock; None before. Pure."""
+    left = _left(snapshot, now)
+    if left is None or left > 0:
+        return None
+    return Notice(
+        "signin-needed",
+        "Your sign-in has ended",
+        SIGN_IN_NEEDED,
+        "warning",
+        Action.SIGN_IN,
+        repeat_s=5 * 60,
+    )
+
+
+def diagnostics_notice(path: str) -> Notice:
+    """Where "Collect diagnostics…" saved its file; clicking shows it in its folder."""
+    return Notice(
+        "diagnostics",
+        "Diagnostics saved",
+        f"Saved to {path}\nClick to show it in its folder, then send it to IT.",
+        "info",
+        Action.SHOW_DIAGNOSTICS,
+        repeat_s=0,
+    )
+
+
+def diagnostics_failed_notice(message: str) -> Notice:
+    """Why "Collect diagnostics…" saved nothing."""
+    return Notice("diagnostics-failed", "Diagnostics not saved", message, "critical", repeat_s=0)
 
 
 _ICONS = {
@@ -275,10 +349,12 @@ class Notifier(QObject):
         self._prev: Snapshot | None = initial
         self._enabled = enabled
         self._pending: Action | None = None
+        self._told_expiry: float | None = None  # the expiry already warned about
+        self._told_end: float | None = None  # the expiry whose end was already told
         self.shown: list[Notice] = []
         tray.messageClicked.connect(self._clicked)
         self._timer = QTimer(self)
-        self._timer.setInterval(60_000)
+        self._timer.setInterval(30_000)
         self._timer.timeout.connect(self.check_expiry)
         self._timer.start()
 
@@ -291,6 +367,10 @@ class Notifier(QObject):
         notices = notices_for(self._prev, event, now=self._clock())
         self._prev = event.snapshot
         for n in notices:
+            if n.key == "expiring":  # told once per sign-in, by this path or the timer
+                if self._told_expiry == event.snapshot.session_expires_at:
+                    continue
+                self._told_expiry = event.snapshot.session_expires_at
             self._offer(n)
 
     def offer(self, n: Notice) -> None:
@@ -298,11 +378,22 @@ class Notifier(QObject):
         self._offer(n)
 
     def check_expiry(self) -> None:
-        """Timer slot: warn about an expiring sign-in even when no event arrives."""
-        if self._prev is not None:
-            n = expiry_notice(self._prev, now=self._clock())
-            if n is not None:
-                self._offer(n)
+        """Timer slot: warn about an expiring sign-in, and tell when it has ended, even when
+        no event arrives. Each is told once per sign-in (its expiry time)."""
+        snap = self._prev
+        if snap is None or snap.session_expires_at is None:
+            return
+        now, exp = self._clock(), snap.session_expires_at
+        ended = session_ended_notice(snap, now=now)
+        if ended is not None:
+            if self._told_end != exp:
+                self._told_end = exp
+                self._offer(ended)
+            return
+        warning = expiry_notice(snap, now=now)
+        if warning is not None and self._told_expiry != exp:
+            self._told_expiry = exp
+            self._offer(warning)
 
     def _offer(self, n: Notice) -> None:
         if not self._enabled():  # the ``notifications`` setting is off

@@ -7,6 +7,7 @@ All functions are pure and safe to call from any thread.
 
 from __future__ import annotations
 
+import textwrap
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -27,6 +28,9 @@ __all__ = [
     "ResourceStatus",
     "access_line",
     "blocked_fixes",
+    "blocked_lines",
+    "can_extend",
+    "can_retry",
     "clock_line",
     "controller_line",
     "format_age",
@@ -70,7 +74,8 @@ class Action(StrEnum):
 
     SIGN_IN = "sign_in"
     RESTART = "restart"  # start the agent again after the engine went away
-    EXTEND = "extend"  # sign in again now, before the session ends (from a notification)
+    EXTEND = "extend"  # sign in again now, before the session ends (menu or notification)
+    RETRY = "retry"  # try to connect again now, without waiting for the next attempt
     SIGN_OUT = "sign_out"
     CONNECT = "connect"
     DISCONNECT = "disconnect"
@@ -79,6 +84,7 @@ class Action(StrEnum):
     ACTIVITY = "activity"
     SETTINGS = "settings"
     DIAGNOSTICS = "diagnostics"
+    SHOW_DIAGNOSTICS = "show_diagnostics"  # open the folder of the last diagnostics file
     ABOUT = "about"
     QUIT = "quit"
 
@@ -332,6 +338,24 @@ def _sep() -> MenuEntry:
     return MenuEntry("separator")
 
 
+#: The widest menu row, in characters: a longer reason or fix is wrapped over several
+#: rows so it is read in full (menus never wrap, and a tooltip is hover-only).
+MENU_WRAP = 60
+
+
+def _wrapped(text: str, *, first: str = "", rest: str = "   ") -> list[str]:
+    return textwrap.wrap(text, MENU_WRAP, initial_indent=first, subsequent_indent=rest) or [first]
+
+
+def blocked_lines(resource: ResourceView) -> tuple[str, ...]:
+    """The rows of a blocked resource's submenu: its reason and its fix, in full, wrapped
+    to ``MENU_WRAP`` characters ("Why: …", "To fix: …"), then its address."""
+    lines = _wrapped(resource.reason or "Your organization's policy blocks it.", first="Why: ")
+    if resource.fix:
+        lines += _wrapped(resource.fix, first="To fix: ")
+    return tuple(lines)
+
+
 def _resource_entries(snapshot: Snapshot) -> tuple[MenuEntry, ...]:
     if not snapshot.resources:
         return (MenuEntry("header", "No resources yet", enabled=False),)
@@ -339,17 +363,47 @@ def _resource_entries(snapshot: Snapshot) -> tuple[MenuEntry, ...]:
     for r in snapshot.resources:
         status = resource_status(snapshot, r)
         if status is ResourceStatus.REACHABLE:
-            text = f"✓ {r.name} — reachable"
-            tip = r.address
+            rows.append(
+                MenuEntry("action", f"✓ {r.name} — reachable", Action.OPEN_MAIN, tooltip=r.address)
+            )
         elif status is ResourceStatus.NOT_CONNECTED:
-            text = f"○ {r.name} — not connected"
-            tip = r.address
+            rows.append(
+                MenuEntry(
+                    "action", f"○ {r.name} — not connected", Action.OPEN_MAIN, tooltip=r.address
+                )
+            )
         else:
-            why = r.reason or "blocked"
-            text = f"✕ {r.name} — {why}"
-            tip = f"{r.address}\n{r.fix}" if r.fix else r.address
-        rows.append(MenuEntry("action", text, Action.OPEN_MAIN, tooltip=tip))
+            # A submenu, so the reason and the fix are read in full without hovering.
+            children = tuple(
+                MenuEntry("action", line, Action.OPEN_MAIN) for line in blocked_lines(r)
+            )
+            children += (
+                MenuEntry("header", r.address, enabled=False),
+                _sep(),
+                MenuEntry("action", "Open Rustronaut", Action.OPEN_MAIN),
+            )
+            tip = f"{r.reason}\n{r.fix}".strip() if r.reason or r.fix else r.address
+            title = f"✕ {r.name} — {r.reason or 'blocked'}"
+            rows.append(MenuEntry("submenu", title, children=children, tooltip=tip))
     return tuple(rows)
+
+
+def can_retry(snapshot: Snapshot) -> bool:
+    """Whether "Retry now" is offered: offline, or a problem while signed in."""
+    return snapshot.state is SessionState.OFFLINE or (
+        snapshot.state is SessionState.ERROR and bool(snapshot.user)
+    )
+
+
+def can_extend(snapshot: Snapshot) -> bool:
+    """Whether "Extend sign-in…" is offered: signed in to a session that ends at a known
+    time and does not renew itself."""
+    return (
+        bool(snapshot.user)
+        and snapshot.session_expires_at is not None
+        and snapshot.session_renewable is not True
+        and snapshot.state not in {SessionState.SIGNED_OUT, SessionState.SIGNING_IN}
+    )
 
 
 def menu_model(
@@ -364,7 +418,10 @@ def menu_model(
     yet) only windows that need no engine, and Quit. When ``lost`` (the engine this tray
     was attached to went away) "Rustronaut is not running" and Restart. In BLOCKED the
     fixes follow the header; in ERROR the next step does; a clock off by more than a
-    minute is said next; the user's line is followed by when the sign-in ends.
+    minute is said next; the user's line is followed by when the sign-in ends (and
+    "Extend sign-in…" when it does not renew itself). Offline, or in a problem while
+    signed in, "Retry now" follows. A blocked resource is a submenu with its reason and
+    fix in full, wrapped to ``MENU_WRAP`` characters.
     """
     if lost:
         return (
@@ -390,11 +447,15 @@ def menu_model(
     if st is SessionState.BLOCKED:
         fixes = blocked_fixes(snapshot) or ("Open Rustronaut to see why.",)
         entries.extend(
-            MenuEntry("action", f"To fix: {fix}", Action.OPEN_MAIN, tooltip=fix) for fix in fixes
+            MenuEntry("action", line, Action.OPEN_MAIN, tooltip=fix)
+            for fix in fixes
+            for line in _wrapped(fix, first="To fix: ")
         )
     elif st is SessionState.ERROR and snapshot.error is not None:
         step = next_step(snapshot)
         entries.append(MenuEntry("action", step, Action.OPEN_MAIN, tooltip=snapshot.error.detail))
+    if can_retry(snapshot):
+        entries.append(MenuEntry("action", "Retry now", Action.RETRY))
     clock = clock_line(snapshot)
     if clock is not None:
         # A wrong clock breaks sign-in and policy checks: say so next to the state.
@@ -404,6 +465,8 @@ def menu_model(
         session = session_line(snapshot)
         if session is not None:
             entries.append(MenuEntry("header", session, enabled=False))
+        if can_extend(snapshot):
+            entries.append(MenuEntry("action", "Extend sign-in…", Action.EXTEND))
     managed = managed_line(snapshot)
     if managed is not None:
         # IT must hear of it: the settings in force are not the ones deployed.

@@ -17,7 +17,14 @@ from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 from app import icons
 from app.actions import Actions
 from app.bridge import EngineBridge
-from app.notify import LOST_NOTICE, Notice, Notifier, RateLimiter
+from app.notify import (
+    LOST_NOTICE,
+    Notice,
+    Notifier,
+    RateLimiter,
+    diagnostics_failed_notice,
+    diagnostics_notice,
+)
 from app.presenter import Action, IconKind, MenuEntry, icon_for, menu_model, tooltip
 from app.widgets import mnemonic_safe, plain_tip
 from core.engine.state import Snapshot
@@ -60,6 +67,12 @@ class Tray(QObject):
             lambda title, message: self.notifier.show(
                 Notice("failed:" + title, title, message, "critical")
             )
+        )
+        # "Collect diagnostics…" is feedback on something the employee just did: where the
+        # file went (click: show it in its folder), or why nothing was saved.
+        actions.diagnostics_saved.connect(lambda path: self.notifier.show(diagnostics_notice(path)))
+        actions.diagnostics_failed.connect(
+            lambda message: self.notifier.show(diagnostics_failed_notice(message))
         )
         self._model: tuple[MenuEntry, ...] | None = None
         self.icon_kind: IconKind | None = None
@@ -112,6 +125,8 @@ class Tray(QObject):
             elif e.kind == "submenu":
                 sub = menu.addMenu(mnemonic_safe(e.text))
                 sub.setAccessibleName(e.text)
+                if e.tooltip:
+                    sub.menuAction().setToolTip(plain_tip(e.tooltip))
                 self._fill(sub, e.children)
             else:
                 # Entries carry resource names, reasons and fixes: "&" is shown, not a

@@ -15,8 +15,8 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable
 
-from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtWidgets import QApplication, QSystemTrayIcon
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
 from app import autostart as autostart_mod
 from app.actions import Actions
@@ -63,6 +63,7 @@ class TrayApp(QObject):
         autostart: autostart_mod.Autostart | None = None,
         limiter: RateLimiter | None = None,
         open_signin_when_signed_out: bool = True,
+        ask_autostart: bool = True,
         icon: QSystemTrayIcon | None = None,
         connector: Connector | None = None,
     ) -> None:
@@ -77,6 +78,7 @@ class TrayApp(QObject):
         self.engine_lost.connect(self._on_lost)
         self.actions.restart_requested.connect(self.restart)
         self._open_signin = open_signin_when_signed_out
+        self._ask_autostart = ask_autostart
         self._tray_poll = QTimer(self)
         self._tray_poll.setInterval(2000)
         self._tray_poll.timeout.connect(self._poll_tray)
@@ -159,6 +161,50 @@ class TrayApp(QObject):
         await engine.start()
         if self._open_signin and engine.snapshot.state is SessionState.SIGNED_OUT:
             self.actions.show_window("signin")
+        if self._ask_autostart:
+            self.actions.refresh_prefs()
+            self.ask_autostart()
+
+    def _ask_after_menu(self) -> None:
+        QTimer.singleShot(0, self.ask_autostart)
+
+    def ask_autostart(self) -> QMessageBox | None:
+        """Ask once whether to start at login, unless already chosen (by the employee or
+        by IT) or unsupported; returns the question (not modal), else None. The
+        answer becomes the user setting, so it is never asked again."""
+        if not self.actions.autostart_unasked or "autostart" in self.actions.windows:
+            return None
+        if self.tray.menu.isVisible():
+            # Never over an open menu (it would close it): ask once the menu is closed.
+            self.tray.menu.aboutToHide.connect(
+                self._ask_after_menu, Qt.ConnectionType.SingleShotConnection
+            )
+            return None
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Start at login",
+            "Start Rustronaut when you log in?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        )
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.setInformativeText(
+            "It then reconnects you to your work resources after each login. "
+            "You can change this later in Settings."
+        )
+        box.setDefaultButton(QMessageBox.StandardButton.Yes)
+        box.finished.connect(
+            lambda result: (
+                self.actions.answer_autostart(result == QMessageBox.StandardButton.Yes.value)
+                if result
+                in (QMessageBox.StandardButton.Yes.value, QMessageBox.StandardButton.No.value)
+                else None
+            )
+        )
+        self.actions.windows["autostart"] = box
+        # Not modal: a parentless modal dialog would block the tray menu and every window.
+        box.setWindowModality(Qt.WindowModality.NonModal)
+        box.show()
+        return box
 
     def _poll_tray(self) -> None:
         self._polls += 1

@@ -1,5 +1,13 @@
 """The settings window: the effective settings, with managed ones locked.
 
+By default it shows only what an employee is expected to touch (the keys whose
+``core.settings.model.SettingSpec.advanced`` is False: connect automatically,
+notifications, start at login, signing out at the provider). Everything else — the
+controller, sign-in provider, always-on and break-glass, ports, TLS pins, trust
+anchors… — is under "Advanced", collapsed; an advanced setting that IT manages is not
+shown at all (nothing there for the employee to do). Rows are labelled with the setting's
+title, never its key, and a refused value is explained in words with the title.
+
 A managed (MDM) setting is shown with its value, a disabled editor and "Set by your
 organization (Org) · Get help"; it cannot be edited here. A user setting is applied as
 soon as it is edited, through ``Actions.set_setting`` (in the background: the engine may
@@ -13,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 from typing import TYPE_CHECKING
 
 import shiboken6
@@ -24,6 +33,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QLabel,
     QLineEdit,
+    QPushButton,
     QScrollArea,
     QSpinBox,
     QVBoxLayout,
@@ -42,13 +52,14 @@ from app.widgets import (
     text,
     window_setup,
 )
+from core.settings.model import SPECS
 
 if TYPE_CHECKING:
     from app.actions import Actions
     from app.bridge import EngineBridge
     from core.engine.api import SettingView
 
-__all__ = ["SettingsWindow", "label_for"]
+__all__ = ["SettingsWindow", "field_error", "is_advanced", "label_for", "title_for"]
 
 _ACRONYMS = {
     "sha256": "SHA-256",
@@ -70,8 +81,48 @@ def label_for(key: str) -> str:
     return " ".join([first, *words[1:]])
 
 
+def title_for(key: str, title: str = "") -> str:
+    """The words for setting ``key``: the engine's title, else the model's, else one made
+    from the key ("proxy_port" → "Local proxy port")."""
+    if title:
+        return title
+    spec = SPECS.get(key)
+    return spec.title if spec is not None else label_for(key)
+
+
+def is_advanced(key: str) -> bool:
+    """True unless ``key`` is one an employee is expected to change (unknown keys: True)."""
+    spec = SPECS.get(key)
+    return spec.advanced if spec is not None else True
+
+
+#: The settings model's refusal: "proxy_port: expected <what>, got <kind> <value>".
+_EXPECTED = re.compile(r"^(?P<key>[A-Za-z0-9_]+): expected (?P<what>.+?), got (?P<got>.+)$")
+
+
+def field_error(key: str, words: str, title: str = "") -> str:
+    """The engine's refusal of a value for ``key`` in words, with the setting's title in
+    place of its key: "Local proxy port must be a whole number from 1024 to 65535, not
+    80." (the next step, on its own line, is kept)."""
+    name = title_for(key, title)
+    head, sep, rest = words.partition("\n")
+    m = _EXPECTED.match(head)
+    if m is not None and m["key"] == key:
+        kind, _, value = m["got"].partition(" ")
+        head = f"{name} must be {m['what']}, not {value or kind}."
+    else:
+        head = re.sub(rf"(?<![\w'])'?{re.escape(key)}'?(?![\w])", name, head)
+        if head.startswith(f"{name}: "):
+            head = f"{name} {head.removeprefix(f'{name}: ')}"
+    return head + sep + rest
+
+
 class SettingsWindow(QWidget):
-    """Effective settings; ``editors`` maps each key to its editor widget (for tests)."""
+    """Effective settings; ``editors`` maps each key to its editor widget (for tests).
+
+    ``advanced_toggle`` shows or hides ``advanced_box`` (kept across refreshes); ``rows``
+    maps each key to the widgets of its row.
+    """
 
     def __init__(self, bridge: EngineBridge, actions: Actions) -> None:
         super().__init__()
@@ -81,6 +132,9 @@ class SettingsWindow(QWidget):
         self.editors: dict[str, QWidget] = {}
         self.errors: dict[str, QLabel] = {}
         self._values: dict[str, object] = {}
+        self.rows: dict[str, tuple[QWidget, ...]] = {}
+        self._settings: list[SettingView] = []
+        self._show_advanced = False
 
         self._scroll = QScrollArea()
         self._scroll.setWidgetResizable(True)
@@ -121,15 +175,39 @@ class SettingsWindow(QWidget):
         except Exception as exc:
             lay.addWidget(text(f"Could not read the settings: {clean(str(exc))}"))
             settings = []
+        self._settings = settings
 
-        box = QGroupBox("Connection and policy")
-        form = QFormLayout(box)
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        self.rows.clear()
+        box = QGroupBox("Your settings")
+        form = self._form(box)
+        self.advanced_box = QGroupBox("Advanced")
+        advanced = self._form(self.advanced_box)
+        shown_advanced = 0
         for s in settings:
-            form.addRow(self._label(s), self._row(s, org, help_url))
-        if settings:
+            label, cell = self._label(s), self._row(s, org, help_url)
+            self.rows[s.key] = (label, cell)
+            if not is_advanced(s.key):
+                form.addRow(label, cell)
+                continue
+            advanced.addRow(label, cell)
+            # Set by IT: nothing for the employee to do there, so not shown at all.
+            visible = not s.locked
+            advanced.setRowVisible(cell, visible)
+            shown_advanced += visible
+        if form.rowCount():
             lay.addWidget(box)
+        self.advanced_toggle = QPushButton()
+        self.advanced_toggle.setCheckable(True)
+        self.advanced_toggle.setChecked(self._show_advanced)
+        self.advanced_toggle.toggled.connect(self._toggle_advanced)
+        self._toggle_advanced(self._show_advanced)
+        if shown_advanced:
+            lay.addWidget(self.advanced_toggle)
+            lay.addWidget(self.advanced_box)
+        else:
+            self.advanced_toggle.hide()
+            self.advanced_box.hide()
+            self.advanced_box.setParent(body)
 
         # The engine may own "autostart" as a setting (then Actions syncs the entry and
         # this separate checkbox would say the same thing twice).
@@ -154,8 +232,22 @@ class SettingsWindow(QWidget):
         lay.addStretch(1)
         self._scroll.setWidget(body)  # deletes the previous body and its editors
 
+    @staticmethod
+    def _form(box: QGroupBox) -> QFormLayout:
+        form = QFormLayout(box)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        # Each title above its editor, description and error: every row gets the whole
+        # width, so a field error in words never squeezes or clips a row.
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)
+        return form
+
+    def _toggle_advanced(self, on: bool) -> None:
+        self._show_advanced = on
+        self.advanced_toggle.setText("Hide advanced settings" if on else "Show advanced settings")
+        self.advanced_box.setVisible(on)
+
     def _label(self, s: SettingView) -> QLabel:
-        label = caption(clean(label_for(s.key)) + ":")
+        label = caption(clean(title_for(s.key, s.title)) + ":")
         label.setWordWrap(True)
         return label
 
@@ -163,7 +255,7 @@ class SettingsWindow(QWidget):
         self._values[s.key] = s.value
         editor = self._editor(s)
         description = clean(s.description)
-        accessible(editor, clean(label_for(s.key)), description)
+        accessible(editor, clean(title_for(s.key, s.title)), description)
         editor.setToolTip(plain_tip(description))
         if s.locked:
             editor.setEnabled(False)
@@ -186,6 +278,15 @@ class SettingsWindow(QWidget):
 
     def _editor(self, s: SettingView) -> QWidget:
         key, value = s.key, s.value
+        auto = self._actions.autostart
+        if key == "autostart" and s.source == "default" and auto is not None:
+            # Not chosen yet: its default is not in force (never switched on silently), so
+            # the box shows whether this computer really starts Rustronaut at login.
+            try:
+                value = auto.enabled()
+            except OSError:
+                value = False
+            self._values[key] = value
         if isinstance(value, bool):
             box = QCheckBox("On")
             box.setChecked(value)
@@ -236,7 +337,8 @@ class SettingsWindow(QWidget):
             self._values[key] = value
             label.hide()
             return
-        label.setText(error)  # refusal_words: already escaped
+        title = next((st.title for st in self._settings if st.key == key), "")
+        label.setText(field_error(key, error, title))  # refusal_words: already escaped
         label.show()
         self._restore(key)
 

@@ -54,7 +54,8 @@ class SettingSpec:
 
     ``check`` validates each string (or each list item) and raises
     :class:`SettingValueError`; ``pattern`` is the same rule as a JSON Schema regex so
-    the generated schema agrees with the loader.
+    the generated schema agrees with the loader. ``advanced`` is False only for the few
+    keys an employee is expected to change (shown first in the settings window).
     """
 
     key: str
@@ -72,6 +73,9 @@ class SettingSpec:
     example: Any = None  # value used in the MDM example files; None = not in examples
     max_length: int = 2048
     max_items: int = 64
+    #: for IT and support, not something an employee should need to touch: the settings
+    #: window keeps it under "Advanced" (and hides it when IT manages it)
+    advanced: bool = True
 
     def expected(self) -> str:
         """A human phrase for what a valid value looks like (used in error messages)."""
@@ -287,10 +291,13 @@ def spec(
     maximum: int | None = None,
     check: Checker | None = None,
     example: Any = None,
+    advanced: bool = True,
 ) -> Any:
     """Declare a ``Settings`` field with its metadata (kind and choices come from the type).
 
-    Returns a ``dataclasses.field``; typed ``Any`` so it fits any annotation.
+    ``advanced=False`` marks one of the few keys an employee is expected to change; every
+    other key is for IT and support. Returns a ``dataclasses.field``; typed ``Any`` so it
+    fits any annotation.
     """
     meta = {
         "title": title,
@@ -300,6 +307,7 @@ def spec(
         "maximum": maximum,
         "check": check,
         "example": example,
+        "advanced": advanced,
     }
     return field(default=default, metadata=meta)
 
@@ -347,6 +355,7 @@ class Settings:
         "for the password again. The tokens are revoked either way.",
         category="Sign-in",
         example=True,
+        advanced=False,
     )
     auto_connect: bool = spec(
         True,
@@ -354,6 +363,7 @@ class Settings:
         "Connect as soon as the user is signed in and the app starts.",
         category="Connection",
         example=True,
+        advanced=False,
     )
     always_on: bool = spec(
         False,
@@ -483,12 +493,14 @@ class Settings:
         "Start at login",
         "Start the tray app when the user logs in.",
         category="Application",
+        advanced=False,
     )
     notifications: bool = spec(
         True,
         "Notifications",
         "Show desktop notifications for connection changes and blocked access.",
         category="Application",
+        advanced=False,
     )
 
 
@@ -528,6 +540,7 @@ def _build_specs() -> dict[str, SettingSpec]:
             pattern=pattern,
             fmt=fmt,
             example=meta["example"],
+            advanced=meta["advanced"],
         )
     return out
 

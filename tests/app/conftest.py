@@ -33,6 +33,7 @@ def make_app(qapp: object, tmp_path: Path) -> Iterator[object]:
         # Never drop a notice in tests unless a test passes its own limiter.
         kwargs.setdefault("limiter", RateLimiter(per_key_s=0, burst=10_000))
         kwargs.setdefault("open_signin_when_signed_out", False)
+        kwargs.setdefault("ask_autostart", False)
         tray_app = TrayApp(eng, **kwargs)  # type: ignore[arg-type]
         # Never start a real browser from a test: record the pages the tray would open.
         opened: list[str] = []

@@ -7,7 +7,13 @@ import time
 
 import pytest
 
-from app.notify import EXPIRY_WARNING_S, RateLimiter, expiry_notice, notices_for
+from app.notify import (
+    EXPIRY_WARNING_S,
+    RateLimiter,
+    expiry_notice,
+    notices_for,
+    session_ended_notice,
+)
 from app.presenter import Action
 from core.engine.state import ErrorInfo, Event, EventKind, SessionState, Snapshot
 from tests.fakes.scripted_engine import demo_snapshot
@@ -47,10 +53,77 @@ def test_access_withdrawn_names_resource_reason_and_fix() -> None:
     assert notes[0].severity == "warning"
 
 
-def test_sign_in_needed_when_the_session_ends_not_at_first_start() -> None:
+def test_sign_in_needed_when_the_provider_ends_the_session_not_at_first_start() -> None:
     assert keys(None, ev(Snapshot())) == []
-    notes = notices_for(far(demo_snapshot()), ev(Snapshot()), now=NOW)
+    # The state change alone (the engine's STATE event comes first) says nothing...
+    assert keys(far(demo_snapshot()), ev(Snapshot())) == []
+    # ...the engine's notice that the provider ended the sign-in does.
+    ended = ev(
+        Snapshot(),
+        EventKind.NOTICE,
+        message="Sign-in needed: Your sign-in was revoked.",
+        details={"action": "sign_in", "next": "Sign in again."},
+    )
+    notes = notices_for(Snapshot(), ended, now=NOW)
     assert [(n.key, n.action) for n in notes] == [("signin-needed", Action.SIGN_IN)]
+    assert notes[0].body.startswith("Your sign-in was revoked.")
+
+
+def test_a_deliberate_sign_out_never_asks_to_sign_in() -> None:
+    """Issue 18: a deliberate Sign out triggered "Sign-in needed". The real engine sends
+    the STATE event (SIGNED_OUT) and then the NOTICE "Signed out" (action signed_out)."""
+    before = far(demo_snapshot(SessionState.CONNECTED))
+    assert keys(before, ev(Snapshot())) == []
+    signed_out = ev(
+        Snapshot(), EventKind.NOTICE, message="Signed out", details={"action": "signed_out"}
+    )
+    assert keys(Snapshot(), signed_out) == []
+
+
+def test_connected_says_reachable_only_when_every_resource_is() -> None:
+    """Issue 18: "Your work resources are reachable" while Payroll was blocked."""
+    connecting = far(demo_snapshot(SessionState.CONNECTING))
+    all_ok = far(demo_snapshot(SessionState.CONNECTED, resources=demo_snapshot().resources[:2]))
+    (ok,) = notices_for(connecting, ev(all_ok), now=NOW)
+    assert (ok.title, ok.body) == ("Connected", "Your work resources are reachable.")
+    for state in (SessionState.CONNECTED, SessionState.DEGRADED):
+        notes = notices_for(connecting, ev(far(demo_snapshot(state))), now=NOW)
+        assert [n.key for n in notes] == ["connected"]  # not also "withdrawn"
+        n = notes[0]
+        assert "reachable." not in n.body.splitlines()[-1]
+        assert n.title == "Connected — some access blocked"
+        assert n.body.splitlines() == [
+            "3 of 4 work resources are reachable.",
+            "Payroll is blocked: Disk encryption is off",
+            "To fix: Turn on disk encryption in System Settings",
+        ]
+        assert n.action is Action.OPEN_MAIN
+
+
+def test_expiry_warning_is_at_ten_minutes_on_the_controllers_clock() -> None:
+    """Issue 18: the warning came at 6 minutes, not 10: the tray read the provider's expiry
+    on this computer's clock. A clock 4 minutes behind (skew -240) still warns at 10."""
+    behind = dataclasses.replace(
+        demo_snapshot(), session_expires_at=NOW + 14 * 60, clock_skew_s=-240.0
+    )
+    n = expiry_notice(behind, now=NOW)
+    assert n is not None
+    assert "10 min" in n.body
+    assert expiry_notice(dataclasses.replace(behind, clock_skew_s=None), now=NOW) is None
+    renewing = dataclasses.replace(
+        demo_snapshot(), session_expires_at=NOW + 300, session_renewable=True
+    )
+    assert expiry_notice(renewing, now=NOW) is None  # it renews itself: nothing to do
+
+
+def test_session_end_is_told() -> None:
+    s = dataclasses.replace(demo_snapshot(), session_expires_at=NOW - 1)
+    n = session_ended_notice(s, now=NOW)
+    assert n is not None
+    assert (n.title, n.action) == ("Your sign-in has ended", Action.SIGN_IN)
+    assert (
+        session_ended_notice(dataclasses.replace(s, session_expires_at=NOW + 60), now=NOW) is None
+    )
 
 
 def test_expiry_warning_offers_extend() -> None:
@@ -124,8 +197,8 @@ def test_engine_notices_do_not_duplicate_what_the_ui_derives() -> None:
         message="Your sign-in ends in 9 minutes.",
         details={"action": "extend_session"},
     )
-    notes = notices_for(s, extend, now=NOW)
-    assert [(n.key, n.action) for n in notes] == [("expiring", Action.EXTEND)]
+    # The tray warns itself at EXPIRY_WARNING_S (the engine's warning comes earlier).
+    assert keys(far(s), extend) == []
     other = ev(s, EventKind.NOTICE, message="Reconnecting after sleep")
     assert keys(s, other) == ["notice:Reconnecting after sleep"]
 

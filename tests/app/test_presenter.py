@@ -111,6 +111,14 @@ def test_resources_submenu_says_reachable_or_blocked_and_why() -> None:
     assert "✓ Git server — reachable" in texts
     assert "✕ Payroll — Disk encryption is off" in texts
     payroll = next(c for c in sub.children if "Payroll" in c.text)
+    # The reason and the fix are rows of its own submenu (not only a hover tooltip).
+    assert payroll.kind == "submenu"
+    rows = [c.text for c in payroll.children]
+    assert rows[:2] == [
+        "Why: Disk encryption is off",
+        "To fix: Turn on disk encryption in System Settings",
+    ]
+    assert "payroll.corp.example:443" in rows
     assert "Turn on disk encryption" in payroll.tooltip
     empty = next(e for e in menu_model(Snapshot()) if e.kind == "submenu")
     assert [c.text for c in empty.children] == ["No resources yet"]

@@ -43,6 +43,7 @@ async def test_state_changes_drive_icon_tooltip_and_menu(engine: ScriptedEngine,
     assert ("Disconnect", True) in entries
     assert ("Sign out", True) in entries
     assert ("▸ ✕ Payroll — Disk encryption is off", True) in entries
+    assert ("▸ ▸ Why: Disk encryption is off", True) in entries
     assert ("Sign in…", True) not in entries
 
     engine.fail("Helper missing", "The tunnel helper is not running.", "Reinstall Rustronaut.")
@@ -251,7 +252,9 @@ async def test_settings_drive_autostart_notifications_and_break_glass(
 ) -> None:
     engine.publish(demo_snapshot(SessionState.CONNECTING, always_on=True))
     app = make_app(engine)
-    # autostart=True in the effective settings: the XDG entry was written on attach.
+    # autostart=True by default only: the XDG entry is not written silently (issue 18).
+    assert not app.actions.autostart.enabled()
+    assert await app.actions.set_setting("autostart", True) is None
     assert app.actions.autostart.enabled()
     assert await app.actions.set_setting("autostart", False) is None
     assert not app.actions.autostart.enabled()

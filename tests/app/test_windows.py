@@ -217,8 +217,8 @@ async def test_user_settings_apply_and_invalid_values_are_refused(
     assert ("set_setting", {"key": "proxy_port", "value": 80}) in engine.calls
     # The engine's words: what is wrong, then what to do (no class name).
     assert w.errors["proxy_port"].text() == (
-        "proxy_port must be between 1024 and 65535\n" + SettingValueError.next_step
-    )
+        "Local proxy port must be between 1024 and 65535\n" + SettingValueError.next_step
+    )  # the setting's title, never its key (issue 18)
     assert not w.errors["proxy_port"].isHidden()
     assert port.value() == 1080  # back to the value still in force
     assert {s.key: s.value for s in engine.settings()}["proxy_port"] == 1080
@@ -250,12 +250,13 @@ async def test_settings_window_follows_changes_made_elsewhere(
 async def test_autostart_setting_writes_the_entry(engine: ScriptedEngine, make_app) -> None:
     app = make_app(engine)
     path = app.actions.autostart.path
-    assert path.is_file()  # effective autostart=True applied when the engine attached
+    assert not path.exists()  # its default never switches it on silently (issue 18)
     w = app.actions.show_window("settings")
-    w.editors["autostart"].click()
-    await until(lambda: not path.exists())
+    assert not w.editors["autostart"].isChecked()  # says what is really in force
     w.editors["autostart"].click()
     await until(path.is_file)
+    w.editors["autostart"].click()
+    await until(lambda: not path.exists())
 
 
 async def test_autostart_checkbox_without_an_engine_setting(make_app) -> None:
