@@ -3,7 +3,10 @@
 ``SingleInstance.acquire()`` tries to reach a running instance on the per-user name; if
 one answers, it sends ``raise`` and returns False (the caller exits). Otherwise it
 listens (removing a stale socket a crashed instance left behind) and returns True; each
-later knock emits ``activated``, on which the app raises its main window.
+later knock emits ``activated`` and, when ``raise_window`` is set, calls it: the first
+instance answers ``shown`` if it returned True (its window is on screen), else ``no``.
+The second instance reads that answer (``brought_forward``), so it says "brought
+forward" only when the window really was (an instance still starting has no window).
 
 The name includes the user id and lives in ``$XDG_RUNTIME_DIR`` when set (a 0700
 per-user directory), so other users can neither block nor poke our instance. GUI thread.
@@ -12,6 +15,7 @@ per-user directory), so other users can neither block nor poke our instance. GUI
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -20,6 +24,8 @@ from PySide6.QtNetwork import QLocalServer, QLocalSocket
 __all__ = ["SingleInstance", "default_name"]
 
 _MESSAGE = b"raise\n"
+_SHOWN = b"shown\n"
+_NOT_SHOWN = b"no\n"
 
 
 def default_name() -> str:
@@ -32,7 +38,12 @@ def default_name() -> str:
 
 
 class SingleInstance(QObject):
-    """The instance lock; ``activated`` fires when a second launch asks us to come forward."""
+    """The instance lock; ``activated`` fires when a second launch asks us to come forward.
+
+    ``raise_window`` (set by the app once its windows exist) shows the main window and
+    returns True when it is on screen. ``brought_forward`` is, after a failed
+    ``acquire``, whether the running instance said its window came forward.
+    """
 
     activated = Signal()
 
@@ -41,6 +52,8 @@ class SingleInstance(QObject):
         self.name = name or default_name()
         self._server: QLocalServer | None = None
         self._conns: set[QLocalSocket] = set()
+        self.raise_window: Callable[[], bool] | None = None
+        self.brought_forward = False
 
     def acquire(self, timeout_ms: int = 500) -> bool:
         """True if we are the first instance (now listening); False if another answered.
@@ -79,6 +92,9 @@ class SingleInstance(QObject):
             return False
         sock.write(_MESSAGE)
         sock.waitForBytesWritten(timeout_ms)
+        # An older instance hangs up without answering: then nothing is claimed.
+        if sock.waitForReadyRead(timeout_ms):
+            self.brought_forward = bytes(sock.read(len(_SHOWN)).data()) == _SHOWN
         sock.disconnectFromServer()
         return True
 
@@ -98,9 +114,19 @@ class SingleInstance(QObject):
         # Read at most one short line; the only known message is "raise". Anything else is
         # ignored, and each knock gets one read, so a peer cannot make us buffer.
         data = bytes(conn.read(len(_MESSAGE)).data())
-        self._drop(conn)
-        if data == _MESSAGE:
-            self.activated.emit()
+        if data != _MESSAGE:
+            self._drop(conn)
+            return
+        self.activated.emit()
+        shown = False
+        if self.raise_window is not None:
+            try:
+                shown = self.raise_window()
+            except Exception:  # the knock must never take the running app down
+                shown = False
+        conn.write(_SHOWN if shown else _NOT_SHOWN)
+        # Closes once the answer is written; ``disconnected`` then drops the connection.
+        conn.disconnectFromServer()
 
     def _on_disconnected(self) -> None:
         conn = self.sender()

@@ -144,3 +144,54 @@ def test_second_process_raises_the_first_and_exits(tmp_path: Path) -> None:
         if first.poll() is None:
             first.kill()
             first.wait()
+
+
+SAYS = textwrap.dedent(
+    """
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QWidget
+    from app.single_instance import SingleInstance
+
+    app = QApplication([])
+    inst = SingleInstance({name!r})
+    assert inst.acquire()
+    window = QWidget()
+    if {with_window!r}:
+        def raise_window():
+            window.showNormal()
+            return window.isVisible()
+        inst.raise_window = raise_window
+    # Quit soon after answering the knock.
+    inst.activated.connect(lambda: QTimer.singleShot(100, app.quit))
+    print("ready", flush=True)
+    app.exec()
+    """
+)
+
+
+@pytest.mark.parametrize("with_window", [True, False])
+def test_second_launch_says_brought_forward_only_when_it_was(
+    qapp, tmp_path: Path, with_window: bool
+) -> None:
+    """Issue 18: the second launch claimed the window was brought forward even when the
+    first instance showed nothing (still starting). It now asks, and is told."""
+    name = _name(tmp_path)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}
+    first = subprocess.Popen(
+        [sys.executable, "-c", SAYS.format(name=name, with_window=with_window)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert first.stdout is not None
+        assert first.stdout.readline().strip() == "ready"
+        second = SingleInstance(name)
+        assert not second.acquire(timeout_ms=5000)
+        assert second.brought_forward is with_window
+        assert first.wait(timeout=30) == 0
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
