@@ -266,10 +266,16 @@ class Actions(QObject):
         return self._run(engine.connect(), "connect")
 
     def retry_now(self) -> asyncio.Task[None] | None:
-        """ "Retry now" (offline, or a problem while signed in): connect again at once
-        instead of waiting for the engine's next attempt."""
+        """Try again at once ("Retry now": offline, or a problem while signed in) instead
+        of at the engine's next attempt. With the tunnel up on the last policy, asking the
+        controller again is a posture report (its answer brings a fresh policy and ends
+        OFFLINE): a connect would find the session already up and do nothing. Otherwise,
+        connect."""
         if (engine := self.engine) is None:
             return None
+        snap = self.bridge.snapshot
+        if snap.state is SessionState.OFFLINE and snap.tunnel is not None:
+            return self._run(engine.recheck_posture(), "retry")
         return self._run(engine.connect(), "retry")
 
     def disconnect_session(self) -> asyncio.Task[None] | None:

@@ -66,10 +66,18 @@ async def test_blocked_resource_submenu_shows_reason_and_fix_in_full(
         assert fm.horizontalAdvance(qa.text()) < payroll.sizeHint().width()
 
 
-async def test_retry_now_when_offline_connects_at_once(engine: ScriptedEngine, make_app) -> None:
+async def test_retry_now_when_offline_asks_the_controller_at_once(
+    engine: ScriptedEngine, make_app
+) -> None:
+    # Offline on the last policy (tunnel up): the engine's connect would do nothing, so
+    # Retry now reports posture, whose answer brings a fresh policy.
     engine.publish(demo_snapshot(SessionState.OFFLINE))
     app = make_app(engine)
     assert ("Retry now", True) in app.tray.entries()
+    app.tray.action("Retry now").trigger()
+    await until(lambda: any(c[0] == "recheck_posture" for c in engine.calls))
+    # Offline with nothing to connect with (no tunnel): connect again.
+    engine.publish(demo_snapshot(SessionState.OFFLINE, tunnel=None))
     app.tray.action("Retry now").trigger()
     await until(lambda: any(c[0] == "connect" for c in engine.calls))
     engine.publish(demo_snapshot(SessionState.CONNECTED))
