@@ -304,7 +304,10 @@ def run(
         _log.warning("single-instance lock unavailable, continuing: %s", exc)
         first = True
     if not first:
-        print("Rustronaut is already running; its window was brought forward.")
+        if single.brought_forward:
+            print("Rustronaut is already running; its window was brought forward.")
+        else:
+            print("Rustronaut is already running.")
         return 0
 
     if leaks := binding_leaks():
@@ -380,7 +383,7 @@ def run(
         )
         holder.append(tray_app)
         tray_app.actions.quit_requested.connect(finish)
-        single.activated.connect(lambda: come_forward(tray_app))
+        single.raise_window = lambda: come_forward(tray_app)
         tray_app.start(tray_available=early is not None)
         if on_ready is not None:
             on_ready(tray_app)
@@ -406,16 +409,18 @@ def run(
             for builder in builders:
                 await cancel_and_wait(builder)
 
-    def come_forward(tray_app: TrayApp) -> None:
+    def come_forward(tray_app: TrayApp) -> bool:
         # A second launch: the onboarding or start-up error window, while one is open,
-        # is what the employee needs to see; otherwise the main window.
+        # is what the employee needs to see; otherwise the main window. Whether one is on
+        # screen goes back to the second launch, which says so only then.
         for window in reversed(holder_windows):
             if window.isVisible():
                 window.showNormal()
                 window.raise_()
                 window.activateWindow()
-                return
-        tray_app.actions.show_window("main")
+                return True
+        shown = tray_app.actions.show_window("main")
+        return shown.isVisible()
 
     def start_build(tray_app: TrayApp) -> None:
         builders.append(spawn(build(tray_app), name="ui.build_engine"))

@@ -33,6 +33,6 @@ class EngineConfig:
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 60.0
     #: warn this long before the sign-in expires
-    session_warning_s: float = 15 * 60.0
+    session_warning_s: float = 10 * 60.0
     #: why the organization's managed settings were rejected (None: accepted)
     managed_rejected: str | None = None
