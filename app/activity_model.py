@@ -19,10 +19,10 @@ from PySide6.QtCore import (
     QSortFilterProxyModel,
     Qt,
 )
-from PySide6.QtGui import QBrush
+from PySide6.QtGui import QBrush, QGuiApplication
 
 from app.plain import clean
-from app.widgets import STATUS_COLOURS, plain_tip
+from app.widgets import plain_tip, status_colour
 from core.engine.state import Event
 
 __all__ = ["COLUMNS", "ActivityFilter", "ActivityModel", "ActivityRow"]
@@ -122,7 +122,9 @@ class ActivityModel(QAbstractTableModel):
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
             return row.cells()[index.column()]
         if role == Qt.ItemDataRole.ForegroundRole and index.column() == 3:
-            return QBrush(STATUS_COLOURS["ok" if row.allowed else "fail"])
+            # readable in light and dark themes alike (the application's palette now)
+            palette = QGuiApplication.palette()
+            return QBrush(status_colour("ok" if row.allowed else "fail", palette))
         if role == Qt.ItemDataRole.ToolTipRole:
             extra = f"\nRisk {row.risk}: {', '.join(row.signals)}" if row.signals else ""
             return plain_tip(f"{row.reason}{extra}")
