@@ -262,7 +262,9 @@ AGENT_CHILD = textwrap.dedent(
             QTimer.singleShot(0, a.actions.quit)  # the menu's Quit
         a.bridge.attached.connect(attached)
 
-    rc = m.run([], instance_name={name!r}, on_ready=on_ready)
+    # Nothing configured: the agent serves its set-up error (onboarding, which would
+    # wait for the employee, is tested in test_onboarding_run.py).
+    rc = m.run([], instance_name={name!r}, on_ready=on_ready, onboarding=lambda: False)
     print("exit", rc, flush=True)
     sys.exit(rc)
     """
