@@ -28,6 +28,7 @@ from core.aio import spawn
 from core.auth import TOKENS, SecretStore
 from core.engine.state import SessionState
 from core.engine.wiring import build_engine
+from core.policy.floor import FLOOR_KEY_NAME
 from core.settings import load, set_user
 
 pytestmark = [pytest.mark.ui, pytest.mark.integration, pytest.mark.timeout(120)]
@@ -60,7 +61,10 @@ async def test_onboarding_from_an_empty_profile_reaches_sign_in_and_enrollment(
     before = qapp.quitOnLastWindowClosed()
     qapp.setQuitOnLastWindowClosed(False)  # as in the tray app
     request.addfinalizer(lambda: qapp.setQuitOnLastWindowClosed(before))
+    # A fresh profile: no tokens and no rollback-floor key left by an earlier test (its
+    # floor file is gone with that test's data dir: the engine would refuse policy).
     SecretStore().delete(TOKENS)
+    SecretStore().delete(FLOOR_KEY_NAME)
     assert app_main.needs_onboarding()  # the empty profile
     gateway = GatewayConfig(
         public_key=base64.b64encode(

@@ -24,6 +24,7 @@ from core.aio import spawn
 from core.auth import TOKENS, SecretStore
 from core.engine.state import SessionState
 from core.engine.wiring import build_engine
+from core.policy.floor import FLOOR_KEY_NAME
 from core.settings import load, set_user
 
 pytestmark = [pytest.mark.ui, pytest.mark.integration, pytest.mark.timeout(120)]
@@ -53,7 +54,10 @@ async def test_sign_in_enroll_and_the_helper_error_reach_the_tray(
     for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
         monkeypatch.setenv(var, str(tmp_path / var.lower()))
     monkeypatch.setenv("RUSTRONAUT_MANAGED_DIR", str(tmp_path / "managed"))
-    SecretStore().delete(TOKENS)  # a fresh keyring session per test run
+    # A fresh profile: no tokens and no rollback-floor key left by an earlier test (its
+    # floor file is gone with that test's data dir: the engine would refuse policy).
+    SecretStore().delete(TOKENS)
+    SecretStore().delete(FLOOR_KEY_NAME)  # a fresh keyring session per test run
     gateway = GatewayConfig(
         public_key=base64.b64encode(
             X25519PrivateKey.generate().public_key().public_bytes_raw()
