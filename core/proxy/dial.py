@@ -62,23 +62,25 @@ async def system_resolver(host: str, port: int) -> Sequence[str]:
 
 async def system_connector(addresses: Sequence[str], port: int) -> socket.socket:
     """Connect to the first of ``addresses`` that answers (in order). Raises OSError."""
-    loop = asyncio.get_running_loop()
     last: OSError = OSError("no address to connect to")
     for address in addresses:
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setblocking(False)
         try:
-            await loop.sock_connect(sock, (address, port))
+            return await _dial(socket.socket(family, socket.SOCK_STREAM), address, port)
         except OSError as exc:
-            sock.close()
             last = exc
-            continue
-        except BaseException:
-            sock.close()
-            raise
-        return sock
     raise last
+
+
+async def _dial(sock: socket.socket, address: str, port: int) -> socket.socket:
+    """Connect ``sock`` (made non-blocking) to ``address:port``; closed on any failure."""
+    sock.setblocking(False)
+    try:
+        await asyncio.get_running_loop().sock_connect(sock, (address, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 class TunnelDown(OSError):
@@ -127,17 +129,10 @@ def tunnel_connector(source: SocketSource, *, offload: bool = False) -> Connecto
                 sock.close()  # not what was asked for: never dial with it
                 missing = missing or f"the socket source gave a {sock.family!r} {sock.type!r}"
                 continue
-            sock.setblocking(False)
             try:
-                await loop.sock_connect(sock, (address, port))
+                return await _dial(sock, address, port)
             except OSError as exc:
-                sock.close()
                 last = exc
-                continue
-            except BaseException:
-                sock.close()
-                raise
-            return sock
         if last is not None:
             raise last
         _log.debug("no tunnel socket for %s: %s", list(addresses), missing)
