@@ -187,7 +187,11 @@ def read_anchors_registry(query: RegistryQuery | None = None) -> tuple[str, ...]
         return ()
 
 
-def _multi_sz_query(key_path: str, name: str) -> object:  # pragma: no cover - Windows only
+def registry_query(key_path: str, name: str, kind: str) -> object:  # pragma: no cover
+    """The machine policy value ``name`` under HKLM\\``key_path`` when it has registry
+    type ``kind`` ("REG_MULTI_SZ" as a list, "REG_DWORD" as an int); None when absent;
+    a "<registry type N>" string (refused by the callers' checks) for any other type.
+    Windows only."""
     winreg: Any = importlib.import_module("winreg")
     access = winreg.KEY_READ | getattr(winreg, "KEY_WOW64_64KEY", 0)
     try:
@@ -196,10 +200,16 @@ def _multi_sz_query(key_path: str, name: str) -> object:  # pragma: no cover - W
         return None
     with key:
         try:
-            data, kind = winreg.QueryValueEx(key, name)
+            data, found = winreg.QueryValueEx(key, name)
         except FileNotFoundError:
             return None
-    return list(data) if kind == winreg.REG_MULTI_SZ else f"<registry type {kind}>"
+    if found != getattr(winreg, kind):
+        return f"<registry type {found}>"
+    return list(data) if kind == "REG_MULTI_SZ" else data
+
+
+def _multi_sz_query(key_path: str, name: str) -> object:  # pragma: no cover - Windows only
+    return registry_query(key_path, name, "REG_MULTI_SZ")
 
 
 def read(

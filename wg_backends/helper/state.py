@@ -18,7 +18,6 @@ and must never take such a setting from an IPC caller.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import os
 import sys
@@ -26,7 +25,6 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import msgspec
 
@@ -211,15 +209,6 @@ def read_always_on_registry(query: RegistryQuery | None = None) -> bool:
 
 
 def _winreg_query(key_path: str, name: str) -> object:  # pragma: no cover - Windows only
-    winreg: Any = importlib.import_module("winreg")
-    access = winreg.KEY_READ | getattr(winreg, "KEY_WOW64_64KEY", 0)
-    try:
-        key = winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, key_path, 0, access)
-    except FileNotFoundError:
-        return None
-    with key:
-        try:
-            data, kind = winreg.QueryValueEx(key, name)
-        except FileNotFoundError:
-            return None
-    return data if kind == winreg.REG_DWORD else f"<registry type {kind}>"
+    from wg_backends.helper.managed import registry_query
+
+    return registry_query(key_path, name, "REG_DWORD")
