@@ -640,29 +640,35 @@ class TunnelAdapter:
         self._client = client
         self._pool: MarkedSockets | None = None
 
+    async def _verifying(self, signed: SignedTunnel | None) -> SignedTunnel | None:
+        """``signed`` when the helper takes only what it verifies itself (then with its
+        own device key), else None: the spec we built is what it takes."""
+        if signed is None or not (await self._client.hello()).signed_policy:
+            return None
+        return signed
+
     async def up(self, spec: TunnelSpec, signed: SignedTunnel | None = None) -> None:
-        if signed is not None and (await self._client.hello()).signed_policy:
-            # The helper takes only what it verifies itself, with its own device key.
-            await self._client.up_bundle(
-                signed.token,
-                signed.profile,
-                endorsements=signed.endorsements,
-                device_id=signed.device_id,
-            )
+        if (bundle := await self._verifying(signed)) is None:
+            await self._client.up(spec)
             return
-        await self._client.up(spec)
+        await self._client.up_bundle(
+            bundle.token,
+            bundle.profile,
+            endorsements=bundle.endorsements,
+            device_id=bundle.device_id,
+        )
 
     async def update(self, spec: TunnelSpec, signed: SignedTunnel | None = None) -> None:
         try:
-            if signed is not None and (await self._client.hello()).signed_policy:
-                await self._client.update_bundle(
-                    signed.token,
-                    signed.profile,
-                    endorsements=signed.endorsements,
-                    device_id=signed.device_id,
-                )
+            if (bundle := await self._verifying(signed)) is None:
+                await self._client.update(spec)
                 return
-            await self._client.update(spec)
+            await self._client.update_bundle(
+                bundle.token,
+                bundle.profile,
+                endorsements=bundle.endorsements,
+                device_id=bundle.device_id,
+            )
         except TunnelStateError as exc:
             # Not the interface this client owns: the engine replaces the tunnel instead.
             raise HelperRefused("bad_request", str(exc)) from exc
