@@ -204,6 +204,73 @@ async def test_rules_go_with_down_and_with_the_owners_disconnect(make_server: An
 
 
 @plain_asyncio
+async def test_a_re_up_keeps_the_rules_and_listeners(make_server: Any) -> None:
+    # A reconnect re-ups the same interface: the rules must never be removed in between
+    # (the OS's routes would send the ranges to the LAN), and move to the new ranges
+    # before the new routes exist.
+    order: list[str] = []
+    backend = UpdatingBackend(order=order)
+    r, fw = make_server(backend)
+    orig_apply, orig_up, orig_down = fw.apply, backend.up, backend.down
+
+    def apply(enf: Enforcement) -> None:
+        order.append(f"firewall.apply {','.join(enf.ranges)}")
+        orig_apply(enf)
+
+    def up(s: TunnelSpec) -> TunnelStatus:
+        order.append("backend.up")
+        return orig_up(s)
+
+    def down(name: str) -> None:
+        order.append("backend.down")
+        orig_down(name)
+
+    fw.apply, backend.up, backend.down = apply, up, down  # type: ignore[method-assign]
+    async with HelperClient(r.socket) as c:
+        await c.up(spec())
+        port = (await c.enforce("rtw0", 9081, block_when_down=True))["redirect_port"]
+        held = r.server._held.port("rtw0")
+        order.clear()
+        await c.up(spec(nets=("10.233.0.0/24", "10.234.0.0/24")))
+        assert order == [
+            "backend.down",
+            "firewall.apply 10.233.0.0/24,10.234.0.0/24",
+            "backend.up",
+        ]
+        assert fw.removed == []
+        assert fw.live["rtw0"].redirect_port == port
+        assert r.server._held.port("rtw0") == held == port  # the same listeners, kept
+        rec = r.server.state.get("rtw0")
+        assert rec is not None
+        assert (rec.enforced, rec.redirect_port, rec.block_when_down) == (True, port, True)
+        assert rec.allowed_ips == ("10.233.0.0/24", "10.234.0.0/24")
+        # The engine's enforce that follows a re-up keeps the same port.
+        assert (await c.enforce("rtw0", 9081))["redirect_port"] == port
+        # A deliberate down still removes them.
+        await c.down("rtw0")
+        assert fw.removed == ["rtw0"]
+        assert r.server._held.port("rtw0") is None
+
+
+@plain_asyncio
+async def test_a_failed_re_up_blocks_the_ranges_it_asked_to_keep_blocked(
+    make_server: Any,
+) -> None:
+    backend = UpdatingBackend()
+    r, fw = make_server(backend)
+    async with HelperClient(r.socket) as c:
+        await c.up(spec())
+        await c.enforce("rtw0", 9081, block_when_down=True)
+        backend.fail_up = True
+        with pytest.raises(HelperRefused):
+            await c.up(spec())
+        assert fw.blocked == [("10.233.0.0/24",)]  # the ranges stay blocked
+        assert fw.removed == ["rtw0"]
+        assert r.server.state.get("rtw0") is None
+        assert r.server._held.port("rtw0") is None
+
+
+@plain_asyncio
 async def test_a_failed_firewall_leaves_nothing_recorded(make_server: Any) -> None:
     r, fw = make_server()
     fw.fail_apply = True

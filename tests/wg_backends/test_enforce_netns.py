@@ -251,6 +251,52 @@ async def test_redirect_marked_sockets_kill_switch_and_rogue_route(
 
 
 @plain_asyncio
+async def test_a_reconnect_never_opens_the_fence(testbed: TestBed, helper: HelperProc) -> None:
+    # A reconnect re-ups the same interface. Between the old interface going and the new
+    # one coming, the OS's routes would carry the ranges to the LAN: the rules must stay.
+    bed, iface = testbed, testbed.client_if
+    rogue, peer = f"rtwra{bed.tag}", f"rtwrb{bed.tag}"
+    run(["ip", "link", "add", rogue, "type", "veth", "peer", "name", peer], ns=bed.client_ns)
+    run(["ip", "addr", "add", "10.250.0.1/24", "dev", rogue], ns=bed.client_ns)
+    run(["ip", "link", "set", peer, "up"], ns=bed.client_ns)
+    run(["ip", "link", "set", rogue, "up"], ns=bed.client_ns)
+    run(["ip", "route", "add", "10.233.0.0/28", "dev", rogue], ns=bed.client_ns)
+    run(["nft", "-f", "-"], ns=bed.client_ns, input=(
+        "table inet rtwtest {\n chain post {\n type filter hook postrouting priority 100;"
+        f' policy accept;\n oifname "{rogue}" ip daddr 10.233.0.0/24 counter\n }}\n}}\n'
+    ))  # fmt: skip
+    # The owner's app keeps sending to a range the whole time.
+    sender = _popen_ready(
+        ["ip", "netns", "exec", bed.client_ns, sys.executable, "-I", "-c", textwrap.dedent("""
+            import socket, time
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            print("READY", flush=True)
+            while True:
+                try:
+                    s.sendto(b"x", ("10.233.0.5", 9))
+                except OSError:
+                    pass
+                time.sleep(0.002)
+        """)],
+    )  # fmt: skip
+    try:
+        async with HelperClient(helper.socket) as c:
+            await c.up(bed.client_spec())
+            await c.enforce(iface, REDIRECT_PORT)
+            before = rogue_packets(bed)
+            await c.up(bed.client_spec())  # the reconnect
+            assert our_tables(bed) == [table_name(iface)]
+            assert redirected_to_decider(bed, helper)  # the listeners are still held
+            assert (await c.enforce(iface, REDIRECT_PORT))["redirect_port"] == REDIRECT_PORT
+            leaked = rogue_packets(bed) - before
+            assert leaked == 0, f"{leaked} packets took the LAN route during the reconnect"
+            await c.down(iface)
+    finally:
+        sender.kill()
+        sender.wait(5)
+
+
+@plain_asyncio
 async def test_rules_go_with_down_owner_disconnect_and_a_crashed_helper(
     testbed: TestBed, helper: HelperProc
 ) -> None:

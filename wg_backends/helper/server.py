@@ -34,8 +34,10 @@ Enforcement (issue #15): ``enforce`` installs the tunnel's firewall rules
 (:mod:`wg_backends.firewall`: transparent redirect of the owner's TCP to the decider, and
 the kill switch) from the helper's own record — ranges, DNS servers and endpoints of the
 spec it brought up, the owner uid read from the socket; ``release``, ``down``, the
-owner's disconnect and every clean-up remove them. If an enforced tunnel goes away
-without a deliberate ``down`` (helper stop, crash clean-up) under managed always-on (or
+owner's disconnect and every clean-up remove them; a re-``up`` by the owner (a
+reconnect) keeps them, moved to the new spec's ranges before its routes exist. If an
+enforced tunnel goes away without a deliberate ``down`` (helper stop, crash clean-up,
+a failed re-``up``) under managed always-on (or
 ``block_when_down``), a block table keeps rejecting the last ranges for everyone until
 the next ``enforce`` or a break-glass ``down``. At start, tables of ours that no record
 backs are deleted. ``update`` applies a new spec without taking the tunnel down (rules
@@ -292,10 +294,7 @@ class HelperServer:
         always_on = self._always_on_quiet()
         keep_block = always_on
         for rec in self.state.load():
-            if rec.is_enforced and (always_on or rec.block_when_down):
-                keep_block = True
-                self._block(rec)
-            self._unenforce(rec)
+            keep_block = self._fence_gone(rec, always_on=always_on) or keep_block
             try:
                 backend = self.backend
                 if rec.backend != self.backend.name:
@@ -325,6 +324,18 @@ class HelperServer:
             return self.read_managed().always_on
         except Exception:  # a clean-up must not fail on a settings read
             return False
+
+    def _fence_gone(self, rec: TunnelRecord, *, always_on: bool | None = None) -> bool:
+        """``rec``'s tunnel went away without a deliberate ``down``: its rules go, and its
+        ranges stay blocked under always-on or ``block_when_down``. Whether a block was
+        asked for. Never raises (logged)."""
+        if always_on is None:
+            always_on = self._always_on_quiet()
+        blocked = rec.is_enforced and (always_on or rec.block_when_down)
+        if blocked:
+            self._block(rec)
+        self._unenforce(rec)
+        return blocked
 
     def _block(self, rec: TunnelRecord) -> None:
         """The always-on block for ``rec``'s ranges. Never raises (logged)."""
@@ -686,22 +697,41 @@ class HelperServer:
     def _up_blocking(self, spec: TunnelSpec, cred: Caller) -> Any:
         name = spec.interface
         self._check_routes(spec)
-        if self._recorded(name):  # ours: an orphan (always-on) or a re-up by its owner
+        old = self.state.get(name)
+        fenced = old is not None and old.is_enforced and self.firewall is not None
+        if old is not None and fenced:
+            # A re-up of an enforced tunnel (a reconnect) keeps its rules and listeners:
+            # between the old interface going and the new one coming the OS's routes would
+            # otherwise send the ranges to the LAN.
+            self.backend.down(name)
+        elif old is not None:  # ours: an orphan (always-on) or a re-up by its owner
             self._down(name)
         elif self.backend.status(name).up:
             raise _Refusal(p.BUSY, f"{name} exists and was not made by this helper")
         record = TunnelRecord(
             interface=name, backend=self.backend.name, **_owner_fields(cred), **_spec_fields(spec)
         )
+        if fenced:
+            assert old is not None
+            record = msgspec.structs.replace(
+                record,
+                redirect_port=old.redirect_port,
+                block_when_down=old.block_when_down,
+                enforced=True,
+            )
         try:
             self.state.add(record)
-        except OSError as exc:
-            raise BackendError(f"cannot record the tunnel: {exc}") from None
-        try:
+            if fenced:  # the new ranges are fenced before their routes exist
+                assert self.firewall is not None
+                self.firewall.apply(self._enforcement(record, record.redirect_port or None))
             self.backend.up(spec)
-        except BaseException:
+        except BaseException as exc:
+            if fenced:
+                self._fence_gone(record)
             with contextlib.suppress(OSError):
                 self.state.remove(name)
+            if isinstance(exc, OSError):
+                raise BackendError(f"cannot record the tunnel: {exc}") from None
             raise
         table_of = getattr(self.backend, "routing_table", None)
         table = table_of(name) if table_of is not None else None
