@@ -44,4 +44,6 @@ for pkgjson in tests/tools/*/package.json; do
     touch "$dir/node_modules"
   fi
 done
+# The tray's translations (.qm) are built from the committed .ts files.
+bash scripts/i18n.sh build
 echo "bootstrap: ready (.venv)"

@@ -1,6 +1,7 @@
 """Project-wide test configuration.
 
-- Qt runs offscreen unless a test asks for a real display.
+- Qt runs offscreen unless a test asks for a real display; text is English
+  (``RUSTRONAUT_LANG=en``) unless a test installs another language.
 - Async tests marked ``ui`` run on a qasync loop, so Qt timers and signals work inside
   them; the others run on a plain asyncio loop.
 - Markers ``root``, ``netns`` and ``display`` skip with a stated reason where the machine
@@ -19,6 +20,9 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# English unless a test asks for another language (a German developer's locale must not
+# change what the tests read); subprocesses inherit it.
+os.environ["RUSTRONAUT_LANG"] = "en"
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
