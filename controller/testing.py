@@ -180,6 +180,7 @@ async def run_controller(
     users: tuple[DemoUser, ...] | None = None,
     clock: Callable[[], float] = time.time,
     expiry_interval_s: float = 1.0,
+    public_url: str | None = None,
     **overrides: Any,
 ) -> AsyncIterator[RunningController]:
     """Run a controller with its dev OIDC provider on 127.0.0.1:<free port>.
@@ -187,14 +188,18 @@ async def run_controller(
     ``workdir`` holds keys and the SQLite database (a temporary dir when None);
     ``database`` overrides the URL (e.g. PostgreSQL); ``overrides`` are extra
     ``ControllerConfig`` fields; ``clock`` the service's clock. With a gateway, expired
-    devices' peers are removed every ``expiry_interval_s`` (``run_expiry``). Must be
-    entered on the loop that will serve.
+    devices' peers are removed every ``expiry_interval_s`` (``run_expiry``).
+    ``public_url`` is the address clients know it by when a TLS front serves it (the
+    test bed's ``https://corp.example``): its issuer is then ``<public_url>/oidc``, while
+    ``base_url`` stays the loopback address it listens on. Must be entered on the loop
+    that will serve.
     """
     with tempfile.TemporaryDirectory(prefix="rtc-ctl-") as tmp:
         base = Path(workdir) if workdir is not None else Path(tmp)
         sock = listen_socket("127.0.0.1", 0)
         port = sock.getsockname()[1]
         base_url = f"http://127.0.0.1:{port}"
+        public = (public_url or base_url).rstrip("/")
         admin_token = new_admin_token()
         dev_cfg = DevOidcConfig() if users is None else DevOidcConfig(users=users)
         cfg_data: dict[str, Any] = {
@@ -203,14 +208,14 @@ async def run_controller(
             "database": database or f"sqlite://{base / 'controller.db'}",
             "host": "127.0.0.1",
             "port": port,
-            "public_url": base_url,
+            "public_url": public,
             "dev_oidc": dev_cfg,
             "gateway": gateway,
             **overrides,
         }
         config = msgspec.convert(msgspec.to_builtins(cfg_data), ControllerConfig)
         app, service, dev, issuer = build(
-            config, base_url=base_url, gateway_runner=gateway_runner, clock=clock
+            config, base_url=public, gateway_runner=gateway_runner, clock=clock
         )
         expiry = (
             spawn(service.run_expiry(expiry_interval_s), name="controller-expiry")

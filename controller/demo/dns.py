@@ -2,7 +2,8 @@
 
 ``python -m controller.demo.dns --listen 10.243.0.53:53 --record wiki.corp.example=10.243.0.10``
 answers A or AAAA queries (by the address's family) for the given records over UDP and
-TCP on the same port, with the authoritative flag: NXDOMAIN (with an SOA for negative
+TCP on the same port (and TXT queries for ``--txt NAME=TEXT`` records, as the onboarding's
+``_rustronaut.<domain>`` record), with the authoritative flag: NXDOMAIN (with an SOA for negative
 caching) for names it does not know inside its zones, NODATA for a known name without
 records of the asked type, and REFUSED for names outside its zones. Zones are the
 ``--zone`` options, or by default each record's parent domain (``corp.example`` for
@@ -38,7 +39,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-__all__ = ["DnsServer", "Zone", "main", "parse_listen", "parse_record", "start"]
+__all__ = ["DnsServer", "Zone", "main", "parse_listen", "parse_record", "parse_txt", "start"]
 
 _TCP_IDLE = 10.0  # seconds a TCP client may stay silent before we hang up
 _TCP_MAX_CLIENTS = 64
@@ -61,6 +62,20 @@ def parse_record(text: str) -> tuple[dns.name.Name, str]:
         raise ValueError(f"record {text!r}: {exc}") from None
 
 
+def parse_txt(text: str) -> tuple[dns.name.Name, str]:
+    """``NAME=TEXT`` → (name, text) for a TXT record (the text may hold ``=`` and spaces).
+    ``ValueError`` on anything else (no name, no text, over 255 bytes, non-ASCII)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value:
+        raise ValueError(f"txt {text!r}: expected NAME=TEXT")
+    if not value.isascii() or len(value) > 255 or not value.isprintable():
+        raise ValueError(f"txt {text!r}: TEXT must be printable ASCII, at most 255 bytes")
+    try:
+        return _name(name), value
+    except (dns.exception.DNSException, UnicodeError) as exc:
+        raise ValueError(f"txt {text!r}: {exc}") from None
+
+
 def parse_listen(text: str) -> tuple[str, int]:
     """``HOST:PORT`` or ``[V6]:PORT`` → (host, port). ``ValueError`` on anything else."""
     host, sep, port = text.rpartition(":")
@@ -79,19 +94,22 @@ class Zone:
     """The records served and the zones they make up; :meth:`answer` is the whole server.
 
     ``records``: name → addresses. ``zones``: the names answered for authoritatively
-    (None: each record's parent domain). ``ttl``: seconds on every answer.
+    (None: each record's parent domain). ``ttl``: seconds on every answer. ``texts``:
+    name → TXT strings (each one record of one string).
     """
 
     records: Mapping[dns.name.Name, Sequence[str]]
     zones: Sequence[dns.name.Name] | None = None
     ttl: int = 60
+    texts: Mapping[dns.name.Name, Sequence[str]] = field(default_factory=dict)
     _zones: tuple[dns.name.Name, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.zones is not None:
             zones = list(self.zones)
         else:
-            zones = [n.parent() if len(n) > 2 else n for n in self.records]
+            names = [*self.records, *self.texts]
+            zones = [n.parent() if len(n) > 2 else n for n in names]
         # Longest first, so the most specific zone is found first.
         self._zones = tuple(sorted(set(zones), key=len, reverse=True))
 
@@ -151,6 +169,11 @@ class Zone:
             return
         response.flags |= dns.flags.AA
         addresses = self.records.get(name)
+        texts = self.texts.get(name)
+        if texts and rdtype == dns.rdatatype.TXT:
+            quoted = ['"' + t.replace("\\", "\\\\").replace('"', '\\"') + '"' for t in texts]
+            response.answer.append(dns.rrset.from_text_list(qname, self.ttl, "IN", "TXT", quoted))
+            return
         if addresses is not None and rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
             version = 4 if rdtype == dns.rdatatype.A else 6
             mine = [a for a in addresses if ipaddress.ip_address(a).version == version]
@@ -159,7 +182,11 @@ class Zone:
                 response.answer.append(dns.rrset.from_text_list(qname, self.ttl, "IN", rtype, mine))
                 return
         # NXDOMAIN only when the name owns nothing (an empty non-terminal is NODATA).
-        exists = addresses is not None or any(n.is_subdomain(name) for n in self.records)
+        exists = (
+            addresses is not None
+            or texts is not None
+            or any(n.is_subdomain(name) for n in (*self.records, *self.texts))
+        )
         if not exists:
             response.set_rcode(dns.rcode.NXDOMAIN)
         response.authority.append(self._soa(zone))
@@ -280,7 +307,10 @@ async def _run(args: argparse.Namespace) -> int:
     records: dict[dns.name.Name, list[str]] = {}
     for name, address in args.record:
         records.setdefault(name, []).append(address)
-    zone = Zone(records, args.zone or None, ttl=args.ttl)
+    texts: dict[dns.name.Name, list[str]] = {}
+    for name, value in args.txt:
+        texts.setdefault(name, []).append(value)
+    zone = Zone(records, args.zone or None, ttl=args.ttl, texts=texts)
     servers = [await start(zone, h, p, verbose=args.verbose) for h, p in args.listen]
     for server in servers:
         host, port = server.address
@@ -337,6 +367,13 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         type=_arg(parse_record),
         help="NAME=ADDRESS (repeatable; A or AAAA by the address's family)",
+    )
+    p.add_argument(
+        "--txt",
+        action="append",
+        default=[],
+        type=_arg(parse_txt),
+        help="NAME=TEXT: a TXT record (repeatable; each one string)",
     )
     p.add_argument(
         "--zone",
