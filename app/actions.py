@@ -7,7 +7,8 @@ Windows are created lazily on first use (keeps cold start to tray-visible short)
 raised. No business logic: under always-on the engine decides whether a reason is needed;
 the UI only asks for one when the snapshot says ``always_on`` (one dialog for Disconnect,
 Sign out and Quit when this process hosts the engine) and shows the engine's own words
-when it refuses. GUI thread only.
+when it refuses. Our own words are in the installed language (``core.i18n``, context
+``app.actions``). GUI thread only.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from core.aio import spawn
 from core.engine.api import EngineAPI, OpenUrl
 from core.engine.state import SessionState
 from core.errors import UserFacing
+from core.i18n import QT_TRANSLATE_NOOP, translate
 
 if TYPE_CHECKING:
     from app.windows.breakglass import Exit
@@ -40,16 +42,16 @@ __all__ = ["NO_BROWSER", "WINDOWS", "Actions", "open_folder", "open_in_browser",
 
 _log = logging.getLogger(__name__)
 
-#: Notification titles when the engine refuses an intent.
+#: Notification titles when the engine refuses an intent (translated where shown).
 _TITLES = {
-    "sign_in": "Sign-in failed",
-    "sign_out": "Sign-out failed",
-    "connect": "Could not connect",
-    "disconnect": "Could not disconnect",
-    "quit": "Could not quit",
-    "recheck_posture": "Device check failed",
-    "restart": "Could not start Rustronaut",
-    "retry": "Still offline",
+    "sign_in": QT_TRANSLATE_NOOP("app.actions", "Sign-in failed"),
+    "sign_out": QT_TRANSLATE_NOOP("app.actions", "Sign-out failed"),
+    "connect": QT_TRANSLATE_NOOP("app.actions", "Could not connect"),
+    "disconnect": QT_TRANSLATE_NOOP("app.actions", "Could not disconnect"),
+    "quit": QT_TRANSLATE_NOOP("app.actions", "Could not quit"),
+    "recheck_posture": QT_TRANSLATE_NOOP("app.actions", "Device check failed"),
+    "restart": QT_TRANSLATE_NOOP("app.actions", "Could not start Rustronaut"),
+    "retry": QT_TRANSLATE_NOOP("app.actions", "Still offline"),
 }
 
 #: States in which the session is up or on its way (an always-on exit needs a reason).
@@ -71,13 +73,19 @@ def refusal_words(exc: BaseException) -> str:
     if isinstance(exc, UserFacing):
         head = exc.detail or exc.title
         return "\n".join(clean(p) for p in (head, exc.next_step) if p)
-    return clean(str(exc)) or "Rustronaut could not do that."
+    return clean(str(exc)) or translate("app.actions", "Rustronaut could not do that.")
 
 
-#: Said when the desktop has no browser to open for a sign-in.
-NO_BROWSER = (
+#: Said when the desktop has no browser to open for a sign-in (English; shown translated).
+NO_BROWSER = QT_TRANSLATE_NOOP(
+    "app.actions",
     "Rustronaut could not open a web browser for the sign-in. "
-    "Choose \u201cUse a code instead\u201d in the sign-in window."
+    "Choose \u201cUse a code instead\u201d in the sign-in window.",
+)
+
+#: Said when an intent arrives before the engine is loaded.
+_STILL_STARTING = QT_TRANSLATE_NOOP(
+    "app.actions", "Rustronaut is still starting; try again in a moment."
 )
 
 
@@ -214,7 +222,8 @@ class Actions(QObject):
         """Tell the employee (``action_failed``) in the engine's words why ``what`` failed."""
         _log.warning("%s refused: %s", what, exc)
         title = clean(exc.title) if isinstance(exc, UserFacing) and exc.title else None
-        self.action_failed.emit(title or _TITLES.get(what, "Rustronaut"), refusal_words(exc))
+        ours = translate("app.actions", _TITLES[what]) if what in _TITLES else "Rustronaut"
+        self.action_failed.emit(title or ours, refusal_words(exc))
 
     def sign_in(self, *, device_code: bool = False) -> asyncio.Task[None] | None:
         """Start the browser (or device-code) sign-in in the background.
@@ -240,7 +249,9 @@ class Actions(QObject):
 
     def _open_in_browser(self, url: str) -> None:
         if not open_in_browser(url):
-            self.action_failed.emit("No web browser", NO_BROWSER)
+            self.action_failed.emit(
+                translate("app.actions", "No web browser"), translate("app.actions", NO_BROWSER)
+            )
 
     def sign_out(self) -> asyncio.Task[None] | None:
         """Sign out; under always-on ask for a reason first (then returns None)."""
@@ -330,7 +341,7 @@ class Actions(QObject):
     def collect_diagnostics(self, destination: Path | None = None) -> asyncio.Task[Path] | None:
         """Write the diagnostics zip (default: Downloads); emits saved/failed when done."""
         if (engine := self.engine) is None:
-            self.diagnostics_failed.emit("Rustronaut is still starting; try again in a moment.")
+            self.diagnostics_failed.emit(translate("app.actions", _STILL_STARTING))
             return None
         dest = destination if destination is not None else self._diagnostics_dir()
         return spawn(self._collect(engine, dest), name="ui.diagnostics")
@@ -339,7 +350,11 @@ class Actions(QObject):
         try:
             path = await engine.collect_diagnostics(dest)
         except Exception as exc:
-            self.diagnostics_failed.emit(f"Could not save diagnostics: {clean(str(exc))}")
+            self.diagnostics_failed.emit(
+                translate("app.actions", "Could not save diagnostics: {error}").format(
+                    error=clean(str(exc))
+                )
+            )
             raise
         self.last_diagnostics = Path(path)
         self.diagnostics_saved.emit(str(path))
@@ -361,7 +376,7 @@ class Actions(QObject):
 
     async def _set_setting(self, key: str, value: object) -> str | None:
         if (engine := self.engine) is None:
-            return "Rustronaut is still starting; try again in a moment."
+            return translate("app.actions", _STILL_STARTING)
         try:
             await engine.set_setting(key, value)
         except asyncio.CancelledError:
@@ -430,11 +445,13 @@ class Actions(QObject):
     def set_autostart(self, enabled: bool) -> str | None:
         """Turn start-at-login on/off; returns None or the error message to show."""
         if self.autostart is None:
-            return "Start at login is not supported on this system."
+            return translate("app.actions", "Start at login is not supported on this system.")
         try:
             self.autostart.set_enabled(enabled)
         except OSError as exc:
-            return f"Could not change start at login: {clean(str(exc))}"
+            return translate("app.actions", "Could not change start at login: {error}").format(
+                error=clean(str(exc))
+            )
         return None
 
     @property

@@ -3,7 +3,9 @@
 ``ActivityModel`` is a table model fed by ``EngineBridge.decision`` from start-up on, so
 decisions made before the window is first opened are not lost; it keeps the newest
 ``limit`` rows (a ring: memory stays flat on a busy machine). ``ActivityFilter`` narrows
-by free text (app, destination, rule, reason) and by effect. GUI thread only.
+by free text (app, destination, rule, reason) and by effect. Our own words (column titles,
+"Allowed"/"Denied") are in the installed language (``core.i18n``, context
+``app.activity_model``); the decisions' data is shown as given. GUI thread only.
 """
 
 from __future__ import annotations
@@ -24,10 +26,19 @@ from PySide6.QtGui import QBrush, QGuiApplication
 from app.plain import clean
 from app.widgets import plain_tip, status_colour
 from core.engine.state import Event
+from core.i18n import QT_TRANSLATE_NOOP, translate
 
 __all__ = ["COLUMNS", "ActivityFilter", "ActivityModel", "ActivityRow"]
 
-COLUMNS = ("Time", "App", "Destination", "Decision", "Rule", "Reason")
+#: Column titles (English; ``headerData`` shows them translated).
+COLUMNS = (
+    QT_TRANSLATE_NOOP("app.activity_model", "Time"),
+    QT_TRANSLATE_NOOP("app.activity_model", "App"),
+    QT_TRANSLATE_NOOP("app.activity_model", "Destination"),
+    QT_TRANSLATE_NOOP("app.activity_model", "Decision"),
+    QT_TRANSLATE_NOOP("app.activity_model", "Rule"),
+    QT_TRANSLATE_NOOP("app.activity_model", "Reason"),
+)
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -55,10 +66,14 @@ class ActivityRow:
         d = event.decision
         return cls(
             time=event.time,
-            app=clean(event.app) or "unknown app",
+            app=clean(event.app) or translate("app.activity_model", "unknown app"),
             destination=clean(event.destination) or "?",
             allowed=bool(d and d.allowed),
-            rule=(clean(d.rule_id) if d and d.rule_id else "default deny"),
+            rule=(
+                clean(d.rule_id)
+                if d and d.rule_id
+                else translate("app.activity_model", "default deny")
+            ),
             reason=clean((d.reason if d else event.message) or ""),
             risk=d.risk if d else 0,
             signals=tuple(clean(x) for x in d.signals) if d else (),
@@ -70,7 +85,9 @@ class ActivityRow:
             time.strftime("%H:%M:%S", time.localtime(self.time)),
             self.app,
             self.destination,
-            "Allowed" if self.allowed else "Denied",
+            translate("app.activity_model", "Allowed")
+            if self.allowed
+            else translate("app.activity_model", "Denied"),
             self.rule,
             self.reason,
         )
@@ -126,7 +143,11 @@ class ActivityModel(QAbstractTableModel):
             palette = QGuiApplication.palette()
             return QBrush(status_colour("ok" if row.allowed else "fail", palette))
         if role == Qt.ItemDataRole.ToolTipRole:
-            extra = f"\nRisk {row.risk}: {', '.join(row.signals)}" if row.signals else ""
+            extra = ""
+            if row.signals:
+                extra = "\n" + translate("app.activity_model", "Risk {risk}: {signals}").format(
+                    risk=row.risk, signals=", ".join(row.signals)
+                )
             return plain_tip(f"{row.reason}{extra}")
         if role == Qt.ItemDataRole.UserRole:
             return row
@@ -137,7 +158,7 @@ class ActivityModel(QAbstractTableModel):
     ) -> object:
         """Qt: column titles."""
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
+            return translate("app.activity_model", COLUMNS[section])
         return None
 
 

@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Protocol
 
+from core.i18n import QT_TRANSLATE_NOOP, installed_language, translate
+
 __all__ = [
     "APP_ID",
     "Autostart",
@@ -79,7 +81,8 @@ class XdgAutostart:
             "[Desktop Entry]\n"
             "Type=Application\n"
             "Name=Rustronaut\n"
-            "Comment=Zero-trust access to your work resources\n"
+            f"Comment={_COMMENT}\n"
+            f"{_localized_comment()}"
             f"Exec={shlex.join(self._command)}\n"
             "Icon=com.rustronaut.Client\n"
             "Terminal=false\n"
@@ -89,6 +92,18 @@ class XdgAutostart:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(body, encoding="utf-8")
         tmp.replace(self.path)
+
+
+#: The entry's comment (desktops show it in their list of programs started at login).
+_COMMENT = QT_TRANSLATE_NOOP("app.autostart", "Zero-trust access to your work resources")
+
+
+def _localized_comment() -> str:
+    """A ``Comment[<lang>]=`` line in the installed language ("" in English or when
+    untranslated): the desktop picks the one of the employee's locale."""
+    lang = installed_language()
+    words = " ".join(translate("app.autostart", _COMMENT).split())  # one line, always
+    return f"Comment[{lang}]={words}\n" if lang != "en" and words != _COMMENT else ""
 
 
 class RunKey(Protocol):

@@ -17,6 +17,8 @@ controller. ``notices_for`` reads the snapshot cleaned (``app.plain``); ``Notifi
 escapes control characters once more and, where the desktop's notification server reads
 the body as markup (freedesktop servers: GNOME, KDE, dunst, mako…), escapes ``<``, ``>``
 and ``&`` so a ``<b>`` or a link is shown as the characters it is (``notification_body``).
+Our own words are in the installed language (``core.i18n``, context ``app.notify``), built
+when a notice is made, never at import.
 """
 
 from __future__ import annotations
@@ -34,20 +36,20 @@ from PySide6.QtWidgets import QSystemTrayIcon
 
 from app.plain import clean, clean_snapshot
 from app.presenter import (
-    LOST_LABEL,
-    LOST_NEXT_STEP,
     REACHABLE_STATES,
     Action,
     blocked_fixes,
+    lost_label,
+    lost_next_step,
     next_step,
 )
 from core.engine.state import Event, EventKind, SessionState, Snapshot
+from core.i18n import QT_TRANSLATE_NOOP, translate
 from core.text import safe_line, safe_text
 
 __all__ = [
     "ERROR_REPEAT_S",
     "EXPIRY_WARNING_S",
-    "LOST_NOTICE",
     "SIGN_IN_NEEDED",
     "Notice",
     "Notifier",
@@ -56,6 +58,7 @@ __all__ = [
     "diagnostics_failed_notice",
     "diagnostics_notice",
     "expiry_notice",
+    "lost_notice",
     "notices_for",
     "notification_body",
     "session_ended_notice",
@@ -95,11 +98,21 @@ class Notice:
     repeat_s: float | None = None  # per-key interval override for the rate limiter
 
 
-#: Told once when the engine this tray was attached to goes away (Restart on click).
-LOST_NOTICE = Notice("engine-lost", LOST_LABEL, LOST_NEXT_STEP, "critical", Action.RESTART)
+def lost_notice() -> Notice:
+    """Told once when the engine this tray was attached to goes away (Restart on click)."""
+    return Notice("engine-lost", lost_label(), lost_next_step(), "critical", Action.RESTART)
 
-#: Body of every "sign in again" notice.
-SIGN_IN_NEEDED = "Sign in again to reach your work resources."
+
+#: Body of every "sign in again" notice (English; shown translated by ``_sign_in_needed``).
+SIGN_IN_NEEDED = QT_TRANSLATE_NOOP("app.notify", "Sign in again to reach your work resources.")
+
+
+def _sign_in_needed() -> str:
+    return translate("app.notify", SIGN_IN_NEEDED)
+
+
+def _to_fix(fix: str) -> str:
+    return translate("app.notify", "To fix: {fix}").format(fix=fix)
 
 
 class RateLimiter:
@@ -181,14 +194,11 @@ def notices_for(prev: Snapshot | None, event: Event, *, now: float) -> list[Noti
         )
     if cur.state is SessionState.BLOCKED and before is not SessionState.BLOCKED:
         fixes = blocked_fixes(cur)
-        body = "Every resource is blocked until this device is fixed."
+        body = translate("app.notify", "Every resource is blocked until this device is fixed.")
         if fixes:
-            body += "\n" + "\n".join(f"To fix: {fix}" for fix in fixes)
-        out.append(
-            Notice(
-                "access-blocked", "Connected — access blocked", body, "warning", Action.OPEN_MAIN
-            )
-        )
+            body += "\n" + "\n".join(_to_fix(fix) for fix in fixes)
+        title = translate("app.notify", "Connected — access blocked")
+        out.append(Notice("access-blocked", title, body, "warning", Action.OPEN_MAIN))
     if cur.state in REACHABLE_STATES and before not in REACHABLE_STATES:
         out.append(connected_notice(cur))
     elif cur.state in REACHABLE_STATES and prev is not None:
@@ -196,10 +206,10 @@ def notices_for(prev: Snapshot | None, event: Event, *, now: float) -> list[Noti
         newly_blocked = _blocked(cur) - _blocked(prev)
         for r in cur.resources:
             if r.name in newly_blocked:
-                body = r.reason or "Access was withdrawn."
+                body = r.reason or translate("app.notify", "Access was withdrawn.")
                 if r.fix:
-                    body += f"\nTo fix: {r.fix}"
-                title = f"Access to {r.name} withdrawn"
+                    body += "\n" + _to_fix(r.fix)
+                title = translate("app.notify", "Access to {name} withdrawn").format(name=r.name)
                 out.append(Notice("blocked:" + r.name, title, body, "warning"))
     # A change of state to SIGNED_OUT says nothing by itself: a deliberate sign-out (here,
     # in another window or the CLI) must not ask to sign in again. The engine tells when
@@ -229,8 +239,9 @@ def _engine_notice(event: Event) -> Notice | None:
     if action == "sign_in":
         # The provider no longer accepts the sign-in: the engine's words, then ours.
         why = clean(event.message.removeprefix("Sign-in needed: "))
-        body = f"{why}\n{SIGN_IN_NEEDED}" if why else SIGN_IN_NEEDED
-        return Notice("signin-needed", "Sign-in needed", body, "warning", Action.SIGN_IN, 5 * 60)
+        body = f"{why}\n{_sign_in_needed()}" if why else _sign_in_needed()
+        title = translate("app.notify", "Sign-in needed")
+        return Notice("signin-needed", title, body, "warning", Action.SIGN_IN, 5 * 60)
     key = details.get("key", "notice:" + event.message)
     return Notice(key, "Rustronaut", clean(event.message))
 
@@ -239,19 +250,30 @@ def connected_notice(snapshot: Snapshot) -> Notice:
     """The notice on arrival in a connected state: "Your work resources are reachable"
     only when every resource is; otherwise which ones are blocked, why and the fix. Pure."""
     blocked = [r for r in snapshot.resources if not r.reachable]
+    connected = translate("app.notify", "Connected")
     if not snapshot.resources:
-        return Notice("connected", "Connected", "No work resources are assigned to you yet.")
+        body = translate("app.notify", "No work resources are assigned to you yet.")
+        return Notice("connected", connected, body)
     if not blocked:
-        return Notice("connected", "Connected", "Your work resources are reachable.")
-    ok = len(snapshot.resources) - len(blocked)
-    lines = [f"{ok} of {len(snapshot.resources)} work resources are reachable."]
+        body = translate("app.notify", "Your work resources are reachable.")
+        return Notice("connected", connected, body)
+    total = len(snapshot.resources)
+    lines = [
+        translate(
+            "app.notify", "{reachable} of %n work resources are reachable.", None, total
+        ).format(reachable=total - len(blocked))
+    ]
     for r in blocked:
-        lines.append(f"{r.name} is blocked: {r.reason}" if r.reason else f"{r.name} is blocked.")
+        if r.reason:
+            line = translate("app.notify", "{name} is blocked: {reason}")
+            lines.append(line.format(name=r.name, reason=r.reason))
+        else:
+            lines.append(translate("app.notify", "{name} is blocked.").format(name=r.name))
         if r.fix:
-            lines.append(f"To fix: {r.fix}")
+            lines.append(_to_fix(r.fix))
     return Notice(
         "connected",
-        "Connected — some access blocked",
+        translate("app.notify", "Connected — some access blocked"),
         "\n".join(lines),
         "warning",
         Action.OPEN_MAIN,
@@ -276,8 +298,8 @@ def expiry_notice(snapshot: Snapshot, *, now: float) -> Notice | None:
     minutes = max(1, math.ceil(left / 60))
     return Notice(
         "expiring",
-        "Sign-in expires soon",
-        f"Your sign-in ends in {minutes} min. Click to extend it.",
+        translate("app.notify", "Sign-in expires soon"),
+        translate("app.notify", "Your sign-in ends in %n min. Click to extend it.", None, minutes),
         "warning",
         Action.EXTEND,
         repeat_s=5 * 60,
@@ -292,8 +314,8 @@ def session_ended_notice(snapshot: Snapshot, *, now: float) -> Notice | None:
         return None
     return Notice(
         "signin-needed",
-        "Your sign-in has ended",
-        SIGN_IN_NEEDED,
+        translate("app.notify", "Your sign-in has ended"),
+        _sign_in_needed(),
         "warning",
         Action.SIGN_IN,
         repeat_s=5 * 60,
@@ -304,8 +326,10 @@ def diagnostics_notice(path: str) -> Notice:
     """Where "Collect diagnostics…" saved its file; clicking shows it in its folder."""
     return Notice(
         "diagnostics",
-        "Diagnostics saved",
-        f"Saved to {path}\nClick to show it in its folder, then send it to IT.",
+        translate("app.notify", "Diagnostics saved"),
+        translate(
+            "app.notify", "Saved to {path}\nClick to show it in its folder, then send it to IT."
+        ).format(path=path),
         "info",
         Action.SHOW_DIAGNOSTICS,
         repeat_s=0,
@@ -314,7 +338,8 @@ def diagnostics_notice(path: str) -> Notice:
 
 def diagnostics_failed_notice(message: str) -> Notice:
     """Why "Collect diagnostics…" saved nothing."""
-    return Notice("diagnostics-failed", "Diagnostics not saved", message, "critical", repeat_s=0)
+    title = translate("app.notify", "Diagnostics not saved")
+    return Notice("diagnostics-failed", title, message, "critical", repeat_s=0)
 
 
 _ICONS = {

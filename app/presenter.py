@@ -2,7 +2,9 @@
 
 Nothing here imports Qt, so the whole "what does the employee see in state X" table is
 tested without a display. The tray and the windows render these values and nothing more.
-All functions are pure and safe to call from any thread.
+All functions are pure and safe to call from any thread. Every word is in the installed
+language (``core.i18n``, context ``app.presenter``); the data in it (resource names,
+reasons, fixes, the engine's words) is shown as given.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from enum import StrEnum
 from app.icons import IconKind
 from core.clock import sign_in_words, skew_words
 from core.engine.state import ResourceView, SessionState, Snapshot, TunnelView
+from core.i18n import QT_TRANSLATE_NOOP, translate
 
 __all__ = [
     "BUSY_STATES",
     "CONNECTED_STATES",
     "LOST_LABEL",
+    "LOST_NEXT_STEP",
     "REACHABLE_STATES",
     "STARTING_LABEL",
     "Action",
@@ -36,12 +40,15 @@ __all__ = [
     "format_age",
     "format_bytes",
     "icon_for",
+    "lost_label",
+    "lost_next_step",
     "managed_line",
     "menu_model",
     "next_step",
     "owner_text",
     "resource_status",
     "session_line",
+    "starting_label",
     "state_label",
     "tooltip",
     "trust_line",
@@ -89,41 +96,65 @@ class Action(StrEnum):
     QUIT = "quit"
 
 
+#: One short line per state, marked for translation (translated in ``state_label``).
 _LABELS: dict[SessionState, str] = {
-    SessionState.SIGNED_OUT: "Signed out",
-    SessionState.SIGNING_IN: "Signing in…",
-    SessionState.ENROLLING: "Registering this device…",
-    SessionState.CHECKING_POSTURE: "Checking this device…",
-    SessionState.CONNECTING: "Connecting…",
-    SessionState.CONNECTED: "Connected",
-    SessionState.DEGRADED: "Connected — some access blocked",
-    SessionState.BLOCKED: "Connected — access blocked",
-    SessionState.OFFLINE: "Offline — using last policy",
-    SessionState.RECONNECTING: "Reconnecting — the gateway stopped answering",
-    SessionState.DISCONNECTING: "Disconnecting…",
-    SessionState.DISCONNECTED: "Not connected",
-    SessionState.ERROR: "Problem",
+    SessionState.SIGNED_OUT: QT_TRANSLATE_NOOP("app.presenter", "Signed out"),
+    SessionState.SIGNING_IN: QT_TRANSLATE_NOOP("app.presenter", "Signing in…"),
+    SessionState.ENROLLING: QT_TRANSLATE_NOOP("app.presenter", "Registering this device…"),
+    SessionState.CHECKING_POSTURE: QT_TRANSLATE_NOOP("app.presenter", "Checking this device…"),
+    SessionState.CONNECTING: QT_TRANSLATE_NOOP("app.presenter", "Connecting…"),
+    SessionState.CONNECTED: QT_TRANSLATE_NOOP("app.presenter", "Connected"),
+    SessionState.DEGRADED: QT_TRANSLATE_NOOP("app.presenter", "Connected — some access blocked"),
+    SessionState.BLOCKED: QT_TRANSLATE_NOOP("app.presenter", "Connected — access blocked"),
+    SessionState.OFFLINE: QT_TRANSLATE_NOOP("app.presenter", "Offline — using last policy"),
+    SessionState.RECONNECTING: QT_TRANSLATE_NOOP(
+        "app.presenter", "Reconnecting — the gateway stopped answering"
+    ),
+    SessionState.DISCONNECTING: QT_TRANSLATE_NOOP("app.presenter", "Disconnecting…"),
+    SessionState.DISCONNECTED: QT_TRANSLATE_NOOP("app.presenter", "Not connected"),
+    SessionState.ERROR: QT_TRANSLATE_NOOP("app.presenter", "Problem"),
 }
 
 
-#: What the tray says between start-up and the engine being ready.
-STARTING_LABEL = "Starting…"
+#: What the tray says between start-up and the engine being ready (English; shown
+#: translated by :func:`starting_label`).
+STARTING_LABEL = QT_TRANSLATE_NOOP("app.presenter", "Starting…")
 
-#: What the tray says when the engine it was attached to went away (agent stopped).
-LOST_LABEL = "Rustronaut is not running"
+#: What the tray says when the engine it was attached to went away (agent stopped)
+#: (English; shown translated by :func:`lost_label`).
+LOST_LABEL = QT_TRANSLATE_NOOP("app.presenter", "Rustronaut is not running")
 
-#: What to do about a lost engine (the menu's Restart entry does it).
-LOST_NEXT_STEP = "Choose Restart Rustronaut to start it again."
+#: What to do about a lost engine (the menu's Restart entry does it) (English; shown
+#: translated by :func:`lost_next_step`).
+LOST_NEXT_STEP = QT_TRANSLATE_NOOP("app.presenter", "Choose Restart Rustronaut to start it again.")
 
 #: Next steps for error codes whose engine text may be empty (the cause is well known).
 _DEFAULT_NEXT_STEPS = {
-    "helper_unavailable": (
-        "Start the Rustronaut helper service (or reinstall Rustronaut), then Connect again."
+    "helper_unavailable": QT_TRANSLATE_NOOP(
+        "app.presenter",
+        "Start the Rustronaut helper service (or reinstall Rustronaut), then Connect again.",
     ),
 }
 
 #: When the engine gives neither a next step nor a known code.
-_GENERIC_NEXT_STEP = "Try again. If it keeps happening, collect diagnostics and contact IT."
+_GENERIC_NEXT_STEP = QT_TRANSLATE_NOOP(
+    "app.presenter", "Try again. If it keeps happening, collect diagnostics and contact IT."
+)
+
+
+def starting_label() -> str:
+    """``STARTING_LABEL`` in the installed language."""
+    return translate("app.presenter", STARTING_LABEL)
+
+
+def lost_label() -> str:
+    """``LOST_LABEL`` in the installed language."""
+    return translate("app.presenter", LOST_LABEL)
+
+
+def lost_next_step() -> str:
+    """``LOST_NEXT_STEP`` in the installed language."""
+    return translate("app.presenter", LOST_NEXT_STEP)
 
 
 def next_step(snapshot: Snapshot) -> str:
@@ -131,29 +162,35 @@ def next_step(snapshot: Snapshot) -> str:
     err = snapshot.error
     if err is None:
         return ""
-    return err.next_step or _DEFAULT_NEXT_STEPS.get(err.code, _GENERIC_NEXT_STEP)
+    if err.next_step:
+        return err.next_step
+    return translate("app.presenter", _DEFAULT_NEXT_STEPS.get(err.code, _GENERIC_NEXT_STEP))
 
 
 def owner_text(hosted_by: str | None) -> str:
     """Who keeps the session, and so what survives quitting this app (About window)."""
     if hosted_by == "tray":
-        return "Runs inside this app: quitting it disconnects."
-    if hosted_by in {"agent", "cli"}:
-        who = "the Rustronaut agent" if hosted_by == "agent" else "the rustronaut command"
-        return f"Kept by {who}: it stays up when you quit this app."
-    return "Not running."
+        return translate("app.presenter", "Runs inside this app: quitting it disconnects.")
+    if hosted_by == "agent":
+        return translate(
+            "app.presenter", "Kept by the Rustronaut agent: it stays up when you quit this app."
+        )
+    if hosted_by == "cli":
+        return translate(
+            "app.presenter", "Kept by the rustronaut command: it stays up when you quit this app."
+        )
+    return translate("app.presenter", "Not running.")
 
 
 def state_label(snapshot: Snapshot, *, starting: bool = False, lost: bool = False) -> str:
     """One short line for the state (menu header, window header)."""
     if lost:
-        return LOST_LABEL
+        return lost_label()
     if starting:
-        return STARTING_LABEL
-    label = _LABELS[snapshot.state]
+        return starting_label()
     if snapshot.state is SessionState.ERROR and snapshot.error is not None:
-        return f"Problem: {snapshot.error.title}"
-    return label
+        return translate("app.presenter", "Problem: {title}").format(title=snapshot.error.title)
+    return translate("app.presenter", _LABELS[snapshot.state])
 
 
 def icon_for(state: SessionState, *, starting: bool = False, lost: bool = False) -> IconKind:
@@ -201,12 +238,22 @@ def blocked_fixes(snapshot: Snapshot) -> tuple[str, ...]:
     return tuple(seen)
 
 
+#: A size in each binary unit, smallest first (some languages write the units their way).
+_SIZES = (
+    QT_TRANSLATE_NOOP("app.presenter", "{size} B"),
+    QT_TRANSLATE_NOOP("app.presenter", "{size} KiB"),
+    QT_TRANSLATE_NOOP("app.presenter", "{size} MiB"),
+    QT_TRANSLATE_NOOP("app.presenter", "{size} GiB"),
+)
+
+
 def format_bytes(n: int) -> str:
     """Human size with binary units: ``1536`` → ``"1.5 KiB"``."""
     value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+    for i, unit in enumerate(_SIZES):
+        if value < 1024 or i == len(_SIZES) - 1:
+            size = str(int(value)) if i == 0 else f"{value:.1f}"
+            return translate("app.presenter", unit).format(size=size)
         value /= 1024
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -214,22 +261,29 @@ def format_bytes(n: int) -> str:
 def format_age(seconds: float | None) -> str:
     """``None`` → ``"never"``; otherwise ``"12 s ago"``, ``"3 min ago"``, ``"2 h ago"``."""
     if seconds is None:
-        return "never"
+        return translate("app.presenter", "never")
     s = max(0, int(seconds))
     if s < 60:
-        return f"{s} s ago"
+        return translate("app.presenter", "%n s ago", None, s)
+    # lupdate drops a call whose count is an expression: the count is a plain name.
+    minutes, hours = s // 60, s // 3600
     if s < 3600:
-        return f"{s // 60} min ago"
-    return f"{s // 3600} h ago"
+        return translate("app.presenter", "%n min ago", None, minutes)
+    return translate("app.presenter", "%n h ago", None, hours)
 
 
 def tunnel_summary(tunnel: TunnelView | None) -> str:
     """One line about the tunnel for the main window and tooltip."""
     if tunnel is None:
-        return "No tunnel"
-    return (
-        f"{tunnel.gateway} via {tunnel.interface} · handshake {format_age(tunnel.handshake_age_s)}"
-        f" · ↓ {format_bytes(tunnel.rx_bytes)} ↑ {format_bytes(tunnel.tx_bytes)}"
+        return translate("app.presenter", "No tunnel")
+    return translate(
+        "app.presenter", "{gateway} via {interface} · handshake {age} · ↓ {received} ↑ {sent}"
+    ).format(
+        gateway=tunnel.gateway,
+        interface=tunnel.interface,
+        age=format_age(tunnel.handshake_age_s),
+        received=format_bytes(tunnel.rx_bytes),
+        sent=format_bytes(tunnel.tx_bytes),
     )
 
 
@@ -239,19 +293,32 @@ def access_line(snapshot: Snapshot) -> str:
     if access is None:
         return "—"
     if access.mode == "transparent":
-        line = "Every app reaches company resources directly — no proxy settings needed"
-    else:
-        where = access.proxy_address or snapshot.proxy_address or "the local proxy"
-        line = f"Apps reach company resources through the proxy {where} (SOCKS5 or HTTP)"
-        if not access.fenced:
-            line += "; this computer cannot redirect other apps"
-    if access.dns_suffixes:
-        line += f" · names under {', '.join(access.dns_suffixes)} resolve through the tunnel"
-    if access.overridden_routes:
-        line += (
-            f" · this network's route {', '.join(access.overridden_routes)} is overridden:"
-            " company traffic still goes only through the tunnel"
+        line = translate(
+            "app.presenter",
+            "Every app reaches company resources directly — no proxy settings needed",
         )
+    else:
+        where = (
+            access.proxy_address
+            or snapshot.proxy_address
+            or translate("app.presenter", "the local proxy")
+        )
+        line = translate(
+            "app.presenter",
+            "Apps reach company resources through the proxy {address} (SOCKS5 or HTTP)",
+        ).format(address=where)
+        if not access.fenced:
+            line += "; " + translate("app.presenter", "this computer cannot redirect other apps")
+    if access.dns_suffixes:
+        line += " · " + translate(
+            "app.presenter", "names under {suffixes} resolve through the tunnel"
+        ).format(suffixes=", ".join(access.dns_suffixes))
+    if access.overridden_routes:
+        line += " · " + translate(
+            "app.presenter",
+            "this network's route {routes} is overridden:"
+            " company traffic still goes only through the tunnel",
+        ).format(routes=", ".join(access.overridden_routes))
     return line
 
 
@@ -261,7 +328,9 @@ def managed_line(snapshot: Snapshot) -> str | None:
     applies instead); None otherwise. Plain text: show it with ``Qt.PlainText``."""
     if snapshot.managed_rejected is None:
         return None
-    return f"Managed configuration rejected — {snapshot.managed_rejected}"
+    return translate("app.presenter", "Managed configuration rejected — {reason}").format(
+        reason=snapshot.managed_rejected
+    )
 
 
 def tooltip(snapshot: Snapshot, *, starting: bool = False, lost: bool = False) -> str:
@@ -269,20 +338,33 @@ def tooltip(snapshot: Snapshot, *, starting: bool = False, lost: bool = False) -
 
     Kept plain text (no HTML): some StatusNotifierItem hosts show markup verbatim.
     """
+    head = translate("app.presenter", "Rustronaut — {state}")
     if lost:
-        return f"Rustronaut — {LOST_LABEL}\n{LOST_NEXT_STEP}"
+        return head.format(state=lost_label()) + "\n" + lost_next_step()
     if starting:
-        return f"Rustronaut — {STARTING_LABEL}"
-    lines = [f"Rustronaut — {state_label(snapshot)}"]
-    if snapshot.user:
-        org = f" ({snapshot.organization})" if snapshot.organization else ""
-        lines.append(f"Signed in as {snapshot.user}{org}")
+        return head.format(state=starting_label())
+    lines = [head.format(state=state_label(snapshot))]
+    if snapshot.user and snapshot.organization:
+        lines.append(
+            translate("app.presenter", "Signed in as {user} ({organization})").format(
+                user=snapshot.user, organization=snapshot.organization
+            )
+        )
+    elif snapshot.user:
+        lines.append(translate("app.presenter", "Signed in as {user}").format(user=snapshot.user))
     if snapshot.state is SessionState.BLOCKED:
         fixes = blocked_fixes(snapshot)
-        lines.append(f"To fix: {fixes[0]}" if fixes else "Every resource is blocked")
+        lines.append(
+            _to_fix(fixes[0]) if fixes else translate("app.presenter", "Every resource is blocked")
+        )
     elif snapshot.resources and snapshot.state in REACHABLE_STATES:
         ok = sum(1 for r in snapshot.resources if r.reachable)
-        lines.append(f"{ok} of {len(snapshot.resources)} resources reachable")
+        total = len(snapshot.resources)
+        lines.append(
+            translate("app.presenter", "{reachable} of %n resources reachable", None, total).format(
+                reachable=ok
+            )
+        )
     if snapshot.state is SessionState.ERROR and snapshot.error is not None:
         lines.append(next_step(snapshot))
     return "\n".join(lines)
@@ -294,7 +376,9 @@ def controller_line(snapshot: Snapshot) -> str | None:
     problem = snapshot.controller_problem
     if problem is None:
         return None
-    return f"{problem.title}: {problem.detail} — your last policy stays in force"
+    return translate(
+        "app.presenter", "{problem}: {detail} — your last policy stays in force"
+    ).format(problem=problem.title, detail=problem.detail)
 
 
 def trust_line(snapshot: Snapshot) -> str | None:
@@ -347,31 +431,41 @@ def _wrapped(text: str, *, first: str = "", rest: str = "   ") -> list[str]:
     return textwrap.wrap(text, MENU_WRAP, initial_indent=first, subsequent_indent=rest) or [first]
 
 
+def _why_prefix() -> str:
+    return translate("app.presenter", "Why:") + " "
+
+
+def _fix_prefix() -> str:
+    # One caption for a fix everywhere (menu rows, wrapped lines, tooltip).
+    return translate("app.presenter", "To fix:") + " "
+
+
+def _to_fix(fix: str) -> str:
+    return _fix_prefix() + fix
+
+
 def blocked_lines(resource: ResourceView) -> tuple[str, ...]:
     """The rows of a blocked resource's submenu: its reason and its fix, in full, wrapped
     to ``MENU_WRAP`` characters ("Why: …", "To fix: …"), then its address."""
-    lines = _wrapped(resource.reason or "Your organization's policy blocks it.", first="Why: ")
+    reason = resource.reason or translate("app.presenter", "Your organization's policy blocks it.")
+    lines = _wrapped(reason, first=_why_prefix())
     if resource.fix:
-        lines += _wrapped(resource.fix, first="To fix: ")
+        lines += _wrapped(resource.fix, first=_fix_prefix())
     return tuple(lines)
 
 
 def _resource_entries(snapshot: Snapshot) -> tuple[MenuEntry, ...]:
     if not snapshot.resources:
-        return (MenuEntry("header", "No resources yet", enabled=False),)
+        return (MenuEntry("header", translate("app.presenter", "No resources yet"), enabled=False),)
     rows = []
     for r in snapshot.resources:
         status = resource_status(snapshot, r)
         if status is ResourceStatus.REACHABLE:
-            rows.append(
-                MenuEntry("action", f"✓ {r.name} — reachable", Action.OPEN_MAIN, tooltip=r.address)
-            )
+            text = "✓ " + translate("app.presenter", "{name} — reachable").format(name=r.name)
+            rows.append(MenuEntry("action", text, Action.OPEN_MAIN, tooltip=r.address))
         elif status is ResourceStatus.NOT_CONNECTED:
-            rows.append(
-                MenuEntry(
-                    "action", f"○ {r.name} — not connected", Action.OPEN_MAIN, tooltip=r.address
-                )
-            )
+            text = "○ " + translate("app.presenter", "{name} — not connected").format(name=r.name)
+            rows.append(MenuEntry("action", text, Action.OPEN_MAIN, tooltip=r.address))
         else:
             # A submenu, so the reason and the fix are read in full without hovering.
             children = tuple(
@@ -380,12 +474,27 @@ def _resource_entries(snapshot: Snapshot) -> tuple[MenuEntry, ...]:
             children += (
                 MenuEntry("header", r.address, enabled=False),
                 _sep(),
-                MenuEntry("action", "Open Rustronaut", Action.OPEN_MAIN),
+                MenuEntry("action", _open_main(), Action.OPEN_MAIN),
             )
             tip = f"{r.reason}\n{r.fix}".strip() if r.reason or r.fix else r.address
-            title = f"✕ {r.name} — {r.reason or 'blocked'}"
+            why = r.reason or translate("app.presenter", "blocked")
+            title = "✕ " + translate("app.presenter", "{name} — {reason}").format(
+                name=r.name, reason=why
+            )
             rows.append(MenuEntry("submenu", title, children=children, tooltip=tip))
     return tuple(rows)
+
+
+def _open_main() -> str:
+    return translate("app.presenter", "Open Rustronaut")
+
+
+def _about() -> str:
+    return translate("app.presenter", "About Rustronaut")
+
+
+def _quit() -> str:
+    return translate("app.presenter", "Quit")
 
 
 def can_retry(snapshot: Snapshot) -> bool:
@@ -425,37 +534,39 @@ def menu_model(
     """
     if lost:
         return (
-            MenuEntry("header", LOST_LABEL, enabled=False),
+            MenuEntry("header", lost_label(), enabled=False),
             _sep(),
-            MenuEntry("action", "Restart Rustronaut", Action.RESTART),
-            MenuEntry("action", "Open Rustronaut", Action.OPEN_MAIN),
-            MenuEntry("action", "About Rustronaut", Action.ABOUT),
+            MenuEntry("action", translate("app.presenter", "Restart Rustronaut"), Action.RESTART),
+            MenuEntry("action", _open_main(), Action.OPEN_MAIN),
+            MenuEntry("action", _about(), Action.ABOUT),
             _sep(),
-            MenuEntry("action", "Quit", Action.QUIT),
+            MenuEntry("action", _quit(), Action.QUIT),
         )
     if starting:
         return (
-            MenuEntry("header", STARTING_LABEL, enabled=False),
+            MenuEntry("header", starting_label(), enabled=False),
             _sep(),
-            MenuEntry("action", "Open Rustronaut", Action.OPEN_MAIN),
-            MenuEntry("action", "About Rustronaut", Action.ABOUT),
+            MenuEntry("action", _open_main(), Action.OPEN_MAIN),
+            MenuEntry("action", _about(), Action.ABOUT),
             _sep(),
-            MenuEntry("action", "Quit", Action.QUIT),
+            MenuEntry("action", _quit(), Action.QUIT),
         )
     st = snapshot.state
     entries: list[MenuEntry] = [MenuEntry("header", state_label(snapshot), enabled=False)]
     if st is SessionState.BLOCKED:
-        fixes = blocked_fixes(snapshot) or ("Open Rustronaut to see why.",)
+        fixes = blocked_fixes(snapshot) or (
+            translate("app.presenter", "Open Rustronaut to see why."),
+        )
         entries.extend(
             MenuEntry("action", line, Action.OPEN_MAIN, tooltip=fix)
             for fix in fixes
-            for line in _wrapped(fix, first="To fix: ")
+            for line in _wrapped(fix, first=_fix_prefix())
         )
     elif st is SessionState.ERROR and snapshot.error is not None:
         step = next_step(snapshot)
         entries.append(MenuEntry("action", step, Action.OPEN_MAIN, tooltip=snapshot.error.detail))
     if can_retry(snapshot):
-        entries.append(MenuEntry("action", "Retry now", Action.RETRY))
+        entries.append(MenuEntry("action", translate("app.presenter", "Retry now"), Action.RETRY))
     clock = clock_line(snapshot)
     if clock is not None:
         # A wrong clock breaks sign-in and policy checks: say so next to the state.
@@ -466,20 +577,31 @@ def menu_model(
         if session is not None:
             entries.append(MenuEntry("header", session, enabled=False))
         if can_extend(snapshot):
-            entries.append(MenuEntry("action", "Extend sign-in…", Action.EXTEND))
+            entries.append(
+                MenuEntry("action", translate("app.presenter", "Extend sign-in…"), Action.EXTEND)
+            )
     managed = managed_line(snapshot)
     if managed is not None:
         # IT must hear of it: the settings in force are not the ones deployed.
         entries.append(
-            MenuEntry("action", "Managed configuration rejected", Action.OPEN_MAIN, tooltip=managed)
+            MenuEntry(
+                "action",
+                translate("app.presenter", "Managed configuration rejected"),
+                Action.OPEN_MAIN,
+                tooltip=managed,
+            )
         )
     entries.append(_sep())
 
     signed_in = st not in {SessionState.SIGNED_OUT, SessionState.SIGNING_IN}
     if st is SessionState.SIGNED_OUT or (st is SessionState.ERROR and not snapshot.user):
-        entries.append(MenuEntry("action", "Sign in…", Action.SIGN_IN))
+        entries.append(MenuEntry("action", translate("app.presenter", "Sign in…"), Action.SIGN_IN))
     elif st is SessionState.SIGNING_IN:
-        entries.append(MenuEntry("action", "Signing in…", Action.SIGN_IN, enabled=False))
+        entries.append(
+            MenuEntry(
+                "action", translate("app.presenter", "Signing in…"), Action.SIGN_IN, enabled=False
+            )
+        )
 
     if signed_in and snapshot.user:
         if st in CONNECTED_STATES or st in {
@@ -490,37 +612,59 @@ def menu_model(
             SessionState.ENROLLING,
         }:
             if not snapshot.always_on:
-                entries.append(MenuEntry("action", "Disconnect", Action.DISCONNECT))
+                entries.append(
+                    MenuEntry("action", translate("app.presenter", "Disconnect"), Action.DISCONNECT)
+                )
             elif break_glass:
-                entries.append(MenuEntry("action", "Disconnect (break-glass)…", Action.DISCONNECT))
+                entries.append(
+                    MenuEntry(
+                        "action",
+                        translate("app.presenter", "Disconnect (break-glass)…"),
+                        Action.DISCONNECT,
+                    )
+                )
             else:
                 entries.append(
                     MenuEntry(
                         "action",
-                        "Disconnect (not allowed)",
+                        translate("app.presenter", "Disconnect (not allowed)"),
                         Action.DISCONNECT,
                         enabled=False,
-                        tooltip="Your organization keeps this connection always on.",
+                        tooltip=translate(
+                            "app.presenter", "Your organization keeps this connection always on."
+                        ),
                     )
                 )
         elif st is SessionState.DISCONNECTING:
-            entries.append(MenuEntry("action", "Disconnecting…", Action.DISCONNECT, enabled=False))
+            entries.append(
+                MenuEntry(
+                    "action",
+                    translate("app.presenter", "Disconnecting…"),
+                    Action.DISCONNECT,
+                    enabled=False,
+                )
+            )
         else:
-            entries.append(MenuEntry("action", "Connect", Action.CONNECT))
+            entries.append(
+                MenuEntry("action", translate("app.presenter", "Connect"), Action.CONNECT)
+            )
 
-    entries.append(MenuEntry("submenu", "Resources", children=_resource_entries(snapshot)))
+    resources = translate("app.presenter", "Resources")
+    entries.append(MenuEntry("submenu", resources, children=_resource_entries(snapshot)))
     entries.append(_sep())
-    entries.append(MenuEntry("action", "Open Rustronaut", Action.OPEN_MAIN))
-    entries.append(MenuEntry("action", "Posture", Action.POSTURE))
-    entries.append(MenuEntry("action", "Activity", Action.ACTIVITY))
-    entries.append(MenuEntry("action", "Settings", Action.SETTINGS))
+    entries.append(MenuEntry("action", _open_main(), Action.OPEN_MAIN))
+    entries.append(MenuEntry("action", translate("app.presenter", "Posture"), Action.POSTURE))
+    entries.append(MenuEntry("action", translate("app.presenter", "Activity"), Action.ACTIVITY))
+    entries.append(MenuEntry("action", translate("app.presenter", "Settings"), Action.SETTINGS))
     entries.append(_sep())
-    entries.append(MenuEntry("action", "Collect diagnostics…", Action.DIAGNOSTICS))
-    entries.append(MenuEntry("action", "About Rustronaut", Action.ABOUT))
+    entries.append(
+        MenuEntry("action", translate("app.presenter", "Collect diagnostics…"), Action.DIAGNOSTICS)
+    )
+    entries.append(MenuEntry("action", _about(), Action.ABOUT))
     if signed_in and snapshot.user:
-        entries.append(MenuEntry("action", "Sign out", Action.SIGN_OUT))
+        entries.append(MenuEntry("action", translate("app.presenter", "Sign out"), Action.SIGN_OUT))
     entries.append(_sep())
-    entries.append(MenuEntry("action", "Quit", Action.QUIT))
+    entries.append(MenuEntry("action", _quit(), Action.QUIT))
     return tuple(entries)
 
 

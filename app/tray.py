@@ -18,16 +18,17 @@ from app import icons
 from app.actions import Actions
 from app.bridge import EngineBridge
 from app.notify import (
-    LOST_NOTICE,
     Notice,
     Notifier,
     RateLimiter,
     diagnostics_failed_notice,
     diagnostics_notice,
+    lost_notice,
 )
 from app.presenter import Action, IconKind, MenuEntry, icon_for, menu_model, tooltip
 from app.widgets import mnemonic_safe, plain_tip
 from core.engine.state import Snapshot
+from core.i18n import translate
 
 __all__ = ["Tray"]
 
@@ -51,7 +52,7 @@ class Tray(QObject):
         self.icon = icon if icon is not None else QSystemTrayIcon()
         self.icon.setParent(self)
         self.menu = QMenu()
-        self.menu.setAccessibleName("Rustronaut menu")
+        self.menu.setAccessibleName(translate("app.tray", "Rustronaut menu"))
         self.menu.setTitle("Rustronaut")
         self.icon.setContextMenu(self.menu)
         self.icon.activated.connect(self._activated)
@@ -82,8 +83,12 @@ class Tray(QObject):
         actions.prefs_changed.connect(lambda: self.on_snapshot(self._bridge.snapshot))
         bridge.engine_event.connect(self.notifier.on_event)
         bridge.attached.connect(lambda engine: self.notifier.set_baseline(engine.snapshot))
-        bridge.lost_changed.connect(lambda lost: self.notifier.offer(LOST_NOTICE) if lost else None)
+        bridge.lost_changed.connect(self._lost_changed)
         self.on_snapshot(bridge.snapshot)
+
+    def _lost_changed(self, lost: bool) -> None:
+        if lost:  # said in the language of the moment, not of start-up
+            self.notifier.offer(lost_notice())
 
     @staticmethod
     def available() -> bool:

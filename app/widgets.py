@@ -8,7 +8,9 @@ Text is text (DESIGN §7.8): every label is ``Qt.PlainText`` (Qt would otherwise
 rich text from a leading tag); tooltips, which Qt always guesses, go through ``plain_tip``;
 the only rich labels are the fixed link captions of ``link_label`` (``TRUSTED_RICH_TEXTS``),
 whose link is a fixed token: the URL opened is the validated one kept by the label, never
-one read from text (``core.text.https_link``). GUI thread only.
+one read from text (``core.text.https_link``). Our own words (link captions, the managed
+note) are in the installed language (``core.i18n``, context ``app.widgets``). GUI thread
+only.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from PySide6.QtGui import QColor, QDesktopServices, QFont, QPalette
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from app import icons
+from core.i18n import QT_TRANSLATE_NOOP, translate
 from core.text import https_link
 
 __all__ = [
@@ -46,6 +49,7 @@ __all__ = [
     "status_colour",
     "text",
     "tint",
+    "trusted_rich_texts",
     "window_setup",
 ]
 
@@ -53,6 +57,13 @@ _log = logging.getLogger(__name__)
 
 #: The captions a link may have: fixed words of ours, never a string from elsewhere.
 LinkCaption = Literal["Get help", "Open the help page", "Open the sign-in page"]
+
+#: The same captions, marked for translation (``link_label`` shows them translated).
+_CAPTIONS = (
+    QT_TRANSLATE_NOOP("app.widgets", "Get help"),
+    QT_TRANSLATE_NOOP("app.widgets", "Open the help page"),
+    QT_TRANSLATE_NOOP("app.widgets", "Open the sign-in page"),
+)
 
 #: The link's target in the label's text: a token, not the URL (Qt never opens it).
 _LINK_TARGET = "#open"
@@ -63,7 +74,16 @@ def _link_html(words: str) -> str:
 
 
 #: Every rich text a label may hold: the fixed link captions. Anything else is plain.
+#: (English; :func:`trusted_rich_texts` adds them in the installed language.)
 TRUSTED_RICH_TEXTS = frozenset(_link_html(c) for c in get_args(LinkCaption))
+
+
+def trusted_rich_texts() -> frozenset[str]:
+    """``TRUSTED_RICH_TEXTS`` and the same captions in the installed language (our own
+    shipped translations, escaped like the English ones)."""
+    ours = (translate("app.widgets", c) for c in get_args(LinkCaption))
+    return TRUSTED_RICH_TEXTS | frozenset(_link_html(c) for c in ours)
+
 
 #: Foreground colours for status words on light backgrounds: each at least 4.5:1 (WCAG
 #: AA) against white and the light alternate-row greys (tests/app/test_contrast.py).
@@ -168,17 +188,19 @@ def open_url(url: str) -> bool:
 def link_label(words: LinkCaption, url: str | None) -> QLabel:
     """A link reading ``words`` that opens ``url`` — hidden unless ``url`` is a valid link.
 
-    The label's text is one of ``TRUSTED_RICH_TEXTS``; Qt opens nothing itself
-    (``openExternalLinks`` off): a click calls ``open_url`` with the URL validated here.
+    The label's text is one of :func:`trusted_rich_texts` (``words`` in the installed
+    language); Qt opens nothing itself (``openExternalLinks`` off): a click calls
+    ``open_url`` with the URL validated here.
     """
-    label = QLabel(_link_html(words))
+    shown = translate("app.widgets", words)
+    label = QLabel(_link_html(shown))
     label.setTextFormat(Qt.TextFormat.RichText)
     label.setOpenExternalLinks(False)
     label.setTextInteractionFlags(
         Qt.TextInteractionFlag.LinksAccessibleByMouse
         | Qt.TextInteractionFlag.LinksAccessibleByKeyboard
     )
-    label.setAccessibleName(words)
+    label.setAccessibleName(shown)
     set_link(label, url)
     label.linkActivated.connect(lambda _token: _follow(label))
     return label
@@ -208,8 +230,11 @@ def muted(value: str = "") -> QLabel:
 
 def managed_note(organization: str | None) -> str:
     """Plain text for a locked item: "Set by your organization (Acme)"."""
-    org = f" ({organization})" if organization else ""
-    return f"Set by your organization{org}"
+    if organization:
+        return translate("app.widgets", "Set by your organization ({organization})").format(
+            organization=organization
+        )
+    return translate("app.widgets", "Set by your organization")
 
 
 def managed_label(organization: str | None, support_url: str | None) -> QWidget:
@@ -221,7 +246,7 @@ def managed_label(organization: str | None, support_url: str | None) -> QWidget:
     lock = QLabel()
     size = max(12, row.fontMetrics().height())
     lock.setPixmap(icons.icon(icons.LOCK_ICON).pixmap(size, size))
-    lock.setAccessibleName("Locked")
+    lock.setAccessibleName(translate("app.widgets", "Locked"))
     note = text(managed_note(organization))
     note.setAccessibleName(managed_note(organization))
     words = QVBoxLayout()
@@ -264,7 +289,10 @@ class _FollowTheme(QObject):
 def window_setup(widget: QWidget, title: str, object_name: str) -> None:
     """Title, icon, object name and accessible name for a top-level window; its look
     follows the desktop's light or dark theme when that changes."""
-    widget.setWindowTitle(f"{title} — Rustronaut" if title != "Rustronaut" else title)
+    if title != "Rustronaut":
+        widget.setWindowTitle(translate("app.widgets", "{title} — Rustronaut").format(title=title))
+    else:
+        widget.setWindowTitle(title)
     widget.setObjectName(object_name)
     widget.setAccessibleName(title)
     widget.setWindowIcon(icons.icon(icons.APP_ICON))
