@@ -13,6 +13,11 @@ one controller URL, to be shown and confirmed before it is saved:
 3. If the web site has no record, the DNS TXT record ``_rustronaut.<domain>`` with
    ``url=https://…`` is read.
 
+Two answers that disagree are refused rather than one picked: when the web site names a
+controller and the domain's TXT record names another, nothing is found. A web site whose
+certificate is not trusted is refused too, without falling back to DNS: on a network
+where someone impersonates the site, the unauthenticated DNS answer would be theirs too.
+
 The parsers are pure (text or bytes in, a URL or an error out); the only I/O is the two
 injectable seams :data:`Fetcher` and :data:`TxtResolver`, with real ones built on httpx
 (no redirects, size-capped) and dnspython. Only ``https`` controllers are accepted; plain
@@ -37,12 +42,14 @@ import ipaddress
 import json
 import logging
 import re
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from core.errors import UserFacingError
+from core.i18n import QT_TRANSLATE_NOOP, translate
 
 if TYPE_CHECKING:
     import httpx
@@ -77,32 +84,57 @@ MAX_RECORD_BYTES = 64 * 1024
 
 #: How long one web or DNS question may take.
 TIMEOUT_S = 10.0
+#: How long the TXT record may take to confirm what the web site said (an answer is
+#: already in hand; a slow DNS must not hold it up for long).
+CROSS_CHECK_S = 3.0
 
-_ASK_IT = "Ask IT for your organisation's Rustronaut join link or its address."
+_ASK_IT = QT_TRANSLATE_NOOP(
+    "core.controlplane.onboard",
+    "Ask IT for your organisation's Rustronaut join link or its address.",
+)
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
 class OnboardingError(UserFacingError):
-    """The controller could not be found; the message says why, in words."""
+    """The controller could not be found; the message says why, in words.
 
-    title = "Your organisation's controller was not found"
+    ``title`` and ``next_step`` are English on the class (marked for translation) and in
+    the installed language on each instance (``core.i18n``, translated when raised).
+    """
+
+    title = QT_TRANSLATE_NOOP(
+        "core.controlplane.onboard", "Your organisation's controller was not found"
+    )
     next_step = _ASK_IT
     code = "setting_invalid"
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        cls = type(self)
+        self.title = translate("core.controlplane.onboard", cls.title)
+        self.next_step = translate("core.controlplane.onboard", cls.next_step)
 
 
 class InputError(OnboardingError):
     """What was typed is not a work email, an organisation's address or a join link."""
 
-    title = "That does not look like a work email or an address"
-    next_step = "Type your work email (name@company.com) or paste the join link IT sent you."
+    title = QT_TRANSLATE_NOOP(
+        "core.controlplane.onboard", "That does not look like a work email or an address"
+    )
+    next_step = QT_TRANSLATE_NOOP(
+        "core.controlplane.onboard",
+        "Type your work email (name@company.com) or paste the join link IT sent you.",
+    )
 
 
 class RecordRefusedError(OnboardingError):
     """An answer was received but refused (http, another scheme, garbage, too big,
     a redirect, credentials in the URL)."""
 
-    title = "Rustronaut refused what was found"
-    next_step = "Tell IT what this says; do not use the address it points to."
+    title = QT_TRANSLATE_NOOP("core.controlplane.onboard", "Rustronaut refused what was found")
+    next_step = QT_TRANSLATE_NOOP(
+        "core.controlplane.onboard", "Tell IT what this says; do not use the address it points to."
+    )
 
 
 class NotPublishedError(OnboardingError):
@@ -114,8 +146,12 @@ class NotPublishedError(OnboardingError):
 class LookupFailedError(NotPublishedError):
     """Neither the web site nor DNS could be asked (no network, timeouts)."""
 
-    title = "Rustronaut could not look up your organisation"
-    next_step = "Check your network connection, then try again."
+    title = QT_TRANSLATE_NOOP(
+        "core.controlplane.onboard", "Rustronaut could not look up your organisation"
+    )
+    next_step = QT_TRANSLATE_NOOP(
+        "core.controlplane.onboard", "Check your network connection, then try again."
+    )
     code = "controller_unreachable"
 
 
@@ -143,10 +179,14 @@ class Found:
     def how(self) -> str:
         """One plain sentence saying where the address came from."""
         if self.by is FoundBy.LINK:
-            return "Named by the join link you opened."
+            return translate("core.controlplane.onboard", "Named by the join link you opened.")
         if self.by is FoundBy.WEB:
-            return f"Published by {self.domain} on its web site."
-        return f"Published in the DNS records of {self.domain}."
+            return translate(
+                "core.controlplane.onboard", "Published by {domain} on its web site."
+            ).format(domain=self.domain)
+        return translate(
+            "core.controlplane.onboard", "Published in the DNS records of {domain}."
+        ).format(domain=self.domain)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +226,18 @@ def _shown(text: str, limit: int = 80) -> str:
     return repr(flat if len(flat) <= limit else flat[:limit] + "…")
 
 
+def _not_web(url: str) -> str:
+    return translate(
+        "core.controlplane.onboard", "The controller's address {url} is not a web address."
+    ).format(url=_shown(url))
+
+
+def _not_record(site: str) -> str:
+    return translate(
+        "core.controlplane.onboard", "{site} answered with something that is not a record."
+    ).format(site=site)
+
+
 def check_controller(url: str, *, allow_loopback_http: bool) -> str:
     """``url`` as a controller address, normalised (no trailing slash); or raise.
 
@@ -195,39 +247,60 @@ def check_controller(url: str, *, allow_loopback_http: bool) -> str:
     :class:`RecordRefusedError` naming the problem.
     """
     if not isinstance(url, str) or not url:
-        raise RecordRefusedError("The controller's address is empty.")
+        raise RecordRefusedError(
+            translate("core.controlplane.onboard", "The controller's address is empty.")
+        )
     if len(url) > 512 or any(not c.isprintable() or c.isspace() for c in url):
-        raise RecordRefusedError(f"The controller's address {_shown(url)} is not a web address.")
+        raise RecordRefusedError(_not_web(url))
     if not url.isascii():  # look-alike letters (Cyrillic "е" for "e") must not pass as shown
         raise RecordRefusedError(
-            f"The controller's address {_shown(url)} has letters outside plain ASCII; "
-            "it must be published in its xn-- form."
+            translate(
+                "core.controlplane.onboard",
+                "The controller's address {url} has letters outside plain ASCII; "
+                "it must be published in its xn-- form.",
+            ).format(url=_shown(url))
         )
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
         _ = parts.port  # a bad port raises here
     except ValueError:
-        raise RecordRefusedError(
-            f"The controller's address {_shown(url)} is not a web address."
-        ) from None
+        raise RecordRefusedError(_not_web(url)) from None
     if parts.scheme == "http":
         if not (allow_loopback_http and _is_loopback(host)):
             raise RecordRefusedError(
-                f"The controller's address {_shown(url)} is not secure (http://); "
-                "Rustronaut only uses https:// addresses."
+                translate(
+                    "core.controlplane.onboard",
+                    "The controller's address {url} is not secure (http://); "
+                    "Rustronaut only uses https:// addresses.",
+                ).format(url=_shown(url))
             )
     elif parts.scheme != "https":
         raise RecordRefusedError(
-            f"The controller's address {_shown(url)} is not an https:// address."
+            translate(
+                "core.controlplane.onboard",
+                "The controller's address {url} is not an https:// address.",
+            ).format(url=_shown(url))
         )
     if parts.username is not None or parts.password is not None:
-        raise RecordRefusedError("The controller's address contains a user name or password.")
+        raise RecordRefusedError(
+            translate(
+                "core.controlplane.onboard",
+                "The controller's address contains a user name or password.",
+            )
+        )
     if not host:
-        raise RecordRefusedError(f"The controller's address {_shown(url)} names no server.")
+        raise RecordRefusedError(
+            translate(
+                "core.controlplane.onboard", "The controller's address {url} names no server."
+            ).format(url=_shown(url))
+        )
     if parts.query or parts.fragment or "?" in url or "#" in url:
         raise RecordRefusedError(
-            f"The controller's address {_shown(url)} carries extra parts (? or #)."
+            translate(
+                "core.controlplane.onboard",
+                "The controller's address {url} carries extra parts (? or #).",
+            ).format(url=_shown(url))
         )
     return url.rstrip("/")
 
@@ -242,7 +315,11 @@ def parse_join_link(link: str) -> str:
     :class:`RecordRefusedError` for a refused controller.
     """
     bad = InputError(
-        "This join link is not valid. It should look like rustronaut://join?controller=https://…"
+        translate(
+            "core.controlplane.onboard",
+            "This join link is not valid. It should look like "
+            "rustronaut://join?controller=https://…",
+        )
     )
     if len(link) > 1024 or any(not c.isprintable() or c.isspace() for c in link):
         raise bad
@@ -270,8 +347,11 @@ def _domain_of(text: str) -> tuple[str, str]:
     """(domain for messages and DNS, web base URL) for an email or an address; or raise."""
     raw = text.strip()
     bad = InputError(
-        f"{_shown(raw)} is not a work email or an organisation's address "
-        "(like name@company.com or company.com)."
+        translate(
+            "core.controlplane.onboard",
+            "{text} is not a work email or an organisation's address "
+            "(like name@company.com or company.com).",
+        ).format(text=_shown(raw))
     )
     if not raw or len(raw) > 320 or any(not c.isprintable() or c.isspace() for c in raw):
         raise bad
@@ -305,8 +385,11 @@ def _domain_of(text: str) -> tuple[str, str]:
         raise bad
     if scheme == "http" and not _is_loopback(host):
         raise RecordRefusedError(
-            f"http://{host} is not secure; type the address without http:// "
-            "(Rustronaut looks it up over https://)."
+            translate(
+                "core.controlplane.onboard",
+                "http://{host} is not secure; type the address without http:// "
+                "(Rustronaut looks it up over https://).",
+            ).format(host=host)
         )
     hostport = f"[{host}]" if ":" in host else host
     if port is not None:
@@ -345,31 +428,56 @@ def parse_record(fetched: Fetched, *, origin: str) -> str | None:
     if fetched.status in (404, 410):
         return None
     if 300 <= fetched.status < 400:
-        where = f" to {_shown(fetched.location)}" if fetched.location else ""
-        raise RecordRefusedError(
-            f"{site} answered with a redirect{where}; Rustronaut does not follow redirects "
-            "when looking for a controller."
-        )
+        if fetched.location:
+            text = translate(
+                "core.controlplane.onboard",
+                "{site} answered with a redirect to {location}; Rustronaut does not "
+                "follow redirects when looking for a controller.",
+            )
+        else:
+            text = translate(
+                "core.controlplane.onboard",
+                "{site} answered with a redirect; Rustronaut does not follow redirects "
+                "when looking for a controller.",
+            )
+        raise RecordRefusedError(text.format(site=site, location=_shown(fetched.location or "")))
     if fetched.status != 200:
-        raise RecordRefusedError(f"{site} answered the lookup with an error ({fetched.status}).")
+        raise RecordRefusedError(
+            translate(
+                "core.controlplane.onboard", "{site} answered the lookup with an error ({status})."
+            ).format(site=site, status=fetched.status)
+        )
     if fetched.too_big or len(fetched.body) > MAX_RECORD_BYTES:
         raise RecordRefusedError(
-            f"{site} answered with a record over {MAX_RECORD_BYTES // 1024} KB; it is refused."
+            translate(
+                "core.controlplane.onboard",
+                "{site} answered with a record over {size} KB; it is refused.",
+            ).format(site=site, size=MAX_RECORD_BYTES // 1024)
         )
     try:
         doc = json.loads(fetched.body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
-        raise RecordRefusedError(f"{site} answered with something that is not a record.") from None
+        raise RecordRefusedError(_not_record(site)) from None
     if not isinstance(doc, dict):
-        raise RecordRefusedError(f"{site} answered with something that is not a record.")
+        raise RecordRefusedError(_not_record(site))
     if "controller_url" in doc:
         url = doc["controller_url"]
         if not isinstance(url, str):
-            raise RecordRefusedError(f"{site} published a controller address that is not text.")
+            raise RecordRefusedError(
+                translate(
+                    "core.controlplane.onboard",
+                    "{site} published a controller address that is not text.",
+                ).format(site=site)
+            )
         return check_controller(url, allow_loopback_http=loopback)
     if doc.get("api_version") == "v1" and isinstance(doc.get("issuer"), str):
         return check_controller(origin, allow_loopback_http=loopback)
-    raise RecordRefusedError(f"{site} answered with a record Rustronaut does not understand.")
+    raise RecordRefusedError(
+        translate(
+            "core.controlplane.onboard",
+            "{site} answered with a record Rustronaut does not understand.",
+        ).format(site=site)
+    )
 
 
 def parse_txt(records: Sequence[str], *, domain: str) -> str | None:
@@ -387,7 +495,10 @@ def parse_txt(records: Sequence[str], *, domain: str) -> str | None:
                 urls.add(check_controller(value, allow_loopback_http=False))
     if len(urls) > 1:
         raise RecordRefusedError(
-            f"The DNS records of {domain} name more than one controller; ask IT which to use."
+            translate(
+                "core.controlplane.onboard",
+                "The DNS records of {domain} name more than one controller; ask IT which to use.",
+            ).format(domain=domain)
         )
     return urls.pop() if urls else None
 
@@ -470,11 +581,17 @@ async def discover(
         fetched = await fetch(base + "/.well-known/rustronaut")
     except Exception as exc:  # the boundary: any network failure, then DNS
         _log.warning("onboarding: %s/.well-known/rustronaut not reachable: %s", base, exc)
+        if _untrusted_certificate(exc):
+            raise RecordRefusedError(
+                f"The web site of {domain} presented a certificate Rustronaut does not "
+                "trust; someone on this network may be impersonating it."
+            ) from None
         web_failed = True
     else:
         url = parse_record(fetched, origin=base)
         if url is not None:
             _log.info("onboarding: %s names the controller %s", domain, url)
+            await _cross_check(url, domain, resolve_txt)
             return Found(url, FoundBy.WEB, domain)
     if _is_loopback(domain) or _is_ip(domain):
         records: Sequence[str] = []  # no DNS names under an address
@@ -485,7 +602,10 @@ async def discover(
             _log.warning("onboarding: TXT _rustronaut.%s not resolved: %s", domain, exc)
             if web_failed:
                 raise LookupFailedError(
-                    f"Rustronaut could not reach {domain} or its DNS records."
+                    translate(
+                        "core.controlplane.onboard",
+                        "Rustronaut could not reach {domain} or its DNS records.",
+                    ).format(domain=domain)
                 ) from None
             records = []
     url = parse_txt(records, domain=domain)
@@ -494,9 +614,58 @@ async def discover(
         return Found(url, FoundBy.DNS, domain)
     if web_failed:
         raise LookupFailedError(
-            f"Rustronaut could not reach {domain}, and its DNS names no controller."
+            translate(
+                "core.controlplane.onboard",
+                "Rustronaut could not reach {domain}, and its DNS names no controller.",
+            ).format(domain=domain)
         )
-    raise NotPublishedError(f"{domain} does not publish a Rustronaut controller.")
+    raise NotPublishedError(
+        translate(
+            "core.controlplane.onboard", "{domain} does not publish a Rustronaut controller."
+        ).format(domain=domain)
+    )
+
+
+def _untrusted_certificate(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a failed certificate verification."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, ssl.SSLCertVerificationError):
+            return True
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
+def _same_controller(a: str, b: str) -> bool:
+    pa, pb = urlsplit(a), urlsplit(b)
+    return (pa.scheme, pa.hostname, pa.port, pa.path.rstrip("/")) == (
+        pb.scheme,
+        pb.hostname,
+        pb.port,
+        pb.path.rstrip("/"),
+    )
+
+
+async def _cross_check(url: str, domain: str, resolve_txt: TxtResolver) -> None:
+    """Refuse ``url`` (named by the web site) when the domain's TXT record names another
+    controller. A DNS that fails or is slow confirms nothing and refuses nothing."""
+    if _is_loopback(domain) or _is_ip(domain):
+        return
+    try:
+        async with asyncio.timeout(CROSS_CHECK_S):
+            records = await resolve_txt(f"_rustronaut.{domain}")
+    except Exception as exc:  # the boundary: DNS cannot confirm; the web answer stands
+        _log.info("onboarding: TXT _rustronaut.%s not resolved to confirm: %s", domain, exc)
+        return
+    listed = parse_txt(records, domain=domain)
+    if listed is not None and not _same_controller(listed, url):
+        _log.warning("onboarding: %s: web names %s, DNS names %s", domain, url, listed)
+        raise RecordRefusedError(
+            f"{domain} names two different controllers: {_shown(url)} on its web site and "
+            f"{_shown(listed)} in its DNS records."
+        )
 
 
 def _is_ip(host: str) -> bool:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
+from core.i18n import QT_TRANSLATE_NOOP, translate
 from core.policy.api import Unmet
 from core.policy.compiled import CompiledRule
 from core.policy.conditions import UNKNOWN_VALUE, Blocker, Facts, describe
@@ -35,90 +36,224 @@ __all__ = [
 
 #: How to fix the common posture and identity requirements (the bundle can override).
 DEFAULT_REMEDIATION: Final[Mapping[str, str]] = {
-    "posture.disk.encrypted": "Turn on full-disk encryption (BitLocker, FileVault or LUKS).",
-    "posture.firewall.enabled": "Turn on the firewall in your system's security settings.",
-    "posture.screen_lock.enabled": "Set a password screen lock in your system settings.",
-    "posture.screen_lock.timeout_s": "Shorten the idle time before the screen locks.",
-    "posture.updates.auto": "Turn on automatic security updates.",
-    "posture.secure_boot.enabled": "Ask IT to turn on Secure Boot in the firmware.",
-    "posture.av.running": "Start (or install) the company antivirus/EDR agent.",
-    "posture.av.products": "Install the company antivirus/EDR agent.",
-    "posture.mdm.enrolled": "Enrol this device in the company's device management.",
-    "posture.domain.joined": "Ask IT to join this device to the company domain.",
-    "posture.os.version": "Update your operating system.",
-    "posture.os.build": "Install the latest operating-system updates.",
-    "posture.os.kernel": "Install the latest kernel updates and restart.",
-    "posture.client.version": "Update Rustronaut to the latest version.",
-    "user.groups": "Ask IT for access: your account is not in a group this needs.",
-    "user.email": "Sign in with your company account.",
-    "time.hour": "This resource is available only during set hours.",
-    "time.weekday": "This resource is available only on set days.",
+    "posture.disk.encrypted": QT_TRANSLATE_NOOP(
+        "core.policy.explain", "Turn on full-disk encryption (BitLocker, FileVault or LUKS)."
+    ),
+    "posture.firewall.enabled": QT_TRANSLATE_NOOP(
+        "core.policy.explain", "Turn on the firewall in your system's security settings."
+    ),
+    "posture.screen_lock.enabled": QT_TRANSLATE_NOOP(
+        "core.policy.explain", "Set a password screen lock in your system settings."
+    ),
+    "posture.screen_lock.timeout_s": QT_TRANSLATE_NOOP(
+        "core.policy.explain", "Shorten the idle time before the screen locks."
+    ),
+    "posture.updates.auto": QT_TRANSLATE_NOOP(
+        "core.policy.explain", "Turn on automatic security updates."
+    ),
+    "posture.secure_boot.enabled": QT_TRANSLATE_NOOP(
+        "core.policy.explain", "Ask IT to turn on Secure Boot in the firmware."
+    ),
+    "posture.av.running": QT_TRANSLATE_NOOP(
+        "core.policy.explain", "Start (or install) the company antivirus/EDR agent."
+    ),
+    "posture.av.products": QT_TRANSLATE_NOOP(
+        "core.policy.explain", "Install the company antivirus/EDR agent."
+    ),
+    "posture.mdm.enrolled": QT_TRANSLATE_NOOP(
+        "core.policy.explain", "Enrol this device in the company's device management."
+    ),
+    "posture.domain.joined": QT_TRANSLATE_NOOP(
+        "core.policy.explain", "Ask IT to join this device to the company domain."
+    ),
+    "posture.os.version": QT_TRANSLATE_NOOP("core.policy.explain", "Update your operating system."),
+    "posture.os.build": QT_TRANSLATE_NOOP(
+        "core.policy.explain", "Install the latest operating-system updates."
+    ),
+    "posture.os.kernel": QT_TRANSLATE_NOOP(
+        "core.policy.explain", "Install the latest kernel updates and restart."
+    ),
+    "posture.client.version": QT_TRANSLATE_NOOP(
+        "core.policy.explain", "Update Rustronaut to the latest version."
+    ),
+    "user.groups": QT_TRANSLATE_NOOP(
+        "core.policy.explain", "Ask IT for access: your account is not in a group this needs."
+    ),
+    "user.email": QT_TRANSLATE_NOOP("core.policy.explain", "Sign in with your company account."),
+    "time.hour": QT_TRANSLATE_NOOP(
+        "core.policy.explain", "This resource is available only during set hours."
+    ),
+    "time.weekday": QT_TRANSLATE_NOOP(
+        "core.policy.explain", "This resource is available only on set days."
+    ),
 }
 
-RISK_REMEDIATION: Final = (
+#: What to do about a risk score over a rule's limit (translated where it is used).
+RISK_REMEDIATION: Final = QT_TRANSLATE_NOOP(
+    "core.policy.explain",
     "Your device's risk score is too high. Fix the posture issues shown; behavioural risk "
-    "falls by itself over time."
+    "falls by itself over time.",
 )
-
-_UNKNOWN_HINT = " If it is already so, re-run the device check (posture could not be read)."
 
 
 def _remedy(blocker: Blocker, rule: CompiledRule) -> str:
     leaf = blocker.leaf
-    text = (
-        leaf.remediation
-        or rule.rule.remediation.get(leaf.fact)
-        or DEFAULT_REMEDIATION.get(leaf.fact)
-        or f"Contact IT about '{leaf.fact}'."
-    )
-    return text + (
-        _UNKNOWN_HINT if blocker.status == 2 and leaf.fact.startswith("posture.") else ""
-    )
+    # The bundle's own texts are the controller's data (shown as IT wrote them); only our
+    # defaults are ours to translate.
+    text = leaf.remediation or rule.rule.remediation.get(leaf.fact)
+    if not text:
+        default = DEFAULT_REMEDIATION.get(leaf.fact)
+        text = (
+            translate("core.policy.explain", default)
+            if default
+            else translate("core.policy.explain", "Contact IT about '{fact}'.").format(
+                fact=leaf.fact
+            )
+        )
+    if blocker.status == 2 and leaf.fact.startswith("posture."):
+        text += " " + translate(
+            "core.policy.explain",
+            "If it is already so, re-run the device check (posture could not be read).",
+        )
+    return text
 
 
-#: (wanted, negated) phrase per operator, for the employee ("{v}" is the shown value).
+#: (wanted, negated) phrase per operator, for the employee ("{value}" is the shown value).
 _PLAIN: Final[Mapping[str, tuple[str, str]]] = {
-    "eq": ("{v}", "not {v}"),
-    "ne": ("not {v}", "{v}"),
-    "in": ("{v}", "none of {v}"),
-    "not_in": ("none of {v}", "{v}"),
-    "gt": ("above {v}", "at most {v}"),
-    "gte": ("at least {v}", "below {v}"),
-    "lt": ("below {v}", "at least {v}"),
-    "lte": ("at most {v}", "above {v}"),
-    "version_eq": ("version {v}", "not version {v}"),
-    "version_ne": ("not version {v}", "version {v}"),
-    "version_gt": ("newer than {v}", "{v} or older"),
-    "version_gte": ("{v} or newer", "older than {v}"),
-    "version_lt": ("older than {v}", "{v} or newer"),
-    "version_lte": ("{v} or older", "newer than {v}"),
-    "glob": ("matching {v}", "not matching {v}"),
-    "regex": ("matching the pattern {v}", "not matching the pattern {v}"),
-    "cidr": ("in {v}", "outside {v}"),
-    "exists": ("checked", "not reported"),
-    "not_empty": ("set", "empty"),
+    "eq": (
+        QT_TRANSLATE_NOOP("core.policy.explain", "{value}"),
+        QT_TRANSLATE_NOOP("core.policy.explain", "not {value}"),
+    ),
+    "ne": (
+        QT_TRANSLATE_NOOP("core.policy.explain", "not {value}"),
+        QT_TRANSLATE_NOOP("core.policy.explain", "{value}"),
+    ),
+    "in": (
+        QT_TRANSLATE_NOOP("core.policy.explain", "{value}"),
+        QT_TRANSLATE_NOOP("core.policy.explain", "none of {value}"),
+    ),
+    "not_in": (
+        QT_TRANSLATE_NOOP("core.policy.explain", "none of {value}"),
+        QT_TRANSLATE_NOOP("core.policy.explain", "{value}"),
+    ),
+    "gt": (
+        QT_TRANSLATE_NOOP("core.policy.explain", "above {value}"),
+        QT_TRANSLATE_NOOP("core.policy.explain", "at most {value}"),
+    ),
+    "gte": (
+        QT_TRANSLATE_NOOP("core.policy.explain", "at least {value}"),
+        QT_TRANSLATE_NOOP("core.policy.explain", "below {value}"),
+    ),
+    "lt": (
+        QT_TRANSLATE_NOOP("core.policy.explain", "below {value}"),
+        QT_TRANSLATE_NOOP("core.policy.explain", "at least {value}"),
+    ),
+    "lte": (
+        QT_TRANSLATE_NOOP("core.policy.explain", "at most {value}"),
+        QT_TRANSLATE_NOOP("core.policy.explain", "above {value}"),
+    ),
+    "version_eq": (
+        QT_TRANSLATE_NOOP("core.policy.explain", "version {value}"),
+        QT_TRANSLATE_NOOP("core.policy.explain", "not version {value}"),
+    ),
+    "version_ne": (
+        QT_TRANSLATE_NOOP("core.policy.explain", "not version {value}"),
+        QT_TRANSLATE_NOOP("core.policy.explain", "version {value}"),
+    ),
+    "version_gt": (
+        QT_TRANSLATE_NOOP("core.policy.explain", "newer than {value}"),
+        QT_TRANSLATE_NOOP("core.policy.explain", "{value} or older"),
+    ),
+    "version_gte": (
+        QT_TRANSLATE_NOOP("core.policy.explain", "{value} or newer"),
+        QT_TRANSLATE_NOOP("core.policy.explain", "older than {value}"),
+    ),
+    "version_lt": (
+        QT_TRANSLATE_NOOP("core.policy.explain", "older than {value}"),
+        QT_TRANSLATE_NOOP("core.policy.explain", "{value} or newer"),
+    ),
+    "version_lte": (
+        QT_TRANSLATE_NOOP("core.policy.explain", "{value} or older"),
+        QT_TRANSLATE_NOOP("core.policy.explain", "newer than {value}"),
+    ),
+    "glob": (
+        QT_TRANSLATE_NOOP("core.policy.explain", "matching {value}"),
+        QT_TRANSLATE_NOOP("core.policy.explain", "not matching {value}"),
+    ),
+    "regex": (
+        QT_TRANSLATE_NOOP("core.policy.explain", "matching the pattern {value}"),
+        QT_TRANSLATE_NOOP("core.policy.explain", "not matching the pattern {value}"),
+    ),
+    "cidr": (
+        QT_TRANSLATE_NOOP("core.policy.explain", "in {value}"),
+        QT_TRANSLATE_NOOP("core.policy.explain", "outside {value}"),
+    ),
+    "exists": (
+        QT_TRANSLATE_NOOP("core.policy.explain", "checked"),
+        QT_TRANSLATE_NOOP("core.policy.explain", "not reported"),
+    ),
+    "not_empty": (
+        QT_TRANSLATE_NOOP("core.policy.explain", "set"),
+        QT_TRANSLATE_NOOP("core.policy.explain", "empty"),
+    ),
 }
 #: The same for hours and days ("is open only from 9:00").
 _WHEN: Final[Mapping[str, tuple[str, str]]] = {
-    "eq": ("at {v}", "outside {v}"),
-    "ne": ("outside {v}", "at {v}"),
-    "in": ("at {v}", "outside {v}"),
-    "not_in": ("outside {v}", "at {v}"),
-    "gt": ("after {v}", "until {v}"),
-    "gte": ("from {v}", "before {v}"),
-    "lt": ("before {v}", "from {v}"),
-    "lte": ("until {v}", "after {v}"),
+    "eq": (
+        QT_TRANSLATE_NOOP("core.policy.explain", "at {time}"),
+        QT_TRANSLATE_NOOP("core.policy.explain", "outside {time}"),
+    ),
+    "ne": (
+        QT_TRANSLATE_NOOP("core.policy.explain", "outside {time}"),
+        QT_TRANSLATE_NOOP("core.policy.explain", "at {time}"),
+    ),
+    "in": (
+        QT_TRANSLATE_NOOP("core.policy.explain", "at {time}"),
+        QT_TRANSLATE_NOOP("core.policy.explain", "outside {time}"),
+    ),
+    "not_in": (
+        QT_TRANSLATE_NOOP("core.policy.explain", "outside {time}"),
+        QT_TRANSLATE_NOOP("core.policy.explain", "at {time}"),
+    ),
+    "gt": (
+        QT_TRANSLATE_NOOP("core.policy.explain", "after {time}"),
+        QT_TRANSLATE_NOOP("core.policy.explain", "until {time}"),
+    ),
+    "gte": (
+        QT_TRANSLATE_NOOP("core.policy.explain", "from {time}"),
+        QT_TRANSLATE_NOOP("core.policy.explain", "before {time}"),
+    ),
+    "lt": (
+        QT_TRANSLATE_NOOP("core.policy.explain", "before {time}"),
+        QT_TRANSLATE_NOOP("core.policy.explain", "from {time}"),
+    ),
+    "lte": (
+        QT_TRANSLATE_NOOP("core.policy.explain", "until {time}"),
+        QT_TRANSLATE_NOOP("core.policy.explain", "after {time}"),
+    ),
 }
-_DAYS: Final = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_DAYS: Final = (
+    QT_TRANSLATE_NOOP("core.policy.explain", "Monday"),
+    QT_TRANSLATE_NOOP("core.policy.explain", "Tuesday"),
+    QT_TRANSLATE_NOOP("core.policy.explain", "Wednesday"),
+    QT_TRANSLATE_NOOP("core.policy.explain", "Thursday"),
+    QT_TRANSLATE_NOOP("core.policy.explain", "Friday"),
+    QT_TRANSLATE_NOOP("core.policy.explain", "Saturday"),
+    QT_TRANSLATE_NOOP("core.policy.explain", "Sunday"),
+)
 
 
 def _one(value: object, fact: str) -> str:
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return (
+            translate("core.policy.explain", "yes")
+            if value
+            else translate("core.policy.explain", "no")
+        )
     if fact == "time.hour" and isinstance(value, int):
         return f"{value}:00"
     if fact == "time.weekday" and isinstance(value, int) and 0 <= value < len(_DAYS):
-        return _DAYS[value]
+        return translate("core.policy.explain", _DAYS[value])
     if isinstance(value, int | float):
         spec = fact_spec(fact.removeprefix("posture."))
         unit = f" {spec.unit}" if spec is not None and spec.unit else ""
@@ -127,16 +262,30 @@ def _one(value: object, fact: str) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def _not_known() -> str:
+    return translate("core.policy.explain", "not known")
+
+
 def plain_value(value: object, fact: str = "", *, joiner: str = "or") -> str:
-    """``value`` as the employee reads it: no quotes or brackets, lists as "A, B or C",
-    hours as "9:00", weekdays by name, amounts with their unit. Never raises."""
+    """``value`` as the employee reads it: no quotes or brackets, lists as "A, B or C"
+    (``joiner`` "and": "A, B and C"), hours as "9:00", weekdays by name, amounts with
+    their unit; the words translated, the data (names, versions) as they are. Never
+    raises."""
     if value is UNKNOWN_VALUE or value is None:
-        return "not known"
+        return _not_known()
     if isinstance(value, list | tuple):
-        items = [_one(v, fact) for v in value[:8]] + (["others"] if len(value) > 8 else [])
+        items = [_one(v, fact) for v in value[:8]]
+        if len(value) > 8:
+            items.append(translate("core.policy.explain", "others"))
         if not items:
-            return "none"
-        return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {joiner} {items[-1]}"
+            return translate("core.policy.explain", "none")
+        if len(items) == 1:
+            return items[0]
+        if joiner == "and":
+            last = translate("core.policy.explain", "{items} and {last}")
+        else:
+            last = translate("core.policy.explain", "{items} or {last}")
+        return last.format(items=", ".join(items[:-1]), last=items[-1])
     return _one(value, fact)
 
 
@@ -148,73 +297,116 @@ def _wanted_bool(leaf: FactCondition, negated: bool) -> bool | None:
     return not want if negated else want
 
 
-def _phrase(table: Mapping[str, tuple[str, str]], blocker: Blocker, value: str) -> str:
-    wanted, negated = table.get(blocker.leaf.op, _PLAIN.get(blocker.leaf.op, ("{v}", "not {v}")))
-    return (negated if blocker.negated else wanted).format(v=value)
+def _phrase(blocker: Blocker, value: str) -> str:
+    """The tested value phrased by the operator ("at least 12", "none of A or B")."""
+    wanted, negated = _PLAIN.get(blocker.leaf.op, _PLAIN["eq"])
+    text = negated if blocker.negated else wanted
+    return translate("core.policy.explain", text).format(value=value)
+
+
+def _when(blocker: Blocker, time: str) -> str:
+    """An hour or day phrased by the operator ("from 9:00", "outside Sunday")."""
+    pair = _WHEN.get(blocker.leaf.op)
+    if pair is None:
+        return _phrase(blocker, time)
+    text = pair[1] if blocker.negated else pair[0]
+    return translate("core.policy.explain", text).format(time=time)
+
+
+def _need_now(need: str, now: str) -> str:
+    """One requirement and the current state, joined as one sentence."""
+    return translate("core.policy.explain", "{need} — {now}").format(need=need, now=now)
 
 
 def plain_requirement(blocker: Blocker, facts: Facts) -> str:
     """What the employee reads for one unmet test: the requirement by its human label
     and their current value, e.g. "needs the firewall on — it is off", "needs group
     Finance — you are in Engineering", "is open only from 9:00 — it is now 22:00".
-    Never raises; starts in lower case (it follows a resource's name)."""
+    In the installed language (values that are data stay as they are). Never raises;
+    starts in lower case (it follows a resource's name)."""
     leaf = blocker.leaf
     fact = leaf.fact
     current = facts.get(fact, UNKNOWN_VALUE)
     unknown = current is UNKNOWN_VALUE or current is None
     if fact == "user.groups":
-        groups = plain_value(current, fact, joiner="and") if not unknown else "no group"
-        if groups == "none":
-            groups = "no group"
+        groups = plain_value(current, fact, joiner="and") if not unknown else ""
+        if not groups or groups == translate("core.policy.explain", "none"):
+            groups = translate("core.policy.explain", "no group")
         member = (leaf.op in ("eq", "in")) != blocker.negated
-        if leaf.op in ("eq", "ne", "in", "not_in"):
-            wanted = plain_value(leaf.value, fact)
-            need = f"needs group {wanted}" if member else f"is closed to group {wanted}"
+        wanted = plain_value(leaf.value, fact)
+        if leaf.op not in ("eq", "ne", "in", "not_in"):
+            text = translate(
+                "core.policy.explain", "needs your groups {wanted} — you are in {value}"
+            )
+            return text.format(wanted=_phrase(blocker, wanted), value=groups)
+        if member:
+            text = translate("core.policy.explain", "needs group {group} — you are in {value}")
         else:
-            need = f"needs your groups {_phrase(_PLAIN, blocker, plain_value(leaf.value, fact))}"
-        return f"{need} — you are in {groups}"
+            text = translate(
+                "core.policy.explain", "is closed to group {group} — you are in {value}"
+            )
+        return text.format(group=wanted, value=groups)
     if fact in ("user.email", "user.subject"):
-        who = "not known" if unknown else plain_value(current, fact)
-        wanted = _phrase(_PLAIN, blocker, plain_value(leaf.value, fact))
-        return f"needs the account {wanted} — you are signed in as {who}"
+        who = _not_known() if unknown else plain_value(current, fact)
+        text = translate(
+            "core.policy.explain", "needs the account {wanted} — you are signed in as {value}"
+        )
+        return text.format(wanted=_phrase(blocker, plain_value(leaf.value, fact)), value=who)
     if fact in ("time.hour", "time.weekday"):
-        when = _phrase(_WHEN, blocker, plain_value(leaf.value, fact))
-        now = "not known" if unknown else plain_value(current, fact)
-        prefix = "it is now" if fact == "time.hour" else "today is"
-        return f"is open only {when} — {prefix} {now}"
+        when = _when(blocker, plain_value(leaf.value, fact))
+        now = _not_known() if unknown else plain_value(current, fact)
+        if fact == "time.hour":
+            text = translate("core.policy.explain", "is open only {when} — it is now {value}")
+        else:
+            text = translate("core.policy.explain", "is open only {when} — today is {value}")
+        return text.format(when=when, value=now)
     if fact == "risk":
         return plain_risk(leaf, blocker, current)
     words = fact_words(fact)
-    if fact.startswith("posture."):
-        is_now = "it could not be checked" if unknown else ""
+    if not unknown:
+        is_now = ""
+    elif fact.startswith("posture."):
+        is_now = translate("core.policy.explain", "it could not be checked")
     else:
-        is_now = "it is not known" if unknown else ""
+        is_now = translate("core.policy.explain", "it is not known")
     if leaf.op == "exists":
         if blocker.negated:
-            return f"needs {words.subject} not reported — it is {plain_value(current, fact)}"
-        return f"needs {words.subject} to be checked — {is_now or 'it is not reported'}"
+            text = translate("core.policy.explain", "needs {subject} not reported — it is {value}")
+            return text.format(subject=words.subject, value=plain_value(current, fact))
+        need = translate("core.policy.explain", "needs {subject} to be checked")
+        now = is_now or translate("core.policy.explain", "it is not reported")
+        return _need_now(need.format(subject=words.subject), now)
+    it_is = translate("core.policy.explain", "it is {value}")
     want = _wanted_bool(leaf, blocker.negated)
     if want is not None:
-        need = f"needs {words.subject} {words.yes if want else words.no}"
+        need = translate("core.policy.explain", "needs {subject} {state}").format(
+            subject=words.subject, state=words.yes if want else words.no
+        )
         if not is_now:
             if isinstance(current, bool):
-                is_now = f"it is {words.yes if current else words.no}"
+                is_now = it_is.format(value=words.yes if current else words.no)
             else:
-                is_now = f"it is {plain_value(current, fact)}"
-        return f"{need} — {is_now}"
-    need = f"needs {words.subject} {_phrase(_PLAIN, blocker, plain_value(leaf.value, fact))}"
-    return f"{need} — {is_now or 'it is ' + plain_value(current, fact)}"
+                is_now = it_is.format(value=plain_value(current, fact))
+        return _need_now(need, is_now)
+    need = translate("core.policy.explain", "needs {subject} {wanted}").format(
+        subject=words.subject, wanted=_phrase(blocker, plain_value(leaf.value, fact))
+    )
+    return _need_now(need, is_now or it_is.format(value=plain_value(current, fact)))
 
 
 def plain_risk(limit: FactCondition | int, blocker: Blocker | None, current: object) -> str:
     """The risk requirement for the employee: "needs a risk score of at most 40 — yours
     is 55" (``limit`` a rule's ``max_risk``, or a condition on the ``risk`` fact)."""
-    yours = "not known" if current is UNKNOWN_VALUE or current is None else str(current)
+    yours = _not_known() if current is UNKNOWN_VALUE or current is None else str(current)
     if isinstance(limit, int):
-        return f"needs a risk score of at most {limit} — yours is {yours}"
+        text = translate(
+            "core.policy.explain", "needs a risk score of at most {limit} — yours is {value}"
+        )
+        return text.format(limit=limit, value=yours)
     assert blocker is not None
-    wanted = _phrase(_PLAIN, blocker, plain_value(limit.value))
-    return f"needs a risk score {wanted} — yours is {yours}"
+    wanted = _phrase(blocker, plain_value(limit.value))
+    text = translate("core.policy.explain", "needs a risk score {wanted} — yours is {value}")
+    return text.format(wanted=wanted, value=yours)
 
 
 def plain_reason(unmet: tuple[Unmet, ...] | list[Unmet]) -> str:
@@ -246,7 +438,7 @@ def unmet_for(
             add(
                 "risk",
                 f"risk must be at most {cr.max_risk} (currently {risk})",
-                RISK_REMEDIATION,
+                translate("core.policy.explain", RISK_REMEDIATION),
                 plain_risk(cr.max_risk, None, risk),
             )
         if cr.cond is not None:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from core.i18n import QT_TRANSLATE_NOOP, translate
 from core.policy.api import AccessRequest, Decision, Effect
 from core.wire.policy import RiskSettings
 from core.wire.posture import fact_words
@@ -43,7 +44,8 @@ __all__ = [
 @dataclass(frozen=True, slots=True)
 class SignalSpec:
     """A behavioural signal: its default weight, the most it may add, and when it fires;
-    ``label`` is how the employee reads it (the tray, ``rustronaut status``)."""
+    ``label`` is how the employee reads it (the tray, ``rustronaut status``), in English:
+    :func:`risk_label` translates it."""
 
     name: str
     weight: float
@@ -61,28 +63,28 @@ SIGNALS: Final[Mapping[str, SignalSpec]] = {
             15.0,
             30.0,
             "more than 60 connections within 10 seconds",
-            "A burst of connections",
+            QT_TRANSLATE_NOOP("core.policy.risk", "A burst of connections"),
         ),
         SignalSpec(
             "new_pair",
             3.0,
             15.0,
             "first use of an app → resource pair",
-            "An app reached a resource for the first time",
+            QT_TRANSLATE_NOOP("core.policy.risk", "An app reached a resource for the first time"),
         ),
         SignalSpec(
             "deny_streak",
             20.0,
             40.0,
             "8 denied connections in a row",
-            "Many connections refused in a row",
+            QT_TRANSLATE_NOOP("core.policy.risk", "Many connections refused in a row"),
         ),
         SignalSpec(
             "unusual_hour",
             10.0,
             10.0,
             "activity at an hour this user rarely works",
-            "Activity at an unusual hour",
+            QT_TRANSLATE_NOOP("core.policy.risk", "Activity at an unusual hour"),
         ),
     )
 }
@@ -101,13 +103,14 @@ DEFAULT_POSTURE_WEIGHTS: Final[Mapping[str, float]] = {
 def risk_label(name: str) -> str:
     """What adds risk, as the employee reads it: a failing posture fact by its label and
     state ("Antivirus not running"), a signal by its label ("Many connections refused in
-    a row"); any other name as is. Never raises."""
+    a row"), in the installed language; any other name as is. Never raises."""
     spec = SIGNALS.get(name)
     if spec is not None:
-        return spec.label or spec.description
+        return translate("core.policy.risk", spec.label) if spec.label else spec.description
     if name.startswith("posture."):
         words = fact_words(name)
-        return f"{words.label} {words.no}"
+        text = translate("core.policy.risk", "{label} {state}")
+        return text.format(label=words.label, state=words.no)
     return name
 
 

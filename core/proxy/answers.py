@@ -2,8 +2,10 @@
 
 ``Answer`` and its subclasses turn the server's outcomes (denied, bad destination,
 connect failure, connected) into protocol-correct bytes: SOCKS5 reply codes or HTTP
-statuses with a short HTML reason page. ``rebinding_reason`` decides whether a request
-addressed to the proxy itself comes from a web page (DNS rebinding). Pure functions.
+statuses with a short HTML reason page in the installed language (``core.i18n``).
+``rebinding_reason`` decides whether a request addressed to the proxy itself comes from
+a web page (DNS rebinding; its words are for whoever probes, not translated). Pure
+functions.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import errno
 import html
 
+from core.i18n import translate
 from core.proxy import http as h
 from core.proxy import socks5 as s5
 
@@ -57,11 +60,16 @@ class SocksAnswer(Answer):
 
 
 def page(title: str, text: str, rule: str | None = None) -> bytes:
-    """A short HTML page (the deny page names the reason and the rule)."""
-    rule_line = f"<p>Rule: <code>{html.escape(rule)}</code></p>" if rule else ""
+    """A short HTML page (the deny page names the reason and the rule). Every text,
+    translated or not, is HTML-escaped: a translation is as untrusted as a reason."""
+    esc_title = html.escape(title)
+    rule_line = ""
+    if rule:
+        label = html.escape(translate("core.proxy.answers", "Rule:"))
+        rule_line = f"<p>{label} <code>{html.escape(rule)}</code></p>"
+    head = html.escape(translate("core.proxy.answers", "Rustronaut: {title}").format(title=title))
     return (
-        "<!doctype html><meta charset=utf-8><title>Rustronaut: "
-        f"{html.escape(title)}</title><h1>{html.escape(title)}</h1>"
+        f"<!doctype html><meta charset=utf-8><title>{head}</title><h1>{esc_title}</h1>"
         f"<p>{html.escape(text)}</p>{rule_line}\n"
     ).encode()
 
@@ -73,16 +81,21 @@ class HttpAnswer(Answer):
         self.tunnel = tunnel
 
     def deny(self, reason: str, rule: str | None) -> bytes:
-        body = page("Access blocked", reason, rule)
+        body = page(translate("core.proxy.answers", "Access blocked"), reason, rule)
         return h.response_bytes(403, body, "text/html; charset=utf-8")
 
     def bad_destination(self, reason: str) -> bytes:
-        return h.response_bytes(400, page("Bad destination", reason), "text/html; charset=utf-8")
+        title = translate("core.proxy.answers", "Bad destination")
+        return h.response_bytes(400, page(title, reason), "text/html; charset=utf-8")
 
     def failure(self, exc: BaseException) -> bytes:
         status = 504 if isinstance(exc, TimeoutError) else 502
-        text = "the destination did not answer in time" if status == 504 else str(exc)
-        return h.response_bytes(status, page("Cannot reach destination", text), "text/html")
+        if status == 504:
+            text = translate("core.proxy.answers", "the destination did not answer in time")
+        else:
+            text = str(exc)  # the OS's words for the failure (data, not ours to translate)
+        title = translate("core.proxy.answers", "Cannot reach destination")
+        return h.response_bytes(status, page(title, text), "text/html")
 
     def ok(self, bind: tuple[str, int]) -> bytes:
         return b"HTTP/1.1 200 Connection established\r\n\r\n" if self.tunnel else b""

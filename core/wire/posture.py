@@ -44,6 +44,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from core.i18n import QT_TRANSLATE_NOOP, translate
 from core.wire import signing
 from core.wire.canonical import CanonicalJsonError, check_canonical, check_depth
 
@@ -193,7 +194,8 @@ def fact_spec(name: str) -> FactSpec | None:
 
 @dataclass(frozen=True, slots=True)
 class FactWords:
-    """How a fact reads to the employee (plain English, no fact names).
+    """How a fact reads to the employee (plain words, no fact names; :func:`fact_words`
+    gives them in the installed language).
 
     ``label`` titles it in lists ("Firewall"); ``subject`` names it in a sentence ("the
     firewall"); for a yes/no fact, ``yes`` and ``no`` say what true and false mean ("on",
@@ -208,51 +210,138 @@ class FactWords:
     informational: bool = False
 
 
+#: "on"/"off": what true and false mean for most yes/no facts.
+_ON: Final = QT_TRANSLATE_NOOP("core.wire.posture", "on")
+_OFF: Final = QT_TRANSLATE_NOOP("core.wire.posture", "off")
+
+
 def _w(
-    name: str, label: str, subject: str, yes: str = "on", no: str = "off", info: bool = False
+    name: str, label: str, subject: str, yes: str = _ON, no: str = _OFF, info: bool = False
 ) -> tuple[str, FactWords]:
     return name, FactWords(label, subject, yes, no, info)
 
 
-#: The employee's words for every fixed fact (``fact_words`` covers the two families).
+#: The employee's words for every fixed fact, in English (``fact_words`` translates them
+#: and covers the two families).
 _WORDS: Final[Mapping[str, FactWords]] = dict(
     [
-        _w("os.name", "Operating system", "the operating system", info=True),
-        _w("os.distro", "Operating system edition", "the operating system edition", info=True),
-        _w("os.version", "Operating system version", "the operating system version", info=True),
-        _w("os.build", "Operating system build", "the operating system build", info=True),
-        _w("os.kernel", "Kernel version", "the kernel version", info=True),
-        _w("os.arch", "Processor type", "the processor type", info=True),
-        _w("device.hostname", "Computer name", "the computer name", info=True),
-        _w("device.serial", "Serial number", "the serial number", info=True),
-        _w("client.version", "Rustronaut version", "the Rustronaut version", info=True),
-        _w("disk.encrypted", "Disk encryption", "disk encryption"),
-        _w("firewall.enabled", "Firewall", "the firewall"),
-        _w("screen_lock.enabled", "Screen lock", "the screen lock"),
-        _w("screen_lock.timeout_s", "Screen lock delay", "the screen lock delay", info=True),
-        _w("updates.auto", "Automatic updates", "automatic updates"),
-        _w("secure_boot.enabled", "Secure Boot", "Secure Boot"),
-        _w("av.running", "Antivirus", "the antivirus", "running", "not running"),
-        _w("av.products", "Antivirus products", "the antivirus products", info=True),
+        _w(
+            "os.name",
+            QT_TRANSLATE_NOOP("core.wire.posture", "Operating system"),
+            QT_TRANSLATE_NOOP("core.wire.posture", "the operating system"),
+            info=True,
+        ),
+        _w(
+            "os.distro",
+            QT_TRANSLATE_NOOP("core.wire.posture", "Operating system edition"),
+            QT_TRANSLATE_NOOP("core.wire.posture", "the operating system edition"),
+            info=True,
+        ),
+        _w(
+            "os.version",
+            QT_TRANSLATE_NOOP("core.wire.posture", "Operating system version"),
+            QT_TRANSLATE_NOOP("core.wire.posture", "the operating system version"),
+            info=True,
+        ),
+        _w(
+            "os.build",
+            QT_TRANSLATE_NOOP("core.wire.posture", "Operating system build"),
+            QT_TRANSLATE_NOOP("core.wire.posture", "the operating system build"),
+            info=True,
+        ),
+        _w(
+            "os.kernel",
+            QT_TRANSLATE_NOOP("core.wire.posture", "Kernel version"),
+            QT_TRANSLATE_NOOP("core.wire.posture", "the kernel version"),
+            info=True,
+        ),
+        _w(
+            "os.arch",
+            QT_TRANSLATE_NOOP("core.wire.posture", "Processor type"),
+            QT_TRANSLATE_NOOP("core.wire.posture", "the processor type"),
+            info=True,
+        ),
+        _w(
+            "device.hostname",
+            QT_TRANSLATE_NOOP("core.wire.posture", "Computer name"),
+            QT_TRANSLATE_NOOP("core.wire.posture", "the computer name"),
+            info=True,
+        ),
+        _w(
+            "device.serial",
+            QT_TRANSLATE_NOOP("core.wire.posture", "Serial number"),
+            QT_TRANSLATE_NOOP("core.wire.posture", "the serial number"),
+            info=True,
+        ),
+        _w(
+            "client.version",
+            QT_TRANSLATE_NOOP("core.wire.posture", "Rustronaut version"),
+            QT_TRANSLATE_NOOP("core.wire.posture", "the Rustronaut version"),
+            info=True,
+        ),
+        _w(
+            "disk.encrypted",
+            QT_TRANSLATE_NOOP("core.wire.posture", "Disk encryption"),
+            QT_TRANSLATE_NOOP("core.wire.posture", "disk encryption"),
+        ),
+        _w(
+            "firewall.enabled",
+            QT_TRANSLATE_NOOP("core.wire.posture", "Firewall"),
+            QT_TRANSLATE_NOOP("core.wire.posture", "the firewall"),
+        ),
+        _w(
+            "screen_lock.enabled",
+            QT_TRANSLATE_NOOP("core.wire.posture", "Screen lock"),
+            QT_TRANSLATE_NOOP("core.wire.posture", "the screen lock"),
+        ),
+        _w(
+            "screen_lock.timeout_s",
+            QT_TRANSLATE_NOOP("core.wire.posture", "Screen lock delay"),
+            QT_TRANSLATE_NOOP("core.wire.posture", "the screen lock delay"),
+            info=True,
+        ),
+        _w(
+            "updates.auto",
+            QT_TRANSLATE_NOOP("core.wire.posture", "Automatic updates"),
+            QT_TRANSLATE_NOOP("core.wire.posture", "automatic updates"),
+        ),
+        _w(
+            "secure_boot.enabled",
+            QT_TRANSLATE_NOOP("core.wire.posture", "Secure Boot"),
+            QT_TRANSLATE_NOOP("core.wire.posture", "Secure Boot"),
+        ),
+        _w(
+            "av.running",
+            QT_TRANSLATE_NOOP("core.wire.posture", "Antivirus"),
+            QT_TRANSLATE_NOOP("core.wire.posture", "the antivirus"),
+            QT_TRANSLATE_NOOP("core.wire.posture", "running"),
+            QT_TRANSLATE_NOOP("core.wire.posture", "not running"),
+        ),
+        _w(
+            "av.products",
+            QT_TRANSLATE_NOOP("core.wire.posture", "Antivirus products"),
+            QT_TRANSLATE_NOOP("core.wire.posture", "the antivirus products"),
+            info=True,
+        ),
         _w(
             "mdm.enrolled",
-            "Device management",
-            "this device",
-            "enrolled in device management",
-            "not enrolled",
+            QT_TRANSLATE_NOOP("core.wire.posture", "Device management"),
+            QT_TRANSLATE_NOOP("core.wire.posture", "this device"),
+            QT_TRANSLATE_NOOP("core.wire.posture", "enrolled in device management"),
+            QT_TRANSLATE_NOOP("core.wire.posture", "not enrolled"),
         ),
         _w(
             "domain.joined",
-            "Company domain",
-            "this device",
-            "joined to the company domain",
-            "not joined",
+            QT_TRANSLATE_NOOP("core.wire.posture", "Company domain"),
+            QT_TRANSLATE_NOOP("core.wire.posture", "this device"),
+            QT_TRANSLATE_NOOP("core.wire.posture", "joined to the company domain"),
+            QT_TRANSLATE_NOOP("core.wire.posture", "not joined"),
             info=True,
         ),
         _w(
             "client.managed_rejected",
-            "Managed settings problem",
-            "the managed settings problem",
+            QT_TRANSLATE_NOOP("core.wire.posture", "Managed settings problem"),
+            QT_TRANSLATE_NOOP("core.wire.posture", "the managed settings problem"),
             info=True,
         ),
     ]
@@ -260,22 +349,42 @@ _WORDS: Final[Mapping[str, FactWords]] = dict(
 
 
 def fact_words(name: str) -> FactWords:
-    """The employee's words for fact ``name`` (with or without the ``posture.`` prefix).
+    """The employee's words for fact ``name`` (with or without the ``posture.`` prefix),
+    in the installed language (``core.i18n``).
 
-    Never raises: an IT-configured process or file check reads as "Process “x”"/"File
-    “p”"; any other name as itself (it is then at least the name IT wrote).
+    Never raises: an IT-configured process or file check reads as "Program “x”"/"File
+    p" (the name and path as IT wrote them); any other name as itself (it is then at
+    least the name IT wrote).
     """
     name = name.removeprefix("posture.")
     words = _WORDS.get(name)
     if words is not None:
-        return words
+        return FactWords(
+            translate("core.wire.posture", words.label),
+            translate("core.wire.posture", words.subject),
+            translate("core.wire.posture", words.yes),
+            translate("core.wire.posture", words.no),
+            words.informational,
+        )
     if _PROCESS_RE.match(name):
         proc = name[len("process.") : -len(".running")]
-        return FactWords(f"Program “{proc}”", f"the program “{proc}”", "running", "not running")
+        return FactWords(
+            translate("core.wire.posture", "Program “{name}”").format(name=proc),
+            translate("core.wire.posture", "the program “{name}”").format(name=proc),
+            translate("core.wire.posture", "running"),
+            translate("core.wire.posture", "not running"),
+        )
     if _FILE_RE.match(name):
         path = name[len("file.") : -len(".present")]
-        return FactWords(f"File {path}", f"the file {path}", "present", "missing")
-    return FactWords(name, name)
+        return FactWords(
+            translate("core.wire.posture", "File {path}").format(path=path),
+            translate("core.wire.posture", "the file {path}").format(path=path),
+            translate("core.wire.posture", "present"),
+            translate("core.wire.posture", "missing"),
+        )
+    return FactWords(
+        name, name, translate("core.wire.posture", "yes"), translate("core.wire.posture", "no")
+    )
 
 
 def _kind_ok(kind: Kind, value: object) -> bool:
