@@ -38,6 +38,7 @@ from app.widgets import (
     text,
     window_setup,
 )
+from core.i18n import QT_TRANSLATE_NOOP, translate
 
 if TYPE_CHECKING:
     from app.actions import Actions
@@ -46,12 +47,15 @@ if TYPE_CHECKING:
 
 __all__ = ["AboutWindow", "versions"]
 
+#: Words among the version names (the others are product names, never translated).
+_VERSION_LABELS = {"System": QT_TRANSLATE_NOOP("app.windows.about", "System")}
+
 
 def _version(dist: str) -> str:
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
-        return "unknown"
+        return translate("app.windows.about", "unknown")
 
 
 def versions() -> dict[str, str]:
@@ -73,13 +77,13 @@ class AboutWindow(QWidget):
 
     def __init__(self, bridge: EngineBridge, actions: Actions) -> None:
         super().__init__()
-        window_setup(self, "About", "about-window")
+        window_setup(self, translate("app.windows.about", "About"), "about-window")
         self._actions = actions
         logo = QLabel()
         logo.setPixmap(icons.icon(icons.APP_ICON).pixmap(64, 64))
-        logo.setAccessibleName("Rustronaut logo")
+        logo.setAccessibleName(translate("app.windows.about", "Rustronaut logo"))
         title = heading("Rustronaut")
-        tagline = muted("Zero-trust access to your work resources")
+        tagline = muted(translate("app.windows.about", "Zero-trust access to your work resources"))
         top = QHBoxLayout()
         top.addWidget(logo, 0, Qt.AlignmentFlag.AlignTop)
         col = QVBoxLayout()
@@ -88,18 +92,22 @@ class AboutWindow(QWidget):
         top.addLayout(col, 1)
 
         self._versions = versions()
-        vbox = QGroupBox("Versions")
+        vbox = QGroupBox(translate("app.windows.about", "Versions"))
         form = QFormLayout(vbox)
         for k, v in self._versions.items():
-            form.addRow(caption(f"{k}:"), text(v, selectable=True))
+            name = translate("app.windows.about", _VERSION_LABELS[k]) if k in _VERSION_LABELS else k
+            form.addRow(
+                caption(translate("app.windows.about", "{name}:").format(name=name)),
+                text(v, selectable=True),
+            )
         self.policy = text(selectable=True)
         self.device = text(selectable=True)
         self.session = text(selectable=True)
-        form.addRow(caption("Policy:"), self.policy)
-        form.addRow(caption("Device:"), self.device)
-        form.addRow(caption("Session:"), self.session)
+        form.addRow(caption(translate("app.windows.about", "Policy:")), self.policy)
+        form.addRow(caption(translate("app.windows.about", "Device:")), self.device)
+        form.addRow(caption(translate("app.windows.about", "Session:")), self.session)
 
-        sbox = QGroupBox("Support")
+        sbox = QGroupBox(translate("app.windows.about", "Support"))
         sl = QVBoxLayout(sbox)
         self.support = text(selectable=True)
         # The support URL is shown as text; a link opens it only when it is https.
@@ -107,19 +115,30 @@ class AboutWindow(QWidget):
         sl.addWidget(self.support)
         sl.addWidget(self.support_link)
 
-        dbox = QGroupBox("Diagnostics")
+        dbox = QGroupBox(translate("app.windows.about", "Diagnostics"))
         dl = QVBoxLayout(dbox)
         dl.addWidget(
             text(
-                "Save a diagnostics file for your support team. It holds logs and "
-                "settings, never your passwords, tokens or keys."
+                translate(
+                    "app.windows.about",
+                    "Save a diagnostics file for your support team. It holds logs and "
+                    "settings, never your passwords, tokens or keys.",
+                )
             )
         )
-        self.save = QPushButton("&Save diagnostics…")
-        accessible(self.save, "Save diagnostics", "Write the diagnostics zip to Downloads")
+        self.save = QPushButton(translate("app.windows.about", "&Save diagnostics…"))
+        accessible(
+            self.save,
+            translate("app.windows.about", "Save diagnostics"),
+            translate("app.windows.about", "Write the diagnostics zip to Downloads"),
+        )
         self.save.clicked.connect(self._save)
-        self.copy = QPushButton("&Copy versions")
-        accessible(self.copy, "Copy versions", "Copy the version list to the clipboard")
+        self.copy = QPushButton(translate("app.windows.about", "&Copy versions"))
+        accessible(
+            self.copy,
+            translate("app.windows.about", "Copy versions"),
+            translate("app.windows.about", "Copy the version list to the clipboard"),
+        )
         self.copy.clicked.connect(self._copy)
         row = QHBoxLayout()
         row.addWidget(self.save)
@@ -147,25 +166,39 @@ class AboutWindow(QWidget):
         """Redraw from snapshot ``s`` (and how the engine is held: ``Actions.link``)."""
         link = self._actions.link
         self.session.setText(owner_text(link.hosted_by if link is not None else None))
-        self.policy.setText(f"version {s.policy_version}" if s.policy_version else "none yet")
-        self.device.setText(s.device_id or "not registered")
+        self.policy.setText(
+            translate("app.windows.about", "version {version}").format(version=s.policy_version)
+            if s.policy_version
+            else translate("app.windows.about", "none yet")
+        )
+        self.device.setText(s.device_id or translate("app.windows.about", "not registered"))
         url = support_url(self._actions.engine)
-        org = s.organization or "your organization"
+        org = s.organization or translate("app.windows.about", "your organization")
         if url:
-            self.support.setText(f"Need help? Contact {org}: {clean(url)}")
+            self.support.setText(
+                translate("app.windows.about", "Need help? Contact {org}: {url}").format(
+                    org=org, url=clean(url)
+                )
+            )
         else:
-            self.support.setText(f"Need help? Contact the IT team of {org}.")
+            self.support.setText(
+                translate("app.windows.about", "Need help? Contact the IT team of {org}.").format(
+                    org=org
+                )
+            )
         set_link(self.support_link, url)
 
     def _save(self) -> None:
         self.save.setEnabled(False)
-        self.result.setText("Saving diagnostics…")
+        self.result.setText(translate("app.windows.about", "Saving diagnostics…"))
         self.result.show()
         self._actions.collect_diagnostics()
 
     def _saved(self, path: str) -> None:
         self.save.setEnabled(True)
-        self.result.setText(f"Saved to {clean(path)}")
+        self.result.setText(
+            translate("app.windows.about", "Saved to {path}").format(path=clean(path))
+        )
         self.result.show()
 
     def _failed(self, message: str) -> None:
@@ -175,6 +208,7 @@ class AboutWindow(QWidget):
 
     def _copy(self) -> None:
         clipboard = QGuiApplication.clipboard()
+        # For the support team, like the logs: the names stay English.
         body = "\n".join(f"{k}: {v}" for k, v in self._versions.items())
         body += f"\nPolicy: {self.policy.text()}\nDevice: {self.device.text()}"
         body += f"\nPlatform: {sys.platform}"

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from app.activity_model import ActivityFilter
 from app.widgets import accessible, caption, heading, muted, window_setup
+from core.i18n import translate
 
 if TYPE_CHECKING:
     from app.actions import Actions
@@ -34,9 +35,21 @@ __all__ = ["ActivityWindow", "risk_text"]
 
 def risk_text(score: int, signals: tuple[str, ...]) -> str:
     """ "Risk 35 / 100 (elevated): new app → resource, burst of denials"."""
-    level = "low" if score < 30 else "elevated" if score < 70 else "high"
-    why = f": {', '.join(signals)}" if signals else ""
-    return f"Risk {score} / 100 ({level}){why}"
+    if score < 30:
+        level = translate("app.windows.activity", "low")
+    elif score < 70:
+        level = translate("app.windows.activity", "elevated")
+    else:
+        level = translate("app.windows.activity", "high")
+    if not signals:
+        return translate("app.windows.activity", "Risk {score} / 100 ({level})").format(
+            score=score, level=level
+        )
+    return translate("app.windows.activity", "Risk {score} / 100 ({level}): {signals}").format(
+        score=score,
+        level=level,
+        signals=translate("app.windows.activity", ", ", "between risk signals").join(signals),
+    )
 
 
 class ActivityWindow(QWidget):
@@ -44,33 +57,55 @@ class ActivityWindow(QWidget):
 
     def __init__(self, bridge: EngineBridge, actions: Actions) -> None:
         super().__init__()
-        window_setup(self, "Activity", "activity-window")
+        window_setup(self, translate("app.windows.activity", "Activity"), "activity-window")
         self.model = actions.activity
         self.proxy = ActivityFilter(self)
         self.proxy.setSourceModel(self.model)
 
         self.risk = heading("", level=2)
         self.hint = muted(
-            "Every connection your apps made through Rustronaut, and why it was allowed or denied."
+            translate(
+                "app.windows.activity",
+                "Every connection your apps made through Rustronaut, and why it was allowed "
+                "or denied.",
+            )
         )
 
         self.search = QLineEdit()
-        self.search.setPlaceholderText("Filter by app, destination, rule or reason")
+        self.search.setPlaceholderText(
+            translate("app.windows.activity", "Filter by app, destination, rule or reason")
+        )
         self.search.setClearButtonEnabled(True)
-        accessible(self.search, "Filter", "Show only decisions containing this text")
+        accessible(
+            self.search,
+            translate("app.windows.activity", "Filter"),
+            translate("app.windows.activity", "Show only decisions containing this text"),
+        )
         self.search.textChanged.connect(self.proxy.set_text)
         self.effect = QComboBox()
-        for label, key in (("All decisions", "all"), ("Allowed", "allowed"), ("Denied", "denied")):
+        for label, key in (
+            (translate("app.windows.activity", "All decisions"), "all"),
+            (translate("app.windows.activity", "Allowed"), "allowed"),
+            (translate("app.windows.activity", "Denied"), "denied"),
+        ):
             self.effect.addItem(label, key)
-        accessible(self.effect, "Decision filter", "Show all, allowed or denied decisions")
+        accessible(
+            self.effect,
+            translate("app.windows.activity", "Decision filter"),
+            translate("app.windows.activity", "Show all, allowed or denied decisions"),
+        )
         self.effect.currentIndexChanged.connect(
             lambda _i: self.proxy.set_effect(str(self.effect.currentData()))
         )
-        self.clear = QPushButton("C&lear")
-        accessible(self.clear, "Clear", "Forget the decisions shown")
+        self.clear = QPushButton(translate("app.windows.activity", "C&lear"))
+        accessible(
+            self.clear,
+            translate("app.windows.activity", "Clear"),
+            translate("app.windows.activity", "Forget the decisions shown"),
+        )
         self.clear.clicked.connect(self.model.clear)
         filters = QHBoxLayout()
-        find = caption("&Find:", self.search)
+        find = caption(translate("app.windows.activity", "&Find:"), self.search)
         filters.addWidget(find)
         filters.addWidget(self.search, 1)
         filters.addWidget(self.effect)
@@ -85,7 +120,11 @@ class ActivityWindow(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
-        accessible(self.table, "Decisions", "Time, app, destination, decision, rule and reason")
+        accessible(
+            self.table,
+            translate("app.windows.activity", "Decisions"),
+            translate("app.windows.activity", "Time, app, destination, decision, rule and reason"),
+        )
         self.count = muted()
 
         lay = QVBoxLayout(self)
@@ -118,5 +157,9 @@ class ActivityWindow(QWidget):
     def _update_count(self) -> None:
         shown, total = self.proxy.rowCount(), self.model.rowCount()
         self.count.setText(
-            f"{total} decisions" if shown == total else f"{shown} of {total} decisions shown"
+            translate("app.windows.activity", "%n decisions", None, total)
+            if shown == total
+            else translate(
+                "app.windows.activity", "{shown} of %n decisions shown", None, total
+            ).format(shown=shown)
         )

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from app.widgets import accessible, caption, heading, managed_label, muted, text, window_setup
 from core.engine.api import MIN_REASON_LENGTH
+from core.i18n import QT_TRANSLATE_NOOP, translate
 
 __all__ = ["MIN_REASON", "BreakGlassDialog", "Exit"]
 
@@ -35,36 +36,66 @@ MIN_REASON = MIN_REASON_LENGTH
 
 @dataclass(frozen=True, slots=True)
 class _Words:
+    """The dialog's words for one exit, marked for translation (translated where shown).
+
+    ``body`` is whole sentences with an ``{org}`` placeholder, so a translation may
+    order them freely.
+    """
+
     window: str
     heading: str
-    consequence: str
+    body: str
     ok: str
     placeholder: str
+    why: str
 
 
 class Exit(Enum):
     """Which way out of the always-on session the reason is for."""
 
     DISCONNECT = _Words(
-        "Disconnect",
-        "Disconnect anyway?",
-        "Disconnecting",
-        "&Disconnect",
-        "For example: the hotel Wi-Fi portal needs the VPN off",
+        QT_TRANSLATE_NOOP("app.windows.breakglass", "Disconnect"),
+        QT_TRANSLATE_NOOP("app.windows.breakglass", "Disconnect anyway?"),
+        QT_TRANSLATE_NOOP(
+            "app.windows.breakglass",
+            "{org} keeps Rustronaut always connected to protect your work. Disconnecting "
+            "is recorded and reported, together with your reason.",
+        ),
+        QT_TRANSLATE_NOOP("app.windows.breakglass", "&Disconnect"),
+        QT_TRANSLATE_NOOP(
+            "app.windows.breakglass", "For example: the hotel Wi-Fi portal needs the VPN off"
+        ),
+        QT_TRANSLATE_NOOP("app.windows.breakglass", "Why you need to disconnect"),
     )
     SIGN_OUT = _Words(
-        "Sign out",
-        "Sign out anyway?",
-        "Signing out disconnects this device; it",
-        "&Sign out",
-        "For example: handing this laptop to IT for repair",
+        QT_TRANSLATE_NOOP("app.windows.breakglass", "Sign out"),
+        QT_TRANSLATE_NOOP("app.windows.breakglass", "Sign out anyway?"),
+        QT_TRANSLATE_NOOP(
+            "app.windows.breakglass",
+            "{org} keeps Rustronaut always connected to protect your work. Signing out "
+            "disconnects this device; it is recorded and reported, together with your "
+            "reason.",
+        ),
+        QT_TRANSLATE_NOOP("app.windows.breakglass", "&Sign out"),
+        QT_TRANSLATE_NOOP(
+            "app.windows.breakglass", "For example: handing this laptop to IT for repair"
+        ),
+        QT_TRANSLATE_NOOP("app.windows.breakglass", "Why you need to sign out"),
     )
     QUIT = _Words(
-        "Quit",
-        "Quit and disconnect?",
-        "Rustronaut runs inside this app here, so quitting disconnects; it",
-        "&Quit",
-        "For example: the video call drops while connected",
+        QT_TRANSLATE_NOOP("app.windows.breakglass", "Quit"),
+        QT_TRANSLATE_NOOP("app.windows.breakglass", "Quit and disconnect?"),
+        QT_TRANSLATE_NOOP(
+            "app.windows.breakglass",
+            "{org} keeps Rustronaut always connected to protect your work. Rustronaut runs "
+            "inside this app here, so quitting disconnects; it is recorded and reported, "
+            "together with your reason.",
+        ),
+        QT_TRANSLATE_NOOP("app.windows.breakglass", "&Quit"),
+        QT_TRANSLATE_NOOP(
+            "app.windows.breakglass", "For example: the video call drops while connected"
+        ),
+        QT_TRANSLATE_NOOP("app.windows.breakglass", "Why you need to quit"),
     )
 
 
@@ -84,43 +115,50 @@ class BreakGlassDialog(QDialog):
         super().__init__(parent)
         words = exit.value
         self.exit = exit
-        window_setup(self, words.window, "breakglass-dialog")
-        org = organization or "Your organization"
+        window_setup(self, translate("app.windows.breakglass", words.window), "breakglass-dialog")
+        org = organization or translate("app.windows.breakglass", "Your organization")
         self.reason = QPlainTextEdit()
-        self.reason.setPlaceholderText(words.placeholder)
+        self.reason.setPlaceholderText(translate("app.windows.breakglass", words.placeholder))
         self.reason.setTabChangesFocus(True)  # Tab moves on instead of typing a tab
         # A few lines are enough for a reason; measured in lines so it scales with the font.
         lines = self.reason.fontMetrics().lineSpacing()
         self.reason.setMaximumHeight(lines * 6 + 12)
-        accessible(self.reason, "Reason", f"Why you need to {words.window.lower()}")
-        label = caption("&Reason:", self.reason)
+        accessible(
+            self.reason,
+            translate("app.windows.breakglass", "Reason"),
+            translate("app.windows.breakglass", words.why),
+        )
+        label = caption(translate("app.windows.breakglass", "&Reason:"), self.reason)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Cancel | QDialogButtonBox.StandardButton.Ok
         )
         self.ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
-        self.ok.setText(words.ok)
-        accessible(self.ok, words.ok.replace("&", ""))
+        ok = translate("app.windows.breakglass", words.ok)
+        self.ok.setText(ok)
+        accessible(self.ok, ok.replace("&", ""))
         self.ok.setEnabled(False)
         # Enter must never disconnect by accident: the safe choice is the default.
         self.ok.setAutoDefault(False)
         self.ok.setDefault(False)
         cancel = self.buttons.button(QDialogButtonBox.StandardButton.Cancel)
-        cancel.setText("Stay &connected")
-        accessible(cancel, "Stay connected")
+        cancel.setText(translate("app.windows.breakglass", "Stay &connected"))
+        accessible(cancel, translate("app.windows.breakglass", "Stay connected"))
         cancel.setDefault(True)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         self.reason.textChanged.connect(self._validate)
-        self.hint = muted(f"At least {MIN_REASON} characters. {org} will see this reason.")
+        self.hint = muted(
+            translate(
+                "app.windows.breakglass",
+                "At least %n characters. {org} will see this reason.",
+                None,
+                MIN_REASON,
+            ).format(org=org)
+        )
 
         lay = QVBoxLayout(self)
-        lay.addWidget(heading(words.heading))
-        lay.addWidget(
-            text(
-                f"{org} keeps Rustronaut always connected to protect your work. "
-                f"{words.consequence} is recorded and reported, together with your reason."
-            )
-        )
+        lay.addWidget(heading(translate("app.windows.breakglass", words.heading)))
+        lay.addWidget(text(translate("app.windows.breakglass", words.body).format(org=org)))
         lay.addWidget(managed_label(organization, support_url))
         lay.addWidget(label)
         lay.addWidget(self.reason)

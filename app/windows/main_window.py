@@ -60,6 +60,7 @@ from app.widgets import (
     window_setup,
 )
 from core.engine.state import ResourceView, SessionState
+from core.i18n import QT_TRANSLATE_NOOP, translate
 
 if TYPE_CHECKING:
     from app.actions import Actions
@@ -69,9 +70,9 @@ if TYPE_CHECKING:
 __all__ = ["MainWindow"]
 
 _STATUS_TEXT = {
-    ResourceStatus.REACHABLE: "Reachable",
-    ResourceStatus.BLOCKED: "Blocked",
-    ResourceStatus.NOT_CONNECTED: "Not connected",
+    ResourceStatus.REACHABLE: QT_TRANSLATE_NOOP("app.windows.main_window", "Reachable"),
+    ResourceStatus.BLOCKED: QT_TRANSLATE_NOOP("app.windows.main_window", "Blocked"),
+    ResourceStatus.NOT_CONNECTED: QT_TRANSLATE_NOOP("app.windows.main_window", "Not connected"),
 }
 _STATUS_COLOUR = {
     ResourceStatus.REACHABLE: "ok",
@@ -80,9 +81,9 @@ _STATUS_COLOUR = {
 }
 #: The status with a shape, for the details pane (colour is never the only signal).
 _STATUS_SHAPE = {
-    ResourceStatus.REACHABLE: "✓ Reachable",
-    ResourceStatus.BLOCKED: "✕ Blocked",
-    ResourceStatus.NOT_CONNECTED: "– Not connected",
+    ResourceStatus.REACHABLE: QT_TRANSLATE_NOOP("app.windows.main_window", "✓ Reachable"),
+    ResourceStatus.BLOCKED: QT_TRANSLATE_NOOP("app.windows.main_window", "✕ Blocked"),
+    ResourceStatus.NOT_CONNECTED: QT_TRANSLATE_NOOP("app.windows.main_window", "– Not connected"),
 }
 _STATUS_ROLE = Qt.ItemDataRole.UserRole + 1  # the colour key kept on the status cell
 _INDEX_ROLE = Qt.ItemDataRole.UserRole + 2  # the row's index in the shown resources
@@ -100,32 +101,34 @@ class MainWindow(QWidget):
         self._primary_action: Action | None = None
 
         self.state_icon = QLabel()
-        self.state_icon.setAccessibleName("Connection state icon")
+        self.state_icon.setAccessibleName(
+            translate("app.windows.main_window", "Connection state icon")
+        )
         self.state_line = heading("")
         self.who = text()
         self.session = muted()  # when the sign-in ends and whether it renews
-        accessible(self.session, "Sign-in")
+        accessible(self.session, translate("app.windows.main_window", "Sign-in"))
         self.clock = text()  # this computer's clock is off: the cause of many failures
-        accessible(self.clock, "Clock")
+        accessible(self.clock, translate("app.windows.main_window", "Clock"))
         self.notice = muted()  # why the window opened (e.g. no system tray)
         self.notice.hide()
         self.managed = text(selectable=True)  # the organization's settings were rejected
-        accessible(self.managed, "Managed configuration")
+        accessible(self.managed, translate("app.windows.main_window", "Managed configuration"))
         self.managed.hide()
         self.controller_problem = text(selectable=True)  # outage: the last policy holds
-        accessible(self.controller_problem, "Controller")
+        accessible(self.controller_problem, translate("app.windows.main_window", "Controller"))
         self.controller_problem.hide()
         self.trust = text(selectable=True)  # keys trusted on first use (development setup)
-        accessible(self.trust, "Policy trust")
+        accessible(self.trust, translate("app.windows.main_window", "Policy trust"))
         self.trust.hide()
-        self.error_box = QGroupBox("Problem")
+        self.error_box = QGroupBox(translate("app.windows.main_window", "Problem"))
         self.error_text = text(selectable=True)
         lay_err = QVBoxLayout(self.error_box)
         lay_err.addWidget(self.error_text)
         # BLOCKED: the tunnel is up but nothing passes; the fix is the whole message.
-        self.fix_box = QGroupBox("Access blocked")
+        self.fix_box = QGroupBox(translate("app.windows.main_window", "Access blocked"))
         self.fix_text = text(selectable=True)
-        accessible(self.fix_text, "How to fix access")
+        accessible(self.fix_text, translate("app.windows.main_window", "How to fix access"))
         lay_fix = QVBoxLayout(self.fix_box)
         lay_fix.addWidget(self.fix_text)
 
@@ -144,18 +147,30 @@ class MainWindow(QWidget):
         self.primary.clicked.connect(self._on_primary)
         buttons = QHBoxLayout()
         buttons.addWidget(self.primary)
-        for label, action in (
-            ("&Posture", Action.POSTURE),
-            ("&Activity", Action.ACTIVITY),
-            ("S&ettings", Action.SETTINGS),
+        for label, description, action in (
+            (
+                translate("app.windows.main_window", "&Posture"),
+                translate("app.windows.main_window", "Open the Posture window"),
+                Action.POSTURE,
+            ),
+            (
+                translate("app.windows.main_window", "&Activity"),
+                translate("app.windows.main_window", "Open the Activity window"),
+                Action.ACTIVITY,
+            ),
+            (
+                translate("app.windows.main_window", "S&ettings"),
+                translate("app.windows.main_window", "Open the Settings window"),
+                Action.SETTINGS,
+            ),
         ):
             b = QPushButton(label)
-            accessible(b, label.replace("&", ""), f"Open the {label.replace('&', '')} window")
+            accessible(b, label.replace("&", ""), description)
             b.clicked.connect(lambda _=False, a=action: actions.run(a))
             buttons.addWidget(b)
         buttons.addStretch(1)
 
-        self.tunnel_box = QGroupBox("Tunnel")
+        self.tunnel_box = QGroupBox(translate("app.windows.main_window", "Tunnel"))
         form = QFormLayout(self.tunnel_box)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.gateway = text(selectable=True)
@@ -164,15 +179,24 @@ class MainWindow(QWidget):
         self.device = text(selectable=True)
         self.access = text()
         self.access.setWordWrap(True)
-        form.addRow(caption("Apps:"), self.access)
-        form.addRow(caption("Gateway:"), self.gateway)
-        form.addRow(caption("Last handshake:"), self.handshake)
-        form.addRow(caption("Traffic:"), self.traffic)
-        form.addRow(caption("Device:"), self.device)
+        form.addRow(caption(translate("app.windows.main_window", "Apps:")), self.access)
+        form.addRow(caption(translate("app.windows.main_window", "Gateway:")), self.gateway)
+        form.addRow(
+            caption(translate("app.windows.main_window", "Last handshake:")), self.handshake
+        )
+        form.addRow(caption(translate("app.windows.main_window", "Traffic:")), self.traffic)
+        form.addRow(caption(translate("app.windows.main_window", "Device:")), self.device)
 
-        res_box = QGroupBox("Resources")
+        res_box = QGroupBox(translate("app.windows.main_window", "Resources"))
         self.resources = QTreeWidget()
-        self.resources.setHeaderLabels(["Resource", "Address", "Status", "Why / how to fix"])
+        self.resources.setHeaderLabels(
+            [
+                translate("app.windows.main_window", "Resource"),
+                translate("app.windows.main_window", "Address"),
+                translate("app.windows.main_window", "Status"),
+                translate("app.windows.main_window", "Why / how to fix"),
+            ]
+        )
         self.resources.setRootIsDecorated(False)
         self.resources.setAlternatingRowColors(True)
         self.resources.setWordWrap(True)
@@ -183,7 +207,11 @@ class MainWindow(QWidget):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
         header.resizeSection(1, self.fontMetrics().horizontalAdvance("x" * _ADDRESS_CHARS))
         header.setStretchLastSection(True)
-        accessible(self.resources, "Resources", "Each resource, whether it is reachable, and why")
+        accessible(
+            self.resources,
+            translate("app.windows.main_window", "Resources"),
+            translate("app.windows.main_window", "Each resource, whether it is reachable, and why"),
+        )
         self.resources.currentItemChanged.connect(lambda *_: self._show_detail())
         lay_res = QVBoxLayout(res_box)
         lay_res.addWidget(self.resources)
@@ -191,18 +219,22 @@ class MainWindow(QWidget):
         self._fixes: tuple[str, ...] = ()  # the fixes the BLOCKED box lists
 
         # The selected resource in full: the reason and fix wrap instead of being cut off.
-        self.detail_box = QGroupBox("Selected resource")
+        self.detail_box = QGroupBox(translate("app.windows.main_window", "Selected resource"))
         self.detail_status = text()
-        accessible(self.detail_status, "Resource status")
+        accessible(self.detail_status, translate("app.windows.main_window", "Resource status"))
         self.detail_address = text(selectable=True)
-        accessible(self.detail_address, "Resource address")
-        self.copy_address = QPushButton("Cop&y address")
-        accessible(self.copy_address, "Copy address", "Copy the resource's address")
+        accessible(self.detail_address, translate("app.windows.main_window", "Resource address"))
+        self.copy_address = QPushButton(translate("app.windows.main_window", "Cop&y address"))
+        accessible(
+            self.copy_address,
+            translate("app.windows.main_window", "Copy address"),
+            translate("app.windows.main_window", "Copy the resource's address"),
+        )
         self.copy_address.clicked.connect(self._copy_address)
         self.detail_why = text(selectable=True)
-        accessible(self.detail_why, "Why")
+        accessible(self.detail_why, translate("app.windows.main_window", "Why"))
         self.detail_fix = text(selectable=True)
-        accessible(self.detail_fix, "How to fix")
+        accessible(self.detail_fix, translate("app.windows.main_window", "How to fix"))
         address_row = QHBoxLayout()
         address_row.addWidget(self.detail_address, 1)
         address_row.addWidget(self.copy_address, 0, Qt.AlignmentFlag.AlignTop)
@@ -243,15 +275,34 @@ class MainWindow(QWidget):
         self.state_icon.setPixmap(icons.icon(kind).pixmap(48, 48))
         label = state_label(s, starting=starting, lost=lost)
         self.state_line.setText(label)
-        self.state_line.setAccessibleName(f"State: {label}")
+        self.state_line.setAccessibleName(
+            translate("app.windows.main_window", "State: {state}").format(state=label)
+        )
         if lost:
             # Nothing the last snapshot said can be vouched for now: show none of it.
-            self.who.setText("Your session is unknown until Rustronaut runs again.")
+            self.who.setText(
+                translate(
+                    "app.windows.main_window",
+                    "Your session is unknown until Rustronaut runs again.",
+                )
+            )
+        elif s.user and s.organization:
+            self.who.setText(
+                translate(
+                    "app.windows.main_window", "Signed in as {user} at {organization}"
+                ).format(user=s.user, organization=s.organization)
+            )
         elif s.user:
-            org = f" at {s.organization}" if s.organization else ""
-            self.who.setText(f"Signed in as {s.user}{org}")
+            self.who.setText(
+                translate("app.windows.main_window", "Signed in as {user}").format(user=s.user)
+            )
         else:
-            self.who.setText("Not signed in. Sign in with your work account to reach resources.")
+            self.who.setText(
+                translate(
+                    "app.windows.main_window",
+                    "Not signed in. Sign in with your work account to reach resources.",
+                )
+            )
         session = None if lost else session_line(s)
         self.session.setText(session or "")
         self.session.setVisible(session is not None)
@@ -268,15 +319,24 @@ class MainWindow(QWidget):
             shown.setText(line or "")
             shown.setVisible(line is not None)
         if lost:
-            self.error_box.setTitle("Rustronaut is not running")
+            self.error_box.setTitle(
+                translate("app.windows.main_window", "Rustronaut is not running")
+            )
             self.error_text.setText(
-                "The Rustronaut service this window showed has stopped.\n\n"
-                f"What to do: {LOST_NEXT_STEP}"
+                translate(
+                    "app.windows.main_window",
+                    "The Rustronaut service this window showed has stopped.\n\n"
+                    "What to do: {next_step}",
+                ).format(next_step=translate("app.presenter", LOST_NEXT_STEP))
             )
             self.error_box.show()
         elif s.error is not None:
             self.error_box.setTitle(mnemonic_safe(s.error.title))
-            self.error_text.setText(f"{s.error.detail}\n\nWhat to do: {next_step(s)}")
+            self.error_text.setText(
+                translate("app.windows.main_window", "{detail}\n\nWhat to do: {next_step}").format(
+                    detail=s.error.detail, next_step=next_step(s)
+                )
+            )
             self.error_box.show()
         else:
             self.error_box.hide()
@@ -284,11 +344,18 @@ class MainWindow(QWidget):
         if s.state is SessionState.BLOCKED and not lost:
             fixes = self._fixes = blocked_fixes(s)
             self.fix_text.setText(
-                "Connected, but every resource is blocked until this device is fixed.\n\n"
+                translate(
+                    "app.windows.main_window",
+                    "Connected, but every resource is blocked until this device is fixed.",
+                )
+                + "\n\n"
                 + (
-                    "\n".join(f"To fix: {fix}" for fix in fixes)
+                    "\n".join(
+                        translate("app.windows.main_window", "To fix: {fix}").format(fix=fix)
+                        for fix in fixes
+                    )
                     if fixes
-                    else "See each resource below for why."
+                    else translate("app.windows.main_window", "See each resource below for why.")
                 )
             )
             self.fix_box.show()
@@ -316,14 +383,24 @@ class MainWindow(QWidget):
 
         connected = s.state in CONNECTED_STATES or s.state is SessionState.OFFLINE
         t = s.tunnel if connected and not lost else None
-        self.gateway.setText(f"{t.gateway} ({t.interface})" if t else "Not connected")
+        self.gateway.setText(
+            f"{t.gateway} ({t.interface})"
+            if t
+            else translate("app.windows.main_window", _STATUS_TEXT[ResourceStatus.NOT_CONNECTED])
+        )
         self.handshake.setText(format_age(t.handshake_age_s) if t else "—")
         self.traffic.setText(
-            f"↓ {format_bytes(t.rx_bytes)} received · ↑ {format_bytes(t.tx_bytes)} sent"
+            translate("app.windows.main_window", "↓ {received} received · ↑ {sent} sent").format(
+                received=format_bytes(t.rx_bytes), sent=format_bytes(t.tx_bytes)
+            )
             if t
             else "—"
         )
-        self.device.setText("—" if lost else s.device_id or "Not registered yet")
+        self.device.setText(
+            "—"
+            if lost
+            else s.device_id or translate("app.windows.main_window", "Not registered yet")
+        )
         self.access.setText("—" if lost or t is None else access_line(s))
 
         self.resources.clear()
@@ -331,17 +408,28 @@ class MainWindow(QWidget):
         first: QTreeWidgetItem | None = None
         if lost:
             self.resources.addTopLevelItem(
-                QTreeWidgetItem(["Unknown", "", "", "Restart Rustronaut to see your resources"])
+                QTreeWidgetItem(
+                    [
+                        translate("app.windows.main_window", "Unknown"),
+                        "",
+                        "",
+                        translate(
+                            "app.windows.main_window", "Restart Rustronaut to see your resources"
+                        ),
+                    ]
+                )
             )
         for r in () if lost else s.resources:
             status = resource_status(s, r)
             if status is ResourceStatus.BLOCKED:
                 why = " — ".join(x for x in (r.reason, r.fix) if x)
             elif status is ResourceStatus.NOT_CONNECTED:
-                why = "Connect to reach it"
+                why = translate("app.windows.main_window", "Connect to reach it")
             else:
                 why = ""
-            item = QTreeWidgetItem([r.name, r.address, _STATUS_TEXT[status], why])
+            item = QTreeWidgetItem(
+                [r.name, r.address, translate("app.windows.main_window", _STATUS_TEXT[status]), why]
+            )
             item.setData(2, _STATUS_ROLE, _STATUS_COLOUR[status])
             item.setToolTip(1, plain_tip(r.address))
             item.setToolTip(3, plain_tip(why))
@@ -352,7 +440,14 @@ class MainWindow(QWidget):
                 first = item
         if not s.resources and not lost:
             self.resources.addTopLevelItem(
-                QTreeWidgetItem(["No resources yet", "", "", "Connect to load your policy"])
+                QTreeWidgetItem(
+                    [
+                        translate("app.windows.main_window", "No resources yet"),
+                        "",
+                        "",
+                        translate("app.windows.main_window", "Connect to load your policy"),
+                    ]
+                )
             )
         self._recolour()
         if self._shown:
@@ -388,22 +483,33 @@ class MainWindow(QWidget):
             return
         r, status = shown
         self.detail_box.setTitle(mnemonic_safe(r.name))
-        self.detail_status.setText(_STATUS_SHAPE[status])
+        self.detail_status.setText(translate("app.windows.main_window", _STATUS_SHAPE[status]))
         tint(self.detail_status, status_colour(_STATUS_COLOUR[status], self.palette()))
-        self.detail_address.setText(f"Address: {r.address}" if r.address else "")
+        self.detail_address.setText(
+            translate("app.windows.main_window", "Address: {address}").format(address=r.address)
+            if r.address
+            else ""
+        )
         self.detail_address.setVisible(bool(r.address))
         self.copy_address.setVisible(bool(r.address))
         if status is ResourceStatus.BLOCKED:
-            why = r.reason or "Your organization's policy does not allow it."
+            why = r.reason or translate(
+                "app.windows.main_window", "Your organization's policy does not allow it."
+            )
             # BLOCKED lists every fix in the box above: not twice on one screen.
             fix = "" if not self.fix_box.isHidden() and r.fix in self._fixes else r.fix
         elif status is ResourceStatus.NOT_CONNECTED:
-            why, fix = "Rustronaut is not connected.", "Connect to reach it."
+            why = translate("app.windows.main_window", "Rustronaut is not connected.")
+            fix = translate("app.windows.main_window", "Connect to reach it.")
         else:
             why, fix = "", ""
-        self.detail_why.setText(f"Why: {why}" if why else "")
+        self.detail_why.setText(
+            translate("app.windows.main_window", "Why: {why}").format(why=why) if why else ""
+        )
         self.detail_why.setVisible(bool(why))
-        self.detail_fix.setText(f"How to fix: {fix}" if fix else "")
+        self.detail_fix.setText(
+            translate("app.windows.main_window", "How to fix: {fix}").format(fix=fix) if fix else ""
+        )
         self.detail_fix.setVisible(bool(fix))
         self.detail_box.show()
 

@@ -34,13 +34,17 @@ from app.widgets import heading, muted, text, window_setup
 from core.aio import spawn
 from core.controlplane.onboard import Found, discover
 from core.errors import UserFacing
+from core.i18n import QT_TRANSLATE_NOOP, translate
 
 __all__ = ["OnboardingWindow", "Stage", "save_controller_url"]
 
 _log = logging.getLogger(__name__)
 
-#: The question the window asks (also its input's accessible name).
-PROMPT = "Enter your work email or your organisation's address"
+#: The question the window asks (also its input's accessible name); English, translated
+#: where shown.
+PROMPT = QT_TRANSLATE_NOOP(
+    "app.windows.onboarding", "Enter your work email or your organisation's address"
+)
 
 
 class Stage(enum.Enum):
@@ -78,7 +82,7 @@ class OnboardingWindow(QWidget):
         link: str | None = None,
     ) -> None:
         super().__init__()
-        window_setup(self, "Welcome", "onboarding-window")
+        window_setup(self, translate("app.windows.onboarding", "Welcome"), "onboarding-window")
         self._find = find
         self._save = save
         self._task: asyncio.Task[None] | None = None
@@ -88,9 +92,10 @@ class OnboardingWindow(QWidget):
 
         logo = QLabel()
         logo.setPixmap(icons.icon(icons.APP_ICON).pixmap(64, 64))
-        logo.setAccessibleName("Rustronaut logo")
-        self.title = heading("Welcome to Rustronaut")
-        self.prompt = text(PROMPT)
+        logo.setAccessibleName(translate("app.windows.onboarding", "Rustronaut logo"))
+        self.title = heading(translate("app.windows.onboarding", "Welcome to Rustronaut"))
+        prompt = translate("app.windows.onboarding", PROMPT)
+        self.prompt = text(prompt)
         top = QHBoxLayout()
         top.addWidget(logo, 0, Qt.AlignmentFlag.AlignTop)
         col = QVBoxLayout()
@@ -99,11 +104,11 @@ class OnboardingWindow(QWidget):
         top.addLayout(col, 1)
 
         self.field = QLineEdit()
-        self.field.setPlaceholderText("name@company.com")
-        self.field.setAccessibleName(PROMPT)
+        self.field.setPlaceholderText(translate("app.windows.onboarding", "name@company.com"))
+        self.field.setAccessibleName(prompt)
         self.field.setMaxLength(1024)
         self.field.returnPressed.connect(self.look_up)
-        self.find_button = QPushButton("&Find")
+        self.find_button = QPushButton(translate("app.windows.onboarding", "&Find"))
         self.find_button.setProperty("primary", True)
         self.find_button.clicked.connect(self.look_up)
         row = QHBoxLayout()
@@ -111,21 +116,23 @@ class OnboardingWindow(QWidget):
         row.addWidget(self.find_button)
 
         self.status = text(selectable=True)
-        self.status.setAccessibleName("Status")
+        self.status.setAccessibleName(translate("app.windows.onboarding", "Status"))
         self.next_step = muted()
         self.next_step.setWordWrap(True)
-        self.found_title = text("Your organisation's controller:")
+        self.found_title = text(
+            translate("app.windows.onboarding", "Your organisation's controller:")
+        )
         self.found_url = text(selectable=True)
-        self.found_url.setAccessibleName("Controller address")
+        self.found_url.setAccessibleName(translate("app.windows.onboarding", "Controller address"))
         bold = self.found_url.font()
         bold.setBold(True)
         self.found_url.setFont(bold)
         self.found_how = muted()
         self.found_how.setWordWrap(True)
-        self.use_button = QPushButton("&Use this controller")
+        self.use_button = QPushButton(translate("app.windows.onboarding", "&Use this controller"))
         self.use_button.setProperty("primary", True)
         self.use_button.clicked.connect(self.confirm)
-        self.change_button = QPushButton("&Change")
+        self.change_button = QPushButton(translate("app.windows.onboarding", "&Change"))
         self.change_button.clicked.connect(self.change)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
@@ -161,7 +168,13 @@ class OnboardingWindow(QWidget):
         """Look up what is typed (cancels a lookup still running)."""
         typed = self.field.text().strip()
         if not typed:
-            self._fail("Type your work email or your organisation's address first.", "")
+            self._fail(
+                translate(
+                    "app.windows.onboarding",
+                    "Type your work email or your organisation's address first.",
+                ),
+                "",
+            )
             return
         if self._task is not None:
             self._task.cancel()
@@ -206,7 +219,10 @@ class OnboardingWindow(QWidget):
         if isinstance(exc, UserFacing):
             self._fail(exc.detail or exc.title, exc.next_step)
         else:
-            self._fail(str(exc) or "Rustronaut could not do that.", "Try again.")
+            self._fail(
+                str(exc) or translate("app.windows.onboarding", "Rustronaut could not do that."),
+                translate("app.windows.onboarding", "Try again."),
+            )
 
     def _fail(self, detail: str, next_step: str) -> None:
         self._found = None
@@ -231,9 +247,19 @@ class OnboardingWindow(QWidget):
         self.change_button.setVisible(found)
         self.use_button.setDefault(found)
         if looking:
-            self.status.setText("Looking for your organisation's Rustronaut controller…")
+            self.status.setText(
+                translate(
+                    "app.windows.onboarding",
+                    "Looking for your organisation's Rustronaut controller…",
+                )
+            )
         if found and self._found is not None:
-            self.status.setText("Check that this is your organisation, then choose Use.")
+            self.status.setText(
+                translate(
+                    "app.windows.onboarding",
+                    "Check that this is your organisation, then choose Use.",
+                )
+            )
             self.found_url.setText(clean(self._found.url))
             self.found_how.setText(clean(self._found.how))
             self.use_button.setFocus()

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from app.widgets import accessible, heading, muted, plain_tip, status_colour, text, window_setup
 from core.engine.state import POSTURE_STATUS_WORDS, posture_summary
+from core.i18n import translate
 
 if TYPE_CHECKING:
     from app.actions import Actions
@@ -35,7 +36,8 @@ if TYPE_CHECKING:
 
 __all__ = ["STATUS_TEXT", "PostureWindow"]
 
-#: Status word (with its shape, so colour is never the only signal) and colour key.
+#: Status word (with its shape, so colour is never the only signal) and colour key. The
+#: words are ``core.engine.state``'s, English: :func:`_status` translates them.
 STATUS_TEXT = {
     "pass": (POSTURE_STATUS_WORDS["pass"], "ok"),
     "fail": (POSTURE_STATUS_WORDS["fail"], "fail"),
@@ -45,6 +47,12 @@ STATUS_TEXT = {
 _STATUS_ROLE = Qt.ItemDataRole.UserRole + 1  # the colour key kept on the status cell
 _INDEX_ROLE = Qt.ItemDataRole.UserRole + 2  # the row's index in the shown checks
 _VALUE_CHARS = 18  # the Value column's width in characters (longer values elide; tooltip)
+
+
+def _status(status: str) -> tuple[str, str]:
+    """The translated status word of ``status`` (unknown for any other) and its colour key."""
+    word, colour = STATUS_TEXT.get(status, STATUS_TEXT["unknown"])
+    return translate("core.engine.state", word), colour
 
 
 def _table(headers: list[str], name: str, description: str) -> QTreeWidget:
@@ -63,18 +71,29 @@ class PostureWindow(QWidget):
 
     def __init__(self, bridge: EngineBridge, actions: Actions) -> None:
         super().__init__()
-        window_setup(self, "Device posture", "posture-window")
+        window_setup(self, translate("app.windows.posture", "Device posture"), "posture-window")
         self._bridge = bridge
         self._items: list[PostureItem] = []
         self.summary = heading("", level=2)
         self.hint = muted(
-            "Your organization checks these before granting access. Fix any failed item, "
-            "then choose Check again."
+            translate(
+                "app.windows.posture",
+                "Your organization checks these before granting access. Fix any failed item, "
+                "then choose Check again.",
+            )
         )
         self.table = _table(
-            ["Check", "Value", "Status", "How to fix"],
-            "Required checks",
-            "Each check your policy requires, its result and how to fix it",
+            [
+                translate("app.windows.posture", "Check"),
+                translate("app.windows.posture", "Value"),
+                translate("app.windows.posture", "Status"),
+                translate("app.windows.posture", "How to fix"),
+            ],
+            translate("app.windows.posture", "Required checks"),
+            translate(
+                "app.windows.posture",
+                "Each check your policy requires, its result and how to fix it",
+            ),
         )
         header = self.table.header()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
@@ -84,25 +103,36 @@ class PostureWindow(QWidget):
         header.resizeSection(1, self.fontMetrics().horizontalAdvance("x" * _VALUE_CHARS))
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         self.table.currentItemChanged.connect(lambda *_: self._show_detail())
-        self.required_box = QGroupBox("Required by your policy")
+        self.required_box = QGroupBox(translate("app.windows.posture", "Required by your policy"))
         lay_req = QVBoxLayout(self.required_box)
         lay_req.addWidget(self.table, 1)
         self.detail = text(selectable=True)
-        accessible(self.detail, "Selected check", "The selected check and how to fix it")
+        accessible(
+            self.detail,
+            translate("app.windows.posture", "Selected check"),
+            translate("app.windows.posture", "The selected check and how to fix it"),
+        )
         lay_req.addWidget(self.detail)
 
         self.info = _table(
-            ["Fact", "Value"],
-            "For your information",
-            "What Rustronaut knows about this device; your policy does not require these",
+            [translate("app.windows.posture", "Fact"), translate("app.windows.posture", "Value")],
+            translate("app.windows.posture", "For your information"),
+            translate(
+                "app.windows.posture",
+                "What Rustronaut knows about this device; your policy does not require these",
+            ),
         )
         self.info.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        self.info_box = QGroupBox("For your information")
+        self.info_box = QGroupBox(translate("app.windows.posture", "For your information"))
         lay_info = QVBoxLayout(self.info_box)
         lay_info.addWidget(self.info)
 
-        self.recheck = QPushButton("&Check again")
-        accessible(self.recheck, "Check again", "Collect the device posture again now")
+        self.recheck = QPushButton(translate("app.windows.posture", "&Check again"))
+        accessible(
+            self.recheck,
+            translate("app.windows.posture", "Check again"),
+            translate("app.windows.posture", "Collect the device posture again now"),
+        )
         self.recheck.clicked.connect(actions.recheck_posture)
         row = QHBoxLayout()
         row.addStretch(1)
@@ -127,7 +157,7 @@ class PostureWindow(QWidget):
         self.summary.setText(posture_summary(s.posture))
         first: QTreeWidgetItem | None = None
         for p in required:
-            word, colour = STATUS_TEXT.get(p.status, STATUS_TEXT["unknown"])
+            word, colour = _status(p.status)
             fix = p.fix if p.status != "pass" else ""
             item = QTreeWidgetItem([p.label, p.value, word, fix])
             item.setData(2, _STATUS_ROLE, colour)
@@ -159,10 +189,14 @@ class PostureWindow(QWidget):
             self.detail.setText("")
             self.detail.hide()
             return
-        word, _ = STATUS_TEXT.get(p.status, STATUS_TEXT["unknown"])
-        lines = [f"{p.label}: {word} — {p.value}"]
+        word, _ = _status(p.status)
+        lines = [
+            translate("app.windows.posture", "{check}: {status} — {value}").format(
+                check=p.label, status=word, value=p.value
+            )
+        ]
         if p.status != "pass" and p.fix:
-            lines.append(f"How to fix: {p.fix}")
+            lines.append(translate("app.windows.posture", "How to fix: {fix}").format(fix=p.fix))
         self.detail.setText("\n".join(lines))
         self.detail.show()
 

@@ -52,6 +52,7 @@ from app.widgets import (
     text,
     window_setup,
 )
+from core.i18n import translate
 from core.settings.model import SPECS
 
 if TYPE_CHECKING:
@@ -109,7 +110,9 @@ def field_error(key: str, words: str, title: str = "") -> str:
     m = _EXPECTED.match(head)
     if m is not None and m["key"] == key:
         kind, _, value = m["got"].partition(" ")
-        head = f"{name} must be {m['what']}, not {value or kind}."
+        head = translate(
+            "app.windows.settings", "{setting} must be {expected}, not {value}."
+        ).format(setting=name, expected=m["what"], value=value or kind)
     else:
         head = re.sub(rf"(?<![\w'])'?{re.escape(key)}'?(?![\w])", name, head)
         if head.startswith(f"{name}: "):
@@ -126,7 +129,7 @@ class SettingsWindow(QWidget):
 
     def __init__(self, bridge: EngineBridge, actions: Actions) -> None:
         super().__init__()
-        window_setup(self, "Settings", "settings-window")
+        window_setup(self, translate("app.windows.settings", "Settings"), "settings-window")
         self._bridge = bridge
         self._actions = actions
         self.editors: dict[str, QWidget] = {}
@@ -139,7 +142,7 @@ class SettingsWindow(QWidget):
         self._scroll = QScrollArea()
         self._scroll.setWidgetResizable(True)
         lay = QVBoxLayout(self)
-        lay.addWidget(heading("Settings"))
+        lay.addWidget(heading(translate("app.windows.settings", "Settings")))
         lay.addWidget(self._scroll, 1)
         self.resize(self.sizeHint().expandedTo(QSize(640, 560)))
         self.pending: dict[str, asyncio.Task[str | None]] = {}
@@ -173,14 +176,20 @@ class SettingsWindow(QWidget):
         try:
             settings = list(engine.settings()) if engine is not None else []
         except Exception as exc:
-            lay.addWidget(text(f"Could not read the settings: {clean(str(exc))}"))
+            lay.addWidget(
+                text(
+                    translate(
+                        "app.windows.settings", "Could not read the settings: {error}"
+                    ).format(error=clean(str(exc)))
+                )
+            )
             settings = []
         self._settings = settings
 
         self.rows.clear()
-        box = QGroupBox("Your settings")
+        box = QGroupBox(translate("app.windows.settings", "Your settings"))
         form = self._form(box)
-        self.advanced_box = QGroupBox("Advanced")
+        self.advanced_box = QGroupBox(translate("app.windows.settings", "Advanced"))
         advanced = self._form(self.advanced_box)
         shown_advanced = 0
         for s in settings:
@@ -212,10 +221,12 @@ class SettingsWindow(QWidget):
         # The engine may own "autostart" as a setting (then Actions syncs the entry and
         # this separate checkbox would say the same thing twice).
         has_autostart_setting = any(s.key == "autostart" for s in settings)
-        local = QGroupBox("This computer")
+        local = QGroupBox(translate("app.windows.settings", "This computer"))
         lform = QFormLayout(local)
-        self.autostart = QCheckBox("Start Rustronaut when I log in")
-        accessible(self.autostart, "Start at login")
+        self.autostart = QCheckBox(
+            translate("app.windows.settings", "Start Rustronaut when I log in")
+        )
+        accessible(self.autostart, translate("app.windows.settings", "Start at login"))
         auto = self._actions.autostart
         self.autostart.setEnabled(auto is not None)
         self.autostart.setChecked(bool(auto and auto.enabled()))
@@ -227,8 +238,15 @@ class SettingsWindow(QWidget):
         lay.addWidget(local)
         local.setVisible(not has_autostart_setting)
         if org or help_url:
-            who = org or "your organization"
-            lay.addWidget(muted(f"Settings with a padlock are managed by {who}."))
+            who = org or translate("app.windows.settings", "your organization")
+            lay.addWidget(
+                muted(
+                    translate(
+                        "app.windows.settings",
+                        "Settings with a padlock are managed by {organization}.",
+                    ).format(organization=who)
+                )
+            )
         lay.addStretch(1)
         self._scroll.setWidget(body)  # deletes the previous body and its editors
 
@@ -243,11 +261,19 @@ class SettingsWindow(QWidget):
 
     def _toggle_advanced(self, on: bool) -> None:
         self._show_advanced = on
-        self.advanced_toggle.setText("Hide advanced settings" if on else "Show advanced settings")
+        self.advanced_toggle.setText(
+            translate("app.windows.settings", "Hide advanced settings")
+            if on
+            else translate("app.windows.settings", "Show advanced settings")
+        )
         self.advanced_box.setVisible(on)
 
     def _label(self, s: SettingView) -> QLabel:
-        label = caption(clean(title_for(s.key, s.title)) + ":")
+        label = caption(
+            translate("app.windows.settings", "{setting}:").format(
+                setting=clean(title_for(s.key, s.title))
+            )
+        )
         label.setWordWrap(True)
         return label
 
@@ -259,7 +285,11 @@ class SettingsWindow(QWidget):
         editor.setToolTip(plain_tip(description))
         if s.locked:
             editor.setEnabled(False)
-            editor.setAccessibleDescription(f"Set by your organization. {description}")
+            editor.setAccessibleDescription(
+                translate("app.windows.settings", "Set by your organization. {description}").format(
+                    description=description
+                )
+            )
         self.editors[s.key] = editor
         cell = QWidget()
         v = QVBoxLayout(cell)
@@ -288,7 +318,7 @@ class SettingsWindow(QWidget):
                 value = False
             self._values[key] = value
         if isinstance(value, bool):
-            box = QCheckBox("On")
+            box = QCheckBox(translate("app.windows.settings", "On"))
             box.setChecked(value)
             box.toggled.connect(lambda on, k=key: self._apply(k, bool(on)))
             return box
@@ -299,7 +329,11 @@ class SettingsWindow(QWidget):
             spin.editingFinished.connect(lambda k=key, w=spin: self._apply(k, w.value()))
             return spin
         if isinstance(value, list | tuple):
-            shown = ", ".join(str(v) for v in value) if value else "(none)"
+            shown = (
+                ", ".join(str(v) for v in value)
+                if value
+                else translate("app.windows.settings", "(none)")
+            )
         else:
             shown = "" if value is None else str(value)
         editable = isinstance(value, str | None) and not s.locked

@@ -40,6 +40,7 @@ from app import icons
 from app.plain import clean_details
 from app.widgets import accessible, heading, link_label, muted, set_link, text, window_setup
 from core.engine.state import SessionState
+from core.i18n import translate
 
 if TYPE_CHECKING:
     from app.actions import Actions
@@ -60,7 +61,10 @@ def error_words(error: ErrorInfo) -> tuple[str, str]:
     (``SomethingError: …``) is dropped.
     """
     detail = _CLASS_NAME.sub("", error.detail)
-    return error.title, f"{detail}\n\nWhat to do: {error.next_step}"
+    words = translate("app.windows.signin", "{detail}\n\nWhat to do: {next_step}").format(
+        detail=detail, next_step=error.next_step
+    )
+    return error.title, words
 
 
 class SignInWindow(QWidget):
@@ -68,7 +72,7 @@ class SignInWindow(QWidget):
 
     def __init__(self, bridge: EngineBridge, actions: Actions) -> None:
         super().__init__()
-        window_setup(self, "Sign in", "signin-window")
+        window_setup(self, translate("app.windows.signin", "Sign in"), "signin-window")
         self._bridge = bridge
         self._actions = actions
         self._user_code = ""
@@ -77,8 +81,8 @@ class SignInWindow(QWidget):
 
         logo = QLabel()
         logo.setPixmap(icons.icon(icons.APP_ICON).pixmap(64, 64))
-        logo.setAccessibleName("Rustronaut logo")
-        self.title = heading("Sign in to Rustronaut")
+        logo.setAccessibleName(translate("app.windows.signin", "Rustronaut logo"))
+        self.title = heading(translate("app.windows.signin", "Sign in to Rustronaut"))
         self.body = text()
         top = QHBoxLayout()
         top.addWidget(logo, 0, Qt.AlignmentFlag.AlignTop)
@@ -90,17 +94,32 @@ class SignInWindow(QWidget):
         self.progress = QProgressBar()
         self.progress.setRange(0, 0)  # busy indicator: the browser flow has no steps to count
         self.progress.setTextVisible(False)
-        accessible(self.progress, "Signing in", "Waiting for the browser sign-in to finish")
-
-        self.link_box = QGroupBox("Browser did not open?")
-        self.link_hint = text(
-            "Open the sign-in page again, or copy its link and paste it into your browser."
+        accessible(
+            self.progress,
+            translate("app.windows.signin", "Signing in"),
+            translate("app.windows.signin", "Waiting for the browser sign-in to finish"),
         )
-        self.copy_link = QPushButton("Cop&y link")
-        accessible(self.copy_link, "Copy link", "Copy the sign-in page's link to the clipboard")
+
+        self.link_box = QGroupBox(translate("app.windows.signin", "Browser did not open?"))
+        self.link_hint = text(
+            translate(
+                "app.windows.signin",
+                "Open the sign-in page again, or copy its link and paste it into your browser.",
+            )
+        )
+        self.copy_link = QPushButton(translate("app.windows.signin", "Cop&y link"))
+        accessible(
+            self.copy_link,
+            translate("app.windows.signin", "Copy link"),
+            translate("app.windows.signin", "Copy the sign-in page's link to the clipboard"),
+        )
         self.copy_link.clicked.connect(self._copy_link)
-        self.open_again = QPushButton("&Open again")
-        accessible(self.open_again, "Open again", "Open the sign-in page in your browser again")
+        self.open_again = QPushButton(translate("app.windows.signin", "&Open again"))
+        accessible(
+            self.open_again,
+            translate("app.windows.signin", "Open again"),
+            translate("app.windows.signin", "Open the sign-in page in your browser again"),
+        )
         self.open_again.clicked.connect(self._open_again)
         self.note = muted()
         link_buttons = QHBoxLayout()
@@ -112,7 +131,7 @@ class SignInWindow(QWidget):
         ll.addLayout(link_buttons)
         self.link_box.hide()
 
-        self.code_box = QGroupBox("Sign in on another device")
+        self.code_box = QGroupBox(translate("app.windows.signin", "Sign in on another device"))
         self.code_hint = text(selectable=True)
         # A link only for an https verification URI; the URI itself is shown as text.
         self.code_link = link_label("Open the sign-in page", None)
@@ -125,8 +144,12 @@ class SignInWindow(QWidget):
         self.code.setFont(font)
         self.code.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.code.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.copy = QPushButton("&Copy code")
-        accessible(self.copy, "Copy code", "Copy the sign-in code to the clipboard")
+        self.copy = QPushButton(translate("app.windows.signin", "&Copy code"))
+        accessible(
+            self.copy,
+            translate("app.windows.signin", "Copy code"),
+            translate("app.windows.signin", "Copy the sign-in code to the clipboard"),
+        )
         self.copy.clicked.connect(self._copy_code)
         cl = QVBoxLayout(self.code_box)
         cl.addWidget(self.code_hint)
@@ -135,27 +158,42 @@ class SignInWindow(QWidget):
         cl.addWidget(self.copy, 0, Qt.AlignmentFlag.AlignRight)
         self.code_box.hide()
 
-        self.error_box = QGroupBox("Sign-in failed")
+        self.error_box = QGroupBox(translate("app.windows.signin", "Sign-in failed"))
         self.error_text = text(selectable=True)
         QVBoxLayout(self.error_box).addWidget(self.error_text)
         self.error_box.hide()
 
-        self.browser = QPushButton("Sign in with &browser")
+        self.browser = QPushButton(translate("app.windows.signin", "Sign in with &browser"))
         self.browser.setProperty("primary", True)
-        accessible(self.browser, "Sign in with browser", "Opens your web browser to sign in")
-        self.browser.clicked.connect(lambda: actions.sign_in())
-        self.device = QPushButton("Use a &code instead")
         accessible(
-            self.device, "Use a code instead", "Sign in on another device with a one-time code"
+            self.browser,
+            translate("app.windows.signin", "Sign in with browser"),
+            translate("app.windows.signin", "Opens your web browser to sign in"),
+        )
+        self.browser.clicked.connect(lambda: actions.sign_in())
+        self.device = QPushButton(translate("app.windows.signin", "Use a &code instead"))
+        accessible(
+            self.device,
+            translate("app.windows.signin", "Use a code instead"),
+            translate("app.windows.signin", "Sign in on another device with a one-time code"),
         )
         self.device.clicked.connect(self._use_code)
-        self.cancel = QPushButton("Cancel sign-&in")
-        accessible(self.cancel, "Cancel sign-in", "Stop waiting for this sign-in")
+        self.cancel = QPushButton(translate("app.windows.signin", "Cancel sign-&in"))
+        accessible(
+            self.cancel,
+            translate("app.windows.signin", "Cancel sign-in"),
+            translate("app.windows.signin", "Stop waiting for this sign-in"),
+        )
         self.cancel.clicked.connect(self._cancel)
-        self.close_button = QPushButton("C&lose")
-        accessible(self.close_button, "Close")
+        self.close_button = QPushButton(translate("app.windows.signin", "C&lose"))
+        accessible(self.close_button, translate("app.windows.signin", "Close"))
         self.close_button.clicked.connect(self.close)
-        self.footer = muted("Your password is entered only on your organization's sign-in page.")
+        self.footer = muted(
+            translate(
+                "app.windows.signin",
+                "Your password is entered only on your organization's sign-in page.",
+            )
+        )
         buttons = QHBoxLayout()
         buttons.addWidget(self.device)
         buttons.addStretch(1)
@@ -201,7 +239,11 @@ class SignInWindow(QWidget):
         shown = clean_details(raw)
         uri = shown.get("verification_uri", "")
         full = shown.get("verification_uri_complete", "")
-        self.code_hint.setText(f"On a phone or computer, open {uri or full} and enter:")
+        self.code_hint.setText(
+            translate(
+                "app.windows.signin", "On a phone or computer, open {page} and enter:"
+            ).format(page=uri or full)
+        )
         # The complete URI (code filled in) when valid, else the plain one, else none.
         set_link(self.code_link, raw.get("verification_uri_complete") or None)
         if not self.code_link.property("link_url"):
@@ -210,7 +252,9 @@ class SignInWindow(QWidget):
         self._user_code = code  # what is copied is what is shown: no control characters
         self._url = ""  # the code replaces any browser page
         self.code.setText(code)
-        self.code.setAccessibleName(f"Sign-in code {' '.join(code)}")
+        self.code.setAccessibleName(
+            translate("app.windows.signin", "Sign-in code {code}").format(code=" ".join(code))
+        )
         self.on_snapshot(self._bridge.snapshot)
 
     def on_snapshot(self, s: Snapshot) -> None:
@@ -237,17 +281,24 @@ class SignInWindow(QWidget):
             not signed_in and not switching and not self._user_code and (not busy or cancellable)
         )
         if signed_in:
-            self.title.setText("You're signed in")
-            self.body.setText(f"Signed in as {s.user}. You can close this window.")
+            self.title.setText(translate("app.windows.signin", "You're signed in"))
+            self.body.setText(
+                translate(
+                    "app.windows.signin", "Signed in as {user}. You can close this window."
+                ).format(user=s.user)
+            )
             self.browser.hide()
             self.device.hide()
             self._make_default(self.close_button)
         elif busy or switching:
-            self.title.setText("Finish signing in")
+            self.title.setText(translate("app.windows.signin", "Finish signing in"))
             self.body.setText(
-                "Enter the code below on another device."
+                translate("app.windows.signin", "Enter the code below on another device.")
                 if self._user_code
-                else "Complete sign-in in your browser. This window updates when you are done."
+                else translate(
+                    "app.windows.signin",
+                    "Complete sign-in in your browser. This window updates when you are done.",
+                )
             )
             self.browser.hide()  # nothing to start while an attempt runs
             self.device.setVisible(not self._user_code)
@@ -258,14 +309,21 @@ class SignInWindow(QWidget):
             else:
                 self._make_default(self.close_button)
         else:
-            self.title.setText("Sign in to Rustronaut")
+            self.title.setText(translate("app.windows.signin", "Sign in to Rustronaut"))
             self.body.setText(
-                "Sign in with your work account to reach your organization's resources. "
-                "Your browser opens for sign-in; if this device has no browser, use a code."
+                translate(
+                    "app.windows.signin",
+                    "Sign in with your work account to reach your organization's resources. "
+                    "Your browser opens for sign-in; if this device has no browser, use a code.",
+                )
             )
             self.browser.show()
             self.device.show()
-            self.browser.setText("Sign in with &browser" if s.error is None else "Try &again")
+            self.browser.setText(
+                translate("app.windows.signin", "Sign in with &browser")
+                if s.error is None
+                else translate("app.windows.signin", "Try &again")
+            )
             self._make_default(self.browser)
         if s.error is not None and not busy and not switching:
             title, words = error_words(s.error)
@@ -304,7 +362,11 @@ class SignInWindow(QWidget):
         clipboard = QGuiApplication.clipboard()
         if clipboard is not None and self._url:
             clipboard.setText(self._url)
-            self.note.setText("Link copied. Paste it into your browser's address bar.")
+            self.note.setText(
+                translate(
+                    "app.windows.signin", "Link copied. Paste it into your browser's address bar."
+                )
+            )
 
     def _open_again(self) -> None:
         if self._url:

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QAbstractButton, QMessageBox, QWidget
 
 from app.plain import clean
 from app.widgets import window_setup
+from core.i18n import translate
 
 __all__ = ["StartupErrorWindow", "plain_reason"]
 
@@ -44,8 +45,12 @@ class StartupErrorWindow(QMessageBox):
         window_setup(self, "Rustronaut", "startup-error-window")
         self.setIcon(QMessageBox.Icon.Critical)
         self.setTextFormat(Qt.TextFormat.PlainText)
-        self.retry_button = self.addButton("&Retry", QMessageBox.ButtonRole.AcceptRole)
-        self.quit_button = self.addButton("&Quit", QMessageBox.ButtonRole.RejectRole)
+        self.retry_button = self.addButton(
+            translate("app.windows.startup_error", "&Retry"), QMessageBox.ButtonRole.AcceptRole
+        )
+        self.quit_button = self.addButton(
+            translate("app.windows.startup_error", "&Quit"), QMessageBox.ButtonRole.RejectRole
+        )
         self.setDefaultButton(self.retry_button)
         self.setEscapeButton(self.quit_button)
         self.set_reason(reason, next_step)
