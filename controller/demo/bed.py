@@ -39,6 +39,24 @@ queries to it apart, ``rogue_dns_queries``). ``rogue_route`` adds a more specifi
 via it in the client namespace (a rogue DHCP server's option 121), and
 ``point_resolver_at_rogue`` makes the client namespace's own resolver ask it.
 
+With ``make_bed(onboarding=True)`` the gateway namespace also plays the public internet
+an employee's first run meets, on extra addresses of the client's link::
+
+    client ns ── 10.241.0.2 ── veth ── 10.241.0.53  public DNS (the client's resolver)
+                                       10.241.0.80  https://acme.example (TLS front: the controller)
+                                       10.241.0.81  https://<other>.example (other sites)
+
+A test CA (``ca_file``, what the client's OS trust store would hold) signs one
+certificate for these names. ``front_controller`` serves the reference controller at
+``https://acme.example`` (a TLS-terminating ``socat`` in front of the controller bridge,
+as a reverse proxy would), so ``alice@acme.example`` finds it through its own
+``/.well-known/rustronaut``. The DNS also answers the ``_rustronaut.<domain>`` TXT
+records of :data:`ONBOARDING_TXT`, and the other sites serve :data:`ONBOARDING_SITES`
+(an http:// pointer, a pointer DNS contradicts, a site with no record). With the rogue
+LAN as well, the rogue's DNS claims ``acme.example`` and its TXT record, and the rogue
+serves ``https://acme.example`` with a certificate of its own making, pointing at itself
+(:data:`ROGUE_CONTROLLER`).
+
 Only these namespaces' own addresses and loopback are ever used. ``close`` removes every
 namespace, interface, process, socket and file the bed made; it is idempotent.
 """
@@ -66,7 +84,13 @@ from controller.gateway import CommandResult, subprocess_runner
 __all__ = [
     "DNS_ADDR",
     "DNS_SUFFIX",
+    "ONBOARDING_DOMAIN",
+    "ONBOARDING_SITES",
+    "ONBOARDING_TXT",
+    "PUBLIC_DNS",
+    "PUBLIC_WEB",
     "RESOURCES",
+    "ROGUE_CONTROLLER",
     "ROGUE_DNS",
     "ROGUE_HOST",
     "ROGUE_HOST6",
@@ -101,6 +125,31 @@ CL_ROGUE6 = "fd46::2"
 ROGUE_HOST = "10.246.0.66"
 ROGUE_HOST6 = "fd46::66"
 ROGUE_DNS = "10.246.0.53"
+
+#: The onboarding's public side (gateway namespace, the client's link): its DNS server, the
+#: company's web front (the controller) and the other sites' host.
+PUBLIC_DNS = "10.241.0.53"
+PUBLIC_WEB = "10.241.0.80"
+OTHER_WEB = "10.241.0.81"
+#: The employee's email domain: ``https://acme.example`` is the controller (TLS front).
+ONBOARDING_DOMAIN = "acme.example"
+#: Other sites' ``/.well-known/rustronaut`` answers: host → (status, body).
+ONBOARDING_SITES: dict[str, tuple[int, str]] = {
+    # a pointer at a plain-http controller
+    "plain.example": (200, json.dumps({"controller_url": f"http://{ONBOARDING_DOMAIN}"})),
+    # a pointer at the real controller, which the domain's TXT record contradicts
+    "split.example": (200, json.dumps({"controller_url": f"https://{ONBOARDING_DOMAIN}"})),
+    # no record on the web site: the TXT record names the controller
+    "dns-only.example": (404, "not found"),
+}
+#: The public DNS's ``_rustronaut.<domain>`` TXT records: domain → record text.
+ONBOARDING_TXT = {
+    ONBOARDING_DOMAIN: f"url=https://{ONBOARDING_DOMAIN}",
+    "split.example": "url=https://elsewhere.example",
+    "dns-only.example": f"url=https://{ONBOARDING_DOMAIN}",
+}
+#: The controller the rogue LAN host claims to be, on its web site and in its TXT record.
+ROGUE_CONTROLLER = "https://10.246.0.66"
 
 #: name → (address, description) of the resource servers behind the gateway.
 RESOURCES = {
@@ -184,6 +233,36 @@ S(("::", 80), H).serve_forever()
 """
 
 
+#: An HTTPS site answering ``/.well-known/rustronaut`` by Host:
+#: ``<address> <cert> <key> <JSON host → [status, body]>``; other paths and hosts 404.
+_SITE = r"""
+import http.server, json, socketserver, ssl, sys
+addr, cert, key, sites = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        host = (self.headers.get("Host") or "").split(":")[0].lower()
+        status, body = sites.get(host, [404, "not found"])
+        if self.path != "/.well-known/rustronaut":
+            status, body = 404, "not found"
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def log_message(self, *a):
+        pass
+class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+server = S((addr, 443), H)
+server.socket = ctx.wrap_socket(server.socket, server_side=True)
+server.serve_forever()
+"""
+
+
 def run(
     argv: Sequence[str],
     *,
@@ -246,6 +325,8 @@ class Bed:
     gw2_public: str = ""
     #: whether this bed has the rogue LAN host (``make_bed(rogue_lan=True)``)
     rogue_lan: bool = False
+    #: whether this bed has the onboarding's public side (``make_bed(onboarding=True)``)
+    onboarding: bool = False
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _bridge: subprocess.Popen[bytes] | None = None
 
@@ -336,6 +417,43 @@ class Bed:
         self._need_rogue()
         via = ROGUE_HOST6 if ":" in cidr else ROGUE_HOST
         run(["ip", "route", "replace", cidr, "via", via, "dev", self.rogue_if], ns=self.client_ns)
+
+    @property
+    def ca_file(self) -> Path:
+        """The test CA (PEM) that signed the onboarding sites' certificate: what the
+        client's OS trust store holds (``SSL_CERT_FILE`` for its processes)."""
+        return self.workdir / "tls" / "ca.pem"
+
+    def front_controller(self) -> None:
+        """Serve the bridged controller at ``https://acme.example`` (TLS terminated in
+        the gateway namespace, then the bridge's Unix socket). Call ``bridge_controller``
+        first."""
+        if not self.onboarding:
+            raise RuntimeError("this bed has no onboarding side: make_bed(onboarding=True)")
+        sock = self.workdir / "controller.sock"
+        if not sock.exists():
+            raise RuntimeError("bridge_controller first: the TLS front forwards to its socket")
+        tls = self.workdir / "tls"
+        self.spawn(
+            [
+                "socat",
+                f"OPENSSL-LISTEN:443,bind={PUBLIC_WEB},reuseaddr,fork,"
+                f"cert={tls / 'site.pem'},key={tls / 'site.key'},verify=0",
+                f"UNIX-CONNECT:{sock}",
+            ],
+            ns=self.gateway_ns,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_for(
+            lambda: (
+                run(["ss", "-Hltn", f"src {PUBLIC_WEB}"], ns=self.gateway_ns).stdout.strip() != ""
+            ),
+            what="controller TLS front",
+        )
+
+    def restore_resolver(self) -> None:
+        """Undo ``point_resolver_at_rogue``: the bed's own hosts file and resolver again."""
+        _write_resolver(self)
 
     def point_resolver_at_rogue(self) -> None:
         """Make the client namespace's own resolver ask the rogue DNS server: its
@@ -470,9 +588,11 @@ def _wait_for(predicate: object, *, what: str, timeout: float = 10) -> None:
     raise RuntimeError(f"timed out waiting for the {what}")
 
 
-def make_bed(*, second_gateway: bool = False, rogue_lan: bool = False) -> Bed:
-    """Build a fresh bed (about a second), with a second gateway and a rogue LAN host
-    when asked.
+def make_bed(
+    *, second_gateway: bool = False, rogue_lan: bool = False, onboarding: bool = False
+) -> Bed:
+    """Build a fresh bed (about a second), with a second gateway, a rogue LAN host and the
+    onboarding's public side when asked.
 
     Cleans up and raises ``RuntimeError`` on failure.
     """
@@ -487,9 +607,12 @@ def make_bed(*, second_gateway: bool = False, rogue_lan: bool = False) -> Bed:
         gw2_private=private2,
         gw2_public=public2,
         rogue_lan=rogue_lan,
+        onboarding=onboarding,
     )
     try:
         _build(bed)
+        if onboarding:
+            _build_onboarding(bed)
         if second_gateway:
             _build_gateway2(bed)
         if rogue_lan:
@@ -516,15 +639,25 @@ def _counter_packets(ns: str, table: str, counter: str) -> int:
 
 
 def _dns_server(
-    bed: Bed, ns: str, addr: str, zone: dict[str, list[str]], *, any_name: bool
+    bed: Bed,
+    ns: str,
+    addr: str,
+    zone: dict[str, list[str]],
+    *,
+    any_name: bool,
+    texts: dict[str, str] | None = None,
+    suffix: str = DNS_SUFFIX,
 ) -> None:
     """Answer ``zone`` (name → addresses, A or AAAA by family) on ``addr``:53 in ``ns``:
-    every name when ``any_name`` (the rogue), else ``corp.example`` only."""
-    if importlib.util.find_spec("controller.demo.dns") is not None:
+    every name when ``any_name`` (the rogue), else ``suffix`` only; with ``texts``
+    (name → TXT string), TXT records too."""
+    if texts or importlib.util.find_spec("controller.demo.dns") is not None:
         argv = [sys.executable, "-m", "controller.demo.dns", "--listen", f"{addr}:53",
-                "--zone", "." if any_name else DNS_SUFFIX, "--ttl", "5"]  # fmt: skip
+                "--zone", "." if any_name else suffix, "--ttl", "5"]  # fmt: skip
         for name, addrs in zone.items():
             argv += [a for x in addrs for a in ("--record", f"{name}={x}")]
+        for name, value in (texts or {}).items():
+            argv += ["--txt", f"{name}={value}"]
         bed.spawn(argv, ns=ns, cwd=_ROOT, stdout=subprocess.DEVNULL)
     else:  # the small stand-in until controller.demo.dns is there
         by_type = {
@@ -553,14 +686,21 @@ def _addr(ns: str, dev: str, *cidrs: str) -> None:
     run(["ip", "link", "set", dev, "up"], ns=ns)
 
 
-def _build(bed: Bed) -> None:
-    cl, gw, sv, t = bed.client_ns, bed.gateway_ns, bed.server_ns, bed.tag
+def _write_resolver(bed: Bed) -> None:
+    """The client namespace's hosts file (the resources) and resolver (none, or the
+    public DNS of an onboarding bed)."""
     bed.netns_etc.mkdir(parents=True, exist_ok=True)
     hosts = "127.0.0.1 localhost\n::1 localhost\n" + "".join(
         f"{addr} {name}\n" for name, (addr, _) in RESOURCES.items()
     )
     (bed.netns_etc / "hosts").write_text(hosts)
-    (bed.netns_etc / "resolv.conf").write_text("# no DNS in the test bed\n")
+    resolver = f"nameserver {PUBLIC_DNS}\n" if bed.onboarding else "# no DNS in the test bed\n"
+    (bed.netns_etc / "resolv.conf").write_text(resolver)
+
+
+def _build(bed: Bed) -> None:
+    cl, gw, sv, t = bed.client_ns, bed.gateway_ns, bed.server_ns, bed.tag
+    _write_resolver(bed)
     for ns in (cl, gw, sv):
         run(["ip", "netns", "add", ns])
         run(["ip", "link", "set", "lo", "up"], ns=ns)
@@ -673,4 +813,128 @@ def _build_rogue(bed: Bed) -> None:
         what="rogue web server",
     )
     rogue = {name: [ROGUE_HOST, ROGUE_HOST6] for name in RESOURCES}
-    _dns_server(bed, rg, ROGUE_DNS, rogue, any_name=True)
+    texts = None
+    if bed.onboarding:
+        # The rogue claims the employee's domain: its address, its TXT record, and an
+        # https site with a certificate of its own making that points at itself.
+        rogue[ONBOARDING_DOMAIN] = [ROGUE_HOST]
+        texts = {f"_rustronaut.{ONBOARDING_DOMAIN}": f"url={ROGUE_CONTROLLER}"}
+        tls = bed.workdir / "tls"
+        _self_signed(tls / "rogue", [ONBOARDING_DOMAIN])
+        sites = {ONBOARDING_DOMAIN: [200, json.dumps({"controller_url": ROGUE_CONTROLLER})]}
+        bed.spawn(
+            [sys.executable, "-I", "-c", _SITE, ROGUE_HOST, str(tls / "rogue.pem"),
+             str(tls / "rogue.key"), json.dumps(sites)],
+            ns=rg,
+        )  # fmt: skip
+        _wait_for(
+            lambda: run(["ss", "-Hltn", "sport = :443"], ns=rg).stdout.strip() != "",
+            what="rogue https site",
+        )
+    _dns_server(bed, rg, ROGUE_DNS, rogue, any_name=True, texts=texts)
+
+
+def _build_onboarding(bed: Bed) -> None:
+    gw, t = bed.gateway_ns, bed.tag
+    for addr in (PUBLIC_DNS, PUBLIC_WEB, OTHER_WEB):
+        run(["ip", "addr", "add", f"{addr}/24", "dev", f"rtevg{t}"], ns=gw)
+    tls = bed.workdir / "tls"
+    _test_ca(tls, [ONBOARDING_DOMAIN, *ONBOARDING_SITES])
+    zone = {ONBOARDING_DOMAIN: [PUBLIC_WEB], **{name: [OTHER_WEB] for name in ONBOARDING_SITES}}
+    texts = {f"_rustronaut.{domain}": value for domain, value in ONBOARDING_TXT.items()}
+    _dns_server(bed, gw, PUBLIC_DNS, zone, any_name=False, texts=texts, suffix="example")
+    sites = {host: list(answer) for host, answer in ONBOARDING_SITES.items()}
+    bed.spawn(
+        [sys.executable, "-I", "-c", _SITE, OTHER_WEB, str(tls / "site.pem"),
+         str(tls / "site.key"), json.dumps(sites)],
+        ns=gw,
+    )  # fmt: skip
+    _wait_for(
+        lambda: run(["ss", "-Hltn", f"src {OTHER_WEB}"], ns=gw).stdout.strip() != "",
+        what="onboarding sites",
+    )
+
+
+def _write_key(path: Path, key: object) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+
+
+def _cert(
+    subject: str, key: object, issuer: str, issuer_key: object, names: Sequence[str], *, ca: bool
+) -> bytes:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    assert isinstance(issuer_key, ec.EllipticCurvePrivateKey)
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if ca:
+        builder = builder.add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        ).add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    else:
+        builder = (
+            builder.add_extension(
+                x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
+            )
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+                critical=False,
+            )
+        )
+    return builder.sign(issuer_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+
+def _test_ca(tls: Path, names: Sequence[str]) -> None:
+    """``tls/ca.pem`` and ``tls/site.{pem,key}``: a test CA and a certificate it signed
+    for ``names`` (the onboarding's public sites)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    tls.mkdir(mode=0o700, exist_ok=True)
+    ca_key, site_key = (
+        ec.generate_private_key(ec.SECP256R1()),
+        ec.generate_private_key(ec.SECP256R1()),
+    )
+    ca_name = "Rustronaut test bed CA"
+    (tls / "ca.pem").write_bytes(_cert(ca_name, ca_key, ca_name, ca_key, (), ca=True))
+    (tls / "site.pem").write_bytes(_cert(names[0], site_key, ca_name, ca_key, names, ca=False))
+    _write_key(tls / "site.key", site_key)
+
+
+def _self_signed(stem: Path, names: Sequence[str]) -> None:
+    """``<stem>.pem`` and ``<stem>.key``: a certificate for ``names`` no CA signed (the
+    rogue's)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    stem.parent.mkdir(mode=0o700, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    stem.with_suffix(".pem").write_bytes(_cert(names[0], key, names[0], key, names, ca=False))
+    _write_key(stem.with_suffix(".key"), key)
