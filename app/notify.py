@@ -222,14 +222,23 @@ def notices_for(prev: Snapshot | None, event: Event, *, now: float) -> list[Noti
 
 
 #: Engine notices the UI already tells better from the snapshot (with resource and fix),
-#: or shows elsewhere (the device code is in the sign-in window).
+#: or shows elsewhere (the device code is in the sign-in window): by the engine's
+#: ``notice`` detail, its message in the installed language, or (an agent from before the
+#: detail) its English words.
+_DERIVED_NOTICES = frozenset({"connected", "access_withdrawn"})
 _DERIVED_PREFIXES = ("Connected", "Access withdrawn")
+
+
+def _derived(event: Event) -> bool:
+    if "user_code" in event.details or event.details.get("notice") in _DERIVED_NOTICES:
+        return True
+    return "notice" not in event.details and event.message.startswith(_DERIVED_PREFIXES)
 
 
 def _engine_notice(event: Event) -> Notice | None:
     """An engine NOTICE as a notification, or None when the UI says it another way."""
     details = event.details
-    if "user_code" in details or event.message.startswith(_DERIVED_PREFIXES):
+    if _derived(event):
         return None
     action = details.get("action")
     if action in {"extend", "extend_session", "signed_out"}:
@@ -238,7 +247,8 @@ def _engine_notice(event: Event) -> Notice | None:
         return None
     if action == "sign_in":
         # The provider no longer accepts the sign-in: the engine's words, then ours.
-        why = clean(event.message.removeprefix("Sign-in needed: "))
+        # (``detail`` alone, in the engine's language; an older agent's English message)
+        why = clean(details.get("detail") or event.message.removeprefix("Sign-in needed: "))
         body = f"{why}\n{_sign_in_needed()}" if why else _sign_in_needed()
         title = translate("app.notify", "Sign-in needed")
         return Notice("signin-needed", title, body, "warning", Action.SIGN_IN, 5 * 60)

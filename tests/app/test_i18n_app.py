@@ -290,3 +290,30 @@ def test_the_connected_notice_picks_its_plural(plurals: None) -> None:
     one = dataclasses.replace(snap, resources=snap.resources[2:3])  # Payroll, blocked
     assert notify.connected_notice(one).body.startswith("0 von 1 Arbeitsressource ist")
     assert notify.connected_notice(snap).body.startswith("3 von 4 Arbeitsressourcen sind")
+
+
+@pytest.mark.parametrize("notice", ["connected", "access_withdrawn"])
+def test_translated_engine_notices_told_by_the_tray_are_not_repeated(
+    marked: None, notice: str
+) -> None:
+    snap = demo_snapshot(SessionState.CONNECTED)
+    event = Event(
+        EventKind.NOTICE, snap, time.time(), message="«Verbunden»", details={"notice": notice}
+    )
+    assert notify.notices_for(snap, event, now=time.time()) == []
+
+
+def test_a_translated_sign_in_needed_shows_the_engine_detail_once(marked: None) -> None:
+    event = Event(
+        EventKind.NOTICE,
+        Snapshot(),
+        time.time(),
+        message="«Anmeldung nötig: Deine Anmeldung wurde widerrufen.»",
+        details={"action": "sign_in", "detail": "Deine Anmeldung wurde widerrufen."},
+    )
+    (notice,) = notify.notices_for(None, event, now=time.time())
+    assert notice.title == "«Sign-in needed»"
+    assert notice.body.splitlines() == [
+        "Deine Anmeldung wurde widerrufen.",
+        "«Sign in again to reach your work resources.»",
+    ]
