@@ -9,6 +9,11 @@ the last good managed payload (``last_good``; the watcher passes the one in forc
 in force, so a typo never silently unlocks or switches off what IT enforces.
 ``set_user``/``unset_user`` rewrite the user's file atomically (mode 0600) and refuse
 keys the organization manages.
+
+Words for the employee (a setting's title and description, a refusal) are in the
+installed language (``core.i18n``). The framing of a managed configuration's problems
+stays English (it is reported to IT as the ``client.managed_rejected`` fact, and logged);
+a refused value's own words (``SettingSpec.validate``) follow the installed language.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from core import paths
+from core.i18n import translate
 from core.settings.errors import SettingLockedError, SettingsFileError, SettingValueError
 from core.settings.managed import ManagedLayer, ManagedSource, default_sources
 from core.settings.managed.linux import parse_json_layer
@@ -125,8 +131,8 @@ class EffectiveSettings:
             value=getattr(self.values, spec.key),
             source=self.sources[spec.key],
             locked=self.sources[spec.key] == "managed",
-            description=spec.description,
-            title=spec.title,
+            description=spec.help(),
+            title=spec.label(),
             origin=self.origins[spec.key],
         )
 
@@ -332,10 +338,12 @@ def set_user(
     spec = spec_for(key)
     current = _current(settings)
     if current.locked(spec.key):
+        text = translate(
+            "core.settings.loader",
+            "{key} is set by your organization ({origin}) and cannot be changed here",
+        )
         raise SettingLockedError(
-            f"{spec.key} is set by your organization ({current.origin(spec.key)}) "
-            "and cannot be changed here",
-            key=spec.key,
+            text.format(key=spec.key, origin=current.origin(spec.key)), key=spec.key
         )
     parsed = spec.parse_text(value) if isinstance(value, str) else spec.validate(value)
     raw = _user_object_for_writing(current.user_path)

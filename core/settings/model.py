@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from core.i18n import QT_TRANSLATE_NOOP, translate
 from core.settings.errors import SettingValueError
 
 __all__ = [
@@ -56,6 +57,11 @@ class SettingSpec:
     :class:`SettingValueError`; ``pattern`` is the same rule as a JSON Schema regex so
     the generated schema agrees with the loader. ``advanced`` is False only for the few
     keys an employee is expected to change (shown first in the settings window).
+
+    ``title``, ``description`` and ``category`` are English (the MDM templates and the
+    admin guide are generated from them); :meth:`label`, :meth:`help` and
+    :meth:`category_label` give them in the installed language (``core.i18n``). The
+    ``key`` is never translated.
     """
 
     key: str
@@ -77,17 +83,38 @@ class SettingSpec:
     #: window keeps it under "Advanced" (and hides it when IT manages it)
     advanced: bool = True
 
+    def label(self) -> str:
+        """The setting's title in the installed language ("Local proxy port")."""
+        return translate("core.settings.model", self.title)
+
+    def help(self) -> str:
+        """The setting's description in the installed language."""
+        return translate("core.settings.model", self.description)
+
+    def category_label(self) -> str:
+        """The setting's category in the installed language ("Connection")."""
+        return translate("core.settings.model", self.category)
+
     def expected(self) -> str:
-        """A human phrase for what a valid value looks like (used in error messages)."""
+        """A human phrase for what a valid value looks like (used in error messages), in
+        the installed language; the choices of an enum are values, never translated."""
         if self.kind is Kind.BOOL:
-            return "true or false"
+            return translate("core.settings.model", "true or false")
         if self.kind is Kind.INT:
-            return f"a whole number from {self.minimum} to {self.maximum}"
+            return translate(
+                "core.settings.model", "a whole number from {minimum} to {maximum}"
+            ).format(minimum=self.minimum, maximum=self.maximum)
         if self.kind is Kind.ENUM:
-            return "one of " + ", ".join(self.choices)
-        what = _CHECKS[self.check][0] if self.check is not None else "text"
+            return translate("core.settings.model", "one of {choices}").format(
+                choices=", ".join(self.choices)
+            )
+        what = translate(
+            "core.settings.model", _CHECKS[self.check][0] if self.check is not None else _TEXT
+        )
         if self.kind is Kind.STR_LIST:
-            return f"a list of strings, each {what}"
+            return translate("core.settings.model", "a list of strings, each {what}").format(
+                what=what
+            )
         return what
 
     def validate(self, value: object) -> Any:
@@ -122,14 +149,21 @@ class SettingSpec:
         if not isinstance(value, list | tuple):
             raise bad
         if len(value) > self.max_items:
-            raise self._bad(value, f"more than {self.max_items} items")
+            raise self._bad(
+                value,
+                translate("core.settings.model", "more than {count} items").format(
+                    count=self.max_items
+                ),
+            )
         items = []
         for index, item in enumerate(value, start=1):
-            where = f"item {index}"
+            where = translate("core.settings.model", "item {index}").format(index=index)
             if not isinstance(item, str):
                 raise self._bad(item, where)
             if item == "":
-                raise self._bad(item, f"{where} is empty")
+                raise self._bad(
+                    item, translate("core.settings.model", "{where} is empty").format(where=where)
+                )
             items.append(self._check_text(item, bad, where))
         return tuple(items)
 
@@ -145,9 +179,12 @@ class SettingSpec:
         if not isinstance(value, str):
             raise bad
         if len(value) > self.max_length:
-            raise self._bad(value, f"{prefix}longer than {self.max_length} characters")
+            too_long = translate("core.settings.model", "longer than {count} characters")
+            raise self._bad(value, prefix + too_long.format(count=self.max_length))
         if "\x00" in value:
-            raise self._bad(value, f"{prefix}contains a NUL character")
+            raise self._bad(
+                value, prefix + translate("core.settings.model", "contains a NUL character")
+            )
         if self.check is not None and value != "":
             try:
                 self.check(value)
@@ -211,13 +248,13 @@ def check_url(value: str) -> None:
     """Accept an absolute ``http``/``https`` URL with a host; raise otherwise."""
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SettingValueError("not an absolute http(s) URL")
+        raise SettingValueError(translate("core.settings.model", "not an absolute http(s) URL"))
     if any(ch.isspace() for ch in value):
-        raise SettingValueError("URL contains whitespace")
+        raise SettingValueError(translate("core.settings.model", "URL contains whitespace"))
     try:
         _ = parts.port
     except ValueError:
-        raise SettingValueError("invalid port") from None
+        raise SettingValueError(translate("core.settings.model", "invalid port")) from None
 
 
 def _is_loopback(host: str) -> bool:
@@ -234,9 +271,13 @@ def check_controller_url(value: str) -> None:
     check_url(value)
     parts = urlsplit(value)
     if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
-        raise SettingValueError("http:// is allowed only for loopback; use https://")
+        raise SettingValueError(
+            translate("core.settings.model", "http:// is allowed only for loopback; use https://")
+        )
     if parts.username or parts.password:
-        raise SettingValueError("credentials in the URL are not allowed")
+        raise SettingValueError(
+            translate("core.settings.model", "credentials in the URL are not allowed")
+        )
 
 
 def check_spki_pin(value: str) -> None:
@@ -244,37 +285,64 @@ def check_spki_pin(value: str) -> None:
     try:
         raw = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
-        raise SettingValueError("not valid base64") from None
+        raise SettingValueError(translate("core.settings.model", "not valid base64")) from None
     if len(raw) != 32:
-        raise SettingValueError(f"decodes to {len(raw)} bytes, not 32")
+        raise SettingValueError(
+            translate("core.settings.model", "decodes to {count} bytes, not 32").format(
+                count=len(raw)
+            )
+        )
 
 
 def check_policy_anchor(value: str) -> None:
     """Accept unpadded base64url of exactly 32 bytes in canonical form (an Ed25519 public
     key, the ``x`` of its JWK), as ``core.policy.trust.parse_anchor`` reads it."""
     if len(value) != 43 or not value.isascii():
-        raise SettingValueError("must be 43 characters of base64url (a 32-byte Ed25519 key)")
+        raise SettingValueError(
+            translate(
+                "core.settings.model", "must be 43 characters of base64url (a 32-byte Ed25519 key)"
+            )
+        )
     try:
         raw = base64.b64decode(value.replace("-", "+").replace("_", "/") + "=", validate=True)
     except (binascii.Error, ValueError):
-        raise SettingValueError("not valid base64url (A-Z a-z 0-9 - _)") from None
+        raise SettingValueError(
+            translate("core.settings.model", "not valid base64url (A-Z a-z 0-9 - _)")
+        ) from None
     if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != value:
-        raise SettingValueError("not in canonical base64url (its last character is off)")
+        raise SettingValueError(
+            translate(
+                "core.settings.model", "not in canonical base64url (its last character is off)"
+            )
+        )
 
 
-# Each checker's phrase for messages, and the same rule as a JSON Schema regex (so the
-# generated schema agrees with the loader) with its "format".
+#: What any text setting accepts, for messages (translated where it is used).
+_TEXT = QT_TRANSLATE_NOOP("core.settings.model", "text")
+
+# Each checker's phrase for messages (English, translated where used), and the same rule
+# as a JSON Schema regex (so the generated schema agrees with the loader) with its "format".
 _LOOPBACK_HOST = r"(localhost|127(\.[0-9]{1,3}){3}|\[::1\])"
 _CHECKS: Mapping[Checker, tuple[str, str, str | None]] = {
     check_controller_url: (
-        "an https:// URL (http:// only for a loopback address)",
+        QT_TRANSLATE_NOOP(
+            "core.settings.model", "an https:// URL (http:// only for a loopback address)"
+        ),
         rf"^(|https://[^\s/@]+(/\S*)?|http://{_LOOPBACK_HOST}(:[0-9]{{1,5}})?(/\S*)?)$",
         "uri",
     ),
-    check_url: ("an http(s):// URL", r"^(|https?://[^\s/]+(/\S*)?)$", "uri"),
-    check_spki_pin: ("base64 of a 32-byte SHA-256 SPKI hash", r"^[A-Za-z0-9+/]{43}=$", None),
+    check_url: (
+        QT_TRANSLATE_NOOP("core.settings.model", "an http(s):// URL"),
+        r"^(|https?://[^\s/]+(/\S*)?)$",
+        "uri",
+    ),
+    check_spki_pin: (
+        QT_TRANSLATE_NOOP("core.settings.model", "base64 of a 32-byte SHA-256 SPKI hash"),
+        r"^[A-Za-z0-9+/]{43}=$",
+        None,
+    ),
     check_policy_anchor: (
-        "base64url of a 32-byte Ed25519 public key",
+        QT_TRANSLATE_NOOP("core.settings.model", "base64url of a 32-byte Ed25519 public key"),
         r"^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$",
         None,
     ),
@@ -322,184 +390,240 @@ class Settings:
 
     controller_url: str = spec(
         "",
-        "Controller URL",
-        "Address of the Rustronaut controller the client enrolls with and fetches its "
-        "signed policy from. Must be https:// (http:// is accepted only for a loopback "
-        "address, for local testing). Empty means not configured yet.",
-        category="Connection",
+        QT_TRANSLATE_NOOP("core.settings.model", "Controller URL"),
+        QT_TRANSLATE_NOOP(
+            "core.settings.model",
+            "Address of the Rustronaut controller the client enrolls with and fetches its "
+            "signed policy from. Must be https:// (http:// is accepted only for a loopback "
+            "address, for local testing). Empty means not configured yet.",
+        ),
+        category=QT_TRANSLATE_NOOP("core.settings.model", "Connection"),
         check=check_controller_url,
         example="https://controller.example.com",
     )
     oidc_issuer: str = spec(
         "",
-        "OpenID Connect issuer",
-        "Issuer URL of the company's OpenID Connect provider used for sign-in "
-        "(discovery is read from <issuer>/.well-known/openid-configuration).",
-        category="Sign-in",
+        QT_TRANSLATE_NOOP("core.settings.model", "OpenID Connect issuer"),
+        QT_TRANSLATE_NOOP(
+            "core.settings.model",
+            "Issuer URL of the company's OpenID Connect provider used for sign-in "
+            "(discovery is read from <issuer>/.well-known/openid-configuration).",
+        ),
+        category=QT_TRANSLATE_NOOP("core.settings.model", "Sign-in"),
         check=check_url,
         example="https://login.example.com/realms/corp",
     )
     oidc_client_id: str = spec(
         "rustronaut-desktop",
-        "OpenID Connect client id",
-        "Client id of the desktop app registered at the OpenID Connect provider "
-        "(a public, native client using PKCE).",
-        category="Sign-in",
+        QT_TRANSLATE_NOOP("core.settings.model", "OpenID Connect client id"),
+        QT_TRANSLATE_NOOP(
+            "core.settings.model",
+            "Client id of the desktop app registered at the OpenID Connect provider "
+            "(a public, native client using PKCE).",
+        ),
+        category=QT_TRANSLATE_NOOP("core.settings.model", "Sign-in"),
         example="rustronaut-desktop",
     )
     end_provider_session: bool = spec(
         True,
-        "Sign out at the identity provider too",
-        "On sign-out, also end the session at the identity provider: its logout page "
-        "opens in the browser (when the provider offers one), so the next sign-in asks "
-        "for the password again. The tokens are revoked either way.",
-        category="Sign-in",
+        QT_TRANSLATE_NOOP("core.settings.model", "Sign out at the identity provider too"),
+        QT_TRANSLATE_NOOP(
+            "core.settings.model",
+            "On sign-out, also end the session at the identity provider: its logout page "
+            "opens in the browser (when the provider offers one), so the next sign-in asks "
+            "for the password again. The tokens are revoked either way.",
+        ),
+        category=QT_TRANSLATE_NOOP("core.settings.model", "Sign-in"),
         example=True,
         advanced=False,
     )
     auto_connect: bool = spec(
         True,
-        "Connect automatically",
-        "Connect as soon as the user is signed in and the app starts.",
-        category="Connection",
+        QT_TRANSLATE_NOOP("core.settings.model", "Connect automatically"),
+        QT_TRANSLATE_NOOP(
+            "core.settings.model", "Connect as soon as the user is signed in and the app starts."
+        ),
+        category=QT_TRANSLATE_NOOP("core.settings.model", "Connection"),
         example=True,
         advanced=False,
     )
     always_on: bool = spec(
         False,
-        "Always-on",
-        "Keep the connection up at all times; disconnecting then needs a break-glass "
-        "reason (if allowed) and is reported to the controller.",
-        category="Connection",
+        QT_TRANSLATE_NOOP("core.settings.model", "Always-on"),
+        QT_TRANSLATE_NOOP(
+            "core.settings.model",
+            "Keep the connection up at all times; disconnecting then needs a break-glass "
+            "reason (if allowed) and is reported to the controller.",
+        ),
+        category=QT_TRANSLATE_NOOP("core.settings.model", "Connection"),
         example=False,
     )
     allow_break_glass: bool = spec(
         True,
-        "Allow break-glass disconnect",
-        "Under always-on, let the user disconnect after giving a reason.",
-        category="Connection",
+        QT_TRANSLATE_NOOP("core.settings.model", "Allow break-glass disconnect"),
+        QT_TRANSLATE_NOOP(
+            "core.settings.model", "Under always-on, let the user disconnect after giving a reason."
+        ),
+        category=QT_TRANSLATE_NOOP("core.settings.model", "Connection"),
     )
     preferred_backend: Backend = spec(  # noqa: RUF009 (spec() returns a field)
         "auto",
-        "Preferred WireGuard backend",
-        "Which WireGuard backend the helper uses; 'auto' picks the best available one "
-        "on this machine.",
-        category="Connection",
+        QT_TRANSLATE_NOOP("core.settings.model", "Preferred WireGuard backend"),
+        QT_TRANSLATE_NOOP(
+            "core.settings.model",
+            "Which WireGuard backend the helper uses; 'auto' picks the best available one "
+            "on this machine.",
+        ),
+        category=QT_TRANSLATE_NOOP("core.settings.model", "Connection"),
     )
     proxy_port: int = spec(
         9080,
-        "Local proxy port",
-        "Loopback TCP port of the local proxy; the same port serves SOCKS5 and HTTP CONNECT.",
-        category="Connection",
+        QT_TRANSLATE_NOOP("core.settings.model", "Local proxy port"),
+        QT_TRANSLATE_NOOP(
+            "core.settings.model",
+            "Loopback TCP port of the local proxy; the same port serves SOCKS5 and HTTP CONNECT.",
+        ),
+        category=QT_TRANSLATE_NOOP("core.settings.model", "Connection"),
         minimum=1024,
         maximum=65535,
         example=9080,
     )
     transparent: bool = spec(
         True,
-        "Transparent mode",
-        "Decide every app's connections to company resources without proxy settings: the "
-        "helper redirects them to the local decider (Linux; elsewhere apps use the proxy "
-        "port or the PAC file). Only the decider may send into the tunnel (kill switch). "
-        "Off: only apps pointed at the proxy reach company resources.",
-        category="Connection",
+        QT_TRANSLATE_NOOP("core.settings.model", "Transparent mode"),
+        QT_TRANSLATE_NOOP(
+            "core.settings.model",
+            "Decide every app's connections to company resources without proxy settings: the "
+            "helper redirects them to the local decider (Linux; elsewhere apps use the proxy "
+            "port or the PAC file). Only the decider may send into the tunnel (kill switch). "
+            "Off: only apps pointed at the proxy reach company resources.",
+        ),
+        category=QT_TRANSLATE_NOOP("core.settings.model", "Connection"),
         example=True,
     )
     transparent_port: int = spec(
         9082,
-        "Transparent mode port",
-        "Loopback TCP port where the helper's redirect hands apps' connections to the "
-        "decider (never a proxy: a direct connection to it is refused).",
-        category="Connection",
+        QT_TRANSLATE_NOOP("core.settings.model", "Transparent mode port"),
+        QT_TRANSLATE_NOOP(
+            "core.settings.model",
+            "Loopback TCP port where the helper's redirect hands apps' connections to the "
+            "decider (never a proxy: a direct connection to it is refused).",
+        ),
+        category=QT_TRANSLATE_NOOP("core.settings.model", "Connection"),
         minimum=1024,
         maximum=65535,
         example=9082,
     )
     tls_pin_sha256: tuple[str, ...] = spec(
         (),
-        "Controller TLS pins",
-        "Optional SHA-256 pins (base64) of the controller's TLS SubjectPublicKeyInfo; "
-        "when set, a connection is accepted only if one certificate in the chain "
-        "matches one pin, in addition to normal verification.",
-        category="Connection",
+        QT_TRANSLATE_NOOP("core.settings.model", "Controller TLS pins"),
+        QT_TRANSLATE_NOOP(
+            "core.settings.model",
+            "Optional SHA-256 pins (base64) of the controller's TLS SubjectPublicKeyInfo; "
+            "when set, a connection is accepted only if one certificate in the chain "
+            "matches one pin, in addition to normal verification.",
+        ),
+        category=QT_TRANSLATE_NOOP("core.settings.model", "Connection"),
         check=check_spki_pin,
     )
     policy_trust_anchors: tuple[str, ...] = spec(
         (),
-        "Policy trust anchors",
-        "The organisation's policy root keys: Ed25519 public keys (base64url of the raw "
-        "32 bytes, the 'x' of the key's JWK; the controller prints it with 'rustronaut-"
-        "controller keys root'). Only policy signed by one of them, or by a key one of "
-        "them endorsed, is used; the controller's discovery answer can never add one. "
-        "Empty: the first root seen is pinned with a warning (development only).",
-        category="Connection",
+        QT_TRANSLATE_NOOP("core.settings.model", "Policy trust anchors"),
+        QT_TRANSLATE_NOOP(
+            "core.settings.model",
+            "The organisation's policy root keys: Ed25519 public keys (base64url of the raw "
+            "32 bytes, the 'x' of the key's JWK; the controller prints it with 'rustronaut-"
+            "controller keys root'). Only policy signed by one of them, or by a key one of "
+            "them endorsed, is used; the controller's discovery answer can never add one. "
+            "Empty: the first root seen is pinned with a warning (development only).",
+        ),
+        category=QT_TRANSLATE_NOOP("core.settings.model", "Connection"),
         check=check_policy_anchor,
     )
     log_level: LogLevel = spec(  # noqa: RUF009 (spec() returns a field)
         "info",
-        "Log level",
-        "Least severe level written to the client's log files.",
-        category="Support",
+        QT_TRANSLATE_NOOP("core.settings.model", "Log level"),
+        QT_TRANSLATE_NOOP(
+            "core.settings.model", "Least severe level written to the client's log files."
+        ),
+        category=QT_TRANSLATE_NOOP("core.settings.model", "Support"),
         example="info",
     )
     support_url: str = spec(
         "",
-        "Support URL",
-        "Link shown to users in error messages and the About dialog for help.",
-        category="Support",
+        QT_TRANSLATE_NOOP("core.settings.model", "Support URL"),
+        QT_TRANSLATE_NOOP(
+            "core.settings.model",
+            "Link shown to users in error messages and the About dialog for help.",
+        ),
+        category=QT_TRANSLATE_NOOP("core.settings.model", "Support"),
         check=check_url,
         example="https://help.example.com/vpn",
     )
     organization_name: str = spec(
         "",
-        "Organization name",
-        "Name of the organization shown in the app.",
-        category="Support",
+        QT_TRANSLATE_NOOP("core.settings.model", "Organization name"),
+        QT_TRANSLATE_NOOP("core.settings.model", "Name of the organization shown in the app."),
+        category=QT_TRANSLATE_NOOP("core.settings.model", "Support"),
         example="Example Corp",
     )
     posture_interval_minutes: int = spec(
         15,
-        "Posture check interval (minutes)",
-        "How often the full device posture is collected and reported.",
-        category="Posture",
+        QT_TRANSLATE_NOOP("core.settings.model", "Posture check interval (minutes)"),
+        QT_TRANSLATE_NOOP(
+            "core.settings.model", "How often the full device posture is collected and reported."
+        ),
+        category=QT_TRANSLATE_NOOP("core.settings.model", "Posture"),
         minimum=1,
         maximum=1440,
     )
     posture_watch_seconds: int = spec(
         5,
-        "Posture watch interval (seconds)",
-        "How often quick posture facts (firewall, screen lock, required processes) are "
-        "re-checked between full reports.",
-        category="Posture",
+        QT_TRANSLATE_NOOP("core.settings.model", "Posture watch interval (seconds)"),
+        QT_TRANSLATE_NOOP(
+            "core.settings.model",
+            "How often quick posture facts (firewall, screen lock, required processes) are "
+            "re-checked between full reports.",
+        ),
+        category=QT_TRANSLATE_NOOP("core.settings.model", "Posture"),
         minimum=1,
         maximum=300,
     )
     posture_required_processes: tuple[str, ...] = spec(
         (),
-        "Required processes",
-        "Process names that must be running (e.g. an EDR agent); reported as posture "
-        "facts for the policy.",
-        category="Posture",
+        QT_TRANSLATE_NOOP("core.settings.model", "Required processes"),
+        QT_TRANSLATE_NOOP(
+            "core.settings.model",
+            "Process names that must be running (e.g. an EDR agent); reported as posture "
+            "facts for the policy.",
+        ),
+        category=QT_TRANSLATE_NOOP("core.settings.model", "Posture"),
     )
     posture_required_files: tuple[str, ...] = spec(
         (),
-        "Required files",
-        "Absolute paths that must exist (e.g. a management agent's marker file); "
-        "reported as posture facts for the policy.",
-        category="Posture",
+        QT_TRANSLATE_NOOP("core.settings.model", "Required files"),
+        QT_TRANSLATE_NOOP(
+            "core.settings.model",
+            "Absolute paths that must exist (e.g. a management agent's marker file); "
+            "reported as posture facts for the policy.",
+        ),
+        category=QT_TRANSLATE_NOOP("core.settings.model", "Posture"),
     )
     autostart: bool = spec(
         True,
-        "Start at login",
-        "Start the tray app when the user logs in.",
-        category="Application",
+        QT_TRANSLATE_NOOP("core.settings.model", "Start at login"),
+        QT_TRANSLATE_NOOP("core.settings.model", "Start the tray app when the user logs in."),
+        category=QT_TRANSLATE_NOOP("core.settings.model", "Application"),
         advanced=False,
     )
     notifications: bool = spec(
         True,
-        "Notifications",
-        "Show desktop notifications for connection changes and blocked access.",
-        category="Application",
+        QT_TRANSLATE_NOOP("core.settings.model", "Notifications"),
+        QT_TRANSLATE_NOOP(
+            "core.settings.model",
+            "Show desktop notifications for connection changes and blocked access.",
+        ),
+        category=QT_TRANSLATE_NOOP("core.settings.model", "Application"),
         advanced=False,
     )
 
