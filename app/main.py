@@ -2,8 +2,11 @@
 
 ``main()`` (console script ``rustronaut-tray``) → ``run()``:
 
-1. ``QApplication``; a second launch only knocks on the first (``SingleInstance``),
-   which raises its main window, and exits 0.
+1. ``QApplication`` and its language (``app.i18n``: the system's, ``RUSTRONAUT_LANG``
+   overrides); a second launch only knocks on the first (``SingleInstance``), which
+   raises its main window, and exits 0. A second launch with a join link hands it over
+   instead: the running tray shows it in its onboarding, or says in a notification why
+   it is not used (a controller is already set, IT manages it, or the link is invalid).
 2. A ``qasync.QEventLoop`` so engine coroutines and Qt share the GUI thread.
 3. The tray icon is shown at once ("Starting…"), drawn by ``app.icons`` alone: nothing
    of ``core`` is imported yet, so it appears as fast as a bare Qt tray icon.
@@ -20,7 +23,7 @@
    (``app.windows.onboarding``) comes first: the employee's work email, the
    organisation's address or a join link (``rustronaut-tray rustronaut://join?…``, the
    desktop's URL handler) finds the controller; once confirmed and saved, the engine is
-   built and sign-in starts.
+   built and sign-in starts (even in a tray started at login).
 6. Quit (menu, SIGTERM, SIGINT) detaches from the agent (the connection stays up) or,
    when the tray hosts the engine, stops it (under always-on the menu's Quit asks for a
    break-glass reason first); then the loop ends. If the agent goes away the tray says
@@ -47,6 +50,7 @@ from typing import TYPE_CHECKING, TypeAlias
 from app import icons
 from core.aio import cancel_and_wait, spawn
 from core.errors import UserFacing
+from core.i18n import QT_TRANSLATE_NOOP, translate
 
 if TYPE_CHECKING:
     # Qt is imported in ``run`` only: ``rustronaut-tray agent`` runs the headless agent
@@ -54,6 +58,7 @@ if TYPE_CHECKING:
     from PySide6.QtWidgets import QSystemTrayIcon
 
     from app.link import ClientEngine, EngineLink
+    from app.single_instance import JoinAnswer, SingleInstance
     from app.tray_app import TrayApp
     from core.engine.api import EngineAPI
 
@@ -78,18 +83,20 @@ AGENT_TIMEOUT_S = 10.0
 #: Whatever ``run``'s engine factory may return: a link, or a bare engine it owns.
 Made: TypeAlias = "EngineLink | EngineAPI"
 
+#: The start-up error's next step when nothing more specific is known (shown translated).
+REINSTALL = QT_TRANSLATE_NOOP("app.main", "Reinstall Rustronaut or contact IT.")
+
 
 class EngineUnavailable(RuntimeError):
     """The engine could not be created (not installed, or its set-up failed).
 
-    ``next_step`` says what to do (shown under the message in the start-up dialog).
+    ``next_step`` says what to do (shown under the message in the start-up dialog);
+    by default: reinstall or contact IT.
     """
 
-    def __init__(
-        self, message: str, next_step: str = "Reinstall Rustronaut or contact IT."
-    ) -> None:
+    def __init__(self, message: str, next_step: str | None = None) -> None:
         super().__init__(message)
-        self.next_step = next_step
+        self.next_step = translate("app.main", REINSTALL) if next_step is None else next_step
 
 
 async def build_engine() -> EngineAPI:
@@ -106,7 +113,9 @@ async def build_engine() -> EngineAPI:
         if exc.name not in {ENGINE_MODULE, "core.engine"}:
             raise
         raise EngineUnavailable(
-            f"The Rustronaut engine is not installed ({ENGINE_MODULE} is missing)."
+            translate(
+                "app.main", "The Rustronaut engine is not installed ({module} is missing)."
+            ).format(module=ENGINE_MODULE)
         ) from exc
     try:
         engine: EngineAPI = await wiring.build_engine()
@@ -181,12 +190,16 @@ def _unavailable(exc: Exception) -> EngineUnavailable:
 
     if type(exc) is ControllerUnreachableError:  # its detail is technical (URL, errno)
         return EngineUnavailable(
-            "Rustronaut could not reach your organisation's controller.",
-            "Check your network connection, then choose Retry. If it keeps failing, tell IT.",
+            translate("app.main", "Rustronaut could not reach your organisation's controller."),
+            translate(
+                "app.main",
+                "Check your network connection, then choose Retry. If it keeps failing, tell IT.",
+            ),
         )
+    could_not = translate("app.main", "Rustronaut could not start: {reason}")
     if isinstance(exc, UserFacing):
-        return EngineUnavailable(f"Rustronaut could not start: {exc.detail}", exc.next_step)
-    return EngineUnavailable(f"Rustronaut could not start: {refusal_words(exc)}")
+        return EngineUnavailable(could_not.format(reason=exc.detail), exc.next_step)
+    return EngineUnavailable(could_not.format(reason=refusal_words(exc)))
 
 
 def _hosted_by(client: ClientEngine) -> str:
@@ -219,13 +232,132 @@ async def host_engine(
         except OSError as exc:
             await engine.stop()
             raise EngineUnavailable(
-                f"Rustronaut could not open its local connection for the command line: {exc}"
+                translate(
+                    "app.main",
+                    "Rustronaut could not open its local connection for the command line: {reason}",
+                ).format(reason=exc)
             ) from exc
     except BaseException:
         lock.release()
         raise
     _log.info("the tray hosts the engine (local API on %s)", server.address)
     return HostedLink(engine, server=server, lock=lock)
+
+
+def _install_language() -> None:
+    """Install the tray's language (the system's; ``RUSTRONAUT_LANG`` overrides)."""
+    from app import i18n as app_i18n
+
+    try:
+        lang = app_i18n.install()
+    except Exception:  # translations must never keep the tray from starting
+        _log.exception("the translations could not be installed: English it is")
+        return
+    _log.info("language: %s", lang)
+
+
+def _second_launch_words(single: SingleInstance, link: str | None) -> tuple[str, int]:
+    """What a later launch prints after knocking, and its exit code."""
+    if link is None:
+        if single.brought_forward:
+            said = translate(
+                "app.main", "Rustronaut is already running; its window was brought forward."
+            )
+        else:
+            said = translate("app.main", "Rustronaut is already running.")
+        return said, 0
+    answers: dict[str | None, tuple[str, int]] = {
+        "opened": (
+            translate(
+                "app.main", "Rustronaut is already running; it opened the join link for you."
+            ),
+            0,
+        ),
+        "told": (
+            translate(
+                "app.main",
+                "Rustronaut is already running and did not use the join link; it shows why.",
+            ),
+            0,
+        ),
+        "refused": (
+            translate(
+                "app.main",
+                "Rustronaut is already running and refused the join link; it shows why.",
+            ),
+            1,
+        ),
+    }
+    not_ready = (
+        translate(
+            "app.main",
+            "Rustronaut is already running but cannot take the join link yet. "
+            "Open the link again in a moment.",
+        ),
+        1,
+    )
+    return answers.get(single.answer, not_ready)
+
+
+def _join_verdict(link: str) -> tuple[JoinAnswer, str, str]:
+    """Whether ``link`` is a join link that may be used: (answer, title, words).
+
+    ``OPENED`` when it is valid (the caller decides where it goes), else ``REFUSED`` with
+    the reason in words (not https, control characters, too long, not a join link).
+    """
+    from app.actions import refusal_words
+    from app.single_instance import JoinAnswer
+    from core.controlplane.onboard import parse_join_link
+
+    try:
+        parse_join_link(link)
+    except Exception as exc:  # the boundary: every refusal said in words
+        _log.warning("a join link was refused: %s", exc)
+        title = translate("app.main", "Join link not used")
+        return JoinAnswer.REFUSED, title, refusal_words(exc)
+    return JoinAnswer.OPENED, "", ""
+
+
+def _already_set_up(link: str) -> tuple[JoinAnswer, str, str]:
+    """The words for a valid join link when Rustronaut already has its controller."""
+    from app.plain import clean
+    from app.single_instance import JoinAnswer
+    from core.controlplane.onboard import parse_join_link
+    from core.settings import load
+
+    url = parse_join_link(link)
+    title = translate("app.main", "Rustronaut is already set up")
+    try:
+        settings = load()
+    except Exception as exc:  # unreadable settings: the link is not used either way
+        _log.warning("settings unreadable while a join link was opened: %s", exc)
+        current, managed = "", False
+    else:
+        current = settings.controller_url or ""
+        managed = bool(settings.managed.values) or settings.managed_rejected is not None
+    if managed:
+        words = translate(
+            "app.main",
+            "Your organisation manages Rustronaut's settings, so the join link was not used.",
+        )
+    elif not current:  # not onboarding, yet no controller: the start-up error says why
+        words = translate(
+            "app.main",
+            "Rustronaut could not use the join link while it is starting. "
+            "Open the link again once it has started.",
+        )
+    elif current.rstrip("/") == url.rstrip("/"):
+        words = translate(
+            "app.main", "Rustronaut already uses the controller this link names: {url}"
+        ).format(url=clean(url))
+    else:
+        words = translate(
+            "app.main",
+            "Rustronaut already uses the controller {current}, so the join link for {url} "
+            "was not used. To change organisation, ask IT.",
+        ).format(current=clean(current), url=clean(url))
+    _log.info("a join link for %s was not used (controller already set)", url)
+    return JoinAnswer.TOLD, title, words
 
 
 def preload_ui_and_engine() -> None:
@@ -291,6 +423,7 @@ def run(
         _log.warning("cannot write the log file: %s", exc)
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
+    _install_language()
     app.setApplicationName("Rustronaut")
     app.setApplicationDisplayName("Rustronaut")
     app.setOrganizationName("Rustronaut")
@@ -299,16 +432,14 @@ def run(
 
     single = SingleInstance(instance_name)
     try:
-        first = single.acquire()
+        first = single.acquire(link=args.link)
     except RuntimeError as exc:
         _log.warning("single-instance lock unavailable, continuing: %s", exc)
         first = True
     if not first:
-        if single.brought_forward:
-            print("Rustronaut is already running; its window was brought forward.")
-        else:
-            print("Rustronaut is already running.")
-        return 0
+        said, code = _second_launch_words(single, args.link)
+        print(said)
+        return code
 
     if leaks := binding_leaks():
         _log.error(
@@ -324,7 +455,7 @@ def run(
     early: QSystemTrayIcon | None = None
     if QSystemTrayIcon.isSystemTrayAvailable():
         early = QSystemTrayIcon(icons.icon(icons.IconKind.BUSY))
-        early.setToolTip("Rustronaut — Starting…")
+        early.setToolTip(translate("app.main", "Rustronaut — Starting…"))
         early.show()
         if on_tray is not None:
             on_tray(early)
@@ -400,9 +531,12 @@ def run(
         else:
             if args.link:
                 _log.info("a join link was opened but a controller is already configured")
+                open_join(tray_app, args.link)
             if args.show:
                 tray_app.actions.show_window("main")
             start_build(tray_app)
+        # From now on a join link opened by a later launch comes here.
+        single.on_join = lambda link: open_join(tray_app, link)
         try:
             await done
         finally:
@@ -431,11 +565,40 @@ def run(
         _log.info("no controller is configured: onboarding")
         window = OnboardingWindow(link=link)
         holder_windows.append(window)
-        window.confirmed.connect(lambda _url: start_build(tray_app))
+        window.confirmed.connect(lambda _url: onboarded(tray_app))
         window.closed.connect(tray_app.actions.quit)
         window.show()
         window.raise_()
         window.activateWindow()
+
+    def onboarded(tray_app: TrayApp) -> None:
+        # The employee just chose their controller: the sign-in comes next, even in a
+        # tray started at login (which otherwise opens no window by itself).
+        tray_app.open_signin_when_signed_out = True
+        start_build(tray_app)
+
+    def open_join(tray_app: TrayApp, link: str) -> JoinAnswer:
+        # A join link (from a later launch, or this one with a controller already set).
+        # It is data from anywhere (a web page can open it): checked before any use.
+        from app.single_instance import JoinAnswer
+        from app.windows.onboarding import OnboardingWindow
+
+        answer, title, words = _join_verdict(link)
+        if answer is JoinAnswer.OPENED:
+            for window in reversed(holder_windows):
+                if isinstance(window, OnboardingWindow) and window.isVisible():
+                    _log.info("a join link was forwarded: onboarding shows its controller")
+                    window.change()
+                    window.field.setText(link)
+                    window.look_up()
+                    window.showNormal()
+                    window.raise_()
+                    window.activateWindow()
+                    return answer
+            answer, title, words = _already_set_up(link)
+        severity = "warning" if answer is JoinAnswer.REFUSED else "info"
+        tray_app.tell("join", title, words, severity)
+        return answer
 
     async def build(tray_app: TrayApp) -> None:
         from app.link import as_link

@@ -16,17 +16,18 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
+from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon, QWidget
 
 from app import autostart as autostart_mod
 from app.actions import Actions
 from app.bridge import EngineBridge
 from app.link import EngineLink, as_link
-from app.notify import RateLimiter
+from app.notify import Notice, RateLimiter
 from app.tray import Tray
 from core.aio import spawn
 from core.engine.api import EngineAPI
 from core.engine.state import SessionState
+from core.i18n import QT_TRANSLATE_NOOP, translate
 
 __all__ = ["NO_TRAY_NOTICE", "Connector", "TrayApp"]
 
@@ -35,10 +36,12 @@ _log = logging.getLogger(__name__)
 #: Makes the engine link again (Restart): attach to the agent, starting it if needed.
 Connector = Callable[[], "EngineLink | EngineAPI | Awaitable[EngineLink | EngineAPI]"]
 
-NO_TRAY_NOTICE = (
+#: Shown in the main window when the desktop has no tray (English; shown translated).
+NO_TRAY_NOTICE = QT_TRANSLATE_NOOP(
+    "app.tray_app",
     "No system tray was found on this desktop, so Rustronaut shows this window instead. "
     "Closing it keeps you connected; start Rustronaut again to come back here. "
-    "On GNOME, the AppIndicator extension adds the tray icon."
+    "On GNOME, the AppIndicator extension adds the tray icon.",
 )
 
 
@@ -89,6 +92,20 @@ class TrayApp(QObject):
             self._attach(engine)
 
     @property
+    def open_signin_when_signed_out(self) -> bool:
+        """Whether the sign-in window opens by itself when the engine starts signed out.
+
+        False for a tray started at login (no window wanted); start-up sets it once the
+        employee finished onboarding, so the sign-in follows at once. Takes effect at
+        the next engine start (``attach_engine``, Restart).
+        """
+        return self._open_signin
+
+    @open_signin_when_signed_out.setter
+    def open_signin_when_signed_out(self, value: bool) -> None:
+        self._open_signin = value
+
+    @property
     def link(self) -> EngineLink | None:
         """How the engine is held now (None while starting or after it was lost)."""
         return self.actions.link
@@ -103,7 +120,7 @@ class TrayApp(QObject):
 
             window = self.actions.show_window("main")
             assert isinstance(window, MainWindow)
-            window.show_notice(NO_TRAY_NOTICE)
+            window.show_notice(translate("app.tray_app", NO_TRAY_NOTICE))
             self._tray_poll.start()  # a tray host may start after us (login races)
         self._started = True
         if self.bridge.engine is not None:
@@ -182,14 +199,17 @@ class TrayApp(QObject):
             return None
         box = QMessageBox(
             QMessageBox.Icon.Question,
-            "Start at login",
-            "Start Rustronaut when you log in?",
+            translate("app.tray_app", "Start at login"),
+            translate("app.tray_app", "Start Rustronaut when you log in?"),
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
         )
         box.setTextFormat(Qt.TextFormat.PlainText)
         box.setInformativeText(
-            "It then reconnects you to your work resources after each login. "
-            "You can change this later in Settings."
+            translate(
+                "app.tray_app",
+                "It then reconnects you to your work resources after each login. "
+                "You can change this later in Settings.",
+            )
         )
         box.setDefaultButton(QMessageBox.StandardButton.Yes)
         box.finished.connect(
@@ -204,6 +224,31 @@ class TrayApp(QObject):
         # Not modal: a parentless modal dialog would block the tray menu and every window.
         box.setWindowModality(Qt.WindowModality.NonModal)
         box.show()
+        return box
+
+    def tell(self, key: str, title: str, message: str, severity: str = "info") -> QWidget | None:
+        """Tell the employee something they just caused (e.g. a join link they opened).
+
+        A notification from the tray icon when there is a tray; otherwise (no tray host)
+        a small non-modal message window, returned, kept under ``windows["told"]``.
+        ``title`` and ``message`` are shown as plain text. Never rate-limited.
+        """
+        if Tray.available() and self.tray.icon.isVisible():
+            self.tray.notifier.show(Notice(key, title, message, severity))
+            return None
+        old = self.actions.windows.pop("told", None)
+        if old is not None:
+            old.close()
+        icon = {
+            "warning": QMessageBox.Icon.Warning,
+            "critical": QMessageBox.Icon.Critical,
+        }.get(severity, QMessageBox.Icon.Information)
+        box = QMessageBox(icon, title, message, QMessageBox.StandardButton.Ok)
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.setWindowModality(Qt.WindowModality.NonModal)
+        self.actions.windows["told"] = box
+        box.show()
+        box.raise_()
         return box
 
     def _poll_tray(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -195,3 +196,159 @@ def test_second_launch_says_brought_forward_only_when_it_was(
         if first.poll() is None:
             first.kill()
             first.wait()
+
+
+# ------------------------------------------------------------ join links (issue 18)
+async def _exchange(name: str, data: bytes) -> bytes:
+    """Send ``data`` as a later launch would and return all the first instance answered
+    before it hung up."""
+    from PySide6.QtNetwork import QLocalSocket
+
+    from tests.fakes.wait import async_wait_until
+
+    sock = QLocalSocket()
+    sock.connectToServer(name)
+    assert sock.waitForConnected(1000)
+    sock.write(data)
+    sock.flush()
+    got = bytearray()
+
+    def hung_up() -> bool:
+        got.extend(bytes(sock.readAll().data()))
+        return sock.state() == QLocalSocket.LocalSocketState.UnconnectedState
+
+    await async_wait_until(hung_up, what="the first instance to answer and hang up")
+    got.extend(bytes(sock.readAll().data()))
+    sock.abort()
+    return bytes(got)
+
+
+async def test_a_forwarded_join_link_reaches_on_join(qapp, tmp_path: Path) -> None:
+    from app.single_instance import JoinAnswer, join_message
+
+    name = _name(tmp_path)
+    first = SingleInstance(name)
+    assert first.acquire()
+    links: list[str] = []
+    first.on_join = lambda link: links.append(link) or JoinAnswer.OPENED
+    link = "rustronaut://join?controller=https://zt.example.com"
+    try:
+        assert await _exchange(name, join_message(link)) == b"opened\n"
+        assert links == [link]
+    finally:
+        first.release()
+
+
+async def test_a_join_link_before_the_tray_can_take_it_is_answered_no(qapp, tmp_path: Path) -> None:
+    from app.single_instance import join_message
+
+    name = _name(tmp_path)
+    first = SingleInstance(name)
+    assert first.acquire()
+    try:  # no on_join yet: still starting
+        assert await _exchange(name, join_message("rustronaut://join?x")) == b"no\n"
+    finally:
+        first.release()
+
+
+async def test_a_link_with_control_characters_is_framed_and_handed_over_whole(
+    qapp, tmp_path: Path
+) -> None:
+    """A newline inside the link cannot split the message: the handler sees the link as
+    it was (and refuses it with words, see test_main_join)."""
+    from app.single_instance import JoinAnswer, join_message
+
+    name = _name(tmp_path)
+    first = SingleInstance(name)
+    assert first.acquire()
+    links: list[str] = []
+    first.on_join = lambda link: links.append(link) or JoinAnswer.REFUSED
+    link = "rustronaut://join?controller=https://a.example\nraise\n\x1b[31m"
+    try:
+        assert await _exchange(name, join_message(link)) == b"refused\n"
+        assert links == [link]
+    finally:
+        first.release()
+
+
+def test_an_over_long_link_is_cut_but_stays_over_long() -> None:
+    from app.single_instance import MAX_LINE, join_message
+
+    line = join_message("rustronaut://join?controller=https://" + "a" * 100_000)
+    assert len(line) < MAX_LINE
+    assert len(json.loads(line)["link"]) == 1025  # still refused as too long
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"type": "join"}\n',
+        b'{"type": "join", "link": 5}\n',
+        b'{"type": "join", "link": "x", "token": "secret"}\n',
+        b'{"type": "leave", "link": "rustronaut://join?controller=https://a.example"}\n',
+        b"[1, 2]\n",
+        b"\xff\xfe\n",
+        b"[" * 5000,  # no newline: longer than a line
+        b"raise and more\n",
+    ],
+    ids=["no-link", "link-not-text", "extra-key", "unknown-type", "not-an-object",
+         "not-utf8", "over-long", "raise-plus"],
+)  # fmt: skip
+async def test_garbage_is_refused_and_reaches_nothing(qapp, tmp_path: Path, data: bytes) -> None:
+    name = _name(tmp_path)
+    first = SingleInstance(name)
+    assert first.acquire()
+    hits: list[object] = []
+    reasons: list[str] = []
+    first.activated.connect(lambda: hits.append("raise"))
+    first.on_join = hits.append  # type: ignore[assignment,method-assign]
+    first.refused.connect(reasons.append)
+    try:
+        assert await _exchange(name, data) == b"refused\n"
+        assert hits == []
+        assert reasons
+    finally:
+        first.release()
+
+
+async def test_a_process_of_another_account_is_refused(
+    qapp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The kernel's peer uid must be ours. Here the first instance believes it runs as
+    another uid, so this test's own (real) connection is a stranger's."""
+    import app.single_instance as si
+
+    if sys.platform not in ("linux", "darwin"):
+        pytest.skip("peer credentials of Unix sockets")
+    name = _name(tmp_path)
+    first = SingleInstance(name)
+    assert first.acquire()
+    hits: list[object] = []
+    reasons: list[str] = []
+    first.activated.connect(lambda: hits.append("raise"))
+    first.on_join = hits.append  # type: ignore[assignment,method-assign]
+    first.refused.connect(reasons.append)
+    real = os.getuid()
+    monkeypatch.setattr(si.os, "getuid", lambda: real + 1)
+    try:
+        await _exchange(name, b"raise\n")
+        assert hits == []
+        assert reasons == [f"a process of another account (uid {real}) knocked"]
+        assert "another account" in caplog.text
+    finally:
+        first.release()
+
+
+async def test_a_silent_peer_is_hung_up_on(
+    qapp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import app.single_instance as si
+
+    monkeypatch.setattr(si, "IDLE_MS", 50)
+    name = _name(tmp_path)
+    first = SingleInstance(name)
+    assert first.acquire()
+    try:
+        assert await _exchange(name, b"") == b""
+    finally:
+        first.release()
