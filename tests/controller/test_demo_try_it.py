@@ -47,3 +47,55 @@ def test_without_a_venv_script_the_module_is_run_by_the_same_python(tmp_path: Pa
     lines = try_it_lines(**ARGS, sudo=False, python=python)  # type: ignore[arg-type]
     status = next(ln for ln in lines if ln.endswith("status"))
     assert f"{python} -m core.cli.main status" in status
+
+
+def _program(line: str) -> list[str]:
+    """The program part of a printed line: without ``sudo``, the ``VAR=value`` words and
+    its arguments (the environment words come back as a dict)."""
+    argv = shlex.split(line)
+    if argv[0] == "sudo":
+        argv = argv[1:]
+    while "=" in argv[0] and not argv[0].startswith("/"):
+        argv = argv[1:]
+    return argv
+
+
+def test_the_printed_rustronaut_runs_as_printed() -> None:
+    """Run the program of the printed ``status`` line with ``--help``, from another
+    directory (a second terminal is anywhere)."""
+    import subprocess
+
+    line = next(ln for ln in try_it_lines(**ARGS, sudo=True) if ln.endswith("status"))  # type: ignore[arg-type]
+    argv = _program(line)
+    assert argv[-1] == "status"
+    out = subprocess.run(
+        [*argv[:-1], "--help"], capture_output=True, text=True, timeout=60, cwd="/"
+    )
+    assert out.returncode == 0, out.stderr
+    assert "status" in out.stdout
+
+
+def test_the_module_fallback_runs_as_printed(tmp_path: Path) -> None:
+    """Without a venv script the line names the module and sets ``PYTHONPATH`` to the
+    checkout, so it runs from any directory (here with this test's own interpreter)."""
+    import os
+    import subprocess
+
+    python = tmp_path / "bin" / "python"
+    line = next(
+        ln
+        for ln in try_it_lines(**ARGS, sudo=False, python=python)
+        if ln.endswith("status")  # type: ignore[arg-type]
+    )
+    words = shlex.split(line)
+    env_words = [w for w in words if w.startswith(("PYTHONPATH=", "XDG_RUNTIME_DIR="))]
+    argv = _program(line)
+    assert argv[:3] == [str(python), "-m", "core.cli.main"]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(dict(w.split("=", 1) for w in env_words))
+    out = subprocess.run(
+        [sys.executable, *argv[1:-1], "--help"],
+        capture_output=True, text=True, timeout=60, cwd="/", env=env,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "status" in out.stdout
