@@ -10,6 +10,10 @@ the test and the value, as ``conditions.describe`` writes it) and for the employ
 (``Unmet.plain``, from :func:`plain_requirement`): the requirement by its human label
 and the person's current value — "needs the firewall on — it is off", "needs group
 Finance — you are in Engineering", "needs a risk score of at most 40 — yours is 55".
+The employee's words are in the installed language (``core.i18n``, named placeholders so
+a translation may reorder them): the sentences, the words of a fact ("on", "off") and of
+a value ("yes", "not known", weekdays); the data in them (group names, versions, hours,
+the bundle's own remediation texts) stays as it is. The IT side is never translated.
 """
 
 from __future__ import annotations
