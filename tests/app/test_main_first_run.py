@@ -78,7 +78,16 @@ CHILD = textwrap.dedent(
             return a.actions.quit()
         if mode == "onboard":
             return later(onboard)
+        if mode == "own-link":  # this launch itself carried the link
+            return later(own)
         later(lambda: tell(list(cfg["links"])))
+
+    def own():
+        box = holder[0].actions.windows.get("told")
+        if box is None or not box.isVisible():
+            return later(own)
+        say("told", box.windowTitle(), "|", box.text().replace(chr(10), " "))
+        holder[0].actions.quit()
 
     def onboard():
         if not onboarding():
@@ -228,3 +237,41 @@ def test_a_join_link_when_already_set_up_is_told_and_hostile_ones_refused(
     assert "This join link is not valid" in told[4]
     saved = json.loads((tmp_path / "config" / "rustronaut" / "settings.json").read_text())
     assert saved["controller_url"] == "https://old.example.com"  # nothing was changed
+
+
+def test_a_join_link_at_start_when_already_set_up_says_so(tmp_path: Path) -> None:
+    """The desktop starts the tray with a join link, but a controller is already set: the
+    link is not used, and the employee is told (before, only the log said so)."""
+    lines = _run(
+        tmp_path,
+        mode="own-link",
+        controller="https://old.example.com",
+        argv=["--autostart", LINK],
+    )
+    assert (
+        "told Rustronaut is already set up | Rustronaut already uses the controller "
+        "https://old.example.com, so the join link for https://zt.example.com was not "
+        "used. To change organisation, ask IT." in lines
+    )
+
+
+def test_a_join_link_under_managed_settings_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """IT manages the settings (the controller among them): the link changes nothing."""
+    from types import SimpleNamespace
+
+    import app.main as app_main
+    import core.settings
+    from app.single_instance import JoinAnswer
+
+    managed = SimpleNamespace(
+        controller_url="https://it.example.com",
+        managed=SimpleNamespace(values={"controller_url": "https://it.example.com"}),
+        managed_rejected=None,
+    )
+    monkeypatch.setattr(core.settings, "load", lambda: managed)
+    answer, title, words = app_main._already_set_up(LINK)
+    assert answer is JoinAnswer.TOLD
+    assert title == "Rustronaut is already set up"
+    assert words == (
+        "Your organisation manages Rustronaut's settings, so the join link was not used."
+    )
