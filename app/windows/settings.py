@@ -83,12 +83,16 @@ def label_for(key: str) -> str:
 
 
 def title_for(key: str, title: str = "") -> str:
-    """The words for setting ``key``: the engine's title, else the model's, else one made
-    from the key ("proxy_port" → "Local proxy port")."""
+    """The words for setting ``key``: the engine's title (already in its language), else
+    the model's in the installed language, else one made from the key ("proxy_port" →
+    "Local proxy port")."""
     if title:
         return title
     spec = SPECS.get(key)
-    return spec.title if spec is not None else label_for(key)
+    if spec is None:
+        return label_for(key)
+    # The model's title is English; ``SettingSpec.label`` translates it in this context.
+    return translate("core.settings.model", spec.title)
 
 
 def is_advanced(key: str) -> bool:
