@@ -28,6 +28,8 @@ import sys
 import time
 from collections.abc import Callable
 
+from core.i18n import QT_TRANSLATE_NOOP, translate
+
 __all__ = [
     "SKEW_SHOWN_S",
     "TrustedTime",
@@ -147,15 +149,36 @@ def shared() -> TrustedTime:
 
 
 # ------------------------------------------------------------------------------ words
+_CTX = "core.clock"
+_WEEKDAYS = tuple(
+    QT_TRANSLATE_NOOP(_CTX, day) for day in ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+)
+_MONTHS = tuple(
+    QT_TRANSLATE_NOOP(_CTX, month)
+    for month in (
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    )
+)  # fmt: skip
+
+
 def _amount(seconds: float) -> str:
+    # One source text per English form (English ships no catalogue); each is a plural for
+    # the languages that have other forms.
     minutes = round(seconds / 60)
     if minutes < 120:
-        n, unit = max(1, minutes), "minute"
-    elif minutes < 48 * 60:
-        n, unit = round(minutes / 60), "hour"
-    else:
-        n, unit = round(minutes / 1440), "day"
-    return f"{n} {unit}" + ("" if n == 1 else "s")
+        n = max(1, minutes)
+        if n == 1:
+            return translate(_CTX, "%n minute", None, n)
+        return translate(_CTX, "%n minutes", None, n)
+    if minutes < 48 * 60:
+        n = round(minutes / 60)
+        if n == 1:
+            return translate(_CTX, "%n hour", None, n)
+        return translate(_CTX, "%n hours", None, n)
+    n = round(minutes / 1440)
+    if n == 1:
+        return translate(_CTX, "%n day", None, n)
+    return translate(_CTX, "%n days", None, n)
 
 
 def skew_words(skew_s: float | None) -> str | None:
@@ -163,18 +186,31 @@ def skew_words(skew_s: float | None) -> str | None:
     set the date and time"), or None when the skew is unknown or within ``SKEW_SHOWN_S``."""
     if skew_s is None or abs(skew_s) <= SKEW_SHOWN_S:
         return None
-    side = "ahead of" if skew_s > 0 else "behind"
-    return (
-        f"This computer's clock is {_amount(abs(skew_s))} {side} the controller's — "
-        "set the date and time"
-    )
+    amount = _amount(abs(skew_s))
+    if skew_s > 0:
+        text = translate(
+            _CTX,
+            "This computer's clock is {amount} ahead of the controller's — set the date and time",
+        )
+    else:
+        text = translate(
+            _CTX,
+            "This computer's clock is {amount} behind the controller's — set the date and time",
+        )
+    return text.format(amount=amount)
 
 
 def _when(ts: float, now: float) -> str:
     at = datetime.datetime.fromtimestamp(ts)
+    clock = f"{at:%H:%M}"
     if at.date() == datetime.datetime.fromtimestamp(now).date():
-        return f"{at:%H:%M}"
-    return f"{at:%a} {at.day} {at:%b %H:%M}"
+        return clock
+    return translate(_CTX, "{weekday} {day} {month} {time}").format(
+        weekday=translate(_CTX, _WEEKDAYS[at.weekday()]),
+        day=at.day,
+        month=translate(_CTX, _MONTHS[at.month - 1]),
+        time=clock,
+    )
 
 
 def sign_in_words(
@@ -184,11 +220,12 @@ def sign_in_words(
     renews automatically" / "Signed in until 18:40, then you need to sign in again".
     None when nothing is known (signed out)."""
     now = time.time() if now is None else now
-    until = f" until {_when(expires_at, now)}" if expires_at is not None else ""
+    if expires_at is None:
+        return translate(_CTX, "Signed in, renews automatically") if renewable is True else None
+    when = _when(expires_at, now)
     if renewable is True:
-        return f"Signed in{until}, renews automatically"
-    if not until:
-        return None
+        return translate(_CTX, "Signed in until {when}, renews automatically").format(when=when)
     if renewable is False:
-        return f"Signed in{until}, then you need to sign in again"
-    return f"Signed in{until}"
+        text = translate(_CTX, "Signed in until {when}, then you need to sign in again")
+        return text.format(when=when)
+    return translate(_CTX, "Signed in until {when}").format(when=when)
