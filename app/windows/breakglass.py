@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QSize, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -164,6 +164,8 @@ class BreakGlassDialog(QDialog):
         lay.addWidget(self.reason)
         lay.addWidget(self.hint)
         lay.addWidget(self.buttons)
+        # Wide enough that the sentences read as sentences, not a column of words.
+        self.resize(self.sizeHint().expandedTo(QSize(520, 0)))
         self.reason.setFocus()
 
     def reason_text(self) -> str:

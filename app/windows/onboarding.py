@@ -150,6 +150,7 @@ class OnboardingWindow(QWidget):
         layout.addStretch(1)
         layout.addLayout(buttons)
         self._show(Stage.ASK)
+        self.resize(self.sizeHint().expandedTo(self.minimumSizeHint()))
         if link:
             self.field.setText(link)
             self.look_up()

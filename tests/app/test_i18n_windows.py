@@ -79,7 +79,7 @@ PRODUCT = "Rustronaut"
 
 #: Words another module makes that are not localised yet (reported to the lead): the
 #: sign-in line of ``core.clock.sign_in_words`` (no session owns core/clock.py).
-NOT_YET = ("Signed in until ",)
+NOT_YET: tuple[str, ...] = ()
 
 
 def unmarked(w: QWidget, data: set[str]) -> list[tuple[str, str]]:
