@@ -10,6 +10,10 @@ package's base against it (``tests/core/test_user_facing_types.py``).
 ``core.engine.errors.explain`` is the one place that turns any exception into the
 employee's words; the CLI prints those words and exits with the code's exit status.
 
+Class-level words are marked for translation with ``QT_TRANSLATE_NOOP(<module>, text)``
+and stay English on the class; :func:`translated` (used by ``explain``) gives them in the
+installed language.
+
 ``code`` is one of :data:`CODES`, the stable machine-readable causes shared by
 ``ErrorInfo.code`` and the local API's error replies (docs/local-api.md). Never put a
 class name, an errno string or a traceback in ``title``, ``detail`` or ``next_step``.
@@ -19,7 +23,9 @@ from __future__ import annotations
 
 from typing import Final, Protocol, runtime_checkable
 
-__all__ = ["CODES", "GENERIC_NEXT_STEP", "UserFacing", "UserFacingError"]
+from core.i18n import QT_TRANSLATE_NOOP, translate
+
+__all__ = ["CODES", "GENERIC_NEXT_STEP", "UserFacing", "UserFacingError", "translated"]
 
 #: Every stable error code (ErrorInfo.code, local API error replies).
 CODES: Final = frozenset(
@@ -49,8 +55,9 @@ CODES: Final = frozenset(
 )
 
 #: The next step when nothing more specific is known.
-GENERIC_NEXT_STEP: Final = (
-    "Try again. If it keeps happening, collect diagnostics (rustronaut diag) and contact IT."
+GENERIC_NEXT_STEP: Final = QT_TRANSLATE_NOOP(
+    "core.errors",
+    "Try again. If it keeps happening, collect diagnostics (rustronaut diag) and contact IT.",
 )
 
 
@@ -72,16 +79,45 @@ class UserFacing(Protocol):
         ...
 
 
+def translated(exc: object, attr: str) -> str:
+    """``exc``'s words ``attr`` (``title``, ``next_step``) in the installed language.
+
+    Class-level words are marked with ``QT_TRANSLATE_NOOP`` in the context of the module
+    that defines them (``default_<attr>`` counts: ``core.auth`` keeps its default next
+    step there), so they are translated in the context of each class in the MRO that
+    holds them until one has a translation. Words set per instance are returned as they
+    are: whoever made them translated them then. Never raises.
+    """
+    value = getattr(exc, attr, "")
+    if not isinstance(value, str) or not value:
+        return ""
+    for cls in type(exc).__mro__:
+        for name in (attr, f"default_{attr}"):
+            if cls.__dict__.get(name) == value:
+                out = translate(cls.__module__, value)
+                if out != value:
+                    return out
+    return value
+
+
 class UserFacingError(Exception):
     """A convenient base for ``core`` packages' errors: class-level words, message as detail.
 
     Subclasses override ``title``, ``next_step`` and ``code`` as class attributes (or set
-    them per instance when the words depend on the failure).
+    them per instance when the words depend on the failure); each instance holds them in
+    the language installed when it was made (:func:`translated`).
     """
 
-    title: str = "Something went wrong"
+    title: str = QT_TRANSLATE_NOOP("core.errors", "Something went wrong")
     next_step: str = GENERIC_NEXT_STEP
     code: str = "internal"
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        # Each error carries its words in the language installed when it was raised (the
+        # class keeps English): whoever shows ``title``/``next_step`` needs no lookup.
+        self.title = translated(self, "title")
+        self.next_step = translated(self, "next_step")
 
     @property
     def detail(self) -> str:

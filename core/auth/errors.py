@@ -8,7 +8,8 @@ are mapped to these at the package boundary; callers never need to catch anythin
 
 from __future__ import annotations
 
-from core.errors import UserFacingError
+from core.errors import UserFacingError, translated
+from core.i18n import QT_TRANSLATE_NOOP, translate
 
 __all__ = [
     "AuthError",
@@ -39,14 +40,16 @@ class AuthError(UserFacingError):
     ``next_step`` is the one given when raised, else the class's ``default_next_step``.
     """
 
-    title = "Sign-in failed"
+    title = QT_TRANSLATE_NOOP("core.auth.errors", "Sign-in failed")
     code = "sign_in_failed"
-    default_next_step = "Try again; if it keeps failing, contact your IT support."
+    default_next_step = QT_TRANSLATE_NOOP(
+        "core.auth.errors", "Try again; if it keeps failing, contact your IT support."
+    )
 
     def __init__(self, message: str, next_step: str | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.next_step = next_step or self.default_next_step
+        self.next_step = next_step or translated(self, "default_next_step")
 
     def __str__(self) -> str:
         return f"{self.message} {self.next_step}"
@@ -60,22 +63,26 @@ class AuthError(UserFacingError):
 class ConfigurationError(AuthError):
     """The configured issuer or client id cannot be used (not a URL, HTTP off loopback)."""
 
-    title = "Sign-in is not set up correctly"
+    title = QT_TRANSLATE_NOOP("core.auth.errors", "Sign-in is not set up correctly")
     code = "setting_invalid"
-    default_next_step = "Check the OIDC issuer and client id in the settings (or ask IT)."
+    default_next_step = QT_TRANSLATE_NOOP(
+        "core.auth.errors", "Check the OIDC issuer and client id in the settings (or ask IT)."
+    )
 
 
 class ProviderError(AuthError):
     """The identity provider could not be used."""
 
-    title = "The sign-in service could not be used"
+    title = QT_TRANSLATE_NOOP("core.auth.errors", "The sign-in service could not be used")
 
 
 class ProviderUnreachable(ProviderError):
     """Connection refused, name not resolved or timeout."""
 
-    title = "The sign-in service did not answer"
-    default_next_step = "Check your network connection and try again in a moment."
+    title = QT_TRANSLATE_NOOP("core.auth.errors", "The sign-in service did not answer")
+    default_next_step = QT_TRANSLATE_NOOP(
+        "core.auth.errors", "Check your network connection and try again in a moment."
+    )
 
 
 class ProviderTlsError(ProviderUnreachable):
@@ -85,11 +92,14 @@ class ProviderTlsError(ProviderUnreachable):
     a network inspector (a company proxy) presents its own certificate.
     """
 
-    title = "The connection to the sign-in service could not be verified"
+    title = QT_TRANSLATE_NOOP(
+        "core.auth.errors", "The connection to the sign-in service could not be verified"
+    )
     code = "tls"
-    default_next_step = (
+    default_next_step = QT_TRANSLATE_NOOP(
+        "core.auth.errors",
         "Check this computer's date and time. If your network inspects HTTPS traffic, ask "
-        "IT to install the inspector's certificate on this computer."
+        "IT to install the inspector's certificate on this computer.",
     )
 
 
@@ -100,40 +110,50 @@ class BadProviderResponse(ProviderError):
 class DiscoveryError(ProviderError):
     """The discovery document is for another issuer, uses HTTP endpoints or lacks fields."""
 
-    default_next_step = "The identity provider's configuration is not usable; contact IT."
+    default_next_step = QT_TRANSLATE_NOOP(
+        "core.auth.errors", "The identity provider's configuration is not usable; contact IT."
+    )
 
 
 class LoginError(AuthError):
     """The interactive login did not complete."""
 
-    title = "Sign-in did not complete"
+    title = QT_TRANSLATE_NOOP("core.auth.errors", "Sign-in did not complete")
 
 
 class LoginTimeout(LoginError):
     """No valid answer from the browser or the device login in time."""
 
-    title = "Sign-in took too long"
-    default_next_step = "Sign in again and finish the login in the browser in time."
+    title = QT_TRANSLATE_NOOP("core.auth.errors", "Sign-in took too long")
+    default_next_step = QT_TRANSLATE_NOOP(
+        "core.auth.errors", "Sign in again and finish the login in the browser in time."
+    )
 
 
 class CallbackError(LoginError):
     """The browser came back with a wrong ``state``, a wrong ``iss`` or an error."""
 
-    default_next_step = "Sign in again; close any other sign-in tabs first."
+    default_next_step = QT_TRANSLATE_NOOP(
+        "core.auth.errors", "Sign in again; close any other sign-in tabs first."
+    )
 
 
 class LoginDenied(LoginError):
     """The user or the provider refused the login (``access_denied``)."""
 
-    title = "Sign-in was declined"
-    default_next_step = "Sign in again and approve the request, or ask IT for access."
+    title = QT_TRANSLATE_NOOP("core.auth.errors", "Sign-in was declined")
+    default_next_step = QT_TRANSLATE_NOOP(
+        "core.auth.errors", "Sign in again and approve the request, or ask IT for access."
+    )
 
 
 class DeviceCodeExpired(LoginError):
     """The device code expired before the user approved it."""
 
-    title = "The sign-in code expired"
-    default_next_step = "Run the sign-in again and enter the new code sooner."
+    title = QT_TRANSLATE_NOOP("core.auth.errors", "The sign-in code expired")
+    default_next_step = QT_TRANSLATE_NOOP(
+        "core.auth.errors", "Run the sign-in again and enter the new code sooner."
+    )
 
 
 class TokenError(AuthError):
@@ -143,8 +163,8 @@ class TokenError(AuthError):
     ``reason`` the provider's code and description, escaped.
     """
 
-    title = "Sign-in was refused"
-    default_next_step = "Sign in again."
+    title = QT_TRANSLATE_NOOP("core.auth.errors", "Sign-in was refused")
+    default_next_step = QT_TRANSLATE_NOOP("core.auth.errors", "Sign in again.")
 
     def __init__(
         self,
@@ -164,8 +184,10 @@ class TokenError(AuthError):
 class IdTokenError(AuthError):
     """The ID token failed verification (signature, alg, iss, aud, exp, nonce)."""
 
-    title = "The sign-in could not be verified"
-    default_next_step = "Sign in again; if it keeps failing, contact IT."
+    title = QT_TRANSLATE_NOOP("core.auth.errors", "The sign-in could not be verified")
+    default_next_step = QT_TRANSLATE_NOOP(
+        "core.auth.errors", "Sign in again; if it keeps failing, contact IT."
+    )
 
 
 class ClockSkewError(IdTokenError):
@@ -177,11 +199,12 @@ class ClockSkewError(IdTokenError):
     ``skew_s`` is this computer's clock minus the provider's, in seconds, if measured.
     """
 
-    title = "This computer's clock is wrong"
+    title = QT_TRANSLATE_NOOP("core.auth.errors", "This computer's clock is wrong")
     code = "clock_skew"
-    default_next_step = (
+    default_next_step = QT_TRANSLATE_NOOP(
+        "core.auth.errors",
         "Set this computer's clock: turn on automatic date and time (or correct the date, "
-        "time and time zone), then try again. You stay signed in meanwhile."
+        "time and time zone), then try again. You stay signed in meanwhile.",
     )
 
     def __init__(
@@ -199,31 +222,56 @@ class ClockSkewError(IdTokenError):
 def describe_skew(skew_s: float) -> str:
     """ "This computer's clock is N minutes off the identity provider's (ahead)". Pure."""
     minutes = max(1, round(abs(skew_s) / 60))
-    unit = "minute" if minutes == 1 else "minutes"
-    side = "ahead" if skew_s > 0 else "behind"
-    return f"This computer's clock is {minutes} {unit} off the identity provider's ({side})"
+    # one sentence per side and number: translators see whole sentences, and English
+    # keeps "1 minute" without an English catalogue
+    if skew_s > 0:
+        if minutes == 1:
+            return translate(
+                "core.auth.errors",
+                "This computer's clock is 1 minute off the identity provider's (ahead)",
+            )
+        return translate(
+            "core.auth.errors",
+            "This computer's clock is %n minutes off the identity provider's (ahead)",
+            None,
+            minutes,
+        )
+    if minutes == 1:
+        return translate(
+            "core.auth.errors",
+            "This computer's clock is 1 minute off the identity provider's (behind)",
+        )
+    return translate(
+        "core.auth.errors",
+        "This computer's clock is %n minutes off the identity provider's (behind)",
+        None,
+        minutes,
+    )
 
 
 class ReauthRequired(AuthError):
     """No usable session: never signed in, signed out, or the refresh was refused."""
 
-    title = "Sign-in needed"
+    title = QT_TRANSLATE_NOOP("core.auth.errors", "Sign-in needed")
     code = "signed_out"
-    default_next_step = "Sign in again."
+    default_next_step = QT_TRANSLATE_NOOP("core.auth.errors", "Sign in again.")
 
 
 class SecretStoreError(AuthError):
     """The OS keyring failed (locked, refused, D-Bus error)."""
 
-    title = "The keyring could not be used"
-    default_next_step = "Unlock your keyring (log out and in again if needed) and retry."
+    title = QT_TRANSLATE_NOOP("core.auth.errors", "The keyring could not be used")
+    default_next_step = QT_TRANSLATE_NOOP(
+        "core.auth.errors", "Unlock your keyring (log out and in again if needed) and retry."
+    )
 
 
 class NoSecretStoreError(SecretStoreError):
     """No secure keyring backend exists; secrets are never put in plain files instead."""
 
-    title = "No keyring found"
-    default_next_step = (
+    title = QT_TRANSLATE_NOOP("core.auth.errors", "No keyring found")
+    default_next_step = QT_TRANSLATE_NOOP(
+        "core.auth.errors",
         "Install and start a Secret Service (e.g. gnome-keyring or KWallet) in your "
-        "desktop session, then try again."
+        "desktop session, then try again.",
     )

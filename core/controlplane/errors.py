@@ -10,6 +10,7 @@ from __future__ import annotations
 from core.controlplane.models import Problem
 from core.controlplane.portal import CAPTIVE_PORTAL_MESSAGE
 from core.errors import UserFacingError
+from core.i18n import QT_TRANSLATE_NOOP, translate
 
 __all__ = [
     "ApiRefusedError",
@@ -28,19 +29,21 @@ __all__ = [
     "ServerError",
 ]
 
-_RETRYING = "Check your network connection. Rustronaut keeps retrying."
+_RETRYING = QT_TRANSLATE_NOOP(
+    "core.controlplane.errors", "Check your network connection. Rustronaut keeps retrying."
+)
 
 
 class ControlPlaneError(UserFacingError):
     """Talking to the controller failed; the message says how."""
 
-    title = "Problem talking to the controller"
+    title = QT_TRANSLATE_NOOP("core.controlplane.errors", "Problem talking to the controller")
 
 
 class ControllerUnreachableError(ControlPlaneError):
     """Could not connect, read, or establish trusted TLS."""
 
-    title = "Controller unreachable"
+    title = QT_TRANSLATE_NOOP("core.controlplane.errors", "Controller unreachable")
     next_step = _RETRYING
     code = "controller_unreachable"
 
@@ -48,10 +51,13 @@ class ControllerUnreachableError(ControlPlaneError):
 class PinMismatchError(ControllerUnreachableError):
     """The server's public key does not match the configured SPKI pin."""
 
-    title = "The controller's identity could not be confirmed"
-    next_step = (
+    title = QT_TRANSLATE_NOOP(
+        "core.controlplane.errors", "The controller's identity could not be confirmed"
+    )
+    next_step = QT_TRANSLATE_NOOP(
+        "core.controlplane.errors",
         "Do not work around this: tell IT. Another network (or a TLS inspector) may be "
-        "answering in the controller's place."
+        "answering in the controller's place.",
     )
     code = "tls"
 
@@ -64,9 +70,12 @@ class CaptivePortalError(ControllerUnreachableError):
     ``user_message``/``next_step`` are what the employee is told.
     """
 
-    title = "Sign in to the Wi-Fi network"
+    title = QT_TRANSLATE_NOOP("core.controlplane.errors", "Sign in to the Wi-Fi network")
     user_message = CAPTIVE_PORTAL_MESSAGE
-    next_step = "Open a browser and sign in to the network; Rustronaut reconnects by itself."
+    next_step = QT_TRANSLATE_NOOP(
+        "core.controlplane.errors",
+        "Open a browser and sign in to the network; Rustronaut reconnects by itself.",
+    )
     code = "captive_portal"
 
     def __init__(self, message: str, *, portal_url: str | None = None) -> None:
@@ -76,8 +85,13 @@ class CaptivePortalError(ControllerUnreachableError):
     @property
     def detail(self) -> str:
         """The portal message and, when known, the portal's sign-in page."""
-        where = f" The sign-in page: {self.portal_url}" if self.portal_url else ""
-        return f"{self.user_message}.{where}"
+        # the portal message is marked where it is defined (core.controlplane.portal)
+        message = translate("core.controlplane.portal", self.user_message)
+        if self.portal_url:
+            return translate(
+                "core.controlplane.errors", "{message}. The sign-in page: {url}"
+            ).format(message=message, url=self.portal_url)
+        return f"{message}."
 
 
 class ProxyFailedError(ControllerUnreachableError):
@@ -86,18 +100,20 @@ class ProxyFailedError(ControllerUnreachableError):
     ``proxy`` is its URL without credentials, ``source`` where it was configured.
     """
 
-    title = "The proxy did not get through"
+    title = QT_TRANSLATE_NOOP("core.controlplane.errors", "The proxy did not get through")
 
     def __init__(self, message: str, *, proxy: str, source: str) -> None:
         super().__init__(message)
         self.proxy = proxy
         self.source = source
-        self.user_message = (
-            f"Could not reach the controller through the proxy {proxy} (set by {source})."
-        )
-        self.next_step = (
+        self.user_message = translate(
+            "core.controlplane.errors",
+            "Could not reach the controller through the proxy {proxy} (set by {source}).",
+        ).format(proxy=proxy, source=source)
+        self.next_step = translate(
+            "core.controlplane.errors",
             "Check the proxy settings (or that you are on the network the proxy belongs "
-            "to); ask IT if the proxy refuses the controller."
+            "to); ask IT if the proxy refuses the controller.",
         )
 
     @property
@@ -109,17 +125,18 @@ class ProxyFailedError(ControllerUnreachableError):
 class InvalidAnswerError(ControlPlaneError):
     """The answer is oversized, not JSON, or does not match its schema."""
 
-    title = "The controller's answer was not usable"
-    next_step = (
+    title = QT_TRANSLATE_NOOP("core.controlplane.errors", "The controller's answer was not usable")
+    next_step = QT_TRANSLATE_NOOP(
+        "core.controlplane.errors",
         "Try again later. If it keeps happening, something on the network may be changing "
-        "the traffic: collect diagnostics (rustronaut diag) and contact IT."
+        "the traffic: collect diagnostics (rustronaut diag) and contact IT.",
     )
 
 
 class ApiRefusedError(ControlPlaneError):
     """The controller refused with a problem document."""
 
-    title = "The controller refused the request"
+    title = QT_TRANSLATE_NOOP("core.controlplane.errors", "The controller refused the request")
 
     def __init__(self, status: int, problem: Problem) -> None:
         super().__init__(f"{status} {problem.title}: {problem.detail}".strip())
@@ -129,49 +146,65 @@ class ApiRefusedError(ControlPlaneError):
     @property
     def detail(self) -> str:
         """The controller's own explanation (its problem document's detail or title)."""
-        return self.problem.detail or self.problem.title or f"HTTP status {self.status}"
+        return (
+            self.problem.detail
+            or self.problem.title
+            or translate("core.controlplane.errors", "HTTP status {status}").format(
+                status=self.status
+            )
+        )
 
 
 class AuthenticationError(ApiRefusedError):
     """401: the bearer token was missing or refused."""
 
-    title = "Sign-in needed"
-    next_step = "Sign in again."
+    title = QT_TRANSLATE_NOOP("core.controlplane.errors", "Sign-in needed")
+    next_step = QT_TRANSLATE_NOOP("core.controlplane.errors", "Sign in again.")
     code = "signed_out"
 
 
 class ForbiddenError(ApiRefusedError):
     """403: authenticated but not allowed (e.g. the device is revoked)."""
 
-    title = "The controller refused this device"
-    next_step = "This device may have been removed from your organization: contact IT."
+    title = QT_TRANSLATE_NOOP("core.controlplane.errors", "The controller refused this device")
+    next_step = QT_TRANSLATE_NOOP(
+        "core.controlplane.errors",
+        "This device may have been removed from your organization: contact IT.",
+    )
     code = "device_revoked"
 
 
 class NotFoundError(ApiRefusedError):
     """404."""
 
-    title = "The controller does not know what was asked"
+    title = QT_TRANSLATE_NOOP(
+        "core.controlplane.errors", "The controller does not know what was asked"
+    )
 
 
 class ConflictError(ApiRefusedError):
     """409: e.g. the key is already enrolled for another device."""
 
-    title = "This device's key is already enrolled"
-    next_step = "Ask IT to remove the old enrollment of this device, then sign in again."
+    title = QT_TRANSLATE_NOOP("core.controlplane.errors", "This device's key is already enrolled")
+    next_step = QT_TRANSLATE_NOOP(
+        "core.controlplane.errors",
+        "Ask IT to remove the old enrollment of this device, then sign in again.",
+    )
 
 
 class RejectedError(ApiRefusedError):
     """400/413/422: the request or the posture report was refused."""
 
-    title = "The controller rejected the request"
+    title = QT_TRANSLATE_NOOP("core.controlplane.errors", "The controller rejected the request")
 
 
 class RateLimitedError(ApiRefusedError):
     """429; ``retry_after`` is the server's hint in seconds (None if absent)."""
 
-    title = "The controller is busy"
-    next_step = "Wait a moment; Rustronaut retries by itself."
+    title = QT_TRANSLATE_NOOP("core.controlplane.errors", "The controller is busy")
+    next_step = QT_TRANSLATE_NOOP(
+        "core.controlplane.errors", "Wait a moment; Rustronaut retries by itself."
+    )
     code = "controller_unreachable"
 
     def __init__(self, status: int, problem: Problem, retry_after: float | None) -> None:
@@ -182,6 +215,8 @@ class RateLimitedError(ApiRefusedError):
 class ServerError(ApiRefusedError):
     """5xx."""
 
-    title = "The controller has a problem"
-    next_step = "Rustronaut keeps retrying. If it lasts, contact IT."
+    title = QT_TRANSLATE_NOOP("core.controlplane.errors", "The controller has a problem")
+    next_step = QT_TRANSLATE_NOOP(
+        "core.controlplane.errors", "Rustronaut keeps retrying. If it lasts, contact IT."
+    )
     code = "controller_unreachable"

@@ -45,7 +45,8 @@ from core.controlplane.errors import (
 )
 from core.engine.api import MIN_REASON_LENGTH
 from core.engine.state import ErrorInfo
-from core.errors import GENERIC_NEXT_STEP, UserFacing, UserFacingError
+from core.errors import GENERIC_NEXT_STEP, UserFacing, UserFacingError, translated
+from core.i18n import QT_TRANSLATE_NOOP, translate
 from core.policy.errors import PolicyError
 from core.posture.errors import PostureError
 from core.proxy.errors import ProxyError
@@ -68,7 +69,7 @@ __all__ = [
 class EngineError(UserFacingError):
     """An engine-level refusal with its own user message."""
 
-    title = "Something went wrong"
+    title = QT_TRANSLATE_NOOP("core.engine.errors", "Something went wrong")
     next_step = GENERIC_NEXT_STEP
     code = "internal"
 
@@ -76,31 +77,39 @@ class EngineError(UserFacingError):
 class SignInRequiredError(EngineError):
     """There is no usable sign-in."""
 
-    title = "Sign-in needed"
-    next_step = "Choose Sign in and complete the sign-in in your browser."
+    title = QT_TRANSLATE_NOOP("core.engine.errors", "Sign-in needed")
+    next_step = QT_TRANSLATE_NOOP(
+        "core.engine.errors", "Choose Sign in and complete the sign-in in your browser."
+    )
     code = "signed_out"
 
 
 class NoGatewayError(EngineError):
     """The signed policy gives this device no gateway (the controller has none set up)."""
 
-    title = "No gateway for this device"
-    next_step = "Ask IT: the controller has no WireGuard gateway configured for you yet."
+    title = QT_TRANSLATE_NOOP("core.engine.errors", "No gateway for this device")
+    next_step = QT_TRANSLATE_NOOP(
+        "core.engine.errors",
+        "Ask IT: the controller has no WireGuard gateway configured for you yet.",
+    )
     code = "no_gateway"
 
 
 class AlwaysOnError(EngineError):
     """Disconnect refused: always-on is set by the organization."""
 
-    title = "Always-on is required by your organization"
-    next_step = "Use the break-glass disconnect and give a reason; IT is told."
+    title = QT_TRANSLATE_NOOP("core.engine.errors", "Always-on is required by your organization")
+    next_step = QT_TRANSLATE_NOOP(
+        "core.engine.errors", "Use the break-glass disconnect and give a reason; IT is told."
+    )
     code = "always_on"
 
 
 class ReasonTooShortError(EngineError):
     """A break-glass reason shorter than ``MIN_REASON_LENGTH`` characters (after trimming)."""
 
-    title = "Give a reason"
+    title = QT_TRANSLATE_NOOP("core.engine.errors", "Give a reason")
+    #: English on the class; each instance carries it in the installed language
     next_step = (
         f"Say why you need to turn the protection off, in at least {MIN_REASON_LENGTH} "
         "characters; IT is told."
@@ -110,22 +119,36 @@ class ReasonTooShortError(EngineError):
     def __init__(self, message: str = "") -> None:
         super().__init__(
             message
-            or f"Your organization requires a reason of at least {MIN_REASON_LENGTH} characters."
+            or translate(
+                "core.engine.errors",
+                "Your organization requires a reason of at least {count} characters.",
+            ).format(count=MIN_REASON_LENGTH)
         )
+        self.next_step = translate(
+            "core.engine.errors",
+            "Say why you need to turn the protection off, in at least {count} "
+            "characters; IT is told.",
+        ).format(count=MIN_REASON_LENGTH)
 
 
 class HelperLostError(EngineError):
     """The privileged helper went away while the engine relied on it (crash, stopped)."""
 
-    title = "The Rustronaut helper stopped"
-    next_step = (
+    title = QT_TRANSLATE_NOOP("core.engine.errors", "The Rustronaut helper stopped")
+    next_step = QT_TRANSLATE_NOOP(
+        "core.engine.errors",
         "Restart the rustronaut-helper service (or restart the computer); if it keeps "
-        "stopping, contact IT."
+        "stopping, contact IT.",
     )
     code = "helper_unavailable"
 
     def __init__(self, message: str = "") -> None:
-        super().__init__(message or "The connection to the helper was lost; the tunnel is down.")
+        super().__init__(
+            message
+            or translate(
+                "core.engine.errors", "The connection to the helper was lost; the tunnel is down."
+            )
+        )
 
 
 #: Every package's base error. Typed so that mypy proves each has the ``UserFacing``
@@ -146,21 +169,33 @@ PACKAGE_ERRORS: tuple[type[UserFacing], ...] = (
 Describe = Callable[[BaseException, Sequence[BaseException], str], ErrorInfo]
 
 _UNREACHABLE_NEXT_STEP = ControllerUnreachableError.next_step
-_TLS_NEXT_STEP = (
+_TLS_NEXT_STEP = QT_TRANSLATE_NOOP(
+    "core.engine.errors",
     "Check the date and time, then your network; a corporate TLS inspector may need "
-    "IT's certificate installed."
+    "IT's certificate installed.",
 )
-#: Words for the network failure at the root of a "controller unreachable" chain.
+_CUT = QT_TRANSLATE_NOOP("core.engine.errors", "The connection to the controller was cut.")
+_LATE = QT_TRANSLATE_NOOP("core.engine.errors", "The controller did not answer in time.")
+#: Words for the network failure at the root of a "controller unreachable" chain
+#: (English; translated where used).
 _NETWORK_WORDS: Mapping[type[BaseException], str] = {
-    ConnectionRefusedError: "The controller did not answer (connection refused).",
-    ConnectionResetError: "The connection to the controller was cut.",
-    ConnectionAbortedError: "The connection to the controller was cut.",
-    BrokenPipeError: "The connection to the controller was cut.",
-    socket.gaierror: "The controller's name could not be found (DNS).",
-    TimeoutError: "The controller did not answer in time.",
-    httpx.TimeoutException: "The controller did not answer in time.",
-    ssl.SSLError: "The secure connection to the controller failed.",
-    httpx.RemoteProtocolError: "The controller closed the connection unexpectedly.",
+    ConnectionRefusedError: QT_TRANSLATE_NOOP(
+        "core.engine.errors", "The controller did not answer (connection refused)."
+    ),
+    ConnectionResetError: _CUT,
+    ConnectionAbortedError: _CUT,
+    BrokenPipeError: _CUT,
+    socket.gaierror: QT_TRANSLATE_NOOP(
+        "core.engine.errors", "The controller's name could not be found (DNS)."
+    ),
+    TimeoutError: _LATE,
+    httpx.TimeoutException: _LATE,
+    ssl.SSLError: QT_TRANSLATE_NOOP(
+        "core.engine.errors", "The secure connection to the controller failed."
+    ),
+    httpx.RemoteProtocolError: QT_TRANSLATE_NOOP(
+        "core.engine.errors", "The controller closed the connection unexpectedly."
+    ),
 }
 _ERRNO = re.compile(r"\[(?:Errno|WinError) -?\d+\]\s*")
 _CLASS_NAME = re.compile(r"\b(?:[a-z_]+\.)*[A-Z][A-Za-z]*(?:Error|Exception)\b:?\s*")
@@ -192,20 +227,23 @@ def _network_words(chain: Sequence[BaseException]) -> str | None:
     for exc in reversed(chain):
         words = next((_NETWORK_WORDS[b] for b in type(exc).__mro__ if b in _NETWORK_WORDS), None)
         if words is not None:
-            return words
+            return translate("core.engine.errors", words)
     for exc in reversed(chain):
         if isinstance(exc, OSError) and exc.strerror:
-            return f"The controller could not be reached: {exc.strerror}."
+            return translate(
+                "core.engine.errors", "The controller could not be reached: {reason}."
+            ).format(reason=exc.strerror)
     return None
 
 
 def _own_words(exc: BaseException, _chain: Sequence[BaseException], _during: str) -> ErrorInfo:
     """An error that carries its words (``core.errors.UserFacing``)."""
     assert isinstance(exc, UserFacing)
+    title = translated(exc, "title")
     return ErrorInfo(
-        title=exc.title,
-        detail=_scrub(exc.detail) or exc.title,
-        next_step=exc.next_step,
+        title=title,
+        detail=_scrub(exc.detail) or title,
+        next_step=translated(exc, "next_step"),
         code=exc.code,
     )
 
@@ -216,9 +254,12 @@ def _unreachable(exc: BaseException, chain: Sequence[BaseException], during: str
     if words is None and isinstance(exc, UserFacing):
         words = _scrub(exc.detail)
     return ErrorInfo(
-        title="Controller unreachable",
-        detail=words or f"Could not reach the controller while {during}.",
-        next_step=_UNREACHABLE_NEXT_STEP,
+        title=translate("core.engine.errors", "Controller unreachable"),
+        detail=words
+        or translate("core.engine.errors", "Could not reach the controller while {during}.").format(
+            during=during
+        ),
+        next_step=translate("core.controlplane.errors", _UNREACHABLE_NEXT_STEP),
         code="controller_unreachable",
     )
 
@@ -226,11 +267,20 @@ def _unreachable(exc: BaseException, chain: Sequence[BaseException], during: str
 def _tls(exc: BaseException, _chain: Sequence[BaseException], _during: str) -> ErrorInfo:
     # ``verify_message`` ("certificate has expired") is set only when ssl raised it
     reason = getattr(exc, "verify_message", None) or ""
+    detail = (
+        translate(
+            "core.engine.errors",
+            "The connection to the controller could not be verified: {reason}.",
+        ).format(reason=reason)
+        if reason
+        else translate(
+            "core.engine.errors", "The connection to the controller could not be verified."
+        )
+    )
     return ErrorInfo(
-        title="Secure connection failed",
-        detail="The connection to the controller could not be verified"
-        + (f": {reason}." if reason else "."),
-        next_step=_TLS_NEXT_STEP,
+        title=translate("core.engine.errors", "Secure connection failed"),
+        detail=detail,
+        next_step=translate("core.engine.errors", _TLS_NEXT_STEP),
         code="tls",
     )
 
@@ -238,12 +288,19 @@ def _tls(exc: BaseException, _chain: Sequence[BaseException], _during: str) -> E
 def _os_error(exc: BaseException, _chain: Sequence[BaseException], during: str) -> ErrorInfo:
     """A local OSError (file, folder, device): its ``strerror`` and file, no errno."""
     assert isinstance(exc, OSError)
-    what = exc.strerror or _scrub(str(exc)) or "a system call failed"
-    where = f": {exc.filename}" if exc.filename else ""
+    what = (
+        exc.strerror or _scrub(str(exc)) or translate("core.engine.errors", "a system call failed")
+    )
+    what = f"{what[:1].upper()}{what[1:]}"
+    detail = (
+        translate("core.engine.errors", "{what}: {file}.").format(what=what, file=exc.filename)
+        if exc.filename
+        else f"{what}."
+    )
     return ErrorInfo(
-        title=f"Problem while {during}",
-        detail=f"{what[:1].upper()}{what[1:]}{where}.",
-        next_step=GENERIC_NEXT_STEP,
+        title=_problem_while(during),
+        detail=detail,
+        next_step=translate("core.errors", GENERIC_NEXT_STEP),
         code="internal",
     )
 
@@ -289,8 +346,10 @@ def captive_portal(exc: BaseException) -> CaptivePortalError | None:
 def explain(exc: BaseException, *, during: str) -> ErrorInfo:
     """Map ``exc`` (raised while ``during``, e.g. "connecting") to an ``ErrorInfo``.
 
-    Pure; never raises; safe from any thread. The result names no exception class and
-    no errno, and always has a next step and a ``code`` (see the module docstring).
+    The words are in the installed language (``core.i18n``); ``during`` is given already
+    translated by the caller. Pure; never raises; safe from any thread. The result names no
+    exception class and no errno, and always has a next step and a ``code`` (see the module
+    docstring).
     """
     try:
         return _explain(exc, during)
@@ -318,12 +377,18 @@ def _explain(exc: BaseException, during: str) -> ErrorInfo:
     return _unknown(during, message)
 
 
+def _problem_while(during: str) -> str:
+    return translate("core.engine.errors", "Problem while {during}").format(during=during)
+
+
 def _unknown(during: str, message: str = "") -> ErrorInfo:
     return ErrorInfo(
-        title=f"Problem while {during}",
-        detail=f"Something unexpected went wrong: {message}"
+        title=_problem_while(during),
+        detail=translate("core.engine.errors", "Something unexpected went wrong: {message}").format(
+            message=message
+        )
         if message
-        else "Something unexpected went wrong.",
-        next_step=GENERIC_NEXT_STEP,
+        else translate("core.engine.errors", "Something unexpected went wrong."),
+        next_step=translate("core.errors", GENERIC_NEXT_STEP),
         code="internal",
     )

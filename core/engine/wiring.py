@@ -39,6 +39,7 @@ from core.engine.adapters import (
 from core.engine.api import Setting
 from core.engine.engine import Engine, EngineConfig
 from core.engine.netwatch import NetworkWatch
+from core.i18n import QT_TRANSLATE_NOOP, translate
 from core.paths import data_dir
 from core.policy.floor import FLOOR_FILE_NAME, RollbackFloor
 from core.policy.trust import PIN_FILE_NAME, PolicyTrust
@@ -69,15 +70,18 @@ class EngineSetupError(RuntimeError):
     Carries its words (``core.errors.UserFacing``), so ``explain`` and the CLI show them.
     """
 
-    title = "Rustronaut is not configured"
-    user_message = "Rustronaut is not configured."
-    next_step = "Ask IT to set the controller URL, or run: rustronaut config set controller_url URL"
+    title = QT_TRANSLATE_NOOP("core.engine.wiring", "Rustronaut is not configured")
+    user_message = QT_TRANSLATE_NOOP("core.engine.wiring", "Rustronaut is not configured.")
+    next_step = QT_TRANSLATE_NOOP(
+        "core.engine.wiring",
+        "Ask IT to set the controller URL, or run: rustronaut config set controller_url URL",
+    )
     code = "setting_invalid"
 
     @property
     def detail(self) -> str:
         """The message: what is missing."""
-        return str(self) or self.user_message
+        return str(self) or translate("core.engine.wiring", self.user_message)
 
 
 def engine_config(settings: EffectiveSettings) -> EngineConfig:
@@ -194,7 +198,7 @@ async def build_engine(
     settings = settings or load()
     raise_fd_limit()
     if not settings.controller_url:
-        raise EngineSetupError("No controller URL is set.")
+        raise EngineSetupError(translate("core.engine.wiring", "No controller URL is set."))
     state = state_dir or data_dir()
     pin = controller_pins(settings)
     plain = ControlPlaneClient(settings.controller_url, spki_pin=pin)

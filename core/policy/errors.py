@@ -25,6 +25,7 @@ Errors::
 from __future__ import annotations
 
 from core.errors import UserFacingError
+from core.i18n import QT_TRANSLATE_NOOP
 
 __all__ = [
     "BundleExpiredError",
@@ -46,17 +47,18 @@ __all__ = [
 class PolicyError(UserFacingError):
     """Base of every error raised by ``core.policy``."""
 
-    title = "The access policy could not be used"
+    title = QT_TRANSLATE_NOOP("core.policy.errors", "The access policy could not be used")
     code = "policy_invalid"
 
 
 class BundleRejected(PolicyError, ValueError):
     """A policy bundle was refused; the message says why. The held bundle is unchanged."""
 
-    title = "The policy from the controller was refused"
-    next_step = (
+    title = QT_TRANSLATE_NOOP("core.policy.errors", "The policy from the controller was refused")
+    next_step = QT_TRANSLATE_NOOP(
+        "core.policy.errors",
         "Nothing to do on this device: access stays as it was. If it keeps happening, "
-        "collect diagnostics (rustronaut diag) and contact IT."
+        "collect diagnostics (rustronaut diag) and contact IT.",
     )
 
 
@@ -71,24 +73,27 @@ class BundleSchemaError(BundleRejected):
 class WrongDeviceError(BundleRejected):
     """The bundle is bound to another device."""
 
-    title = "The policy is for another device"
+    title = QT_TRANSLATE_NOOP("core.policy.errors", "The policy is for another device")
 
 
 class BundleExpiredError(BundleRejected):
     """The bundle's ``expires_at`` has passed."""
 
-    title = "The access policy has expired"
-    next_step = (
+    title = QT_TRANSLATE_NOOP("core.policy.errors", "The access policy has expired")
+    next_step = QT_TRANSLATE_NOOP(
+        "core.policy.errors",
         "Check that this computer's date and time are correct; Rustronaut fetches a new "
-        "policy when it reaches the controller."
+        "policy when it reaches the controller.",
     )
 
 
 class BundleNotYetValidError(BundleRejected):
     """The bundle's ``issued_at`` is further in the future than the allowed clock skew."""
 
-    title = "This computer's clock is off"
-    next_step = "Check that this computer's date, time and time zone are correct."
+    title = QT_TRANSLATE_NOOP("core.policy.errors", "This computer's clock is off")
+    next_step = QT_TRANSLATE_NOOP(
+        "core.policy.errors", "Check that this computer's date, time and time zone are correct."
+    )
 
 
 class RollbackError(BundleRejected):
@@ -98,10 +103,11 @@ class RollbackError(BundleRejected):
 class PolicyCacheError(PolicyError):
     """The on-disk cache of the last valid bundle cannot be read or written."""
 
-    title = "The saved policy could not be read or written"
-    next_step = (
+    title = QT_TRANSLATE_NOOP("core.policy.errors", "The saved policy could not be read or written")
+    next_step = QT_TRANSLATE_NOOP(
+        "core.policy.errors",
         "Check that your disk is not full. If it keeps happening, collect diagnostics "
-        "(rustronaut diag) and contact IT."
+        "(rustronaut diag) and contact IT.",
     )
     code = "internal"
 
@@ -110,11 +116,12 @@ class TrustError(PolicyError):
     """The controller's policy-signing keys do not chain to a trust anchor: no bundle
     signed by them is used. The held bundle is unchanged."""
 
-    title = "The controller's policy keys are not trusted"
-    next_step = (
+    title = QT_TRANSLATE_NOOP("core.policy.errors", "The controller's policy keys are not trusted")
+    next_step = QT_TRANSLATE_NOOP(
+        "core.policy.errors",
         "Access stays as it was. Contact IT: the controller's signing keys are not "
         "endorsed by your organisation's policy trust anchors (setting "
-        "policy_trust_anchors)."
+        "policy_trust_anchors).",
     )
 
 
@@ -126,11 +133,12 @@ class PinnedRootMismatchError(TrustError):
     """No anchors are configured and the controller's root key is not the one pinned on
     first use."""
 
-    title = "The controller's policy root key changed"
-    next_step = (
+    title = QT_TRANSLATE_NOOP("core.policy.errors", "The controller's policy root key changed")
+    next_step = QT_TRANSLATE_NOOP(
+        "core.policy.errors",
         "Access stays as it was. If your organisation really replaced its controller's "
         "root key, have IT set policy_trust_anchors (or remove the pinned key file named "
-        "in the details); otherwise someone may be impersonating the controller."
+        "in the details); otherwise someone may be impersonating the controller.",
     )
 
 
@@ -138,8 +146,11 @@ class RollbackFloorError(PolicyError):
     """The anti-rollback floor cannot be trusted (missing, failing its MAC, keyring
     unavailable) or would be lowered; no bundle is accepted until it is fixed."""
 
-    title = "The saved policy version could not be verified"
-    next_step = (
+    title = QT_TRANSLATE_NOOP(
+        "core.policy.errors", "The saved policy version could not be verified"
+    )
+    next_step = QT_TRANSLATE_NOOP(
+        "core.policy.errors",
         "Access through new policies stays blocked until this is fixed. Contact IT with "
-        "the details: they can reset the policy version record after checking the device."
+        "the details: they can reset the policy version record after checking the device.",
     )

@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 
 from core.errors import UserFacingError
+from core.i18n import QT_TRANSLATE_NOOP
 
 __all__ = [
     "CommandError",
@@ -21,7 +22,7 @@ __all__ = [
 class PostureError(UserFacingError, ValueError):
     """Base of every posture error."""
 
-    title = "This device's security checks could not run"
+    title = QT_TRANSLATE_NOOP("core.posture.errors", "This device's security checks could not run")
 
 
 class CommandError(PostureError):
@@ -36,7 +37,9 @@ class CommandError(PostureError):
 class ToolMissingError(CommandError):
     """The tool is not installed; the fact's reason reads "<tool>: not installed"."""
 
-    next_step = "Ask IT which system tool the security checks need on this device."
+    next_step = QT_TRANSLATE_NOOP(
+        "core.posture.errors", "Ask IT which system tool the security checks need on this device."
+    )
 
     def __init__(self, argv: Sequence[str]) -> None:
         super().__init__(argv, "not installed")
@@ -79,6 +82,8 @@ class ParseError(PostureError):
 class PostureConfigError(PostureError):
     """IT's posture configuration (process/file checks, intervals) is invalid."""
 
-    title = "The security check settings are not valid"
-    next_step = "Contact IT: the organization's posture configuration needs fixing."
+    title = QT_TRANSLATE_NOOP("core.posture.errors", "The security check settings are not valid")
+    next_step = QT_TRANSLATE_NOOP(
+        "core.posture.errors", "Contact IT: the organization's posture configuration needs fixing."
+    )
     code = "setting_invalid"

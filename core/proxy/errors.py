@@ -15,6 +15,7 @@ protocol refusal.
 from __future__ import annotations
 
 from core.errors import UserFacingError
+from core.i18n import QT_TRANSLATE_NOOP
 
 __all__ = ["DestinationError", "ProxyConfigError", "ProxyError", "ProxyStartError"]
 
@@ -22,14 +23,16 @@ __all__ = ["DestinationError", "ProxyConfigError", "ProxyError", "ProxyStartErro
 class ProxyError(UserFacingError):
     """Base class of the proxy package's errors."""
 
-    title = "The local proxy has a problem"
+    title = QT_TRANSLATE_NOOP("core.proxy.errors", "The local proxy has a problem")
 
 
 class DestinationError(ProxyError, ValueError):
     """A destination (host or port) that cannot be normalised; the message says why."""
 
-    title = "Not a valid destination"
-    next_step = "Check the host name and port, then try again."
+    title = QT_TRANSLATE_NOOP("core.proxy.errors", "Not a valid destination")
+    next_step = QT_TRANSLATE_NOOP(
+        "core.proxy.errors", "Check the host name and port, then try again."
+    )
     code = "bad_request"
 
 
@@ -40,8 +43,9 @@ class ProxyConfigError(ProxyError, ValueError):
 class ProxyStartError(ProxyError, OSError):
     """A listener could not be opened (for example the port is in use)."""
 
-    title = "The local proxy could not start"
-    next_step = (
+    title = QT_TRANSLATE_NOOP("core.proxy.errors", "The local proxy could not start")
+    next_step = QT_TRANSLATE_NOOP(
+        "core.proxy.errors",
         "Another program may use the proxy port: close it, or choose another port "
-        "(rustronaut config set proxy_port PORT), then connect again."
+        "(rustronaut config set proxy_port PORT), then connect again.",
     )

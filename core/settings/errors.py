@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from core.errors import UserFacingError
+from core.i18n import QT_TRANSLATE_NOOP
 
 __all__ = ["SettingLockedError", "SettingValueError", "SettingsError", "SettingsFileError"]
 
@@ -10,8 +11,11 @@ __all__ = ["SettingLockedError", "SettingValueError", "SettingsError", "Settings
 class SettingsError(UserFacingError):
     """Base of every settings error. ``key`` names the setting when there is one."""
 
-    title = "The setting could not be changed"
-    next_step = "Check the setting's name and value (rustronaut config show) and try again."
+    title = QT_TRANSLATE_NOOP("core.settings.errors", "The setting could not be changed")
+    next_step = QT_TRANSLATE_NOOP(
+        "core.settings.errors",
+        "Check the setting's name and value (rustronaut config show) and try again.",
+    )
     code = "setting_invalid"
 
     def __init__(self, message: str, *, key: str | None = None) -> None:
@@ -22,20 +26,25 @@ class SettingsError(UserFacingError):
 class SettingValueError(SettingsError, ValueError):
     """A value (or a key name) is not valid for the model."""
 
-    title = "Not a valid setting"
+    title = QT_TRANSLATE_NOOP("core.settings.errors", "Not a valid setting")
 
 
 class SettingLockedError(SettingsError):
     """The key is set by the organization (managed) and cannot be changed by the user."""
 
-    title = "This setting is managed by your organization"
-    next_step = "Ask IT if it needs to be different."
+    title = QT_TRANSLATE_NOOP(
+        "core.settings.errors", "This setting is managed by your organization"
+    )
+    next_step = QT_TRANSLATE_NOOP("core.settings.errors", "Ask IT if it needs to be different.")
     code = "setting_locked"
 
 
 class SettingsFileError(SettingsError, OSError):
     """The user's settings file could not be written."""
 
-    title = "The settings file could not be saved"
-    next_step = "Check that your disk is not full and your settings folder is writable."
+    title = QT_TRANSLATE_NOOP("core.settings.errors", "The settings file could not be saved")
+    next_step = QT_TRANSLATE_NOOP(
+        "core.settings.errors",
+        "Check that your disk is not full and your settings folder is writable.",
+    )
     code = "internal"

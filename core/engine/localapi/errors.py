@@ -15,6 +15,7 @@ Every class has the ``core.errors.UserFacing`` shape: ``title``, ``detail`` (the
 from __future__ import annotations
 
 from core.errors import UserFacingError
+from core.i18n import QT_TRANSLATE_NOOP
 
 __all__ = [
     "EngineAlreadyRunningError",
@@ -28,8 +29,11 @@ __all__ = [
 class LocalApiError(UserFacingError):
     """A refusal or failure reported by (or about) the engine behind the local API."""
 
-    title = "Rustronaut could not do that"
-    next_step = "Try again. If it keeps happening, collect diagnostics and contact IT."
+    title = QT_TRANSLATE_NOOP("core.engine.localapi.errors", "Rustronaut could not do that")
+    next_step = QT_TRANSLATE_NOOP(
+        "core.engine.localapi.errors",
+        "Try again. If it keeps happening, collect diagnostics and contact IT.",
+    )
     code = "internal"
 
     def __init__(
@@ -56,16 +60,21 @@ class LocalApiError(UserFacingError):
 class EngineNotRunningError(LocalApiError):
     """No engine answers on the local API (no agent, no tray hosting one)."""
 
-    title = "Rustronaut is not running"
-    next_step = "Start the Rustronaut app, or run: rustronaut up"
+    title = QT_TRANSLATE_NOOP("core.engine.localapi.errors", "Rustronaut is not running")
+    next_step = QT_TRANSLATE_NOOP(
+        "core.engine.localapi.errors", "Start the Rustronaut app, or run: rustronaut up"
+    )
     code = "engine_not_running"
 
 
 class EngineAlreadyRunningError(LocalApiError):
     """Another engine already owns this user session (the lock is held)."""
 
-    title = "Rustronaut is already running"
-    next_step = "Use the running Rustronaut (the tray or 'rustronaut status'); only one may run."
+    title = QT_TRANSLATE_NOOP("core.engine.localapi.errors", "Rustronaut is already running")
+    next_step = QT_TRANSLATE_NOOP(
+        "core.engine.localapi.errors",
+        "Use the running Rustronaut (the tray or 'rustronaut status'); only one may run.",
+    )
     code = "engine_already_running"
 
     def __init__(self, detail: str = "", *, pid: int | None = None) -> None:
@@ -76,14 +85,19 @@ class EngineAlreadyRunningError(LocalApiError):
 class ProtocolError(LocalApiError):
     """A frame or message that breaks the local API protocol."""
 
-    title = "Malformed request"
-    next_step = "Use a Rustronaut client of the same version as the agent."
+    title = QT_TRANSLATE_NOOP("core.engine.localapi.errors", "Malformed request")
+    next_step = QT_TRANSLATE_NOOP(
+        "core.engine.localapi.errors", "Use a Rustronaut client of the same version as the agent."
+    )
     code = "bad_request"
 
 
 class UnsupportedVersionError(ProtocolError):
     """The other side speaks a protocol version this one does not."""
 
-    title = "Unsupported protocol version"
-    next_step = "Update Rustronaut so the app, the CLI and the agent are the same version."
+    title = QT_TRANSLATE_NOOP("core.engine.localapi.errors", "Unsupported protocol version")
+    next_step = QT_TRANSLATE_NOOP(
+        "core.engine.localapi.errors",
+        "Update Rustronaut so the app, the CLI and the agent are the same version.",
+    )
     code = "unsupported_version"
