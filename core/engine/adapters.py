@@ -48,6 +48,7 @@ from core.engine.ports import (
 )
 from core.engine.route import DeciderRoute, parse_ranges
 from core.engine.state import PostureItem, ResourceView, TunnelView
+from core.i18n import translate
 from core.paths import ensure_private_dir
 from core.policy import PolicyEngine, PolicyStore, RiskTracker
 from core.policy.api import Decider
@@ -445,10 +446,14 @@ class PostureAdapter:
                 name in self.required if self.required is not None else not words.informational
             )
             if not fact.known:
-                status, value = (
-                    "unknown",
-                    "Could not be checked" + (f" ({fact.reason})" if fact.reason else ""),
+                value = (
+                    translate("core.engine.adapters", "Could not be checked ({reason})").format(
+                        reason=fact.reason
+                    )
+                    if fact.reason
+                    else translate("core.engine.adapters", "Could not be checked")
                 )
+                status = "unknown"
             elif fact.value is False or name in self.failing:
                 status, value = "fail", _show(fact.value, words)
             else:
@@ -475,9 +480,13 @@ def _show(value: object, words: FactWords | None = None) -> str:
     if isinstance(value, bool):
         if words is not None:
             return words.yes.capitalize() if value else words.no.capitalize()
-        return "yes" if value else "no"
+        return (
+            translate("core.engine.adapters", "yes")
+            if value
+            else translate("core.engine.adapters", "no")
+        )
     if isinstance(value, list | tuple):
-        return ", ".join(map(str, value)) or "none"
+        return ", ".join(map(str, value)) or translate("core.engine.adapters", "none")
     return str(value)
 
 

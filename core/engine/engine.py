@@ -78,6 +78,7 @@ from core.engine.reach import Reachability
 from core.engine.reactions import Reactions
 from core.engine.state import Event, EventKind, SessionState, Snapshot
 from core.engine.ticks import RealTicks, Ticks
+from core.i18n import translate
 
 __all__ = ["Engine", "EngineConfig", "Watcher"]
 
@@ -280,7 +281,7 @@ class Engine(Reactions):
             case HealthTick():
                 await self._on_health_tick()
             case ClockJump():
-                self._notice("Reconnecting after sleep")
+                self._notice(translate("core.engine.engine", "Reconnecting after sleep"))
                 await self._reestablish()
             case RetryDue():
                 await self._on_retry_due()
@@ -337,7 +338,9 @@ class Engine(Reactions):
         if config.managed_rejected != old.managed_rejected:
             if config.managed_rejected:
                 self._notice(
-                    f"Managed configuration rejected: {config.managed_rejected}",
+                    translate(
+                        "core.engine.engine", "Managed configuration rejected: {reason}"
+                    ).format(reason=config.managed_rejected),
                     action="managed_rejected",
                 )
             enrollment = self._device.enrollment()
@@ -354,7 +357,9 @@ class Engine(Reactions):
                 managed_rejected=config.managed_rejected,
             )
             self._notice(
-                "Settings changed" + (" by your organization" if config.organization else "")
+                translate("core.engine.engine", "Settings changed by your organization")
+                if config.organization
+                else translate("core.engine.engine", "Settings changed")
             )
             listening = (config.proxy_port, config.transparent, config.transparent_port)
             before = (old.proxy_port, old.transparent, old.transparent_port)
@@ -407,14 +412,19 @@ class Engine(Reactions):
         self._sign_in_task = None
         try:
             if result.error is not None or result.user is None:
-                self._fail(result.error or SignInRequiredError(""), during="signing in")
+                self._fail(
+                    result.error or SignInRequiredError(""),
+                    during=translate("core.engine.engine", "signing in"),
+                )
                 if not self._facts.signed_in:
                     self._user = None
                 return
             self._user = result.user
             self._session_warned = False
             self._update(busy=None, signed_in=True)
-            self._notice(f"Signed in as {self._user.email}")
+            self._notice(
+                translate("core.engine.engine", "Signed in as {user}").format(user=self._user.email)
+            )
             await self._on_connect(retry=False)
         finally:
             self._release_sign_in_waiters()
@@ -434,7 +444,9 @@ class Engine(Reactions):
     def _on_device_prompt(self, user_code: str, url: str) -> None:
         self._emit(
             EventKind.NOTICE,
-            f"Open {url} and enter the code {user_code}",
+            translate("core.engine.engine", "Open {url} and enter the code {code}").format(
+                url=url, code=user_code
+            ),
             details={"user_code": user_code, "verification_uri": url},
         )
 
@@ -444,7 +456,9 @@ class Engine(Reactions):
 
     async def _on_sign_out(self, reason: str | None) -> None:
         if self._facts.signed_in or self._facts.tunnel_up:
-            given = await self._leave_always_on(reason, action="signing out")
+            given = await self._leave_always_on(
+                reason, action=translate("core.engine.engine", "signing out")
+            )
         else:
             # Only a first sign-in to abandon (Cancel in the sign-in window): always-on
             # keeps nothing up yet, so no break-glass reason is asked for.
@@ -465,21 +479,34 @@ class Engine(Reactions):
             bundle_valid=False,
             busy=None,
         )
-        self._notice("Signed out", action="signed_out")
+        self._notice(translate("core.engine.engine", "Signed out"), action="signed_out")
 
     async def _leave_always_on(self, reason: str | None, *, action: str) -> str | None:
         """Under managed always-on: refuse, or report the break-glass reason and return it
-        (the helper wants it too). None when always-on is off."""
+        (the helper wants it too). None when always-on is off. ``action`` is the words
+        for what was asked ("signing out"), translated."""
         if not self.config.always_on:
             return None
         if not self.config.allow_break_glass:
-            raise AlwaysOnError(f"Your organization does not allow {action} while connected.")
+            raise AlwaysOnError(
+                translate(
+                    "core.engine.engine",
+                    "Your organization does not allow {action} while connected.",
+                ).format(action=action)
+            )
         text = (reason or "").strip()
         if not text:
-            raise AlwaysOnError(f"Always-on is on: a reason is required for {action}.")
+            raise AlwaysOnError(
+                translate(
+                    "core.engine.engine", "Always-on is on: a reason is required for {action}."
+                ).format(action=action)
+            )
         if len(text) < MIN_REASON_LENGTH:
             raise ReasonTooShortError(
-                f"Always-on is on: give IT a reason of at least {MIN_REASON_LENGTH} characters."
+                translate(
+                    "core.engine.engine",
+                    "Always-on is on: give IT a reason of at least {count} characters.",
+                ).format(count=MIN_REASON_LENGTH)
             )
         _log.warning("break-glass (%s): %s", action, text)
         try:
@@ -499,7 +526,9 @@ class Engine(Reactions):
         await self._ask(DisconnectRequested(reason=break_glass_reason))
 
     async def _on_disconnect(self, reason: str | None) -> None:
-        given = await self._leave_always_on(reason, action="disconnecting")
+        given = await self._leave_always_on(
+            reason, action=translate("core.engine.engine", "disconnecting")
+        )
         await self._teardown(break_glass_reason=given)
         self._update(want_connected=False, failed=False, error=None)
 

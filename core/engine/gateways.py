@@ -32,6 +32,7 @@ from core.engine.ports import (
     TunnelPort,
 )
 from core.engine.state import TunnelView
+from core.i18n import translate
 from wg_backends.errors import HelperRefused
 from wg_backends.helper.bundles import profile_for
 from wg_backends.spec import TunnelSpec
@@ -93,7 +94,12 @@ class Gateways:
             return listed
         spec = self._policy.tunnel_spec()
         if spec is None:
-            raise NoGatewayError("The policy for this device names no gateway to connect to.")
+            raise NoGatewayError(
+                translate(
+                    "core.engine.gateways",
+                    "The policy for this device names no gateway to connect to.",
+                )
+            )
         return [spec]
 
     def current(self) -> TunnelSpec:

@@ -19,6 +19,7 @@ from core.engine.errors import captive_portal, explain
 from core.engine.ports import ControlPort, DevicePort
 from core.engine.state import EventKind
 from core.errors import UserFacing
+from core.i18n import translate
 
 __all__ = ["UNREACHABLE_CODES", "Reachability", "is_unreachable"]
 
@@ -48,7 +49,7 @@ class Reachability:
             return False
         if captive_portal(exc) is not None and not self._portal_told:
             self._portal_told = True
-            info = explain(exc, during="reaching the controller")
+            info = explain(exc, during=translate("core.engine.reach", "reaching the controller"))
             self._emit(
                 EventKind.ERROR,
                 info.title,

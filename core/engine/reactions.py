@@ -52,6 +52,7 @@ from core.engine.state import (
     TunnelView,
 )
 from core.engine.ticks import Ticks
+from core.i18n import translate
 from core.policy.api import Decision, Effect
 from core.policy.errors import BundleExpiredError, BundleNotYetValidError
 from core.wire.posture import Fact, FactStatus
@@ -184,14 +185,27 @@ class Reactions:
         skew = self._control.clock_skew_s()
         if skew is not None and abs(skew) <= SKEW_SHOWN_S:
             return None
-        words = skew_words(skew) or (
-            "This computer's clock could not be compared with the controller's"
+        words = skew_words(skew) or translate(
+            "core.engine.reactions",
+            "This computer's clock could not be compared with the controller's",
         )
-        looks = "not yet valid" if isinstance(exc, BundleNotYetValidError) else "expired"
+        if isinstance(exc, BundleNotYetValidError):
+            detail = translate(
+                "core.engine.reactions",
+                "{clock}. By this computer's clock the policy looks not yet valid.",
+            )
+        else:
+            detail = translate(
+                "core.engine.reactions",
+                "{clock}. By this computer's clock the policy looks expired.",
+            )
         return ErrorInfo(
-            title="This computer's clock is wrong",
-            detail=f"{words}. By this computer's clock the policy looks {looks}.",
-            next_step="Set the date and time (automatic time is best), then connect again.",
+            title=translate("core.engine.reactions", "This computer's clock is wrong"),
+            detail=detail.format(clock=words),
+            next_step=translate(
+                "core.engine.reactions",
+                "Set the date and time (automatic time is best), then connect again.",
+            ),
             code="clock_skew",
         )
 
@@ -202,8 +216,10 @@ class Reactions:
         self._update(error=None, busy=None, failed=False, signed_in=False)
         self._emit(
             EventKind.NOTICE,
-            "Sign-in needed: " + info.detail,
-            details={"action": "sign_in", "next": info.next_step},
+            translate("core.engine.reactions", "Sign-in needed: {detail}").format(
+                detail=info.detail
+            ),
+            details={"action": "sign_in", "next": info.next_step, "detail": info.detail},
         )
         self._post(SessionEnded())
 
@@ -241,7 +257,10 @@ class Reactions:
             self._user = self._auth.user()
         if self._user is None:
             self._update(want_connected=True)
-            self._fail(SignInRequiredError("You are not signed in."), during="connecting")
+            self._fail(
+                SignInRequiredError(translate("core.engine.reactions", "You are not signed in.")),
+                during=translate("core.engine.reactions", "connecting"),
+            )
             return
         enrollment = self._device.enrollment()
         if enrollment is not None and await self._device.key_changed():
@@ -255,7 +274,7 @@ class Reactions:
         try:
             if enrollment is None:
                 enrollment = await self._device.enroll()
-                self._notice("This device is now enrolled")
+                self._notice(translate("core.engine.reactions", "This device is now enrolled"))
                 self._update(busy=SessionState.CHECKING_POSTURE)
             await self._collect_posture()
             reachable = await self._report_posture(enrollment.device_id)
@@ -270,7 +289,7 @@ class Reactions:
                 return
             await self._bring_up()
         except Exception as exc:
-            self._fail(exc, during="connecting")
+            self._fail(exc, during=translate("core.engine.reactions", "connecting"))
             return
         self._update(busy=None, controller_reachable=reachable)
         if reachable:
@@ -281,7 +300,8 @@ class Reactions:
             self._network.prime(self._gateways.interfaces(self._snapshot.tunnel))
         self._live.start()
         if self._snapshot.state in LIVE_STATES | {SessionState.BLOCKED}:
-            self._notice("Connected")
+            # ``notice`` names it as data: the tray tells it better from the snapshot
+            self._notice(translate("core.engine.reactions", "Connected"), notice="connected")
 
     async def _bring_up(self) -> None:
         # The decider listens before the helper redirects apps to it.
@@ -430,7 +450,7 @@ class Reactions:
         self._apply_facts()
         self._proxy.reevaluate()
         self._update()
-        self._emit(EventKind.POSTURE, "Device posture changed")
+        self._emit(EventKind.POSTURE, translate("core.engine.reactions", "Device posture changed"))
         enrollment = self._device.enrollment()
         if enrollment is None or not self._facts.want_connected:
             return
@@ -438,7 +458,9 @@ class Reactions:
             if await self._report_posture(enrollment.device_id):
                 await self._apply_new_bundle(enrollment.device_id)
         except Exception as exc:
-            info = explain(exc, during="reporting the device's posture")
+            info = explain(
+                exc, during=translate("core.engine.reactions", "reporting the device's posture")
+            )
             if info.code == "signed_out":
                 self._signed_out_by_provider(info)
                 return
@@ -465,7 +487,7 @@ class Reactions:
         """Is ``exc`` "controller unreachable"? If so the snapshot names the cause."""
         if not self._reach.unreachable(exc):
             return False
-        problem = explain(exc, during="reaching the controller")
+        problem = explain(exc, during=translate("core.engine.reactions", "reaching the controller"))
         if problem != self._snapshot.controller_problem:
             self._set_snapshot(controller_problem=problem)
         return True
@@ -495,7 +517,10 @@ class Reactions:
 
     def _on_reach(self, reachable: bool, error: BaseException | None = None) -> None:
         if error is not None and self._facts.signed_in:
-            info = explain(error, during="following the controller's events")
+            info = explain(
+                error,
+                during=translate("core.engine.reactions", "following the controller's events"),
+            )
             if info.code == "signed_out":
                 self._signed_out_by_provider(info)
                 return
@@ -520,11 +545,16 @@ class Reactions:
         await self._live.stop()
         await self._live.cancel_retry()
         await self._withdraw(
-            "this device was revoked by your organization",
+            translate("core.engine.reactions", "this device was revoked by your organization"),
             error=ErrorInfo(
-                title="Device revoked",
-                detail="Your organization revoked this device's access.",
-                next_step="Contact IT; once they allow it, sign in again to re-enroll.",
+                title=translate("core.engine.reactions", "Device revoked"),
+                detail=translate(
+                    "core.engine.reactions", "Your organization revoked this device's access."
+                ),
+                next_step=translate(
+                    "core.engine.reactions",
+                    "Contact IT; once they allow it, sign in again to re-enroll.",
+                ),
                 code="device_revoked",
             ),
         )
@@ -547,7 +577,10 @@ class Reactions:
             self._update(error=error, failed=True, **facts)
         else:
             self._update(**facts)
-        self._notice(f"Access withdrawn: {reason}")
+        self._notice(
+            translate("core.engine.reactions", "Access withdrawn: {reason}").format(reason=reason),
+            notice="access_withdrawn",
+        )
 
     async def _try_refresh(self) -> None:
         enrollment = self._device.enrollment()
@@ -556,7 +589,7 @@ class Reactions:
         try:
             ok = await self._apply_new_bundle(enrollment.device_id)
         except Exception as exc:
-            info = explain(exc, during="updating the policy")
+            info = explain(exc, during=translate("core.engine.reactions", "updating the policy"))
             if info.code == "signed_out":
                 self._signed_out_by_provider(info)
                 return
@@ -565,7 +598,9 @@ class Reactions:
             _log.warning("policy update failed, keeping the held one: %s", info.detail)
             self._emit(
                 EventKind.ERROR,
-                "A policy update was refused" if refused else "Could not update the policy",
+                translate("core.engine.reactions", "A policy update was refused")
+                if refused
+                else translate("core.engine.reactions", "Could not update the policy"),
                 details={"detail": info.detail, "next": info.next_step, "code": info.code},
             )
             return
@@ -579,7 +614,7 @@ class Reactions:
         if self._network is not None and self._live.running:
             own = self._gateways.interfaces(self._snapshot.tunnel)
             if self._network.changed(own):
-                self._notice("Network changed: reconnecting")
+                self._notice(translate("core.engine.reactions", "Network changed: reconnecting"))
                 await self._reestablish()
                 return
         await self._check_health()
@@ -590,7 +625,11 @@ class Reactions:
         held = self._policy.held()
         if held is None and self._facts.bundle_valid:
             await self._live.stop()
-            await self._withdraw("the policy expired and no newer one could be fetched")
+            await self._withdraw(
+                translate(
+                    "core.engine.reactions", "the policy expired and no newer one could be fetched"
+                )
+            )
             self._live.ensure_retry()
             self._live.start()  # the event stream brings the controller's answer back
             return
@@ -601,17 +640,21 @@ class Reactions:
             return
         if self._facts.failed:
             if self._snapshot.error is not None and self._snapshot.error.code == _HELPER_LOST:
-                self._notice("The Rustronaut helper is back: reconnecting")
+                self._notice(
+                    translate(
+                        "core.engine.reactions", "The Rustronaut helper is back: reconnecting"
+                    )
+                )
                 await self._on_connect(retry=False)
             return
         if view is None and self._gateways.applied and self._facts.tunnel_up:
             # The helper answers but has no tunnel: it restarted. Bring ours back.
             _log.warning("the helper no longer has our tunnel; re-applying it")
-            self._notice("The tunnel was lost: re-applying it")
+            self._notice(translate("core.engine.reactions", "The tunnel was lost: re-applying it"))
             try:
                 await self._gateways.bring_up()
             except Exception as exc:
-                self._fail(exc, during="re-applying the tunnel")
+                self._fail(exc, during=translate("core.engine.reactions", "re-applying the tunnel"))
                 return
             self._live.follow_up()
             return
@@ -625,7 +668,10 @@ class Reactions:
                 # It was working: say so at once, never "connected" over a silent tunnel.
                 quiet = self._gateways.rx_quiet_s() or 0.0
                 self._notice(
-                    f"The gateway stopped answering ({quiet:.0f} s without a reply): reconnecting"
+                    translate(
+                        "core.engine.reactions",
+                        "The gateway stopped answering ({seconds} s without a reply): reconnecting",
+                    ).format(seconds=f"{quiet:.0f}")
                 )
                 self._update(reconnecting=True, handshake_ok=False)
             step = self._gateways.plan(health)
@@ -656,15 +702,17 @@ class Reactions:
             _log.warning("routes more specific than the tunnel's ranges: %s", ", ".join(found))
             self._emit(
                 EventKind.NOTICE,
-                "This network routes part of the company's networks elsewhere ("
-                + ", ".join(found)
-                + "): overridden, company traffic still goes only through the tunnel",
+                translate(
+                    "core.engine.reactions",
+                    "This network routes part of the company's networks elsewhere ({routes}): "
+                    "overridden, company traffic still goes only through the tunnel",
+                ).format(routes=", ".join(found)),
                 details={"routes": ", ".join(found)},
             )
 
     async def _helper_trouble(self, exc: BaseException) -> None:
         """The helper did not answer a status: lost → an error with a next step."""
-        info = explain(exc, during="checking the tunnel")
+        info = explain(exc, during=translate("core.engine.reactions", "checking the tunnel"))
         if info.code != _HELPER_LOST:
             _log.warning("tunnel status failed: %s", info.detail)
             return
@@ -691,7 +739,9 @@ class Reactions:
             _log.warning("gateway %s is not answering; switching to %s", old, new)
             self._emit(
                 EventKind.NOTICE,
-                f"Gateway {old} is not answering: switching to {new}",
+                translate(
+                    "core.engine.reactions", "Gateway {old} is not answering: switching to {new}"
+                ).format(old=old, new=new),
                 details={"gateway": new, "previous": old},
             )
         else:
@@ -701,7 +751,12 @@ class Reactions:
         except Exception as exc:
             self._set_snapshot(tunnel=None)
             self._update(tunnel_up=False, handshake_ok=False)
-            self._fail(exc, during=f"switching to gateway {new}")
+            self._fail(
+                exc,
+                during=translate("core.engine.reactions", "switching to gateway {gateway}").format(
+                    gateway=new
+                ),
+            )
             return
         self._set_snapshot(access=self._access(self._snapshot.proxy_address))
         self._update(tunnel_up=True, handshake_ok=False)
@@ -716,9 +771,15 @@ class Reactions:
         left = expires - (self._ticks.now() - (self._control.clock_skew_s() or 0.0))
         if 0 < left < self.config.session_warning_s:
             self._session_warned = True
+            minutes = int(left / 60)  # whole minutes, rounded down (left > 0)
             self._emit(
                 EventKind.NOTICE,
-                f"Your sign-in ends in {int(left // 60)} minutes. Sign in again to extend it.",
+                translate(
+                    "core.engine.reactions",
+                    "Your sign-in ends in %n minutes. Sign in again to extend it.",
+                    None,
+                    minutes,
+                ),
                 details={"action": "extend_session"},
             )
 
@@ -738,6 +799,12 @@ def _as_shown(resources: tuple[ResourceView, ...], state: SessionState) -> tuple
     if state in LIVE_STATES:
         return resources
     return tuple(
-        replace(r, reachable=False, reason=r.reason or "Not connected") if r.reachable else r
+        replace(
+            r,
+            reachable=False,
+            reason=r.reason or translate("core.engine.reactions", "Not connected"),
+        )
+        if r.reachable
+        else r
         for r in resources
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from core.i18n import QT_TRANSLATE_NOOP, translate
 from core.policy.api import Decision
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "SessionState",
     "Snapshot",
     "TunnelView",
+    "posture_status_word",
     "posture_summary",
 ]
 
@@ -91,8 +93,21 @@ class PostureItem:
 
 
 #: The words (with a shape: colour is never the only signal) for each posture status,
-#: the same in the posture window and in ``rustronaut status``.
-POSTURE_STATUS_WORDS = {"pass": "✓ Pass", "fail": "✕ Fail", "unknown": "? Unknown"}
+#: the same in the posture window and in ``rustronaut status``. English, marked for
+#: translation: show them with :func:`posture_status_word` (or
+#: ``translate("core.engine.state", POSTURE_STATUS_WORDS[status])``).
+POSTURE_STATUS_WORDS = {
+    "pass": QT_TRANSLATE_NOOP("core.engine.state", "✓ Pass"),
+    "fail": QT_TRANSLATE_NOOP("core.engine.state", "✕ Fail"),
+    "unknown": QT_TRANSLATE_NOOP("core.engine.state", "? Unknown"),
+}
+
+
+def posture_status_word(status: str) -> str:
+    """The words for a posture ``status`` in the installed language ("? Unknown" for a
+    status not known). Pure."""
+    word = POSTURE_STATUS_WORDS.get(status, POSTURE_STATUS_WORDS["unknown"])
+    return translate("core.engine.state", word)
 
 
 def posture_summary(posture: tuple[PostureItem, ...]) -> str:
@@ -102,17 +117,42 @@ def posture_summary(posture: tuple[PostureItem, ...]) -> str:
     passed = sum(1 for p in required if p.status == "pass")
     failed = sum(1 for p in required if p.status == "fail")
     if not posture:
-        return "No posture checks yet"
+        return translate("core.engine.state", "No posture checks yet")
     if not required:
-        return "Your policy requires no device checks"
+        return translate("core.engine.state", "Your policy requires no device checks")
+    total = len(required)
+    # "1 check" has its own sentence: English needs no catalogue for the singular, and
+    # the "%n" plural still gets every form a language has
     if failed:
-        need = "1 check needs" if failed == 1 else f"{failed} checks need"
-        return f"{need} attention · {passed} of {len(required)} pass"
-    unknown = len(required) - passed
+        if failed == 1:
+            text = translate(
+                "core.engine.state", "1 check needs attention · {passed} of {total} pass"
+            )
+        else:
+            text = translate(
+                "core.engine.state",
+                "%n checks need attention · {passed} of {total} pass",
+                None,
+                failed,
+            )
+        return text.format(passed=passed, total=total)
+    unknown = total - passed
     if unknown:  # never "all good" over checks that could not be made
-        could = "1 check" if unknown == 1 else f"{unknown} checks"
-        return f"{could} could not be made · {passed} of {len(required)} pass"
-    return f"All good · {passed} of {len(required)} checks pass"
+        if unknown == 1:
+            text = translate(
+                "core.engine.state", "1 check could not be made · {passed} of {total} pass"
+            )
+        else:
+            text = translate(
+                "core.engine.state",
+                "%n checks could not be made · {passed} of {total} pass",
+                None,
+                unknown,
+            )
+        return text.format(passed=passed, total=total)
+    return translate("core.engine.state", "All good · {passed} of {total} checks pass").format(
+        passed=passed, total=total
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from core.engine.localapi.lock import EngineLock
 from core.engine.localapi.server import LocalApiServer
 from core.engine.localapi.transport import default_lock_path, default_socket_path
 from core.engine.state import ErrorInfo, Event, EventKind, SessionState, Snapshot
+from core.i18n import translate
 
 __all__ = [
     "AGENT_LABEL",
@@ -89,7 +90,7 @@ class SetupFailedEngine:
 
     @staticmethod
     def _info(exc: BaseException) -> ErrorInfo:
-        info = explain(exc, during="starting")
+        info = explain(exc, during=translate("core.engine.localapi.agent", "starting"))
         user_message = getattr(type(exc), "user_message", None)
         if isinstance(user_message, str) and not info.code:
             # ``EngineSetupError`` before the class-keyed table knows it: its own words.
@@ -137,7 +138,10 @@ class SetupFailedEngine:
         from core.settings import set_user
 
         await asyncio.to_thread(set_user, key, value)
-        self._emit(EventKind.SETTINGS, f"Setting '{key}' changed")
+        self._emit(
+            EventKind.SETTINGS,
+            translate("core.engine.localapi.agent", "Setting '{key}' changed").format(key=key),
+        )
         await self._retry()
 
     async def _retry(self) -> EngineAPI:
@@ -401,13 +405,25 @@ async def ensure_agent(
             failure = _child_failure()
             if failure is not None:
                 raise EngineNotRunningError(
-                    f"The Rustronaut agent could not start: {failure}.",
-                    next_step="Run 'rustronaut agent' in a terminal to see why.",
+                    translate(
+                        "core.engine.localapi.agent",
+                        "The Rustronaut agent could not start: {reason}.",
+                    ).format(reason=failure),
+                    next_step=translate(
+                        "core.engine.localapi.agent",
+                        "Run 'rustronaut agent' in a terminal to see why.",
+                    ),
                 ) from None
             if time.monotonic() + delay > deadline:
                 raise EngineNotRunningError(
-                    f"The Rustronaut agent did not start within {timeout:.0f} s ({exc}).",
-                    next_step="Run 'rustronaut agent' in a terminal to see why.",
+                    translate(
+                        "core.engine.localapi.agent",
+                        "The Rustronaut agent did not start within {seconds} s ({reason}).",
+                    ).format(seconds=f"{timeout:.0f}", reason=exc),
+                    next_step=translate(
+                        "core.engine.localapi.agent",
+                        "Run 'rustronaut agent' in a terminal to see why.",
+                    ),
                 ) from None
         await asyncio.sleep(delay)  # polling a socket that is not there yet
         delay = min(delay * 2, 0.5)

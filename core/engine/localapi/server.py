@@ -45,6 +45,7 @@ from core.engine.localapi.transport import (
     default_socket_path,
 )
 from core.engine.state import Event, EventKind
+from core.i18n import QT_TRANSLATE_NOOP, translate
 from wg_backends.helper.transport import Caller, Connection
 
 __all__ = ["LocalApiServer"]
@@ -335,9 +336,14 @@ class LocalApiServer:
                 p.ErrorReply(
                     id=request.id,
                     code="bad_request",
-                    title="Too many requests",
-                    detail=f"more than {MAX_IN_FLIGHT} requests in progress on one connection",
-                    next_step="Wait for the answers before sending more.",
+                    title=translate("core.engine.localapi.server", "Too many requests"),
+                    detail=translate(
+                        "core.engine.localapi.server",
+                        "more than {count} requests in progress on one connection",
+                    ).format(count=MAX_IN_FLIGHT),
+                    next_step=translate(
+                        "core.engine.localapi.server", "Wait for the answers before sending more."
+                    ),
                 )
             )
             return
@@ -365,7 +371,8 @@ class LocalApiServer:
                 next_step=exc.next_step,
             )
         except Exception as exc:
-            info = explain(exc, during=_DURING.get(type(request), "working"))
+            during = translate("core.engine.localapi.server", _DURING.get(type(request), _WORKING))
+            info = explain(exc, during=during)
             code = getattr(info, "code", "") or "internal"
             _log.info(
                 "%s: %s refused: %s (%s)", client.name, type(request).__name__, code, info.detail
@@ -433,14 +440,16 @@ def _settings(engine: EngineAPI) -> tuple[Setting, ...]:
     return tuple(engine.settings())
 
 
+_WORKING = QT_TRANSLATE_NOOP("core.engine.localapi.server", "working")
+#: What a request was doing, for "Problem while …" (English; translated where used).
 _DURING: dict[type, str] = {
-    p.Connect: "connecting",
-    p.Disconnect: "disconnecting",
-    p.SignIn: "signing in",
-    p.SignOut: "signing out",
-    p.RecheckPosture: "checking posture",
-    p.Diagnostics: "collecting diagnostics",
-    p.SetSetting: "changing a setting",
+    p.Connect: QT_TRANSLATE_NOOP("core.engine.localapi.server", "connecting"),
+    p.Disconnect: QT_TRANSLATE_NOOP("core.engine.localapi.server", "disconnecting"),
+    p.SignIn: QT_TRANSLATE_NOOP("core.engine.localapi.server", "signing in"),
+    p.SignOut: QT_TRANSLATE_NOOP("core.engine.localapi.server", "signing out"),
+    p.RecheckPosture: QT_TRANSLATE_NOOP("core.engine.localapi.server", "checking posture"),
+    p.Diagnostics: QT_TRANSLATE_NOOP("core.engine.localapi.server", "collecting diagnostics"),
+    p.SetSetting: QT_TRANSLATE_NOOP("core.engine.localapi.server", "changing a setting"),
 }
 
 
