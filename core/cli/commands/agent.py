@@ -5,7 +5,9 @@ local API (docs/local-api.md). Installers start it at log-in (systemd user unit,
 LaunchAgent, Windows Run key); ``rustronaut up`` and the tray start it when none runs.
 Quitting the tray leaves it (and the connection) up; stopping it ends the session unless
 managed always-on keeps the tunnel. It logs every state change, notice and error to
-stderr (and its log file).
+stderr (and its log file). Its words for the employee (errors, notices) are in the
+system locale's language (``RUSTRONAUT_LANG`` overrides it), read from the shipped ``.ts``
+files; the lines it prints itself stay English.
 
 Exit codes: 0 stopped by SIGTERM/SIGINT; 3 another engine already runs for this user.
 """
@@ -17,6 +19,7 @@ import sys
 
 from core.engine.localapi.errors import EngineAlreadyRunningError, LocalApiError
 from core.engine.state import Event, EventKind
+from core.i18n import install_from_ts
 
 __all__ = ["register"]
 
@@ -50,6 +53,12 @@ class _Printer:
 
 async def _agent(args: argparse.Namespace) -> int:
     from core.engine.localapi.agent import run_agent
+
+    # The agent's words reach the employee (the tray shows its errors and notices): they
+    # follow the system locale. Only here: the CLI's own output stays English.
+    language = install_from_ts()
+    if language != "en":
+        print(f"rustronaut agent: language {language}", file=sys.stderr, flush=True)
 
     try:
         await run_agent(on_event=_Printer())
