@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.engine.errors import explain
+from core.i18n import translate
 from core.logs import redact
 from core.versions import versions
 
@@ -100,7 +101,11 @@ class _Report:
 
     def failed(self, section: str, exc: BaseException, *, during: str | None = None) -> None:
         """Record that ``section`` failed: the employee's words and, for IT, the trace."""
-        self.failures.append({"section": section, **_words(exc, during or f"reading {section}")})
+        # ``explain`` words it in the agent's language: ``during`` is in it too
+        during = during or translate("core.engine.diag", "reading {section}").format(
+            section=section
+        )
+        self.failures.append({"section": section, **_words(exc, during)})
 
     def add(self, name: str, read: Callable[[], Any]) -> None:
         """``members[name] = read()``, or a recorded failure if ``read`` raises."""
@@ -125,7 +130,8 @@ class _Report:
             try:
                 out[name] = json.dumps(value, indent=2, default=str)
             except (TypeError, ValueError) as exc:
-                out[name] = json.dumps({"error": explain(exc, during=f"writing {name}").detail})
+                during = translate("core.engine.diag", "writing {section}").format(section=name)
+                out[name] = json.dumps({"error": explain(exc, during=during).detail})
         return out
 
 
@@ -288,7 +294,9 @@ async def write_offline_diagnostics(
 
             effective = await asyncio.to_thread(load)
         except Exception as exc:
-            report.failed("settings.json", exc, during="reading the settings")
+            report.failed(
+                "settings.json", exc, during=translate("core.engine.diag", "reading the settings")
+            )
     if effective is not None:
         loaded = effective
         report.add("settings.json", lambda: _setting_rows(loaded.items()))

@@ -35,6 +35,7 @@ from core.engine.localapi import protocol as p
 from core.engine.localapi.errors import EngineNotRunningError, LocalApiError, ProtocolError
 from core.engine.localapi.transport import open_client
 from core.engine.state import Event, EventKind, Snapshot
+from core.i18n import translate
 from wg_backends.helper.transport import Connection
 
 __all__ = ["RemoteEngine"]
@@ -100,7 +101,9 @@ class RemoteEngine:
                 self._settings = list(settings.settings)
         except TimeoutError:
             await self.stop()
-            raise EngineNotRunningError("the engine did not answer") from None
+            raise EngineNotRunningError(
+                translate("core.engine.localapi.client", "the engine did not answer")
+            ) from None
         except BaseException:
             await self.stop()
             raise
@@ -198,7 +201,9 @@ class RemoteEngine:
     # ------------------------------------------------------------------ plumbing
     async def _request(self, msg: p.Request, *, open_url: OpenUrl | None = None) -> p.Reply:
         if self._closed:
-            raise EngineNotRunningError("the connection to the engine is closed")
+            raise EngineNotRunningError(
+                translate("core.engine.localapi.client", "the connection to the engine is closed")
+            )
         ident = next(self._ids)
         msg = msgspec.structs.replace(msg, id=ident)
         future: asyncio.Future[p.Reply] = asyncio.get_running_loop().create_future()
@@ -210,7 +215,9 @@ class RemoteEngine:
             reply = await future
         except (OSError, ConnectionError):
             self._lose(notify=True)
-            raise EngineNotRunningError("the engine went away") from None
+            raise EngineNotRunningError(
+                translate("core.engine.localapi.client", "the engine went away")
+            ) from None
         finally:
             self._pending.pop(ident, None)
             self._open_urls.pop(ident, None)
@@ -280,7 +287,11 @@ class RemoteEngine:
         self._conn.close()
         for future in self._pending.values():
             if not future.done():
-                future.set_exception(EngineNotRunningError("the engine went away"))
+                future.set_exception(
+                    EngineNotRunningError(
+                        translate("core.engine.localapi.client", "the engine went away")
+                    )
+                )
         if notify:
             for callback in list(self._lost_callbacks):
                 try:

@@ -20,6 +20,7 @@ from types import TracebackType
 
 from core.engine.localapi.errors import EngineAlreadyRunningError
 from core.engine.localapi.transport import default_lock_path, secure_dir
+from core.i18n import translate
 
 __all__ = ["EngineLock"]
 
@@ -95,10 +96,18 @@ class EngineLock:
         if not _try_lock(fd):
             os.close(fd)
             pid = self.owner()
-            who = f"process {pid}" if pid else "another process"
-            raise EngineAlreadyRunningError(
-                f"Rustronaut already runs for this user ({who}).", pid=pid
+            message = (
+                translate(
+                    "core.engine.localapi.lock",
+                    "Rustronaut already runs for this user (process {pid}).",
+                ).format(pid=pid)
+                if pid
+                else translate(
+                    "core.engine.localapi.lock",
+                    "Rustronaut already runs for this user (another process).",
+                )
             )
+            raise EngineAlreadyRunningError(message, pid=pid)
         os.lseek(fd, 0, os.SEEK_SET)
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from core.engine.localapi.errors import EngineNotRunningError, LocalApiError
+from core.i18n import QT_TRANSLATE_NOOP
 from wg_backends.helper.transport import (
     Caller,
     Connection,
@@ -61,10 +62,11 @@ _SID = re.compile(r"S-1-\d{1,13}(-\d{1,10}){1,15}")
 class UnsafeDirectoryError(LocalApiError):
     """The runtime directory is not private to this user (someone else could reach it)."""
 
-    title = "Unsafe runtime directory"
-    next_step = (
+    title = QT_TRANSLATE_NOOP("core.engine.localapi.transport", "Unsafe runtime directory")
+    next_step = QT_TRANSLATE_NOOP(
+        "core.engine.localapi.transport",
         "Remove the directory named here (it is not yours or is open to others) or set "
-        "XDG_RUNTIME_DIR, then try again."
+        "XDG_RUNTIME_DIR, then try again.",
     )
     code = "internal"
 
