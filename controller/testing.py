@@ -10,6 +10,7 @@ tests and the demo.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import socket
 import tempfile
@@ -55,6 +56,8 @@ class RunningController:
     users: tuple[DemoUser, ...]
     service: ControllerService
     oidc: DevOidcProvider | None
+    #: the loopback port serving HTTPS (``run_controller(tls=...)``), else 0
+    tls_port: int = 0
 
 
 def build(
@@ -181,6 +184,7 @@ async def run_controller(
     clock: Callable[[], float] = time.time,
     expiry_interval_s: float = 1.0,
     public_url: str | None = None,
+    tls: tuple[str, str] | None = None,
     **overrides: Any,
 ) -> AsyncIterator[RunningController]:
     """Run a controller with its dev OIDC provider on 127.0.0.1:<free port>.
@@ -190,8 +194,10 @@ async def run_controller(
     ``ControllerConfig`` fields; ``clock`` the service's clock. With a gateway, expired
     devices' peers are removed every ``expiry_interval_s`` (``run_expiry``).
     ``public_url`` is the address clients know it by when a TLS front serves it (the
-    test bed's ``https://corp.example``): its issuer is then ``<public_url>/oidc``, while
-    ``base_url`` stays the loopback address it listens on. Must be entered on the loop
+    test bed's ``https://acme.example``): its issuer is then ``<public_url>/oidc``, while
+    ``base_url`` stays the loopback address it listens on. With ``tls`` (PEM certificate
+    and key files) the same app is also served over HTTPS on a second loopback port
+    (``tls_port``), for a TCP front that passes TLS through. Must be entered on the loop
     that will serve.
     """
     with tempfile.TemporaryDirectory(prefix="rtc-ctl-") as tmp:
@@ -222,8 +228,14 @@ async def run_controller(
             if service.gateway is not None
             else None
         )
+        tls_sock = listen_socket("127.0.0.1", 0) if tls is not None else None
         try:
-            async with serve_app(app, sock):
+            async with contextlib.AsyncExitStack() as stack:
+                await stack.enter_async_context(serve_app(app, sock))
+                if tls is not None and tls_sock is not None:
+                    await stack.enter_async_context(
+                        serve_app(app, tls_sock, certfile=tls[0], keyfile=tls[1])
+                    )
                 yield RunningController(
                     base_url=base_url,
                     admin_token=admin_token,
@@ -232,12 +244,15 @@ async def run_controller(
                     users=dev_cfg.users,
                     service=service,
                     oidc=dev,
+                    tls_port=tls_sock.getsockname()[1] if tls_sock is not None else 0,
                 )
         finally:
             if expiry is not None:
                 await cancel_and_wait(expiry)
             service.storage.close()
             sock.close()
+            if tls_sock is not None:
+                tls_sock.close()
 
 
 async def login(

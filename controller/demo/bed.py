@@ -43,16 +43,17 @@ With ``make_bed(onboarding=True)`` the gateway namespace also plays the public i
 an employee's first run meets, on extra addresses of the client's link::
 
     client ns ── 10.241.0.2 ── veth ── 10.241.0.53  public DNS (the client's resolver)
-                                       10.241.0.80  https://acme.example (TLS front: the controller)
+                                       10.241.0.80  https://acme.example (front: the controller)
                                        10.241.0.81  https://<other>.example (other sites)
 
 A test CA (``ca_file``, what the client's OS trust store would hold) signs one
 certificate for these names. ``front_controller`` serves the reference controller at
-``https://acme.example`` (a TLS-terminating ``socat`` in front of the controller bridge,
-as a reverse proxy would), so ``alice@acme.example`` finds it through its own
-``/.well-known/rustronaut``. The DNS also answers the ``_rustronaut.<domain>`` TXT
-records of :data:`ONBOARDING_TXT`, and the other sites serve :data:`ONBOARDING_SITES`
-(an http:// pointer, a pointer DNS contradicts, a site with no record). With the rogue
+``https://acme.example``: the controller serves HTTPS itself with ``site_cert`` and a
+TCP front on the client's link passes the connections through, so
+``alice@acme.example`` finds it through its own ``/.well-known/rustronaut``. The DNS
+also answers the ``_rustronaut.<domain>`` TXT records of :data:`ONBOARDING_TXT`, and the
+other sites serve :data:`ONBOARDING_SITES` (an http:// pointer, a pointer DNS
+contradicts, a site with no record). With the rogue
 LAN as well, the rogue's DNS claims ``acme.example`` and its TXT record, and the rogue
 serves ``https://acme.example`` with a certificate of its own making, pointing at itself
 (:data:`ROGUE_CONTROLLER`).
@@ -424,21 +425,29 @@ class Bed:
         client's OS trust store holds (``SSL_CERT_FILE`` for its processes)."""
         return self.workdir / "tls" / "ca.pem"
 
-    def front_controller(self) -> None:
-        """Serve the bridged controller at ``https://acme.example`` (TLS terminated in
-        the gateway namespace, then the bridge's Unix socket). Call ``bridge_controller``
-        first."""
+    @property
+    def site_cert(self) -> tuple[str, str]:
+        """(certificate, key) PEM files for the onboarding's public names, signed by the
+        test CA: what the controller serves ``https://acme.example`` with."""
+        tls = self.workdir / "tls"
+        return str(tls / "site.pem"), str(tls / "site.key")
+
+    def front_controller(self, tls_port: int) -> None:
+        """Make host ``127.0.0.1:tls_port`` (the controller serving HTTPS with
+        ``site_cert``) answer at ``acme.example:443`` on the client's link: a TCP front
+        in the gateway namespace passes the TLS through to it (a Unix socket between)."""
         if not self.onboarding:
             raise RuntimeError("this bed has no onboarding side: make_bed(onboarding=True)")
-        sock = self.workdir / "controller.sock"
-        if not sock.exists():
-            raise RuntimeError("bridge_controller first: the TLS front forwards to its socket")
-        tls = self.workdir / "tls"
+        sock = self.workdir / "controller-tls.sock"
+        self.spawn(
+            ["socat", f"UNIX-LISTEN:{sock},fork,mode=600", f"TCP:127.0.0.1:{tls_port}"],
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_for(sock.exists, what="controller TLS bridge socket")
         self.spawn(
             [
                 "socat",
-                f"OPENSSL-LISTEN:443,bind={PUBLIC_WEB},reuseaddr,fork,"
-                f"cert={tls / 'site.pem'},key={tls / 'site.key'},verify=0",
+                f"TCP-LISTEN:443,bind={PUBLIC_WEB},reuseaddr,fork",
                 f"UNIX-CONNECT:{sock}",
             ],
             ns=self.gateway_ns,
@@ -448,7 +457,7 @@ class Bed:
             lambda: (
                 run(["ss", "-Hltn", f"src {PUBLIC_WEB}"], ns=self.gateway_ns).stdout.strip() != ""
             ),
-            what="controller TLS front",
+            what="controller front",
         )
 
     def restore_resolver(self) -> None:

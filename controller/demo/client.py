@@ -1,7 +1,8 @@
 """The demo's client process: the real engine, signed in by the robot browser.
 
 Run inside the client namespace (``ip netns exec``) with its own keyring session and
-XDG directories. It writes the given settings as the user's, builds the real engine
+XDG directories. It writes the given settings as the user's (without ``--controller``,
+the profile's own ``controller_url`` is used: the one the onboarding saved), builds the real engine
 (``core.engine.wiring``), serves the engine's local API, signs in and connects,
 prints every engine event as one JSON line on stdout, and runs until SIGTERM/SIGINT.
 """
@@ -43,8 +44,9 @@ def _line(event: Event) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     settings = load()
+    given = () if args.controller is None else (("controller_url", args.controller),)
     for key, value in (
-        ("controller_url", args.controller),
+        *given,
         ("proxy_port", args.proxy_port),
         ("posture_watch_seconds", args.watch_seconds),
         ("auto_connect", False),
@@ -83,7 +85,7 @@ async def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run until signalled."""
     p = argparse.ArgumentParser(prog="python -m controller.demo.client")
-    p.add_argument("--controller", required=True)
+    p.add_argument("--controller", help="the controller URL (default: the profile's own)")
     p.add_argument("--helper-socket", required=True)
     p.add_argument("--control-socket", required=True)
     p.add_argument("--user", default="alice")

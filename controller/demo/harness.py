@@ -6,6 +6,13 @@ loopback with the bed's gateway, seeds a small company policy, starts the real p
 helper and the real client (engine + proxy, signed in by the robot browser) inside the
 client namespace, and yields a ``Session`` to drive and observe them. Leaving the context
 stops the client and helper; the bed's ``close`` removes the rest.
+
+On a bed with the onboarding side (``make_bed(onboarding=True)``), ``onboard(bed, texts)``
+runs the real onboarding window (offscreen) in the client namespace on the client's
+empty profile, and ``session(bed, onboarding=EMAIL)`` starts from that profile: the
+controller serves HTTPS at ``https://acme.example`` (through the bed's front), nothing
+managed is written, the window finds the controller from the email and saves it, and
+only then are the helper and the client started, the client reading the saved address.
 """
 
 from __future__ import annotations
@@ -28,19 +35,71 @@ import httpx
 import msgspec
 
 from controller.config import ControllerConfig, GatewayConfig
-from controller.demo.bed import DNS_ADDR, DNS_SUFFIX, GW2_TUN, POOL, RESOURCES, Bed, ns_pids, run
+from controller.demo.bed import (
+    DNS_ADDR,
+    DNS_SUFFIX,
+    GW2_TUN,
+    ONBOARDING_DOMAIN,
+    POOL,
+    RESOURCES,
+    Bed,
+    ns_pids,
+    run,
+)
 from controller.testing import RunningController, run_controller
 from core.engine.localapi.client import RemoteEngine
 from core.engine.state import Snapshot
 from core.policy.trust import PIN_FILE_NAME
 from core.wire.policy import AllOf, FactCondition, PortRange, Resource, Rule
 
-__all__ = ["Session", "company_policy", "session", "write_managed"]
+__all__ = ["ONBOARDING_EMAIL", "Session", "company_policy", "onboard", "session", "write_managed"]
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Moves the client's managed directory; honoured by test builds only (the bed is one).
 MANAGED_DIR_ENV = "RUSTRONAUT_MANAGED_DIR"
 DEMO_USER = "alice"
+#: What the employee types into the onboarding window on an onboarding bed.
+ONBOARDING_EMAIL = f"{DEMO_USER}@{ONBOARDING_DOMAIN}"
+
+#: The onboarding window, driven as an employee would (offscreen, in the client namespace):
+#: ``<JSON list of what to type> <1: choose Use when found>``; prints one JSON list with,
+#: per text, what the window showed and what the profile holds afterwards.
+_ONBOARD = r"""
+import asyncio, json, sys
+import qasync
+from PySide6.QtWidgets import QApplication
+from app.main import needs_onboarding
+from app.windows.onboarding import OnboardingWindow, Stage
+from core.settings import load
+texts, confirm = json.loads(sys.argv[1]), sys.argv[2] == "1"
+app = QApplication([])
+app.setQuitOnLastWindowClosed(False)
+async def main():
+    rows = []
+    for typed in texts:
+        row = {"typed": typed, "empty_before": needs_onboarding()}
+        window = OnboardingWindow()
+        saved = []
+        window.confirmed.connect(saved.append)
+        window.show()
+        window.field.setText(typed)
+        window.find_button.click()
+        async with asyncio.timeout(40):
+            while window.stage is Stage.LOOKING:
+                await asyncio.sleep(0.02)
+        row.update(stage=window.stage.value, status=window.status.text(),
+                   next_step=window.next_step.text() if window.next_step.isVisible() else "",
+                   url=window.found_url.text() if window.found else None,
+                   how=window.found_how.text() if window.found else None)
+        if window.stage is Stage.FOUND and confirm:
+            window.use_button.click()
+        window.close()
+        row.update(saved=saved[0] if saved else None, controller_url=load().controller_url)
+        rows.append(row)
+    print(json.dumps(rows), flush=True)
+with qasync.QEventLoop(app) as loop:
+    loop.run_until_complete(main())
+"""
 
 
 def _demo_password(rc: RunningController) -> str:
@@ -109,6 +168,8 @@ class Session:
     helper: subprocess.Popen[bytes]
     control_socket: Path
     proxy_port: int
+    #: what the onboarding window did (``session(onboarding=...)``), else None
+    onboarding: dict[str, Any] | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
     _reader: asyncio.Task[None] | None = None
 
@@ -278,6 +339,50 @@ def _dns_overrides(split_dns: bool) -> dict[str, Any]:
     return out
 
 
+def _profile_env(bed: Bed, state: Path, health: str | None = None) -> dict[str, str]:
+    """The environment of a client process on an onboarding bed's empty profile: its own
+    XDG directories, an empty managed directory (nothing managed), and the bed's test CA
+    as the OS trust store."""
+    managed = bed.workdir / "managed-empty"
+    managed.mkdir(mode=0o755, exist_ok=True)
+    return {
+        **_env(state, health),
+        MANAGED_DIR_ENV: str(managed),
+        "SSL_CERT_FILE": str(bed.ca_file),
+        "QT_QPA_PLATFORM": "offscreen",
+    }
+
+
+async def onboard(
+    bed: Bed, texts: list[str], *, confirm: bool = True, state: Path | None = None
+) -> list[dict[str, Any]]:
+    """Type each of ``texts`` into the real onboarding window in the client namespace,
+    in turn, on the client's profile (``state``: the one ``session`` uses by default),
+    choosing "Use this controller" when one is found and ``confirm``. Returns, per text,
+    the window's stage, status and next step, the address found and saved, and the
+    profile's ``controller_url`` afterwards. Raises ``RuntimeError`` if the window's
+    process fails."""
+    state = state or bed.workdir / "client"
+    (state / "run").mkdir(parents=True, mode=0o700, exist_ok=True)
+    argv = [sys.executable, "-c", _ONBOARD, json.dumps(texts), "1" if confirm else "0"]
+    proc = await asyncio.to_thread(
+        subprocess.run,
+        ["ip", "netns", "exec", bed.client_ns, *argv],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=_profile_env(bed, state),
+        timeout=60 + 45 * len(texts),
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("[")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(
+            f"the onboarding window's process exited {proc.returncode}: {proc.stderr[-2000:]}"
+        )
+    rows: list[dict[str, Any]] = json.loads(lines[-1])
+    return rows
+
+
 def _env(state: Path, health: str | None = None) -> dict[str, str]:
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "DBUS_", "RUSTRONAUT_"))
@@ -313,8 +418,15 @@ async def session(
     extra_rules: list[Rule] | None = None,
     health: str | None = None,
     split_dns: bool = False,
+    onboarding: str | None = None,
 ) -> AsyncIterator[Session]:
     """Run controller + helper + client on ``bed``; see the module docstring.
+
+    ``onboarding`` (an onboarding bed only): start from an empty profile instead of a
+    configured one; the onboarding window is given this text (``ONBOARDING_EMAIL``) and
+    must find and save the controller (else ``RuntimeError``); its result is
+    ``Session.onboarding``. No managed settings are written: the client pins the
+    controller's policy root on first use.
 
     ``split_dns`` has the controller announce the bed's company DNS server (10.243.0.53)
     and its suffix ``corp.example`` in the bundle (for the client's own resolver).
@@ -323,9 +435,11 @@ async def session(
     ``health`` = "interval,grace,stale" seconds overrides the engine's tunnel health
     timings (``core.engine.wiring.health_timings``), e.g. to show a failover quickly.
     """
+    if onboarding is not None and not bed.onboarding:
+        raise RuntimeError("onboarding needs a bed with its public side: make_bed(onboarding=True)")
     bed.firewall(firewall)
     state = bed.workdir / "client"
-    (state / "run").mkdir(parents=True, mode=0o700)
+    (state / "run").mkdir(parents=True, mode=0o700, exist_ok=True)
     gateway = GatewayConfig(
         public_key=bed.gw_public,
         endpoint=bed.gateway_endpoint,
@@ -351,6 +465,8 @@ async def session(
         bundle_ttl_s=bundle_ttl_s,
         posture_max_age_s=60,
         gateways=more,
+        public_url=f"https://{ONBOARDING_DOMAIN}" if onboarding is not None else None,
+        tls=bed.site_cert if onboarding is not None else None,
         **_dns_overrides(split_dns),
     ) as rc:
         resources, rules = company_policy()
@@ -360,7 +476,19 @@ async def session(
             rc.service.put_rule(rule)
         port = int(rc.base_url.rsplit(":", 1)[1])
         await asyncio.to_thread(bed.bridge_controller, port)
-        managed = write_managed(bed.workdir / "managed", rc.service.keys.root_public())
+        onboarded: dict[str, Any] | None = None
+        if onboarding is None:
+            managed = write_managed(bed.workdir / "managed", rc.service.keys.root_public())
+            client_env = {**_env(state, health), MANAGED_DIR_ENV: str(managed)}
+            controller_args = ["--controller", rc.base_url]
+        else:
+            await asyncio.to_thread(bed.front_controller, rc.tls_port)
+            (onboarded,) = await onboard(bed, [onboarding], state=state)
+            if onboarded["saved"] is None:
+                raise RuntimeError(f"the onboarding did not save a controller: {onboarded}")
+            client_env = _profile_env(bed, state, health)
+            managed = Path(client_env[MANAGED_DIR_ENV])
+            controller_args = []  # the client reads the address the onboarding saved
         helper_socket = bed.workdir / "helper" / "helper.sock"
         helper = bed.spawn(
             [
@@ -375,7 +503,7 @@ async def session(
                 "--config-dir",
                 str(bed.workdir / "helper" / "conf"),
                 "--managed-dir",
-                str(bed.workdir / "managed"),
+                str(managed),
                 "--allow-uid",
                 str(os.getuid()),
             ],
@@ -392,8 +520,7 @@ async def session(
                 sys.executable,
                 "-m",
                 "controller.demo.client",
-                "--controller",
-                rc.base_url,
+                *controller_args,
                 "--helper-socket",
                 str(helper_socket),
                 "--control-socket",
@@ -407,15 +534,15 @@ async def session(
             ],
             ns=bed.client_ns,
             cwd=ROOT,
-            env={**_env(state, health), MANAGED_DIR_ENV: str(managed)},
+            env=client_env,
             stdout=subprocess.PIPE,
         )
-        s = Session(bed, rc, client, helper, control_socket, proxy_port)
+        s = Session(bed, rc, client, helper, control_socket, proxy_port, onboarding=onboarded)
         s._reader = asyncio.ensure_future(s._read())
         try:
             await s.wait_event(lambda e: e.get("kind") == "ready", within=60)
             pin = state / "data" / "rustronaut" / PIN_FILE_NAME
-            if pin.exists():
+            if pin.exists() and onboarding is None:
                 raise RuntimeError(
                     f"the client pinned a policy root on first use ({pin}): "
                     "the managed policy_trust_anchors were not applied"
