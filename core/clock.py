@@ -149,16 +149,30 @@ def shared() -> TrustedTime:
 
 
 # ------------------------------------------------------------------------------ words
-_CTX = "core.clock"
-_WEEKDAYS = tuple(
-    QT_TRANSLATE_NOOP(_CTX, day) for day in ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+# Literal per entry: lupdate extracts literals only.
+_WEEKDAYS = (
+    QT_TRANSLATE_NOOP("core.clock", "Mon"),
+    QT_TRANSLATE_NOOP("core.clock", "Tue"),
+    QT_TRANSLATE_NOOP("core.clock", "Wed"),
+    QT_TRANSLATE_NOOP("core.clock", "Thu"),
+    QT_TRANSLATE_NOOP("core.clock", "Fri"),
+    QT_TRANSLATE_NOOP("core.clock", "Sat"),
+    QT_TRANSLATE_NOOP("core.clock", "Sun"),
 )
-_MONTHS = tuple(
-    QT_TRANSLATE_NOOP(_CTX, month)
-    for month in (
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    )
-)  # fmt: skip
+_MONTHS = (
+    QT_TRANSLATE_NOOP("core.clock", "Jan"),
+    QT_TRANSLATE_NOOP("core.clock", "Feb"),
+    QT_TRANSLATE_NOOP("core.clock", "Mar"),
+    QT_TRANSLATE_NOOP("core.clock", "Apr"),
+    QT_TRANSLATE_NOOP("core.clock", "May"),
+    QT_TRANSLATE_NOOP("core.clock", "Jun"),
+    QT_TRANSLATE_NOOP("core.clock", "Jul"),
+    QT_TRANSLATE_NOOP("core.clock", "Aug"),
+    QT_TRANSLATE_NOOP("core.clock", "Sep"),
+    QT_TRANSLATE_NOOP("core.clock", "Oct"),
+    QT_TRANSLATE_NOOP("core.clock", "Nov"),
+    QT_TRANSLATE_NOOP("core.clock", "Dec"),
+)
 
 
 def _amount(seconds: float) -> str:
@@ -168,17 +182,17 @@ def _amount(seconds: float) -> str:
     if minutes < 120:
         n = max(1, minutes)
         if n == 1:
-            return translate(_CTX, "%n minute", None, n)
-        return translate(_CTX, "%n minutes", None, n)
+            return translate("core.clock", "%n minute", None, n)
+        return translate("core.clock", "%n minutes", None, n)
     if minutes < 48 * 60:
         n = round(minutes / 60)
         if n == 1:
-            return translate(_CTX, "%n hour", None, n)
-        return translate(_CTX, "%n hours", None, n)
+            return translate("core.clock", "%n hour", None, n)
+        return translate("core.clock", "%n hours", None, n)
     n = round(minutes / 1440)
     if n == 1:
-        return translate(_CTX, "%n day", None, n)
-    return translate(_CTX, "%n days", None, n)
+        return translate("core.clock", "%n day", None, n)
+    return translate("core.clock", "%n days", None, n)
 
 
 def skew_words(skew_s: float | None) -> str | None:
@@ -189,12 +203,12 @@ def skew_words(skew_s: float | None) -> str | None:
     amount = _amount(abs(skew_s))
     if skew_s > 0:
         text = translate(
-            _CTX,
+            "core.clock",
             "This computer's clock is {amount} ahead of the controller's — set the date and time",
         )
     else:
         text = translate(
-            _CTX,
+            "core.clock",
             "This computer's clock is {amount} behind the controller's — set the date and time",
         )
     return text.format(amount=amount)
@@ -205,10 +219,10 @@ def _when(ts: float, now: float) -> str:
     clock = f"{at:%H:%M}"
     if at.date() == datetime.datetime.fromtimestamp(now).date():
         return clock
-    return translate(_CTX, "{weekday} {day} {month} {time}").format(
-        weekday=translate(_CTX, _WEEKDAYS[at.weekday()]),
+    return translate("core.clock", "{weekday} {day} {month} {time}").format(
+        weekday=translate("core.clock", _WEEKDAYS[at.weekday()]),
         day=at.day,
-        month=translate(_CTX, _MONTHS[at.month - 1]),
+        month=translate("core.clock", _MONTHS[at.month - 1]),
         time=clock,
     )
 
@@ -221,11 +235,14 @@ def sign_in_words(
     None when nothing is known (signed out)."""
     now = time.time() if now is None else now
     if expires_at is None:
-        return translate(_CTX, "Signed in, renews automatically") if renewable is True else None
+        if renewable is True:
+            return translate("core.clock", "Signed in, renews automatically")
+        return None
     when = _when(expires_at, now)
     if renewable is True:
-        return translate(_CTX, "Signed in until {when}, renews automatically").format(when=when)
-    if renewable is False:
-        text = translate(_CTX, "Signed in until {when}, then you need to sign in again")
+        text = translate("core.clock", "Signed in until {when}, renews automatically")
         return text.format(when=when)
-    return translate(_CTX, "Signed in until {when}").format(when=when)
+    if renewable is False:
+        text = translate("core.clock", "Signed in until {when}, then you need to sign in again")
+        return text.format(when=when)
+    return translate("core.clock", "Signed in until {when}").format(when=when)

@@ -193,7 +193,8 @@ def mark_numerus(path: Path, previous: Path | None = None) -> int:
     """Mark every message of the ``.ts`` at ``path`` whose source has ``%n`` as a plural
     (lupdate does so only for ``self.tr(text, "", n)``, and turns other plurals back into
     plain messages when it updates a file); the finished plural translations of
-    ``previous`` (the file before lupdate ran) are put back. How many were marked."""
+    ``previous`` (the file before lupdate ran) are put back. Notes lupdate took from
+    unrelated ``#:`` comments are dropped. How many were marked."""
     had = previous is not None and previous.is_file() and previous.stat().st_size > 0
     kept = _plural_forms(previous) if had and previous is not None else {}
     tree = ET.parse(path)  # noqa: S314 - our own file
@@ -201,6 +202,9 @@ def mark_numerus(path: Path, previous: Path | None = None) -> int:
     language = (root.get("language") or "en").split("_")[0]
     forms = 1 if plural_index(language, 2) == 0 else 2
     marked = 0
+    for message in root.iter("message"):  # lupdate takes any "#:" comment as a note
+        for note in message.findall("extracomment"):
+            message.remove(note)
     for context in root.iter("context"):
         name = context.findtext("name") or ""
         for message in context.iter("message"):

@@ -2,6 +2,8 @@
 # Translations: `update` extracts every marked string (core.i18n.translate,
 # QT_TRANSLATE_NOOP) from app/ and core/ into resources/i18n/rustronaut_<lang>.ts;
 # `build` (the default) compiles the .ts files into the .qm files the tray loads.
+# I18N_OUT=<dir> writes the updated .ts files there instead (a test compares them with
+# the committed ones: a string added without its translation fails it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${VENV_BIN:-.venv/bin}"
@@ -10,8 +12,10 @@ case "${1:-build}" in
   update)
     mapfile -t sources < <(git ls-files 'app/*.py' 'core/*.py')
     for lang in "${LANGS[@]}"; do
-      ts="resources/i18n/rustronaut_$lang.ts"
-      before=$(mktemp); [ -f "$ts" ] && cp "$ts" "$before"
+      ts="${I18N_OUT:-resources/i18n}/rustronaut_$lang.ts"
+      before=$(mktemp)
+      cp "resources/i18n/rustronaut_$lang.ts" "$before" 2>/dev/null || true
+      [ "$ts" = "resources/i18n/rustronaut_$lang.ts" ] || cp "$before" "$ts"
       "$BIN/pyside6-lupdate" -no-obsolete -locations none -source-language en \
         -target-language "$lang" "${sources[@]}" -ts "$ts" >/dev/null
       # lupdate marks plurals only for self.tr(text, "", n): every "%n" text is one.

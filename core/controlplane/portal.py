@@ -22,6 +22,8 @@ from typing import Literal
 
 import httpx
 
+from core.i18n import QT_TRANSLATE_NOOP
+
 __all__ = [
     "CAPTIVE_PORTAL_MESSAGE",
     "DEFAULT_PORTAL_PROBE",
@@ -31,9 +33,10 @@ __all__ = [
     "probe_portal",
 ]
 
-CAPTIVE_PORTAL_MESSAGE = (
+CAPTIVE_PORTAL_MESSAGE = QT_TRANSLATE_NOOP(
+    "core.controlplane.portal",
     "You seem to be behind a captive portal (hotel/airport Wi-Fi login page): open a "
-    "browser and sign in to the network, then Rustronaut reconnects"
+    "browser and sign in to the network, then Rustronaut reconnects",
 )
 _PROBE_CAP = 64 * 1024
 

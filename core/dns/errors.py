@@ -21,6 +21,7 @@ Configuration mistakes (a bad server address or suffix given to the constructor)
 from __future__ import annotations
 
 from core.errors import UserFacingError
+from core.i18n import QT_TRANSLATE_NOOP
 
 __all__ = [
     "AddressRefused",
@@ -35,10 +36,11 @@ __all__ = [
 class DnsError(OSError, UserFacingError):
     """Base of everything ``core.dns`` raises while resolving."""
 
-    title = "A company name could not be resolved"
-    next_step = (
+    title = QT_TRANSLATE_NOOP("core.dns.errors", "A company name could not be resolved")
+    next_step = QT_TRANSLATE_NOOP(
+        "core.dns.errors",
         "Check that you are connected. If it keeps happening, collect diagnostics "
-        "(rustronaut diag) and contact IT."
+        "(rustronaut diag) and contact IT.",
     )
     code = "internal"
 
@@ -46,32 +48,36 @@ class DnsError(OSError, UserFacingError):
 class BadName(DnsError):
     """The host name is not a valid DNS name."""
 
-    title = "Not a valid host name"
-    next_step = "Check the address you typed."
+    title = QT_TRANSLATE_NOOP("core.dns.errors", "Not a valid host name")
+    next_step = QT_TRANSLATE_NOOP("core.dns.errors", "Check the address you typed.")
     code = "bad_request"
 
 
 class NameNotFound(DnsError):
     """The name does not exist, or has no address records, according to the tunnel's DNS."""
 
-    title = "No such company name"
-    next_step = "Check the address you typed. If it should exist, contact IT."
+    title = QT_TRANSLATE_NOOP("core.dns.errors", "No such company name")
+    next_step = QT_TRANSLATE_NOOP(
+        "core.dns.errors", "Check the address you typed. If it should exist, contact IT."
+    )
 
 
 class DnsUnreachable(DnsError):
     """No DNS server of the tunnel answered in time."""
 
-    title = "The company's DNS did not answer"
+    title = QT_TRANSLATE_NOOP("core.dns.errors", "The company's DNS did not answer")
 
 
 class BadAnswer(DnsError):
     """The DNS servers answered with a failure or an answer that cannot be used."""
 
-    title = "The company's DNS gave an unusable answer"
+    title = QT_TRANSLATE_NOOP("core.dns.errors", "The company's DNS gave an unusable answer")
 
 
 class AddressRefused(DnsError):
     """The answer only held addresses that must never be dialled."""
 
-    title = "A company name points somewhere it must not"
-    next_step = "Contact IT: the company's DNS answer for this name is refused."
+    title = QT_TRANSLATE_NOOP("core.dns.errors", "A company name points somewhere it must not")
+    next_step = QT_TRANSLATE_NOOP(
+        "core.dns.errors", "Contact IT: the company's DNS answer for this name is refused."
+    )

@@ -33,6 +33,7 @@ from typing import Final
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from core.i18n import translate
 from core.policy.errors import PinnedRootMismatchError, UntrustedKeysError
 from core.wire.endorsement import EndorsementError, verify_endorsement
 from core.wire.signing import SignatureError, b64url, key_id
@@ -195,12 +196,12 @@ class PolicyTrust:
         return trusted
 
     def _set_notice(self, roots: Mapping[str, Ed25519PublicKey], *, first: bool) -> None:
-        where = f" (pinned in {self._pin_path})"
-        self.notice = (
+        self.notice = translate(
+            "core.policy.trust",
             "No policy trust anchors are configured: this device trusts the policy root key "
-            f"{', '.join(sorted(roots))} because it was the first one seen{where}. Fine for "
-            "a development setup; a managed device needs policy_trust_anchors."
-        )
+            "{keys} because it was the first one seen (pinned in {path}). Fine for "
+            "a development setup; a managed device needs policy_trust_anchors.",
+        ).format(keys=", ".join(sorted(roots)), path=self._pin_path)
         if first:
             _log.warning(
                 "TRUST ON FIRST USE: no policy_trust_anchors configured; pinned the "
