@@ -583,8 +583,11 @@ async def discover(
         _log.warning("onboarding: %s/.well-known/rustronaut not reachable: %s", base, exc)
         if _untrusted_certificate(exc):
             raise RecordRefusedError(
-                f"The web site of {domain} presented a certificate Rustronaut does not "
-                "trust; someone on this network may be impersonating it."
+                translate(
+                    "core.controlplane.onboard",
+                    "The web site of {domain} presented a certificate Rustronaut does not "
+                    "trust; someone on this network may be impersonating it.",
+                ).format(domain=domain)
             ) from None
         web_failed = True
     else:
@@ -663,8 +666,11 @@ async def _cross_check(url: str, domain: str, resolve_txt: TxtResolver) -> None:
     if listed is not None and not _same_controller(listed, url):
         _log.warning("onboarding: %s: web names %s, DNS names %s", domain, url, listed)
         raise RecordRefusedError(
-            f"{domain} names two different controllers: {_shown(url)} on its web site and "
-            f"{_shown(listed)} in its DNS records."
+            translate(
+                "core.controlplane.onboard",
+                "{domain} names two different controllers: {web} on its web site and "
+                "{dns} in its DNS records.",
+            ).format(domain=domain, web=_shown(url), dns=_shown(listed))
         )
 
 
