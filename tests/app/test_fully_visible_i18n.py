@@ -91,6 +91,15 @@ def fully_visible(w: QWidget, window: QWidget) -> None:
         assert w.width() >= metrics.horizontalAdvance(text), f"{what} title is cut off"
 
 
+def _checked_text(w: QWidget) -> str:
+    """The text ``w`` shows that these tests check ("" for none)."""
+    if isinstance(w, QLabel) and w.textFormat() != Qt.TextFormat.RichText:
+        return w.text()
+    if isinstance(w, QAbstractButton) and w.parent() is not None:
+        return w.text()
+    return w.title() if isinstance(w, QGroupBox) else ""
+
+
 def every_text_fully_visible(window: QWidget) -> int:
     """Check every visible label, button and group title of ``window``; how many."""
     QApplication.processEvents()
@@ -98,14 +107,9 @@ def every_text_fully_visible(window: QWidget) -> int:
     for w in window.findChildren(QWidget):
         if not w.isVisibleTo(window):
             continue
-        plain_label = isinstance(w, QLabel) and w.textFormat() != Qt.TextFormat.RichText
-        button = isinstance(w, QAbstractButton) and w.parent() is not None
-        if (plain_label or button) and w.text():  # type: ignore[attr-defined]
-            fully_visible(w, window)
-        elif isinstance(w, QGroupBox) and w.title():
-            fully_visible(w, window)
-        else:
+        if not _checked_text(w):
             continue
+        fully_visible(w, window)
         checked += 1
     return checked
 
