@@ -181,13 +181,11 @@ class AuthAdapter:
         self,
         *,
         device_code: bool,
-        on_prompt: Callable[[str, str], None],
+        on_prompt: Callable[[str, str, str | None], None],
         open_url: Callable[[str], object] | None = None,
     ) -> UserInfo:
         if device_code:
-            await self._session.login_device(
-                lambda code, uri, complete: on_prompt(code, complete or uri)
-            )
+            await self._session.login_device(on_prompt)
         else:
             await self._session.login_browser(open_url=open_url)
         user = self.user()

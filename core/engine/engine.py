@@ -441,13 +441,18 @@ class Engine(Reactions):
         await cancel_and_wait(task)
         self._release_sign_in_waiters()
 
-    def _on_device_prompt(self, user_code: str, url: str) -> None:
+    def _on_device_prompt(self, user_code: str, url: str, complete: str | None = None) -> None:
+        # The page to type the code on is named; the one with the code filled in (when the
+        # provider has it) is only a link: naming it would show the code twice.
+        details = {"user_code": user_code, "verification_uri": url}
+        if complete:
+            details["verification_uri_complete"] = complete
         self._emit(
             EventKind.NOTICE,
             translate("core.engine.engine", "Open {url} and enter the code {code}").format(
                 url=url, code=user_code
             ),
-            details={"user_code": user_code, "verification_uri": url},
+            details=details,
         )
 
     async def sign_out(self, *, break_glass_reason: str | None = None) -> None:

@@ -99,10 +99,12 @@ class AuthPort(Protocol):
         self,
         *,
         device_code: bool,
-        on_prompt: Callable[[str, str], None],
+        on_prompt: Callable[[str, str, str | None], None],
         open_url: Callable[[str], object] | None = None,
     ) -> UserInfo:
-        """Run the browser or device flow; ``on_prompt(user_code, url)`` for the device flow,
+        """Run the browser or device flow; ``on_prompt(user_code, verification_uri,
+        verification_uri_complete)`` for the device flow (the last one is None when the
+        provider has no page with the code filled in),
         ``open_url`` (when given) opens the browser flow's page instead of the default."""
         ...
 

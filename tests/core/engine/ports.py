@@ -43,14 +43,18 @@ class Auth:
         self,
         *,
         device_code: bool,
-        on_prompt: Callable[[str, str], None],
+        on_prompt: Callable[[str, str, str | None], None],
         open_url: Callable[[str], None] | None = None,
     ) -> UserInfo:
         self.sign_ins += 1
         if open_url is not None and not device_code:
             open_url("https://idp.example/authorize?state=1")
         if device_code:
-            on_prompt("ABCD-EFGH", "https://idp.example/device")
+            on_prompt(
+                "ABCD-EFGH",
+                "https://idp.example/device",
+                "https://idp.example/device?user_code=ABCD-EFGH",
+            )
         if self.fail_with:
             raise self.fail_with
         self._user = ALICE

@@ -168,6 +168,11 @@ async def test_sign_in_with_device_code_prompts_then_connects() -> None:
     await rig.engine.sign_in(device_code=True)
     notices = [e for e in rig.events if e.kind is EventKind.NOTICE]
     assert notices[0].details["user_code"] == "ABCD-EFGH"
+    # The page to type the code on is named; the one with the code filled in is a link only
+    # (naming it would show the code twice).
+    assert notices[0].details["verification_uri"] == "https://idp.example/device"
+    assert notices[0].details["verification_uri_complete"].endswith("?user_code=ABCD-EFGH")
+    assert notices[0].message == "Open https://idp.example/device and enter the code ABCD-EFGH"
     assert rig.engine.snapshot.state is S.CONNECTED
     await rig.engine.sign_out()
     assert rig.engine.snapshot.state is S.SIGNED_OUT

@@ -35,7 +35,7 @@ class BrowserAuth(Auth):
         self,
         *,
         device_code: bool,
-        on_prompt: Callable[[str, str], None],
+        on_prompt: Callable[[str, str, str | None], None],
         open_url: Callable[[str], None] | None = None,
     ) -> UserInfo:
         if not device_code and open_url is not None:
