@@ -34,6 +34,7 @@ step() { local t0=$SECONDS; "$@"; echo "  ($(( SECONDS - t0 )) s)" >&2; }
 
 bundle() {
   echo "== bundle (PyInstaller)" >&2
+  bash scripts/i18n.sh build  # the tray's .qm files, shipped under resources/i18n
   step "$py" -m PyInstaller --noconfirm --log-level WARN --distpath dist --workpath build/pyinstaller build.spec
   du -sh dist/rustronaut >&2
 }
