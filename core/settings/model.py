@@ -31,6 +31,7 @@ __all__ = [
     "Settings",
     "check_controller_url",
     "check_spki_pin",
+    "check_update_version",
     "check_url",
     "spec",
 ]
@@ -317,6 +318,18 @@ def check_policy_anchor(value: str) -> None:
         )
 
 
+def check_update_version(value: str) -> None:
+    """Accept a release version ``MAJOR.MINOR.PATCH`` (digits, no leading zeros), as
+    ``wg_backends.signed.update_manifest.parse_version`` reads it."""
+    parts = value.split(".")
+    if len(parts) != 3 or not all(
+        p.isascii() and p.isdigit() and len(p) <= 9 and (p == "0" or p[0] != "0") for p in parts
+    ):
+        raise SettingValueError(
+            translate("core.settings.model", "not a version like 1.4.0 (MAJOR.MINOR.PATCH)")
+        )
+
+
 #: What any text setting accepts, for messages (translated where it is used).
 _TEXT = QT_TRANSLATE_NOOP("core.settings.model", "text")
 
@@ -344,6 +357,11 @@ _CHECKS: Mapping[Checker, tuple[str, str, str | None]] = {
     check_policy_anchor: (
         QT_TRANSLATE_NOOP("core.settings.model", "base64url of a 32-byte Ed25519 public key"),
         r"^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$",
+        None,
+    ),
+    check_update_version: (
+        QT_TRANSLATE_NOOP("core.settings.model", "a version like 1.4.0"),
+        r"^(|(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8}))$",
         None,
     ),
 }
@@ -539,6 +557,59 @@ class Settings:
         ),
         category=QT_TRANSLATE_NOOP("core.settings.model", "Connection"),
         check=check_policy_anchor,
+    )
+    auto_update: bool = spec(
+        True,
+        QT_TRANSLATE_NOOP("core.settings.model", "Automatic updates"),
+        QT_TRANSLATE_NOOP(
+            "core.settings.model",
+            "Install new releases on Windows and macOS by themselves: the client fetches the "
+            "signed update manifest from the update URL and the privileged helper verifies "
+            "it with the update keys, downloads the installer into its own admin-only "
+            "directory, checks it again and runs it. Older and expired releases are always "
+            "refused. The helper obeys only the managed value (MDM, Group Policy). Linux "
+            "is updated from the apt or dnf repository instead.",
+        ),
+        category=QT_TRANSLATE_NOOP("core.settings.model", "Updates"),
+        example=True,
+    )
+    update_url: str = spec(
+        "",
+        QT_TRANSLATE_NOOP("core.settings.model", "Update manifest URL"),
+        QT_TRANSLATE_NOOP(
+            "core.settings.model",
+            "Address of the signed update manifest (https://; http:// only for a loopback "
+            "address). With a pinned version, point it at that version's manifest. Empty: "
+            "no automatic updates.",
+        ),
+        category=QT_TRANSLATE_NOOP("core.settings.model", "Updates"),
+        check=check_controller_url,
+        example="https://updates.example.com/rustronaut/stable.jws",
+    )
+    update_keys: tuple[str, ...] = spec(
+        (),
+        QT_TRANSLATE_NOOP("core.settings.model", "Update signing keys"),
+        QT_TRANSLATE_NOOP(
+            "core.settings.model",
+            "Ed25519 public keys (base64url of the raw 32 bytes) allowed to sign update "
+            "manifests. The privileged helper reads only the managed value. Empty: no "
+            "automatic updates.",
+        ),
+        category=QT_TRANSLATE_NOOP("core.settings.model", "Updates"),
+        check=check_policy_anchor,
+    )
+    update_pin_version: str = spec(
+        "",
+        QT_TRANSLATE_NOOP("core.settings.model", "Pinned version"),
+        QT_TRANSLATE_NOOP(
+            "core.settings.model",
+            "Install only this release (MAJOR.MINOR.PATCH); any other version is refused. "
+            "A pin never downgrades: a version older than the installed one is refused. "
+            "Empty: the newest signed release.",
+        ),
+        category=QT_TRANSLATE_NOOP("core.settings.model", "Updates"),
+        check=check_update_version,
+        example="1.4.0",
     )
     log_level: LogLevel = spec(  # noqa: RUF009 (spec() returns a field)
         "info",

@@ -8,8 +8,9 @@ client, echoed in the answer). Requests:
 always-on ``break_glass`` plus a ``reason``), ``status`` (with an ``interface``),
 ``update`` (a ``spec``, applied without taking the tunnel down), ``enforce`` /
 ``release`` (transparent redirect and kill switch), ``sockets`` (marked tunnel
-sockets passed back with ``SCM_RIGHTS``, Linux only) and ``listeners`` (the helper's
-transparent listening sockets, passed back the same way, Unix only).
+sockets passed back with ``SCM_RIGHTS``, Linux only), ``listeners`` (the helper's
+transparent listening sockets, passed back the same way, Unix only) and
+``install_update`` (a signed update ``manifest``, see :mod:`wg_backends.helper.updates`).
 Answers: ``ok`` (with a ``result``) or ``error`` (with ``code`` and ``message``).
 :class:`FrameDecoder` takes bytes in any chunking and yields complete bodies; the decode
 functions map every malformed input (invalid UTF-8, absurd nesting, wrong schema) to
@@ -40,6 +41,7 @@ __all__ = [
     "ErrorReply",
     "FrameDecoder",
     "Hello",
+    "InstallUpdate",
     "Listeners",
     "Ok",
     "Release",
@@ -187,6 +189,15 @@ class Listeners(_Msg, tag="listeners", frozen=True):
     interface: str
 
 
+class InstallUpdate(_Msg, tag="install_update", frozen=True):
+    """Install the release a signed update ``manifest`` (JWS compact) names: the helper
+    verifies it with its own managed keys, downloads, re-checks and runs the installer
+    (:mod:`wg_backends.helper.updates`). Result ``{"version", "platform", "argv"}``;
+    refusals carry an ``update_*`` code."""
+
+    manifest: Annotated[str, Meta(min_length=1, max_length=32 * 1024)]
+
+
 class Ok(_Msg, tag="ok", frozen=True):
     """Success; ``result`` depends on the request."""
 
@@ -200,7 +211,9 @@ class ErrorReply(_Msg, tag="error", frozen=True):
     message: str = ""
 
 
-Request = Hello | Up | Down | Status | Update | Enforce | Release | Sockets | Listeners
+Request = (
+    Hello | Up | Down | Status | Update | Enforce | Release | Sockets | Listeners | InstallUpdate
+)
 Reply = Ok | ErrorReply
 
 _enc = msgspec.json.Encoder()

@@ -96,6 +96,7 @@ from wg_backends.helper.transport import (
     UnixListener,
     WindowsCaller,
 )
+from wg_backends.helper.updates import HelperUpdates, UpdateRefused
 from wg_backends.helper.winpipe import PIPE_NAME, NamedPipeListener, authorise
 from wg_backends.runner import CommandRunner
 from wg_backends.signed.anchors import anchor_keys
@@ -216,6 +217,8 @@ class HelperServer:
         # Issue 16: the device keys and rollback floors live in the helper's own state.
         self.keys = DeviceKeys(config.state_dir)
         self.floors = HelperFloors(config.state_dir)
+        # Issue 19: signed updates (install_update), from the helper's own managed keys.
+        self.updates = HelperUpdates(config.state_dir, managed_dir=config.managed_dir)
         self._ids = itertools.count(1)
         self._live: set[int] = set()
         self._owners: dict[str, int] = {}
@@ -543,12 +546,19 @@ class HelperServer:
             if isinstance(req, p.Sockets):
                 socks = self._sockets(cred, req)
                 return _FdReply(p.Ok(id=req.id, result={"count": len(socks)}), socks)
+            if isinstance(req, p.InstallUpdate):
+                _log.warning("install_update asked by %s", _who(cred))
+                result = await asyncio.to_thread(self.updates.install, req.manifest)
+                return p.Ok(id=req.id, result=result)
             if isinstance(req, p.Listeners):
                 port, socks = self._listeners(cred, req.interface)
                 result = {"count": len(socks), "redirect_port": port}
                 return _FdReply(p.Ok(id=req.id, result=result), socks)
             return p.Ok(id=req.id, result=await self._status(req.interface))
         except _Refusal as exc:
+            return p.ErrorReply(id=req.id, code=exc.code, message=exc.message)
+        except UpdateRefused as exc:
+            _log.warning("refused the update asked by %s: %s", _who(cred), exc)
             return p.ErrorReply(id=req.id, code=exc.code, message=exc.message)
         except BundleRefused as exc:
             _log.warning("refused the signed policy of %s: %s", _who(cred), exc)
