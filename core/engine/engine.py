@@ -30,7 +30,7 @@ import collections
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -40,6 +40,7 @@ from core.engine.config import EngineConfig
 from core.engine.errors import AlwaysOnError, ReasonTooShortError, SignInRequiredError
 from core.engine.gateways import Gateways
 from core.engine.inbox import (
+    Announce,
     ClockJump,
     ConnectRequested,
     ControllerReach,
@@ -116,6 +117,7 @@ class Engine(Reactions):
         ticks: Ticks | None = None,
         network: NetworkWatch | None = None,
         clock: Callable[[], float] | None = None,
+        updates: Watcher | None = None,
     ) -> None:
         self._auth = auth
         self._device = device
@@ -129,6 +131,7 @@ class Engine(Reactions):
         self._settings_setter = settings_setter
         self._diagnostics = diagnostics
         self._watcher = settings_watcher
+        self._updates = updates  # core.update.schedule: started and stopped with the engine
         # ``clock`` alone: real timers with another wall clock (tools and older tests).
         self._ticks: Ticks = ticks or RealTicks(clock or time.time)
         self._network = network
@@ -289,6 +292,8 @@ class Engine(Reactions):
                 self._on_decision(message)
             case SettingsChanged(config=config):
                 await self._on_settings(config)
+            case Announce(text=text, details=details):
+                self._notice(text, **details)
 
     # -------------------------------------------------------------- lifecycle
     async def start(self) -> None:
@@ -301,6 +306,8 @@ class Engine(Reactions):
         self._started = True
         if self._watcher is not None:
             self._watcher.start()
+        if self._updates is not None:
+            self._updates.start()
         self._user = self._auth.user()
         enrollment = self._device.enrollment()
         if enrollment is not None:
@@ -327,7 +334,14 @@ class Engine(Reactions):
         await self._posture.stop()
         if self._watcher is not None:
             await self._watcher.stop()
+        if self._updates is not None:
+            await self._updates.stop()
         self._started = False
+
+    def announce(self, text: str, details: Mapping[str, str] | None = None) -> None:
+        """Show ``text`` (translated) as one NOTICE event, in order with the session's
+        events (posted to the actor). For jobs the engine runs, such as updates."""
+        self._post(Announce(text=text, details=dict(details or {})))
 
     def reconfigure(self, config: EngineConfig) -> None:
         """Apply changed settings at once (managed settings change without a restart)."""

@@ -22,6 +22,7 @@ from core.engine.config import EngineConfig
 from core.engine.ports import PostureFacts, UserInfo
 
 __all__ = [
+    "Announce",
     "ClockJump",
     "ConnectRequested",
     "ControlPlaneEvent",
@@ -148,6 +149,15 @@ class ClockJump:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Announce:
+    """A job the engine runs (the update schedule) has news for the employee: one
+    notice with ``text`` (translated) and ``details``."""
+
+    text: str
+    details: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RetryDue:
     """The offline retry's backoff elapsed and the controller answers again."""
 
@@ -171,7 +181,8 @@ class SettingsChanged(Request):
 
 
 Message = (
-    StartRequested
+    Announce
+    | StartRequested
     | StopRequested
     | ConnectRequested
     | DisconnectRequested

@@ -4,7 +4,8 @@
 document (OIDC issuer and client id, policy-signing keys) and wires sign-in
 (``core.auth``), the control plane (``core.controlplane``), device keys in the keyring,
 posture (``core.posture``), the policy engine (``core.policy``), the helper client
-(``core.tunnel``) and the proxy (``core.proxy``) to one ``Engine``.
+(``core.tunnel``) and the proxy (``core.proxy``) to one ``Engine``; on Windows and macOS
+the signed-update schedule (``core.update``) runs with it.
 
 The discovery document is cached (0600, data dir) after every successful fetch so the
 client can verify its cached bundle and run offline; it comes only from the controller
@@ -46,6 +47,9 @@ from core.policy.trust import PIN_FILE_NAME, PolicyTrust
 from core.settings import EffectiveSettings, SettingsWatcher, load, set_user
 from core.tunnel import TunnelClient
 from core.tunnel import helper_socket as helper_socket_path
+from core.update import HelperInstaller, SeenFloor, UpdateConfig, Updater
+from core.update.floor import FLOOR_FILE_NAME as UPDATE_FLOOR_FILE
+from core.update.schedule import Report, UpdateSchedule, applies
 
 __all__ = [
     "EngineSetupError",
@@ -161,6 +165,24 @@ def controller_pins(settings: EffectiveSettings) -> tuple[str, ...] | None:
 
 
 # ------------------------------------------------------------------------------- build
+def _update_schedule(
+    watcher: SettingsWatcher, socket_path: Path, report: Report
+) -> UpdateSchedule | None:
+    """Signed updates (``core.update``) on Windows and macOS: checked with the settings
+    of the moment, installed through the helper. None where the OS updates the client."""
+    if not applies():
+        return None
+
+    def make() -> Updater:
+        return Updater(
+            UpdateConfig.from_settings(watcher.current),
+            HelperInstaller.at(socket_path),
+            SeenFloor(data_dir() / UPDATE_FLOOR_FILE),
+        )
+
+    return UpdateSchedule(make, report)
+
+
 async def _set_user_setting(watcher: SettingsWatcher, key: str, value: object) -> None:
     set_user(key, value, settings=watcher.current)
     await watcher.poll()  # apply the user's change at once (and show it to every front end)
@@ -236,6 +258,7 @@ async def build_engine(
     policy.bind_posture(posture)
     proxy = ProxyAdapter(policy.decider)
     watcher = SettingsWatcher(initial=settings)
+    updates = _update_schedule(watcher, socket_path, lambda text, d: engine.announce(text, d))
     engine = Engine(
         auth=AuthAdapter(session),
         device=device,
@@ -249,6 +272,7 @@ async def build_engine(
         settings_setter=lambda key, value: _set_user_setting(watcher, key, value),
         settings_watcher=watcher,
         network=NetworkWatch(),
+        updates=updates,
     )
     watcher.subscribe(lambda new: engine.reconfigure(engine_config(new)))
     proxy.subscribe(
