@@ -11,7 +11,6 @@ refused before the helper is bothered. Which thread: the engine's loop.
 
 from __future__ import annotations
 
-import itertools
 import platform as _platform
 import sys
 import time
@@ -26,7 +25,6 @@ from core import __version__
 from core.update.errors import UpdateError, UpdateFetchError, UpdateRejected
 from core.update.floor import SeenFloor
 from wg_backends.errors import HelperRefused, HelperUnavailable
-from wg_backends.helper import protocol as p
 from wg_backends.signed.update_manifest import (
     MAX_MANIFEST,
     UpdateRefused,
@@ -65,7 +63,6 @@ class HelperInstaller:
     def __init__(self, client: HelperClient, *, close_after: bool = False) -> None:
         self._client = client
         self._close_after = close_after
-        self._ids = itertools.count(1_000_000)
 
     @classmethod
     def at(cls, socket_path: Path | None = None) -> HelperInstaller:
@@ -78,10 +75,8 @@ class HelperInstaller:
         return cls(client, close_after=True)
 
     async def install_update(self, manifest: str) -> Mapping[str, Any]:
-        # TODO(lead): HelperClient.install_update() in wg_backends/helper/client.py.
-        request = p.InstallUpdate(id=next(self._ids), manifest=manifest)
         try:
-            return await self._client._request(request)
+            return await self._client.install_update(manifest)
         finally:
             if self._close_after:
                 await self._client.close()

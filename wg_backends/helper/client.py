@@ -261,6 +261,14 @@ class HelperClient:
             raise ProtocolError("enforce answer lacks the redirect port really used")
         return {"mark": mark, "ranges": [str(r) for r in ranges], "redirect_port": port}
 
+    async def install_update(self, manifest: str) -> dict[str, Any]:
+        """Ask the helper to install the release the signed update ``manifest`` names.
+
+        The helper verifies it with its own managed keys, downloads and re-checks the
+        installer and starts it detached; the answer (``version``, ``platform``, ``argv``)
+        means "verified and started". Refusals raise with an ``update_*`` code."""
+        return await self._request(p.InstallUpdate(id=next(self._ids), manifest=manifest))
+
     async def release(self, interface: str) -> None:
         """Remove ``interface``'s enforcement (the tunnel stays up)."""
         await self._request(p.Release(id=next(self._ids), interface=interface))
