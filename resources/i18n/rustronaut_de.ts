@@ -3601,6 +3601,10 @@ Was tun: {next_step}</translation>
             <translation>kein kanonisches base64url (das letzte Zeichen stimmt nicht)</translation>
         </message>
         <message>
+            <source>not a version like 1.4.0 (MAJOR.MINOR.PATCH)</source>
+            <translation>keine Version wie 1.4.0 (MAJOR.MINOR.PATCH)</translation>
+        </message>
+        <message>
             <source>text</source>
             <translation>Text</translation>
         </message>
@@ -3619,6 +3623,10 @@ Was tun: {next_step}</translation>
         <message>
             <source>base64url of a 32-byte Ed25519 public key</source>
             <translation>base64url eines öffentlichen Ed25519-Schlüssels (32 Byte)</translation>
+        </message>
+        <message>
+            <source>a version like 1.4.0</source>
+            <translation>eine Version wie 1.4.0</translation>
         </message>
         <message>
             <source>Controller URL</source>
@@ -3733,6 +3741,42 @@ Was tun: {next_step}</translation>
             <translation>Die Stammschlüssel der Organisation für Richtlinien: öffentliche Ed25519-Schlüssel (base64url der rohen 32 Bytes, das 'x' im JWK des Schlüssels; der Controller gibt es mit 'rustronaut-controller keys root' aus). Nur Richtlinien, die von einem davon oder von einem davon bestätigten Schlüssel signiert sind, werden verwendet; die Discovery-Antwort des Controllers kann nie einen hinzufügen. Leer: Der erste gesehene Stammschlüssel wird mit einer Warnung festgelegt (nur für Entwicklung).</translation>
         </message>
         <message>
+            <source>Automatic updates</source>
+            <translation>Automatische Updates</translation>
+        </message>
+        <message>
+            <source>Install new releases on Windows and macOS by themselves: the client fetches the signed update manifest from the update URL and the privileged helper verifies it with the update keys, downloads the installer into its own admin-only directory, checks it again and runs it. Older and expired releases are always refused. The helper obeys only the managed value (MDM, Group Policy). Linux is updated from the apt or dnf repository instead.</source>
+            <translation>Neue Versionen unter Windows und macOS selbst installieren: Der Client lädt das signierte Update-Manifest von der Update-URL, der privilegierte Hilfsdienst prüft es mit den Update-Schlüsseln, lädt das Installationsprogramm in sein nur für Administratoren zugängliches Verzeichnis, prüft es erneut und führt es aus. Ältere und abgelaufene Versionen werden immer abgelehnt. Der Hilfsdienst folgt nur dem verwalteten Wert (MDM, Gruppenrichtlinie). Linux wird stattdessen über das apt- oder dnf-Repository aktualisiert.</translation>
+        </message>
+        <message>
+            <source>Updates</source>
+            <translation>Updates</translation>
+        </message>
+        <message>
+            <source>Update manifest URL</source>
+            <translation>URL des Update-Manifests</translation>
+        </message>
+        <message>
+            <source>Address of the signed update manifest (https://; http:// only for a loopback address). With a pinned version, point it at that version's manifest. Empty: no automatic updates.</source>
+            <translation>Adresse des signierten Update-Manifests (https://; http:// nur für eine Loopback-Adresse). Bei einer festgelegten Version auf das Manifest dieser Version zeigen. Leer: keine automatischen Updates.</translation>
+        </message>
+        <message>
+            <source>Update signing keys</source>
+            <translation>Signaturschlüssel für Updates</translation>
+        </message>
+        <message>
+            <source>Ed25519 public keys (base64url of the raw 32 bytes) allowed to sign update manifests. The privileged helper reads only the managed value. Empty: no automatic updates.</source>
+            <translation>Öffentliche Ed25519-Schlüssel (base64url der 32 Rohbytes), die Update-Manifeste signieren dürfen. Der privilegierte Hilfsdienst liest nur den verwalteten Wert. Leer: keine automatischen Updates.</translation>
+        </message>
+        <message>
+            <source>Pinned version</source>
+            <translation>Festgelegte Version</translation>
+        </message>
+        <message>
+            <source>Install only this release (MAJOR.MINOR.PATCH); any other version is refused. A pin never downgrades: a version older than the installed one is refused. Empty: the newest signed release.</source>
+            <translation>Nur diese Version installieren (MAJOR.MINOR.PATCH); jede andere wird abgelehnt. Eine Festlegung stuft nie herab: Eine ältere Version als die installierte wird abgelehnt. Leer: die neueste signierte Version.</translation>
+        </message>
+        <message>
             <source>Log level</source>
             <translation>Protokollstufe</translation>
         </message>
@@ -3815,6 +3859,121 @@ Was tun: {next_step}</translation>
         <message>
             <source>Show desktop notifications for connection changes and blocked access.</source>
             <translation>Desktop-Benachrichtigungen bei Verbindungsänderungen und gesperrtem Zugriff anzeigen.</translation>
+        </message>
+    </context>
+    <context>
+        <name>core.update.words</name>
+        <message>
+            <source>Nothing was installed. Tell IT: the update server may be misconfigured or tampered with.</source>
+            <translation>Es wurde nichts installiert. Informieren Sie die IT: Der Update-Server ist vielleicht falsch eingerichtet oder manipuliert.</translation>
+        </message>
+        <message>
+            <source>Nothing was installed; Rustronaut tries again in a few hours. If it keeps happening, contact IT.</source>
+            <translation>Es wurde nichts installiert; Rustronaut versucht es in einigen Stunden erneut. Wenn es wieder passiert, wenden Sie sich an die IT.</translation>
+        </message>
+        <message>
+            <source>it is not signed by your organization's update key</source>
+            <translation>es ist nicht mit dem Update-Schlüssel Ihrer Organisation signiert</translation>
+        </message>
+        <message>
+            <source>its manifest is malformed</source>
+            <translation>sein Manifest ist fehlerhaft</translation>
+        </message>
+        <message>
+            <source>its signed manifest has expired (an old release was offered)</source>
+            <translation>sein signiertes Manifest ist abgelaufen (eine alte Version wurde angeboten)</translation>
+        </message>
+        <message>
+            <source>it is older than a release already seen (a rollback)</source>
+            <translation>es ist älter als eine bereits gesehene Version (ein Rollback)</translation>
+        </message>
+        <message>
+            <source>the download is not the size its signed manifest names</source>
+            <translation>der Download hat nicht die Größe, die sein signiertes Manifest nennt</translation>
+        </message>
+        <message>
+            <source>the installer does not match its signed hash</source>
+            <translation>das Installationsprogramm passt nicht zu seinem signierten Hash</translation>
+        </message>
+        <message>
+            <source>the installer failed</source>
+            <translation>das Installationsprogramm ist fehlgeschlagen</translation>
+        </message>
+        <message>
+            <source>Rustronaut keeps running the installed version. Collect diagnostics (rustronaut diag) and contact IT.</source>
+            <translation>Rustronaut läuft mit der installierten Version weiter. Sammeln Sie Diagnosedaten (rustronaut diag) und wenden Sie sich an die IT.</translation>
+        </message>
+        <message>
+            <source>your organization pins another version</source>
+            <translation>Ihre Organisation hat eine andere Version festgelegt</translation>
+        </message>
+        <message>
+            <source>Nothing to do: IT chooses the version.</source>
+            <translation>Nichts zu tun: Die IT wählt die Version.</translation>
+        </message>
+        <message>
+            <source>your organization has turned automatic updates off</source>
+            <translation>Ihre Organisation hat automatische Updates ausgeschaltet</translation>
+        </message>
+        <message>
+            <source>Nothing to do: IT installs updates on this computer.</source>
+            <translation>Nichts zu tun: Die IT installiert Updates auf diesem Computer.</translation>
+        </message>
+        <message>
+            <source>this computer is not updated by Rustronaut itself</source>
+            <translation>dieser Computer wird nicht von Rustronaut selbst aktualisiert</translation>
+        </message>
+        <message>
+            <source>On Linux, update with your package manager (apt or dnf), as IT set it up.</source>
+            <translation>Unter Linux aktualisieren Sie mit Ihrer Paketverwaltung (apt oder dnf), wie von der IT eingerichtet.</translation>
+        </message>
+        <message>
+            <source>the Rustronaut helper service is not running</source>
+            <translation>der Rustronaut-Hilfsdienst läuft nicht</translation>
+        </message>
+        <message>
+            <source>Restart the computer (or reinstall Rustronaut), then run: rustronaut update</source>
+            <translation>Starten Sie den Computer neu (oder installieren Sie Rustronaut neu) und führen Sie dann aus: rustronaut update</translation>
+        </message>
+        <message>
+            <source>another update is being installed</source>
+            <translation>ein anderes Update wird gerade installiert</translation>
+        </message>
+        <message>
+            <source>Wait a few minutes, then run: rustronaut update</source>
+            <translation>Warten Sie einige Minuten und führen Sie dann aus: rustronaut update</translation>
+        </message>
+        <message>
+            <source>the update server could not be reached</source>
+            <translation>der Update-Server war nicht erreichbar</translation>
+        </message>
+        <message>
+            <source>the installer could not be downloaded</source>
+            <translation>das Installationsprogramm konnte nicht geladen werden</translation>
+        </message>
+        <message>
+            <source>it could not be checked</source>
+            <translation>es konnte nicht geprüft werden</translation>
+        </message>
+        <message>
+            <source>Update refused: {reason}</source>
+            <translation>Update abgelehnt: {reason}</translation>
+        </message>
+        <message>
+            <source>Updated to {version}</source>
+            <translation>Aktualisiert auf {version}</translation>
+        </message>
+        <message>
+            <source>Update {version} is available</source>
+            <translation>Update {version} ist verfügbar</translation>
+        </message>
+        <message>
+            <source>Rustronaut {version} is up to date</source>
+            <translation>Rustronaut {version} ist aktuell</translation>
+        </message>
+        <message>
+            <source>Automatic updates are off or not set up on this computer</source>
+            <translation>Automatische Updates sind auf diesem Computer aus oder nicht eingerichtet</translation>
         </message>
     </context>
     <context>
