@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import fcntl
 import os
 import socket
 import sys
@@ -27,7 +26,8 @@ __all__ = ["BufferedRelay", "Relay", "SpliceRelay", "splice_available"]
 
 _F_SETPIPE_SZ = 1031
 _SPLICE_FLAGS = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)
-_PEEK = int(socket.MSG_PEEK | socket.MSG_DONTWAIT)  # an int: enum "|" per call is slow
+# An int: enum "|" per call is slow. MSG_DONTWAIT is absent on Windows (splice is Linux only).
+_PEEK = int(socket.MSG_PEEK | getattr(socket, "MSG_DONTWAIT", 0))
 _COPY_WRITES = sys.version_info >= (3, 12)  # later asyncio may keep the written view
 
 
@@ -133,6 +133,8 @@ class SpliceRelay(Relay):
             flow.reading = True
 
     def _pipe(self, flow: _Flow) -> bool:
+        import fcntl  # here, not at the top: the package must import on Windows too
+
         try:
             flow.pr, flow.pw = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:
