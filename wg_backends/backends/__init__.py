@@ -1,7 +1,7 @@
 """WireGuard backends behind one small interface, chosen at run time by a factory.
 
 Each platform has its own module (``wgquick``: Linux wg-quick; ``networkmanager``: nmcli;
-``windows``: WireGuard for Windows; ``macos``: wg-quick with Homebrew's wireguard-go). A
+``windows``: WireGuard for Windows; ``macos``: wg-quick with the package's own wireguard-go). A
 backend is synchronous and blocking (the helper calls it from a worker thread), takes an
 injected :class:`~wg_backends.runner.CommandRunner`, and implements
 :class:`WireGuardBackend`. :func:`select_backend` imports only the candidate modules of

@@ -1,9 +1,13 @@
-"""macOS backend: ``wg-quick`` with Homebrew's ``wireguard-go`` and ``bash``.
+"""macOS backend: ``wg-quick`` with the package's own ``wireguard-go``, ``wg`` and ``bash``.
 
-macOS has no kernel WireGuard: ``wg-quick`` (Homebrew ``wireguard-tools``) always runs
-``wireguard-go`` on a ``utunN`` device and records the mapping in
-``/var/run/wireguard/<name>.name``. Homebrew lives in ``/opt/homebrew`` (Apple silicon) or
-``/usr/local`` (Intel); wg-quick needs Homebrew's bash 4+ first on ``PATH``. Tunnels of
+macOS has no kernel WireGuard: ``wg-quick`` always runs ``wireguard-go`` on a ``utunN``
+device and records the mapping in ``/var/run/wireguard/<name>.name``. The root helper runs
+these tools only from :data:`TOOLS_PREFIX` ``/bin``, where the pkg installs them (root:wheel,
+0755; ``installers/macos/build-pkg.sh``), never from Homebrew, whose prefix belongs to the
+user who installed it; wg-quick needs bash 4+ (macOS has 3.2), so the package ships one
+and puts it first on ``PATH``. :meth:`MacOSBackend.available` is False, and logs why, when
+a non-administrator can change any of the tools or a directory above them
+(:func:`~wg_backends.helper.selfcheck.check_posix`). Tunnels of
 the WireGuard App Store app are Network Extension VPNs, visible only through
 ``scutil --nc list``: :meth:`MacOSBackend.app_tunnels` reports them so the client can
 warn about a second, competing tunnel.
@@ -15,6 +19,7 @@ darwin script does); split DNS is ``/etc/resolver`` files (:mod:`wg_backends.dns
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -23,12 +28,16 @@ import msgspec
 from wg_backends.backends.wgquick import WgQuickBackend
 from wg_backends.dns import DnsPaths
 from wg_backends.errors import CommandError, TunnelStateError
+from wg_backends.helper.selfcheck import check_posix
 from wg_backends.runner import CommandRunner
 from wg_backends.spec import IPNetwork, TunnelSpec
 
-__all__ = ["HOMEBREW_PREFIXES", "AppTunnel", "MacOSBackend", "parse_scutil_nc_list"]
+__all__ = ["TOOLS", "TOOLS_PREFIX", "AppTunnel", "MacOSBackend", "parse_scutil_nc_list"]
 
-HOMEBREW_PREFIXES = ("/opt/homebrew", "/usr/local")
+_log = logging.getLogger(__name__)
+# The package's own tools, in <prefix>/bin (admin-only; never a Homebrew prefix).
+TOOLS_PREFIX = "/Library/Application Support/Rustronaut"
+TOOLS = ("wg-quick", "wg", "wireguard-go", "bash")
 DEFAULT_CONFIG_DIR = Path("/var/run/rustronaut/tunnels")
 RUN_DIR = Path("/var/run/wireguard")  # wg-quick's <name>.name: the utun device of a tunnel
 _UTUN = re.compile(r"utun[0-9]{1,4}")
@@ -69,7 +78,7 @@ def parse_scutil_nc_list(text: str) -> tuple[AppTunnel, ...]:
 
 
 class MacOSBackend(WgQuickBackend):
-    """wg-quick with Homebrew paths. ``prefix`` is the Homebrew prefix in use."""
+    """wg-quick with the package's tools, from ``<prefix>/bin`` (default :data:`TOOLS_PREFIX`)."""
 
     name = "macos"
 
@@ -83,11 +92,8 @@ class MacOSBackend(WgQuickBackend):
         run_dir: Path = RUN_DIR,
     ) -> None:
         self.run_dir = run_dir
-        self.prefix = prefix or next(
-            (p for p in HOMEBREW_PREFIXES if Path(p, "bin", "wg-quick").exists()),
-            HOMEBREW_PREFIXES[0],
-        )
-        bin_dir = f"{self.prefix}/bin"
+        self.prefix = prefix or TOOLS_PREFIX
+        self.bin_dir = bin_dir = f"{self.prefix}/bin"
         super().__init__(
             runner,
             config_dir=config_dir,
@@ -100,6 +106,13 @@ class MacOSBackend(WgQuickBackend):
             dns_platform="darwin",
             dns_paths=dns_paths,
         )
+
+    def available(self) -> bool:
+        """True if the tools are admin-only (see the module docstring) and run. Never raises."""
+        problems = check_posix([Path(self.bin_dir, tool) for tool in TOOLS], platform="darwin")
+        for problem in problems:
+            _log.error("not running WireGuard tools a non-administrator can change: %s", problem)
+        return not problems and super().available()
 
     def _exists(self, interface: str) -> bool:
         # The name maps to a utunN device only through wireguard-go's socket.

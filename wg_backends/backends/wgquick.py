@@ -9,7 +9,7 @@ the interface name and the recorded fwmark table alone: the resolvconf record
 (``<prefix><if>``), the interface, the ``ip rule``s of the table (``not fwmark T
 lookup T`` and, when no other wg-quick full tunnel is left, ``suppress_prefixlength
 0``), and the nft tables ``ip/ip6 wg-quick-<if>``. The macOS backend reuses this class
-with Homebrew paths.
+with the package's own tools.
 """
 
 from __future__ import annotations

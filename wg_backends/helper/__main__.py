@@ -5,6 +5,11 @@ service unit or, on Windows, the service's ``binPath``), never from a caller. On
 macOS it runs until SIGTERM/SIGINT, then brings its tunnels down and removes its socket.
 On Windows, started by the service control manager, it runs as the ``RustronautHelper``
 service (``winservice``); started from a console it runs until Ctrl+C.
+
+Before anything else it refuses to run, with one log line per problem and exit code 5
+(:data:`~wg_backends.helper.selfcheck.EXIT_UNSAFE`), when a non-administrator can change
+its files or state directory (:mod:`~wg_backends.helper.selfcheck`); ``--check-install``
+runs only that check (the Windows installer does, before it registers the service).
 """
 
 from __future__ import annotations
@@ -20,11 +25,19 @@ from pathlib import Path
 
 from wg_backends.backends import select_backend
 from wg_backends.errors import WgError
+from wg_backends.helper.selfcheck import EXIT_UNSAFE, UnsafeInstallError, verify_helper_paths
 from wg_backends.helper.server import HelperConfig, HelperServer
 from wg_backends.helper.winpipe import DEFAULT_GROUP, PIPE_NAME
 from wg_backends.runner import SubprocessRunner
 
-__all__ = ["build_parser", "build_server", "config_from_args", "main", "run_helper"]
+__all__ = [
+    "build_parser",
+    "build_server",
+    "check_install",
+    "config_from_args",
+    "main",
+    "run_helper",
+]
 
 _log = logging.getLogger("rustronaut.helper")
 WINDOWS_STATE_DIR = Path(r"C:\ProgramData\Rustronaut\helper")
@@ -53,6 +66,12 @@ def build_parser(platform: str = sys.platform) -> argparse.ArgumentParser:
         "--decider-group", default=None, help="macOS: the group the decider runs as (pf rules)"
     )
     ap.add_argument("--log-level", default="INFO")
+    ap.add_argument(
+        "--check-install",
+        action="store_true",
+        help="only check that no non-administrator can change the helper's files and state "
+        f"directory: exit 0, or {EXIT_UNSAFE} with one line per problem (the installers run it)",
+    )
     return ap
 
 
@@ -73,9 +92,12 @@ def config_from_args(args: argparse.Namespace) -> HelperConfig:
 def build_server(args: argparse.Namespace) -> HelperServer:
     """Select the backend (blocking: probes tools) and build the server.
 
-    Raises :class:`~wg_backends.errors.WgError` when no backend is usable.
+    Raises :class:`~wg_backends.errors.WgError` when no backend is usable, and
+    :class:`~wg_backends.helper.selfcheck.UnsafeInstallError` (checked first) when a
+    non-administrator can change the helper's files or state directory.
     """
     runner = SubprocessRunner()
+    verify_helper_paths(args.state_dir, runner)
     backend = select_backend(args.backend, runner=runner, config_dir=args.config_dir)
     return HelperServer(config_from_args(args), backend, runner)
 
@@ -100,9 +122,26 @@ async def run_helper(
     return 0
 
 
+def _refuse(exc: UnsafeInstallError) -> int:
+    for problem in exc.problems:
+        _log.error("refusing to run: a non-administrator can change %s", problem)
+    return EXIT_UNSAFE
+
+
+def check_install(args: argparse.Namespace) -> int:
+    """``--check-install``: 0 if the helper may run from here, else :data:`EXIT_UNSAFE`."""
+    try:
+        verify_helper_paths(args.state_dir, SubprocessRunner())
+    except UnsafeInstallError as exc:
+        return _refuse(exc)
+    return 0
+
+
 async def _run(args: argparse.Namespace) -> int:
     try:
         server = await asyncio.to_thread(build_server, args)
+    except UnsafeInstallError as exc:
+        return _refuse(exc)
     except WgError as exc:
         _log.error("%s", exc)
         return 3
@@ -137,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 4
     args = build_parser().parse_args(argv)
     _logging(args.log_level)
+    if args.check_install:
+        return check_install(args)
     with contextlib.suppress(KeyboardInterrupt):
         return asyncio.run(_run(args))
     return 0
