@@ -11,6 +11,15 @@
 #   APPLE_ID, APPLE_TEAM_ID, APPLE_NOTARY_PASSWORD                    — notarytool
 #   MACOS_KEYCHAIN            keychain holding both identities
 #   RUSTRONAUT_ARCH           label in the file name (default: uname -m)
+#   MACOS_WG_TOOLS            directory holding wg, wg-quick, wireguard-go and bash (4+) for
+#                             this arch (default: the build machine's Homebrew bin, `brew
+#                             --prefix`/bin). They are copied into the package's own prefix
+#                             (TOOLS below, root:wheel 0755): the root helper never runs tools
+#                             from a Homebrew prefix, which the user who installed Homebrew owns.
+#                             Refused (exit 2; installers/macos/stage-tools.sh): a Mach-O linking
+#                             a library outside /usr/lib and /System (Homebrew's own bash links
+#                             its gettext: build bash --disable-nls), a wg-quick naming a
+#                             Homebrew path, a bash older than 4.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 app=${1:?usage: build-pkg.sh APP_PATH OUT_DIR}
@@ -20,6 +29,11 @@ arch=${RUSTRONAUT_ARCH:-$(uname -m)}
 [ -x "$app/Contents/MacOS/rustronaut-helper" ] || { echo "build-pkg.sh: $app is not the Rustronaut.app bundle" >&2; exit 2; }
 kc=()
 [ -n "${MACOS_KEYCHAIN:-}" ] && kc=(--keychain "$MACOS_KEYCHAIN")
+# The prefix wg_backends/backends/macos.py runs its tools from (TOOLS_PREFIX + /bin).
+TOOLS="Library/Application Support/Rustronaut/bin"
+tools_src=${MACOS_WG_TOOLS:-}
+if [ -z "$tools_src" ] && command -v brew >/dev/null; then tools_src="$(brew --prefix)/bin"; fi
+[ -n "$tools_src" ] || { echo "build-pkg.sh: set MACOS_WG_TOOLS (wg, wg-quick, wireguard-go, bash)" >&2; exit 2; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -31,6 +45,10 @@ python3 "$here/helper_plist.py" "$work/root/Library/LaunchDaemons/com.rustronaut
 plutil -lint "$work/root/Library/LaunchDaemons/com.rustronaut.helper.plist"
 install -m 0644 "$here/../../resources/macos/com.rustronaut.agent.plist" "$work/root/Library/LaunchAgents/"
 plutil -lint "$work/root/Library/LaunchAgents/com.rustronaut.agent.plist"
+
+# 1b. The WireGuard tools, into the package's own prefix (refused if they would load
+#     anything from a Homebrew prefix: stage-tools.sh).
+bash "$here/stage-tools.sh" "$tools_src" "$work/root/$TOOLS"
 
 # 2. Sign the app (hardened runtime, secure timestamp): inner executables first, then
 #    the bundle; --deep is not used (Apple discourages it), each Mach-O is named.
@@ -44,6 +62,10 @@ if [ -n "${MACOS_APP_IDENTITY:-}" ]; then
     done
   "${sign[@]}" "$staged"
   codesign --verify --strict --deep --verbose=2 "$staged"
+  for tool in wg wireguard-go bash; do
+    "${sign[@]}" "$work/root/$TOOLS/$tool"
+    codesign --verify --strict --verbose=2 "$work/root/$TOOLS/$tool"
+  done
 fi
 
 # 3. Component package (with the pre/postinstall scripts), then the product archive.
