@@ -10,6 +10,15 @@
 ;     restart on failure) and its root-only data dirs C:\ProgramData\Rustronaut\{helper,
 ;     tunnels} (SYSTEM + Administrators only, inheritance off), as in
 ;     resources/helper/windows-service.md; the local group "Rustronaut Users";
+;   * before the service exists, the install directory (also a custom /D=) and the data
+;     dirs owned by Administrators with their inherited entries removed: SYSTEM and
+;     Administrators full control, Users read and execute (install directory only). An
+;     install directory a non-administrator created (owner) is refused; a data directory
+;     one created in advance is moved aside (ProgramData lets users create folders); a
+;     junction or link in their place is refused. The helper checks the same at every
+;     start and refuses to run otherwise (wg_backends/helper/selfcheck.py, exit code 5);
+;     the installer runs that check ("rustronaut-helper.exe --check-install") once the
+;     files are in place and stops, before the service is registered, if it fails;
 ;   * the managed-settings key HKLM\SOFTWARE\Policies\Rustronaut\Client (empty: Group
 ;     Policy or Intune fills it from installers/mdm/windows/rustronaut.admx);
 ;   * the Start menu shortcut, the autostart at every user's log-on (HKLM ...\Run) of the
@@ -121,6 +130,63 @@ UninstPage instfiles
   Pop $0
 !macroend
 
+; Owner SIDs an installed directory may have: SYSTEM, Administrators (TrustedInstaller
+; owns Windows' own folders: never an install directory).
+!define ADMIN_OWNERS "'S-1-5-18','S-1-5-32-544'"
+; ${DirTrust} DIR: $0 = 0 if DIR is missing or is a directory owned by SYSTEM or
+; Administrators, 1 if owned by anyone else, 2 if a junction or link, other: unreadable.
+; The path reaches PowerShell through the environment, never inside the script text.
+!macro _DirTrust DIR
+  System::Call 'kernel32::SetEnvironmentVariable(t "RUSTRONAUT_DIR", t "${DIR}")i.r0'
+  nsExec::ExecToStack `"$SYSDIR\WindowsPowerShell\v1.0\powershell.exe" -NoProfile -NonInteractive -ExecutionPolicy Bypass -Command "$$p = $$env:RUSTRONAUT_DIR; if (-not (Test-Path -LiteralPath $$p)) { exit 0 }; $$i = Get-Item -LiteralPath $$p -Force; if ($$i.Attributes -band [IO.FileAttributes]::ReparsePoint) { exit 2 }; $$o = (Get-Acl -LiteralPath $$p).GetOwner([Security.Principal.SecurityIdentifier]).Value; if (@(${ADMIN_OWNERS}) -contains $$o) { exit 0 }; exit 1"`
+  Pop $0
+  Pop $1
+!macroend
+!define DirTrust '!insertmacro _DirTrust'
+
+; Stop with exit code 1 and a message (shown unless /S; always in the log).
+!macro _Refuse MSG
+  DetailPrint "${MSG}"
+  MessageBox MB_ICONSTOP|MB_OK "${MSG}" /SD IDOK
+  SetErrorLevel 1
+  Quit
+!macroend
+!define Refuse '!insertmacro _Refuse'
+
+; ${LockDown} DIR GRANTS: Administrators own DIR; only GRANTS remain (inheritance off).
+; icacls works on the directory itself (no /T: a junction planted inside is never
+; followed); files created in DIR afterwards inherit the grants.
+!macro _LockDown DIR GRANTS
+  nsExec::ExecToLog '"$SYSDIR\icacls.exe" "${DIR}" /setowner *S-1-5-32-544 /C'
+  Pop $0
+  ${If} $0 != 0
+    ${Refuse} "Could not make Administrators the owner of ${DIR} (icacls exit $0)"
+  ${EndIf}
+  nsExec::ExecToLog '"$SYSDIR\icacls.exe" "${DIR}" /inheritance:r /grant:r ${GRANTS}'
+  Pop $0
+  ${If} $0 != 0
+    ${Refuse} "Could not set the permissions of ${DIR} (icacls exit $0)"
+  ${EndIf}
+!macroend
+!define LockDown '!insertmacro _LockDown'
+!define ADMINS_ONLY "*S-1-5-18:(OI)(CI)F *S-1-5-32-544:(OI)(CI)F"
+!define ADMINS_USERS_RX "*S-1-5-18:(OI)(CI)F *S-1-5-32-544:(OI)(CI)F *S-1-5-32-545:(OI)(CI)RX"
+
+; A data subfolder: owned by Administrators, its own entries replaced by what it inherits.
+!macro DataSubdir NAME
+  CreateDirectory "${DATA}\${NAME}"
+  nsExec::ExecToLog '"$SYSDIR\icacls.exe" "${DATA}\${NAME}" /setowner *S-1-5-32-544 /C'
+  Pop $0
+  ${If} $0 != 0
+    ${Refuse} "Could not make Administrators the owner of ${DATA}\${NAME} (icacls exit $0)"
+  ${EndIf}
+  nsExec::ExecToLog '"$SYSDIR\icacls.exe" "${DATA}\${NAME}" /reset /C'
+  Pop $0
+  ${If} $0 != 0
+    ${Refuse} "Could not set the permissions of ${DATA}\${NAME} (icacls exit $0)"
+  ${EndIf}
+!macroend
+
 ; ${StrContains} OUT NEEDLE HAYSTACK: OUT = NEEDLE if found, else "".
 !macro _StrContains OUT NEEDLE HAYSTACK
   Push `${HAYSTACK}`
@@ -185,15 +251,50 @@ Section "${APP}" SecMain
   SectionIn RO
   !insertmacro StopHelper
 
+  ; The install directory: the service's binary runs as LocalSystem, so only
+  ; administrators may change it, wherever it is (a /D=D:\Apps\... folder inherits
+  ; "Authenticated Users: modify" from the drive's root). Set before any file is copied.
+  ${DirTrust} "$INSTDIR"
+  ${If} $0 == 2
+    ${Refuse} "$INSTDIR is a junction or link: choose another folder"
+  ${ElseIf} $0 != 0
+    ${Refuse} "$INSTDIR was created by a user who is not an administrator (or its owner cannot be read): choose another folder"
+  ${EndIf}
+  CreateDirectory "$INSTDIR"
+  ${LockDown} "$INSTDIR" "${ADMINS_USERS_RX}"
+
+  ; The helper's directories: SYSTEM and Administrators only (tunnel configs hold keys).
+  ; Users may create folders in ProgramData: one created in advance is not ours (ours is
+  ; owned by Administrators), so it is moved aside, never trusted or deleted.
+  ${DirTrust} "${DATA}"
+  ${If} $0 != 0
+    System::Call 'kernel32::GetTickCount()i.r2'
+    Rename "${DATA}" "${DATA}.untrusted-$2"
+    ${If} ${FileExists} "${DATA}\*.*"
+      ${Refuse} "${DATA} was created by a user who is not an administrator and could not be moved aside"
+    ${EndIf}
+    DetailPrint "Moved aside ${DATA} (not created by an administrator) to ${DATA}.untrusted-$2"
+  ${EndIf}
+  CreateDirectory "${DATA}"
+  ${LockDown} "${DATA}" "${ADMINS_ONLY}"
+  ; Its subfolders (ours from an earlier install, or new): owned by Administrators,
+  ; their own entries replaced by what they inherit from ${DATA}.
+  !insertmacro DataSubdir "helper"
+  !insertmacro DataSubdir "tunnels"
+
   SetOutPath "$INSTDIR"
   File /r "${PAYLOAD}\*.*"
   WriteUninstaller "$INSTDIR\uninstall.exe"
 
-  ; The helper's directories: SYSTEM and Administrators only (tunnel configs hold keys).
-  CreateDirectory "${DATA}\helper"
-  CreateDirectory "${DATA}\tunnels"
-  nsExec::ExecToLog '"$SYSDIR\icacls.exe" "${DATA}" /inheritance:r /grant:r *S-1-5-18:(OI)(CI)F *S-1-5-32-544:(OI)(CI)F'
+  ; The helper's own start check, before the service exists: it also judges the folders
+  ; above $INSTDIR (a /D=D:\Apps\Rustronaut whose D:\Apps a user created can be swapped
+  ; whole), which the service would otherwise find at every start (exit 5).
+  nsExec::ExecToStack '"$INSTDIR\rustronaut-helper.exe" --check-install --state-dir "${DATA}\helper"'
   Pop $0
+  Pop $1
+  ${If} $0 != 0
+    ${Refuse} "Rustronaut cannot run from $INSTDIR (a folder a non-administrator can change; helper exit $0): $1"
+  ${EndIf}
 
   ; The users allowed to call the helper (IT adds them; "exists" is fine on upgrade).
   nsExec::ExecToLog '"$SYSDIR\net.exe" localgroup "${GROUP}" /add /comment:"May use the Rustronaut helper"'
