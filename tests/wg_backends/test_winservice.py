@@ -110,6 +110,17 @@ def test_the_service_command_line_parses_with_windows_defaults() -> None:
     assert args.allow_sid == []
 
 
+def test_the_service_refuses_a_planted_state_dir_before_writing_into_it(tmp_path: Path) -> None:
+    """A state directory any user can write (planted before install) is refused by the
+    install check before the service opens its log file there (exit 5, nothing written)."""
+    planted = tmp_path / "ProgramData-Rustronaut"
+    planted.mkdir()
+    planted.chmod(0o777)
+    main = ws._helper_main(["--backend", "windows", "--state-dir", str(planted)])
+    assert asyncio.run(main(asyncio.Event())) == 5
+    assert list(planted.iterdir()) == []
+
+
 # ----- ServiceRunner -------------------------------------------------------------------
 
 

@@ -165,6 +165,10 @@ def _helper_main(argv: Sequence[str]) -> Callable[[asyncio.Event], Awaitable[int
     args = cli.build_parser().parse_args(list(argv))
 
     async def main(stop: asyncio.Event) -> int:
+        # First the install check (issue 19): a state directory a user planted must not
+        # get even a log file written into it by LocalSystem before the refusal.
+        if (code := await asyncio.to_thread(cli.check_install, args)) != 0:
+            return code
         # A service has no console: log to a rotating file in the (SYSTEM/Admins-only)
         # state directory.
         args.state_dir.mkdir(parents=True, exist_ok=True)
