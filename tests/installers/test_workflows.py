@@ -326,14 +326,20 @@ def test_ci_builds_the_installers_unsigned() -> None:
 @pytest.mark.parametrize("workflow", [CI, RELEASE], ids=lambda p: p.name)
 def test_macos_packaging_first_gets_the_wireguard_tools_the_pkg_ships(workflow: Path) -> None:
     """build-pkg.sh copies wg, wg-quick, wireguard-go and bash 4+ into the package's own
-    admin-only prefix (issue 19, Deliver 3); a runner has none of them until installed."""
+    admin-only prefix (issue 19, Deliver 3); a runner has none of them until installed, and
+    Homebrew's own bash links Homebrew's libintl, which stage-tools.sh refuses: the tools
+    come from build-wg-tools.sh (bash built without NLS from the formula's pinned source)."""
     for job in _load(workflow)["jobs"].values():
         runs = _runs(job)
         if "installers/macos/build-pkg.sh" not in runs:
             continue
         before = runs.split("installers/macos/build-pkg.sh")[0]
-        assert "brew install wireguard-tools wireguard-go bash" in before, workflow.name
+        assert "installers/macos/build-wg-tools.sh" in before, workflow.name
         assert "MACOS_WG_TOOLS=" in before, workflow.name
+        assert "brew install bash" not in before, workflow.name
+    script = (ROOT / "installers/macos/build-wg-tools.sh").read_text()
+    assert "--disable-nls" in script
+    assert "brew fetch --build-from-source bash" in script
 
 
 # -- release.yml --------------------------------------------------------------------------
