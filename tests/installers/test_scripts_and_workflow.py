@@ -133,7 +133,11 @@ def test_release_workflow_builds_every_target_and_signs() -> None:
     assert linux == {"x86_64", "aarch64"}
     assert macos == {"x86_64", "arm64"}
     assert jobs["windows-bundle"]["runs-on"].startswith("windows")
-    assert set(jobs["publish"]["needs"]) == {"linux", "windows-installer", "macos"}
+    assert set(jobs["publish"]["needs"]) == {"linux", "repositories", "windows-installer", "macos"}
+    # The signed apt and dnf repositories are built from the Linux packages (issue 19).
+    repos = str(jobs["repositories"]["steps"])
+    assert "installers/linux/repo-apt.sh" in repos
+    assert "installers/linux/repo-yum.sh" in repos
     text = WORKFLOW.read_text()
     used = set(re.findall(r"secrets\.([A-Z0-9_]+)", text))
     assert used == SECRETS
@@ -150,7 +154,7 @@ def test_release_workflow_builds_every_target_and_signs() -> None:
     uploads = [
         s for job in jobs.values() for s in job["steps"] if "upload-artifact" in str(s.get("uses"))
     ]
-    assert len(uploads) == 4
+    assert len(uploads) == 5  # linux, repositories, windows bundle, windows installer, macos
     assert "gpgconf --kill gpg-agent" in text
     assert "security delete-keychain" in text
 
