@@ -16,7 +16,7 @@ the key in /usr/share/keyrings, a deb822 sources file with ``Signed-By``, then
   own state and the dependencies' files; no account or group of ours is left;
 - with openresolv installed, the unit's privileged ExecStartPre backs up a foreign
   /etc/resolv.conf (what openresolv cannot do inside the sandbox) and the helper runs
-  (known: a purge leaves that copy; the test xfails on it until postrm removes it).
+  and a purge removes that copy once resolv.conf is the admin's file again (postrm).
 
 Needs root, debootstrap and systemd-nspawn (skipped with the reason otherwise), and the
 Debian mirror the first time (the pristine root and the dependencies).
@@ -272,8 +272,5 @@ def test_helper_backs_up_a_foreign_resolv_conf_for_openresolv(
     (m.path / "etc/resolv.conf").write_text(original)
     m.sh("apt-get -q purge -y rustronaut")
     assert (m.path / "etc/resolv.conf").read_text() == original
-    if (m.path / "etc/resolv.conf.bak").exists():
-        # Known (issue 19): the copy the unit made stays after a purge. An ExecStopPost
-        # cannot remove it (the sandbox's bind mount keeps it busy: "Device or resource
-        # busy", and the stop fails); postrm purge could, when identical to resolv.conf.
-        pytest.xfail("purge leaves /etc/resolv.conf.bak (made by the unit for openresolv)")
+    # postrm purge removes the copy the unit made once it equals resolv.conf again.
+    assert not (m.path / "etc/resolv.conf.bak").exists()
