@@ -51,6 +51,23 @@ CODES: Final = frozenset(
         "bad_request",
         "unsupported_version",
         "internal",
+        # core.update (core.update.words.UPDATE_CODES): a signed update refused or failed
+        "update_fetch",
+        "update_download",
+        "update_signature",
+        "update_malformed",
+        "update_stale",
+        "update_rollback",
+        "update_current",
+        "update_pinned",
+        "update_disabled",
+        "update_platform",
+        "update_size",
+        "update_hash",
+        "update_install",
+        "update_helper",
+        "update_busy",
+        "update_failed",
     }
 )
 

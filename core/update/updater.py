@@ -2,7 +2,9 @@
 
 :meth:`Updater.run_once` is one check: nothing when updates are off (``auto_update``
 false, no ``update_url`` or no ``update_keys``), ``current`` when the manifest names the
-installed version, else the helper is asked to install (:class:`Installer`). The
+installed version, else the helper is asked to install (:class:`Installer`) and the
+answer is ``started``: the installer runs detached, so whether it worked is learnt
+later (:mod:`core.update.pending`, recorded here when given one). The
 manifest is fetched with httpx (transport injectable: the test seam), at most
 :data:`~wg_backends.signed.update_manifest.MAX_MANIFEST` bytes, and verified here with
 the same functions the helper uses, so a tampered, stale, older or unpinned manifest is
@@ -11,6 +13,8 @@ refused before the helper is bothered. Which thread: the engine's loop.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import platform as _platform
 import sys
 import time
@@ -24,6 +28,7 @@ import httpx
 from core import __version__
 from core.update.errors import UpdateError, UpdateFetchError, UpdateRejected
 from core.update.floor import SeenFloor
+from core.update.pending import PendingUpdate
 from wg_backends.errors import HelperRefused, HelperUnavailable
 from wg_backends.signed.update_manifest import (
     MAX_MANIFEST,
@@ -40,23 +45,42 @@ if TYPE_CHECKING:
     from core.settings.model import Settings
     from wg_backends.helper.client import HelperClient
 
-__all__ = ["INSTALL_WAIT", "HelperInstaller", "Installer", "Outcome", "UpdateConfig", "Updater"]
+__all__ = [
+    "INSTALL_WAIT",
+    "AnswerLost",
+    "HelperInstaller",
+    "Installer",
+    "Outcome",
+    "UpdateConfig",
+    "Updater",
+]
+
+_log = logging.getLogger(__name__)
 
 
 class Installer(Protocol):
-    """Asks the privileged helper to install the release a manifest names."""
+    """Asks the privileged helper to install the release a manifest names. Raises
+    ``HelperRefused`` (a refusal), ``HelperUnavailable`` (nothing was asked) or
+    :class:`AnswerLost` (asked, but the answer did not arrive)."""
 
     async def install_update(self, manifest: str) -> Mapping[str, Any]: ...
 
 
+class AnswerLost(Exception):
+    """The helper was asked to install but its answer never arrived (the connection
+    closed: the installer may have stopped the helper before it answered). The update
+    may be under way; the pending record (:mod:`core.update.pending`) tells later."""
+
+
 #: Seconds the client waits for the helper's answer to ``install_update``: the helper
-#: answers once the download and the installer (up to 30 min) have finished.
+#: answers once the installer is downloaded, checked again and started.
 INSTALL_WAIT = 2400.0
 
 
 class HelperInstaller:
     """:class:`Installer` over a :class:`~wg_backends.helper.client.HelperClient` (use a
-    client with a long timeout: the helper answers once the installer has finished).
+    client with a long timeout: the helper answers once the installer is downloaded and
+    started). A connection lost after the request was sent is :class:`AnswerLost`.
     ``close_after``: close the connection after each install (a scheduled check must
     not hold one of the account's helper connections for hours)."""
 
@@ -76,7 +100,11 @@ class HelperInstaller:
 
     async def install_update(self, manifest: str) -> Mapping[str, Any]:
         try:
-            return await self._client.install_update(manifest)
+            await self._client.connect()  # HelperUnavailable here: nothing was asked
+            try:
+                return await self._client.install_update(manifest)
+            except HelperUnavailable as exc:
+                raise AnswerLost(str(exc)) from None
         finally:
             if self._close_after:
                 await self._client.close()
@@ -109,9 +137,10 @@ class UpdateConfig:
 class Outcome:
     """What one check did: ``off`` (nothing asked), ``current`` (up to date),
     ``available`` (``version`` is newer and allowed; :meth:`Updater.check` only) or
-    ``installed`` (the helper ran the installer of ``version``)."""
+    ``started`` (the helper verified ``version`` and started its installer, which has
+    not finished: :mod:`core.update.pending` learns later whether it worked)."""
 
-    state: Literal["off", "current", "available", "installed"]
+    state: Literal["off", "current", "available", "started"]
     version: str | None = None
 
 
@@ -200,18 +229,37 @@ class Updater:
             raise
         return Outcome("available", verified.version), token
 
-    async def run_once(self) -> Outcome:
-        """Check once and install a newer release through the helper. Raises
-        :class:`UpdateError` (fetch failures, refusals here or by the helper)."""
+    async def run_once(self, *, record: PendingUpdate | None = None) -> Outcome:
+        """Check once and have the helper install a newer release: ``started`` once the
+        helper has verified it and started its installer. ``record`` keeps the version
+        as pending from just before the helper is asked (removed when it refuses).
+        Raises :class:`UpdateError` (fetch failures, refusals here or by the helper)."""
         outcome, token = await self.check()
         if outcome.state != "available" or token is None:
             return outcome
+        assert outcome.version is not None
+        if record is not None:
+            record.record(outcome.version)
         try:
-            result = await self._installer.install_update(token)
+            await self._installer.install_update(token)
+        except AnswerLost as exc:  # maybe started: the pending record tells later
+            _log.warning("update %s: the helper's answer was lost: %s", outcome.version, exc)
         except HelperRefused as exc:
+            self._forget(record)
             raise UpdateRejected(exc.helper_code, exc.message) from None
         except HelperUnavailable as exc:
+            self._forget(record)
             raise UpdateError("update_helper", str(exc)) from None
-        assert outcome.version is not None
+        except asyncio.CancelledError:  # the helper may go on: the record stays
+            raise
+        except BaseException:
+            self._forget(record)
+            raise
         self._floor.advance(outcome.version)
-        return Outcome("installed", str(result.get("version", outcome.version)))
+        # The version this client verified (the helper's answer names the same one).
+        return Outcome("started", outcome.version)
+
+    @staticmethod
+    def _forget(record: PendingUpdate | None) -> None:
+        if record is not None:
+            record.clear()

@@ -1,23 +1,35 @@
-"""The employee's words for what an update check did: one line, with a next step.
+"""The employee's words for updates: one line, with a next step.
 
-:func:`outcome_words` and :func:`refusal_words` are the one place that turns an
-:class:`~core.update.updater.Outcome` or an :class:`~core.update.errors.UpdateError`
-into text (the engine's notice, ``rustronaut update``). :func:`worth_a_notice` says
-which refusals the employee is told about unasked: a tampered, stale or older release,
-or a failed installer (IT must hear of those); not a transient download failure, a
-stopped helper, an update turned off or a version pinned by IT (logged only, tried
-again at the next check). Pure; any thread.
+:func:`code_words` is the one place that turns an ``update_*`` code into a title and a
+next step (:class:`~core.update.errors.UpdateError` carries them); :func:`outcome_words`
+words a check's :class:`~core.update.updater.Outcome` (the engine's notice, ``rustronaut
+update``) and :func:`settled_words` what became of an update started earlier
+(:mod:`core.update.pending`). :func:`worth_a_notice` says which refusals the employee is
+told about unasked: a tampered, stale or older release, or a failed installer (IT must
+hear of those); not a transient download failure, a stopped helper, an update turned off
+or a version pinned by IT (logged only, tried again at the next check). Imports nothing
+of ``core.update`` at run time (the errors import it). Pure; any thread.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from core.i18n import QT_TRANSLATE_NOOP, translate
-from core.update.errors import UpdateError
-from core.update.updater import Outcome
 
-__all__ = ["NOTICE_CODES", "outcome_words", "refusal_words", "worth_a_notice"]
+if TYPE_CHECKING:
+    from core.update.errors import UpdateError
+    from core.update.updater import Outcome
+
+__all__ = [
+    "NOTICE_CODES",
+    "UPDATE_CODES",
+    "code_words",
+    "outcome_words",
+    "refusal_words",
+    "settled_words",
+    "worth_a_notice",
+]
 
 
 #: Refusals shown as a notice by the scheduled check.
@@ -42,6 +54,8 @@ _RETRY_NEXT: Final = QT_TRANSLATE_NOOP(
     "Nothing was installed; Rustronaut tries again in a few hours. If it keeps happening, "
     "contact IT.",
 )
+
+_UNKNOWN: Final = (QT_TRANSLATE_NOOP("core.update.words", "it could not be checked"), _RETRY_NEXT)
 
 #: code -> (what happened, next step); both marked for translation.
 _REASONS: Final[dict[str, tuple[str, str]]] = {
@@ -123,8 +137,15 @@ _REASONS: Final[dict[str, tuple[str, str]]] = {
         QT_TRANSLATE_NOOP("core.update.words", "the installer could not be downloaded"),
         _RETRY_NEXT,
     ),
+    "update_current": (
+        QT_TRANSLATE_NOOP("core.update.words", "this version is already installed"),
+        QT_TRANSLATE_NOOP("core.update.words", "Nothing to do."),
+    ),
+    "update_failed": _UNKNOWN,
 }
-_UNKNOWN: Final = (QT_TRANSLATE_NOOP("core.update.words", "it could not be checked"), _RETRY_NEXT)
+
+#: Every ``update_*`` error code (each is also in ``core.errors.CODES``).
+UPDATE_CODES: Final = frozenset(_REASONS)
 
 
 def worth_a_notice(exc: UpdateError) -> bool:
@@ -132,19 +153,25 @@ def worth_a_notice(exc: UpdateError) -> bool:
     return exc.code in NOTICE_CODES
 
 
-def refusal_words(exc: UpdateError) -> tuple[str, str]:
-    """``("Update refused: <why>", "<next step>")`` in the installed language."""
-    why, next_step = _REASONS.get(exc.code, _UNKNOWN)
+def code_words(code: str) -> tuple[str, str]:
+    """``("Update refused: <why>", "<next step>")`` for ``code``, in the installed
+    language (an unknown code gets the words of ``update_failed``)."""
+    why, next_step = _REASONS.get(code, _UNKNOWN)
     headline = translate("core.update.words", "Update refused: {reason}").format(
         reason=translate("core.update.words", why)
     )
     return headline, translate("core.update.words", next_step)
 
 
+def refusal_words(exc: UpdateError) -> tuple[str, str]:
+    """``exc``'s headline and next step (:func:`code_words` of its code)."""
+    return code_words(exc.code)
+
+
 def outcome_words(outcome: Outcome, installed: str) -> str:
     """One line for a check's ``outcome`` (``installed``: this build's version)."""
-    if outcome.state == "installed":
-        return translate("core.update.words", "Updated to {version}").format(
+    if outcome.state == "started":
+        return translate("core.update.words", "Installing update {version}…").format(
             version=outcome.version
         )
     if outcome.state == "available":
@@ -157,4 +184,21 @@ def outcome_words(outcome: Outcome, installed: str) -> str:
         )
     return translate(
         "core.update.words", "Automatic updates are off or not set up on this computer"
+    )
+
+
+def settled_words(installed: bool, version: str) -> tuple[str, str]:
+    """What became of the update to ``version`` started earlier: ``("Updated to
+    <version>", "")`` or ``("The update to <version> did not install", <next step>)``."""
+    if installed:
+        return translate("core.update.words", "Updated to {version}").format(version=version), ""
+    return (
+        translate("core.update.words", "The update to {version} did not install").format(
+            version=version
+        ),
+        translate(
+            "core.update.words",
+            "Rustronaut keeps running the installed version and tries again at the next "
+            "check. If it keeps failing, collect diagnostics (rustronaut diag) and contact IT.",
+        ),
     )

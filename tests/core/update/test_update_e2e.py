@@ -16,12 +16,14 @@ import pytest
 from core.update import (
     HelperInstaller,
     Outcome,
+    PendingUpdate,
     SeenFloor,
     UpdateConfig,
     UpdateError,
     Updater,
     UpdateRejected,
 )
+from core.update.schedule import UpdateSchedule
 from tests.core.update.kit import (
     KEYS,
     NOW,
@@ -107,17 +109,22 @@ def bed(tmp_path: Path) -> Iterator[Bed]:
         running.stop()
 
 
-async def _run(bed: Bed, platform: str = "windows-x86_64", **config: Any) -> Outcome:
+async def _run(
+    bed: Bed,
+    platform: str = "windows-x86_64",
+    record: PendingUpdate | None = None,
+    **config: Any,
+) -> Outcome:
     updater, client = bed.updater(platform, **config)
     try:
-        return await updater.run_once()
+        return await updater.run_once(record=record)
     finally:
         await client.close()
 
 
 async def test_windows_update_end_to_end(bed: Bed) -> None:
     bed.publish()
-    assert await _run(bed) == Outcome("installed", "0.2.0")
+    assert await _run(bed) == Outcome("started", "0.2.0")
     exe = bed.helper.state_dir / "updates" / "rustronaut-0.2.0-windows-x86_64.exe"
     assert bed.runner.calls == [(str(exe), "/S")]
     assert bed.runner.seen == [(PAYLOAD, 0o600, 0)]
@@ -127,7 +134,7 @@ async def test_windows_update_end_to_end(bed: Bed) -> None:
 async def test_macos_update_end_to_end(bed: Bed) -> None:
     bed.helper.server.updates.platform = "macos-universal"
     bed.publish()
-    assert await _run(bed, "macos-universal") == Outcome("installed", "0.2.0")
+    assert await _run(bed, "macos-universal") == Outcome("started", "0.2.0")
     pkg = bed.helper.state_dir / "updates" / "rustronaut-0.2.0-macos-universal.pkg"
     assert bed.runner.calls == [("/usr/sbin/installer", "-pkg", str(pkg), "-target", "/")]
 
@@ -163,7 +170,40 @@ async def test_a_version_pinned_by_mdm_is_the_only_one_taken(bed: Bed) -> None:
         await _run(bed)  # the client has no pin: the helper's decides
     assert err.value.code == "update_pinned"
     bed.publish("0.2.0")
-    assert await _run(bed) == Outcome("installed", "0.2.0")
+    assert await _run(bed) == Outcome("started", "0.2.0")
+
+
+async def test_the_employee_hears_installed_only_from_the_new_build(bed: Bed) -> None:
+    """Through the real helper: its refusal leaves nothing pending; its "started" does,
+    and only the next start, running the new build, says "Updated to"."""
+    record = PendingUpdate(bed.tmp / "client" / "update-pending.json", clock=lambda: float(NOW))
+    bed.manage(update_keys=list(KEYS), update_pin_version="0.2.0")
+    bed.publish("0.3.0")
+    with pytest.raises(UpdateRejected):
+        await _run(bed, record=record)
+    assert record.read() is None
+    bed.publish("0.2.0")
+    assert await _run(bed, record=record) == Outcome("started", "0.2.0")
+    assert len(bed.runner.calls) == 1
+    told: list[str] = []
+    still_old = UpdateSchedule(
+        lambda: bed.updater()[0],
+        lambda text, _d: told.append(text),
+        running="0.1.0",
+        pending=record,
+        clock=lambda: float(NOW),
+    )
+    assert still_old.settle() is None  # the installer still has time
+    new_build = UpdateSchedule(
+        lambda: bed.updater()[0],
+        lambda text, _d: told.append(text),
+        running="0.2.0",
+        pending=record,
+        clock=lambda: float(NOW),
+    )
+    assert new_build.settle() is not None
+    assert told == ["Updated to 0.2.0"]
+    assert record.read() is None
 
 
 # Tampered manifests: refused by the client already, and by the helper when sent
@@ -207,7 +247,7 @@ async def test_a_tampered_manifest_is_refused_by_client_and_helper(bed: Bed, cas
 
 async def test_rollback_below_the_highest_manifest_seen(bed: Bed) -> None:
     bed.publish("0.3.0")
-    assert await _run(bed) == Outcome("installed", "0.3.0")
+    assert await _run(bed) == Outcome("started", "0.3.0")
     bed.publish("0.2.0")  # a replayed older, still valid, manifest
     with pytest.raises(UpdateRejected) as err:
         await _run(bed)

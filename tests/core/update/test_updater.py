@@ -1,7 +1,9 @@
-"""The client's updater alone: fetching, its floor, the settings, errors mapped."""
+"""The client's updater alone: fetching, its floor, the pending record, the settings,
+errors mapped."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,10 @@ import pytest
 from core.settings.errors import SettingValueError
 from core.settings.model import SPECS, Settings
 from core.update import (
+    AnswerLost,
+    HelperInstaller,
     Outcome,
+    PendingUpdate,
     SeenFloor,
     UpdateConfig,
     UpdateError,
@@ -20,8 +25,10 @@ from core.update import (
     Updater,
     UpdateRejected,
 )
+from core.update.pending import Pending
 from tests.core.update.kit import KEYS, NOW, payload, token
 from wg_backends.errors import HelperRefused, HelperUnavailable
+from wg_backends.helper.client import HelperClient
 from wg_backends.signed.update_manifest import MAX_MANIFEST
 
 URL = "https://updates.example.com/stable.jws"
@@ -77,7 +84,7 @@ async def test_off_asks_nobody(tmp_path: Path, config: dict[str, Any]) -> None:
 async def test_a_newer_release_goes_to_the_helper_and_raises_the_floor(tmp_path: Path) -> None:
     tok = token(payload())
     updater, installer, _ = _updater(tmp_path, tok.encode() + b"\r\n")
-    assert await updater.run_once() == Outcome("installed", "0.2.0")
+    assert await updater.run_once() == Outcome("started", "0.2.0")
     assert installer.asked == [tok]
     assert SeenFloor(tmp_path / "update-floor.json").read() == "0.2.0"
     assert (tmp_path / "update-floor.json").stat().st_mode & 0o777 == 0o600
@@ -109,6 +116,55 @@ async def test_the_helpers_refusal_keeps_its_code_and_leaves_the_floor(tmp_path:
         await updater.run_once()
     assert err.value.code == "update_pinned"
     assert SeenFloor(tmp_path / "update-floor.json").read() is None
+
+
+@pytest.mark.parametrize(
+    ("error", "kept"),
+    [
+        (None, True),
+        (AnswerLost("lost the helper"), True),
+        (HelperRefused("update_hash", "hash differs"), False),
+        (HelperUnavailable("no socket"), False),
+        (RuntimeError("a bug"), False),
+    ],
+    ids=["started", "answer lost", "refused", "no helper", "a bug"],
+)
+async def test_the_pending_record_stays_only_when_the_install_may_be_under_way(
+    tmp_path: Path, error: Exception | None, kept: bool
+) -> None:
+    record = PendingUpdate(tmp_path / "update-pending.json", clock=lambda: float(NOW))
+    updater, installer, _ = _updater(tmp_path, token(payload()).encode(), error=error)
+    if error is None or isinstance(error, AnswerLost):
+        assert await updater.run_once(record=record) == Outcome("started", "0.2.0")
+    else:
+        with pytest.raises((UpdateError, RuntimeError)):
+            await updater.run_once(record=record)
+    assert installer.asked  # recorded before the helper was asked
+    assert record.read() == (Pending("0.2.0", float(NOW)) if kept else None)
+
+
+async def test_a_helper_gone_before_the_request_asked_nothing(tmp_path: Path) -> None:
+    installer = HelperInstaller(HelperClient(tmp_path / "none.sock", timeout=5))
+    with pytest.raises(HelperUnavailable):
+        await installer.install_update("token")
+
+
+async def test_a_helper_hanging_up_after_the_request_lost_its_answer(tmp_path: Path) -> None:
+    """The installer stops the helper: the request went out, no answer came."""
+    sock = tmp_path / "h.sock"
+    asked = asyncio.Event()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if await reader.read(1):
+            asked.set()
+        writer.close()
+
+    server = await asyncio.start_unix_server(handle, path=str(sock))
+    async with server:
+        installer = HelperInstaller(HelperClient(sock, timeout=5), close_after=True)
+        with pytest.raises(AnswerLost):
+            await installer.install_update("token")
+    assert asked.is_set()
 
 
 async def test_no_helper_is_an_update_error(tmp_path: Path) -> None:
