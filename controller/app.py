@@ -59,6 +59,7 @@ from core.controlplane.models import (
     UserList,
 )
 from core.wire.policy import Resource, Rule
+from core.wire.telemetry import DecisionAck, DecisionList, DecisionSubmission
 
 __all__ = ["OPERATIONS", "Operation", "create_app"]
 
@@ -151,6 +152,19 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=(400, 401, 403, 404, 413, 422),
         path_params=("device_id",),
         handler_name="posture",
+        tags=("client",),
+    ),
+    Operation(
+        "POST",
+        "/v1/devices/{device_id}/decisions",
+        "submitDecisions",
+        "Submit a batch of decision telemetry signed by the device key (stored once per seq)",
+        "user",
+        body=DecisionSubmission,
+        answer=DecisionAck,
+        errors=(400, 401, 403, 404, 413, 422, 429),
+        path_params=("device_id",),
+        handler_name="decisions",
         tags=("client",),
     ),
     Operation(
@@ -320,6 +334,25 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=(400, 401),
         query=(("device_id", False), ("limit", False)),
         handler_name="list_audit",
+        tags=("admin",),
+    ),
+    Operation(
+        "GET",
+        "/v1/admin/decisions",
+        "listDecisions",
+        "Decision telemetry, newest first; filters: user, device_id, resource, effect; "
+        "the newest `limit` (<=1000, default 100)",
+        "admin",
+        answer=DecisionList,
+        errors=(400, 401),
+        query=(
+            ("user", False),
+            ("device_id", False),
+            ("resource", False),
+            ("effect", False),
+            ("limit", False),
+        ),
+        handler_name="list_decisions",
         tags=("admin",),
     ),
     Operation(
@@ -496,6 +529,10 @@ class Api:
         assert ctx.identity is not None
         return self.service.submit_posture(ctx.identity, ctx.params["device_id"], ctx.body.report)
 
+    async def h_decisions(self, ctx: Ctx) -> DecisionAck:
+        assert ctx.identity is not None
+        return self.service.submit_decisions(ctx.identity, ctx.params["device_id"], ctx.body.batch)
+
     async def h_bundle(self, ctx: Ctx) -> BundleResponse:
         assert ctx.identity is not None
         return self.service.bundle(ctx.identity, ctx.params["device_id"])
@@ -582,6 +619,31 @@ class Api:
         if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 1000:
             raise BadRequest("limit must be an integer from 1 to 1000")
         return AuditList(records=self.service.audit(device_id=device_id, limit=int(raw_limit)))
+
+    async def h_list_decisions(self, ctx: Ctx) -> DecisionList:
+        query = ctx.request.query_params
+        filters: dict[str, str | None] = {}
+        for name in ("user", "device_id", "resource", "effect"):
+            value = query.get(name)
+            if value is not None and (
+                not value or len(value) > 256 or any(ord(c) < 32 or ord(c) == 127 for c in value)
+            ):
+                raise BadRequest(f"{name} must be 1 to 256 printable characters")
+            filters[name] = value
+        if filters["effect"] not in (None, "allow", "deny"):
+            raise BadRequest("effect must be allow or deny")
+        raw_limit = query.get("limit", "100")
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 1000:
+            raise BadRequest("limit must be an integer from 1 to 1000")
+        return DecisionList(
+            records=self.service.decisions(
+                user_id=filters["user"],
+                device_id=filters["device_id"],
+                resource=filters["resource"],
+                effect=filters["effect"],
+                limit=int(raw_limit),
+            )
+        )
 
     async def h_revoke(self, ctx: Ctx) -> DeviceInfo:
         self.service.revoke(ctx.params["device_id"])

@@ -146,6 +146,12 @@ class ControllerConfig(_Cfg, frozen=True):
     max_body_bytes: Annotated[int, Meta(ge=1024, le=16 * 1024 * 1024)] = 256 * 1024
     #: Enrollment and login requests allowed per client address per minute.
     sensitive_rate_per_min: Annotated[int, Meta(ge=1, le=100_000)] = 30
+    #: Decision-telemetry batches accepted per device per minute (bursting up to that).
+    telemetry_batches_per_min: Annotated[int, Meta(ge=1, le=100_000)] = 30
+    #: How long after signing a decision batch is still accepted (``iat`` window).
+    telemetry_max_age_s: Annotated[int, Meta(ge=5, le=86400)] = 600
+    #: Decision rows kept (all devices); older rows are deleted as new ones arrive.
+    telemetry_max_rows: Annotated[int, Meta(ge=1000, le=1_000_000_000)] = 5_000_000
     tunnel_interface: str = "rustronaut0"
     tunnel_dns: tuple[str, ...] = ()
     #: Split-DNS suffixes put into every tunnel spec with ``tunnel_dns`` (names under

@@ -35,15 +35,25 @@ import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from controller.config import ControllerConfig, GatewayConfig
-from controller.errors import Conflict, Forbidden, NotFound, Unavailable, Unprocessable
+from controller.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    TooManyRequests,
+    Unavailable,
+    Unprocessable,
+)
 from controller.events import EventHub
 from controller.gateway import FilterError, Gateway, GatewayError
 from controller.gateway_filter import render_filter
 from controller.keys import SigningKeyRing
+from controller.ratelimit import RateLimiter
 from controller.reach import allowed_ips, reachable
 from controller.storage import (
     AuditEntry,
     ConflictError,
+    DecisionEntry,
     DeviceRecord,
     NotFoundError,
     PoolExhaustedError,
@@ -63,6 +73,14 @@ from core.controlplane.models import (
 from core.wire.policy import PolicyBundle, Resource, Rule, UserInfo, sign_bundle
 from core.wire.posture import PostureReportError, decode_report, facts_for_policy, verify_report
 from core.wire.signing import b64url_decode
+from core.wire.telemetry import (
+    BatchError,
+    BatchTooLargeError,
+    DecisionAck,
+    DecisionBatch,
+    DecisionRecord,
+    verify_batch,
+)
 from wg_backends.errors import SpecError
 from wg_backends.spec import PeerSpec, TunnelSpec, validate_dns_suffix
 
@@ -105,6 +123,8 @@ class ControllerService:
         #: set every wanted peer once (its keepalive too), on the first reconcile
         self._peers_forced = False
         self._identities: dict[str, tuple[str, str, list[str]]] | None = None
+        #: decision-telemetry batches per device (per instance: each replica counts its own)
+        self._telemetry_rate = RateLimiter(config.telemetry_batches_per_min)
 
     def now(self) -> int:
         """The service clock in whole seconds."""
@@ -315,6 +335,80 @@ class ControllerService:
     def audit(self, *, device_id: str | None = None, limit: int = 1000) -> list[AuditRecord]:
         """The newest ``limit`` audit records (of one device when given), oldest first."""
         return [_audit(e) for e in self.storage.list_audit(device_id=device_id, limit=limit)]
+
+    # decision telemetry -------------------------------------------------------------
+    def submit_decisions(self, identity: Identity, device_id: str, token: str) -> DecisionAck:
+        """Verify a signed decision batch and store it once.
+
+        In order: the device is the caller's and active (``NotFound``/``Forbidden``), the
+        device's batch rate (``TooManyRequests`` with ``Retry-After``; before the costlier
+        checks, so a flood is cheap to refuse), size (``PayloadTooLarge``), signature by
+        the device's registered key, schema, device id and ``iat`` window
+        (``Unprocessable``). A ``seq`` not above the last stored is answered as a
+        duplicate and stores nothing. Nothing is stored on any refusal.
+        """
+        dev = self._device_for(identity, device_id)
+        wait = self._telemetry_rate.allow(device_id)
+        if wait is not None:
+            raise TooManyRequests(
+                "too many decision batches from this device; slow down",
+                headers={"Retry-After": str(int(wait) + 1)},
+            )
+        key = Ed25519PublicKey.from_public_bytes(b64url_decode(dev.signing_key))
+        try:
+            batch = verify_batch(
+                token,
+                key,
+                device_id=device_id,
+                now=self.clock(),
+                max_age_s=self.config.telemetry_max_age_s,
+            )
+        except BatchTooLargeError as exc:
+            raise PayloadTooLarge(str(exc)) from exc
+        except BatchError as exc:
+            raise Unprocessable(f"decision batch refused: {exc}") from exc
+        entries = _decision_entries(batch, dev.user_id)
+        if not self.storage.store_decisions(device_id, batch.seq, entries):
+            return DecisionAck(seq=batch.seq, duplicate=True, stored=0)
+        self.storage.prune_decisions(self.config.telemetry_max_rows)
+        return DecisionAck(seq=batch.seq, duplicate=False, stored=len(entries))
+
+    def decisions(
+        self,
+        *,
+        user_id: str | None = None,
+        device_id: str | None = None,
+        resource: str | None = None,
+        effect: str | None = None,
+        limit: int = 100,
+    ) -> list[DecisionRecord]:
+        """The newest ``limit`` stored decisions matching the filters, newest first."""
+        rows = self.storage.list_decisions(
+            user_id=user_id, device_id=device_id, resource=resource, effect=effect, limit=limit
+        )
+        return [
+            DecisionRecord(
+                record_id=e.record_id,
+                device_id=e.device_id,
+                user=e.user_id,
+                seq=e.seq,
+                kind=e.kind,  # type: ignore[arg-type]
+                at=e.at,
+                effect=e.effect,  # type: ignore[arg-type]
+                count=e.count,
+                app=e.app,
+                host=e.host,
+                ip=e.ip,
+                port=e.port,
+                rule=e.rule,
+                resource=e.resource,
+                code=e.code,
+                reason=e.reason,
+                risk=e.risk,
+                dropped=e.dropped,
+            )
+            for e in rows
+        ]
 
     # posture ------------------------------------------------------------------------
     def issue_nonce(self, identity: Identity, device_id: str) -> NonceResponse:
@@ -661,6 +755,46 @@ def _info(d: DeviceRecord) -> DeviceInfo:
         posture_at=d.posture_at,
         reachable=list(d.reachable),
     )
+
+
+def _decision_entries(batch: DecisionBatch, user_id: str) -> list[DecisionEntry]:
+    """The rows of a verified batch; the batch's ``dropped`` rides on its first row."""
+    out = [
+        DecisionEntry(
+            device_id=batch.device_id,
+            user_id=user_id,
+            seq=batch.seq,
+            kind="event",
+            at=e.at,
+            effect=e.effect,
+            app=e.app,
+            host=e.host,
+            ip=e.ip,
+            port=e.port,
+            rule=e.rule,
+            resource=e.resource,
+            code=e.code,
+            reason=e.reason,
+            risk=e.risk,
+        )
+        for e in batch.events
+    ]
+    out += [
+        DecisionEntry(
+            device_id=batch.device_id,
+            user_id=user_id,
+            seq=batch.seq,
+            kind="count",
+            at=float(c.minute),
+            effect=c.effect,
+            count=c.count,
+            resource=c.resource,
+        )
+        for c in batch.counts
+    ]
+    if out and batch.dropped:
+        out[0] = dataclasses.replace(out[0], dropped=batch.dropped)
+    return out
 
 
 def _audit(e: AuditEntry) -> AuditRecord:

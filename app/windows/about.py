@@ -39,13 +39,15 @@ from app.widgets import (
     window_setup,
 )
 from core.i18n import QT_TRANSLATE_NOOP, translate
+from core.settings.model import SPECS
 
 if TYPE_CHECKING:
     from app.actions import Actions
     from app.bridge import EngineBridge
+    from core.engine.api import EngineAPI
     from core.engine.state import Snapshot
 
-__all__ = ["AboutWindow", "versions"]
+__all__ = ["AboutWindow", "telemetry_text", "versions"]
 
 #: Words among the version names (the others are product names, never translated).
 _VERSION_LABELS = {"System": QT_TRANSLATE_NOOP("app.windows.about", "System")}
@@ -70,6 +72,35 @@ def versions() -> dict[str, str]:
         "qasync": _version("qasync"),
         "System": f"{platform.system()} {platform.release()} ({platform.machine()})",
     }
+
+
+def telemetry_text(engine: EngineAPI | None) -> str:
+    """What this device tells the organization about its access decisions, in words
+    (the ``telemetry_level`` and ``telemetry_hash_app`` settings; their defaults when
+    the engine does not say)."""
+    level, hashed = SPECS["telemetry_level"].default, SPECS["telemetry_hash_app"].default
+    try:
+        items = engine.settings() if engine is not None else []
+    except Exception:  # the engine cannot answer now: show the defaults
+        items = []
+    for item in items:
+        if item.key == "telemetry_level" and item.value in ("off", "counts", "full"):
+            level = item.value
+        elif item.key == "telemetry_hash_app" and isinstance(item.value, bool):
+            hashed = item.value
+    if level == "off":
+        return translate("app.windows.about", "Off: nothing about your connections is sent")
+    if level == "counts":
+        return translate(
+            "app.windows.about",
+            "Counts only: how many connections to each resource were allowed or denied",
+        )
+    if hashed:
+        return translate(
+            "app.windows.about",
+            "Every decision: time, destination, rule and reason; apps only as a hash",
+        )
+    return translate("app.windows.about", "Every decision: time, app, destination, rule and reason")
 
 
 class AboutWindow(QWidget):
@@ -106,6 +137,8 @@ class AboutWindow(QWidget):
         form.addRow(caption(translate("app.windows.about", "Policy:")), self.policy)
         form.addRow(caption(translate("app.windows.about", "Device:")), self.device)
         form.addRow(caption(translate("app.windows.about", "Session:")), self.session)
+        self.telemetry = text(selectable=True)
+        form.addRow(caption(translate("app.windows.about", "Reports to IT:")), self.telemetry)
 
         sbox = QGroupBox(translate("app.windows.about", "Support"))
         sl = QVBoxLayout(sbox)
@@ -187,6 +220,7 @@ class AboutWindow(QWidget):
                 )
             )
         set_link(self.support_link, url)
+        self.telemetry.setText(telemetry_text(self._actions.engine))
 
     def _save(self) -> None:
         self.save.setEnabled(False)

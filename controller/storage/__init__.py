@@ -21,6 +21,7 @@ from __future__ import annotations
 from controller.storage.base import (
     AuditEntry,
     ConflictError,
+    DecisionEntry,
     DeviceRecord,
     NotFoundError,
     PoolExhaustedError,
@@ -32,6 +33,7 @@ from controller.storage.sql import SqlStorage, open_storage
 __all__ = [
     "AuditEntry",
     "ConflictError",
+    "DecisionEntry",
     "DeviceRecord",
     "NotFoundError",
     "PoolExhaustedError",

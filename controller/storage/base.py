@@ -9,6 +9,7 @@ from typing import Any, Protocol
 __all__ = [
     "AuditEntry",
     "ConflictError",
+    "DecisionEntry",
     "DeviceRecord",
     "NotFoundError",
     "PoolExhaustedError",
@@ -65,6 +66,32 @@ class AuditEntry:
     user_id: str
     device_id: str
     detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionEntry:
+    """One stored decision-telemetry row: an event (``count`` 1) or a per-minute count
+    (``kind`` "count", ``at`` the minute). ``record_id`` is the database's (0 before
+    storing); ``dropped`` is how many items the device dropped before this batch."""
+
+    device_id: str
+    user_id: str
+    seq: int
+    kind: str
+    at: float
+    effect: str
+    count: int = 1
+    app: str = ""
+    host: str = ""
+    ip: str = ""
+    port: int = 0
+    rule: str | None = None
+    resource: str | None = None
+    code: str = ""
+    reason: str = ""
+    risk: int = 0
+    dropped: int = 0
+    record_id: int = 0
 
 
 class Storage(Protocol):
@@ -196,4 +223,26 @@ class Storage(Protocol):
 
     def list_audit(self, *, device_id: str | None = None, limit: int = 1000) -> list[AuditEntry]:
         """The newest ``limit`` records (of one device when given), oldest first."""
+        ...
+
+    # decision telemetry -----------------------------------------------------------
+    def store_decisions(self, device_id: str, seq: int, entries: list[DecisionEntry]) -> bool:
+        """Store one batch atomically when ``seq`` is above the device's last stored one
+        (then True); else store nothing and return False (a replay or a retry)."""
+        ...
+
+    def prune_decisions(self, keep: int) -> int:
+        """Delete all but the newest ``keep`` rows (by record id); how many went."""
+        ...
+
+    def list_decisions(
+        self,
+        *,
+        user_id: str | None = None,
+        device_id: str | None = None,
+        resource: str | None = None,
+        effect: str | None = None,
+        limit: int = 100,
+    ) -> list[DecisionEntry]:
+        """The newest ``limit`` rows matching every filter given, newest first."""
         ...

@@ -55,6 +55,7 @@ from core.controlplane.portal import (
 )
 from core.controlplane.proxy import ProxyChoice, ProxyRunner, redact_proxy_url, resolve_proxy
 from core.wire.canonical import check_depth
+from core.wire.telemetry import DecisionAck, DecisionSubmission
 
 __all__ = [
     "MAX_ANSWER_BYTES",
@@ -465,6 +466,17 @@ class ControlPlaneClient:
             f"/v1/devices/{_seg(device_id)}/posture",
             PostureResult,
             body=PostureSubmission(report=report_jws),
+        )
+
+    async def submit_decisions(self, device_id: str, batch_jws: str) -> DecisionAck:
+        """Submit a device-signed batch of decision telemetry (``core.wire.telemetry``);
+        a replayed ``seq`` is answered as a duplicate, a refused batch raises
+        ``RejectedError``, a flood ``RateLimitedError``."""
+        return await self._call(
+            "POST",
+            f"/v1/devices/{_seg(device_id)}/decisions",
+            DecisionAck,
+            body=DecisionSubmission(batch=batch_jws),
         )
 
     async def fetch_bundle(self, device_id: str) -> BundleResponse:

@@ -72,6 +72,7 @@ from core.settings import EffectiveSettings
 from core.tunnel import MarkedSockets, TunnelClient
 from core.wire.posture import Fact, FactWords, fact_words, facts_for_policy
 from core.wire.signing import b64url, public_key_from_jwk
+from core.wire.telemetry import DecisionBatch, sign_batch
 from wg_backends.errors import HelperRefused, TunnelStateError
 from wg_backends.spec import TunnelSpec
 
@@ -317,6 +318,10 @@ class DeviceAdapter:
         return signed_report(
             facts, self._signing_key(), device_id=device_id, nonce=nonce, now=time.time()
         )
+
+    def sign_decisions(self, batch: DecisionBatch) -> str:
+        """The decision-telemetry batch signed with the device key (``core.telemetry``)."""
+        return sign_batch(batch, self._signing_key())
 
     def wg_private_key(self) -> str:
         return base64.b64encode(self._raw_key(WIREGUARD_PRIVATE_KEY, clamp=True)).decode()

@@ -118,6 +118,7 @@ class Engine(Reactions):
         network: NetworkWatch | None = None,
         clock: Callable[[], float] | None = None,
         updates: Watcher | None = None,
+        telemetry: Watcher | None = None,
     ) -> None:
         self._auth = auth
         self._device = device
@@ -132,6 +133,7 @@ class Engine(Reactions):
         self._diagnostics = diagnostics
         self._watcher = settings_watcher
         self._updates = updates  # core.update.schedule: started and stopped with the engine
+        self._telemetry = telemetry  # core.telemetry's sender: likewise (None: level off)
         # ``clock`` alone: real timers with another wall clock (tools and older tests).
         self._ticks: Ticks = ticks or RealTicks(clock or time.time)
         self._network = network
@@ -308,6 +310,8 @@ class Engine(Reactions):
             self._watcher.start()
         if self._updates is not None:
             self._updates.start()
+        if self._telemetry is not None:
+            self._telemetry.start()
         self._user = self._auth.user()
         enrollment = self._device.enrollment()
         if enrollment is not None:
@@ -336,6 +340,8 @@ class Engine(Reactions):
             await self._watcher.stop()
         if self._updates is not None:
             await self._updates.stop()
+        if self._telemetry is not None:
+            await self._telemetry.stop()
         self._started = False
 
     def announce(self, text: str, details: Mapping[str, str] | None = None) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 from core.auth import (
@@ -25,7 +26,14 @@ from core.auth import (
     SecretStore,
     Session,
 )
-from core.controlplane import ControlPlaneClient
+from core.controlplane import (
+    AuthenticationError,
+    ControlPlaneClient,
+    ForbiddenError,
+    NotFoundError,
+    RateLimitedError,
+    RejectedError,
+)
 from core.engine.adapters import (
     AuthAdapter,
     ControlAdapter,
@@ -45,20 +53,24 @@ from core.paths import data_dir
 from core.policy.floor import FLOOR_FILE_NAME, RollbackFloor
 from core.policy.trust import PIN_FILE_NAME, PolicyTrust
 from core.settings import EffectiveSettings, SettingsWatcher, load, set_user
+from core.telemetry import BatchRefused, RetryLater, Submit, TelemetryQueue, TelemetrySender
 from core.tunnel import TunnelClient
 from core.tunnel import helper_socket as helper_socket_path
 from core.update import HelperInstaller, SeenFloor, UpdateConfig, Updater
 from core.update.floor import FLOOR_FILE_NAME as UPDATE_FLOOR_FILE
 from core.update.schedule import Report, UpdateSchedule, applies
+from core.wire.telemetry import DecisionAck
 
 __all__ = [
     "EngineSetupError",
     "build_engine",
     "controller_pins",
+    "decision_submitter",
     "engine_config",
     "policy_trust",
     "raise_fd_limit",
     "settings_view",
+    "telemetry_sender",
 ]
 
 _log = logging.getLogger(__name__)
@@ -183,6 +195,55 @@ def _update_schedule(
     return UpdateSchedule(make, report)
 
 
+def decision_submitter(client: ControlPlaneClient) -> Submit:
+    """``core.telemetry``'s submit seam over the control-plane client (its TLS pins,
+    proxy and bearer token): 429 and 401/403/404 mean "later" (busy; signed out, revoked
+    or enrolled again), 400/413/422 "never" (the batch is dropped and counted); anything
+    else "offline"."""
+
+    async def submit(device_id: str, token: str) -> DecisionAck:
+        try:
+            return await client.submit_decisions(device_id, token)
+        except RateLimitedError as exc:
+            raise RetryLater(str(exc), exc.retry_after) from exc
+        except (AuthenticationError, ForbiddenError, NotFoundError) as exc:
+            raise RetryLater(str(exc)) from exc
+        except RejectedError as exc:
+            raise BatchRefused(str(exc)) from exc
+
+    return submit
+
+
+def telemetry_sender(
+    watcher: SettingsWatcher,
+    device: DeviceAdapter,
+    client: ControlPlaneClient,
+    state: Path,
+) -> TelemetrySender | None:
+    """The decision-telemetry sender (queue in ``state``), or None when the level is
+    ``off`` (nothing is recorded, no task runs). Level and app hashing follow the
+    settings live; batches are dated by the controller's clock (``clock_skew_s``) so a
+    computer whose clock is off is not refused as stale."""
+    settings = watcher.current
+    if settings.telemetry_level == "off":
+        return None
+
+    def device_id() -> str | None:
+        enrollment = device.enrollment()
+        return enrollment.device_id if enrollment is not None else None
+
+    return TelemetrySender(
+        TelemetryQueue(state),
+        level=lambda: watcher.current.telemetry_level,
+        device_id=device_id,
+        sign=device.sign_decisions,
+        submit=decision_submitter(client),
+        hash_apps=lambda: bool(watcher.current.telemetry_hash_app),
+        salt=settings.controller_url,
+        clock=lambda: time.time() - (client.clock_skew_s or 0.0),
+    )
+
+
 async def _set_user_setting(watcher: SettingsWatcher, key: str, value: object) -> None:
     set_user(key, value, settings=watcher.current)
     await watcher.poll()  # apply the user's change at once (and show it to every front end)
@@ -259,6 +320,7 @@ async def build_engine(
     proxy = ProxyAdapter(policy.decider)
     watcher = SettingsWatcher(initial=settings)
     updates = _update_schedule(watcher, socket_path, lambda text, d: engine.announce(text, d))
+    telemetry = telemetry_sender(watcher, device, control_client, state)
     engine = Engine(
         auth=AuthAdapter(session),
         device=device,
@@ -273,6 +335,7 @@ async def build_engine(
         settings_watcher=watcher,
         network=NetworkWatch(),
         updates=updates,
+        telemetry=telemetry,
     )
     watcher.subscribe(lambda new: engine.reconfigure(engine_config(new)))
     proxy.subscribe(
@@ -285,4 +348,19 @@ async def build_engine(
             reason=event.reason,
         )
     )
+    if telemetry is not None:
+        sender = telemetry
+        proxy.subscribe(
+            lambda event: sender.record(
+                at=event.time,
+                app=event.app.exe or event.app.name or "unknown app",
+                destination=event.destination,
+                effect=str(event.effect),
+                rule=event.rule,
+                resource=event.resource,
+                code=str(event.kind),
+                reason=event.reason,
+                risk=policy.risk()[0],
+            )
+        )
     return engine

@@ -400,6 +400,7 @@ def spec(
 
 Backend = Literal["auto", "wg-quick", "networkmanager", "wireguard-windows"]
 LogLevel = Literal["debug", "info", "warning", "error"]
+TelemetryLevel = Literal["off", "counts", "full"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -637,6 +638,32 @@ class Settings:
         QT_TRANSLATE_NOOP("core.settings.model", "Name of the organization shown in the app."),
         category=QT_TRANSLATE_NOOP("core.settings.model", "Support"),
         example="Example Corp",
+    )
+    telemetry_level: TelemetryLevel = spec(  # noqa: RUF009 (spec() returns a field)
+        "counts",
+        QT_TRANSLATE_NOOP("core.settings.model", "Decision reports to IT"),
+        QT_TRANSLATE_NOOP(
+            "core.settings.model",
+            "What the client tells the organization's controller about the access decisions "
+            "it makes: off (nothing), counts (per minute, how many connections to each "
+            "resource were allowed or denied; no apps, no destinations) or full (each "
+            "decision: time, app, destination, rule, reason and risk). Sent in batches "
+            "signed with the device key; kept on disk while offline.",
+        ),
+        category=QT_TRANSLATE_NOOP("core.settings.model", "Privacy"),
+        example="counts",
+    )
+    telemetry_hash_app: bool = spec(
+        True,
+        QT_TRANSLATE_NOOP("core.settings.model", "Hide app paths in decision reports"),
+        QT_TRANSLATE_NOOP(
+            "core.settings.model",
+            "At the full level, send each app's path as a SHA-256 hash salted with the "
+            "controller URL instead of the path itself: IT can recognize a known app by "
+            "hashing its path the same way, but never sees the employee's own paths.",
+        ),
+        category=QT_TRANSLATE_NOOP("core.settings.model", "Privacy"),
+        example=True,
     )
     posture_interval_minutes: int = spec(
         15,

@@ -35,6 +35,8 @@ EXPECTED_KEYS = {
     "log_level": (Kind.ENUM, "info"),
     "support_url": (Kind.STR, ""),
     "organization_name": (Kind.STR, ""),
+    "telemetry_level": (Kind.ENUM, "counts"),
+    "telemetry_hash_app": (Kind.BOOL, True),
     "posture_interval_minutes": (Kind.INT, 15),
     "posture_watch_seconds": (Kind.INT, 5),
     "posture_required_processes": (Kind.STR_LIST, ()),
