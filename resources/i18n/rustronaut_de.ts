@@ -667,6 +667,22 @@ Klicken, um sie im Ordner zu zeigen; dann an die IT senden.</translation>
             <translation>unbekannt</translation>
         </message>
         <message>
+            <source>Off: nothing about your connections is sent</source>
+            <translation>Aus: Über Ihre Verbindungen wird nichts gesendet</translation>
+        </message>
+        <message>
+            <source>Counts only: how many connections to each resource were allowed or denied</source>
+            <translation>Nur Anzahlen: wie viele Verbindungen zu jeder Ressource erlaubt oder abgelehnt wurden</translation>
+        </message>
+        <message>
+            <source>Every decision: time, destination, rule and reason; apps only as a hash</source>
+            <translation>Jede Entscheidung: Zeit, Ziel, Regel und Grund; Apps nur als Hash</translation>
+        </message>
+        <message>
+            <source>Every decision: time, app, destination, rule and reason</source>
+            <translation>Jede Entscheidung: Zeit, App, Ziel, Regel und Grund</translation>
+        </message>
+        <message>
             <source>About</source>
             <translation>Über</translation>
         </message>
@@ -697,6 +713,10 @@ Klicken, um sie im Ordner zu zeigen; dann an die IT senden.</translation>
         <message>
             <source>Session:</source>
             <translation>Sitzung:</translation>
+        </message>
+        <message>
+            <source>Reports to IT:</source>
+            <translation>Berichte an die IT:</translation>
         </message>
         <message>
             <source>Support</source>
@@ -3805,6 +3825,26 @@ Was tun: {next_step}</translation>
             <translation>Name der Organisation, der in der App angezeigt wird.</translation>
         </message>
         <message>
+            <source>Decision reports to IT</source>
+            <translation>Entscheidungsberichte an die IT</translation>
+        </message>
+        <message>
+            <source>What the client tells the organization's controller about the access decisions it makes: off (nothing), counts (per minute, how many connections to each resource were allowed or denied; no apps, no destinations) or full (each decision: time, app, destination, rule, reason and risk). Sent in batches signed with the device key; kept on disk while offline.</source>
+            <translation>Was der Client dem Controller der Organisation über seine Zugriffsentscheidungen mitteilt: off (nichts), counts (pro Minute, wie viele Verbindungen zu jeder Ressource erlaubt oder abgelehnt wurden; keine Apps, keine Ziele) oder full (jede Entscheidung: Zeit, App, Ziel, Regel, Grund und Risiko). Wird in Stapeln gesendet, die mit dem Geräteschlüssel signiert sind; offline auf der Festplatte aufbewahrt.</translation>
+        </message>
+        <message>
+            <source>Privacy</source>
+            <translation>Datenschutz</translation>
+        </message>
+        <message>
+            <source>Hide app paths in decision reports</source>
+            <translation>App-Pfade in Entscheidungsberichten verbergen</translation>
+        </message>
+        <message>
+            <source>At the full level, send each app's path as a SHA-256 hash salted with the controller URL instead of the path itself: IT can recognize a known app by hashing its path the same way, but never sees the employee's own paths.</source>
+            <translation>Auf der Stufe „full“ wird der Pfad jeder App als SHA-256-Hash (mit der Controller-URL gesalzen) statt des Pfads selbst gesendet: Die IT erkennt eine bekannte App, indem sie deren Pfad ebenso hasht, sieht aber nie die eigenen Pfade der Mitarbeitenden.</translation>
+        </message>
+        <message>
             <source>Posture check interval (minutes)</source>
             <translation>Intervall der Gerätezustandsprüfung (Minuten)</translation>
         </message>
@@ -3859,6 +3899,13 @@ Was tun: {next_step}</translation>
         <message>
             <source>Show desktop notifications for connection changes and blocked access.</source>
             <translation>Desktop-Benachrichtigungen bei Verbindungsänderungen und gesperrtem Zugriff anzeigen.</translation>
+        </message>
+    </context>
+    <context>
+        <name>core.update.errors</name>
+        <message>
+            <source>The update was not installed</source>
+            <translation>Das Update wurde nicht installiert</translation>
         </message>
     </context>
     <context>
@@ -3952,12 +3999,32 @@ Was tun: {next_step}</translation>
             <translation>das Installationsprogramm konnte nicht geladen werden</translation>
         </message>
         <message>
+            <source>The update to {version} did not install</source>
+            <translation>Das Update auf {version} wurde nicht installiert</translation>
+        </message>
+        <message>
+            <source>Rustronaut keeps running the installed version and tries again at the next check. If it keeps failing, collect diagnostics (rustronaut diag) and contact IT.</source>
+            <translation>Rustronaut läuft mit der installierten Version weiter und versucht es bei der nächsten Prüfung erneut. Wenn es weiter fehlschlägt, sammeln Sie Diagnosedaten (rustronaut diag) und wenden Sie sich an die IT.</translation>
+        </message>
+        <message>
             <source>it could not be checked</source>
             <translation>es konnte nicht geprüft werden</translation>
         </message>
         <message>
+            <source>this version is already installed</source>
+            <translation>diese Version ist bereits installiert</translation>
+        </message>
+        <message>
+            <source>Nothing to do.</source>
+            <translation>Nichts zu tun.</translation>
+        </message>
+        <message>
             <source>Update refused: {reason}</source>
             <translation>Update abgelehnt: {reason}</translation>
+        </message>
+        <message>
+            <source>Installing update {version}…</source>
+            <translation>Update {version} wird installiert…</translation>
         </message>
         <message>
             <source>Updated to {version}</source>
