@@ -592,18 +592,28 @@ def test_install_verified_refuses_an_unsafe_staging_parent(
 @pytest.mark.root
 def test_install_verified_needs_root(keys: Keys, release: Path, tmp_path: Path) -> None:
     need("setpriv")
-    proc = run(
-        [
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "bash",
-            str(INSTALL),
-            str(keys.release.pubkey),
-            str(release),
-        ],
-        check=False,
-    )
-    assert proc.returncode == 2
-    assert "root" in proc.stderr
+    # A copy the other account can read: the checkout may sit in a root-only directory
+    # (CI clones into mktemp -d), and then bash would fail to open the script instead.
+    shared = Path(tempfile.mkdtemp(prefix="rtiv"))
+    try:
+        shared.chmod(0o755)
+        script = shared / INSTALL.name
+        shutil.copy2(INSTALL, script)
+        script.chmod(0o755)
+        proc = run(
+            [
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "bash",
+                str(script),
+                str(keys.release.pubkey),
+                str(release),
+            ],
+            check=False,
+        )
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+    assert proc.returncode == 2, proc.stderr
+    assert "must run as root" in proc.stderr
