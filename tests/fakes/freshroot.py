@@ -18,6 +18,7 @@ import functools
 import hashlib
 import http.server
 import os
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -155,7 +156,8 @@ class Machine:
     @classmethod
     def boot(cls, pristine: Path) -> Machine:
         base = Path(tempfile.mkdtemp(prefix="rtnspawn"))
-        m = cls(name=f"rt-{os.getpid()}-{base.name[-6:]}".lower(), path=base / "root")
+        # A machine name takes only letters, digits and "-" (mkdtemp's suffix may hold "_").
+        m = cls(name=f"rt-{os.getpid()}-{secrets.token_hex(3)}", path=base / "root")
         try:
             # Reflink where the file system can, else a plain copy (~3 s for 250 MB).
             run(["cp", "-a", "--reflink=auto", str(pristine), str(m.path)])
