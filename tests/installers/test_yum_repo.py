@@ -262,8 +262,9 @@ class Client:
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Callable[[Path], Client]:
-    """Factory: a fresh install root using the repository's own rustronaut.repo."""
+def client(tmp_path: Path) -> Iterator[Callable[[Path], Client]]:
+    """Factory: a fresh install root using the repository's own rustronaut.repo. dnf's
+    repo_gpgcheck starts a gpg-agent per repository keyring: stopped at the end."""
     need("dnf", "rpm")
 
     def make(repository: Path) -> Client:
@@ -277,7 +278,13 @@ def client(tmp_path: Path) -> Callable[[Path], Client]:
         shutil.copy2(repository / "rustronaut.repo", root / "etc/yum.repos.d/rustronaut.repo")
         return Client(root)
 
-    return make
+    yield make
+    for home in tmp_path.glob("root-*/var/cache/dnf/*/pubring"):
+        subprocess.run(
+            ["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"],
+            capture_output=True,
+            check=False,
+        )
 
 
 # --- the repository ---------------------------------------------------------------------
