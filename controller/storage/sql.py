@@ -134,6 +134,44 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             )""",
         ),
     ),
+    (
+        7,
+        # Admin console sign-ins: the SHA-256 of the session cookie (never the cookie),
+        # who signed in, the CSRF token, and when the session idles out or ends. Shared
+        # by every replica, so a console behind a load balancer stays signed in.
+        (
+            """CREATE TABLE console_sessions (
+                session_hash TEXT PRIMARY KEY,
+                user_id TEXT NOT NULL,
+                email TEXT NOT NULL,
+                name TEXT NOT NULL,
+                groups_json TEXT NOT NULL,
+                csrf TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                seen_at BIGINT NOT NULL,
+                expires_at BIGINT NOT NULL
+            )""",
+            "CREATE INDEX console_sessions_user ON console_sessions (user_id)",
+        ),
+    ),
+    (
+        8,
+        # The policy an admin is editing in the console before publishing: one draft
+        # (resources and rules as JSON) per admin, with the policy version it started from
+        # so a publish over someone else's newer publish is refused, not merged blindly.
+        (
+            """CREATE TABLE policy_drafts (
+                admin_id TEXT PRIMARY KEY,
+                body TEXT NOT NULL,
+                base_version BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL
+            )""",
+            """CREATE TABLE policy_meta (
+                name TEXT PRIMARY KEY,
+                value BIGINT NOT NULL
+            )""",
+        ),
+    ),
 )
 
 #: The auto-numbered primary key of each dialect (``{autoid}`` in migrations).
