@@ -695,6 +695,19 @@ def create_app(
         routes.append(Mount("/oidc", routes=dev_oidc.routes()))
     else:
         login_limit = None
+    if cfg.console is not None:
+        # The admin console (its own errors, headers and sessions) with its live feed.
+        from controller.console.web import ConsoleApp
+
+        console_app = ConsoleApp(service, dev_oidc=dev_oidc)
+        try:
+            from controller.console.live import LiveFeed
+        except ModuleNotFoundError as exc:  # until the live feed lands
+            if exc.name != "controller.console.live":
+                raise
+        else:
+            console_app.feed = LiveFeed.for_service(service)
+        routes.append(Mount("/console", app=console_app))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)

@@ -19,6 +19,7 @@ from msgspec import Meta
 
 __all__ = [
     "ConfigError",
+    "ConsoleConfig",
     "ControllerConfig",
     "DemoUser",
     "DevOidcConfig",
@@ -64,6 +65,14 @@ DEFAULT_USERS = (
         email="bob@example.com",
         name="Bob Example",
         groups=("sales",),
+    ),
+    # The demo's IT administrator: may sign in to the admin console (/console).
+    DemoUser(
+        username="it-admin",
+        password="it-admin-password",  # noqa: S106 - demo credential, documented
+        email="it-admin@example.com",
+        name="IT Admin",
+        groups=("rustronaut-admins",),
     ),
 )
 
@@ -120,6 +129,41 @@ class GatewayConfig(_Cfg, frozen=True):
             )
 
 
+class ConsoleConfig(_Cfg, frozen=True):
+    """The admin console under ``<public_url>/console``: an OIDC relying party for admins.
+
+    ``issuer`` empty = the built-in dev provider (``dev_oidc``), which then registers
+    ``client_id`` as a confidential client with a secret made at start. For another
+    issuer, ``client_secret_file`` (preferred: the config file stays secret-free) or
+    ``client_secret`` is required, and the provider must allow the redirect URI
+    ``<public_url>/console/callback``.
+    """
+
+    issuer: str = ""
+    client_id: Annotated[str, Meta(min_length=1, max_length=256)] = "rustronaut-console"
+    client_secret: str = ""
+    client_secret_file: str | None = None
+    #: Signing in needs one of these groups in the ID token (or userinfo) ``groups_claim``.
+    admin_groups: Annotated[tuple[str, ...], Meta(min_length=1)] = ("rustronaut-admins",)
+    groups_claim: str = "groups"
+    #: The session ends this long after the admin's last request.
+    idle_timeout_s: Annotated[int, Meta(ge=60, le=86400)] = 1800
+    #: The session ends this long after sign-in, however active.
+    max_lifetime_s: Annotated[int, Meta(ge=300, le=7 * 86400)] = 8 * 3600
+    #: Sign-in starts and callbacks allowed per client address per minute.
+    signin_rate_per_min: Annotated[int, Meta(ge=1, le=100_000)] = 30
+
+
+def _console_origin_ok(url: str) -> bool:
+    """Secure cookies need a secure context: https, or a loopback host over http."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return True
+    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "::1", "localhost")
+
+
 class ControllerConfig(_Cfg, frozen=True):
     """Everything ``serve`` needs. Paths are absolute or relative to the config file."""
 
@@ -159,6 +203,8 @@ class ControllerConfig(_Cfg, frozen=True):
     #: (``wiki.corp.example`` → ``corp.example``); ``[]``: no split DNS.
     tunnel_dns_suffixes: tuple[str, ...] | None = None
     tunnel_mtu: int | None = None
+    #: The admin console (None: not served).
+    console: ConsoleConfig | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -186,6 +232,32 @@ class ControllerConfig(_Cfg, frozen=True):
         names = [g.interface for g in self.all_gateways if g.interface]
         if len(names) != len(set(names)):
             raise ValueError("gateways: two gateways name the same interface")
+        if self.console is not None:
+            if not _console_origin_ok(self.effective_public_url):
+                # The session cookie is Secure (``__Host-``): a browser would never send
+                # it back over plain http to a non-loopback host, so sign-in could not work.
+                raise ValueError(
+                    f"console: the console needs public_url to be https:// (or a loopback "
+                    f"http:// address), not {self.effective_public_url!r}"
+                )
+            if not self.console.issuer and (self.dev_oidc is None or not self.dev_oidc.enabled):
+                raise ValueError("console: set console.issuer or enable dev_oidc")
+            if (
+                self.console.issuer
+                and not self.console.client_secret
+                and not self.console.client_secret_file
+            ):
+                raise ValueError(
+                    "console: an external issuer needs client_secret_file (or client_secret)"
+                )
+
+    @property
+    def effective_public_url(self) -> str:
+        """``public_url``, or ``http://host:port`` when it is empty (no trailing slash)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def all_gateways(self) -> tuple[GatewayConfig, ...]:

@@ -35,6 +35,8 @@ import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from controller.config import ControllerConfig, GatewayConfig
+from controller.drafts import DraftError, Policy, PolicyDiff, check_policy
+from controller.drafts import diff as policy_diff
 from controller.errors import (
     Conflict,
     Forbidden,
@@ -84,9 +86,14 @@ from core.wire.telemetry import (
 from wg_backends.errors import SpecError
 from wg_backends.spec import PeerSpec, TunnelSpec, validate_dns_suffix
 
-__all__ = ["ControllerService"]
+__all__ = ["ControllerService", "PolicyEffect"]
 
 _log = logging.getLogger(__name__)
+
+#: decision rows are pruned to ``telemetry_max_rows`` at most this often (seconds)
+PRUNE_EVERY_S = 1.0
+#: how long a device record is reused for its decision batches (seconds)
+TELEMETRY_DEVICE_TTL_S = 5.0
 
 
 class ControllerService:
@@ -125,6 +132,12 @@ class ControllerService:
         self._identities: dict[str, tuple[str, str, list[str]]] | None = None
         #: decision-telemetry batches per device (per instance: each replica counts its own)
         self._telemetry_rate = RateLimiter(config.telemetry_batches_per_min)
+        self._pruned_at = float("-inf")
+        #: device records for decision batches: device id → (monotonic time, record)
+        self._telemetry_devices: dict[str, tuple[float, DeviceRecord]] = {}
+        #: called on the loop thread after each new batch is stored, with its rows (record
+        #: ids set) and the device (the console's live feed); must not block or raise
+        self.decision_listeners: list[Callable[[list[DecisionEntry], DeviceRecord], None]] = []
 
     def now(self) -> int:
         """The service clock in whole seconds."""
@@ -139,9 +152,15 @@ class ControllerService:
         """The stored rules as wire models."""
         return [msgspec.convert(r, Rule) for r in self.storage.list_rules()]
 
+    def policy_version(self) -> int:
+        """The policy version: bumped by every change of resources, rules or groups."""
+        return self.storage.policy_version()
+
     def put_resource(self, resource: Resource) -> None:
         """Insert/replace a resource and tell every device the policy changed."""
-        self.storage.put_resource(resource.id, msgspec.to_builtins(resource))
+        self.storage.apply_policy(
+            expected_version=None, put_resources={resource.id: msgspec.to_builtins(resource)}
+        )
         self._policy_changed(f"resource {resource.id} updated")
 
     def delete_resource(self, resource_id: str) -> None:
@@ -150,7 +169,7 @@ class ControllerService:
         if users:
             raise Conflict(f"resource {resource_id!r} is used by rules {users}")
         try:
-            self.storage.delete_resource(resource_id)
+            self.storage.apply_policy(expected_version=None, delete_resources=[resource_id])
         except NotFoundError as exc:
             raise NotFound(str(exc)) from exc
         self._policy_changed(f"resource {resource_id} removed")
@@ -161,13 +180,15 @@ class ControllerService:
         missing = [r for r in rule.resources if r != "*" and r not in known]
         if missing:
             raise Unprocessable(f"rule {rule.id!r} names unknown resources {missing}")
-        self.storage.put_rule(rule.id, msgspec.to_builtins(rule))
+        self.storage.apply_policy(
+            expected_version=None, put_rules={rule.id: msgspec.to_builtins(rule)}
+        )
         self._policy_changed(f"rule {rule.id} updated")
 
     def delete_rule(self, rule_id: str) -> None:
         """Remove a rule."""
         try:
-            self.storage.delete_rule(rule_id)
+            self.storage.apply_policy(expected_version=None, delete_rules=[rule_id])
         except NotFoundError as exc:
             raise NotFound(str(exc)) from exc
         self._policy_changed(f"rule {rule_id} removed")
@@ -175,7 +196,123 @@ class ControllerService:
     def set_user_groups(self, user_id: str, groups: list[str]) -> None:
         """Replace a user's admin-managed groups; devices and gateways follow at once."""
         self.storage.set_user_groups(user_id, groups)
+        # Groups decide rules too: a draft reviewed before this must be reviewed again.
+        self.storage.bump_policy_version()
         self._policy_changed(f"groups of {user_id} changed")
+
+    def publish_policy(self, *, expected_version: int, after: Policy) -> PolicyDiff:
+        """Make ``after`` the published policy, atomically, if the policy is still at
+        ``expected_version``; returns what changed.
+
+        ``after`` is checked as a client checks a bundle (``drafts.check_policy``:
+        ``Unprocessable`` when refused). Only the differences from the stored policy are
+        written, with the version bump, in one storage transaction; a version that moved
+        is ``Conflict`` ("the policy changed since you started editing: review the new
+        diff") and writes nothing. Then gateways are reconciled and every device told
+        (``policy_changed``), so each fetches a new signed bundle. An empty diff changes
+        nothing (no bump, no event).
+        """
+        try:
+            check_policy(after)
+        except DraftError as exc:
+            raise Unprocessable(str(exc)) from exc
+        before = Policy.of(self.resources(), self.rules())
+        changes = policy_diff(before, after)
+        if changes.empty:
+            if self.storage.policy_version() != expected_version:
+                raise Conflict(_POLICY_MOVED)
+            return changes
+        gone = {(c.kind, c.item_id) for c in changes.changes if c.action == "removed"}
+        kept = [c for c in changes.changes if c.action != "removed"]
+        try:
+            self.storage.apply_policy(
+                expected_version=expected_version,
+                put_resources={
+                    c.item_id: msgspec.to_builtins(after.resources[c.item_id])
+                    for c in kept
+                    if c.kind == "resource"
+                },
+                delete_resources=[i for k, i in sorted(gone) if k == "resource"],
+                put_rules={
+                    c.item_id: msgspec.to_builtins(after.rules[c.item_id])
+                    for c in kept
+                    if c.kind == "rule"
+                },
+                delete_rules=[i for k, i in sorted(gone) if k == "rule"],
+            )
+        except ConflictError as exc:
+            raise Conflict(_POLICY_MOVED) from exc
+        except NotFoundError as exc:  # only after a concurrent change, which bumps first
+            raise Conflict(_POLICY_MOVED) from exc
+        self._policy_changed(f"policy published: {changes.summary()}")
+        return changes
+
+    def policy_effect(self, after: Policy, *, limit: int = 500) -> list[PolicyEffect]:
+        """Which active devices (with a posture report; at most ``limit``) would gain or
+        lose which resources if ``after`` were published, under their last posture facts
+        and their users' current groups. Nothing is stored. For the console's diff."""
+        self._identities = self.storage.list_identities()
+        now = self.now()
+        resources, rules = list(after.resources.values()), list(after.rules.values())
+        live_resources, live_rules = self.resources(), self.rules()
+        users: dict[str, UserInfo] = {}
+        out: list[PolicyEffect] = []
+        for dev in self.storage.list_devices():
+            if len(out) >= limit:
+                break
+            if dev.status != "active" or dev.posture_at is None:
+                continue
+            user = users.get(dev.user_id) or users.setdefault(
+                dev.user_id, self._stored_user(dev.user_id)
+            )
+            before = set(self._reachable_now(dev, user, live_resources, live_rules))
+            then = set(
+                reachable(
+                    device_id=dev.device_id,
+                    user=user,
+                    resources=resources,
+                    rules=rules,
+                    facts=dev.posture or {},
+                    now=now,
+                )
+            )
+            if before != then:
+                out.append(
+                    PolicyEffect(
+                        user_id=dev.user_id,
+                        device_id=dev.device_id,
+                        device_name=dev.name,
+                        gained=tuple(sorted(then - before)),
+                        lost=tuple(sorted(before - then)),
+                    )
+                )
+        return out
+
+    def preview_bundle(
+        self,
+        device_id: str,
+        *,
+        resources: list[Resource] | None = None,
+        rules: list[Rule] | None = None,
+    ) -> PolicyBundle:
+        """The bundle the device would get now (unsigned; no version used, no lease,
+        nothing stored): for the console's what-if. ``resources``/``rules`` replace the
+        published ones (a draft). The user is as the gateway filter sees them: their
+        last token's identity plus the admin-managed groups. ``NotFound`` for no device.
+        """
+        try:
+            dev = self.storage.get_device(device_id)
+        except NotFoundError as exc:
+            raise NotFound(f"no device {device_id!r}") from exc
+        self._identities = self.storage.list_identities()  # another replica may know more
+        res = self.resources() if resources is None else resources
+        return self._compose_bundle(
+            dev,
+            self._stored_user(dev.user_id),
+            res,
+            self.rules() if rules is None else rules,
+            version=max(1, dev.bundle_version),
+        )
 
     def _policy_changed(self, detail: str) -> None:
         # The gateways first: a withdrawal is enforced there before any client hears of it.
@@ -245,6 +382,25 @@ class ControllerService:
         """The caller's active device; ``NotFound``/``Forbidden`` otherwise."""
         return self._device_for(identity, device_id)
 
+    def _telemetry_device(self, identity: Identity, device_id: str) -> DeviceRecord:
+        """``_device_for`` with a short cache, for decision batches only: a database round
+        trip per batch was a fifth of a replica's ingest time (bench_console). A device
+        revoked here leaves the cache at once; one revoked through another replica may
+        still report decisions for ``TELEMETRY_DEVICE_TTL_S`` (its tunnel, bundle and
+        posture are cut as before: they never use this cache)."""
+        now = time.monotonic()
+        hit = self._telemetry_devices.get(device_id)
+        if hit is not None and now - hit[0] < TELEMETRY_DEVICE_TTL_S:
+            dev = hit[1]
+            if dev.user_id == identity.user_id:
+                self._remember(identity)
+                return dev
+        dev = self._device_for(identity, device_id)
+        if len(self._telemetry_devices) >= 100_000:
+            self._telemetry_devices.clear()
+        self._telemetry_devices[device_id] = (now, dev)
+        return dev
+
     def enroll(self, identity: Identity, req: EnrollRequest) -> Enrollment:
         """Register a device for the token's user; refuses a key already enrolled."""
         try:
@@ -284,6 +440,7 @@ class ControllerService:
 
     def revoke(self, device_id: str) -> DeviceRecord:
         """Revoke a device: address released, peer removed, event sent. Idempotent."""
+        self._telemetry_devices.pop(device_id, None)
         try:
             before = self.storage.revoke_device(device_id, now=self.now())
         except NotFoundError as exc:
@@ -347,7 +504,7 @@ class ControllerService:
         (``Unprocessable``). A ``seq`` not above the last stored is answered as a
         duplicate and stores nothing. Nothing is stored on any refusal.
         """
-        dev = self._device_for(identity, device_id)
+        dev = self._telemetry_device(identity, device_id)
         wait = self._telemetry_rate.allow(device_id)
         if wait is not None:
             raise TooManyRequests(
@@ -368,9 +525,25 @@ class ControllerService:
         except BatchError as exc:
             raise Unprocessable(f"decision batch refused: {exc}") from exc
         entries = _decision_entries(batch, dev.user_id)
-        if not self.storage.store_decisions(device_id, batch.seq, entries):
+        # Record ids only when someone listens (the live feed shows them).
+        ids: list[int] | None = [] if self.decision_listeners else None
+        if not self.storage.store_decisions(device_id, batch.seq, entries, ids=ids):
             return DecisionAck(seq=batch.seq, duplicate=True, stored=0)
-        self.storage.prune_decisions(self.config.telemetry_max_rows)
+        now = time.monotonic()
+        if now - self._pruned_at >= PRUNE_EVERY_S:
+            # At most once a second: the cap may be passed by a second of ingest, and a
+            # batch does not pay for a second transaction.
+            self._pruned_at = now
+            self.storage.prune_decisions(self.config.telemetry_max_rows)
+        if ids is not None and entries:
+            stored = [
+                dataclasses.replace(e, record_id=i) for e, i in zip(entries, ids, strict=True)
+            ]
+            for listener in list(self.decision_listeners):
+                try:
+                    listener(stored, dev)
+                except Exception:  # a broken listener must not fail the device's upload
+                    _log.exception("decision listener failed")
         return DecisionAck(seq=batch.seq, duplicate=False, stored=len(entries))
 
     def decisions(
@@ -491,17 +664,7 @@ class ControllerService:
             self.reconcile_gateway()  # e.g. new token groups: the gateway follows at once
         version = self.storage.next_bundle_version(device_id)
         now = self.now()
-        bundle = PolicyBundle(
-            version=version,
-            device_id=device_id,
-            issued_at=now,
-            expires_at=now + self.config.bundle_ttl_s,
-            user=user,
-            resources=tuple(resources),
-            rules=tuple(rules),
-            tunnel=self._tunnel(dev, resources),
-            gateways=self._failover_tunnels(dev, resources),
-        )
+        bundle = self._compose_bundle(dev, user, resources, rules, version=version)
         kid, key = self.keys.current
         token = sign_bundle(bundle, key, kid=kid)
         lapsed = dev.lease_until is not None and now >= dev.lease_until
@@ -510,6 +673,30 @@ class ControllerService:
             self._gateway_add(dev)  # it refreshed: back on the gateway at once
             self.reconcile_gateway()  # and its grants with it
         return BundleResponse(bundle=token, version=version, expires_at=bundle.expires_at)
+
+    def _compose_bundle(
+        self,
+        dev: DeviceRecord,
+        user: UserInfo,
+        resources: list[Resource],
+        rules: list[Rule],
+        *,
+        version: int,
+    ) -> PolicyBundle:
+        """The unsigned bundle for ``dev`` (shared by ``bundle`` and ``preview_bundle``,
+        so the console's what-if sees exactly what the device would get)."""
+        now = self.now()
+        return PolicyBundle(
+            version=version,
+            device_id=dev.device_id,
+            issued_at=now,
+            expires_at=now + self.config.bundle_ttl_s,
+            user=user,
+            resources=tuple(resources),
+            rules=tuple(rules),
+            tunnel=self._tunnel(dev, resources),
+            gateways=self._failover_tunnels(dev, resources),
+        )
 
     def _lease(self, dev: DeviceRecord, until: int) -> DeviceRecord:
         self.storage.set_lease(dev.device_id, until)
@@ -704,8 +891,22 @@ class ControllerService:
             _log.exception("gateway: could not remove peer for %s", dev.device_id)
 
 
+#: Why a publish over a newer policy is refused (the console shows it as is).
+_POLICY_MOVED = "the policy changed since you started editing: review the new diff"
+
 #: Re-apply an unchanged filter this often, so a gateway that lost it converges.
 _FILTER_REFRESH_S = 30.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PolicyEffect:
+    """What publishing a policy would change for one device (``policy_effect``)."""
+
+    user_id: str
+    device_id: str
+    device_name: str
+    gained: tuple[str, ...]
+    lost: tuple[str, ...]
 
 
 def derive_dns_suffixes(resources: list[Resource]) -> tuple[str, ...]:

@@ -102,7 +102,19 @@ def build(
     issuer = issuers[0].issuer if issuers else ""
     if config.dev_oidc is not None and config.dev_oidc.enabled:
         issuer = base_url.rstrip("/") + "/oidc"
-        dev = DevOidcProvider(config.dev_oidc, issuer, api_audience=config.api_audience)
+        console = config.console
+        dev = DevOidcProvider(
+            config.dev_oidc,
+            issuer,
+            api_audience=config.api_audience,
+            # The admin console as a second, confidential client (when it uses this provider).
+            console_redirect_uri=(
+                base_url.rstrip("/") + "/console/callback"
+                if console is not None and not console.issuer
+                else None
+            ),
+            console_client_id=console.client_id if console is not None else "rustronaut-console",
+        )
         issuers.append(
             IssuerConfig(issuer=issuer, audiences=(config.api_audience, config.dev_oidc.client_id))
         )

@@ -79,6 +79,7 @@ class Console(Protocol):
         ``admin``, ``csrf``, ``page`` (the nav entry to highlight) and ``context`` in scope."""
         ...
 
-    def audit(self, admin: Admin, action: str, detail: str) -> None:
-        """Record an admin change in the audit log (kind ``admin:<action>``)."""
+    def audit(self, admin: Admin, action: str, detail: str, *, device_id: str = "") -> None:
+        """Record an admin change in the audit log (kind ``admin:<action>``); ``device_id``
+        names the device it concerns (empty: none)."""
         ...

@@ -28,6 +28,7 @@ import secrets
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -110,6 +111,31 @@ class _Client:
 
     def check_grant_type(self, grant_type: str) -> bool:
         return grant_type in {"authorization_code", "refresh_token", DEVICE_CODE_GRANT_TYPE}
+
+
+class _WebClient(_Client):
+    """The admin console: a confidential web client with a secret and one exact redirect.
+
+    It authenticates at the token endpoint with its secret (basic or post), uses the
+    authorization code grant only, and still sends PKCE (required for every client here).
+    """
+
+    def __init__(self, client_id: str, secret: str, redirect_uri: str) -> None:
+        super().__init__(client_id)
+        self._secret = secret
+        self._redirect_uri = redirect_uri
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return hmac.compare_digest(redirect_uri.encode(), self._redirect_uri.encode())
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return hmac.compare_digest(client_secret.encode(), self._secret.encode())
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return method in ("client_secret_basic", "client_secret_post")
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type == "authorization_code"
 
 
 @dataclass
@@ -240,7 +266,7 @@ class _Req(OAuth2Request):  # type: ignore[misc]
         self,
         method: str,
         uri: str,
-        headers: dict[str, str],
+        headers: Mapping[str, str],
         query: list[tuple[str, str]],
         form: list[tuple[str, str]],
     ) -> None:
@@ -276,7 +302,8 @@ async def _read(request: Request) -> _Req:
     return _Req(
         request.method,
         str(request.url),
-        dict(request.headers),
+        # Case-insensitive (Authlib reads "Authorization" for client_secret_basic).
+        request.headers,
         list(request.query_params.multi_items()),
         form,
     )
@@ -290,14 +317,33 @@ class DevOidcProvider:
 
     ``routes()`` gives the Starlette routes to mount at the issuer's path. Public keys:
     ``public_keyset()`` (what ``/jwks`` serves). Thread-safe for its in-memory state.
+
+    With ``console_redirect_uri``, the admin console is registered as a second,
+    confidential client ``console_client_id`` whose secret (``console_client_secret``)
+    is made here, fresh at every start (the console runs in the same process).
     """
 
-    def __init__(self, config: DevOidcConfig, issuer: str, *, api_audience: str) -> None:
+    def __init__(
+        self,
+        config: DevOidcConfig,
+        issuer: str,
+        *,
+        api_audience: str,
+        console_redirect_uri: str | None = None,
+        console_client_id: str = "rustronaut-console",
+    ) -> None:
         self.config = config
         self.issuer = issuer.rstrip("/")
         self.api_audience = api_audience
         self._users = {u.username: u for u in config.users}
         self._client = _Client(config.client_id)
+        self.console_client_id = console_client_id
+        self.console_client_secret = secrets.token_urlsafe(32)
+        self._web_client = (
+            _WebClient(console_client_id, self.console_client_secret, console_redirect_uri)
+            if console_redirect_uri is not None
+            else None
+        )
         self._state = _State()
         self._lock = threading.RLock()
         if config.id_token_alg == "RS256":  # noqa: S105
@@ -420,7 +466,10 @@ class DevOidcProvider:
 
         class Server(AuthorizationServer):  # type: ignore[misc]
             def query_client(self, client_id: str) -> _Client | None:
-                return provider._client if client_id == provider._client.client_id else None
+                if client_id == provider._client.client_id:
+                    return provider._client
+                web = provider._web_client
+                return web if web is not None and client_id == web.client_id else None
 
             def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
                 provider._save_token(token, request)
@@ -439,7 +488,13 @@ class DevOidcProvider:
                 return None
 
         class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
-            TOKEN_ENDPOINT_AUTH_METHODS = ["none"]  # noqa: RUF012
+            # "none" for the desktop app; a secret for the console (each client accepts
+            # only its own method: check_endpoint_auth_method).
+            TOKEN_ENDPOINT_AUTH_METHODS = [  # noqa: RUF012
+                "client_secret_basic",
+                "client_secret_post",
+                "none",
+            ]
 
             def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
                 data = request.payload.data
@@ -603,7 +658,11 @@ class DevOidcProvider:
                 DEVICE_CODE_GRANT_TYPE,
             ],
             "code_challenge_methods_supported": ["S256"],
-            "token_endpoint_auth_methods_supported": ["none"],
+            "token_endpoint_auth_methods_supported": [
+                "none",
+                "client_secret_basic",
+                "client_secret_post",
+            ],
             "revocation_endpoint_auth_methods_supported": ["none"],
             "scopes_supported": _SCOPES,
             "subject_types_supported": ["public"],

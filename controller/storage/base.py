@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 __all__ = [
     "AuditEntry",
     "ConflictError",
+    "ConsoleSession",
+    "ConsoleStats",
     "DecisionEntry",
     "DeviceRecord",
     "NotFoundError",
@@ -226,9 +229,18 @@ class Storage(Protocol):
         ...
 
     # decision telemetry -----------------------------------------------------------
-    def store_decisions(self, device_id: str, seq: int, entries: list[DecisionEntry]) -> bool:
+    def store_decisions(
+        self,
+        device_id: str,
+        seq: int,
+        entries: list[DecisionEntry],
+        *,
+        ids: list[int] | None = None,
+    ) -> bool:
         """Store one batch atomically when ``seq`` is above the device's last stored one
-        (then True); else store nothing and return False (a replay or a retry)."""
+        (then True); else store nothing and return False (a replay or a retry). With
+        ``ids``, the stored rows' record ids are appended to it, in ``entries`` order
+        (the console's live feed shows them)."""
         ...
 
     def prune_decisions(self, keep: int) -> int:
@@ -246,3 +258,114 @@ class Storage(Protocol):
     ) -> list[DecisionEntry]:
         """The newest ``limit`` rows matching every filter given, newest first."""
         ...
+
+    # audit page (console) ---------------------------------------------------------
+    def search_audit(
+        self,
+        *,
+        kind: str | None = None,
+        kind_prefix: str | None = None,
+        user: str | None = None,
+        device: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[AuditEntry]:
+        """Audit records, newest first, skipping ``offset``: of exactly ``kind`` and/or
+        whose kind starts with ``kind_prefix`` (``"admin:"``), whose user / device id
+        contains ``user`` / ``device`` (case-insensitive; empty = any)."""
+        ...
+
+    # console sessions (admin console sign-ins) --------------------------------------
+    def create_console_session(self, session: ConsoleSession) -> None:
+        """Store a new console session (its ``session_hash`` is the key)."""
+        ...
+
+    def get_console_session(self, session_hash: str) -> ConsoleSession | None:
+        """The session with this cookie hash, or None."""
+        ...
+
+    def touch_console_session(self, session_hash: str, seen_at: int) -> None:
+        """Record the session's latest activity (idle timeout); no-op when gone."""
+        ...
+
+    def delete_console_session(self, session_hash: str) -> None:
+        """End a session (sign-out, expiry); no-op when gone."""
+        ...
+
+    def purge_console_sessions(self, *, idle_before: int, now: int) -> int:
+        """Delete sessions idle since before ``idle_before`` or past ``expires_at`` at
+        ``now``; how many went."""
+        ...
+
+    # console stats (overview page) ----------------------------------------------------
+    def console_stats(self, *, now: float, minutes: int = 60, top: int = 10) -> ConsoleStats:
+        """Decisions per minute (allow/deny) over the last ``minutes`` minutes and the
+        ``top`` most denied resources over the last 24 hours, from ``decisions``."""
+        ...
+
+    # policy drafts (console) --------------------------------------------------------
+    def policy_version(self) -> int:
+        """The policy version (0 before the first change): bumped by every change of
+        resources, rules or admin-managed groups, so a draft reviewed against one version
+        is never published over a newer one."""
+        ...
+
+    def bump_policy_version(self) -> int:
+        """Increment the policy version; returns the new one."""
+        ...
+
+    def apply_policy(
+        self,
+        *,
+        expected_version: int | None,
+        put_resources: Mapping[str, dict[str, Any]] | None = None,
+        delete_resources: Sequence[str] = (),
+        put_rules: Mapping[str, dict[str, Any]] | None = None,
+        delete_rules: Sequence[str] = (),
+    ) -> int:
+        """In ONE transaction: bump the policy version, insert/replace and delete the
+        given resources and rules (validated JSON objects by id). Returns the new version.
+
+        Raises ``ConflictError`` (nothing written) when ``expected_version`` is given and
+        the version is not it (someone else changed the policy), ``NotFoundError``
+        (nothing written) when a deleted id does not exist.
+        """
+        ...
+
+    def get_policy_draft(self, admin_id: str) -> tuple[str, int, int] | None:
+        """The admin's draft: (JSON body, base version, updated at), or None."""
+        ...
+
+    def put_policy_draft(self, admin_id: str, body: str, base_version: int, now: int) -> None:
+        """Store (replace) the admin's draft."""
+        ...
+
+    def delete_policy_draft(self, admin_id: str) -> bool:
+        """Drop the admin's draft; False when there was none."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleSession:
+    """One admin console session; the cookie itself is never stored, only its SHA-256."""
+
+    session_hash: str
+    user_id: str
+    email: str
+    name: str
+    groups: tuple[str, ...]
+    csrf: str
+    created_at: int
+    seen_at: int
+    #: absolute end (created_at + the configured lifetime)
+    expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleStats:
+    """Aggregates for the console's overview."""
+
+    #: (minute start, Unix s) → (allowed, denied), only minutes with decisions
+    per_minute: dict[int, tuple[int, int]]
+    #: (resource id or None for "no resource", denied count), most denied first
+    top_denied: list[tuple[str | None, int]]

@@ -133,3 +133,51 @@ def test_new_admin_tokens_never_look_like_an_option(monkeypatch: pytest.MonkeyPa
     drawn = iter(["-starts-with-a-dash", "fine-token"])
     monkeypatch.setattr(config.secrets, "token_urlsafe", lambda n: next(drawn))
     assert config.new_admin_token() == "fine-token"
+
+
+def test_init_with_the_console_writes_a_config_serve_accepts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from controller.config import load_config
+
+    cfg_path = tmp_path / "c.json"
+    assert main(["init", "--config", str(cfg_path), "--dev-oidc", "--console"]) == 0
+    out = capsys.readouterr().out
+    assert "admin console: http://127.0.0.1:8443/console/" in out
+    cfg = load_config(cfg_path)
+    assert cfg.console is not None
+    assert cfg.console.admin_groups == ("rustronaut-admins",)
+
+    secret = tmp_path / "console.secret"
+    secret.write_text("s3cret\n")
+    other = tmp_path / "o.json"
+    argv = ["init", "--config", str(other), "--console-issuer", "https://idp.example"]
+    argv += ["--console-secret-file", str(secret), "--public-url", "https://ztna.example"]
+    argv += ["--console-admin-group", "it-ops", "--console-admin-group", "secops"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "https://ztna.example/console/callback" in out  # what to register at the provider
+    cfg = load_config(other)
+    assert cfg.console is not None
+    assert (cfg.console.issuer, cfg.console.admin_groups) == (
+        "https://idp.example",
+        ("it-ops", "secops"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "why"),
+    [
+        (["--console"], "--dev-oidc or --console-issuer"),
+        (["--console-issuer", "https://idp.example"], "--console-secret-file"),
+        # A Secure session cookie is never sent back over plain http to a LAN address.
+        (["--console", "--dev-oidc", "--public-url", "http://10.0.0.5:8443"], "https://"),
+    ],
+)
+def test_init_refuses_a_console_that_could_not_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], why: str
+) -> None:
+    cfg_path = tmp_path / "c.json"
+    assert main(["init", "--config", str(cfg_path), *extra]) == 2
+    assert why in capsys.readouterr().err
+    assert not cfg_path.exists()

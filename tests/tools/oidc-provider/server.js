@@ -16,6 +16,12 @@
 // (email, name) in the userinfo answer rather than in the ID token. A test-only policy here
 // would hide exactly the bugs a real provider shows.
 //
+// The admin console (controller/console) is a confidential web client: with --web-client,
+// --web-secret and --web-redirect the provider also registers it (client_secret_basic,
+// that one redirect URI) and offers a `groups` scope. Accounts whose id starts with
+// "admin" are in `rustronaut-admins`, the others in `staff`. As with any provider at
+// default settings, the groups claim is returned by userinfo, not in the ID token.
+//
 // Test-only recording: GET /test/revocations lists the tokens revoked at this provider
 // (successful RFC 7009 requests), so a test can tell where a logout revoked them.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -30,6 +36,9 @@ const { values: opts } = parseArgs({
     'access-ttl': { type: 'string', default: '3600' },
     'refresh-ttl': { type: 'string', default: '86400' },
     'id-ttl': { type: 'string', default: '3600' },
+    'web-client': { type: 'string', default: '' },
+    'web-secret': { type: 'string', default: '' },
+    'web-redirect': { type: 'string', default: '' },
   },
 });
 
@@ -48,6 +57,7 @@ const accounts = (id) => ({
       email_verified: true,
       name: `Test User ${id}`,
       preferred_username: id,
+      ...(opts['web-client'] ? { groups: [id.startsWith('admin') ? 'rustronaut-admins' : 'staff'] } : {}),
     };
   },
 });
@@ -68,6 +78,20 @@ function configuration(issuer) {
         ],
         response_types: ['code'],
       },
+      ...(opts['web-client']
+        ? [
+            {
+              client_id: opts['web-client'],
+              client_secret: opts['web-secret'],
+              client_name: 'Rustronaut admin console (test)',
+              application_type: 'web',
+              token_endpoint_auth_method: 'client_secret_basic',
+              redirect_uris: [opts['web-redirect']],
+              grant_types: ['authorization_code'],
+              response_types: ['code'],
+            },
+          ]
+        : []),
     ],
     jwks: { keys: [jwk] },
     cookies: { keys: [randomBytes(16).toString('hex')] },
@@ -75,6 +99,7 @@ function configuration(issuer) {
       openid: ['sub'],
       email: ['email', 'email_verified'],
       profile: ['name', 'preferred_username'],
+      ...(opts['web-client'] ? { groups: ['groups'] } : {}),
     },
     findAccount: async (_ctx, id) => accounts(id),
     features: {
