@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -39,6 +41,7 @@ from controller.errors import (
 from controller.oidc import DevOidcProvider
 from controller.ratelimit import RateLimiter
 from controller.service import ControllerService
+from controller.storage.base import AuditEntry
 from controller.tokens import Identity, TokenValidator
 from core.controlplane.models import (
     AuditList,
@@ -482,6 +485,8 @@ class Api:
                     except (ValueError, RecursionError) as exc:
                         raise BadRequest(f"invalid body: {exc}") from exc
                 result = await handler(Ctx(request, body, identity, params))
+                if op.auth == "admin" and op.method != "GET":
+                    self._audit_admin_api(op, params)
                 if isinstance(result, Response):
                     return result
                 if op.status == 204:
@@ -496,6 +501,21 @@ class Api:
                 return problem_response(err.status, err.title, err.detail, err.slug, err.headers)
 
         return run
+
+    def _audit_admin_api(self, op: Operation, params: dict[str, str]) -> None:
+        """Every change made through the admin API (the CLI's token) is in the audit log,
+        as the console's changes are: who is the token, not a person."""
+        target = " ".join(f"{k}={v}" for k, v in params.items())
+        self.service.storage.add_audit(
+            AuditEntry(
+                record_id=f"{time.time_ns():016x}{secrets.token_hex(4)}",
+                at=self.service.now(),
+                kind=f"admin:api.{op.op_id}",
+                user_id="admin API token",
+                device_id=params.get("device_id", ""),
+                detail=f"{op.method} {op.path}" + (f" ({target})" if target else ""),
+            )
+        )
 
     def _limit(self, request: Request) -> None:
         host = request.client.host if request.client else "unknown"

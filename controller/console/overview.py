@@ -186,7 +186,8 @@ def chart(per_minute: dict[int, tuple[int, int]], now: int) -> Chart:
     start = end - (_MINUTES - 1) * 60
     slots = [per_minute.get(start + i * 60, (0, 0)) for i in range(_MINUTES)]
     peak = max((a + d for a, d in slots), default=0)
-    plot_h = _CHART_H - 20  # room for the axis labels
+    top = 18  # a band above the bars for the "peak" label, which the tallest bar hid
+    plot_h = _CHART_H - 20 - top  # and room below for the axis labels
     slot_w = _CHART_W / _MINUTES
     bars: list[Bar] = []
     for i, (allowed, denied) in enumerate(slots):
@@ -197,9 +198,9 @@ def chart(per_minute: dict[int, tuple[int, int]], now: int) -> Chart:
             Bar(
                 x=round(i * slot_w + 1, 2),
                 width=round(slot_w - 2, 2),
-                allow_y=round(plot_h - ah, 2),
+                allow_y=round(top + plot_h - ah, 2),
                 allow_h=round(ah, 2),
-                deny_y=round(plot_h - ah - dh, 2),
+                deny_y=round(top + plot_h - ah - dh, 2),
                 deny_h=round(dh, 2),
                 minute=start + i * 60,
                 allowed=allowed,

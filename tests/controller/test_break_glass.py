@@ -210,3 +210,28 @@ async def test_engine_break_glass_reaches_the_audit(controller: RunningControlle
     assert [(r["user"], r["reason"]) for r in records] == [
         ("alice@example.com", "printer at home needs the LAN")
     ]
+
+
+async def test_every_admin_api_change_is_audited_and_reads_are_not(
+    controller: RunningController,
+) -> None:
+    """The CLI's admin token changes things too: each change is in the audit log (who:
+    the token), as the console's are; listing is not a change."""
+    rc = controller
+    client, dev = await _enrolled(rc, "alice")
+    await client.aclose()
+    headers = {"Authorization": f"Bearer {rc.admin_token}"}
+    wiki = {"id": "wiki", "name": "Wiki", "cidrs": ["10.20.0.0/24"], "ports": [443]}
+    async with httpx.AsyncClient(base_url=rc.base_url, headers=headers) as http:
+        assert (await http.put("/v1/admin/resources/wiki", json=wiki)).status_code == 200
+        assert (await http.get("/v1/admin/resources")).status_code == 200
+        assert (await http.post(f"/v1/admin/devices/{dev}/revoke")).status_code == 200
+        refused = await http.put("/v1/admin/resources/bad", json={"id": "bad"})
+        assert refused.status_code >= 400
+    records = (await _audit(rc)).json()["records"]
+    kinds = [(r["kind"], r["user"], r["device_id"]) for r in records]
+    assert kinds == [
+        ("admin:api.putResource", "admin API token", ""),
+        ("admin:api.revokeDevice", "admin API token", dev),
+    ]
+    assert "resource_id=wiki" in records[0]["reason"]

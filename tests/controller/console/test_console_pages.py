@@ -185,3 +185,16 @@ def test_a_missing_group_is_not_a_posture_failure(console_server: ConsoleServer)
     assert "user.groups" not in overview  # only posture checks are posture failures
     detail = c.get(f"/console/devices/{bob}").text
     assert "<td>9.8.7</td>" in detail
+
+
+def test_the_chart_keeps_the_peak_label_clear_of_the_bars() -> None:
+    from controller.console.overview import chart
+
+    now = 1_800_000_000
+    c = chart({now // 60 * 60: (30, 12), now // 60 * 60 - 60: (3, 0)}, now)
+    assert c.peak == 42
+    tallest = c.bars[-1]
+    assert (tallest.allowed, tallest.denied) == (30, 12)
+    assert tallest.deny_y >= 18  # the "peak N/min" label sits at y=12 above the bars
+    assert round(tallest.allow_y + tallest.allow_h, 2) == c.height - 20  # on the axis
+    assert round(tallest.deny_y + tallest.deny_h, 2) == round(tallest.allow_y, 2)

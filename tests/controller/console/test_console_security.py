@@ -72,6 +72,9 @@ def test_changes_without_csrf_are_refused(console_server: ConsoleServer) -> None
         c.post(url, data={"csrf": c.csrf[:-1] + "x", "confirm": "yes"}),  # type: ignore[attr-defined]
         c.post(url, data=good, headers={"Origin": "https://evil.example"}),
         c.post(url, data=good, headers={"Origin": "null"}),
+        # "Origin: null" is only our own page when the browser says same-origin
+        c.post(url, data=good, headers={"Origin": "null", "Sec-Fetch-Site": "cross-site"}),
+        c.post(url, data=good, headers={"Origin": "null", "Sec-Fetch-Site": "none"}),
         c.post(url, data=good, headers={"Sec-Fetch-Site": "cross-site"}),
         c.post(url, data=good, headers={"Sec-Fetch-Site": "same-site"}),
         # The token in a query string or a JSON body does not count.
@@ -271,3 +274,19 @@ def test_open_socket_closes_when_the_session_ends(console_server: ConsoleServer)
             return info.value.rcvd.code
 
     assert asyncio.run(main()) == 4401
+
+
+def test_a_browsers_own_post_under_no_referrer_is_accepted(console_server: ConsoleServer) -> None:
+    """Under the console's ``Referrer-Policy: no-referrer`` Chromium sends ``Origin: null``
+    on the console's own form posts, with ``Sec-Fetch-Site: same-origin`` (which no page
+    can forge). Refusing that refused every change in a real browser."""
+    fleet = make_fleet(console_server)
+    c = console_server.signed_in_client(*ADMIN)
+    dev_id = fleet.good.device_id
+    ok = c.post(
+        f"/console/devices/{dev_id}/revoke",
+        data={"csrf": c.csrf, "confirm": "yes"},  # type: ignore[attr-defined]
+        headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"},
+    )
+    assert ok.status_code == 303, ok.text[:300]
+    assert console_server.service.storage.get_device(dev_id).status == "revoked"
