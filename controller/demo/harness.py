@@ -396,13 +396,14 @@ def _env(state: Path, health: str | None = None) -> dict[str, str]:
     return env
 
 
-def write_managed(directory: Path, anchor: str) -> Path:
+def write_managed(directory: Path, anchor: str, settings: dict[str, Any] | None = None) -> Path:
     """The bed's managed settings, as an installer would write them: the controller's
-    policy root as the client's only trust anchor (root-owned 0755 dir, 0644 file)."""
+    policy root as the client's only trust anchor (root-owned 0755 dir, 0644 file), plus
+    any other managed ``settings`` (e.g. ``{"telemetry_level": "full"}``)."""
     directory.mkdir(mode=0o755, exist_ok=True)
     os.chmod(directory, 0o755)  # noqa: S103 (as /etc/rustronaut: readable, root-written)
     path = directory / "managed.json"
-    path.write_text(json.dumps({"policy_trust_anchors": [anchor]}))
+    path.write_text(json.dumps({**(settings or {}), "policy_trust_anchors": [anchor]}))
     os.chmod(path, 0o644)
     return directory
 
@@ -419,6 +420,9 @@ async def session(
     health: str | None = None,
     split_dns: bool = False,
     onboarding: str | None = None,
+    managed_settings: dict[str, Any] | None = None,
+    client_env: dict[str, str] | None = None,
+    controller_options: dict[str, Any] | None = None,
 ) -> AsyncIterator[Session]:
     """Run controller + helper + client on ``bed``; see the module docstring.
 
@@ -434,6 +438,11 @@ async def session(
     A bed with a second gateway has the controller announce both (failover order: 1, 2).
     ``health`` = "interval,grace,stale" seconds overrides the engine's tunnel health
     timings (``core.engine.wiring.health_timings``), e.g. to show a failover quickly.
+
+    ``managed_settings`` are written with the trust anchor (not on an onboarding bed);
+    ``client_env`` is added to the client's environment (e.g.
+    ``RUSTRONAUT_TELEMETRY_INTERVAL``); ``controller_options`` are passed on to
+    ``run_controller`` (``users``, or ``ControllerConfig`` fields such as ``console``).
     """
     if onboarding is not None and not bed.onboarding:
         raise RuntimeError("onboarding needs a bed with its public side: make_bed(onboarding=True)")
@@ -468,6 +477,7 @@ async def session(
         public_url=f"https://{ONBOARDING_DOMAIN}" if onboarding is not None else None,
         tls=bed.site_cert if onboarding is not None else None,
         **_dns_overrides(split_dns),
+        **(controller_options or {}),
     ) as rc:
         resources, rules = company_policy()
         for resource in resources + (extra_resources or []):
@@ -478,16 +488,18 @@ async def session(
         await asyncio.to_thread(bed.bridge_controller, port)
         onboarded: dict[str, Any] | None = None
         if onboarding is None:
-            managed = write_managed(bed.workdir / "managed", rc.service.keys.root_public())
-            client_env = {**_env(state, health), MANAGED_DIR_ENV: str(managed)}
+            managed = write_managed(
+                bed.workdir / "managed", rc.service.keys.root_public(), managed_settings
+            )
+            env = {**_env(state, health), MANAGED_DIR_ENV: str(managed)}
             controller_args = ["--controller", rc.base_url]
         else:
             await asyncio.to_thread(bed.front_controller, rc.tls_port)
             (onboarded,) = await onboard(bed, [onboarding], state=state)
             if onboarded["saved"] is None:
                 raise RuntimeError(f"the onboarding did not save a controller: {onboarded}")
-            client_env = _profile_env(bed, state, health)
-            managed = Path(client_env[MANAGED_DIR_ENV])
+            env = _profile_env(bed, state, health)
+            managed = Path(env[MANAGED_DIR_ENV])
             controller_args = []  # the client reads the address the onboarding saved
         helper_socket = bed.workdir / "helper" / "helper.sock"
         helper = bed.spawn(
@@ -534,7 +546,7 @@ async def session(
             ],
             ns=bed.client_ns,
             cwd=ROOT,
-            env=client_env,
+            env={**env, **(client_env or {})},
             stdout=subprocess.PIPE,
         )
         s = Session(bed, rc, client, helper, control_socket, proxy_port, onboarding=onboarded)

@@ -78,6 +78,10 @@ _log = logging.getLogger(__name__)
 #: health_interval_s, first_handshake_grace_s, handshake_stale_s). Not a user setting:
 #: the end-to-end test bed shortens them to show a gateway failover in seconds.
 _HEALTH_ENV = "RUSTRONAUT_TUNNEL_HEALTH"
+#: Seconds between decision-telemetry sends (``TelemetrySender.interval_s``, default 10).
+#: Not a user setting: the console's browser test shortens it so a decision reaches the
+#: live feed in about a second.
+_TELEMETRY_INTERVAL_ENV = "RUSTRONAUT_TELEMETRY_INTERVAL"
 
 
 class EngineSetupError(RuntimeError):
@@ -241,7 +245,23 @@ def telemetry_sender(
         hash_apps=lambda: bool(watcher.current.telemetry_hash_app),
         salt=settings.controller_url,
         clock=lambda: time.time() - (client.clock_skew_s or 0.0),
+        interval_s=_telemetry_interval(os.environ.get(_TELEMETRY_INTERVAL_ENV, "")),
     )
+
+
+def _telemetry_interval(text: str, default: float = 10.0) -> float:
+    """The sender's interval from ``$RUSTRONAUT_TELEMETRY_INTERVAL`` (0.1..3600 s), else
+    ``default``; a malformed value is logged and ignored, never raised."""
+    if not text.strip():
+        return default
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0.1 <= seconds <= 3600:
+        _log.warning("ignoring %s=%r: expected seconds in 0.1..3600", _TELEMETRY_INTERVAL_ENV, text)
+        return default
+    return seconds
 
 
 async def _set_user_setting(watcher: SettingsWatcher, key: str, value: object) -> None:
