@@ -15,7 +15,6 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -136,21 +135,10 @@ def _serve(args: argparse.Namespace) -> int:
             await cancel_and_wait(expiry)
 
     try:
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            runner.run(serve())
+        asyncio.run(serve())
     finally:
         service.storage.close()
     return 0
-
-
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop where installed (Linux, macOS): about a fifth less CPU per decision batch
-    than the default loop in bench_console; the default loop otherwise."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
 
 
 def _admin(args: argparse.Namespace, method: str, path: str, body: Any = None) -> int:
