@@ -1,25 +1,40 @@
-"""Benchmark of the local proxy against direct loopback, socat, microsocks and pproxy.
+"""Benchmark of the local proxy as the tray runs it, against microsocks, direct loopback and
+a C splice forwarder, with two independent load generators.
 
-Run: ``.venv/bin/python -m tests.bench.bench_proxy`` (about 2-3 minutes; ``--quick`` for a
-smaller run). Everything runs on loopback in one run, side by side:
+Run: ``bash scripts/bench.sh proxy`` (about 4 minutes; ``--quick`` checks the harness in
+about a minute, ``--rounds=N`` for more rounds, ``--all`` adds the other relay variants,
+pproxy and socat). Needs a C compiler: the C load generator, sink and splice forwarder
+(``tests/bench/cload/``) are built from source at run time. Everything runs on loopback.
 
-- bulk throughput, 1 stream and 32 parallel streams (GB/s, ratio to direct measured in
-  the same interleaved round, proxy CPU-seconds per GB);
-- connection setup over 2,000 sequential SOCKS5 connections (p50/p99, ratio to microsocks)
-  and connections per second with 50 concurrent clients;
-- peer identity lookup (netlink sock_diag vs /proc/net/tcp vs psutil);
-- 1,000 concurrent idle relayed connections: proxy RSS and fds per connection, and what is
-  left after they close.
+Targets: ``direct`` (generator to sink), ``ours (tray)`` (``ProxyServer`` on its own
+thread beside a Qt loop, ``ProxyThread``, as the tray ships it; real peer identity per
+connection, decisions from a small table decider), ``microsocks`` and ``splice fwd (C)``, a
+minimal C forwarder with splice(2): the relay limit, what any relay reaches here.
 
-The load generator and the sink are separate processes from the proxy; the direct rows
-show their own limit. Timings are printed, never asserted.
+Generators: the C generator (``loadgen``: pthreads, one connection per request) and the
+project's Python generator (one selector loop); both talk to the C sink. A transaction
+is connect, SOCKS5 greeting and CONNECT, one byte to the sink and its one-byte answer,
+close.
+
+Every figure is measured in each of ≥ 5 interleaved rounds (every target back to back
+within a round, the order rotated each round) and printed as the median over the rounds
+with [min-max]. Ratios (to microsocks, to direct, to the splice forwarder) are taken
+within each round, then their median. The run also prints the load average before and
+during it and the CPU steal. Timings are printed, never asserted.
+
+Rows: setup p50/p99 (sequential transactions), conn/s at 50 clients and the proxy's CPU
+per connection in that run, bulk with 1 and 32 streams (against direct and against the
+splice forwarder), peer identity lookups, and 1,000 idle relayed connections.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
+import math
 import os
+import platform
 import resource
 import selectors
 import shutil
@@ -28,10 +43,15 @@ import statistics
 import struct
 import subprocess
 import sys
+import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tests.bench import cload
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,75 +62,6 @@ def _raise_nofile() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-# --------------------------------------------------------------------------- sink
-
-
-def run_sink(port_file: str) -> None:
-    """Sink/echo server: first byte T (count N bytes, answer 'k'), E (echo) or H (hold)."""
-    _raise_nofile()
-    sel = selectors.DefaultSelector()
-    lsock = socket.socket()
-    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    lsock.bind(("127.0.0.1", 0))
-    lsock.listen(4096)
-    lsock.setblocking(False)
-    sel.register(lsock, selectors.EVENT_READ, None)
-    Path(port_file).write_text(str(lsock.getsockname()[1]))
-    buf = memoryview(bytearray(BUF))
-    # state per socket: [mode, remaining, header bytes]
-    state: dict[socket.socket, list[object]] = {}
-    while True:
-        for key, _ in sel.select():
-            if key.data is None:
-                while True:
-                    try:
-                        c, _a = lsock.accept()
-                    except BlockingIOError:
-                        break
-                    c.setblocking(False)
-                    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                    state[c] = ["", 0, b""]
-                    sel.register(c, selectors.EVENT_READ, 1)
-                continue
-            c = key.fileobj
-            assert isinstance(c, socket.socket)
-            st = state[c]
-            try:
-                n = c.recv_into(buf)
-            except BlockingIOError:
-                continue
-            except OSError:
-                n = 0
-            if n == 0:
-                sel.unregister(c)
-                del state[c]
-                c.close()
-                continue
-            data = buf[:n]
-            if st[0] == "":
-                head = bytes(st[2]) + bytes(data)  # type: ignore[arg-type]
-                st[2] = head
-                if head[:1] == b"T":
-                    if len(head) < 9:
-                        continue
-                    st[0] = "T"
-                    st[1] = struct.unpack("!Q", head[1:9])[0] - (len(head) - 9)
-                    if st[1] == 0:
-                        c.send(b"k")
-                    continue
-                st[0] = chr(head[0])
-                data = memoryview(head[1:])
-                if st[0] != "T":
-                    st[2] = b""
-            elif st[0] == "T":
-                st[1] = int(st[1]) - n  # type: ignore[call-overload]
-                if st[1] == 0:
-                    c.send(b"k")
-                continue
-            if st[0] == "E" and len(data):
-                c.send(bytes(data))
 
 
 # --------------------------------------------------------------------------- ours
@@ -172,7 +123,7 @@ def run_ours(port_file: str, relay: str) -> None:
         asyncio.run(main())
 
 
-# --------------------------------------------------------------------------- clients
+# --------------------------------------------------------------------------- Python generator
 
 
 def socks_connect(proxy_port: int, dest_port: int) -> socket.socket:
@@ -201,7 +152,7 @@ def _recv_exact(s: socket.socket, n: int) -> bytes:
 class Target:
     """How to reach the sink: directly, through a port forwarder, or through SOCKS5."""
 
-    def __init__(self, name: str, kind: str, port: int, proc: subprocess.Popen[bytes] | None):
+    def __init__(self, name: str, kind: str, port: int, proc: subprocess.Popen[Any] | None):
         self.name, self.kind, self.port, self.proc = name, kind, port, proc
 
     def connect(self, sink_port: int) -> socket.socket:
@@ -215,7 +166,16 @@ class Target:
             return s
         return socks_connect(self.port, sink_port)
 
+    def loadgen_args(self, sink_port: int) -> tuple[int, int | None]:
+        """(DEST, SOCKS) for the C generator."""
+        if self.kind == "direct":
+            return sink_port, None
+        if self.kind == "forward":
+            return self.port, None
+        return sink_port, self.port
+
     def cpu(self) -> float:
+        """CPU-seconds the target's process (all threads, waited children) has used."""
         if self.proc is None:
             return 0.0
         import psutil
@@ -224,23 +184,9 @@ class Target:
         return float(t.user + t.system + t.children_user + t.children_system)
 
 
-def throughput_rounds(
-    targets: list[Target], sink_port: int, streams: int, total: int, rounds: int
-) -> dict[str, list[tuple[float, float]]]:
-    """(GB/s, proxy CPU-s per GB) of each target in ``rounds`` interleaved rounds.
-
-    The machine is a shared VM whose speed drifts by ±50 % within a minute, so every
-    round measures all targets back to back and ratios are taken within a round."""
-    out: dict[str, list[tuple[float, float]]] = {t.name: [] for t in targets}
-    for _ in range(rounds):
-        for t in targets:
-            out[t.name].append(_throughput_once(t, sink_port, streams, total))
-    return out
-
-
-def _throughput_once(
-    target: Target, sink_port: int, streams: int, total: int
-) -> tuple[float, float]:
+def py_bulk(target: Target, sink_port: int, streams: int, total: int) -> tuple[float, float]:
+    """Python generator: (GB/s, proxy CPU-s per GB) of ``total`` bytes over ``streams``
+    streams, timed until the sink confirmed the last byte."""
     per = total // streams
     socks = [target.connect(sink_port) for _ in range(streams)]
     for s in socks:
@@ -273,27 +219,30 @@ def _throughput_once(
     cpu = target.cpu() - cpu0
     for s in socks:
         s.close()
+    sel.close()
     gb = per * streams / 1e9
     return gb / dt, cpu / gb
 
 
-def setup_latency(target: Target, sink_port: int, n: int) -> tuple[float, float]:
-    """p50, p99 in µs of connect + handshake + reply over ``n`` sequential connections."""
+def py_setup(target: Target, sink_port: int, n: int) -> list[float]:
+    """Python generator: µs of each of ``n`` sequential transactions (socket to answer)."""
     times = []
     for _ in range(n):
         t0 = time.perf_counter()
         s = target.connect(sink_port)
-        times.append(time.perf_counter() - t0)
+        s.sendall(b"R")
+        if s.recv(1) != b"r":
+            raise RuntimeError(f"{target.name}: the sink did not answer")
+        times.append((time.perf_counter() - t0) * 1e6)
         s.close()
-    times.sort()
-    return statistics.median(times) * 1e6, times[int(len(times) * 0.99)] * 1e6
+    return times
 
 
-def concurrent_rate(target: Target, sink_port: int, clients: int, seconds: float) -> float:
-    """Connections per second with ``clients`` concurrent connect-handshake-close loops.
+def py_rate(target: Target, sink_port: int, clients: int, seconds: float) -> tuple[int, float]:
+    """Python generator: (transactions, seconds) of ``clients`` concurrent loops.
 
     The generator is one selector loop over raw non-blocking sockets (a few µs of Python
-    per connection), so the proxy under test, not the generator, sets the rate.
+    per connection); the C generator shows how much that still costs the rate.
     """
     dest = struct.pack("!H", sink_port)
     greeting = b"\x05\x01\x00"
@@ -307,7 +256,8 @@ def concurrent_rate(target: Target, sink_port: int, clients: int, seconds: float
         s = socket.socket()
         s.setblocking(False)
         s.connect_ex(("127.0.0.1", port))
-        # state: 0 connecting, 1 waiting for the method reply, 2 for the connect reply
+        # state: 0 connecting, 1 waiting for the method reply, 2 for the connect reply,
+        # 3 for the sink's answer
         sel.register(s, selectors.EVENT_WRITE, [0, b""])
 
     def finish(s: socket.socket) -> None:
@@ -329,11 +279,9 @@ def concurrent_rate(target: Target, sink_port: int, clients: int, seconds: float
             if st[0] == 0:
                 if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
                     raise RuntimeError("connect failed")
-                if not socks:
-                    finish(s)
-                    continue
-                s.send(greeting)
-                st[0] = 1
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                s.send(greeting if socks else b"R")
+                st[0] = 1 if socks else 3
                 sel.modify(s, selectors.EVENT_READ, st)
                 continue
             try:
@@ -341,7 +289,7 @@ def concurrent_rate(target: Target, sink_port: int, clients: int, seconds: float
             except BlockingIOError:
                 continue
             if not chunk:
-                raise RuntimeError("proxy closed the connection")
+                raise RuntimeError(f"{target.name} closed the connection")
             st[1] += chunk
             if st[0] == 1 and len(st[1]) >= 2:
                 st[0], st[1] = 2, st[1][2:]
@@ -349,12 +297,17 @@ def concurrent_rate(target: Target, sink_port: int, clients: int, seconds: float
             elif st[0] == 2 and len(st[1]) >= 10:
                 if st[1][1] != 0:
                     raise RuntimeError("refused")
+                st[0], st[1] = 3, st[1][10:]
+                s.send(b"R")
+            elif st[0] == 3 and st[1]:
+                if st[1][:1] != b"r":
+                    raise RuntimeError(f"{target.name}: the sink did not answer")
                 finish(s)
     elapsed = time.perf_counter() - t0
     for key in list(sel.get_map().values()):
         key.fileobj.close()  # type: ignore[union-attr]
     sel.close()
-    return done / elapsed
+    return done, elapsed
 
 
 def idle_memory(target: Target, sink_port: int, n: int) -> dict[str, float]:
@@ -439,6 +392,297 @@ def peer_identity(rounds: int) -> dict[str, float]:
     return out
 
 
+# --------------------------------------------------------------------------- rounds
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Sizes of one run."""
+
+    rounds: int
+    n_setup: int  # sequential transactions per target, generator and round
+    rate_s: float  # seconds of each 50-client run
+    bulk_s: float  # measured seconds of each C bulk run (after the warm-up)
+    py_total: int  # bytes of each Python bulk run
+    clients: int = 50
+    warmup: float = 0.3  # seconds of each C bulk run before it is measured
+
+
+def _pct(times: list[float], q: float) -> float:
+    xs = sorted(times)
+    return xs[min(int(len(xs) * q), len(xs) - 1)]
+
+
+class Results:
+    """Per-round values: ``values[(generator, metric)][target]`` is one value per round
+    (NaN where a round had none), so ratios can be taken within a round."""
+
+    def __init__(self) -> None:
+        self.values: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+        self.errors: dict[tuple[str, str], int] = defaultdict(int)
+
+    def add(self, gen: str, metric: str, target: str, value: float) -> None:
+        self.values[(gen, metric)][target].append(value)
+
+    def get(self, gen: str, metric: str, target: str) -> list[float]:
+        return self.values[(gen, metric)].get(target, [])
+
+    def ratio(self, gen: str, metric: str, target: str, ref: str) -> list[float]:
+        a, b = self.get(gen, metric, target), self.get(gen, metric, ref)
+        return [x / y if y else math.nan for x, y in zip(a, b, strict=False)]
+
+
+def _c_bulk(
+    tools: cload.Tools, t: Target, sink_port: int, streams: int, plan: Plan
+) -> tuple[cload.Bulk, float]:
+    """A C bulk run and the target's CPU-s per GB over all of it (warm-up included)."""
+    dest, socks = t.loadgen_args(sink_port)
+    cpu0 = t.cpu()
+    run = cload.bulk(tools, dest, socks, streams, plan.bulk_s, plan.warmup)
+    cpu = t.cpu() - cpu0
+    return run, (cpu / (run.total / 1e9) if run.total and t.proc else math.nan)
+
+
+def one_round(
+    index: int, targets: list[Target], tools: cload.Tools, sink_port: int, plan: Plan, res: Results
+) -> None:
+    """Every measurement of every target once, kind by kind, the target order rotated."""
+    shift = index % len(targets)
+    order = targets[shift:] + targets[:shift]
+    for streams in (1, 32):
+        for t in order:
+            run, cpu_gb = _c_bulk(tools, t, sink_port, streams, plan)
+            res.errors[("C", t.name)] += run.errors
+            res.add("C", f"gbps{streams}", t.name, run.gbps if not run.errors else math.nan)
+            res.add("C", f"cpugb{streams}", t.name, cpu_gb)
+        for t in order:
+            gbps, cpu_gb = py_bulk(t, sink_port, streams, plan.py_total)
+            res.add("Python", f"gbps{streams}", t.name, gbps)
+            res.add("Python", f"cpugb{streams}", t.name, cpu_gb if t.proc else math.nan)
+    for t in order:
+        dest, socks = t.loadgen_args(sink_port)
+        times, errors = cload.setup(tools, dest, socks, plan.n_setup)
+        res.errors[("C", t.name)] += errors
+        res.add("C", "p50", t.name, statistics.median(times) if times else math.nan)
+        res.add("C", "p99", t.name, _pct(times, 0.99) if times else math.nan)
+    for t in order:
+        times = py_setup(t, sink_port, plan.n_setup)
+        res.add("Python", "p50", t.name, statistics.median(times))
+        res.add("Python", "p99", t.name, _pct(times, 0.99))
+    for t in order:
+        dest, socks = t.loadgen_args(sink_port)
+        cpu0 = t.cpu()
+        rate = cload.rate(tools, dest, socks, plan.clients, plan.rate_s)
+        cpu = t.cpu() - cpu0
+        res.errors[("C", t.name)] += rate.errors
+        res.add("C", "cps", t.name, rate.per_s)
+        cpu_conn = cpu / rate.conns * 1e6 if rate.conns and t.proc else math.nan
+        res.add("C", "cpuconn", t.name, cpu_conn)
+    for t in order:
+        cpu0 = t.cpu()
+        conns, seconds = py_rate(t, sink_port, plan.clients, plan.rate_s)
+        cpu = t.cpu() - cpu0
+        res.add("Python", "cps", t.name, conns / seconds)
+        res.add("Python", "cpuconn", t.name, cpu / conns * 1e6 if conns and t.proc else math.nan)
+
+
+class LoadWatch:
+    """What else the machine did during the rounds.
+
+    The 1-minute load average is sampled every second; it counts the benchmark's own
+    runnable threads too (the C generator runs 50 of them, microsocks and the splice
+    forwarder one or two per connection), so the figure before the run is the one that
+    shows other load. The clean figure is the CPU that processes outside this benchmark
+    used: the machine's busy time (/proc/stat) less this process tree's CPU time, as a
+    share of all CPUs over the rounds. CPU steal is the hypervisor's share.
+    """
+
+    def __init__(self) -> None:
+        self.before = os.getloadavg()[0]
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="loadwatch", daemon=True)
+        self.steal = self.others = math.nan
+        self._t0 = 0.0
+        self._stat0: list[int] = []
+        self._tree0 = 0.0
+
+    @staticmethod
+    def _cpu_stat() -> list[int]:
+        try:
+            with open("/proc/stat", encoding="ascii") as f:
+                return [int(x) for x in f.readline().split()[1:]]
+        except OSError:
+            return []
+
+    @staticmethod
+    def _tree_cpu() -> float:
+        """CPU-seconds of this process, its waited children and its live descendants."""
+        import psutil
+
+        me = psutil.Process()
+        t = me.cpu_times()
+        total = t.user + t.system + t.children_user + t.children_system
+        for child in me.children(recursive=True):
+            try:
+                c = child.cpu_times()
+            except psutil.Error:  # a load generator run that just ended
+                continue
+            total += c.user + c.system + c.children_user + c.children_system
+        return float(total)
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            self.samples.append(os.getloadavg()[0])
+
+    def __enter__(self) -> LoadWatch:
+        self._t0 = time.monotonic()
+        self._stat0 = self._cpu_stat()
+        self._tree0 = self._tree_cpu()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        stat1 = self._cpu_stat()
+        tree = self._tree_cpu() - self._tree0
+        elapsed = time.monotonic() - self._t0
+        if self._stat0 and len(stat1) > 7:
+            # user nice system idle iowait irq softirq steal, in clock ticks
+            d = [b - a for a, b in zip(self._stat0, stat1, strict=False)]
+            self.steal = 100 * d[7] / max(sum(d[:8]), 1)
+            busy = (d[0] + d[1] + d[2] + d[5] + d[6]) / os.sysconf("SC_CLK_TCK")
+            self.others = 100 * (busy - tree) / (elapsed * (os.cpu_count() or 1))
+
+    def line(self) -> str:
+        during = (
+            f"median {statistics.median(self.samples):.2f}, max {max(self.samples):.2f}"
+            if self.samples
+            else "not sampled"
+        )
+        return (
+            f"# load average (1 min): {self.before:.2f} before the run, {during} during it"
+            f" (its own threads included); CPU of other processes during the run"
+            f" {self.others:.1f} % of the machine; CPU steal {self.steal:.1f} %"
+        )
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _ok(xs: list[float]) -> list[float]:
+    return [x for x in xs if not math.isnan(x)]
+
+
+def cell(xs: list[float], spec: str = ".2f", width: int = 21) -> str:
+    """``median [min-max]`` over the rounds, or a dash."""
+    xs = _ok(xs)
+    if not xs:
+        return f"{'—':>{width}}"
+    med, lo, hi = statistics.median(xs), min(xs), max(xs)
+    return f"{f'{med:{spec}} [{lo:{spec}}-{hi:{spec}}]':>{width}}"
+
+
+def _table(title: str, header: list[str], rows: list[tuple[str, list[str]]]) -> None:
+    print(f"\n## {title}")
+    print(f"{'':16}" + "".join(f"{h:>21}" for h in header))
+    for name, cells in rows:
+        print(f"{name:16}" + "".join(cells))
+
+
+def report(res: Results, targets: list[Target], plan: Plan, tray: str) -> None:
+    names = [t.name for t in targets]
+    ms, fwd = "microsocks", "splice fwd (C)"
+    has_ms = ms in names
+    for gen in ("C", "Python"):
+        for streams in (1, 32):
+            _table(
+                f"bulk, {gen} generator, {streams} stream(s): GB/s; × direct; × splice fwd;"
+                " target CPU-s per GB",
+                ["GB/s", "× direct", "× splice fwd", "CPU-s/GB"],
+                [
+                    (
+                        n,
+                        [
+                            cell(res.get(gen, f"gbps{streams}", n)),
+                            cell(res.ratio(gen, f"gbps{streams}", n, "direct")),
+                            cell(res.ratio(gen, f"gbps{streams}", n, fwd)),
+                            cell(res.get(gen, f"cpugb{streams}", n)),
+                        ],
+                    )
+                    for n in names
+                ],
+            )
+    for gen in ("C", "Python"):
+        _table(
+            f"connection setup, {gen} generator ({plan.n_setup} sequential transactions a"
+            " round): µs; × microsocks",
+            ["p50 µs", "× microsocks", "p99 µs", "× microsocks"],
+            [
+                (
+                    n,
+                    [
+                        cell(res.get(gen, "p50", n), ".0f"),
+                        cell(res.ratio(gen, "p50", n, ms) if has_ms else []),
+                        cell(res.get(gen, "p99", n), ".0f"),
+                        cell(res.ratio(gen, "p99", n, ms) if has_ms else []),
+                    ],
+                )
+                for n in names
+            ],
+        )
+    for gen in ("C", "Python"):
+        _table(
+            f"{plan.clients} concurrent clients, {gen} generator ({plan.rate_s:g} s a round):"
+            " conn/s; × microsocks; target CPU µs per connection; × microsocks'",
+            ["conn/s", "× microsocks", "CPU µs/conn", "× microsocks"],
+            [
+                (
+                    n,
+                    [
+                        cell(res.get(gen, "cps", n), ".0f"),
+                        cell(res.ratio(gen, "cps", n, ms) if has_ms else []),
+                        cell(res.get(gen, "cpuconn", n), ".0f"),
+                        cell(res.ratio(gen, "cpuconn", n, ms) if has_ms else []),
+                    ],
+                )
+                for n in names
+            ],
+        )
+    print("(ratios are taken within each round; forwarders skip the SOCKS5 handshake)")
+
+    print(f"\n## {tray} against issue 22's targets (median of per-round ratios [min-max])")
+    print(f"{'':36}{'C generator':>21}{'Python generator':>21}   target")
+    # (label, metric, whose figures, ratio to whom or "" for the figures themselves, target)
+    rows: list[tuple[str, str, str, str, str]] = [
+        ("setup p50 × microsocks", "p50", tray, ms, "≤ 2×"),
+        ("setup p99 × microsocks", "p99", tray, ms, "≤ 2×"),
+        (f"conn/s at {plan.clients} clients × microsocks", "cps", tray, ms, "≥ 0.5×"),
+        ("CPU per connection × microsocks'", "cpuconn", tray, ms, "≤ 2×"),
+        ("  CPU µs per connection", "cpuconn", tray, "", ""),
+        ("  microsocks' CPU µs per connection", "cpuconn", ms, "", ""),
+        ("bulk 1 stream × splice fwd", "gbps1", tray, fwd, "≥ 0.95×"),
+        ("bulk 1 stream × direct", "gbps1", tray, "direct", ""),
+        ("bulk 32 streams × splice fwd", "gbps32", tray, fwd, "≥ 0.95×"),
+        ("bulk 32 streams × direct", "gbps32", tray, "direct", ""),
+    ]
+    for label, metric, who, ref, goal in rows:
+        if (ref and ref not in names) or who not in names:
+            continue
+        spec = ".2f" if ref else ".0f"
+        c, py = (
+            cell(res.ratio(gen, metric, who, ref) if ref else res.get(gen, metric, who), spec)
+            for gen in ("C", "Python")
+        )
+        print(f"{label:36}{c}{py}   {goal}".rstrip())
+    for (gen, name), n in sorted(res.errors.items()):
+        if n:
+            print(f"!! {name}: {n} failed transactions with the {gen} generator")
+
+
 # --------------------------------------------------------------------------- driver
 
 
@@ -448,7 +692,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
+def _wait_port(port: int, proc: subprocess.Popen[Any]) -> None:
     for _ in range(200):
         if proc.poll() is not None:
             raise RuntimeError(f"{proc.args} exited early")
@@ -462,7 +706,9 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
 
 def _spawn_self(tmp: Path, *args: str) -> tuple[subprocess.Popen[bytes], int]:
     port_file = tmp / f"port-{'-'.join(args)}"
-    proc = subprocess.Popen([sys.executable, __file__, *args, str(port_file)], cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.bench.bench_proxy", *args, str(port_file)], cwd=ROOT
+    )
     for _ in range(200):
         if port_file.exists() and port_file.read_text():
             port = int(port_file.read_text())
@@ -474,122 +720,117 @@ def _spawn_self(tmp: Path, *args: str) -> tuple[subprocess.Popen[bytes], int]:
     raise RuntimeError(f"{args} did not start")
 
 
+def _spawn(argv: list[str], port: int, procs: list[subprocess.Popen[Any]]) -> Any:
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs.append(p)
+    _wait_port(port, p)
+    return p
+
+
+def _revision() -> str:
+    try:
+        rev = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return rev.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown revision"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="smaller runs: checks the harness")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (≥ 5)")
+    parser.add_argument("--all", action="store_true", help="also the other relays and pproxy")
     parser.add_argument("--role", nargs="*")
     ns, _rest = parser.parse_known_args()
     if ns.role:
-        if ns.role[0] == "sink":
-            run_sink(ns.role[1])
-        elif ns.role[0] == "ours":
+        if ns.role[0] == "ours":
             run_ours(ns.role[2], ns.role[1])
         return
     _raise_nofile()
-    quick = ns.quick
-    total = (64 if quick else 256) * (1 << 20)
-    n_setup = 300 if quick else 2000
-    n_idle = 200 if quick else 1000
+    try:
+        tools = cload.build()
+    except cload.NoCompiler as exc:
+        sys.exit(f"bench_proxy: {exc}")
+    if ns.quick:
+        plan = Plan(max(ns.rounds, 5), 300, 0.5, 0.5, 64 << 20)
+    else:
+        plan = Plan(max(ns.rounds, 5), 1000, 2.0, 1.0, 256 << 20)
+    n_idle = 200 if ns.quick else 1000
+    load = LoadWatch()
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-proxy-{os.getpid()}"
     tmp.mkdir()
-    procs: list[subprocess.Popen[bytes]] = []
+    procs: list[subprocess.Popen[Any]] = []
+    servers: list[cload.Server] = []
     try:
-        sink, sink_port = _spawn_self(tmp, "--role", "sink")
-        procs.append(sink)
+        sink = cload.Server(tools.sink)
+        servers.append(sink)
+        sink_port = sink.port
+        fwd = cload.Server(tools.splice_fwd, "-t", str(sink_port))
+        servers.append(fwd)
+        tray = "ours (tray)"
+        labels = {"splice+qasync+thread": tray}
+        if ns.all:
+            labels |= {
+                "splice": "ours (splice)",
+                "buffered": "ours (buffered)",
+                "splice+qasync": "ours (on Qt)",
+            }
         targets = [Target("direct", "direct", 0, None)]
-        labels = {
-            "splice": "ours (splice)",
-            "buffered": "ours (buffered)",
-            "splice+qasync": "ours (on Qt)",
-            "splice+qasync+thread": "ours (tray)",
-        }
         for relay, label in labels.items():
             p, port = _spawn_self(tmp, "--role", "ours", relay)
             procs.append(p)
             targets.append(Target(label, "socks", port, p))
-        if shutil.which("microsocks"):
-            port = _free_port()
-            p = subprocess.Popen(
-                ["microsocks", "-i", "127.0.0.1", "-p", str(port)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            procs.append(p)
-            _wait_port(port, p)
-            targets.append(Target("microsocks", "socks", port, p))
+        if not shutil.which("microsocks"):
+            sys.exit("bench_proxy: microsocks is missing (scripts/apt/proxy.txt lists it)")
+        port = _free_port()
+        p = _spawn(["microsocks", "-i", "127.0.0.1", "-p", str(port)], port, procs)
+        targets.append(Target("microsocks", "socks", port, p))
+        targets.append(Target("splice fwd (C)", "forward", fwd.port, fwd.proc))
         pproxy = Path(sys.executable).with_name("pproxy")
-        if pproxy.exists():
+        if ns.all and pproxy.exists():
             port = _free_port()
-            p = subprocess.Popen(
-                [str(pproxy), "-l", f"socks5://127.0.0.1:{port}"],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            procs.append(p)
-            _wait_port(port, p)
+            p = _spawn([str(pproxy), "-l", f"socks5://127.0.0.1:{port}"], port, procs)
             targets.append(Target("pproxy", "socks", port, p))
-        if shutil.which("socat"):
+        if ns.all and shutil.which("socat"):
             port = _free_port()
-            p = subprocess.Popen(
-                [
-                    "socat",
-                    f"TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr,backlog=4096",
-                    f"TCP:127.0.0.1:{sink_port}",
-                ]
-            )
-            procs.append(p)
-            _wait_port(port, p)
+            listen = f"TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr,backlog=4096"
+            p = _spawn(["socat", listen, f"TCP:127.0.0.1:{sink_port}"], port, procs)
             targets.append(Target("socat (fwd)", "forward", port, p))
 
-        rounds = 3 if quick else 7
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
         print(
-            f"# proxy benchmark, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
-            f"{total >> 20} MiB per throughput run, {rounds} interleaved rounds"
+            f"# proxy benchmark {now}, {_revision()}, {os.cpu_count()} CPUs,"
+            f" {platform.system()} {platform.release()}; {plan.rounds} interleaved rounds"
+            f" (order rotated); C tools built by {cload.compiler()} in {tools.loadgen.parent}"
         )
-        results: dict[str, dict[str, float]] = {t.name: {} for t in targets}
-        spread: dict[str, dict[int, tuple[float, float]]] = {t.name: {} for t in targets}
-        for streams in (1, 32):
-            runs = throughput_rounds(targets, sink_port, streams, total, rounds)
-            direct_runs = [gbps for gbps, _ in runs["direct"]]
-            for name, rs in runs.items():
-                ratios = [gbps / d for (gbps, _), d in zip(rs, direct_runs, strict=True)]
-                results[name][f"gbps{streams}"] = statistics.median(g for g, _ in rs)
-                results[name][f"x{streams}"] = statistics.median(ratios)
-                results[name][f"cpu{streams}"] = statistics.median(c for _, c in rs)
-                spread[name][streams] = (min(ratios), max(ratios))
-            print(f"  measured throughput, {streams} stream(s)", flush=True)
-        for t in targets:
-            r = results[t.name]
-            r["p50"], r["p99"] = setup_latency(t, sink_port, n_setup)
-            r["cps50"] = concurrent_rate(t, sink_port, 50, 1.0 if quick else 2.0)
-            print(f"  measured setup of {t.name}", flush=True)
-        direct = results["direct"]
-        ms = results.get("microsocks", direct)
         print(
-            "\n## throughput (median GB/s; median of per-round ratios to direct [min-max];"
-            " proxy CPU-s per GB)"
+            f"# per round and target: bulk C {plan.bulk_s:g} s after a {plan.warmup:g} s"
+            f" warm-up, bulk"
+            f" Python {plan.py_total >> 20} MiB; {plan.n_setup} sequential transactions;"
+            f" {plan.clients} clients for {plan.rate_s:g} s; each with both generators",
+            flush=True,
         )
-        print(f"{'':16}{'1 stream':>38}{'32 streams':>40}")
-        for name, r in results.items():
-            lo1, hi1 = spread[name][1]
-            lo32, hi32 = spread[name][32]
-            print(
-                f"{name:16}{r['gbps1']:6.2f} {r['x1']:5.2f}x [{lo1:4.2f}-{hi1:4.2f}]"
-                f" {r['cpu1']:5.2f} s/GB"
-                f"  {r['gbps32']:6.2f} {r['x32']:5.2f}x [{lo32:4.2f}-{hi32:4.2f}]"
-                f" {r['cpu32']:5.2f} s/GB"
-            )
-        print(f"\n## connection setup ({n_setup} sequential; 50 concurrent clients)")
-        print(f"{'':16}{'p50 µs':>9}{'/ms':>6}{'p99 µs':>9}{'/ms':>6}{'conn/s':>9}{'/ms':>6}")
-        for name, r in results.items():
-            print(
-                f"{name:16}{r['p50']:9.0f}{r['p50'] / ms['p50']:6.2f}{r['p99']:9.0f}"
-                f"{r['p99'] / ms['p99']:6.2f}{r['cps50']:9.0f}{r['cps50'] / ms['cps50']:6.2f}"
-            )
-        print("(/ms = ratio to microsocks; socat forwards without a SOCKS handshake)")
+        res = Results()
+        with load:
+            for i in range(plan.rounds):
+                t0 = time.perf_counter()
+                one_round(i, targets, tools, sink_port, plan, res)
+                print(
+                    f"  round {i + 1}/{plan.rounds}: {time.perf_counter() - t0:.0f} s,"
+                    f" load {os.getloadavg()[0]:.2f}",
+                    flush=True,
+                )
+        print(load.line())
+        report(res, targets, plan, tray)
 
         print("\n## peer identity lookup (p50 µs, fresh connection each)")
-        for name, us in peer_identity(300 if quick else 2000).items():
+        for name, us in peer_identity(300 if ns.quick else 2000).items():
             print(f"  {name:28}{us:10.1f}")
 
         print(f"\n## {n_idle} concurrent idle relayed connections")
@@ -597,9 +838,9 @@ def main() -> None:
             f"{'':16}{'KiB/conn':>9}{'fds/conn':>9}{'fds left':>9}{'KiB left':>9}{'2nd round':>10}"
         )
         for t in targets:
-            # socat forks a process per connection (not comparable); the Qt and tray rows
-            # hold the same relays as "ours (splice)".
-            same_relay = t.name in ("ours (on Qt)", "ours (tray)")
+            # Forwarders run a thread or a process per connection (not comparable); the Qt
+            # and tray rows hold the same relays as "ours (splice)" when that is measured.
+            same_relay = t.name in ("ours (on Qt)", tray) and ns.all
             if t.proc is None or t.kind == "forward" or same_relay:
                 continue
             m = idle_memory(t, sink_port, n_idle)
@@ -617,6 +858,8 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+        for server in servers:
+            server.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
