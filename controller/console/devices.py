@@ -18,8 +18,8 @@ from starlette.routing import BaseRoute, Route
 from controller.console.base import Admin
 from controller.console.overview import (
     device_view,
+    device_views,
     failing_checks,
-    posture_failures,
     reachability,
 )
 from controller.console.web import read_form
@@ -68,13 +68,7 @@ def routes(console: Console) -> list[BaseRoute]:
     async def device_list(request: Request) -> Response:
         admin = await console.admin(request)
         now = service.now()
-        ttl = service.config.bundle_ttl_s
-        records = service.storage.list_devices()
-        failing = posture_failures(service, records)
-        views = [
-            device_view(d, now=now, bundle_ttl_s=ttl, failing=failing.get(d.device_id))
-            for d in records
-        ]
+        views = device_views(service, service.storage.list_devices())
         # Active first, then most recently seen.
         views.sort(key=lambda v: (v.status != "active", -(v.last_seen or 0), v.name))
         return console.render(

@@ -18,7 +18,6 @@ from starlette.routing import BaseRoute, Route
 
 from core.policy.compiled import CompiledPolicy, compile_bundle
 from core.policy.engine import Reachability, reachable_resources
-from core.wire.policy import PolicyBundle
 
 if TYPE_CHECKING:
     from controller.console.base import Console
@@ -30,6 +29,7 @@ __all__ = [
     "Chart",
     "DeviceView",
     "device_view",
+    "device_views",
     "failing_checks",
     "last_seen",
     "posture_failures",
@@ -52,21 +52,6 @@ def last_seen(dev: DeviceRecord, bundle_ttl_s: int) -> int | None:
     return max(seen) if seen else None
 
 
-def _probe(service: ControllerService, user_id: str, device_id: str) -> CompiledPolicy:
-    now = service.now()
-    return compile_bundle(
-        PolicyBundle(
-            version=1,
-            device_id=device_id,
-            issued_at=now,
-            expires_at=now + 60,
-            user=service._stored_user(user_id),
-            resources=tuple(service.resources()),
-            rules=tuple(service.rules()),
-        )
-    )
-
-
 def reachability(
     service: ControllerService,
     dev: DeviceRecord,
@@ -77,7 +62,8 @@ def reachability(
     per user across calls (one page evaluating many devices compiles it once per user)."""
     cp = compiled.get(dev.user_id) if compiled is not None else None
     if cp is None:
-        cp = _probe(service, dev.user_id, dev.device_id)
+        # The bundle the device would get now: the what-if page's, so the two agree.
+        cp = compile_bundle(service.preview_bundle(dev.device_id))
         if compiled is not None:
             compiled[dev.user_id] = cp
     return reachable_resources(cp, dev.posture or {}, now=service.now(), risk=0)
@@ -126,6 +112,17 @@ class DeviceView:
     reachable: tuple[str, ...]
     address: str | None
     created_at: int
+    #: the failing posture checks (empty when ok or unknown)
+    failing: tuple[str, ...] = ()
+
+
+def device_views(service: ControllerService, records: list[DeviceRecord]) -> list[DeviceView]:
+    """The table rows of ``records``, posture judged by the policy engine."""
+    failing = posture_failures(service, records)
+    now, ttl = service.now(), service.config.bundle_ttl_s
+    return [
+        device_view(d, now=now, bundle_ttl_s=ttl, failing=failing.get(d.device_id)) for d in records
+    ]
 
 
 def device_view(
@@ -148,6 +145,7 @@ def device_view(
         reachable=dev.reachable,
         address=dev.address,
         created_at=dev.created_at,
+        failing=tuple(failing or ()),
     )
 
 
@@ -226,15 +224,9 @@ def routes(console: Console) -> list[BaseRoute]:
     async def overview(request: Request) -> Response:
         admin = await console.admin(request)
         now = service.now()
-        ttl = service.config.bundle_ttl_s
-        records = service.storage.list_devices()
-        failing = posture_failures(service, records)
-        views = [
-            device_view(d, now=now, bundle_ttl_s=ttl, failing=failing.get(d.device_id))
-            for d in records
-        ]
+        views = device_views(service, service.storage.list_devices())
         stats = service.storage.console_stats(now=service.clock())
-        failures = [(v, failing[v.device_id]) for v in views if v.posture == "failed"]
+        failures = [(v, list(v.failing)) for v in views if v.posture == "failed"]
         return console.render(
             request,
             "overview.html",

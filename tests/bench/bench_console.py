@@ -34,13 +34,11 @@ import contextlib
 import json
 import multiprocessing
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -54,65 +52,13 @@ from cryptography.hazmat.primitives import serialization
 from controller.config import hash_admin_token, new_admin_token
 from controller.testing import login
 from tests.bench.console_load import worker_main
-from tests.controller.conftest import PG_BIN, _reap_stale_clusters, new_device
+from tests.controller.conftest import PG_BIN, new_device, pg_cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 USERS = 20
 PROBES = 8  # probe devices (half per replica) the filtered feed socket watches
 ADMIN = ("ops-admin", "ops-admin-password")
 ADMIN_GROUP = "console-admins"
-
-
-# PostgreSQL --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Cluster:
-    """A private PostgreSQL cluster: its URL and postmaster pid."""
-
-    url: str
-    pid: int
-
-
-@contextlib.contextmanager
-def pg_cluster(settings: tuple[str, ...] = ()) -> Iterator[Cluster]:
-    """A private PostgreSQL cluster on a unix socket in a temp dir (as the tests'
-    ``postgres_url`` fixture; ``settings`` are extra ``name=value`` server settings),
-    stopped and removed afterwards."""
-    if not (PG_BIN / "initdb").exists():
-        raise SystemExit("PostgreSQL 15 is not installed (apt: postgresql)")
-    as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    _reap_stale_clusters(as_pg)
-    tmp = Path(tempfile.mkdtemp(prefix="rtc-pg-"))
-    tmp.chmod(0o755)
-    (tmp / "owner").write_text(str(os.getpid()))
-    data, sock = tmp / "data", tmp / "sock"
-    sock.mkdir()
-    if as_pg:
-        shutil.chown(tmp, "postgres")
-        shutil.chown(sock, "postgres")
-    subprocess.run(
-        [*as_pg, str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
-        check=True,
-        capture_output=True,
-    )
-    ctl = [*as_pg, str(PG_BIN / "pg_ctl"), "-D", str(data), "-w"]
-    subprocess.run(
-        [
-            *ctl,
-            "-l",
-            str(tmp / "log"),
-            "-o",
-            " ".join([f"-k {sock} -c listen_addresses=''", *(f"-c {s}" for s in settings)]),
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        pid = int((data / "postmaster.pid").read_text().split()[0])
-        yield Cluster(f"postgresql://postgres@/postgres?host={sock}", pid)
-    finally:
-        subprocess.run([*ctl, "-m", "immediate", "stop"], capture_output=True)
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # replicas ----------------------------------------------------------------------------------
@@ -350,6 +296,8 @@ async def main(ns: argparse.Namespace) -> None:
         f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
         flush=True,
     )
+    if not (PG_BIN / "initdb").exists():
+        raise SystemExit("PostgreSQL 15 is not installed (apt: postgresql)")
     with (
         pg_cluster(tuple(ns.pg)) as pg,
         tempfile.TemporaryDirectory(prefix="rtc-bench-console-") as tmp,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import shutil
 import subprocess
@@ -108,13 +109,18 @@ def _reap_stale_clusters(as_pg: list[str]) -> None:
         shutil.rmtree(owner.parent, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A private PostgreSQL cluster on a unix socket in a temp dir, removed afterwards."""
-    if not (PG_BIN / "initdb").exists():
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL 15 is not installed (apt: postgresql)")
-        pytest.skip("PostgreSQL 15 is not installed (apt: postgresql)")
+@dataclass(frozen=True)
+class Cluster:
+    """A private PostgreSQL cluster: its URL and postmaster pid."""
+
+    url: str
+    pid: int
+
+
+@contextlib.contextmanager
+def pg_cluster(settings: tuple[str, ...] = ()) -> Iterator[Cluster]:
+    """A private PostgreSQL cluster on a unix socket in a temp dir (``settings``: extra
+    ``name=value`` server settings), stopped and removed afterwards. Needs ``PG_BIN``."""
     as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     _reap_stale_clusters(as_pg)
     tmp = Path(tempfile.mkdtemp(prefix="rtc-pg-"))
@@ -130,27 +136,33 @@ def postgres_url() -> Iterator[str]:
         check=True,
         capture_output=True,
     )
+    ctl = [*as_pg, str(PG_BIN / "pg_ctl"), "-D", str(data), "-w"]
     subprocess.run(
         [
-            *as_pg,
-            str(PG_BIN / "pg_ctl"),
-            "-D",
-            str(data),
-            "-w",
+            *ctl,
             "-l",
             str(tmp / "log"),
             "-o",
-            f"-k {sock} -c listen_addresses=''",
+            " ".join([f"-k {sock} -c listen_addresses=''", *(f"-c {s}" for s in settings)]),
             "start",
         ],
         check=True,
         capture_output=True,
     )
     try:
-        yield f"postgresql://postgres@/postgres?host={sock}"
+        pid = int((data / "postmaster.pid").read_text().split()[0])
+        yield Cluster(f"postgresql://postgres@/postgres?host={sock}", pid)
     finally:
-        subprocess.run(
-            [*as_pg, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-            capture_output=True,
-        )
+        subprocess.run([*ctl, "-m", "immediate", "stop"], capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A private PostgreSQL cluster on a unix socket in a temp dir, removed afterwards."""
+    if not (PG_BIN / "initdb").exists():
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL 15 is not installed (apt: postgresql)")
+        pytest.skip("PostgreSQL 15 is not installed (apt: postgresql)")
+    with pg_cluster() as cluster:
+        yield cluster.url
