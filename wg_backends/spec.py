@@ -47,6 +47,7 @@ from wg_backends.errors import SpecError
 __all__ = [
     "MAX_SPEC_BYTES",
     "PeerSpec",
+    "RelaySpec",
     "TunnelSpec",
     "parse_endpoint",
     "parse_spec",
@@ -291,6 +292,60 @@ class PeerSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return tuple(out)
 
 
+_MAX_RELAYS = 8
+_MAX_PINS = 4
+_RELAY_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+_PIN = re.compile(r"[A-Za-z0-9+/]{43}=")
+
+
+class RelaySpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One mTLS relay that carries this tunnel's WireGuard packets when UDP is blocked.
+
+    ``name``: a short label (``[a-z0-9-]``, shown to the user and in logs);
+    ``endpoint``: the relay's ``host:port`` (TCP, TLS 1.3); ``server_name``: the name its
+    certificate must carry (default: the endpoint's host; required when the host is an IP
+    literal); ``spki``: base64 SHA-256 pins of the relay's SubjectPublicKeyInfo (any
+    certificate of the verified chain may match; empty: the OS trust store alone).
+    The relay forwards to the spec's (first) peer endpoint; which gateways a relay serves
+    is the relay's own configuration. Validated on construction and decode.
+    """
+
+    name: str
+    endpoint: str
+    server_name: str | None = None
+    spki: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _RELAY_NAME.fullmatch(self.name):
+            raise SpecError(f"relays.name: {self.name!r} is not [a-z0-9-]{{1,32}}")
+        host, _ = parse_endpoint(self.endpoint)
+        if self.server_name is not None:
+            _clean("relays.server_name", self.server_name, limit=253)
+            labels = self.server_name.rstrip(".").split(".")
+            if not all(_HOSTLABEL.fullmatch(lb) for lb in labels) or all(
+                lb.isdigit() for lb in labels
+            ):
+                raise SpecError(f"relays.server_name: {self.server_name!r} is not a host name")
+        elif _endpoint_ip(self.endpoint) is not None:
+            raise SpecError(
+                f"relays.server_name: relay {self.name} is an IP address ({host}); "
+                "give the name its certificate carries"
+            )
+        if len(self.spki) > _MAX_PINS:
+            raise SpecError(f"relays.spki: more than {_MAX_PINS} pins")
+        for pin in self.spki:
+            if not isinstance(pin, str) or not _PIN.fullmatch(pin):
+                raise SpecError(f"relays.spki: {pin!r} is not a base64 SHA-256 digest")
+
+    def tls_name(self) -> str:
+        """The name the relay's certificate must carry (SNI and hostname check)."""
+        return self.server_name or parse_endpoint(self.endpoint)[0]
+
+    def address(self) -> tuple[str, int]:
+        """``(host, port)`` to connect to."""
+        return parse_endpoint(self.endpoint)
+
+
 class TunnelSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One tunnel: the interface and its peers.
 
@@ -315,14 +370,28 @@ class TunnelSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # canonical form, and older clients and helpers still read newer specs. Read it with
     # ``suffixes()``.
     dns_suffixes: tuple[str, ...] | msgspec.UnsetType = msgspec.UNSET
+    # UNSET when empty for the same reason: mTLS relays for networks that drop UDP
+    # (issue 21). Read it with ``relay_list()``.
+    relays: tuple[RelaySpec, ...] | msgspec.UnsetType = msgspec.UNSET
 
     def suffixes(self) -> tuple[str, ...]:
         """The split-DNS suffixes (empty: none)."""
         return () if isinstance(self.dns_suffixes, msgspec.UnsetType) else self.dns_suffixes
 
+    def relay_list(self) -> tuple[RelaySpec, ...]:
+        """The relays that may carry this tunnel when UDP is blocked (empty: none)."""
+        return () if isinstance(self.relays, msgspec.UnsetType) else self.relays
+
     def __post_init__(self) -> None:
         if not isinstance(self.dns_suffixes, msgspec.UnsetType) and not self.dns_suffixes:
             msgspec.structs.force_setattr(self, "dns_suffixes", msgspec.UNSET)
+        if not isinstance(self.relays, msgspec.UnsetType) and not self.relays:
+            msgspec.structs.force_setattr(self, "relays", msgspec.UNSET)
+        relays = self.relay_list()
+        if len(relays) > _MAX_RELAYS:
+            raise SpecError(f"relays: more than {_MAX_RELAYS}")
+        if len({r.name for r in relays}) != len(relays):
+            raise SpecError("relays.name: two relays have the same name")
         validate_interface(self.interface)
         if self.private_key is not None:
             validate_key("private_key", self.private_key)
@@ -377,6 +446,14 @@ class TunnelSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
                 if net.prefixlen and ep in net:
                     raise SpecError(
                         f"peers.allowed_ips: {net} covers the gateway endpoint {ep} (routing loop)"
+                    )
+        for relay in self.relay_list():
+            ep = _endpoint_ip(relay.endpoint)
+            for net in nets if ep is not None else ():
+                if ep in net:  # even /0: the relay carries the tunnel, it cannot be inside it
+                    raise SpecError(
+                        f"relays.endpoint: {net} covers relay {relay.name} ({ep}): "
+                        "the relay would be reached through the tunnel it carries"
                     )
 
     def interfaces(self) -> tuple[IPInterface, ...]:

@@ -36,6 +36,7 @@ __all__ = [
     "PostureSubmission",
     "Problem",
     "RecheckRequest",
+    "RelayKeyRequest",
     "UserGroups",
     "UserList",
 ]
@@ -99,6 +100,15 @@ class EnrollRequest(_Model, frozen=True):
     platform: Literal["linux", "windows", "macos"]
     wg_public_key: Annotated[str, Meta(pattern=WG_KEY_PATTERN)]
     signing_key: Annotated[str, Meta(pattern=ED25519_B64URL_PATTERN)]
+    #: The helper's relay key (Ed25519, raw, base64url): the controller issues the
+    #: device's relay client certificate to it (issue 21). None: no relay for this device.
+    relay_key: Annotated[str, Meta(pattern=ED25519_B64URL_PATTERN)] | None = None
+
+
+class RelayKeyRequest(_Model, frozen=True):
+    """``PUT /v1/devices/{id}/relay-key``: register (or replace) the device's relay key."""
+
+    relay_key: Annotated[str, Meta(pattern=ED25519_B64URL_PATTERN)]
 
 
 class GatewayInfo(_Model, frozen=True):
@@ -146,6 +156,9 @@ class BundleResponse(_Model, frozen=True):
     bundle: _JWS
     version: Annotated[int, Meta(ge=1)]
     expires_at: _TS
+    #: The device's relay client certificate (PEM, issued by the controller's relay CA
+    #: to the registered relay key), when the deployment has relays and the device a key.
+    relay_cert: Annotated[str, Meta(max_length=8192)] | None = None
 
 
 class Event(_Model, frozen=True):
