@@ -15,7 +15,7 @@ import msgspec
 
 from wg_backends.errors import BackendError
 
-__all__ = ["PeerStatus", "TunnelStatus", "parse_wg_dump"]
+__all__ = ["PeerStatus", "RelayHealth", "TransportStatus", "TunnelStatus", "parse_wg_dump"]
 
 
 class PeerStatus(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -29,6 +29,35 @@ class PeerStatus(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     rx_bytes: int
     tx_bytes: int
     persistent_keepalive: int | None
+
+
+class RelayHealth(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One relay as the helper last measured it (``rtt_ms``/``load`` None: not yet)."""
+
+    name: str
+    healthy: bool
+    rtt_ms: float | None = None
+    load: int | None = None
+
+
+class TransportStatus(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """How the tunnel's WireGuard packets travel (issue 21), for a spec with relays.
+
+    ``kind``: ``udp`` (straight to the gateway) or ``relay`` (over the TLS relay named
+    ``relay``). ``state``: ``direct``, ``relay``, ``trying`` (a change is being tried) or
+    ``no_path`` (neither UDP nor any relay works). ``reason``: why, as a code —
+    ``udp_ok``, ``udp_blocked``, ``udp_silent``, ``relay_failed``, ``udp_back``,
+    ``no_certificate``, ``relays_down``; ``detail``: English text for logs (the UI
+    words it from the code). ``since``: Unix time of the last change.
+    """
+
+    kind: str
+    state: str
+    reason: str
+    since: float
+    relay: str | None = None
+    detail: str = ""
+    relays: tuple[RelayHealth, ...] = ()
 
 
 class TunnelStatus(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -45,6 +74,8 @@ class TunnelStatus(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     listen_port: int | None = None
     peers: tuple[PeerStatus, ...] = ()
     state: str = ""
+    #: Set by the helper for a tunnel whose spec has relays (None: plain UDP, no choice).
+    transport: TransportStatus | None = None
 
     @property
     def rx_bytes(self) -> int:
