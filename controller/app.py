@@ -12,15 +12,17 @@ an unexpected exception is a 500 problem without internals.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
+from msgspec import Meta
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -44,6 +46,7 @@ from controller.service import ControllerService
 from controller.storage.base import AuditEntry
 from controller.tokens import Identity, TokenValidator
 from core.controlplane.models import (
+    ED25519_B64URL_PATTERN,
     AuditList,
     AuditRecord,
     BreakGlassReport,
@@ -58,21 +61,33 @@ from core.controlplane.models import (
     PostureResult,
     PostureSubmission,
     RecheckRequest,
+    RelayKeyRequest,
     UserGroups,
     UserList,
 )
 from core.wire.policy import Resource, Rule
 from core.wire.telemetry import DecisionAck, DecisionList, DecisionSubmission
 
-__all__ = ["OPERATIONS", "Operation", "create_app"]
+__all__ = ["OPERATIONS", "Operation", "RelayDeviceList", "create_app"]
 
 _log = logging.getLogger(__name__)
 _ID_RE = re.compile(r"^[A-Za-z0-9._:@-]{1,64}$")
 _POLICY_ID_RE = re.compile(r"^[A-Za-z0-9._:@+-]{1,128}$")
 SSE_KEEPALIVE_S = 15.0
 
-Auth = Literal["none", "user", "admin"]
+Auth = Literal["none", "user", "admin", "relay"]
 Handler = Callable[["Ctx"], Awaitable[Any]]
+
+
+class RelayDeviceList(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``GET /v1/relay/devices``: the devices a relay may admit (issue 21) — every active
+    device with a relay key, by id, with that key (raw Ed25519, base64url). A relay
+    accepts a client certificate only when its device is listed with the same key."""
+
+    devices: dict[
+        Annotated[str, Meta(pattern=r"^[A-Za-z0-9._:@-]{1,64}$")],
+        Annotated[str, Meta(pattern=ED25519_B64URL_PATTERN)],
+    ]
 
 
 @dataclass(frozen=True)
@@ -180,6 +195,19 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=(401, 403, 404),
         path_params=("device_id",),
         handler_name="bundle",
+        tags=("client",),
+    ),
+    Operation(
+        "PUT",
+        "/v1/devices/{device_id}/relay-key",
+        "putRelayKey",
+        "Register (or replace) the device's relay key: its relay certificates are issued to it",
+        "user",
+        body=RelayKeyRequest,
+        status=204,
+        errors=(400, 401, 403, 404, 413, 422),
+        path_params=("device_id",),
+        handler_name="relay_key",
         tags=("client",),
     ),
     Operation(
@@ -381,6 +409,17 @@ OPERATIONS: tuple[Operation, ...] = (
         handler_name="rotate",
         tags=("admin",),
     ),
+    Operation(
+        "GET",
+        "/v1/relay/devices",
+        "listRelayDevices",
+        "For relays: active devices and their relay keys (ETag; If-None-Match answers 304)",
+        "relay",
+        answer=RelayDeviceList,
+        errors=(401,),
+        handler_name="relay_devices",
+        tags=("relay",),
+    ),
 )
 
 
@@ -454,6 +493,13 @@ class Api:
             if not admin_token_matches(self.service.config, token.strip()):
                 raise Unauthorized(
                     "admin credential refused", headers={"WWW-Authenticate": "Bearer"}
+                )
+            return None
+        if auth == "relay":
+            # Only the relay token: never a user's token nor the admin token.
+            if not self.service.relay_token_ok(token.strip()):
+                raise Unauthorized(
+                    "relay credential refused", headers={"WWW-Authenticate": "Bearer"}
                 )
             return None
         return await self.validator.validate(token.strip())
@@ -557,6 +603,10 @@ class Api:
         assert ctx.identity is not None
         return self.service.bundle(ctx.identity, ctx.params["device_id"])
 
+    async def h_relay_key(self, ctx: Ctx) -> None:
+        assert ctx.identity is not None
+        self.service.set_relay_key(ctx.identity, ctx.params["device_id"], ctx.body.relay_key)
+
     async def h_break_glass(self, ctx: Ctx) -> AuditRecord:
         assert ctx.identity is not None
         return self.service.report_break_glass(
@@ -590,6 +640,16 @@ class Api:
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
+
+    # relay handlers ---------------------------------------------------------------
+    async def h_relay_devices(self, ctx: Ctx) -> Response:
+        body = msgspec.json.encode(RelayDeviceList(devices=self.service.relay_devices()))
+        # The body is canonical (sorted ids, compact JSON): equal lists, equal tags.
+        etag = '"' + hashlib.sha256(body).hexdigest() + '"'
+        headers = {"ETag": etag, "Cache-Control": "no-store"}
+        if _etag_matches(ctx.request.headers.get("if-none-match", ""), etag):
+            return Response(status_code=304, headers=headers)
+        return Response(body, media_type="application/json", headers=headers)
 
     # admin handlers ---------------------------------------------------------------
     async def h_list_resources(self, ctx: Ctx) -> list[Resource]:
@@ -780,3 +840,11 @@ def create_app(
 
 
 _TITLES = {404: "Not found", 405: "Method not allowed", 400: "Bad request"}
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    """Whether an ``If-None-Match`` header names ``etag`` (weak comparison, RFC 9110)."""
+    if not header or len(header) > 4096:
+        return False
+    tags = [t.strip() for t in header.split(",")]
+    return any(t == "*" or t.removeprefix("W/") == etag for t in tags)

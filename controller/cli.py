@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,16 +27,81 @@ from controller.config import (
     ConsoleConfig,
     ControllerConfig,
     DevOidcConfig,
+    RelayConfig,
     hash_admin_token,
     load_config,
     new_admin_token,
     save_config,
 )
 from controller.keys import SigningKeyRing
+from controller.relayca import CA_CERT_FILE, RelayCA
 from controller.storage import StorageError
 from core.aio import cancel_and_wait, spawn
 
 __all__ = ["main"]
+
+
+#: The relay token file ``init --relay`` writes beside the config (0600).
+RELAY_TOKEN_FILE = "relay-token"  # noqa: S105 - a file name, not a secret
+
+
+def _init_relays(args: argparse.Namespace) -> tuple[RelayConfig, ...]:
+    """``--relay NAME=HOST:PORT`` (+ ``--relay-server-name NAME=HOST``) as relay configs.
+    Raises ``ValueError`` naming the bad option."""
+    server_names: dict[str, str] = {}
+    for item in args.relay_server_name or ():
+        name, sep, host = item.partition("=")
+        if not sep or not name or not host:
+            raise ValueError(f"--relay-server-name {item!r}: expected NAME=HOST")
+        server_names[name] = host
+    relays: list[RelayConfig] = []
+    for item in args.relay or ():
+        name, sep, endpoint = item.partition("=")
+        if not sep or not name or not endpoint:
+            raise ValueError(f"--relay {item!r}: expected NAME=HOST:PORT")
+        relays.append(RelayConfig(name=name, endpoint=endpoint, server_name=server_names.get(name)))
+    unknown = sorted(set(server_names) - {r.name for r in relays})
+    if unknown:
+        raise ValueError(f"--relay-server-name names no --relay: {unknown[0]!r}")
+    return tuple(relays)
+
+
+def _write_secret(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` with mode 0600 from the start (atomic replace)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    tmp.replace(path)
+
+
+def _print_relay_setup(cfg: ControllerConfig, keys_dir: Path, token_path: Path) -> None:
+    """Where the relay CA and token are, and a relay config to start from, per relay."""
+    ca_path = keys_dir / CA_CERT_FILE
+    print(f"relay CA (relays' client_ca_file): {ca_path}")
+    print(f"relay token (relays' token_file, keep secret): {token_path}")
+    for relay in cfg.relays:
+        _host, port = relay.spec().address()
+        example = {
+            "name": relay.name,
+            "listen": f"0.0.0.0:{port}",
+            "cert_file": f"{relay.name}-cert.pem",
+            "key_file": f"{relay.name}-key.pem",
+            "client_ca_file": str(ca_path),
+            "controller_url": cfg.effective_public_url,
+            "token_file": str(token_path),
+            "gateways": ["GATEWAY-HOST:51820"],
+            "max_streams": 1000,
+            "queue_bytes": 262144,
+            "poll_interval_s": 0.5,
+        }
+        print(
+            f"relay {relay.name}: a config for `rustronaut-controller relay --config F` "
+            f"(set cert_file/key_file to its TLS certificate for {relay.spec().tls_name()} "
+            "and gateways to the WireGuard endpoints it forwards to):"
+        )
+        print(json.dumps(example, indent=2))
 
 
 def _init(args: argparse.Namespace) -> int:
@@ -66,6 +132,7 @@ def _init(args: argparse.Namespace) -> int:
             admin_groups=tuple(args.console_admin_group or ("rustronaut-admins",)),
         )
     try:
+        relays = _init_relays(args)
         cfg = ControllerConfig(
             admin_token_sha256=hash_admin_token(token),
             keys_dir="keys",
@@ -76,15 +143,24 @@ def _init(args: argparse.Namespace) -> int:
             public_url=args.public_url or "",
             dev_oidc=DevOidcConfig() if args.dev_oidc else None,
             console=console,
+            relays=relays,
+            relay_token_file=RELAY_TOKEN_FILE if relays else None,
         )
     except (ValueError, ConfigError) as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 2
+    token_path = path.parent / RELAY_TOKEN_FILE
+    if relays:  # before the config that names it
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_secret(token_path, secrets.token_urlsafe(32) + "\n")
     save_config(path, cfg)
     ring = SigningKeyRing.load_or_create(path.parent / "keys")
     print(f"wrote {path}")
     print(f"policy root (clients' policy_trust_anchors): {ring.root_public()}")
     print(f"admin token (shown once): {token}")
+    if relays:
+        RelayCA.load_or_create(path.parent / "keys")
+        _print_relay_setup(cfg, path.parent / "keys", token_path)
     if console is not None:
         base = cfg.effective_public_url
         print(f"admin console: {base}/console/ (admins: {', '.join(console.admin_groups)})")
@@ -196,9 +272,25 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         help="a group whose members may use the console (repeatable)",
     )
+    init.add_argument(
+        "--relay",
+        action="append",
+        metavar="NAME=HOST:PORT",
+        help="an mTLS relay for networks that drop UDP (repeatable); writes a relay token",
+    )
+    init.add_argument(
+        "--relay-server-name",
+        action="append",
+        metavar="NAME=HOST",
+        help="the name on relay NAME's TLS certificate (needed when HOST:PORT is an IP)",
+    )
     init.add_argument("--force", action="store_true")
     serve = sub.add_parser("serve", help="run the controller")
     serve.add_argument("--config", default="controller.json")
+    relay_p = sub.add_parser("relay", help="run an mTLS relay (WireGuard over TLS, no UDP)")
+    relay_p.add_argument("--config", required=True, help="the relay's JSON config")
+    relay_p.add_argument("--stats-file", help="write the relay's counters here every second")
+    relay_p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
     keys = sub.add_parser("keys").add_subparsers(dest="action", required=True)
     kroot = keys.add_parser("root", help="print the policy root key (policy_trust_anchors)")
     kroot.add_argument("--config", default="controller.json")
@@ -244,6 +336,10 @@ def main(argv: list[str] | None = None) -> int:
         return _init(args)
     if args.cmd == "serve":
         return _serve(args)
+    if args.cmd == "relay":
+        from controller.relay.__main__ import run as run_relay
+
+        return run_relay(args)
     if args.cmd == "keys":
         return _keys_root(args)
     if args.cmd == "resource":

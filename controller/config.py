@@ -17,6 +17,9 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from wg_backends.errors import SpecError
+from wg_backends.spec import RelaySpec, parse_endpoint
+
 __all__ = [
     "ConfigError",
     "ConsoleConfig",
@@ -25,10 +28,13 @@ __all__ = [
     "DevOidcConfig",
     "GatewayConfig",
     "IssuerConfig",
+    "RelayConfig",
     "admin_token_matches",
     "hash_admin_token",
     "load_config",
     "new_admin_token",
+    "read_relay_token",
+    "relay_token_matches",
     "save_config",
 ]
 
@@ -129,6 +135,57 @@ class GatewayConfig(_Cfg, frozen=True):
             )
 
 
+class RelayConfig(_Cfg, frozen=True):
+    """An mTLS relay that carries devices' WireGuard over TLS where UDP is blocked
+    (issue 21). Listed, as a ``RelaySpec``, in the signed tunnel spec of every gateway it
+    serves (``gateways``: those gateways' endpoints; empty = every gateway).
+
+    ``name``/``endpoint``/``server_name``/``spki`` are checked at load exactly as a client
+    checks them in a bundle (:class:`wg_backends.spec.RelaySpec`), so a bad endpoint or
+    pin fails when the controller starts, not when a device fetches its bundle.
+    """
+
+    name: Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
+    endpoint: str
+    server_name: str | None = None
+    spki: tuple[str, ...] = ()
+    gateways: Annotated[tuple[str, ...], Meta(max_length=16)] = ()
+
+    def __post_init__(self) -> None:
+        try:
+            self.spec()
+            for gw in self.gateways:
+                parse_endpoint(gw)
+        except SpecError as exc:
+            raise ValueError(f"relay {self.name}: {exc}") from None
+
+    def spec(self) -> RelaySpec:
+        """The relay as the signed tunnel spec lists it. Raises ``SpecError``."""
+        return RelaySpec(
+            name=self.name, endpoint=self.endpoint, server_name=self.server_name, spki=self.spki
+        )
+
+    def serves(self, gateway_endpoint: str) -> bool:
+        """Whether this relay forwards to the gateway at ``gateway_endpoint``."""
+        if not self.gateways:
+            return True
+        want = _endpoint_key(gateway_endpoint)
+        return any(_endpoint_key(gw) == want for gw in self.gateways)
+
+
+def _endpoint_key(endpoint: str) -> tuple[str, int] | str:
+    """An endpoint compared by meaning (host case, IPv6 spelling), else as written."""
+    try:
+        host, port = parse_endpoint(endpoint)
+    except SpecError:
+        return endpoint
+    try:
+        host = str(ipaddress.ip_address(host))
+    except ValueError:
+        host = host.rstrip(".").lower()
+    return host, port
+
+
 class ConsoleConfig(_Cfg, frozen=True):
     """The admin console under ``<public_url>/console``: an OIDC relying party for admins.
 
@@ -205,6 +262,11 @@ class ControllerConfig(_Cfg, frozen=True):
     tunnel_mtu: int | None = None
     #: The admin console (None: not served).
     console: ConsoleConfig | None = None
+    #: mTLS relays for networks that drop UDP (issue 21), at most 8, names unique.
+    relays: Annotated[tuple[RelayConfig, ...], Meta(max_length=8)] = ()
+    #: The file holding the bearer token relays present to ``GET /v1/relay/devices``
+    #: (required with ``relays``; at least 32 characters; not group/world-readable).
+    relay_token_file: str | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -217,7 +279,6 @@ class ControllerConfig(_Cfg, frozen=True):
             except ValueError:
                 raise ValueError(f"tunnel_dns: {server!r} is not an IP address") from None
         if self.tunnel_dns_suffixes is not None:
-            from wg_backends.errors import SpecError
             from wg_backends.spec import validate_dns_suffix
 
             for suffix in self.tunnel_dns_suffixes:
@@ -232,6 +293,7 @@ class ControllerConfig(_Cfg, frozen=True):
         names = [g.interface for g in self.all_gateways if g.interface]
         if len(names) != len(set(names)):
             raise ValueError("gateways: two gateways name the same interface")
+        self._check_relays()
         if self.console is not None:
             if not _console_origin_ok(self.effective_public_url):
                 # The session cookie is Secure (``__Host-``): a browser would never send
@@ -250,6 +312,25 @@ class ControllerConfig(_Cfg, frozen=True):
                 raise ValueError(
                     "console: an external issuer needs client_secret_file (or client_secret)"
                 )
+
+    def _check_relays(self) -> None:
+        relay_names = [r.name for r in self.relays]
+        if len(relay_names) != len(set(relay_names)):
+            dup = sorted({n for n in relay_names if relay_names.count(n) > 1})
+            raise ValueError(f"relays: two relays are named {dup[0]!r}")
+        known = {_endpoint_key(g.endpoint) for g in self.all_gateways}
+        for relay in self.relays:
+            for gw in relay.gateways:
+                if _endpoint_key(gw) not in known:
+                    raise ValueError(
+                        f"relays: relay {relay.name} serves gateway {gw!r}, which is not the "
+                        "endpoint of a configured gateway (gateway/gateways)"
+                    )
+        if self.relays and not self.relay_token_file:
+            raise ValueError(
+                "relay_token_file: relays are configured but no relay token file is named "
+                "(the relays' bearer token for /v1/relay/devices)"
+            )
 
     @property
     def effective_public_url(self) -> str:
@@ -289,6 +370,57 @@ def admin_token_matches(config: ControllerConfig, presented: str) -> bool:
     return hmac.compare_digest(hash_admin_token(presented), config.admin_token_sha256)
 
 
+#: The shortest relay token accepted (``init`` writes 43 characters: 256 bits).
+MIN_RELAY_TOKEN_CHARS = 32
+
+
+def read_relay_token(config: ControllerConfig) -> str | None:
+    """The relays' bearer token from ``relay_token_file`` (None when no file is named).
+
+    Raises ``ConfigError`` when the file cannot be read, is readable or writable by its
+    group or others (the token lets anyone list every device's relay key), holds fewer than
+    :data:`MIN_RELAY_TOKEN_CHARS` characters or anything but visible ASCII, or is the admin
+    token (a relay must never hold the admin credential).
+    """
+    if config.relay_token_file is None:
+        return None
+    path = Path(config.relay_token_file)
+    try:
+        st = path.stat()
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"relay_token_file: cannot read {path}: {exc}") from exc
+    if st.st_mode & 0o077:
+        raise ConfigError(
+            f"relay_token_file: {path} is accessible to its group or others "
+            f"(mode {st.st_mode & 0o777:o}); chmod 600 it"
+        )
+    try:
+        token = raw.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise ConfigError(f"relay_token_file: {path} is not ASCII text") from None
+    if len(token) < MIN_RELAY_TOKEN_CHARS:
+        raise ConfigError(
+            f"relay_token_file: the token in {path} has {len(token)} characters, "
+            f"fewer than {MIN_RELAY_TOKEN_CHARS}"
+        )
+    if not all(33 <= ord(c) < 127 for c in token):
+        raise ConfigError(f"relay_token_file: the token in {path} has spaces or control characters")
+    if hmac.compare_digest(hash_admin_token(token), config.admin_token_sha256):
+        raise ConfigError("relay_token_file: the relay token must not be the admin token")
+    return token
+
+
+def relay_token_matches(expected: str | None, presented: str) -> bool:
+    """Constant-time check of a relay's bearer token; always False without a token."""
+    if expected is None:
+        return False
+    # Compare digests: equal lengths, so the time tells nothing about the token's length.
+    return hmac.compare_digest(
+        hashlib.sha256(presented.encode()).digest(), hashlib.sha256(expected.encode()).digest()
+    )
+
+
 def load_config(path: Path) -> ControllerConfig:
     """Read and validate the config file; raises ``ConfigError`` naming the problem."""
     try:
@@ -306,6 +438,9 @@ def load_config(path: Path) -> ControllerConfig:
     if cfg.database.startswith("sqlite:///") and not cfg.database.startswith("sqlite:////"):
         rel = cfg.database.removeprefix("sqlite:///")
         cfg = msgspec.structs.replace(cfg, database=f"sqlite://{base / rel}")
+    if cfg.relay_token_file is not None and not Path(cfg.relay_token_file).is_absolute():
+        cfg = msgspec.structs.replace(cfg, relay_token_file=str(base / cfg.relay_token_file))
+    read_relay_token(cfg)  # a missing, short or unsafe token file fails here, at load
     return cfg
 
 

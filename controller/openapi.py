@@ -44,6 +44,8 @@ def openapi_document() -> dict[str, Any]:
             item["security"] = [{"userBearer": []}]
         elif op.auth == "admin":
             item["security"] = [{"adminBearer": []}]
+        elif op.auth == "relay":
+            item["security"] = [{"relayBearer": []}]
         else:
             item["security"] = []
         params = [
@@ -129,6 +131,11 @@ def openapi_document() -> dict[str, Any]:
                     "type": "http",
                     "scheme": "bearer",
                     "description": "The admin token written by `init`",
+                },
+                "relayBearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The relays' token (the file named by `relay_token_file`)",
                 },
             },
         },

@@ -19,6 +19,12 @@ whenever a rule, resource, group membership, device or posture report changes, a
 and on every ``run_expiry`` tick (time-bound rules, retries of a failed gateway). The
 user's subject, email and token groups are remembered from their last authenticated call
 (``Storage.set_identity``) so rules can be evaluated without a token.
+
+Relays (issue 21): each tunnel spec of a bundle lists, signed with it, the configured relays
+that serve its gateway; with every bundle an active device with a registered relay key gets
+a fresh client certificate from the relay CA (``keys_dir/relay-ca.*``), issued to that key
+only; relays admit devices from ``relay_devices()``. The constructor raises
+``ConfigError`` for an unsafe relay token file.
 """
 
 from __future__ import annotations
@@ -30,11 +36,17 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from controller.config import ControllerConfig, GatewayConfig
+from controller.config import (
+    ControllerConfig,
+    GatewayConfig,
+    read_relay_token,
+    relay_token_matches,
+)
 from controller.drafts import DraftError, Policy, PolicyDiff, check_policy
 from controller.drafts import diff as policy_diff
 from controller.errors import (
@@ -52,6 +64,7 @@ from controller.gateway_filter import render_filter
 from controller.keys import SigningKeyRing
 from controller.ratelimit import RateLimiter
 from controller.reach import allowed_ips, reachable
+from controller.relayca import RelayCA
 from controller.storage import (
     AuditEntry,
     ConflictError,
@@ -84,7 +97,7 @@ from core.wire.telemetry import (
     verify_batch,
 )
 from wg_backends.errors import SpecError
-from wg_backends.spec import PeerSpec, TunnelSpec, validate_dns_suffix
+from wg_backends.spec import PeerSpec, RelaySpec, TunnelSpec, validate_dns_suffix
 
 __all__ = ["ControllerService", "PolicyEffect"]
 
@@ -138,6 +151,13 @@ class ControllerService:
         #: called on the loop thread after each new batch is stored, with its rows (record
         #: ids set) and the device (the console's live feed); must not block or raise
         self.decision_listeners: list[Callable[[list[DecisionEntry], DeviceRecord], None]] = []
+        #: the relays' bearer token (issue 21); read once: ``ConfigError`` here if unsafe
+        self._relay_token = read_relay_token(config)
+        #: the relay CA (keys_dir/relay-ca.*), made at start when relays are configured:
+        #: a relay's ``client_ca_file`` must exist before any device fetches a bundle
+        self._relay_ca = RelayCA.load_or_create(Path(config.keys_dir)) if config.relays else None
+        #: relays already reported as left out of a tunnel spec (logged once each)
+        self._relays_skipped: set[tuple[str, str]] = set()
 
     def now(self) -> int:
         """The service clock in whole seconds."""
@@ -408,6 +428,8 @@ class ControllerService:
             Ed25519PublicKey.from_public_bytes(raw)
         except ValueError as exc:
             raise Unprocessable(f"signing_key is not an Ed25519 public key: {exc}") from exc
+        if req.relay_key is not None:
+            _relay_key_bytes(req.relay_key)
         device_id = "dev_" + secrets.token_urlsafe(12).replace("-", "x").replace("_", "y")
         try:
             dev = self.storage.enroll_device(
@@ -420,6 +442,7 @@ class ControllerService:
                 pool=self.config.pool_network,
                 reserved=self._reserved,
                 now=self.now(),
+                relay_key=req.relay_key,
             )
         except ConflictError as exc:
             raise Conflict(str(exc)) from exc
@@ -437,6 +460,41 @@ class ControllerService:
             created_at=dev.created_at,
             gateway=GatewayInfo(public_key=gw.public_key, endpoint=gw.endpoint) if gw else None,
         )
+
+    def set_relay_key(self, identity: Identity, device_id: str, relay_key: str) -> None:
+        """Register (replace) the caller's device's relay key (issue 21): the helper's
+        Ed25519 public key that the device's relay certificates are issued to.
+
+        Ownership as for every device call (another user's or a missing device:
+        ``NotFound``; revoked: ``Forbidden``); not a raw Ed25519 key: ``Unprocessable``.
+        Nothing is stored on any refusal. The relays see the new key on their next poll
+        of ``/v1/relay/devices`` (and drop streams authenticated with the old one).
+        """
+        self._device_for(identity, device_id)
+        _relay_key_bytes(relay_key)
+        try:
+            self.storage.set_relay_key(device_id, relay_key)
+        except NotFoundError as exc:  # revoked between the check and the write
+            raise Forbidden(f"device {device_id!r} has been revoked") from exc
+
+    def relay_devices(self) -> dict[str, str]:
+        """``device id -> relay key`` of every active device with a relay key: the
+        directory relays admit streams by (``GET /v1/relay/devices``)."""
+        return self.storage.relay_devices()
+
+    def relay_token_ok(self, presented: str) -> bool:
+        """Whether ``presented`` is the relays' bearer token (constant time; always
+        False when no relay token is configured)."""
+        return relay_token_matches(self._relay_token, presented)
+
+    def relay_cert(self, dev: DeviceRecord) -> str | None:
+        """A fresh relay client certificate (PEM) for an active device with a relay key
+        when relays are configured, else None. Issued only to the key the device
+        registered, never for a revoked device."""
+        ca = self._relay_ca
+        if ca is None or dev.relay_key is None or dev.status != "active":
+            return None
+        return ca.issue(dev.device_id, _relay_key_bytes(dev.relay_key), now=self.clock())
 
     def revoke(self, device_id: str) -> DeviceRecord:
         """Revoke a device: address released, peer removed, event sent. Idempotent."""
@@ -672,7 +730,12 @@ class ControllerService:
         if lapsed and (self._filtering() or not _posture_failed(dev)):
             self._gateway_add(dev)  # it refreshed: back on the gateway at once
             self.reconcile_gateway()  # and its grants with it
-        return BundleResponse(bundle=token, version=version, expires_at=bundle.expires_at)
+        return BundleResponse(
+            bundle=token,
+            version=version,
+            expires_at=bundle.expires_at,
+            relay_cert=self.relay_cert(dev),
+        )
 
     def _compose_bundle(
         self,
@@ -735,7 +798,39 @@ class ControllerService:
             dns=self.config.tunnel_dns,
             dns_suffixes=self.dns_suffixes(resources) if self.config.tunnel_dns else (),
             mtu=self.config.tunnel_mtu,
+            relays=self._relays_for(gw, allowed),
         )
+
+    def _relays_for(self, gw: GatewayConfig, allowed: list[str]) -> tuple[RelaySpec, ...]:
+        """The relays serving ``gw`` (config order) that the tunnel can use: a relay
+        whose address the tunnel's routes cover would be reached through the tunnel it
+        carries, so it is left out (logged once) rather than failing the bundle."""
+        nets = [ipaddress.ip_network(a, strict=False) for a in allowed]
+        out: list[RelaySpec] = []
+        for relay in self.config.relays:
+            if not relay.serves(gw.endpoint):
+                continue
+            spec = relay.spec()
+            host, _port = spec.address()
+            try:
+                ip = ipaddress.ip_address(host)
+            except ValueError:
+                ip = None  # a host name: the client checks what it resolves to
+            covering = next((n for n in nets if ip is not None and ip in n), None)
+            if covering is not None:
+                if (relay.name, str(covering)) not in self._relays_skipped:
+                    self._relays_skipped.add((relay.name, str(covering)))
+                    _log.warning(
+                        "relay %s (%s) is inside the tunnel's route %s to gateway %s: "
+                        "left out of that tunnel spec",
+                        relay.name,
+                        ip,
+                        covering,
+                        gw.endpoint,
+                    )
+                continue
+            out.append(spec)
+        return tuple(out)
 
     def dns_suffixes(self, resources: list[Resource]) -> tuple[str, ...]:
         """The split-DNS suffixes of the tunnel: ``tunnel_dns_suffixes`` when configured,
@@ -928,6 +1023,16 @@ def derive_dns_suffixes(resources: list[Resource]) -> tuple[str, ...]:
     # A suffix under another one adds nothing (corp.example covers eu.corp.example).
     kept = sorted(s for s in out if not any(s.endswith("." + o) for o in out))
     return tuple(kept[:32])
+
+
+def _relay_key_bytes(relay_key: str) -> bytes:
+    """The 32 raw bytes of a base64url Ed25519 public key; ``Unprocessable`` if not one."""
+    try:
+        raw = b64url_decode(relay_key)
+        Ed25519PublicKey.from_public_bytes(raw)
+    except ValueError as exc:
+        raise Unprocessable(f"relay_key is not an Ed25519 public key: {exc}") from exc
+    return raw
 
 
 def _is_ip(value: str) -> bool:

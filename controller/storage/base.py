@@ -57,6 +57,8 @@ class DeviceRecord:
     reachable: tuple[str, ...]
     #: until when its last bundle is valid (unix s); None: it has not fetched one yet
     lease_until: int | None = None
+    #: the helper's relay key (raw Ed25519, base64url; issue 21); None: not registered
+    relay_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +123,10 @@ class Storage(Protocol):
         pool: ipaddress.IPv4Network | ipaddress.IPv6Network,
         reserved: frozenset[str],
         now: int,
+        relay_key: str | None = None,
     ) -> DeviceRecord:
-        """Insert a device with the lowest free pool address (not in ``reserved``).
+        """Insert a device with the lowest free pool address (not in ``reserved``), with
+        its relay key when given (not unique: it names the helper, not the device).
 
         Raises ``ConflictError`` if either key is used by any device (even revoked),
         ``PoolExhaustedError`` when no address is free. Nothing is stored on error.
@@ -342,6 +346,16 @@ class Storage(Protocol):
 
     def delete_policy_draft(self, admin_id: str) -> bool:
         """Drop the admin's draft; False when there was none."""
+        ...
+
+    # --- relay (issue 21) ---
+    def set_relay_key(self, device_id: str, relay_key: str) -> None:
+        """Register (replace) the relay key of an active device. ``NotFoundError`` when
+        there is no such device or it is revoked (nothing is written then)."""
+        ...
+
+    def relay_devices(self) -> dict[str, str]:
+        """``device id -> relay key`` of every active device with a relay key."""
         ...
 
 

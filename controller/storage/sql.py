@@ -174,6 +174,12 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             )""",
         ),
     ),
+    (
+        9,
+        # The helper's relay key (raw Ed25519, base64url): the relay CA issues the
+        # device's client certificate to it, relays check streams against it (issue 21).
+        ("ALTER TABLE devices ADD COLUMN relay_key TEXT NULL",),
+    ),
 )
 
 #: The auto-numbered primary key of each dialect (``{autoid}`` in migrations).
@@ -188,7 +194,8 @@ _DECISION_COLS = (
 
 _DEVICE_COLS = (
     "device_id, user_id, name, platform, wg_public_key, signing_key, address, status, "
-    "created_at, revoked_at, bundle_version, posture_at, posture, reachable, lease_until"
+    "created_at, revoked_at, bundle_version, posture_at, posture, reachable, lease_until, "
+    "relay_key"
 )
 
 
@@ -209,6 +216,7 @@ def _row_to_device(row: Sequence[Any]) -> DeviceRecord:
         posture=None if row[12] is None else json.loads(row[12]),
         reachable=tuple(json.loads(row[13])),
         lease_until=None if row[14] is None else int(row[14]),
+        relay_key=row[15],
     )
 
 
@@ -296,6 +304,7 @@ class SqlStorage:
         pool: ipaddress.IPv4Network | ipaddress.IPv6Network,
         reserved: frozenset[str],
         now: int,
+        relay_key: str | None = None,
     ) -> DeviceRecord:
         """See ``Storage.enroll_device``."""
         for _attempt in range(5):
@@ -320,8 +329,8 @@ class SqlStorage:
                     self._exec(
                         cur,
                         "INSERT INTO devices (device_id, user_id, name, platform, wg_public_key,"
-                        " signing_key, address, status, created_at) VALUES"
-                        " (?, ?, ?, ?, ?, ?, ?, 'active', ?)",
+                        " signing_key, address, status, created_at, relay_key) VALUES"
+                        " (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)",
                         (
                             device_id,
                             user_id,
@@ -331,6 +340,7 @@ class SqlStorage:
                             signing_key,
                             address,
                             now,
+                            relay_key,
                         ),
                     )
                 except Exception as exc:
@@ -974,6 +984,28 @@ class SqlStorage:
                 cur, "DELETE FROM policy_drafts WHERE admin_id = ?", (admin_id,)
             ).rowcount
         return bool(n)
+
+    # --- relay (issue 21) ---
+    def set_relay_key(self, device_id: str, relay_key: str) -> None:
+        """See ``Storage.set_relay_key``."""
+        with self._tx() as cur:
+            n = self._exec(
+                cur,
+                "UPDATE devices SET relay_key = ? WHERE device_id = ? AND status = 'active'",
+                (relay_key, device_id),
+            ).rowcount
+        if n == 0:
+            raise NotFoundError(f"no active device {device_id!r}")
+
+    def relay_devices(self) -> dict[str, str]:
+        """See ``Storage.relay_devices``."""
+        with self._tx() as cur:
+            rows = self._exec(
+                cur,
+                "SELECT device_id, relay_key FROM devices"
+                " WHERE status = 'active' AND relay_key IS NOT NULL ORDER BY device_id",
+            ).fetchall()
+        return {str(r[0]): str(r[1]) for r in rows}
 
 
 def _like_escape(text: str) -> str:
