@@ -76,7 +76,9 @@ def test_the_private_key_is_never_a_public_answer(tmp_path: Path) -> None:
     private = _key_file(tmp_path, 1000).read_text().strip()
     assert pub != private
     public_api = [n for n in dir(keys) if not n.startswith("_")]
-    assert sorted(public_api) == ["attach", "dir", "public_key"]
+    assert sorted(public_api) == [
+        "attach", "dir", "public_key", "relay_public_key", "store_relay_cert"
+    ]  # fmt: skip
 
 
 def test_concurrent_first_uses_agree_on_one_key(tmp_path: Path) -> None:
@@ -157,3 +159,102 @@ def test_a_group_writable_key_directory_is_refused(tmp_path: Path) -> None:
     os.chmod(tmp_path / KEYS_DIR_NAME, 0o770)
     with pytest.raises(DeviceKeyError, match="writable"):
         DeviceKeys(tmp_path).public_key(1000)
+
+
+# ----- the relay key (issue 21) ---------------------------------------------------------
+
+
+def _relay_cert(public_raw: bytes, *, ca_key: object | None = None) -> str:
+    """A client certificate for ``public_raw`` signed by a throwaway CA (the real relay CA
+    lives in the controller; the helper only checks the key binding)."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
+    from cryptography.x509.oid import NameOID
+
+    signer = ca_key if isinstance(ca_key, Ed25519PrivateKey) else Ed25519PrivateKey.generate()
+    now = dt.datetime.now(dt.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dev-1")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(Ed25519PublicKey.from_public_bytes(public_raw))
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=7))
+        .sign(signer, None)
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _raw(b64url: str) -> bytes:
+    import base64
+
+    return base64.urlsafe_b64decode(b64url + "=")
+
+
+def test_a_relay_key_is_made_once_per_account_pem_0600_and_b64url(tmp_path: Path) -> None:
+    import re
+
+    keys = DeviceKeys(tmp_path)
+    first = keys.relay_public_key(1000)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]", first)  # the enrolment pattern
+    assert keys.relay_public_key(1000) == first
+    assert DeviceKeys(tmp_path).relay_public_key(1000) == first  # survives a restart
+    assert keys.relay_public_key(1001) != first
+    path = tmp_path / KEYS_DIR_NAME / "uid-1000.relay"
+    assert path.read_text().startswith("-----BEGIN PRIVATE KEY-----")
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    # The WireGuard key is a different key in a different file.
+    assert keys.public_key(1000) != first
+    sid = "S-1-5-21-1-2-3-1001"
+    keys.relay_public_key(sid)
+    assert (tmp_path / KEYS_DIR_NAME / f"sid-{sid}.relay").exists()
+
+
+def test_a_relay_key_behind_a_symlink_or_readable_by_others_is_refused(tmp_path: Path) -> None:
+    keys = DeviceKeys(tmp_path)
+    keys.relay_public_key(1000)
+    path = tmp_path / KEYS_DIR_NAME / "uid-1000.relay"
+    os.chmod(path, 0o644)
+    with pytest.raises(DeviceKeyError, match="readable by others"):
+        keys.relay_public_key(1000)
+    os.chmod(path, 0o600)
+    target = tmp_path / "elsewhere"
+    target.write_bytes(path.read_bytes())
+    os.chmod(target, 0o600)
+    path.unlink()
+    path.symlink_to(target)
+    with pytest.raises(DeviceKeyError):
+        keys.relay_public_key(1000)
+    path.unlink()
+    path.write_text("garbage\n")
+    os.chmod(path, 0o600)
+    with pytest.raises(DeviceKeyError, match="does not hold a key"):
+        keys.relay_public_key(1000)  # never replaced silently: the enrolled key would change
+
+
+def test_the_relay_certificate_must_be_for_the_callers_relay_key(tmp_path: Path) -> None:
+    keys = DeviceKeys(tmp_path)
+    mine = _raw(keys.relay_public_key(1000))
+    other = _raw(keys.relay_public_key(1001))
+    creds = keys.store_relay_cert(1000, _relay_cert(mine))
+    assert creds.cert_file == tmp_path / KEYS_DIR_NAME / "uid-1000.relay.crt"
+    assert creds.key_file == tmp_path / KEYS_DIR_NAME / "uid-1000.relay"
+    assert os.stat(creds.cert_file).st_mode & 0o777 == 0o600
+    with pytest.raises(DeviceKeyError, match="not for this account"):
+        keys.store_relay_cert(1000, _relay_cert(other))  # another account's certificate
+    with pytest.raises(DeviceKeyError, match="not a PEM"):
+        keys.store_relay_cert(
+            1000, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+        )
+    with pytest.raises(DeviceKeyError, match="too large"):
+        keys.store_relay_cert(1000, "A" * 9000)
+    with pytest.raises(DeviceKeyError, match="exactly one"):
+        keys.store_relay_cert(1000, _relay_cert(mine) + _relay_cert(mine))

@@ -163,6 +163,7 @@ class HelperClient:
         *,
         endorsements: Sequence[str] = (),
         device_id: str | None = None,
+        relay_cert: str | None = None,
     ) -> TunnelStatus:
         """Bring up the tunnel of ``profile`` (``"tunnel"`` or ``"gateway:<n>"``, see
         ``wg_backends.helper.bundles.profile_for``) from the signed policy ``bundle``
@@ -174,8 +175,11 @@ class HelperClient:
         Raises :class:`HelperRefused`: ``bad_bundle`` (signature, anchors, canonical form,
         expiry, device, rollback, profile — the message says which), ``bad_spec`` (routes),
         ``busy``, ``not_owner``, ``backend``.
+
+        ``relay_cert``: the controller's client certificate (PEM) for this account's relay
+        key (``hello``'s ``relay_key``), used when UDP is blocked and the spec lists relays.
         """
-        return await self._signed(p.Up, bundle, profile, endorsements, device_id)
+        return await self._signed(p.Up, bundle, profile, endorsements, device_id, relay_cert)
 
     async def update_bundle(
         self,
@@ -184,10 +188,11 @@ class HelperClient:
         *,
         endorsements: Sequence[str] = (),
         device_id: str | None = None,
+        relay_cert: str | None = None,
     ) -> TunnelStatus:
         """Like :meth:`update` with the spec of ``profile`` in the signed ``bundle``
         (verified by the helper, as :meth:`up_bundle`); the tunnel stays up."""
-        return await self._signed(p.Update, bundle, profile, endorsements, device_id)
+        return await self._signed(p.Update, bundle, profile, endorsements, device_id, relay_cert)
 
     async def _signed(
         self,
@@ -196,18 +201,25 @@ class HelperClient:
         profile: str,
         endorsements: Sequence[str],
         device_id: str | None,
+        relay_cert: str | None,
     ) -> TunnelStatus:
         fields: dict[str, Any] = {"bundle": bundle, "profile": profile}
         if endorsements:
             fields["endorsements"] = tuple(endorsements)
         if device_id is not None:
             fields["device_id"] = device_id
+        if relay_cert is not None:
+            fields["relay_cert"] = relay_cert
         result = await self._request(kind(id=next(self._ids), **fields))
         return msgspec.convert(result["status"], TunnelStatus)
 
-    async def up(self, spec: TunnelSpec) -> TunnelStatus:
-        """Bring ``spec`` up (must carry the private key); this connection owns it."""
-        result = await self._request(p.Up(id=next(self._ids), spec=spec))
+    async def up(self, spec: TunnelSpec, *, relay_cert: str | None = None) -> TunnelStatus:
+        """Bring ``spec`` up (must carry the private key); this connection owns it.
+        ``relay_cert``: as for :meth:`up_bundle`."""
+        msg = p.Up(id=next(self._ids), spec=spec)
+        if relay_cert is not None:
+            msg = p.Up(id=msg.id, spec=spec, relay_cert=relay_cert)
+        result = await self._request(msg)
         return msgspec.convert(result["status"], TunnelStatus)
 
     async def down(self, interface: str, *, break_glass_reason: str | None = None) -> None:
@@ -226,13 +238,17 @@ class HelperClient:
             )
         await self._request(msg)
 
-    async def update(self, spec: TunnelSpec) -> TunnelStatus:
+    async def update(self, spec: TunnelSpec, *, relay_cert: str | None = None) -> TunnelStatus:
         """Apply ``spec`` to its (owned) tunnel without taking it down; the new status.
 
         Raises :class:`HelperRefused`: ``not_up``, ``not_owner``, ``bad_spec``,
         ``unsupported`` (the backend cannot update in place), ``backend``.
+        ``relay_cert``: as for :meth:`up_bundle`.
         """
-        result = await self._request(p.Update(id=next(self._ids), spec=spec))
+        msg = p.Update(id=next(self._ids), spec=spec)
+        if relay_cert is not None:
+            msg = p.Update(id=msg.id, spec=spec, relay_cert=relay_cert)
+        result = await self._request(msg)
         return msgspec.convert(result["status"], TunnelStatus)
 
     async def enforce(

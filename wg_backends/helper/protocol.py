@@ -33,6 +33,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_FRAME",
     "MAX_REASON",
+    "MAX_RELAY_CERT",
     "MAX_REQUEST_FRAME",
     "MAX_SOCKETS",
     "PROTOCOL_VERSION",
@@ -65,6 +66,8 @@ MAX_REQUEST_FRAME: Final = 16 * 1024 * 1024 + 64 * 1024
 #: Endorsements one ``up``/``update`` may relay, and the size of each.
 MAX_ENDORSEMENTS: Final = 16
 MAX_ENDORSEMENT: Final = 2048
+#: Largest relay client certificate (PEM) an ``up``/``update`` may carry.
+MAX_RELAY_CERT: Final = 8192
 #: Deepest nesting of arrays/objects a body may have (a spec needs 4; msgspec would recurse
 #: into 30,000 levels and raise ``RecursionError``, so deeper bodies are refused first).
 MAX_DEPTH: Final = 16
@@ -109,7 +112,9 @@ class _TunnelRequest(_Msg, frozen=True):
     ``bundle`` with the ``profile`` to take from it (``"tunnel"`` or ``"gateway:<n>"``),
     the ``endorsements`` that chain its signer to the anchors and, optionally, the
     ``device_id`` the caller expects. With a bundle the helper verifies it itself and adds
-    the caller's device key (:mod:`wg_backends.helper.bundles`)."""
+    the caller's device key (:mod:`wg_backends.helper.bundles`). ``relay_cert``: the
+    controller's client certificate (PEM) for the caller's relay key, used when UDP is
+    blocked and the spec lists relays (issue 21); with either form."""
 
     spec: TunnelSpec | msgspec.UnsetType = msgspec.UNSET
     bundle: str | msgspec.UnsetType = msgspec.UNSET
@@ -118,6 +123,7 @@ class _TunnelRequest(_Msg, frozen=True):
         Annotated[tuple[_Endorsement, ...], Meta(max_length=MAX_ENDORSEMENTS)] | msgspec.UnsetType
     ) = msgspec.UNSET
     device_id: Annotated[str, Meta(max_length=128)] | msgspec.UnsetType = msgspec.UNSET
+    relay_cert: Annotated[str, Meta(max_length=MAX_RELAY_CERT)] | msgspec.UnsetType = msgspec.UNSET
 
 
 class Up(_TunnelRequest, tag="up", frozen=True):

@@ -75,6 +75,7 @@ import msgspec
 from wg_backends import __version__
 from wg_backends.backends import WireGuardBackend, backend_class
 from wg_backends.errors import BackendError, ProtocolError, SpecError, TunnelStateError
+from wg_backends.errors import WgError as WgErrorBase
 from wg_backends.firewall import Enforcement, Firewall, NftFirewall, PfFirewall, mark_for
 from wg_backends.helper import localnet, managed
 from wg_backends.helper import protocol as p
@@ -85,7 +86,7 @@ from wg_backends.helper.bundles import (
     describe,
     verified_spec,
 )
-from wg_backends.helper.keys import DeviceKeyError, DeviceKeys
+from wg_backends.helper.keys import DeviceKeyError, DeviceKeys, RelayCredentials
 from wg_backends.helper.redirect import HeldListeners
 from wg_backends.helper.state import StateFile, TunnelRecord, read_always_on
 from wg_backends.helper.transport import (
@@ -98,9 +99,12 @@ from wg_backends.helper.transport import (
 )
 from wg_backends.helper.updates import HelperUpdates, UpdateRefused
 from wg_backends.helper.winpipe import PIPE_NAME, NamedPipeListener, authorise
+from wg_backends.relay.client import relay_context
+from wg_backends.relay.supervisor import Supervisor
 from wg_backends.runner import CommandRunner
 from wg_backends.signed.anchors import anchor_keys
 from wg_backends.spec import TunnelSpec
+from wg_backends.status import TunnelStatus
 
 __all__ = ["HelperConfig", "HelperServer", "PeerCred", "default_listener"]
 
@@ -252,6 +256,8 @@ class HelperServer:
             self._group_gid = _unix_gid(config.group)
         self.listener: Listener = listener
         self._listening = False
+        # Issue 21: one transport supervisor per tunnel whose spec lists relays.
+        self._transports: dict[str, Supervisor] = {}
 
     # ----- lifecycle -------------------------------------------------------------------
 
@@ -282,6 +288,8 @@ class HelperServer:
             conn.close()
         if self._handlers:
             await asyncio.wait(set(self._handlers), timeout=10)
+        for name in list(self._transports):
+            await self._stop_transport(name, restore=False)
         if keep_always_on and read_always_on(self.config.managed_dir):
             _log.info("stopping with tunnels kept up (managed always_on)")
             return
@@ -509,6 +517,7 @@ class HelperServer:
             _log.info("owner of %s left (%s); bringing it down", interface, _who(cred))
             self._busy.add(interface)
             try:
+                await self._stop_transport(interface, restore=False)
                 await asyncio.to_thread(self._down, interface)
             except Exception as exc:
                 _log.error("could not bring %s down after its owner left: %s", interface, exc)
@@ -533,12 +542,14 @@ class HelperServer:
                 return p.Ok(id=req.id, result=self._hello(cred))
             if isinstance(req, p.Up):
                 spec = await self._requested_spec(cred, req, "up")
-                return p.Ok(id=req.id, result=await self._up(conn, cred, spec))
+                result = await self._up(conn, cred, spec)
+                return p.Ok(id=req.id, result=await self._with_transport(cred, req, spec, result))
             if isinstance(req, p.Down):
                 return p.Ok(id=req.id, result=await self._down_req(cred, req))
             if isinstance(req, p.Update):
                 spec = await self._requested_spec(cred, req, "update")
-                return p.Ok(id=req.id, result=await self._update(cred, spec))
+                result = await self._update(cred, spec)
+                return p.Ok(id=req.id, result=await self._with_transport(cred, req, spec, result))
             if isinstance(req, p.Enforce):
                 return p.Ok(id=req.id, result=await self._enforce(cred, req))
             if isinstance(req, p.Release):
@@ -589,12 +600,20 @@ class HelperServer:
         except DeviceKeyError as exc:
             _log.error("device key of %s: %s", _who(cred), exc)
             device_key = None
+        try:
+            # Issue 21: the caller's relay (Ed25519) key; the controller issues the relay
+            # client certificate to it. Its private half never leaves the helper either.
+            relay_key: str | None = self.keys.relay_public_key(_owner_id(cred))
+        except DeviceKeyError as exc:
+            _log.error("relay key of %s: %s", _who(cred), exc)
+            relay_key = None
         return {
             "helper": "rustronaut-helper",
             "version": __version__,
             "protocol": p.PROTOCOL_VERSION,
             "backend": self.backend.name,
             "device_key": device_key,
+            "relay_key": relay_key,
             # Whether up/update take only signed bundles here (managed trust anchors), so
             # the engine knows which to send; the managed files are world-readable anyway.
             "signed_policy": bool(self.read_managed().policy_trust_anchors),
@@ -680,6 +699,7 @@ class HelperServer:
         rec = self.state.get(name)
         if rec is not None:  # a re-up takes the old tunnel down first: the owner's call
             self._check_owner(cred, rec, "up")
+            await self._stop_transport(name, restore=False)
         self._claim(name)
         try:
             status = await asyncio.to_thread(self._up_blocking, spec, cred)
@@ -700,8 +720,16 @@ class HelperServer:
     def _check_routes(self, spec: TunnelSpec) -> None:
         """Refuse routes over the LAN or the controller (facts read here, not given)."""
         controller = localnet.controller_addresses(self.read_managed().controller_url)
+        # The relays carry the tunnel: like the controller, they keep their own route.
+        relays = tuple(
+            addr
+            for relay in spec.relay_list()
+            for addr in localnet.controller_addresses(f"tls://{relay.endpoint}")
+        )
         spec.validate(
-            require_private_key=True, protect=controller, local_networks=self.local_networks()
+            require_private_key=True,
+            protect=(*controller, *relays),
+            local_networks=self.local_networks(),
         )
 
     def _up_blocking(self, spec: TunnelSpec, cred: Caller) -> Any:
@@ -784,6 +812,7 @@ class HelperServer:
                 raise _Refusal(p.BAD_REQUEST, "a break-glass down needs a reason")
         self._claim(interface)
         try:
+            await self._stop_transport(interface, restore=False)
             await asyncio.to_thread(self._down, interface)
         finally:
             self._busy.discard(interface)
@@ -986,10 +1015,81 @@ class HelperServer:
             enforcement = await asyncio.to_thread(self._enforcement_status, interface)
         finally:
             self._busy.discard(interface)
-        result: dict[str, Any] = {"status": msgspec.to_builtins(status)}
+        result: dict[str, Any] = {"status": msgspec.to_builtins(self._transported(status))}
         if enforcement is not None:
             result["enforcement"] = enforcement
         return result
+
+    # ----- transport (issue 21) ----------------------------------------------------------
+
+    def _transported(self, status: TunnelStatus) -> TunnelStatus:
+        """``status`` with its ``transport`` from the tunnel's supervisor (if any)."""
+        sup = self._transports.get(status.interface)
+        if sup is None or not status.up:
+            return status
+        return msgspec.structs.replace(status, transport=sup.status())
+
+    async def _stop_transport(self, interface: str, *, restore: bool) -> None:
+        sup = self._transports.pop(interface, None)
+        if sup is not None:
+            await sup.close(restore=restore)
+
+    def _relay_credentials(self, cred: Caller, pem: str | None) -> RelayCredentials | None:
+        """The caller's relay certificate stored for ``ssl``, or None (none given, or not
+        for the caller's relay key: logged and ignored, the transport says so)."""
+        if pem is None:
+            return None
+        try:
+            return self.keys.store_relay_cert(_owner_id(cred), pem)
+        except DeviceKeyError as exc:
+            _log.warning("ignored the relay certificate of %s: %s", _who(cred), exc)
+            return None
+
+    async def _with_transport(
+        self, cred: Caller, req: p.Up | p.Update, spec: TunnelSpec, result: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Start (or replace) the tunnel's transport supervisor after a successful
+        ``up``/``update`` and put its status in the answer."""
+        name = spec.interface
+        old = self._transports.pop(name, None)
+        if not spec.relay_list():
+            if old is not None:
+                await old.close(restore=False)
+            return result
+        pem = req.relay_cert if isinstance(req.relay_cert, str) else None
+        creds = await asyncio.to_thread(self._relay_credentials, cred, pem)
+        context = None
+        if creds is not None:
+            try:
+                context = relay_context(creds.cert_file, creds.key_file)
+            except (OSError, ValueError) as exc:
+                _log.error("relay certificate of %s cannot be loaded: %s", _who(cred), exc)
+        device_of = getattr(self.backend, "_device", None)
+        table_of = getattr(self.backend, "routing_table", None)
+        # ``wg set`` on the device: wg-quick (Linux) and its macOS sibling only.
+        supported = self.backend.name in ("wg-quick", "macos")
+        try:
+            device = device_of(name) if device_of is not None else name
+            mark = table_of(name) if table_of is not None else None
+        except WgErrorBase:
+            device, mark = name, None
+        sup = Supervisor(
+            spec,
+            self._runner,
+            device=device,
+            context=context,
+            workdir=self.keys.dir,
+            mark=mark if sys.platform.startswith("linux") else None,
+            supported=supported,
+        )
+        if old is not None:
+            if isinstance(req, p.Update):
+                sup.adopt(old)
+            await old.close(restore=False)
+        sup.start()
+        self._transports[name] = sup
+        status = msgspec.convert(result["status"], TunnelStatus)
+        return {**result, "status": msgspec.to_builtins(self._transported(status))}
 
     def _enforcement_status(self, interface: str) -> dict[str, Any] | None:
         """Mark, ranges, redirect port and reject counters of an enforced tunnel."""
