@@ -65,7 +65,12 @@ def _posture(p: PostureItem) -> PostureItem:
 def _tunnel(t: TunnelView | None) -> TunnelView | None:
     if t is None:
         return None
-    return dataclasses.replace(t, interface=safe_line(t.interface), gateway=safe_line(t.gateway))
+    return dataclasses.replace(
+        t,
+        interface=safe_line(t.interface),
+        gateway=safe_line(t.gateway),
+        relay=None if t.relay is None else safe_line(t.relay),  # the controller's name
+    )
 
 
 def _error(e: ErrorInfo | None) -> ErrorInfo | None:

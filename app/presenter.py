@@ -51,6 +51,8 @@ __all__ = [
     "starting_label",
     "state_label",
     "tooltip",
+    "transport_label",
+    "transport_line",
     "trust_line",
     "tunnel_summary",
 ]
@@ -190,7 +192,73 @@ def state_label(snapshot: Snapshot, *, starting: bool = False, lost: bool = Fals
         return starting_label()
     if snapshot.state is SessionState.ERROR and snapshot.error is not None:
         return translate("app.presenter", "Problem: {title}").format(title=snapshot.error.title)
+    tunnel = snapshot.tunnel
+    if snapshot.state is SessionState.CONNECTED and tunnel is not None and tunnel.relay:
+        return translate("app.presenter", "Connected via relay {relay}").format(relay=tunnel.relay)
     return translate("app.presenter", _LABELS[snapshot.state])
+
+
+def transport_label(tunnel: TunnelView | None) -> str:
+    """How the tunnel travels, in a few words (the main window's "Transport:" row):
+    "Direct (UDP)", "Relay relay1", "No way through"; "—" without a tunnel and, for a
+    tunnel without relays, "Direct (UDP)"."""
+    if tunnel is None:
+        return "—"
+    if tunnel.transport_state == "no_path":
+        return translate("app.presenter", "No way through this network")
+    if tunnel.transport == "relay":
+        return translate("app.presenter", "Encrypted relay {relay}").format(
+            relay=tunnel.relay or "?"
+        )
+    return translate("app.presenter", "Direct (UDP)")
+
+
+def transport_line(snapshot: Snapshot) -> str | None:
+    """Why the tunnel travels as it does and what to do, in plain words, when it is not
+    plain direct UDP ("This network blocks WireGuard's UDP. Your traffic is carried over
+    an encrypted relay; it may be slower. We switch back automatically."); None on
+    direct UDP or without a tunnel. Plain text."""
+    tunnel = snapshot.tunnel
+    if (
+        tunnel is None
+        or not tunnel.transport
+        or snapshot.state
+        not in CONNECTED_STATES
+        | {
+            SessionState.RECONNECTING,
+            SessionState.CONNECTING,
+        }
+    ):
+        return None
+    if tunnel.transport_state == "no_path":
+        return translate(
+            "app.presenter",
+            "This network lets neither WireGuard's UDP nor a relay through. Try another "
+            "network (a phone hotspot, for example); if it keeps happening, contact IT.",
+        )
+    if tunnel.transport_reason == "no_certificate" and tunnel.transport != "relay":
+        return translate(
+            "app.presenter",
+            "This device cannot use a relay yet (it has no relay certificate). Stay "
+            "connected to the internet: it gets one from your organization shortly.",
+        )
+    if tunnel.transport != "relay":
+        return None
+    if tunnel.transport_reason == "udp_silent":
+        why = translate("app.presenter", "WireGuard's UDP stopped getting through on this network.")
+    elif tunnel.transport_reason == "relay_failed":
+        why = translate("app.presenter", "The previous relay stopped answering.")
+    else:
+        why = translate("app.presenter", "This network blocks WireGuard's UDP.")
+    return (
+        why
+        + " "
+        + translate(
+            "app.presenter",
+            "Your traffic is carried over an encrypted relay; it may be slower. "
+            "We switch back automatically.",
+        )
+    )
 
 
 def icon_for(state: SessionState, *, starting: bool = False, lost: bool = False) -> IconKind:
@@ -367,6 +435,9 @@ def tooltip(snapshot: Snapshot, *, starting: bool = False, lost: bool = False) -
         )
     if snapshot.state is SessionState.ERROR and snapshot.error is not None:
         lines.append(next_step(snapshot))
+    tunnel = snapshot.tunnel
+    if tunnel is not None and tunnel.relay and snapshot.state in CONNECTED_STATES:
+        lines.append(transport_label(tunnel))
     return "\n".join(lines)
 
 
@@ -553,6 +624,13 @@ def menu_model(
         )
     st = snapshot.state
     entries: list[MenuEntry] = [MenuEntry("header", state_label(snapshot), enabled=False)]
+    transport = transport_line(snapshot)
+    if transport is not None:
+        # Why the relay (or no path), read in full: menus never wrap on their own.
+        entries.extend(
+            MenuEntry("action", line, Action.OPEN_MAIN, tooltip=transport)
+            for line in _wrapped(transport, rest="")
+        )
     if st is SessionState.BLOCKED:
         fixes = blocked_fixes(snapshot) or (
             translate("app.presenter", "Open Rustronaut to see why."),

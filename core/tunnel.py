@@ -52,6 +52,10 @@ class HelperInfo:
     device_key: str | None = None
     #: the helper takes only signed bundles (the organisation's trust anchors are managed)
     signed_policy: bool = False
+    #: this account's relay key (base64url of the raw Ed25519 public key) as the helper
+    #: keeps it: the controller issues the relay client certificate to it (issue 21).
+    #: None: a helper without relays, which must not be sent a certificate either
+    relay_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +80,12 @@ def helper_socket(option: Path | None = None) -> Path:
     unset), else the default. The engine and ``rustronaut tunnel`` both use this rule,
     so the CLI talks to the helper the running engine uses."""
     return option or Path(os.environ.get(HELPER_SOCKET_ENV) or DEFAULT_SOCKET)
+
+
+def _cert(relay_cert: str | None) -> dict[str, str]:
+    """The ``relay_cert`` keyword, only when there is one: a request without it is the
+    one every helper understands (an older one refuses unknown fields)."""
+    return {} if relay_cert is None else {"relay_cert": relay_cert}
 
 
 class TunnelClient:
@@ -109,20 +119,23 @@ class TunnelClient:
             backend=str(raw.get("backend", "")),
             device_key=key if isinstance(key := raw.get("device_key"), str) else None,
             signed_policy=raw.get("signed_policy") is True,
+            relay_key=key if isinstance(key := raw.get("relay_key"), str) else None,
         )
         if info.protocol != PROTOCOL_VERSION:
             raise ProtocolError(f"helper speaks protocol {info.protocol}, we need 1")
         return info
 
-    async def up(self, spec: TunnelSpec) -> TunnelStatus:
+    async def up(self, spec: TunnelSpec, *, relay_cert: str | None = None) -> TunnelStatus:
         """Bring ``spec`` up (private key required) and keep owning it. All-or-nothing.
 
         Bringing up a different interface first brings the current one down.
+        ``relay_cert``: this account's relay client certificate (PEM) for the spec's
+        relays; only for a helper that answers a ``relay_key`` in ``hello``.
         """
         spec.validate(require_private_key=True)
         if self._interface is not None and self._interface != spec.interface:
             await self.down()
-        status = await self._client.up(spec)
+        status = await self._client.up(spec, **_cert(relay_cert))
         self._interface = spec.interface
         return status
 
@@ -133,12 +146,13 @@ class TunnelClient:
         *,
         endorsements: Sequence[str] = (),
         device_id: str | None = None,
+        relay_cert: str | None = None,
     ) -> TunnelStatus:
         """Bring up the tunnel of ``profile`` from the signed ``bundle``: the helper
         verifies it with the organisation's anchors and adds this account's device key
         (see ``HelperClient.up_bundle``). Keeps owning it, like :meth:`up`."""
         status = await self._client.up_bundle(
-            bundle, profile, endorsements=endorsements, device_id=device_id
+            bundle, profile, endorsements=endorsements, device_id=device_id, **_cert(relay_cert)
         )
         self._interface = status.interface
         return status
@@ -150,11 +164,12 @@ class TunnelClient:
         *,
         endorsements: Sequence[str] = (),
         device_id: str | None = None,
+        relay_cert: str | None = None,
     ) -> TunnelStatus:
         """:meth:`update` with the spec of ``profile`` in the signed ``bundle``."""
         self._owned()
         return await self._client.update_bundle(
-            bundle, profile, endorsements=endorsements, device_id=device_id
+            bundle, profile, endorsements=endorsements, device_id=device_id, **_cert(relay_cert)
         )
 
     async def down(self, *, break_glass_reason: str | None = None) -> None:
@@ -178,7 +193,7 @@ class TunnelClient:
             raise TunnelStateError("no tunnel is up through this client")
         return self._interface
 
-    async def update(self, spec: TunnelSpec) -> TunnelStatus:
+    async def update(self, spec: TunnelSpec, *, relay_cert: str | None = None) -> TunnelStatus:
         """Apply ``spec`` to the owned tunnel without taking it down (the handshake
         survives; enforcement follows the new ranges). ``spec.interface`` must be the owned
         interface, else ``TunnelStateError``; ``HelperRefused`` (``unsupported``) when the
@@ -188,7 +203,7 @@ class TunnelClient:
             raise TunnelStateError(
                 f"update of {spec.interface} but this client owns {self._interface}"
             )
-        return await self._client.update(spec)
+        return await self._client.update(spec, **_cert(relay_cert))
 
     async def enforce(
         self, redirect_port: int | None, *, block_when_down: bool = False

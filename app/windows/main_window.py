@@ -45,6 +45,8 @@ from app.presenter import (
     resource_status,
     session_line,
     state_label,
+    transport_label,
+    transport_line,
     trust_line,
 )
 from app.widgets import (
@@ -179,8 +181,20 @@ class MainWindow(QWidget):
         self.device = text(selectable=True)
         self.access = text()
         self.access.setWordWrap(True)
+        # How WireGuard's packets travel (UDP, or a relay when the network blocks UDP)
+        # and, when not plain UDP, why and what happens next, in full.
+        self.transport = text()
+        accessible(self.transport, translate("app.windows.main_window", "Transport"))
+        self.transport_why = text()
+        self.transport_why.setWordWrap(True)
+        accessible(self.transport_why, translate("app.windows.main_window", "Why this transport"))
+        self.transport_why.hide()
+        transport_col = QVBoxLayout()
+        transport_col.addWidget(self.transport)
+        transport_col.addWidget(self.transport_why)
         form.addRow(caption(translate("app.windows.main_window", "Apps:")), self.access)
         form.addRow(caption(translate("app.windows.main_window", "Gateway:")), self.gateway)
+        form.addRow(caption(translate("app.windows.main_window", "Transport:")), transport_col)
         form.addRow(
             caption(translate("app.windows.main_window", "Last handshake:")), self.handshake
         )
@@ -389,6 +403,10 @@ class MainWindow(QWidget):
             else translate("app.windows.main_window", _STATUS_TEXT[ResourceStatus.NOT_CONNECTED])
         )
         self.handshake.setText(format_age(t.handshake_age_s) if t else "—")
+        self.transport.setText(transport_label(t))
+        why = transport_line(s) if t is not None else None
+        self.transport_why.setText(why or "")
+        self.transport_why.setVisible(why is not None)
         self.traffic.setText(
             translate("app.windows.main_window", "↓ {received} received · ↑ {sent} sent").format(
                 received=format_bytes(t.rx_bytes), sent=format_bytes(t.tx_bytes)

@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import ssl
 from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import httpx
 import msgspec
@@ -47,6 +47,7 @@ from core.controlplane.models import (
     PostureResult,
     PostureSubmission,
     Problem,
+    RelayKeyRequest,
 )
 from core.controlplane.portal import (
     PortalProbe,
@@ -430,6 +431,8 @@ class ControlPlaneClient:
                 raise await self._refusal(response)
             if response.status_code != expect:
                 raise InvalidAnswerError(f"{method} {path}: unexpected {response.status_code}")
+            if expect == 204:  # No Content: nothing to read (``answer`` is ``NoneType``)
+                return cast(_T, None)
             ctype = response.headers.get("content-type", "")
             if not ctype.startswith("application/json"):
                 raise InvalidAnswerError(f"{method} {path}: content type {ctype!r} is not JSON")
@@ -480,12 +483,33 @@ class ControlPlaneClient:
         )
 
     async def fetch_bundle(self, device_id: str) -> BundleResponse:
-        """The signed bundle; the caller verifies it (``core.policy``) before any use."""
+        """The signed bundle; the caller verifies it (``core.policy``) before any use.
+
+        The answer's ``relay_cert`` (the device's relay client certificate, PEM, when the
+        deployment has relays and the device a registered relay key) is kept as sent:
+        only the helper uses it, and it checks the key in it against its own.
+        """
         return await self._call(
             "GET",
             f"/v1/devices/{_seg(device_id)}/bundle",
             BundleResponse,
             cap=MAX_BUNDLE_ANSWER_BYTES,
+        )
+
+    async def put_relay_key(self, device_id: str, relay_key: str) -> None:
+        """``PUT /v1/devices/{id}/relay-key``: register (or replace) the helper's relay key
+        (base64url of the raw Ed25519 public key) for a device enrolled without it, or
+        whose helper's key changed. Idempotent. The controller answers 204; the next
+        bundle answer carries a relay certificate for the key (``BundleResponse.relay_cert``).
+        ``RejectedError`` for a malformed key, ``NotFoundError`` from a controller without
+        relays' support, ``ConflictError`` when another device holds the key.
+        """
+        await self._call(
+            "PUT",
+            f"/v1/devices/{_seg(device_id)}/relay-key",
+            type(None),
+            body=RelayKeyRequest(relay_key=relay_key),
+            expect=204,
         )
 
     async def report_break_glass(self, device_id: str, reason: str) -> AuditRecord:

@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import ipaddress
 import json
 import logging
 import os
 import platform
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -75,6 +77,7 @@ from core.wire.signing import b64url, public_key_from_jwk
 from core.wire.telemetry import DecisionBatch, sign_batch
 from wg_backends.errors import HelperRefused, TunnelStateError
 from wg_backends.spec import TunnelSpec
+from wg_backends.status import TunnelStatus
 
 if TYPE_CHECKING:
     from core.proxy.model import ProxyCounters, ProxyEvent
@@ -90,6 +93,7 @@ __all__ = [
     "PostureAdapter",
     "ProxyAdapter",
     "TunnelAdapter",
+    "tunnel_view",
     "write_private",
 ]
 
@@ -208,6 +212,7 @@ class DeviceAdapter:
         record: Path,
         *,
         helper_key: Callable[[], Awaitable[str | None]] | None = None,
+        relay_key: Callable[[], Awaitable[str | None]] | None = None,
     ) -> None:
         self._store = store
         self._client = client
@@ -215,6 +220,9 @@ class DeviceAdapter:
         # The WireGuard public key the helper keeps for this account, when it verifies
         # policy itself (then it adds its own key to the tunnel; None: ours is used).
         self._helper_key = helper_key
+        # The helper's relay key for this account (issue 21; None: a helper without
+        # relays). Only its public half is ever seen here.
+        self._relay_key = relay_key
         self._cached: Enrollment | None = None
         self._loaded = False
 
@@ -265,6 +273,44 @@ class DeviceAdapter:
             _log.info("the helper cannot be asked for its device key now: %s", exc)
             return None
 
+    async def _held_relay_key(self) -> str | None:
+        """The helper's relay key for this account; None when it has none or cannot be
+        asked now (relays are then simply not offered to this device)."""
+        if self._relay_key is None:
+            return None
+        try:
+            return await self._relay_key()
+        except Exception as exc:
+            _log.info("the helper cannot be asked for its relay key now: %s", exc)
+            return None
+
+    def _read_record(self) -> dict[str, object]:
+        try:
+            data = json.loads(self._record.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    async def register_relay_key(self) -> None:
+        enrollment = self.enrollment()
+        if enrollment is None:
+            return
+        key = await self._held_relay_key()
+        if key is None:
+            return
+        record = self._read_record()
+        if record.get("relay_key") == key:
+            return
+        try:
+            await self._client.put_relay_key(enrollment.device_id, key)
+        except Exception as exc:
+            # Relays are a fallback: without the key the tunnel still runs over UDP.
+            _log.warning("could not register the relay key (tried again later): %s", exc)
+            return
+        _log.info("registered the helper's relay key with the controller")
+        record["relay_key"] = key
+        write_private(self._record, json.dumps(record).encode())
+
     async def key_changed(self) -> bool:
         held = await self._held_key()
         if held is None:
@@ -289,20 +335,24 @@ class DeviceAdapter:
             .public_key()
             .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         )
+        relay_key = await self._held_relay_key()
         answer = await self._client.enroll(
             EnrollRequest(
                 name=(socket.gethostname() or "device")[:64],
                 platform=_platform(),
                 wg_public_key=base64.b64encode(wg_pub).decode(),
                 signing_key=b64url(sign_pub),
+                relay_key=relay_key,
             )
         )
-        record = {
+        record: dict[str, object] = {
             "device_id": answer.device_id,
             "address": answer.address,
             "at": time.time(),
             "wg_public_key": base64.b64encode(wg_pub).decode(),
         }
+        if relay_key is not None:
+            record["relay_key"] = relay_key
         write_private(self._record, json.dumps(record).encode())
         self._cached = Enrollment(device_id=answer.device_id, address=answer.address)
         self._loaded = True
@@ -355,6 +405,7 @@ class ControlAdapter:
     def __init__(self, client: ControlPlaneClient, device: DeviceAdapter) -> None:
         self._client = client
         self._device = device
+        self._relay_cert: str | None = None
 
     def _device_id(self) -> str:
         enrollment = self._device.enrollment()
@@ -372,7 +423,13 @@ class ControlAdapter:
 
     async def fetch_bundle(self) -> str:
         with _offline_as_connection_error():
-            return (await self._client.fetch_bundle(self._device_id())).bundle
+            answer = await self._client.fetch_bundle(self._device_id())
+        if answer.relay_cert is not None:
+            self._relay_cert = answer.relay_cert
+        return answer.bundle
+
+    def relay_cert(self) -> str | None:
+        return self._relay_cert
 
     async def events(self) -> AsyncIterator[ControlEvent]:
         with _offline_as_connection_error():
@@ -651,36 +708,64 @@ class TunnelAdapter:
     def __init__(self, client: TunnelClient) -> None:
         self._client = client
         self._pool: MarkedSockets | None = None
+        # The gateway the applied spec names: in relay mode WireGuard's peer endpoint is
+        # the helper's local bridge, which must never be shown as the gateway.
+        self._gateway = ""
 
-    async def _verifying(self, signed: SignedTunnel | None) -> SignedTunnel | None:
-        """``signed`` when the helper takes only what it verifies itself (then with its
-        own device key), else None: the spec we built is what it takes."""
-        if signed is None or not (await self._client.hello()).signed_policy:
-            return None
-        return signed
-
-    async def up(self, spec: TunnelSpec, signed: SignedTunnel | None = None) -> None:
-        if (bundle := await self._verifying(signed)) is None:
-            await self._client.up(spec)
-            return
-        await self._client.up_bundle(
-            bundle.token,
-            bundle.profile,
-            endorsements=bundle.endorsements,
-            device_id=bundle.device_id,
+    async def _helper_takes(
+        self, signed: SignedTunnel | None, relay_cert: str | None
+    ) -> tuple[SignedTunnel | None, str | None]:
+        """What the helper takes: ``signed`` when it verifies policy itself (then with
+        its own device key; else None: the spec we built), and ``relay_cert`` when it has
+        a relay key (an older helper refuses a request with a field it does not know)."""
+        if signed is None and relay_cert is None:
+            return None, None
+        info = await self._client.hello()
+        return (
+            signed if info.signed_policy else None,
+            relay_cert if info.relay_key is not None else None,
         )
 
-    async def update(self, spec: TunnelSpec, signed: SignedTunnel | None = None) -> None:
-        try:
-            if (bundle := await self._verifying(signed)) is None:
-                await self._client.update(spec)
-                return
-            await self._client.update_bundle(
+    async def up(
+        self,
+        spec: TunnelSpec,
+        signed: SignedTunnel | None = None,
+        *,
+        relay_cert: str | None = None,
+    ) -> None:
+        bundle, cert = await self._helper_takes(signed, relay_cert)
+        if bundle is None:
+            await self._client.up(spec, relay_cert=cert)
+        else:
+            await self._client.up_bundle(
                 bundle.token,
                 bundle.profile,
                 endorsements=bundle.endorsements,
                 device_id=bundle.device_id,
+                relay_cert=cert,
             )
+        self._gateway = _gateway_of(spec)
+
+    async def update(
+        self,
+        spec: TunnelSpec,
+        signed: SignedTunnel | None = None,
+        *,
+        relay_cert: str | None = None,
+    ) -> None:
+        try:
+            bundle, cert = await self._helper_takes(signed, relay_cert)
+            if bundle is None:
+                await self._client.update(spec, relay_cert=cert)
+            else:
+                await self._client.update_bundle(
+                    bundle.token,
+                    bundle.profile,
+                    endorsements=bundle.endorsements,
+                    device_id=bundle.device_id,
+                    relay_cert=cert,
+                )
+            self._gateway = _gateway_of(spec)
         except TunnelStateError as exc:
             # Not the interface this client owns: the engine replaces the tunnel instead.
             raise HelperRefused("bad_request", str(exc)) from exc
@@ -738,13 +823,47 @@ class TunnelAdapter:
         status = await self._client.status()
         if not status.up:
             return None
-        return TunnelView(
-            interface=status.interface,
-            gateway=status.endpoint or "",
-            handshake_age_s=status.handshake_age,
-            rx_bytes=status.rx_bytes,
-            tx_bytes=status.tx_bytes,
-        )
+        return tunnel_view(status, self._gateway)
+
+
+def _gateway_of(spec: TunnelSpec) -> str:
+    endpoint = spec.peers[0].endpoint if spec.peers else None
+    return str(endpoint or "")
+
+
+def tunnel_view(status: TunnelStatus, gateway: str) -> TunnelView:
+    """The helper's status of an up tunnel as shown. ``gateway``: the endpoint the applied
+    spec names, shown whenever WireGuard's own endpoint is not the gateway's (a tunnel on
+    a relay, or moving: its peer endpoint is the helper's local bridge). Pure."""
+    transport = status.transport
+    endpoint = status.endpoint or ""
+    if transport is not None and (transport.kind != "udp" or _loopback(endpoint)):
+        endpoint = gateway
+    view = TunnelView(
+        interface=status.interface,
+        gateway=endpoint or gateway,
+        handshake_age_s=status.handshake_age,
+        rx_bytes=status.rx_bytes,
+        tx_bytes=status.tx_bytes,
+    )
+    if transport is None:
+        return view
+    return replace(
+        view,
+        transport="relay" if transport.kind == "relay" else "udp",
+        relay=transport.relay if transport.kind == "relay" else None,
+        transport_state=transport.state,
+        transport_reason=transport.reason,
+        transport_since=transport.since,
+    )
+
+
+def _loopback(endpoint: str) -> bool:
+    host = endpoint.rpartition(":")[0].strip("[]")
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 # ------------------------------------------------------------------------------- proxy
@@ -764,21 +883,21 @@ class ProxyAdapter:
 
     def _make(self) -> ProxyThread:
         from core.proxy import ProxyServer
-        from core.proxy.dial import system_connector, tunnel_connector
+        from core.proxy.dial import Dialer, plain_socket, tunnel_opener
         from core.proxy.thread import ProxyThread
 
         route = self._route
-        through_tunnel = tunnel_connector(route.take)
+        through_tunnel = tunnel_opener(route.take)
 
-        async def connect(addresses: Sequence[str], port: int) -> socket.socket:
+        def opener(family: int) -> socket.socket:
             if route.unfenced:  # a helper that cannot fence: the OS's routes, said so
-                return await system_connector(addresses, port)
-            return await through_tunnel(addresses, port)
+                return plain_socket(family)
+            return through_tunnel(family)
 
         server = ProxyServer(  # the signed-in OS account only
             self._decider,
             resolver=route.resolve,
-            connector=connect,
+            connector=Dialer(opener),  # a Dialer: the proxy connects with callbacks
             reverse=route.reverse,
             ranges=route.ranges,
         )

@@ -166,6 +166,7 @@ class Engine(Reactions):
             proxy=proxy,
             config=lambda: self.config,
             clock=self._ticks.now,
+            relay_cert=control.relay_cert,
         )
         self._live = Live(
             post=self._post,

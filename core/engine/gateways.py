@@ -2,11 +2,12 @@
 
 ``Gateways`` owns the tunnel side of the session. It lists the bundle's gateways
 (``tunnel`` then the failover ``gateways``), applies one with this device's WireGuard key,
-re-applies the gateway in use when a new bundle
-changed it, and turns the tunnel's status into a ``core.engine.health.Health`` and, via
-``core.engine.health.plan``, into the next ``Step`` (stay, re-probe, switch). It changes
-no session state: ``core.engine.live`` carries steps out and the engine turns results
-into facts.
+re-applies the gateway in use when a new bundle changed it, hands the helper the device's
+relay certificate with every up and update (and updates the tunnel for a certificate
+only when the held one is due: ``core.engine.relaycert``), and turns the tunnel's status
+into a ``core.engine.health.Health`` and, via ``core.engine.health.plan``, into the next
+``Step`` (stay, re-probe, switch). It changes no session state: ``core.engine.live``
+carries steps out and the engine turns results into facts.
 
 Imports: the ports, ``core.engine.health``, ``core.engine.config`` and
 ``core.engine.errors``; never the engine. Threading: the engine's loop only. Errors: the
@@ -22,7 +23,16 @@ from collections.abc import Callable
 
 from core.engine.config import EngineConfig
 from core.engine.errors import NoGatewayError
-from core.engine.health import Action, Health, Step, assess, gateway_label, plan, silent_after
+from core.engine.health import (
+    Action,
+    Health,
+    Step,
+    assess,
+    gateway_label,
+    grace_start,
+    plan,
+    silent_after,
+)
 from core.engine.ports import (
     DevicePort,
     PolicyPort,
@@ -31,6 +41,7 @@ from core.engine.ports import (
     TunnelPath,
     TunnelPort,
 )
+from core.engine.relaycert import cert_due
 from core.engine.state import TunnelView
 from core.i18n import translate
 from wg_backends.errors import HelperRefused
@@ -45,6 +56,10 @@ _log = logging.getLogger(__name__)
 PROBE_AFTER_S = 7.0
 #: Seconds a probe may go unanswered before the gateway counts as silent.
 PROBE_WAIT_S = 4.0
+#: Extra silence allowed on UDP when the spec has relays: the helper notices the same
+#: silence (same keepalive rule, checked every second) and moves to a relay; the engine
+#: must not fail over to another gateway before it has had the chance.
+RELAY_SLACK_S = 5.0
 
 
 def _probe_query(name: str) -> bytes:
@@ -69,8 +84,12 @@ class Gateways:
         proxy: ProxyPort,
         config: Callable[[], EngineConfig],
         clock: Callable[[], float],
+        relay_cert: Callable[[], str | None] = lambda: None,
     ) -> None:
         self._tunnel = tunnel
+        # The latest relay certificate from the controller, and the one the helper got.
+        self._relay_cert = relay_cert
+        self._cert_given: str | None = None
         self._policy = policy
         self._device = device
         self._proxy = proxy
@@ -128,7 +147,11 @@ class Gateways:
         fence it and redirect to the decider (port errors raise)."""
         if self._path is not None:
             self._path.flush()  # the interface is replaced: its bound sockets are stale
-        await self._tunnel.up(spec.with_private_key(self._device.wg_private_key()), self._signed())
+        cert = self._relay_cert()
+        await self._tunnel.up(
+            spec.with_private_key(self._device.wg_private_key()), self._signed(), relay_cert=cert
+        )
+        self._cert_given = cert
         self._applied = spec
         self._up_at = self._clock()
         self._rx, self._rx_moved_at = None, self._up_at
@@ -185,6 +208,7 @@ class Gateways:
         finally:
             self._up_at = None
             self._applied = None
+            self._cert_given = None
             self._path = None
             self._proxy.set_path(None, None)
         return True
@@ -205,9 +229,12 @@ class Gateways:
             # In place: peers and routes change, the handshake (and every connection
             # through the tunnel) survives, and the state stays "connected".
             _log.info("policy changed the tunnel; updating it in place")
+            cert = self._relay_cert()
             try:
                 await self._tunnel.update(
-                    spec.with_private_key(self._device.wg_private_key()), self._signed()
+                    spec.with_private_key(self._device.wg_private_key()),
+                    self._signed(),
+                    relay_cert=cert,
                 )
             except HelperRefused as exc:
                 # An older helper, or a change it cannot make in place (split ↔ full
@@ -216,12 +243,41 @@ class Gateways:
                 await self.apply(spec)
                 return True
             self._applied = spec
+            self._cert_given = cert
             await self._enforce(spec)  # the fenced ranges follow the new routes
             return True
         # Another interface: the helper replaces the tunnel (no down first: under
         # always-on it would refuse a down nobody asked for).
         _log.info("policy changed the tunnel's interface; re-applying it")
         await self.apply(spec)
+        return True
+
+    async def renew_cert(self, view: TunnelView | None) -> bool:
+        """Hand the helper the latest relay certificate when the one it holds is due
+        (``core.engine.relaycert.cert_due``), or at once when the helper says it has no
+        usable one (``no_certificate``): an in-place update of the applied spec, so the
+        handshake and every connection survive. Whether it updated. Never raises (a
+        failure is logged; the next tick tries again)."""
+        applied = self._applied
+        if applied is None or view is None:
+            return False
+        latest = self._relay_cert()
+        refused = view.transport_reason == "no_certificate" and latest is not None
+        if not (refused and latest != self._cert_given) and not cert_due(
+            self._cert_given, latest, now=self._clock()
+        ):
+            return False
+        try:
+            await self._tunnel.update(
+                applied.with_private_key(self._device.wg_private_key()),
+                self._signed(),
+                relay_cert=latest,
+            )
+        except Exception as exc:
+            _log.warning("could not hand the helper the new relay certificate: %s", exc)
+            return False
+        _log.info("handed the helper a new relay certificate")
+        self._cert_given = latest
         return True
 
     def health(self, view: TunnelView | None) -> Health | None:
@@ -234,10 +290,15 @@ class Gateways:
         config = self._config()
         applied = self._applied
         silent_s = None if applied is None else silent_after(applied)
-        quiet = now - self._rx_moved_at
+        # A tunnel with relays: the helper may have moved it (to a relay, to another
+        # relay, back to UDP); a new path needs its own handshake and its own silence.
+        start = grace_start(self._up_at, view.transport_state, view.transport_since)
+        if silent_s is not None and view.transport_state == "direct":
+            silent_s += RELAY_SLACK_S
+        quiet = now - max(self._rx_moved_at, start)
         health = assess(
             view.handshake_age_s,
-            now - self._up_at,
+            now - start,
             grace_s=config.first_handshake_grace_s,
             stale_s=config.handshake_stale_s,
             rx_quiet_s=quiet,

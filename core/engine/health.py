@@ -25,6 +25,13 @@ keepalive of *k* seconds, no byte for ``2k + 1`` seconds is silence (``silent_af
 A spec without a short keepalive gives no such promise: then only the handshake's age
 counts (``stale_s``).
 
+A tunnel whose spec lists relays (issue 21) may move between UDP and a relay on its
+own (the helper decides): while it is moving to or among relays (transport state
+``trying`` or ``relay``) the first-handshake grace counts from the later of the engine's
+own apply and the transport's last change (``grace_start``), so a relay fallback is not
+mistaken for a dead gateway; with ``no_path`` (neither UDP nor any relay works) it
+counts from the apply alone, and the engine fails over as it would without relays.
+
 So the first gateway whose handshake completes is used, and a dead one is left within
 about ``stale limit + grace`` (or ``grace`` right after a switch). No I/O here; the
 live session (``core.engine.live``, with ``core.engine.gateways``) performs the actions.
@@ -40,7 +47,17 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from wg_backends.spec import TunnelSpec
 
-__all__ = ["Action", "Health", "Step", "assess", "gateway_label", "plan", "silent_after"]
+__all__ = [
+    "MOVING_STATES",
+    "Action",
+    "Health",
+    "Step",
+    "assess",
+    "gateway_label",
+    "grace_start",
+    "plan",
+    "silent_after",
+]
 
 #: WireGuard reports the latest handshake in whole seconds, measured by another process.
 _SLACK_S = 2.0
@@ -102,6 +119,22 @@ def assess(
     if handshake_age_s < stale_s:
         return Health.FRESH
     return Health.STALE
+
+
+#: Transport states in which the helper is moving the tunnel to or among relays: a new
+#: path needs its own first handshake, so the grace restarts at the change.
+MOVING_STATES = frozenset({"trying", "relay"})
+
+
+def grace_start(applied_at: float, state: str, since: float | None) -> float:
+    """When the first-handshake grace of the tunnel began: the engine's own apply
+    (``applied_at``) or, while the helper moves the tunnel to or among relays
+    (``state`` in ``MOVING_STATES``), the transport's last change (``since``) when it is
+    later. Any other state (``direct``, ``no_path``, "" for a tunnel without relays) or
+    no ``since``: the apply. Pure."""
+    if state in MOVING_STATES and since is not None and since > applied_at:
+        return since
+    return applied_at
 
 
 def silent_after(spec: TunnelSpec) -> float | None:

@@ -133,6 +133,13 @@ class DevicePort(Protocol):
         """Drop the enrollment record (after revocation)."""
         ...
 
+    async def register_relay_key(self) -> None:
+        """Make sure the controller knows the helper's relay key (issue 21): a device
+        enrolled before relays, or whose helper's key changed, registers it (not a
+        re-enrollment). Never raises: a failure is logged and tried again at the next
+        call; it never blocks the tunnel."""
+        ...
+
     def sign_posture(self, facts: PostureFacts, nonce: str, device_id: str) -> str:
         """Sign a posture report with the device key."""
         ...
@@ -155,6 +162,11 @@ class ControlPort(Protocol):
 
     async def fetch_bundle(self) -> str:
         """The signed policy bundle (JWS) for this device."""
+        ...
+
+    def relay_cert(self) -> str | None:
+        """The relay client certificate (PEM) that came with the latest bundle answer
+        that had one (None: none yet, or the deployment has no relays)."""
         ...
 
     def events(self) -> AsyncIterator[ControlEvent]:
@@ -291,14 +303,28 @@ class TunnelPath:
 class TunnelPort(Protocol):
     """The privileged helper."""
 
-    async def up(self, spec: TunnelSpec, signed: SignedTunnel | None = None) -> None:
+    async def up(
+        self,
+        spec: TunnelSpec,
+        signed: SignedTunnel | None = None,
+        *,
+        relay_cert: str | None = None,
+    ) -> None:
         """Bring the tunnel up (all or nothing). A helper that verifies policy itself
-        gets ``signed`` instead of ``spec`` (and adds its own device key)."""
+        gets ``signed`` instead of ``spec`` (and adds its own device key).
+        ``relay_cert``: the device's relay client certificate (PEM) for the spec's
+        relays; a helper without relays never gets it."""
         ...
 
-    async def update(self, spec: TunnelSpec, signed: SignedTunnel | None = None) -> None:
-        """Change the live tunnel in place (peers, routes, DNS): no down, the handshake
-        survives. Same interface as the tunnel up; raises like ``up``."""
+    async def update(
+        self,
+        spec: TunnelSpec,
+        signed: SignedTunnel | None = None,
+        *,
+        relay_cert: str | None = None,
+    ) -> None:
+        """Change the live tunnel in place (peers, routes, DNS, relay certificate): no
+        down, the handshake survives. Same interface as the tunnel up; raises like ``up``."""
         ...
 
     async def enforce(self, redirect_port: int | None) -> TunnelPath | None:

@@ -52,6 +52,7 @@ from core.engine.state import (
     TunnelView,
 )
 from core.engine.ticks import Ticks
+from core.engine.transport import transport_notice
 from core.i18n import translate
 from core.policy.api import Decision, Effect
 from core.policy.errors import BundleExpiredError, BundleNotYetValidError
@@ -422,7 +423,11 @@ class Reactions:
         return {**self._posture_facts, stated.name: stated}
 
     async def _refresh_bundle(self, device_id: str) -> bool:
-        """Fetch and hold a new bundle; False when unreachable. A bad bundle raises."""
+        """Fetch and hold a new bundle; False when unreachable. A bad bundle raises.
+
+        The helper's relay key is registered first when the controller does not know it
+        yet (never raises), so the answer carries a relay certificate for it."""
+        await self._device.register_relay_key()
         try:
             token = await self._control.fetch_bundle()
         except Exception as exc:
@@ -678,6 +683,9 @@ class Reactions:
             if step is not None:
                 await self._switch_gateway(step)
                 return
+        if await self._gateways.renew_cert(view):
+            self._live.follow_up()  # the helper may now try a relay it could not use
+        self._tell_transport(view)
         self._set_snapshot(tunnel=view)
         self._check_routes(view)
         self._update(
@@ -687,6 +695,23 @@ class Reactions:
             reconnecting=self._facts.reconnecting and not handshake_ok,
         )
         self._warn_before_session_end()
+
+    def _tell_transport(self, view: TunnelView | None) -> None:
+        """One notice when the helper moved the tunnel to a relay, another relay or back
+        to UDP (``core.engine.transport``); the snapshot shows it from then on."""
+        change = transport_notice(self._snapshot.tunnel, view)
+        if change is None or view is None:
+            return
+        text, reason = change
+        _log.info("transport: %s (%s)", view.transport, reason)
+        self._notice(
+            text,
+            notice="transport",
+            key=f"transport:{view.transport}:{view.relay or ''}",
+            transport=view.transport,
+            relay=view.relay or "",
+            reason=reason,
+        )
 
     def _check_routes(self, view: TunnelView | None) -> None:
         """Say so when a local route would send part of the tunnel's ranges elsewhere."""

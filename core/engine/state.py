@@ -157,13 +157,28 @@ def posture_summary(posture: tuple[PostureItem, ...]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class TunnelView:
-    """The tunnel as shown: interface, gateway and health."""
+    """The tunnel as shown: interface, gateway, health and how its packets travel.
+
+    ``gateway`` always names the gateway (in relay mode WireGuard's own peer endpoint is
+    the helper's local bridge, ``127.0.0.1:<port>``, which is never shown). The transport
+    fields are set for a tunnel whose spec lists relays (issue 21), from the helper's
+    ``TransportStatus``; empty for a plain UDP tunnel: ``transport`` "udp" or "relay",
+    ``relay`` the relay in use, ``transport_state`` "direct", "relay", "trying" or
+    "no_path", ``transport_reason`` the helper's reason code (``udp_ok``, ``udp_blocked``,
+    ``udp_silent``, ``relay_failed``, ``udp_back``, ``no_certificate``, ``relays_down``)
+    and ``transport_since`` the Unix time of the last change.
+    """
 
     interface: str
     gateway: str
     handshake_age_s: float | None
     rx_bytes: int
     tx_bytes: int
+    transport: str = ""
+    relay: str | None = None
+    transport_state: str = ""
+    transport_reason: str = ""
+    transport_since: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

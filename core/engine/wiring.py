@@ -328,7 +328,17 @@ async def build_engine(
         info = await tunnel_client.hello()
         return info.device_key if info.signed_policy else None
 
-    device = DeviceAdapter(store, control_client, state / "enrollment.json", helper_key=helper_key)
+    async def relay_key() -> str | None:
+        # The helper keeps the relay key (issue 21): only its public half comes here.
+        return (await tunnel_client.hello()).relay_key
+
+    device = DeviceAdapter(
+        store,
+        control_client,
+        state / "enrollment.json",
+        helper_key=helper_key,
+        relay_key=relay_key,
+    )
     posture = PostureAdapter(settings)
     policy = PolicyAdapter(
         discovery.keys,

@@ -383,6 +383,46 @@ Klicken, um sie im Ordner zu zeigen; dann an die IT senden.</translation>
             <translation>Problem: {title}</translation>
         </message>
         <message>
+            <source>Connected via relay {relay}</source>
+            <translation>Verbunden über Relay {relay}</translation>
+        </message>
+        <message>
+            <source>No way through this network</source>
+            <translation>Kein Weg durch dieses Netzwerk</translation>
+        </message>
+        <message>
+            <source>Encrypted relay {relay}</source>
+            <translation>Verschlüsseltes Relay {relay}</translation>
+        </message>
+        <message>
+            <source>Direct (UDP)</source>
+            <translation>Direkt (UDP)</translation>
+        </message>
+        <message>
+            <source>This network lets neither WireGuard's UDP nor a relay through. Try another network (a phone hotspot, for example); if it keeps happening, contact IT.</source>
+            <translation>Dieses Netzwerk lässt weder das UDP von WireGuard noch ein Relay durch. Versuchen Sie ein anderes Netzwerk (zum Beispiel einen Handy-Hotspot); wenn es wieder passiert, wenden Sie sich an die IT.</translation>
+        </message>
+        <message>
+            <source>This device cannot use a relay yet (it has no relay certificate). Stay connected to the internet: it gets one from your organization shortly.</source>
+            <translation>Dieses Gerät kann noch kein Relay nutzen (es hat kein Relay-Zertifikat). Bleiben Sie mit dem Internet verbunden: Es erhält in Kürze eines von Ihrer Organisation.</translation>
+        </message>
+        <message>
+            <source>WireGuard's UDP stopped getting through on this network.</source>
+            <translation>Das UDP von WireGuard kommt in diesem Netzwerk nicht mehr durch.</translation>
+        </message>
+        <message>
+            <source>The previous relay stopped answering.</source>
+            <translation>Das bisherige Relay antwortet nicht mehr.</translation>
+        </message>
+        <message>
+            <source>This network blocks WireGuard's UDP.</source>
+            <translation>Dieses Netzwerk blockiert das UDP von WireGuard.</translation>
+        </message>
+        <message>
+            <source>Your traffic is carried over an encrypted relay; it may be slower. We switch back automatically.</source>
+            <translation>Ihr Datenverkehr läuft über ein verschlüsseltes Relay; das kann langsamer sein. Wir wechseln automatisch zurück.</translation>
+        </message>
+        <message>
             <source>{size} B</source>
             <translation>{size} B</translation>
         </message>
@@ -1086,12 +1126,24 @@ Klicken, um sie im Ordner zu zeigen; dann an die IT senden.</translation>
             <translation>Tunnel</translation>
         </message>
         <message>
+            <source>Transport</source>
+            <translation>Übertragung</translation>
+        </message>
+        <message>
+            <source>Why this transport</source>
+            <translation>Warum diese Übertragung</translation>
+        </message>
+        <message>
             <source>Apps:</source>
             <translation>Apps:</translation>
         </message>
         <message>
             <source>Gateway:</source>
             <translation>Gateway:</translation>
+        </message>
+        <message>
+            <source>Transport:</source>
+            <translation>Übertragung:</translation>
         </message>
         <message>
             <source>Last handshake:</source>
@@ -2828,6 +2880,29 @@ Was tun: {next_step}</translation>
         <message>
             <source>All good · {passed} of {total} checks pass</source>
             <translation>Alles in Ordnung · {passed} von {total} Prüfungen bestanden</translation>
+        </message>
+    </context>
+    <context>
+        <name>core.engine.transport</name>
+        <message>
+            <source>This network lets neither WireGuard's UDP nor any relay through</source>
+            <translation>Dieses Netzwerk lässt weder das UDP von WireGuard noch ein Relay durch</translation>
+        </message>
+        <message>
+            <source>Relay {old} stopped answering: now through relay {relay}</source>
+            <translation>Relay {old} antwortet nicht mehr: jetzt über Relay {relay}</translation>
+        </message>
+        <message>
+            <source>Connected through relay {relay}: UDP stopped getting through on this network</source>
+            <translation>Verbunden über Relay {relay}: UDP kommt in diesem Netzwerk nicht mehr durch</translation>
+        </message>
+        <message>
+            <source>Connected through relay {relay}: this network blocks UDP</source>
+            <translation>Verbunden über Relay {relay}: Dieses Netzwerk blockiert UDP</translation>
+        </message>
+        <message>
+            <source>Back on direct UDP</source>
+            <translation>Wieder direkt über UDP</translation>
         </message>
     </context>
     <context>

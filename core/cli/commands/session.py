@@ -34,6 +34,7 @@ from core.engine.state import (
     Event,
     SessionState,
     Snapshot,
+    TunnelView,
     posture_summary,
 )
 from core.text import safe_json, safe_line
@@ -49,6 +50,7 @@ __all__ = [
     "print_device_code",
     "print_error",
     "register",
+    "transport_words",
 ]
 
 EXIT_OK = 0
@@ -70,6 +72,38 @@ def _age(seconds: float | None) -> str:
     if seconds < 120:
         return f"{seconds:.0f} s ago"
     return f"{seconds / 60:.0f} min ago"
+
+
+#: Why the tunnel travels as it does (the helper's reason codes), for ``Transport:``.
+_TRANSPORT_WHY = {
+    "udp_blocked": "this network blocks UDP",
+    "udp_silent": "UDP stopped getting through on this network",
+    "relay_failed": "the previous relay stopped answering",
+    "udp_back": "UDP works again",
+    "no_certificate": "no relay certificate yet",
+    "relays_down": "no relay answers",
+}
+
+
+def transport_words(tunnel: TunnelView) -> str | None:
+    """The ``Transport:`` line of a tunnel with relays ("relay relay1 — this network
+    blocks UDP (since 12:01:07)", "UDP (direct)"); None for a plain UDP tunnel."""
+    if not tunnel.transport:
+        return None
+    why = _TRANSPORT_WHY.get(tunnel.transport_reason, "")
+    since = (
+        f" (since {time.strftime('%H:%M:%S', time.localtime(tunnel.transport_since))})"
+        if tunnel.transport_since
+        else ""
+    )
+    if tunnel.transport_state == "no_path":
+        return f"none — neither UDP nor any relay gets through{f' ({why})' if why else ''}{since}"
+    if tunnel.transport == "relay":
+        name = safe_line(tunnel.relay or "?")
+        return f"relay {name}" + (f" — {why}" if why else "") + since
+    if tunnel.transport_state == "trying":
+        return "UDP (trying another path)" + since
+    return "UDP (direct)" + (f" — {why}" if tunnel.transport_reason == "udp_back" else "")
 
 
 _STATE_WORDS = {
@@ -114,6 +148,9 @@ def format_status(snap: Snapshot, *, now: float | None = None) -> str:
             f"Tunnel:    {safe_line(tunnel.interface)} → {safe_line(tunnel.gateway)}, handshake "
             f"{_age(tunnel.handshake_age_s)}, rx {tunnel.rx_bytes} B / tx {tunnel.tx_bytes} B"
         )
+        transport = transport_words(tunnel)
+        if transport is not None:
+            lines.append(f"Transport: {transport}")
     if snap.proxy_address:
         lines.append(f"Proxy:     socks5/http://{safe_line(snap.proxy_address)}")
     access = snap.access

@@ -72,6 +72,8 @@ class Device:
         self.signed: list[dict[str, Any]] = []
         #: the helper now keeps another device key than the enrolled one (once)
         self.key_was_changed = False
+        #: calls of ``register_relay_key`` (the real one is tested against the controller)
+        self.relay_key_registrations = 0
 
     def enrollment(self) -> Enrollment | None:
         return self._enrollment
@@ -87,6 +89,9 @@ class Device:
 
     def forget(self) -> None:
         self._enrollment = None
+
+    async def register_relay_key(self) -> None:
+        self.relay_key_registrations += 1
 
     def sign_posture(self, facts: Any, nonce: str, device_id: str) -> str:
         self.signed.append(dict(facts))
@@ -105,6 +110,8 @@ class Control:
         self.queue: asyncio.Queue[ControlEvent] = asyncio.Queue()
         self.break_glass: list[str] = []
         self.skew: float | None = None
+        #: the relay certificate the latest bundle answer carried
+        self.cert: str | None = None
 
     def _check(self) -> None:
         if not self.reachable:
@@ -131,6 +138,9 @@ class Control:
 
     async def report_break_glass(self, reason: str) -> None:
         self.break_glass.append(reason)
+
+    def relay_cert(self) -> str | None:
+        return self.cert
 
     def clock_skew_s(self) -> float | None:
         return self.skew
@@ -327,6 +337,11 @@ class Tunnel:
         #: the gateway stops replying (receive counter frozen) but the handshake stays
         self.silent = False
         self._rx = 10
+        #: the relay certificate each up/update carried
+        self.certs: list[str | None] = []
+        #: the helper's transport for a spec with relays (None: plain UDP), as
+        #: (kind, state, reason, since, relay)
+        self.transport: tuple[str, str, str, float, str | None] | None = None
 
     def _helper(self) -> None:
         if self.helper_gone:
@@ -349,9 +364,10 @@ class Tunnel:
         if self.is_up and self.endpoint == endpoint and self.handshake_age is not None:
             self._last_handshake = self.clock() - self.handshake_age
 
-    async def up(self, spec: Any, signed: Any = None) -> None:
+    async def up(self, spec: Any, signed: Any = None, *, relay_cert: str | None = None) -> None:
         self._helper()
         self.signed.append(signed)
+        self.certs.append(relay_cert)
         if self.fail_up:
             raise self.fail_up
         self.up_specs.append(spec)
@@ -367,9 +383,10 @@ class Tunnel:
         self.downs.append(break_glass_reason)
         self.is_up = False
 
-    async def update(self, spec: Any, signed: Any = None) -> None:
+    async def update(self, spec: Any, signed: Any = None, *, relay_cert: str | None = None) -> None:
         self._helper()
         self.signed.append(signed)
+        self.certs.append(relay_cert)
         if self.fail_up:
             raise self.fail_up
         self.updates.append(spec)
@@ -406,7 +423,21 @@ class Tunnel:
             if not self.silent:
                 # a live gateway's keepalives keep arriving
                 self._rx = 10 + int(self.clock() * 10)
-        return TunnelView("rt0", self.endpoint, age, self._rx, 20)
+        if self.transport is None:
+            return TunnelView("rt0", self.endpoint, age, self._rx, 20)
+        kind, state, reason, since, relay = self.transport
+        return TunnelView(
+            "rt0",
+            self.endpoint,
+            age,
+            self._rx,
+            20,
+            transport=kind,
+            relay=relay,
+            transport_state=state,
+            transport_reason=reason,
+            transport_since=since,
+        )
 
 
 class Proxy:

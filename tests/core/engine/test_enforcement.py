@@ -95,7 +95,7 @@ async def test_a_refused_in_place_update_replaces_the_tunnel() -> None:
     await rig.engine.connect()
     await until(lambda: rig.engine.snapshot.state is S.CONNECTED)
 
-    async def refuse(spec: object, signed: object = None) -> None:
+    async def refuse(spec: object, signed: object = None, **_: object) -> None:
         raise HelperRefused("bad_request", "unknown request type 'update'")
 
     rig.tunnel.update = refuse  # type: ignore[method-assign]

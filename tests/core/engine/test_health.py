@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from core.engine.health import Action, Health, Step, assess, gateway_label, plan, silent_after
+from core.engine.health import (
+    Action,
+    Health,
+    Step,
+    assess,
+    gateway_label,
+    grace_start,
+    plan,
+    silent_after,
+)
 from wg_backends.spec import PeerSpec, TunnelSpec
 
 pytestmark = pytest.mark.unit
@@ -123,3 +132,40 @@ def test_gateway_label_names_the_endpoint() -> None:
 
     assert gateway_label(Spec(), 1) == "gw2.corp.example:51820"  # type: ignore[arg-type]
     assert gateway_label(NoPeers(), 1) == "gateway 2"  # type: ignore[arg-type]
+
+
+# A tunnel with relays (issue 21): the grace restarts while the helper moves the tunnel
+# to or among relays, never for ``direct``/``no_path`` or a tunnel without relays.
+@pytest.mark.parametrize(
+    ("state", "since", "expected"),
+    [
+        ("", None, 100.0),  # no relays: the engine's own apply
+        ("direct", 130.0, 100.0),  # back on UDP: the WireGuard session carried on
+        ("trying", 130.0, 130.0),  # moving: the new path needs its own handshake
+        ("relay", 130.0, 130.0),  # on a relay since 130 (moved after the apply)
+        ("relay", 90.0, 100.0),  # on a relay since before this apply: the apply
+        ("relay", None, 100.0),  # no time given: the apply
+        ("no_path", 130.0, 100.0),  # nothing works: fail over as without relays
+        ("anything-else", 130.0, 100.0),  # an unknown state extends nothing
+    ],
+)
+def test_grace_start(state: str, since: float | None, expected: float) -> None:
+    assert grace_start(100.0, state, since) == expected
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        ("relay", Health.WAITING),  # 12 s after the move: within the 15 s grace
+        ("trying", Health.WAITING),
+        ("no_path", Health.DEAD),  # 42 s after the apply: past the grace
+        ("direct", Health.DEAD),
+    ],
+)
+def test_a_relay_fallback_is_not_a_dead_gateway_but_no_path_is(
+    state: str, expected: Health
+) -> None:
+    applied, moved, now = 1000.0, 1030.0, 1042.0
+    start = grace_start(applied, state, moved)
+    # UDP is blocked: no handshake since the apply, the helper moved to a relay at 1030
+    assert assess(None, now - start, grace_s=15.0, stale_s=180.0) is expected

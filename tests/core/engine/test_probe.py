@@ -47,7 +47,9 @@ class _Stubs:
         return None
 
     # tunnel
-    async def up(self, spec: TunnelSpec, signed: Any = None) -> None:
+    async def up(
+        self, spec: TunnelSpec, signed: Any = None, *, relay_cert: str | None = None
+    ) -> None:
         pass
 
     async def enforce(self, redirect_port: int | None) -> TunnelPath:
