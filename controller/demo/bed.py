@@ -58,6 +58,27 @@ LAN as well, the rogue's DNS claims ``acme.example`` and its TXT record, and the
 serves ``https://acme.example`` with a certificate of its own making, pointing at itself
 (:data:`ROGUE_CONTROLLER`).
 
+With ``make_bed(relays=2)`` (issue 21) the gateway namespace also runs mTLS relays
+(``python -m controller.relay``) on extra addresses of the client's link, each forwarding
+to the gateway's WireGuard endpoint; the relays reach the controller on the gateway
+namespace's loopback through the same ``socat`` bridge as the client::
+
+    client ns ── 10.241.0.2 ── veth ── 10.241.0.11:443  relay1.relay.example ─┐ UDP to
+                                       10.241.0.12:443  relay2.relay.example ─┴ 10.241.0.1:51820
+    host 127.0.0.1:P ◀─ socat ─ gateway ns 127.0.0.1:P   (relays poll /v1/relay/devices)
+
+The relay names resolve in the client namespace's hosts file; their server certificates
+come from the bed's test CA (``ca_file``, made for a relay bed too; ``SSL_CERT_FILE`` of
+the client's processes) and :meth:`Bed.relay_configs` pins each one's key. The relays
+authenticate devices with the controller's relay CA (``<controller keys>/relay-ca.pem``,
+made before the controller starts) and poll the device list with the token in
+``relay_token_file`` (the controller's ``relay_token_file`` too). They start with the
+session (:meth:`Bed.start_relays`, once the controller's port is known); ``kill_relay`` /
+``start_relay`` take one down (SIGKILL: a crash) and back, ``relay_log`` reads its
+stderr. ``block_udp`` makes the client's links a hotel network (nftables netdev hooks on
+the client namespace's links drop every IPv4 UDP datagram out of and into them, silently,
+DNS apart; the tunnel's own interface and loopback untouched); ``allow_udp`` undoes it.
+
 Only these namespaces' own addresses and loopback are ever used. ``close`` removes every
 namespace, interface, process, socket and file the bed made; it is idempotent.
 """
@@ -90,6 +111,9 @@ __all__ = [
     "ONBOARDING_TXT",
     "PUBLIC_DNS",
     "PUBLIC_WEB",
+    "RELAY_ADDRS",
+    "RELAY_DOMAIN",
+    "RELAY_PORT",
     "RESOURCES",
     "ROGUE_CONTROLLER",
     "ROGUE_DNS",
@@ -116,6 +140,11 @@ GW2_VETH = "10.244.0.1"
 GW2_TUN = "10.242.0.254/24"
 GW2_SRV = "10.245.0.1"
 SV_GW2 = "10.245.0.2"
+#: The relays (``make_bed(relays=N)``): their addresses on the client's link (gateway
+#: namespace), TLS port and the domain of their names (``relay<i>.relay.example``).
+RELAY_ADDRS = ("10.241.0.11", "10.241.0.12", "10.241.0.13")
+RELAY_PORT = 443
+RELAY_DOMAIN = "relay.example"
 
 #: The company zone's DNS server (server namespace) and the zone's suffix.
 DNS_ADDR = "10.243.0.53"
@@ -163,6 +192,7 @@ import http.server, socketserver, sys
 name, addr = sys.argv[1], sys.argv[2]
 body = f"<h1>{name}</h1><p>You reached {name} through the Rustronaut tunnel.</p>\n".encode()
 class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: a connection can outlive a path change
     def do_GET(self):
         self.send_response(200)
         self.send_header("Content-Type", "text/html")
@@ -328,8 +358,13 @@ class Bed:
     rogue_lan: bool = False
     #: whether this bed has the onboarding's public side (``make_bed(onboarding=True)``)
     onboarding: bool = False
+    #: how many relays this bed has (``make_bed(relays=N)``)
+    relays: int = 0
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _bridge: subprocess.Popen[bytes] | None = None
+    _gw_bridge: subprocess.Popen[bytes] | None = None
+    _relay_procs: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _controller_port: int = 0
 
     @property
     def client_ns(self) -> str:
@@ -421,8 +456,9 @@ class Bed:
 
     @property
     def ca_file(self) -> Path:
-        """The test CA (PEM) that signed the onboarding sites' certificate: what the
-        client's OS trust store holds (``SSL_CERT_FILE`` for its processes)."""
+        """The test CA (PEM) that signed the onboarding sites' and the relays'
+        certificates (a bed with either has it): what the client's OS trust store holds
+        (``SSL_CERT_FILE`` for its processes)."""
         return self.workdir / "tls" / "ca.pem"
 
     @property
@@ -556,8 +592,246 @@ class Bed:
                 ),
             )
 
+    # ------------------------------------------------------------------ relays (issue 21)
+
+    def _need_relay(self, i: int) -> None:
+        if not 1 <= i <= self.relays:
+            raise RuntimeError(f"this bed has {self.relays} relay(s), not relay {i}")
+
+    def relay_name(self, i: int) -> str:
+        """Relay ``i``'s name (1-based): ``relay<i>``, as the tunnel spec and its log say."""
+        return f"relay{i}"
+
+    def relay_host(self, i: int) -> str:
+        """Relay ``i``'s host name (client namespace's hosts file, its certificate)."""
+        return f"relay{i}.{RELAY_DOMAIN}"
+
+    def relay_address(self, i: int) -> str:
+        """Relay ``i``'s listening address on the client's link (gateway namespace)."""
+        return RELAY_ADDRS[i - 1]
+
+    def relay_endpoint(self, i: int) -> str:
+        """``relay<i>.relay.example:443``: what the controller lists and the client dials."""
+        return f"{self.relay_host(i)}:{RELAY_PORT}"
+
+    @property
+    def relay_token_file(self) -> Path:
+        """The relays' bearer token for ``/v1/relay/devices`` (0600; the controller's
+        ``relay_token_file`` names it too)."""
+        return self.workdir / "relay-token"
+
+    @property
+    def controller_keys_dir(self) -> Path:
+        """The controller's keys directory (``harness.session`` runs it in
+        ``<workdir>/controller``): where its relay CA lives."""
+        return self.workdir / "controller" / "keys"
+
+    def relay_pin(self, i: int) -> str:
+        """Base64 SHA-256 of relay ``i``'s SubjectPublicKeyInfo (the spec's ``spki`` pin)."""
+        return (self.workdir / "tls" / f"relay{i}.pin").read_text().strip()
+
+    def relay_configs(self) -> list[dict[str, object]]:
+        """The controller's ``relays`` setting for this bed: each relay by name, endpoint
+        and key pin, serving gateway 1 (the one on the client's first link)."""
+        return [
+            {
+                "name": self.relay_name(i),
+                "endpoint": self.relay_endpoint(i),
+                "spki": [self.relay_pin(i)],
+                "gateways": [self.gateway_endpoint],
+            }
+            for i in range(1, self.relays + 1)
+        ]
+
+    def relay_config_file(self, i: int) -> Path:
+        """Relay ``i``'s JSON configuration (written by ``start_relays``)."""
+        return self.workdir / f"relay{i}.json"
+
+    def relay_log_file(self, i: int) -> Path:
+        """Relay ``i``'s stderr, every run appended."""
+        return self.workdir / f"relay{i}.log"
+
+    def relay_log(self, i: int) -> str:
+        """Relay ``i``'s stderr so far (every run of it; empty if it never ran)."""
+        self._need_relay(i)
+        try:
+            return self.relay_log_file(i).read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def relay_pid(self, i: int) -> int | None:
+        """The pid of relay ``i``'s process while it runs (``ip netns exec`` execs it)."""
+        proc = self._relay_procs.get(i)
+        return proc.pid if proc is not None and proc.poll() is None else None
+
+    def start_relays(self, controller_port: int) -> None:
+        """Start every relay, polling the controller at host ``127.0.0.1:controller_port``
+        (bridged into the gateway namespace's loopback; ``bridge_controller`` must have
+        run), and wait until each logs that it listens. Raises ``RuntimeError``."""
+        if not self.relays:
+            return
+        self._controller_port = controller_port
+        if self._gw_bridge is None or self._gw_bridge.poll() is not None:
+            sock = self.workdir / "controller.sock"
+            if not sock.exists():
+                raise RuntimeError("start_relays needs bridge_controller first")
+            self._gw_bridge = self.spawn(
+                ["socat", f"TCP-LISTEN:{controller_port},bind=127.0.0.1,reuseaddr,fork",
+                 f"UNIX-CONNECT:{sock}"],
+                ns=self.gateway_ns,
+                stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            _wait_for(
+                lambda: (
+                    run(
+                        ["ss", "-Hltn", f"sport = :{controller_port}"], ns=self.gateway_ns
+                    ).stdout.strip()
+                    != ""
+                ),
+                what="controller bridge in the gateway namespace",
+            )
+        for i in range(1, self.relays + 1):
+            self.start_relay(i)
+
+    def start_relay(self, i: int, *, timeout: float = 20) -> None:
+        """(Re)start relay ``i`` with its configuration and wait for its ``relay <name>
+        listening on <host>:<port>`` line. Raises ``RuntimeError`` (with its log)."""
+        self._need_relay(i)
+        if not self._controller_port:
+            raise RuntimeError("start_relays(controller_port) first")
+        if self.relay_pid(i) is not None:
+            return
+        tls = self.workdir / "tls"
+        config = {
+            "name": self.relay_name(i),
+            "listen": f"{self.relay_address(i)}:{RELAY_PORT}",
+            "cert_file": str(tls / f"relay{i}.pem"),
+            "key_file": str(tls / f"relay{i}.key"),
+            "client_ca_file": str(self.controller_keys_dir / "relay-ca.pem"),
+            "controller_url": f"http://127.0.0.1:{self._controller_port}",
+            "token_file": str(self.relay_token_file),
+            "gateways": [self.gateway_endpoint],
+            "max_streams": 1000,
+            "queue_bytes": 262144,
+            "poll_interval_s": 0.5,
+        }
+        path = self.relay_config_file(i)
+        path.write_text(json.dumps(config, indent=1))
+        os.chmod(path, 0o600)
+        log = self.relay_log_file(i)
+        start = log.stat().st_size if log.exists() else 0
+        with open(log, "ab") as err:
+            proc = self.spawn(
+                [sys.executable, "-I", "-m", "controller.relay", "--config", str(path)],
+                ns=self.gateway_ns,
+                cwd=_ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        self._relay_procs[i] = proc
+        ready = f"relay {self.relay_name(i)} listening on "
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if ready in self.relay_log(i)[start:]:
+                return
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"relay {i} exited with {proc.returncode}: {self.relay_log(i)[start:][-2000:]}"
+                )
+            time.sleep(0.05)
+        raise RuntimeError(
+            f"relay {i} did not log {ready!r} in {timeout} s: {self.relay_log(i)[start:][-2000:]}"
+        )
+
+    def kill_relay(self, i: int) -> None:
+        """Kill relay ``i`` at once (SIGKILL: a crash; the kernel closes its connections)."""
+        self._need_relay(i)
+        proc = self._relay_procs.pop(i, None)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+
+    def stop_relays(self) -> None:
+        """Stop every relay (SIGTERM, then SIGKILL after 3 s) and the controller bridge in
+        the gateway namespace (``start_relays`` makes them again). Never raises."""
+        procs = list(self._relay_procs.values())
+        self._relay_procs.clear()
+        if self._gw_bridge is not None:
+            procs.append(self._gw_bridge)
+            run(["pkill", "-KILL", "-P", str(self._gw_bridge.pid)], check=False)
+            self._gw_bridge = None
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(3)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def relay_connections(self, i: int) -> list[str]:
+        """The TCP connections established to relay ``i`` (``"<peer addr>:<port>"`` each),
+        read from the gateway namespace's sockets."""
+        self._need_relay(i)
+        out = run(
+            ["ss", "-Htn", "state", "established", "src",
+             f"{self.relay_address(i)}:{RELAY_PORT}"],
+            ns=self.gateway_ns,
+        ).stdout  # fmt: skip
+        return sorted(line.split()[-1] for line in out.splitlines() if line.strip())
+
+    def _client_links(self) -> list[str]:
+        t = self.tag
+        return [f"rtevc{t}", *([f"rtewc{t}"] if self.second_gateway else []),
+                *([self.rogue_if] if self.rogue_lan else [])]  # fmt: skip
+
+    def block_udp(self) -> None:
+        """Drop every IPv4 UDP datagram leaving the client namespace by its links and every
+        one arriving on them (DNS, port 53, apart): a hotel network. Dropped on the link
+        (netdev egress/ingress hooks), so a sender sees no error, as on a real network;
+        loopback and the tunnel's own interface are untouched. Idempotent; ``allow_udp``
+        undoes it; ``udp_dropped`` counts."""
+        chains = "".join(
+            f' chain {hook}{n} {{ type filter hook {hook} device "{link}" priority -20;'
+            f" policy accept;\n  ip protocol udp udp {port} != 53 counter name dropped drop\n"
+            " }\n"
+            for n, link in enumerate(self._client_links())
+            for hook, port in (("egress", "dport"), ("ingress", "sport"))
+        )
+        self.allow_udp()
+        run(
+            ["nft", "-f", "-"],
+            ns=self.client_ns,
+            input=f"table netdev rtudp {{\n counter dropped {{}}\n{chains}}}\n",
+        )
+
+    def allow_udp(self) -> None:
+        """Undo ``block_udp`` (idempotent)."""
+        run(["nft", "delete", "table", "netdev", "rtudp"], ns=self.client_ns, check=False)
+
+    def udp_dropped(self) -> int:
+        """UDP datagrams ``block_udp`` has dropped so far (0 when it is not in force)."""
+        try:
+            out = run(
+                ["nft", "-j", "list", "counter", "netdev", "rtudp", "dropped"], ns=self.client_ns
+            ).stdout
+        except RuntimeError:
+            return 0
+        for item in json.loads(out)["nftables"]:
+            if "counter" in item:
+                return int(item["counter"]["packets"])
+        return 0
+
+    def gateway_peer_endpoints(self) -> list[str]:
+        """The endpoints gateway 1's WireGuard has for its peers (``wg show``)."""
+        out = run(["wg", "show", self.gateway_if, "endpoints"], ns=self.gateway_ns).stdout
+        return [f[1] for f in (line.split() for line in out.splitlines()) if len(f) == 2]
+
     def close(self) -> None:
         """Remove everything the bed made. Idempotent; never raises."""
+        self.stop_relays()
         for proc in self.procs:
             if proc.poll() is None:
                 proc.terminate()
@@ -598,10 +872,15 @@ def _wait_for(predicate: object, *, what: str, timeout: float = 10) -> None:
 
 
 def make_bed(
-    *, second_gateway: bool = False, rogue_lan: bool = False, onboarding: bool = False
+    *,
+    second_gateway: bool = False,
+    rogue_lan: bool = False,
+    onboarding: bool = False,
+    relays: int = 0,
 ) -> Bed:
-    """Build a fresh bed (about a second), with a second gateway, a rogue LAN host and the
-    onboarding's public side when asked.
+    """Build a fresh bed (about a second), with a second gateway, a rogue LAN host, the
+    onboarding's public side and ``relays`` mTLS relays (0-3; started with the session)
+    when asked.
 
     Cleans up and raises ``RuntimeError`` on failure.
     """
@@ -617,11 +896,16 @@ def make_bed(
         gw2_public=public2,
         rogue_lan=rogue_lan,
         onboarding=onboarding,
+        relays=relays,
     )
+    if not 0 <= relays <= len(RELAY_ADDRS):
+        raise ValueError(f"relays: 0 to {len(RELAY_ADDRS)}, not {relays}")
     try:
         _build(bed)
         if onboarding:
             _build_onboarding(bed)
+        if relays:
+            _build_relays(bed)
         if second_gateway:
             _build_gateway2(bed)
         if rogue_lan:
@@ -701,6 +985,9 @@ def _write_resolver(bed: Bed) -> None:
     bed.netns_etc.mkdir(parents=True, exist_ok=True)
     hosts = "127.0.0.1 localhost\n::1 localhost\n" + "".join(
         f"{addr} {name}\n" for name, (addr, _) in RESOURCES.items()
+    )
+    hosts += "".join(
+        f"{bed.relay_address(i)} {bed.relay_host(i)}\n" for i in range(1, bed.relays + 1)
     )
     (bed.netns_etc / "hosts").write_text(hosts)
     resolver = f"nameserver {PUBLIC_DNS}\n" if bed.onboarding else "# no DNS in the test bed\n"
@@ -922,20 +1209,71 @@ def _cert(
     return builder.sign(issuer_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
 
 
-def _test_ca(tls: Path, names: Sequence[str]) -> None:
-    """``tls/ca.pem`` and ``tls/site.{pem,key}``: a test CA and a certificate it signed
-    for ``names`` (the onboarding's public sites)."""
+_CA_NAME = "Rustronaut test bed CA"
+
+
+def _ca_key(tls: Path) -> object:
+    """The test CA's key: ``tls/ca.key`` (with ``tls/ca.pem``), made on first use."""
+    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
     tls.mkdir(mode=0o700, exist_ok=True)
-    ca_key, site_key = (
-        ec.generate_private_key(ec.SECP256R1()),
-        ec.generate_private_key(ec.SECP256R1()),
-    )
-    ca_name = "Rustronaut test bed CA"
-    (tls / "ca.pem").write_bytes(_cert(ca_name, ca_key, ca_name, ca_key, (), ca=True))
-    (tls / "site.pem").write_bytes(_cert(names[0], site_key, ca_name, ca_key, names, ca=False))
-    _write_key(tls / "site.key", site_key)
+    if (tls / "ca.key").exists():
+        return serialization.load_pem_private_key((tls / "ca.key").read_bytes(), None)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    (tls / "ca.pem").write_bytes(_cert(_CA_NAME, ca_key, _CA_NAME, ca_key, (), ca=True))
+    _write_key(tls / "ca.key", ca_key)
+    return ca_key
+
+
+def _issue(tls: Path, stem: str, names: Sequence[str]) -> object:
+    """``tls/<stem>.{pem,key}``: a server certificate for ``names`` signed by the test CA;
+    returns its key."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    ca_key = _ca_key(tls)
+    key = ec.generate_private_key(ec.SECP256R1())
+    (tls / f"{stem}.pem").write_bytes(_cert(names[0], key, _CA_NAME, ca_key, names, ca=False))
+    _write_key(tls / f"{stem}.key", key)
+    return key
+
+
+def _test_ca(tls: Path, names: Sequence[str]) -> None:
+    """``tls/ca.pem`` and ``tls/site.{pem,key}``: a test CA and a certificate it signed
+    for ``names`` (the onboarding's public sites)."""
+    _issue(tls, "site", names)
+
+
+def _build_relays(bed: Bed) -> None:
+    """The relays' addresses, certificates (and key pins), token and the controller's
+    relay CA; the processes start with the session (``Bed.start_relays``)."""
+    import base64
+    import hashlib
+    import secrets
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from controller.relayca import RelayCA
+
+    tls = bed.workdir / "tls"
+    for i in range(1, bed.relays + 1):
+        run(["ip", "addr", "add", f"{bed.relay_address(i)}/24", "dev", f"rtevg{bed.tag}"],
+            ns=bed.gateway_ns)  # fmt: skip
+        key = _issue(tls, f"relay{i}", [bed.relay_host(i)])
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        spki = key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        pin = base64.b64encode(hashlib.sha256(spki).digest()).decode()
+        (tls / f"relay{i}.pin").write_text(pin + "\n")
+    fd = os.open(bed.relay_token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_urlsafe(32) + "\n")
+    # The controller makes it at start too; made here so the relays' CA file is known
+    # before it runs (load_or_create keeps an existing one).
+    bed.controller_keys_dir.mkdir(parents=True, mode=0o700, exist_ok=True)
+    RelayCA.load_or_create(bed.controller_keys_dir)
 
 
 def _self_signed(stem: Path, names: Sequence[str]) -> None:

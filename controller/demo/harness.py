@@ -13,6 +13,13 @@ empty profile, and ``session(bed, onboarding=EMAIL)`` starts from that profile: 
 controller serves HTTPS at ``https://acme.example`` (through the bed's front), nothing
 managed is written, the window finds the controller from the email and saves it, and
 only then are the helper and the client started, the client reading the saved address.
+
+On a bed with relays (``make_bed(relays=N)``, issue 21) the controller lists them
+(``relays``, ``relay_token_file``), the relays start once it serves and stop with the
+session, and the helper and client trust the bed's test CA (``SSL_CERT_FILE``).
+``Session.helper_status`` / ``transport`` / ``wait_transport`` read the helper's own
+status (which transport carries the tunnel and why); ``cli`` runs the ``rustronaut`` CLI
+in the client namespace against the running engine.
 """
 
 from __future__ import annotations
@@ -51,6 +58,8 @@ from core.engine.localapi.client import RemoteEngine
 from core.engine.state import Snapshot
 from core.policy.trust import PIN_FILE_NAME
 from core.wire.policy import AllOf, FactCondition, PortRange, Resource, Rule
+from wg_backends.helper.client import HelperClient
+from wg_backends.status import TransportStatus, TunnelStatus
 
 __all__ = ["ONBOARDING_EMAIL", "Session", "company_policy", "onboard", "session", "write_managed"]
 
@@ -172,6 +181,67 @@ class Session:
     onboarding: dict[str, Any] | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
     _reader: asyncio.Task[None] | None = None
+    #: the helper's socket (for ``helper_status``)
+    helper_socket: Path | None = None
+    #: the client's profile directory (XDG dirs) and environment (for ``cli``)
+    state_dir: Path | None = None
+    client_environ: dict[str, str] = field(default_factory=dict)
+
+    async def helper_status(self) -> TunnelStatus:
+        """The client tunnel's status as the helper reports it (``up=False``: none)."""
+        if self.helper_socket is None:
+            raise RuntimeError("no helper socket")
+        async with HelperClient(self.helper_socket, timeout=10) as helper:
+            return await helper.status(self.bed.client_if)
+
+    async def transport(self) -> TransportStatus | None:
+        """How the helper carries the tunnel right now (None: no relays in the spec, or
+        no tunnel)."""
+        return (await self.helper_status()).transport
+
+    async def wait_transport(
+        self,
+        kind: str,
+        *,
+        within: float = 30,
+        relay: str | None = None,
+        other_than: str | None = None,
+    ) -> TransportStatus:
+        """Poll the helper until the transport is ``kind`` ("udp" or "relay"), on relay
+        ``relay`` or on any relay but ``other_than`` if given. Raises ``TimeoutError``
+        naming the last transport seen."""
+        deadline = time.monotonic() + within
+        last: TransportStatus | None = None
+        while True:
+            with contextlib.suppress(Exception):  # the helper may be busy or restarting
+                last = await self.transport()
+            if (
+                last is not None
+                and last.kind == kind
+                and (relay is None or last.relay == relay)
+                and (other_than is None or last.relay != other_than)
+            ):
+                return last
+            if time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"transport did not become {kind!r} (relay={relay}, other than "
+                    f"{other_than}) within {within} s; last: {last}"
+                )
+            await asyncio.sleep(0.1)
+
+    def cli(self, *args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+        """Run ``rustronaut ARGS`` in the client namespace, on the client's profile (so
+        ``status`` asks the running engine)."""
+        code = "import sys; from core.cli.main import main; sys.exit(main())"
+        return subprocess.run(
+            ["ip", "netns", "exec", self.bed.client_ns, sys.executable, "-c", code, *args],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=self.client_environ or None,
+            timeout=timeout,
+            check=False,
+        )
 
     async def _read(self) -> None:
         # An asyncio pipe reader, not a thread: the client's pipe stays open as long as the
@@ -339,6 +409,20 @@ def _dns_overrides(split_dns: bool) -> dict[str, Any]:
     return out
 
 
+def _relay_overrides(bed: Bed) -> dict[str, Any]:
+    """The controller settings that list the bed's relays (none without relays)."""
+    if not bed.relays:
+        return {}
+    if "relays" not in ControllerConfig.__struct_fields__:
+        raise RuntimeError("this controller has no 'relays' setting (issue 21)")
+    return {"relays": bed.relay_configs(), "relay_token_file": str(bed.relay_token_file)}
+
+
+def _trust_env(bed: Bed) -> dict[str, str]:
+    """The bed's test CA as the OS trust store, when the bed has one (relays' TLS)."""
+    return {"SSL_CERT_FILE": str(bed.ca_file)} if bed.relays else {}
+
+
 def _profile_env(bed: Bed, state: Path, health: str | None = None) -> dict[str, str]:
     """The environment of a client process on an onboarding bed's empty profile: its own
     XDG directories, an empty managed directory (nothing managed), and the bed's test CA
@@ -423,6 +507,7 @@ async def session(
     managed_settings: dict[str, Any] | None = None,
     client_env: dict[str, str] | None = None,
     controller_options: dict[str, Any] | None = None,
+    helper_env: dict[str, str] | None = None,
 ) -> AsyncIterator[Session]:
     """Run controller + helper + client on ``bed``; see the module docstring.
 
@@ -443,6 +528,9 @@ async def session(
     ``client_env`` is added to the client's environment (e.g.
     ``RUSTRONAUT_TELEMETRY_INTERVAL``); ``controller_options`` are passed on to
     ``run_controller`` (``users``, or ``ControllerConfig`` fields such as ``console``).
+    ``helper_env`` is added to the helper's environment (e.g.
+    ``RUSTRONAUT_RELAY_TIMINGS="3,5,3"``). A bed with relays has the controller list them
+    and starts them once it serves (see the module docstring).
     """
     if onboarding is not None and not bed.onboarding:
         raise RuntimeError("onboarding needs a bed with its public side: make_bed(onboarding=True)")
@@ -477,6 +565,7 @@ async def session(
         public_url=f"https://{ONBOARDING_DOMAIN}" if onboarding is not None else None,
         tls=bed.site_cert if onboarding is not None else None,
         **_dns_overrides(split_dns),
+        **_relay_overrides(bed),
         **(controller_options or {}),
     ) as rc:
         resources, rules = company_policy()
@@ -486,6 +575,7 @@ async def session(
             rc.service.put_rule(rule)
         port = int(rc.base_url.rsplit(":", 1)[1])
         await asyncio.to_thread(bed.bridge_controller, port)
+        await asyncio.to_thread(bed.start_relays, port)
         onboarded: dict[str, Any] | None = None
         if onboarding is None:
             managed = write_managed(
@@ -521,7 +611,7 @@ async def session(
             ],
             ns=bed.client_ns,
             cwd=ROOT,
-            env=_env(state),
+            env={**_env(state), **_trust_env(bed), **(helper_env or {})},
         )
         await asyncio.to_thread(_wait_path, helper_socket, helper)
         control_socket = state / "run" / "rustronaut" / "engine.sock"
@@ -546,10 +636,21 @@ async def session(
             ],
             ns=bed.client_ns,
             cwd=ROOT,
-            env={**env, **(client_env or {})},
+            env={**env, **_trust_env(bed), **(client_env or {})},
             stdout=subprocess.PIPE,
         )
-        s = Session(bed, rc, client, helper, control_socket, proxy_port, onboarding=onboarded)
+        s = Session(
+            bed,
+            rc,
+            client,
+            helper,
+            control_socket,
+            proxy_port,
+            onboarding=onboarded,
+            helper_socket=helper_socket,
+            state_dir=state,
+            client_environ={**env, **_trust_env(bed), **(client_env or {})},
+        )
         s._reader = asyncio.ensure_future(s._read())
         try:
             await s.wait_event(lambda e: e.get("kind") == "ready", within=60)
@@ -568,6 +669,7 @@ async def session(
                 s._reader.cancel()
                 with contextlib.suppress(BaseException):
                     await s._reader
+            await asyncio.to_thread(bed.stop_relays)
 
 
 def _engine_pid(bed: Bed) -> int | None:

@@ -5,9 +5,10 @@ One :class:`Supervisor` per tunnel whose spec lists relays, on the helper's even
 Every second it reads ``wg show <dev> dump`` through the injected runner and acts:
 
 - **UDP** (WireGuard talks to the gateway itself, no Python on the path): no handshake
-  within ``udp_grace`` s of the start → relay (``udp_blocked``); the keepalive promise
-  broken while up (``2k + 1`` s without a received byte, keepalive ``k`` ≤ 10, the
-  engine's rule) → relay (``udp_silent``).
+  within ``udp_grace`` s of the start → relay (``udp_blocked``); a keepalive missed
+  while up (``k + 1`` s without a received byte for a promised keepalive ``k`` ≤ 10:
+  sooner than the engine's ``2k + 1``, so the relay carries the tunnel before the engine
+  calls the gateway silent) → relay (``udp_silent``).
 - **Falling back**: every relay of the spec is probed in parallel (2 s), ranked by
   :mod:`~wg_backends.relay.choose`, and the device's stream opened to the best one; the
   :class:`~wg_backends.relay.bridge.Bridge` binds a loopback port connected to
@@ -57,7 +58,7 @@ from wg_backends.runner import CommandRunner
 from wg_backends.spec import PeerSpec, RelaySpec, TunnelSpec, parse_endpoint
 from wg_backends.status import PeerStatus, RelayHealth, TransportStatus, parse_wg_dump
 
-__all__ = ["Supervisor", "Timings", "silent_after"]
+__all__ = ["Supervisor", "Timings", "quiet_after", "silent_after"]
 
 _log = logging.getLogger("rustronaut.helper.relay")
 
@@ -98,6 +99,16 @@ def silent_after(spec: TunnelSpec) -> float | None:
     if not keepalives or min(keepalives) > MAX_PROMISED_KEEPALIVE_S:
         return None
     return 2.0 * min(keepalives) + 1.0
+
+
+def quiet_after(spec: TunnelSpec) -> float | None:
+    """Seconds without a received byte after which the helper leaves UDP: ``k + 1`` for
+    the shortest promised keepalive ``k`` (one keepalive missed). Sooner than the
+    engine's ``2k + 1`` on purpose: the relay must carry the tunnel before the engine
+    calls the gateway silent, and a false alarm costs little — UDP is tried again in the
+    background without a blackout. None without a promise. Pure."""
+    limit = silent_after(spec)
+    return None if limit is None else (limit - 1.0) / 2.0 + 1.0
 
 
 Prober = Callable[[RelaySpec], Awaitable[ProbeResult]]
@@ -314,7 +325,7 @@ class Supervisor:
             elif now - self._mode_at >= self.timings.udp_grace:
                 await self._fall_back(now, "udp_blocked", port)
             return
-        limit = silent_after(self.spec)
+        limit = quiet_after(self.spec)
         if limit is not None and now - self._rx_at > limit:
             await self._fall_back(now, "udp_silent", port)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from wg_backends.relay.client import ProbeResult, RelayError
-from wg_backends.relay.supervisor import Supervisor, Timings, silent_after
+from wg_backends.relay.supervisor import Supervisor, Timings, quiet_after, silent_after
 from wg_backends.runner import CommandResult
 from wg_backends.spec import PeerSpec, RelaySpec, TunnelSpec
 
@@ -247,7 +247,7 @@ async def test_a_silent_udp_path_falls_back(tmp_path: Path) -> None:
     w.runner.rx = 100
     await w.tick()
     assert (w.sup.status().state, w.sup.status().reason) == ("direct", "udp_ok")
-    for _ in range(11):  # 2k + 1 = 11 s without a received byte is still fine
+    for _ in range(6):  # k + 1 = 6 s without a received byte is still fine
         await w.tick()
     assert w.sup.status().kind == "udp"
     await w.tick()
@@ -265,8 +265,10 @@ async def test_without_a_certificate_the_state_says_so(tmp_path: Path) -> None:
     assert w.streams == []
 
 
-def test_silent_after_is_the_engines_rule() -> None:
+def test_silent_after_is_the_engines_rule_and_the_helper_leaves_sooner() -> None:
     assert silent_after(make_spec(keepalive=5)) == 11.0
+    assert quiet_after(make_spec(keepalive=5)) == 6.0  # one keepalive missed
+    assert quiet_after(make_spec(keepalive=25)) is None
     assert silent_after(make_spec(keepalive=25)) is None
     assert silent_after(make_spec(keepalive=None)) is None
 
