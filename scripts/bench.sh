@@ -2,8 +2,9 @@
 # Run every benchmark in tests/bench/ (or the ones named: bench.sh policy proxy) and print
 # their figures and ratios against peers. Benchmarks never gate tests; see docs/performance.md.
 # Options (words starting with "-") go to every benchmark run: bench.sh transparent --quick.
-# Root-only ones (tunnel, transparent: network namespaces) say so and fail without root.
+# Root-only ones (tunnel, transparent, relay: network namespaces) say so and fail without root.
 #   bench.sh transparent   transparent mode vs the SOCKS5 path vs direct through the tunnel
+#   bench.sh relay         WireGuard over the mTLS relay vs direct UDP (setup, bulk, CPU/GB)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh >/dev/null
