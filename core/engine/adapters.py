@@ -726,18 +726,17 @@ class TunnelAdapter:
             relay_cert if info.relay_key is not None else None,
         )
 
-    async def up(
-        self,
-        spec: TunnelSpec,
-        signed: SignedTunnel | None = None,
-        *,
-        relay_cert: str | None = None,
+    async def _apply(
+        self, verb: str, spec: TunnelSpec, signed: SignedTunnel | None, relay_cert: str | None
     ) -> None:
         bundle, cert = await self._helper_takes(signed, relay_cert)
+        up = verb == "up"
         if bundle is None:
-            await self._client.up(spec, relay_cert=cert)
+            plain = self._client.up if up else self._client.update
+            await plain(spec, relay_cert=cert)
         else:
-            await self._client.up_bundle(
+            verified = self._client.up_bundle if up else self._client.update_bundle
+            await verified(
                 bundle.token,
                 bundle.profile,
                 endorsements=bundle.endorsements,
@@ -745,6 +744,15 @@ class TunnelAdapter:
                 relay_cert=cert,
             )
         self._gateway = _gateway_of(spec)
+
+    async def up(
+        self,
+        spec: TunnelSpec,
+        signed: SignedTunnel | None = None,
+        *,
+        relay_cert: str | None = None,
+    ) -> None:
+        await self._apply("up", spec, signed, relay_cert)
 
     async def update(
         self,
@@ -754,18 +762,7 @@ class TunnelAdapter:
         relay_cert: str | None = None,
     ) -> None:
         try:
-            bundle, cert = await self._helper_takes(signed, relay_cert)
-            if bundle is None:
-                await self._client.update(spec, relay_cert=cert)
-            else:
-                await self._client.update_bundle(
-                    bundle.token,
-                    bundle.profile,
-                    endorsements=bundle.endorsements,
-                    device_id=bundle.device_id,
-                    relay_cert=cert,
-                )
-            self._gateway = _gateway_of(spec)
+            await self._apply("update", spec, signed, relay_cert)
         except TunnelStateError as exc:
             # Not the interface this client owns: the engine replaces the tunnel instead.
             raise HelperRefused("bad_request", str(exc)) from exc
