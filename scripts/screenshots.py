@@ -1,12 +1,14 @@
 """Render the tray app against the real engine on the test bed to docs/screenshots/*.png.
 
 Usage (root: the test bed makes network namespaces):
-``.venv/bin/python scripts/screenshots.py [--out docs/screenshots]``
+``.venv/bin/python scripts/screenshots.py [--out docs/screenshots] [--only relay]``
+(``--only relay``: just the relay shots below, in well under a minute.)
 
 What it runs, all of it stopped again at the end:
 
 - its own ``Xvfb`` (a free display number) and ``trayer`` (a real XEmbed system tray);
-- the test bed (``controller.demo.bed.make_bed``) and one whole session on it
+- the test bed (``controller.demo.bed.make_bed``, with two real mTLS relays) and one
+  whole session on it
   (``controller.demo.harness.session``): the reference controller with the demo company's
   policy, the real privileged helper and the real client engine, signed in as the demo
   user ``alice`` (engineering) and connected; payroll is for finance only, so it is
@@ -22,6 +24,10 @@ tray menu with its Resources submenu open (grabbed with ImageMagick's ``import``
 ``QWidget.grab()`` cannot see popup menus), posture, activity (real allow and deny
 decisions from curl through the client's proxy), settings, about, and sign-in (the real
 engine signed out at the end, showing the device code its OIDC provider gave).
+Then the relay state (issue 21): the bed drops the client's UDP (``Bed.block_udp``, a
+hotel network), the helper moves the tunnel to a relay, and the main window
+(``main-relay``) and the tray menu (``tray-menu-relay``) are shot saying "Connected via
+relay", why and what happens next.
 Break-glass needs an always-on engine, which the bed
 does not manage: that one dialog still uses the test suite's scripted engine.
 
@@ -61,6 +67,9 @@ THEMES = ("light", "dark")
 
 #: The windows shot from the real engine, by ``Actions.show_window`` name.
 WINDOWS = ("main", "posture", "activity", "settings", "about")
+
+#: The mTLS relays the bed runs (the relay shots need at least one).
+RELAYS = 2
 
 #: What the demo employee types in the first-run window's ask stage.
 DEMO_EMAIL = "alice@corp.example"
@@ -293,8 +302,16 @@ async def _engine_windows(shooter: Shooter, s: Session, theme: str) -> None:
         await _tray_menu(shooter, tray_app, theme)
 
 
-async def _tray_menu(shooter: Shooter, tray_app: TrayApp, theme: str) -> None:
-    """The tray menu under the tray icon, its Resources submenu open to the left."""
+async def _tray_menu(
+    shooter: Shooter,
+    tray_app: TrayApp,
+    theme: str,
+    name: str = "tray-menu",
+    *,
+    submenu: bool = True,
+) -> None:
+    """The tray menu under the tray icon, shot as ``name``; with ``submenu`` its
+    Resources submenu open to the left."""
     from PySide6.QtCore import QPoint
     from PySide6.QtWidgets import QApplication, QMenu
 
@@ -303,6 +320,11 @@ async def _tray_menu(shooter: Shooter, tray_app: TrayApp, theme: str) -> None:
     screen = qapp.primaryScreen().geometry()
     icon_geo = tray_app.tray.icon.geometry()
     menu = tray_app.tray.menu
+    # A notice balloon still up (Qt's own on an XEmbed tray, e.g. "now on a relay") would
+    # peek out from behind the menu: the shot is of the menu.
+    for widget in qapp.topLevelWidgets():
+        if widget.metaObject().className() == "QBalloonTip":
+            widget.hide()
     menu.adjustSize()
     anchor = (
         QPoint(icon_geo.right() - menu.sizeHint().width(), icon_geo.bottom() + 4)
@@ -311,6 +333,12 @@ async def _tray_menu(shooter: Shooter, tray_app: TrayApp, theme: str) -> None:
     )
     menu.popup(anchor)
     await _settle(0.4)
+    if not submenu:
+        left = menu.geometry().left()
+        crop = menu_crop((screen.width(), screen.height()), left, menu.geometry().bottom())
+        await shooter.grab_root(name, theme, crop)
+        menu.hide()
+        return
     resources = next(a for a in menu.actions() if a.menu() is not None)
     menu.setActiveAction(resources)
     sub = resources.menu()
@@ -321,9 +349,45 @@ async def _tray_menu(shooter: Shooter, tray_app: TrayApp, theme: str) -> None:
     sub.popup(sub_pos)
     await _settle(0.6)
     crop = menu_crop((screen.width(), screen.height()), sub_pos.x(), menu.geometry().bottom())
-    await shooter.grab_root("tray-menu", theme, crop)
+    await shooter.grab_root(name, theme, crop)
     sub.hide()
     menu.hide()
+
+
+async def _on_relay(s: Session) -> str:
+    """Drop the client's UDP (a hotel network) and wait until the helper carries the
+    tunnel over a relay; the relay's name."""
+    await asyncio.to_thread(s.bed.block_udp)
+    transport = await s.wait_transport("relay", within=30)
+    if transport.relay is None:
+        raise RuntimeError(f"screenshots: on a relay, but which one? {transport}")
+    return transport.relay
+
+
+async def _relay_windows(shooter: Shooter, s: Session, theme: str, relay: str) -> None:
+    """The main window and the tray menu while the tunnel rides relay ``relay``."""
+    from core.engine.state import SessionState
+
+    async with _tray(s, shooter.tmp) as tray_app:
+
+        def on_relay() -> bool:
+            snap = tray_app.bridge.snapshot
+            tunnel = snap.tunnel
+            return (
+                snap.state is SessionState.CONNECTED
+                and tunnel is not None
+                and tunnel.transport == "relay"
+                and tunnel.relay == relay
+            )
+
+        # The engine reads the helper's status on its own schedule.
+        await _until(f"the tray to show relay {relay}", on_relay, within=30)
+        await _settle(0.8)
+        window = tray_app.actions.show_window("main")
+        await _settle()
+        shooter.grab(window, "main-relay", theme)
+        window.hide()
+        await _tray_menu(shooter, tray_app, theme, "tray-menu-relay", submenu=False)
 
 
 async def _signin(shooter: Shooter, s: Session) -> None:
@@ -387,7 +451,7 @@ async def _breakglass(shooter: Shooter, theme: str) -> None:
     tray_app.shutdown()
 
 
-async def _shoot(out: Path, display: str) -> list[Path]:
+async def _shoot(out: Path, display: str, only: str | None = None) -> list[Path]:
     from PySide6.QtWidgets import QApplication
 
     from controller.demo.bed import make_bed
@@ -399,15 +463,22 @@ async def _shoot(out: Path, display: str) -> list[Path]:
     shooter = Shooter(out, display, tmp, [])
     wall = _wallpaper(qapp)
     try:
-        with make_bed() as bed:
+        with make_bed(relays=RELAYS) as bed:
             async with session(bed) as s:
                 await s.wait_state("connected", "degraded", within=60)
+                if only is None:
+                    for theme in THEMES:
+                        _apply_theme(qapp, theme)
+                        await _onboarding(shooter, theme, s.controller.base_url)
+                        await _engine_windows(shooter, s, theme)
+                        await _breakglass(shooter, theme)
+                relay = await _on_relay(s)
                 for theme in THEMES:
                     _apply_theme(qapp, theme)
-                    await _onboarding(shooter, theme, s.controller.base_url)
-                    await _engine_windows(shooter, s, theme)
-                    await _breakglass(shooter, theme)
-                await _signin(shooter, s)
+                    await _relay_windows(shooter, s, theme, relay)
+                await asyncio.to_thread(bed.allow_udp)  # the hotel network left again
+                if only is None:
+                    await _signin(shooter, s)
     finally:
         wall.close()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -440,6 +511,11 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the arguments, start the display and take every shot; the exit status."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument(
+        "--only",
+        choices=("relay",),
+        help="take only these shots (relay: main-relay and tray-menu-relay, light and dark)",
+    )
     args = parser.parse_args(argv)
     if missing := _missing_tools():
         print(f"screenshots: missing {', '.join(missing)} (see the docstring)", file=sys.stderr)
@@ -469,7 +545,7 @@ def main(argv: list[str] | None = None) -> int:
         loop = qasync.QEventLoop(qapp)
         asyncio.set_event_loop(loop)
         with loop:
-            written = loop.run_until_complete(_shoot(args.out, x.display))
+            written = loop.run_until_complete(_shoot(args.out, x.display, args.only))
     for p in written:
         print(p.relative_to(ROOT) if p.is_relative_to(ROOT) else p)
     return 0

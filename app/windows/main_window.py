@@ -200,6 +200,13 @@ class MainWindow(QWidget):
         )
         form.addRow(caption(translate("app.windows.main_window", "Traffic:")), self.traffic)
         form.addRow(caption(translate("app.windows.main_window", "Device:")), self.device)
+        # Captions on their value's first line: beside a field of several lines (the
+        # transport and its why, a wrapped Apps line) QFormLayout gives the caption a box
+        # taller than its text, where a vertically centred caption sits below that line.
+        for row in range(form.rowCount()):
+            item = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+            if item is not None and isinstance(cap := item.widget(), QLabel):
+                cap.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
 
         res_box = QGroupBox(translate("app.windows.main_window", "Resources"))
         self.resources = QTreeWidget()
