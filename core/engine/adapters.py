@@ -711,6 +711,10 @@ class TunnelAdapter:
         # The gateway the applied spec names: in relay mode WireGuard's peer endpoint is
         # the helper's local bridge, which must never be shown as the gateway.
         self._gateway = ""
+        # The helper re-creates the WireGuard peer when it moves to or from a relay, and a
+        # new peer's counters start at zero: the shown traffic keeps counting across that.
+        self._rx = _Counter()
+        self._tx = _Counter()
 
     async def _helper_takes(
         self, signed: SignedTunnel | None, relay_cert: str | None
@@ -744,6 +748,8 @@ class TunnelAdapter:
                 relay_cert=cert,
             )
         self._gateway = _gateway_of(spec)
+        if up:
+            self._rx, self._tx = _Counter(), _Counter()
 
     async def up(
         self,
@@ -820,7 +826,29 @@ class TunnelAdapter:
         status = await self._client.status()
         if not status.up:
             return None
-        return tunnel_view(status, self._gateway)
+        view = tunnel_view(status, self._gateway)
+        return replace(
+            view,
+            rx_bytes=self._rx.total(view.rx_bytes),
+            tx_bytes=self._tx.total(view.tx_bytes),
+        )
+
+
+class _Counter:
+    """A byte counter that may restart at zero, kept monotonic: each restart adds the
+    last value seen to a base."""
+
+    __slots__ = ("_base", "_last")
+
+    def __init__(self) -> None:
+        self._base = 0
+        self._last = 0
+
+    def total(self, value: int) -> int:
+        if value < self._last:
+            self._base += self._last
+        self._last = value
+        return self._base + value
 
 
 def _gateway_of(spec: TunnelSpec) -> str:

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import NameOID
 
-from core.engine.adapters import tunnel_view
+from core.engine.adapters import TunnelAdapter, tunnel_view
 from core.engine.inbox import ControlPlaneEvent
 from core.engine.relaycert import RENEW_AGE_S, cert_due, cert_window
 from core.engine.state import EventKind, TunnelView
@@ -147,6 +147,33 @@ def test_tunnel_view_keeps_the_counters_and_ignores_relay_health() -> None:
     )
     view = tunnel_view(_status("127.0.0.1:1", transport), "gw:1")
     assert (view.rx_bytes, view.tx_bytes, view.handshake_age_s) == (10, 20, 3.0)
+
+
+class _Helper:
+    """The helper client's ``status`` answering the given counters in turn."""
+
+    interface = "rt0"
+
+    def __init__(self, counters: list[tuple[int, int]]) -> None:
+        self.counters = counters
+
+    async def status(self) -> TunnelStatus:
+        rx, tx = self.counters.pop(0)
+        peer = PeerStatus("K" * 43 + "=", "127.0.0.1:1", ("10.0.0.0/8",), 1000, 3.0, rx, tx, 5)
+        return TunnelStatus("rt0", True, "wg-quick", peers=(peer,))
+
+
+async def test_traffic_keeps_counting_when_the_helper_recreates_the_peer() -> None:
+    # Moving to or from a relay re-creates the WireGuard peer, whose counters restart at 0.
+    helper = _Helper([(1500, 1600), (92, 180), (500, 700), (500, 700)])
+    adapter = TunnelAdapter(helper)  # type: ignore[arg-type]
+    seen = [await adapter.status() for _ in range(4)]
+    assert [(v.rx_bytes, v.tx_bytes) for v in seen if v is not None] == [
+        (1500, 1600),
+        (1592, 1780),
+        (2000, 2300),
+        (2000, 2300),  # nothing new: the receive counter did not move
+    ]
 
 
 # ------------------------------------------------------------------------ notices
