@@ -450,7 +450,9 @@ class TunnelSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         for relay in self.relay_list():
             ep = _endpoint_ip(relay.endpoint)
             for net in nets if ep is not None else ():
-                if ep in net:  # even /0: the relay carries the tunnel, it cannot be inside it
+                # /0 is fine, as for the gateway: the helper's relay sockets carry
+                # wg-quick's fwmark, and the kill switch lets exactly the relays' TCP pass.
+                if net.prefixlen and ep in net:
                     raise SpecError(
                         f"relays.endpoint: {net} covers relay {relay.name} ({ep}): "
                         "the relay would be reached through the tunnel it carries"

@@ -36,7 +36,7 @@ from wg_backends.helper import protocol as p
 from wg_backends.helper import server as server_mod
 from wg_backends.helper.client import HelperClient
 from wg_backends.helper.sockpool import MarkedSockets
-from wg_backends.spec import PeerSpec, TunnelSpec
+from wg_backends.spec import PeerSpec, RelaySpec, TunnelSpec
 from wg_backends.status import TunnelStatus
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
@@ -60,6 +60,7 @@ class RecordingFirewall:
     applied: list[Enforcement] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     blocked: list[tuple[str, ...]] = field(default_factory=list)
+    block_passes: list[tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=list)
     unblocks: int = 0
     fail_apply: bool = False
     live: dict[str, Enforcement] = field(default_factory=dict)
@@ -74,8 +75,15 @@ class RecordingFirewall:
         self.removed.append(interface)
         self.live.pop(interface, None)
 
-    def block(self, ranges: Sequence[str]) -> None:
+    def block(
+        self,
+        ranges: Sequence[str],
+        *,
+        endpoints: Sequence[str] = (),
+        relay_endpoints: Sequence[str] = (),
+    ) -> None:
         self.blocked.append(tuple(ranges))
+        self.block_passes.append((tuple(endpoints), tuple(relay_endpoints)))
 
     def unblock(self) -> None:
         self.unblocks += 1
@@ -138,6 +146,14 @@ def make_server(tmp_path: Path, open_dir: Path) -> Iterator[Any]:
         {"type": "enforce", "id": 1, "interface": "wg0", "redirect_port": True},
         {"type": "enforce", "id": 1, "interface": "wg0", "redirect_port": 1, "ranges": ["0/0"]},
         {"type": "enforce", "id": 1, "interface": "wg0", "redirect_port": 1, "mark": 5},
+        # The relays that pass come from the helper's record of the spec, never the caller.
+        {
+            "type": "enforce",
+            "id": 1,
+            "interface": "wg0",
+            "redirect_port": 1,
+            "relay_endpoints": ["10.9.9.9:22"],
+        },
         {"type": "release", "id": 1, "interface": "wg0;"},
         {"type": "sockets", "id": 1, "interface": "wg0", "family": 5},
         {"type": "sockets", "id": 1, "interface": "wg0", "family": 4, "count": 65},
@@ -265,6 +281,7 @@ async def test_a_failed_re_up_blocks_the_ranges_it_asked_to_keep_blocked(
         with pytest.raises(HelperRefused):
             await c.up(spec())
         assert fw.blocked == [("10.233.0.0/24",)]  # the ranges stay blocked
+        assert fw.block_passes == [(("10.231.0.1:51820",), ())]  # its gateway passes
         assert fw.removed == ["rtw0"]
         assert r.server.state.get("rtw0") is None
         assert r.server._held.port("rtw0") is None
@@ -399,6 +416,89 @@ async def test_block_when_down_without_management(make_server: Any) -> None:
         await c.enforce("rtw0", 9081, block_when_down=True)
         await_cleanup(r)
         assert fw.blocked == [("10.233.0.0/24",)]
+
+
+# ----- issue 21: the relays pass a full tunnel's kill switch ---------------------------
+
+
+def with_relays(base: TunnelSpec, *relays: RelaySpec) -> TunnelSpec:
+    return msgspec.structs.replace(base, relays=relays)
+
+
+FULL = ("0.0.0.0/0", "::/0")
+
+
+@plain_asyncio
+async def test_enforcement_lets_the_recorded_relays_through_resolved_once(
+    make_server: Any,
+) -> None:
+    r, fw = make_server()
+    resolved: list[str] = []
+
+    def resolve(s: TunnelSpec) -> tuple[str, ...]:
+        resolved.append(s.interface)
+        return server_mod.resolve_relays(s)
+
+    r.server.resolve_relays = resolve
+    full = with_relays(
+        spec(nets=FULL),
+        RelaySpec(name="r1", endpoint="localhost:8443"),
+        RelaySpec(name="r2", endpoint="relay.invalid:443"),  # does not resolve: skipped
+    )
+    async with HelperClient(r.socket) as c:
+        await c.up(full)
+        rec = r.server.state.get("rtw0")
+        assert rec is not None
+        assert "127.0.0.1:8443" in rec.relay_endpoints
+        assert all(ep.endswith(":8443") for ep in rec.relay_endpoints)
+        await c.enforce("rtw0", 9081)
+        (enf,) = fw.applied
+        assert ("127.0.0.1", 8443) in enf.relay_endpoints
+        assert {port for _, port in enf.relay_endpoints} == {8443}
+        assert enf.endpoints == (("10.231.0.1", 51820),)
+        assert resolved == ["rtw0"]  # resolved when the routes were checked, not again
+        # An update moves the relays: the rules follow, from the new record.
+        split = with_relays(
+            spec(),
+            RelaySpec(name="r1", endpoint="198.51.100.7:4443", server_name="relay.example"),
+        )
+        await c.update(split)
+        assert fw.applied[-1].relay_endpoints == (("198.51.100.7", 4443),)
+        assert r.server.state.get("rtw0").relay_endpoints == ("198.51.100.7:4443",)  # type: ignore[union-attr]
+        # A spec without relays: none pass any more.
+        await c.update(spec())
+        assert fw.applied[-1].relay_endpoints == ()
+        assert resolved == ["rtw0"] * 3
+
+
+@plain_asyncio
+async def test_block_when_down_lets_the_gateway_and_relays_through(make_server: Any) -> None:
+    r, fw = make_server()
+    relayed = with_relays(
+        spec(), RelaySpec(name="r1", endpoint="198.51.100.7:443", server_name="relay.example")
+    )
+    async with HelperClient(r.socket) as c:
+        await c.up(relayed)
+        await c.enforce("rtw0", 9081, block_when_down=True)
+        await_cleanup(r)
+        assert fw.blocked == [("10.233.0.0/24",)]
+        assert fw.block_passes == [(("10.231.0.1:51820",), ("198.51.100.7:443",))]
+
+
+def test_resolve_relays_literal_named_and_unresolvable() -> None:
+    s = with_relays(
+        spec(),
+        RelaySpec(name="a", endpoint="198.51.100.7:443", server_name="relay.example"),
+        RelaySpec(name="b", endpoint="[2001:db8::7]:8443", server_name="relay.example"),
+        RelaySpec(name="c", endpoint="localhost:9443"),
+        RelaySpec(name="d", endpoint="relay.invalid:443"),
+        RelaySpec(name="e", endpoint="198.51.100.7:443", server_name="other.example"),
+    )
+    got = server_mod.resolve_relays(s)
+    assert got[:2] == ("198.51.100.7:443", "[2001:db8::7]:8443")  # the spec's order, once
+    assert "127.0.0.1:9443" in got[2:]
+    assert all(ep.endswith(":9443") for ep in got[2:])
+    assert server_mod.resolve_relays(spec()) == ()
 
 
 def await_cleanup(r: Running) -> None:

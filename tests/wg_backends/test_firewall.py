@@ -32,9 +32,10 @@ from wg_backends.firewall import (
     table_name,
 )
 from wg_backends.runner import CommandResult, SubprocessRunner
-from wg_backends.spec import validate_interface
+from wg_backends.spec import PeerSpec, RelaySpec, TunnelSpec, validate_interface
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "firewall"
+PUB = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE="
 
 
 def enf(**kw: object) -> Enforcement:
@@ -77,6 +78,7 @@ table inet rustronaut_t_wg_da__b {
 \t\tip daddr { 10.232.0.1 } meta l4proto { tcp, udp } th dport 53 accept
 \t\tip6 daddr { fd00::53 } meta l4proto { tcp, udp } th dport 53 accept
 \t\tip daddr 10.231.0.1 udp dport 51820 accept
+\t\toifname != "wg-a_b" icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } ip6 hoplimit 255 accept
 \t\tip daddr { 10.232.0.0/24, 10.233.0.0/24 } counter name "rejected_ranges" reject
 \t\tip6 daddr { fd00::/64 } counter name "rejected_ranges" reject
 \t\toifname "wg-a_b" counter name "rejected_tunnel" reject
@@ -102,6 +104,8 @@ def test_block_table_text() -> None:
         "table inet rustronaut_block {\n\tcounter blocked { }\n\tchain guard {\n"
         "\t\ttype filter hook output priority 0; policy accept;\n"
         '\t\toifname "lo" accept\n'
+        "\t\ticmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } "
+        "ip6 hoplimit 255 accept\n"
         '\t\tip daddr { 10.233.0.0/24 } counter name "blocked" reject\n'
         '\t\tip6 daddr { fd00::/64 } counter name "blocked" reject\n\t}\n}\n'
     )
@@ -155,12 +159,204 @@ def test_foreign_table_names_are_not_ours() -> None:
     assert interface_of_table("wg-quick-wg0") is None
 
 
+# ----- issue 21: the relays' TCP passes a full tunnel's kill switch ------------------
+
+#: A full tunnel: the relays' addresses are inside the ranges (a relay given by name passes
+#: once the helper resolved it; the name itself never reaches a rule).
+RELAYS = ["198.51.100.7:443", "[2001:db8::7]:8443", "relay.example:443", "198.51.100.7:443"]
+
+
+def full(**kw: object) -> Enforcement:
+    args: dict[str, object] = {
+        "allowed_ips": ["0.0.0.0/0", "::/0"],
+        "dns": ["10.232.0.1"],
+        "endpoints": ["10.231.0.1:51820"],
+        "relay_endpoints": RELAYS,
+    }
+    args.update(kw)
+    return enf(**args)
+
+
+NFT_RELAYS = """\
+add table inet rustronaut_block
+delete table inet rustronaut_block
+add table inet rustronaut_t_wg_da__b
+delete table inet rustronaut_t_wg_da__b
+table inet rustronaut_t_wg_da__b {
+\tcounter redirected { }
+\tcounter rejected_ranges { }
+\tcounter rejected_tunnel { }
+\tchain divert {
+\t\ttype nat hook output priority -100; policy accept;
+\t\tmeta mark 0x5254a09c return
+\t\tip daddr 127.0.0.0/8 return
+\t\tip6 daddr ::1 return
+\t\tip daddr { 10.232.0.1 } tcp dport 53 return
+\t\tip daddr 198.51.100.7 tcp dport 443 return
+\t\tip6 daddr 2001:db8::7 tcp dport 8443 return
+\t\tmeta skuid 1000 ip daddr { 0.0.0.0/0 } meta l4proto tcp counter name "redirected" redirect to :9081
+\t\tmeta skuid 1000 ip6 daddr { ::/0 } meta l4proto tcp counter name "redirected" redirect to :9081
+\t}
+\tchain guard {
+\t\ttype filter hook output priority 0; policy accept;
+\t\tmeta mark 0x5254a09c accept
+\t\toifname "lo" accept
+\t\tip daddr 127.0.0.0/8 accept
+\t\tip6 daddr ::1 accept
+\t\tip daddr { 10.232.0.1 } meta l4proto { tcp, udp } th dport 53 accept
+\t\tip daddr 10.231.0.1 udp dport 51820 accept
+\t\tip daddr 198.51.100.7 tcp dport 443 accept
+\t\tip6 daddr 2001:db8::7 tcp dport 8443 accept
+\t\toifname != "wg-a_b" icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } ip6 hoplimit 255 accept
+\t\tip daddr { 0.0.0.0/0 } counter name "rejected_ranges" reject
+\t\tip6 daddr { ::/0 } counter name "rejected_ranges" reject
+\t\toifname "wg-a_b" counter name "rejected_tunnel" reject
+\t}
+}
+"""  # noqa: E501
+
+PF_RELAYS = """\
+rdr pass on lo0 inet proto tcp from any to { 0.0.0.0/0 } -> 127.0.0.1 port 9081
+rdr pass on lo0 inet6 proto tcp from any to { ::/0 } -> ::1 port 9081
+pass out quick on lo0 all
+pass out quick proto { tcp udp } from any to { 10.232.0.1 } port 53
+pass out quick proto udp from any to 10.231.0.1 port 51820
+pass out quick proto tcp from any to 198.51.100.7 port 443
+pass out quick proto tcp from any to 2001:db8::7 port 8443
+pass out quick on ! wg-a_b inet6 proto icmp6 all icmp6-type { routersol, neighbrsol, neighbradv }
+pass out quick on ! lo0 route-to (lo0 127.0.0.1) inet proto tcp from any to { 0.0.0.0/0 } user 1000 group != 600 keep state
+pass out quick on ! lo0 route-to (lo0 ::1) inet6 proto tcp from any to { ::/0 } user 1000 group != 600 keep state
+pass out quick on wg-a_b all group 600 keep state
+block return out quick log from any to { 0.0.0.0/0 }
+block return out quick log from any to { ::/0 }
+block return out quick log on wg-a_b all
+"""  # noqa: E501
+
+
+def test_relays_exact_pairs_tcp_only_nft_text() -> None:
+    e = full()
+    assert e.relay_endpoints == (("198.51.100.7", 443), ("2001:db8::7", 8443))
+    assert render_enforcement(e) == NFT_RELAYS
+    # Only the exact pairs, over TCP: no rule names a relay address without its port, nor
+    # lets UDP to it through (the UDP accept is the gateway's).
+    relay_rules = [line for line in NFT_RELAYS.splitlines() if "198.51.100.7" in line]
+    assert all("tcp dport 443" in line for line in relay_rules)
+    # Without relays the text is unchanged (split tunnels, older records).
+    assert render_enforcement(enf(relay_endpoints=[])) == NFT
+
+
+def test_relays_exact_pairs_tcp_only_pf_text() -> None:
+    assert render_anchor(full(), decider_gid=600) == PF_RELAYS
+
+
+def test_block_table_lets_the_gateway_and_relays_through() -> None:
+    text = render_block(
+        ["0.0.0.0/0", "::/0"],
+        endpoints=["10.231.0.1:51820", "gw.example:51820"],
+        relay_endpoints=["198.51.100.7:443", "[2001:db8::7]:8443", "relay.example:443"],
+    )
+    assert text == (
+        "add table inet rustronaut_block\ndelete table inet rustronaut_block\n"
+        "table inet rustronaut_block {\n\tcounter blocked { }\n\tchain guard {\n"
+        "\t\ttype filter hook output priority 0; policy accept;\n"
+        '\t\toifname "lo" accept\n'
+        "\t\tip daddr 10.231.0.1 udp dport 51820 accept\n"
+        "\t\tip daddr 198.51.100.7 tcp dport 443 accept\n"
+        "\t\tip6 daddr 2001:db8::7 tcp dport 8443 accept\n"
+        "\t\ticmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } "
+        "ip6 hoplimit 255 accept\n"
+        '\t\tip daddr { 0.0.0.0/0 } counter name "blocked" reject\n'
+        '\t\tip6 daddr { ::/0 } counter name "blocked" reject\n\t}\n}\n'
+    )
+
+
+def test_nft_firewall_block_passes_the_pairs() -> None:
+    run, fw = _nft_runner()
+    fw.block(["0.0.0.0/0", "::/0"], endpoints=["10.231.0.1:51820"], relay_endpoints=RELAYS)
+    assert run.files == [
+        render_block(["0.0.0.0/0", "::/0"], endpoints=["10.231.0.1:51820"], relay_endpoints=RELAYS)
+    ]
+    assert "tcp dport 443 accept" in run.files[0]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        ["198.51.100.7:0"],
+        ["198.51.100.7:65536"],
+        ["198.51.100.7"],  # no port
+        ["198.51.100.7:443; flush ruleset"],
+        ["198.51.100.7:443 accept"],
+        ["[2001:db8::7]:443 } accept {"],
+        ["2001:db8::7:443"],  # an IPv6 endpoint needs brackets
+        [""],
+    ],
+)
+def test_hostile_relay_endpoints_never_reach_a_rule(value: list[str]) -> None:
+    with pytest.raises(SpecError):
+        full(relay_endpoints=value)
+    with pytest.raises(SpecError):
+        render_block(["0.0.0.0/0"], relay_endpoints=value)
+
+
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        (("198.51.100.7", 0),),
+        (("198.51.100.7", 65536),),
+        (("198.51.100.7", "443"),),
+        (("198.51.100.7", True),),
+        (("relay.example", 443),),  # a name: only the helper's resolved addresses
+        (("198.51.100.007", 443),),
+        (("2001:DB8::7", 443),),  # not what ipaddress writes
+        (("198.51.100.7 tcp dport 1-65535 accept #", 443),),
+        (("198.51.100.7",),),
+        tuple((f"198.51.100.{i}", 443) for i in range(65)),  # more than 8 relays x 8
+    ],
+)
+def test_hand_built_relay_endpoints_must_be_exact_literals(pairs: object) -> None:
+    with pytest.raises(SpecError):
+        Enforcement(
+            "wg0",
+            1,
+            None,
+            mark_for("wg0"),
+            ("0.0.0.0/0",),
+            ("::/0",),
+            relay_endpoints=pairs,  # type: ignore[arg-type]
+        )
+
+
+def test_hand_built_gateway_endpoints_are_checked_the_same_way() -> None:
+    for pairs in ((("10.0.0.1 udp", 1),), (("10.0.0.1", 0),)):
+        with pytest.raises(SpecError):
+            Enforcement("wg0", 1, None, mark_for("wg0"), ("0.0.0.0/0",), (), endpoints=pairs)
+
+
+def test_for_spec_takes_literal_relays_only() -> None:
+    spec = TunnelSpec(
+        interface="wg0",
+        addresses=("10.232.0.2/32",),
+        peers=(
+            PeerSpec(public_key=PUB, endpoint="10.231.0.1:51820", allowed_ips=("10.233.0.0/24",)),
+        ),
+        relays=(
+            RelaySpec(name="r1", endpoint="198.51.100.7:443", server_name="relay.example"),
+            RelaySpec(name="r2", endpoint="relay.example:443"),
+        ),
+    )
+    e = Enforcement.for_spec(spec, owner_uid=1000, redirect_port=None)
+    assert e.relay_endpoints == (("198.51.100.7", 443),)
+    assert e.endpoints == (("10.231.0.1", 51820),)
+
+
 PF = """\
 rdr pass on lo0 inet proto tcp from any to { 10.232.0.0/24, 10.233.0.0/24 } -> 127.0.0.1 port 9081
 rdr pass on lo0 inet6 proto tcp from any to { fd00::/64 } -> ::1 port 9081
 pass out quick on lo0 all
 pass out quick proto { tcp udp } from any to { 10.232.0.1, fd00::53 } port 53
 pass out quick proto udp from any to 10.231.0.1 port 51820
+pass out quick on ! wg-a_b inet6 proto icmp6 all icmp6-type { routersol, neighbrsol, neighbradv }
 pass out quick on ! lo0 route-to (lo0 127.0.0.1) inet proto tcp from any to { 10.232.0.0/24, 10.233.0.0/24 } user 1000 group != 600 keep state
 pass out quick on ! lo0 route-to (lo0 ::1) inet6 proto tcp from any to { fd00::/64 } user 1000 group != 600 keep state
 pass out quick on wg-a_b all group 600 keep state
@@ -402,3 +598,153 @@ except OSError as exc:
     assert lines[0] == "fd00:5::7 443", out.stderr
     # Not redirected (nothing answers on the empty veth: a timeout, not the decider).
     assert lines[1] in ("marked: TimeoutError", "marked: OSError"), lines
+
+
+# A relay's TCP port (and another port, and another address of the same network) in a
+# second namespace: each connection is answered "srv" and closed.
+RELAY_SIDE = """
+import socket, sys, threading
+def serve(s):
+    while True:
+        c, _ = s.accept()
+        c.sendall(b"srv")
+        c.close()
+for target in sys.argv[1:]:
+    host, port = target.rsplit(":", 1)
+    host = host.strip("[]")
+    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((host, int(port)))
+    s.listen(8)
+    threading.Thread(target=serve, args=(s,), daemon=True).start()
+print("READY", flush=True)
+sys.stdin.read()
+"""
+# Connect to each target from an ordinary (unmarked, non-owner) socket: "srv" or the error.
+DIAL = """
+import socket, sys
+for target in sys.argv[1:]:
+    host, port = target.rsplit(":", 1)
+    try:
+        c = socket.create_connection((host.strip("[]"), int(port)), timeout=3)
+        print(c.recv(10).decode() or "EMPTY")
+        c.close()
+    except OSError as exc:
+        print(type(exc).__name__)
+"""
+# What really left on the LAN link towards the relay's UDP port (postrouting runs after
+# every output verdict).
+UDP_PROBE = """
+import socket
+for fam, host in ((socket.AF_INET, "10.78.0.2"), (socket.AF_INET6, "fd78::2")):
+    try:
+        socket.socket(fam, socket.SOCK_DGRAM).sendto(b"x", (host, 4443))
+    except OSError:
+        pass
+"""
+
+
+@pytest.mark.root
+@pytest.mark.netns
+def test_real_full_tunnel_kill_switch_passes_only_the_relay_pairs(netns: str) -> None:
+    """A ``/0`` tunnel enforced: TCP to the relay's exact address+port passes the guard
+    (and the block table), TCP to another port of the relay's address or to another address
+    in the ranges is rejected, UDP to the relay's port never leaves; with root as the owner
+    the relay pair is not redirected either."""
+    peer = f"rtA-rl-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", peer], check=True)
+
+    def sh(ns: str, *argv: str, stdin: str | None = None) -> str:
+        out = subprocess.run(
+            ["ip", "netns", "exec", ns, *argv],
+            input=stdin, capture_output=True, text=True, check=True, timeout=60,
+        )  # fmt: skip
+        return out.stdout
+
+    server: subprocess.Popen[str] | None = None
+    try:
+        sh(netns, "ip", "link", "set", "lo", "up")
+        sh(peer, "ip", "link", "set", "lo", "up")
+        # The "tunnel" (a veth: no dummy module here) takes every route, like a full tunnel.
+        sh(netns, "ip", "link", "add", "rtAt0", "type", "veth", "peer", "name", "rtAt1")
+        sh(netns, "ip", "link", "set", "rtAt0", "up")
+        sh(netns, "ip", "link", "set", "rtAt1", "up")
+        # The LAN towards the relays: more specific than the /0, as wg-quick's policy
+        # routing leaves it for the helper's (fwmarked) relay socket.
+        sh(netns, "ip", "link", "add", "rtAl0", "type", "veth", "peer", "name", "rtAl1")
+        sh(netns, "ip", "link", "set", "rtAl1", "netns", peer)
+        sh(netns, "ip", "addr", "add", "10.78.0.1/24", "dev", "rtAl0")
+        sh(netns, "ip", "addr", "add", "fd78::1/64", "dev", "rtAl0", "nodad")
+        sh(netns, "ip", "link", "set", "rtAl0", "up")
+        for addr in ("10.78.0.2/24", "10.78.0.3/24"):
+            sh(peer, "ip", "addr", "add", addr, "dev", "rtAl1")
+        for addr in ("fd78::2/64", "fd78::3/64"):
+            sh(peer, "ip", "addr", "add", addr, "dev", "rtAl1", "nodad")
+        sh(peer, "ip", "link", "set", "rtAl1", "up")
+        sh(netns, "ip", "route", "add", "0.0.0.0/0", "dev", "rtAt0")
+        sh(netns, "ip", "-6", "route", "add", "::/0", "dev", "rtAt0")
+        sh(netns, "nft", "-f", "-", stdin=(
+            "table inet rtwtest {\n chain post {\n type filter hook postrouting priority 100;"
+            ' policy accept;\n oifname "rtAl0" udp dport 4443 counter\n }\n}\n'
+        ))  # fmt: skip
+
+        relay4, relay6 = "10.78.0.2:4443", "[fd78::2]:4443"
+        other_port4, other_port6 = "10.78.0.2:4444", "[fd78::2]:4444"
+        other_addr4, other_addr6 = "10.78.0.3:4443", "[fd78::3]:4443"
+        targets = [relay4, relay6, other_port4, other_port6, other_addr4, other_addr6]
+        server = subprocess.Popen(
+            ["ip", "netns", "exec", peer, "/usr/bin/python3", "-I", "-c", RELAY_SIDE, *targets],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert server.stdout is not None
+        assert server.stdout.readline().strip() == "READY"
+
+        def dial() -> list[str]:
+            return sh(netns, "/usr/bin/python3", "-I", "-c", DIAL, *targets).split()
+
+        def udp_left() -> int:
+            sh(netns, "/usr/bin/python3", "-I", "-c", UDP_PROBE)
+            listing = json.loads(sh(netns, "nft", "-j", "list", "table", "inet", "rtwtest"))
+            for item in listing["nftables"]:
+                for expr in item.get("rule", {}).get("expr", []):
+                    if "counter" in expr:
+                        return int(expr["counter"]["packets"])
+            raise AssertionError("no counter")
+
+        # Without rules everything answers: the refusals below are the guard's doing.
+        assert dial() == ["srv"] * 6
+        assert udp_left() == 2
+
+        refused = ["ConnectionRefusedError"] * 4
+        fw = NftFirewall(NsRunner(netns))
+        rules = {
+            "allowed_ips": ["0.0.0.0/0", "::/0"],
+            "endpoints": ["10.78.0.2:51820"],
+            "relay_endpoints": [relay4, relay6],
+        }
+        # The helper's case: the owner is a user, the helper (root) dials the relay.
+        fw.apply(Enforcement.build("rtAt0", owner_uid=4242, redirect_port=9381, **rules))  # type: ignore[arg-type]
+        sh(netns, "ip", "neigh", "flush", "dev", "rtAl0")  # NDP/ARP must work under the rules
+        sh(netns, "ip", "-6", "neigh", "flush", "dev", "rtAl0")
+        assert dial() == ["srv", "srv", *refused]
+        assert udp_left() == 2  # nothing more left: UDP to the relay's port is rejected
+        assert fw.counters("rtAt0")["rejected_ranges"] >= 6
+        # Root as the owner: the relay pair is not redirected (nothing listens on 9381,
+        # so a redirected connection would be refused); other ports are redirected.
+        fw.apply(Enforcement.build("rtAt0", owner_uid=0, redirect_port=9381, **rules))  # type: ignore[arg-type]
+        assert dial() == ["srv", "srv", *refused]
+        assert fw.counters("rtAt0")["redirected"] == 4
+        # The tunnel went away under block_when_down: the same pairs, and only they, pass.
+        fw.block(
+            ["0.0.0.0/0", "::/0"], endpoints=["10.78.0.2:51820"], relay_endpoints=[relay4, relay6]
+        )
+        fw.remove("rtAt0")
+        assert fw.tables() == ["rustronaut_block"]
+        assert dial() == ["srv", "srv", *refused]
+        assert udp_left() == 2
+        fw.unblock()
+    finally:
+        if server is not None:
+            server.kill()
+            server.wait(5)
+        subprocess.run(["ip", "netns", "del", peer], check=False)

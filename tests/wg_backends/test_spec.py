@@ -357,3 +357,67 @@ def test_a_spec_without_split_dns_encodes_as_before_the_field_existed() -> None:
     assert msgspec.json.decode(raw, type=TunnelSpec).suffixes() == ("corp.example",)
     old = raw.replace(b',"dns_suffixes":["corp.example"]', b"")
     assert msgspec.json.encode(msgspec.json.decode(old, type=TunnelSpec)) == old
+
+
+# --- relays (issue 21) ------------------------------------------------------------------
+
+PIN = "A" * 43 + "="
+
+
+def with_relays(relays: list[dict[str, Any]], allowed: list[str] | None = None) -> dict[str, Any]:
+    data = good()
+    data["relays"] = relays
+    if allowed is not None:
+        data["peers"][0]["allowed_ips"] = allowed
+    return data
+
+
+def test_relays_parse_and_an_empty_list_encodes_as_before() -> None:
+    spec = msgspec.convert(
+        with_relays([{"name": "eu-1", "endpoint": "relay.example.com:443", "spki": [PIN]}]),
+        TunnelSpec,
+    )
+    (relay,) = spec.relay_list()
+    assert (relay.tls_name(), relay.address(), relay.spki) == (
+        "relay.example.com",
+        ("relay.example.com", 443),
+        (PIN,),
+    )
+    plain = msgspec.convert(with_relays([]), TunnelSpec)
+    # No relays: the spec encodes exactly as before the field existed (signed bundles of
+    # older controllers keep their canonical form).
+    assert "relays" not in json.loads(msgspec.json.encode(plain))
+    assert plain.relay_list() == ()
+
+
+@pytest.mark.parametrize(
+    ("relays", "needle"),
+    [
+        ([{"name": "EU", "endpoint": "r.example:443"}], "relays.name"),
+        ([{"name": "-x", "endpoint": "r.example:443"}], "relays.name"),
+        ([{"name": "x", "endpoint": "r.example"}], "endpoint"),
+        ([{"name": "x", "endpoint": "r.example:443\nEndpoint = 1.2.3.4:1"}], "endpoint"),
+        ([{"name": "x", "endpoint": "203.0.113.9:443"}], "server_name"),  # IP: name required
+        (
+            [{"name": "x", "endpoint": "203.0.113.9:443", "server_name": "1.2.3.4"}],
+            "server_name",
+        ),
+        ([{"name": "x", "endpoint": "r.example:443", "spki": ["short"]}], "relays.spki"),
+        ([{"name": "x", "endpoint": "r.example:443", "spki": [PIN] * 5}], "relays.spki"),
+        ([{"name": "x", "endpoint": "r.example:443"}] * 2, "same name"),
+        ([{"name": f"r{i}", "endpoint": "r.example:443"} for i in range(9)], "more than 8"),
+        ([{"name": "x", "endpoint": "r.example:443", "via": "evil"}], "via"),
+    ],
+)
+def test_bad_relays_are_refused(relays: list[dict[str, Any]], needle: str) -> None:
+    with pytest.raises((SpecError, msgspec.ValidationError), match=re.escape(needle)):
+        msgspec.convert(with_relays(relays), TunnelSpec)
+
+
+def test_a_relay_inside_the_tunnels_routes_is_refused_but_a_full_tunnel_is_fine() -> None:
+    relay = {"name": "x", "endpoint": "10.77.0.9:443", "server_name": "relay.example"}
+    with pytest.raises((SpecError, msgspec.ValidationError), match="tunnel it carries"):
+        msgspec.convert(with_relays([relay]), TunnelSpec)
+    # /0: the relay sockets carry wg-quick's fwmark; the kill switch lets them pass.
+    full = msgspec.convert(with_relays([relay], ["0.0.0.0/0", "::/0"]), TunnelSpec)
+    assert full.relay_list()[0].endpoint == "10.77.0.9:443"

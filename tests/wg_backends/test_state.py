@@ -54,6 +54,7 @@ def test_old_records_still_load(tmp_path: Path) -> None:
     )
     [rec] = StateFile(tmp_path / "s").load()
     assert (rec.owner_uid, rec.table) == (-1, None)
+    assert rec.relay_endpoints == ()  # a record of a helper from before issue 21
 
 
 def write(path: Path, text: str, mode: int = 0o644) -> Path:

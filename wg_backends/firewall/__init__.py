@@ -16,6 +16,7 @@ from wg_backends.firewall.model import (
     Enforcement,
     block_table_name,
     interface_of_table,
+    literal_endpoints,
     mark_for,
     split_ranges,
     table_name,
@@ -33,6 +34,7 @@ __all__ = [
     "anchor_name",
     "block_table_name",
     "interface_of_table",
+    "literal_endpoints",
     "mark_for",
     "render_anchor",
     "render_block",
@@ -60,7 +62,13 @@ class Firewall(Protocol):
 class BlockingFirewall(Firewall, Protocol):
     """A firewall that can also hold the always-on block and reconcile at start."""
 
-    def block(self, ranges: Sequence[str]) -> None: ...
+    def block(
+        self,
+        ranges: Sequence[str],
+        *,
+        endpoints: Sequence[str] = (),
+        relay_endpoints: Sequence[str] = (),
+    ) -> None: ...
 
     def unblock(self) -> None: ...
 

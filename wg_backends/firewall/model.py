@@ -1,8 +1,9 @@
 """The typed model of one tunnel's enforcement, shared by every OS renderer.
 
 An :class:`Enforcement` is built by the helper from its *own* record of the spec it
-brought up (AllowedIPs, DNS servers, endpoints) plus the owner uid it read from the
-socket; nothing in it comes from the caller except the redirect port, which is checked.
+brought up (AllowedIPs, DNS servers, endpoints, the relays' resolved addresses) plus the
+owner uid it read from the socket; nothing in it comes from the caller except the redirect
+port, which is checked.
 Every address is re-serialised by :mod:`ipaddress` before it reaches a rule text, so a
 rule can never carry a character the renderer did not put there.
 """
@@ -23,6 +24,7 @@ __all__ = [
     "Enforcement",
     "block_table_name",
     "interface_of_table",
+    "literal_endpoints",
     "mark_for",
     "split_ranges",
     "table_name",
@@ -38,6 +40,9 @@ BLOCK_TABLE: Final = "rustronaut_block"
 # back for the start-up reconcile.
 _ESCAPE: Final = {"_": "__", "-": "_d", "+": "_p", ".": "_o"}
 _UNESCAPE: Final = {v[1]: k for k, v in _ESCAPE.items()}
+#: Relay (address, TCP port) pairs one enforcement may open: 8 relays (the contract's
+#: maximum) with up to 8 addresses each. More is a bug or an attack, never a config.
+MAX_RELAY_ENDPOINTS: Final = 64
 
 
 def mark_for(interface: str) -> int:
@@ -109,6 +114,41 @@ def _addresses(values: Iterable[str], field: str) -> tuple[tuple[str, ...], tupl
     return tuple(sorted(set(v4))), tuple(sorted(set(v6)))
 
 
+def literal_endpoints(
+    values: Iterable[str], field: str = "endpoint"
+) -> tuple[tuple[str, int], ...]:
+    """``host:port`` strings as sorted, de-duplicated (address, port) pairs; host names are
+    skipped (a rule matches addresses, and resolving is the helper's job, done once).
+    Raises :class:`SpecError` on a malformed value."""
+    out: set[tuple[str, int]] = set()
+    for raw in values:
+        try:
+            host, port = parse_endpoint(raw)
+        except SpecError as exc:
+            raise SpecError(f"{field}: {exc}") from None
+        try:
+            out.add((str(ipaddress.ip_address(host)), port))
+        except ValueError:
+            continue
+    return tuple(sorted(out))
+
+
+def _check_pairs(pairs: tuple[tuple[str, int], ...], field: str) -> None:
+    """Refuse pairs that are not canonical literal addresses with a port 1-65535."""
+    for pair in pairs:
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise SpecError(f"{field}: {str(pair)[:60]!r} is not an (address, port) pair")
+        host, port = pair
+        try:
+            canonical = str(ipaddress.ip_address(host))
+        except (ValueError, TypeError):
+            raise SpecError(f"{field}: {str(host)[:60]!r} is not an IP address") from None
+        if canonical != host:  # the text goes into a rule: only what ipaddress wrote
+            raise SpecError(f"{field}: {host!r} is not normalised")
+        if type(port) is not int or not 1 <= port <= 65535:
+            raise SpecError(f"{field}: port {port!r} out of range")
+
+
 @dataclass(frozen=True, slots=True)
 class Enforcement:
     """What one enforced tunnel's rules say. Build with :meth:`for_spec`; immutable.
@@ -122,8 +162,12 @@ class Enforcement:
       traffic allowed into the tunnel);
     - ``ranges4``/``ranges6``: the tunnel's AllowedIPs; ``dns4``/``dns6``: its DNS
       servers (port 53 to them stays open for the OS resolver's per-link look-ups);
-    - ``endpoints``: literal endpoint (address, port) pairs, always allowed (a ``/0``
-      tunnel must still reach its gateway).
+    - ``endpoints``: literal endpoint (address, port) pairs, always allowed over UDP (a
+      ``/0`` tunnel must still reach its gateway);
+    - ``relay_endpoints``: the relays' resolved (address, TCP port) pairs from the signed
+      spec, always allowed over TCP and never redirected (a ``/0`` tunnel's relay
+      fallback must still reach its relays). Only these exact pairs: another port of a
+      relay's address, or UDP to it, is rejected like the rest of the ranges.
     """
 
     interface: str
@@ -135,6 +179,7 @@ class Enforcement:
     dns4: tuple[str, ...] = ()
     dns6: tuple[str, ...] = ()
     endpoints: tuple[tuple[str, int], ...] = ()
+    relay_endpoints: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         validate_interface(self.interface)
@@ -149,10 +194,10 @@ class Enforcement:
             raise SpecError("ranges: not normalised (build with Enforcement.for_spec)")
         if (self.dns4, self.dns6) != _addresses((*self.dns4, *self.dns6), "dns"):
             raise SpecError("dns: not normalised")
-        for host, port in self.endpoints:
-            ipaddress.ip_address(host)
-            if not 1 <= port <= 65535:
-                raise SpecError(f"endpoint port {port} out of range")
+        _check_pairs(self.endpoints, "endpoints")
+        _check_pairs(self.relay_endpoints, "relay_endpoints")
+        if len(self.relay_endpoints) > MAX_RELAY_ENDPOINTS:
+            raise SpecError(f"relay_endpoints: more than {MAX_RELAY_ENDPOINTS}")
 
     @property
     def ranges(self) -> tuple[str, ...]:
@@ -169,18 +214,13 @@ class Enforcement:
         allowed_ips: Iterable[str],
         dns: Iterable[str] = (),
         endpoints: Iterable[str] = (),
+        relay_endpoints: Iterable[str] = (),
     ) -> Enforcement:
-        """From recorded values (``endpoints`` as ``host:port``; names are skipped:
-        they cannot be matched by address). Raises :class:`SpecError`."""
+        """From recorded values (``endpoints`` and ``relay_endpoints`` as ``host:port``;
+        names are skipped: they cannot be matched by address — the helper records the
+        relays' resolved addresses). Raises :class:`SpecError`."""
         r4, r6 = split_ranges(allowed_ips)
         d4, d6 = _addresses(dns, "dns")
-        eps: set[tuple[str, int]] = set()
-        for ep in endpoints:
-            host, port = parse_endpoint(ep)
-            try:
-                eps.add((str(ipaddress.ip_address(host)), port))
-            except ValueError:
-                continue
         return cls(
             interface=interface,
             owner_uid=owner_uid,
@@ -190,14 +230,17 @@ class Enforcement:
             ranges6=r6,
             dns4=d4,
             dns6=d6,
-            endpoints=tuple(sorted(eps)),
+            endpoints=literal_endpoints(endpoints),
+            relay_endpoints=literal_endpoints(relay_endpoints, "relay_endpoints"),
         )
 
     @classmethod
     def for_spec(
         cls, spec: TunnelSpec, *, owner_uid: int, redirect_port: int | None
     ) -> Enforcement:
-        """The enforcement of ``spec`` (its AllowedIPs, DNS servers and endpoints)."""
+        """The enforcement of ``spec`` (its AllowedIPs, DNS servers, endpoints and the
+        relays named by a literal address; the helper itself builds from its record, which
+        holds the relays' resolved addresses)."""
         return cls.build(
             spec.interface,
             owner_uid=owner_uid,
@@ -205,4 +248,5 @@ class Enforcement:
             allowed_ips=[a for peer in spec.peers for a in peer.allowed_ips],
             dns=spec.dns,
             endpoints=[peer.endpoint for peer in spec.peers],
+            relay_endpoints=[relay.endpoint for relay in spec.relay_list()],
         )

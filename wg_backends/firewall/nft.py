@@ -6,23 +6,32 @@ holds two base chains:
 - ``divert`` (nat, hook output, priority -100): TCP from the owner uid (``meta skuid``)
   to the ranges, without the decider's mark, is redirected to the decider's transparent
   listener (``redirect to :<port>``: 127.0.0.1 for IPv4, ::1 for IPv6; the original
-  destination stays readable with ``SO_ORIGINAL_DST``). Loopback and TCP DNS to the
-  tunnel's DNS servers are left alone. Without a redirect port (transparent mode off)
-  there is no ``divert`` chain: the kill switch only.
+  destination stays readable with ``SO_ORIGINAL_DST``). Loopback, TCP DNS to the
+  tunnel's DNS servers and TCP to the relays' exact address+port pairs are left alone.
+  Without a redirect port (transparent mode off) there is no ``divert`` chain: the kill
+  switch only.
 - ``guard`` (filter, hook output, priority 0): the decider's marked sockets pass, and so
   do loopback destinations (a redirected packet keeps the tunnel as its output interface
   through the output chains, so it must pass on its new destination); DNS
   (udp/tcp 53) to the tunnel's DNS servers passes (the OS resolver's per-link look-ups);
-  literal endpoints pass; anything else to the ranges is rejected (other accounts, UDP,
-  ICMP, traffic a rogue more-specific LAN route would carry) and so is anything else
-  leaving through the tunnel interface (the kill switch). Named counters
-  ``rejected_ranges`` and ``rejected_tunnel`` count the rejects, ``redirected`` the
-  redirected connections.
+  literal endpoints pass over UDP and the relays' resolved address+port pairs over TCP
+  (the helper's relay connection of a ``/0`` tunnel; its socket carries wg-quick's fwmark,
+  not the decider's); with IPv6 ranges, the kernel's neighbour discovery (hop limit 255)
+  out of any other interface passes (else a ``::/0`` would cut the LAN's neighbour
+  look-ups, and an IPv6 gateway or relay with them); anything else to the ranges is
+  rejected (other accounts, UDP, ICMP, traffic a rogue more-specific LAN route would
+  carry) and so is anything else leaving through the tunnel interface (the kill switch).
+  Named counters ``rejected_ranges`` and ``rejected_tunnel`` count the rejects,
+  ``redirected`` the redirected connections.
 
 Every change is one ``nft -f`` transaction: ``add table`` + ``delete table`` (so a
 missing table is no error) + the new table, and — when enforcing — the deletion of the
 always-on block table; either all of it applies or nothing does. The ruleset goes through
 a 0600 file in the helper's private directory (the injected runner has no stdin).
+
+The always-on block table (``rustronaut_block``) rejects the last ranges for everyone
+while the tunnel is down, except the same exact endpoint (UDP) and relay (TCP) pairs the
+guard lets through: the tunnel must be able to come back over either path.
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ from wg_backends.firewall.model import (
     Enforcement,
     block_table_name,
     interface_of_table,
+    literal_endpoints,
     split_ranges,
     table_name,
 )
@@ -54,6 +64,23 @@ FILTER_PRIORITY = 0
 
 def _set(items: Sequence[str]) -> str:
     return "{ " + ", ".join(items) + " }"
+
+
+def _fam(host: str) -> str:
+    return "ip6" if ":" in host else "ip"
+
+
+def _passes(endpoints: Iterable[tuple[str, int]], relays: Iterable[tuple[str, int]]) -> list[str]:
+    """The exact pairs that pass: gateway endpoints over UDP, relays over TCP."""
+    rules = [f"{_fam(h)} daddr {h} udp dport {p} accept" for h, p in endpoints]
+    rules += [f"{_fam(h)} daddr {h} tcp dport {p} accept" for h, p in relays]
+    return rules
+
+
+#: IPv6 neighbour discovery: the kernel's NS/NA/RS (hop limit 255, which no router
+#: forwards on). Without it an IPv6 ``/0`` reject cuts the LAN's neighbour look-ups, and
+#: with them the way to an IPv6 gateway endpoint or relay.
+_NDP = "icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } ip6 hoplimit 255"
 
 
 def _drop(table: str) -> str:
@@ -87,9 +114,12 @@ def render_enforcement(enf: Enforcement, *, drop_block: bool = True) -> str:
         if dns:
             nat.append(f"{fam} daddr {_set(dns)} tcp dport 53 return")
             guard.append(f"{fam} daddr {_set(dns)} meta l4proto {{ tcp, udp }} th dport 53 accept")
-    for host, port in enf.endpoints:
-        fam = "ip6" if ":" in host else "ip"
-        guard.append(f"{fam} daddr {host} udp dport {port} accept")
+    # The helper's own relay connection is never the decider's to judge: not redirected
+    # even when the owner is root (the helper's uid).
+    nat += [f"{_fam(h)} daddr {h} tcp dport {p} return" for h, p in enf.relay_endpoints]
+    guard += _passes(enf.endpoints, enf.relay_endpoints)
+    if enf.ranges6:  # never into the tunnel (a WireGuard link has no neighbours)
+        guard.append(f'oifname != "{enf.interface}" {_NDP} accept')
     for fam, ranges in (("ip", enf.ranges4), ("ip6", enf.ranges6)):
         if ranges and enf.redirect_port is not None:
             nat.append(
@@ -126,11 +156,22 @@ def render_enforcement(enf: Enforcement, *, drop_block: bool = True) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_block(ranges: Iterable[str]) -> str:
-    """The always-on block table: the last ranges rejected for everyone, nothing leaks."""
+def render_block(
+    ranges: Iterable[str], *, endpoints: Iterable[str] = (), relay_endpoints: Iterable[str] = ()
+) -> str:
+    """The always-on block table: the last ranges rejected for everyone, nothing leaks but
+    the exact gateway ``endpoints`` (UDP) and ``relay_endpoints`` (TCP), ``host:port``
+    literals as the record keeps them (names are skipped).
+
+    Raises :class:`~wg_backends.errors.SpecError`."""
     r4, r6 = split_ranges(ranges)
     table = block_table_name()
     rules = ['oifname "lo" accept']
+    rules += _passes(
+        literal_endpoints(endpoints), literal_endpoints(relay_endpoints, "relay_endpoints")
+    )
+    if r6:
+        rules.append(f"{_NDP} accept")
     for fam, nets in (("ip", r4), ("ip6", r6)):
         if nets:
             rules.append(f'{fam} daddr {_set(nets)} counter name "blocked" reject')
@@ -180,10 +221,17 @@ class NftFirewall:
         """Remove ``interface``'s table. Idempotent."""
         self._apply(render_remove(interface))
 
-    def block(self, ranges: Sequence[str]) -> None:
-        """Install (replace) the always-on block table for ``ranges``."""
+    def block(
+        self,
+        ranges: Sequence[str],
+        *,
+        endpoints: Sequence[str] = (),
+        relay_endpoints: Sequence[str] = (),
+    ) -> None:
+        """Install (replace) the always-on block table for ``ranges``, letting the exact
+        gateway endpoints (UDP) and relay endpoints (TCP) through."""
         if ranges:
-            self._apply(render_block(ranges))
+            self._apply(render_block(ranges, endpoints=endpoints, relay_endpoints=relay_endpoints))
 
     def unblock(self) -> None:
         """Remove the always-on block table. Idempotent."""

@@ -7,7 +7,11 @@ rewrites them to the decider's listener (the original destination is then read f
 state table with ``DIOCNATLOOK``). The decider's own connections are excluded by group:
 the decider runs with the helper-configured ``decider_gid`` as its effective group, and
 only that group may send into the tunnel interface (macOS has no ``SO_MARK``, so the
-``sockets`` verb is refused there). ``block return`` rules are the kill switch.
+``sockets`` verb is refused there). ``block return`` rules are the kill switch. The
+gateway's literal endpoints (UDP) and the relays' resolved address+port pairs (TCP) pass
+first, quick, so a ``/0`` tunnel still reaches its gateway and, over TCP, its relays —
+those exact pairs only, never redirected. With IPv6 ranges, neighbour discovery out of
+any other interface passes too (a ``::/0`` block would cut the LAN's neighbour look-ups).
 
 The main ruleset must reference the anchors (``rdr-anchor "com.rustronaut/*"`` and
 ``anchor "com.rustronaut/*"``, installed with the helper); rules are loaded with
@@ -51,6 +55,13 @@ def render_anchor(enf: Enforcement, *, decider_gid: int) -> str:
         rules.append(f"pass out quick proto {{ tcp udp }} from any to {_set(dns)} port 53")
     for host, port in enf.endpoints:
         rules.append(f"pass out quick proto udp from any to {host} port {port}")
+    for host, port in enf.relay_endpoints:
+        rules.append(f"pass out quick proto tcp from any to {host} port {port}")
+    if enf.ranges6:  # neighbour discovery on the LAN (never into the tunnel)
+        rules.append(
+            f"pass out quick on ! {enf.interface} inet6 proto icmp6 all "
+            "icmp6-type { routersol, neighbrsol, neighbradv }"
+        )
     for af, loop, ranges in (("inet", "127.0.0.1", enf.ranges4), ("inet6", "::1", enf.ranges6)):
         if not ranges or enf.redirect_port is None:
             continue  # no redirect (kill switch only): the owner's TCP is blocked below

@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import itertools
 import logging
 import os
@@ -103,7 +104,7 @@ from wg_backends.relay.client import relay_context
 from wg_backends.relay.supervisor import Supervisor
 from wg_backends.runner import CommandRunner
 from wg_backends.signed.anchors import anchor_keys
-from wg_backends.spec import TunnelSpec
+from wg_backends.spec import TunnelSpec, parse_endpoint
 from wg_backends.status import TunnelStatus
 
 __all__ = ["HelperConfig", "HelperServer", "PeerCred", "default_listener"]
@@ -247,6 +248,8 @@ class HelperServer:
         self.local_networks: Callable[[], tuple[str, ...]] = lambda: localnet.connected_networks(
             {t.interface for t in self.state.load()}
         )
+        #: The relays of a spec as literal ``address:port`` pairs (DNS, blocking).
+        self.resolve_relays: Callable[[TunnelSpec], tuple[str, ...]] = resolve_relays
         self._group_gid: int | None = None
         if listener is None:
             if sys.platform != "win32":
@@ -354,7 +357,9 @@ class HelperServer:
         if block is None or not rec.allowed_ips:
             return
         try:
-            block(rec.allowed_ips)
+            # The tunnel must be able to come back: its exact gateway (UDP) and relay
+            # (TCP) pairs pass the block, as they pass the guard.
+            block(rec.allowed_ips, endpoints=rec.endpoints, relay_endpoints=rec.relay_endpoints)
             _log.warning("%s went away while enforced: its ranges stay blocked", rec.interface)
         except Exception as exc:
             _log.error("could not block the ranges of %s: %s", rec.interface, exc)
@@ -717,24 +722,24 @@ class HelperServer:
     def _recorded(self, interface: str) -> bool:
         return self.state.get(interface) is not None
 
-    def _check_routes(self, spec: TunnelSpec) -> None:
-        """Refuse routes over the LAN or the controller (facts read here, not given)."""
+    def _check_routes(self, spec: TunnelSpec) -> tuple[str, ...]:
+        """Refuse routes over the LAN or the controller (facts read here, not given).
+
+        Returns the relays' resolved endpoints (``address:port``), resolved once here and
+        recorded: the enforcement lets exactly these TCP pairs through (issue 21)."""
         controller = localnet.controller_addresses(self.read_managed().controller_url)
+        relays = self.resolve_relays(spec)
         # The relays carry the tunnel: like the controller, they keep their own route.
-        relays = tuple(
-            addr
-            for relay in spec.relay_list()
-            for addr in localnet.controller_addresses(f"tls://{relay.endpoint}")
-        )
         spec.validate(
             require_private_key=True,
-            protect=(*controller, *relays),
+            protect=(*controller, *(parse_endpoint(ep)[0] for ep in relays)),
             local_networks=self.local_networks(),
         )
+        return relays
 
     def _up_blocking(self, spec: TunnelSpec, cred: Caller) -> Any:
         name = spec.interface
-        self._check_routes(spec)
+        relays = self._check_routes(spec)
         old = self.state.get(name)
         fenced = old is not None and old.is_enforced and self.firewall is not None
         if old is not None and fenced:
@@ -747,7 +752,11 @@ class HelperServer:
         elif self.backend.status(name).up:
             raise _Refusal(p.BUSY, f"{name} exists and was not made by this helper")
         record = TunnelRecord(
-            interface=name, backend=self.backend.name, **_owner_fields(cred), **_spec_fields(spec)
+            interface=name,
+            backend=self.backend.name,
+            **_owner_fields(cred),
+            **_spec_fields(spec),
+            relay_endpoints=relays,
         )
         if fenced:
             assert old is not None
@@ -852,8 +861,8 @@ class HelperServer:
         return {"status": msgspec.to_builtins(status)}
 
     def _update_blocking(self, rec: TunnelRecord, spec: TunnelSpec) -> Any:
-        self._check_routes(spec)
-        new = msgspec.structs.replace(rec, **_spec_fields(spec))
+        relays = self._check_routes(spec)
+        new = msgspec.structs.replace(rec, **_spec_fields(spec), relay_endpoints=relays)
         port = rec.redirect_port or None
         old_enf = self._enforcement(rec, port) if rec.is_enforced else None
         new_enf = self._enforcement(new, port) if rec.is_enforced else None
@@ -884,6 +893,7 @@ class HelperServer:
             allowed_ips=rec.allowed_ips,
             dns=rec.dns,
             endpoints=rec.endpoints,
+            relay_endpoints=rec.relay_endpoints,
         )
 
     async def _enforce(self, cred: Caller, req: p.Enforce) -> dict[str, Any]:
@@ -1134,6 +1144,46 @@ def _marked_sockets(req: p.Sockets, mark: int) -> list[socket.socket]:
             s.close()
         raise BackendError(f"cannot make sockets on {req.interface}: {exc}") from None
     return made
+
+
+#: Addresses kept per relay name: a name that resolves to more is cut, not widened.
+MAX_RELAY_ADDRESSES = 8
+
+
+def resolve_relays(spec: TunnelSpec) -> tuple[str, ...]:
+    """``spec``'s relays as literal ``address:port`` / ``[v6]:port`` (TCP), in the spec's
+    order, de-duplicated. A literal address stays as it is; a name is resolved (blocking
+    DNS); one that does not resolve is skipped and logged (its relay then cannot pass a
+    ``/0`` tunnel's kill switch). Never raises."""
+    out: dict[str, None] = {}
+    for relay in spec.relay_list():
+        try:
+            host, port = relay.address()
+        except SpecError as exc:  # validated before; a stored spec of another version
+            _log.warning("relay %s: %s", relay.name, exc)
+            continue
+        try:
+            addrs: list[str] = [str(ipaddress.ip_address(host))]
+        except ValueError:
+            try:
+                infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            except (OSError, UnicodeError) as exc:
+                _log.warning("cannot resolve relay %s (%s): %s", relay.name, host, exc)
+                continue
+            addrs = []
+            for info in infos:
+                with contextlib.suppress(ValueError):  # a scoped v6 (fe80::1%eth0) or junk
+                    addrs.append(str(ipaddress.ip_address(str(info[4][0]))))
+            addrs = list(dict.fromkeys(addrs))
+            if len(addrs) > MAX_RELAY_ADDRESSES:
+                _log.warning(
+                    "relay %s (%s) resolves to %d addresses; the first %d pass the kill switch",
+                    relay.name, host, len(addrs), MAX_RELAY_ADDRESSES,
+                )  # fmt: skip
+                addrs = addrs[:MAX_RELAY_ADDRESSES]
+        for addr in addrs:
+            out[f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"] = None
+    return tuple(out)
 
 
 def _spec_fields(spec: TunnelSpec) -> dict[str, Any]:

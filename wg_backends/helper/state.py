@@ -55,6 +55,9 @@ class TunnelRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     What the helper enforces comes from here, never from a caller: ``allowed_ips``,
     ``dns`` and ``endpoints`` are the spec it brought up (kept current by ``update``);
+    ``relay_endpoints`` are its relays' addresses as the helper resolved them when it
+    checked the routes (literal ``address:port`` / ``[v6]:port``: the TCP pairs the
+    enforcement lets through; records of an older helper have none);
     ``enforced`` is set while the tunnel is enforced (``enforce``; records of an older
     helper have only ``redirect_port``), ``redirect_port`` is the port of the
     transparent listeners the helper holds (0: kill switch only), and
@@ -74,6 +77,7 @@ class TunnelRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     redirect_port: int = 0
     block_when_down: bool = False
     enforced: bool = False
+    relay_endpoints: tuple[str, ...] = ()
 
     @property
     def is_enforced(self) -> bool:
