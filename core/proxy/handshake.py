@@ -13,13 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Coroutine
-from typing import Any
 
-from core.aio import spawn
 from core.proxy import http as h
 from core.proxy import socks5 as s5
-from core.proxy.dial import send_final
 from core.proxy.serving import PeerSlot, Serving
 
 __all__ = ["Handshaking"]
@@ -30,56 +26,86 @@ _log = logging.getLogger(__name__)
 class Handshake:
     """A connection whose handshake is being read (see ``Handshaking._hs_readable``)."""
 
-    __slots__ = ("conn", "fd", "parser", "slot", "timer")
+    __slots__ = ("conn", "deadline", "fd", "parser", "slot")
 
-    def __init__(self, conn: socket.socket, slot: PeerSlot) -> None:
+    def __init__(self, conn: socket.socket, slot: PeerSlot, deadline: float) -> None:
         self.conn = conn
         self.fd = conn.fileno()
         self.slot = slot
+        self.deadline = deadline  # loop time
         self.parser: s5.Socks5Handshake | h.HttpRequestHead | None = None
-        self.timer: asyncio.TimerHandle | None = None
 
 
 class Handshaking(Serving):
     """Reads handshakes from reader callbacks and hands targets to ``Serving``."""
 
     # Set by ProxyServer.__init__.
-    _handshakes: set[asyncio.Task[None]]  # connection tasks (after the handshake)
-    _pending: set[Handshake]  # handshakes being read
-
-    def _own(self, conn: socket.socket, coro: Coroutine[Any, Any, bool]) -> None:
-        """Run ``coro`` (True = a relay took ``conn``) as a tracked task; close otherwise."""
-        task = spawn(self._owning(conn, coro), name="proxy-connection")
-        self._handshakes.add(task)
-        task.add_done_callback(self._handshakes.discard)
-
-    async def _owning(self, conn: socket.socket, coro: Coroutine[Any, Any, bool]) -> None:
-        handed_over = False
-        try:
-            handed_over = await coro
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            _log.exception("proxy connection failed unexpectedly")
-        finally:
-            if not handed_over:
-                conn.close()
+    # Handshakes being read, oldest first: one timeout for all, so this is also deadline
+    # order, and one timer (``_hs_timer``, at the oldest's deadline) serves them all.
+    _pending: dict[Handshake, None]
+    _hs_timer: asyncio.TimerHandle | None
 
     def _begin(self, conn: socket.socket, slot: PeerSlot) -> None:
         assert self._loop is not None
-        hs = Handshake(conn, slot)
-        hs.timer = self._loop.call_later(self._limits.handshake_timeout, self._hs_timeout, hs)
-        self._pending.add(hs)
-        self._loop.add_reader(hs.fd, self._hs_readable, hs)
+        loop = self._loop
+        hs = Handshake(conn, slot, loop.time() + self._limits.handshake_timeout)
+        self._pending[hs] = None
+        loop.add_reader(hs.fd, self._hs_readable, hs)
+        if self._hs_timer is None:
+            self._hs_timer = loop.call_at(hs.deadline, self._hs_sweep)
+
+    def _hs_sweep(self) -> None:
+        """Time out the handshakes past their deadline; re-arm for the next one."""
+        self._hs_timer = None
+        if self._loop is None:
+            return
+        now = self._loop.time()
+        expired: list[Handshake] = []
+        for hs in self._pending:
+            if hs.deadline > now:
+                break
+            expired.append(hs)
+        for hs in expired:
+            self._hs_timeout(hs)
+        self._hs_rearm()
+
+    def _hs_rearm(self) -> None:
+        if self._hs_timer is None and self._pending and self._loop is not None:
+            oldest = next(iter(self._pending))
+            self._hs_timer = self._loop.call_at(oldest.deadline, self._hs_sweep)
+
+    def _hs_stop(self) -> None:
+        """Drop every handshake in progress (the proxy is stopping)."""
+        for hs in list(self._pending):
+            self._hs_drop(hs)
+        if self._hs_timer is not None:
+            self._hs_timer.cancel()
+            self._hs_timer = None
 
     def _hs_end(self, hs: Handshake) -> None:
         if hs not in self._pending:
             return
-        self._pending.discard(hs)
+        del self._pending[hs]
         if self._loop is not None:
             self._loop.remove_reader(hs.fd)
-        if hs.timer is not None:
-            hs.timer.cancel()
+
+    def _hs_hand_over(self, hs: Handshake, target: s5.Connect | h.Action) -> None:
+        """The target is known: serve it (without a task when possible, see
+        ``Serving._serve_now``). The client's reader stays registered meanwhile
+        (``_parked``), so a relay started at once takes it over without two epoll
+        calls; whatever did not take it, it is removed before this returns."""
+        if hs not in self._pending:
+            return
+        del self._pending[hs]
+        self._parked = hs.fd
+        try:
+            if isinstance(target, s5.Connect):
+                if not self._socks_now(hs.conn, hs.slot, target):
+                    self._own(hs.conn, self._socks(hs.conn, hs.slot, target))
+            elif not self._http_now(hs.conn, hs.slot, target):
+                self._own(hs.conn, self._http(hs.conn, hs.slot, target))
+        finally:
+            self._unpark()
 
     def _hs_drop(self, hs: Handshake) -> None:
         self._hs_end(hs)
@@ -90,10 +116,6 @@ class Handshaking(Serving):
         self._refused += 1
         self._hs_end(hs)
         self._own(hs.conn, self._answer_and_close(hs.conn, answer))
-
-    async def _answer_and_close(self, conn: socket.socket, answer: bytes) -> bool:
-        await send_final(asyncio.get_running_loop(), conn, answer)
-        return False
 
     def _hs_timeout(self, hs: Handshake) -> None:
         if isinstance(hs.parser, s5.Socks5Handshake):
@@ -125,8 +147,7 @@ class Handshaking(Serving):
         if isinstance(parser, h.HttpRequestHead):
             actions = parser.feed(data)
             if actions:
-                self._hs_end(hs)
-                self._own(hs.conn, self._http(hs.conn, hs.slot, actions[0]))
+                self._hs_hand_over(hs, actions[0])
             return
         for action in parser.feed(data):
             if isinstance(action, s5.Send):
@@ -143,6 +164,5 @@ class Handshaking(Serving):
                 self._hs_final(hs, action.data)
                 return
             else:
-                self._hs_end(hs)
-                self._own(hs.conn, self._socks(hs.conn, hs.slot, action))
+                self._hs_hand_over(hs, action)
                 return

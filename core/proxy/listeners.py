@@ -30,7 +30,7 @@ from core.proxy.errors import DestinationError, ProxyConfigError, ProxyStartErro
 from core.proxy.handshake import Handshaking
 from core.proxy.model import EventKind
 from core.proxy.normalize import normalize_host, normalize_port
-from core.proxy.peer import PeerInfo, PeerLookup
+from core.proxy.peer import PeerInfo, PeerLookup, SplitLookup
 from core.proxy.serving import PeerSlot, app_of
 from core.proxy.transparent import original_destination, redirect_refusal
 
@@ -77,9 +77,14 @@ def _nofile_soft_limit() -> int | None:
 
 class Listener:
     """A listening socket: the proxy port (``forward`` None), a port forward, or the
-    transparent listener (``transparent``: redirected connections)."""
+    transparent listener (``transparent``: redirected connections).
 
-    __slots__ = ("forward", "sock", "transparent")
+    ``local`` is its address, which is every accepted connection's local address (the
+    proxy binds, and adopts, loopback addresses only, never a wildcard). ``nodelay``:
+    TCP_NODELAY is set on it, so accepted connections inherit it (Linux, the BSDs).
+    """
+
+    __slots__ = ("forward", "local", "nodelay", "sock", "transparent")
 
     def __init__(
         self, sock: socket.socket, forward: tuple[str, int] | None, *, transparent: bool = False
@@ -87,6 +92,12 @@ class Listener:
         self.sock = sock
         self.forward = forward
         self.transparent = transparent
+        self.local: tuple[str, int] = sock.getsockname()[:2]
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.nodelay = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        except OSError:
+            self.nodelay = False
 
 
 class Listeners(Handshaking):
@@ -94,6 +105,7 @@ class Listeners(Handshaking):
 
     # Set by ProxyServer.__init__.
     _peers: PeerLookup
+    _split: SplitLookup | None  # _peers when it can look up in two steps
     _listeners: list[Listener]
     _max_open: int  # max_connections, lowered to the descriptor budget by start
     _accept_timer: asyncio.TimerHandle | None  # set while accepting is paused
@@ -245,7 +257,7 @@ class Listeners(Handshaking):
     def _on_accept(self, listener: Listener) -> None:
         for _ in range(64):
             try:
-                conn, _addr = listener.sock.accept()
+                conn, addr = listener.sock.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
@@ -259,11 +271,14 @@ class Listeners(Handshaking):
                 self._accept_recovered()
             try:
                 conn.setblocking(False)
-                peer, local = conn.getpeername()[:2], conn.getsockname()[:2]
             except OSError:
                 conn.close()
                 continue
+            # accept's address is the peer's, and the local one the listener's (bound to
+            # a loopback address): two system calls fewer per connection.
+            peer, local = addr[:2], listener.local
             original: tuple[str, int] | None = None
+            found: tuple[int, int] | None = None
             if listener.transparent:
                 # The app's own socket runs from ``peer`` to the original destination:
                 # that is the connection the lookup must find (not the one to us).
@@ -276,29 +291,41 @@ class Listeners(Handshaking):
                     continue
                 assert original is not None
                 info = self._peers.lookup(peer, original)
-            else:
+            elif self._split is not None:
                 # Who is connecting is settled before any handshake work: another account's
                 # connection is closed here, having cost one lookup and no byte parsed.
+                # The owner is enough for that; pid and executable come later (PeerSlot).
+                found = self._split.uid_inode(peer, local)
+                info = None if found is None else PeerInfo(uid=found[0], pid=None, exe="")
+            else:
                 info = self._peers.lookup(peer, local)
             refusal = self._peer_refusal(info)
             if refusal is not None:
+                if found is not None and self._split is not None:
+                    info = self._split.finish(*found)  # name the refused app in the event
                 conn.close()
                 self._refuse_at_accept(info, refusal)
                 continue
-            busy = len(self._relays) + len(self._handshakes) + len(self._pending)
+            busy = len(self._relays) + len(self._handshakes) + len(self._pending) + len(self._dials)
             if busy >= self._max_open:
                 self._refused += 1
                 conn.close()
                 continue
-            try:
-                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                conn.close()
-                continue
-            slot = PeerSlot(info)
+            if not listener.nodelay:
+                try:
+                    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                except OSError:
+                    conn.close()
+                    continue
+            if found is not None and self._split is not None:
+                slot = PeerSlot(info, self._split.finish, *found)
+            else:
+                slot = PeerSlot(info)
             if original is not None:
-                self._own(conn, self._transparent(conn, slot, original))
+                if not self._transparent_now(conn, slot, original):
+                    self._own(conn, self._transparent(conn, slot, original))
             elif listener.forward is not None:
-                self._own(conn, self._forward(conn, slot, listener.forward))
+                if not self._forward_now(conn, slot, listener.forward):
+                    self._own(conn, self._forward(conn, slot, listener.forward))
             else:
                 self._begin(conn, slot)

@@ -22,9 +22,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["BufferedRelay", "Relay", "SpliceRelay", "splice_available"]
+__all__ = ["BufferedRelay", "PipePool", "Relay", "SpliceRelay", "splice_available"]
 
 _F_SETPIPE_SZ = 1031
+_PIPE_DEFAULT = 1 << 16  # a new pipe's capacity (16 pages)
+_GROW_AFTER = 1 << 16  # bytes one direction moves before its pipe grows to ``chunk``
 _SPLICE_FLAGS = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)
 # An int: enum "|" per call is slow. MSG_DONTWAIT is absent on Windows (splice is Linux only).
 _PEEK = int(socket.MSG_PEEK | getattr(socket, "MSG_DONTWAIT", 0))
@@ -70,6 +72,62 @@ class Relay:
         self._on_closed(self)
 
 
+class PipePool:
+    """Empty splice pipes kept for the next relays (loop thread only).
+
+    A short connection would otherwise pay ``pipe2``, ``F_SETPIPE_SZ`` and two closes
+    per direction. Only pipes at the default capacity are kept: a pipe grown to
+    ``chunk`` for bulk traffic counts against the account's pipe budget
+    (``/proc/sys/fs/pipe-user-pages-soft``) and is closed when its relay ends. A pipe
+    comes back only when its relay's accounting says it is empty (``give``), so no byte
+    of one connection can reach another; ``give`` checks the kernel's count too.
+    """
+
+    __slots__ = ("_free", "_keep", "chunk")
+
+    def __init__(self, chunk: int, *, keep: int = 64) -> None:
+        self.chunk = chunk
+        self._keep = keep
+        self._free: list[tuple[int, int]] = []
+
+    def take(self) -> tuple[int, int]:
+        """(read end, write end) of an empty non-blocking pipe. Raises OSError."""
+        if self._free:
+            return self._free.pop()
+        return os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+
+    def __len__(self) -> int:
+        return len(self._free)
+
+    def give(self, pr: int, pw: int, grown: bool) -> None:
+        """Return an empty pipe (``grown``: raised above the default: closed)."""
+        if grown or len(self._free) >= self._keep or _pipe_holds(pr):
+            os.close(pr)
+            os.close(pw)
+            return
+        self._free.append((pr, pw))
+
+    def clear(self) -> None:
+        """Close every kept pipe. Idempotent."""
+        while self._free:
+            pr, pw = self._free.pop()
+            os.close(pr)
+            os.close(pw)
+
+
+def _pipe_holds(pr: int) -> bool:
+    """Whether the pipe still holds bytes (FIONREAD); True when that cannot be read."""
+    import fcntl  # here, not at the top: the package must import on Windows too
+    import termios
+
+    buf = bytearray(4)
+    try:
+        fcntl.ioctl(pr, termios.FIONREAD, buf)
+    except OSError:
+        return True
+    return int.from_bytes(buf, sys.byteorder) != 0
+
+
 class _Flow:
     """One direction of a splice relay."""
 
@@ -77,6 +135,7 @@ class _Flow:
         "count_up",
         "dst",
         "eof",
+        "grown",
         "pending",
         "pr",
         "pw",
@@ -93,6 +152,7 @@ class _Flow:
         self.pr = -1
         self.pw = -1
         self.pending = 0
+        self.grown = False
         self.eof = False
         self.reading = False
         self.writing = False
@@ -102,11 +162,12 @@ class _Flow:
 class SpliceRelay(Relay):
     """Zero-copy relay with ``os.splice`` through one pipe per direction (Linux only).
 
-    Pipes are created on a direction's first data, so idle connections cost only their
-    two sockets; their size is raised to ``chunk`` when the system allows it.
+    Pipes are taken on a direction's first data (from ``pipes``, a ``PipePool``, when
+    given), so idle connections cost only their two sockets; a pipe's size is raised to
+    ``chunk`` (when the system allows it) once its direction has moved 64 KiB: bulk.
     """
 
-    __slots__ = ("_chunk", "_down", "_loop", "_socks", "_up")
+    __slots__ = ("_chunk", "_down", "_loop", "_pipes", "_socks", "_up")
 
     def __init__(
         self,
@@ -116,13 +177,16 @@ class SpliceRelay(Relay):
         *,
         chunk: int,
         on_closed: Callable[[Relay], None],
+        pipes: PipePool | None = None,
     ) -> None:
         super().__init__(on_closed)
         self._loop = loop
         self._chunk = chunk
+        self._pipes = pipes
         self._socks = (client, upstream)
-        client.setblocking(False)
-        upstream.setblocking(False)
+        for sock in self._socks:
+            if sock.gettimeout() != 0.0:  # the proxy's are non-blocking already
+                sock.setblocking(False)
         self._up = _Flow(client, upstream.fileno(), True)
         self._down = _Flow(upstream, client.fileno(), False)
 
@@ -133,22 +197,43 @@ class SpliceRelay(Relay):
             flow.reading = True
 
     def _pipe(self, flow: _Flow) -> bool:
-        import fcntl  # here, not at the top: the package must import on Windows too
-
         try:
-            flow.pr, flow.pw = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+            if self._pipes is not None:
+                flow.pr, flow.pw = self._pipes.take()
+            else:
+                flow.pr, flow.pw = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:
             self.close("out of file descriptors")
             return False
+        return True
+
+    def _grow(self, flow: _Flow) -> None:
+        """Raise a full pipe to ``chunk``: this direction carries bulk traffic."""
+        import fcntl  # here, not at the top: the package must import on Windows too
+
+        flow.grown = True
         with contextlib.suppress(OSError):  # EPERM past the per-user pipe budget: keep 64K
             fcntl.fcntl(flow.pw, _F_SETPIPE_SZ, self._chunk)
-        return True
+
+    def _unpipe(self, flow: _Flow) -> None:
+        """Give the direction's pipe back (to the pool when it is empty) or close it."""
+        pr, pw = flow.pr, flow.pw
+        flow.pr = flow.pw = -1
+        if pr < 0:
+            return
+        if self._pipes is not None and flow.pending == 0:
+            self._pipes.give(pr, pw, flow.grown)
+        else:
+            os.close(pr)
+            os.close(pw)
+        flow.grown = False
 
     def _readable(self, flow: _Flow) -> None:
         if self.closed:
             return
-        if flow.pw < 0:
-            # Most short connections only ever see EOF here: peek before paying for a pipe.
+        if flow.pw < 0 and not (self._pipes is not None and len(self._pipes)):
+            # Most short connections only ever see EOF here: peek before paying for a
+            # new pipe (a pooled one costs nothing).
             try:
                 if not flow.src_sock.recv(1, _PEEK):
                     self._eof(flow)
@@ -160,6 +245,8 @@ class SpliceRelay(Relay):
                 return
             if not self._pipe(flow):
                 return
+        elif flow.pw < 0 and not self._pipe(flow):
+            return
         # A few rounds per wake-up: fewer trips through the event loop at full speed.
         for _ in range(4):
             try:
@@ -175,8 +262,12 @@ class SpliceRelay(Relay):
             flow.pending += n
             if flow.count_up:
                 self.bytes_up += n
+                moved = self.bytes_up
             else:
                 self.bytes_down += n
+                moved = self.bytes_down
+            if moved >= _GROW_AFTER and not flow.grown and self._chunk > _PIPE_DEFAULT:
+                self._grow(flow)
             if not self._flush(flow):
                 return
         self.last_active = time.monotonic()
@@ -216,9 +307,7 @@ class SpliceRelay(Relay):
         """Close the pipes of drained directions (an idle connection keeps only sockets)."""
         for flow in (self._up, self._down):
             if flow.pending == 0 and flow.pr >= 0:
-                os.close(flow.pr)
-                os.close(flow.pw)
-                flow.pr = flow.pw = -1
+                self._unpipe(flow)
 
     def _writable(self, flow: _Flow) -> None:
         if not self.closed:
@@ -233,6 +322,12 @@ class SpliceRelay(Relay):
             self._shutdown(flow)
 
     def _shutdown(self, flow: _Flow) -> None:
+        other = self._down if flow.count_up else self._up
+        if other.eof and not other.pending:
+            # The other direction is already finished: closing sends this FIN too (both
+            # receive queues are drained, so no RST), one system call fewer.
+            self.close("both directions finished")
+            return
         sock = self._socks[1] if flow.count_up else self._socks[0]
         try:
             sock.shutdown(socket.SHUT_WR)
@@ -253,10 +348,7 @@ class SpliceRelay(Relay):
             if flow.writing:
                 self._loop.remove_writer(flow.dst)
                 flow.writing = False
-            for fd in (flow.pr, flow.pw):
-                if fd >= 0:
-                    os.close(fd)
-            flow.pr = flow.pw = -1
+            self._unpipe(flow)
         for sock in self._socks:
             sock.close()
         self._closed(reason)

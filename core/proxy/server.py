@@ -24,6 +24,7 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Sequence
+from typing import cast
 
 from core.aio import cancel_and_wait, spawn
 from core.policy.api import Decider
@@ -36,9 +37,9 @@ from core.proxy.errors import ProxyConfigError, ProxyStartError
 from core.proxy.listeners import REFUSAL_EVENTS_BURST, Listener, Listeners
 from core.proxy.model import Limits
 from core.proxy.pac import PacTargets
-from core.proxy.peer import Owner, PeerLookup, current_owner, default_lookup
+from core.proxy.peer import Owner, PeerLookup, SplitLookup, current_owner, default_lookup
 from core.proxy.peer.owner import uid_owner
-from core.proxy.relay import splice_available
+from core.proxy.relay import PipePool, splice_available
 from core.proxy.serving import ReverseLookup
 
 __all__ = ["EventCallback", "ProxyServer"]
@@ -133,6 +134,11 @@ class ProxyServer(Listeners):
         self._connector = connector or system_connector
         self._limits = limits or Limits()
         self._peers = peer_lookup or default_lookup()
+        peers: object = self._peers
+        split = callable(getattr(peers, "uid_inode", None)) and callable(
+            getattr(peers, "finish", None)
+        )
+        self._split = cast("SplitLookup", peers) if split else None
         self._hosts = tuple(hosts)
         self._subscribers = [on_event] if on_event else []
         self._hasher = hasher or AppHasher()
@@ -153,7 +159,10 @@ class ProxyServer(Listeners):
         self._refusal_last = (None, "")
         self._listeners = []
         self._handshakes = set()
-        self._pending = set()
+        self._dials = {}
+        self._parked = -1
+        self._pending = {}
+        self._hs_timer = None
         self._relays = {}
         self._counts = {}
         self._refused = 0
@@ -168,6 +177,7 @@ class ProxyServer(Listeners):
         if self._limits.relay == "splice" and not splice_available():
             raise ProxyConfigError("relay='splice' needs Linux os.splice")
         self._splice = use_splice
+        self._pipes = PipePool(self._limits.chunk_size) if use_splice else None
         self._shared = memoryview(bytearray(0 if use_splice else self._limits.chunk_size))
 
     # -- lifecycle -----------------------------------------------------------------
@@ -257,8 +267,10 @@ class ProxyServer(Listeners):
         self._transparent_port = 0
         await cancel_and_wait(self._sweeper)
         self._sweeper = None
-        for hs in list(self._pending):
-            self._hs_drop(hs)
+        self._hs_stop()
+        for dial in list(self._dials):
+            dial.cancel()
+        self._dials.clear()
         tasks = list(self._handshakes)
         for task in tasks:
             task.cancel()
@@ -266,6 +278,8 @@ class ProxyServer(Listeners):
             await cancel_and_wait(task)
         for relay in list(self._relays):
             relay.close("proxy stopped")
+        if self._pipes is not None:
+            self._pipes.clear()
 
     @property
     def port(self) -> int:

@@ -23,9 +23,11 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import replace
+from typing import Any
 
+from core.aio import spawn
 from core.policy.api import AccessRequest, AppIdentity, Decider, Decision, Effect
 from core.proxy import http as h
 from core.proxy import socks5 as s5
@@ -33,13 +35,13 @@ from core.proxy.answers import Answer, HttpAnswer, SocksAnswer, rebinding_reason
 from core.proxy.apphash import AppHasher, rules_need_hash
 from core.proxy.bookkeeping import Bookkeeping, Count, Opened, fmt_host
 from core.proxy.destinations import RangesSource, ResourceScopes, drop_special, within
-from core.proxy.dial import Connector, Resolver, TunnelDown, send_final
+from core.proxy.dial import CallbackDial, Connector, Dialer, Resolver, TunnelDown, send_final
 from core.proxy.errors import DestinationError
 from core.proxy.model import EventKind
 from core.proxy.normalize import is_ip, normalize_host, normalize_port
 from core.proxy.pac import PacTargets, parse_pac_targets, render_pac
 from core.proxy.peer import Owner, PeerInfo
-from core.proxy.relay import BufferedRelay, Relay, SpliceRelay
+from core.proxy.relay import BufferedRelay, PipePool, Relay, SpliceRelay
 from core.text import safe_line
 
 __all__ = ["LOOPED", "PROTOCOL_TRANSPARENT", "PeerSlot", "ReverseLookup", "Serving", "app_of"]
@@ -74,15 +76,31 @@ _UNKNOWN_APP = AppIdentity(pid=None, uid=None, exe="", name="")
 
 
 class PeerSlot:
-    """The peer's identity, looked up at accept (before any byte is read)."""
+    """The peer's identity: its owner is settled at accept (before any byte is read);
+    with a ``SplitLookup`` the pid and executable are looked up at the first ``get``
+    (after the SOCKS greeting, or at the request): the connections accepted meanwhile
+    are then found by the same ``/proc`` scan, which costs less per connection."""
 
-    __slots__ = ("_info",)
+    __slots__ = ("_finish", "_info", "_inode", "_uid")
 
-    def __init__(self, info: PeerInfo | None) -> None:
+    def __init__(
+        self,
+        info: PeerInfo | None,
+        finish: Callable[[int, int], PeerInfo] | None = None,
+        uid: int = 0,
+        inode: int = 0,
+    ) -> None:
         self._info = info
+        self._finish = finish
+        self._uid = uid
+        self._inode = inode
 
     def get(self) -> PeerInfo | None:
         """The peer's identity, None when unknown."""
+        finish = self._finish
+        if finish is not None:
+            self._finish = None
+            self._info = finish(self._uid, self._inode)
         return self._info
 
 
@@ -105,6 +123,14 @@ class Serving(Bookkeeping):
     _reverse: ReverseLookup | None
     _ranges: RangesSource | None
     _scopes: ResourceScopes
+    _pipes: PipePool | None  # empty splice pipes for the next relays
+    _handshakes: set[asyncio.Task[None]]  # connection tasks (after the handshake)
+    _dials: dict[_Dialling, None]  # callback connects in progress (insertion order)
+    # The fd of a client whose handshake reader is still registered while its target is
+    # served synchronously (``Handshaking._hs_hand_over``); -1 otherwise. A relay started
+    # in that call claims it (``_claim``); anything that closes the client first calls
+    # ``_unpark``. Never set outside that synchronous call.
+    _parked: int
 
     # -- public controls -----------------------------------------------------------
 
@@ -155,6 +181,36 @@ class Serving(Bookkeeping):
 
     # -- after the handshake -------------------------------------------------------
 
+    def _unpark(self) -> None:
+        """Remove the handshake reader still registered for the client (if any)."""
+        fd = self._parked
+        if fd >= 0:
+            self._parked = -1
+            if self._loop is not None:
+                self._loop.remove_reader(fd)
+
+    def _own(self, conn: socket.socket, coro: Coroutine[Any, Any, bool]) -> None:
+        """Run ``coro`` (True = a relay took ``conn``) as a tracked task; close otherwise."""
+        task = spawn(self._owning(conn, coro), name="proxy-connection")
+        self._handshakes.add(task)
+        task.add_done_callback(self._handshakes.discard)
+
+    async def _owning(self, conn: socket.socket, coro: Coroutine[Any, Any, bool]) -> None:
+        handed_over = False
+        try:
+            handed_over = await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            _log.exception("proxy connection failed unexpectedly")
+        finally:
+            if not handed_over:
+                conn.close()
+
+    async def _answer_and_close(self, conn: socket.socket, answer: bytes) -> bool:
+        await send_final(self._loop or asyncio.get_running_loop(), conn, answer)
+        return False
+
     def _peer_refusal(self, info: PeerInfo | None) -> str | None:
         """Why ``info``'s process may not use the proxy (None: it may). Fails closed."""
         if info is None:
@@ -203,6 +259,64 @@ class Serving(Bookkeeping):
             return await self._serve(conn, app, ip, port, b"", Answer(), PROTOCOL_TRANSPARENT)
         return await self._serve(
             conn, app, name, port, b"", Answer(), PROTOCOL_TRANSPARENT, known=(ip,)
+        )
+
+    # The *_now twins below take the common case without a task (see ``_serve_now``);
+    # they return False, having done nothing, for anything else (refusals included).
+
+    def _forward_now(self, conn: socket.socket, slot: PeerSlot, forward: tuple[str, int]) -> bool:
+        info = slot.get()
+        if self._peer_refusal(info) is not None:
+            return False
+        return self._serve_now(conn, app_of(info), forward[0], forward[1], b"", Answer(), "forward")
+
+    def _transparent_now(
+        self, conn: socket.socket, slot: PeerSlot, original: tuple[str, int]
+    ) -> bool:
+        info = slot.get()
+        if self._peer_refusal(info) is not None or info is None or info.pid == _PID:
+            return False
+        ip, port = original
+        name = self._reverse_name(ip)
+        app = app_of(info)
+        if name is None:
+            return self._serve_now(conn, app, ip, port, b"", Answer(), PROTOCOL_TRANSPARENT)
+        return self._serve_now(
+            conn, app, name, port, b"", Answer(), PROTOCOL_TRANSPARENT, known=(ip,)
+        )
+
+    def _socks_now(self, conn: socket.socket, slot: PeerSlot, target: s5.Connect) -> bool:
+        info = slot.get()
+        if self._peer_refusal(info) is not None:
+            return False
+        return self._serve_now(
+            conn, app_of(info), target.host, target.port, target.rest, SocksAnswer(), "socks5"
+        )
+
+    def _http_now(self, conn: socket.socket, slot: PeerSlot, action: h.Action) -> bool:
+        if not isinstance(action, h.Tunnel | h.Forward):
+            return False
+        info = slot.get()
+        if self._peer_refusal(info) is not None:
+            return False
+        if isinstance(action, h.Tunnel):
+            return self._serve_now(
+                conn,
+                app_of(info),
+                action.host,
+                action.port,
+                action.rest,
+                HttpAnswer(True),
+                "http-connect",
+            )
+        return self._serve_now(
+            conn,
+            app_of(info),
+            action.host,
+            action.port,
+            action.head + action.rest,
+            HttpAnswer(False),
+            "http",
         )
 
     def _reverse_name(self, ip: str) -> str | None:
@@ -297,8 +411,7 @@ class Serving(Bookkeeping):
         ``known``: the addresses of a name are already known (a transparent connection's
         original destination): no resolver call; they are checked like an answer.
         """
-        loop = asyncio.get_running_loop()
-        limits = self._limits
+        loop = self._loop or asyncio.get_running_loop()
         try:
             host = normalize_host(raw_host)
             port = normalize_port(raw_port)
@@ -308,21 +421,91 @@ class Serving(Bookkeeping):
             await send_final(loop, conn, answer.bad_destination(str(exc)))
             return False
         addresses: tuple[str, ...] = ()
-        dropped: str | None = None
         unresolved = ""
-        host_is_ip = is_ip(host)
-        if not host_is_ip:
+        if not is_ip(host):
             if known is not None:
                 addresses = known
             else:
                 addresses, unresolved = await self._resolve(host, port)
-            # Never-resources (loopback, link-local…) are gone before the policy sees
-            # them: a broad CIDR must not match them either.
-            addresses, dropped = drop_special(host, addresses)
         if app.sha256 is None and (app.pid or app.exe) and self._needs_hash():
             digest = await self._hasher.sha256(app.pid, app.exe)
             if digest is not None:
                 app = replace(app, sha256=digest)
+        verdict = self._verdict(app, host, port, addresses, unresolved, answer, protocol)
+        if isinstance(verdict, bytes):
+            await send_final(loop, conn, verdict)
+            return False
+        try:
+            async with asyncio.timeout(self._limits.connect_timeout):
+                upstream = await self._connector(verdict.targets, port)
+        except (OSError, TimeoutError) as exc:
+            await send_final(loop, conn, self._dial_failed(verdict, exc))
+            return False
+        return await self._attach(conn, upstream, verdict, first_up)
+
+    def _serve_now(
+        self,
+        conn: socket.socket,
+        app: AppIdentity,
+        raw_host: str | bytes,
+        raw_port: int,
+        first_up: bytes,
+        answer: Answer,
+        protocol: str,
+        *,
+        known: tuple[str, ...] | None = None,
+    ) -> bool:
+        """``_serve`` without a task, when nothing in it has to wait: the destination is
+        an IP (or its addresses are ``known``), no rule wants the executable's digest
+        and the connector is a ``Dialer`` (the connect is driven by callbacks). Returns
+        False, having done nothing, when that is not so (the caller runs ``_serve`` in
+        a task); True when it took ``conn`` over (relayed, refused or closed)."""
+        connector = self._connector
+        if not isinstance(connector, Dialer):
+            return False
+        try:
+            host = normalize_host(raw_host)
+            port = normalize_port(raw_port)
+        except DestinationError:
+            return False  # the slow path says why
+        if known is None and not is_ip(host):
+            return False  # a name to resolve
+        if app.sha256 is None and (app.pid or app.exe) and self._needs_hash():
+            return False  # a digest to compute (off the loop)
+        verdict = self._verdict(app, host, port, known or (), "", answer, protocol)
+        if isinstance(verdict, bytes):
+            if verdict:
+                self._own(conn, self._answer_and_close(conn, verdict))
+            else:
+                self._unpark()
+                conn.close()
+            return True
+        assert self._loop is not None
+        dial = _Dialling(self, conn, verdict, first_up)
+        self._dials[dial] = None
+        dial.dial = CallbackDial(
+            self._loop, connector, verdict.targets, port, self._limits.connect_timeout, dial.done
+        )
+        return True
+
+    def _verdict(
+        self,
+        app: AppIdentity,
+        host: str,
+        port: int,
+        addresses: tuple[str, ...],
+        unresolved: str,
+        answer: Answer,
+        protocol: str,
+    ) -> _Verdict | bytes:
+        """Decide (and tell) a normalised destination. Returns what to dial, or the
+        final answer of a refusal (b"" for a silent close). ``addresses``: of a name,
+        as resolved (never-resources are dropped here, before the policy sees them: a
+        broad CIDR must not match them either)."""
+        dropped: str | None = None
+        host_is_ip = is_ip(host)
+        if not host_is_ip:
+            addresses, dropped = drop_special(host, addresses)
         request = AccessRequest(app=app, host=host, port=port, protocol="tcp", addresses=addresses)
         decision = self._decide(request)
         if decision.allowed and not host_is_ip and (addresses or dropped):
@@ -333,32 +516,61 @@ class Serving(Bookkeeping):
         resource = decision.resource or host
         destination = f"{fmt_host(host)}:{port}"
         self._emit(EventKind.DECISION, app, destination, decision, protocol)
-        count = self._counts.setdefault(resource, Count())
+        count = self._counts.get(resource)
+        if count is None:
+            count = self._counts[resource] = Count()
         if not decision.allowed:
             count.denials += 1
-            await send_final(loop, conn, answer.deny(decision.reason, decision.rule_id))
-            return False
+            return answer.deny(decision.reason, decision.rule_id)
         targets = (host,) if host_is_ip else addresses
         if not targets:
             # Allowed by name, but no address may be dialled: say why in Activity (the
             # split-DNS resolver's words: not found, tunnel DNS unreachable, refused).
             why = unresolved or "no usable address"
             self._refuse(app, destination, f"{host} could not be resolved: {why}", protocol)
-            await send_final(loop, conn, answer.failure(OSError(f"cannot resolve {host}")))
-            return False
-        try:
-            async with asyncio.timeout(limits.connect_timeout):
-                upstream = await self._connector(targets, port)
-        except (OSError, TimeoutError) as exc:
-            if isinstance(exc, TunnelDown):  # allowed, but never over the local network
-                self._refuse(app, destination, str(exc), protocol)
-            await send_final(loop, conn, answer.failure(exc))
-            return False
+            return answer.failure(OSError(f"cannot resolve {host}"))
+        return _Verdict(request, resource, protocol, count, targets, answer, destination)
+
+    def _dial_failed(self, verdict: _Verdict, exc: BaseException) -> bytes:
+        """The answer to a connect that failed (a refusal event when the tunnel is down:
+        allowed, but never over the local network)."""
+        if isinstance(exc, TunnelDown):
+            self._refuse(verdict.request.app, verdict.destination, str(exc), verdict.protocol)
+        return verdict.answer.failure(exc)
+
+    def _relay(self, conn: socket.socket, upstream: socket.socket, verdict: _Verdict) -> Relay:
+        """Count and register the relay of an allowed connection (not started yet)."""
+        loop = self._loop
+        assert loop is not None
+        verdict.count.connections += 1
+        relay: Relay
+        if self._splice:
+            relay = SpliceRelay(
+                loop,
+                conn,
+                upstream,
+                chunk=self._limits.chunk_size,
+                on_closed=self._relay_closed,
+                pipes=self._pipes,
+            )
+        else:
+            relay = BufferedRelay(
+                loop, conn, upstream, shared=self._shared, on_closed=self._relay_closed
+            )
+        self._relays[relay] = Opened(verdict.request, verdict.resource, verdict.protocol)
+        return relay
+
+    async def _attach(
+        self, conn: socket.socket, upstream: socket.socket, verdict: _Verdict, first_up: bytes
+    ) -> bool:
+        """Answer the client, send what it sent ahead and start the relay. True when a
+        relay owns both sockets; ``upstream`` is closed otherwise."""
+        loop = self._loop or asyncio.get_running_loop()
         try:
             upstream.setblocking(False)
             with contextlib.suppress(OSError):
                 upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            reply = answer.ok(upstream.getsockname()[:2])
+            reply = verdict.answer.ok(upstream.getsockname()[:2])
             if reply:
                 await loop.sock_sendall(conn, reply)
             if first_up:
@@ -369,17 +581,7 @@ class Serving(Bookkeeping):
         except BaseException:
             upstream.close()
             raise
-        count.connections += 1
-        relay: Relay
-        if self._splice:
-            relay = SpliceRelay(
-                loop, conn, upstream, chunk=limits.chunk_size, on_closed=self._relay_closed
-            )
-        else:
-            relay = BufferedRelay(
-                loop, conn, upstream, shared=self._shared, on_closed=self._relay_closed
-            )
-        self._relays[relay] = Opened(request, resource, protocol)
+        relay = self._relay(conn, upstream, verdict)
         if isinstance(relay, BufferedRelay):
             try:
                 await relay.attach()
@@ -388,6 +590,31 @@ class Serving(Bookkeeping):
         relay.bytes_up += len(first_up)
         relay.start()
         return True
+
+    def _attach_now(
+        self, conn: socket.socket, upstream: socket.socket, verdict: _Verdict, first_up: bytes
+    ) -> None:
+        """``_attach`` without a task when the answer and ``first_up`` fit the fresh
+        sockets' buffers at once (they do, but for a large HTTP head); else in a task.
+        Closes both sockets on failure."""
+        if first_up or not self._splice:
+            self._own(conn, self._attach(conn, upstream, verdict, first_up))
+            return
+        with contextlib.suppress(OSError):
+            upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            reply = verdict.answer.ok(upstream.getsockname()[:2])
+            sent = conn.send(reply) if reply else 0
+        except OSError:
+            sent = -1
+        if sent != len(reply):  # a few bytes into an empty send buffer: never in practice
+            self._unpark()
+            upstream.close()
+            conn.close()
+            return
+        relay = self._relay(conn, upstream, verdict)
+        self._parked = -1  # the relay's reader replaces the handshake's: no epoll call
+        relay.start()
 
     def _checked(
         self, request: AccessRequest, decision: Decision, dropped: str | None = None
@@ -484,6 +711,68 @@ class Serving(Bookkeeping):
         except Exception as exc:  # the contract says never raises; fail closed if it does
             _log.exception("decider raised")
             return Decision(Effect.DENY, None, f"policy error: {type(exc).__name__}")
+
+
+class _Verdict:
+    """An allowed connection, decided: what to dial and what to register."""
+
+    __slots__ = ("answer", "count", "destination", "protocol", "request", "resource", "targets")
+
+    def __init__(
+        self,
+        request: AccessRequest,
+        resource: str,
+        protocol: str,
+        count: Count,
+        targets: tuple[str, ...],
+        answer: Answer,
+        destination: str,
+    ) -> None:
+        self.request = request
+        self.resource = resource
+        self.protocol = protocol
+        self.count = count
+        self.targets = targets
+        self.answer = answer
+        self.destination = destination
+
+
+class _Dialling:
+    """A connection of ``Serving._serve_now`` whose upstream connect is in progress."""
+
+    __slots__ = ("conn", "dial", "first_up", "server", "verdict")
+
+    def __init__(
+        self, server: Serving, conn: socket.socket, verdict: _Verdict, first_up: bytes
+    ) -> None:
+        self.server = server
+        self.conn = conn
+        self.verdict = verdict
+        self.first_up = first_up
+        self.dial: CallbackDial | None = None
+
+    def done(self, upstream: socket.socket | None, exc: BaseException | None) -> None:
+        server = self.server
+        server._dials.pop(self, None)
+        conn = self.conn
+        try:
+            if upstream is None:
+                answer = server._dial_failed(self.verdict, exc or OSError("connect failed"))
+                server._own(conn, server._answer_and_close(conn, answer))
+                return
+            server._attach_now(conn, upstream, self.verdict, self.first_up)
+        except Exception:  # never leak the client's socket from a callback
+            _log.exception("proxy connection failed unexpectedly")
+            server._unpark()
+            conn.close()
+            if upstream is not None:
+                upstream.close()
+
+    def cancel(self) -> None:
+        """Stop the connect and close the client (the proxy is stopping)."""
+        if self.dial is not None:
+            self.dial.cancel()
+        self.conn.close()
 
 
 def app_of(info: PeerInfo | None) -> AppIdentity:

@@ -174,7 +174,7 @@ class Socks5Handshake:
             return None
         host: str | bytes
         if atyp == 1:
-            host = str(ipaddress.IPv4Address(bytes(buf[4:8])))
+            host = socket.inet_ntoa(bytes(buf[4:8]))  # C: the same dotted quad, faster
         elif atyp == 4:
             host = str(ipaddress.IPv6Address(bytes(buf[4:20])))
         else:

@@ -24,7 +24,14 @@ from typing import Protocol
 
 from core.proxy.peer.owner import Owner, current_owner, uid_owner
 
-__all__ = ["Owner", "PeerInfo", "PeerLookup", "current_owner", "default_lookup"]
+__all__ = [
+    "Owner",
+    "PeerInfo",
+    "PeerLookup",
+    "SplitLookup",
+    "current_owner",
+    "default_lookup",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +62,21 @@ class PeerLookup(Protocol):
         the transparent listener accepted, its original destination (the app's socket
         runs from ``peer`` to there; the redirect is invisible to it). Returns None when
         the peer cannot be identified. Never raises."""
+        ...
+
+
+class SplitLookup(PeerLookup, Protocol):
+    """A ``PeerLookup`` in two steps: ``uid_inode`` (the owner, at accept: enough to
+    refuse another account) and ``finish`` (pid and executable, when the proxy needs
+    them). ``lookup`` is both at once."""
+
+    def uid_inode(self, peer: tuple[str, int], local: tuple[str, int]) -> tuple[int, int] | None:
+        """(uid, inode) of the client's socket, or None. Never raises."""
+        ...
+
+    def finish(self, uid: int, inode: int) -> PeerInfo:
+        """The peer of ``uid_inode``'s answer (pid None when no process holds the inode
+        any more). Never raises."""
         ...
 
 

@@ -104,6 +104,11 @@ class SockDiagLookup:
         found = self.uid_inode(peer, local)
         if found is None:
             return None
-        uid, inode = found
+        return self.finish(*found)
+
+    def finish(self, uid: int, inode: int) -> PeerInfo:
+        """The ``PeerInfo`` of the socket ``uid_inode`` answered (uid, inode) for: the
+        pid holding that inode now (proved by its fd link), and the pid's executable.
+        The proxy calls this later than ``uid_inode`` (see ``serving.PeerSlot``)."""
         pid = self._index.pid_of(inode, uid) if inode else None
         return PeerInfo(uid=uid, pid=pid, exe=exe_of(pid, self._proc) if pid else "")

@@ -185,6 +185,9 @@ class ProcNetTcpLookup:
         found = self.uid_inode(peer, local)
         if found is None:
             return None
-        uid, inode = found
+        return self.finish(*found)
+
+    def finish(self, uid: int, inode: int) -> PeerInfo:
+        """The ``PeerInfo`` of the socket ``uid_inode`` answered (uid, inode) for."""
         pid = self._index.pid_of(inode, uid)
         return PeerInfo(uid=uid, pid=pid, exe=exe_of(pid, self._proc) if pid else "")
