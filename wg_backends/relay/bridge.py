@@ -9,7 +9,9 @@ bridge's port.
 - WireGuard → bridge → the relay stream (DATA frames). While **probing** (retrying UDP in
   the background), each datagram also goes straight to the gateway's real endpoint from
   a separate unconnected *probe socket*; the gateway takes the first copy and drops the
-  duplicate (WireGuard's replay window).
+  duplicate (WireGuard's replay window). A handshake initiation's relay copy leaves
+  :data:`HEAD_START_S` later: the gateway answers where the first copy came from, and a
+  relay as near as the gateway would otherwise win the race and UDP never be seen.
 - Relay → bridge → WireGuard, while **delivering** (until UDP is back: then a late
   packet from the relay would pull WireGuard's endpoint back to the bridge, since
   WireGuard roams to the source of the latest authenticated packet).
@@ -30,7 +32,12 @@ from typing import Any
 
 from wg_backends.relay.client import RelayStream
 
-__all__ = ["Bridge"]
+__all__ = ["HEAD_START_S", "Bridge"]
+
+#: WireGuard's handshake initiation message type (the first byte, little-endian u32 1).
+_INITIATION = b"\x01"
+#: How long a probed handshake initiation waits before its relay copy leaves (seconds).
+HEAD_START_S = 0.1
 
 
 class _Local(asyncio.DatagramProtocol):
@@ -129,12 +136,25 @@ class Bridge:
             self.dropped_foreign += 1
             return
         stream = self.stream
-        if stream is not None and self.delivering:
-            stream.send(data)
-            self.to_relay += 1
-        if self.probing and self._probe is not None:
+        probing = self.probing and self._probe is not None
+        if probing:
+            assert self._probe is not None
             self._probe.sendto(data, self.gateway)
             self.to_gateway += 1
+        if stream is not None and self.delivering:
+            if probing and data[:1] == _INITIATION:
+                # The gateway answers a handshake where the first copy of its initiation
+                # came from (the second is a replay): give the direct copy a head start,
+                # or a relay as near as the gateway wins the race and UDP is never seen.
+                asyncio.get_running_loop().call_later(HEAD_START_S, self._late_send, data)
+            else:
+                stream.send(data)
+            self.to_relay += 1
+
+    def _late_send(self, data: bytes) -> None:
+        stream = self.stream
+        if stream is not None and self.delivering:
+            stream.send(data)
 
     def _from_relay(self, data: bytes) -> None:
         if not self.delivering or self._local is None:

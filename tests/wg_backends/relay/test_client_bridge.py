@@ -9,6 +9,7 @@ import asyncio
 import datetime as dt
 import socket
 import ssl
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from wg_backends.relay import frames as f
-from wg_backends.relay.bridge import Bridge
+from wg_backends.relay.bridge import HEAD_START_S, Bridge
 from wg_backends.relay.client import RelayError, open_stream, probe, relay_context, spki_pin
 from wg_backends.spec import RelaySpec
 
@@ -277,6 +278,53 @@ async def test_the_probe_socket_detects_udp_back_and_delivers_the_answer(
         bridge.stop_delivery()
         bridge._from_relay(b"late")  # after the switch, nothing from the relay reaches wg
         assert bridge.dropped_late == 1
+    finally:
+        bridge.close()
+        gw.close()
+        wg.close()
+
+
+class Recorder(asyncio.DatagramProtocol):
+    """A gateway that records (time, payload, source) of every datagram."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[float, bytes, tuple[str, int]]] = []
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.seen.append((time.monotonic(), data, addr))
+
+
+async def test_while_probing_a_handshake_goes_direct_first(
+    relay: MiniRelay, client_ctx: ssl.SSLContext
+) -> None:
+    # The gateway answers a handshake where the first copy of the initiation came from:
+    # the direct copy gets a head start so a relay as near as the gateway cannot win the
+    # race; data packets are not held back.
+    loop = asyncio.get_running_loop()
+    gw, rec = await loop.create_datagram_endpoint(Recorder, local_addr=("127.0.0.1", 0))
+    gw_addr = gw.get_extra_info("sockname")
+    wg = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    wg.bind(("127.0.0.1", 0))
+    bridge = Bridge(wg.getsockname()[1], gw_addr)
+    try:
+        port = await bridge.open()
+        stream = await open_stream(spec_for(relay.port), client_ctx, f"127.0.0.1:{gw_addr[1]}")
+        bridge.attach(stream)
+        stream.start()
+        bridge.probing = True
+        probe_port = bridge._probe.get_extra_info("sockname")[1] if bridge._probe else 0
+        wg.sendto(b"\x01initiation", ("127.0.0.1", port))
+        wg.sendto(b"\x04data", ("127.0.0.1", port))
+        deadline = time.monotonic() + 3
+        while len(rec.seen) < 4 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        initiations = [(t, src[1]) for t, d, src in rec.seen if d == b"\x01initiation"]
+        data = [(t, src[1]) for t, d, src in rec.seen if d == b"\x04data"]
+        assert len(initiations) == 2, rec.seen
+        assert len(data) == 2, rec.seen
+        assert initiations[0][1] == probe_port  # the direct copy came first
+        assert initiations[1][0] - initiations[0][0] >= HEAD_START_S * 0.8
+        assert abs(data[1][0] - data[0][0]) < HEAD_START_S  # data is not held back
     finally:
         bridge.close()
         gw.close()
