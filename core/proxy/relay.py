@@ -7,7 +7,12 @@ connections of a loop (memory per idle connection stays small: only the transpor
 Both honour half-close (EOF in one direction becomes ``shutdown(SHUT_WR)`` on the other
 and the rest keeps flowing), apply backpressure (a direction stops reading while its
 destination cannot take more), hold at most one chunk per direction in flight, and close
-both sockets exactly once. Everything runs on the loop thread; ``close`` is idempotent.
+both sockets exactly once. Everything runs on the loop thread, but for a splice relay
+that has moved ``bulk_after`` bytes in one direction: it moves, both directions at once, to
+one of a few worker threads (``BulkLoops``, each with its own event loop), so the kernel
+work of bulk streams (``os.splice`` releases the GIL) spreads over the CPUs while the
+loop thread keeps accepting and deciding. ``close`` is idempotent and synchronous from
+the loop thread either way.
 """
 
 from __future__ import annotations
@@ -18,11 +23,19 @@ import errno
 import os
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["BufferedRelay", "PipePool", "Relay", "SpliceRelay", "splice_available"]
+__all__ = [
+    "BufferedRelay",
+    "BulkLoops",
+    "PipePool",
+    "Relay",
+    "SpliceRelay",
+    "splice_available",
+]
 
 _F_SETPIPE_SZ = 1031
 _PIPE_DEFAULT = 1 << 16  # a new pipe's capacity (16 pages)
@@ -31,6 +44,11 @@ _SPLICE_FLAGS = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK
 # An int: enum "|" per call is slow. MSG_DONTWAIT is absent on Windows (splice is Linux only).
 _PEEK = int(socket.MSG_PEEK | getattr(socket, "MSG_DONTWAIT", 0))
 _COPY_WRITES = sys.version_info >= (3, 12)  # later asyncio may keep the written view
+# Splice rounds per wake-up: a few on the loop thread (it also serves new connections),
+# more on a bulk worker (fewer trips through its loop; measured with 32 streams).
+_ROUNDS = 4
+_BULK_ROUNDS = 16
+_CLOSE_WAIT = 5.0  # seconds the loop thread waits for a worker to close a relay's sockets
 
 
 def splice_available() -> bool:
@@ -128,6 +146,77 @@ def _pipe_holds(pr: int) -> bool:
     return int.from_bytes(buf, sys.byteorder) != 0
 
 
+class _Worker:
+    """One worker thread running its own selector event loop."""
+
+    __slots__ = ("ident", "loop", "relays", "thread")
+
+    def __init__(self, name: str) -> None:
+        # A selector loop whatever the policy says (the tray's is Qt's).
+        self.loop = asyncio.SelectorEventLoop()
+        self.relays = 0  # relays living here (counted on the home loop's thread)
+        ready = threading.Event()
+
+        def run() -> None:
+            self.ident = threading.get_ident()
+            asyncio.set_event_loop(self.loop)
+            ready.set()
+            try:
+                self.loop.run_forever()
+            finally:
+                self.loop.close()
+
+        self.ident = -1
+        self.thread = threading.Thread(target=run, name=name, daemon=True)
+        self.thread.start()
+        ready.wait()
+
+    def stop(self) -> None:
+        with contextlib.suppress(RuntimeError):  # already closed
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(_CLOSE_WAIT)
+
+
+class BulkLoops:
+    """A few worker threads that carry bulk splice relays (home loop's thread only).
+
+    One loop thread issuing every ``splice`` of many streams runs on one CPU, and half of
+    that is kernel work; a thread per stream (what C forwarders do) would cost a thread
+    to every short connection. So a relay moves to a worker only once it has carried
+    ``bulk_after`` bytes in one direction, and the workers are few (``threads``); each
+    multiplexes its relays with its own event loop, the least loaded one is chosen.
+    Threads start on first use; ``close`` stops them (after the relays are closed).
+    """
+
+    __slots__ = ("_workers", "bulk_after", "threads")
+
+    def __init__(self, threads: int, bulk_after: int) -> None:
+        self.threads = threads
+        self.bulk_after = bulk_after
+        self._workers: list[_Worker] = []
+
+    def pick(self) -> _Worker | None:
+        """The worker with the fewest relays (starting one while fewer than ``threads``
+        run and all have relays); None when no thread can start."""
+        best = min(self._workers, key=lambda w: w.relays, default=None)
+        if (best is None or best.relays) and len(self._workers) < self.threads:
+            try:
+                best = _Worker(f"proxy-bulk-{len(self._workers)}")
+            except (OSError, RuntimeError):  # no thread or no epoll left: stay on the loop
+                return best
+            self._workers.append(best)
+        return best
+
+    def close(self) -> None:
+        """Stop the worker threads (they may start again). Idempotent."""
+        workers, self._workers = self._workers, []
+        for worker in workers:
+            worker.stop()
+
+    def __len__(self) -> int:
+        return len(self._workers)
+
+
 class _Flow:
     """One direction of a splice relay."""
 
@@ -165,9 +254,25 @@ class SpliceRelay(Relay):
     Pipes are taken on a direction's first data (from ``pipes``, a ``PipePool``, when
     given), so idle connections cost only their two sockets; a pipe's size is raised to
     ``chunk`` (when the system allows it) once its direction has moved 64 KiB: bulk.
+    With ``bulk`` (``BulkLoops``) the relay moves to a worker thread once a direction has
+    moved ``bulk.bulk_after`` bytes. From then on the worker owns the sockets and pipes
+    (pipes are closed there, never pooled: the pool is the loop thread's); ``close``
+    from the loop thread has the worker close them and waits, and ``on_closed`` always
+    runs on the loop thread.
     """
 
-    __slots__ = ("_chunk", "_down", "_loop", "_pipes", "_socks", "_up")
+    __slots__ = (
+        "_bulk",
+        "_chunk",
+        "_dead",
+        "_down",
+        "_home",
+        "_loop",
+        "_pipes",
+        "_socks",
+        "_up",
+        "_worker",
+    )
 
     def __init__(
         self,
@@ -178,9 +283,14 @@ class SpliceRelay(Relay):
         chunk: int,
         on_closed: Callable[[Relay], None],
         pipes: PipePool | None = None,
+        bulk: BulkLoops | None = None,
     ) -> None:
         super().__init__(on_closed)
-        self._loop = loop
+        self._home = loop  # where on_closed runs and the relay starts
+        self._loop = loop  # the loop that owns the sockets now (the home or a worker's)
+        self._worker: _Worker | None = None
+        self._bulk = bulk if bulk is not None and bulk.threads > 0 else None
+        self._dead = False  # sockets closed (set by the owning thread)
         self._chunk = chunk
         self._pipes = pipes
         self._socks = (client, upstream)
@@ -190,16 +300,26 @@ class SpliceRelay(Relay):
         self._up = _Flow(client, upstream.fileno(), True)
         self._down = _Flow(upstream, client.fileno(), False)
 
+    @property
+    def threaded(self) -> bool:
+        """Whether a worker thread carries this relay."""
+        return self._worker is not None
+
     def start(self) -> None:
         """See ``Relay.start``."""
         for flow in (self._up, self._down):
             self._loop.add_reader(flow.src, self._readable, flow)
             flow.reading = True
 
+    def _pool(self) -> PipePool | None:
+        """The pipe pool, on the home thread only (a worker makes and closes its own)."""
+        return self._pipes if self._worker is None else None
+
     def _pipe(self, flow: _Flow) -> bool:
+        pool = self._pool()
         try:
-            if self._pipes is not None:
-                flow.pr, flow.pw = self._pipes.take()
+            if pool is not None:
+                flow.pr, flow.pw = pool.take()
             else:
                 flow.pr, flow.pw = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:
@@ -221,34 +341,35 @@ class SpliceRelay(Relay):
         flow.pr = flow.pw = -1
         if pr < 0:
             return
-        if self._pipes is not None and flow.pending == 0:
-            self._pipes.give(pr, pw, flow.grown)
+        pool = self._pool()
+        if pool is not None and flow.pending == 0:
+            pool.give(pr, pw, flow.grown)
         else:
             os.close(pr)
             os.close(pw)
         flow.grown = False
 
     def _readable(self, flow: _Flow) -> None:
-        if self.closed:
+        if self._dead:
             return
-        if flow.pw < 0 and not (self._pipes is not None and len(self._pipes)):
-            # Most short connections only ever see EOF here: peek before paying for a
-            # new pipe (a pooled one costs nothing).
-            try:
-                if not flow.src_sock.recv(1, _PEEK):
-                    self._eof(flow)
+        if flow.pw < 0:
+            pool = self._pool()
+            if not (pool is not None and len(pool)):
+                # Most short connections only ever see EOF here: peek before paying for
+                # a new pipe (a pooled one costs nothing).
+                try:
+                    if not flow.src_sock.recv(1, _PEEK):
+                        self._eof(flow)
+                        return
+                except BlockingIOError:
                     return
-            except BlockingIOError:
-                return
-            except OSError as exc:
-                self.close(f"read error: {os.strerror(exc.errno or errno.EIO)}")
-                return
+                except OSError as exc:
+                    self.close(f"read error: {os.strerror(exc.errno or errno.EIO)}")
+                    return
             if not self._pipe(flow):
                 return
-        elif flow.pw < 0 and not self._pipe(flow):
-            return
         # A few rounds per wake-up: fewer trips through the event loop at full speed.
-        for _ in range(4):
+        for _ in range(_ROUNDS if self._worker is None else _BULK_ROUNDS):
             try:
                 n = os.splice(flow.src, flow.pw, self._chunk, flags=_SPLICE_FLAGS)
             except BlockingIOError:
@@ -270,7 +391,48 @@ class SpliceRelay(Relay):
                 self._grow(flow)
             if not self._flush(flow):
                 return
+            bulk = self._bulk
+            if bulk is not None and moved >= bulk.bulk_after and self._worker is None:
+                self._move(bulk)
+                return
         self.last_active = time.monotonic()
+
+    def _move(self, bulk: BulkLoops) -> None:
+        """Hand both directions to a worker thread (home thread; both pipes are empty or
+        not yet taken, the sockets' readers and writers move to the worker's loop)."""
+        self._bulk = None  # one try: stays here when no worker can start
+        worker = bulk.pick()
+        if worker is None:
+            return
+        # A pooled pipe goes back now: a worker never touches the pool.
+        for flow in (self._up, self._down):
+            if flow.pending == 0 and flow.pr >= 0 and not flow.grown:
+                self._unpipe(flow)
+        for flow in (self._up, self._down):
+            if flow.reading:
+                self._loop.remove_reader(flow.src)
+            if flow.writing:
+                self._loop.remove_writer(flow.dst)
+        worker.relays += 1
+        self._worker = worker
+        self._loop = worker.loop
+        try:
+            worker.loop.call_soon_threadsafe(self._resume)
+        except RuntimeError:  # the worker's loop is gone: back home
+            worker.relays -= 1
+            self._worker = None
+            self._loop = self._home
+            self._resume()
+
+    def _resume(self) -> None:
+        """Register the relay's readers and writers on its (new) loop's thread."""
+        if self._dead:
+            return
+        for flow in (self._up, self._down):
+            if flow.reading:
+                self._loop.add_reader(flow.src, self._readable, flow)
+            if flow.writing:
+                self._loop.add_writer(flow.dst, self._writable, flow)
 
     def _flush(self, flow: _Flow) -> bool:
         """Drain the pipe into the destination; False when it is full (backpressure)."""
@@ -305,12 +467,18 @@ class SpliceRelay(Relay):
 
     def trim(self) -> None:
         """Close the pipes of drained directions (an idle connection keeps only sockets)."""
+        if self._worker is not None and threading.get_ident() != self._worker.ident:
+            with contextlib.suppress(RuntimeError):  # the worker is gone
+                self._loop.call_soon_threadsafe(self.trim)
+            return
+        if self._dead:
+            return
         for flow in (self._up, self._down):
             if flow.pending == 0 and flow.pr >= 0:
                 self._unpipe(flow)
 
     def _writable(self, flow: _Flow) -> None:
-        if not self.closed:
+        if not self._dead:
             self._flush(flow)
 
     def _eof(self, flow: _Flow) -> None:
@@ -338,19 +506,63 @@ class SpliceRelay(Relay):
             self.close("both directions finished")
 
     def close(self, reason: str = "closed") -> None:
-        """See ``Relay.close``."""
+        """See ``Relay.close``. From the loop thread while a worker owns the relay: the
+        worker closes the sockets and pipes, the loop thread waits for that (a few µs)
+        and then reports the close; the worker's own closes report through the loop."""
         if self.closed:
             return
-        for flow in (self._up, self._down):
-            if flow.reading:
-                self._loop.remove_reader(flow.src)
-                flow.reading = False
-            if flow.writing:
-                self._loop.remove_writer(flow.dst)
-                flow.writing = False
-            self._unpipe(flow)
-        for sock in self._socks:
-            sock.close()
+        worker = self._worker
+        if worker is None:
+            if not self._dead:
+                self._teardown()
+                self._closed(reason)
+            return
+        if threading.get_ident() == worker.ident:
+            if self._dead:
+                return
+            self._teardown()
+            self.close_reason = reason  # for a close from the loop thread before the report
+            with contextlib.suppress(RuntimeError):  # the home loop is gone: no report
+                self._home.call_soon_threadsafe(self._report, reason)
+            return
+        if self._dead:  # closed by the worker, its report still queued: report now
+            self._report(self.close_reason or reason)
+            return
+        done = threading.Event()
+        try:
+            worker.loop.call_soon_threadsafe(self._teardown, done)
+        except RuntimeError:  # the worker's loop is gone: nobody else holds the sockets
+            self._teardown()
+        else:
+            done.wait(_CLOSE_WAIT)
+        self._report(reason)
+
+    def _teardown(self, done: threading.Event | None = None) -> None:
+        """Unregister and close the pipes and both sockets (on the owning thread)."""
+        try:
+            if self._dead:
+                return
+            self._dead = True
+            for flow in (self._up, self._down):
+                if flow.reading:
+                    self._loop.remove_reader(flow.src)
+                    flow.reading = False
+                if flow.writing:
+                    self._loop.remove_writer(flow.dst)
+                    flow.writing = False
+                self._unpipe(flow)
+            for sock in self._socks:
+                sock.close()
+        finally:
+            if done is not None:
+                done.set()
+
+    def _report(self, reason: str) -> None:
+        """Report the close once (home thread) and free the worker's slot."""
+        if self.closed:
+            return
+        if self._worker is not None:
+            self._worker.relays -= 1
         self._closed(reason)
 
 

@@ -39,7 +39,7 @@ from core.proxy.model import Limits
 from core.proxy.pac import PacTargets
 from core.proxy.peer import Owner, PeerLookup, SplitLookup, current_owner, default_lookup
 from core.proxy.peer.owner import uid_owner
-from core.proxy.relay import PipePool, splice_available
+from core.proxy.relay import BulkLoops, PipePool, splice_available
 from core.proxy.serving import ReverseLookup
 
 __all__ = ["EventCallback", "ProxyServer"]
@@ -178,6 +178,12 @@ class ProxyServer(Listeners):
             raise ProxyConfigError("relay='splice' needs Linux os.splice")
         self._splice = use_splice
         self._pipes = PipePool(self._limits.chunk_size) if use_splice else None
+        limits = self._limits
+        self._bulk = (
+            BulkLoops(limits.bulk_threads, limits.bulk_after)
+            if use_splice and limits.bulk_threads
+            else None
+        )
         self._shared = memoryview(bytearray(0 if use_splice else self._limits.chunk_size))
 
     # -- lifecycle -----------------------------------------------------------------
@@ -280,6 +286,8 @@ class ProxyServer(Listeners):
             relay.close("proxy stopped")
         if self._pipes is not None:
             self._pipes.clear()
+        if self._bulk is not None:
+            self._bulk.close()  # after the relays: a worker's are closed and reported
 
     @property
     def port(self) -> int:

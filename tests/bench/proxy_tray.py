@@ -96,7 +96,12 @@ def run_ours(port_file: str, relay: str) -> None:
             decider,
             host_uid=os.getuid(),
             connector=Dialer(plain_socket),
-            limits=Limits(relay=relay, max_connections=20000),  # type: ignore[arg-type]
+            limits=Limits(
+                relay=relay,  # type: ignore[arg-type]
+                max_connections=20000,
+                # A/B of the bulk worker threads (0: everything on the proxy's loop thread)
+                bulk_threads=int(os.environ.get("BENCH_BULK_THREADS", Limits().bulk_threads)),
+            ),
             hosts=("127.0.0.1",),
         )
         runner = ProxyThread(server) if threaded else server
