@@ -45,12 +45,14 @@ import msgspec
 from wg_backends.errors import SpecError
 
 __all__ = [
+    "MAX_PROMISED_KEEPALIVE_S",
     "MAX_SPEC_BYTES",
     "PeerSpec",
     "RelaySpec",
     "TunnelSpec",
     "parse_endpoint",
     "parse_spec",
+    "silent_after",
     "validate_dns_suffix",
     "validate_interface",
     "validate_key",
@@ -577,3 +579,22 @@ def parse_spec(
         protect=protect,
         local_networks=local_networks,
     )
+
+
+#: The longest keepalive that still promises quick silence detection (seconds); longer
+#: ones (WireGuard's customary 25 s) fall back to the handshake's age.
+MAX_PROMISED_KEEPALIVE_S = 10
+
+
+def silent_after(spec: TunnelSpec) -> float | None:
+    """Seconds without a received byte that mean the gateway of ``spec`` went silent.
+
+    ``2k + 1`` for the shortest keepalive *k* of the spec's peers when it is at most
+    ``MAX_PROMISED_KEEPALIVE_S`` (two keepalives missed, plus WireGuard's own slack);
+    None when no peer promises one. One rule for the engine's health and the helper's
+    relay supervisor. Pure.
+    """
+    keepalives = [p.persistent_keepalive for p in spec.peers if p.persistent_keepalive]
+    if not keepalives or min(keepalives) > MAX_PROMISED_KEEPALIVE_S:
+        return None
+    return 2.0 * min(keepalives) + 1.0

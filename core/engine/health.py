@@ -44,10 +44,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+# The silence rule is the helper's relay supervisor's too: one definition, below core.
+from wg_backends.spec import MAX_PROMISED_KEEPALIVE_S, silent_after
+
 if TYPE_CHECKING:
     from wg_backends.spec import TunnelSpec
 
 __all__ = [
+    "MAX_PROMISED_KEEPALIVE_S",
     "MOVING_STATES",
     "Action",
     "Health",
@@ -61,9 +65,6 @@ __all__ = [
 
 #: WireGuard reports the latest handshake in whole seconds, measured by another process.
 _SLACK_S = 2.0
-#: The longest keepalive that still promises quick silence detection (seconds); longer
-#: ones (WireGuard's customary 25 s) fall back to the handshake's age.
-MAX_PROMISED_KEEPALIVE_S = 10
 
 
 class Health(StrEnum):
@@ -135,19 +136,6 @@ def grace_start(applied_at: float, state: str, since: float | None) -> float:
     if state in MOVING_STATES and since is not None and since > applied_at:
         return since
     return applied_at
-
-
-def silent_after(spec: TunnelSpec) -> float | None:
-    """Seconds without a received byte that mean the gateway of ``spec`` went silent.
-
-    ``2k + 1`` for the shortest keepalive *k* of the spec's peers when it is at most
-    ``MAX_PROMISED_KEEPALIVE_S`` (two keepalives missed, plus WireGuard's own slack);
-    None when no peer promises one. Pure.
-    """
-    keepalives = [p.persistent_keepalive for p in spec.peers if p.persistent_keepalive]
-    if not keepalives or min(keepalives) > MAX_PROMISED_KEEPALIVE_S:
-        return None
-    return 2.0 * min(keepalives) + 1.0
 
 
 def plan(health: Health, *, current: int, count: int, failed: frozenset[int]) -> Step:

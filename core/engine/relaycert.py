@@ -14,6 +14,8 @@ certificate's key is its own and the relay checks the chain. Raises nothing.
 
 from __future__ import annotations
 
+import functools
+
 from cryptography import x509
 
 __all__ = ["RENEW_AGE_S", "RENEW_BEFORE_S", "cert_due", "cert_window"]
@@ -24,9 +26,11 @@ RENEW_AGE_S = 24 * 3600.0
 RENEW_BEFORE_S = 2 * 24 * 3600.0
 
 
+@functools.lru_cache(maxsize=8)
 def cert_window(pem: str) -> tuple[float, float] | None:
     """The certificate's (notBefore, notAfter) as Unix times; None when ``pem`` is not
-    one readable certificate. Pure."""
+    one readable certificate. Pure, so memoised: the engine asks on every health tick
+    about the same two certificates (the one held, the latest) until one is due."""
     try:
         cert = x509.load_pem_x509_certificate(pem.encode("ascii"))
     except (ValueError, UnicodeEncodeError):

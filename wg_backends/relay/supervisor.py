@@ -55,15 +55,13 @@ from wg_backends.relay.bridge import Bridge
 from wg_backends.relay.choose import Measure, rank
 from wg_backends.relay.client import ProbeResult, RelayError, RelayStream, open_stream, probe
 from wg_backends.runner import CommandRunner
-from wg_backends.spec import PeerSpec, RelaySpec, TunnelSpec, parse_endpoint
+from wg_backends.spec import PeerSpec, RelaySpec, TunnelSpec, parse_endpoint, silent_after
 from wg_backends.status import PeerStatus, RelayHealth, TransportStatus, parse_wg_dump
 
-__all__ = ["Supervisor", "Timings", "quiet_after", "silent_after"]
+__all__ = ["Supervisor", "Timings", "quiet_after"]
 
 _log = logging.getLogger("rustronaut.helper.relay")
 
-#: The engine's rule (``core.engine.health``): a keepalive above this promises nothing.
-MAX_PROMISED_KEEPALIVE_S = 10
 PING_TIMEOUT_S = 3.0
 PROBE_TIMEOUT_S = 2.0
 REMEASURE_S = 30.0
@@ -90,15 +88,6 @@ class Timings:
         if not (0 < grace <= 600 and 0 < retry <= 3600 and 0 < window <= 600):
             return cls()
         return cls(grace, retry, window)
-
-
-def silent_after(spec: TunnelSpec) -> float | None:
-    """``2k + 1`` s for the shortest keepalive ``k`` ≤ 10 of the spec's peers; None when
-    no peer promises one (the engine's ``core.engine.health.silent_after``). Pure."""
-    keepalives = [p.persistent_keepalive for p in spec.peers if p.persistent_keepalive]
-    if not keepalives or min(keepalives) > MAX_PROMISED_KEEPALIVE_S:
-        return None
-    return 2.0 * min(keepalives) + 1.0
 
 
 def quiet_after(spec: TunnelSpec) -> float | None:

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any, cast
 
 from wg_backends.relay.client import ProbeResult, RelayError
-from wg_backends.relay.supervisor import Supervisor, Timings, quiet_after, silent_after
+from wg_backends.relay.supervisor import Supervisor, Timings, quiet_after
 from wg_backends.runner import CommandResult
-from wg_backends.spec import PeerSpec, RelaySpec, TunnelSpec
+from wg_backends.spec import PeerSpec, RelaySpec, TunnelSpec, silent_after
 
 PUB = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE="
 PSK = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAI="
