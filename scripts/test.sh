@@ -10,5 +10,11 @@ echo "== ruff check";  ruff check .
 echo "== ruff format"; ruff format --check .
 echo "== mypy";        mypy
 echo "== imports";     lint-imports --no-cache  # the layers contract in pyproject.toml
+if (($# == 0)); then
+  # The proxy's threads run uvloop where it is installed (core/proxy/loops.py), its tests
+  # otherwise run on asyncio's loop: run them on uvloop's too.
+  echo "== pytest: the proxy's tests on uvloop"
+  RUSTRONAUT_TEST_LOOP=uvloop bash scripts/with-keyring.sh python -m pytest -q tests/core/proxy
+fi
 echo "== pytest"
 exec bash scripts/with-keyring.sh python -m pytest "$@"

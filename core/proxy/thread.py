@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from core.policy.api import Decider
 from core.proxy.errors import ProxyStartError
+from core.proxy.loops import new_loop
 from core.proxy.model import ProxyCounters, ProxyEvent
 from core.proxy.server import ProxyServer
 
@@ -65,7 +66,7 @@ class ProxyThread:
         """Start the thread and listen on ``port``; see ``ProxyServer.start``."""
         if self._thread is not None:
             raise ProxyStartError("proxy already started")
-        loop = asyncio.new_event_loop()
+        loop = new_loop()  # uvloop where installed (the proxy's own thread)
         caller = asyncio.get_running_loop()
         ready = threading.Event()
         self._ended = caller.create_future()
