@@ -10,6 +10,7 @@ where parsing /proc/net/tcp costs milliseconds. The inode is mapped to a pid by
 from __future__ import annotations
 
 import errno
+import select
 import socket
 import struct
 import threading
@@ -29,6 +30,7 @@ _PORTS = struct.Struct("!HH")
 _TAIL = struct.Struct("=III")  # interface, cookie[2]
 _NOCOOKIE = 0xFFFFFFFF
 _TAIL_BYTES = _TAIL.pack(0, _NOCOOKIE, _NOCOOKIE)
+_ANSWER_WAIT_MS = 1000  # the longest a lookup waits for the kernel's answer
 _UID_INODE = struct.Struct("=II")
 _MSG_UID_OFFSET = _NLMSG_HDR.size + 64  # family..retrans(4) + id(48) + expires/rq/wq(12)
 
@@ -42,7 +44,10 @@ class SockDiagLookup:
 
     def __init__(self, *, index: InodePidIndex | None = None, proc: str = "/proc") -> None:
         self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG)
-        self._sock.settimeout(1.0)
+        # Non-blocking: the kernel answers sock_diag inside the send, so the answer is
+        # already queued when ``recv`` runs; a timeout socket would poll() before every
+        # recv (one system call per lookup). A missing answer waits below, 1 s at most.
+        self._sock.setblocking(False)
         self._lock = threading.Lock()
         self._seq = 0
         self._index = index or InodePidIndex(proc=proc)
@@ -79,7 +84,9 @@ class SockDiagLookup:
             try:
                 self._sock.send(msg)
                 while True:
-                    data = self._sock.recv(8192)
+                    data = self._recv()
+                    if data is None:
+                        return None
                     if len(data) < _NLMSG_HDR.size:
                         return None
                     _length, mtype, _flags, rseq, _pid = _NLMSG_HDR.unpack_from(data)
@@ -98,6 +105,21 @@ class SockDiagLookup:
             return None
         uid, inode = _UID_INODE.unpack_from(data, _MSG_UID_OFFSET)
         return uid, inode
+
+    def _recv(self) -> bytes | None:
+        """The next answer: at once when queued, else within 1 s (None: none came)."""
+        try:
+            return self._sock.recv(8192)
+        except BlockingIOError:
+            pass
+        poller = select.poll()  # not select(): the descriptor may be above 1024
+        poller.register(self._sock, select.POLLIN)
+        if not poller.poll(_ANSWER_WAIT_MS):
+            return None
+        try:
+            return self._sock.recv(8192)
+        except BlockingIOError:
+            return None
 
     def lookup(self, peer: tuple[str, int], local: tuple[str, int]) -> PeerInfo | None:
         """See ``PeerLookup.lookup``: uid by netlink, pid by inode, exe by /proc."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -46,6 +48,27 @@ def test_netlink_finds_this_process(family: int, host: str) -> None:
         lookup.close()
     finally:
         for s in socks:
+            s.close()
+
+
+@pytest.mark.integration
+def test_netlink_answer_that_comes_late_is_waited_for_and_a_missing_one_ends() -> None:
+    """The socket is non-blocking (the kernel answers inside the send); an answer that is
+    not queued yet is waited for, and none at all ends the lookup after 1 s."""
+    lookup = SockDiagLookup()
+    stand_in, kernel = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    real, lookup._sock = lookup._sock, stand_in
+    stand_in.setblocking(False)
+    try:
+        timer = threading.Timer(0.1, kernel.send, [b"late answer"])
+        timer.start()
+        assert lookup._recv() == b"late answer"
+        started = time.monotonic()
+        assert lookup._recv() is None
+        assert 0.9 <= time.monotonic() - started < 3
+    finally:
+        timer.join()
+        for s in (stand_in, kernel, real):
             s.close()
 
 
