@@ -21,6 +21,7 @@ from types import MappingProxyType
 
 from core.policy.api import AccessRequest, AppIdentity, Decision, Effect
 from core.proxy.model import EventKind, Limits, ProxyCounters, ProxyEvent, ResourceCounters
+from core.proxy.reactor import Poller
 from core.proxy.relay import Relay
 from core.text import safe_line
 
@@ -80,6 +81,7 @@ class Bookkeeping:
     # Set by ProxyServer.__init__ (and _loop by start).
     _limits: Limits
     _loop: asyncio.AbstractEventLoop | None
+    _poll: Poller  # the connection sockets' readiness callbacks (``reactor``)
     _subscribers: list[EventCallback]
     _relays: dict[Relay, Opened]
     _counts: dict[str, Count]

@@ -21,6 +21,8 @@ import os
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 
+from core.proxy.reactor import Poller
+
 __all__ = [
     "TUNNEL_DOWN",
     "CallbackDial",
@@ -241,6 +243,7 @@ class CallbackDial:
         "_last",
         "_loop",
         "_missing",
+        "_poll",
         "_port",
         "_sock",
         "_timer",
@@ -255,8 +258,11 @@ class CallbackDial:
         port: int,
         timeout: float,
         done: DialDone,
+        *,
+        poller: Poller | None = None,
     ) -> None:
         self._loop = loop
+        self._poll: Poller = loop if poller is None else poller
         self._dialer = dialer
         self._addresses = addresses
         self._port = port
@@ -304,7 +310,7 @@ class CallbackDial:
                     self._finish(sock, None)
                     return
                 self._sock = sock
-                self._loop.add_writer(sock.fileno(), self._writable)
+                self._poll.add_writer(sock.fileno(), self._writable)
                 return
             sock.close()
             self._last = _os_error(err)
@@ -320,7 +326,7 @@ class CallbackDial:
         sock = self._sock
         if sock is None or self._done is None:
             return
-        self._loop.remove_writer(sock.fileno())
+        self._poll.remove_writer(sock.fileno())
         self._sock = None
         try:
             err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
@@ -341,7 +347,7 @@ class CallbackDial:
     def _drop(self) -> None:
         sock, self._sock = self._sock, None
         if sock is not None:
-            self._loop.remove_writer(sock.fileno())
+            self._poll.remove_writer(sock.fileno())
             sock.close()
 
     def _finish(self, sock: socket.socket | None, exc: BaseException | None) -> None:

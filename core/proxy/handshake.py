@@ -50,7 +50,7 @@ class Handshaking(Serving):
         loop = self._loop
         hs = Handshake(conn, slot, loop.time() + self._limits.handshake_timeout)
         self._pending[hs] = None
-        loop.add_reader(hs.fd, self._hs_readable, hs)
+        self._poll.add_reader(hs.fd, self._hs_readable, hs)
         if self._hs_timer is None:
             self._hs_timer = loop.call_at(hs.deadline, self._hs_sweep)
 
@@ -86,8 +86,7 @@ class Handshaking(Serving):
         if hs not in self._pending:
             return
         del self._pending[hs]
-        if self._loop is not None:
-            self._loop.remove_reader(hs.fd)
+        self._poll.remove_reader(hs.fd)
 
     def _hs_hand_over(self, hs: Handshake, target: s5.Connect | h.Action) -> None:
         """The target is known: serve it (without a task when possible, see

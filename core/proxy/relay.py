@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from core.proxy.loops import new_loop
+from core.proxy.reactor import Poller
 
 __all__ = [
     "BufferedRelay",
@@ -48,6 +49,7 @@ _PEEK = int(socket.MSG_PEEK | getattr(socket, "MSG_DONTWAIT", 0))
 _COPY_WRITES = sys.version_info >= (3, 12)  # later asyncio may keep the written view
 # Splice rounds per wake-up: a few on the loop thread (it also serves new connections),
 # more on a bulk worker (fewer trips through its loop; measured with 32 streams).
+_SHORT_READ = 16 << 10  # a read this short ends a wake-up's rounds
 _ROUNDS = 4
 _BULK_ROUNDS = 16
 _CLOSE_WAIT = 5.0  # seconds the loop thread waits for a worker to close a relay's sockets
@@ -270,8 +272,10 @@ class SpliceRelay(Relay):
         "_dead",
         "_down",
         "_home",
+        "_home_poll",
         "_loop",
         "_pipes",
+        "_poll",
         "_socks",
         "_up",
         "_worker",
@@ -287,10 +291,15 @@ class SpliceRelay(Relay):
         on_closed: Callable[[Relay], None],
         pipes: PipePool | None = None,
         bulk: BulkLoops | None = None,
+        poller: Poller | None = None,
     ) -> None:
         super().__init__(on_closed)
         self._home = loop  # where on_closed runs and the relay starts
         self._loop = loop  # the loop that owns the sockets now (the home or a worker's)
+        # Where the sockets' callbacks are registered: the proxy's reactor at home (or
+        # the loop itself), a worker's loop after a move.
+        self._home_poll: Poller = loop if poller is None else poller
+        self._poll = self._home_poll
         self._worker: _Worker | None = None
         self._bulk = bulk if bulk is not None and bulk.threads > 0 else None
         self._dead = False  # sockets closed (set by the owning thread)
@@ -311,7 +320,7 @@ class SpliceRelay(Relay):
     def start(self) -> None:
         """See ``Relay.start``."""
         for flow in (self._up, self._down):
-            self._loop.add_reader(flow.src, self._readable, flow)
+            self._poll.add_reader(flow.src, self._readable, flow)
             flow.reading = True
 
     def _pool(self) -> PipePool | None:
@@ -398,6 +407,11 @@ class SpliceRelay(Relay):
             if bulk is not None and moved >= bulk.bulk_after and self._worker is None:
                 self._move(bulk)
                 return
+            if n < _SHORT_READ:
+                # The socket is very likely drained: another splice would only fail with
+                # EAGAIN (a system call per direction of every short connection). The
+                # loop polls level-triggered, so anything that did arrive wakes it again.
+                break
         self.last_active = time.monotonic()
 
     def _move(self, bulk: BulkLoops) -> None:
@@ -413,18 +427,18 @@ class SpliceRelay(Relay):
                 self._unpipe(flow)
         for flow in (self._up, self._down):
             if flow.reading:
-                self._loop.remove_reader(flow.src)
+                self._poll.remove_reader(flow.src)
             if flow.writing:
-                self._loop.remove_writer(flow.dst)
+                self._poll.remove_writer(flow.dst)
         worker.relays += 1
         self._worker = worker
-        self._loop = worker.loop
+        self._loop = self._poll = worker.loop
         try:
             worker.loop.call_soon_threadsafe(self._resume)
         except RuntimeError:  # the worker's loop is gone: back home
             worker.relays -= 1
             self._worker = None
-            self._loop = self._home
+            self._loop, self._poll = self._home, self._home_poll
             self._resume()
 
     def _resume(self) -> None:
@@ -433,9 +447,9 @@ class SpliceRelay(Relay):
             return
         for flow in (self._up, self._down):
             if flow.reading:
-                self._loop.add_reader(flow.src, self._readable, flow)
+                self._poll.add_reader(flow.src, self._readable, flow)
             if flow.writing:
-                self._loop.add_writer(flow.dst, self._writable, flow)
+                self._poll.add_writer(flow.dst, self._writable, flow)
 
     def _flush(self, flow: _Flow) -> bool:
         """Drain the pipe into the destination; False when it is full (backpressure)."""
@@ -451,20 +465,20 @@ class SpliceRelay(Relay):
         self.last_active = time.monotonic()
         if flow.pending:
             if flow.reading:
-                self._loop.remove_reader(flow.src)
+                self._poll.remove_reader(flow.src)
                 flow.reading = False
             if not flow.writing:
-                self._loop.add_writer(flow.dst, self._writable, flow)
+                self._poll.add_writer(flow.dst, self._writable, flow)
                 flow.writing = True
             return False
         if flow.writing:
-            self._loop.remove_writer(flow.dst)
+            self._poll.remove_writer(flow.dst)
             flow.writing = False
         if flow.eof:
             self._shutdown(flow)
             return False
         if not flow.reading:
-            self._loop.add_reader(flow.src, self._readable, flow)
+            self._poll.add_reader(flow.src, self._readable, flow)
             flow.reading = True
         return True
 
@@ -487,7 +501,7 @@ class SpliceRelay(Relay):
     def _eof(self, flow: _Flow) -> None:
         flow.eof = True
         if flow.reading:
-            self._loop.remove_reader(flow.src)
+            self._poll.remove_reader(flow.src)
             flow.reading = False
         if flow.pending == 0:
             self._shutdown(flow)
@@ -548,10 +562,10 @@ class SpliceRelay(Relay):
             self._dead = True
             for flow in (self._up, self._down):
                 if flow.reading:
-                    self._loop.remove_reader(flow.src)
+                    self._poll.remove_reader(flow.src)
                     flow.reading = False
                 if flow.writing:
-                    self._loop.remove_writer(flow.dst)
+                    self._poll.remove_writer(flow.dst)
                     flow.writing = False
                 self._unpipe(flow)
             for sock in self._socks:

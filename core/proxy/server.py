@@ -39,6 +39,7 @@ from core.proxy.model import Limits
 from core.proxy.pac import PacTargets
 from core.proxy.peer import Owner, PeerLookup, SplitLookup, current_owner, default_lookup
 from core.proxy.peer.owner import uid_owner
+from core.proxy.reactor import NOT_STARTED, EpollReactor, make_poller
 from core.proxy.relay import BulkLoops, PipePool, splice_available
 from core.proxy.serving import ReverseLookup
 
@@ -171,6 +172,7 @@ class ProxyServer(Listeners):
         self._port = 0
         self._sweeper: asyncio.Task[None] | None = None
         self._loop = None
+        self._poll = NOT_STARTED
         use_splice = self._limits.relay == "splice" or (
             self._limits.relay == "auto" and splice_available()
         )
@@ -221,6 +223,7 @@ class ProxyServer(Listeners):
         except BaseException:
             self._close_listeners()
             raise
+        self._poll = make_poller(self._loop)  # once listening: a failed start leaves none
         self._sweeper = spawn(self._sweep(), name="proxy-idle-sweeper")
         return bound
 
@@ -288,6 +291,8 @@ class ProxyServer(Listeners):
             self._pipes.clear()
         if self._bulk is not None:
             self._bulk.close()  # after the relays: a worker's are closed and reported
+        if isinstance(self._poll, EpollReactor):
+            self._poll.close()
 
     @property
     def port(self) -> int:

@@ -187,8 +187,7 @@ class Serving(Bookkeeping):
         fd = self._parked
         if fd >= 0:
             self._parked = -1
-            if self._loop is not None:
-                self._loop.remove_reader(fd)
+            self._poll.remove_reader(fd)
 
     def _own(self, conn: socket.socket, coro: Coroutine[Any, Any, bool]) -> None:
         """Run ``coro`` (True = a relay took ``conn``) as a tracked task; close otherwise."""
@@ -485,7 +484,13 @@ class Serving(Bookkeeping):
         dial = _Dialling(self, conn, verdict, first_up)
         self._dials[dial] = None
         dial.dial = CallbackDial(
-            self._loop, connector, verdict.targets, port, self._limits.connect_timeout, dial.done
+            self._loop,
+            connector,
+            verdict.targets,
+            port,
+            self._limits.connect_timeout,
+            dial.done,
+            poller=self._poll,
         )
         return True
 
@@ -554,6 +559,7 @@ class Serving(Bookkeeping):
                 on_closed=self._relay_closed,
                 pipes=self._pipes,
                 bulk=self._bulk,
+                poller=self._poll,
             )
         else:
             relay = BufferedRelay(
