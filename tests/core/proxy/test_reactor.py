@@ -46,24 +46,28 @@ async def test_reader_and_writer_callbacks_add_remove_and_level_triggered(
         assert got == []  # nothing to read
         b.send(b"x")
         await _turns()
-        assert got and set(got) == {"r1"}  # level-triggered: again while unread
+        assert got  # level-triggered: again while unread
+        assert set(got) == {"r1"}
         reactor.add_reader(a.fileno(), got.append, "r2")  # replaced, one registration
         got.clear()
         await _turns()
-        assert got and set(got) == {"r2"}
+        assert got
+        assert set(got) == {"r2"}
         assert a.recv(1) == b"x"
         got.clear()
         await _turns()
         assert got == []
         reactor.add_writer(a.fileno(), got.append, "w")  # reader and writer on one fd
         await _turns()
-        assert got and set(got) == {"w"}
+        assert got
+        assert set(got) == {"w"}
         assert reactor.remove_writer(a.fileno()) is True
         assert reactor.remove_writer(a.fileno()) is False
         b.send(b"y")
         got.clear()
         await _turns()
-        assert got and set(got) == {"r2"}
+        assert got
+        assert set(got) == {"r2"}
         assert reactor.remove_reader(a.fileno()) is True
         assert reactor.remove_reader(a.fileno()) is False
         assert len(reactor) == 0
@@ -82,7 +86,7 @@ async def test_a_failing_callback_is_reported_and_the_others_still_run(
     reported: list[BaseException] = []
     loop.set_exception_handler(lambda _loop, ctx: reported.append(ctx["exception"]))
     reactor = EpollReactor(loop)
-    a, b = pair
+    a, _b = pair
     c, d = socket.socketpair()
     ran: list[str] = []
 
@@ -94,7 +98,8 @@ async def test_a_failing_callback_is_reported_and_the_others_still_run(
         reactor.add_writer(c.fileno(), ran.append, "other")
         await _turns()
         assert ran  # the other socket's callback ran in the same wake-ups
-        assert reported and isinstance(reported[0], ValueError)
+        assert reported
+        assert isinstance(reported[0], ValueError)
     finally:
         reactor.close()
         loop.set_exception_handler(None)
