@@ -45,11 +45,11 @@ _PIPE_DEFAULT = 1 << 16  # a new pipe's capacity (16 pages)
 _GROW_AFTER = 1 << 16  # bytes one direction moves before its pipe grows to ``chunk``
 _SPLICE_FLAGS = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)
 # An int: enum "|" per call is slow. MSG_DONTWAIT is absent on Windows (splice is Linux only).
-_PEEK = int(socket.MSG_PEEK | getattr(socket, "MSG_DONTWAIT", 0))
 _COPY_WRITES = sys.version_info >= (3, 12)  # later asyncio may keep the written view
 # Splice rounds per wake-up: a few on the loop thread (it also serves new connections),
 # more on a bulk worker (fewer trips through its loop; measured with 32 streams).
 _SHORT_READ = 16 << 10  # a read this short ends a wake-up's rounds
+_COPY_MAX = 16 << 10  # a direction copies its reads until one fills this, then splices
 _ROUNDS = 4
 _BULK_ROUNDS = 16
 _CLOSE_WAIT = 5.0  # seconds the loop thread waits for a worker to close a relay's sockets
@@ -364,22 +364,8 @@ class SpliceRelay(Relay):
     def _readable(self, flow: _Flow) -> None:
         if self._dead:
             return
-        if flow.pw < 0:
-            pool = self._pool()
-            if not (pool is not None and len(pool)):
-                # Most short connections only ever see EOF here: peek before paying for
-                # a new pipe (a pooled one costs nothing).
-                try:
-                    if not flow.src_sock.recv(1, _PEEK):
-                        self._eof(flow)
-                        return
-                except BlockingIOError:
-                    return
-                except OSError as exc:
-                    self.close(f"read error: {os.strerror(exc.errno or errno.EIO)}")
-                    return
-            if not self._pipe(flow):
-                return
+        if flow.pw < 0 and not self._copy(flow):
+            return
         # A few rounds per wake-up: fewer trips through the event loop at full speed.
         for _ in range(_ROUNDS if self._worker is None else _BULK_ROUNDS):
             try:
@@ -413,6 +399,56 @@ class SpliceRelay(Relay):
                 # loop polls level-triggered, so anything that did arrive wakes it again.
                 break
         self.last_active = time.monotonic()
+
+    def _copy(self, flow: _Flow) -> bool:
+        """Carry one read of a direction that has no pipe yet by copying (recv, write).
+
+        Most connections move a few small messages: two copies cost the kernel less
+        than two splices through a pipe, and need no pipe at all (nor its return to the
+        pool). A read that fills ``_COPY_MAX`` takes a pipe: True, splice from now on.
+        A write the destination takes only in part leaves the rest in a new pipe (an
+        empty pipe holds 64 KiB), which then drains as spliced data does.
+        """
+        try:
+            data = flow.src_sock.recv(_COPY_MAX)
+        except BlockingIOError:
+            return False
+        except OSError as exc:
+            self.close(f"read error: {os.strerror(exc.errno or errno.EIO)}")
+            return False
+        n = len(data)
+        if n == 0:
+            self._eof(flow)
+            return False
+        if flow.count_up:
+            self.bytes_up += n
+        else:
+            self.bytes_down += n
+        self.last_active = time.monotonic()
+        try:
+            sent = os.write(flow.dst, data)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            self.close(f"write error: {os.strerror(exc.errno or errno.EIO)}")
+            return False
+        if sent == n and n < _COPY_MAX:
+            return False
+        if not self._pipe(flow):
+            return False
+        if sent < n:
+            rest = memoryview(data)[sent:]
+            try:
+                written = os.write(flow.pw, rest)
+            except OSError:
+                written = -1
+            if written != len(rest):  # an empty pipe takes 16 KiB whole: never in practice
+                self.close("internal error: could not buffer the rest of a write")
+                return False
+            flow.pending = written
+            self._flush(flow)  # waits for the destination to drain
+            return False
+        return True
 
     def _move(self, bulk: BulkLoops) -> None:
         """Hand both directions to a worker thread (home thread; both pipes are empty or

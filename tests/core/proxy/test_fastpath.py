@@ -26,6 +26,7 @@ from core.proxy.dial import CallbackDial, Dialer, TunnelDown, plain_socket, syst
 from core.proxy.model import EventKind, ProxyEvent
 from core.proxy.relay import PipePool, splice_available
 from tests.core.proxy.helpers import EchoServer, TableDecider, socks_open
+from tests.fakes.wait import async_wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -403,3 +404,96 @@ async def test_the_app_is_the_process_holding_the_socket_when_decided(
         assert request.app.exe == exe
     finally:
         await server.stop()
+
+
+@pytest.mark.skipif(not splice_available(), reason="splice is Linux only")
+async def test_small_messages_are_copied_without_a_pipe(echo: EchoServer) -> None:
+    """A connection that only moves small messages never takes a pipe (copies cost the
+    kernel less than two splices); one read that fills 16 KiB switches to splicing."""
+    server, _decider, _events = await _proxy(echo)
+    try:
+        pool = server._pipes
+        assert pool is not None
+        for _ in range(5):
+            code, r, w = await socks_open(server.port, "127.0.0.1", echo.port)
+            assert code == 0
+            for size in (1, 100, 4000):
+                w.write(b"s" * size)
+                assert await r.readexactly(size) == b"s" * size
+            w.close()
+            await w.wait_closed()
+        await asyncio.sleep(0.05)
+        assert len(pool) == 0  # no pipe was ever taken, so none came back
+        code, r, w = await socks_open(server.port, "127.0.0.1", echo.port)
+        big = os.urandom(1 << 20)
+        w.write(big)
+        assert await r.readexactly(len(big)) == big
+        w.close()
+        await w.wait_closed()
+        await async_wait_until(lambda: server.counters().active == 0, what="relay closed")
+        counted = server.counters().resources["loop"]
+        assert counted.bytes_up == counted.bytes_down == 5 * 4101 + len(big)
+    finally:
+        await server.stop()
+
+
+@pytest.mark.skipif(not splice_available(), reason="splice is Linux only")
+async def test_a_copy_the_destination_takes_in_part_keeps_the_rest_in_order() -> None:
+    """The destination stops reading: a copied message is written only in part, the rest
+    waits in a pipe and the client's further messages wait behind it; every byte then
+    arrives once, in order, and the counters match."""
+    received = bytearray()
+    may_read = asyncio.Event()
+    done = asyncio.Event()
+
+    async def slow_sink(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await may_read.wait()
+        while chunk := await reader.read(65536):
+            received.extend(chunk)
+        writer.close()
+        done.set()
+
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # accepted ones inherit
+    listener.bind(("127.0.0.1", 0))
+    sink = await asyncio.start_server(slow_sink, sock=listener)
+    port = listener.getsockname()[1]
+
+    def small_buffers(family: int) -> socket.socket:
+        sock = plain_socket(family)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        return sock
+
+    decider = TableDecider([("sink", (), ("127.0.0.0/8",), (port,))])
+    server = ProxyServer(
+        decider,
+        host_uid=os.getuid(),
+        connector=Dialer(small_buffers),
+        limits=Limits(relay="splice", handshake_timeout=2.0),
+    )
+    await server.start(0)
+    try:
+        code, _r, w = await socks_open(server.port, "127.0.0.1", port)
+        assert code == 0
+        # Each message alone on the wire (< 16 KiB a read: copied), until the sink's
+        # small buffers are full and a copy goes in only in part.
+        messages = [bytes([i % 251]) * (9000 + i) for i in range(60)]
+        for m in messages:
+            w.write(m)
+            await w.drain()
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.1)
+        relay = next(iter(server._relays))
+        assert any(flow.pending for flow in (relay._up, relay._down))  # type: ignore[attr-defined]
+        may_read.set()
+        await w.drain()
+        w.write_eof()
+        await asyncio.wait_for(done.wait(), 20)
+        assert bytes(received) == b"".join(messages)
+        await async_wait_until(lambda: server.counters().active == 0, what="relay closed")
+        assert server.counters().resources["sink"].bytes_up == len(received)
+        w.close()
+    finally:
+        await server.stop()
+        sink.close()
+        await sink.wait_closed()
