@@ -102,14 +102,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> object:
     """UI tests run on a qasync loop so Qt timers and signals fire (see MACHINE-NOTES);
-    every other async test gets a plain asyncio loop, free of Qt's event processing, or
-    uvloop's with ``RUSTRONAUT_TEST_LOOP=uvloop`` (the proxy's own threads run uvloop in
-    the product; CI runs the proxy's tests on both)."""
+    every other async test gets a plain asyncio loop, free of Qt's event processing."""
     if item.get_closest_marker("ui") is None:
-        if os.environ.get("RUSTRONAUT_TEST_LOOP") == "uvloop":
-            import uvloop
-
-            return {"uvloop": uvloop.new_event_loop}
         return {"asyncio": asyncio.new_event_loop}
     import qasync
     from PySide6.QtWidgets import QApplication

@@ -28,7 +28,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from core.proxy.loops import new_loop
 from core.proxy.reactor import Poller
 
 __all__ = [
@@ -156,9 +155,8 @@ class _Worker:
     __slots__ = ("ident", "loop", "relays", "thread")
 
     def __init__(self, name: str) -> None:
-        # uvloop where installed, else a selector loop whatever the policy says (the
-        # tray's is Qt's).
-        self.loop = new_loop(selector=True)
+        # A selector loop whatever the policy says (the tray's is Qt's).
+        self.loop = asyncio.SelectorEventLoop()
         self.relays = 0  # relays living here (counted on the home loop's thread)
         ready = threading.Event()
 
@@ -622,7 +620,7 @@ class SpliceRelay(Relay):
 class _Side(asyncio.BufferedProtocol):
     """One socket of a BufferedRelay; reads into the loop-wide shared buffer."""
 
-    __slots__ = ("eof", "peer", "pending", "relay", "transport", "up")
+    __slots__ = ("eof", "peer", "relay", "transport", "up")
 
     def __init__(self, relay: BufferedRelay, up: bool) -> None:
         self.relay = relay
@@ -630,13 +628,9 @@ class _Side(asyncio.BufferedProtocol):
         self.peer: _Side | None = None
         self.transport: Any = None
         self.eof = False
-        self.pending = b""  # read before ``start`` (uvloop), written at ``start``
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
-        if not self.relay.started:
-            # Nothing is read until both sides are there and ``start``.
-            transport.pause_reading()  # type: ignore[attr-defined]
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self.relay.shared
@@ -650,21 +644,13 @@ class _Side(asyncio.BufferedProtocol):
         relay.last_active = time.monotonic()
         assert self.peer is not None
         data = relay.shared[:nbytes]
-        if not relay.started:
-            # uvloop may still deliver the read it had under way when the transport was
-            # paused: keep it for ``start`` (one read at most; reading stays paused).
-            self.pending += data
-            self.transport.pause_reading()
-            return
         # 3.11's transport copies what it cannot send at once, so the shared buffer can
         # be reused at the next read; later versions may keep the view, so copy there.
-        self.peer.transport.write(bytes(data) if relay.copy_writes else data)
+        self.peer.transport.write(bytes(data) if _COPY_WRITES else data)
 
     def eof_received(self) -> bool:
         self.eof = True
         assert self.peer is not None
-        if not self.relay.started:
-            return True  # passed on at ``start``
         if self.peer.transport.can_write_eof():
             self.peer.transport.write_eof()
         if self.peer.eof:
@@ -692,7 +678,7 @@ class BufferedRelay(Relay):
     transport before the next read, so no per-connection receive buffer is kept.
     """
 
-    __slots__ = ("_client", "_loop", "_sides", "_upstream", "copy_writes", "shared", "started")
+    __slots__ = ("_client", "_loop", "_sides", "_upstream", "shared")
 
     def __init__(
         self,
@@ -708,10 +694,6 @@ class BufferedRelay(Relay):
         self._client = client
         self._upstream = upstream
         self.shared = shared
-        # uvloop's transports keep a written view they cannot send at once (so does
-        # asyncio from 3.12): then the shared buffer's bytes are copied first.
-        self.copy_writes = _COPY_WRITES or not isinstance(loop, asyncio.BaseEventLoop)
-        self.started = False
         self._sides: tuple[_Side, _Side] | None = None
 
     async def attach(self) -> None:
@@ -721,7 +703,9 @@ class BufferedRelay(Relay):
         self._sides = (up, down)
         try:
             await self._loop.connect_accepted_socket(lambda: up, self._client)
+            up.transport.pause_reading()
             await self._loop.connect_accepted_socket(lambda: down, self._upstream)
+            down.transport.pause_reading()
         except BaseException:
             self.close("could not attach")
             raise
@@ -730,20 +714,8 @@ class BufferedRelay(Relay):
         """See ``Relay.start`` (call after ``attach``); a no-op once closed."""
         if self._sides is None or self.closed:
             return
-        self.started = True
-        sides = self._sides
-        for side in sides:
-            peer = side.peer
-            if peer is None or peer.transport is None:
-                continue
-            if side.pending:
-                peer.transport.write(side.pending)
-                side.pending = b""
-            if side.eof:
-                side.eof = False
-                side.eof_received()
-        for side in sides:
-            if side.transport is not None and not side.eof and not self.closed:
+        for side in self._sides:
+            if side.transport is not None:
                 side.transport.resume_reading()
 
     def close(self, reason: str = "closed") -> None:

@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 
 from core.policy.api import Decider
 from core.proxy.errors import ProxyStartError
-from core.proxy.loops import new_loop
 from core.proxy.model import ProxyCounters, ProxyEvent
 from core.proxy.server import ProxyServer
 
@@ -66,7 +65,7 @@ class ProxyThread:
         """Start the thread and listen on ``port``; see ``ProxyServer.start``."""
         if self._thread is not None:
             raise ProxyStartError("proxy already started")
-        loop = new_loop()  # uvloop where installed (the proxy's own thread)
+        loop = asyncio.new_event_loop()
         caller = asyncio.get_running_loop()
         ready = threading.Event()
         self._ended = caller.create_future()

@@ -48,7 +48,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.proxy.loops import loop_kind
 from tests.bench import cload
 from tests.bench.proxy_pyload import Target, idle_memory, py_bulk, py_rate, py_setup
 from tests.bench.proxy_tray import N_RULES, raise_nofile, run_ours
@@ -446,9 +445,6 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller runs: checks the harness")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (≥ 5)")
     parser.add_argument("--all", action="store_true", help="also the other relays and pproxy")
-    parser.add_argument(
-        "--loops", action="store_true", help="also ours (tray) on asyncio's loop instead of uvloop"
-    )
     parser.add_argument("--role", nargs="*")
     ns, _rest = parser.parse_known_args()
     if ns.role:
@@ -478,8 +474,6 @@ def main() -> None:
         servers.append(fwd)
         tray = "ours (tray)"
         labels = {"splice+qasync+thread": tray}
-        if ns.loops or ns.all:
-            labels["splice+qasync+thread+asyncio"] = "ours (tray, asyncio)"
         if ns.all:
             labels |= {
                 "splice": "ours (splice)",
@@ -519,8 +513,7 @@ def main() -> None:
             f" warm-up, bulk"
             f" Python {plan.py_total >> 20} MiB; {plan.n_setup} sequential transactions;"
             f" {plan.clients} clients for {plan.rate_s:g} s; each with both generators;"
-            f" our proxy decides with a loaded PolicyEngine ({N_RULES} rules)"
-            f" and its threads run {loop_kind()}'s loop",
+            f" our proxy decides with a loaded PolicyEngine ({N_RULES} rules)",
             flush=True,
         )
         res = Results()

@@ -79,17 +79,12 @@ def tray_policy() -> Any:
 def run_ours(port_file: str, relay: str) -> None:
     """Our ProxyServer on a plain asyncio loop; with "+qasync" on the Qt (qasync) loop the
     tray app runs the engine on; with "+thread" on its own thread (``ProxyThread``, what
-    the engine uses) while the Qt loop runs in the main thread, as in the tray; a last
-    "+asyncio" makes the proxy's threads run asyncio's loop instead of uvloop."""
+    the engine uses) while the Qt loop runs in the main thread, as in the tray."""
     raise_nofile()
     from core.proxy import Limits, ProxyServer
     from core.proxy.dial import Dialer, plain_socket
-    from core.proxy.loops import LOOP_ENV
     from core.proxy.thread import ProxyThread
 
-    if relay.endswith("+asyncio"):  # the same proxy on asyncio's loop instead of uvloop
-        os.environ[LOOP_ENV] = "asyncio"
-        relay = relay.removesuffix("+asyncio")
     threaded = relay.endswith("+thread")
     relay = relay.removesuffix("+thread")
     qt = relay.endswith("+qasync")

@@ -490,11 +490,8 @@ def pproxy() -> Iterator[str]:
     if exe is None:
         pytest.skip("pproxy is not installed")
     port = _closed_port()
-    # pproxy switches to uvloop whenever it is importable (we install it for the proxy),
-    # then fails to start under uvloop 0.23's policy; run it on asyncio's loop.
-    no_uvloop = "import sys; sys.modules['uvloop'] = None; from pproxy.server import main; main()"
     proc = subprocess.Popen(
-        [sys.executable, "-c", no_uvloop, "-l", f"http://127.0.0.1:{port}"],
+        [exe, "-l", f"http://127.0.0.1:{port}"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -1,4 +1,4 @@
-"""The proxy's epoll reactor on real sockets, on asyncio's loop and on uvloop's."""
+"""The proxy's epoll reactor on real sockets."""
 
 from __future__ import annotations
 
