@@ -15,7 +15,6 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import Callable
-from typing import Any
 
 from core.dns.errors import BadAnswer, DnsError, DnsUnreachable
 from core.dns.message import MAX_MESSAGE, Query, Reply
@@ -72,7 +71,7 @@ async def _udp(sock: socket.socket, server: Server, query: Query, *, resend_afte
     while True:
         try:
             async with asyncio.timeout_at(resend):
-                data, source = await _recvfrom(sock, MAX_MESSAGE)
+                data, source = await loop.sock_recvfrom(sock, MAX_MESSAGE)
         except TimeoutError:
             resend = float("inf")
             await loop.sock_sendall(sock, query.wire)
@@ -82,29 +81,6 @@ async def _udp(sock: socket.socket, server: Server, query: Query, *, resend_afte
         reply = query.read(data)
         if reply is not None:
             return reply
-
-
-async def _recvfrom(sock: socket.socket, size: int) -> tuple[bytes, Any]:
-    """``sock.recvfrom`` on the running loop, whichever it is: uvloop (the proxy thread's,
-    which resolves company names) has no ``sock_recvfrom``."""
-    loop = asyncio.get_running_loop()
-    fd = sock.fileno()
-    while True:
-        try:
-            return sock.recvfrom(size)
-        except (BlockingIOError, InterruptedError):
-            pass
-        readable = loop.create_future()
-        loop.add_reader(fd, _wake, readable)
-        try:
-            await readable
-        finally:
-            loop.remove_reader(fd)
-
-
-def _wake(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 async def _tcp(sock: socket.socket, server: Server, query: Query) -> Reply:
