@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import socket
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,26 +92,48 @@ class NpmProvider:
             self.proc.stdout.close()
 
 
+_START_WAIT = 15.0  # seconds; a normal start takes about 0.4 s
+
+
 def start_npm_provider(port: int = 0, *extra: str) -> NpmProvider:
+    """Start the node provider and wait for its one JSON line.
+
+    It starts in about 0.4 s. Once in CI a start printed nothing for a whole minute, so a
+    start that says nothing within ``_START_WAIT`` s is killed and tried once more, and a
+    failure says what the provider wrote on stderr.
+    """
     need(shutil.which("node") is not None, "needs node (apt: nodejs)")
     need(
         (NPM_TOOL / "node_modules" / "oidc-provider").is_dir(),
         "needs 'npm install' in tests/tools/oidc-provider (scripts/bootstrap.sh does it)",
     )
-    proc = subprocess.Popen(
-        ["node", "server.js", "--port", str(port), "--client-id", CLIENT_ID, *extra],
-        cwd=NPM_TOOL,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line:
-        proc.wait(5)
-        raise RuntimeError(f"oidc-provider did not start (exit {proc.returncode})")
-    info = json.loads(line)
-    return NpmProvider(info["issuer"], info["kid"], int(info["issuer"].rsplit(":", 1)[1]), proc)
+    problems: list[str] = []
+    for _attempt in range(2):
+        with tempfile.TemporaryFile() as errors:
+            proc = subprocess.Popen(
+                ["node", "server.js", "--port", str(port), "--client-id", CLIENT_ID, *extra],
+                cwd=NPM_TOOL,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+            )
+            assert proc.stdout is not None
+            ready, _, _ = select.select([proc.stdout], [], [], _START_WAIT)
+            line = proc.stdout.readline() if ready else b""
+            if line:
+                info = json.loads(line)
+                port_ = int(info["issuer"].rsplit(":", 1)[1])
+                return NpmProvider(info["issuer"], info["kid"], port_, proc)
+            proc.kill()
+            proc.wait(5)
+            proc.stdout.close()
+            assert proc.stdin is not None
+            proc.stdin.close()
+            errors.seek(0)
+            said = errors.read().decode(errors="replace")[-2000:]
+            state = "timed out" if not ready else f"exit {proc.returncode}"
+            problems.append(f"{state}; stderr: {said!r}")
+    raise RuntimeError("oidc-provider did not start: " + " / ".join(problems))
 
 
 @pytest.fixture(scope="module")
