@@ -22,8 +22,9 @@ class Limits:
     it measured faster here, see tests/bench/bench_proxy.py). ``max_connections`` caps
     the served account's open connections; ``start`` lowers it to what the descriptor
     limit leaves (``listeners.fd_budget``). Other accounts' connections are closed at
-    accept and never count. ``bulk_threads`` worker threads (0: none) carry the splice
-    relays that have moved ``bulk_after`` bytes in one direction (``relay.BulkLoops``).
+    accept and never count. A splice relay that has moved ``bulk_after`` bytes in one
+    direction is carried by a thread per direction while fewer than ``bulk_threads``
+    threads do so (0: never; ``relay.BulkThreads``); past that it stays on the loop thread.
     """
 
     max_connections: int = 4096
@@ -35,7 +36,7 @@ class Limits:
     relay: Literal["auto", "splice", "buffered"] = "auto"
     chunk_size: int = 1 << 20
     max_resolved: int = 16
-    bulk_threads: int = 2
+    bulk_threads: int = 128  # 64 bulk relays at once on their own threads
     bulk_after: int = 1 << 18
 
     def __post_init__(self) -> None:
@@ -52,8 +53,8 @@ class Limits:
             raise ProxyConfigError(f"relay must be auto, splice or buffered, not {self.relay!r}")
         if self.max_resolved < 1:
             raise ProxyConfigError("max_resolved must be at least 1")
-        if not 0 <= self.bulk_threads <= 64:
-            raise ProxyConfigError("bulk_threads must be between 0 and 64")
+        if not 0 <= self.bulk_threads <= 1024:
+            raise ProxyConfigError("bulk_threads must be between 0 and 1024")
         if self.bulk_after < 0:
             raise ProxyConfigError("bulk_after must not be negative")
 

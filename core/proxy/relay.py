@@ -8,11 +8,11 @@ Both honour half-close (EOF in one direction becomes ``shutdown(SHUT_WR)`` on th
 and the rest keeps flowing), apply backpressure (a direction stops reading while its
 destination cannot take more), hold at most one chunk per direction in flight, and close
 both sockets exactly once. Everything runs on the loop thread, but for a splice relay
-that has moved ``bulk_after`` bytes in one direction: it moves, both directions at once, to
-one of a few worker threads (``BulkLoops``, each with its own event loop), so the kernel
-work of bulk streams (``os.splice`` releases the GIL) spreads over the CPUs while the
-loop thread keeps accepting and deciding. ``close`` is idempotent and synchronous from
-the loop thread either way.
+that has moved ``bulk_after`` bytes in one direction: from then on a thread per direction
+carries it with blocking ``splice`` (``BulkThreads`` caps how many), which is how C
+forwarders keep up with many bulk streams: ``os.splice`` releases the GIL, so the kernel
+work spreads over the CPUs while the loop thread keeps accepting and deciding. ``close``
+is idempotent and synchronous from the loop thread either way.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from core.proxy.reactor import Poller
 
 __all__ = [
     "BufferedRelay",
-    "BulkLoops",
+    "BulkThreads",
     "PipePool",
     "Relay",
     "SpliceRelay",
@@ -45,13 +45,10 @@ _GROW_AFTER = 1 << 16  # bytes one direction moves before its pipe grows to ``ch
 _SPLICE_FLAGS = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)
 # An int: enum "|" per call is slow. MSG_DONTWAIT is absent on Windows (splice is Linux only).
 _COPY_WRITES = sys.version_info >= (3, 12)  # later asyncio may keep the written view
-# Splice rounds per wake-up: a few on the loop thread (it also serves new connections),
-# more on a bulk worker (fewer trips through its loop; measured with 32 streams).
 _SHORT_READ = 16 << 10  # a read this short ends a wake-up's rounds
 _COPY_MAX = 16 << 10  # a direction copies its reads until one fills this, then splices
-_ROUNDS = 4
-_BULK_ROUNDS = 16
-_CLOSE_WAIT = 5.0  # seconds the loop thread waits for a worker to close a relay's sockets
+_ROUNDS = 4  # splice rounds per wake-up on the loop thread (it also serves new connections)
+_CLOSE_WAIT = 5.0  # seconds the loop thread waits for a bulk relay's threads to end
 
 
 def splice_available() -> bool:
@@ -149,75 +146,45 @@ def _pipe_holds(pr: int) -> bool:
     return int.from_bytes(buf, sys.byteorder) != 0
 
 
-class _Worker:
-    """One worker thread running its own selector event loop."""
+class BulkThreads:
+    """The cap on bulk splice relays carried by their own threads (loop thread only).
 
-    __slots__ = ("ident", "loop", "relays", "thread")
-
-    def __init__(self, name: str) -> None:
-        # A selector loop whatever the policy says (the tray's is Qt's).
-        self.loop = asyncio.SelectorEventLoop()
-        self.relays = 0  # relays living here (counted on the home loop's thread)
-        ready = threading.Event()
-
-        def run() -> None:
-            self.ident = threading.get_ident()
-            asyncio.set_event_loop(self.loop)
-            ready.set()
-            try:
-                self.loop.run_forever()
-            finally:
-                self.loop.close()
-
-        self.ident = -1
-        self.thread = threading.Thread(target=run, name=name, daemon=True)
-        self.thread.start()
-        ready.wait()
-
-    def stop(self) -> None:
-        with contextlib.suppress(RuntimeError):  # already closed
-            self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(_CLOSE_WAIT)
-
-
-class BulkLoops:
-    """A few worker threads that carry bulk splice relays (home loop's thread only).
-
-    One loop thread issuing every ``splice`` of many streams runs on one CPU, and half of
-    that is kernel work; a thread per stream (what C forwarders do) would cost a thread
-    to every short connection. So a relay moves to a worker only once it has carried
-    ``bulk_after`` bytes in one direction, and the workers are few (``threads``); each
-    multiplexes its relays with its own event loop, the least loaded one is chosen.
-    Threads start on first use; ``close`` stops them (after the relays are closed).
+    A loop thread issuing every ``splice`` of many streams runs on one CPU, and half of
+    that is kernel work. Worker threads multiplexing streams with their own event loops
+    measured 0.84-0.91x of a C forwarder with 32 streams; a thread per direction with
+    blocking ``splice``, as the C forwarder does it, 1.0x (docs/performance.md). A thread
+    per direction for every short connection would cost far more than it saves, so a
+    relay gets its two threads only once it has carried ``bulk_after`` bytes in one
+    direction, and only while fewer than ``threads`` run (2 per relay): past that it stays
+    on the loop thread, where it works as before, and it moves when a place frees up.
     """
 
-    __slots__ = ("_workers", "bulk_after", "threads")
+    __slots__ = ("_relays", "bulk_after", "threads")
 
     def __init__(self, threads: int, bulk_after: int) -> None:
         self.threads = threads
         self.bulk_after = bulk_after
-        self._workers: list[_Worker] = []
+        self._relays: set[SpliceRelay] = set()
 
-    def pick(self) -> _Worker | None:
-        """The worker with the fewest relays (starting one while fewer than ``threads``
-        run and all have relays); None when no thread can start."""
-        best = min(self._workers, key=lambda w: w.relays, default=None)
-        if (best is None or best.relays) and len(self._workers) < self.threads:
-            try:
-                best = _Worker(f"proxy-bulk-{len(self._workers)}")
-            except (OSError, RuntimeError):  # no thread or no epoll left: stay on the loop
-                return best
-            self._workers.append(best)
-        return best
+    def admit(self, relay: SpliceRelay) -> bool:
+        """Take a place for ``relay``'s two threads; False when none is free."""
+        if 2 * (len(self._relays) + 1) > self.threads:
+            return False
+        self._relays.add(relay)
+        return True
+
+    def release(self, relay: SpliceRelay) -> None:
+        """Give ``relay``'s place back (its threads have ended, or are ending)."""
+        self._relays.discard(relay)
 
     def close(self) -> None:
-        """Stop the worker threads (they may start again). Idempotent."""
-        workers, self._workers = self._workers, []
-        for worker in workers:
-            worker.stop()
+        """Close every relay still carried by threads (``stop`` closes them first)."""
+        for relay in list(self._relays):
+            relay.close("proxy stopped")
 
     def __len__(self) -> int:
-        return len(self._workers)
+        """The number of threads placed (2 per threaded relay)."""
+        return 2 * len(self._relays)
 
 
 class _Flow:
@@ -254,14 +221,16 @@ class _Flow:
 class SpliceRelay(Relay):
     """Zero-copy relay with ``os.splice`` through one pipe per direction (Linux only).
 
-    Pipes are taken on a direction's first data (from ``pipes``, a ``PipePool``, when
-    given), so idle connections cost only their two sockets; a pipe's size is raised to
-    ``chunk`` (when the system allows it) once its direction has moved 64 KiB: bulk.
-    With ``bulk`` (``BulkLoops``) the relay moves to a worker thread once a direction has
-    moved ``bulk.bulk_after`` bytes. From then on the worker owns the sockets and pipes
-    (pipes are closed there, never pooled: the pool is the loop thread's); ``close``
-    from the loop thread has the worker close them and waits, and ``on_closed`` always
-    runs on the loop thread.
+    Pipes are taken on a direction's first full read (from ``pipes``, a ``PipePool``,
+    when given), so idle connections cost only their two sockets; a pipe's size is raised
+    to ``chunk`` (when the system allows it) once its direction has moved 64 KiB: bulk.
+    With ``bulk`` (``BulkThreads``) the relay goes threaded once a direction has moved
+    ``bulk.bulk_after`` bytes: the sockets turn blocking and a thread per direction
+    splices until its direction ends. From then on the threads own the pipes (closed,
+    never pooled) and only read the relay's state; a close from the loop thread shuts
+    both sockets down (which wakes any blocked ``splice``), joins the threads and only
+    then closes the descriptors, so no thread ever touches a closed (or reused)
+    descriptor. ``on_closed`` always runs on the loop thread.
     """
 
     __slots__ = (
@@ -270,13 +239,16 @@ class SpliceRelay(Relay):
         "_dead",
         "_down",
         "_home",
-        "_home_poll",
-        "_loop",
+        "_left",
+        "_lock",
+        "_orphan",
         "_pipes",
+        "_placed",
         "_poll",
         "_socks",
+        "_threads",
         "_up",
-        "_worker",
+        "_why",
     )
 
     def __init__(
@@ -288,19 +260,21 @@ class SpliceRelay(Relay):
         chunk: int,
         on_closed: Callable[[Relay], None],
         pipes: PipePool | None = None,
-        bulk: BulkLoops | None = None,
+        bulk: BulkThreads | None = None,
         poller: Poller | None = None,
     ) -> None:
         super().__init__(on_closed)
         self._home = loop  # where on_closed runs and the relay starts
-        self._loop = loop  # the loop that owns the sockets now (the home or a worker's)
-        # Where the sockets' callbacks are registered: the proxy's reactor at home (or
-        # the loop itself), a worker's loop after a move.
-        self._home_poll: Poller = loop if poller is None else poller
-        self._poll = self._home_poll
-        self._worker: _Worker | None = None
-        self._bulk = bulk if bulk is not None and bulk.threads > 0 else None
-        self._dead = False  # sockets closed (set by the owning thread)
+        # Where the sockets' callbacks are registered: the proxy's reactor (or the loop).
+        self._poll: Poller = loop if poller is None else poller
+        self._bulk = bulk if bulk is not None and bulk.threads >= 2 else None
+        self._placed: BulkThreads | None = None  # whose place the threads hold
+        self._threads: tuple[threading.Thread, ...] | None = None
+        self._left = 0  # threads still running (under _lock)
+        self._lock: threading.Lock | None = None
+        self._orphan = False  # closed while a thread ran on: the last one out closes fds
+        self._why = ""  # the first error a thread met
+        self._dead = False  # closing or closed: nothing relays any more
         self._chunk = chunk
         self._pipes = pipes
         self._socks = (client, upstream)
@@ -312,8 +286,8 @@ class SpliceRelay(Relay):
 
     @property
     def threaded(self) -> bool:
-        """Whether a worker thread carries this relay."""
-        return self._worker is not None
+        """Whether threads (one per direction) carry this relay."""
+        return self._threads is not None
 
     def start(self) -> None:
         """See ``Relay.start``."""
@@ -322,8 +296,8 @@ class SpliceRelay(Relay):
             flow.reading = True
 
     def _pool(self) -> PipePool | None:
-        """The pipe pool, on the home thread only (a worker makes and closes its own)."""
-        return self._pipes if self._worker is None else None
+        """The pipe pool, while no thread carries the relay (its pipes turn blocking)."""
+        return self._pipes if self._threads is None else None
 
     def _pipe(self, flow: _Flow) -> bool:
         pool = self._pool()
@@ -365,7 +339,7 @@ class SpliceRelay(Relay):
         if flow.pw < 0 and not self._copy(flow):
             return
         # A few rounds per wake-up: fewer trips through the event loop at full speed.
-        for _ in range(_ROUNDS if self._worker is None else _BULK_ROUNDS):
+        for _ in range(_ROUNDS):
             try:
                 n = os.splice(flow.src, flow.pw, self._chunk, flags=_SPLICE_FLAGS)
             except BlockingIOError:
@@ -388,8 +362,8 @@ class SpliceRelay(Relay):
             if not self._flush(flow):
                 return
             bulk = self._bulk
-            if bulk is not None and moved >= bulk.bulk_after and self._worker is None:
-                self._move(bulk)
+            if bulk is not None and moved >= bulk.bulk_after and bulk.admit(self):
+                self._go_threaded(bulk)
                 return
             if n < _SHORT_READ:
                 # The socket is very likely drained: another splice would only fail with
@@ -448,42 +422,145 @@ class SpliceRelay(Relay):
             return False
         return True
 
-    def _move(self, bulk: BulkLoops) -> None:
-        """Hand both directions to a worker thread (home thread; both pipes are empty or
-        not yet taken, the sockets' readers and writers move to the worker's loop)."""
-        self._bulk = None  # one try: stays here when no worker can start
-        worker = bulk.pick()
-        if worker is None:
-            return
-        # A pooled pipe goes back now: a worker never touches the pool.
-        for flow in (self._up, self._down):
-            if flow.pending == 0 and flow.pr >= 0 and not flow.grown:
-                self._unpipe(flow)
+    def _go_threaded(self, bulk: BulkThreads) -> None:
+        """Hand both directions to a thread each (loop thread; ``bulk`` has admitted us).
+
+        Whatever a direction holds in its pipe goes first, in order; an empty pooled pipe
+        goes back to the pool now (a threaded relay makes and closes its own).
+        """
+        self._bulk = None
+        self._placed = bulk
         for flow in (self._up, self._down):
             if flow.reading:
                 self._poll.remove_reader(flow.src)
+                flow.reading = False
             if flow.writing:
                 self._poll.remove_writer(flow.dst)
-        worker.relays += 1
-        self._worker = worker
-        self._loop = self._poll = worker.loop
-        try:
-            worker.loop.call_soon_threadsafe(self._resume)
-        except RuntimeError:  # the worker's loop is gone: back home
-            worker.relays -= 1
-            self._worker = None
-            self._loop, self._poll = self._home, self._home_poll
-            self._resume()
-
-    def _resume(self) -> None:
-        """Register the relay's readers and writers on its (new) loop's thread."""
-        if self._dead:
-            return
+                flow.writing = False
+            if flow.pr >= 0 and flow.pending == 0 and not flow.grown:
+                self._unpipe(flow)
         for flow in (self._up, self._down):
-            if flow.reading:
-                self._poll.add_reader(flow.src, self._readable, flow)
-            if flow.writing:
+            if flow.pr >= 0:
+                os.set_blocking(flow.pr, True)
+                os.set_blocking(flow.pw, True)
+        for sock in self._socks:
+            sock.setblocking(True)
+        self._lock = threading.Lock()
+        name = f"proxy-bulk-{self._up.src}"
+        threads = tuple(
+            threading.Thread(target=self._carry, args=(flow,), name=f"{name}-{side}", daemon=True)
+            for flow, side in ((self._up, "up"), (self._down, "down"))
+        )
+        self._threads = threads
+        self._left = 2
+        try:
+            threads[0].start()
+        except RuntimeError:  # no thread can start: stay on the loop thread
+            self._threads = None
+            self._left = 0
+            self._placed = None
+            bulk.release(self)
+            self._back_home()
+            return
+        try:
+            threads[1].start()
+        except RuntimeError:
+            self._why = "out of threads"
+            self._wake_threads()
+            self._ended_one()
+
+    def _back_home(self) -> None:
+        """Undo ``_go_threaded`` before any thread ran: non-blocking, loop callbacks."""
+        for sock in self._socks:
+            sock.setblocking(False)
+        for flow in (self._up, self._down):
+            if flow.pr >= 0:
+                os.set_blocking(flow.pr, False)
+                os.set_blocking(flow.pw, False)
+            if flow.pending:
                 self._poll.add_writer(flow.dst, self._writable, flow)
+                flow.writing = True
+            elif not flow.eof:
+                self._poll.add_reader(flow.src, self._readable, flow)
+                flow.reading = True
+
+    def _carry(self, flow: _Flow) -> None:
+        """One direction of a threaded relay, with blocking ``splice`` (its own thread).
+
+        Only this thread writes the direction's pipe, pending count and byte count. EOF
+        becomes ``shutdown(SHUT_WR)`` on the destination; an error shuts both sockets
+        down, which ends the other direction too.
+        """
+        try:
+            if flow.pr < 0:
+                flow.pr, flow.pw = os.pipe2(os.O_CLOEXEC)
+            if not flow.grown:
+                self._grow(flow)
+            while not self._dead:
+                while flow.pending:
+                    try:
+                        flow.pending -= os.splice(flow.pr, flow.dst, flow.pending)
+                    except OSError as exc:
+                        self._fail(f"write error: {os.strerror(exc.errno or errno.EIO)}")
+                        return
+                if flow.eof:
+                    break
+                try:
+                    n = os.splice(flow.src, flow.pw, self._chunk)
+                except OSError as exc:
+                    self._fail(f"read error: {os.strerror(exc.errno or errno.EIO)}")
+                    return
+                if n == 0:
+                    flow.eof = True
+                    break
+                flow.pending = n
+                if flow.count_up:
+                    self.bytes_up += n
+                else:
+                    self.bytes_down += n
+                self.last_active = time.monotonic()
+            if not self._dead:
+                with contextlib.suppress(OSError):  # the peer is gone: the other side sees it
+                    self._socks[1 if flow.count_up else 0].shutdown(socket.SHUT_WR)
+        except OSError as exc:  # pipe2: out of file descriptors
+            self._fail(f"could not relay: {os.strerror(exc.errno or errno.EIO)}")
+        finally:
+            self._ended_one()
+
+    def _fail(self, why: str) -> None:
+        """A thread met an error: keep the first reason, end both directions."""
+        if not self._why:
+            self._why = why
+        self._wake_threads()
+
+    def _wake_threads(self) -> None:
+        """Shut both sockets down: every blocked ``splice`` returns (EOF or EPIPE)."""
+        for sock in self._socks:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def _ended_one(self) -> None:
+        """A thread is done; the last one out has the loop thread finish the relay."""
+        assert self._lock is not None
+        with self._lock:
+            self._left -= 1
+            last = self._left == 0
+            orphan = self._orphan
+        if not last:
+            return
+        if orphan:  # the loop thread already reported the close and left the fds to us
+            self._close_fds()
+            return
+        try:
+            self._home.call_soon_threadsafe(self._threads_done)
+        except RuntimeError:  # the loop is closed: nobody else will close them
+            self._close_fds()
+
+    def _threads_done(self) -> None:
+        """Both directions have ended on their own (loop thread)."""
+        if self.closed:
+            return
+        self.close(self._why or "both directions finished")
 
     def _flush(self, flow: _Flow) -> bool:
         """Drain the pipe into the destination; False when it is full (backpressure)."""
@@ -518,11 +595,7 @@ class SpliceRelay(Relay):
 
     def trim(self) -> None:
         """Close the pipes of drained directions (an idle connection keeps only sockets)."""
-        if self._worker is not None and threading.get_ident() != self._worker.ident:
-            with contextlib.suppress(RuntimeError):  # the worker is gone
-                self._loop.call_soon_threadsafe(self.trim)
-            return
-        if self._dead:
+        if self._dead or self._threads is not None:  # a threaded relay's pipes are its own
             return
         for flow in (self._up, self._down):
             if flow.pending == 0 and flow.pr >= 0:
@@ -557,64 +630,53 @@ class SpliceRelay(Relay):
             self.close("both directions finished")
 
     def close(self, reason: str = "closed") -> None:
-        """See ``Relay.close``. From the loop thread while a worker owns the relay: the
-        worker closes the sockets and pipes, the loop thread waits for that (a few µs)
-        and then reports the close; the worker's own closes report through the loop."""
+        """See ``Relay.close`` (loop thread). A threaded relay's threads are woken by
+        shutting both sockets down and joined before any descriptor is closed; should one
+        not end within ``_CLOSE_WAIT`` s, the last thread out closes them instead."""
         if self.closed:
             return
-        worker = self._worker
-        if worker is None:
+        threads = self._threads
+        if threads is None:
             if not self._dead:
                 self._teardown()
                 self._closed(reason)
             return
-        if threading.get_ident() == worker.ident:
-            if self._dead:
-                return
-            self._teardown()
-            self.close_reason = reason  # for a close from the loop thread before the report
-            with contextlib.suppress(RuntimeError):  # the home loop is gone: no report
-                self._home.call_soon_threadsafe(self._report, reason)
-            return
-        if self._dead:  # closed by the worker, its report still queued: report now
-            self._report(self.close_reason or reason)
-            return
-        done = threading.Event()
-        try:
-            worker.loop.call_soon_threadsafe(self._teardown, done)
-        except RuntimeError:  # the worker's loop is gone: nobody else holds the sockets
-            self._teardown()
-        else:
-            done.wait(_CLOSE_WAIT)
-        self._report(reason)
-
-    def _teardown(self, done: threading.Event | None = None) -> None:
-        """Unregister and close the pipes and both sockets (on the owning thread)."""
-        try:
-            if self._dead:
-                return
-            self._dead = True
-            for flow in (self._up, self._down):
-                if flow.reading:
-                    self._poll.remove_reader(flow.src)
-                    flow.reading = False
-                if flow.writing:
-                    self._poll.remove_writer(flow.dst)
-                    flow.writing = False
-                self._unpipe(flow)
-            for sock in self._socks:
-                sock.close()
-        finally:
-            if done is not None:
-                done.set()
-
-    def _report(self, reason: str) -> None:
-        """Report the close once (home thread) and free the worker's slot."""
-        if self.closed:
-            return
-        if self._worker is not None:
-            self._worker.relays -= 1
+        self._dead = True
+        self._wake_threads()
+        for thread in threads:
+            if thread.ident is not None:  # started
+                thread.join(_CLOSE_WAIT)
+        assert self._lock is not None
+        with self._lock:
+            self._orphan = self._left > 0
+            orphan = self._orphan
+        if not orphan:
+            self._close_fds()
+        if self._placed is not None:
+            self._placed.release(self)
         self._closed(reason)
+
+    def _close_fds(self) -> None:
+        """Close the pipes and both sockets of a threaded relay (no thread runs on)."""
+        for flow in (self._up, self._down):
+            flow.pending = 0
+            self._unpipe(flow)
+        for sock in self._socks:
+            sock.close()
+
+    def _teardown(self) -> None:
+        """Unregister and close the pipes and both sockets (loop thread, no threads)."""
+        self._dead = True
+        for flow in (self._up, self._down):
+            if flow.reading:
+                self._poll.remove_reader(flow.src)
+                flow.reading = False
+            if flow.writing:
+                self._poll.remove_writer(flow.dst)
+                flow.writing = False
+            self._unpipe(flow)
+        for sock in self._socks:
+            sock.close()
 
 
 class _Side(asyncio.BufferedProtocol):

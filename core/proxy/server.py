@@ -40,7 +40,7 @@ from core.proxy.pac import PacTargets
 from core.proxy.peer import Owner, PeerLookup, SplitLookup, current_owner, default_lookup
 from core.proxy.peer.owner import uid_owner
 from core.proxy.reactor import NOT_STARTED, EpollReactor, make_poller
-from core.proxy.relay import BulkLoops, PipePool, splice_available
+from core.proxy.relay import BulkThreads, PipePool, splice_available
 from core.proxy.serving import ReverseLookup
 
 __all__ = ["EventCallback", "ProxyServer"]
@@ -182,7 +182,7 @@ class ProxyServer(Listeners):
         self._pipes = PipePool(self._limits.chunk_size) if use_splice else None
         limits = self._limits
         self._bulk = (
-            BulkLoops(limits.bulk_threads, limits.bulk_after)
+            BulkThreads(limits.bulk_threads, limits.bulk_after)
             if use_splice and limits.bulk_threads
             else None
         )
@@ -290,7 +290,7 @@ class ProxyServer(Listeners):
         if self._pipes is not None:
             self._pipes.clear()
         if self._bulk is not None:
-            self._bulk.close()  # after the relays: a worker's are closed and reported
+            self._bulk.close()  # after the relays: none should be left
         if isinstance(self._poll, EpollReactor):
             self._poll.close()
 

@@ -41,7 +41,7 @@ from core.proxy.model import EventKind
 from core.proxy.normalize import is_ip, normalize_host, normalize_port
 from core.proxy.pac import PacTargets, parse_pac_targets, render_pac
 from core.proxy.peer import Owner, PeerInfo
-from core.proxy.relay import BufferedRelay, BulkLoops, PipePool, Relay, SpliceRelay
+from core.proxy.relay import BufferedRelay, BulkThreads, PipePool, Relay, SpliceRelay
 from core.text import safe_line
 
 __all__ = ["LOOPED", "PROTOCOL_TRANSPARENT", "PeerSlot", "ReverseLookup", "Serving", "app_of"]
@@ -124,7 +124,7 @@ class Serving(Bookkeeping):
     _ranges: RangesSource | None
     _scopes: ResourceScopes
     _pipes: PipePool | None  # empty splice pipes for the next relays
-    _bulk: BulkLoops | None  # worker threads for bulk splice relays
+    _bulk: BulkThreads | None  # the cap on threaded bulk splice relays
     _handshakes: set[asyncio.Task[None]]  # connection tasks (after the handshake)
     _dials: dict[_Dialling, None]  # callback connects in progress (insertion order)
     # The fd of a client whose handshake reader is still registered while its target is

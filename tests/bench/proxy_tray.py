@@ -99,7 +99,7 @@ def run_ours(port_file: str, relay: str) -> None:
             limits=Limits(
                 relay=relay,  # type: ignore[arg-type]
                 max_connections=20000,
-                # A/B of the bulk worker threads (0: everything on the proxy's loop thread)
+                # A/B of threaded bulk relays (0: every relay stays on the proxy's loop thread)
                 bulk_threads=int(os.environ.get("BENCH_BULK_THREADS", Limits().bulk_threads)),
             ),
             hosts=("127.0.0.1",),

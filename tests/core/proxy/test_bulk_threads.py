@@ -1,17 +1,19 @@
-"""Bulk splice relays on worker threads (issue 22): ``relay.BulkLoops``.
+"""Bulk splice relays on their own threads (issue 22): ``relay.BulkThreads``.
 
-A relay that has moved ``bulk_after`` bytes in one direction moves to one of a few worker
-threads. These tests drive real sockets through the proxy and check that the move keeps
-every behaviour of the loop-thread relay: bytes exact and never crossing streams,
-half-close, byte counts, the thread bound, short connections never moved, and closes
-from the loop thread (revocation, the idle sweep, ``stop``) that are immediate, with no
-descriptor or thread left behind; hostile ends (a reset in the middle of a bulk stream)
-too.
+A relay that has moved ``bulk_after`` bytes in one direction is carried from then on by a
+thread per direction with blocking ``splice``, while the cap (``bulk_threads``) allows.
+These tests drive real sockets through the proxy and check that the move keeps every
+behaviour of the loop-thread relay: bytes exact and never crossing streams, half-close,
+byte counts, the cap (relays past it stay on the loop and move once a place frees), short
+connections never moved, and closes from the loop thread (revocation, the idle sweep,
+``stop``) that are immediate even while a thread is blocked, with no descriptor or thread
+left behind; hostile ends (a reset in the middle of a bulk stream) too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import socket
@@ -93,7 +95,7 @@ async def _pump(r: asyncio.StreamReader, w: asyncio.StreamWriter, payload: bytes
     return got
 
 
-async def test_bulk_moves_to_a_worker_exact_bytes_half_close_and_counts(
+async def test_bulk_goes_threaded_exact_bytes_half_close_and_counts(
     echo: EchoServer,
 ) -> None:
     echo.after_eof = b"after-eof"
@@ -107,20 +109,28 @@ async def test_bulk_moves_to_a_worker_exact_bytes_half_close_and_counts(
         )
         (relay,) = _relays(server)
         assert relay.threaded  # moved once past bulk_after
+        assert len(_bulk_threads()) == 2  # one per direction
         assert relay.bytes_up == relay.bytes_down == len(payload)
-        # Half-close on the worker: EOF goes through, the answer after it still arrives.
+        # The idle sweep's trim must leave a threaded relay's pipes alone.
+        relay.trim()
+        more = os.urandom(1 << 20)
+        assert await _pump(r, w, more) == more
+        # Half-close on the threads: EOF goes through, the answer after it still arrives.
         w.write_eof()
         assert await r.read() == b"after-eof"
         w.close()
         await _until(lambda: not server._relays)  # reported back on the loop thread
+        total = len(payload) + len(more)
         count = server.counters().resources["loop"]
-        assert count.bytes_up == len(payload)
-        assert count.bytes_down == len(payload) + len(b"after-eof")
+        assert count.bytes_up == total
+        assert count.bytes_down == total + len(b"after-eof")
         assert count.active == 0
         assert relay.close_reason == "both directions finished"
+        assert not _bulk_threads()  # the threads end with their relay, not at stop
+        assert server._bulk is not None
+        assert len(server._bulk) == 0
     finally:
         await server.stop()
-    assert not _bulk_threads()  # stop ends the workers
 
 
 async def test_short_connections_never_pay_a_thread(echo: EchoServer) -> None:
@@ -141,29 +151,106 @@ async def test_short_connections_never_pay_a_thread(echo: EchoServer) -> None:
         await server.stop()
 
 
-async def test_many_streams_share_few_threads_and_never_mix_bytes(echo: EchoServer) -> None:
-    server, _decider, _events = await _proxy(echo)
+async def test_the_cap_keeps_the_rest_on_the_loop_until_a_place_frees(
+    echo: EchoServer,
+) -> None:
+    # Room for two threaded relays (two threads each); four bulk streams.
+    server, _decider, _events = await _proxy(echo, bulk_threads=4)
     try:
-        streams = [await socks_open(server.port, "127.0.0.1", echo.port) for _ in range(8)]
-        payloads = [os.urandom((1 << 20) + i * 4099) for i in range(8)]
+        streams = [await socks_open(server.port, "127.0.0.1", echo.port) for _ in range(4)]
+        payloads = [os.urandom((1 << 20) + i * 4099) for i in range(4)]
         got = await asyncio.gather(
             *(_pump(r, w, p) for (_c, r, w), p in zip(streams, payloads, strict=True))
         )
-        assert got == payloads
-        assert all(relay.threaded for relay in _relays(server))
+        assert got == payloads  # exact, and never mixed between streams
+        relays = _relays(server)
+        threaded = [relay for relay in relays if relay.threaded]
+        assert len(threaded) == 2
         assert server._bulk is not None
-        assert len(server._bulk) == 2  # bounded: eight bulk streams, two threads
-        assert len(_bulk_threads()) == 2
-        for _c, _r, w in streams:
+        assert len(server._bulk) == 4
+        assert len(_bulk_threads()) == 4
+        # The threaded streams end: their places free up, and the next bulk bytes of the
+        # streams on the loop take them.
+        ends = [w for (_c, _r, w), relay in zip(streams, relays, strict=True) if relay.threaded]
+        assert len(ends) == 2
+        for w in ends:
+            w.close()
+        await _until(lambda: all(relay.closed for relay in threaded))
+        await _until(lambda: not _bulk_threads())
+        rest = [
+            (r, w) for (_c, r, w), relay in zip(streams, relays, strict=True) if not relay.threaded
+        ]
+        for r, w in rest:
+            data = os.urandom(1 << 20)
+            assert await _pump(r, w, data) == data
+        assert all(relay.threaded for relay in _relays(server))
+        assert len(_bulk_threads()) == 4
+        for _r, w in rest:
             w.close()
         await _until(lambda: not server._relays)
-        # Both threads' slots are free again: the next bulk relay goes to one of them.
-        assert all(worker.relays == 0 for worker in server._bulk._workers)
+        await _until(lambda: not _bulk_threads())
+        assert len(server._bulk) == 0
     finally:
         await server.stop()
 
 
-async def test_revocation_closes_a_worker_relay_before_reevaluate_returns(
+async def test_close_wakes_threads_blocked_on_a_peer_that_stopped_reading() -> None:
+    """An upstream that never reads: the up thread blocks in ``splice`` on a full socket
+    buffer. A revocation still closes at once, joins both threads and frees every fd."""
+    sink = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    sink.setblocking(False)
+    decider = TableDecider([("loop", (), ("127.0.0.0/8",), (sink.getsockname()[1],))])
+    server = ProxyServer(
+        decider,
+        host_uid=os.getuid(),
+        limits=Limits(relay="splice", bulk_threads=2, bulk_after=_BULK_AFTER),
+    )
+    await server.start(0)
+    try:
+        code, _r, w = await socks_open(server.port, "127.0.0.1", sink.getsockname()[1])
+        assert code == 0
+
+        def take() -> bool:
+            with contextlib.suppress(BlockingIOError):
+                accepted.append(sink.accept()[0])
+            return bool(accepted)
+
+        await _until(take)
+        blob = os.urandom(1 << 20)
+
+        async def flood() -> None:
+            while True:
+                w.write(blob)
+                await w.drain()
+
+        flooding = asyncio.create_task(flood())
+        await _until(lambda: any(relay.threaded for relay in _relays(server)))
+        (relay,) = _relays(server)
+        moved = -1
+        while moved != relay.bytes_up:  # until the up thread is stuck on the full sink
+            moved = relay.bytes_up
+            await asyncio.sleep(0.2)
+        assert len(_bulk_threads()) == 2
+        fds = relay._up.src, relay._down.src, relay._up.pr, relay._up.pw
+        decider.rules.clear()
+        assert server.reevaluate() == 1
+        assert relay.closed
+        assert not _bulk_threads()  # joined before reevaluate returned
+        for fd in fds:
+            with pytest.raises(OSError):
+                os.fstat(fd)
+        with pytest.raises((ConnectionError, OSError)):
+            await asyncio.wait_for(flooding, 5)
+        w.close()
+    finally:
+        await server.stop()
+        for conn in accepted:
+            conn.close()
+        sink.close()
+
+
+async def test_revocation_closes_a_threaded_relay_before_reevaluate_returns(
     echo: EchoServer,
 ) -> None:
     server, decider, events = await _proxy(echo)
@@ -180,6 +267,7 @@ async def test_revocation_closes_a_worker_relay_before_reevaluate_returns(
         assert relay.closed
         assert relay.close_reason.startswith("revoked:")
         assert not server._relays
+        assert not _bulk_threads()
         for fd in fds:
             with pytest.raises(OSError):
                 os.fstat(fd)
@@ -193,7 +281,7 @@ async def test_revocation_closes_a_worker_relay_before_reevaluate_returns(
         await server.stop()
 
 
-async def test_the_idle_sweep_closes_a_worker_relay(echo: EchoServer) -> None:
+async def test_the_idle_sweep_closes_a_threaded_relay(echo: EchoServer) -> None:
     server, _decider, _events = await _proxy(echo, idle_timeout=0.6)
     try:
         code, r, w = await socks_open(server.port, "127.0.0.1", echo.port)
@@ -203,6 +291,7 @@ async def test_the_idle_sweep_closes_a_worker_relay(echo: EchoServer) -> None:
         assert relay.threaded
         await _until(lambda: relay.closed)
         assert relay.close_reason == "idle timeout"
+        assert not _bulk_threads()
         assert await asyncio.wait_for(r.read(), 5) == b""
         w.close()
     finally:
@@ -210,12 +299,12 @@ async def test_the_idle_sweep_closes_a_worker_relay(echo: EchoServer) -> None:
 
 
 async def test_stop_and_resets_during_bulk_leave_nothing(echo: EchoServer) -> None:
-    server, _decider, _events = await _proxy(echo)
+    server, _decider, _events = await _proxy(echo, bulk_threads=8)
     await asyncio.sleep(0.05)
     before = _open_fds()
     threads_before = threading.active_count()
     try:
-        # A client that resets in the middle of a bulk stream on a worker.
+        # A client that resets in the middle of a bulk stream on threads.
         code, r, w = await socks_open(server.port, "127.0.0.1", echo.port)
         assert code == 0
         await _pump(r, w, os.urandom(1 << 20))
@@ -223,9 +312,11 @@ async def test_stop_and_resets_during_bulk_leave_nothing(echo: EchoServer) -> No
         sock = w.get_extra_info("socket")
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         w.write(os.urandom(1 << 20))
+        (reset,) = _relays(server)
         w.transport.abort()  # RST with data in flight
         await _until(lambda: not server._relays)
-        # Streams busy on workers while the proxy stops.
+        assert reset.close_reason.startswith(("read error:", "write error:")), reset.close_reason
+        # Streams busy on threads while the proxy stops.
         streams = [await socks_open(server.port, "127.0.0.1", echo.port) for _ in range(4)]
         for _c, r, w in streams:
             await _pump(r, w, os.urandom(300 << 10))
@@ -245,7 +336,7 @@ async def test_stop_and_resets_during_bulk_leave_nothing(echo: EchoServer) -> No
     assert threading.active_count() <= threads_before
 
 
-async def test_no_worker_threads_when_disabled(echo: EchoServer) -> None:
+async def test_no_threads_when_disabled(echo: EchoServer) -> None:
     server, _decider, _events = await _proxy(echo, bulk_threads=0)
     try:
         code, r, w = await socks_open(server.port, "127.0.0.1", echo.port)
@@ -259,7 +350,9 @@ async def test_no_worker_threads_when_disabled(echo: EchoServer) -> None:
         await server.stop()
 
 
-@pytest.mark.parametrize("values", [{"bulk_threads": -1}, {"bulk_threads": 65}, {"bulk_after": -1}])
+@pytest.mark.parametrize(
+    "values", [{"bulk_threads": -1}, {"bulk_threads": 1025}, {"bulk_after": -1}]
+)
 def test_nonsense_bulk_limits_are_refused(values: dict[str, int]) -> None:
     with pytest.raises(ProxyConfigError):
         Limits(**values)  # type: ignore[arg-type]
