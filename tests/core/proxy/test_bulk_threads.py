@@ -336,6 +336,42 @@ async def test_stop_and_resets_during_bulk_leave_nothing(echo: EchoServer) -> No
     assert threading.active_count() <= threads_before
 
 
+async def test_closes_racing_the_threads_own_end_leave_nothing(echo: EchoServer) -> None:
+    """The client ends a threaded stream while the loop revokes it, at varying moments:
+    each relay closes once, and no thread or descriptor is left."""
+    server, decider, _events = await _proxy(echo, bulk_threads=8)
+    await asyncio.sleep(0.05)
+    before = _open_fds()
+    rules = list(decider.rules)
+    try:
+        for i in range(20):
+            decider.rules[:] = rules
+            code, r, w = await socks_open(server.port, "127.0.0.1", echo.port)
+            assert code == 0
+            await _pump(r, w, os.urandom(200 << 10))
+            (relay,) = _relays(server)
+            assert relay.threaded
+            w.write(os.urandom(256 << 10))
+            if i % 2:
+                w.write_eof()
+            else:
+                w.transport.abort()
+            await asyncio.sleep(0.0005 * (i % 5))
+            decider.rules.clear()
+            server.reevaluate()
+            await _until(lambda: not server._relays)
+            assert relay.closed
+            await _until(lambda: not _bulk_threads())
+            w.close()
+        count = server.counters().resources["loop"]
+        assert count.connections == 20
+        assert count.active == 0
+    finally:
+        await server.stop()
+    await asyncio.sleep(0.1)
+    assert _open_fds() <= before + 6  # the echo server's own sockets at most
+
+
 async def test_no_threads_when_disabled(echo: EchoServer) -> None:
     server, _decider, _events = await _proxy(echo, bulk_threads=0)
     try:
