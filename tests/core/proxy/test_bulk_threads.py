@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from core.proxy import Limits, ProxyServer
+from core.proxy import relay as relay_module
 from core.proxy.errors import ProxyConfigError
 from core.proxy.model import EventKind, ProxyEvent
 from core.proxy.relay import SpliceRelay, splice_available
@@ -49,8 +50,14 @@ def _open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def _bulk_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("proxy-bulk-")]
+def _bulk_threads() -> list[str]:
+    """The process's OS threads that carry bulk relays (they name themselves)."""
+    names = []
+    for task in os.listdir("/proc/self/task"):
+        with contextlib.suppress(OSError):  # ended meanwhile
+            with open(f"/proc/self/task/{task}/comm") as f:
+                names.append(f.read().strip())
+    return [name for name in names if name == "proxy-bulk"]
 
 
 async def _proxy(
@@ -126,7 +133,7 @@ async def test_bulk_goes_threaded_exact_bytes_half_close_and_counts(
         assert count.bytes_down == total + len(b"after-eof")
         assert count.active == 0
         assert relay.close_reason == "both directions finished"
-        assert not _bulk_threads()  # the threads end with their relay, not at stop
+        await _until(lambda: not _bulk_threads())  # the threads end with their relay, not at stop
         assert server._bulk is not None
         assert len(server._bulk) == 0
     finally:
@@ -146,7 +153,7 @@ async def test_short_connections_never_pay_a_thread(echo: EchoServer) -> None:
             await w.wait_closed()
         assert server._bulk is not None
         assert len(server._bulk) == 0
-        assert not _bulk_threads()
+        await _until(lambda: not _bulk_threads())
     finally:
         await server.stop()
 
@@ -236,10 +243,10 @@ async def test_close_wakes_threads_blocked_on_a_peer_that_stopped_reading() -> N
         decider.rules.clear()
         assert server.reevaluate() == 1
         assert relay.closed
-        assert not _bulk_threads()  # joined before reevaluate returned
-        for fd in fds:
+        for fd in fds:  # closed before reevaluate returned: the threads had let go of them
             with pytest.raises(OSError):
                 os.fstat(fd)
+        await _until(lambda: not _bulk_threads())  # and they exit right after
         with pytest.raises((ConnectionError, OSError)):
             await asyncio.wait_for(flooding, 5)
         w.close()
@@ -267,7 +274,7 @@ async def test_revocation_closes_a_threaded_relay_before_reevaluate_returns(
         assert relay.closed
         assert relay.close_reason.startswith("revoked:")
         assert not server._relays
-        assert not _bulk_threads()
+        await _until(lambda: not _bulk_threads())
         for fd in fds:
             with pytest.raises(OSError):
                 os.fstat(fd)
@@ -281,6 +288,44 @@ async def test_revocation_closes_a_threaded_relay_before_reevaluate_returns(
         await server.stop()
 
 
+async def test_a_close_that_cannot_wait_leaves_the_fds_to_the_last_thread(
+    echo: EchoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Should the threads not end in time, the close is still reported at once, and the
+    last thread out closes the descriptors: never before it, never twice."""
+    monkeypatch.setattr(relay_module, "_CLOSE_WAIT", 0.05)
+    held = threading.Event()  # the threads are held just before they let go of the fds
+    ended_one = SpliceRelay._ended_one
+
+    def slow_end(self: SpliceRelay) -> None:
+        held.wait(10)
+        ended_one(self)
+
+    monkeypatch.setattr(SpliceRelay, "_ended_one", slow_end)
+    server, decider, _events = await _proxy(echo)
+    try:
+        code, r, w = await socks_open(server.port, "127.0.0.1", echo.port)
+        assert code == 0
+        await _pump(r, w, os.urandom(1 << 20))
+        (relay,) = _relays(server)
+        assert relay.threaded
+        socks = relay._socks
+        decider.rules.clear()
+        assert server.reevaluate() == 1
+        assert relay.closed  # reported after _CLOSE_WAIT, not after the threads
+        assert not server._relays
+        assert all(sock.fileno() != -1 for sock in socks)  # not closed under a thread
+        held.set()
+        await _until(lambda: all(sock.fileno() == -1 for sock in socks))
+        await _until(lambda: not _bulk_threads())
+        with pytest.raises((ConnectionError, asyncio.IncompleteReadError)):
+            await asyncio.wait_for(r.readexactly(1 << 20), 5)
+        w.close()
+    finally:
+        held.set()
+        await server.stop()
+
+
 async def test_the_idle_sweep_closes_a_threaded_relay(echo: EchoServer) -> None:
     server, _decider, _events = await _proxy(echo, idle_timeout=0.6)
     try:
@@ -291,7 +336,7 @@ async def test_the_idle_sweep_closes_a_threaded_relay(echo: EchoServer) -> None:
         assert relay.threaded
         await _until(lambda: relay.closed)
         assert relay.close_reason == "idle timeout"
-        assert not _bulk_threads()
+        await _until(lambda: not _bulk_threads())
         assert await asyncio.wait_for(r.read(), 5) == b""
         w.close()
     finally:
@@ -302,7 +347,7 @@ async def test_stop_and_resets_during_bulk_leave_nothing(echo: EchoServer) -> No
     server, _decider, _events = await _proxy(echo, bulk_threads=8)
     await asyncio.sleep(0.05)
     before = _open_fds()
-    threads_before = threading.active_count()
+    threads_before = len(os.listdir("/proc/self/task"))
     try:
         # A client that resets in the middle of a bulk stream on threads.
         code, r, w = await socks_open(server.port, "127.0.0.1", echo.port)
@@ -326,14 +371,14 @@ async def test_stop_and_resets_during_bulk_leave_nothing(echo: EchoServer) -> No
     finally:
         await server.stop()
     assert not server._relays
-    assert not _bulk_threads()
+    await _until(lambda: not _bulk_threads())
     for _c, r, w in streams:
         with pytest.raises((ConnectionError, asyncio.IncompleteReadError)):
             await asyncio.wait_for(r.readexactly(4 << 20), 5)
         w.close()
     await asyncio.sleep(0.1)
     assert _open_fds() <= before + 6  # the echo server's own sockets at most
-    assert threading.active_count() <= threads_before
+    assert len(os.listdir("/proc/self/task")) <= threads_before
 
 
 async def test_closes_racing_the_threads_own_end_leave_nothing(echo: EchoServer) -> None:
