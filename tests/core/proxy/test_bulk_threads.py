@@ -50,14 +50,25 @@ def _open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def _bulk_threads() -> list[str]:
-    """The process's OS threads that carry bulk relays (they name themselves)."""
-    names = []
+def _threads_named(name: str) -> list[int]:
+    """The process's OS threads (ids) with that name (bulk threads name themselves)."""
+    ids = []
     for task in os.listdir("/proc/self/task"):
         with contextlib.suppress(OSError):  # ended meanwhile
             with open(f"/proc/self/task/{task}/comm") as f:
-                names.append(f.read().strip())
-    return [name for name in names if name == "proxy-bulk"]
+                if f.read().strip() == name:
+                    ids.append(int(task))
+    return ids
+
+
+def _bulk_threads() -> list[int]:
+    """Threads carrying a bulk relay's direction now."""
+    return _threads_named("proxy-bulk")
+
+
+def _parked() -> list[int]:
+    """Bulk threads parked for the next bulk relay."""
+    return _threads_named("proxy-bulk-idle")
 
 
 async def _proxy(
@@ -133,7 +144,8 @@ async def test_bulk_goes_threaded_exact_bytes_half_close_and_counts(
         assert count.bytes_down == total + len(b"after-eof")
         assert count.active == 0
         assert relay.close_reason == "both directions finished"
-        await _until(lambda: not _bulk_threads())  # the threads end with their relay, not at stop
+        await _until(lambda: not _bulk_threads())  # the threads let go with their relay
+        await _until(lambda: len(_parked()) == 2)  # and park for the next one
         assert server._bulk is not None
         assert len(server._bulk) == 0
     finally:
@@ -371,7 +383,7 @@ async def test_stop_and_resets_during_bulk_leave_nothing(echo: EchoServer) -> No
     finally:
         await server.stop()
     assert not server._relays
-    await _until(lambda: not _bulk_threads())
+    await _until(lambda: not _bulk_threads() and not _parked())
     for _c, r, w in streams:
         with pytest.raises((ConnectionError, asyncio.IncompleteReadError)):
             await asyncio.wait_for(r.readexactly(4 << 20), 5)
@@ -415,6 +427,57 @@ async def test_closes_racing_the_threads_own_end_leave_nothing(echo: EchoServer)
         await server.stop()
     await asyncio.sleep(0.1)
     assert _open_fds() <= before + 6  # the echo server's own sockets at most
+
+
+async def test_parked_threads_carry_the_next_bulk_relays_then_end(echo: EchoServer) -> None:
+    """A bulk relay's threads park when it ends; the next bulk relay takes them instead of
+    starting new ones; parked threads end after ``idle_wait``, and at ``stop``."""
+    server, _decider, _events = await _proxy(echo, bulk_threads=8)
+    try:
+        assert server._bulk is not None
+        server._bulk.idle_wait = 1.0
+        code, r, w = await socks_open(server.port, "127.0.0.1", echo.port)
+        assert code == 0
+        await _pump(r, w, os.urandom(1 << 20))
+        first = sorted(_bulk_threads())
+        assert len(first) == 2
+        w.close()
+        await _until(lambda: sorted(_parked()) == first)
+        code, r, w = await socks_open(server.port, "127.0.0.1", echo.port)
+        assert code == 0
+        payload = os.urandom(2 << 20)
+        assert await _pump(r, w, payload) == payload
+        assert sorted(_bulk_threads()) == first  # the same two OS threads, no new ones
+        assert not _parked()
+        w.close()
+        await _until(lambda: sorted(_parked()) == first)
+        await _until(lambda: not _parked(), timeout=5)  # idle_wait ran out: they end
+        code, r, w = await socks_open(server.port, "127.0.0.1", echo.port)
+        assert code == 0
+        await _pump(r, w, os.urandom(1 << 20))
+        assert len(_bulk_threads()) == 2  # new threads again
+        w.close()
+        await _until(lambda: len(_parked()) == 2)
+    finally:
+        await server.stop()
+    await _until(lambda: not _parked())  # stop ends the parked threads
+
+
+async def test_parked_and_busy_threads_stay_within_the_cap(echo: EchoServer) -> None:
+    server, _decider, _events = await _proxy(echo, bulk_threads=4)
+    try:
+        for _ in range(3):
+            streams = [await socks_open(server.port, "127.0.0.1", echo.port) for _ in range(3)]
+            await asyncio.gather(*(_pump(r, w, os.urandom(1 << 20)) for _c, r, w in streams))
+            assert len(_bulk_threads()) + len(_parked()) <= 4
+            for _c, _r, w in streams:
+                w.close()
+            await _until(lambda: not server._relays)
+            await _until(lambda: not _bulk_threads())
+            assert len(_parked()) <= 4
+    finally:
+        await server.stop()
+    await _until(lambda: not _parked())
 
 
 async def test_no_threads_when_disabled(echo: EchoServer) -> None:
