@@ -536,12 +536,7 @@ class SpliceRelay(Relay):
         self._bulk = None
         self._placed = bulk
         for flow in (self._up, self._down):
-            if flow.reading:
-                self._poll.remove_reader(flow.src)
-                flow.reading = False
-            if flow.writing:
-                self._poll.remove_writer(flow.dst)
-                flow.writing = False
+            self._unregister(flow)
             if flow.pr >= 0 and flow.pending == 0 and not flow.grown:
                 self._unpipe(flow)
         for flow in (self._up, self._down):
@@ -779,15 +774,19 @@ class SpliceRelay(Relay):
         """Unregister and close the pipes and both sockets (loop thread, no threads)."""
         self._dead = True
         for flow in (self._up, self._down):
-            if flow.reading:
-                self._poll.remove_reader(flow.src)
-                flow.reading = False
-            if flow.writing:
-                self._poll.remove_writer(flow.dst)
-                flow.writing = False
+            self._unregister(flow)
             self._unpipe(flow)
         for sock in self._socks:
             sock.close()
+
+    def _unregister(self, flow: _Flow) -> None:
+        """Take the direction's reader and writer off the poller."""
+        if flow.reading:
+            self._poll.remove_reader(flow.src)
+            flow.reading = False
+        if flow.writing:
+            self._poll.remove_writer(flow.dst)
+            flow.writing = False
 
 
 class _Side(asyncio.BufferedProtocol):

@@ -113,6 +113,18 @@ async def _pump(r: asyncio.StreamReader, w: asyncio.StreamWriter, payload: bytes
     return got
 
 
+async def _threaded_stream(
+    server: _Server, echo: EchoServer
+) -> tuple[SpliceRelay, asyncio.StreamReader, asyncio.StreamWriter]:
+    """A stream through the proxy that has moved 1 MiB each way, now on its threads."""
+    code, r, w = await socks_open(server.port, "127.0.0.1", echo.port)
+    assert code == 0
+    await _pump(r, w, os.urandom(1 << 20))
+    (relay,) = _relays(server)
+    assert relay.threaded
+    return relay, r, w
+
+
 async def test_bulk_goes_threaded_exact_bytes_half_close_and_counts(
     echo: EchoServer,
 ) -> None:
@@ -274,11 +286,7 @@ async def test_revocation_closes_a_threaded_relay_before_reevaluate_returns(
 ) -> None:
     server, decider, events = await _proxy(echo)
     try:
-        code, r, w = await socks_open(server.port, "127.0.0.1", echo.port)
-        assert code == 0
-        await _pump(r, w, os.urandom(1 << 20))
-        (relay,) = _relays(server)
-        assert relay.threaded
+        relay, r, w = await _threaded_stream(server, echo)
         fds = relay._up.src, relay._down.src
         decider.rules.clear()  # deny from now on
         assert server.reevaluate() == 1
@@ -286,10 +294,10 @@ async def test_revocation_closes_a_threaded_relay_before_reevaluate_returns(
         assert relay.closed
         assert relay.close_reason.startswith("revoked:")
         assert not server._relays
-        await _until(lambda: not _bulk_threads())
         for fd in fds:
             with pytest.raises(OSError):
                 os.fstat(fd)
+        await _until(lambda: not _bulk_threads())
         await _until(lambda: [e.kind for e in events].count(EventKind.REVOKED) == 1)
         # The client sees the end, and no byte gets through any more.
         w.write(b"x" * 1000)
@@ -316,11 +324,7 @@ async def test_a_close_that_cannot_wait_leaves_the_fds_to_the_last_thread(
     monkeypatch.setattr(SpliceRelay, "_ended_one", slow_end)
     server, decider, _events = await _proxy(echo)
     try:
-        code, r, w = await socks_open(server.port, "127.0.0.1", echo.port)
-        assert code == 0
-        await _pump(r, w, os.urandom(1 << 20))
-        (relay,) = _relays(server)
-        assert relay.threaded
+        relay, r, w = await _threaded_stream(server, echo)
         socks = relay._socks
         decider.rules.clear()
         assert server.reevaluate() == 1
@@ -341,11 +345,7 @@ async def test_a_close_that_cannot_wait_leaves_the_fds_to_the_last_thread(
 async def test_the_idle_sweep_closes_a_threaded_relay(echo: EchoServer) -> None:
     server, _decider, _events = await _proxy(echo, idle_timeout=0.6)
     try:
-        code, r, w = await socks_open(server.port, "127.0.0.1", echo.port)
-        assert code == 0
-        await _pump(r, w, os.urandom(1 << 20))
-        (relay,) = _relays(server)
-        assert relay.threaded
+        relay, r, w = await _threaded_stream(server, echo)
         await _until(lambda: relay.closed)
         assert relay.close_reason == "idle timeout"
         await _until(lambda: not _bulk_threads())
