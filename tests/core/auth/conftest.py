@@ -95,8 +95,12 @@ class NpmProvider:
 _START_WAIT = 15.0  # seconds; a normal start takes about 0.4 s
 
 
-def start_npm_provider(port: int = 0, *extra: str) -> NpmProvider:
+def start_npm_provider(port: int = 0, **options: str) -> NpmProvider:
     """Start the node provider and wait for its one JSON line.
+
+    ``options`` become ``--name=value`` (underscores to dashes): the ``=`` form because a
+    value that starts with a dash (a random secret can) is otherwise refused by node's
+    ``parseArgs`` as ambiguous.
 
     It starts in about 0.4 s. Once in CI a start printed nothing for a whole minute, so a
     start that says nothing within ``_START_WAIT`` s is killed and tried once more, and a
@@ -111,7 +115,13 @@ def start_npm_provider(port: int = 0, *extra: str) -> NpmProvider:
     for _attempt in range(2):
         with tempfile.TemporaryFile() as errors:
             proc = subprocess.Popen(
-                ["node", "server.js", "--port", str(port), "--client-id", CLIENT_ID, *extra],
+                [
+                    "node",
+                    "server.js",
+                    f"--port={port}",
+                    f"--client-id={CLIENT_ID}",
+                    *(f"--{name.replace('_', '-')}={value}" for name, value in options.items()),
+                ],
                 cwd=NPM_TOOL,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,

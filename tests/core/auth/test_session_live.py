@@ -62,7 +62,7 @@ class TimeMachine:
 @pytest.fixture
 async def short_lived() -> AsyncIterator[NpmProvider]:
     """Access tokens that live 75 s (the issue's provider)."""
-    provider = start_npm_provider(0, "--access-ttl", "75")
+    provider = start_npm_provider(0, access_ttl="75")
     try:
         yield provider
     finally:
@@ -154,7 +154,7 @@ async def test_short_lived_tokens_really_expire_and_the_session_lives_on(
 ) -> None:
     """Real time, 3 s access tokens: three real refreshes, each before the token ran out,
     and no request refused meanwhile."""
-    provider = start_npm_provider(0, "--access-ttl", "3")
+    provider = start_npm_provider(0, access_ttl="3")
     live = npm_live(provider)
     client = make_client(live)
     session = Session(client, SecretStore(backend=memory_keyring))
