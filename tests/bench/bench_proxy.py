@@ -1,7 +1,7 @@
 """Benchmark of the local proxy as the tray runs it, against microsocks, direct loopback and
 a C splice forwarder, with two independent load generators.
 
-Run: ``bash scripts/bench.sh proxy`` (about 4 minutes; ``--quick`` checks the harness in
+Run: ``bash scripts/bench.sh proxy`` (about 5 minutes, 7 rounds; ``--quick`` checks the harness in
 about a minute, ``--rounds=N`` for more rounds, ``--all`` adds the other relay variants,
 pproxy and socat). Needs a C compiler: the C load generator, sink and splice forwarder
 (``tests/bench/cload/``) are built from source at run time. Everything runs on loopback.
@@ -10,7 +10,12 @@ Targets: ``direct`` (generator to sink), ``ours (tray)`` (``ProxyServer`` on its
 thread beside a Qt loop, ``ProxyThread``, as the tray ships it; real peer identity per
 connection, decisions from a loaded ``PolicyEngine`` with a signed 1,000-rule bundle:
 ``proxy_tray``), ``microsocks`` and ``splice fwd (C)``, a
-minimal C forwarder with splice(2): the relay limit, what any relay reaches here.
+minimal C forwarder with splice(2): the relay limit, what any relay reaches here. A second
+instance of that forwarder, ``splice fwd (C, 2nd)``, runs the bulk rows as a control: two
+identical forwarders differ from round to round by as much as the target's margin
+(0.86-1.17x in one round, medians 0.96-1.08x over 9-10 rounds, on 2 vCPUs), so the bulk
+reference is the mean of the two in each round, and the control's ratio to the first is
+printed as the noise floor of that run.
 
 Generators: the C generator (``loadgen``: pthreads, one connection per request) and the
 project's Python generator (one selector loop); both talk to the C sink. A transaction
@@ -93,6 +98,10 @@ def peer_identity(rounds: int) -> dict[str, float]:
 
 # --------------------------------------------------------------------------- rounds
 
+FWD = "splice fwd (C)"
+FWD_CONTROL = "splice fwd (C, 2nd)"  # a second, identical forwarder: the bulk rows' control
+FWD_REF = "splice fwd (mean of 2)"  # the bulk reference: both forwarders' mean in a round
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -129,7 +138,14 @@ class Results:
         return self.values[(gen, metric)].get(target, [])
 
     def ratio(self, gen: str, metric: str, target: str, ref: str) -> list[float]:
-        a, b = self.get(gen, metric, target), self.get(gen, metric, ref)
+        """Per-round ratios of ``target`` to ``ref``; ``FWD_REF`` is the mean of the two
+        splice forwarders in that round (the first alone when the control is absent)."""
+        a = self.get(gen, metric, target)
+        if ref == FWD_REF:
+            one, two = self.get(gen, metric, FWD), self.get(gen, metric, FWD_CONTROL)
+            b = [(x + y) / 2 for x, y in zip(one, two, strict=True)] if two else one
+        else:
+            b = self.get(gen, metric, ref)
         return [x / y if y else math.nan for x, y in zip(a, b, strict=False)]
 
 
@@ -160,6 +176,7 @@ def one_round(
             gbps, cpu_gb = py_bulk(t, sink_port, streams, plan.py_total)
             res.add("Python", f"gbps{streams}", t.name, gbps)
             res.add("Python", f"cpugb{streams}", t.name, cpu_gb if t.proc else math.nan)
+    order = [t for t in order if t.name != FWD_CONTROL]  # the control runs the bulk rows only
     for t in order:
         dest, socks = t.loadgen_args(sink_port)
         times, errors = cload.setup(tools, dest, socks, plan.n_setup)
@@ -294,13 +311,13 @@ def _table(title: str, header: list[str], rows: list[tuple[str, list[str]]]) -> 
 
 def report(res: Results, targets: list[Target], plan: Plan, tray: str) -> None:
     names = [t.name for t in targets]
-    ms, fwd = "microsocks", "splice fwd (C)"
+    ms, fwd = "microsocks", FWD_REF
     has_ms = ms in names
     for gen in ("C", "Python"):
         for streams in (1, 32):
             _table(
-                f"bulk, {gen} generator, {streams} stream(s): GB/s; × direct; × splice fwd;"
-                " target CPU-s per GB",
+                f"bulk, {gen} generator, {streams} stream(s): GB/s; × direct; × splice fwd"
+                " (mean of both instances in the round); target CPU-s per GB",
                 ["GB/s", "× direct", "× splice fwd", "CPU-s/GB"],
                 [
                     (
@@ -331,6 +348,7 @@ def report(res: Results, targets: list[Target], plan: Plan, tray: str) -> None:
                     ],
                 )
                 for n in names
+                if n != FWD_CONTROL
             ],
         )
     for gen in ("C", "Python"):
@@ -349,6 +367,7 @@ def report(res: Results, targets: list[Target], plan: Plan, tray: str) -> None:
                     ],
                 )
                 for n in names
+                if n != FWD_CONTROL
             ],
         )
     print("(ratios are taken within each round; forwarders skip the SOCKS5 handshake)")
@@ -365,11 +384,13 @@ def report(res: Results, targets: list[Target], plan: Plan, tray: str) -> None:
         ("  microsocks' CPU µs per connection", "cpuconn", ms, "", ""),
         ("bulk 1 stream × splice fwd", "gbps1", tray, fwd, "≥ 0.95×"),
         ("bulk 1 stream × direct", "gbps1", tray, "direct", ""),
+        ("  control: 2nd splice fwd × 1st", "gbps1", FWD_CONTROL, FWD, ""),
         ("bulk 32 streams × splice fwd", "gbps32", tray, fwd, "≥ 0.95×"),
         ("bulk 32 streams × direct", "gbps32", tray, "direct", ""),
+        ("  control: 2nd splice fwd × 1st", "gbps32", FWD_CONTROL, FWD, ""),
     ]
     for label, metric, who, ref, goal in rows:
-        if (ref and ref not in names) or who not in names:
+        if (ref and ref not in names and ref != FWD_REF) or who not in names:
             continue
         spec = ".2f" if ref else ".0f"
         c, py = (
@@ -377,6 +398,10 @@ def report(res: Results, targets: list[Target], plan: Plan, tray: str) -> None:
             for gen in ("C", "Python")
         )
         print(f"{label:36}{c}{py}   {goal}".rstrip())
+    print(
+        "(splice fwd: the mean of both instances in each round; the control row is what two"
+        " identical forwarders measure against each other: the noise floor of this run)"
+    )
     for (gen, name), n in sorted(res.errors.items()):
         if n:
             print(f"!! {name}: {n} failed transactions with the {gen} generator")
@@ -443,7 +468,7 @@ def _revision() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller runs: checks the harness")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (≥ 5)")
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (≥ 5)")
     parser.add_argument("--all", action="store_true", help="also the other relays and pproxy")
     parser.add_argument("--role", nargs="*")
     ns, _rest = parser.parse_known_args()
@@ -472,6 +497,8 @@ def main() -> None:
         sink_port = sink.port
         fwd = cload.Server(tools.splice_fwd, "-t", str(sink_port))
         servers.append(fwd)
+        control = cload.Server(tools.splice_fwd, "-t", str(sink_port))
+        servers.append(control)
         tray = "ours (tray)"
         labels = {"splice+qasync+thread": tray}
         if ns.all:
@@ -490,7 +517,8 @@ def main() -> None:
         port = _free_port()
         p = _spawn(["microsocks", "-i", "127.0.0.1", "-p", str(port)], port, procs)
         targets.append(Target("microsocks", "socks", port, p))
-        targets.append(Target("splice fwd (C)", "forward", fwd.port, fwd.proc))
+        targets.append(Target(FWD, "forward", fwd.port, fwd.proc))
+        targets.append(Target(FWD_CONTROL, "forward", control.port, control.proc))
         pproxy = Path(sys.executable).with_name("pproxy")
         if ns.all and pproxy.exists():
             port = _free_port()
