@@ -11,11 +11,11 @@ thread beside a Qt loop, ``ProxyThread``, as the tray ships it; real peer identi
 connection, decisions from a loaded ``PolicyEngine`` with a signed 1,000-rule bundle:
 ``proxy_tray``), ``microsocks`` and ``splice fwd (C)``, a
 minimal C forwarder with splice(2): the relay limit, what any relay reaches here. A second
-instance of that forwarder, ``splice fwd (C, 2nd)``, runs the bulk rows as a control: two
-identical forwarders differ from round to round by as much as the target's margin
-(0.86-1.17x in one round, medians 0.96-1.08x over 9-10 rounds, on 2 vCPUs), so the bulk
-reference is the mean of the two in each round, and the control's ratio to the first is
-printed as the noise floor of that run.
+instance of that forwarder, ``splice fwd (C, 2nd)``, runs the bulk rows as a control, and
+a second microsocks the per-connection rows: two identical forwarders differ from round
+to round by as much as the target's margin (0.86-1.17x in one round, medians 0.96-1.08x
+over 9-10 rounds, on 2 vCPUs), so each reference is the mean of its two instances in each
+round, and each control's ratio to the first is printed as the noise floor of that run.
 
 Generators: the C generator (``loadgen``: pthreads, one connection per request) and the
 project's Python generator (one selector loop); both talk to the C sink. A transaction
@@ -101,6 +101,10 @@ def peer_identity(rounds: int) -> dict[str, float]:
 FWD = "splice fwd (C)"
 FWD_CONTROL = "splice fwd (C, 2nd)"  # a second, identical forwarder: the bulk rows' control
 FWD_REF = "splice fwd (mean of 2)"  # the bulk reference: both forwarders' mean in a round
+MS = "microsocks"
+MS_CONTROL = "microsocks (2nd)"  # the per-connection rows' control
+MS_REF = "microsocks (mean of 2)"  # their reference: both instances' mean in a round
+REFS = {FWD_REF: (FWD, FWD_CONTROL), MS_REF: (MS, MS_CONTROL)}
 
 
 @dataclass(frozen=True)
@@ -138,11 +142,11 @@ class Results:
         return self.values[(gen, metric)].get(target, [])
 
     def ratio(self, gen: str, metric: str, target: str, ref: str) -> list[float]:
-        """Per-round ratios of ``target`` to ``ref``; ``FWD_REF`` is the mean of the two
-        splice forwarders in that round (the first alone when the control is absent)."""
+        """Per-round ratios of ``target`` to ``ref``; a ``REFS`` key is the mean of its two
+        instances in that round (the first alone when the control is absent)."""
         a = self.get(gen, metric, target)
-        if ref == FWD_REF:
-            one, two = self.get(gen, metric, FWD), self.get(gen, metric, FWD_CONTROL)
+        if ref in REFS:
+            one, two = (self.get(gen, metric, name) for name in REFS[ref])
             b = [(x + y) / 2 for x, y in zip(one, two, strict=True)] if two else one
         else:
             b = self.get(gen, metric, ref)
@@ -166,17 +170,18 @@ def one_round(
     """Every measurement of every target once, kind by kind, the target order rotated."""
     shift = index % len(targets)
     order = targets[shift:] + targets[:shift]
+    bulk = [t for t in order if t.name != MS_CONTROL]  # each control runs its own rows
     for streams in (1, 32):
-        for t in order:
+        for t in bulk:
             run, cpu_gb = _c_bulk(tools, t, sink_port, streams, plan)
             res.errors[("C", t.name)] += run.errors
             res.add("C", f"gbps{streams}", t.name, run.gbps if not run.errors else math.nan)
             res.add("C", f"cpugb{streams}", t.name, cpu_gb)
-        for t in order:
+        for t in bulk:
             gbps, cpu_gb = py_bulk(t, sink_port, streams, plan.py_total)
             res.add("Python", f"gbps{streams}", t.name, gbps)
             res.add("Python", f"cpugb{streams}", t.name, cpu_gb if t.proc else math.nan)
-    order = [t for t in order if t.name != FWD_CONTROL]  # the control runs the bulk rows only
+    order = [t for t in order if t.name != FWD_CONTROL]
     for t in order:
         dest, socks = t.loadgen_args(sink_port)
         times, errors = cload.setup(tools, dest, socks, plan.n_setup)
@@ -311,8 +316,8 @@ def _table(title: str, header: list[str], rows: list[tuple[str, list[str]]]) -> 
 
 def report(res: Results, targets: list[Target], plan: Plan, tray: str) -> None:
     names = [t.name for t in targets]
-    ms, fwd = "microsocks", FWD_REF
-    has_ms = ms in names
+    ms, fwd = MS_REF, FWD_REF
+    has_ms = MS in names
     for gen in ("C", "Python"):
         for streams in (1, 32):
             _table(
@@ -330,12 +335,13 @@ def report(res: Results, targets: list[Target], plan: Plan, tray: str) -> None:
                         ],
                     )
                     for n in names
+                    if n != MS_CONTROL
                 ],
             )
     for gen in ("C", "Python"):
         _table(
             f"connection setup, {gen} generator ({plan.n_setup} sequential transactions a"
-            " round): µs; × microsocks",
+            " round): µs; × microsocks (mean of both instances in the round)",
             ["p50 µs", "× microsocks", "p99 µs", "× microsocks"],
             [
                 (
@@ -354,7 +360,8 @@ def report(res: Results, targets: list[Target], plan: Plan, tray: str) -> None:
     for gen in ("C", "Python"):
         _table(
             f"{plan.clients} concurrent clients, {gen} generator ({plan.rate_s:g} s a round):"
-            " conn/s; × microsocks; target CPU µs per connection; × microsocks'",
+            " conn/s; × microsocks; target CPU µs per connection; × microsocks' (both"
+            " instances' mean in the round)",
             ["conn/s", "× microsocks", "CPU µs/conn", "× microsocks"],
             [
                 (
@@ -381,7 +388,11 @@ def report(res: Results, targets: list[Target], plan: Plan, tray: str) -> None:
         (f"conn/s at {plan.clients} clients × microsocks", "cps", tray, ms, "≥ 0.5×"),
         ("CPU per connection × microsocks'", "cpuconn", tray, ms, "≤ 2×"),
         ("  CPU µs per connection", "cpuconn", tray, "", ""),
-        ("  microsocks' CPU µs per connection", "cpuconn", ms, "", ""),
+        ("  microsocks' CPU µs per connection", "cpuconn", MS, "", ""),
+        ("  control: 2nd microsocks × 1st, p50", "p50", MS_CONTROL, MS, ""),
+        ("  control: … p99", "p99", MS_CONTROL, MS, ""),
+        ("  control: … conn/s", "cps", MS_CONTROL, MS, ""),
+        ("  control: … CPU per connection", "cpuconn", MS_CONTROL, MS, ""),
         ("bulk 1 stream × splice fwd", "gbps1", tray, fwd, "≥ 0.95×"),
         ("bulk 1 stream × direct", "gbps1", tray, "direct", ""),
         ("  control: 2nd splice fwd × 1st", "gbps1", FWD_CONTROL, FWD, ""),
@@ -390,7 +401,7 @@ def report(res: Results, targets: list[Target], plan: Plan, tray: str) -> None:
         ("  control: 2nd splice fwd × 1st", "gbps32", FWD_CONTROL, FWD, ""),
     ]
     for label, metric, who, ref, goal in rows:
-        if (ref and ref not in names and ref != FWD_REF) or who not in names:
+        if (ref and ref not in names and ref not in REFS) or who not in names:
             continue
         spec = ".2f" if ref else ".0f"
         c, py = (
@@ -399,8 +410,9 @@ def report(res: Results, targets: list[Target], plan: Plan, tray: str) -> None:
         )
         print(f"{label:36}{c}{py}   {goal}".rstrip())
     print(
-        "(splice fwd: the mean of both instances in each round; the control row is what two"
-        " identical forwarders measure against each other: the noise floor of this run)"
+        "(microsocks and splice fwd: the mean of both instances in each round; a control row"
+        " is what two identical instances measure against each other: the noise floor of"
+        " this run)"
     )
     for (gen, name), n in sorted(res.errors.items()):
         if n:
@@ -516,7 +528,10 @@ def main() -> None:
             sys.exit("bench_proxy: microsocks is missing (scripts/apt/proxy.txt lists it)")
         port = _free_port()
         p = _spawn(["microsocks", "-i", "127.0.0.1", "-p", str(port)], port, procs)
-        targets.append(Target("microsocks", "socks", port, p))
+        targets.append(Target(MS, "socks", port, p))
+        port = _free_port()
+        p = _spawn(["microsocks", "-i", "127.0.0.1", "-p", str(port)], port, procs)
+        targets.append(Target(MS_CONTROL, "socks", port, p))
         targets.append(Target(FWD, "forward", fwd.port, fwd.proc))
         targets.append(Target(FWD_CONTROL, "forward", control.port, control.proc))
         pproxy = Path(sys.executable).with_name("pproxy")
@@ -569,7 +584,7 @@ def main() -> None:
             # Forwarders run a thread or a process per connection (not comparable); the Qt
             # and tray rows hold the same relays as "ours (splice)" when that is measured.
             same_relay = t.name in ("ours (on Qt)", tray) and ns.all
-            if t.proc is None or t.kind == "forward" or same_relay:
+            if t.proc is None or t.kind == "forward" or same_relay or t.name == MS_CONTROL:
                 continue
             m = idle_memory(t, sink_port, n_idle)
             print(
