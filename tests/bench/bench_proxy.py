@@ -1,7 +1,7 @@
 """Benchmark of the local proxy as the tray runs it, against microsocks, direct loopback and
 a C splice forwarder, with two independent load generators.
 
-Run: ``bash scripts/bench.sh proxy`` (about 5 minutes, 7 rounds; ``--quick`` checks the harness in
+Run: ``bash scripts/bench.sh proxy`` (about 6 minutes, 7 rounds; ``--quick`` checks the harness in
 about a minute, ``--rounds=N`` for more rounds, ``--all`` adds the other relay variants,
 pproxy and socat). Needs a C compiler: the C load generator, sink and splice forwarder
 (``tests/bench/cload/``) are built from source at run time. Everything runs on loopback.
