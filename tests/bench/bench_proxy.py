@@ -1,8 +1,8 @@
 """Benchmark of the local proxy as the tray runs it, against microsocks, direct loopback and
 a C splice forwarder, with two independent load generators.
 
-Run: ``bash scripts/bench.sh proxy`` (about 6 minutes, 7 rounds; ``--quick`` checks the harness in
-about a minute, ``--rounds=N`` for more rounds, ``--all`` adds the other relay variants,
+Run: ``bash scripts/bench.sh proxy`` (about 6 minutes, 7 rounds; ``--quick`` checks the
+harness in about 2.5, ``--rounds=N`` for more rounds, ``--all`` adds the other relay variants,
 pproxy and socat). Needs a C compiler: the C load generator, sink and splice forwarder
 (``tests/bench/cload/``) are built from source at run time. Everything runs on loopback.
 
@@ -13,8 +13,8 @@ connection, decisions from a loaded ``PolicyEngine`` with a signed 1,000-rule bu
 minimal C forwarder with splice(2): the relay limit, what any relay reaches here. A second
 instance of that forwarder, ``splice fwd (C, 2nd)``, runs the bulk rows as a control, and
 a second microsocks the per-connection rows: two identical forwarders differ from round
-to round by as much as the target's margin (0.86-1.17x in one round, medians 0.96-1.08x
-over 9-10 rounds, on 2 vCPUs), so each reference is the mean of its two instances in each
+to round by as much as the target's margin (0.72-1.29x in single rounds, 0.92-1.18x in
+7-round medians, on 2 vCPUs), so each reference is the mean of its two instances in each
 round, and each control's ratio to the first is printed as the noise floor of that run.
 
 Generators: the C generator (``loadgen``: pthreads, one connection per request) and the
